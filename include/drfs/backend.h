@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.h - whole-object storage: put/get/get-range/head/list/delete.
+ * Implementations: local directory (backend/local.c), S3 (backend/s3.c).
+ *
+ * Object names are relative to the repository root and use '/' as separator
+ * ("config", "keys/<hex>", "data/ab/<hex>", "index/<hex>", "snapshots/<hex>",
+ * "locks/<hex>"). At most DRFS_OBJECT_NAME_MAX bytes, no "..", no leading '/'.
+ *
+ * Thread rule: every operation may run concurrently from any thread.
+ * Errors (negative errno, the only translation of HTTP/curl/filesystem
+ * errors): -ENOENT no such object (or bucket/directory missing at open),
+ * -EEXIST create-only put found the object, -EACCES credentials refused,
+ * -EPERM operation forbidden (e.g. delete on an append-only key),
+ * -EHOSTUNREACH/-ECONNREFUSED/-ETIMEDOUT network, -EIO anything else after
+ * retries, -E2BIG object larger than the caller's max, -ENOSPC local disk full.
+ * A backend may keep a human-readable detail of its last error
+ * (drfs_backend_last_error) for the caller to print; it never holds secrets.
+ */
+#ifndef DRFS_BACKEND_H
+#define DRFS_BACKEND_H
+
+#include "drfs/base.h"
+#include "drfs/buf.h"
+
+struct drfs_backend;
+
+/* put flags */
+#define DRFS_PUT_CREATE_ONLY 1u /* fail with -EEXIST if name exists */
+
+/* Called once per object; return < 0 to stop the listing with that error. */
+typedef int (*drfs_list_cb)(const char *name, uint64_t size, void *userdata);
+
+struct drfs_backend_ops {
+	/* Store p[0..len) as name, atomically (never a partial object). */
+	int (*put)(struct drfs_backend *b, const char *name, const void *p,
+		   size_t len, unsigned flags);
+	/*
+	 * Append bytes [off, off+len) of name to out (len UINT64_MAX: to the
+	 * end). Appending more than out->max fails with -E2BIG. A range past
+	 * the end returns what exists (possibly nothing).
+	 */
+	int (*get)(struct drfs_backend *b, const char *name, uint64_t off,
+		   uint64_t len, struct drfs_buf *out);
+	/* Size of name; -ENOENT if absent. */
+	int (*head)(struct drfs_backend *b, const char *name, uint64_t *ret_size);
+	/* Every object whose name starts with prefix, in no particular order. */
+	int (*list)(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
+		    void *userdata);
+	/* Delete name; deleting a missing object succeeds. */
+	int (*del)(struct drfs_backend *b, const char *name);
+	/* Optional batch delete (S3 DeleteObjects); NULL -> loop over del. */
+	int (*del_many)(struct drfs_backend *b, const char *const *names,
+			size_t n);
+	/* Last error detail, or NULL. */
+	const char *(*last_error)(struct drfs_backend *b);
+	void (*free)(struct drfs_backend *b);
+};
+
+struct drfs_backend {
+	const struct drfs_backend_ops *ops;
+	/* Printable location ("/srv/repo", "s3://bucket/prefix at https://..."). */
+	char *display;
+};
+
+struct drfs_backend_opts {
+	const char *endpoint;   /* S3: overrides AWS_ENDPOINT_URL_S3 etc. */
+	const char *region;     /* S3: overrides AWS_REGION */
+	int path_style;         /* S3: -1 auto, 0 virtual-hosted, 1 path */
+	int connections;        /* S3: parallel transfers; 0 = default */
+	int retries;            /* S3: attempts after the first; -1 default */
+	bool insecure_tls;      /* S3: --s3-insecure-no-tls-verify */
+	bool create;            /* local: create the directory (init) */
+};
+
+/*
+ * Open the backend named by url: "/path", "file:///path", "s3://bucket[/p]".
+ * Local: -ENOENT if the directory is missing (unless opts->create).
+ * S3: checks the bucket exists and the credentials work (a cheap signed
+ * request) and fails with a clear error before any work starts.
+ */
+int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
+		      struct drfs_backend **ret);
+int drfs_backend_local_open(const char *path, bool create,
+			    struct drfs_backend **ret);
+int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *opts,
+			 struct drfs_backend **ret);
+void drfs_backend_free(struct drfs_backend *b);
+
+static inline int drfs_backend_put(struct drfs_backend *b, const char *name,
+				   const void *p, size_t len, unsigned flags)
+{
+	return b->ops->put(b, name, p, len, flags);
+}
+static inline int drfs_backend_get(struct drfs_backend *b, const char *name,
+				   uint64_t off, uint64_t len,
+				   struct drfs_buf *out)
+{
+	return b->ops->get(b, name, off, len, out);
+}
+static inline int drfs_backend_head(struct drfs_backend *b, const char *name,
+				    uint64_t *ret_size)
+{
+	return b->ops->head(b, name, ret_size);
+}
+static inline int drfs_backend_list(struct drfs_backend *b, const char *prefix,
+				    drfs_list_cb cb, void *userdata)
+{
+	return b->ops->list(b, prefix, cb, userdata);
+}
+static inline int drfs_backend_del(struct drfs_backend *b, const char *name)
+{
+	return b->ops->del(b, name);
+}
+int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
+			  size_t n);
+static inline const char *drfs_backend_last_error(struct drfs_backend *b)
+{
+	return b->ops->last_error ? b->ops->last_error(b) : NULL;
+}
+
+#endif

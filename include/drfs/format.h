@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h - encoders and decoders of every repository object (format
+ * layer). docs/format.md is the byte-level specification; this header is
+ * the C view of it.
+ *
+ * Every decoder is a pure function over (buf, len) of untrusted bytes: it
+ * checks each length against include/drfs/limits.h, returns -EBADMSG on
+ * anything malformed, never reads out of bounds and allocates nothing
+ * proportional to a declared (rather than present) size. Decoded pointers
+ * point into the input and live as long as it does.
+ */
+#ifndef DRFS_FORMAT_H
+#define DRFS_FORMAT_H
+
+#include <sys/stat.h>
+
+#include "drfs/base.h"
+#include "drfs/buf.h"
+#include "drfs/chunker.h"
+#include "drfs/crypto.h"
+#include "drfs/limits.h"
+
+#define DRFS_FORMAT_VERSION 1
+
+/* ---- sealed objects ------------------------------------------------- */
+
+/*
+ * Every object except packs and key files is sealed:
+ *   "DRFS" | kind u8 | version u8 | enc u8 | 0 u8 | body
+ *   enc 1: nonce(12) | AES-256-GCM(payload) | tag(16), aad = the 8 header bytes
+ *   enc 0: payload | SHA-256(header | payload)
+ */
+enum drfs_obj_kind {
+	DRFS_OBJ_CONFIG = 1,
+	DRFS_OBJ_PACK_TRAILER = 2,
+	DRFS_OBJ_INDEX = 3,
+	DRFS_OBJ_SNAPSHOT = 4,
+	DRFS_OBJ_LOCK = 5,
+	DRFS_OBJ_POLICY = 6,
+	DRFS_OBJ_HOLD = 7,
+};
+
+#define DRFS_SEAL_HEADER_LEN 8
+
+int drfs_seal(const struct drfs_keys *k, enum drfs_obj_kind kind,
+	      const void *p, size_t len, struct drfs_buf *out) _warn_unused_;
+/* -EBADMSG: bad magic/kind/version/enc, or failed authentication. */
+int drfs_unseal(const struct drfs_keys *k, enum drfs_obj_kind kind,
+		const void *obj, size_t len, struct drfs_buf *out) _warn_unused_;
+
+/* ---- key files: keys/<id> ------------------------------------------- */
+
+/*
+ * "DRFSKEY1" | enc u8 | log2n u8 | r le32 | p le32 | salt[32] |
+ *   enc 1: nonce(12) | AES-256-GCM(data key | id key) | tag(16), aad = the
+ *          first 50 bytes, key = scrypt(passphrase, salt, params)
+ *   enc 0: data key | id key
+ */
+#define DRFS_KEYFILE_LEN_ENC (8 + 1 + 1 + 4 + 4 + 32 + 12 + 64 + 16)
+#define DRFS_KEYFILE_LEN_PLAIN (8 + 1 + 1 + 4 + 4 + 32 + 64)
+
+int drfs_keyfile_create(const struct drfs_keys *k, const char *pass,
+			const struct drfs_scrypt_params *sp,
+			struct drfs_buf *out) _warn_unused_;
+/* -EACCES: wrong passphrase. -EBADMSG: not a key file. */
+int drfs_keyfile_open(const void *p, size_t len, const char *pass,
+		      struct drfs_keys *ret) _warn_unused_;
+/* Whether the key file needs a passphrase (enc 1); -EBADMSG if garbage. */
+int drfs_keyfile_encrypted(const void *p, size_t len);
+
+/* ---- config --------------------------------------------------------- */
+
+struct drfs_config {
+	uint32_t version;
+	uint8_t repo_id[16];
+	struct drfs_chunker_params chunker;
+	int32_t zstd_level;
+	uint32_t pack_target;
+};
+
+int drfs_config_encode(const struct drfs_config *c, struct drfs_buf *out);
+int drfs_config_decode(const void *p, size_t len, struct drfs_config *ret);
+
+/* ---- packs: data/<xx>/<pack-id> --------------------------------------- */
+
+enum drfs_blob_type {
+	DRFS_BLOB_DATA = 0,
+	DRFS_BLOB_TREE = 1,
+};
+#define DRFS_BLOB_F_ZSTD 1u
+
+/* One blob in a pack (trailer entry, index entry). */
+struct drfs_pack_entry {
+	struct drfs_id id;
+	uint8_t type;
+	uint8_t flags;
+	uint32_t offset;     /* in the pack */
+	uint32_t stored_len; /* bytes in the pack */
+	uint32_t raw_len;    /* plaintext length */
+};
+#define DRFS_PACK_ENTRY_LEN 46
+
+/*
+ * A pack is blob records back to back, then the sealed trailer, then
+ * le32(trailer length) and the 8-byte magic "DRFSPAK1". The pack's name is
+ * the hex SHA-256 of all its bytes. Trailer payload: version u8 = 1,
+ * le32 count, count entries.
+ */
+#define DRFS_PACK_MAGIC "DRFSPAK1"
+#define DRFS_PACK_TAIL_LEN 12
+
+void drfs_pack_entry_put(uint8_t out[DRFS_PACK_ENTRY_LEN],
+			 const struct drfs_pack_entry *e);
+void drfs_pack_entry_get(const uint8_t in[DRFS_PACK_ENTRY_LEN],
+			 struct drfs_pack_entry *e);
+/* Check type/flags/lengths of one entry against limits and a pack size. */
+int drfs_pack_entry_check(const struct drfs_pack_entry *e, uint64_t pack_len);
+
+/*
+ * Seal one blob record: the plaintext is zstd-compressed when that pays
+ * (zctx may be NULL: never compress), then encrypted with aad = id. Appends
+ * to out, fills *e (offset = out->len before the append).
+ */
+struct drfs_zctx;
+int drfs_blob_seal(const struct drfs_keys *k, struct drfs_zctx *z,
+		   enum drfs_blob_type type, const struct drfs_id *id,
+		   const void *p, size_t len, struct drfs_buf *out,
+		   struct drfs_pack_entry *e) _warn_unused_;
+/*
+ * Open one blob record (stored bytes of e): decrypt, decompress and verify
+ * that the blob id recomputes to e->id. Appends raw_len bytes to out.
+ * -EBADMSG on any mismatch.
+ */
+int drfs_blob_open(const struct drfs_keys *k, struct drfs_zctx *z,
+		   const struct drfs_pack_entry *e, const void *stored,
+		   size_t len, struct drfs_buf *out) _warn_unused_;
+
+/* Append the sealed trailer and tail for entries[0..n) to pack. */
+int drfs_pack_finish(const struct drfs_keys *k,
+		     const struct drfs_pack_entry *entries, size_t n,
+		     struct drfs_buf *pack) _warn_unused_;
+/*
+ * From the last DRFS_PACK_TAIL_LEN bytes of a pack of pack_len bytes, the
+ * offset and length of its sealed trailer.
+ */
+int drfs_pack_tail_parse(const void *tail, size_t len, uint64_t pack_len,
+			 uint64_t *ret_off, uint32_t *ret_len);
+/*
+ * Decode a sealed trailer into entries (malloc'd array in *ret, count in
+ * *ret_n; caller frees). Every entry is checked against pack_len and the
+ * trailer offset (blobs must lie before the trailer and not overlap).
+ */
+int drfs_pack_trailer_decode(const struct drfs_keys *k, const void *p,
+			     size_t len, uint64_t trailer_off,
+			     struct drfs_pack_entry **ret, size_t *ret_n);
+
+/* ---- trees ------------------------------------------------------------ */
+
+/*
+ * A tree blob lists one directory: version u8 = 1, then entries sorted by
+ * name (memcmp, shorter first on a common prefix), no duplicates. See
+ * docs/format.md for the entry layout.
+ */
+struct drfs_xattr {
+	const uint8_t *name;
+	size_t name_len;
+	const uint8_t *value;
+	size_t value_len;
+};
+
+struct drfs_extent {
+	uint64_t off; /* file offset */
+	uint32_t len;
+	struct drfs_id id; /* data blob */
+};
+
+struct drfs_node {
+	const uint8_t *name;
+	size_t name_len;
+	uint32_t mode; /* st_mode incl. S_IFMT */
+	uint32_t uid, gid;
+	struct timespec mtime, atime, ctime;
+	uint64_t size;
+	uint32_t nlink;
+	uint64_t ino;  /* source inode: hard-link group when nlink > 1 */
+	uint64_t rdev; /* devices */
+	const uint8_t *target; /* symlinks */
+	size_t target_len;
+	struct drfs_id subtree; /* directories */
+	uint32_t n_xattrs;
+	uint32_t n_extents;
+	/* positioned at the xattrs / extents of this entry (decoded nodes) */
+	struct drfs_rd xattr_rd;
+	struct drfs_rd extent_rd;
+	uint64_t extent_end; /* iteration state of drfs_node_next_extent */
+};
+
+struct drfs_tree_enc {
+	struct drfs_buf *out;
+	struct drfs_buf last_name;
+	size_t count;
+};
+
+void drfs_tree_enc_init(struct drfs_tree_enc *e, struct drfs_buf *out);
+void drfs_tree_enc_release(struct drfs_tree_enc *e);
+/* -EINVAL if names are not strictly increasing or the node is invalid. */
+int drfs_tree_enc_add(struct drfs_tree_enc *e, const struct drfs_node *n,
+		      const struct drfs_xattr *xattrs, size_t n_xattrs,
+		      const struct drfs_extent *extents, size_t n_extents);
+
+struct drfs_tree_iter {
+	struct drfs_rd rd;
+	const uint8_t *last_name;
+	size_t last_name_len;
+	bool first;
+};
+
+int drfs_tree_iter_init(struct drfs_tree_iter *it, const void *p, size_t len);
+/* 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated. */
+int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret);
+/* Iterate a decoded node's xattrs/extents: 1, 0 at end (already validated). */
+int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret);
+int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
+/* Find name in a tree blob (binary search is impossible with varints; a scan). */
+int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
+		   size_t name_len, struct drfs_node *ret);
+
+/* ---- snapshots: snapshots/<id> ---------------------------------------- */
+
+struct drfs_snapshot {
+	struct timespec time;
+	struct drfs_id root;
+	struct drfs_id parent; /* zero: none */
+	char host[DRFS_HOST_MAX_BUF];
+	char path[DRFS_PATH_MAX_BUF]; /* source directory, or "now" */
+	uint32_t n_tags;
+	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
+	uint64_t files, dirs, bytes;       /* logical contents */
+	uint64_t added_bytes, added_blobs; /* stored bytes this snapshot added */
+};
+
+int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
+int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
+
+/* ---- index objects: index/<id> ---------------------------------------- */
+
+/*
+ * version u8 = 1, then records: pack id[32] | le32 pack length |
+ * uvarint count | count entries (46 bytes each).
+ */
+struct drfs_indexobj_iter {
+	struct drfs_rd rd;
+};
+
+int drfs_indexobj_begin(struct drfs_buf *out);
+int drfs_indexobj_add(struct drfs_buf *out, const struct drfs_id *pack,
+		      uint32_t pack_len, const struct drfs_pack_entry *e,
+		      size_t n);
+int drfs_indexobj_iter_init(struct drfs_indexobj_iter *it, const void *p,
+			    size_t len);
+/*
+ * 1 with the next pack: its id, length, count, and raw entry bytes
+ * (count * DRFS_PACK_ENTRY_LEN, each checked) to read with
+ * drfs_pack_entry_get; 0 at end; -EBADMSG.
+ */
+int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
+			    struct drfs_id *ret_pack, uint32_t *ret_len,
+			    size_t *ret_n, const uint8_t **ret_entries);
+
+/* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
+void drfs_name_pack(const struct drfs_id *id, char *out);
+void drfs_name_index(const struct drfs_id *id, char *out);
+void drfs_name_snapshot(const struct drfs_id *id, char *out);
+/* Parse "<dir>/<64 hex>" (or "data/xx/<hex>"): 0 and id, -EINVAL. */
+int drfs_name_parse(const char *name, const char *dir, struct drfs_id *ret);
+
+#endif

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsint.h - internals of the fs layer (src/fs/): the inode model kept in
+ * LMDB (inode.c), the chunk cache of the read path (fscache.c) and the FUSE
+ * glue (mount.c). Nothing outside src/fs/ includes this header.
+ *
+ * Inode numbers (docs/mount.md):
+ *   bits 63..56  view namespace: 0 virtual, 1 snapshots/, 2 now/
+ *   bits 55..0   virtual: fixed numbers and day folders; views: a counter
+ *                allocated in LMDB the first time a directory is read
+ * Virtual inodes are computed, never stored. View inodes live in LMDB only
+ * (nothing per inode in RAM), so FUSE forget has nothing to free.
+ *
+ * LMDB layout (keys big-endian so ranges scan in order):
+ *   INODES  'i' ino           -> struct fs_inode (encoded)
+ *           'x' ino name      -> xattr value
+ *           'e' ino end       -> le64 off | le32 len | id[32]  (extents, by end)
+ *           'h' root srcino   -> be64 ino  (hard-link groups of one view)
+ *           "next"            -> be64 next inode counter
+ *   DIRENTS 'n' dir name      -> be64 ino | u8 dtype
+ *           'o' dir be32 idx  -> be64 ino | u8 dtype | name (readdir order)
+ *   TREES   's' snapshot id   -> be64 root inode of snapshots/<folder>
+ *           'w' snapshot id   -> be64 root inode of now/ (while it is latest)
+ *   each of the three: "fsgen" -> 16 bytes; all three equal or all cleared.
+ *
+ * Thread rule: every function here may be called from any FUSE thread.
+ */
+#ifndef DRFS_FSINT_H
+#define DRFS_FSINT_H
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "drfs/base.h"
+#include "drfs/buf.h"
+#include "drfs/repo.h"
+
+#define FS_NS_SHIFT 56
+#define FS_NS_VIRT 0ull
+#define FS_NS_SNAP 1ull
+#define FS_NS_NOW 2ull
+#define FS_NS(ino) ((uint64_t)(ino) >> FS_NS_SHIFT)
+
+#define FS_INO_ROOT 1ull
+#define FS_INO_SNAPSHOTS 2ull
+#define FS_INO_LATEST 3ull
+/* snapshots/YYYY-MM-DD: FS_INO_DAY_BASE + days since 1970-01-01 */
+#define FS_INO_DAY_BASE (1ull << 32)
+
+/* struct fs_inode.flags */
+#define FS_I_LOADED 1u /* directory entries are in DIRENTS */
+#define FS_I_ROOT 2u   /* root of a view (snapshot folder or now/) */
+
+struct fs_inode {
+	uint64_t ino;
+	uint64_t parent; /* directory it was first found in (for paths) */
+	uint64_t root;   /* root inode of its view */
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units: data extents, rounded up */
+	uint64_t rdev;
+	struct timespec atime, mtime, ctime;
+	uint32_t flags;
+	uint32_t n_xattrs;
+	uint32_t n_extents;
+	struct drfs_id subtree; /* directories: tree blob */
+	uint8_t name_len;
+	char name[DRFS_NAME_MAX + 1]; /* NUL-terminated (may contain bytes) */
+	uint16_t target_len;
+	char target[DRFS_PATH_MAX + 1]; /* symlinks */
+};
+
+/* One snapshot as the mount shows it (a compact copy of drfs_snap_info). */
+struct fs_snap {
+	struct drfs_id id;
+	struct drfs_id root;
+	struct timespec time;
+	char folder[32];
+};
+
+struct fs_chunk_cache;
+
+struct fs {
+	struct drfs_repo *repo;
+	struct fs_chunk_cache *cache;
+	uint64_t cache_size;
+
+	pthread_mutex_t snap_lock; /* protects snaps, n_snaps, snaps_loaded */
+	struct fs_snap *snaps;     /* oldest first */
+	size_t n_snaps;
+	double snaps_loaded; /* drfs_now_mono() of the last refresh */
+	uint64_t mount_time;
+
+	pthread_mutex_t log_lock; /* protects logged[] */
+	uint64_t logged[64];      /* inodes whose bad data was logged */
+};
+
+/* ---- inode.c ---------------------------------------------------------- */
+
+/* Check the fsgen markers; clear the fs databases if they disagree. */
+int fs_index_prepare(struct fs *fs);
+/* Root inode of the view of snapshot sn (ns FS_NS_SNAP or FS_NS_NOW). */
+int fs_view_root(struct fs *fs, const struct fs_snap *sn, uint64_t ns,
+		 const char *name, uint64_t *ret_ino);
+int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *ret);
+/* Make sure directory dir has its entries in DIRENTS. */
+int fs_dir_load(struct fs *fs, const struct fs_inode *dir);
+/* Look name up in a loaded view directory: child inode. -ENOENT. */
+int fs_dir_lookup(struct fs *fs, uint64_t dir, const char *name,
+		  uint64_t *ret_ino);
+
+typedef int (*fs_dirent_cb)(uint32_t idx, uint64_t ino, uint8_t dtype,
+			    const char *name, void *userdata);
+/* Entries of a loaded directory from index idx on while cb returns 0. */
+int fs_dir_list(struct fs *fs, uint64_t dir, uint32_t idx, fs_dirent_cb cb,
+		void *userdata);
+
+/* Extent containing or after off: 1 and filled, 0 if none. */
+struct fs_extent {
+	uint64_t off;
+	uint32_t len;
+	struct drfs_id id;
+};
+/* Up to max extents ending after off, in order; returns the count. */
+int fs_extents_from(struct fs *fs, uint64_t ino, uint64_t off,
+		    struct fs_extent *out, int max);
+
+/* getxattr: value length; copies at most max bytes when out != NULL. */
+int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *out,
+		 size_t max);
+/* listxattr: names NUL-separated into out (max bytes); total length. */
+int fs_xattr_list(struct fs *fs, uint64_t ino, char *out, size_t max);
+
+/* Path of a view inode relative to the mount root, into out (best effort). */
+void fs_inode_path(struct fs *fs, uint64_t ino, char *out, size_t max);
+
+/* ---- fscache.c -------------------------------------------------------- */
+
+struct fs_chunk; /* a decoded data blob, reference counted */
+
+int fs_cache_new(struct drfs_repo *repo, uint64_t disk_bytes,
+		 struct fs_chunk_cache **ret);
+void fs_cache_free(struct fs_chunk_cache *c);
+/* Get a decoded chunk (from memory, disk or the repository). */
+int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
+		 struct fs_chunk **ret);
+const uint8_t *fs_chunk_data(const struct fs_chunk *ch, size_t *ret_len);
+void fs_chunk_put(struct fs_chunk *ch); /* accepts NULL */
+/* Start fetching a chunk in the background (best effort, never blocks). */
+void fs_cache_prefetch(struct fs_chunk_cache *c, const struct drfs_id *id);
+
+#endif

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.h - the local LMDB environment (index layer; the only place LMDB
+ * codes are translated and the only code that sees pointers into the map).
+ *
+ * One environment per process, opened with MDB_NOTLS, a large sparse map,
+ * maxreaders for FUSE threads + workers + CLI processes, and a stale-reader
+ * check at open. Read transactions are short: look up, copy out, end.
+ *
+ * Named databases (all opened at drfs_index_open):
+ *   blobs      blob id(32)            -> struct drfs_blob_loc (18 bytes)
+ *   packs      pack id(32)            -> le32 seq | le32 length | le32 blobs
+ *   packseq    le32 seq (big-endian)  -> pack id(32)
+ *   snaps      snapshot id(32)        -> encoded struct drfs_snapshot
+ *   seen       object name            -> "" (index/ objects already loaded)
+ *   meta       string                 -> bytes
+ *   and any database a higher layer names (drfs_index_db), e.g. the
+ *   decoded-tree cache and the now/ tree of the mount.
+ *
+ * Thread rule: a struct drfs_txn belongs to one thread. Many read
+ * transactions run concurrently; one write transaction at a time (others
+ * block in drfs_txn_begin).
+ * Errors: -ENOENT not found, -ENOSPC map full, -EIO anything else.
+ */
+#ifndef DRFS_INDEX_H
+#define DRFS_INDEX_H
+
+#include "drfs/base.h"
+#include "drfs/buf.h"
+
+struct drfs_index;
+struct drfs_txn;
+
+enum drfs_db {
+	DRFS_DB_BLOBS,
+	DRFS_DB_PACKS,
+	DRFS_DB_PACKSEQ,
+	DRFS_DB_SNAPS,
+	DRFS_DB_SEEN,
+	DRFS_DB_META,
+	DRFS_DB_TREES,  /* decoded tree cache (fs layer) */
+	DRFS_DB_INODES, /* inode table (fs layer) */
+	DRFS_DB_DIRENTS,/* directory entries (fs layer) */
+	DRFS_DB_AUX1,   /* spare, for higher layers */
+	DRFS_DB_AUX2,
+	DRFS__DB_COUNT
+};
+
+/* Where a blob lives. */
+struct drfs_blob_loc {
+	uint32_t pack_seq; /* local number of the pack (packseq db) */
+	uint32_t offset;
+	uint32_t stored_len;
+	uint32_t raw_len;
+	uint8_t type;
+	uint8_t flags;
+};
+
+/* Open (creating) the environment in dir. */
+int drfs_index_open(const char *dir, struct drfs_index **ret);
+void drfs_index_free(struct drfs_index *idx);
+/* Drop every entry of the repository-derived databases (rebuild). */
+int drfs_index_clear(struct drfs_index *idx);
+
+int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret);
+int drfs_txn_commit(struct drfs_txn *t);
+void drfs_txn_abort(struct drfs_txn *t); /* accepts NULL */
+
+/* Generic key/value access; values are copied out. */
+int drfs_kv_get(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen, struct drfs_buf *out);
+/* Like get but into a fixed buffer; returns the value length. -E2BIG. */
+int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
+		      size_t klen, void *out, size_t max);
+int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen, const void *val, size_t vlen);
+/* 0 deleted, -ENOENT absent. */
+int drfs_kv_del(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen);
+/*
+ * Visit keys >= start (start NULL: from the first) in order while cb
+ * returns 0; cb returning > 0 stops with success, < 0 stops with that
+ * error. Key and value pointers are valid only during the callback.
+ */
+typedef int (*drfs_kv_cb)(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata);
+int drfs_kv_scan(struct drfs_txn *t, enum drfs_db db, const void *start,
+		 size_t slen, drfs_kv_cb cb, void *userdata);
+/* Number of entries in db. */
+int drfs_kv_count(struct drfs_txn *t, enum drfs_db db, uint64_t *ret);
+
+/* Blob index. */
+int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
+			struct drfs_blob_loc *ret);
+int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
+			const struct drfs_blob_loc *loc);
+/* Register a pack (idempotent); returns its local sequence number. */
+int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
+			uint32_t length, uint32_t n_blobs, uint32_t *ret_seq);
+int drfs_index_pack_by_seq(struct drfs_txn *t, uint32_t seq,
+			   struct drfs_id *ret_pack, uint32_t *ret_length);
+int drfs_index_pack_lookup(struct drfs_txn *t, const struct drfs_id *pack,
+			   uint32_t *ret_seq, uint32_t *ret_length);
+
+#endif

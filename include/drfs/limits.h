@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * limits.h - every size limit of drfs in one place. Anything read from a
+ * repository is checked against these before memory is allocated for it.
+ */
+#ifndef DRFS_LIMITS_H
+#define DRFS_LIMITS_H
+
+/* Chunker bounds that a config may choose (defaults live in chunker.h). */
+#define DRFS_CHUNK_MIN_LIMIT (4u << 10)
+#define DRFS_CHUNK_MAX_LIMIT (16u << 20)
+
+/* Largest plaintext blob of any type (data chunks, tree blobs). */
+#define DRFS_BLOB_MAX (64u << 20)
+/* Largest stored (compressed+encrypted) blob. */
+#define DRFS_BLOB_STORED_MAX (DRFS_BLOB_MAX + 4096u)
+/* Pack size target and hard ceiling for a pack object. */
+#define DRFS_PACK_TARGET_DEFAULT (16u << 20)
+#define DRFS_PACK_MAX (256u << 20)
+/* Blobs in one pack (bounds the trailer). */
+#define DRFS_PACK_MAX_BLOBS 65536u
+/* Sealed small objects: config, snapshot, lock, key. */
+#define DRFS_SMALL_OBJECT_MAX (1u << 20)
+/* index/ objects. */
+#define DRFS_INDEX_OBJECT_MAX (64u << 20)
+/* File and xattr names, symlink targets, xattr values. */
+#define DRFS_NAME_MAX 255u
+#define DRFS_PATH_MAX 4096u
+#define DRFS_XATTR_NAME_MAX 255u
+#define DRFS_XATTR_VALUE_MAX (64u << 10)
+#define DRFS_XATTRS_MAX 1024u
+/* Entries in one directory (one tree blob). */
+#define DRFS_TREE_ENTRIES_MAX (1u << 22)
+/* Tags per snapshot and their length; hostnames. */
+#define DRFS_TAGS_MAX 64u
+#define DRFS_TAG_MAX 255u
+#define DRFS_HOST_MAX 255u
+#define DRFS_HOST_MAX_BUF 256
+#define DRFS_PATH_MAX_BUF 4097
+#define DRFS_TAGS_BUF 2048
+/* S3 XML listing page. */
+#define DRFS_XML_PAGE_MAX (16u << 20)
+/* Object names (keys under the repository root). */
+#define DRFS_OBJECT_NAME_MAX 512u
+
+#endif

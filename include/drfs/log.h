@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.h - messages to stderr (or syslog-style to a file once daemonised).
+ * Libraries don't log; the caller that decides logs once. Messages are
+ * lowercase, name what failed first and quote the subject, never a secret.
+ */
+#ifndef DRFS_LOG_H
+#define DRFS_LOG_H
+
+#include "drfs/base.h"
+
+enum drfs_log_level {
+	DRFS_LOG_ERR,
+	DRFS_LOG_WARN,
+	DRFS_LOG_INFO,
+	DRFS_LOG_DEBUG,
+};
+
+extern int drfs_log_max_level;
+
+void drfs_log(enum drfs_log_level lvl, const char *fmt, ...) _printf_(2, 3);
+/* Redirect messages to fd (e.g. a log file after daemonising). */
+void drfs_log_set_fd(int fd);
+
+#define log_err(...) drfs_log(DRFS_LOG_ERR, __VA_ARGS__)
+#define log_warn(...) drfs_log(DRFS_LOG_WARN, __VA_ARGS__)
+#define log_info(...) drfs_log(DRFS_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) drfs_log(DRFS_LOG_DEBUG, __VA_ARGS__)
+
+/* strerror for a negative errno (EBADMSG reads "corrupted data"). */
+const char *drfs_strerror(int negerr);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repo.h - an open repository (store layer): backend + keys + config + the
+ * local LMDB cache, reading verified blobs, writing deduplicated blobs into
+ * packs on worker threads, and the snapshot catalogue.
+ *
+ * The cache directory ($XDG_CACHE_HOME/drfs/<repo-id>/ unless overridden)
+ * holds only derived state: drfs_repo_open() brings it up to date from the
+ * repository's index/ and snapshots/ objects (in parallel), and a missing or
+ * deleted cache is rebuilt.
+ *
+ * Thread rule: after open, drfs_repo_blob_read(), drfs_repo_snapshots() and
+ * the writer's put may be called from any thread.
+ */
+#ifndef DRFS_REPO_H
+#define DRFS_REPO_H
+
+#include "drfs/backend.h"
+#include "drfs/chunker.h"
+#include "drfs/crypto.h"
+#include "drfs/format.h"
+#include "drfs/index.h"
+
+struct drfs_repo_opts {
+	const char *url;
+	const char *cache_dir;   /* NULL: $XDG_CACHE_HOME/drfs/<repo-id> */
+	const char *password;    /* NULL for --no-encryption repositories */
+	struct drfs_backend_opts backend;
+	int threads;             /* worker threads; 0 = number of CPUs */
+	bool no_sync;            /* don't refresh the cache at open */
+};
+
+struct drfs_init_opts {
+	bool no_encryption;
+	int zstd_level;                     /* 0 = default (3) */
+	struct drfs_chunker_params chunker; /* zero = defaults */
+	struct drfs_scrypt_params scrypt;   /* zero = defaults */
+};
+
+struct drfs_repo {
+	struct drfs_backend *be;
+	struct drfs_keys keys;
+	struct drfs_config config;
+	struct drfs_chunker chunker;
+	struct drfs_index *index;
+	char *cache_dir;
+	char repo_id_hex[33];
+	int threads;
+};
+
+/* Create a new repository at o->url (creating a local directory or bucket). */
+int drfs_repo_init(const struct drfs_repo_opts *o,
+		   const struct drfs_init_opts *io, struct drfs_id *ret_repo_id);
+/*
+ * Open: backend, key (-EACCES wrong passphrase, -ENOKEY no key file /
+ * passphrase needed), config, cache, sync. Details of a failure are in
+ * drfs_repo_last_error().
+ */
+int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret);
+void drfs_repo_free(struct drfs_repo *r);
+/* Text for the last open/init failure of this thread (never secrets). */
+const char *drfs_repo_last_error(void);
+
+/*
+ * Bring the cache up to date: load index/ and snapshots/ objects not seen
+ * yet, forget those that vanished. With full, also list data/ and
+ * cross-check: a pack listed in index/ but missing is reported (-EBADMSG
+ * after loading everything else), a pack present but in no index object is
+ * indexed from its own trailer.
+ */
+int drfs_repo_sync(struct drfs_repo *r, bool full);
+/* Rebuild the cache's blob index from the packs' trailers alone. */
+int drfs_repo_repair_index(struct drfs_repo *r);
+/*
+ * Write index objects covering every pack the cache knows, then delete the
+ * index objects that existed before (used after repair_index).
+ */
+int drfs_repo_write_full_index(struct drfs_repo *r);
+
+/* Location of a blob; -ENOENT if the repository has no such blob. */
+int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
+			struct drfs_blob_loc *ret_loc,
+			struct drfs_id *ret_pack);
+/* Read, decrypt, decompress and verify one blob; appends to out. */
+int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
+			struct drfs_buf *out);
+
+/* ---- snapshot catalogue ------------------------------------------------ */
+
+struct drfs_snap_info {
+	struct drfs_id id;
+	char folder[32]; /* "YYYY-MM-DD/HHMMSS", ".N" appended on same-second */
+	struct drfs_snapshot snap;
+};
+
+/*
+ * Every snapshot, oldest first (by time, then id), with folder names
+ * assigned. *ret is malloc'd (free()).
+ */
+int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
+			size_t *ret_n);
+/* By "latest", folder "YYYY-MM-DD/HHMMSS[.N]", full id or hex prefix >= 8. */
+int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
+			    struct drfs_snap_info *ret);
+/* Write a snapshot object (create-only) and add it to the catalogue. */
+int drfs_repo_snapshot_write(struct drfs_repo *r,
+			     const struct drfs_snapshot *s,
+			     struct drfs_id *ret_id);
+/* Folder name of a snapshot time (without the same-second suffix). */
+void drfs_snapshot_folder(const struct timespec *t, char out[32]);
+
+/* ---- writing blobs -------------------------------------------------- */
+
+/*
+ * A writer gathers new blobs into packs. put is thread-safe; blobs the
+ * repository (or this writer) already has are skipped. Compression and
+ * encryption run on the repository's worker threads; full packs are
+ * uploaded in the background. flush waits for everything, uploads the
+ * index/ object describing the new packs and records them in the cache;
+ * only after flush may anything reference the new blobs durably.
+ */
+struct drfs_writer;
+
+struct drfs_writer_stats {
+	uint64_t blobs_new, blobs_dup;
+	uint64_t bytes_new_raw, bytes_dup_raw;
+	uint64_t bytes_stored; /* bytes of pack objects uploaded */
+	uint64_t packs;
+};
+
+int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret);
+/*
+ * Add a blob whose id the caller computed with drfs_blob_id (so the caller
+ * can reference it immediately). Copies p. May block while the pipeline is
+ * full. Returns 1 if new, 0 if already present, or a negative errno (also
+ * a deferred upload failure).
+ */
+int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
+		    const struct drfs_id *id, const void *p, size_t len);
+/* Compute the id and put. */
+int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
+			 const void *p, size_t len, struct drfs_id *ret_id);
+int drfs_writer_flush(struct drfs_writer *w);
+void drfs_writer_get_stats(struct drfs_writer *w,
+			   struct drfs_writer_stats *ret);
+/* Frees; pending unflushed blobs are dropped (their packs stay orphaned). */
+void drfs_writer_free(struct drfs_writer *w);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.c - opening a backend by URL, and the generic helpers.
+ *
+ * Ownership: an implementation's ops->free releases everything it
+ * allocated, the struct and its display string included.
+ */
+#include "drfs/backend.h"
+
+#define FILE_SCHEME "file://"
+#define S3_SCHEME "s3://"
+
+int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
+		      struct drfs_backend **ret)
+{
+	static const struct drfs_backend_opts none = { .path_style = -1,
+						       .retries = -1 };
+
+	if (!url || !*url)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	if (strncmp(url, S3_SCHEME, strlen(S3_SCHEME)) == 0)
+		return drfs_backend_s3_open(url, opts, ret);
+	if (strncmp(url, FILE_SCHEME, strlen(FILE_SCHEME)) == 0) {
+		const char *path = url + strlen(FILE_SCHEME);
+
+		/* Only file:///path: no host part. */
+		if (path[0] != '/')
+			return -EINVAL;
+		return drfs_backend_local_open(path, opts->create, ret);
+	}
+	/* Any other "scheme://" is unknown, not a relative path. */
+	const char *sep = strstr(url, "://");
+	if (sep) {
+		const char *c = url;
+		while (c < sep && ((*c >= 'a' && *c <= 'z') ||
+				   (*c >= 'A' && *c <= 'Z') ||
+				   (*c >= '0' && *c <= '9') || *c == '+' ||
+				   *c == '-' || *c == '.'))
+			c++;
+		if (c == sep && sep != url)
+			return -EINVAL;
+	}
+	return drfs_backend_local_open(url, opts->create, ret);
+}
+
+void drfs_backend_free(struct drfs_backend *b)
+{
+	if (b)
+		b->ops->free(b);
+}
+
+int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
+			  size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (b->ops->del_many)
+		return b->ops->del_many(b, names, n);
+	/* Stops at the first error; the names before it are gone. */
+	for (size_t i = 0; i < n; i++) {
+		int r = b->ops->del(b, names[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * s3xml.c - the XML documents S3 sends back (ListBucketResult, Error,
+ * DeleteResult, InitiateMultipartUploadResult), parsed with expat as
+ * untrusted input: bounded document size, bounded text per element, no
+ * DOCTYPE (so no entity expansion), and every number checked.
+ */
+#include "drfs/s3.h"
+#include "drfs/limits.h"
+
+#include <expat.h>
+
+/* Longest text kept for one element; longer text is an error. */
+#define TEXT_MAX (DRFS_S3_KEY_MAX + 1)
+#define DEPTH_MAX 16
+
+enum doc_kind { DOC_LIST, DOC_ERROR, DOC_DELETE, DOC_UPLOAD, DOC_ROOT };
+
+struct ctx {
+	XML_Parser xp;
+	enum doc_kind kind;
+	int err;
+	int depth;
+	/* names of the open elements down to DEPTH_MAX (longer are "") */
+	char path[DEPTH_MAX][32];
+	char text[TEXT_MAX + 1];
+	size_t text_len;
+	bool text_overflow;
+	char root[64];
+
+	/* DOC_LIST */
+	struct drfs_s3_list *list;
+	size_t cap;
+	char *cur_key;
+	uint64_t cur_size;
+	bool have_size;
+	/* DOC_ERROR */
+	struct drfs_s3_error *error;
+	/* DOC_DELETE */
+	struct drfs_s3_delete_result *del;
+	char del_key[DRFS_S3_KEY_MAX + 1];
+	char del_code[64];
+	/* DOC_UPLOAD */
+	char *upload_id;
+};
+
+static void fail(struct ctx *c, int err)
+{
+	if (!c->err)
+		c->err = err;
+	XML_StopParser(c->xp, XML_FALSE);
+}
+
+static bool at(const struct ctx *c, int depth, const char *name)
+{
+	return c->depth == depth && depth <= DEPTH_MAX &&
+	       !strcmp(c->path[depth - 1], name);
+}
+
+static bool parent_is(const struct ctx *c, const char *name)
+{
+	return c->depth >= 2 && c->depth - 1 <= DEPTH_MAX &&
+	       !strcmp(c->path[c->depth - 2], name);
+}
+
+static void copy_trunc(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EBADMSG;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EBADMSG;
+		uint64_t d = (uint64_t)(*s - '0');
+		if (v > UINT64_MAX / 10 ||
+		    (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return -EBADMSG;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+static void XMLCALL on_start(void *ud, const XML_Char *name,
+			     const XML_Char **attrs)
+{
+	struct ctx *c = ud;
+	(void)attrs;
+
+	if (c->err)
+		return;
+	if (c->depth == 0)
+		copy_trunc(c->root, sizeof(c->root), name);
+	c->depth++;
+	if (c->depth > 64) {
+		fail(c, -EBADMSG);
+		return;
+	}
+	if (c->depth <= DEPTH_MAX)
+		copy_trunc(c->path[c->depth - 1], sizeof(c->path[0]), name);
+	c->text_len = 0;
+	c->text_overflow = false;
+
+	if (c->depth == 1) {
+		static const char *const roots[] = {
+		    [DOC_LIST] = "ListBucketResult",
+		    [DOC_ERROR] = "Error",
+		    [DOC_DELETE] = "DeleteResult",
+		    [DOC_UPLOAD] = "InitiateMultipartUploadResult",
+		};
+		if (c->kind != DOC_ROOT && strcmp(name, roots[c->kind]))
+			fail(c, -EBADMSG);
+		return;
+	}
+	if (c->kind == DOC_LIST && at(c, 2, "Contents")) {
+		free(c->cur_key);
+		c->cur_key = NULL;
+		c->have_size = false;
+	}
+	if (c->kind == DOC_DELETE && at(c, 2, "Error")) {
+		c->del_key[0] = '\0';
+		c->del_code[0] = '\0';
+	}
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+{
+	struct ctx *c = ud;
+
+	if (c->err || len <= 0)
+		return;
+	if ((size_t)len > TEXT_MAX - c->text_len) {
+		c->text_overflow = true;
+		return;
+	}
+	memcpy(c->text + c->text_len, s, (size_t)len);
+	c->text_len += (size_t)len;
+}
+
+/* The text of the element being closed; NULL (and an error) if too long. */
+static const char *text(struct ctx *c, size_t max)
+{
+	c->text[c->text_len] = '\0';
+	if (c->text_overflow || c->text_len > max ||
+	    strlen(c->text) != c->text_len) {
+		fail(c, -EBADMSG);
+		return NULL;
+	}
+	return c->text;
+}
+
+static int list_push(struct ctx *c)
+{
+	struct drfs_s3_list *l = c->list;
+
+	if (!c->cur_key || !c->have_size)
+		return -EBADMSG;
+	if (l->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct drfs_s3_entry *e = realloc(l->entries, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		l->entries = e;
+		c->cap = cap;
+	}
+	l->entries[l->n].key = TAKE_PTR(c->cur_key);
+	l->entries[l->n].size = c->cur_size;
+	l->n++;
+	return 0;
+}
+
+static void end_list(struct ctx *c)
+{
+	const char *t;
+
+	if (at(c, 3, "Key") && parent_is(c, "Contents")) {
+		if (!(t = text(c, DRFS_S3_KEY_MAX)))
+			return;
+		free(c->cur_key);
+		c->cur_key = strdup(t);
+		if (!c->cur_key)
+			fail(c, -ENOMEM);
+	} else if (at(c, 3, "Size") && parent_is(c, "Contents")) {
+		if (!(t = text(c, 32)))
+			return;
+		if (parse_u64(t, &c->cur_size) < 0)
+			fail(c, -EBADMSG);
+		c->have_size = true;
+	} else if (at(c, 2, "Contents")) {
+		int r = list_push(c);
+		if (r < 0)
+			fail(c, r);
+	} else if (at(c, 2, "IsTruncated")) {
+		if (!(t = text(c, 16)))
+			return;
+		if (!strcmp(t, "true"))
+			c->list->truncated = true;
+		else if (!strcmp(t, "false"))
+			c->list->truncated = false;
+		else
+			fail(c, -EBADMSG);
+	} else if (at(c, 2, "NextContinuationToken")) {
+		if (!(t = text(c, DRFS_S3_KEY_MAX)))
+			return;
+		free(c->list->next_token);
+		c->list->next_token = strdup(t);
+		if (!c->list->next_token)
+			fail(c, -ENOMEM);
+	}
+}
+
+static void end_delete(struct ctx *c)
+{
+	const char *t;
+
+	if (at(c, 2, "Deleted")) {
+		c->del->n_deleted++;
+	} else if (at(c, 3, "Key") && parent_is(c, "Error")) {
+		if ((t = text(c, DRFS_S3_KEY_MAX)))
+			copy_trunc(c->del_key, sizeof(c->del_key), t);
+	} else if (at(c, 3, "Code") && parent_is(c, "Error")) {
+		if ((t = text(c, TEXT_MAX)))
+			copy_trunc(c->del_code, sizeof(c->del_code), t);
+	} else if (at(c, 2, "Error")) {
+		c->del->n_errors++;
+		if (strcmp(c->del_code, "NoSuchKey") &&
+		    c->del->n_errors_not_missing++ == 0) {
+			copy_trunc(c->del->first_key, sizeof(c->del->first_key),
+				   c->del_key);
+			copy_trunc(c->del->first_code,
+				   sizeof(c->del->first_code), c->del_code);
+		}
+	}
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+	struct ctx *c = ud;
+	const char *t;
+	(void)name;
+
+	if (c->err)
+		return;
+	switch (c->kind) {
+	case DOC_LIST:
+		end_list(c);
+		break;
+	case DOC_ERROR:
+		if (at(c, 2, "Code") && (t = text(c, TEXT_MAX)))
+			copy_trunc(c->error->code, sizeof(c->error->code), t);
+		else if (at(c, 2, "Message") && (t = text(c, TEXT_MAX)))
+			copy_trunc(c->error->message, sizeof(c->error->message),
+				   t);
+		break;
+	case DOC_DELETE:
+		end_delete(c);
+		break;
+	case DOC_UPLOAD:
+		if (at(c, 2, "UploadId") && (t = text(c, DRFS_S3_KEY_MAX))) {
+			free(c->upload_id);
+			if (!*t)
+				fail(c, -EBADMSG);
+			else if (!(c->upload_id = strdup(t)))
+				fail(c, -ENOMEM);
+		}
+		break;
+	case DOC_ROOT:
+		break;
+	}
+	c->depth--;
+	c->text_len = 0;
+	c->text_overflow = false;
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name,
+			       const XML_Char *sysid, const XML_Char *pubid,
+			       int has_internal_subset)
+{
+	(void)name;
+	(void)sysid;
+	(void)pubid;
+	(void)has_internal_subset;
+	fail(ud, -EBADMSG);
+}
+
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param,
+			      const XML_Char *value, int value_len,
+			      const XML_Char *base, const XML_Char *sysid,
+			      const XML_Char *pubid, const XML_Char *notation)
+{
+	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
+	(void)sysid, (void)pubid, (void)notation;
+	fail(ud, -EBADMSG);
+}
+
+static int parse(struct ctx *c, const void *p, size_t len)
+{
+	if (len > DRFS_XML_PAGE_MAX)
+		return -EBADMSG;
+	c->xp = XML_ParserCreate("UTF-8");
+	if (!c->xp)
+		return -ENOMEM;
+	XML_SetUserData(c->xp, c);
+	XML_SetElementHandler(c->xp, on_start, on_end);
+	XML_SetCharacterDataHandler(c->xp, on_text);
+	XML_SetStartDoctypeDeclHandler(c->xp, on_doctype);
+	XML_SetEntityDeclHandler(c->xp, on_entity);
+	enum XML_Status st = XML_Parse(c->xp, p, (int)len, XML_TRUE);
+	XML_ParserFree(c->xp);
+	c->xp = NULL;
+	if (c->err)
+		return c->err;
+	if (st != XML_STATUS_OK || !c->root[0])
+		return -EBADMSG;
+	return 0;
+}
+
+void drfs_s3_list_release(struct drfs_s3_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->entries[i].key);
+	free(l->entries);
+	free(l->next_token);
+	memset(l, 0, sizeof(*l));
+}
+
+int drfs_s3xml_parse_list(const void *p, size_t len, struct drfs_s3_list *ret)
+{
+	struct ctx c = {.kind = DOC_LIST, .list = ret};
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = parse(&c, p, len);
+	free(c.cur_key);
+	if (r >= 0 && ret->truncated && !ret->next_token)
+		r = -EBADMSG;
+	if (r < 0)
+		drfs_s3_list_release(ret);
+	return r;
+}
+
+int drfs_s3xml_parse_error(const void *p, size_t len, struct drfs_s3_error *ret)
+{
+	struct drfs_s3_error e;
+	memset(&e, 0, sizeof(e));
+	struct ctx c = {.kind = DOC_ERROR, .error = &e};
+	int r = parse(&c, p, len);
+
+	if (r < 0)
+		return r;
+	*ret = e;
+	return 0;
+}
+
+int drfs_s3xml_parse_delete(const void *p, size_t len,
+			    struct drfs_s3_delete_result *ret)
+{
+	struct drfs_s3_delete_result *d = calloc(1, sizeof(*d));
+	struct ctx *c = calloc(1, sizeof(*c));
+	int r = -ENOMEM;
+
+	if (d && c) {
+		c->kind = DOC_DELETE;
+		c->del = d;
+		r = parse(c, p, len);
+		if (r >= 0)
+			*ret = *d;
+	}
+	free(d);
+	free(c);
+	return r;
+}
+
+int drfs_s3xml_parse_upload_id(const void *p, size_t len, char **ret)
+{
+	struct ctx c = {.kind = DOC_UPLOAD};
+	int r = parse(&c, p, len);
+
+	if (r >= 0 && !c.upload_id)
+		r = -EBADMSG;
+	if (r < 0) {
+		free(c.upload_id);
+		return r;
+	}
+	*ret = c.upload_id;
+	return 0;
+}
+
+int drfs_s3xml_root(const void *p, size_t len, char *out, size_t out_size)
+{
+	struct ctx c = {.kind = DOC_ROOT};
+	int r = parse(&c, p, len);
+
+	if (r < 0)
+		return r;
+	if (out_size)
+		copy_trunc(out, out_size, c.root);
+	return 0;
+}
+
+int drfs_s3xml_escape(struct drfs_buf *out, const char *s)
+{
+	int r = 0;
+
+	for (; *s && r >= 0; s++) {
+		switch (*s) {
+		case '&':
+			r = drfs_buf_append(out, "&amp;", 5);
+			break;
+		case '<':
+			r = drfs_buf_append(out, "&lt;", 4);
+			break;
+		case '>':
+			r = drfs_buf_append(out, "&gt;", 4);
+			break;
+		case '"':
+			r = drfs_buf_append(out, "&quot;", 6);
+			break;
+		case '\'':
+			r = drfs_buf_append(out, "&apos;", 6);
+			break;
+		default:
+			r = drfs_buf_u8(out, (uint8_t)*s);
+		}
+	}
+	return r;
+}

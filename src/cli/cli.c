@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.c - the drfs command: a table of commands, one option parser, the
+ * passphrase, progress on a terminal, and exit codes (0 ok, 1 failure,
+ * 2 usage, 3 finished with per-file problems).
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "drfs/cli.h"
+#include "drfs/fs.h"
+#include "drfs/limits.h"
+#include "drfs/log.h"
+#include "drfs/ops.h"
+#include "drfs/repo.h"
+
+#define EXIT_USAGE 2
+#define EXIT_PARTIAL 3
+
+struct cli {
+	const char *cmd;
+	char **args;
+	int n_args;
+	/* options */
+	const char *cache_dir;
+	const char *password_file;
+	const char *time;
+	const char *tags[DRFS_TAGS_MAX];
+	size_t n_tags;
+	bool json;
+	bool read_data;
+	const char *read_subset;
+	bool no_encryption;
+	int compression;
+	bool foreground, debug;
+	const char *fuse_opts;
+	const char *cache_size;
+	bool no_parent;
+	bool quiet;
+	struct drfs_backend_opts be;
+	int threads;
+	char *password; /* owned, wiped */
+};
+
+static void report_line(void *userdata, const char *fmt, ...)
+{
+	(void)userdata;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "drfs: %s\n", msg);
+}
+
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	volatile char *p = s;
+	while (*p)
+		*p++ = 0;
+	free(s);
+}
+
+/* Read one line from fd (no echo when it's a terminal). */
+static char *read_secret(int fd, const char *prompt)
+{
+	struct termios old, raw;
+	bool tty = isatty(fd);
+	char buf[1024];
+	size_t n = 0;
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		tcgetattr(fd, &old);
+		raw = old;
+		raw.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &raw);
+	}
+	for (;;) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+		if (r <= 0 || c == '\n')
+			break;
+		if (n + 1 < sizeof(buf))
+			buf[n++] = c;
+	}
+	buf[n] = 0;
+	if (tty) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	char *s = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return s;
+}
+
+/* The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE, tty. */
+static int get_password(struct cli *c, bool confirm)
+{
+	const char *env = getenv("DRFS_PASSWORD");
+	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
+	if (env) {
+		c->password = strdup(env);
+		return c->password ? 0 : -ENOMEM;
+	}
+	if (file) {
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_err("cannot read password file \"%s\": %s", file,
+				strerror(errno));
+			return -errno;
+		}
+		c->password = read_secret(fd, "");
+		close(fd);
+		return c->password ? 0 : -ENOMEM;
+	}
+	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	if (tty < 0)
+		return 0; /* none: an encrypted repository will say so */
+	c->password = read_secret(tty, "passphrase: ");
+	if (confirm && c->password) {
+		char *again = read_secret(tty, "passphrase again: ");
+		if (!again || strcmp(again, c->password) != 0) {
+			close(tty);
+			wipe_free(again);
+			log_err("the passphrases do not match");
+			return -EINVAL;
+		}
+		wipe_free(again);
+	}
+	close(tty);
+	return 0;
+}
+
+static void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
+{
+	memset(o, 0, sizeof(*o));
+	o->url = url;
+	o->cache_dir = c->cache_dir;
+	o->password = c->password;
+	o->backend = c->be;
+	o->threads = c->threads;
+}
+
+static int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
+{
+	struct drfs_repo_opts o;
+	int e = get_password(c, false);
+	if (e < 0)
+		return e;
+	repo_opts(c, &o, url);
+	e = drfs_repo_open(&o, ret);
+	if (e < 0) {
+		const char *why = drfs_repo_last_error();
+		if (why)
+			log_err("%s", why);
+		else
+			log_err("cannot open repository \"%s\": %s", url,
+				drfs_strerror(e));
+	}
+	return e;
+}
+
+static int need_args(struct cli *c, int n, const char *usage)
+{
+	if (c->n_args != n) {
+		fprintf(stderr, "usage: drfs %s %s\n", c->cmd, usage);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+struct progress_thread {
+	pthread_t th;
+	volatile struct drfs_progress p;
+	volatile bool stop;
+	bool on;
+	const char *verb;
+	double start;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress_thread *pt = arg;
+	while (!pt->stop) {
+		usleep(250000);
+		char b1[32], b2[32];
+		double el = drfs_now_mono() - pt->start;
+		fprintf(stderr, "\r%s: %llu files, %s, %s new, %.0fs   ",
+			pt->verb, (unsigned long long)pt->p.files,
+			drfs_fmt_bytes(pt->p.bytes, b1),
+			drfs_fmt_bytes(pt->p.bytes_new, b2), el);
+	}
+	return NULL;
+}
+
+static void progress_start(struct progress_thread *pt, const char *verb,
+			   bool quiet)
+{
+	memset((void *)pt, 0, sizeof(*pt));
+	pt->verb = verb;
+	pt->start = drfs_now_mono();
+	if (quiet || !isatty(STDERR_FILENO))
+		return;
+	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
+}
+
+static void progress_stop(struct progress_thread *pt)
+{
+	if (!pt->on)
+		return;
+	pt->stop = true;
+	pthread_join(pt->th, NULL);
+	fputs("\r\033[K", stderr);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int cmd_init(struct cli *c)
+{
+	struct drfs_repo_opts o;
+	struct drfs_init_opts io = { .no_encryption = c->no_encryption,
+				     .zstd_level = c->compression };
+	struct drfs_id id;
+	int e = need_args(c, 1, "REPO [--no-encryption] [--compression N]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (!c->no_encryption) {
+		e = get_password(c, true);
+		if (e < 0)
+			return 1;
+	}
+	repo_opts(c, &o, c->args[0]);
+	e = drfs_repo_init(&o, &io, &id);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		return 1;
+	}
+	char hex[DRFS_ID_HEX_LEN + 1];
+	drfs_hex(id.b, 16, hex);
+	printf("created %srepository %s at %s\n",
+	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	return 0;
+}
+
+static int cmd_backup(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_backup_opts o = { 0 };
+	struct drfs_backup_result res = { 0 };
+	struct progress_thread pt;
+	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
+		log_err("invalid --time \"%s\" (want e.g. 2026-11-21T14:30:05Z)",
+			c->time);
+		return EXIT_USAGE;
+	}
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	o.dir = c->args[1];
+	o.tags = c->tags;
+	o.n_tags = c->n_tags;
+	o.no_parent = c->no_parent;
+	o.report = report_line;
+	progress_start(&pt, "backup", c->quiet);
+	o.progress = &pt.p;
+	double t0 = drfs_now_mono();
+	e = drfs_backup(r, &o, &res);
+	progress_stop(&pt);
+	double el = drfs_now_mono() - t0;
+	if (e < 0) {
+		log_err("backup of \"%s\" failed: %s%s%s", o.dir,
+			drfs_strerror(e), drfs_repo_last_error() ? ": " : "",
+			drfs_repo_last_error() ?: "");
+		drfs_repo_free(r);
+		return 1;
+	}
+	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
+	if (!c->quiet)
+		fprintf(stderr,
+			"snapshot %.8s: %llu files, %llu dirs, %s, %s added "
+			"in %.1fs\n",
+			drfs_id_hex(&res.id, hex),
+			(unsigned long long)res.snap.files,
+			(unsigned long long)res.snap.dirs,
+			drfs_fmt_bytes(res.snap.bytes, b1),
+			drfs_fmt_bytes(res.snap.added_bytes, b2), el);
+	if (res.errors)
+		log_warn("%llu entries could not be read and were skipped",
+			 (unsigned long long)res.errors);
+	printf("%s\n", res.folder);
+	drfs_repo_free(r);
+	return res.errors ? EXIT_PARTIAL : 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void iso_time(const struct timespec *t, char out[48])
+{
+	struct tm tm;
+	time_t s = t->tv_sec;
+	gmtime_r(&s, &tm);
+	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, t->tv_nsec);
+}
+
+static int cmd_snapshots(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_snap_info *v;
+	size_t n;
+	int e = need_args(c, 1, "REPO [--json]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	e = drfs_repo_snapshots(r, &v, &n);
+	if (e < 0) {
+		log_err("cannot list snapshots: %s", drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	if (c->json)
+		printf("[");
+	else
+		printf("%-20s %-8s %10s %12s %12s  %s\n", "folder", "id",
+		       "files", "size", "added", "host:path");
+	for (size_t i = 0; i < n; i++) {
+		struct drfs_snapshot *s = &v[i].snap;
+		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		drfs_id_hex(&v[i].id, hex);
+		iso_time(&s->time, t);
+		if (!c->json) {
+			printf("%-20s %.8s %10llu %12s %12s  %s:%s\n",
+			       v[i].folder, hex, (unsigned long long)s->files,
+			       drfs_fmt_bytes(s->bytes, b1),
+			       drfs_fmt_bytes(s->added_bytes, b2), s->host,
+			       s->path);
+			continue;
+		}
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\","
+		       "\"host\":",
+		       i ? "," : "", hex, t, v[i].folder);
+		json_str(stdout, s->host);
+		printf(",\"path\":");
+		json_str(stdout, s->path);
+		printf(",\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
+		       "\"added_bytes\":%llu,\"tags\":[",
+		       (unsigned long long)s->files,
+		       (unsigned long long)s->dirs,
+		       (unsigned long long)s->bytes,
+		       (unsigned long long)s->added_bytes);
+		const char *tag = s->tags;
+		for (uint32_t k = 0; k < s->n_tags; k++) {
+			if (k)
+				putchar(',');
+			json_str(stdout, tag);
+			tag += strlen(tag) + 1;
+		}
+		printf("]}");
+	}
+	if (c->json)
+		printf("]\n");
+	free(v);
+	drfs_repo_free(r);
+	return 0;
+}
+
+static int cmd_restore(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct progress_thread pt;
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	struct drfs_restore_opts o = { .snapshot = c->args[1],
+				       .target = c->args[2],
+				       .report = report_line };
+	progress_start(&pt, "restore", c->quiet);
+	o.progress = &pt.p;
+	double t0 = drfs_now_mono();
+	e = drfs_restore(r, &o);
+	progress_stop(&pt);
+	if (e < 0) {
+		const char *d = drfs_repo_last_error();
+		log_err("restore failed: %s", d && e == -ENOENT ? d
+							      : drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	char b[32];
+	if (!c->quiet)
+		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
+			(unsigned long long)pt.p.files,
+			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
+	if (e > 0)
+		log_err("%d entries could not be restored (named above)", e);
+	drfs_repo_free(r);
+	return e > 0 ? EXIT_PARTIAL : 0;
+}
+
+static int cmd_check(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_check_opts o = { .read_data = c->read_data,
+				     .report = report_line };
+	int e = need_args(c, 1, "REPO [--read-data] [--read-data-subset N/M]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->read_subset) {
+		if (sscanf(c->read_subset, "%u/%u", &o.subset_n, &o.subset_m) !=
+			    2 ||
+		    !o.subset_m || !o.subset_n || o.subset_n > o.subset_m ||
+		    o.subset_m > 256) {
+			log_err("invalid --read-data-subset \"%s\" (want N/M)",
+				c->read_subset);
+			return EXIT_USAGE;
+		}
+		o.read_data = true;
+	}
+	struct drfs_repo_opts ro;
+	if (get_password(c, false) < 0)
+		return 1;
+	repo_opts(c, &ro, c->args[0]);
+	ro.no_sync = true;
+	e = drfs_repo_open(&ro, &r);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		return 1;
+	}
+	int problems = 0;
+	e = drfs_repo_sync(r, false);
+	if (e == -EBADMSG) {
+		log_err("%s", drfs_repo_last_error() ?: "corrupted object");
+		problems++;
+	} else if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	e = drfs_check(r, &o);
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("check failed: %s", drfs_strerror(e));
+		return 1;
+	}
+	problems += e;
+	if (problems) {
+		log_err("check found %d problem(s)", problems);
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "no problems found\n");
+	return 0;
+}
+
+static int cmd_stats(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_stats s;
+	int e = need_args(c, 1, "REPO [--json]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	e = drfs_stats(r, &s);
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("stats failed: %s", drfs_strerror(e));
+		return 1;
+	}
+	double dedup = s.raw_bytes ? (double)s.logical_bytes / (double)s.raw_bytes
+				   : 1.0;
+	double comp = s.stored_blob_bytes ? (double)s.raw_bytes /
+						    (double)s.stored_blob_bytes
+					  : 1.0;
+	if (c->json) {
+		printf("{\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,"
+		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
+		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
+		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
+		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f}\n",
+		       (unsigned long long)s.snapshots,
+		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
+		       (unsigned long long)s.data_blobs,
+		       (unsigned long long)s.tree_blobs,
+		       (unsigned long long)s.repo_bytes,
+		       (unsigned long long)s.pack_bytes,
+		       (unsigned long long)s.raw_bytes,
+		       (unsigned long long)s.logical_bytes, dedup, comp);
+		return 0;
+	}
+	char b1[32], b2[32], b3[32];
+	printf("snapshots:          %llu\n", (unsigned long long)s.snapshots);
+	printf("packs:              %llu\n", (unsigned long long)s.packs);
+	printf("blobs:              %llu (%llu data, %llu tree)\n",
+	       (unsigned long long)s.blobs, (unsigned long long)s.data_blobs,
+	       (unsigned long long)s.tree_blobs);
+	printf("logical size:       %s (all snapshots)\n",
+	       drfs_fmt_bytes(s.logical_bytes, b1));
+	printf("unique data:        %s\n", drfs_fmt_bytes(s.raw_bytes, b2));
+	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
+	printf("dedup ratio:        %.2f\n", dedup);
+	printf("compression ratio:  %.2f\n", comp);
+	return 0;
+}
+
+static int cmd_repair(struct cli *c)
+{
+	struct drfs_repo *r;
+	if (c->n_args != 2 || strcmp(c->args[0], "index") != 0) {
+		fprintf(stderr, "usage: drfs repair index REPO\n");
+		return EXIT_USAGE;
+	}
+	if (open_repo(c, c->args[1], &r) < 0)
+		return 1;
+	int e = drfs_repo_repair_index(r);
+	if (e < 0 && e != -EBADMSG) {
+		log_err("repair failed: %s", drfs_repo_last_error()
+						   ?: drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	/* write one index object that covers every pack now known */
+	e = drfs_repo_write_full_index(r);
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("cannot write the index: %s", drfs_strerror(e));
+		return 1;
+	}
+	fprintf(stderr, "index rebuilt from the packs\n");
+	return 0;
+}
+
+static int cmd_mount(struct cli *c)
+{
+	struct drfs_mount_opts o = { 0 };
+	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
+				"[--cache-dir D] [--cache-size SIZE]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->cache_size && drfs_parse_size(c->cache_size, &o.cache_size) < 0) {
+		log_err("invalid --cache-size \"%s\"", c->cache_size);
+		return EXIT_USAGE;
+	}
+	if (get_password(c, false) < 0)
+		return 1;
+	repo_opts(c, &o.repo, c->args[0]);
+	o.mountpoint = c->args[1];
+	o.foreground = c->foreground || c->debug;
+	o.debug = c->debug;
+	o.fuse_opts = c->fuse_opts;
+	e = drfs_fs_mount(&o);
+	return e < 0 ? 1 : 0;
+}
+
+static int cmd_umount(struct cli *c)
+{
+	int e = need_args(c, 1, "MOUNTPOINT");
+	if (e < 0)
+		return EXIT_USAGE;
+	e = drfs_fs_umount(c->args[0]);
+	return e < 0 ? 1 : 0;
+}
+
+struct command {
+	const char *name;
+	int (*fn)(struct cli *c);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "REPO                      create a repository" },
+	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
+	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
+	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
+	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
+	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
+	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS]  mount" },
+	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: drfs COMMAND [ARGS] [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f,
+		"\nREPO is /path, file:///path or s3://bucket[/prefix].\n"
+		"options: --cache-dir DIR --password-file FILE --endpoint URL\n"
+		"  --s3-path-style --s3-connections N --retries N\n"
+		"  --s3-insecure-no-tls-verify --threads N -q\n"
+		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
+}
+
+enum {
+	OPT_CACHE_DIR = 256,
+	OPT_PASSWORD_FILE,
+	OPT_TIME,
+	OPT_TAG,
+	OPT_JSON,
+	OPT_READ_DATA,
+	OPT_READ_SUBSET,
+	OPT_NO_ENC,
+	OPT_COMPRESSION,
+	OPT_CACHE_SIZE,
+	OPT_ENDPOINT,
+	OPT_REGION,
+	OPT_PATH_STYLE,
+	OPT_CONNECTIONS,
+	OPT_RETRIES,
+	OPT_INSECURE,
+	OPT_THREADS,
+	OPT_NO_PARENT,
+};
+
+static const struct option long_opts[] = {
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "time", required_argument, NULL, OPT_TIME },
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "read-data", no_argument, NULL, OPT_READ_DATA },
+	{ "read-data-subset", required_argument, NULL, OPT_READ_SUBSET },
+	{ "no-encryption", no_argument, NULL, OPT_NO_ENC },
+	{ "compression", required_argument, NULL, OPT_COMPRESSION },
+	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+	{ "region", required_argument, NULL, OPT_REGION },
+	{ "s3-path-style", no_argument, NULL, OPT_PATH_STYLE },
+	{ "s3-connections", required_argument, NULL, OPT_CONNECTIONS },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "s3-insecure-no-tls-verify", no_argument, NULL, OPT_INSECURE },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int parse_int(const char *s, int lo, int hi, int *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+int drfs_cli_main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	int opt, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	c.be.path_style = -1;
+	c.be.retries = -1;
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("drfs 0.1.0\n");
+		return 0;
+	}
+	c.cmd = argv[1];
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, c.cmd))
+			cmd = &commands[i];
+	if (!cmd) {
+		log_err("unknown command \"%s\" (see drfs --help)", c.cmd);
+		return EXIT_USAGE;
+	}
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "fdo:qh", long_opts, NULL)) != -1) {
+		int bad = 0;
+		switch (opt) {
+		case OPT_CACHE_DIR:
+			c.cache_dir = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			c.password_file = optarg;
+			break;
+		case OPT_TIME:
+			c.time = optarg;
+			break;
+		case OPT_TAG:
+			if (c.n_tags < DRFS_TAGS_MAX)
+				c.tags[c.n_tags++] = optarg;
+			break;
+		case OPT_JSON:
+			c.json = true;
+			break;
+		case OPT_READ_DATA:
+			c.read_data = true;
+			break;
+		case OPT_READ_SUBSET:
+			c.read_subset = optarg;
+			break;
+		case OPT_NO_ENC:
+			c.no_encryption = true;
+			break;
+		case OPT_COMPRESSION:
+			bad = parse_int(optarg, -7, 22, &c.compression);
+			break;
+		case OPT_CACHE_SIZE:
+			c.cache_size = optarg;
+			break;
+		case OPT_ENDPOINT:
+			c.be.endpoint = optarg;
+			break;
+		case OPT_REGION:
+			c.be.region = optarg;
+			break;
+		case OPT_PATH_STYLE:
+			c.be.path_style = 1;
+			break;
+		case OPT_CONNECTIONS:
+			bad = parse_int(optarg, 1, 256, &c.be.connections);
+			break;
+		case OPT_RETRIES:
+			bad = parse_int(optarg, 0, 100, &c.be.retries);
+			break;
+		case OPT_INSECURE:
+			c.be.insecure_tls = true;
+			break;
+		case OPT_THREADS:
+			bad = parse_int(optarg, 1, 64, &c.threads);
+			break;
+		case OPT_NO_PARENT:
+			c.no_parent = true;
+			break;
+		case 'f':
+			c.foreground = true;
+			break;
+		case 'd':
+			c.debug = true;
+			break;
+		case 'o':
+			c.fuse_opts = optarg;
+			break;
+		case 'q':
+			c.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+		if (bad) {
+			log_err("invalid value \"%s\" for an option of \"%s\"",
+				optarg, c.cmd);
+			return EXIT_USAGE;
+		}
+	}
+	c.args = argv + optind;
+	c.n_args = argc - optind;
+	rc = cmd->fn(&c);
+	wipe_free(c.password);
+	return rc;
+}

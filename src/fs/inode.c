@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.c - the inode model of the mount, kept in LMDB (see fsint.h for the
+ * key layout and docs/mount.md for the why).
+ *
+ * A view directory materialises on first use: its tree blob is read once
+ * (verified), and every entry becomes an inode record, its xattrs and
+ * extents, and two directory keys (by name for lookup, by index for
+ * readdir). Nothing per inode stays in RAM. Read transactions are short and
+ * never span a FUSE reply; a directory is written in one write transaction.
+ */
+#include <dirent.h>
+#include <stdio.h>
+
+#include "drfs/fsint.h"
+#include "drfs/index.h"
+
+#define REC_FIXED 144
+#define REC_MAX (REC_FIXED + 1 + DRFS_NAME_MAX + 2 + DRFS_PATH_MAX)
+#define EXT_VAL_LEN (8 + 4 + DRFS_ID_LEN)
+
+static const char GEN_KEY[] = "fsgen";
+static const char NEXT_KEY[] = "next";
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* tag | be64 ino: returns the key length (9). */
+static size_t key_ino(uint8_t *k, char tag, uint64_t ino)
+{
+	k[0] = (uint8_t)tag;
+	put_be64(k + 1, ino);
+	return 9;
+}
+
+static void txn_abortp(struct drfs_txn **t)
+{
+	drfs_txn_abort(*t);
+}
+#define _cleanup_txn_ _cleanup_(txn_abortp)
+
+static void buf_releasep(struct drfs_buf *b)
+{
+	drfs_buf_release(b);
+}
+
+/* ---- inode records ----------------------------------------------------- */
+
+static void put_ts(uint8_t *p, const struct timespec *t)
+{
+	drfs_put_le64(p, (uint64_t)t->tv_sec);
+	drfs_put_le32(p + 8, (uint32_t)t->tv_nsec);
+}
+
+static void get_ts(const uint8_t *p, struct timespec *t)
+{
+	t->tv_sec = (time_t)drfs_get_le64(p);
+	t->tv_nsec = drfs_get_le32(p + 8);
+	if (t->tv_nsec >= 1000000000)
+		t->tv_nsec = 0;
+}
+
+static size_t rec_encode(const struct fs_inode *in, uint8_t *p)
+{
+	drfs_put_le64(p, in->ino);
+	drfs_put_le64(p + 8, in->parent);
+	drfs_put_le64(p + 16, in->root);
+	drfs_put_le32(p + 24, in->mode);
+	drfs_put_le32(p + 28, in->uid);
+	drfs_put_le32(p + 32, in->gid);
+	drfs_put_le32(p + 36, in->nlink);
+	drfs_put_le64(p + 40, in->size);
+	drfs_put_le64(p + 48, in->blocks);
+	drfs_put_le64(p + 56, in->rdev);
+	put_ts(p + 64, &in->atime);
+	put_ts(p + 76, &in->mtime);
+	put_ts(p + 88, &in->ctime);
+	drfs_put_le32(p + 100, in->flags);
+	drfs_put_le32(p + 104, in->n_xattrs);
+	drfs_put_le32(p + 108, in->n_extents);
+	memcpy(p + 112, in->subtree.b, DRFS_ID_LEN);
+	size_t o = REC_FIXED;
+	p[o++] = in->name_len;
+	memcpy(p + o, in->name, in->name_len);
+	o += in->name_len;
+	drfs_put_le16(p + o, in->target_len);
+	o += 2;
+	memcpy(p + o, in->target, in->target_len);
+	return o + in->target_len;
+}
+
+static int rec_decode(const uint8_t *p, size_t len, struct fs_inode *in)
+{
+	if (len < REC_FIXED + 3)
+		return -EBADMSG;
+	in->ino = drfs_get_le64(p);
+	in->parent = drfs_get_le64(p + 8);
+	in->root = drfs_get_le64(p + 16);
+	in->mode = drfs_get_le32(p + 24);
+	in->uid = drfs_get_le32(p + 28);
+	in->gid = drfs_get_le32(p + 32);
+	in->nlink = drfs_get_le32(p + 36);
+	in->size = drfs_get_le64(p + 40);
+	in->blocks = drfs_get_le64(p + 48);
+	in->rdev = drfs_get_le64(p + 56);
+	get_ts(p + 64, &in->atime);
+	get_ts(p + 76, &in->mtime);
+	get_ts(p + 88, &in->ctime);
+	in->flags = drfs_get_le32(p + 100);
+	in->n_xattrs = drfs_get_le32(p + 104);
+	in->n_extents = drfs_get_le32(p + 108);
+	memcpy(in->subtree.b, p + 112, DRFS_ID_LEN);
+	size_t o = REC_FIXED;
+	in->name_len = p[o++];
+	if (o + in->name_len + 2 > len)
+		return -EBADMSG;
+	memcpy(in->name, p + o, in->name_len);
+	in->name[in->name_len] = 0;
+	o += in->name_len;
+	in->target_len = drfs_get_le16(p + o);
+	o += 2;
+	if (in->target_len > DRFS_PATH_MAX || o + in->target_len != len)
+		return -EBADMSG;
+	memcpy(in->target, p + o, in->target_len);
+	in->target[in->target_len] = 0;
+	return 0;
+}
+
+static int rec_get(struct drfs_txn *t, uint64_t ino, struct fs_inode *ret)
+{
+	uint8_t k[9], v[REC_MAX];
+	int r = drfs_kv_get_fixed(t, DRFS_DB_INODES, k, key_ino(k, 'i', ino),
+				  v, sizeof(v));
+	if (r < 0)
+		return r == -E2BIG ? -EBADMSG : r;
+	return rec_decode(v, (size_t)r, ret);
+}
+
+static int rec_put(struct drfs_txn *t, const struct fs_inode *in)
+{
+	uint8_t k[9], v[REC_MAX];
+	size_t n = rec_encode(in, v);
+	return drfs_kv_put(t, DRFS_DB_INODES, k, key_ino(k, 'i', in->ino), v,
+			   n);
+}
+
+int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *ret)
+{
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	int r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	return rec_get(t, ino, ret);
+}
+
+/* ---- generation marker, counter ------------------------------------------ */
+
+struct collect {
+	uint8_t keys[64][512];
+	size_t lens[64];
+	size_t n;
+};
+
+static int collect_cb(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
+{
+	struct collect *c = userdata;
+	(void)val;
+	(void)vlen;
+	if (klen > sizeof(c->keys[0]))
+		return -EBADMSG; /* LMDB keys are at most 511 bytes */
+	memcpy(c->keys[c->n], key, klen);
+	c->lens[c->n++] = klen;
+	return c->n == ARRAY_SIZE(c->keys) ? 1 : 0;
+}
+
+/* Delete every key of db, in batches, within write transaction t. */
+static int db_clear(struct drfs_txn *t, enum drfs_db db)
+{
+	_cleanup_free_ struct collect *c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (;;) {
+		c->n = 0;
+		int r = drfs_kv_scan(t, db, NULL, 0, collect_cb, c);
+		if (r < 0)
+			return r;
+		if (c->n == 0)
+			return 0;
+		for (size_t i = 0; i < c->n; i++) {
+			r = drfs_kv_del(t, db, c->keys[i], c->lens[i]);
+			if (r < 0 && r != -ENOENT)
+				return r;
+		}
+	}
+}
+
+int fs_index_prepare(struct fs *fs)
+{
+	static const enum drfs_db dbs[] = { DRFS_DB_INODES, DRFS_DB_DIRENTS,
+					    DRFS_DB_TREES };
+	uint8_t gen[3][16];
+	bool ok = true;
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+
+	int r = drfs_txn_begin(fs->repo->index, true, &t);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+		r = drfs_kv_get_fixed(t, dbs[i], GEN_KEY, strlen(GEN_KEY),
+				      gen[i], sizeof(gen[i]));
+		if (r != 16 || (i > 0 && memcmp(gen[i], gen[0], 16) != 0))
+			ok = false;
+	}
+	if (ok)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+		r = db_clear(t, dbs[i]);
+		if (r < 0)
+			return r;
+	}
+	r = drfs_random(gen[0], 16);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+		r = drfs_kv_put(t, dbs[i], GEN_KEY, strlen(GEN_KEY), gen[0],
+				16);
+		if (r < 0)
+			return r;
+	}
+	r = drfs_txn_commit(t);
+	t = NULL;
+	return r;
+}
+
+/* A fresh inode number of namespace ns (write transaction). */
+static int ino_alloc(struct drfs_txn *t, uint64_t ns, uint64_t *ret)
+{
+	uint8_t v[8];
+	uint64_t next = 1;
+	int r = drfs_kv_get_fixed(t, DRFS_DB_INODES, NEXT_KEY,
+				  strlen(NEXT_KEY), v, sizeof(v));
+	if (r == 8)
+		next = get_be64(v);
+	else if (r >= 0 || r != -ENOENT)
+		return r < 0 ? r : -EBADMSG;
+	if (next >= (1ull << FS_NS_SHIFT))
+		return -ENOSPC;
+	put_be64(v, next + 1);
+	r = drfs_kv_put(t, DRFS_DB_INODES, NEXT_KEY, strlen(NEXT_KEY), v, 8);
+	if (r < 0)
+		return r;
+	*ret = ns << FS_NS_SHIFT | next;
+	return 0;
+}
+
+/* ---- view roots ---------------------------------------------------------- */
+
+int fs_view_root(struct fs *fs, const struct fs_snap *sn, uint64_t ns,
+		 const char *name, uint64_t *ret_ino)
+{
+	uint8_t k[1 + DRFS_ID_LEN], v[8];
+	struct fs_inode in;
+	int r;
+
+	k[0] = ns == FS_NS_NOW ? 'w' : 's';
+	memcpy(k + 1, sn->id.b, DRFS_ID_LEN);
+	{
+		_cleanup_txn_ struct drfs_txn *t = NULL;
+		r = drfs_txn_begin(fs->repo->index, false, &t);
+		if (r < 0)
+			return r;
+		r = drfs_kv_get_fixed(t, DRFS_DB_TREES, k, sizeof(k), v,
+				      sizeof(v));
+		if (r == 8) {
+			*ret_ino = get_be64(v);
+			return 0;
+		}
+		if (r != -ENOENT)
+			return r < 0 ? r : -EBADMSG;
+	}
+
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	r = drfs_txn_begin(fs->repo->index, true, &t);
+	if (r < 0)
+		return r;
+	r = drfs_kv_get_fixed(t, DRFS_DB_TREES, k, sizeof(k), v, sizeof(v));
+	if (r == 8) { /* another thread was first */
+		*ret_ino = get_be64(v);
+		return 0;
+	}
+	memset(&in, 0, sizeof(in));
+	r = ino_alloc(t, ns, &in.ino);
+	if (r < 0)
+		return r;
+	in.parent = FS_INO_ROOT;
+	in.root = in.ino;
+	in.mode = S_IFDIR | 0755;
+	in.uid = 0;
+	in.gid = 0;
+	in.nlink = 2;
+	in.atime = in.mtime = in.ctime = sn->time;
+	in.flags = FS_I_ROOT;
+	in.subtree = sn->root;
+	in.name_len = (uint8_t)MIN(strlen(name), DRFS_NAME_MAX);
+	memcpy(in.name, name, in.name_len);
+	r = rec_put(t, &in);
+	if (r < 0)
+		return r;
+	put_be64(v, in.ino);
+	r = drfs_kv_put(t, DRFS_DB_TREES, k, sizeof(k), v, 8);
+	if (r < 0)
+		return r;
+	r = drfs_txn_commit(t);
+	t = NULL;
+	if (r < 0)
+		return r;
+	*ret_ino = in.ino;
+	return 0;
+}
+
+/* ---- materialising a directory ------------------------------------------- */
+
+static uint8_t mode_dtype(uint32_t mode)
+{
+	return (uint8_t)((mode & S_IFMT) >> 12);
+}
+
+static bool name_ok(const uint8_t *p, size_t len)
+{
+	if (len == 0 || len > DRFS_NAME_MAX)
+		return false;
+	if (memchr(p, '/', len) || memchr(p, 0, len))
+		return false;
+	if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		return false;
+	return true;
+}
+
+/* Write the inode of one tree entry (not a hard link seen before). */
+static int node_put(struct drfs_txn *t, const struct fs_inode *dir,
+		    struct drfs_node *n, uint64_t ino)
+{
+	struct fs_inode in;
+	uint8_t k[9 + 1024];
+	uint64_t data = 0;
+	int r;
+
+	memset(&in, 0, sizeof(in));
+	in.ino = ino;
+	in.parent = dir->ino;
+	in.root = dir->root;
+	in.mode = n->mode;
+	in.uid = n->uid;
+	in.gid = n->gid;
+	in.nlink = n->nlink ? n->nlink : 1;
+	in.size = n->size;
+	in.rdev = n->rdev;
+	in.atime = n->atime;
+	in.mtime = n->mtime;
+	in.ctime = n->ctime;
+	in.name_len = (uint8_t)n->name_len;
+	memcpy(in.name, n->name, n->name_len);
+	if (S_ISDIR(n->mode)) {
+		in.subtree = n->subtree;
+		if (in.nlink < 2)
+			in.nlink = 2;
+	}
+	if (S_ISLNK(n->mode)) {
+		if (n->target_len > DRFS_PATH_MAX)
+			return -EBADMSG;
+		in.target_len = (uint16_t)n->target_len;
+		memcpy(in.target, n->target, n->target_len);
+		in.size = n->target_len;
+	}
+
+	struct drfs_xattr x;
+	while ((r = drfs_node_next_xattr(n, &x)) > 0) {
+		if (x.name_len == 0 || x.name_len > DRFS_XATTR_NAME_MAX ||
+		    memchr(x.name, 0, x.name_len))
+			continue;
+		size_t kl = key_ino(k, 'x', ino);
+		memcpy(k + kl, x.name, x.name_len);
+		r = drfs_kv_put(t, DRFS_DB_INODES, k, kl + x.name_len,
+				x.value, x.value_len);
+		if (r < 0)
+			return r;
+		in.n_xattrs++;
+	}
+	if (r < 0)
+		return r;
+
+	struct drfs_extent e;
+	while ((r = drfs_node_next_extent(n, &e)) > 0) {
+		uint8_t v[EXT_VAL_LEN];
+		if (e.len == 0)
+			continue;
+		size_t kl = key_ino(k, 'e', ino);
+		put_be64(k + kl, e.off + e.len);
+		drfs_put_le64(v, e.off);
+		drfs_put_le32(v + 8, e.len);
+		memcpy(v + 12, e.id.b, DRFS_ID_LEN);
+		r = drfs_kv_put(t, DRFS_DB_INODES, k, kl + 8, v, sizeof(v));
+		if (r < 0)
+			return r;
+		data += e.len;
+		in.n_extents++;
+	}
+	if (r < 0)
+		return r;
+	in.blocks = (data + 511) / 512;
+	return rec_put(t, &in);
+}
+
+static int dir_fill(struct fs *fs, struct drfs_txn *t, struct fs_inode *dir,
+		    const struct drfs_buf *tree)
+{
+	struct drfs_tree_iter it;
+	struct drfs_node n;
+	uint32_t idx = 0;
+	int r;
+
+	r = drfs_tree_iter_init(&it, tree->p, tree->len);
+	if (r < 0)
+		return r;
+	while ((r = drfs_tree_iter_next(&it, &n)) > 0) {
+		uint8_t k[9 + 4 + DRFS_NAME_MAX], v[9 + DRFS_NAME_MAX];
+		uint8_t hk[17], hv[8];
+		uint64_t ino = 0;
+		bool have = false;
+
+		if (!name_ok(n.name, n.name_len))
+			continue;
+		if (!S_ISDIR(n.mode) && n.nlink > 1) {
+			key_ino(hk, 'h', dir->root);
+			put_be64(hk + 9, n.ino);
+			r = drfs_kv_get_fixed(t, DRFS_DB_INODES, hk,
+					      sizeof(hk), hv, sizeof(hv));
+			if (r == 8) {
+				ino = get_be64(hv);
+				have = true;
+			} else if (r != -ENOENT) {
+				return r < 0 ? r : -EBADMSG;
+			}
+		}
+		if (!have) {
+			r = ino_alloc(t, FS_NS(dir->ino), &ino);
+			if (r < 0)
+				return r;
+			r = node_put(t, dir, &n, ino);
+			if (r < 0)
+				return r;
+			if (!S_ISDIR(n.mode) && n.nlink > 1) {
+				put_be64(hv, ino);
+				r = drfs_kv_put(t, DRFS_DB_INODES, hk,
+						sizeof(hk), hv, 8);
+				if (r < 0)
+					return r;
+			}
+		}
+
+		/* by name */
+		size_t kl = key_ino(k, 'n', dir->ino);
+		memcpy(k + kl, n.name, n.name_len);
+		put_be64(v, ino);
+		v[8] = mode_dtype(n.mode);
+		r = drfs_kv_put(t, DRFS_DB_DIRENTS, k, kl + n.name_len, v, 9);
+		if (r < 0)
+			return r;
+		/* by index */
+		k[0] = 'o';
+		put_be32(k + 9, idx++);
+		memcpy(v + 9, n.name, n.name_len);
+		r = drfs_kv_put(t, DRFS_DB_DIRENTS, k, 13, v, 9 + n.name_len);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	(void)fs;
+	dir->flags |= FS_I_LOADED;
+	return rec_put(t, dir);
+}
+
+int fs_dir_load(struct fs *fs, const struct fs_inode *dir)
+{
+	struct fs_inode d;
+	_cleanup_(buf_releasep) struct drfs_buf tree = { 0 };
+	int r;
+
+	if (dir->flags & FS_I_LOADED)
+		return 0;
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	drfs_buf_init(&tree, DRFS_BLOB_MAX);
+	r = drfs_repo_blob_read(fs->repo, &dir->subtree, &tree);
+	if (r < 0)
+		return r;
+
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	r = drfs_txn_begin(fs->repo->index, true, &t);
+	if (r < 0)
+		return r;
+	r = rec_get(t, dir->ino, &d);
+	if (r < 0)
+		return r;
+	if (d.flags & FS_I_LOADED)
+		return 0; /* another thread was first */
+	r = dir_fill(fs, t, &d, &tree);
+	if (r < 0)
+		return r;
+	r = drfs_txn_commit(t);
+	t = NULL;
+	return r;
+}
+
+int fs_dir_lookup(struct fs *fs, uint64_t dir, const char *name,
+		  uint64_t *ret_ino)
+{
+	uint8_t k[9 + DRFS_NAME_MAX], v[9];
+	size_t nl = strlen(name);
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	int r;
+
+	if (nl == 0 || nl > DRFS_NAME_MAX)
+		return nl ? -ENAMETOOLONG : -ENOENT;
+	size_t kl = key_ino(k, 'n', dir);
+	memcpy(k + kl, name, nl);
+	r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	r = drfs_kv_get_fixed(t, DRFS_DB_DIRENTS, k, kl + nl, v, sizeof(v));
+	if (r < 0)
+		return r == -E2BIG ? -EBADMSG : r;
+	if (r != 9)
+		return -EBADMSG;
+	*ret_ino = get_be64(v);
+	return 0;
+}
+
+struct list_ctx {
+	uint64_t dir;
+	fs_dirent_cb cb;
+	void *userdata;
+};
+
+static int list_cb(const void *key, size_t klen, const void *val,
+		   size_t vlen, void *userdata)
+{
+	struct list_ctx *c = userdata;
+	const uint8_t *k = key, *v = val;
+	char name[DRFS_NAME_MAX + 1];
+
+	if (klen != 13 || k[0] != 'o' || get_be64(k + 1) != c->dir)
+		return 1;
+	if (vlen < 10 || vlen > 9 + DRFS_NAME_MAX)
+		return -EBADMSG;
+	memcpy(name, v + 9, vlen - 9);
+	name[vlen - 9] = 0;
+	return c->cb(get_be32(k + 9), get_be64(v), v[8], name, c->userdata);
+}
+
+int fs_dir_list(struct fs *fs, uint64_t dir, uint32_t idx, fs_dirent_cb cb,
+		void *userdata)
+{
+	uint8_t k[13];
+	struct list_ctx c = { dir, cb, userdata };
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	int r;
+
+	key_ino(k, 'o', dir);
+	put_be32(k + 9, idx);
+	r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	return drfs_kv_scan(t, DRFS_DB_DIRENTS, k, sizeof(k), list_cb, &c);
+}
+
+/* ---- extents, xattrs ------------------------------------------------------ */
+
+struct ext_ctx {
+	uint64_t ino;
+	struct fs_extent *out;
+	int max, n;
+};
+
+static int ext_cb(const void *key, size_t klen, const void *val, size_t vlen,
+		  void *userdata)
+{
+	struct ext_ctx *c = userdata;
+	const uint8_t *k = key, *v = val;
+
+	if (klen != 17 || k[0] != 'e' || get_be64(k + 1) != c->ino)
+		return 1;
+	if (vlen != EXT_VAL_LEN)
+		return -EBADMSG;
+	struct fs_extent *e = &c->out[c->n++];
+	e->off = drfs_get_le64(v);
+	e->len = drfs_get_le32(v + 8);
+	memcpy(e->id.b, v + 12, DRFS_ID_LEN);
+	return c->n == c->max ? 1 : 0;
+}
+
+int fs_extents_from(struct fs *fs, uint64_t ino, uint64_t off,
+		    struct fs_extent *out, int max)
+{
+	uint8_t k[17];
+	struct ext_ctx c = { ino, out, max, 0 };
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	int r;
+
+	if (max <= 0)
+		return 0;
+	key_ino(k, 'e', ino);
+	put_be64(k + 9, off + 1); /* first extent whose end > off */
+	r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	r = drfs_kv_scan(t, DRFS_DB_INODES, k, sizeof(k), ext_cb, &c);
+	return r < 0 ? r : c.n;
+}
+
+int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *out,
+		 size_t max)
+{
+	uint8_t k[9 + DRFS_XATTR_NAME_MAX];
+	size_t nl = strlen(name);
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	_cleanup_(buf_releasep) struct drfs_buf v = { 0 };
+	int r;
+
+	if (nl == 0 || nl > DRFS_XATTR_NAME_MAX)
+		return -ENODATA;
+	size_t kl = key_ino(k, 'x', ino);
+	memcpy(k + kl, name, nl);
+	drfs_buf_init(&v, DRFS_XATTR_VALUE_MAX);
+	r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	r = drfs_kv_get(t, DRFS_DB_INODES, k, kl + nl, &v);
+	if (r < 0)
+		return r == -ENOENT ? -ENODATA : r;
+	if (out) {
+		if (v.len > max)
+			return -ERANGE;
+		if (v.len)
+			memcpy(out, v.p, v.len);
+	}
+	return (int)v.len;
+}
+
+struct xl_ctx {
+	uint64_t ino;
+	char *out;
+	size_t max, len;
+};
+
+static int xl_cb(const void *key, size_t klen, const void *val, size_t vlen,
+		 void *userdata)
+{
+	struct xl_ctx *c = userdata;
+	const uint8_t *k = key;
+	(void)val;
+	(void)vlen;
+
+	if (klen < 10 || k[0] != 'x' || get_be64(k + 1) != c->ino)
+		return 1;
+	size_t nl = klen - 9;
+	if (c->out) {
+		if (c->len + nl + 1 > c->max)
+			return -ERANGE;
+		memcpy(c->out + c->len, k + 9, nl);
+		c->out[c->len + nl] = 0;
+	}
+	c->len += nl + 1;
+	return 0;
+}
+
+int fs_xattr_list(struct fs *fs, uint64_t ino, char *out, size_t max)
+{
+	uint8_t k[9];
+	struct xl_ctx c = { ino, out, max, 0 };
+	_cleanup_txn_ struct drfs_txn *t = NULL;
+	int r;
+
+	key_ino(k, 'x', ino);
+	r = drfs_txn_begin(fs->repo->index, false, &t);
+	if (r < 0)
+		return r;
+	r = drfs_kv_scan(t, DRFS_DB_INODES, k, sizeof(k), xl_cb, &c);
+	if (r < 0)
+		return r;
+	return (int)c.len;
+}
+
+void fs_inode_path(struct fs *fs, uint64_t ino, char *out, size_t max)
+{
+	char tmp[DRFS_PATH_MAX + 1];
+	size_t pos = sizeof(tmp) - 1;
+	struct fs_inode in;
+
+	tmp[pos] = 0;
+	for (int depth = 0; depth < 512; depth++) {
+		if (fs_inode_get(fs, ino, &in) < 0)
+			break;
+		if (pos < (size_t)in.name_len + 1)
+			break;
+		pos -= in.name_len;
+		memcpy(tmp + pos, in.name, in.name_len);
+		if (in.flags & FS_I_ROOT) {
+			snprintf(out, max, "%s", tmp + pos);
+			return;
+		}
+		tmp[--pos] = '/';
+		ino = in.parent;
+	}
+	snprintf(out, max, "inode %llu", (unsigned long long)ino);
+}

@@ -1,0 +1,1550 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mount.c - drfs mount / drfs umount: the libfuse3 low-level operations,
+ * the virtual top of the tree (snapshots/, day folders, latest, now/) and
+ * the daemon's life cycle.
+ *
+ * Start-up order (STYLE.md): the parent checks the mountpoint and opens the
+ * repository once to report errors on the terminal, frees it, forks; the
+ * child (setsid, chdir /) reopens the repository, mounts, and tells the
+ * parent through a pipe that the mount is ready or why it failed. No
+ * thread, LMDB environment or curl state exists across the fork.
+ *
+ * Everything below snapshots/ and now/ is read-only for now: every
+ * modifying operation replies EROFS.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "drfs/fs.h"
+#include "drfs/fsint.h"
+#include "drfs/log.h"
+
+#define VIEW_TIMEOUT 86400.0 /* snapshots are immutable */
+#define VIRT_TIMEOUT 1.0     /* the dated folders change with backups */
+#define SNAPS_REFRESH 1.0    /* seconds between catalogue reloads */
+#define READ_MAX (1u << 20)
+#define PREFETCH_AHEAD 3
+#define BLKSIZE (1u << 20)
+#define PID_XATTR "user.drfs.pid"
+
+static inline struct fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The one place a negative errno becomes a FUSE reply. */
+static void reply_err(fuse_req_t req, int negerr)
+{
+	int e = negerr < 0 ? -negerr : negerr;
+	if (e == EBADMSG || e == ENOSPC || e == E2BIG || e == 0)
+		e = EIO;
+	fuse_reply_err(req, e);
+}
+
+/* ---- snapshot catalogue -------------------------------------------------- */
+
+static int snaps_refresh(struct fs *fs)
+{
+	struct drfs_snap_info *v = NULL;
+	size_t n = 0;
+	double now = drfs_now_mono();
+	int r = 0;
+
+	pthread_mutex_lock(&fs->snap_lock);
+	if (fs->snaps && now - fs->snaps_loaded < SNAPS_REFRESH)
+		goto out;
+	r = drfs_repo_snapshots(fs->repo, &v, &n);
+	if (r < 0)
+		goto out;
+	struct fs_snap *s = calloc(n ? n : 1, sizeof(*s));
+	if (!s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		s[i].id = v[i].id;
+		s[i].root = v[i].snap.root;
+		s[i].time = v[i].snap.time;
+		memcpy(s[i].folder, v[i].folder, sizeof(s[i].folder));
+		s[i].folder[sizeof(s[i].folder) - 1] = 0;
+	}
+	free(fs->snaps);
+	fs->snaps = s;
+	fs->n_snaps = n;
+	fs->snaps_loaded = now;
+out:
+	pthread_mutex_unlock(&fs->snap_lock);
+	free(v);
+	return r;
+}
+
+/* Days since 1970-01-01 of "YYYY-MM-DD...", or -1. */
+static int64_t folder_day(const char *f)
+{
+	int y, m, d;
+	char tail;
+	if (strlen(f) < 10 || sscanf(f, "%4d-%2d-%2d%c", &y, &m, &d, &tail) < 3)
+		return -1;
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
+		return -1;
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d };
+	time_t t = timegm(&tm);
+	return t < 0 ? -1 : (int64_t)(t / 86400);
+}
+
+/* Copy snapshot i (or the latest when i == SIZE_MAX); -ENOENT. */
+static int snap_get(struct fs *fs, size_t i, struct fs_snap *ret)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&fs->snap_lock);
+	if (i == SIZE_MAX && fs->n_snaps)
+		i = fs->n_snaps - 1;
+	if (i < fs->n_snaps) {
+		*ret = fs->snaps[i];
+		r = 0;
+	}
+	pthread_mutex_unlock(&fs->snap_lock);
+	return r;
+}
+
+/* Find the snapshot whose folder is "day/name". */
+static int snap_by_folder(struct fs *fs, const char *folder,
+			  struct fs_snap *ret)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_snaps; i++) {
+		if (strcmp(fs->snaps[i].folder, folder) == 0) {
+			*ret = fs->snaps[i];
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->snap_lock);
+	return r;
+}
+
+static bool day_exists(struct fs *fs, int64_t day, char *ret_name)
+{
+	bool found = false;
+	pthread_mutex_lock(&fs->snap_lock);
+	for (size_t i = 0; i < fs->n_snaps && !found; i++) {
+		if (folder_day(fs->snaps[i].folder) == day) {
+			found = true;
+			if (ret_name) {
+				memcpy(ret_name, fs->snaps[i].folder, 10);
+				ret_name[10] = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fs->snap_lock);
+	return found;
+}
+
+static bool is_day_ino(uint64_t ino)
+{
+	return FS_NS(ino) == FS_NS_VIRT && ino >= FS_INO_DAY_BASE &&
+	       ino < FS_INO_DAY_BASE + (1ull << 31);
+}
+
+/* ---- attributes ---------------------------------------------------------- */
+
+static void virt_dir_stat(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct fs_snap sn;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 4096;
+	if (snap_get(fs, SIZE_MAX, &sn) == 0)
+		st->st_mtim = sn.time;
+	else
+		st->st_mtim.tv_sec = (time_t)fs->mount_time;
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of a virtual inode; -ENOENT if it does not exist (now). */
+static int virt_stat(struct fs *fs, uint64_t ino, struct stat *st)
+{
+	struct fs_snap sn;
+
+	snaps_refresh(fs);
+	if (ino == FS_INO_ROOT || ino == FS_INO_SNAPSHOTS) {
+		virt_dir_stat(fs, ino, st);
+		return 0;
+	}
+	if (ino == FS_INO_LATEST) {
+		if (snap_get(fs, SIZE_MAX, &sn) < 0)
+			return -ENOENT;
+		virt_dir_stat(fs, ino, st);
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)(strlen("snapshots/") + strlen(sn.folder));
+		return 0;
+	}
+	if (is_day_ino(ino) && day_exists(fs, (int64_t)(ino - FS_INO_DAY_BASE),
+					  NULL)) {
+		virt_dir_stat(fs, ino, st);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void inode_stat(const struct fs_inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = in->mode;
+	st->st_nlink = in->nlink;
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_size = (off_t)in->size;
+	st->st_blocks = (blkcnt_t)in->blocks;
+	st->st_rdev = (dev_t)in->rdev;
+	st->st_blksize = BLKSIZE;
+	st->st_atim = in->atime;
+	st->st_mtim = in->mtime;
+	st->st_ctim = in->ctime;
+}
+
+static int ino_stat(struct fs *fs, uint64_t ino, struct stat *st,
+		    double *ret_timeout)
+{
+	struct fs_inode in;
+	int r;
+
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		*ret_timeout = VIRT_TIMEOUT;
+		return virt_stat(fs, ino, st);
+	}
+	r = fs_inode_get(fs, ino, &in);
+	if (r < 0)
+		return r == -ENOENT ? -ESTALE : r;
+	inode_stat(&in, st);
+	*ret_timeout = VIEW_TIMEOUT;
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, uint64_t ino, double entry_timeout)
+{
+	struct fuse_entry_param e;
+	double attr_timeout;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = ino_stat(req_fs(req), ino, &e.attr, &attr_timeout);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	e.ino = ino;
+	e.generation = 1;
+	e.attr_timeout = attr_timeout;
+	e.entry_timeout = entry_timeout;
+	fuse_reply_entry(req, &e);
+}
+
+/* ---- lookup -------------------------------------------------------------- */
+
+/* Root inode of the snapshot in day folder day, named name; -ENOENT. */
+static int folder_root(struct fs *fs, uint64_t day_ino, const char *name,
+		       uint64_t *ret)
+{
+	char day[16], folder[64], label[80];
+	struct fs_snap sn;
+
+	if (!day_exists(fs, (int64_t)(day_ino - FS_INO_DAY_BASE), day))
+		return -ENOENT;
+	if (strlen(name) > 20)
+		return -ENOENT;
+	snprintf(folder, sizeof(folder), "%s/%s", day, name);
+	if (snap_by_folder(fs, folder, &sn) < 0)
+		return -ENOENT;
+	snprintf(label, sizeof(label), "snapshots/%s", folder);
+	return fs_view_root(fs, &sn, FS_NS_SNAP, label, ret);
+}
+
+static int now_root(struct fs *fs, uint64_t *ret)
+{
+	struct fs_snap sn;
+	int r = snap_get(fs, SIZE_MAX, &sn);
+	if (r < 0)
+		return r;
+	return fs_view_root(fs, &sn, FS_NS_NOW, "now", ret);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_inode dir;
+	uint64_t ino;
+	int r;
+
+	if (FS_NS(parent) == FS_NS_VIRT) {
+		snaps_refresh(fs);
+		if (parent == FS_INO_ROOT) {
+			if (strcmp(name, "snapshots") == 0) {
+				ino = FS_INO_SNAPSHOTS;
+				r = 0;
+			} else if (strcmp(name, "latest") == 0) {
+				ino = FS_INO_LATEST;
+				r = virt_stat(fs, ino, &(struct stat){ 0 });
+			} else if (strcmp(name, "now") == 0) {
+				r = now_root(fs, &ino);
+			} else {
+				r = -ENOENT;
+			}
+		} else if (parent == FS_INO_SNAPSHOTS) {
+			int64_t day = folder_day(name);
+			r = -ENOENT;
+			if (strlen(name) == 10 && day >= 0 &&
+			    day_exists(fs, day, NULL)) {
+				ino = FS_INO_DAY_BASE + (uint64_t)day;
+				r = 0;
+			}
+		} else if (is_day_ino(parent)) {
+			r = folder_root(fs, parent, name, &ino);
+		} else {
+			r = -ENOTDIR;
+		}
+		if (r < 0)
+			reply_err(req, r);
+		else
+			reply_entry(req, ino, VIRT_TIMEOUT);
+		return;
+	}
+
+	r = fs_inode_get(fs, parent, &dir);
+	if (r == 0)
+		r = fs_dir_load(fs, &dir);
+	if (r == 0)
+		r = fs_dir_lookup(fs, parent, name, &ino);
+	if (r < 0) {
+		if (r == -EBADMSG) {
+			char path[512];
+			fs_inode_path(fs, parent, path, sizeof(path));
+			log_err("reading directory \"%s\": %s", path,
+				drfs_strerror(r));
+		}
+		if (r == -ENOENT) {
+			/* negative entry, cached as long as the snapshot */
+			struct fuse_entry_param e = { 0 };
+			e.entry_timeout = VIEW_TIMEOUT;
+			fuse_reply_entry(req, &e);
+			return;
+		}
+		reply_err(req, r);
+		return;
+	}
+	reply_entry(req, ino, VIEW_TIMEOUT);
+}
+
+/* Nothing per inode lives in memory (fsint.h), so forget frees nothing. */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	(void)fi;
+	int r = ino_stat(req_fs(req), ino, &st, &timeout);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_inode in;
+	struct fs_snap sn;
+	char t[64];
+	int r;
+
+	if (ino == FS_INO_LATEST) {
+		snaps_refresh(fs);
+		if (snap_get(fs, SIZE_MAX, &sn) < 0) {
+			reply_err(req, -ENOENT);
+			return;
+		}
+		snprintf(t, sizeof(t), "snapshots/%s", sn.folder);
+		fuse_reply_readlink(req, t);
+		return;
+	}
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	r = fs_inode_get(fs, ino, &in);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	if (!S_ISLNK(in.mode)) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	fuse_reply_readlink(req, in.target);
+}
+
+/* ---- directories --------------------------------------------------------- */
+
+struct dent {
+	uint64_t ino;
+	uint64_t off; /* offset of the entry after this one */
+	uint8_t dtype;
+	char name[DRFS_NAME_MAX + 1];
+};
+
+struct dlist {
+	struct dent *v;
+	size_t n, max;
+};
+
+static int dlist_add(struct dlist *l, uint64_t ino, uint8_t dtype,
+		     uint64_t off, const char *name)
+{
+	if (l->n == l->max)
+		return 1;
+	struct dent *d = &l->v[l->n++];
+	d->ino = ino;
+	d->dtype = dtype;
+	d->off = off;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	return 0;
+}
+
+static int list_cb(uint32_t idx, uint64_t ino, uint8_t dtype,
+		   const char *name, void *userdata)
+{
+	return dlist_add(userdata, ino, dtype, (uint64_t)idx + 3, name);
+}
+
+/* Entries of a virtual directory with offset > off. */
+static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
+		     struct dlist *l)
+{
+	uint64_t k = 2; /* offsets 1 and 2 are "." and ".." */
+	struct fs_snap sn;
+
+	snaps_refresh(fs);
+	if (dir == FS_INO_ROOT) {
+		bool any = snap_get(fs, SIZE_MAX, &sn) == 0;
+		if (++k > off && dlist_add(l, FS_INO_SNAPSHOTS, DT_DIR, k,
+					   "snapshots"))
+			return 0;
+		if (any && ++k > off &&
+		    dlist_add(l, FS_INO_LATEST, DT_LNK, k, "latest"))
+			return 0;
+		if (any) {
+			uint64_t ino;
+			int r = now_root(fs, &ino);
+			if (r < 0)
+				return r;
+			if (++k > off && dlist_add(l, ino, DT_DIR, k, "now"))
+				return 0;
+		}
+		return 0;
+	}
+	if (dir == FS_INO_SNAPSHOTS || is_day_ino(dir)) {
+		char prev[16] = "";
+		int64_t want = dir == FS_INO_SNAPSHOTS ?
+				       -1 :
+				       (int64_t)(dir - FS_INO_DAY_BASE);
+		/* offsets: 3 + index in the catalogue (stable while it is) */
+		for (size_t i = 0;; i++) {
+			char folder[32];
+			if (snap_get(fs, i, &sn) < 0)
+				break;
+			memcpy(folder, sn.folder, sizeof(folder));
+			int64_t day = folder_day(folder);
+			if (day < 0 || i + 3 <= off)
+				continue;
+			if (want < 0) {
+				folder[10] = 0;
+				if (strcmp(prev, folder) == 0)
+					continue;
+				memcpy(prev, folder, 11);
+				if (dlist_add(l, FS_INO_DAY_BASE + (uint64_t)day,
+					      DT_DIR, i + 3, folder))
+					return 0;
+			} else if (day == want && strlen(folder) > 11) {
+				uint64_t ino;
+				char label[48];
+				snprintf(label, sizeof(label), "snapshots/%s",
+					 folder);
+				int r = fs_view_root(fs, &sn, FS_NS_SNAP, label,
+						     &ino);
+				if (r < 0)
+					return r;
+				if (dlist_add(l, ino, DT_DIR, i + 3,
+					      folder + 11))
+					return 0;
+			}
+		}
+		return 0;
+	}
+	return -ENOTDIR;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, bool plus)
+{
+	struct fs *fs = req_fs(req);
+	struct dlist l = { 0 };
+	uint64_t parent = FS_INO_ROOT;
+	int r;
+
+	if (size > 128 * 1024)
+		size = 128 * 1024;
+	l.max = size / 24 + 2;
+	l.v = malloc(l.max * sizeof(*l.v));
+	char *buf = malloc(size);
+	if (!l.v || !buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		if (ino != FS_INO_ROOT)
+			parent = is_day_ino(ino) ? FS_INO_SNAPSHOTS :
+						   FS_INO_ROOT;
+		r = virt_list(fs, ino, (uint64_t)off, &l);
+	} else {
+		struct fs_inode dir;
+		r = fs_inode_get(fs, ino, &dir);
+		if (r == 0)
+			r = fs_dir_load(fs, &dir);
+		if (r == 0) {
+			parent = dir.parent;
+			uint32_t from = off > 2 ? (uint32_t)(off - 2) : 0;
+			r = fs_dir_list(fs, ino, from, list_cb, &l);
+		}
+		if (r == -EBADMSG) {
+			char path[512];
+			fs_inode_path(fs, ino, path, sizeof(path));
+			log_err("reading directory \"%s\": %s", path,
+				drfs_strerror(r));
+		}
+	}
+	if (r < 0)
+		goto fail;
+
+	size_t pos = 0;
+	struct stat st;
+	for (int k = (int)off; k < 2; k++) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = k == 0 ? ino : parent;
+		st.st_mode = S_IFDIR;
+		const char *nm = k == 0 ? "." : "..";
+		size_t n;
+		if (plus) {
+			/* . and .. do not count a lookup: no attributes */
+			struct fuse_entry_param e = { 0 };
+			e.attr = st;
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos,
+						   nm, &e, k + 1);
+		} else {
+			n = fuse_add_direntry(req, buf + pos, size - pos, nm,
+					      &st, k + 1);
+		}
+		if (n > size - pos)
+			goto done;
+		pos += n;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		struct dent *d = &l.v[i];
+		size_t n;
+		if (plus) {
+			struct fuse_entry_param e = { 0 };
+			double at;
+			r = ino_stat(fs, d->ino, &e.attr, &at);
+			if (r < 0)
+				goto fail_partial;
+			e.ino = d->ino;
+			e.generation = 1;
+			e.attr_timeout = at;
+			e.entry_timeout = FS_NS(ino) == FS_NS_VIRT ?
+						  VIRT_TIMEOUT :
+						  VIEW_TIMEOUT;
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos,
+						   d->name, &e, (off_t)d->off);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = d->ino;
+			st.st_mode = (mode_t)d->dtype << 12;
+			n = fuse_add_direntry(req, buf + pos, size - pos,
+					      d->name, &st, (off_t)d->off);
+		}
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+done:
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+	free(l.v);
+	return;
+fail_partial:
+	if (pos > 0)
+		goto done;
+fail:
+	reply_err(req, r);
+	free(buf);
+	free(l.v);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	double t;
+	int r = ino_stat(req_fs(req), ino, &st, &t);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		reply_err(req, -ENOTDIR);
+		return;
+	}
+	if (FS_NS(ino) != FS_NS_VIRT) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
+	fuse_reply_open(req, fi);
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+struct fs_fh {
+	uint64_t ino;
+	uint64_t size;
+	uint64_t next_off; /* where a sequential reader reads next (racy: a hint) */
+};
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_inode in;
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		reply_err(req, -EISDIR);
+		return;
+	}
+	r = fs_inode_get(fs, ino, &in);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	if (S_ISDIR(in.mode)) {
+		reply_err(req, -EISDIR);
+		return;
+	}
+	struct fs_fh *fh = calloc(1, sizeof(*fh));
+	if (!fh) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	fh->ino = ino;
+	fh->size = in.size;
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(fh); /* interrupted: release will not come */
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((struct fs_fh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Log a file's bad data once per inode (a bounded, lossy memory). */
+static void log_bad(struct fs *fs, uint64_t ino, const struct drfs_id *id,
+		    int err)
+{
+	bool seen;
+	char path[1024], hex[DRFS_ID_HEX_LEN + 1];
+
+	pthread_mutex_lock(&fs->log_lock);
+	uint64_t *slot = &fs->logged[ino % ARRAY_SIZE(fs->logged)];
+	seen = *slot == ino;
+	*slot = ino;
+	pthread_mutex_unlock(&fs->log_lock);
+	if (seen)
+		return;
+	fs_inode_path(fs, ino, path, sizeof(path));
+	log_err("reading \"%s\" (inode %llu): data blob %s: %s", path,
+		(unsigned long long)ino, drfs_id_hex(id, hex),
+		drfs_strerror(err));
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+	struct fs_extent ext[16];
+	uint64_t pos, end;
+	char *buf = NULL;
+	int r = 0;
+
+	if (off < 0) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	if ((uint64_t)off >= fh->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size = (size_t)MIN((uint64_t)size, fh->size - (uint64_t)off);
+	buf = malloc(size);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	pos = (uint64_t)off;
+	end = pos + size;
+	while (pos < end) {
+		int n = fs_extents_from(fs, ino, pos, ext, ARRAY_SIZE(ext));
+		if (n < 0) {
+			r = n;
+			break;
+		}
+		for (int i = 0; i < n && pos < end; i++) {
+			struct fs_extent *e = &ext[i];
+			struct fs_chunk *ch;
+			size_t clen;
+
+			if (e->off >= end)
+				break;
+			if (e->off > pos) { /* a hole */
+				memset(buf + (pos - (uint64_t)off), 0,
+				       e->off - pos);
+				pos = e->off;
+			}
+			r = fs_cache_get(fs->cache, &e->id, &ch);
+			if (r < 0) {
+				log_bad(fs, ino, &e->id, r);
+				break;
+			}
+			const uint8_t *p = fs_chunk_data(ch, &clen);
+			if (clen < e->len) {
+				fs_chunk_put(ch);
+				r = -EBADMSG;
+				log_bad(fs, ino, &e->id, r);
+				break;
+			}
+			uint64_t from = pos - e->off;
+			uint64_t take = MIN((uint64_t)e->len - from, end - pos);
+			memcpy(buf + (pos - (uint64_t)off), p + from, take);
+			fs_chunk_put(ch);
+			pos += take;
+		}
+		if (r < 0)
+			break;
+		if (n < (int)ARRAY_SIZE(ext) && pos < end) {
+			/* no more extents: the rest is a hole */
+			memset(buf + (pos - (uint64_t)off), 0, end - pos);
+			pos = end;
+		}
+	}
+	if (r < 0) {
+		free(buf);
+		reply_err(req, r);
+		return;
+	}
+	fuse_reply_buf(req, buf, size);
+	free(buf);
+
+	/* sequential reader: fetch the next chunks in the background */
+	bool seq = (uint64_t)off == fh->next_off || off == 0;
+	fh->next_off = end;
+	if (seq && end < fh->size) {
+		int n = fs_extents_from(fs, ino, end, ext, PREFETCH_AHEAD + 1);
+		for (int i = 0; i < n; i++)
+			fs_cache_prefetch(fs->cache, &ext[i].id);
+	}
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_fh *fh = (struct fs_fh *)(uintptr_t)fi->fh;
+	struct fs_extent ext[16];
+	uint64_t pos = (uint64_t)off;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	if (off < 0 || pos >= fh->size) {
+		reply_err(req, -ENXIO);
+		return;
+	}
+	for (;;) {
+		int n = fs_extents_from(fs, ino, pos, ext, ARRAY_SIZE(ext));
+		if (n < 0) {
+			reply_err(req, n);
+			return;
+		}
+		if (whence == SEEK_DATA) {
+			if (n == 0 || ext[0].off >= fh->size) {
+				reply_err(req, -ENXIO);
+				return;
+			}
+			fuse_reply_lseek(req, (off_t)MAX(pos, ext[0].off));
+			return;
+		}
+		/* SEEK_HOLE: walk contiguous extents from pos */
+		for (int i = 0; i < n; i++) {
+			if (ext[i].off > pos) {
+				fuse_reply_lseek(req, (off_t)pos);
+				return;
+			}
+			pos = ext[i].off + ext[i].len;
+		}
+		if (n < (int)ARRAY_SIZE(ext) || pos >= fh->size) {
+			fuse_reply_lseek(req, (off_t)MIN(pos, fh->size));
+			return;
+		}
+	}
+}
+
+/* ---- xattrs -------------------------------------------------------------- */
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct fs *fs = req_fs(req);
+	char *v = NULL;
+	int r;
+
+	if (ino == FS_INO_ROOT && strcmp(name, PID_XATTR) == 0) {
+		char pid[24];
+		int n = snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+		if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			reply_err(req, -ERANGE);
+		else
+			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		reply_err(req, -ENODATA);
+		return;
+	}
+	if (size) {
+		v = malloc(MIN(size, (size_t)DRFS_XATTR_VALUE_MAX) + 1);
+		if (!v) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+	}
+	r = fs_xattr_get(fs, ino, name, v,
+			 MIN(size, (size_t)DRFS_XATTR_VALUE_MAX));
+	if (r < 0)
+		reply_err(req, r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, v, (size_t)r);
+	free(v);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = req_fs(req);
+	char *v = NULL;
+	int r;
+
+	if (FS_NS(ino) == FS_NS_VIRT) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size) {
+		v = malloc(size);
+		if (!v) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+	}
+	r = fs_xattr_list(fs, ino, v, size);
+	if (r < 0)
+		reply_err(req, r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, v, (size_t)r);
+	free(v);
+}
+
+/* ---- statfs -------------------------------------------------------------- */
+
+static int packs_cb(const void *key, size_t klen, const void *val,
+		    size_t vlen, void *userdata)
+{
+	(void)key;
+	(void)klen;
+	if (vlen >= 8)
+		*(uint64_t *)userdata += drfs_get_le32((const uint8_t *)val + 4);
+	return 0;
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t stored;
+	static double when = -1e9;
+	struct fs *fs = req_fs(req);
+	struct statvfs sv, local;
+	(void)ino;
+
+	pthread_mutex_lock(&lock);
+	if (drfs_now_mono() - when > 30) {
+		struct drfs_txn *t;
+		uint64_t sum = 0;
+		if (drfs_txn_begin(fs->repo->index, false, &t) == 0) {
+			if (drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, packs_cb,
+					 &sum) == 0)
+				stored = sum;
+			drfs_txn_abort(t);
+		}
+		when = drfs_now_mono();
+	}
+	uint64_t used = stored;
+	pthread_mutex_unlock(&lock);
+
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = DRFS_NAME_MAX;
+	if (fs->repo->cache_dir && statvfs(fs->repo->cache_dir, &local) == 0) {
+		/* free space: what now/ can stage locally */
+		uint64_t avail = (uint64_t)local.f_bavail * local.f_frsize;
+		uint64_t fre = (uint64_t)local.f_bfree * local.f_frsize;
+		sv.f_bavail = avail / 4096;
+		sv.f_bfree = fre / 4096;
+	}
+	sv.f_blocks = (used + 4095) / 4096 + sv.f_bfree;
+	struct fs_snap sn;
+	pthread_mutex_lock(&fs->snap_lock);
+	sv.f_files = fs->n_snaps;
+	pthread_mutex_unlock(&fs->snap_lock);
+	(void)sn;
+	sv.f_ffree = 0;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- read-only: every modifying operation -------------------------------- */
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+		     dev_t d)
+{
+	(void)p, (void)n, (void)m, (void)d;
+	reply_err(req, -EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	(void)p, (void)n, (void)m;
+	reply_err(req, -EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	reply_err(req, -EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p,
+		       const char *n)
+{
+	(void)l, (void)p, (void)n;
+	reply_err(req, -EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n,
+		      fuse_ino_t np, const char *nn, unsigned int f)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)f;
+	reply_err(req, -EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np,
+		    const char *nn)
+{
+	(void)i, (void)np, (void)nn;
+	reply_err(req, -EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+		      struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)m, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s,
+		     off_t o, struct fuse_file_info *fi)
+{
+	(void)i, (void)b, (void)s, (void)o, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
+			const char *v, size_t s, int f)
+{
+	(void)i, (void)n, (void)v, (void)s, (void)f;
+	reply_err(req, -EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
+{
+	(void)i, (void)n;
+	reply_err(req, -EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o,
+			 off_t l, struct fuse_file_info *fi)
+{
+	(void)i, (void)m, (void)o, (void)l, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* max_write also sets max_pages, which bounds reads: 1 MiB */
+	conn->max_write = READ_MAX;
+	conn->max_readahead = READ_MAX;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* content never changes */
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+};
+
+/* ---- mountpoint checks --------------------------------------------------- */
+
+/* Is path (canonical) a mount point in /proc/self/mountinfo? */
+static bool is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		/* unescape \040 style octal escapes */
+		char *w = mp;
+		for (char *p = mp; *p; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				*w++ = (char)((p[1] - '0') << 6 |
+					      (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 3;
+			} else {
+				*w++ = *p;
+			}
+		}
+		*w = 0;
+		found = strcmp(mp, path) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int detach(const char *mp)
+{
+	if (umount2(mp, MNT_DETACH) == 0)
+		return 0;
+	int e = errno;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", mp,
+		       (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0)
+		return 0;
+	return -e;
+}
+
+/* A usable, empty-of-mounts directory; stale FUSE mounts are detached. */
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+	char real[4096];
+
+	if (stat(mp, &st) < 0) {
+		int e = errno;
+		if (e == ENOTCONN) {
+			log_warn("mountpoint \"%s\" was left by a drfs daemon "
+				 "that is gone (transport endpoint is not "
+				 "connected): unmounting it",
+				 mp);
+			int r = detach(mp);
+			if (r < 0) {
+				log_err("unmounting stale \"%s\": %s", mp,
+					drfs_strerror(r));
+				return r;
+			}
+			if (stat(mp, &st) < 0) {
+				e = errno;
+				log_err("mountpoint \"%s\": %s", mp,
+					strerror(e));
+				return -e;
+			}
+		} else {
+			log_err("mountpoint \"%s\": %s", mp, strerror(e));
+			return -e;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("mountpoint \"%s\": not a directory", mp);
+		return -ENOTDIR;
+	}
+	if (access(mp, R_OK | W_OK | X_OK) < 0 && geteuid() != 0) {
+		int e = errno;
+		log_err("mountpoint \"%s\": %s", mp, strerror(e));
+		return -e;
+	}
+	if (realpath(mp, real) && is_mounted(real)) {
+		log_err("mountpoint \"%s\": something is already mounted "
+			"there",
+			mp);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* ---- serving ------------------------------------------------------------- */
+
+static void report(int fd, int status)
+{
+	if (fd >= 0) {
+		(void)!write(fd, &status, sizeof(status));
+		close(fd);
+	}
+}
+
+static int open_repo(const struct drfs_mount_opts *o, bool sync,
+		     struct drfs_repo **ret)
+{
+	struct drfs_repo_opts ro = o->repo;
+	if (!sync)
+		ro.no_sync = true;
+	int r = drfs_repo_open(&ro, ret);
+	if (r < 0) {
+		const char *why = drfs_repo_last_error();
+		if (r == -EACCES)
+			log_err("opening repository \"%s\": wrong passphrase",
+				o->repo.url);
+		else if (why && *why)
+			log_err("%s", why);
+		else
+			log_err("opening repository \"%s\": %s", o->repo.url,
+				drfs_strerror(r));
+	}
+	return r;
+}
+
+static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
+{
+	char opts[4096];
+	int r = 0;
+
+	snprintf(opts, sizeof(opts),
+		 "default_permissions,fsname=drfs,subtype=drfs%s%s",
+		 o->fuse_opts && *o->fuse_opts ? "," : "",
+		 o->fuse_opts ? o->fuse_opts : "");
+	r |= fuse_opt_add_arg(a, "drfs");
+	r |= fuse_opt_add_arg(a, "-o");
+	r |= fuse_opt_add_arg(a, opts);
+	if (o->debug)
+		r |= fuse_opt_add_arg(a, "-d");
+	return r ? -ENOMEM : 0;
+}
+
+/*
+ * Open, mount and serve. ready_fd >= 0: write the status there once
+ * mounted (or failed) and switch logging to the log file.
+ */
+static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *cfg = NULL;
+	struct fs fs;
+	int r;
+
+	memset(&fs, 0, sizeof(fs));
+	pthread_mutex_init(&fs.snap_lock, NULL);
+	pthread_mutex_init(&fs.log_lock, NULL);
+	fs.mount_time = (uint64_t)time(NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = open_repo(o, sync, &fs.repo);
+	if (r < 0)
+		goto out;
+	r = fs_index_prepare(&fs);
+	if (r < 0) {
+		log_err("preparing the mount's cache in \"%s\": %s",
+			fs.repo->cache_dir ? fs.repo->cache_dir : "?",
+			drfs_strerror(r));
+		goto out;
+	}
+	r = snaps_refresh(&fs);
+	if (r < 0) {
+		log_err("reading the snapshot catalogue: %s",
+			drfs_strerror(r));
+		goto out;
+	}
+	uint64_t disk = 0;
+	if (o->repo.url && strncmp(o->repo.url, "s3://", 5) == 0)
+		disk = o->cache_size ? o->cache_size : (1ull << 30);
+	r = fs_cache_new(fs.repo, disk, &fs.cache);
+	if (r < 0)
+		goto out;
+	fs.cache_size = disk;
+
+	r = build_args(o, &args);
+	if (r < 0)
+		goto out;
+	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
+	if (!se) {
+		log_err("mount options \"%s\" not understood",
+			o->fuse_opts ? o->fuse_opts : "");
+		r = -EINVAL;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) < 0) {
+		r = -EIO;
+		goto out;
+	}
+	if (fuse_session_mount(se, o->mountpoint) < 0) {
+		log_err("mounting on \"%s\" failed", o->mountpoint);
+		r = -EIO;
+		fuse_remove_signal_handlers(se);
+		goto out;
+	}
+
+	if (ready_fd >= 0) {
+		char *path = NULL;
+		int lfd = -1;
+		if (o->log_file)
+			lfd = open(o->log_file,
+				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				   0600);
+		else if (asprintf(&path, "%s/mount.log",
+				  fs.repo->cache_dir) >= 0)
+			lfd = open(path,
+				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				   0600);
+		free(path);
+		int nfd = open("/dev/null", O_RDWR);
+		if (nfd >= 0) {
+			dup2(nfd, 0);
+			dup2(nfd, 1);
+			dup2(lfd >= 0 ? lfd : nfd, 2);
+			if (nfd > 2)
+				close(nfd);
+		}
+		if (lfd >= 0)
+			drfs_log_set_fd(lfd);
+		report(ready_fd, 0);
+		ready_fd = -1;
+	}
+	log_info("mounted \"%s\" on \"%s\"", o->repo.url, o->mountpoint);
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		r = -ENOMEM;
+	} else {
+		fuse_loop_cfg_set_max_threads(cfg, 16);
+		fuse_loop_cfg_set_idle_threads(cfg, 4);
+		r = fuse_session_loop_mt(se, cfg);
+		r = r > 0 ? 0 : r; /* > 0: ended by a signal */
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fuse_session_unmount(se);
+	fuse_remove_signal_handlers(se);
+	log_info("unmounted \"%s\"", o->mountpoint);
+out:
+	report(ready_fd, r);
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	fs_cache_free(fs.cache);
+	drfs_repo_free(fs.repo);
+	free(fs.snaps);
+	pthread_mutex_destroy(&fs.snap_lock);
+	pthread_mutex_destroy(&fs.log_lock);
+	return r;
+}
+
+/* An absolute form of a relative local path or URL (the daemon runs in /). */
+static char *absolute(const char *p)
+{
+	char cwd[4096];
+	char *out = NULL;
+	size_t pl = strncmp(p, "file://", 7) == 0 ? 7 : 0;
+
+	if (p[pl] == '/' || (!pl && strstr(p, "://")) ||
+	    !getcwd(cwd, sizeof(cwd)))
+		return strdup(p);
+	if (asprintf(&out, "%.*s%s/%s", (int)pl, p, cwd, p + pl) < 0)
+		return NULL;
+	return out;
+}
+
+int drfs_fs_mount(const struct drfs_mount_opts *in)
+{
+	struct drfs_mount_opts ob = *in, *o = &ob;
+	_cleanup_free_ char *url = NULL, *mp = NULL, *cd = NULL, *lf = NULL;
+	struct drfs_repo *repo = NULL;
+	int fds[2];
+	int r;
+
+	if (!in->mountpoint || !in->repo.url)
+		return -EINVAL;
+	url = absolute(in->repo.url);
+	mp = absolute(in->mountpoint);
+	cd = in->repo.cache_dir ? absolute(in->repo.cache_dir) : NULL;
+	lf = in->log_file ? absolute(in->log_file) : NULL;
+	if (!url || !mp || (in->repo.cache_dir && !cd) ||
+	    (in->log_file && !lf))
+		return -ENOMEM;
+	ob.repo.url = url;
+	ob.mountpoint = mp;
+	ob.repo.cache_dir = cd;
+	ob.log_file = lf;
+	r = check_mountpoint(o->mountpoint);
+	if (r < 0)
+		return r;
+	if (o->foreground || o->debug)
+		return serve(o, true, -1);
+
+	/* validate in the parent, where the terminal still shows errors */
+	r = open_repo(o, true, &repo);
+	if (r < 0)
+		return r;
+	drfs_repo_free(repo);
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		r = serve(o, false, fds[1]);
+		_exit(r < 0 ? 1 : 0);
+	}
+	close(fds[1]);
+	int status;
+	ssize_t n;
+	do {
+		n = read(fds[0], &status, sizeof(status));
+	} while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n != sizeof(status)) {
+		log_err("the mount daemon for \"%s\" exited before the mount "
+			"was ready",
+			o->mountpoint);
+		waitpid(pid, NULL, WNOHANG);
+		return -EIO;
+	}
+	if (status < 0)
+		waitpid(pid, NULL, 0); /* it already said why */
+	return status;
+}
+
+/* ---- umount -------------------------------------------------------------- */
+
+static bool pid_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	if (kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+int drfs_fs_umount(const char *mountpoint)
+{
+	struct stat st;
+	char pidbuf[24];
+	pid_t pid = 0;
+
+	if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
+		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
+			 "is not connected): detaching the stale mount",
+			 mountpoint);
+		int r = detach(mountpoint);
+		if (r < 0)
+			log_err("unmounting \"%s\": %s", mountpoint,
+				drfs_strerror(r));
+		return r;
+	}
+	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
+			     sizeof(pidbuf) - 1);
+	if (n > 0) {
+		pidbuf[n] = 0;
+		pid = (pid_t)atol(pidbuf);
+	}
+	if (umount2(mountpoint, 0) < 0) {
+		int e = errno;
+		if (e == EPERM || e == EACCES) {
+			pid_t c = fork();
+			if (c == 0) {
+				execlp("fusermount3", "fusermount3", "-u",
+				       mountpoint, (char *)NULL);
+				_exit(127);
+			}
+			int ws;
+			if (c < 0 || waitpid(c, &ws, 0) != c ||
+			    !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+				log_err("unmounting \"%s\" failed", mountpoint);
+				return -e;
+			}
+		} else {
+			if (e == EINVAL)
+				log_err("\"%s\" is not mounted", mountpoint);
+			else if (e == EBUSY)
+				log_err("unmounting \"%s\": it is busy (a "
+					"process uses it)",
+					mountpoint);
+			else
+				log_err("unmounting \"%s\": %s", mountpoint,
+					strerror(e));
+			return -e;
+		}
+	}
+	/* wait for the daemon to finish (up to 60 s) */
+	for (int i = 0; pid > 0 && i < 6000 && pid_alive(pid); i++)
+		usleep(10000);
+	return 0;
+}

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.c - the local LMDB environment. See index.h.
+ */
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "drfs/index.h"
+
+#define MAP_SIZE (256ull << 30) /* sparse; grows only as used */
+#define MAX_READERS 1022
+
+static const char *const db_names[DRFS__DB_COUNT] = {
+	[DRFS_DB_BLOBS] = "blobs",     [DRFS_DB_PACKS] = "packs",
+	[DRFS_DB_PACKSEQ] = "packseq", [DRFS_DB_SNAPS] = "snaps",
+	[DRFS_DB_SEEN] = "seen",       [DRFS_DB_META] = "meta",
+	[DRFS_DB_TREES] = "trees",     [DRFS_DB_INODES] = "inodes",
+	[DRFS_DB_DIRENTS] = "dirents", [DRFS_DB_AUX1] = "aux1",
+	[DRFS_DB_AUX2] = "aux2",
+};
+
+struct drfs_index {
+	MDB_env *env;
+	MDB_dbi dbi[DRFS__DB_COUNT];
+};
+
+struct drfs_txn {
+	struct drfs_index *idx;
+	MDB_txn *txn;
+};
+
+/* The one translation of LMDB result codes. */
+static int lmdb_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		return -ENOSPC;
+	case MDB_READERS_FULL:
+		return -EAGAIN;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return -EBADMSG;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+int drfs_index_open(const char *dir, struct drfs_index **ret)
+{
+	struct drfs_index *idx;
+	MDB_txn *txn = NULL;
+	int rc, dead;
+
+	idx = calloc(1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	rc = mdb_env_create(&idx->env);
+	if (rc)
+		goto fail;
+	mdb_env_set_mapsize(idx->env, MAP_SIZE);
+	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
+	mdb_env_set_maxreaders(idx->env, MAX_READERS);
+	rc = mdb_env_open(idx->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+	if (rc)
+		goto fail;
+	mdb_reader_check(idx->env, &dead);
+	rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+	if (rc)
+		goto fail;
+	for (int i = 0; i < DRFS__DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &idx->dbi[i]);
+		if (rc)
+			goto fail;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	*ret = idx;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (idx->env)
+		mdb_env_close(idx->env);
+	free(idx);
+	return lmdb_err(rc);
+}
+
+void drfs_index_free(struct drfs_index *idx)
+{
+	if (!idx)
+		return;
+	mdb_env_close(idx->env);
+	free(idx);
+}
+
+int drfs_index_clear(struct drfs_index *idx)
+{
+	static const enum drfs_db derived[] = { DRFS_DB_BLOBS, DRFS_DB_PACKS,
+						DRFS_DB_PACKSEQ, DRFS_DB_SNAPS,
+						DRFS_DB_SEEN, DRFS_DB_TREES };
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+	if (rc)
+		return lmdb_err(rc);
+	for (size_t i = 0; i < ARRAY_SIZE(derived); i++) {
+		rc = mdb_drop(txn, idx->dbi[derived[i]], 0);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return lmdb_err(rc);
+		}
+	}
+	MDB_val k = { .mv_size = 13, .mv_data = "next_pack_seq" };
+	mdb_del(txn, idx->dbi[DRFS_DB_META], &k, NULL);
+	return lmdb_err(mdb_txn_commit(txn));
+}
+
+int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
+{
+	struct drfs_txn *t = malloc(sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->idx = idx;
+	int rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return lmdb_err(rc);
+	}
+	*ret = t;
+	return 0;
+}
+
+int drfs_txn_commit(struct drfs_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+	free(t);
+	return lmdb_err(rc);
+}
+
+void drfs_txn_abort(struct drfs_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static int kv_get_raw(struct drfs_txn *t, enum drfs_db db, const void *key,
+		      size_t klen, MDB_val *v)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	return lmdb_err(mdb_get(t->txn, t->idx->dbi[db], &k, v));
+}
+
+int drfs_kv_get(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen, struct drfs_buf *out)
+{
+	MDB_val v;
+	int r = kv_get_raw(t, db, key, klen, &v);
+	if (r < 0)
+		return r;
+	return drfs_buf_append(out, v.mv_data, v.mv_size);
+}
+
+int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
+		      size_t klen, void *out, size_t max)
+{
+	MDB_val v;
+	int r = kv_get_raw(t, db, key, klen, &v);
+	if (r < 0)
+		return r;
+	if (v.mv_size > max)
+		return -E2BIG;
+	memcpy(out, v.mv_data, v.mv_size);
+	return (int)v.mv_size;
+}
+
+int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen, const void *val, size_t vlen)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+	return lmdb_err(mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0));
+}
+
+int drfs_kv_del(struct drfs_txn *t, enum drfs_db db, const void *key,
+		size_t klen)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	return lmdb_err(mdb_del(t->txn, t->idx->dbi[db], &k, NULL));
+}
+
+int drfs_kv_scan(struct drfs_txn *t, enum drfs_db db, const void *start,
+		 size_t slen, drfs_kv_cb cb, void *userdata)
+{
+	MDB_cursor *c;
+	MDB_val k = { .mv_size = slen, .mv_data = (void *)start }, v;
+	int rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
+	if (rc)
+		return lmdb_err(rc);
+	rc = mdb_cursor_get(c, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
+	int r = 0;
+	while (rc == 0) {
+		r = cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, userdata);
+		if (r != 0)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+int drfs_kv_count(struct drfs_txn *t, enum drfs_db db, uint64_t *ret)
+{
+	MDB_stat st;
+	int rc = mdb_stat(t->txn, t->idx->dbi[db], &st);
+	if (rc)
+		return lmdb_err(rc);
+	*ret = st.ms_entries;
+	return 0;
+}
+
+#define LOC_LEN 18
+
+int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
+			struct drfs_blob_loc *ret)
+{
+	MDB_val v;
+	int r = kv_get_raw(t, DRFS_DB_BLOBS, id->b, DRFS_ID_LEN, &v);
+	if (r < 0)
+		return r;
+	if (v.mv_size != LOC_LEN)
+		return -EBADMSG;
+	const uint8_t *p = v.mv_data;
+	ret->pack_seq = drfs_get_le32(p);
+	ret->offset = drfs_get_le32(p + 4);
+	ret->stored_len = drfs_get_le32(p + 8);
+	ret->raw_len = drfs_get_le32(p + 12);
+	ret->type = p[16];
+	ret->flags = p[17];
+	return 0;
+}
+
+int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
+			const struct drfs_blob_loc *loc)
+{
+	uint8_t p[LOC_LEN];
+	drfs_put_le32(p, loc->pack_seq);
+	drfs_put_le32(p + 4, loc->offset);
+	drfs_put_le32(p + 8, loc->stored_len);
+	drfs_put_le32(p + 12, loc->raw_len);
+	p[16] = loc->type;
+	p[17] = loc->flags;
+	return drfs_kv_put(t, DRFS_DB_BLOBS, id->b, DRFS_ID_LEN, p, LOC_LEN);
+}
+
+static void seq_key(uint32_t seq, uint8_t k[4])
+{
+	k[0] = seq >> 24;
+	k[1] = seq >> 16;
+	k[2] = seq >> 8;
+	k[3] = seq;
+}
+
+int drfs_index_pack_lookup(struct drfs_txn *t, const struct drfs_id *pack,
+			   uint32_t *ret_seq, uint32_t *ret_length)
+{
+	MDB_val v;
+	int r = kv_get_raw(t, DRFS_DB_PACKS, pack->b, DRFS_ID_LEN, &v);
+	if (r < 0)
+		return r;
+	if (v.mv_size != 12)
+		return -EBADMSG;
+	if (ret_seq)
+		*ret_seq = drfs_get_le32(v.mv_data);
+	if (ret_length)
+		*ret_length = drfs_get_le32((const uint8_t *)v.mv_data + 4);
+	return 0;
+}
+
+int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
+			uint32_t length, uint32_t n_blobs, uint32_t *ret_seq)
+{
+	uint32_t seq;
+	int r = drfs_index_pack_lookup(t, pack, &seq, NULL);
+	if (r == 0) {
+		*ret_seq = seq;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	uint8_t cur[4] = { 0 };
+	r = drfs_kv_get_fixed(t, DRFS_DB_META, "next_pack_seq", 13, cur, 4);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	seq = r == 4 ? drfs_get_le32(cur) : 1;
+	uint8_t v[12], k[4];
+	drfs_put_le32(v, seq);
+	drfs_put_le32(v + 4, length);
+	drfs_put_le32(v + 8, n_blobs);
+	r = drfs_kv_put(t, DRFS_DB_PACKS, pack->b, DRFS_ID_LEN, v, 12);
+	if (r < 0)
+		return r;
+	seq_key(seq, k);
+	r = drfs_kv_put(t, DRFS_DB_PACKSEQ, k, 4, pack->b, DRFS_ID_LEN);
+	if (r < 0)
+		return r;
+	drfs_put_le32(cur, seq + 1);
+	r = drfs_kv_put(t, DRFS_DB_META, "next_pack_seq", 13, cur, 4);
+	if (r < 0)
+		return r;
+	*ret_seq = seq;
+	return 0;
+}
+
+int drfs_index_pack_by_seq(struct drfs_txn *t, uint32_t seq,
+			   struct drfs_id *ret_pack, uint32_t *ret_length)
+{
+	uint8_t k[4];
+	struct drfs_id pack;
+	seq_key(seq, k);
+	int r = drfs_kv_get_fixed(t, DRFS_DB_PACKSEQ, k, 4, pack.b, DRFS_ID_LEN);
+	if (r < 0)
+		return r;
+	if (r != DRFS_ID_LEN)
+		return -EBADMSG;
+	if (ret_length) {
+		r = drfs_index_pack_lookup(t, &pack, NULL, ret_length);
+		if (r < 0)
+			return r;
+	}
+	*ret_pack = pack;
+	return 0;
+}

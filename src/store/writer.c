@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer.c - new blobs into packs: dedup, then compression + encryption on
+ * worker threads, packs uploaded by uploader threads, index objects and the
+ * cache updated at flush.
+ *
+ * Pipeline (all bounded):
+ *   put() -> job queue (<= JOB_BYTES_MAX bytes) -> workers seal blobs and
+ *   append them to the open pack -> full packs -> upload queue (<=
+ *   UPLOADS_MAX packs) -> uploaders put data/xx/<id> -> done list.
+ *   flush() closes the open pack, drains both queues, writes index/<id>
+ *   listing the done packs and records them in LMDB.
+ *
+ * Locking: w->lock protects every field below marked (L); the pending set
+ * is (L) too. Workers hold no lock while compressing or encrypting.
+ */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "drfs/compress.h"
+#include "drfs/limits.h"
+#include "drfs/repo.h"
+
+#define JOB_BYTES_MAX (16u << 20)
+#define UPLOADS_MAX 2
+#define UPLOADERS 4
+
+struct job {
+	struct job *next;
+	enum drfs_blob_type type;
+	struct drfs_id id;
+	size_t len;
+	uint8_t data[];
+};
+
+struct pack {
+	struct pack *next;
+	struct drfs_buf buf;
+	struct drfs_pack_entry *entries;
+	size_t n, cap;
+	struct drfs_id id;
+};
+
+struct drfs_writer {
+	struct drfs_repo *repo;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* any state change; waiters re-check */
+
+	struct job *jobs_head, *jobs_tail; /* (L) */
+	size_t jobs_bytes;                 /* (L) */
+	int jobs_busy;                     /* (L) workers sealing a job */
+
+	struct pack *open;                 /* (L) pack being filled */
+	struct pack *up_head, *up_tail;    /* (L) packs waiting for upload */
+	size_t up_queued;                  /* (L) */
+	int up_busy;                       /* (L) */
+	struct pack *done;                 /* (L) uploaded, not yet indexed */
+
+	/* (L) ids queued or packed but not yet in LMDB: open addressing */
+	struct drfs_id *set;
+	size_t set_cap, set_n;
+
+	int err;     /* (L) first failure, sticky */
+	bool quit;   /* (L) */
+	struct drfs_writer_stats stats; /* (L) */
+
+	pthread_t *workers;
+	int n_workers;
+	pthread_t uploaders[UPLOADERS];
+	int n_uploaders;
+};
+
+/* ---- the pending set ---------------------------------------------------- */
+
+static size_t set_slot(const struct drfs_id *id, size_t cap)
+{
+	uint64_t h;
+	memcpy(&h, id->b, sizeof(h));
+	return (size_t)(h & (cap - 1));
+}
+
+static bool set_has(struct drfs_writer *w, const struct drfs_id *id)
+{
+	if (!w->set_cap)
+		return false;
+	for (size_t i = set_slot(id, w->set_cap);; i = (i + 1) & (w->set_cap - 1)) {
+		if (drfs_id_is_zero(&w->set[i]))
+			return false;
+		if (drfs_id_eq(&w->set[i], id))
+			return true;
+	}
+}
+
+static int set_add(struct drfs_writer *w, const struct drfs_id *id)
+{
+	if ((w->set_n + 1) * 2 > w->set_cap) {
+		size_t cap = w->set_cap ? 2 * w->set_cap : 1024;
+		struct drfs_id *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < w->set_cap; i++) {
+			if (drfs_id_is_zero(&w->set[i]))
+				continue;
+			size_t j = set_slot(&w->set[i], cap);
+			while (!drfs_id_is_zero(&n[j]))
+				j = (j + 1) & (cap - 1);
+			n[j] = w->set[i];
+		}
+		free(w->set);
+		w->set = n;
+		w->set_cap = cap;
+	}
+	size_t j = set_slot(id, w->set_cap);
+	while (!drfs_id_is_zero(&w->set[j]))
+		j = (j + 1) & (w->set_cap - 1);
+	w->set[j] = *id;
+	w->set_n++;
+	return 0;
+}
+
+static void set_clear(struct drfs_writer *w)
+{
+	free(w->set);
+	w->set = NULL;
+	w->set_cap = w->set_n = 0;
+}
+
+/* ---- packs -------------------------------------------------------------- */
+
+static void pack_free(struct pack *p)
+{
+	if (!p)
+		return;
+	drfs_buf_release(&p->buf);
+	free(p->entries);
+	free(p);
+}
+
+static struct pack *pack_new(void)
+{
+	struct pack *p = calloc(1, sizeof(*p));
+	if (p)
+		drfs_buf_init(&p->buf, DRFS_PACK_MAX);
+	return p;
+}
+
+static int pack_add_entry(struct pack *p, const struct drfs_pack_entry *e)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		void *n = realloc(p->entries, cap * sizeof(*p->entries));
+		if (!n)
+			return -ENOMEM;
+		p->entries = n;
+		p->cap = cap;
+	}
+	p->entries[p->n++] = *e;
+	return 0;
+}
+
+static void set_err(struct drfs_writer *w, int e)
+{
+	if (!w->err)
+		w->err = e;
+	pthread_cond_broadcast(&w->cond);
+}
+
+/* Close the open pack and queue it for upload. Called with the lock. */
+static void seal_open_pack(struct drfs_writer *w)
+{
+	struct pack *p = w->open;
+	if (!p || p->n == 0)
+		return;
+	w->open = NULL;
+	int e = drfs_pack_finish(&w->repo->keys, p->entries, p->n, &p->buf);
+	if (e < 0) {
+		set_err(w, e);
+		pack_free(p);
+		return;
+	}
+	drfs_sha256(p->buf.p, p->buf.len, &p->id);
+	p->next = NULL;
+	if (w->up_tail)
+		w->up_tail->next = p;
+	else
+		w->up_head = p;
+	w->up_tail = p;
+	w->up_queued++;
+	pthread_cond_broadcast(&w->cond);
+}
+
+static void *worker_main(void *arg)
+{
+	struct drfs_writer *w = arg;
+	struct drfs_zctx *z = drfs_zctx_new(w->repo->config.zstd_level);
+	struct drfs_buf sealed;
+	drfs_buf_init(&sealed, DRFS_BLOB_STORED_MAX);
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->jobs_head && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->jobs_head)
+			break;
+		struct job *j = w->jobs_head;
+		w->jobs_head = j->next;
+		if (!w->jobs_head)
+			w->jobs_tail = NULL;
+		w->jobs_busy++;
+		pthread_mutex_unlock(&w->lock);
+
+		struct drfs_pack_entry e;
+		drfs_buf_reset(&sealed);
+		int r = z ? drfs_blob_seal(&w->repo->keys, z, j->type, &j->id,
+					   j->data, j->len, &sealed, &e)
+			  : -ENOMEM;
+
+		pthread_mutex_lock(&w->lock);
+		/* wait while the upload queue is full: bounded memory */
+		while (r >= 0 && w->up_queued >= UPLOADS_MAX && !w->err)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (r >= 0 && !w->open && !(w->open = pack_new()))
+			r = -ENOMEM;
+		if (r >= 0) {
+			e.offset = (uint32_t)w->open->buf.len;
+			r = drfs_buf_append(&w->open->buf, sealed.p, sealed.len);
+			r = r ?: pack_add_entry(w->open, &e);
+		}
+		if (r >= 0) {
+			w->stats.blobs_new++;
+			w->stats.bytes_new_raw += j->len;
+			if (w->open->buf.len >= w->repo->config.pack_target ||
+			    w->open->n >= DRFS_PACK_MAX_BLOBS)
+				seal_open_pack(w);
+		} else {
+			set_err(w, r);
+		}
+		w->jobs_bytes -= j->len;
+		w->jobs_busy--;
+		free(j);
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	drfs_buf_release(&sealed);
+	drfs_zctx_free(z);
+	return NULL;
+}
+
+static void *uploader_main(void *arg)
+{
+	struct drfs_writer *w = arg;
+	char name[DRFS_OBJECT_NAME_MAX];
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->up_head && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->up_head)
+			break;
+		struct pack *p = w->up_head;
+		w->up_head = p->next;
+		if (!w->up_head)
+			w->up_tail = NULL;
+		w->up_busy++;
+		pthread_mutex_unlock(&w->lock);
+
+		drfs_name_pack(&p->id, name);
+		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
+					 p->buf.len, 0);
+		size_t len = p->buf.len;
+		/* keep only what the index needs */
+		drfs_buf_release(&p->buf);
+		p->buf.len = len;
+
+		pthread_mutex_lock(&w->lock);
+		w->up_busy--;
+		w->up_queued--;
+		if (r < 0) {
+			set_err(w, r);
+			pack_free(p);
+		} else {
+			p->next = w->done;
+			w->done = p;
+			w->stats.packs++;
+			w->stats.bytes_stored += len;
+		}
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
+{
+	struct drfs_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->repo = r;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->workers = calloc((size_t)r->threads, sizeof(*w->workers));
+	if (!w->workers) {
+		free(w);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < r->threads; i++)
+		if (pthread_create(&w->workers[w->n_workers], NULL, worker_main,
+				   w) == 0)
+			w->n_workers++;
+	for (int i = 0; i < UPLOADERS; i++)
+		if (pthread_create(&w->uploaders[w->n_uploaders], NULL,
+				   uploader_main, w) == 0)
+			w->n_uploaders++;
+	if (!w->n_workers || !w->n_uploaders) {
+		drfs_writer_free(w);
+		return -EAGAIN;
+	}
+	*ret = w;
+	return 0;
+}
+
+static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
+{
+	struct drfs_txn *t;
+	struct drfs_blob_loc loc;
+	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
+		return false;
+	int e = drfs_index_blob_get(t, id, &loc);
+	drfs_txn_abort(t);
+	return e == 0;
+}
+
+int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
+		    const struct drfs_id *id, const void *p, size_t len)
+{
+	if (len > DRFS_BLOB_MAX)
+		return -E2BIG;
+	bool cached = in_cache(w, id);
+	pthread_mutex_lock(&w->lock);
+	int e = w->err;
+	if (e < 0)
+		goto out;
+	if (cached || set_has(w, id)) {
+		w->stats.blobs_dup++;
+		w->stats.bytes_dup_raw += len;
+		e = 0;
+		goto out;
+	}
+	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	if ((e = w->err) < 0)
+		goto out;
+	struct job *j = malloc(sizeof(*j) + len);
+	if (!j) {
+		e = -ENOMEM;
+		goto out;
+	}
+	e = set_add(w, id);
+	if (e < 0) {
+		free(j);
+		goto out;
+	}
+	j->next = NULL;
+	j->type = type;
+	j->id = *id;
+	j->len = len;
+	memcpy(j->data, p, len);
+	if (w->jobs_tail)
+		w->jobs_tail->next = j;
+	else
+		w->jobs_head = j;
+	w->jobs_tail = j;
+	w->jobs_bytes += len;
+	pthread_cond_broadcast(&w->cond);
+	e = 1;
+out:
+	pthread_mutex_unlock(&w->lock);
+	return e;
+}
+
+int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
+			 const void *p, size_t len, struct drfs_id *ret_id)
+{
+	struct drfs_id id;
+	drfs_blob_id(&w->repo->keys, p, len, &id);
+	int e = drfs_writer_put(w, type, &id, p, len);
+	if (e >= 0)
+		*ret_id = id;
+	return e;
+}
+
+/* Write index/<id> for the done packs and record them in LMDB. */
+static int index_done(struct drfs_writer *w, struct pack *done)
+{
+	struct drfs_buf plain, sealed;
+	struct drfs_txn *t = NULL;
+	char name[DRFS_OBJECT_NAME_MAX];
+	struct drfs_id iid;
+	int e;
+
+	if (!done)
+		return 0;
+	drfs_buf_init(&plain, DRFS_INDEX_OBJECT_MAX);
+	drfs_buf_init(&sealed, DRFS_INDEX_OBJECT_MAX + 64);
+	e = drfs_indexobj_begin(&plain);
+	for (struct pack *p = done; e >= 0 && p; p = p->next)
+		e = drfs_indexobj_add(&plain, &p->id, (uint32_t)p->buf.len,
+				      p->entries, p->n);
+	e = e ?: drfs_seal(&w->repo->keys, DRFS_OBJ_INDEX, plain.p, plain.len,
+			   &sealed);
+	if (e < 0)
+		goto out;
+	drfs_sha256(sealed.p, sealed.len, &iid);
+	drfs_name_index(&iid, name);
+	e = drfs_backend_put(w->repo->be, name, sealed.p, sealed.len,
+			     DRFS_PUT_CREATE_ONLY);
+	if (e == -EEXIST)
+		e = 0;
+	if (e < 0)
+		goto out;
+	e = drfs_txn_begin(w->repo->index, true, &t);
+	for (struct pack *p = done; e >= 0 && p; p = p->next) {
+		uint32_t seq;
+		e = drfs_index_pack_add(t, &p->id, (uint32_t)p->buf.len,
+					(uint32_t)p->n, &seq);
+		for (size_t i = 0; e >= 0 && i < p->n; i++) {
+			const struct drfs_pack_entry *pe = &p->entries[i];
+			struct drfs_blob_loc loc = {
+				.pack_seq = seq, .offset = pe->offset,
+				.stored_len = pe->stored_len,
+				.raw_len = pe->raw_len, .type = pe->type,
+				.flags = pe->flags,
+			};
+			e = drfs_index_blob_put(t, &pe->id, &loc);
+		}
+	}
+	e = e ?: drfs_kv_put(t, DRFS_DB_SEEN, name, strlen(name), "", 0);
+	if (e >= 0) {
+		e = drfs_txn_commit(t);
+		t = NULL;
+	}
+out:
+	drfs_txn_abort(t);
+	drfs_buf_release(&plain);
+	drfs_buf_release(&sealed);
+	return e;
+}
+
+int drfs_writer_flush(struct drfs_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while ((w->jobs_head || w->jobs_busy) && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	if (!w->err)
+		seal_open_pack(w);
+	while ((w->up_head || w->up_busy) && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	int e = w->err;
+	struct pack *done = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->lock);
+	if (e >= 0)
+		e = index_done(w, done);
+	while (done) {
+		struct pack *n = done->next;
+		pack_free(done);
+		done = n;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (e >= 0)
+		set_clear(w);
+	else
+		set_err(w, e);
+	pthread_mutex_unlock(&w->lock);
+	return e;
+}
+
+void drfs_writer_get_stats(struct drfs_writer *w,
+			   struct drfs_writer_stats *ret)
+{
+	pthread_mutex_lock(&w->lock);
+	*ret = w->stats;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void drfs_writer_free(struct drfs_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	/* drop queued jobs; workers finish the one they hold */
+	while (w->jobs_head) {
+		struct job *j = w->jobs_head;
+		w->jobs_head = j->next;
+		free(j);
+	}
+	w->jobs_tail = NULL;
+	w->quit = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->n_workers; i++)
+		pthread_join(w->workers[i], NULL);
+	for (int i = 0; i < w->n_uploaders; i++)
+		pthread_join(w->uploaders[i], NULL);
+	pack_free(w->open);
+	for (struct pack *p = w->up_head, *n; p; p = n) {
+		n = p->next;
+		pack_free(p);
+	}
+	for (struct pack *p = w->done, *n; p; p = n) {
+		n = p->next;
+		pack_free(p);
+	}
+	set_clear(w);
+	free(w->workers);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}

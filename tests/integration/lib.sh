@@ -1,0 +1,234 @@
+#!/bin/bash
+# lib.sh — sourced by every integration test (tests/integration/*.sh).
+#
+# Environment (set by tests/meson.build):
+#   DRFS               path of the drfs binary under test
+#   DRFS_TEST_BACKEND  local | s3
+#   DRFS_TEST_S3_ENDPOINT  http://127.0.0.1:PORT of the test S3 server (s3
+#                      only; tests/run-all.sh starts RadosGW and sets it,
+#                      with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
+#   CI                 "true": a missing S3 server is a failure, not a skip
+#   DRFS_TEST_SEED     seed for generated data (default: fixed per test)
+#
+# Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
+# $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
+# repo_bytes, realtree, seeded_bytes, run_nocrash, expect_clean_failure,
+# mount_repo,
+# umount_repo, mkedge, treecmp.
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "lib.sh is sourced by the integration tests, not run" >&2
+	exit 77
+fi
+
+set -Eeuo pipefail
+# an unchecked command that fails ends the test: say which one
+trap 'echo "${TEST_NAME:-test}: FAIL: line $LINENO: exit $?: $BASH_COMMAND" >&2' ERR
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOOLS=$(cd "$LIB_DIR/../tools" && pwd)
+TEST_NAME=$(basename "$0" .sh)
+
+info() { printf '%s: %s\n' "$TEST_NAME" "$*" >&2; }
+skip() { trap - ERR; printf '%s: SKIP: %s\n' "$TEST_NAME" "$*" >&2; exit 77; }
+fail() { trap - ERR; printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+
+[ -n "${DRFS:-}" ] || fail "DRFS (path of the drfs binary) is not set"
+[ -x "$DRFS" ] || fail "DRFS='$DRFS' is not an executable"
+case "${DRFS_TEST_BACKEND:-}" in
+local | s3) ;;
+*) fail "DRFS_TEST_BACKEND must be local or s3, not '${DRFS_TEST_BACKEND:-}'" ;;
+esac
+
+# Mount points under $1, deepest first (mountinfo escapes space as \040).
+_mounts_under() {
+	local root=$1
+	awk '{ print $5 }' /proc/self/mountinfo |
+		while IFS= read -r m; do
+			m=$(printf '%b' "${m//\\/\\0}")
+			case "$m" in
+			"$root" | "$root"/*) printf '%s\n' "$m" ;;
+			esac
+		done | sort -r
+}
+
+_lib_cleanup() {
+	local rc=$? m
+	trap - ERR
+	set +e
+	if [ -n "${T:-}" ] && [ -d "$T" ]; then
+		_mounts_under "$T" | grep -vxF "$T" |
+			while IFS= read -r m; do
+				fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
+			done
+		[ -n "${T_BOUND:-}" ] && umount -l "$T"
+		if [ -n "$(_mounts_under "$T")" ]; then
+			echo "$TEST_NAME: leaving $T: still mounted" >&2
+		elif [ -n "${DRFS_TEST_KEEP:-}" ] && [ "$rc" != 0 ]; then
+			echo "$TEST_NAME: kept $T (DRFS_TEST_KEEP)" >&2
+		else
+			rm -rf --one-file-system "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/drfs-$TEST_NAME.XXXXXX")
+trap _lib_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# A noatime mount over $T: reading a tree (backup, treecmp, readlink) must not
+# change the atimes the test later compares. Needs root; harmless without.
+T_BOUND=
+if [ "$(id -u)" = 0 ] && mount --bind "$T" "$T" 2>/dev/null; then
+	T_BOUND=1
+	mount -o remount,bind,noatime "$T" 2>/dev/null || true
+fi
+
+CACHE=$T/cache
+export DRFS_PASSWORD="drfs test passphrase $$ 7e1f"
+unset DRFS_PASSWORD_FILE
+export XDG_CACHE_HOME=$T/xdg-cache
+SEED=${DRFS_TEST_SEED:-4242}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+# drfs CMD ARGS... — the binary with this test's cache dir.
+drfs() {
+	local cmd=$1
+	shift
+	"$DRFS" "$cmd" --cache-dir "$CACHE" "$@"
+}
+
+_rand_lower() {
+	tr -dc 'a-z0-9' </dev/urandom | head -c "${1:-10}" || true
+}
+
+# make_repo — sets REPO to a fresh, not yet initialised repository.
+make_repo() {
+	case "$DRFS_TEST_BACKEND" in
+	local)
+		REPO=$T/repo
+		;;
+	s3)
+		if [ -z "${DRFS_TEST_S3_ENDPOINT:-}" ]; then
+			[ "${CI:-}" = true ] &&
+				fail "CI=true but DRFS_TEST_S3_ENDPOINT is not set"
+			skip "DRFS_TEST_S3_ENDPOINT not set (run tests/run-all.sh)"
+		fi
+		export AWS_ENDPOINT_URL_S3=$DRFS_TEST_S3_ENDPOINT
+		export AWS_REGION=${AWS_REGION:-us-east-1}
+		REPO="s3://drfs-test-$(_rand_lower 12)/"
+		;;
+	esac
+}
+
+# repo_bytes — total stored bytes of the repository.
+repo_bytes() {
+	case "$DRFS_TEST_BACKEND" in
+	local)
+		[ -d "$REPO" ] || fail "repository directory '$REPO' does not exist"
+		find "$REPO" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+		;;
+	s3)
+		drfs stats "$REPO" --json | json_field repo_bytes
+		;;
+	esac
+}
+
+# json_field KEY — read a JSON object on stdin, print KEY's value.
+json_field() {
+	python3 -c 'import json, sys
+v = json.load(sys.stdin)[sys.argv[1]]
+print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1"
+}
+
+# realtree — a real tree from this machine (files, symlinks, many dirs).
+realtree() {
+	local d
+	for d in /usr/share/doc /usr/share/common-licenses /etc; do
+		[ -d "$d" ] && { echo "$d"; return 0; }
+	done
+	fail "no real tree found"
+}
+
+# seeded_bytes SEED COUNT — reproducible pseudo-random bytes on stdout.
+seeded_bytes() {
+	head -c "$2" /dev/zero |
+		openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$1")" \
+			-iv 00000000000000000000000000000000
+}
+
+mkedge() { bash "$TOOLS/mkedge.sh" "$@"; }
+treecmp() { python3 "$TOOLS/treecmp.py" "$@"; }
+
+# sanitizer_report FILE — true if FILE holds a sanitizer or crash report.
+sanitizer_report() {
+	grep -E -q 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer|Segmentation fault|core dumped' "$1"
+}
+
+# run_nocrash WHAT CMD... — run CMD; fail the test if it crashed (signal,
+# exit >= 128, sanitizer report). Sets RC; output in $T/last.out, last.err.
+run_nocrash() {
+	local what=$1
+	shift
+	RC=0
+	"$@" >"$T/last.out" 2>"$T/last.err" || RC=$?
+	if sanitizer_report "$T/last.err" || [ "$RC" -ge 128 ]; then
+		cat "$T/last.err" >&2
+		fail "$what: crashed (exit $RC)"
+	fi
+	if [ "$RC" != 0 ] && [ ! -s "$T/last.err" ]; then
+		fail "$what: failed (exit $RC) without a message on stderr"
+	fi
+	return 0
+}
+
+# expect_clean_failure WHAT CMD... — CMD must fail (exit 1..127) with a
+# message on stderr, without a crash or sanitizer report.
+expect_clean_failure() {
+	local what=$1
+	shift
+	run_nocrash "$what" "$@"
+	[ "$RC" != 0 ] || fail "$what: succeeded, expected a failure"
+	info "$what: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
+}
+
+# mount_repo MNT [OPTS...] — mount $REPO on MNT, wait until it is mounted.
+mount_repo() {
+	local mnt=$1 pid rc
+	shift
+	mkdir -p "$mnt"
+	"$DRFS" mount "$REPO" "$mnt" --cache-dir "$CACHE" "$@" \
+		>"$T/mount.out" 2>"$T/mount.err" &
+	pid=$!
+	for _ in $(seq 1 100); do
+		mountpoint -q "$mnt" && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rc=0
+			wait "$pid" || rc=$?
+			if [ "$rc" != 0 ]; then
+				cat "$T/mount.err" >&2
+				fail "drfs mount exited $rc"
+			fi
+			pid=0	# daemonized: keep polling the mount
+		fi
+		sleep 0.1
+	done
+	cat "$T/mount.err" >&2
+	fail "'$mnt' not mounted after 10 s"
+}
+
+# umount_repo MNT — drfs umount, falling back to a lazy fusermount3.
+umount_repo() {
+	local mnt=$1
+	"$DRFS" umount "$mnt" ||
+		{ info "drfs umount failed; fusermount3 -u -z"; fusermount3 -u -z "$mnt"; }
+	for _ in $(seq 1 50); do
+		mountpoint -q "$mnt" || return 0
+		sleep 0.1
+	done
+	fail "'$mnt' still mounted"
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// Adapted for drfs from the project's testing notes; owned by tests/s3.
+// Dependency-free fault-injecting HTTP reverse proxy for S3 tests (loopback only).
+// Usage: node faultproxy.js LISTEN_PORT UPSTREAM_PORT   with env knobs:
+//   FI_DELAY_MS=200     added latency before forwarding each request
+//   FI_JITTER_MS=0      + uniform random jitter
+//   FI_RESET=0.05       probability: TCP RST on the client socket instead of a response
+//   FI_503=0.0          probability: 503 SlowDown XML error
+//   FI_500=0.0          probability: 500 InternalError XML error
+//   FI_STALL=0.0        probability: accept request, never answer (client timeout path)
+//   FI_TRUNC=0.0        probability: send headers + half the body, then RST
+//   FI_SEED=1           PRNG seed (deterministic fault sequence)
+//   FI_PIDFILE=path     write the proxy's PID there (stop it by that PID, never by name)
+// Stats are printed on SIGUSR1/exit; the proxy exits by itself after FI_LIFETIME_S (default 600).
+'use strict';
+const http = require('http');
+const [listenPort, upPort] = process.argv.slice(2).map(Number);
+const env = (k, d) => (process.env[k] !== undefined ? Number(process.env[k]) : d);
+const cfg = {
+  delay: env('FI_DELAY_MS', 0), jitter: env('FI_JITTER_MS', 0), reset: env('FI_RESET', 0),
+  e503: env('FI_503', 0), e500: env('FI_500', 0), stall: env('FI_STALL', 0), trunc: env('FI_TRUNC', 0),
+};
+let seed = env('FI_SEED', 1) >>> 0;
+const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 4294967296; };
+const stats = { requests: 0, ok: 0, reset: 0, e503: 0, e500: 0, stall: 0, trunc: 0 };
+const xmlErr = (code, msg) => `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${msg}</Message><RequestId>fi</RequestId></Error>`;
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const server = http.createServer((req, res) => {
+  stats.requests++;
+  const r = rnd();
+  let fault = 'ok', acc = 0;
+  for (const [name, p] of [['reset', cfg.reset], ['e503', cfg.e503], ['e500', cfg.e500], ['stall', cfg.stall], ['trunc', cfg.trunc]]) {
+    acc += p; if (r < acc) { fault = name; break; }
+  }
+  const wait = cfg.delay + (cfg.jitter ? Math.floor(rnd() * cfg.jitter) : 0);
+  setTimeout(() => {
+    stats[fault]++;
+    if (fault === 'reset') { req.socket.resetAndDestroy(); return; }
+    if (fault === 'stall') { req.resume(); return; } // hold the socket open, answer nothing
+    if (fault === 'e503' || fault === 'e500') {
+      req.resume();
+      const body = fault === 'e503' ? xmlErr('SlowDown', 'Please reduce your request rate.') : xmlErr('InternalError', 'We encountered an internal error. Please try again.');
+      res.writeHead(fault === 'e503' ? 503 : 500, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body); return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: upPort, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      if (fault === 'trunc') {
+        const len = Number(ur.headers['content-length'] || 0);
+        let sent = 0;
+        ur.on('data', (c) => {
+          if (sent >= len / 2) return;
+          res.write(c.subarray(0, Math.max(0, Math.min(c.length, Math.ceil(len / 2) - sent)))); sent += c.length;
+          if (sent >= len / 2) { ur.destroy(); req.socket.resetAndDestroy(); }
+        });
+        ur.on('end', () => req.socket.resetAndDestroy());
+        return;
+      }
+      ur.pipe(res);
+    });
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  }, wait);
+});
+server.keepAliveTimeout = 30000;
+const dump = () => process.stderr.write(`faultproxy stats ${JSON.stringify(stats)}\n`);
+process.on('SIGUSR1', dump);
+process.on('SIGTERM', () => { dump(); process.exit(0); });
+server.listen(listenPort, '127.0.0.1', () => process.stderr.write(`faultproxy 127.0.0.1:${listenPort} -> 127.0.0.1:${upPort} ${JSON.stringify(cfg)}\n`));
+setTimeout(() => { dump(); process.exit(0); }, env('FI_LIFETIME_S', 600) * 1000).unref();
+if (process.env.FI_PIDFILE) require('fs').writeFileSync(process.env.FI_PIDFILE, `${process.pid}\n`);
