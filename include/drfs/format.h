@@ -230,8 +230,11 @@ int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
 
 struct drfs_snapshot {
 	struct timespec time;
-	struct drfs_id root;
+	struct drfs_id root;   /* tree of the backed-up directory's contents */
 	struct drfs_id parent; /* zero: none */
+	/* tree with one entry "root": the directory itself (mode, owner,
+	 * times, xattrs), subtree = root; zero: none */
+	struct drfs_id meta;
 	char host[DRFS_HOST_MAX_BUF];
 	char path[DRFS_PATH_MAX_BUF]; /* source directory, or "now" */
 	uint32_t n_tags;

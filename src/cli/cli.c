@@ -14,41 +14,14 @@
 #include <unistd.h>
 
 #include "drfs/cli.h"
+#include "drfs/cliint.h"
 #include "drfs/fs.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
 #include "drfs/ops.h"
 #include "drfs/repo.h"
 
-#define EXIT_USAGE 2
-#define EXIT_PARTIAL 3
-
-struct cli {
-	const char *cmd;
-	char **args;
-	int n_args;
-	/* options */
-	const char *cache_dir;
-	const char *password_file;
-	const char *time;
-	const char *tags[DRFS_TAGS_MAX];
-	size_t n_tags;
-	bool json;
-	bool read_data;
-	const char *read_subset;
-	bool no_encryption;
-	int compression;
-	bool foreground, debug;
-	const char *fuse_opts;
-	const char *cache_size;
-	bool no_parent;
-	bool quiet;
-	struct drfs_backend_opts be;
-	int threads;
-	char *password; /* owned, wiped */
-};
-
-static void report_line(void *userdata, const char *fmt, ...)
+void report_line(void *userdata, const char *fmt, ...)
 {
 	(void)userdata;
 	char msg[2048];
@@ -103,7 +76,7 @@ static char *read_secret(int fd, const char *prompt)
 }
 
 /* The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE, tty. */
-static int get_password(struct cli *c, bool confirm)
+int get_password(struct cli *c, bool confirm)
 {
 	const char *env = getenv("DRFS_PASSWORD");
 	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
@@ -140,7 +113,7 @@ static int get_password(struct cli *c, bool confirm)
 	return 0;
 }
 
-static void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
+void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 {
 	memset(o, 0, sizeof(*o));
 	o->url = url;
@@ -150,7 +123,7 @@ static void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->threads = c->threads;
 }
 
-static int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
+int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
 {
 	struct drfs_repo_opts o;
 	int e = get_password(c, false);
@@ -169,7 +142,7 @@ static int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
 	return e;
 }
 
-static int need_args(struct cli *c, int n, const char *usage)
+int need_args(struct cli *c, int n, const char *usage)
 {
 	if (c->n_args != n) {
 		fprintf(stderr, "usage: drfs %s %s\n", c->cmd, usage);
@@ -305,7 +278,7 @@ static int cmd_backup(struct cli *c)
 	return res.errors ? EXIT_PARTIAL : 0;
 }
 
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -320,7 +293,7 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void iso_time(const struct timespec *t, char out[48])
+void iso_time(const struct timespec *t, char out[48])
 {
 	struct tm tm;
 	time_t s = t->tv_sec;
@@ -597,6 +570,8 @@ struct command {
 	const char *help;
 };
 
+/* Commands implemented in src/cli/cmd_*.c (declared in cliint.h). */
+
 static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
 	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
@@ -607,6 +582,11 @@ static const struct command commands[] = {
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
 	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
+	{ "prune", cmd_prune, "REPO [--keep-* N] [--dry-run]  apply a retention policy, free space" },
+	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
+	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
+	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
+	{ "policy", cmd_policy, "REPO [--keep-* N]       show or store the repository's policy" },
 };
 
 static void usage(FILE *f)
@@ -641,6 +621,18 @@ enum {
 	OPT_INSECURE,
 	OPT_THREADS,
 	OPT_NO_PARENT,
+	OPT_KEEP_LAST,
+	OPT_KEEP_HOURLY,
+	OPT_KEEP_DAILY,
+	OPT_KEEP_WEEKLY,
+	OPT_KEEP_MONTHLY,
+	OPT_KEEP_YEARLY,
+	OPT_KEEP_WITHIN,
+	OPT_KEEP_TAG,
+	OPT_DRY_RUN,
+	OPT_MAX_UNUSED,
+	OPT_SNAPSHOT_EVERY,
+	OPT_NO_SNAP_UNMOUNT,
 };
 
 static const struct option long_opts[] = {
@@ -662,6 +654,18 @@ static const struct option long_opts[] = {
 	{ "s3-insecure-no-tls-verify", no_argument, NULL, OPT_INSECURE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
+	{ "keep-last", required_argument, NULL, OPT_KEEP_LAST },
+	{ "keep-hourly", required_argument, NULL, OPT_KEEP_HOURLY },
+	{ "keep-daily", required_argument, NULL, OPT_KEEP_DAILY },
+	{ "keep-weekly", required_argument, NULL, OPT_KEEP_WEEKLY },
+	{ "keep-monthly", required_argument, NULL, OPT_KEEP_MONTHLY },
+	{ "keep-yearly", required_argument, NULL, OPT_KEEP_YEARLY },
+	{ "keep-within", required_argument, NULL, OPT_KEEP_WITHIN },
+	{ "keep-tag", required_argument, NULL, OPT_KEEP_TAG },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "max-unused", required_argument, NULL, OPT_MAX_UNUSED },
+	{ "snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY },
+	{ "no-snapshot-on-unmount", no_argument, NULL, OPT_NO_SNAP_UNMOUNT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -686,6 +690,8 @@ int drfs_cli_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c.be.path_style = -1;
 	c.be.retries = -1;
+	c.keep_last = c.keep_hourly = c.keep_daily = c.keep_weekly = -1;
+	c.keep_monthly = c.keep_yearly = -1;
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		usage(argc < 2 ? stderr : stdout);
@@ -762,6 +768,43 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_NO_PARENT:
 			c.no_parent = true;
+			break;
+		case OPT_KEEP_LAST:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_last);
+			break;
+		case OPT_KEEP_HOURLY:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_hourly);
+			break;
+		case OPT_KEEP_DAILY:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_daily);
+			break;
+		case OPT_KEEP_WEEKLY:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_weekly);
+			break;
+		case OPT_KEEP_MONTHLY:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_monthly);
+			break;
+		case OPT_KEEP_YEARLY:
+			bad = parse_int(optarg, 0, 1000000, &c.keep_yearly);
+			break;
+		case OPT_KEEP_WITHIN:
+			c.keep_within = optarg;
+			break;
+		case OPT_KEEP_TAG:
+			if (c.n_keep_tags < DRFS_TAGS_MAX)
+				c.keep_tags[c.n_keep_tags++] = optarg;
+			break;
+		case OPT_DRY_RUN:
+			c.dry_run = true;
+			break;
+		case OPT_MAX_UNUSED:
+			c.max_unused = optarg;
+			break;
+		case OPT_SNAPSHOT_EVERY:
+			c.snapshot_every = optarg;
+			break;
+		case OPT_NO_SNAP_UNMOUNT:
+			c.no_snapshot_on_unmount = true;
 			break;
 		case 'f':
 			c.foreground = true;

@@ -3,7 +3,7 @@
  * snapshot.c - snapshot objects (payload of a sealed object).
  *
  *   u8 version = 1 | svarint time.sec | uvarint time.nsec | root[32] |
- *   parent[32] | bytes host | bytes path | uvarint n_tags | n x bytes tag |
+ *   parent[32] | meta[32] | bytes host | bytes path | uvarint n_tags | n x bytes tag |
  *   uvarint files | dirs | bytes | added_bytes | added_blobs
  */
 #include "drfs/format.h"
@@ -21,6 +21,7 @@ int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out)
 	r = r ?: drfs_buf_uvarint(out, (uint64_t)s->time.tv_nsec);
 	r = r ?: drfs_buf_append(out, s->root.b, DRFS_ID_LEN);
 	r = r ?: drfs_buf_append(out, s->parent.b, DRFS_ID_LEN);
+	r = r ?: drfs_buf_append(out, s->meta.b, DRFS_ID_LEN);
 	r = r ?: drfs_buf_bytes(out, s->host, strnlen(s->host, DRFS_HOST_MAX));
 	r = r ?: drfs_buf_bytes(out, s->path, strnlen(s->path, DRFS_PATH_MAX));
 	r = r ?: drfs_buf_uvarint(out, s->n_tags);
@@ -73,6 +74,7 @@ int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret)
 	s->time.tv_nsec = (long)ns;
 	drfs_rd_copy(&rd, s->root.b, DRFS_ID_LEN);
 	drfs_rd_copy(&rd, s->parent.b, DRFS_ID_LEN);
+	drfs_rd_copy(&rd, s->meta.b, DRFS_ID_LEN);
 	get_str(&rd, s->host, DRFS_HOST_MAX);
 	get_str(&rd, s->path, DRFS_PATH_MAX);
 	uint64_t nt = drfs_rd_uvarint(&rd);

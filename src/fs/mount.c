@@ -754,6 +754,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pos = (uint64_t)off;
 	end = pos + size;
 	while (pos < end) {
+		bool past = false; /* met an extent starting at or after end */
 		int n = fs_extents_from(fs, ino, pos, ext, ARRAY_SIZE(ext));
 		if (n < 0) {
 			r = n;
@@ -764,8 +765,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fs_chunk *ch;
 			size_t clen;
 
-			if (e->off >= end)
+			if (e->off >= end) {
+				past = true;
 				break;
+			}
 			if (e->off > pos) { /* a hole */
 				memset(buf + (pos - (uint64_t)off), 0,
 				       e->off - pos);
@@ -791,8 +794,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		if (r < 0)
 			break;
-		if (n < (int)ARRAY_SIZE(ext) && pos < end) {
-			/* no more extents: the rest is a hole */
+		if (pos < end && (past || n < (int)ARRAY_SIZE(ext))) {
+			/* no extent before end: the rest is a hole */
 			memset(buf + (pos - (uint64_t)off), 0, end - pos);
 			pos = end;
 		}

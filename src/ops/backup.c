@@ -468,6 +468,37 @@ out:
 	return e;
 }
 
+/* The tree holding the directory itself as its one entry "root". */
+static int backup_root_meta(struct bk *b, int fd, const struct drfs_id *root,
+			    struct drfs_id *ret)
+{
+	struct stat st;
+	struct drfs_node n = { 0 };
+	struct xattr_vec xv = { 0 };
+	struct drfs_buf tree;
+	struct drfs_tree_enc enc;
+	int e;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	node_from_stat(&n, &st);
+	n.name = (const uint8_t *)"root";
+	n.name_len = 4;
+	n.subtree = *root;
+	e = read_xattrs(fd, ".", &xv);
+	if (e < 0)
+		report(b, ".", e, "cannot read extended attributes");
+	drfs_buf_init(&tree, DRFS_BLOB_MAX);
+	drfs_tree_enc_init(&enc, &tree);
+	e = drfs_tree_enc_add(&enc, &n, xv.v, xv.n, NULL, 0);
+	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, tree.p, tree.len,
+				      ret);
+	drfs_tree_enc_release(&enc);
+	drfs_buf_release(&tree);
+	xattr_vec_free(&xv);
+	return e < 0 ? e : 0;
+}
+
 static const struct drfs_snap_info *find_parent(struct drfs_snap_info *v,
 						size_t n, const char *host,
 						const char *path)
@@ -537,6 +568,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	if (e < 0)
 		goto out;
 	e = backup_dir(&b, fd, parent ? &parent->snap.root : NULL, &snap->root);
+	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
 	e = e ?: drfs_writer_flush(b.w);
 	if (e < 0)
 		goto out;

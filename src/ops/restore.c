@@ -330,7 +330,7 @@ static int restore_dir(struct rs *s, const struct drfs_id *tree_id,
 		size_t nlen = plen + 1 + n.name_len;
 		path[nlen] = 0;
 		int ce = 0;
-		if (S_ISREG(n.mode) && n.nlink > 1) {
+		if (!S_ISDIR(n.mode) && n.nlink > 1) {
 			if (ino_first(s, n.ino)) {
 				ce = push_link(s, path, n.ino);
 				goto next;
@@ -417,6 +417,27 @@ static int restore_dir(struct rs *s, const struct drfs_id *tree_id,
 	return e;
 }
 
+/* Metadata of the backed-up directory itself onto the target. */
+static void restore_root_meta(struct rs *s, const struct drfs_id *meta,
+			      const char *path)
+{
+	struct drfs_buf tree;
+	struct drfs_node n;
+	struct meta m;
+	drfs_buf_init(&tree, DRFS_BLOB_MAX);
+	int e = drfs_repo_blob_read(s->r, meta, &tree);
+	e = e ?: drfs_tree_find(tree.p, tree.len, (const uint8_t *)"root", 4,
+				&n);
+	e = e ?: meta_from(&m, &n);
+	if (e >= 0) {
+		e = meta_apply(path, &m, false);
+		free(m.xattrs);
+	}
+	if (e < 0)
+		problem(s, path, e, "cannot set the snapshot root's metadata");
+	drfs_buf_release(&tree);
+}
+
 int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 {
 	struct rs s = { .r = r, .o = o };
@@ -463,6 +484,8 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 		free(s.dirs[i].path);
 		free(s.dirs[i].m.xattrs);
 	}
+	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta))
+		restore_root_meta(&s, &si.snap.meta, path);
 	for (size_t i = 0; i < s.n_inos; i++)
 		free(s.inos[i].path);
 	free(s.inos);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cliint.h - what command implementations (src/cli/cmd_*.c) share with the
+ * command table in cli.c: the parsed command line and a few helpers.
+ */
+#ifndef DRFS_CLIINT_H
+#define DRFS_CLIINT_H
+
+#include <stdio.h>
+
+#include "drfs/backend.h"
+#include "drfs/limits.h"
+#include "drfs/repo.h"
+
+#define EXIT_USAGE 2
+#define EXIT_PARTIAL 3
+
+struct cli {
+	const char *cmd;
+	char **args;
+	int n_args;
+	/* options */
+	const char *cache_dir;
+	const char *password_file;
+	const char *time;
+	const char *tags[DRFS_TAGS_MAX];
+	size_t n_tags;
+	bool json;
+	bool read_data;
+	const char *read_subset;
+	bool no_encryption;
+	int compression;
+	bool foreground, debug;
+	const char *fuse_opts;
+	const char *cache_size;
+	bool no_parent;
+	bool quiet;
+	struct drfs_backend_opts be;
+	int threads;
+	char *password; /* owned, wiped */
+	/* retention (-1: not given) */
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+		keep_yearly;
+	const char *keep_within;
+	const char *keep_tags[DRFS_TAGS_MAX];
+	size_t n_keep_tags;
+	bool dry_run;
+	const char *max_unused;
+	/* writable mount */
+	const char *snapshot_every;
+	bool no_snapshot_on_unmount;
+};
+
+/* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
+void report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
+/* Fill c->password from DRFS_PASSWORD, the password file or the terminal. */
+int get_password(struct cli *c, bool confirm);
+void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
+/* Open REPO, printing a clear error on failure. */
+int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
+/* -EINVAL and a usage line unless exactly n positional arguments. */
+int need_args(struct cli *c, int n, const char *usage);
+void json_str(FILE *f, const char *s);
+/* "2026-11-21T14:30:05.123456789Z" */
+void iso_time(const struct timespec *t, char out[48]);
+
+/* src/cli/cmd_retention.c */
+int cmd_prune(struct cli *c);
+int cmd_forget(struct cli *c);
+int cmd_hold(struct cli *c);
+int cmd_release(struct cli *c);
+int cmd_policy(struct cli *c);
+
+#endif
