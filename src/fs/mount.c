@@ -805,13 +805,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, r);
 		return;
 	}
+	/* fh may be released as soon as the reply is sent: use it before */
+	bool seq = (uint64_t)off == fh->next_off || off == 0;
+	uint64_t fsize = fh->size;
+	fh->next_off = end;
 	fuse_reply_buf(req, buf, size);
 	free(buf);
 
 	/* sequential reader: fetch the next chunks in the background */
-	bool seq = (uint64_t)off == fh->next_off || off == 0;
-	fh->next_off = end;
-	if (seq && end < fh->size) {
+	if (seq && end < fsize) {
 		int n = fs_extents_from(fs, ino, end, ext, PREFETCH_AHEAD + 1);
 		for (int i = 0; i < n; i++)
 			fs_cache_prefetch(fs->cache, &ext[i].id);

@@ -318,7 +318,8 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 	if (e < 0)
 		goto fail;
 	e = drfs_kv_get_fixed(t, DRFS_DB_META, "repo_id", 7, owner, 16);
-	if (e != 16 || memcmp(owner, r->config.repo_id, 16) != 0) {
+	bool fresh = e != 16 || memcmp(owner, r->config.repo_id, 16) != 0;
+	if (fresh) {
 		drfs_txn_abort(t);
 		e = drfs_index_clear(r->index);
 		if (e >= 0)
@@ -341,7 +342,9 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 	if (r->threads < 1)
 		r->threads = 1;
 	if (!o->no_sync) {
-		e = drfs_repo_sync(r, false);
+		/* a new cache is cross-checked against the pack listing, so an
+		 * incomplete index/ listing cannot silently lose blobs */
+		e = drfs_repo_sync(r, fresh);
 		if (e < 0)
 			goto fail;
 	}

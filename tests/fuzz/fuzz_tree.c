@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_tree.c - drfs_tree_iter_*() over the whole input, with
+ * drfs_node_next_xattr/extent on every node, and drfs_tree_find.
+ *
+ * Property: where the whole tree decodes, encoding the decoded nodes again
+ * (drfs_tree_enc_add) must reproduce the input byte for byte. The decoders
+ * accept over-long varints (0x80 0x00 for 0), so a valid input can
+ * re-encode SHORTER; that is tolerated by default (reported to the format
+ * owner) and fatal with DRFS_FUZZ_STRICT=1. A re-encoding that is longer or
+ * of equal length but different is always fatal.
+ */
+#include <assert.h>
+#include <stdio.h>
+
+#include "drfs/format.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool strict(void)
+{
+	static int s = -1;
+	if (s < 0) {
+		const char *e = getenv("DRFS_FUZZ_STRICT");
+		s = e && *e == '1';
+	}
+	return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct drfs_tree_iter it;
+	struct drfs_tree_enc enc;
+	struct drfs_node n, f, last;
+	struct drfs_buf b;
+	struct drfs_xattr *xs;
+	struct drfs_extent *ex;
+	size_t count = 0;
+	int r;
+
+	if (size > DRFS_BLOB_MAX)
+		return 0;
+	if (drfs_tree_iter_init(&it, data, size) < 0)
+		return 0;
+	/* at most one extent per 34 input bytes, xattrs bounded */
+	xs = calloc(DRFS_XATTRS_MAX, sizeof(*xs));
+	ex = calloc(size / 34 + 1, sizeof(*ex));
+	assert(xs && ex);
+	drfs_buf_init(&b, DRFS_BLOB_MAX);
+	drfs_tree_enc_init(&enc, &b);
+	while ((r = drfs_tree_iter_next(&it, &n)) > 0) {
+		size_t nx = 0, ne = 0;
+		struct drfs_xattr x;
+		struct drfs_extent e;
+		int q;
+
+		assert(n.name_len >= 1 && n.name_len <= DRFS_NAME_MAX);
+		while ((q = drfs_node_next_xattr(&n, &x)) > 0) {
+			assert(nx < n.n_xattrs);
+			assert(x.name_len >= 1 && x.value);
+			xs[nx++] = x;
+		}
+		assert(q == 0 && nx == n.n_xattrs);
+		while ((q = drfs_node_next_extent(&n, &e)) > 0) {
+			assert(ne < n.n_extents);
+			assert(e.len > 0 && e.off + e.len <= n.size);
+			ex[ne++] = e;
+		}
+		assert(q == 0 && ne == n.n_extents);
+		r = drfs_tree_enc_add(&enc, &n, xs, nx, ex, ne);
+		if (r < 0) {
+			fprintf(stderr, "tree: decoded node does not encode: %d\n",
+				r);
+			abort();
+		}
+		last = n;
+		count++;
+	}
+	assert(r == 0 || r == -EBADMSG);
+	if (r == 0) {
+		if (count == 0) {
+			r = drfs_buf_u8(&b, 1); /* an empty directory */
+			assert(r == 0);
+		}
+		if (b.len != size || memcmp(b.p, data, size) != 0) {
+			if (b.len >= size || strict()) {
+				fprintf(stderr, "tree: re-encoding differs\n");
+				abort();
+			}
+		}
+		if (count) {
+			r = drfs_tree_find(data, size, last.name,
+					   last.name_len, &f);
+			assert(r == 0 && f.name == last.name);
+		}
+	}
+	/* a lookup scans up to the first error */
+	r = drfs_tree_find(data, size, (const uint8_t *)"m", 1, &f);
+	assert(r == 0 || r == -ENOENT || r == -EBADMSG);
+	drfs_tree_enc_release(&enc);
+	drfs_buf_release(&b);
+	free(xs);
+	free(ex);
+	return 0;
+}
