@@ -966,7 +966,9 @@ void drfs_snapshot_folder(const struct timespec *t, char out[32])
 	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d/%02d%02d%02d",
 		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		 tm.tm_min, tm.tm_sec);
-	snprintf(out, 32, "%s", tmp);
+	size_t l = strnlen(tmp, 31);
+	memcpy(out, tmp, l);
+	out[l] = 0;
 }
 
 struct snap_collect {
