@@ -17,7 +17,11 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_SEEN] = "seen",       [DRFS_DB_META] = "meta",
 	[DRFS_DB_TREES] = "trees",     [DRFS_DB_INODES] = "inodes",
 	[DRFS_DB_DIRENTS] = "dirents", [DRFS_DB_AUX1] = "aux1",
-	[DRFS_DB_AUX2] = "aux2",
+	[DRFS_DB_AUX2] = "aux2",       [DRFS_DB_NOW_INODES] = "now_inodes",
+	[DRFS_DB_NOW_DIRENTS] = "now_dirents",
+	[DRFS_DB_NOW_XATTRS] = "now_xattrs",
+	[DRFS_DB_NOW_EXTENTS] = "now_extents",
+	[DRFS_DB_NOW_META] = "now_meta",
 };
 
 struct drfs_index {

@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (drfs_tree_iter_init(&it, data, size) < 0)
 		return 0;
 	/* at most one extent per 34 input bytes, xattrs bounded */
+	memset(&last, 0, sizeof(last));
 	xs = calloc(DRFS_XATTRS_MAX, sizeof(*xs));
 	ex = calloc(size / 34 + 1, sizeof(*ex));
 	assert(xs && ex);
