@@ -1085,8 +1085,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* max_write also sets max_pages, which bounds reads: 1 MiB */
 	conn->max_write = READ_MAX;
 	conn->max_readahead = READ_MAX;
-	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
-		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* no FUSE_CAP_CACHE_SYMLINKS: latest changes with every backup */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* content never changes */

@@ -1,1 +1,352 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy.c - keep-policies (restic "forget" semantics), their stored form
+ * (the sealed "policy" object) and holds (holds/<snapshot hex>).
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "drfs/limits.h"
+#include "drfs/prune.h"
+
+#define POLICY_VERSION 1
+
+bool drfs_policy_empty(const struct drfs_policy *p)
+{
+	return !p->last && !p->hourly && !p->daily && !p->weekly &&
+	       !p->monthly && !p->yearly && p->within <= 0 && !p->n_tags;
+}
+
+/* Bucket kinds; each has its own key space (kind << 56 | value). */
+enum { B_LAST = 1, B_HOURLY, B_DAILY, B_WEEKLY, B_MONTHLY, B_YEARLY };
+
+static uint64_t bucket(int kind, time_t t, size_t nr)
+{
+	struct tm tm;
+	uint64_t v = 0;
+	if (kind == B_LAST)
+		return (uint64_t)kind << 56 | nr;
+	if (!gmtime_r(&t, &tm))
+		memset(&tm, 0, sizeof(tm));
+	uint64_t y = (uint64_t)(tm.tm_year + 1900) & 0xffffffu;
+	switch (kind) {
+	case B_HOURLY:
+		v = ((y * 100 + (uint64_t)tm.tm_mon + 1) * 100 +
+		     (uint64_t)tm.tm_mday) * 100 + (uint64_t)tm.tm_hour;
+		break;
+	case B_DAILY:
+		v = (y * 100 + (uint64_t)tm.tm_mon + 1) * 100 +
+		    (uint64_t)tm.tm_mday;
+		break;
+	case B_WEEKLY: {
+		/* ISO 8601: the week's Thursday decides the year */
+		int wd = (tm.tm_wday + 6) % 7; /* Monday 0 */
+		time_t thu = t - (time_t)wd * 86400 + 3 * 86400;
+		struct tm th;
+		if (!gmtime_r(&thu, &th))
+			memset(&th, 0, sizeof(th));
+		uint64_t iy = (uint64_t)(th.tm_year + 1900) & 0xffffffu;
+		v = iy * 100 + (uint64_t)(th.tm_yday / 7 + 1);
+		break;
+	}
+	case B_MONTHLY:
+		v = y * 100 + (uint64_t)tm.tm_mon + 1;
+		break;
+	case B_YEARLY:
+		v = y;
+		break;
+	}
+	return (uint64_t)kind << 56 | v;
+}
+
+struct order {
+	const struct drfs_snap_info *s;
+	size_t i;
+};
+
+/* newest first; equal times: larger id first */
+static int order_cmp(const void *a, const void *b)
+{
+	const struct drfs_snap_info *x = ((const struct order *)a)->s;
+	const struct drfs_snap_info *y = ((const struct order *)b)->s;
+	if (x->snap.time.tv_sec != y->snap.time.tv_sec)
+		return x->snap.time.tv_sec > y->snap.time.tv_sec ? -1 : 1;
+	if (x->snap.time.tv_nsec != y->snap.time.tv_nsec)
+		return x->snap.time.tv_nsec > y->snap.time.tv_nsec ? -1 : 1;
+	return -memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
+}
+
+static bool has_tag(const struct drfs_snapshot *s, const char *tag)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < s->n_tags && off < sizeof(s->tags); i++) {
+		const char *t = s->tags + off;
+		size_t l = strnlen(t, sizeof(s->tags) - off);
+		if (off + l >= sizeof(s->tags))
+			return false;
+		if (strcmp(t, tag) == 0)
+			return true;
+		off += l + 1;
+	}
+	return false;
+}
+
+static bool has_any_tag(const struct drfs_policy *p,
+			const struct drfs_snapshot *s)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < p->n_tags && off < sizeof(p->tags); i++) {
+		const char *t = p->tags + off;
+		size_t l = strnlen(t, sizeof(p->tags) - off);
+		if (off + l >= sizeof(p->tags))
+			return false;
+		if (has_tag(s, t))
+			return true;
+		off += l + 1;
+	}
+	return false;
+}
+
+int drfs_policy_apply(const struct drfs_policy *p,
+		      const struct drfs_snap_info *snaps, size_t n, time_t now,
+		      struct drfs_policy_verdict *out)
+{
+	struct {
+		int kind;
+		uint32_t left;
+		unsigned reason;
+		uint64_t last;
+		bool any;
+	} rules[] = {
+		{ B_LAST, p->last, DRFS_KEEP_LAST, 0, false },
+		{ B_HOURLY, p->hourly, DRFS_KEEP_HOURLY, 0, false },
+		{ B_DAILY, p->daily, DRFS_KEEP_DAILY, 0, false },
+		{ B_WEEKLY, p->weekly, DRFS_KEEP_WEEKLY, 0, false },
+		{ B_MONTHLY, p->monthly, DRFS_KEEP_MONTHLY, 0, false },
+		{ B_YEARLY, p->yearly, DRFS_KEEP_YEARLY, 0, false },
+	};
+
+	if (drfs_policy_empty(p))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	struct order *o = malloc(n * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		o[i] = (struct order){ &snaps[i], i };
+	qsort(o, n, sizeof(*o), order_cmp);
+
+	time_t ref = o[0].s->snap.time.tv_sec;
+	if (now > 0 && now < ref)
+		ref = now;
+	for (size_t k = 0; k < n; k++) {
+		const struct drfs_snap_info *s = o[k].s;
+		struct drfs_policy_verdict v = { false, 0 };
+		time_t t = s->snap.time.tv_sec;
+		for (size_t j = 0; j < ARRAY_SIZE(rules); j++) {
+			if (!rules[j].left)
+				continue;
+			uint64_t b = bucket(rules[j].kind, t, k);
+			if (rules[j].any && b == rules[j].last)
+				continue;
+			rules[j].any = true;
+			rules[j].last = b;
+			rules[j].left--;
+			v.reasons |= rules[j].reason;
+		}
+		if (p->within > 0 && t > ref - p->within)
+			v.reasons |= DRFS_KEEP_WITHIN;
+		if (p->n_tags && has_any_tag(p, &s->snap))
+			v.reasons |= DRFS_KEEP_TAG;
+		v.keep = v.reasons != 0;
+		out[o[k].i] = v;
+	}
+	free(o);
+	return 0;
+}
+
+char *drfs_policy_reasons(unsigned reasons, char *out)
+{
+	static const char *const names[] = { "last", "hourly", "daily",
+					     "weekly", "monthly", "yearly",
+					     "within", "tag", "hold" };
+	size_t len = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (reasons & (1u << i))
+			len += (size_t)snprintf(out + len, 128 - len, "%s%s",
+						len ? ", " : "", names[i]);
+	return out;
+}
+
+char *drfs_policy_format(const struct drfs_policy *p, char *out, size_t len)
+{
+	const struct {
+		const char *name;
+		uint32_t v;
+	} c[] = { { "last", p->last },       { "hourly", p->hourly },
+		  { "daily", p->daily },     { "weekly", p->weekly },
+		  { "monthly", p->monthly }, { "yearly", p->yearly } };
+	size_t l = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(c) && l < len; i++)
+		if (c[i].v)
+			l += (size_t)snprintf(out + l, len - l,
+					      "%s--keep-%s %u", l ? " " : "",
+					      c[i].name, c[i].v);
+	if (p->within > 0 && l < len) {
+		int64_t w = p->within;
+		l += (size_t)snprintf(out + l, len - l, "%s--keep-within ",
+				      l ? " " : "");
+		if (w % 86400 == 0)
+			l += (size_t)snprintf(out + l, len - l, "%lldd",
+					      (long long)(w / 86400));
+		else if (w % 3600 == 0)
+			l += (size_t)snprintf(out + l, len - l, "%lldh",
+					      (long long)(w / 3600));
+		else
+			l += (size_t)snprintf(out + l, len - l, "%llds",
+					      (long long)w);
+	}
+	size_t off = 0;
+	for (uint32_t i = 0; i < p->n_tags && l < len; i++) {
+		const char *t = p->tags + off;
+		l += (size_t)snprintf(out + l, len - l, "%s--keep-tag %s",
+				      l ? " " : "", t);
+		off += strlen(t) + 1;
+	}
+	return out;
+}
+
+/* ---- stored form ----------------------------------------------------------
+ * version u8 = 1 | le32 last, hourly, daily, weekly, monthly, yearly |
+ * le64 within | le32 n_tags | n_tags NUL-terminated strings
+ */
+
+int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out)
+{
+	uint8_t h[1 + 6 * 4 + 8 + 4];
+	const uint32_t c[] = { p->last,  p->hourly,  p->daily,
+			       p->weekly, p->monthly, p->yearly };
+	h[0] = POLICY_VERSION;
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		drfs_put_le32(h + 1 + 4 * i, c[i]);
+	drfs_put_le64(h + 25, (uint64_t)p->within);
+	drfs_put_le32(h + 33, p->n_tags);
+	size_t off = 0;
+	for (uint32_t i = 0; i < p->n_tags; i++) {
+		size_t l = strnlen(p->tags + off, sizeof(p->tags) - off);
+		if (off + l >= sizeof(p->tags))
+			return -EINVAL;
+		off += l + 1;
+	}
+	int e = drfs_buf_append(out, h, sizeof(h));
+	return e ?: drfs_buf_append(out, p->tags, off);
+}
+
+int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret)
+{
+	const uint8_t *b = buf;
+	struct drfs_policy p = { 0 };
+	if (len < 37 || b[0] != POLICY_VERSION)
+		return -EBADMSG;
+	uint32_t *c[] = { &p.last,   &p.hourly,  &p.daily,
+			  &p.weekly, &p.monthly, &p.yearly };
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		*c[i] = drfs_get_le32(b + 1 + 4 * i);
+		if (*c[i] > 1000000)
+			return -EBADMSG;
+	}
+	p.within = (int64_t)drfs_get_le64(b + 25);
+	p.n_tags = drfs_get_le32(b + 33);
+	if (p.within < 0 || p.n_tags > DRFS_TAGS_MAX)
+		return -EBADMSG;
+	size_t rest = len - 37, off = 0;
+	if (rest > sizeof(p.tags))
+		return -EBADMSG;
+	for (uint32_t i = 0; i < p.n_tags; i++) {
+		const uint8_t *z = memchr(b + 37 + off, 0, rest - off);
+		size_t l = z ? (size_t)(z - (b + 37 + off)) : 0;
+		if (!z || l == 0 || l > DRFS_TAG_MAX)
+			return -EBADMSG;
+		off += l + 1;
+	}
+	if (off != rest)
+		return -EBADMSG;
+	memcpy(p.tags, b + 37, rest);
+	*ret = p;
+	return 0;
+}
+
+int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p)
+{
+	struct drfs_buf plain, sealed;
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
+	int e = drfs_policy_encode(p, &plain);
+	e = e ?: drfs_seal(&r->keys, DRFS_OBJ_POLICY, plain.p, plain.len,
+			   &sealed);
+	e = e ?: drfs_backend_put(r->be, "policy", sealed.p, sealed.len, 0);
+	drfs_buf_release(&plain);
+	drfs_buf_release(&sealed);
+	return e;
+}
+
+int drfs_policy_load(struct drfs_repo *r, struct drfs_policy *ret)
+{
+	struct drfs_buf obj, plain;
+	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
+	int e = drfs_backend_get(r->be, "policy", 0, UINT64_MAX, &obj);
+	e = e ?: drfs_unseal(&r->keys, DRFS_OBJ_POLICY, obj.p, obj.len, &plain);
+	e = e ?: drfs_policy_decode(plain.p, plain.len, ret);
+	drfs_buf_release(&obj);
+	drfs_buf_release(&plain);
+	return e;
+}
+
+/* ---- holds ---------------------------------------------------------------
+ * holds/<snapshot hex>: sealed DRFS_OBJ_HOLD, payload = snapshot id(32) |
+ * le64 time the hold was set.
+ */
+
+static void hold_name(const struct drfs_id *snap, char *out)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	snprintf(out, DRFS_OBJECT_NAME_MAX, "holds/%s", drfs_id_hex(snap, hex));
+}
+
+int drfs_hold_set(struct drfs_repo *r, const struct drfs_id *snap)
+{
+	uint8_t p[DRFS_ID_LEN + 8];
+	char name[DRFS_OBJECT_NAME_MAX];
+	struct drfs_buf sealed;
+	memcpy(p, snap->b, DRFS_ID_LEN);
+	drfs_put_le64(p + DRFS_ID_LEN, (uint64_t)time(NULL));
+	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
+	hold_name(snap, name);
+	int e = drfs_seal(&r->keys, DRFS_OBJ_HOLD, p, sizeof(p), &sealed);
+	e = e ?: drfs_backend_put(r->be, name, sealed.p, sealed.len, 0);
+	drfs_buf_release(&sealed);
+	return e;
+}
+
+int drfs_hold_release(struct drfs_repo *r, const struct drfs_id *snap)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	hold_name(snap, name);
+	return drfs_backend_del(r->be, name);
+}
+
+int drfs_hold_check(struct drfs_repo *r, const struct drfs_id *snap)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	uint64_t size;
+	hold_name(snap, name);
+	/* any object under this name holds: a damaged one errs to safety */
+	int e = drfs_backend_head(r->be, name, &size);
+	if (e == -ENOENT)
+		return 0;
+	return e < 0 ? e : 1;
+}
