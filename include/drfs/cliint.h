@@ -71,4 +71,9 @@ int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);
 int cmd_policy(struct cli *c);
 
+/* src/cli/cmd_dr.c */
+int cmd_drill(struct cli *c);
+int cmd_copy(struct cli *c);
+int cmd_lock_extend(struct cli *c);
+
 #endif

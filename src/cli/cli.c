@@ -586,6 +586,9 @@ static const struct command commands[] = {
 	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
 	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
+	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
+	{ "copy", cmd_copy, "SRC DST [SNAPSHOT...]     copy snapshots to another repository" },
+	{ "lock-extend", cmd_lock_extend, "REPO            extend Object Lock retention of reachable objects" },
 	{ "policy", cmd_policy, "REPO [--keep-* N]       show or store the repository's policy" },
 };
 
