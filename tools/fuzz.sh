@@ -12,7 +12,9 @@
 # to BUILD_DIR/corpus/<target> (the checked-in tests/fuzz/corpus/<target> is
 # read, never written); crashes to BUILD_DIR/crashes/<target>/. Exit 1 if
 # any target crashed. DRFS_FUZZ_STRICT=1 makes the re-encoding properties
-# strict about non-canonical (over-long) varints.
+# strict about non-canonical (over-long) varints. DRFS_FUZZ_CFLAGS is added
+# to every compile (e.g. -fno-sanitize=pointer-overflow to look past a known
+# report); BUILD_DIR is reconfigured when it changes.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,30 +36,39 @@ fi
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 2; }
 SAN=address,undefined
-if [ ! -f "$BUILD/lib/build.ninja" ]; then
+EXTRA=${DRFS_FUZZ_CFLAGS:-}
+FLAGS="-fsanitize=fuzzer-no-link,$SAN -fno-sanitize-recover=undefined -g $EXTRA"
+mkdir -p "$BUILD"
+if [ ! -f "$BUILD/lib/build.ninja" ] ||
+	[ "$(cat "$BUILD/flags" 2>/dev/null)" != "$FLAGS" ]; then
+	rm -rf "$BUILD/lib"
 	CC=clang meson setup "$BUILD/lib" "$SRC" --buildtype=debugoptimized \
-		-Db_lundef=false \
-		-Dc_args="-fsanitize=fuzzer-no-link,$SAN -fno-sanitize-recover=undefined -g" \
+		-Db_lundef=false -Dc_args="$FLAGS" \
 		-Dc_link_args="-fsanitize=$SAN" >/dev/null
+	echo "$FLAGS" >"$BUILD/flags"
 fi
-ninja -C "$BUILD/lib" libdrfs.a >/dev/null
+# the tree may be mid-edit: one retry
+ninja -C "$BUILD/lib" libdrfs.a >/dev/null || ninja -C "$BUILD/lib" libdrfs.a >/dev/null
 
 LIBS="$(pkg-config --libs libcrypto libzstd lmdb libcurl expat fuse3) -lpthread"
 mkdir -p "$BUILD/bin"
 for t in "$@"; do
 	clang -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 		-DFUSE_USE_VERSION=312 -g -O1 \
-		-fsanitize=fuzzer,$SAN -fno-sanitize-recover=undefined \
+		-fsanitize=fuzzer,$SAN -fno-sanitize-recover=undefined $EXTRA \
 		-I"$SRC/include" "$SRC/tests/fuzz/fuzz_$t.c" \
 		"$BUILD/lib/libdrfs.a" $LIBS -o "$BUILD/bin/fuzz_$t"
 done
 
+par=()
+[ "$JOBS" -gt 1 ] && par=(-jobs="$JOBS" -workers="$JOBS")
+cd "$BUILD" # libFuzzer writes fuzz-N.log here with -jobs
 failed=
 for t in "$@"; do
 	mkdir -p "$BUILD/corpus/$t" "$BUILD/crashes/$t"
 	echo "fuzz.sh: $t for ${SECONDS_PER}s" >&2
 	if ! "$BUILD/bin/fuzz_$t" -max_total_time="$SECONDS_PER" \
-		-jobs="$JOBS" -workers="$JOBS" -timeout=10 -rss_limit_mb=4096 \
+		"${par[@]}" -timeout=10 -rss_limit_mb=4096 \
 		-max_len=1048576 -print_final_stats=1 \
 		-artifact_prefix="$BUILD/crashes/$t/" \
 		"$BUILD/corpus/$t" "$SRC/tests/fuzz/corpus/$t" \

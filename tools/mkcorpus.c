@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	/* sealed objects of every kind, both key kinds */
 	snprintf(d, sizeof(d), "%s/seal", root);
 	for (int e = 0; e < 2; e++) {
-		for (int kind = DRFS_OBJ_CONFIG; kind <= DRFS_OBJ_HOLD; kind++) {
+		for (int kind = 1; kind <= DRFS_OBJ_HOLD; kind++) {
 			char name[32];
 			const struct drfs_buf *pl = kind == DRFS_OBJ_INDEX ?
 				&idxb : &snapb;

@@ -86,6 +86,8 @@ int drfs_backend_local_open(const char *path, bool create,
 int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *opts,
 			 struct drfs_backend **ret);
 void drfs_backend_free(struct drfs_backend *b);
+/* Detail of the calling thread's last failed drfs_backend_open, or NULL. */
+const char *drfs_backend_open_error(void);
 
 static inline int drfs_backend_put(struct drfs_backend *b, const char *name,
 				   const void *p, size_t len, unsigned flags)

@@ -49,6 +49,14 @@ struct cli {
 	/* writable mount */
 	const char *snapshot_every;
 	bool no_snapshot_on_unmount;
+	/* disaster recovery (cmd_dr.c) */
+	const char *replica;          /* --replica REPO2 */
+	bool replica_async;           /* --replica-async */
+	const char *replica_endpoint; /* --replica-endpoint URL */
+	const char *replica_region;   /* --replica-region R */
+	const char *password_file2;   /* --password-file2: copy's DST */
+	const char *sample;           /* --sample PERCENT (drill) */
+	const char *seed;             /* --seed N (drill --sample) */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */

@@ -28,6 +28,13 @@ struct drfs_repo_opts {
 	struct drfs_backend_opts backend;
 	int threads;             /* worker threads; 0 = number of CPUs */
 	bool no_sync;            /* don't refresh the cache at open */
+	/* second repository mirrored by every write, read when the primary
+	 * fails (include/drfs/replica.h); NULL: none */
+	const char *replica;
+	/* the replica's endpoint and region (NULL: those of backend); its
+	 * other backend options are those of backend */
+	struct drfs_backend_opts replica_backend;
+	bool replica_async;      /* catch the replica up in the background */
 };
 
 struct drfs_init_opts {

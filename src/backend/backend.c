@@ -6,9 +6,17 @@
  * allocated, the struct and its display string included.
  */
 #include "drfs/backend.h"
+#include "drfs/s3.h"
 
 #define FILE_SCHEME "file://"
 #define S3_SCHEME "s3://"
+
+static __thread bool last_open_s3;
+
+const char *drfs_backend_open_error(void)
+{
+	return last_open_s3 ? drfs_s3_open_error() : NULL;
+}
 
 int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 		      struct drfs_backend **ret)
@@ -20,7 +28,8 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 		return -EINVAL;
 	if (!opts)
 		opts = &none;
-	if (strncmp(url, S3_SCHEME, strlen(S3_SCHEME)) == 0)
+	last_open_s3 = strncmp(url, S3_SCHEME, strlen(S3_SCHEME)) == 0;
+	if (last_open_s3)
 		return drfs_backend_s3_open(url, opts, ret);
 	if (strncmp(url, FILE_SCHEME, strlen(FILE_SCHEME)) == 0) {
 		const char *path = url + strlen(FILE_SCHEME);

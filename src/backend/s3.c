@@ -19,8 +19,8 @@
  * twice (".drfs-inm-probe-<random>" under the prefix, deleted right after).
  * A server that ignores it gets HEAD, then PUT, then a HEAD that checks the
  * ETag is ours (-EEXIST if another writer won); that fallback has a race
- * window between the first HEAD and the PUT, which is documented in
- * docs/ for such servers. Multipart uploads (objects above
+ * window between the first HEAD and the PUT (two writers can both
+ * succeed there; the later one wins). Multipart uploads (objects above
  * S3_MULTIPART_THRESHOLD) always use that fallback for create-only.
  *
  * Thread rule: every operation may run concurrently from any thread.

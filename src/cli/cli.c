@@ -121,6 +121,10 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->password = c->password;
 	o->backend = c->be;
 	o->threads = c->threads;
+	o->replica = c->replica;
+	o->replica_async = c->replica_async;
+	o->replica_backend.endpoint = c->replica_endpoint;
+	o->replica_backend.region = c->replica_region;
 }
 
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
@@ -602,6 +606,8 @@ static void usage(FILE *f)
 		"options: --cache-dir DIR --password-file FILE --endpoint URL\n"
 		"  --s3-path-style --s3-connections N --retries N\n"
 		"  --s3-insecure-no-tls-verify --threads N -q\n"
+		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
+		"  [--replica-region R]: mirror writes, fail reads over\n"
 		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
 }
 
@@ -636,6 +642,13 @@ enum {
 	OPT_MAX_UNUSED,
 	OPT_SNAPSHOT_EVERY,
 	OPT_NO_SNAP_UNMOUNT,
+	OPT_REPLICA,
+	OPT_REPLICA_ASYNC,
+	OPT_REPLICA_ENDPOINT,
+	OPT_REPLICA_REGION,
+	OPT_PASSWORD_FILE2,
+	OPT_SAMPLE,
+	OPT_SEED,
 };
 
 static const struct option long_opts[] = {
@@ -669,6 +682,13 @@ static const struct option long_opts[] = {
 	{ "max-unused", required_argument, NULL, OPT_MAX_UNUSED },
 	{ "snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY },
 	{ "no-snapshot-on-unmount", no_argument, NULL, OPT_NO_SNAP_UNMOUNT },
+	{ "replica", required_argument, NULL, OPT_REPLICA },
+	{ "replica-async", no_argument, NULL, OPT_REPLICA_ASYNC },
+	{ "replica-endpoint", required_argument, NULL, OPT_REPLICA_ENDPOINT },
+	{ "replica-region", required_argument, NULL, OPT_REPLICA_REGION },
+	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -808,6 +828,27 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_NO_SNAP_UNMOUNT:
 			c.no_snapshot_on_unmount = true;
+			break;
+		case OPT_REPLICA:
+			c.replica = optarg;
+			break;
+		case OPT_REPLICA_ASYNC:
+			c.replica_async = true;
+			break;
+		case OPT_REPLICA_ENDPOINT:
+			c.replica_endpoint = optarg;
+			break;
+		case OPT_REPLICA_REGION:
+			c.replica_region = optarg;
+			break;
+		case OPT_PASSWORD_FILE2:
+			c.password_file2 = optarg;
+			break;
+		case OPT_SAMPLE:
+			c.sample = optarg;
+			break;
+		case OPT_SEED:
+			c.seed = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

@@ -1,14 +1,327 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_dr.c - drill, copy, lock-extend (being written). */
-#include "drfs/cliint.h"
-#include "drfs/log.h"
+/*
+ * cmd_dr.c - disaster recovery commands: drill (restore drill, measured
+ * RTO), copy (snapshots to another repository, re-encrypted), lock-extend.
+ */
+#include <stdio.h>
+#include <unistd.h>
 
-static int todo(struct cli *c)
+#include "drfs/cliint.h"
+#include "drfs/dr.h"
+#include "drfs/log.h"
+#include "drfs/replica.h"
+
+static void print_replica_stats(struct cli *c, struct drfs_repo *r)
 {
-	log_err("\"%s\" is not implemented yet", c->cmd);
-	return 1;
+	struct drfs_replica_stats st;
+	if (!drfs_backend_is_replica(r->be) || c->quiet)
+		return;
+	drfs_backend_replica_get_stats(r->be, &st);
+	if (st.failovers)
+		fprintf(stderr, "%llu read(s) served by the replica\n",
+			(unsigned long long)st.failovers);
 }
 
-int cmd_drill(struct cli *c) { return todo(c); }
-int cmd_copy(struct cli *c) { return todo(c); }
-int cmd_lock_extend(struct cli *c) { return todo(c); }
+/*
+ * The snapshot to serve: spec itself, unless reads come from a replica
+ * (the primary failed while opening) — replication may lag, so the
+ * snapshot must be complete there; "latest" falls back to the newest
+ * complete one. Fills out with the snapshot's hex id.
+ */
+static int trusted_snapshot(struct drfs_repo *r, const char *spec,
+			    char out[DRFS_ID_HEX_LEN + 1])
+{
+	struct drfs_replica_stats st;
+	struct drfs_backend *rep;
+	struct drfs_snap_info si, nc;
+	int e = drfs_repo_snapshot_find(r, spec, &si);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		return e;
+	}
+	drfs_id_hex(&si.id, out);
+	drfs_backend_replica_get_stats(r->be, &st);
+	if (drfs_backend_replica_sides(r->be, NULL, &rep) < 0 ||
+	    (!st.primary_down && !st.failovers))
+		return 0;
+	e = drfs_snapshot_complete_on(r, rep, &si, report_line, NULL);
+	if (e == 1)
+		return 0;
+	if (e < 0) {
+		log_err("cannot check snapshot %s on replica \"%s\": %s",
+			si.folder, rep->display, drfs_strerror(e));
+		return e;
+	}
+	if (strcmp(spec, "latest") != 0) {
+		log_err("snapshot %s is not complete on replica \"%s\" "
+			"(replication lags)", si.folder, rep->display);
+		return -ENOENT;
+	}
+	e = drfs_snapshot_newest_complete(r, rep, &nc);
+	if (e < 0) {
+		log_err("no snapshot is complete on replica \"%s\"%s",
+			rep->display, e == -ENOENT ? "" : ": check failed");
+		return e;
+	}
+	log_warn("latest snapshot %s is not complete on replica \"%s\": "
+		 "using the newest complete one, %s", si.folder, rep->display,
+		 nc.folder);
+	drfs_id_hex(&nc.id, out);
+	return 0;
+}
+
+int cmd_drill(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_drill_opts o = { .sample = 100, .report = report_line };
+	struct drfs_drill_result res;
+	int e;
+
+	if (c->n_args < 1 || c->n_args > 2) {
+		fprintf(stderr, "usage: drfs drill REPO [SNAPSHOT|latest] "
+				"[--sample PERCENT] [--seed N] [--json]\n");
+		return EXIT_USAGE;
+	}
+	if (c->sample) {
+		char *end;
+		o.sample = strtod(c->sample, &end);
+		if (*end == '%')
+			end++;
+		if (*end || !(o.sample > 0 && o.sample <= 100)) {
+			log_err("invalid --sample \"%s\" (want a percentage "
+				"above 0, at most 100)", c->sample);
+			return EXIT_USAGE;
+		}
+	}
+	if (c->seed) {
+		char *end;
+		o.seed = strtoull(c->seed, &end, 10);
+		if (*end) {
+			log_err("invalid --seed \"%s\"", c->seed);
+			return EXIT_USAGE;
+		}
+	} else {
+		o.seed = (uint64_t)time(NULL);
+	}
+	o.snapshot = c->n_args == 2 ? c->args[1] : "latest";
+	o.scratch = getenv("DRFS_DRILL_DIR");
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	char trusted[DRFS_ID_HEX_LEN + 1];
+	e = trusted_snapshot(r, o.snapshot, trusted);
+	if (e < 0) {
+		drfs_repo_free(r);
+		return 1;
+	}
+	o.snapshot = trusted;
+	e = drfs_drill(r, &o, &res);
+	if (e < 0) {
+		const char *d = drfs_repo_last_error();
+		log_err("drill of \"%s\" failed: %s", c->args[0],
+			d && e == -ENOENT ? d : drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	print_replica_stats(c, r);
+	drfs_repo_free(r);
+	double secs = res.restore_seconds > 1e-6 ? res.restore_seconds : 1e-6;
+	double mibs = (double)res.bytes / (1024.0 * 1024.0) / secs;
+	char hex[DRFS_ID_HEX_LEN + 1], t[48];
+	drfs_id_hex(&res.snap.id, hex);
+	iso_time(&res.snap.snap.time, t);
+	if (c->json) {
+		printf("{\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
+		       "\"ok\":%s,\"sample_percent\":%g,\"seed\":%llu,"
+		       "\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
+		       "\"files_total\":%llu,\"bytes_total\":%llu,"
+		       "\"restore_errors\":%llu,\"mismatches\":%llu,"
+		       "\"restore_seconds\":%.3f,\"verify_seconds\":%.3f,"
+		       "\"throughput_mib_s\":%.1f}\n",
+		       hex, res.snap.folder, t, e == 0 ? "true" : "false",
+		       o.sample, (unsigned long long)o.seed,
+		       (unsigned long long)res.entries,
+		       (unsigned long long)res.files,
+		       (unsigned long long)res.bytes,
+		       (unsigned long long)res.files_total,
+		       (unsigned long long)res.bytes_total,
+		       (unsigned long long)res.restore_errors,
+		       (unsigned long long)res.mismatches, res.restore_seconds,
+		       res.verify_seconds, mibs);
+	} else {
+		char b1[32];
+		printf("snapshot %s (%.8s)%s\n", res.snap.folder, hex,
+		       o.sample < 100 ? "" : "");
+		if (o.sample < 100)
+			printf("sample:          %g%% of files (seed %llu)\n",
+			       o.sample, (unsigned long long)o.seed);
+		printf("verified:        %llu of %llu files, %s\n",
+		       (unsigned long long)res.files,
+		       (unsigned long long)res.files_total,
+		       drfs_fmt_bytes(res.bytes, b1));
+		printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
+		       res.restore_seconds, mibs);
+		printf("verify:          %.2fs\n", res.verify_seconds);
+		printf("result:          %s\n",
+		       e == 0 ? "ok" : "FAILED");
+	}
+	if (e > 0) {
+		log_err("drill found %llu mismatch(es) and %llu restore "
+			"error(s) (named above)",
+			(unsigned long long)res.mismatches,
+			(unsigned long long)res.restore_errors);
+		return 1;
+	}
+	return 0;
+}
+
+/* The destination's passphrase: DRFS_PASSWORD2, --password-file2, else
+ * the source's. */
+static int get_password2(struct cli *c, char **ret)
+{
+	const char *env = getenv("DRFS_PASSWORD2");
+	const char *file = c->password_file2 ?: getenv("DRFS_PASSWORD_FILE2");
+	*ret = NULL;
+	if (env) {
+		*ret = strdup(env);
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (file) {
+		FILE *f = fopen(file, "re");
+		char line[1024];
+		if (!f) {
+			log_err("cannot read password file \"%s\": %s", file,
+				strerror(errno));
+			return -errno;
+		}
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		fclose(f);
+		line[strcspn(line, "\n")] = 0;
+		*ret = strdup(line);
+		memset(line, 0, sizeof(line));
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (c->password) {
+		*ret = strdup(c->password);
+		return *ret ? 0 : -ENOMEM;
+	}
+	return 0;
+}
+
+static void wipe(char *s)
+{
+	if (!s)
+		return;
+	volatile char *p = s;
+	while (*p)
+		*p++ = 0;
+	free(s);
+}
+
+int cmd_copy(struct cli *c)
+{
+	struct drfs_repo *src = NULL, *dst = NULL;
+	struct drfs_repo_opts o;
+	struct drfs_copy_result res = { 0 };
+	char *pass2 = NULL, *dcache = NULL;
+	int e, rc = 1;
+
+	if (c->n_args < 2) {
+		fprintf(stderr, "usage: drfs copy SRC DST [SNAPSHOT...] "
+				"[--password-file2 FILE]\n");
+		return EXIT_USAGE;
+	}
+	if (open_repo(c, c->args[0], &src) < 0)
+		return 1;
+	if (get_password2(c, &pass2) < 0)
+		goto out;
+	repo_opts(c, &o, c->args[1]);
+	o.password = pass2;
+	o.replica = NULL; /* --replica belongs to the source */
+	if (c->cache_dir) {
+		/* two repositories cannot share one cache directory */
+		if (asprintf(&dcache, "%s.dst", c->cache_dir) < 0)
+			goto out;
+		o.cache_dir = dcache;
+	}
+	e = drfs_repo_open(&o, &dst);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		goto out;
+	}
+	if (memcmp(src->config.repo_id, dst->config.repo_id, 16) == 0) {
+		/* the same repository (a mirror, a replica added later):
+		 * copy the objects it lacks as they are, snapshots last */
+		struct drfs_backend *w;
+		struct drfs_replica_stats st;
+		e = drfs_backend_replica_open(src->be, dst->be, 0, &w);
+		src->be = dst->be = NULL;
+		if (e < 0)
+			goto out;
+		e = drfs_backend_replica_catchup(w);
+		drfs_backend_replica_get_stats(w, &st);
+		drfs_backend_free(w);
+		if (e < 0) {
+			log_err("mirroring \"%s\" to \"%s\" failed: %s (%llu "
+				"objects not copied)", c->args[0], c->args[1],
+				drfs_strerror(e),
+				(unsigned long long)st.pending);
+			goto out;
+		}
+		char b[32];
+		printf("same repository: copied %llu missing object(s), %s\n",
+		       (unsigned long long)st.copied,
+		       drfs_fmt_bytes(st.copied_bytes, b));
+		rc = 0;
+		goto out;
+	}
+	struct drfs_copy_opts co = {
+		.snapshots = (const char *const *)c->args + 2,
+		.n_snapshots = (size_t)c->n_args - 2,
+		.report = report_line,
+	};
+	double t0 = drfs_now_mono();
+	e = drfs_copy(src, dst, &co, &res);
+	if (e < 0) {
+		const char *d = drfs_repo_last_error();
+		log_err("copy failed: %s%s%s", drfs_strerror(e), d ? ": " : "",
+			d ? d : "");
+		goto out;
+	}
+	char b1[32], b2[32];
+	if (c->json)
+		printf("{\"copied\":%llu,\"skipped\":%llu,\"blobs_new\":%llu,"
+		       "\"blobs_dup\":%llu,\"bytes_read\":%llu,"
+		       "\"bytes_stored\":%llu}\n",
+		       (unsigned long long)res.copied,
+		       (unsigned long long)res.skipped,
+		       (unsigned long long)res.blobs_new,
+		       (unsigned long long)res.blobs_dup,
+		       (unsigned long long)res.bytes_read,
+		       (unsigned long long)res.bytes_stored);
+	else
+		printf("copied %llu snapshot(s), %llu already there; %llu new "
+		       "blobs, %s stored, %s read in %.1fs\n",
+		       (unsigned long long)res.copied,
+		       (unsigned long long)res.skipped,
+		       (unsigned long long)res.blobs_new,
+		       drfs_fmt_bytes(res.bytes_stored, b1),
+		       drfs_fmt_bytes(res.bytes_read, b2),
+		       drfs_now_mono() - t0);
+	rc = e > 0 ? EXIT_PARTIAL : 0;
+out:
+	drfs_repo_free(dst);
+	drfs_repo_free(src);
+	wipe(pass2);
+	free(dcache);
+	return rc;
+}
+
+int cmd_lock_extend(struct cli *c)
+{
+	(void)c;
+	log_err("lock-extend is not implemented yet: extend S3 Object Lock "
+		"retention with the provider's tools (see "
+		"docs/disaster-recovery.md)");
+	return 1;
+}

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -33,6 +34,7 @@
 #define SNAPS_REFRESH 1.0    /* seconds between catalogue reloads */
 #define READ_MAX (1u << 20)
 #define PREFETCH_AHEAD 3
+#define SEQ_WINDOW (8u << 20)
 #define BLKSIZE (1u << 20)
 #define PID_XATTR "user.drfs.pid"
 
@@ -485,17 +487,21 @@ static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 				break;
 			memcpy(folder, sn.folder, sizeof(folder));
 			int64_t day = folder_day(folder);
-			if (day < 0 || i + 3 <= off)
+			if (day < 0)
 				continue;
 			if (want < 0) {
+				/* one entry per day, at its first snapshot */
 				folder[10] = 0;
 				if (strcmp(prev, folder) == 0)
 					continue;
 				memcpy(prev, folder, 11);
+				if (i + 3 <= off)
+					continue;
 				if (dlist_add(l, FS_INO_DAY_BASE + (uint64_t)day,
 					      DT_DIR, i + 3, folder))
 					return 0;
-			} else if (day == want && strlen(folder) > 11) {
+			} else if (day == want && strlen(folder) > 11 &&
+				   i + 3 > off) {
 				uint64_t ino;
 				char label[48];
 				snprintf(label, sizeof(label), "snapshots/%s",
@@ -806,9 +812,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* fh may be released as soon as the reply is sent: use it before */
-	bool seq = (uint64_t)off == fh->next_off || off == 0;
+	/* kernel readahead sends reads out of order: sequential is "near" */
+	uint64_t last = fh->next_off;
+	bool seq = off == 0 || ((uint64_t)off + SEQ_WINDOW >= last &&
+				(uint64_t)off <= last + SEQ_WINDOW);
 	uint64_t fsize = fh->size;
-	fh->next_off = end;
+	if (end > last || !seq)
+		fh->next_off = end;
 	fuse_reply_buf(req, buf, size);
 	free(buf);
 
@@ -1294,6 +1304,13 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	pthread_mutex_init(&fs.log_lock, NULL);
 	fs.mount_time = (uint64_t)time(NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Few malloc arenas: FUSE and prefetch threads allocate and free
+	 * MiB-sized chunks, and an arena per thread keeps each one's freed
+	 * memory (RSS). A fixed mmap threshold would return them to the
+	 * system but halves read throughput (page faults on every chunk).
+	 */
+	mallopt(M_ARENA_MAX, 4);
 
 	r = open_repo(o, sync, &fs.repo);
 	if (r < 0)

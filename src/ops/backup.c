@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/ops.h"
 
@@ -518,12 +519,17 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	struct drfs_snap_info *all = NULL;
 	size_t n_all = 0;
 	char real[PATH_MAX];
+	struct drfs_lock *lock = NULL;
 	int fd = -1, e;
 
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
 	b.snap = snap;
+	/* a shared lock: prune (exclusive) must not run while we write */
+	e = drfs_lock_acquire(r, false, &lock, NULL, 0);
+	if (e < 0)
+		goto out;
 	if (!realpath(o->dir, real)) {
 		e = -errno;
 		goto out;
@@ -590,6 +596,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		drfs_snapshot_folder(&snap->time, ret->folder);
 out:
 	drfs_writer_free(b.w);
+	drfs_lock_release(lock);
 	free(b.win);
 	free(all);
 	free(snap);

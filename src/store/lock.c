@@ -4,6 +4,7 @@
  * refreshed by a background thread (include/drfs/lock.h has the protocol).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,9 +113,14 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 		int64_t now = (int64_t)time(NULL);
 		if (li.time + DRFS_LOCK_STALE_SECS < now)
 			goto out; /* stale */
-		if (li.pid == (uint32_t)getpid() &&
-		    strcmp(li.host, s->myhost) == 0)
-			goto out; /* this process */
+		if (strcmp(li.host, s->myhost) == 0) {
+			if (li.pid == (uint32_t)getpid())
+				goto out; /* this process */
+			/* a process of this host that no longer exists */
+			if (li.pid > 0 && li.pid <= INT32_MAX &&
+			    kill((pid_t)li.pid, 0) < 0 && errno == ESRCH)
+				goto out;
+		}
 		if (!s->exclusive && !li.exclusive)
 			goto out; /* shared with shared */
 	}
@@ -200,6 +206,10 @@ int drfs_lock_acquire(struct drfs_repo *r, bool exclusive,
 	}
 	if (pthread_create(&l->thread, NULL, refresh_main, l) == 0)
 		l->have_thread = true;
+	/* tests: hold the lock a while so another process can meet it */
+	const char *hold = getenv("DRFS_TEST_LOCK_SLEEP");
+	if (hold)
+		sleep((unsigned)atoi(hold));
 	*ret = l;
 	return 0;
 fail:

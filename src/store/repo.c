@@ -13,6 +13,7 @@
 #include "drfs/compress.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
+#include "drfs/replica.h"
 #include "drfs/repo.h"
 
 static __thread char last_error[512];
@@ -51,21 +52,73 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-static int open_backend(const struct drfs_repo_opts *o, bool create,
-			struct drfs_backend **ret)
+static int open_one(const char *url, const struct drfs_backend_opts *bo,
+		    struct drfs_backend **ret)
 {
-	struct drfs_backend_opts bo = o->backend;
-	bo.create = create;
-	int r = drfs_backend_open(o->url, &bo, ret);
+	int r = drfs_backend_open(url, bo, ret);
 	if (r < 0) {
-		const char *why = NULL;
+		const char *why = drfs_backend_open_error();
+		if (why)
+			return fail(r, "cannot open repository \"%s\": %s",
+				    o->url, why);
 		if (r == -ENOENT)
 			why = "no such directory or bucket";
 		else if (r == -EACCES)
 			why = "credentials refused";
-		return fail(r, "cannot open repository \"%s\": %s", o->url,
+		return fail(r, "cannot open repository \"%s\": %s", url,
 			    why ? why : drfs_strerror(r));
 	}
+	return 0;
+}
+
+/*
+ * With o->replica: both backends behind a replica wrapper
+ * (backend/replica.c). A primary that cannot be opened is replaced by a
+ * stand-in that fails every request, so reads come from the replica (not
+ * on init). Both sides are given the same config and keys.
+ */
+static int open_backend(const struct drfs_repo_opts *o, bool create,
+			struct drfs_backend **ret)
+{
+	struct drfs_backend_opts bo = o->backend;
+	struct drfs_backend *p = NULL, *rep = NULL, *w;
+	bo.create = create;
+	int r = open_one(o->url, &bo, &p);
+	if (!o->replica)
+		return r < 0 ? r : (*ret = p, 0);
+	if (r < 0 && (create || r == -EINVAL || r == -ENOMEM))
+		return r;
+	if (r < 0) {
+		int e = drfs_backend_unavailable_new(o->url, r, &p);
+		if (e < 0)
+			return e;
+	}
+	struct drfs_backend_opts ro = bo;
+	if (o->replica_backend.endpoint)
+		ro.endpoint = o->replica_backend.endpoint;
+	if (o->replica_backend.region)
+		ro.region = o->replica_backend.region;
+	r = open_one(o->replica, &ro, &rep);
+	if (r < 0) {
+		drfs_backend_free(p);
+		return r;
+	}
+	r = drfs_backend_replica_open(p, rep, o->replica_async
+						      ? DRFS_REPLICA_ASYNC
+						      : 0, &w);
+	if (r < 0)
+		return r;
+	if (!create) {
+		r = drfs_backend_replica_seed(w);
+		if (r < 0 && r != -ENOENT) {
+			const char *d = drfs_backend_last_error(w);
+			fail(r, "cannot set up replica \"%s\": %s", o->replica,
+			     r == -EINVAL && d ? d : drfs_strerror(r));
+			drfs_backend_free(w);
+			return r;
+		}
+	}
+	*ret = w;
 	return 0;
 }
 
@@ -395,7 +448,9 @@ static void fetch_one(struct fetch_ctx *c, struct fetch_job *j)
 	struct drfs_id sum, want;
 	drfs_buf_init(&raw, c->max);
 	drfs_buf_init(&j->data, c->max);
+	bool retried = false;
 	j->err = drfs_backend_get(c->repo->be, j->name, 0, UINT64_MAX, &raw);
+verify:
 	if (j->err >= 0) {
 		/* objects are named by the SHA-256 of their bytes */
 		const char *slash = strrchr(j->name, '/');
@@ -407,6 +462,17 @@ static void fetch_one(struct fetch_ctx *c, struct fetch_job *j)
 	if (j->err >= 0)
 		j->err = drfs_unseal(&c->repo->keys, c->kind, raw.p, raw.len,
 				     &j->data);
+	/* a corrupted object: the replica's copy, if there is one */
+	if (j->err == -EBADMSG && !retried) {
+		drfs_buf_reset(&raw);
+		drfs_buf_reset(&j->data);
+		if (drfs_backend_get_alternate(c->repo->be, j->name, 0,
+					       UINT64_MAX, &raw) >= 0) {
+			retried = true;
+			j->err = 0;
+			goto verify;
+		}
+	}
 	drfs_buf_release(&raw);
 }
 
@@ -937,6 +1003,8 @@ int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 	drfs_name_pack(&pack, name);
 	drfs_buf_init(&stored, DRFS_BLOB_STORED_MAX);
 	e = drfs_backend_get(r->be, name, loc.offset, loc.stored_len, &stored);
+	bool retried = false;
+again:
 	if (e >= 0 && stored.len != loc.stored_len)
 		e = -EBADMSG;
 	if (e >= 0) {
@@ -945,8 +1013,22 @@ int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 			.offset = loc.offset, .stored_len = loc.stored_len,
 			.raw_len = loc.raw_len,
 		};
+		size_t l0 = out->len;
 		e = drfs_blob_open(&r->keys, NULL, &pe, stored.p, stored.len,
 				   out);
+		if (e < 0)
+			out->len = l0;
+	}
+	/* corrupted here: the replica's copy, if there is one */
+	if (e == -EBADMSG && !retried) {
+		retried = true;
+		drfs_buf_reset(&stored);
+		int ae = drfs_backend_get_alternate(r->be, name, loc.offset,
+						    loc.stored_len, &stored);
+		if (ae >= 0) {
+			e = ae;
+			goto again;
+		}
 	}
 	drfs_buf_release(&stored);
 	return e;

@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(r == 0);
 	while ((r = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
 		assert(n <= DRFS_PACK_MAX_BLOBS && plen <= DRFS_PACK_MAX);
-		assert(raw >= data && raw + n * DRFS_PACK_ENTRY_LEN <= data + size);
+		assert(raw >= data &&
+		       raw + n * DRFS_PACK_ENTRY_LEN <= data + size);
 		es = realloc(es, (n ? n : 1) * sizeof(*es));
 		assert(es);
 		for (size_t i = 0; i < n; i++) {

@@ -70,8 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(q == 0 && ne == n.n_extents);
 		r = drfs_tree_enc_add(&enc, &n, xs, nx, ex, ne);
 		if (r < 0) {
-			fprintf(stderr, "tree: decoded node does not encode: %d\n",
-				r);
+			fprintf(stderr, "tree: node does not encode: %d\n", r);
 			abort();
 		}
 		last = n;

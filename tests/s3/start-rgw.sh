@@ -102,6 +102,11 @@ client mount timeout = 30
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw dns name = s3.localhost
+# Free deleted objects within seconds: memstore is RAM, and the default
+# (2 h) fills it after a few GiB of put+delete cycles ("osd full", hangs).
+rgw gc obj min wait = 2
+rgw gc processor period = 5
+rgw gc processor max time = 5
 CONF
 C="-c $D/ceph.conf"
 ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. \

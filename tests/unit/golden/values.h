@@ -138,8 +138,10 @@ static inline int golden_tree(struct drfs_buf *out)
 	NODE("dir", 3, S_IFDIR | 01777);
 	n.nlink = 3;
 	golden_id(&n.subtree, 20);
-	xs[0] = (struct drfs_xattr){ (const uint8_t *)"system.posix_acl_default",
-				     24, bin, sizeof(bin) };
+	xs[0] = (struct drfs_xattr){
+		(const uint8_t *)"system.posix_acl_default", 24, bin,
+		sizeof(bin)
+	};
 	r = r ?: drfs_tree_enc_add(&enc, &n, xs, 1, NULL, 0);
 
 	NODE("empty", 5, S_IFREG | 04755);
