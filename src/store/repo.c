@@ -60,7 +60,7 @@ static int open_one(const char *url, const struct drfs_backend_opts *bo,
 		const char *why = drfs_backend_open_error();
 		if (why)
 			return fail(r, "cannot open repository \"%s\": %s",
-				    o->url, why);
+				    url, why);
 		if (r == -ENOENT)
 			why = "no such directory or bucket";
 		else if (r == -EACCES)
