@@ -79,6 +79,10 @@ int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);
 int cmd_policy(struct cli *c);
 
+/* src/cli/cmd_now.c: talk to a mount daemon */
+int cmd_snapshot(struct cli *c);
+int cmd_status(struct cli *c);
+
 /* src/cli/cmd_dr.c */
 int cmd_drill(struct cli *c);
 int cmd_copy(struct cli *c);

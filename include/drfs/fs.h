@@ -15,6 +15,8 @@ struct drfs_mount_opts {
 	const char *fuse_opts;       /* -o a,b,c (allow_other, ...) */
 	uint64_t cache_size;         /* --cache-size: bytes of local cache */
 	const char *log_file;        /* NULL: <cache-dir>/mount.log once detached */
+	int64_t snapshot_every;      /* --snapshot-every: seconds; 0 never */
+	bool no_snapshot_on_unmount; /* --no-snapshot-on-unmount */
 };
 
 /*
@@ -27,5 +29,18 @@ struct drfs_mount_opts {
 int drfs_fs_mount(const struct drfs_mount_opts *o);
 /* Unmount cleanly (waits for the daemon to finish). */
 int drfs_fs_umount(const char *mountpoint);
+
+/*
+ * Ask the daemon mounted at mountpoint to snapshot now/ (time: ISO 8601 or
+ * NULL for now) and wait until the snapshot is durable; its folder path
+ * (MOUNTPOINT/snapshots/DAY/TIME) goes to ret_folder. -ENOTCONN: not a
+ * drfs mount with a writable now/. (src/fs/ctl.c)
+ */
+#define DRFS_FS_CTL_DECLARED 1
+int drfs_fs_snapshot(const char *mountpoint, const char *time,
+		     const char *const *tags, size_t n_tags, char *ret_folder,
+		     size_t len);
+/* A few lines of text: changes, pending uploads, last snapshot and age. */
+int drfs_fs_status(const char *mountpoint, char *out, size_t len);
 
 #endif

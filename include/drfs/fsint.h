@@ -33,6 +33,7 @@
 
 #include "drfs/base.h"
 #include "drfs/buf.h"
+#include "drfs/now.h"
 #include "drfs/repo.h"
 
 #define FS_NS_SHIFT 56
@@ -93,7 +94,25 @@ struct fs {
 
 	pthread_mutex_t log_lock; /* protects logged[] */
 	uint64_t logged[64];      /* inodes whose bad data was logged */
+
+	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
+	const char *mountpoint;
 };
+
+/* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */
+#define FS_NOW_INO(n) ((FS_NS_NOW << FS_NS_SHIFT) | (uint64_t)(n))
+#define FS_NOW_NUM(ino) ((uint64_t)(ino) & ((1ull << FS_NS_SHIFT) - 1))
+
+/* ---- ctl.c: the control channel (xattrs of the mount root) -------------- */
+
+/* Whether name is a control attribute ("user.drfs."). */
+bool fs_ctl_is(const char *name);
+/* user.drfs.snapshot: take a snapshot (blocks until durable). */
+int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
+		    size_t len);
+/* user.drfs.last-snapshot, user.drfs.status: value length (max 0: size). */
+int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
+		    const char *name, char *out, size_t max);
 
 /* ---- inode.c ---------------------------------------------------------- */
 

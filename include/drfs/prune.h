@@ -5,9 +5,11 @@
  * docs/retention.md explains the rules, the gc algorithm, the lock
  * protocol and why a crash at any point leaves a valid repository.
  *
- * Locking: drfs_forget(), drfs_gc() and drfs_apply_policy() do NOT lock;
- * the caller holds an exclusive lock (include/drfs/lock.h) for their whole
- * duration (drfs_prune() takes it itself). No writer of the calling
+ * Locking: drfs_gc() does NOT lock: the caller holds an exclusive lock
+ * (include/drfs/lock.h) for its whole duration (drfs_prune() takes it
+ * itself unless told not to). drfs_forget() needs no lock (removing
+ * snapshots only makes a running gc keep more than needed; the CLI takes a
+ * shared lock so it never interleaves with a prune). No writer of the calling
  * process may be active during drfs_gc(): packs uploaded but not yet
  * referenced by a snapshot (or by opts->roots) are garbage to it.
  */

@@ -179,8 +179,14 @@ uint64_t drfs_rd_uvarint(struct drfs_rd *r)
 			return 0;
 		}
 		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
+		if (!(c & 0x80)) {
+			/* canonical only: no over-long encodings */
+			if (c == 0 && shift > 0) {
+				r->err = -EBADMSG;
+				return 0;
+			}
 			return v;
+		}
 	}
 	r->err = -EBADMSG;
 	return 0;

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -548,6 +549,13 @@ static int cmd_mount(struct cli *c)
 		log_err("invalid --cache-size \"%s\"", c->cache_size);
 		return EXIT_USAGE;
 	}
+	if (c->snapshot_every &&
+	    (drfs_parse_duration(c->snapshot_every, &o.snapshot_every) < 0 ||
+	     o.snapshot_every <= 0)) {
+		log_err("invalid --snapshot-every \"%s\"", c->snapshot_every);
+		return EXIT_USAGE;
+	}
+	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
 	if (get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
@@ -586,6 +594,8 @@ static const struct command commands[] = {
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
 	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
+	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
+	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },
 	{ "prune", cmd_prune, "REPO [--keep-* N] [--dry-run]  apply a retention policy, free space" },
 	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
 	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
@@ -703,6 +713,21 @@ static int parse_int(const char *s, int lo, int hi, int *ret)
 		return -EINVAL;
 	*ret = (int)v;
 	return 0;
+}
+
+/*
+ * A local replica path made absolute: mount daemonizes (chdir "/") before
+ * it opens the repository.
+ */
+static const char *replica_url(const char *arg)
+{
+	static char abs[PATH_MAX];
+	if (strstr(arg, "://") || arg[0] == '/' || !getcwd(abs, sizeof(abs)) ||
+	    strlen(abs) + 1 + strlen(arg) >= sizeof(abs))
+		return arg;
+	strcat(abs, "/");
+	strcat(abs, arg);
+	return abs;
 }
 
 int drfs_cli_main(int argc, char **argv)
@@ -830,7 +855,7 @@ int drfs_cli_main(int argc, char **argv)
 			c.no_snapshot_on_unmount = true;
 			break;
 		case OPT_REPLICA:
-			c.replica = optarg;
+			c.replica = replica_url(optarg);
 			break;
 		case OPT_REPLICA_ASYNC:
 			c.replica_async = true;

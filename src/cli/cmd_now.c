@@ -1,3 +1,55 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_now.c - snapshot and status of a mounted now/ (being written). */
+/* cmd_now.c - snapshot and status of a mounted now/ (the daemon does the
+ * work; these talk to it through src/fs/ctl.c). */
+#include <stdio.h>
+
 #include "drfs/cliint.h"
+#include "drfs/fs.h"
+#include "drfs/log.h"
+
+int cmd_snapshot(struct cli *c)
+{
+	char folder[4096 + 64];
+	struct timespec t;
+	int e = need_args(c, 1, "MOUNTPOINT [--time ISO8601] [--tag T]...");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->time && drfs_parse_time(c->time, &t) < 0) {
+		log_err("invalid time \"%s\"", c->time);
+		return EXIT_USAGE;
+	}
+	e = drfs_fs_snapshot(c->args[0], c->time, c->tags, c->n_tags, folder,
+			     sizeof(folder));
+	if (e == -ENOTCONN || e == -ENOTSUP) {
+		log_err("\"%s\" is not a drfs mount with a writable now/",
+			c->args[0]);
+		return 1;
+	}
+	if (e < 0) {
+		log_err("snapshot of \"%s\" failed: %s", c->args[0],
+			drfs_strerror(e));
+		return 1;
+	}
+	printf("%s\n", folder);
+	return 0;
+}
+
+int cmd_status(struct cli *c)
+{
+	char text[2048];
+	int e = need_args(c, 1, "MOUNTPOINT");
+	if (e < 0)
+		return EXIT_USAGE;
+	e = drfs_fs_status(c->args[0], text, sizeof(text));
+	if (e == -ENOTCONN || e == -ENOTSUP) {
+		log_err("\"%s\" is not a drfs mount with a writable now/",
+			c->args[0]);
+		return 1;
+	}
+	if (e < 0) {
+		log_err("status of \"%s\": %s", c->args[0], drfs_strerror(e));
+		return 1;
+	}
+	fputs(text, stdout);
+	return 0;
+}

@@ -211,7 +211,15 @@ static int hold_cmd(struct cli *c, bool set)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	struct drfs_lock *lock = NULL;
+	char why[256] = "";
 	int e = resolve(c, r, 1, &id);
+	/* shared: a hold never appears in the middle of a prune */
+	if (e >= 0) {
+		e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+		if (e < 0)
+			log_err("repository is locked: %s", why);
+	}
 	if (e >= 0) {
 		e = set ? drfs_hold_set(r, &id) : drfs_hold_release(r, &id);
 		if (e < 0)
@@ -220,6 +228,7 @@ static int hold_cmd(struct cli *c, bool set)
 				drfs_backend_last_error(r->be) ?:
 					drfs_strerror(e));
 	}
+	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	return e < 0 ? 1 : 0;
 }

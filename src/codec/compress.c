@@ -10,6 +10,7 @@
  * so a corrupt frame is caught here even in a repository without
  * encryption (at about 10 GB/s, a negligible cost).
  */
+#include <pthread.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -21,6 +22,35 @@ struct drfs_zctx {
 	ZSTD_DCtx *d; /* created on first decompression */
 	int level;
 };
+
+/*
+ * A decompression context per thread for callers without a drfs_zctx
+ * (blob reads from any thread): created on first use, freed at thread exit.
+ */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static __thread ZSTD_DCtx *thread_dctx;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+	pthread_key_create(&dctx_key, dctx_free);
+}
+
+static ZSTD_DCtx *dctx_thread(void)
+{
+	if (thread_dctx)
+		return thread_dctx;
+	pthread_once(&dctx_once, dctx_key_init);
+	thread_dctx = ZSTD_createDCtx();
+	if (thread_dctx)
+		pthread_setspecific(dctx_key, thread_dctx);
+	return thread_dctx;
+}
 
 struct drfs_zctx *drfs_zctx_new(int level)
 {
@@ -121,7 +151,9 @@ int drfs_decompress(struct drfs_zctx *z, const void *p, size_t len,
 		}
 		d = z->d;
 	} else {
-		d = tmp = ZSTD_createDCtx();
+		d = dctx_thread();
+		if (!d)
+			d = tmp = ZSTD_createDCtx();
 		if (!d)
 			return -ENOMEM;
 	}

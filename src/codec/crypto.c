@@ -303,7 +303,7 @@ int drfs_aead_open(const uint8_t key[DRFS_KEY_LEN], const void *aad,
 	r = drfs_buf_reserve(out, pt_len);
 	if (r < 0)
 		return r;
-	pt = out->p + out->len;
+	pt = out->p ? out->p + out->len : NULL;
 
 	c = EVP_CIPHER_CTX_new();
 	if (!c)

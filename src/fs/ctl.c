@@ -1,1 +1,179 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl.c - the control channel between the CLI and a mount daemon: extended
+ * attributes of the mount root (docs/now.md).
+ *
+ *   setxattr(MP, "user.drfs.snapshot", ARGS)  take a snapshot of now/,
+ *       returning once it is durable; ARGS are lines "time=ISO8601" and
+ *       "tag=T" (empty: now, no tags)
+ *   getxattr(MP, "user.drfs.last-snapshot")   folder of the last snapshot
+ *   getxattr(MP, "user.drfs.status")          a few lines of text
+ *
+ * The client half runs in the CLI process; the daemon half
+ * (fs_ctl_setxattr / fs_ctl_getxattr) is called by mount.c.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/xattr.h>
+
+#include "drfs/fs.h"
+#include "drfs/fsint.h"
+#include "drfs/limits.h"
+#include "drfs/now.h"
+
+#define CTL_SNAPSHOT "user.drfs.snapshot"
+#define CTL_LAST "user.drfs.last-snapshot"
+#define CTL_STATUS "user.drfs.status"
+#define CTL_ARGS_MAX 8192
+
+
+/* ---- client ------------------------------------------------------------- */
+
+int drfs_fs_snapshot(const char *mountpoint, const char *time,
+		     const char *const *tags, size_t n_tags, char *ret_folder,
+		     size_t len)
+{
+	struct drfs_buf args;
+	int e = 0;
+	drfs_buf_init(&args, CTL_ARGS_MAX);
+	if (time)
+		e = drfs_buf_printf(&args, "time=%s\n", time);
+	for (size_t i = 0; e >= 0 && i < n_tags; i++) {
+		if (strchr(tags[i], '\n'))
+			e = -EINVAL;
+		else
+			e = drfs_buf_printf(&args, "tag=%s\n", tags[i]);
+	}
+	if (e < 0) {
+		drfs_buf_release(&args);
+		return e == -E2BIG ? -EINVAL : e;
+	}
+	if (setxattr(mountpoint, CTL_SNAPSHOT, args.len ? (char *)args.p : "",
+		     args.len, 0) < 0)
+		e = errno == ENOTSUP || errno == ENOENT ? -ENOTCONN : -errno;
+	drfs_buf_release(&args);
+	if (e < 0)
+		return e;
+	ssize_t l = getxattr(mountpoint, CTL_LAST, ret_folder, len - 1);
+	if (l < 0)
+		return -errno;
+	ret_folder[l] = 0;
+	return 0;
+}
+
+int drfs_fs_status(const char *mountpoint, char *out, size_t len)
+{
+	ssize_t l = getxattr(mountpoint, CTL_STATUS, out, len - 1);
+	if (l < 0)
+		return errno == ENOTSUP || errno == ENODATA ? -ENOTCONN
+							   : -errno;
+	out[l] = 0;
+	return 0;
+}
+
+/* ---- daemon ------------------------------------------------------------- */
+
+bool fs_ctl_is(const char *name)
+{
+	return !strncmp(name, "user.drfs.", 10);
+}
+
+int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
+		    size_t len)
+{
+	const char *tags[DRFS_TAGS_MAX];
+	char buf[CTL_ARGS_MAX + 1];
+	struct drfs_now_snapshot_opts so = { 0 };
+	char folder[32];
+
+	if (strcmp(name, CTL_SNAPSHOT))
+		return -EPERM;
+	if (!n)
+		return -EROFS;
+	if (len > CTL_ARGS_MAX)
+		return -E2BIG;
+	memcpy(buf, value, len);
+	buf[len] = 0;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "time=", 5)) {
+			if (drfs_parse_time(line + 5, &so.time) < 0)
+				return -EINVAL;
+		} else if (!strncmp(line, "tag=", 4)) {
+			if (so.n_tags >= DRFS_TAGS_MAX || !line[4] ||
+			    strlen(line + 4) > DRFS_TAG_MAX)
+				return -EINVAL;
+			tags[so.n_tags++] = line + 4;
+		} else if (*line) {
+			return -EINVAL;
+		}
+	}
+	so.tags = tags;
+	int e = drfs_now_snapshot(n, &so, folder);
+	return e < 0 ? e : 0;
+}
+
+static void fmt_age(double s, char *out, size_t max)
+{
+	if (s < 120)
+		snprintf(out, max, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(out, max, "%.0fm", s / 60);
+	else if (s < 172800)
+		snprintf(out, max, "%.1fh", s / 3600);
+	else
+		snprintf(out, max, "%.1fd", s / 86400);
+}
+
+int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
+		    const char *name, char *out, size_t max)
+{
+	struct drfs_now_status st;
+	char text[1024], b1[32], b2[32], age[32];
+	int l;
+
+	if (!n)
+		return -ENODATA;
+	int e = drfs_now_status(n, &st);
+	if (e < 0)
+		return e;
+	if (!strcmp(name, CTL_LAST)) {
+		if (!st.last_folder[0])
+			return -ENODATA;
+		l = snprintf(text, sizeof(text), "%s/snapshots/%s", mountpoint,
+			     st.last_folder);
+	} else if (!strcmp(name, CTL_STATUS)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (st.last_folder[0])
+			fmt_age(difftime(now.tv_sec, st.last_snapshot.tv_sec),
+				age, sizeof(age));
+		l = snprintf(text, sizeof(text),
+			     "now: %s\n"
+			     "staged: %" PRIu64 " files, %s\n"
+			     "pending upload: %" PRIu64 " blobs, %s\n"
+			     "last snapshot: %s%s%s%s\n"
+			     "inodes: %" PRIu64 "\n",
+			     st.changed ? "changed since the last snapshot"
+					: "unchanged",
+			     st.staged_files, drfs_fmt_bytes(st.staged_bytes, b1),
+			     st.pending_blobs,
+			     drfs_fmt_bytes(st.pending_bytes, b2),
+			     st.last_folder[0] ? st.last_folder : "none",
+			     st.last_folder[0] ? " (" : "",
+			     st.last_folder[0] ? age : "",
+			     st.last_folder[0] ? " ago)" : "", st.inodes);
+	} else {
+		return -ENODATA;
+	}
+	if (l < 0 || (size_t)l >= sizeof(text))
+		return -EIO;
+	if (max == 0)
+		return l;
+	if ((size_t)l > max)
+		return -ERANGE;
+	memcpy(out, text, (size_t)l);
+	return l;
+}

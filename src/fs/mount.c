@@ -10,8 +10,9 @@
  * parent through a pipe that the mount is ready or why it failed. No
  * thread, LMDB environment or curl state exists across the fork.
  *
- * Everything below snapshots/ and now/ is read-only for now: every
- * modifying operation replies EROFS.
+ * Everything below snapshots/ is read-only (EROFS). now/ is the writable
+ * tree of now.c: its inodes are FS_NOW_INO(number) and every operation on
+ * one goes to the drfs_now_* call of the same name (docs/now.md).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,17 +38,18 @@
 #define SEQ_WINDOW (8u << 20)
 #define BLKSIZE (1u << 20)
 #define PID_XATTR "user.drfs.pid"
+#define NOW_TIMEOUT 60.0 /* now/ changes only through this mount */
 
 static inline struct fs *req_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-/* The one place a negative errno becomes a FUSE reply. */
+/* The one place a negative errno (or 0: success) becomes a FUSE reply. */
 static void reply_err(fuse_req_t req, int negerr)
 {
 	int e = negerr < 0 ? -negerr : negerr;
-	if (e == EBADMSG || e == ENOSPC || e == E2BIG || e == 0)
+	if (e == EBADMSG || e == E2BIG)
 		e = EIO;
 	fuse_reply_err(req, e);
 }
@@ -231,6 +233,15 @@ static int ino_stat(struct fs *fs, uint64_t ino, struct stat *st,
 		*ret_timeout = VIRT_TIMEOUT;
 		return virt_stat(fs, ino, st);
 	}
+	if (FS_NS(ino) == FS_NS_NOW && fs->now) {
+		*ret_timeout = NOW_TIMEOUT;
+		r = drfs_now_getattr(fs->now, FS_NOW_NUM(ino), st);
+		if (r < 0)
+			return r == -ENOENT ? -ESTALE : r;
+		st->st_ino = ino;
+		st->st_blksize = BLKSIZE;
+		return 0;
+	}
 	r = fs_inode_get(fs, ino, &in);
 	if (r < 0)
 		return r == -ENOENT ? -ESTALE : r;
@@ -281,10 +292,54 @@ static int folder_root(struct fs *fs, uint64_t day_ino, const char *name,
 static int now_root(struct fs *fs, uint64_t *ret)
 {
 	struct fs_snap sn;
+	if (fs->now) {
+		*ret = FS_NOW_INO(DRFS_NOW_ROOT);
+		return 0;
+	}
 	int r = snap_get(fs, SIZE_MAX, &sn);
 	if (r < 0)
 		return r;
 	return fs_view_root(fs, &sn, FS_NS_NOW, "now", ret);
+}
+
+/* ---- now/ ----------------------------------------------------------------- */
+
+/* Reply an entry for a now/ inode whose attributes are st. */
+static void now_reply_entry(fuse_req_t req, struct stat *st)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.attr = *st;
+	e.ino = FS_NOW_INO(st->st_ino);
+	e.attr.st_ino = e.ino;
+	e.attr.st_blksize = BLKSIZE;
+	e.generation = 1;
+	e.attr_timeout = NOW_TIMEOUT;
+	e.entry_timeout = NOW_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static void now_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = req_fs(req);
+	struct stat st;
+	int r = drfs_now_lookup(fs->now, FS_NOW_NUM(parent), name, &st);
+	if (r == -ENOENT) {
+		struct fuse_entry_param e = { 0 };
+		e.entry_timeout = NOW_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	now_reply_entry(req, &st);
+}
+
+static bool is_now(struct fs *fs, uint64_t ino)
+{
+	return fs->now && FS_NS(ino) == FS_NS_NOW;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -328,6 +383,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 
+	if (FS_NS(parent) == FS_NS_NOW && fs->now) {
+		now_lookup(req, parent, name);
+		return;
+	}
 	r = fs_inode_get(fs, parent, &dir);
 	if (r == 0)
 		r = fs_dir_load(fs, &dir);
@@ -354,6 +413,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* Nothing per inode lives in memory (fsint.h), so forget frees nothing. */
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	(void)ino;
@@ -404,6 +464,16 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		reply_err(req, -EINVAL);
 		return;
 	}
+	if (is_now(fs, ino)) {
+		char target[DRFS_PATH_MAX + 1];
+		r = drfs_now_readlink(fs->now, FS_NOW_NUM(ino), target,
+				      sizeof(target));
+		if (r < 0)
+			reply_err(req, r);
+		else
+			fuse_reply_readlink(req, target);
+		return;
+	}
 	r = fs_inode_get(fs, ino, &in);
 	if (r < 0) {
 		reply_err(req, r);
@@ -449,6 +519,14 @@ static int list_cb(uint32_t idx, uint64_t ino, uint8_t dtype,
 	return dlist_add(userdata, ino, dtype, (uint64_t)idx + 3, name);
 }
 
+static int now_list_cb(void *userdata, uint64_t cookie, const char *name,
+		       const struct stat *st)
+{
+	return dlist_add(userdata, FS_NOW_INO(st->st_ino),
+			 (uint8_t)((st->st_mode & S_IFMT) >> 12), cookie + 2,
+			 name);
+}
+
 /* Entries of a virtual directory with offset > off. */
 static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 		     struct dlist *l)
@@ -465,7 +543,7 @@ static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 		if (any && ++k > off &&
 		    dlist_add(l, FS_INO_LATEST, DT_LNK, k, "latest"))
 			return 0;
-		if (any) {
+		if (any || fs->now) {
 			uint64_t ino;
 			int r = now_root(fs, &ino);
 			if (r < 0)
@@ -542,6 +620,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			parent = is_day_ino(ino) ? FS_INO_SNAPSHOTS :
 						   FS_INO_ROOT;
 		r = virt_list(fs, ino, (uint64_t)off, &l);
+	} else if (is_now(fs, ino)) {
+		parent = ino;
+		r = drfs_now_readdir(fs->now, FS_NOW_NUM(ino),
+				     off > 2 ? (uint64_t)off - 2 : 0,
+				     now_list_cb, &l);
 	} else {
 		struct fs_inode dir;
 		r = fs_inode_get(fs, ino, &dir);
@@ -598,6 +681,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			e.attr_timeout = at;
 			e.entry_timeout = FS_NS(ino) == FS_NS_VIRT ?
 						  VIRT_TIMEOUT :
+						  FS_NS(ino) == FS_NS_NOW ?
+						  NOW_TIMEOUT :
 						  VIEW_TIMEOUT;
 			n = fuse_add_direntry_plus(req, buf + pos, size - pos,
 						   d->name, &e, (off_t)d->off);
@@ -654,7 +739,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		reply_err(req, -ENOTDIR);
 		return;
 	}
-	if (FS_NS(ino) != FS_NS_VIRT) {
+	if (FS_NS(ino) == FS_NS_SNAP) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -675,6 +760,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_inode in;
 	int r;
 
+	if (is_now(fs, ino)) {
+		struct drfs_now_file *f;
+		r = drfs_now_open_file(fs->now, FS_NOW_NUM(ino), fi->flags, &f);
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+		fi->fh = (uintptr_t)f;
+		fi->keep_cache = 1;
+		if (fuse_reply_open(req, fi) == -ENOENT)
+			drfs_now_release(f);
+		return;
+	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		reply_err(req, -EROFS);
 		return;
@@ -708,7 +806,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
+	if (is_now(req_fs(req), ino)) {
+		drfs_now_release((struct drfs_now_file *)(uintptr_t)fi->fh);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	free((struct fs_fh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -733,6 +835,23 @@ static void log_bad(struct fs *fs, uint64_t ino, const struct drfs_id *id,
 		drfs_strerror(err));
 }
 
+static void now_read(fuse_req_t req, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct drfs_now_file *f = (struct drfs_now_file *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	ssize_t n = drfs_now_read(f, buf, size, (uint64_t)off);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -745,6 +864,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (off < 0) {
 		reply_err(req, -EINVAL);
+		return;
+	}
+	if (is_now(fs, ino)) {
+		now_read(req, size, off, fi);
 		return;
 	}
 	if ((uint64_t)off >= fh->size || size == 0) {
@@ -842,6 +965,15 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		reply_err(req, -EINVAL);
 		return;
 	}
+	if (is_now(fs, ino)) {
+		int64_t r = drfs_now_lseek(
+			(struct drfs_now_file *)(uintptr_t)fi->fh, off, whence);
+		if (r < 0)
+			reply_err(req, (int)r);
+		else
+			fuse_reply_lseek(req, (off_t)r);
+		return;
+	}
 	if (off < 0 || pos >= fh->size) {
 		reply_err(req, -ENXIO);
 		return;
@@ -895,6 +1027,18 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			fuse_reply_buf(req, pid, (size_t)n);
 		return;
 	}
+	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
+		char text[8192];
+		r = fs_ctl_getxattr(fs->now, fs->mountpoint, name, text,
+				    MIN(size, sizeof(text)));
+		if (r < 0)
+			reply_err(req, r == -ERANGE ? -ERANGE : r);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)r);
+		else
+			fuse_reply_buf(req, text, (size_t)r);
+		return;
+	}
 	if (FS_NS(ino) == FS_NS_VIRT) {
 		reply_err(req, -ENODATA);
 		return;
@@ -906,8 +1050,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			return;
 		}
 	}
-	r = fs_xattr_get(fs, ino, name, v,
-			 MIN(size, (size_t)DRFS_XATTR_VALUE_MAX));
+	if (is_now(fs, ino))
+		r = drfs_now_getxattr(fs->now, FS_NOW_NUM(ino), name,
+				      size ? v : NULL,
+				      MIN(size, (size_t)DRFS_XATTR_VALUE_MAX));
+	else
+		r = fs_xattr_get(fs, ino, name, v,
+				 MIN(size, (size_t)DRFS_XATTR_VALUE_MAX));
 	if (r < 0)
 		reply_err(req, r);
 	else if (size == 0)
@@ -937,7 +1086,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			return;
 		}
 	}
-	r = fs_xattr_list(fs, ino, v, size);
+	if (is_now(fs, ino))
+		r = drfs_now_listxattr(fs->now, FS_NOW_NUM(ino),
+				       size ? v : NULL, size);
+	else
+		r = fs_xattr_list(fs, ino, v, size);
 	if (r < 0)
 		reply_err(req, r);
 	else if (size == 0)
@@ -1004,87 +1157,308 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* ---- read-only: every modifying operation -------------------------------- */
+/* ---- modifying operations: now/ only ------------------------------------ */
+
+/* now/ number of a directory inode, or the error to reply (EROFS). */
+static int now_dir(struct fs *fs, fuse_ino_t ino, uint64_t *ret)
+{
+	if (!is_now(fs, ino))
+		return -EROFS;
+	*ret = FS_NOW_NUM(ino);
+	return 0;
+}
+
+/* Owner of a new inode: the caller, or the directory's group if setgid. */
+static void new_owner(fuse_req_t req, uint64_t dir, uid_t *uid, gid_t *gid,
+		      mode_t *mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	if (drfs_now_getattr(req_fs(req)->now, dir, &st) == 0 &&
+	    (st.st_mode & S_ISGID)) {
+		*gid = st.st_gid;
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
+	}
+}
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	(void)ino, (void)attr, (void)to_set, (void)fi;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct stat st = *attr, out;
+	unsigned int which = 0;
+	struct timespec now;
+	(void)fi;
+
+	if (!is_now(fs, ino)) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		which |= DRFS_NOW_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		which |= DRFS_NOW_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		which |= DRFS_NOW_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		which |= DRFS_NOW_SET_SIZE;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		which |= DRFS_NOW_SET_ATIME;
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			st.st_atim = now;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		which |= DRFS_NOW_SET_MTIME;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			st.st_mtim = now;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		which |= DRFS_NOW_SET_CTIME;
+	int r = drfs_now_setattr(fs->now, FS_NOW_NUM(ino), &st, which, &out);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	out.st_ino = ino;
+	out.st_blksize = BLKSIZE;
+	fuse_reply_attr(req, &out, NOW_TIMEOUT);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
 		     dev_t d)
 {
-	(void)p, (void)n, (void)m, (void)d;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct stat st;
+	uint64_t dir;
+	uid_t uid;
+	gid_t gid;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0) {
+		new_owner(req, dir, &uid, &gid, &m);
+		r = drfs_now_mknod(fs->now, dir, n, m, d, uid, gid, &st);
+	}
+	if (r < 0)
+		reply_err(req, r);
+	else
+		now_reply_entry(req, &st);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
 {
-	(void)p, (void)n, (void)m;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct stat st;
+	uint64_t dir;
+	uid_t uid;
+	gid_t gid;
+	int r = now_dir(fs, p, &dir);
+	m |= S_IFDIR;
+	if (r == 0) {
+		new_owner(req, dir, &uid, &gid, &m);
+		r = drfs_now_mkdir(fs->now, dir, n, m, uid, gid, &st);
+	}
+	if (r < 0)
+		reply_err(req, r);
+	else
+		now_reply_entry(req, &st);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
 {
-	(void)p, (void)n;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	uint64_t dir;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0)
+		r = drfs_now_unlink(fs->now, dir, n);
+	reply_err(req, r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	struct fs *fs = req_fs(req);
+	uint64_t dir;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0)
+		r = drfs_now_rmdir(fs->now, dir, n);
+	reply_err(req, r);
 }
 
 static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p,
 		       const char *n)
 {
-	(void)l, (void)p, (void)n;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct stat st;
+	uint64_t dir;
+	uid_t uid;
+	gid_t gid;
+	mode_t m = S_IFLNK;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0) {
+		new_owner(req, dir, &uid, &gid, &m);
+		r = drfs_now_symlink(fs->now, dir, n, l, uid, gid, &st);
+	}
+	if (r < 0)
+		reply_err(req, r);
+	else
+		now_reply_entry(req, &st);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n,
 		      fuse_ino_t np, const char *nn, unsigned int f)
 {
-	(void)p, (void)n, (void)np, (void)nn, (void)f;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	uint64_t dir, newdir;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0)
+		r = now_dir(fs, np, &newdir);
+	if (r == 0)
+		r = drfs_now_rename(fs->now, dir, n, newdir, nn, f);
+	reply_err(req, r);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np,
 		    const char *nn)
 {
-	(void)i, (void)np, (void)nn;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct stat st;
+	uint64_t dir;
+	int r = now_dir(fs, np, &dir);
+	if (r == 0 && !is_now(fs, i))
+		r = -EXDEV;
+	if (r == 0)
+		r = drfs_now_link(fs->now, FS_NOW_NUM(i), dir, nn, &st);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		now_reply_entry(req, &st);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
 		      struct fuse_file_info *fi)
 {
-	(void)p, (void)n, (void)m, (void)fi;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	struct drfs_now_file *f;
+	struct stat st;
+	uint64_t dir;
+	uid_t uid;
+	gid_t gid;
+	int r = now_dir(fs, p, &dir);
+	if (r == 0) {
+		new_owner(req, dir, &uid, &gid, &m);
+		r = drfs_now_mknod(fs->now, dir, n, (m & 07777) | S_IFREG, 0,
+				   uid, gid, &st);
+	}
+	if (r == 0)
+		r = drfs_now_open_file(fs->now, st.st_ino,
+				       fi->flags & ~O_TRUNC, &f);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.attr = st;
+	e.ino = FS_NOW_INO(st.st_ino);
+	e.attr.st_ino = e.ino;
+	e.attr.st_blksize = BLKSIZE;
+	e.generation = 1;
+	e.attr_timeout = NOW_TIMEOUT;
+	e.entry_timeout = NOW_TIMEOUT;
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		drfs_now_release(f);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s,
 		     off_t o, struct fuse_file_info *fi)
 {
-	(void)i, (void)b, (void)s, (void)o, (void)fi;
-	reply_err(req, -EROFS);
+	if (!is_now(req_fs(req), i)) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (o < 0) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	ssize_t n = drfs_now_write((struct drfs_now_file *)(uintptr_t)fi->fh,
+				   b, s, (uint64_t)o);
+	if (n < 0) {
+		int e = (int)-n;
+		fuse_reply_err(req, e == EBADMSG ? EIO : e);
+	} else {
+		fuse_reply_write(req, (size_t)n);
+	}
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	int r = 0;
+	if (is_now(req_fs(req), i))
+		r = drfs_now_flush((struct drfs_now_file *)(uintptr_t)fi->fh);
+	reply_err(req, r);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync,
+		     struct fuse_file_info *fi)
+{
+	int r = 0;
+	if (is_now(req_fs(req), i))
+		r = drfs_now_fsync((struct drfs_now_file *)(uintptr_t)fi->fh,
+				   datasync != 0);
+	reply_err(req, r);
+}
+
+/* Directory operations are LMDB transactions, durable when they return. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)i, (void)datasync, (void)fi;
+	fuse_reply_err(req, 0);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
 			const char *v, size_t s, int f)
 {
-	(void)i, (void)n, (void)v, (void)s, (void)f;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	int r;
+	if (i == FS_INO_ROOT && fs_ctl_is(n))
+		r = fs_ctl_setxattr(fs->now, n, v, s);
+	else if (is_now(fs, i))
+		r = drfs_now_setxattr(fs->now, FS_NOW_NUM(i), n, v, s, f);
+	else
+		r = -EROFS;
+	if (r == -E2BIG) {
+		fuse_reply_err(req, E2BIG); /* meaningful for xattrs */
+		return;
+	}
+	reply_err(req, r);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
 {
-	(void)i, (void)n;
-	reply_err(req, -EROFS);
+	struct fs *fs = req_fs(req);
+	int r = is_now(fs, i) ? drfs_now_removexattr(fs->now, FS_NOW_NUM(i), n)
+			      : -EROFS;
+	reply_err(req, r);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o,
 			 off_t l, struct fuse_file_info *fi)
 {
-	(void)i, (void)m, (void)o, (void)l, (void)fi;
-	reply_err(req, -EROFS);
+	int r = -EROFS;
+	if (is_now(req_fs(req), i)) {
+		if (o < 0 || l <= 0)
+			r = -EINVAL;
+		else
+			r = drfs_now_fallocate(
+				(struct drfs_now_file *)(uintptr_t)fi->fh, m,
+				(uint64_t)o, (uint64_t)l);
+	}
+	reply_err(req, r);
 }
 
 /* ---- init ---------------------------------------------------------------- */
@@ -1112,7 +1486,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.symlink = op_symlink,
 	.rename = op_rename,
 	.link = op_link,
@@ -1120,6 +1494,9 @@ static const struct fuse_lowlevel_ops ops = {
 	.read = op_read,
 	.write = op_write,
 	.release = op_release,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.fsyncdir = op_fsyncdir,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
@@ -1249,6 +1626,32 @@ static void report(int fd, int status)
 	}
 }
 
+/* now.c reads data and tree blobs through the mount's chunk cache. */
+static int now_read_blob(void *userdata, const struct drfs_id *id,
+			 struct drfs_buf *out)
+{
+	struct fs *fs = userdata;
+	struct fs_chunk *ch;
+	size_t len;
+	int r = fs_cache_get(fs->cache, id, &ch);
+	if (r < 0)
+		return r;
+	const uint8_t *p = fs_chunk_data(ch, &len);
+	r = drfs_buf_append(out, p, len);
+	fs_chunk_put(ch);
+	return r;
+}
+
+static void now_on_snapshot(void *userdata, int result, const char *folder)
+{
+	(void)userdata;
+	if (result > 0)
+		log_info("scheduled snapshot of now/: snapshots/%s", folder);
+	else if (result < 0)
+		log_err("scheduled snapshot of now/ failed: %s",
+			drfs_strerror(result));
+}
+
 static int open_repo(const struct drfs_mount_opts *o, bool sync,
 		     struct drfs_repo **ret)
 {
@@ -1335,6 +1738,20 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (r < 0)
 		goto out;
 	fs.cache_size = disk;
+	fs.mountpoint = o->mountpoint;
+	struct drfs_now_opts no = {
+		.cache_size = o->cache_size,
+		.snapshot_every = (double)o->snapshot_every,
+		.read_blob = now_read_blob,
+		.read_blob_data = &fs,
+		.on_snapshot = now_on_snapshot,
+	};
+	r = drfs_now_open(fs.repo, &no, &fs.now);
+	if (r < 0) {
+		log_err("opening now/ in \"%s\": %s", fs.repo->cache_dir,
+			drfs_strerror(r));
+		goto out;
+	}
 
 	r = build_args(o, &args);
 	if (r < 0)
@@ -1397,12 +1814,27 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	}
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
+	if (fs.now && !o->no_snapshot_on_unmount) {
+		struct drfs_now_snapshot_opts so = { .if_changed = true };
+		char folder[32];
+		int e = drfs_now_snapshot(fs.now, &so, folder);
+		if (e > 0)
+			log_info("snapshot of now/ at unmount: snapshots/%s",
+				 folder);
+		else if (e < 0)
+			log_err("snapshot of now/ at unmount failed: %s "
+				"(changes stay in the cache for the next mount)",
+				drfs_strerror(e));
+	}
+	drfs_now_free(fs.now); /* drains pending uploads */
+	fs.now = NULL;
 	log_info("unmounted \"%s\"", o->mountpoint);
 out:
 	report(ready_fd, r);
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
+	drfs_now_free(fs.now);
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);

@@ -119,6 +119,7 @@ struct drfs_now {
 	uint64_t chunking;    /* (lock) inode the background chunker reads */
 	bool chunk_abort;     /* (lock) it was opened for writing meanwhile */
 	uint64_t staged_bytes; /* (lock) approximate */
+	bool space_stuck;      /* (lock) over cache_size, nothing to free */
 	double last_snap_mono; /* (lock) */
 
 	pthread_t bg;
@@ -1982,7 +1983,7 @@ static void wait_for_space(struct drfs_now *n)
 		return;
 	pthread_mutex_lock(&n->lock);
 	for (int i = 0; i < 600 && n->staged_bytes > n->o.cache_size &&
-			!n->bg_quit;
+			!n->space_stuck && !n->bg_quit;
 	     i++) {
 		struct timespec ts;
 		pthread_cond_broadcast(&n->bg_cond);
@@ -2140,7 +2141,13 @@ void drfs_now_release(struct drfs_now_file *f)
 		struct drfs_txn *t;
 		struct rec r;
 		bool unl = false;
-		if (drfs_txn_begin(n->r->index, true, &t) == 0) {
+		bool orphan = false;
+		if (drfs_txn_begin(n->r->index, false, &t) == 0) {
+			orphan = rec_get(t, ino, &r) == 0 &&
+				 (r.flags & I_ORPHAN);
+			drfs_txn_abort(t);
+		}
+		if (orphan && drfs_txn_begin(n->r->index, true, &t) == 0) {
 			int e = rec_get(t, ino, &r);
 			if (e >= 0 && (r.flags & I_ORPHAN))
 				e = delete_inode(n, t, &r, &unl);
@@ -2153,6 +2160,7 @@ void drfs_now_release(struct drfs_now_file *f)
 			if (e >= 0 && unl)
 				unlink_staging(n, ino);
 		}
+		n->space_stuck = false;
 		pthread_cond_broadcast(&n->bg_cond);
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -2618,6 +2626,17 @@ static int make_durable(struct drfs_now *n)
 	if (e2 >= 0)
 		for (size_t i = 0; i < drop.n; i++)
 			unlink_staging(n, drop.v[i]);
+	/* the exact size of what stays staged */
+	uint64_t total = 0;
+	for (size_t i = 0; i < staged.n; i++) {
+		char p[PATH_MAX];
+		struct stat fs;
+		staging_path(n, staged.v[i], p, sizeof(p));
+		if (stat(p, &fs) == 0)
+			total += (uint64_t)fs.st_blocks * 512;
+	}
+	n->staged_bytes = total;
+	n->space_stuck = n->o.cache_size && total > n->o.cache_size;
 	free(staged.v);
 	free(drop.v);
 	pthread_cond_broadcast(&n->bg_cond);
@@ -3059,6 +3078,11 @@ static int commit_locked(struct drfs_now *n,
 	}
 	e = e < 0 ? e : state_put(t, &s);
 	if (e >= 0) {
+		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+		memcpy(k + 1, id.b, DRFS_ID_LEN);
+		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
+	}
+	if (e >= 0) {
 		e = drfs_txn_commit(t);
 		t = NULL;
 	}
@@ -3226,8 +3250,9 @@ static void *bg_main(void *arg)
 		pthread_mutex_unlock(&n->wlock);
 		bool full = n->o.cache_size &&
 			    n->staged_bytes > n->o.cache_size / 2;
-		if (pend && (pend >= SYNC_PENDING_BYTES || full ||
-			     drfs_now_mono() - idle_since >= 5)) {
+		if ((pend && (pend >= SYNC_PENDING_BYTES ||
+			      drfs_now_mono() - idle_since >= 5)) ||
+		    (full && !n->space_stuck)) {
 			make_durable(n);
 			idle_since = drfs_now_mono();
 		}
@@ -3257,10 +3282,35 @@ static int load_or_reset(struct drfs_now *n)
 	if (se < 0)
 		return se;
 	const struct drfs_snap_info *latest = n_all ? &all[n_all - 1] : NULL;
-	if (e == -ENOENT ||
-	    (!(root.flags & I_DIRTY) && latest &&
-	     !drfs_id_eq(&latest->id, &n->st.last)))
+	if (e == -ENOENT) {
 		e = reset_state(n, latest);
+	} else if (!(root.flags & I_DIRTY) && latest &&
+		   !drfs_id_eq(&latest->id, &n->st.last)) {
+		/* clean, and someone else made a newer snapshot: follow it */
+		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+		memcpy(k + 1, latest->id.b, DRFS_ID_LEN);
+		e = drfs_txn_begin(n->r->index, false, &t);
+		if (e >= 0) {
+			e = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, sizeof(k),
+					      NULL, 0);
+			drfs_txn_abort(t);
+		}
+		e = e == -ENOENT ? reset_state(n, latest) : 0;
+	}
+	/* remember every snapshot seen, so only new ones are followed */
+	if (e >= 0 && n_all)
+		e = drfs_txn_begin(n->r->index, true, &t);
+	for (size_t i = 0; e >= 0 && n_all && i <= n_all; i++) {
+		if (i == n_all) {
+			e = drfs_txn_commit(t);
+			break;
+		}
+		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+		memcpy(k + 1, all[i].id.b, DRFS_ID_LEN);
+		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
+		if (e < 0)
+			drfs_txn_abort(t);
+	}
 	free(all);
 	return e;
 }

@@ -184,7 +184,8 @@ int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
 		return r;
 	if (v.mv_size > max)
 		return -E2BIG;
-	memcpy(out, v.mv_data, v.mv_size);
+	if (v.mv_size)
+		memcpy(out, v.mv_data, v.mv_size);
 	return (int)v.mv_size;
 }
 

@@ -342,7 +342,8 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 	closedir(d);
 	if (e < 0)
 		goto out;
-	qsort(names, n_names, sizeof(*names), cmp_str);
+	if (n_names)
+		qsort(names, n_names, sizeof(*names), cmp_str);
 	if (b->o->progress)
 		b->o->progress->dirs++;
 	b->snap->dirs++;

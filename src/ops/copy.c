@@ -8,9 +8,11 @@
  * source and put through a writer on the destination, whose dedup against
  * its own index stores only what is new. Trees are rebuilt bottom-up with
  * the destination's ids; a memo (source id -> destination id) makes a tree
- * or blob shared by several snapshots cost one read per run. Snapshots
- * already copied are recognised by their "copied-from:" tag and skipped
- * without reading anything.
+ * or blob shared by several snapshots cost one read per run, and a memo
+ * file in the destination's cache carries the data blobs' mapping to the
+ * next run, so an incremental copy reads the trees and only the new data.
+ * Snapshots already copied are recognised by their "copied-from:" tag and
+ * skipped without reading anything.
  */
 #include <stdio.h>
 
@@ -21,6 +23,7 @@
 struct memo_ent {
 	struct drfs_id from, to;
 	bool used;
+	bool loaded; /* from the memo file: check dst still has it */
 };
 
 struct cp {
@@ -31,6 +34,10 @@ struct cp {
 	struct memo_ent *memo; /* open addressing, power-of-two capacity */
 	size_t memo_cap, memo_n;
 	struct drfs_buf data;
+	/* data blobs mapped by this run, appended to the memo file once the
+	 * snapshot that needed them is written */
+	struct drfs_buf fresh;
+	char *memo_path;
 };
 
 static size_t memo_slot(const struct cp *c, const struct drfs_id *id)
@@ -48,6 +55,14 @@ static bool memo_get(struct cp *c, const struct drfs_id *from,
 		if (!c->memo[i].used)
 			return false;
 		if (drfs_id_eq(&c->memo[i].from, from)) {
+			if (c->memo[i].loaded) {
+				/* a previous run's mapping: trust it only
+				 * while dst has the blob */
+				if (drfs_repo_blob_find(c->dst, &c->memo[i].to,
+							NULL, NULL) < 0)
+					return false;
+				c->memo[i].loaded = false;
+			}
 			*ret = c->memo[i].to;
 			return true;
 		}
@@ -55,7 +70,7 @@ static bool memo_get(struct cp *c, const struct drfs_id *from,
 }
 
 static int memo_put(struct cp *c, const struct drfs_id *from,
-		    const struct drfs_id *to)
+		    const struct drfs_id *to, bool loaded)
 {
 	if (2 * (c->memo_n + 1) > c->memo_cap) {
 		size_t cap = c->memo_cap ? 2 * c->memo_cap : 4096;
@@ -70,15 +85,63 @@ static int memo_put(struct cp *c, const struct drfs_id *from,
 		c->memo_n = 0;
 		for (size_t i = 0; i < old_cap; i++)
 			if (old[i].used)
-				memo_put(c, &old[i].from, &old[i].to);
+				memo_put(c, &old[i].from, &old[i].to,
+					 old[i].loaded);
 		free(old);
 	}
 	size_t i = memo_slot(c, from);
-	while (c->memo[i].used)
+	while (c->memo[i].used) {
+		if (drfs_id_eq(&c->memo[i].from, from)) {
+			c->memo[i].to = *to;
+			c->memo[i].loaded = loaded;
+			return 0;
+		}
 		i = (i + 1) & (c->memo_cap - 1);
-	c->memo[i] = (struct memo_ent){ *from, *to, true };
+	}
+	c->memo[i] = (struct memo_ent){ *from, *to, true, loaded };
 	c->memo_n++;
 	return 0;
+}
+
+/*
+ * The memo file (in dst's cache directory, derived state like the rest of
+ * it): 64-byte records src data blob id | dst blob id, so that the next
+ * run does not read data it already copied.
+ */
+static void memo_load(struct cp *c)
+{
+	char hex[33];
+	drfs_hex(c->src->config.repo_id, 16, hex);
+	if (asprintf(&c->memo_path, "%s/copy-from-%s.memo", c->dst->cache_dir,
+		     hex) < 0) {
+		c->memo_path = NULL;
+		return;
+	}
+	FILE *f = fopen(c->memo_path, "re");
+	uint8_t rec[2 * DRFS_ID_LEN];
+	if (!f)
+		return;
+	while (fread(rec, sizeof(rec), 1, f) == 1) {
+		struct drfs_id a, b;
+		memcpy(a.b, rec, DRFS_ID_LEN);
+		memcpy(b.b, rec + DRFS_ID_LEN, DRFS_ID_LEN);
+		if (memo_put(c, &a, &b, true) < 0)
+			break;
+	}
+	fclose(f);
+}
+
+static void memo_save(struct cp *c)
+{
+	if (!c->memo_path || !c->fresh.len)
+		return;
+	FILE *f = fopen(c->memo_path, "ae");
+	if (f) {
+		if (fwrite(c->fresh.p, c->fresh.len, 1, f) != 1)
+			c->fresh.len = 0; /* best effort: it is a cache */
+		fclose(f);
+	}
+	drfs_buf_reset(&c->fresh);
 }
 
 static int count_put(struct cp *c, int e)
@@ -94,8 +157,10 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 		     struct drfs_id *ret)
 {
 	const struct drfs_id from = *idp, *id = &from; /* ret may alias */
-	if (memo_get(c, id, ret))
+	if (memo_get(c, id, ret)) {
+		c->res->blobs_dup++;
 		return 0;
+	}
 	drfs_buf_reset(&c->data);
 	int e = drfs_repo_blob_read(c->src, id, &c->data);
 	if (e < 0) {
@@ -109,7 +174,10 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	c->res->bytes_read += c->data.len;
 	e = count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_DATA, c->data.p,
 					      c->data.len, ret));
-	return e ?: memo_put(c, id, ret);
+	if (e >= 0 && drfs_buf_append(&c->fresh, id->b, DRFS_ID_LEN) >= 0 &&
+	    drfs_buf_append(&c->fresh, ret->b, DRFS_ID_LEN) < 0)
+		c->fresh.len -= DRFS_ID_LEN;
+	return e ?: memo_put(c, id, ret, false);
 }
 
 static int copy_tree(struct cp *c, const struct drfs_id *idp,
@@ -185,7 +253,7 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 	}
 	e = count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE, out.p,
 					      out.len, ret));
-	e = e ?: memo_put(c, id, ret);
+	e = e ?: memo_put(c, id, ret, false);
 out:
 	free(xv);
 	free(ev);
@@ -305,6 +373,8 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 			ns->parent = p->id;
 	}
 	e = drfs_repo_snapshot_write(c->dst, ns, ret_id);
+	if (e >= 0)
+		memo_save(c);
 out:
 	drfs_writer_free(c->w);
 	c->w = NULL;
@@ -322,6 +392,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 	int e, failed = 0;
 
 	drfs_buf_init(&c.data, DRFS_BLOB_MAX);
+	drfs_buf_init(&c.fresh, 64u << 20);
+	memo_load(&c);
 	e = drfs_repo_snapshots(src, &sv, &sn);
 	e = e ?: drfs_repo_snapshots(dst, &dv, &dn);
 	if (e < 0)
@@ -382,7 +454,9 @@ out:
 	free(sv);
 	free(dv);
 	free(c.memo);
+	free(c.memo_path);
 	drfs_buf_release(&c.data);
+	drfs_buf_release(&c.fresh);
 	if (e >= 0)
 		*ret = res;
 	return e;

@@ -398,8 +398,8 @@ static int walk(struct dv *d, const struct drfs_id *tree_id, size_t plen)
 					 drfs_strerror(re));
 				sample = false;
 			}
-			if (sample && S_ISREG(n.mode) && n.nlink > 1)
-				n.nlink = 1; /* the sample makes no links */
+			if (!S_ISDIR(n.mode))
+				n.nlink = 1; /* the sample makes no hard links */
 		}
 		if (sample)
 			verify_entry(d, &n, !(d->sampled && S_ISDIR(n.mode)));

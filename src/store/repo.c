@@ -1104,7 +1104,8 @@ int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
 		free(c.v);
 		return e;
 	}
-	qsort(c.v, c.n, sizeof(*c.v), snap_cmp);
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), snap_cmp);
 	int dup = 0;
 	for (size_t i = 0; i < c.n; i++) {
 		drfs_snapshot_folder(&c.v[i].snap.time, c.v[i].folder);
@@ -1303,7 +1304,8 @@ int drfs_repo_write_full_index(struct drfs_repo *r)
 	}
 	if (e < 0)
 		goto out;
-	qsort(fc.v, fc.n, sizeof(*fc.v), full_cmp);
+	if (fc.n)
+		qsort(fc.v, fc.n, sizeof(*fc.v), full_cmp);
 	drfs_buf_init(&plain, DRFS_INDEX_OBJECT_MAX);
 	e = drfs_indexobj_begin(&plain);
 	struct drfs_pack_entry *es = malloc(DRFS_PACK_MAX_BLOBS * sizeof(*es));

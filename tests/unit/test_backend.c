@@ -395,6 +395,8 @@ int main(void)
 
 	endpoint = getenv("DRFS_TEST_S3_ENDPOINT");
 	bucket = getenv("DRFS_TEST_S3_BUCKET");
+	if (!bucket)
+		bucket = "drfs-unit-backend"; /* created by the open below */
 	if (!endpoint || !*endpoint || !bucket || !*bucket ||
 	    !getenv("AWS_ACCESS_KEY_ID") || !getenv("AWS_SECRET_ACCESS_KEY")) {
 		fprintf(stderr, "test_backend: DRFS_TEST_S3_ENDPOINT, "

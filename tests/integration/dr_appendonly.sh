@@ -1,0 +1,101 @@
+#!/bin/bash
+# Least privilege: with credentials that may not delete (an S3 proxy in
+# front of the server answers every DELETE and multi-object delete with
+# 403 AccessDenied, as a backup-only IAM role does), a full backup cycle
+# (init, two backups, snapshots, restore, check, drill) succeeds and sends
+# no DELETE outside locks/ and no overwriting PUT; prune fails with a clear
+# message.
+#
+# local: skipped (a directory has no delete-only permission to take away);
+# the s3 variant runs it.
+source "$(dirname "$0")/lib.sh"
+[ "$DRFS_TEST_BACKEND" = s3 ] ||
+	skip "the delete-refusing proxy needs S3 (see the s3 variant)"
+make_repo
+command -v node >/dev/null || skip "node is not installed"
+
+cat >"$T/deny.js" <<'JS'
+// deny.js LISTEN UPSTREAM LOG — forward S3 requests, refuse deletes (403)
+const http = require('http');
+const fs = require('fs');
+const [listen, upstream, logf] = process.argv.slice(2);
+const up = new URL(upstream);
+const agent = new http.Agent({ keepAlive: true });
+const server = http.createServer((req, res) => {
+  const q = req.url.split('?')[1] || '';
+  const isDelete = req.method === 'DELETE' ||
+    (req.method === 'POST' && /(^|&)delete(=|&|$)/.test(q));
+  fs.appendFileSync(logf, `${req.method} ${req.url}${isDelete ? ' DENIED' : ''}\n`);
+  if (isDelete) {
+    req.resume();
+    const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+    res.writeHead(403, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
+  const u = http.request({ host: up.hostname, port: up.port, method: req.method,
+    path: req.url, headers: req.headers, agent }, (ur) => {
+    res.writeHead(ur.statusCode, ur.headers);
+    ur.pipe(res);
+  });
+  u.on('error', () => req.socket.destroy());
+  req.pipe(u);
+});
+server.listen(Number(listen), '127.0.0.1', () => fs.writeFileSync(logf + '.ready', 'ok'));
+setTimeout(() => process.exit(0), 600 * 1000).unref();
+JS
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+node "$T/deny.js" "$PORT" "$DRFS_TEST_S3_ENDPOINT" "$T/requests.log" 2>"$T/deny.err" &
+PROXY=$!
+_dr_cleanup() {
+	local rc=$?
+	trap - ERR
+	kill "$PROXY" 2>/dev/null || true
+	wait "$PROXY" 2>/dev/null || true
+	(exit "$rc")
+	_lib_cleanup
+}
+trap _dr_cleanup EXIT
+for _ in $(seq 1 50); do
+	[ -f "$T/requests.log.ready" ] && break
+	sleep 0.1
+done
+[ -f "$T/requests.log.ready" ] || fail "deny proxy did not start: $(cat "$T/deny.err")"
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PORT
+
+SRC=$T/src
+mkdir -p "$SRC/d"
+seeded_bytes "$SEED" $((2 << 20)) >"$SRC/big"
+echo one >"$SRC/d/small"
+
+# ---- a full backup cycle with no delete permission ---------------------------
+drfs init "$REPO" >/dev/null
+drfs backup "$REPO" "$SRC" >/dev/null 2>"$T/b1.err" || { cat "$T/b1.err" >&2; fail "backup 1 failed"; }
+echo two >"$SRC/d/small"
+drfs backup "$REPO" "$SRC" >/dev/null 2>"$T/b2.err" || { cat "$T/b2.err" >&2; fail "backup 2 failed"; }
+drfs snapshots "$REPO" >/dev/null
+drfs restore "$REPO" latest "$T/out" -q
+treecmp "$SRC" "$T/out" >/dev/null || fail "restore differs"
+drfs check "$REPO" --read-data -q || fail "check failed"
+drfs drill "$REPO" -q >/dev/null || fail "drill failed"
+
+denied=$(grep -c ' DENIED$' "$T/requests.log" || true)
+# tolerated: releasing a lock object and the S3 backend's If-None-Match
+# probe (both leave an object behind with append-only credentials)
+bad=$(grep ' DENIED$' "$T/requests.log" |
+	grep -v -E '/locks(/|%2F)|/\.drfs-inm-probe-' || true)
+[ -z "$bad" ] || fail "the backup path tried to delete: $bad"
+info "backup cycle ok; refused deletes: $denied ($(grep ' DENIED$' "$T/requests.log" | grep -c '/locks/' || true) lock releases, $(grep ' DENIED$' "$T/requests.log" | grep -c 'inm-probe' || true) If-None-Match probes)"
+# nothing overwritten: every object PUT at most once
+dups=$(grep -E '^PUT /[^?]+/[^?]+' "$T/requests.log" |
+	grep -v -E '/locks/|/\.drfs-inm-probe-' |
+	awk '{ print $2 }' | sort | uniq -d)
+[ -z "$dups" ] || fail "objects written twice: $dups"
+
+# ---- prune needs the delete permission and says so ---------------------------
+run_nocrash "prune without delete permission" drfs prune "$REPO" --keep-last 1
+[ "$RC" != 0 ] || fail "prune succeeded although deletes are refused"
+grep -qiE 'delet|permission|denied|refused' "$T/last.err" ||
+	fail "prune's refusal is not explained: $(cat "$T/last.err")"
+info "prune: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
+echo "dr_appendonly: ok"
