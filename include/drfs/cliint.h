@@ -87,5 +87,11 @@ int cmd_status(struct cli *c);
 int cmd_drill(struct cli *c);
 int cmd_copy(struct cli *c);
 int cmd_lock_extend(struct cli *c);
+/*
+ * With --replica: which sides hold a snapshot, as a bit mask: 1 the
+ * primary has its object, 2 the replica has it and all it references,
+ * 4 the replica has the object but lacks data (lag); -1 without a replica.
+ */
+int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
 
 #endif

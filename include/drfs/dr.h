@@ -110,4 +110,22 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 				  struct drfs_snap_info *ret);
 
+/* ---- Object Lock retention ------------------------------------------------ */
+
+/* Called once per object with the time its retention must last until. */
+typedef int (*drfs_retain_fn)(void *userdata, const char *name,
+			      time_t until);
+
+/*
+ * The objects reachable from the snapshots inside the retention window
+ * (snapshot time >= now - window seconds), each with the time it must be
+ * retained until: the latest (time + window) of the snapshots that reach
+ * it. Reachable: the snapshot objects, the packs holding their trees and
+ * file blobs, config and keys/ (until the latest of all). index/ objects
+ * are not included: they can be rebuilt from the packs (repair index).
+ * Returns the number of objects, or a negative errno (also cb's).
+ */
+int drfs_retention_plan(struct drfs_repo *r, int64_t window, time_t now,
+			drfs_retain_fn cb, void *userdata);
+
 #endif

@@ -97,6 +97,7 @@ struct fs {
 
 	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
 	const char *mountpoint;
+	void *se;                 /* struct fuse_session, for invalidations */
 };
 
 /* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */

@@ -434,7 +434,7 @@ static int cmp_strp(const void *a, const void *b)
 
 static bool names_has(const struct names *l, const char *name)
 {
-	return bsearch(&name, l->v, l->n, sizeof(*l->v), cmp_strp) != NULL;
+	return l->n && bsearch(&name, l->v, l->n, sizeof(*l->v), cmp_strp) != NULL;
 }
 
 static bool starts(const char *s, const char *prefix)
@@ -514,7 +514,8 @@ int drfs_backend_replica_catchup(struct drfs_backend *b)
 	e = e ?: drfs_backend_list(rp->p, "", names_add, &all);
 	if (e < 0)
 		goto out;
-	qsort(have.v, have.n, sizeof(*have.v), cmp_strp);
+	if (have.n)
+		qsort(have.v, have.n, sizeof(*have.v), cmp_strp);
 	for (int pass = 0; pass < 2; pass++) {
 		struct names *l = pass == 0 ? &all : &snaps;
 		for (size_t i = 0; i < l->n; i++) {

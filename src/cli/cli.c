@@ -324,27 +324,39 @@ static int cmd_snapshots(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	/* with --replica: which sides hold each snapshot (replication lag) */
+	static const char *const sides[] = { "-", "primary", "replica",
+					      "both", "partial",
+					      "primary+partial" };
 	if (c->json)
 		printf("[");
 	else
-		printf("%-20s %-8s %10s %12s %12s  %s\n", "folder", "id",
-		       "files", "size", "added", "host:path");
+		printf("%-20s %-8s %10s %12s %12s  %s%s\n", "folder", "id",
+		       "files", "size", "added",
+		       c->replica ? "on              " : "", "host:path");
 	for (size_t i = 0; i < n; i++) {
 		struct drfs_snapshot *s = &v[i].snap;
 		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		int on = snapshot_sides(r, &v[i]);
+		if (on >= 0 && (on & 4))
+			on = 4 | (on & 1);
 		drfs_id_hex(&v[i].id, hex);
 		iso_time(&s->time, t);
 		if (!c->json) {
-			printf("%-20s %.8s %10llu %12s %12s  %s:%s\n",
-			       v[i].folder, hex, (unsigned long long)s->files,
+			printf("%-20s %.8s %10llu %12s %12s  ", v[i].folder, hex,
+			       (unsigned long long)s->files,
 			       drfs_fmt_bytes(s->bytes, b1),
-			       drfs_fmt_bytes(s->added_bytes, b2), s->host,
-			       s->path);
+			       drfs_fmt_bytes(s->added_bytes, b2));
+			if (on >= 0)
+				printf("%-15s ", sides[on]);
+			printf("%s:%s\n", s->host, s->path);
 			continue;
 		}
-		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\","
-		       "\"host\":",
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\",",
 		       i ? "," : "", hex, t, v[i].folder);
+		if (on >= 0)
+			printf("\"on\":\"%s\",", sides[on]);
+		printf("\"host\":");
 		json_str(stdout, s->host);
 		printf(",\"path\":");
 		json_str(stdout, s->path);

@@ -22,6 +22,22 @@ static void print_replica_stats(struct cli *c, struct drfs_repo *r)
 			(unsigned long long)st.failovers);
 }
 
+int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
+{
+	struct drfs_backend *p, *rep;
+	char name[DRFS_OBJECT_NAME_MAX];
+	uint64_t size;
+	if (drfs_backend_replica_sides(r->be, &p, &rep) < 0)
+		return -1;
+	drfs_name_snapshot(&si->id, name);
+	int on = drfs_backend_head(p, name, &size) >= 0 ? 1 : 0;
+	if (drfs_backend_head(rep, name, &size) >= 0)
+		on |= drfs_snapshot_complete_on(r, rep, si, NULL, NULL) == 1
+			      ? 2
+			      : 4;
+	return on;
+}
+
 /*
  * The snapshot to serve: spec itself, unless reads come from a replica
  * (the primary failed while opening) — replication may lag, so the
@@ -317,11 +333,68 @@ out:
 	return rc;
 }
 
+struct retain_out {
+	bool json;
+	int n;
+};
+
+static int print_retain(void *userdata, const char *name, time_t until)
+{
+	struct retain_out *o = userdata;
+	struct timespec ts = { .tv_sec = until };
+	char t[48];
+	iso_time(&ts, t);
+	t[19] = 'Z'; /* whole seconds: "2026-11-21T14:30:05Z" */
+	t[20] = 0;
+	if (o->json) {
+		printf("%s{\"object\":", o->n ? "," : "");
+		json_str(stdout, name);
+		printf(",\"retain_until\":\"%s\"}", t);
+	} else {
+		printf("%s %s\n", t, name);
+	}
+	o->n++;
+	return 0;
+}
+
 int cmd_lock_extend(struct cli *c)
 {
-	(void)c;
-	log_err("lock-extend is not implemented yet: extend S3 Object Lock "
-		"retention with the provider's tools (see "
-		"docs/disaster-recovery.md)");
+	struct drfs_repo *r;
+	struct retain_out out = { .json = c->json };
+	int64_t window;
+	int e;
+
+	if (c->n_args != 1 || !c->keep_within) {
+		fprintf(stderr, "usage: drfs lock-extend REPO --keep-within "
+				"DURATION [--dry-run] [--json]\n");
+		return EXIT_USAGE;
+	}
+	if (drfs_parse_duration(c->keep_within, &window) < 0 || window <= 0) {
+		log_err("invalid --keep-within \"%s\" (want e.g. 30d)",
+			c->keep_within);
+		return EXIT_USAGE;
+	}
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	if (c->json)
+		printf("[");
+	e = drfs_retention_plan(r, window, time(NULL), print_retain, &out);
+	if (c->json)
+		printf("]\n");
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("cannot plan retention: %s", drfs_strerror(e));
+		return 1;
+	}
+	if (c->dry_run) {
+		if (!c->quiet)
+			fprintf(stderr, "%d object(s) to retain (dry run)\n",
+				e);
+		return 0;
+	}
+	/* the backend interface has no "set retention" operation yet */
+	log_err("cannot extend Object Lock retention through the backend yet: "
+		"the %d object(s) listed need it (e.g. aws s3api "
+		"put-object-retention; see docs/disaster-recovery.md)", e);
 	return 1;
 }

@@ -38,7 +38,8 @@ static int cli_policy(const struct cli *c, struct drfs_policy *p)
 	size_t off = 0;
 	for (size_t i = 0; i < c->n_keep_tags; i++) {
 		size_t l = strlen(c->keep_tags[i]);
-		if (l == 0 || l > DRFS_TAG_MAX || off + l + 1 > sizeof(p->tags)) {
+		if (l == 0 || l > DRFS_TAG_MAX ||
+		    off + l + 1 > sizeof(p->tags)) {
 			log_err("invalid --keep-tag \"%s\"", c->keep_tags[i]);
 			return -EINVAL;
 		}
@@ -145,7 +146,8 @@ static int resolve(struct cli *c, struct drfs_repo *r, int first,
 		struct drfs_snap_info si;
 		int e = drfs_repo_snapshot_find(r, c->args[i], &si);
 		if (e < 0) {
-			log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+			log_err("%s",
+				drfs_repo_last_error() ?: drfs_strerror(e));
 			return e;
 		}
 		ids[i - first] = si.id;
@@ -179,7 +181,8 @@ int cmd_forget(struct cli *c)
 		for (size_t i = 0; i < n; i++) {
 			int h = drfs_hold_check(r, &ids[i]);
 			printf("%s: %s\n", c->args[i + 1],
-			       h > 0 ? "held (would fail)" : "would be forgotten");
+			       h > 0 ? "held (would fail)"
+				     : "would be forgotten");
 		}
 		goto out;
 	}
@@ -187,8 +190,9 @@ int cmd_forget(struct cli *c)
 	if (e == -EBUSY) {
 		for (size_t i = 0; i < n; i++)
 			if (drfs_hold_check(r, &ids[i]) > 0)
-				log_err("snapshot \"%s\" is held (\"drfs release\" "
-					"it first); nothing forgotten",
+				log_err("snapshot \"%s\" is held (\"drfs "
+					"release\" it first); nothing "
+					"forgotten",
 					c->args[i + 1]);
 	} else if (e < 0) {
 		log_err("forget failed: %s", drfs_strerror(e));
@@ -256,7 +260,8 @@ int cmd_policy(struct cli *c)
 		if (cli_policy(c, &p) < 0)
 			return EXIT_USAGE;
 		if (drfs_policy_empty(&p)) {
-			log_err("the policy keeps nothing; refusing to store it");
+			log_err("the policy keeps nothing; refusing to "
+				"store it");
 			return EXIT_USAGE;
 		}
 	}

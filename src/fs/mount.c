@@ -1159,6 +1159,37 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- modifying operations: now/ only ------------------------------------ */
 
+/*
+ * A snapshot of now/ was just committed: reload the catalogue now (not
+ * within a second) and drop what the kernel cached about the dated
+ * folders, so the printed folder exists at once. Never invalidates an
+ * entry of the root: a setxattr on the root holds its lock.
+ */
+static void now_snapshot_taken(struct fs *fs)
+{
+	struct drfs_now_status st;
+	pthread_mutex_lock(&fs->snap_lock);
+	fs->snaps_loaded = -1e9;
+	pthread_mutex_unlock(&fs->snap_lock);
+	snaps_refresh(fs);
+	if (!fs->se || drfs_now_status(fs->now, &st) < 0 || !st.last_folder[0])
+		return;
+	int64_t day = folder_day(st.last_folder);
+	char dayname[16];
+	snprintf(dayname, sizeof(dayname), "%.10s", st.last_folder);
+	fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_SNAPSHOTS, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_LATEST, 0, 0);
+	fuse_lowlevel_notify_inval_entry(fs->se, FS_INO_SNAPSHOTS, dayname,
+					 strlen(dayname));
+	if (day >= 0 && strlen(st.last_folder) > 11) {
+		uint64_t dino = FS_INO_DAY_BASE + (uint64_t)day;
+		fuse_lowlevel_notify_inval_inode(fs->se, dino, 0, 0);
+		fuse_lowlevel_notify_inval_entry(fs->se, dino,
+						 st.last_folder + 11,
+						 strlen(st.last_folder + 11));
+	}
+}
+
 /* now/ number of a directory inode, or the error to reply (EROFS). */
 static int now_dir(struct fs *fs, fuse_ino_t ino, uint64_t *ret)
 {
@@ -1425,8 +1456,11 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
 {
 	struct fs *fs = req_fs(req);
 	int r;
-	if (i == FS_INO_ROOT && fs_ctl_is(n))
+	if (i == FS_INO_ROOT && fs_ctl_is(n)) {
 		r = fs_ctl_setxattr(fs->now, n, v, s);
+		if (r == 0)
+			now_snapshot_taken(fs);
+	}
 	else if (is_now(fs, i))
 		r = drfs_now_setxattr(fs->now, FS_NOW_NUM(i), n, v, s, f);
 	else
@@ -1642,9 +1676,12 @@ static int now_read_blob(void *userdata, const struct drfs_id *id,
 	return r;
 }
 
+static void now_snapshot_taken(struct fs *fs);
+
 static void now_on_snapshot(void *userdata, int result, const char *folder)
 {
-	(void)userdata;
+	if (result > 0)
+		now_snapshot_taken(userdata);
 	if (result > 0)
 		log_info("scheduled snapshot of now/: snapshots/%s", folder);
 	else if (result < 0)
@@ -1745,6 +1782,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		.read_blob = now_read_blob,
 		.read_blob_data = &fs,
 		.on_snapshot = now_on_snapshot,
+		.on_snapshot_data = &fs,
 	};
 	r = drfs_now_open(fs.repo, &no, &fs.now);
 	if (r < 0) {
@@ -1757,6 +1795,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (r < 0)
 		goto out;
 	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
+	fs.se = se;
 	if (!se) {
 		log_err("mount options \"%s\" not understood",
 			o->fuse_opts ? o->fuse_opts : "");
@@ -1814,6 +1853,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	}
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
+	fs.se = NULL;
 	if (fs.now && !o->no_snapshot_on_unmount) {
 		struct drfs_now_snapshot_opts so = { .if_changed = true };
 		char folder[32];

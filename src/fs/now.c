@@ -2171,6 +2171,81 @@ void drfs_now_release(struct drfs_now_file *f)
 
 /* ---- attributes and xattrs --------------------------------------------- */
 
+/*
+ * POSIX ACLs as the kernel passes them (system.posix_acl_access): le32
+ * version 2, then entries le16 tag | le16 perm | le32 id. Like a local file
+ * system, now/ keeps the mode's permission bits and the access ACL in step.
+ */
+#define ACL_XATTR "system.posix_acl_access"
+#define ACL_USER_OBJ 0x01
+#define ACL_USER 0x02
+#define ACL_GROUP_OBJ 0x04
+#define ACL_GROUP 0x08
+#define ACL_MASK 0x10
+#define ACL_OTHER 0x20
+
+/* Mode bits an access ACL implies: 0 and *minimal; -EINVAL if malformed. */
+static int acl_mode(const uint8_t *p, size_t len, uint32_t *mode,
+		    bool *minimal)
+{
+	int u = -1, g = -1, m = -1, o = -1;
+	*minimal = true;
+	if (len < 4 || (len - 4) % 8 || drfs_get_le32(p) != 2)
+		return -EINVAL;
+	for (size_t i = 4; i < len; i += 8) {
+		int tag = drfs_get_le16(p + i), perm = drfs_get_le16(p + i + 2);
+		if (perm & ~7)
+			return -EINVAL;
+		switch (tag) {
+		case ACL_USER_OBJ: u = perm; break;
+		case ACL_GROUP_OBJ: g = perm; break;
+		case ACL_MASK: m = perm; *minimal = false; break;
+		case ACL_OTHER: o = perm; break;
+		case ACL_USER:
+		case ACL_GROUP: *minimal = false; break;
+		default: return -EINVAL;
+		}
+	}
+	if (u < 0 || g < 0 || o < 0)
+		return -EINVAL;
+	*mode = (*mode & ~0777u) | (uint32_t)u << 6 |
+		(uint32_t)(m >= 0 ? m : g) << 3 | (uint32_t)o;
+	return 0;
+}
+
+/* After a chmod: the access ACL's owner, mask (or group) and other. */
+static int acl_chmod(struct drfs_txn *t, uint64_t ino, uint32_t mode)
+{
+	uint8_t k[8 + sizeof(ACL_XATTR)];
+	struct drfs_buf v;
+	put_be64(k, ino);
+	memcpy(k + 8, ACL_XATTR, sizeof(ACL_XATTR) - 1);
+	drfs_buf_init(&v, DRFS_XATTR_VALUE_MAX);
+	int e = drfs_kv_get(t, DRFS_DB_NOW_XATTRS, k, sizeof(k) - 1, &v);
+	if (e == -ENOENT) {
+		drfs_buf_release(&v);
+		return 0;
+	}
+	bool has_mask = false;
+	for (size_t i = 4; e >= 0 && i + 8 <= v.len; i += 8)
+		has_mask |= drfs_get_le16(v.p + i) == ACL_MASK;
+	for (size_t i = 4; e >= 0 && i + 8 <= v.len; i += 8) {
+		int tag = drfs_get_le16(v.p + i);
+		if (tag == ACL_USER_OBJ)
+			drfs_put_le16(v.p + i + 2, (mode >> 6) & 7);
+		else if (tag == ACL_MASK ||
+			 (tag == ACL_GROUP_OBJ && !has_mask))
+			drfs_put_le16(v.p + i + 2, (mode >> 3) & 7);
+		else if (tag == ACL_OTHER)
+			drfs_put_le16(v.p + i + 2, mode & 7);
+	}
+	if (e >= 0)
+		e = drfs_kv_put(t, DRFS_DB_NOW_XATTRS, k, sizeof(k) - 1, v.p,
+				v.len);
+	drfs_buf_release(&v);
+	return e;
+}
+
 int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 		     unsigned int which, struct stat *ret)
 {
@@ -2223,8 +2298,12 @@ int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 	if (e < 0)
 		goto out;
 	now_ts(&now);
-	if (which & DRFS_NOW_SET_MODE)
+	if (which & DRFS_NOW_SET_MODE) {
 		r.mode = (r.mode & S_IFMT) | (st->st_mode & 07777);
+		e = acl_chmod(t, ino, r.mode);
+		if (e < 0)
+			goto out;
+	}
 	if (which & DRFS_NOW_SET_UID)
 		r.uid = st->st_uid;
 	if (which & DRFS_NOW_SET_GID)
@@ -2295,7 +2374,20 @@ int drfs_now_setxattr(struct drfs_now *n, uint64_t ino, const char *name,
 	}
 	if (e < 0)
 		goto out;
-	e = drfs_kv_put(t, DRFS_DB_NOW_XATTRS, k, 8 + nl, value, len);
+	bool minimal = false;
+	if (!strcmp(name, ACL_XATTR)) {
+		e = acl_mode(value, len, &r.mode, &minimal);
+		if (e < 0)
+			goto out;
+	}
+	if (minimal) {
+		/* equivalent to the mode: not stored, as on a local disk */
+		e = drfs_kv_del(t, DRFS_DB_NOW_XATTRS, k, 8 + nl);
+		if (e == -ENOENT)
+			e = 0;
+	} else {
+		e = drfs_kv_put(t, DRFS_DB_NOW_XATTRS, k, 8 + nl, value, len);
+	}
 	now_ts(&r.ctime);
 	e = e < 0 ? e : rec_put(t, &r);
 	e = e < 0 ? e : mark_dirty(t, ino);

@@ -608,3 +608,150 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 	free(v);
 	return e;
 }
+
+/* ---- Object Lock retention plan -------------------------------------------- */
+
+/* An open-addressing set of ids (trees walked, packs planned). */
+struct idset {
+	struct drfs_id *v;
+	size_t cap, n;
+};
+
+/* 1 if id was already in the set, 0 if added, -ENOMEM. */
+static int idset_add(struct idset *s, const struct drfs_id *id)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		struct idset old = *s;
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		s->v = calloc(cap, sizeof(*s->v));
+		if (!s->v) {
+			*s = old;
+			return -ENOMEM;
+		}
+		s->cap = cap;
+		s->n = 0;
+		for (size_t i = 0; i < old.cap; i++)
+			if (!drfs_id_is_zero(&old.v[i]))
+				idset_add(s, &old.v[i]);
+		free(old.v);
+	}
+	size_t i = (size_t)drfs_get_le64(id->b) & (s->cap - 1);
+	for (; !drfs_id_is_zero(&s->v[i]); i = (i + 1) & (s->cap - 1))
+		if (drfs_id_eq(&s->v[i], id))
+			return 1;
+	s->v[i] = *id;
+	s->n++;
+	return 0;
+}
+
+struct plan {
+	struct drfs_repo *r;
+	drfs_retain_fn cb;
+	void *ud;
+	struct idset trees, packs;
+	time_t until;
+	int count;
+};
+
+static int plan_blob(struct plan *p, const struct drfs_id *id)
+{
+	struct drfs_id pack;
+	char name[DRFS_OBJECT_NAME_MAX];
+	int e = drfs_repo_blob_find(p->r, id, NULL, &pack);
+	if (e < 0)
+		return e;
+	e = idset_add(&p->packs, &pack);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	drfs_name_pack(&pack, name);
+	p->count++;
+	return p->cb(p->ud, name, p->until);
+}
+
+/*
+ * Snapshots are planned newest first, so a tree met again belongs to an
+ * older snapshot whose until is earlier: its objects are already planned
+ * with a later time, and it is not walked again.
+ */
+static int plan_tree(struct plan *p, const struct drfs_id *id)
+{
+	struct drfs_buf b;
+	struct drfs_tree_iter it;
+	struct drfs_node n;
+	int e = idset_add(&p->trees, id);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	e = plan_blob(p, id);
+	if (e < 0)
+		return e;
+	drfs_buf_init(&b, DRFS_BLOB_MAX);
+	e = drfs_repo_blob_read(p->r, id, &b);
+	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
+	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
+		struct drfs_extent x;
+		while (e >= 0 && drfs_node_next_extent(&n, &x) > 0)
+			e = plan_blob(p, &x.id);
+		if (e >= 0 && S_ISDIR(n.mode))
+			e = plan_tree(p, &n.subtree);
+	}
+	drfs_buf_release(&b);
+	return e;
+}
+
+struct key_names {
+	drfs_retain_fn cb;
+	void *ud;
+	time_t until;
+	int count;
+};
+
+static int plan_key(const char *name, uint64_t size, void *userdata)
+{
+	struct key_names *k = userdata;
+	(void)size;
+	k->count++;
+	return k->cb(k->ud, name, k->until);
+}
+
+int drfs_retention_plan(struct drfs_repo *r, int64_t window, time_t now,
+			drfs_retain_fn cb, void *userdata)
+{
+	struct plan p = { .r = r, .cb = cb, .ud = userdata };
+	struct drfs_snap_info *v;
+	size_t n;
+	time_t latest = 0;
+	int e;
+
+	if (window <= 0)
+		return -EINVAL;
+	e = drfs_repo_snapshots(r, &v, &n);
+	if (e < 0)
+		return e;
+	for (size_t i = n; e >= 0 && i-- > 0;) {
+		char name[DRFS_OBJECT_NAME_MAX];
+		if ((int64_t)v[i].snap.time.tv_sec < (int64_t)now - window)
+			break; /* oldest first: the rest is older still */
+		p.until = v[i].snap.time.tv_sec + (time_t)window;
+		if (!latest)
+			latest = p.until;
+		drfs_name_snapshot(&v[i].id, name);
+		p.count++;
+		e = cb(userdata, name, p.until);
+		e = e ?: plan_tree(&p, &v[i].snap.root);
+		if (e >= 0 && !drfs_id_is_zero(&v[i].snap.meta))
+			e = plan_tree(&p, &v[i].snap.meta);
+	}
+	free(v);
+	if (e >= 0 && latest) {
+		struct key_names k = { cb, userdata, latest, 0 };
+		e = drfs_backend_list(r->be, "keys/", plan_key, &k);
+		p.count += k.count;
+		if (e >= 0) {
+			p.count++;
+			e = cb(userdata, "config", latest);
+		}
+	}
+	free(p.trees.v);
+	free(p.packs.v);
+	return e < 0 ? e : p.count;
+}

@@ -44,6 +44,7 @@ struct dv {
 	size_t n_hls, cap_hls;
 	struct drfs_buf blob; /* scratch for blob reads */
 	uint8_t *chunk;       /* VERIFY_CHUNK bytes */
+	uint8_t *extent;      /* DRFS_CHUNK_MAX_LIMIT bytes: one extent */
 };
 
 static void mismatch(struct dv *d, const char *fmt, ...) _printf_(2, 3);
@@ -202,11 +203,7 @@ static void check_content(struct dv *d, struct drfs_node *n)
 		mismatch(d, "cannot open: %s", strerror(errno));
 		return;
 	}
-	uint8_t *buf = malloc(DRFS_CHUNK_MAX_LIMIT);
-	if (!buf) {
-		close(fd);
-		return;
-	}
+	uint8_t *buf = d->extent;
 	while (drfs_node_next_extent(n, &x) > 0) {
 		if (x.off > pos && check_zero(d, fd, pos, x.off) < 0) {
 			mismatch(d, "bytes %llu-%llu should be zeros (a hole)",
@@ -236,7 +233,6 @@ static void check_content(struct dv *d, struct drfs_node *n)
 		mismatch(d, "bytes %llu-%llu should be zeros (a hole)",
 			 (unsigned long long)pos, (unsigned long long)n->size);
 out:
-	free(buf);
 	close(fd);
 }
 
@@ -481,7 +477,8 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	if (!mkdtemp(res.dir))
 		return -errno;
 	d.chunk = malloc(VERIFY_CHUNK);
-	if (!d.chunk) {
+	d.extent = malloc(DRFS_CHUNK_MAX_LIMIT);
+	if (!d.chunk || !d.extent) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -534,6 +531,7 @@ out:
 	if (!o->keep)
 		remove_tree(res.dir);
 	free(d.chunk);
+	free(d.extent);
 	free(d.hls);
 	drfs_buf_release(&d.blob);
 	if (e >= 0)

@@ -54,8 +54,8 @@ static void say(drfs_report_fn fn, void *ud, const char *fmt, ...)
 
 /* ---- forget ------------------------------------------------------------- */
 
-static int delete_names(struct drfs_backend *be, char (*names)[DRFS_OBJECT_NAME_MAX],
-			size_t n)
+static int delete_names(struct drfs_backend *be,
+			char (*names)[DRFS_OBJECT_NAME_MAX], size_t n)
 {
 	const char *v[DEL_BATCH];
 	for (size_t i = 0; i < n;) {
@@ -298,10 +298,12 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 		if (e == -ENOENT) {
 			say(g->o->report, g->o->report_data,
 			    "blob %s is missing: refusing to collect garbage "
-			    "(run \"drfs check\")", drfs_id_hex(&data.v[i], hex));
+			    "(run \"drfs check\")",
+			    drfs_id_hex(&data.v[i], hex));
 			e = -EBADMSG;
 		}
-		e = e ?: drfs_kv_put(t, MARK_DB, data.v[i].b, DRFS_ID_LEN, "", 0);
+		e = e ?: drfs_kv_put(t, MARK_DB, data.v[i].b, DRFS_ID_LEN, "",
+				     0);
 	}
 	e = e ?: drfs_kv_put(t, MARK_DB, id->b, DRFS_ID_LEN, "", 0);
 	if (e >= 0)
@@ -411,8 +413,8 @@ static int account_blob(const void *key, size_t klen, const void *val,
 /* Bytes of a pack nothing needs (the trailer of its live blobs is needed). */
 static uint64_t pack_unused(const struct gpack *g)
 {
-	uint64_t need = g->live_bytes + (uint64_t)g->live * DRFS_PACK_ENTRY_LEN +
-			128;
+	uint64_t need = g->live_bytes +
+			(uint64_t)g->live * DRFS_PACK_ENTRY_LEN + 128;
 	return g->length > need ? g->length - need : 0;
 }
 
@@ -841,7 +843,7 @@ int drfs_gc(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	return gc_run(r, o, NULL, 0, ret);
 }
 
-/* ---- prune ---------------------------------------------------------------- */
+/* ---- prune ------------------------------------------------------------- */
 
 struct held {
 	struct drfs_id *v;

@@ -74,8 +74,9 @@ static int open_one(const char *url, const struct drfs_backend_opts *bo,
 /*
  * With o->replica: both backends behind a replica wrapper
  * (backend/replica.c). A primary that cannot be opened is replaced by a
- * stand-in that fails every request, so reads come from the replica (not
- * on init). Both sides are given the same config and keys.
+ * stand-in that fails every request, so reads come from the replica; so is
+ * an unreachable replica (not one that is missing or refuses us). Not on
+ * init. Both sides are given the same config and keys.
  */
 static int open_backend(const struct drfs_repo_opts *o, bool create,
 			struct drfs_backend **ret)
@@ -99,6 +100,16 @@ static int open_backend(const struct drfs_repo_opts *o, bool create,
 	if (o->replica_backend.region)
 		ro.region = o->replica_backend.region;
 	r = open_one(o->replica, &ro, &rep);
+	if (r < 0 && !create && r != -ENOENT && r != -EINVAL && r != -ENOMEM &&
+	    r != -EACCES) {
+		/* unreachable: reads use the primary; writes fail (sync) or
+		 * wait for a catch-up (async); the detail explains a failed
+		 * write later */
+		int why = r;
+		r = drfs_backend_unavailable_new(o->replica, r, &rep);
+		fail(why, "replica \"%s\" is unreachable: %s", o->replica,
+		     drfs_strerror(why));
+	}
 	if (r < 0) {
 		drfs_backend_free(p);
 		return r;

@@ -95,6 +95,22 @@ done
 expect_clean_failure "check --read-data-subset 0/3" drfs check "$REPO" --read-data-subset 0/3
 expect_clean_failure "check --read-data-subset 4/3" drfs check "$REPO" --read-data-subset 4/3
 
+# ---- lock-extend: the objects reachable from the retention window ---------
+drfs lock-extend "$REPO" --keep-within 30d --dry-run --json >"$T/retain.json"
+python3 - "$T/retain.json" <<'PY' || fail "lock-extend --dry-run: $(head -c 400 "$T/retain.json")"
+import json, sys
+v = json.load(open(sys.argv[1]))
+names = [o["object"] for o in v]
+assert "config" in names and any(n.startswith("keys/") for n in names), names
+assert sum(n.startswith("snapshots/") for n in names) == 1, names
+assert any(n.startswith("data/") for n in names), names
+assert len(set(names)) == len(names), "an object listed twice"
+assert all(o["retain_until"].endswith("Z") for o in v), v
+PY
+expect_clean_failure "lock-extend without a backend operation" \
+	drfs lock-extend "$REPO" --keep-within 30d
+expect_clean_failure "lock-extend without a window" drfs lock-extend "$REPO"
+
 # ---- a corrupted pack -------------------------------------------------------
 pack=$(largest_pack)
 [ -n "$pack" ] || fail "no pack found"

@@ -127,6 +127,21 @@ treecmp "$SRC" "$T/out-down" >/dev/null || fail "restore with the primary down d
 n=$(grep -c 'reading from replica' "$T/down.err" || true)
 [ "$n" = 1 ] || { cat "$T/down.err" >&2; fail "failover logged $n times, want once"; }
 info "primary down: $(grep 'reading from replica' "$T/down.err")"
+# the mount too starts and serves files with the primary down
+if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	if [ "$DRFS_TEST_BACKEND" = s3 ]; then
+		mount_repo "$T/mnt" --replica "$REPLICA" --cache-dir "$T/c-mnt" \
+			--endpoint "http://127.0.0.1:$DEAD" --retries 0 \
+			--replica-endpoint "$DRFS_TEST_S3_ENDPOINT"
+	else
+		mount_repo "$T/mnt" --replica "$REPLICA" --cache-dir "$T/c-mnt"
+	fi
+	diff -r "$SRC" "$T/mnt/latest" >&2 || fail "the mount with the primary down serves other bytes"
+	umount_repo "$T/mnt"
+	info "mount with the primary down: ok"
+else
+	info "no FUSE here: the mount part is skipped"
+fi
 # a backup cannot be durable in both: it must fail, not pretend
 run_nocrash "backup with the primary down" down drfs backup "$PRIMARY" "$SRC" --replica "$REPLICA"
 [ "$RC" != 0 ] || fail "backup succeeded although the primary is down"
@@ -152,6 +167,27 @@ drfs backup "$T/async-p" "$SRC" --replica "$REPLICA2" --replica-async \
 drfs restore "$REPLICA2" latest "$T/out-a" --cache-dir "$T/c-a2" -q
 treecmp "$SRC" "$T/out-a" >/dev/null || fail "async replica differs after catch-up"
 info "async replica caught up"
+case $REPLICA2 in
+s3://*)
+	# an unreachable replica: sync backups fail, async ones succeed and
+	# the lag shows in `drfs snapshots --replica` until a catch-up
+	echo "lag" >"$SRC/lag"
+	deadrep=(--replica "$REPLICA2" --replica-endpoint http://127.0.0.1:1 --retries 0 --cache-dir "$T/c-a")
+	run_nocrash "sync backup with the replica down" drfs backup "$T/async-p" "$SRC" "${deadrep[@]}"
+	[ "$RC" != 0 ] || fail "a sync backup succeeded with the replica down"
+	grep -q 'replica.*unreachable' "$T/last.err" || fail "unclear: $(cat "$T/last.err")"
+	drfs backup "$T/async-p" "$SRC" "${deadrep[@]}" --replica-async >/dev/null
+	on_a() {
+		drfs snapshots "$T/async-p" --replica "$REPLICA2" --cache-dir "$T/c-a" --json |
+			python3 -c 'import json, sys; print(" ".join(s["on"] for s in json.load(sys.stdin)))'
+	}
+	[ "$(on_a)" = "both primary" ] || fail "lag not shown: $(on_a)"
+	drfs backup "$T/async-p" "$SRC" --replica "$REPLICA2" --replica-async --cache-dir "$T/c-a" >/dev/null
+	[ "$(on_a)" = "both both both" ] || fail "lag not caught up: $(on_a)"
+	rm "$SRC/lag"
+	info "unreachable replica: sync backup refused, async lag tracked and caught up"
+	;;
+esac
 
 # ---- 5. a replica added later: incomplete until copied; drill falls back ------
 P3=$T/p3
@@ -168,8 +204,17 @@ run_nocrash "drill of an incomplete replica" drfs drill "$P3" --replica "$R3" --
 [ "$RC" != 0 ] || fail "drill trusted a replica that lacks data"
 info "incomplete replica refused: $(grep -m1 -i 'complete' "$T/last.err" || true)"
 mv "$P3.away" "$P3"
+on_sides() {
+	drfs snapshots "$P3" --replica "$R3" --cache-dir "$T/c3" --json |
+		python3 -c 'import json, sys; print(" ".join(s["on"] for s in json.load(sys.stdin)))'
+}
+[ "$(on_sides)" = "primary primary+partial" ] ||
+	fail "snapshots --replica before catch-up: $(on_sides)"
 drfs copy "$P3" "$R3" --cache-dir "$T/c3" >"$T/copy.out"
 info "catch-up: $(cat "$T/copy.out")"
+[ "$(on_sides)" = "both both" ] || fail "snapshots --replica after catch-up: $(on_sides)"
+drfs copy "$P3" "$R3" --cache-dir "$T/c3" >"$T/copy2.out"
+grep -q 'copied 0 missing' "$T/copy2.out" || fail "second catch-up copied: $(cat "$T/copy2.out")"
 # lose a pack that only the newest snapshot needs, on the replica
 before=$(obj_names "$R3" data/)
 echo "fourth" >"$SRC/fourth"

@@ -186,3 +186,21 @@ python3 -c 'import sys
 a, f = int(sys.argv[1]), int(sys.argv[2])
 sys.exit(0 if abs(a - f) <= f * 0.15 else 1)' "$after_stats" "$fresh" ||
 	fail "pruned repository holds $after_stats bytes, a fresh one $fresh (> 15% apart)"
+
+# a real kill -9 somewhere in a prune (the stored --keep-last 3), then a
+# rerun: both leave a repository that passes check --read-data
+drfs prune "$REPO" >/dev/null 2>&1 &
+pid=$!
+sleep 0.$((RANDOM % 4 + 1))
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" || true
+run_nocrash "check after kill -9" "$DRFS" check "$REPO" --read-data --cache-dir "$T/fresh-kill"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after kill -9 failed"; }
+drfs prune "$REPO" >/dev/null 2>&1
+run_nocrash "check after the rerun" drfs check "$REPO" --read-data
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after the rerun failed"; }
+[ "$(drfs snapshots "$REPO" | tail -n +2 | wc -l)" = 3 ] || fail "stored --keep-last 3 not applied"
+rm -rf "$T/out"
+drfs restore "$REPO" latest "$T/out" >/dev/null 2>&1
+set_day $((DAYS - 1))
+diff -r "$T/src" "$T/out" >/dev/null || fail "latest restores wrong after kill -9 and rerun"
