@@ -1272,6 +1272,21 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 		c->size = c->target_len;
 	}
 	d.mtime = d.ctime = c->ctime;
+	if (S_ISREG(mode)) {
+		/* staged from the start: its first write needs no txn */
+		char p[PATH_MAX];
+		staging_path(n, c->ino, p, sizeof(p));
+		int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			e = -errno;
+			goto out;
+		}
+		close(fd);
+		c->flags |= I_STAGED | I_STALE;
+		e = set_put(t, 'S', c->ino);
+		if (e < 0)
+			goto out;
+	}
 	e = rec_put(t, c);
 	e = e < 0 ? e : dent_add(t, &d, name, len, c->ino);
 	e = e < 0 ? e : rec_put(t, &d);
@@ -1746,7 +1761,17 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 		n->chunk_abort = true;
 	if (of->marked)
 		return 0;
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = drfs_txn_begin(n->r->index, false, &t);
+	if (e >= 0) {
+		e = rec_get(t, of->ino, &r);
+		drfs_txn_abort(t);
+		if (e >= 0 && (r.flags & (I_STALE | I_DIRTY)) ==
+				      (I_STALE | I_DIRTY)) {
+			of->marked = true;
+			return 0;
+		}
+	}
+	e = drfs_txn_begin(n->r->index, true, &t);
 	e = e < 0 ? e : rec_get(t, of->ino, &r);
 	if (e >= 0) {
 		r.flags |= I_STALE;
@@ -2119,10 +2144,8 @@ int drfs_now_fsync(struct drfs_now_file *f, bool datasync)
 
 int drfs_now_flush(struct drfs_now_file *f)
 {
-	pthread_mutex_lock(&f->n->lock);
-	int e = persist_meta(f->n, f->of);
-	pthread_mutex_unlock(&f->n->lock);
-	return e;
+	(void)f; /* size and times are persisted at release and fsync */
+	return 0;
 }
 
 void drfs_now_release(struct drfs_now_file *f)
