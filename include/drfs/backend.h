@@ -61,6 +61,11 @@ struct drfs_backend {
 	const struct drfs_backend_ops *ops;
 	/* Printable location ("/srv/repo", "s3://bucket/prefix at https://..."). */
 	char *display;
+	/*
+	 * Requests cost a round trip (S3): readers should fetch larger
+	 * ranges and cache them rather than issue one request per blob.
+	 */
+	bool remote;
 };
 
 struct drfs_backend_opts {

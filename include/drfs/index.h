@@ -48,6 +48,7 @@ enum drfs_db {
 	DRFS_DB_NOW_XATTRS,  /* now/: (inode, name) -> value */
 	DRFS_DB_NOW_EXTENTS, /* now/: (inode, offset) -> extent */
 	DRFS_DB_NOW_META,    /* now/: counters, state */
+	DRFS_DB_TREEBLOBS,   /* tree id -> plaintext tree blob (store) */
 	DRFS__DB_COUNT
 };
 

@@ -44,6 +44,8 @@ struct drfs_init_opts {
 	struct drfs_scrypt_params scrypt;   /* zero = defaults */
 };
 
+struct drfs_segcache;
+
 struct drfs_repo {
 	struct drfs_backend *be;
 	struct drfs_keys keys;
@@ -53,6 +55,8 @@ struct drfs_repo {
 	char *cache_dir;
 	char repo_id_hex[33];
 	int threads;
+	/* recently read pack ranges, for remote backends (repo.c) */
+	struct drfs_segcache *segs;
 };
 
 /* Create a new repository at o->url (creating a local directory or bucket). */

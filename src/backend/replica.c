@@ -320,6 +320,7 @@ int drfs_backend_replica_open(struct drfs_backend *primary,
 		return -ENOMEM;
 	}
 	rp->b.ops = &replica_ops;
+	rp->b.remote = primary->remote || replica->remote;
 	rp->p = primary;
 	rp->r = replica;
 	rp->flags = flags;

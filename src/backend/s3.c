@@ -1695,6 +1695,7 @@ int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *o,
 	if (!s)
 		return -ENOMEM;
 	s->base.ops = &s3_ops;
+	s->base.remote = true;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	tls_err[0] = '\0';

@@ -22,6 +22,7 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_NOW_XATTRS] = "now_xattrs",
 	[DRFS_DB_NOW_EXTENTS] = "now_extents",
 	[DRFS_DB_NOW_META] = "now_meta",
+	[DRFS_DB_TREEBLOBS] = "treeblobs",
 };
 
 struct drfs_index {
@@ -111,7 +112,8 @@ int drfs_index_clear(struct drfs_index *idx)
 {
 	static const enum drfs_db derived[] = { DRFS_DB_BLOBS, DRFS_DB_PACKS,
 						DRFS_DB_PACKSEQ, DRFS_DB_SNAPS,
-						DRFS_DB_SEEN, DRFS_DB_TREES };
+						DRFS_DB_SEEN, DRFS_DB_TREES,
+						DRFS_DB_TREEBLOBS };
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 	if (rc)

@@ -18,6 +18,9 @@
 
 static __thread char last_error[512];
 
+static struct drfs_segcache *segcache_new(void);
+static void segcache_free(struct drfs_segcache *c);
+
 const char *drfs_repo_last_error(void)
 {
 	return last_error[0] ? last_error : NULL;
@@ -401,6 +404,10 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 			 r->cache_dir, drfs_strerror(e));
 		goto fail;
 	}
+	if (r->be->remote && !(r->segs = segcache_new())) {
+		e = -ENOMEM;
+		goto fail;
+	}
 	r->threads = o->threads > 0 ? o->threads
 				    : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (r->threads < 1)
@@ -429,6 +436,7 @@ void drfs_repo_free(struct drfs_repo *r)
 		return;
 	drfs_index_free(r->index);
 	drfs_backend_free(r->be);
+	segcache_free(r->segs);
 	drfs_keys_wipe(&r->keys);
 	free(r->cache_dir);
 	free(r);
@@ -1001,6 +1009,109 @@ int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
 	return 0;
 }
 
+/*
+ * Pack ranges recently read from a remote backend. A blob read that misses
+ * fetches SEG_LEN bytes from the blob on (its neighbours were written next
+ * to it, and restores, drills and sequential reads of the mount want them
+ * next), so a restore costs about one request per SEG_LEN of pack instead
+ * of one per blob. Bounded: SEG_COUNT segments.
+ */
+#define SEG_LEN (4u << 20)
+#define SEG_COUNT 6
+
+struct seg {
+	struct drfs_id pack;
+	uint64_t off;
+	struct drfs_buf data;
+	uint64_t used; /* LRU clock */
+};
+
+struct drfs_segcache {
+	pthread_mutex_t lock;
+	struct seg s[SEG_COUNT];
+	uint64_t clock;
+};
+
+static struct drfs_segcache *segcache_new(void)
+{
+	struct drfs_segcache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	for (int i = 0; i < SEG_COUNT; i++)
+		drfs_buf_init(&c->s[i].data, SEG_LEN);
+	return c;
+}
+
+static void segcache_free(struct drfs_segcache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < SEG_COUNT; i++)
+		drfs_buf_release(&c->s[i].data);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Copy [off, off+len) of pack out of the cache: true on a hit. */
+static bool segcache_get(struct drfs_segcache *c, const struct drfs_id *pack,
+			 uint64_t off, uint32_t len, struct drfs_buf *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < SEG_COUNT; i++) {
+		struct seg *g = &c->s[i];
+		if (!g->data.len || !drfs_id_eq(&g->pack, pack) ||
+		    off < g->off || off + len > g->off + g->data.len)
+			continue;
+		hit = drfs_buf_append(out, g->data.p + (off - g->off), len) >= 0;
+		g->used = ++c->clock;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void segcache_put(struct drfs_segcache *c, const struct drfs_id *pack,
+			 uint64_t off, const struct drfs_buf *data)
+{
+	pthread_mutex_lock(&c->lock);
+	struct seg *victim = &c->s[0];
+	for (int i = 1; i < SEG_COUNT; i++)
+		if (c->s[i].used < victim->used)
+			victim = &c->s[i];
+	victim->pack = *pack;
+	victim->off = off;
+	drfs_buf_reset(&victim->data);
+	if (drfs_buf_append(&victim->data, data->p, data->len) < 0)
+		drfs_buf_reset(&victim->data);
+	victim->used = ++c->clock;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The stored bytes of a blob, through the segment cache when remote. */
+static int read_stored(struct drfs_repo *r, const struct drfs_id *pack,
+		       const char *name, const struct drfs_blob_loc *loc,
+		       struct drfs_buf *stored)
+{
+	if (!r->segs || loc->stored_len >= SEG_LEN)
+		return drfs_backend_get(r->be, name, loc->offset,
+					loc->stored_len, stored);
+	if (segcache_get(r->segs, pack, loc->offset, loc->stored_len, stored))
+		return 0;
+	struct drfs_buf seg;
+	drfs_buf_init(&seg, SEG_LEN);
+	int e = drfs_backend_get(r->be, name, loc->offset, SEG_LEN, &seg);
+	if (e >= 0 && seg.len >= loc->stored_len) {
+		e = drfs_buf_append(stored, seg.p, loc->stored_len);
+		segcache_put(r->segs, pack, loc->offset, &seg);
+	} else if (e >= 0) {
+		e = drfs_buf_append(stored, seg.p, seg.len); /* short: caller */
+	}
+	drfs_buf_release(&seg);
+	return e;
+}
+
 int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_buf *out)
 {
@@ -1011,9 +1122,22 @@ int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 	int e = drfs_repo_blob_find(r, id, &loc, &pack);
 	if (e < 0)
 		return e;
+	if (loc.type == DRFS_BLOB_TREE) {
+		/* trees this machine wrote are in the local tree cache */
+		struct drfs_txn *t;
+		if (drfs_txn_begin(r->index, false, &t) >= 0) {
+			size_t l0 = out->len;
+			int ce = drfs_kv_get(t, DRFS_DB_TREEBLOBS, id->b,
+					     DRFS_ID_LEN, out);
+			drfs_txn_abort(t);
+			if (ce >= 0 && out->len - l0 == loc.raw_len)
+				return 0;
+			out->len = l0;
+		}
+	}
 	drfs_name_pack(&pack, name);
 	drfs_buf_init(&stored, DRFS_BLOB_STORED_MAX);
-	e = drfs_backend_get(r->be, name, loc.offset, loc.stored_len, &stored);
+	e = read_stored(r, &pack, name, &loc, &stored);
 	bool retried = false;
 again:
 	if (e >= 0 && stored.len != loc.stored_len)

@@ -60,6 +60,9 @@ struct drfs_writer {
 	struct drfs_id *set;
 	size_t set_cap, set_n;
 
+	/* (L) tree blobs to put into the local tree cache at flush */
+	struct job *trees;
+
 	int err;     /* (L) first failure, sticky */
 	bool quit;   /* (L) */
 	struct drfs_writer_stats stats; /* (L) */
@@ -330,13 +333,43 @@ static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
 	return e == 0;
 }
 
+/* Whether a tree blob is already in the local tree cache. */
+static bool tree_cached(struct drfs_writer *w, const struct drfs_id *id)
+{
+	struct drfs_txn *t;
+	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
+		return true;
+	int e = drfs_kv_get_fixed(t, DRFS_DB_TREEBLOBS, id->b, DRFS_ID_LEN,
+				  NULL, 0);
+	drfs_txn_abort(t);
+	return e != -ENOENT;
+}
+
+/* Keep a copy of a tree blob for the local tree cache. Lock held. */
+static void remember_tree(struct drfs_writer *w, const struct drfs_id *id,
+			  const void *p, size_t len)
+{
+	struct job *j = malloc(sizeof(*j) + len);
+	if (!j)
+		return; /* only a cache */
+	j->type = DRFS_BLOB_TREE;
+	j->id = *id;
+	j->len = len;
+	memcpy(j->data, p, len);
+	j->next = w->trees;
+	w->trees = j;
+}
+
 int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 		    const struct drfs_id *id, const void *p, size_t len)
 {
 	if (len > DRFS_BLOB_MAX)
 		return -E2BIG;
 	bool cached = in_cache(w, id);
+	bool want_tree = type == DRFS_BLOB_TREE && !tree_cached(w, id);
 	pthread_mutex_lock(&w->lock);
+	if (want_tree && !w->err)
+		remember_tree(w, id, p, len);
 	int e = w->err;
 	if (e < 0)
 		goto out;
@@ -390,7 +423,8 @@ int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
 }
 
 /* Write index/<id> for the done packs and record them in LMDB. */
-static int index_done(struct drfs_writer *w, struct pack *done)
+static int index_done(struct drfs_writer *w, struct pack *done,
+		      struct job *trees)
 {
 	struct drfs_buf plain, sealed;
 	struct drfs_txn *t = NULL;
@@ -398,10 +432,12 @@ static int index_done(struct drfs_writer *w, struct pack *done)
 	struct drfs_id iid;
 	int e;
 
-	if (!done)
+	if (!done && !trees)
 		return 0;
 	drfs_buf_init(&plain, DRFS_INDEX_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_INDEX_OBJECT_MAX + 64);
+	if (!done)
+		goto cache_only;
 	e = drfs_indexobj_begin(&plain);
 	for (struct pack *p = done; e >= 0 && p; p = p->next)
 		e = drfs_indexobj_add(&plain, &p->id, (uint32_t)p->buf.len,
@@ -435,6 +471,13 @@ static int index_done(struct drfs_writer *w, struct pack *done)
 		}
 	}
 	e = e ?: drfs_kv_put(t, DRFS_DB_SEEN, name, strlen(name), "", 0);
+	goto commit;
+cache_only:
+	e = drfs_txn_begin(w->repo->index, true, &t);
+commit:
+	for (struct job *j = trees; e >= 0 && j; j = j->next)
+		e = drfs_kv_put(t, DRFS_DB_TREEBLOBS, j->id.b, DRFS_ID_LEN,
+				j->data, j->len);
 	if (e >= 0) {
 		e = drfs_txn_commit(t);
 		t = NULL;
@@ -457,10 +500,17 @@ int drfs_writer_flush(struct drfs_writer *w)
 		pthread_cond_wait(&w->cond, &w->lock);
 	int e = w->err;
 	struct pack *done = w->done;
+	struct job *trees = w->trees;
 	w->done = NULL;
+	w->trees = NULL;
 	pthread_mutex_unlock(&w->lock);
 	if (e >= 0)
-		e = index_done(w, done);
+		e = index_done(w, done, trees);
+	while (trees) {
+		struct job *n = trees->next;
+		free(trees);
+		trees = n;
+	}
 	while (done) {
 		struct pack *n = done->next;
 		pack_free(done);
@@ -512,6 +562,11 @@ void drfs_writer_free(struct drfs_writer *w)
 		pack_free(p);
 	}
 	set_clear(w);
+	while (w->trees) {
+		struct job *n = w->trees->next;
+		free(w->trees);
+		w->trees = n;
+	}
 	free(w->workers);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);

@@ -100,7 +100,7 @@ osd data = $D/osd/\$cluster-\$id
 keyring = $D/keyring
 client mount timeout = 30
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw dns name = s3.localhost
 # Free deleted objects within seconds: memstore is RAM, and the default
 # (2 h) fills it after a few GiB of put+delete cycles ("osd full", hangs).
