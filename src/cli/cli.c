@@ -308,6 +308,38 @@ void iso_time(const struct timespec *t, char out[48])
 		 tm.tm_min, tm.tm_sec, t->tv_nsec);
 }
 
+struct held_set {
+	struct drfs_id *v;
+	size_t n, cap;
+};
+
+static int held_add(const char *name, uint64_t size, void *userdata)
+{
+	struct held_set *h = userdata;
+	struct drfs_id id;
+	(void)size;
+	if (drfs_name_parse(name, "holds", &id) < 0)
+		return 0;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 16;
+		void *p = realloc(h->v, cap * sizeof(*h->v));
+		if (!p)
+			return -ENOMEM;
+		h->v = p;
+		h->cap = cap;
+	}
+	h->v[h->n++] = id;
+	return 0;
+}
+
+static bool held_has(const struct held_set *h, const struct drfs_id *id)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (drfs_id_eq(&h->v[i], id))
+			return true;
+	return false;
+}
+
 static int cmd_snapshots(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -324,6 +356,9 @@ static int cmd_snapshots(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	/* holds: one listing, not a request per snapshot */
+	struct held_set held = { 0 };
+	drfs_backend_list(r->be, "holds/", held_add, &held);
 	/* with --replica: which sides hold each snapshot (replication lag) */
 	static const char *const sides[] = { "-", "primary", "replica",
 					      "both", "partial",
@@ -349,14 +384,16 @@ static int cmd_snapshots(struct cli *c)
 			       drfs_fmt_bytes(s->added_bytes, b2));
 			if (on >= 0)
 				printf("%-15s ", sides[on]);
-			printf("%s:%s\n", s->host, s->path);
+			printf("%s:%s%s\n", s->host, s->path,
+			       held_has(&held, &v[i].id) ? "  [held]" : "");
 			continue;
 		}
 		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\",",
 		       i ? "," : "", hex, t, v[i].folder);
 		if (on >= 0)
 			printf("\"on\":\"%s\",", sides[on]);
-		printf("\"host\":");
+		printf("\"held\":%s,\"host\":",
+		       held_has(&held, &v[i].id) ? "true" : "false");
 		json_str(stdout, s->host);
 		printf(",\"path\":");
 		json_str(stdout, s->path);
@@ -377,6 +414,7 @@ static int cmd_snapshots(struct cli *c)
 	}
 	if (c->json)
 		printf("]\n");
+	free(held.v);
 	free(v);
 	drfs_repo_free(r);
 	return 0;
