@@ -15,8 +15,9 @@
  *
  * Create-only puts send "If-None-Match: *" (412 -> -EEXIST, 409
  * ConditionalRequestConflict -> retry). Whether the server honours it is
- * probed once, on the first create-only put, by writing a probe object
- * twice (".drfs-inm-probe-<random>" under the prefix, deleted right after).
+ * probed once per process, on the first create-only put, with a fixed
+ * probe object (".drfs-inm-probe" under the prefix, never deleted, so
+ * append-only credentials can probe).
  * A server that ignores it gets HEAD, then PUT, then a HEAD that checks the
  * ETag is ours (-EEXIST if another writer won); that fallback has a race
  * window between the first HEAD and the PUT (two writers can both
@@ -1134,12 +1135,17 @@ static int put_plain(struct s3 *s, const char *key, const char *name,
 	return 0;
 }
 
-/* Probe once whether the server honours If-None-Match: * on PUT. */
+/*
+ * Probe once whether the server honours If-None-Match: * on PUT, with one
+ * fixed object per repository (".drfs-inm-probe" under the prefix) that is
+ * never deleted: append-only credentials must be able to run this, and a
+ * second process finds the probe present and learns the answer from its
+ * first request (412).
+ */
 static enum inm_state probe_inm(struct s3 *s)
 {
 	enum inm_state st;
-	uint8_t rnd[8];
-	char hex[17], *key = NULL, sha[65], md5[25];
+	char *key = NULL, sha[65], md5[25];
 	int r;
 
 	pthread_mutex_lock(&s->lock);
@@ -1147,23 +1153,14 @@ static enum inm_state probe_inm(struct s3 *s)
 	pthread_mutex_unlock(&s->lock);
 	if (st != INM_UNKNOWN)
 		return st;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return INM_UNKNOWN;
-	for (int i = 0; i < 8; i++)
-		sprintf(hex + 2 * i, "%02x", rnd[i]);
-	if (asprintf(&key, "%s.drfs-inm-probe-%s", s->prefix, hex) < 0)
+	if (asprintf(&key, "%s.drfs-inm-probe", s->prefix) < 0)
 		return INM_UNKNOWN;
 	drfs_s3_sha256_hex("probe", 5, sha);
 	drfs_s3_md5("probe", 5, md5, NULL);
 	r = put_plain(s, key, key, "probe", 5, true, sha, md5, NULL);
-	if (r >= 0) {
+	if (r == 0)
 		r = put_plain(s, key, key, "probe", 5, true, sha, md5, NULL);
-		st = r == -EEXIST ? INM_HONOURED
-		     : r == 0     ? INM_IGNORED
-				  : INM_UNKNOWN;
-		struct req d = {.method = "DELETE", .key = key};
-		s3_perform(s, &d);
-	}
+	st = r == -EEXIST ? INM_HONOURED : r == 0 ? INM_IGNORED : INM_UNKNOWN;
 	free(key);
 	pthread_mutex_lock(&s->lock);
 	if (s->inm == INM_UNKNOWN)

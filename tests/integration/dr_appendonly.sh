@@ -81,14 +81,14 @@ drfs drill "$REPO" -q >/dev/null || fail "drill failed"
 
 denied=$(grep -c ' DENIED$' "$T/requests.log" || true)
 # tolerated: releasing a lock object and the S3 backend's If-None-Match
-# probe (both leave an object behind with append-only credentials)
+# probe object (written create-only, never deleted)
 bad=$(grep ' DENIED$' "$T/requests.log" |
-	grep -v -E '/locks(/|%2F)|/\.drfs-inm-probe-' || true)
+	grep -v -E '/locks(/|%2F)|/\.drfs-inm-probe' || true)
 [ -z "$bad" ] || fail "the backup path tried to delete: $bad"
 info "backup cycle ok; refused deletes: $denied ($(grep ' DENIED$' "$T/requests.log" | grep -c '/locks/' || true) lock releases, $(grep ' DENIED$' "$T/requests.log" | grep -c 'inm-probe' || true) If-None-Match probes)"
 # nothing overwritten: every object PUT at most once
 dups=$(grep -E '^PUT /[^?]+/[^?]+' "$T/requests.log" |
-	grep -v -E '/locks/|/\.drfs-inm-probe-' |
+	grep -v -E '/locks/|/\.drfs-inm-probe' |
 	awk '{ print $2 }' | sort | uniq -d)
 [ -z "$dups" ] || fail "objects written twice: $dups"
 
