@@ -71,6 +71,8 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret);
 void drfs_repo_free(struct drfs_repo *r);
 /* Text for the last open/init failure of this thread (never secrets). */
 const char *drfs_repo_last_error(void);
+/* Set this thread's last error text (for operations built on the store). */
+void drfs_repo_set_last_error(const char *fmt, ...) _printf_(1, 2);
 
 /*
  * Bring the cache up to date: load index/ and snapshots/ objects not seen
@@ -152,6 +154,11 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
 			 const void *p, size_t len, struct drfs_id *ret_id);
 int drfs_writer_flush(struct drfs_writer *w);
+/*
+ * The first failure of the pipeline in words ("cannot upload
+ * \"data/ab/...\": s3 PUT ... 503 SlowDown"), or NULL.
+ */
+const char *drfs_writer_error(struct drfs_writer *w);
 void drfs_writer_get_stats(struct drfs_writer *w,
 			   struct drfs_writer_stats *ret);
 /* Frees; pending unflushed blobs are dropped (their packs stay orphaned). */

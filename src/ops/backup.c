@@ -528,7 +528,14 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		return -ENOMEM;
 	b.snap = snap;
 	/* a shared lock: prune (exclusive) must not run while we write */
-	e = drfs_lock_acquire(r, false, &lock, NULL, 0);
+	char why[256] = "";
+	e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+	if (e == -EBUSY && why[0])
+		drfs_repo_set_last_error("repository is locked: %s", why);
+	else if (e < 0)
+		drfs_repo_set_last_error("cannot take a lock: %s",
+					 drfs_backend_last_error(r->be)
+						 ?: drfs_strerror(e));
 	if (e < 0)
 		goto out;
 	if (!realpath(o->dir, real)) {
@@ -577,8 +584,11 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	e = backup_dir(&b, fd, parent ? &parent->snap.root : NULL, &snap->root);
 	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
 	e = e ?: drfs_writer_flush(b.w);
-	if (e < 0)
+	if (e < 0) {
+		if (drfs_writer_error(b.w))
+			drfs_repo_set_last_error("%s", drfs_writer_error(b.w));
 		goto out;
+	}
 	struct drfs_writer_stats ws;
 	drfs_writer_get_stats(b.w, &ws);
 	snap->added_bytes = ws.bytes_stored;

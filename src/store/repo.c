@@ -26,6 +26,14 @@ const char *drfs_repo_last_error(void)
 	return last_error[0] ? last_error : NULL;
 }
 
+void drfs_repo_set_last_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
 static int fail(int r, const char *fmt, ...) _printf_(2, 3);
 static int fail(int r, const char *fmt, ...)
 {

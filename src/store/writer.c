@@ -19,6 +19,7 @@
 
 #include "drfs/compress.h"
 #include "drfs/limits.h"
+#include "drfs/log.h"
 #include "drfs/repo.h"
 
 #define JOB_BYTES_MAX (16u << 20)
@@ -64,6 +65,7 @@ struct drfs_writer {
 	struct job *trees;
 
 	int err;     /* (L) first failure, sticky */
+	char errmsg[512]; /* (L) it in words, when known */
 	bool quit;   /* (L) */
 	struct drfs_writer_stats stats; /* (L) */
 
@@ -275,10 +277,16 @@ static void *uploader_main(void *arg)
 		drfs_buf_release(&p->buf);
 		p->buf.len = len;
 
+		const char *detail = r < 0 ? drfs_backend_last_error(w->repo->be)
+					   : NULL;
 		pthread_mutex_lock(&w->lock);
 		w->up_busy--;
 		w->up_queued--;
 		if (r < 0) {
+			if (!w->err)
+				snprintf(w->errmsg, sizeof(w->errmsg),
+					 "cannot upload \"%.100s\": %.380s", name,
+					 detail ? detail : drfs_strerror(r));
 			set_err(w, r);
 			pack_free(p);
 		} else {
@@ -523,6 +531,15 @@ int drfs_writer_flush(struct drfs_writer *w)
 		set_err(w, e);
 	pthread_mutex_unlock(&w->lock);
 	return e;
+}
+
+const char *drfs_writer_error(struct drfs_writer *w)
+{
+	const char *m;
+	pthread_mutex_lock(&w->lock);
+	m = w->errmsg[0] ? w->errmsg : NULL;
+	pthread_mutex_unlock(&w->lock);
+	return m;
 }
 
 void drfs_writer_get_stats(struct drfs_writer *w,

@@ -7,6 +7,8 @@
 //   FI_JITTER_MS=0      + uniform random jitter
 //   FI_RESET=0.05       probability: TCP RST on the client socket instead of a response
 //   FI_503=0.0          probability: 503 SlowDown XML error
+//   FI_PUT_503=0.0      same, for PUT requests only (uploads fail, reads work)
+//   FI_PUT_MATCH=/data/ FI_PUT_503 only for PUTs whose path contains this
 //   FI_500=0.0          probability: 500 InternalError XML error
 //   FI_STALL=0.0        probability: accept request, never answer (client timeout path)
 //   FI_TRUNC=0.0        probability: send headers + half the body, then RST
@@ -19,7 +21,7 @@ const [listenPort, upPort] = process.argv.slice(2).map(Number);
 const env = (k, d) => (process.env[k] !== undefined ? Number(process.env[k]) : d);
 const cfg = {
   delay: env('FI_DELAY_MS', 0), jitter: env('FI_JITTER_MS', 0), reset: env('FI_RESET', 0),
-  e503: env('FI_503', 0), e500: env('FI_500', 0), stall: env('FI_STALL', 0), trunc: env('FI_TRUNC', 0),
+  e503: env('FI_503', 0), put503: env('FI_PUT_503', 0), e500: env('FI_500', 0), stall: env('FI_STALL', 0), trunc: env('FI_TRUNC', 0),
 };
 let seed = env('FI_SEED', 1) >>> 0;
 const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 4294967296; };
@@ -31,7 +33,9 @@ const server = http.createServer((req, res) => {
   stats.requests++;
   const r = rnd();
   let fault = 'ok', acc = 0;
-  for (const [name, p] of [['reset', cfg.reset], ['e503', cfg.e503], ['e500', cfg.e500], ['stall', cfg.stall], ['trunc', cfg.trunc]]) {
+  const putHit = req.method === 'PUT' && (!process.env.FI_PUT_MATCH || req.url.includes(process.env.FI_PUT_MATCH));
+  const e503 = putHit ? Math.max(cfg.e503, cfg.put503) : cfg.e503;
+  for (const [name, p] of [['reset', cfg.reset], ['e503', e503], ['e500', cfg.e500], ['stall', cfg.stall], ['trunc', cfg.trunc]]) {
     acc += p; if (r < acc) { fault = name; break; }
   }
   const wait = cfg.delay + (cfg.jitter ? Math.floor(rnd() * cfg.jitter) : 0);
