@@ -98,22 +98,26 @@ rm -rf "$B/drfs-repo" "$B/drfs-cache" "$B/restic-repo" "$B/borg-repo"
 fi
 
 # Five versions of the tree, seeded so every tool sees the same versions.
-# $VER is a hard-linked copy of $SRC; a changed file is rewritten under a
-# new inode, so $SRC and the frozen copies $B/vsnap/vN stay intact.
+# $VER is a real copy of $SRC that the tools back up (so an unchanged file
+# keeps its ctime and inode, and backups 2..5 are incremental). The frozen
+# copies $B/vsnap/vN for the chunk-size study are hard-linked to the
+# previous version; the same seeded mutation is applied to them (a changed
+# file is rewritten under a new inode, so no earlier version changes).
 VER=$B/versions
 rm -rf "$VER" "$B/vsnap" "$B"/v-*
+rm -f "$B"/res.v_*
 mkdir -p "$B/vsnap"
-cp -al "$SRC" "$VER"
+cp -a "$SRC" "$VER"
+cp -al "$SRC" "$B/vsnap/v1"
 "$DRFS" init "$B/v-drfs" >/dev/null
 restic init -q -r "$B/v-restic" >/dev/null
-[ "$BORG" = 1 ] && borg init -e repokey "$B/v-borg" >/dev/null 2>&1
-for v in 1 2 3 4 5; do
-	if [ "$v" -gt 1 ]; then
-		python3 - "$VER" "$v" <<'PY'
-import os, random, shutil, sys
+if [ "$BORG" = 1 ]; then borg init -e repokey "$B/v-borg" >/dev/null 2>&1; fi
+cat >"$B/mutate.py" <<'PY'
+import os, random, sys
 root, v = sys.argv[1], int(sys.argv[2])
 rnd = random.Random(v)
-files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+files = sorted(os.path.relpath(os.path.join(d, f), root)
+               for d, _, fs in os.walk(root) for f in fs
                if not os.path.islink(os.path.join(d, f)))
 def rewrite(f, data):
     st = os.stat(f)
@@ -122,6 +126,7 @@ def rewrite(f, data):
         fh.write(data)
     os.chmod(f, st.st_mode & 0o7777)
 for n, f in enumerate(rnd.sample(files, max(1, len(files) // 50))):
+    f = os.path.join(root, f)
     with open(f, "rb") as fh:
         data = fh.read()
     if n % 2 == 0:
@@ -131,17 +136,22 @@ for n, f in enumerate(rnd.sample(files, max(1, len(files) // 50))):
         data = data[:at] + rnd.randbytes(64) + data[at:]
     rewrite(f, data)
 for f in rnd.sample(files, 20):
+    f = os.path.join(root, f)
     if os.path.exists(f):
         os.unlink(f)
 for i in range(50):
     with open(os.path.join(root, "new-%d-%d" % (v, i)), "wb") as fh:
         fh.write(rnd.randbytes(rnd.randint(1000, 200000)))
 PY
+for v in 1 2 3 4 5; do
+	if [ "$v" -gt 1 ]; then
+		cp -al "$B/vsnap/v$((v - 1))" "$B/vsnap/v$v"
+		python3 "$B/mutate.py" "$VER" "$v"
+		python3 "$B/mutate.py" "$B/vsnap/v$v" "$v"
 	fi
-	cp -al "$VER" "$B/vsnap/v$v"
 	run v_drfs "$DRFS" backup -q "$B/v-drfs" "$VER" --cache-dir "$B/v-drfs-cache"
 	run v_restic restic -q -r "$B/v-restic" backup "$VER"
-	[ "$BORG" = 1 ] && run v_borg borg create "$B/v-borg::v$v" "$VER"
+	if [ "$BORG" = 1 ]; then run v_borg borg create "$B/v-borg::v$v" "$VER"; fi
 done
 vd=$(du -sb "$B/v-drfs" | cut -f1)
 vr=$(du -sb "$B/v-restic" | cut -f1)
@@ -181,6 +191,37 @@ if [ "$CHUNK" = 1 ]; then
 		echo "chunk $avg: $repo $packs $cache $t1 $tn $rss $st" >&2
 	done
 	rm -rf "$B/c-repo" "$B/c-cache"
+
+	# large files edited in place: 5 versions of 256 MiB of real binary
+	# data (shared libraries), each version 8 inserts of 64 bytes and 8
+	# overwrites of 4 KiB at random offsets; chunking statistics only
+	rm -rf "$B/big"
+	mkdir -p "$B/big"
+	{ find "$SRC/lib" -maxdepth 1 -type f -name '*.so*' -size +1M | sort |
+		xargs cat || true; } | head -c $((256 << 20)) >"$B/big/base"
+	python3 - "$B/big" <<'PY'
+import os, random, sys
+d = sys.argv[1]
+data = bytearray(open(os.path.join(d, "base"), "rb").read())
+os.unlink(os.path.join(d, "base"))
+rnd = random.Random(11)
+for v in range(1, 6):
+    if v > 1:
+        for k in range(16):
+            at = rnd.randrange(len(data))
+            if k % 2 == 0:
+                data[at:at] = rnd.randbytes(64)
+            else:
+                data[at:at + 4096] = rnd.randbytes(4096)
+    os.makedirs(os.path.join(d, "v%d" % v))
+    with open(os.path.join(d, "v%d" % v, "image"), "wb") as fh:
+        fh.write(data)
+PY
+	: >"$B/chunkbig.out"
+	for avg in 256 512 1024 2048; do
+		echo "$avg $("$CHUNKSTAT" scan $((avg * 1024)) "$B"/big/v[1-5])" >>"$B/chunkbig.out"
+	done
+	rm -rf "$B/big"
 fi
 LOAD1=$(uptime)
 echo "end: $LOAD1" >&2
@@ -221,12 +262,21 @@ echo
 echo "| repository after 5 versions | drfs | restic | borg | drfs vs restic |"
 echo "|---|---|---|---|---|"
 echo "| size | $((vd / 1024 / 1024)) MiB | $((vr / 1024 / 1024)) MiB | $((vg / 1024 / 1024)) MiB | $(ratio "$vd" "$vr")x |"
-echo "| time of the 5 backups (s, each) | $(awk '{print $1}' "$B/res.v_drfs" | paste -sd' ') | $(awk '{print $1}' "$B/res.v_restic" | paste -sd' ') | $([ "$BORG" = 1 ] && awk '{print $1}' "$B/res.v_borg" | paste -sd' ') | |"
+echo "| time of the 5 backups (s, each; warm page cache) | $(awk '{print $1}' "$B/res.v_drfs" | paste -sd' ') | $(awk '{print $1}' "$B/res.v_restic" | paste -sd' ') | $([ "$BORG" = 1 ] && awk '{print $1}' "$B/res.v_borg" | paste -sd' ') | |"
 if [ "$CHUNK" = 1 ]; then
 	echo
-	echo "| avg chunk | repo after 5 versions | packs | cache dir | 1st backup | 4 later backups | peak RSS | chunks (unique/total) | mean chunk | dedup (logical/unique) |"
+	echo "| avg chunk | repo after 5 versions | packs | cache dir | 1st backup | 4 later backups (full re-reads) | peak RSS | chunks (unique/total) | mean chunk | dedup (logical/unique) |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	while read -r avg repo packs cache t1 tn rss uniq total ubytes lbytes; do
 		echo "| $avg KiB | $((repo / 1024 / 1024)) MiB | $packs | $((cache / 1024)) KiB | $t1 s | $tn s | $((rss / 1024)) MB | $uniq / $total | $((ubytes / uniq / 1024)) KiB | $(ratio "$lbytes" "$ubytes")x |"
 	done <"$B/chunk.out"
+	echo
+	echo "Large files edited in place (5 versions of a 256 MiB file, 16 edits per version; chunkstat scan):"
+	echo
+	echo "| avg chunk | chunks (unique/total) | unique data | extra per version | extra per edit | dedup |"
+	echo "|---|---|---|---|---|---|"
+	while read -r avg uniq total ubytes lbytes; do
+		extra=$(( (ubytes - (256 << 20)) / 4 ))
+		echo "| $avg KiB | $uniq / $total | $((ubytes >> 20)) MiB | $((extra >> 20)) MiB | $((extra / 16 >> 10)) KiB | $(ratio "$lbytes" "$ubytes")x |"
+	done <"$B/chunkbig.out"
 fi

@@ -9,7 +9,7 @@
 #
 # Environment: DRFS, BENCH_DIR (default /var/tmp/drfs-bench), BENCH_SRC
 # (default $BENCH_DIR/src, made by bench-core.sh), BENCH_BORG=0 to skip
-# borg, BENCH_RESTIC_MOUNT=0 to skip restic mount (it is slow).
+# borg (borg mount needs python3-llfuse), BENCH_RESTIC_MOUNT=0 to skip restic mount (it is slow).
 #
 # Figures:
 #   - `ls -lR` of a 100 000-file snapshot (100 dirs x 1000 files): first run
@@ -51,8 +51,8 @@ cleanup() {
 		kill "$p" 2>/dev/null
 	done
 	sleep 1
-	mountpoint -q "$RMNT" && fusermount3 -u -z "$RMNT"
-	mountpoint -q "$GMNT" && fusermount3 -u -z "$GMNT"
+	fusermount3 -u -z "$RMNT" 2>/dev/null
+	fusermount3 -u -z "$GMNT" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -185,7 +185,7 @@ for i in $(seq 1 "$RUNS"); do
 		run cp_resticmount cp -a "$RMNT/snapshots/latest$SRC" "$M/out"
 		hwm "$RPID" >>"$M/rss.resticmount"
 		kill "$RPID"; wait "$RPID" || true
-		mountpoint -q "$RMNT" && fusermount3 -u "$RMNT"
+		fusermount3 -u -z "$RMNT" 2>/dev/null || true
 		rm -rf "$M/out"
 	fi
 	if [ "$BORG" = 1 ]; then
@@ -196,7 +196,7 @@ for i in $(seq 1 "$RUNS"); do
 		drop
 		run cp_borgmount cp -a "$GMNT$SRC" "$M/out"
 		hwm "$GPID" >>"$M/rss.borgmount"
-		borg umount "$GMNT" || fusermount3 -u "$GMNT"
+		borg umount "$GMNT" || fusermount3 -u -z "$GMNT"
 		wait "$GPID" || true
 		rm -rf "$M/out"
 	fi

@@ -68,6 +68,16 @@ void drfs_index_free(struct drfs_index *idx);
 /* Drop every entry of the repository-derived databases (rebuild). */
 int drfs_index_clear(struct drfs_index *idx);
 
+/*
+ * With nosync on, commits are not flushed to disk (MDB_NOSYNC): a crash of
+ * the process loses nothing committed (the pages are in the page cache),
+ * a crash of the machine may lose commits since the last drfs_index_sync().
+ * Callers that promise durability (fsync in now/) call drfs_index_sync().
+ */
+int drfs_index_set_nosync(struct drfs_index *idx, bool on);
+/* Flush every committed transaction to disk. */
+int drfs_index_sync(struct drfs_index *idx);
+
 int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret);
 int drfs_txn_commit(struct drfs_txn *t);
 void drfs_txn_abort(struct drfs_txn *t); /* accepts NULL */

@@ -16,7 +16,8 @@
  * writer; the staging file is dropped once its chunks are durable.
  *
  * Every metadata operation is one LMDB write transaction (durable at
- * return). File data is durable after drfs_now_fsync().
+ * return). File data, size and times are durable after drfs_now_fsync()
+ * and persisted (without a data sync) at drfs_now_release().
  *
  * Errors: negative errno as POSIX names them for the operation (-ENOENT,
  * -EEXIST, -ENOTEMPTY, -ENOTDIR, -EISDIR, -EINVAL, -ENODATA, -ERANGE,
@@ -138,7 +139,10 @@ int drfs_now_fallocate(struct drfs_now_file *f, int mode, uint64_t off,
 int64_t drfs_now_lseek(struct drfs_now_file *f, int64_t off, int whence);
 /* Make the file's data and attributes durable (datasync: data only). */
 int drfs_now_fsync(struct drfs_now_file *f, bool datasync);
-/* close() of one descriptor: attributes persisted, no data sync. */
+/*
+ * close() of one descriptor: nothing to do (size and times stay with the
+ * open file and are persisted at release and fsync). Kept for symmetry.
+ */
 int drfs_now_flush(struct drfs_now_file *f);
 /* Last reference gone. NULL ok. */
 void drfs_now_release(struct drfs_now_file *f);

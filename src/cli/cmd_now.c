@@ -25,6 +25,10 @@ int cmd_snapshot(struct cli *c)
 			c->args[0]);
 		return 1;
 	}
+	if (e == -ENOENT || e == -ENOTDIR || e == -EACCES) {
+		log_err("\"%s\": %s", c->args[0], drfs_strerror(e));
+		return 1;
+	}
 	if (e < 0) {
 		log_err("snapshot of \"%s\" failed: %s", c->args[0],
 			drfs_strerror(e));

@@ -24,7 +24,21 @@
 #define CTL_SNAPSHOT "user.drfs.snapshot"
 #define CTL_LAST "user.drfs.last-snapshot"
 #define CTL_STATUS "user.drfs.status"
+#define CTL_PID "user.drfs.pid"
 #define CTL_ARGS_MAX 8192
+
+/* Only a drfs mount root answers user.drfs.pid: never set an attribute on
+ * an ordinary directory by mistake. */
+static int is_drfs_mount(const char *mountpoint)
+{
+	char pid[32];
+	if (getxattr(mountpoint, CTL_PID, pid, sizeof(pid)) > 0)
+		return 0;
+	return errno == ENOTCONN || errno == ENOENT || errno == ENOTDIR ||
+			       errno == EACCES
+		       ? -errno
+		       : -ENOTCONN;
+}
 
 
 /* ---- client ------------------------------------------------------------- */
@@ -34,7 +48,9 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		     size_t len)
 {
 	struct drfs_buf args;
-	int e = 0;
+	int e = is_drfs_mount(mountpoint);
+	if (e < 0)
+		return e;
 	drfs_buf_init(&args, CTL_ARGS_MAX);
 	if (time)
 		e = drfs_buf_printf(&args, "time=%s\n", time);
@@ -63,6 +79,9 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 
 int drfs_fs_status(const char *mountpoint, char *out, size_t len)
 {
+	int e = is_drfs_mount(mountpoint);
+	if (e < 0)
+		return e;
 	ssize_t l = getxattr(mountpoint, CTL_STATUS, out, len - 1);
 	if (l < 0)
 		return errno == ENOTSUP || errno == ENODATA ? -ENOTCONN
@@ -158,7 +177,8 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 			     "inodes: %" PRIu64 "\n",
 			     st.changed ? "changed since the last snapshot"
 					: "unchanged",
-			     st.staged_files, drfs_fmt_bytes(st.staged_bytes, b1),
+			     st.staged_files,
+			     drfs_fmt_bytes(st.staged_bytes, b1),
 			     st.pending_blobs,
 			     drfs_fmt_bytes(st.pending_bytes, b2),
 			     st.last_folder[0] ? st.last_folder : "none",

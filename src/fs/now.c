@@ -794,7 +794,7 @@ static void rec_from_node(struct rec *r, const struct drfs_node *nd)
 
 /* Copy one node of a tree into LMDB as a new inode (or a known hard link). */
 static int mat_node(struct drfs_now *n, struct drfs_txn *t, struct state *s,
-		    struct rec *dir, struct drfs_node *nd)
+		    struct rec *dir, struct drfs_node *nd, bool *ret_dirty)
 {
 	char name[DRFS_NAME_MAX + 1];
 	uint64_t ino;
@@ -807,8 +807,13 @@ static int mat_node(struct drfs_now *n, struct drfs_txn *t, struct state *s,
 	memcpy(name, nd->name, nd->name_len);
 	name[nd->name_len] = 0;
 	bool linked = !S_ISDIR(nd->mode) && nd->nlink > 1;
-	if (linked && get_link(t, nd->ino, &ino) == 0)
+	if (linked && get_link(t, nd->ino, &ino) == 0) {
+		/* a hard link to an inode changed since: this tree is stale */
+		struct rec lr;
+		if (rec_get(t, ino, &lr) == 0 && (lr.flags & I_DIRTY))
+			*ret_dirty = true;
 		return dent_add(t, dir, name, nd->name_len, ino);
+	}
 	if (s->next_ino >= INO_MAX)
 		return -ENOSPC;
 	struct rec *r = calloc(1, sizeof(*r));
@@ -872,13 +877,16 @@ static int ensure_mat(struct drfs_now *n, uint64_t ino)
 		drfs_buf_release(&tree);
 		return e == -EBADMSG ? -EIO : e;
 	}
+	bool dirty = false;
 	while ((e = drfs_tree_iter_next(&it, &nd)) > 0) {
-		e = mat_node(n, t, &s, &d, &nd);
+		e = mat_node(n, t, &s, &d, &nd, &dirty);
 		if (e < 0)
 			break;
 	}
 	d.flags |= I_MAT;
 	e = e < 0 ? e : rec_put(t, &d);
+	if (e >= 0 && dirty)
+		e = mark_dirty(t, d.ino);
 	e = e < 0 ? e : state_put(t, &s);
 	if (e >= 0)
 		e = drfs_txn_commit(t);
@@ -1232,8 +1240,8 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_lock(&n->lock);
-	s = n->st;
 	e = ensure_mat(n, dir);
+	s = n->st; /* after ensure_mat, which allocates inodes */
 	e = e < 0 ? e : drfs_txn_begin(n->r->index, true, &t);
 	e = e < 0 ? e : rec_get(t, dir, &d);
 	if (e < 0)
@@ -2603,7 +2611,8 @@ static int chunk_fd(struct drfs_now *n, int fd, struct ext_vec *x,
 			if (have == 0)
 				break;
 			size_t o = 0;
-			while (e >= 0 && (have - o >= max || (eof && o < have))) {
+			while (e >= 0 &&
+			       (have - o >= max || (eof && o < have))) {
 				size_t c = drfs_chunker_cut(&n->r->chunker,
 							    win + o, have - o);
 				e = put_chunk(n, win + o, c, pos + o, x);
@@ -2741,17 +2750,22 @@ static int make_durable(struct drfs_now *n)
 	if (e2 >= 0)
 		for (size_t i = 0; i < drop.n; i++)
 			unlink_staging(n, drop.v[i]);
-	/* the exact size of what stays staged */
-	uint64_t total = 0;
+	/* the exact size of what stays staged, and of what can be freed */
+	uint64_t total = 0, freeable = 0;
 	for (size_t i = 0; i < staged.n; i++) {
 		char p[PATH_MAX];
 		struct stat fs;
 		staging_path(n, staged.v[i], p, sizeof(p));
-		if (stat(p, &fs) == 0)
-			total += (uint64_t)fs.st_blocks * 512;
+		if (stat(p, &fs) < 0)
+			continue;
+		total += (uint64_t)fs.st_blocks * 512;
+		if (!ofile_find(n, staged.v[i]))
+			freeable += (uint64_t)fs.st_blocks * 512;
 	}
 	n->staged_bytes = total;
-	n->space_stuck = n->o.cache_size && total > n->o.cache_size;
+	/* writers wait for space only while closed files can be freed */
+	n->space_stuck = n->o.cache_size && total > n->o.cache_size &&
+			 freeable == 0;
 	free(staged.v);
 	free(drop.v);
 	pthread_cond_broadcast(&n->bg_cond);
@@ -2776,6 +2790,8 @@ struct commit {
 	struct dir_upd *upd;
 	size_t n_upd, cap_upd;
 	struct ino_list clean; /* non-directories to clear I_DIRTY */
+	struct ino_list unreached; /* changed hard links with links in
+				      directories not yet copied */
 };
 
 static int put_tree(struct drfs_now *n, const void *p, size_t len,
@@ -2926,6 +2942,97 @@ static void node_from_rec(struct drfs_now *n, struct drfs_node *nd,
 static int commit_dir(struct commit *c, const struct rec *d,
 		      struct drfs_id *ret_tree, struct agg *ret_agg, int depth);
 
+struct lcount {
+	uint64_t child, sum;
+};
+
+static int lcount_cb(const void *key, size_t klen, const void *val,
+		     size_t vlen, void *ud)
+{
+	struct lcount *l = ud;
+	const uint8_t *k = key;
+	if (klen != 17 || k[0] != 'p' || get_be64(k + 1) != l->child)
+		return 1;
+	if (vlen == 4)
+		l->sum += drfs_get_le32(val);
+	return 0;
+}
+
+/* Links of ino in directories copied into LMDB. */
+static int link_count(struct drfs_txn *t, uint64_t ino, uint64_t *ret)
+{
+	uint8_t k[9] = { 'p' };
+	struct lcount l = { .child = ino };
+	put_be64(k + 1, ino);
+	int e = drfs_kv_scan(t, DRFS_DB_NOW_DIRENTS, k, 9, lcount_cb, &l);
+	*ret = l.sum;
+	return e;
+}
+
+struct subdirs {
+	struct drfs_txn *t;
+	uint64_t dir;
+	struct ino_list *out;
+};
+
+static int subdirs_cb(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *ud)
+{
+	struct subdirs *s = ud;
+	const uint8_t *k = key;
+	struct rec r;
+	if (klen <= 9 || k[0] != 'n' || get_be64(k + 1) != s->dir)
+		return 1;
+	if (vlen != 16)
+		return -EBADMSG;
+	if (rec_get(s->t, get_be64(val), &r) == 0 && S_ISDIR(r.mode))
+		return ino_list_push(s->out, r.ino);
+	return 0;
+}
+
+/*
+ * Copy every directory into LMDB, then mark dirty every directory holding
+ * a link to one of the inodes in changed: a hard-link group changed through
+ * one name must be written with its new content under all of its names.
+ */
+static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
+{
+	struct ino_list todo = { 0 };
+	struct drfs_txn *t;
+	int e = ino_list_push(&todo, DRFS_NOW_ROOT);
+	while (e >= 0 && todo.n) {
+		uint64_t dir = todo.v[--todo.n];
+		uint8_t k[9] = { 'n' };
+		e = ensure_mat(n, dir);
+		if (e < 0)
+			break;
+		e = drfs_txn_begin(n->r->index, false, &t);
+		if (e < 0)
+			break;
+		struct subdirs s = { .t = t, .dir = dir, .out = &todo };
+		put_be64(k + 1, dir);
+		e = drfs_kv_scan(t, DRFS_DB_NOW_DIRENTS, k, 9, subdirs_cb, &s);
+		drfs_txn_abort(t);
+	}
+	free(todo.v);
+	if (e < 0)
+		return e;
+	e = drfs_txn_begin(n->r->index, true, &t);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; e >= 0 && i < changed->n; i++) {
+		struct ino_list ps = { 0 };
+		e = parents_of(t, changed->v[i], &ps);
+		for (size_t j = 0; e >= 0 && j < ps.n; j++)
+			e = mark_dirty(t, ps.v[j]);
+		free(ps.v);
+	}
+	if (e >= 0)
+		return drfs_txn_commit(t);
+	drfs_txn_abort(t);
+	return e;
+}
+
 /* One entry of a directory being encoded. */
 static int commit_entry(struct commit *c, struct drfs_tree_enc *enc,
 			const uint8_t *name, size_t nlen, uint64_t ino,
@@ -2964,6 +3071,13 @@ static int commit_entry(struct commit *c, struct drfs_tree_enc *enc,
 	}
 	if (e >= 0 && (r->flags & I_DIRTY))
 		e = ino_list_push(&c->clean, ino);
+	if (e >= 0 && !S_ISDIR(r->mode) && (r->flags & I_DIRTY) &&
+	    r->src_ino && r->nlink > 1) {
+		uint64_t links = 0;
+		e = link_count(c->t, ino, &links);
+		if (e >= 0 && links < r->nlink)
+			e = ino_list_push(&c->unreached, ino);
+	}
 	e = e < 0 ? e : load_xattrs(c->t, ino, &xbuf, &xv, &nx);
 	e = e < 0 ? e : drfs_tree_enc_add(enc, &nd, xv, nx, s.v, s.n);
 out:
@@ -3116,12 +3230,22 @@ static int commit_locked(struct drfs_now *n,
 	}
 	if (e < 0)
 		goto out;
-	e = drfs_txn_begin(n->r->index, false, &c.t);
-	e = e < 0 ? e : rec_get(c.t, DRFS_NOW_ROOT, &root);
-	e = e < 0 ? e : commit_dir(&c, &root, &snap->root, &agg, 0);
-	e = e < 0 ? e : root_meta(&c, &root, &snap->root, &snap->meta);
-	drfs_txn_abort(c.t);
-	c.t = NULL;
+	for (int pass = 0;; pass++) {
+		e = drfs_txn_begin(n->r->index, false, &c.t);
+		e = e < 0 ? e : rec_get(c.t, DRFS_NOW_ROOT, &root);
+		e = e < 0 ? e : commit_dir(&c, &root, &snap->root, &agg, 0);
+		e = e < 0 ? e : root_meta(&c, &root, &snap->root, &snap->meta);
+		drfs_txn_abort(c.t);
+		c.t = NULL;
+		if (e < 0 || !c.unreached.n || pass > 0)
+			break;
+		/* once more after copying the directories with other links */
+		e = materialize_all(n, &c.unreached);
+		c.n_upd = c.clean.n = c.unreached.n = 0;
+		agg = (struct agg){ 0 };
+		if (e < 0)
+			break;
+	}
 	if (e < 0)
 		goto out;
 	e = make_durable(n);
@@ -3214,6 +3338,7 @@ out:
 	drfs_txn_abort(c.t);
 	free(c.upd);
 	free(c.clean.v);
+	free(c.unreached.v);
 	free(staged.v);
 	free(snap);
 	return e;
@@ -3275,7 +3400,7 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 	return e < 0 ? e : 0;
 }
 
-/* ---- background work ------------------------------------------------------ */
+/* ---- background work --------------------------------------------------- */
 
 /* An idle staged file whose extents are stale. Under n->lock. */
 static int pick_stale(struct drfs_now *n, uint64_t *ret_ino, uint64_t *ret_gen)
@@ -3320,8 +3445,10 @@ static void *bg_main(void *arg)
 		if (n->bg_quit)
 			break;
 		if (n->o.snapshot_every > 0 &&
-		    drfs_now_mono() - n->last_snap_mono >= n->o.snapshot_every) {
-			struct drfs_now_snapshot_opts so = { .if_changed = true };
+		    drfs_now_mono() - n->last_snap_mono >=
+			    n->o.snapshot_every) {
+			struct drfs_now_snapshot_opts so = { 0 };
+			so.if_changed = true;
 			char folder[32];
 			n->last_snap_mono = drfs_now_mono();
 			pthread_mutex_unlock(&n->lock);

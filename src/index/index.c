@@ -130,6 +130,16 @@ int drfs_index_clear(struct drfs_index *idx)
 	return lmdb_err(mdb_txn_commit(txn));
 }
 
+int drfs_index_set_nosync(struct drfs_index *idx, bool on)
+{
+	return lmdb_err(mdb_env_set_flags(idx->env, MDB_NOSYNC, on ? 1 : 0));
+}
+
+int drfs_index_sync(struct drfs_index *idx)
+{
+	return lmdb_err(mdb_env_sync(idx->env, 1));
+}
+
 int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
 {
 	struct drfs_txn *t = malloc(sizeof(*t));

@@ -300,6 +300,38 @@ int main(void)
 	drfs_now_free(n);
 	drfs_repo_free(r);
 
+	/* a hard-link group changed through one name, the directory of the
+	 * other name never copied: the snapshot has the new content there */
+	r = open_repo("cache3");
+	CHECK_EQ(drfs_now_open(r, NULL, &n), 0);
+	uint64_t h1, h2;
+	CHECK_EQ(drfs_now_mkdir(n, DRFS_NOW_ROOT, "h1", 0755, 0, 0, &st), 0);
+	h1 = st.st_ino;
+	CHECK_EQ(drfs_now_mkdir(n, DRFS_NOW_ROOT, "h2", 0755, 0, 0, &st), 0);
+	h2 = st.st_ino;
+	CHECK_EQ(write_file(n, h1, "x", "old content", 11, 0, true), 0);
+	CHECK_EQ(drfs_now_link(n, child(n, h1, "x"), h2, "y", &st), 0);
+	so.time.tv_sec++;
+	CHECK_EQ(drfs_now_snapshot(n, &so, folder), 1);
+	drfs_now_free(n);
+	drfs_repo_free(r);
+	r = open_repo("cache4");
+	CHECK_EQ(drfs_now_open(r, NULL, &n), 0);
+	h1 = child(n, DRFS_NOW_ROOT, "h1");
+	CHECK_EQ(write_file(n, h1, "x", "NEW", 3, 0, false), 0);
+	so.time.tv_sec++;
+	CHECK_EQ(drfs_now_snapshot(n, &so, folder), 1);
+	drfs_now_free(n);
+	drfs_repo_free(r);
+	r = open_repo("cache5");
+	CHECK_EQ(drfs_now_open(r, NULL, &n), 0);
+	h2 = child(n, DRFS_NOW_ROOT, "h2");
+	CHECK(file_equals(n, child(n, h2, "y"), (const uint8_t *)"NEW content",
+			  11));
+	CHECK_EQ(child(n, h2, "y"), child(n, child(n, DRFS_NOW_ROOT, "h1"), "x"));
+	drfs_now_free(n);
+	drfs_repo_free(r);
+
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)
