@@ -175,7 +175,7 @@ s3://*)
 	deadrep=(--replica "$REPLICA2" --replica-endpoint http://127.0.0.1:1 --retries 0 --cache-dir "$T/c-a")
 	run_nocrash "sync backup with the replica down" drfs backup "$T/async-p" "$SRC" "${deadrep[@]}"
 	[ "$RC" != 0 ] || fail "a sync backup succeeded with the replica down"
-	grep -q 'replica.*unreachable' "$T/last.err" || fail "unclear: $(cat "$T/last.err")"
+	grep -qE 'replica.*(unreachable|unavailable)' "$T/last.err" || fail "unclear: $(cat "$T/last.err")"
 	drfs backup "$T/async-p" "$SRC" "${deadrep[@]}" --replica-async >/dev/null
 	on_a() {
 		drfs snapshots "$T/async-p" --replica "$REPLICA2" --cache-dir "$T/c-a" --json |
