@@ -81,6 +81,9 @@ int drfs_hold_set(struct drfs_repo *r, const struct drfs_id *snap);
 int drfs_hold_release(struct drfs_repo *r, const struct drfs_id *snap);
 /* 1 held, 0 not held, < 0 backend error (a garbage hold object is held). */
 int drfs_hold_check(struct drfs_repo *r, const struct drfs_id *snap);
+/* Every held snapshot id, with one listing (*ret malloc'd, free()). */
+int drfs_holds_list(struct drfs_repo *r, struct drfs_id **ret, size_t *ret_n);
+bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id);
 
 /* ---- forgetting snapshots ------------------------------------------------ */
 

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,8 +19,11 @@
 #include "drfs/cliint.h"
 #include "drfs/fs.h"
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/ops.h"
+#include "drfs/prune.h"
+#include "drfs/prune.h"
 #include "drfs/repo.h"
 
 void report_line(void *userdata, const char *fmt, ...)
@@ -308,38 +312,6 @@ void iso_time(const struct timespec *t, char out[48])
 		 tm.tm_min, tm.tm_sec, t->tv_nsec);
 }
 
-struct held_set {
-	struct drfs_id *v;
-	size_t n, cap;
-};
-
-static int held_add(const char *name, uint64_t size, void *userdata)
-{
-	struct held_set *h = userdata;
-	struct drfs_id id;
-	(void)size;
-	if (drfs_name_parse(name, "holds", &id) < 0)
-		return 0;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 16;
-		void *p = realloc(h->v, cap * sizeof(*h->v));
-		if (!p)
-			return -ENOMEM;
-		h->v = p;
-		h->cap = cap;
-	}
-	h->v[h->n++] = id;
-	return 0;
-}
-
-static bool held_has(const struct held_set *h, const struct drfs_id *id)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (drfs_id_eq(&h->v[i], id))
-			return true;
-	return false;
-}
-
 static int cmd_snapshots(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -357,8 +329,9 @@ static int cmd_snapshots(struct cli *c)
 		return 1;
 	}
 	/* holds: one listing, not a request per snapshot */
-	struct held_set held = { 0 };
-	drfs_backend_list(r->be, "holds/", held_add, &held);
+	struct drfs_id *held = NULL;
+	size_t n_held = 0;
+	drfs_holds_list(r, &held, &n_held);
 	/* with --replica: which sides hold each snapshot (replication lag) */
 	static const char *const sides[] = { "-", "primary", "replica",
 					      "both", "partial",
@@ -385,7 +358,7 @@ static int cmd_snapshots(struct cli *c)
 			if (on >= 0)
 				printf("%-15s ", sides[on]);
 			printf("%s:%s%s\n", s->host, s->path,
-			       held_has(&held, &v[i].id) ? "  [held]" : "");
+			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
 			continue;
 		}
 		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\",",
@@ -393,7 +366,7 @@ static int cmd_snapshots(struct cli *c)
 		if (on >= 0)
 			printf("\"on\":\"%s\",", sides[on]);
 		printf("\"held\":%s,\"host\":",
-		       held_has(&held, &v[i].id) ? "true" : "false");
+		       drfs_holds_has(held, n_held, &v[i].id) ? "true" : "false");
 		json_str(stdout, s->host);
 		printf(",\"path\":");
 		json_str(stdout, s->path);
@@ -414,7 +387,7 @@ static int cmd_snapshots(struct cli *c)
 	}
 	if (c->json)
 		printf("]\n");
-	free(held.v);
+	free(held);
 	free(v);
 	drfs_repo_free(r);
 	return 0;
@@ -588,9 +561,148 @@ static int cmd_repair(struct cli *c)
 	return 0;
 }
 
+/* ---- retention hooks of drfs mount (fs.h) -------------------------------- */
+
+struct mount_retention {
+	struct drfs_policy policy;
+	bool have_policy; /* given on the command line */
+};
+
+/* --keep-* of the command line (as cmd_retention.c's); -EINVAL. */
+static int mount_policy(const struct cli *c, struct mount_retention *m)
+{
+	struct drfs_policy *p = &m->policy;
+	memset(p, 0, sizeof(*p));
+	m->have_policy = c->keep_last >= 0 || c->keep_hourly >= 0 ||
+			 c->keep_daily >= 0 || c->keep_weekly >= 0 ||
+			 c->keep_monthly >= 0 || c->keep_yearly >= 0 ||
+			 c->keep_within || c->n_keep_tags;
+	p->last = c->keep_last > 0 ? (uint32_t)c->keep_last : 0;
+	p->hourly = c->keep_hourly > 0 ? (uint32_t)c->keep_hourly : 0;
+	p->daily = c->keep_daily > 0 ? (uint32_t)c->keep_daily : 0;
+	p->weekly = c->keep_weekly > 0 ? (uint32_t)c->keep_weekly : 0;
+	p->monthly = c->keep_monthly > 0 ? (uint32_t)c->keep_monthly : 0;
+	p->yearly = c->keep_yearly > 0 ? (uint32_t)c->keep_yearly : 0;
+	if (c->keep_within &&
+	    (drfs_parse_duration(c->keep_within, &p->within) < 0 ||
+	     p->within <= 0)) {
+		log_err("invalid --keep-within \"%s\" (want e.g. 7d, 36h)",
+			c->keep_within);
+		return -EINVAL;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < c->n_keep_tags; i++) {
+		size_t l = strlen(c->keep_tags[i]);
+		if (l == 0 || l > DRFS_TAG_MAX ||
+		    off + l + 1 > sizeof(p->tags)) {
+			log_err("invalid --keep-tag \"%s\"", c->keep_tags[i]);
+			return -EINVAL;
+		}
+		memcpy(p->tags + off, c->keep_tags[i], l + 1);
+		off += l + 1;
+		p->n_tags++;
+	}
+	if (m->have_policy && drfs_policy_empty(p)) {
+		log_err("the --keep-* options given keep nothing");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int mret_forget(void *ud, struct drfs_repo *r,
+		       const struct drfs_id *ids, size_t n)
+{
+	(void)ud;
+	return drfs_forget(r, ids, n);
+}
+
+static int mret_enforce(void *ud, struct drfs_repo *r)
+{
+	struct mount_retention *m = ud;
+	struct drfs_policy p;
+	struct drfs_snap_info *all = NULL;
+	struct drfs_policy_verdict *v = NULL;
+	struct drfs_id *ids = NULL;
+	size_t n = 0, nf = 0;
+	int e;
+
+	if (m->have_policy) {
+		p = m->policy;
+	} else {
+		e = drfs_policy_load(r, &p);
+		if (e < 0)
+			return e == -ENOENT ? 0 : e;
+	}
+	if (drfs_policy_empty(&p))
+		return 0;
+	e = drfs_repo_snapshots(r, &all, &n);
+	if (e < 0 || n == 0)
+		goto out;
+	v = calloc(n, sizeof(*v));
+	ids = calloc(n, sizeof(*ids));
+	e = v && ids ? drfs_policy_apply(&p, all, n, time(NULL), v) : -ENOMEM;
+	for (size_t i = 0; e >= 0 && i < n; i++) {
+		if (v[i].keep)
+			continue;
+		int h = drfs_hold_check(r, &all[i].id);
+		if (h < 0)
+			e = h;
+		else if (h == 0)
+			ids[nf++] = all[i].id;
+	}
+	if (e >= 0 && nf)
+		e = drfs_forget(r, ids, nf);
+	if (e >= 0)
+		e = (int)nf;
+out:
+	free(all);
+	free(v);
+	free(ids);
+	return e;
+}
+
+static int mret_gc(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
+		   size_t n_roots, char *msg, size_t msg_len)
+{
+	struct drfs_lock *lock = NULL;
+	struct drfs_gc_opts go = { .max_unused = -1, .roots = roots,
+				   .n_roots = n_roots };
+	struct drfs_gc_result res;
+	char why[256] = "", b1[32], b2[32];
+	(void)ud;
+
+	int e = drfs_lock_acquire(r, true, &lock, why, sizeof(why));
+	if (e < 0) {
+		snprintf(msg, msg_len, "%s", why[0] ? why : drfs_strerror(e));
+		return e;
+	}
+	e = drfs_gc(r, &go, &res);
+	drfs_lock_release(lock);
+	if (e < 0)
+		snprintf(msg, msg_len, "%s", drfs_strerror(e));
+	else
+		snprintf(msg, msg_len,
+			 "%" PRIu64 " packs deleted, %" PRIu64
+			 " repacked, %s -> %s",
+			 res.packs_deleted, res.packs_repacked,
+			 drfs_fmt_bytes(res.pack_bytes_before, b1),
+			 drfs_fmt_bytes(res.pack_bytes_after, b2));
+	return e;
+}
+
 static int cmd_mount(struct cli *c)
 {
 	struct drfs_mount_opts o = { 0 };
+	struct mount_retention mr;
+	struct drfs_mount_retention hooks = {
+		.forget = mret_forget,
+		.enforce = mret_enforce,
+		.gc = mret_gc,
+		.ud = &mr,
+	};
+	if (mount_policy(c, &mr) < 0)
+		return EXIT_USAGE;
+	o.retention = &hooks;
 	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
 				"[--cache-dir D] [--cache-size SIZE]");
 	if (e < 0)

@@ -869,10 +869,23 @@ static int held_visit(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
-static bool held_has(const struct held *h, const struct drfs_id *id)
+int drfs_holds_list(struct drfs_repo *r, struct drfs_id **ret, size_t *ret_n)
 {
-	for (size_t i = 0; i < h->n; i++)
-		if (drfs_id_eq(&h->v[i], id))
+	struct held h = { 0 };
+	int e = drfs_backend_list(r->be, "holds/", held_visit, &h);
+	if (e < 0) {
+		free(h.v);
+		return e;
+	}
+	*ret = h.v;
+	*ret_n = h.n;
+	return 0;
+}
+
+bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (drfs_id_eq(&v[i], id))
 			return true;
 	return false;
 }
@@ -885,7 +898,8 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	struct drfs_snap_info *snaps = NULL, *kept = NULL;
 	struct drfs_policy_verdict *v = NULL;
 	struct drfs_id *gone = NULL;
-	struct held held = { 0 };
+	struct drfs_id *held = NULL;
+	size_t n_held = 0;
 	size_t n = 0, n_kept = 0, n_gone = 0;
 	int e;
 
@@ -921,7 +935,7 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	/* the snapshots as they are now, under the lock */
 	e = drfs_repo_sync(r, false);
 	e = e ?: drfs_repo_snapshots(r, &snaps, &n);
-	e = e ?: drfs_backend_list(r->be, "holds/", held_visit, &held);
+	e = e ?: drfs_holds_list(r, &held, &n_held);
 	if (e < 0)
 		goto out;
 	v = calloc(n + 1, sizeof(*v));
@@ -935,7 +949,7 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	if (e < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (held_has(&held, &snaps[i].id)) {
+		if (drfs_holds_has(held, n_held, &snaps[i].id)) {
 			v[i].reasons |= DRFS_KEEP_HOLD;
 			v[i].keep = true;
 		}
@@ -967,6 +981,6 @@ out:
 	free(kept);
 	free(gone);
 	free(v);
-	free(held.v);
+	free(held);
 	return e;
 }
