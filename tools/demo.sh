@@ -6,10 +6,11 @@
 #
 #   bash tools/demo.sh [SOURCE_DIR]     (default source: /usr/share/doc)
 #
-# It creates ./demo/ (repository, cache, mountpoint) beside the checkout's
-# build, backs SOURCE_DIR up by rsync into the mount's now/, takes a
+# It creates ./demo/ (repository, cache, mountpoint), mounts the
+# repository, backs SOURCE_DIR up by rsync into the mount's now/, takes a
 # snapshot, shows the dated folders, restores by copying out of the
-# snapshot folder and proves the copy identical; then unmounts.
+# snapshot folder, unmounts, checks the repository and proves the copy
+# identical.
 set -euo pipefail
 SRC_TREE=${1:-/usr/share/doc}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,35 +52,25 @@ CACHE=$WORK/cache
 say "drfs init $REPO"
 "$DRFS" init "$REPO"
 
-if "$DRFS" mount --help >/dev/null 2>&1 && [ -e /dev/fuse ] &&
-	[ "${DRFS_DEMO_NO_MOUNT:-}" != 1 ]; then
-	MNT=$WORK/mnt
-	mkdir -p "$MNT"
-	cleanup() { "$DRFS" umount "$MNT" 2>/dev/null ||
-		fusermount3 -u -z "$MNT" 2>/dev/null || true; }
-	trap cleanup EXIT
-	say "drfs backup $REPO $SRC_TREE (first snapshot)"
-	"$DRFS" backup "$REPO" "$SRC_TREE" --cache-dir "$CACHE"
-	say "drfs mount $REPO $MNT"
-	"$DRFS" mount "$REPO" "$MNT" --cache-dir "$CACHE"
-	ls -l "$MNT" "$MNT/snapshots"/*
-	if touch "$MNT/now/.drfs-demo-probe" 2>/dev/null; then
-		rm -f "$MNT/now/.drfs-demo-probe"
-		say "rsync -aHAX $SRC_TREE/ $MNT/now/ (incremental: nothing changed)"
-		time rsync -aHAX --delete "$SRC_TREE/" "$MNT/now/"
-		say "drfs snapshot $MNT"
-		"$DRFS" snapshot "$MNT"
-	fi
-	say "restore: cp -a out of $MNT/latest/"
-	time cp -a "$MNT/latest/." "$WORK/restored"
-	"$DRFS" umount "$MNT"
-	trap - EXIT
-else
-	say "drfs backup $REPO $SRC_TREE"
-	"$DRFS" backup "$REPO" "$SRC_TREE" --cache-dir "$CACHE"
-	say "drfs restore $REPO latest $WORK/restored"
-	"$DRFS" restore "$REPO" latest "$WORK/restored" --cache-dir "$CACHE"
-fi
+MNT=$WORK/mnt
+mkdir -p "$MNT"
+cleanup() { "$DRFS" umount "$MNT" 2>/dev/null ||
+	fusermount3 -u -z "$MNT" 2>/dev/null || true; }
+trap cleanup EXIT
+say "drfs mount $REPO $MNT"
+"$DRFS" mount "$REPO" "$MNT" --cache-dir "$CACHE"
+say "rsync -aHAX --delete $SRC_TREE/ $MNT/now/   (the backup)"
+time rsync -aHAX --delete "$SRC_TREE/" "$MNT/now/"
+say "drfs snapshot $MNT"
+"$DRFS" snapshot "$MNT"
+say "rsync again: nothing changed, nothing is written"
+time rsync -aHAX --delete "$SRC_TREE/" "$MNT/now/"
+"$DRFS" status "$MNT"
+ls -l "$MNT" "$MNT"/snapshots/*
+say "restore: cp -a out of $MNT/latest/"
+time cp -a "$MNT/latest/." "$WORK/restored"
+"$DRFS" umount "$MNT"
+trap - EXIT
 
 say "drfs snapshots $REPO"
 "$DRFS" snapshots "$REPO" --cache-dir "$CACHE"
