@@ -8,7 +8,10 @@
 #   bash tools/bench-now.sh [RUNS]         (default 3 runs per figure)
 #
 # Environment: DRFS, BENCH_DIR (default /var/tmp/drfs-bench), BENCH_SRC
-# (default $BENCH_DIR/src, made by bench-core.sh). Needs root (drop_caches,
+# (default $BENCH_DIR/src, made by bench-core.sh), BENCH_SMALL (the small-file
+# tree; default $BENCH_DIR/m/small, 100 000 files, shared with
+# bench-mount.sh) and BENCH_SMALL_DIRS (directories of 1000 files to create
+# when BENCH_SMALL does not exist; default 100). Needs root (drop_caches,
 # FUSE).
 #
 # Figures:
@@ -27,7 +30,8 @@ B=${BENCH_DIR:-/var/tmp/drfs-bench}
 SRC=${BENCH_SRC:-$B/src}
 N=$B/now
 MNT=$N/mnt
-SMALL=$B/m/small      # shared with bench-mount.sh
+SMALL=${BENCH_SMALL:-$B/m/small}  # shared with bench-mount.sh
+SMALL_DIRS=${BENCH_SMALL_DIRS:-100}  # directories of 1000 files
 export DRFS_PASSWORD=bench-pass RESTIC_PASSWORD=bench-pass
 
 [ -d "$SRC" ] || { echo "no $SRC: run tools/bench-core.sh first" >&2; exit 1; }
@@ -58,7 +62,7 @@ mbs() { awk -v s="$SIZE" -v t="$1" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
 hwm() { awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
 mount_drfs() {
 	"$DRFS" mount "$N/repo" "$MNT" --cache-dir "$N/cache" >/dev/null
-	PID=$(getfattr -n user.drfs.pid --only-values "$MNT")
+	PID=$(getfattr -n user.drfs.pid --only-values "$MNT" 2>/dev/null)
 	[ -n "$PID" ] || { echo "no daemon pid" >&2; exit 1; }
 }
 
@@ -74,10 +78,10 @@ rm -f "$MNT/now/.probe"
 "$DRFS" umount "$MNT"
 
 if [ ! -d "$SMALL" ]; then
-	python3 - "$SMALL" <<'PY'
+	python3 - "$SMALL" "$SMALL_DIRS" <<'PY'
 import os, random, sys
 rnd = random.Random(7)
-for d in range(100):
+for d in range(int(sys.argv[2])):
     p = os.path.join(sys.argv[1], "dir-%03d" % d)
     os.makedirs(p)
     for i in range(1000):
@@ -127,7 +131,7 @@ echo "end: $LOAD1" >&2
 rssmax() { sort -n "$N/rss.$1" | tail -1; }
 sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 echo
-echo "Tree: $SIZE bytes, $(find "$SRC" -type f | wc -l) files; small tree 100 000 files; medians of $RUNS runs; $(nproc) cores; $(date -u +%F)"
+echo "Tree: $SIZE bytes, $(find "$SRC" -type f | wc -l) files; small tree $(find "$SMALL" -type f | wc -l) files; medians of $RUNS runs; $(nproc) cores; $(date -u +%F)"
 echo "Load at start: ${LOAD0##*load average: }; at end: ${LOAD1##*load average: }"
 echo
 r=$(col rsync_now 1); s=$(col snap_now 1); t=$(sum "$r" "$s")
@@ -136,11 +140,11 @@ echo "| figure | drfs now/ | local disk | restic backup | drfs vs local | drfs v
 echo "|---|---|---|---|---|---|"
 echo "| rsync -a 1.4 GB (cold cache) | $r s + snapshot $s s = $t s ($(mbs "$t") MB/s) | $l s ($(mbs "$l") MB/s) | $rb s ($(mbs "$rb") MB/s) | $(ratio "$t" "$l")x time | $(ratio "$rb" "$t")x throughput |"
 r=$(col rsync_small_now 1); s=$(col snap_small 1); l=$(col rsync_small_local 1); rb=$(col restic_small 1)
-echo "| first rsync -a of 100k small files | $r s + snapshot $s s | $l s | $rb s | $(ratio "$(sum "$r" "$s")" "$l")x time | $(ratio "$rb" "$(sum "$r" "$s")")x |"
+echo "| first rsync -a of the small files | $r s + snapshot $s s | $l s | $rb s | $(ratio "$(sum "$r" "$s")" "$l")x time | $(ratio "$rb" "$(sum "$r" "$s")")x |"
 r=$(col rsync_noop_now 1); s=$(col snap_noop 1); l=$(col rsync_noop_local 1); rb=$(col restic_small_noop 1)
-echo "| no-change rsync -a of 100k files, warm | $r s (+ snapshot $s s) | $l s | $rb s | $(ratio "$r" "$l")x time | |"
+echo "| no-change rsync -a of the small files, warm | $r s (+ snapshot $s s) | $l s | $rb s | $(ratio "$r" "$l")x time | |"
 r=$(col rsync_noop_now_cold 1); l=$(col rsync_noop_local_cold 1)
-echo "| no-change rsync -a of 100k files, remount + cold cache | $r s | $l s | | $(ratio "$r" "$l")x time | |"
+echo "| no-change rsync -a of the small files, remount + cold cache | $r s | $l s | | $(ratio "$r" "$l")x time | |"
 echo
 echo "Daemon peak RSS (VmHWM): $(rssmax big) MB after the 1.4 GB rsync + snapshot; $(rssmax small) MB on the cold no-change re-run. Repository after each run: $(sort -n "$N/repo.size" | tail -1) bytes."
 echo

@@ -7,6 +7,32 @@
 
 #include "drfs/repo.h"
 
+/*
+ * Retention through the mount (docs/retention.md, "In the mount"). The fs
+ * layer never includes the ops layer (docs/architecture.md), so the caller
+ * (cmd_mount) supplies retention as hooks over prune.h; the policy (the one
+ * given to drfs mount, else the repository's stored one) lives in ud.
+ * Every hook may be called from any thread of the daemon, one at a time.
+ */
+struct drfs_mount_retention {
+	/* drfs_forget(): -EBUSY, nothing forgotten, if any of ids is held */
+	int (*forget)(void *ud, struct drfs_repo *r, const struct drfs_id *ids,
+		      size_t n);
+	/*
+	 * Apply the policy and forget the snapshots it drops (held ones are
+	 * kept): the number forgotten; 0 also when there is no policy.
+	 */
+	int (*enforce)(void *ud, struct drfs_repo *r);
+	/*
+	 * Take an exclusive lock (-EBUSY when another process holds one that
+	 * conflicts) and drfs_gc() with roots[0..n_roots) kept alive; a line
+	 * of text about the outcome (or the lock holder) into msg.
+	 */
+	int (*gc)(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
+		  size_t n_roots, char *msg, size_t msg_len);
+	void *ud;
+};
+
 struct drfs_mount_opts {
 	struct drfs_repo_opts repo;  /* how to open the repository */
 	const char *mountpoint;
@@ -17,6 +43,8 @@ struct drfs_mount_opts {
 	const char *log_file;        /* NULL: <cache-dir>/mount.log once detached */
 	int64_t snapshot_every;      /* --snapshot-every: seconds; 0 never */
 	bool no_snapshot_on_unmount; /* --no-snapshot-on-unmount */
+	/* NULL: rmdir under snapshots/ is EROFS, no policy is enforced */
+	const struct drfs_mount_retention *retention;
 };
 
 /*

@@ -33,6 +33,7 @@
 
 #include "drfs/base.h"
 #include "drfs/buf.h"
+#include "drfs/fs.h"
 #include "drfs/now.h"
 #include "drfs/repo.h"
 
@@ -75,6 +76,7 @@ struct fs_inode {
 struct fs_snap {
 	struct drfs_id id;
 	struct drfs_id root;
+	struct drfs_id meta; /* the root's own attributes; zero: none */
 	struct timespec time;
 	char folder[32];
 };
@@ -98,6 +100,19 @@ struct fs {
 	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
 	const char *mountpoint;
 	void *se;                 /* struct fuse_session, for invalidations */
+
+	/* retention (fs.h hooks; NULL: none) and its background gc */
+	const struct drfs_mount_retention *ret;
+	pthread_mutex_t gc_lock;  /* protects the gc_* fields below */
+	pthread_cond_t gc_cond;
+	pthread_t gc_thread;
+	bool gc_started;
+	bool gc_quit;
+	bool gc_wanted;           /* a forget happened since gc last started */
+	bool gc_running;
+	double gc_not_before;     /* drfs_now_mono(): retry after -EBUSY */
+	uint64_t gc_runs;         /* finished runs */
+	char gc_state[320];       /* "done: ...", "failed: ..." (status) */
 };
 
 /* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */
@@ -111,9 +126,13 @@ bool fs_ctl_is(const char *name);
 /* user.drfs.snapshot: take a snapshot (blocks until durable). */
 int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 		    size_t len);
-/* user.drfs.last-snapshot, user.drfs.status: value length (max 0: size). */
+/*
+ * user.drfs.last-snapshot, user.drfs.status: value length (max 0: size).
+ * extra (may be NULL): lines appended to the status (retention, gc).
+ */
 int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
-		    const char *name, char *out, size_t max);
+		    const char *name, const char *extra, char *out,
+		    size_t max);
 
 /* ---- inode.c ---------------------------------------------------------- */
 

@@ -15,9 +15,13 @@
  * handle writes them, and their chunks are packed and uploaded by the
  * writer; the staging file is dropped once its chunks are durable.
  *
- * Every metadata operation is one LMDB write transaction (durable at
- * return). File data, size and times are durable after drfs_now_fsync()
- * and persisted (without a data sync) at drfs_now_release().
+ * Every metadata operation is one LMDB write transaction, committed at
+ * return but synced to disk lazily (MDB_NOSYNC while now/ is open): a
+ * crash of the process loses nothing committed; a crash of the machine
+ * loses at most about the last second of metadata changes. File data,
+ * size and times are durable after drfs_now_fsync(); everything committed
+ * is durable after drfs_now_sync_meta() and after a snapshot. Size and
+ * times are persisted (without a sync) at drfs_now_release().
  *
  * Errors: negative errno as POSIX names them for the operation (-ENOENT,
  * -EEXIST, -ENOTEMPTY, -ENOTDIR, -EISDIR, -EINVAL, -ENODATA, -ERANGE,
@@ -183,5 +187,24 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret);
  * staging passes half of cache_size, and by drfs_now_free.
  */
 int drfs_now_sync(struct drfs_now *n);
+
+/*
+ * Call fn with a tree describing now/ as it is (stale staged files chunked,
+ * the trees of changed directories written, the writer flushed; no
+ * snapshot is written, nothing is marked clean) while nothing of now/ can
+ * reach the writer, so fn may run garbage collection with that tree as an
+ * extra live root. Returns fn's result. Meanwhile metadata operations and
+ * writes go on; background chunking and snapshots wait.
+ */
+int drfs_now_with_live_tree(struct drfs_now *n,
+			    int (*fn)(void *ud, const struct drfs_id *root),
+			    void *ud);
+
+/*
+ * Make every metadata change committed so far durable (fsyncdir; also
+ * done by drfs_now_fsync and after a snapshot). Nothing to do, and no
+ * disk flush, when nothing was committed since the last sync.
+ */
+int drfs_now_sync_meta(struct drfs_now *n);
 
 #endif

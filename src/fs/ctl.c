@@ -147,10 +147,11 @@ static void fmt_age(double s, char *out, size_t max)
 }
 
 int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
-		    const char *name, char *out, size_t max)
+		    const char *name, const char *extra, char *out,
+		    size_t max)
 {
 	struct drfs_now_status st;
-	char text[1024], b1[32], b2[32], age[32];
+	char text[1536], b1[32], b2[32], age[32];
 	int l;
 
 	if (!n)
@@ -174,7 +175,7 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 			     "staged: %" PRIu64 " files, %s\n"
 			     "pending upload: %" PRIu64 " blobs, %s\n"
 			     "last snapshot: %s%s%s%s\n"
-			     "inodes: %" PRIu64 "\n",
+			     "inodes: %" PRIu64 "\n%s",
 			     st.changed ? "changed since the last snapshot"
 					: "unchanged",
 			     st.staged_files,
@@ -184,7 +185,8 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 			     st.last_folder[0] ? st.last_folder : "none",
 			     st.last_folder[0] ? " (" : "",
 			     st.last_folder[0] ? age : "",
-			     st.last_folder[0] ? " ago)" : "", st.inodes);
+			     st.last_folder[0] ? " ago)" : "", st.inodes,
+			     extra ? extra : "");
 	} else {
 		return -ENODATA;
 	}

@@ -19,7 +19,8 @@
 #define REC_MAX (REC_FIXED + 1 + DRFS_NAME_MAX + 2 + DRFS_PATH_MAX)
 #define EXT_VAL_LEN (8 + 4 + DRFS_ID_LEN)
 
-static const char GEN_KEY[] = "fsgen";
+/* "fsgen2": view roots carry the snapshot root's own attributes */
+static const char GEN_KEY[] = "fsgen2";
 static const char NEXT_KEY[] = "next";
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -303,6 +304,21 @@ int fs_view_root(struct fs *fs, const struct fs_snap *sn, uint64_t ns,
 			return r < 0 ? r : -EBADMSG;
 	}
 
+	/* the backed-up directory's own attributes (snapshot meta tree) */
+	_cleanup_(buf_releasep) struct drfs_buf meta = { 0 };
+	struct drfs_node mn;
+	bool have_meta = false;
+	if (!drfs_id_is_zero(&sn->meta)) {
+		drfs_buf_init(&meta, DRFS_BLOB_MAX);
+		r = drfs_repo_blob_read(fs->repo, &sn->meta, &meta);
+		if (r < 0 && r != -EBADMSG && r != -ENOENT)
+			return r; /* transient: no view root cached yet */
+		have_meta = r >= 0 &&
+			    drfs_tree_find(meta.p, meta.len,
+					   (const uint8_t *)"root", 4, &mn) >= 0 &&
+			    S_ISDIR(mn.mode);
+	}
+
 	_cleanup_txn_ struct drfs_txn *t = NULL;
 	r = drfs_txn_begin(fs->repo->index, true, &t);
 	if (r < 0)
@@ -323,6 +339,30 @@ int fs_view_root(struct fs *fs, const struct fs_snap *sn, uint64_t ns,
 	in.gid = 0;
 	in.nlink = 2;
 	in.atime = in.mtime = in.ctime = sn->time;
+	if (have_meta) {
+		in.mode = S_IFDIR | (mn.mode & 07777);
+		in.uid = mn.uid;
+		in.gid = mn.gid;
+		in.atime = mn.atime;
+		in.mtime = mn.mtime;
+		in.ctime = mn.ctime;
+		struct drfs_xattr x;
+		uint8_t xk[9 + DRFS_XATTR_NAME_MAX];
+		while ((r = drfs_node_next_xattr(&mn, &x)) > 0) {
+			if (x.name_len == 0 || x.name_len > DRFS_XATTR_NAME_MAX ||
+			    memchr(x.name, 0, x.name_len))
+				continue;
+			size_t kl = key_ino(xk, 'x', in.ino);
+			memcpy(xk + kl, x.name, x.name_len);
+			r = drfs_kv_put(t, DRFS_DB_INODES, xk,
+					kl + x.name_len, x.value, x.value_len);
+			if (r < 0)
+				return r;
+			in.n_xattrs++;
+		}
+		if (r < 0)
+			return r;
+	}
 	in.flags = FS_I_ROOT;
 	in.subtree = sn->root;
 	in.name_len = (uint8_t)MIN(strlen(name), DRFS_NAME_MAX);

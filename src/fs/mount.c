@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,7 @@ static int snaps_refresh(struct fs *fs)
 	for (size_t i = 0; i < n; i++) {
 		s[i].id = v[i].id;
 		s[i].root = v[i].snap.root;
+		s[i].meta = v[i].snap.meta;
 		s[i].time = v[i].snap.time;
 		memcpy(s[i].folder, v[i].folder, sizeof(s[i].folder));
 		s[i].folder[sizeof(s[i].folder) - 1] = 0;
@@ -1009,6 +1011,8 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 /* ---- xattrs -------------------------------------------------------------- */
 
+static void gc_status(struct fs *fs, char *out, size_t len);
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1028,8 +1032,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
-		char text[8192];
-		r = fs_ctl_getxattr(fs->now, fs->mountpoint, name, text,
+		char text[8192], extra[512];
+		gc_status(fs, extra, sizeof(extra));
+		r = fs_ctl_getxattr(fs->now, fs->mountpoint, name, extra, text,
 				    MIN(size, sizeof(text)));
 		if (r < 0)
 			reply_err(req, r == -ERANGE ? -ERANGE : r);
@@ -1159,19 +1164,246 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- modifying operations: now/ only ------------------------------------ */
 
-/*
- * A snapshot of now/ was just committed: reload the catalogue now (not
- * within a second) and drop what the kernel cached about the dated
- * folders, so the printed folder exists at once. Never invalidates an
- * entry of the root: a setxattr on the root holds its lock.
- */
-static void now_snapshot_taken(struct fs *fs)
+/* ---- retention: forgetting snapshots, background gc --------------------- */
+
+/* The catalogue's folder names (a copy), for finding what disappeared. */
+static int folders_copy(struct fs *fs, char (**ret)[32], size_t *ret_n)
 {
-	struct drfs_now_status st;
+	pthread_mutex_lock(&fs->snap_lock);
+	size_t n = fs->n_snaps;
+	char (*v)[32] = calloc(n ? n : 1, 32);
+	for (size_t i = 0; v && i < n; i++)
+		memcpy(v[i], fs->snaps[i].folder, 32);
+	pthread_mutex_unlock(&fs->snap_lock);
+	if (!v)
+		return -ENOMEM;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Reload the catalogue now, not within a second. */
+static void snaps_reload(struct fs *fs)
+{
 	pthread_mutex_lock(&fs->snap_lock);
 	fs->snaps_loaded = -1e9;
 	pthread_mutex_unlock(&fs->snap_lock);
 	snaps_refresh(fs);
+}
+
+/*
+ * Drop what the kernel caches about folders of old[] that are gone from
+ * the (reloaded) catalogue, and about snapshots/ and latest. Never called
+ * on the path of an operation on snapshots/ or a day folder (the kernel
+ * holds their locks): after the reply, or from another thread.
+ */
+static void inval_gone(struct fs *fs, char (*old)[32], size_t n_old)
+{
+	struct fs_snap sn;
+	if (!fs->se)
+		return;
+	fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_SNAPSHOTS, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_LATEST, 0, 0);
+	for (size_t i = 0; i < n_old; i++) {
+		int64_t day = folder_day(old[i]);
+		if (day < 0 || strlen(old[i]) <= 11 ||
+		    snap_by_folder(fs, old[i], &sn) == 0)
+			continue;
+		uint64_t dino = FS_INO_DAY_BASE + (uint64_t)day;
+		fuse_lowlevel_notify_inval_entry(fs->se, dino, old[i] + 11,
+						 strlen(old[i] + 11));
+		if (!day_exists(fs, day, NULL)) {
+			fuse_lowlevel_notify_inval_entry(fs->se,
+							 FS_INO_SNAPSHOTS,
+							 old[i], 10);
+		} else {
+			fuse_lowlevel_notify_inval_inode(fs->se, dino, 0, 0);
+		}
+	}
+}
+
+/* Ask the gc thread for a run (after snapshots were forgotten). */
+static void gc_request(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->gc_lock);
+	fs->gc_wanted = true;
+	pthread_cond_broadcast(&fs->gc_cond);
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
+struct gc_ctx {
+	struct fs *fs;
+	char msg[256];
+};
+
+static int gc_with_root(void *ud, const struct drfs_id *root)
+{
+	struct gc_ctx *g = ud;
+	return g->fs->ret->gc(g->fs->ret->ud, g->fs->repo, root, 1, g->msg,
+			      sizeof(g->msg));
+}
+
+/*
+ * The gc thread: one drfs_gc at a time, with now/'s current tree as a live
+ * root and now/'s writer idle (drfs_now_with_live_tree). A lock held by
+ * another process (-EBUSY) is retried a minute later.
+ */
+static void *gc_main(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->gc_lock);
+	while (!fs->gc_quit) {
+		double wait = fs->gc_not_before - drfs_now_mono();
+		if (!fs->gc_wanted || wait > 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += fs->gc_wanted ? (time_t)wait + 1 : 60;
+			pthread_cond_timedwait(&fs->gc_cond, &fs->gc_lock, &ts);
+			continue;
+		}
+		fs->gc_wanted = false;
+		fs->gc_running = true;
+		pthread_mutex_unlock(&fs->gc_lock);
+
+		struct gc_ctx g = { .fs = fs };
+		int e;
+		if (fs->now)
+			e = drfs_now_with_live_tree(fs->now, gc_with_root, &g);
+		else
+			e = fs->ret->gc(fs->ret->ud, fs->repo, NULL, 0, g.msg,
+					sizeof(g.msg));
+		if (e < 0 && !g.msg[0])
+			snprintf(g.msg, sizeof(g.msg), "%s", drfs_strerror(e));
+		if (e >= 0)
+			log_info("gc after forgetting snapshots: %s", g.msg);
+		else
+			log_err("gc after forgetting snapshots: %s", g.msg);
+
+		pthread_mutex_lock(&fs->gc_lock);
+		fs->gc_running = false;
+		fs->gc_runs++;
+		if (e == -EBUSY) {
+			fs->gc_wanted = true;
+			fs->gc_not_before = drfs_now_mono() + 60;
+			snprintf(fs->gc_state, sizeof(fs->gc_state),
+				 "waiting (retry in a minute): %s", g.msg);
+		} else {
+			snprintf(fs->gc_state, sizeof(fs->gc_state), "%s: %s",
+				 e < 0 ? "failed" : "done", g.msg);
+		}
+		pthread_cond_broadcast(&fs->gc_cond);
+	}
+	pthread_mutex_unlock(&fs->gc_lock);
+	return NULL;
+}
+
+/*
+ * The lines about retention that drfs status shows: "gc: " idle, pending,
+ * running, "waiting (...)", "done: ..." or "failed: ...", and the count of
+ * finished runs.
+ */
+static void gc_status(struct fs *fs, char *out, size_t len)
+{
+	if (!fs->ret) {
+		out[0] = 0;
+		return;
+	}
+	pthread_mutex_lock(&fs->gc_lock);
+	const char *st = fs->gc_state;
+	if (fs->gc_running)
+		st = "running";
+	else if (fs->gc_wanted && strncmp(fs->gc_state, "waiting", 7))
+		st = "pending";
+	else if (!fs->gc_runs)
+		st = "idle";
+	snprintf(out, len, "gc: %s\ngc runs: %" PRIu64 "\n", st, fs->gc_runs);
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
+/*
+ * rmdir in snapshots/ (a day: all of its snapshots) or in a day folder
+ * (one snapshot): forget them. -EBUSY, nothing forgotten, if one is held.
+ */
+static int snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
+		      char (**ret_old)[32], size_t *ret_n_old)
+{
+	struct drfs_id *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!fs->ret)
+		return -EROFS;
+	if (parent != FS_INO_SNAPSHOTS && !is_day_ino(parent))
+		return -EROFS;
+	snaps_reload(fs);
+	r = folders_copy(fs, ret_old, ret_n_old);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&fs->snap_lock);
+	ids = calloc(fs->n_snaps ? fs->n_snaps : 1, sizeof(*ids));
+	int64_t pday = is_day_ino(parent)
+			       ? (int64_t)(parent - FS_INO_DAY_BASE)
+			       : -1;
+	for (size_t i = 0; ids && i < fs->n_snaps; i++) {
+		const char *f = fs->snaps[i].folder;
+		if (parent == FS_INO_SNAPSHOTS) {
+			if (strlen(name) == 10 && !strncmp(f, name, 10) &&
+			    f[10] == '/')
+				ids[n++] = fs->snaps[i].id;
+		} else if (folder_day(f) == pday && strlen(f) > 11 &&
+			   !strcmp(f + 11, name)) {
+			ids[n++] = fs->snaps[i].id;
+		}
+	}
+	pthread_mutex_unlock(&fs->snap_lock);
+	if (!ids) {
+		r = -ENOMEM;
+	} else if (n == 0) {
+		r = -ENOENT;
+	} else {
+		r = fs->ret->forget(fs->ret->ud, fs->repo, ids, n);
+		if (r >= 0) {
+			log_info("rmdir: forgot %zu snapshot%s", n,
+				 n == 1 ? "" : "s");
+			snaps_reload(fs);
+			gc_request(fs);
+		}
+	}
+	free(ids);
+	if (r < 0) {
+		free(*ret_old);
+		*ret_old = NULL;
+	}
+	return r < 0 ? r : 0;
+}
+
+/*
+ * A snapshot of now/ was just committed: enforce the retention policy,
+ * reload the catalogue now (not within a second) and drop what the kernel
+ * cached about the dated folders, so the printed folder exists at once and
+ * forgotten ones are gone. Never invalidates an entry of the root: a
+ * setxattr on the root holds its lock.
+ */
+static void now_snapshot_taken(struct fs *fs)
+{
+	struct drfs_now_status st;
+	char (*old)[32] = NULL;
+	size_t n_old = 0;
+	if (fs->ret && folders_copy(fs, &old, &n_old) == 0) {
+		int f = fs->ret->enforce(fs->ret->ud, fs->repo);
+		if (f < 0)
+			log_err("retention policy after a snapshot: %s",
+				drfs_strerror(f));
+		else if (f > 0)
+			log_info("retention policy: forgot %d snapshot%s", f,
+				 f == 1 ? "" : "s");
+		if (f > 0)
+			gc_request(fs);
+	}
+	snaps_reload(fs);
+	if (old)
+		inval_gone(fs, old, n_old);
+	free(old);
 	if (!fs->se || drfs_now_status(fs->now, &st) < 0 || !st.last_folder[0])
 		return;
 	int64_t day = folder_day(st.last_folder);
@@ -1311,6 +1543,16 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *n)
 {
 	struct fs *fs = req_fs(req);
 	uint64_t dir;
+	if (FS_NS(p) == FS_NS_VIRT) {
+		char (*old)[32] = NULL;
+		size_t n_old = 0;
+		int r = snap_rmdir(fs, p, n, &old, &n_old);
+		reply_err(req, r);
+		if (r == 0) /* the kernel dropped n itself; the rest now */
+			inval_gone(fs, old, n_old);
+		free(old);
+		return;
+	}
 	int r = now_dir(fs, p, &dir);
 	if (r == 0)
 		r = drfs_now_rmdir(fs->now, dir, n);
@@ -1443,12 +1685,16 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync,
 	reply_err(req, r);
 }
 
-/* Directory operations are LMDB transactions, durable when they return. */
+/*
+ * Directory operations are LMDB transactions committed without a disk
+ * sync: fsyncdir makes them (all of now/'s, cheaply) durable.
+ */
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync,
 			struct fuse_file_info *fi)
 {
-	(void)i, (void)datasync, (void)fi;
-	fuse_reply_err(req, 0);
+	struct fs *fs = req_fs(req);
+	(void)datasync, (void)fi;
+	reply_err(req, is_now(fs, i) ? drfs_now_sync_meta(fs->now) : 0);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
@@ -1742,6 +1988,9 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.snap_lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
+	pthread_mutex_init(&fs.gc_lock, NULL);
+	pthread_cond_init(&fs.gc_cond, NULL);
+	fs.ret = o->retention;
 	fs.mount_time = (uint64_t)time(NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -1840,6 +2089,9 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		ready_fd = -1;
 	}
 	log_info("mounted \"%s\" on \"%s\"", o->repo.url, o->mountpoint);
+	if (fs.ret)
+		fs.gc_started = pthread_create(&fs.gc_thread, NULL, gc_main,
+					       &fs) == 0;
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
@@ -1854,6 +2106,14 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;
+	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
+		pthread_mutex_lock(&fs.gc_lock);
+		fs.gc_quit = true;
+		pthread_cond_broadcast(&fs.gc_cond);
+		pthread_mutex_unlock(&fs.gc_lock);
+		pthread_join(fs.gc_thread, NULL);
+		fs.gc_started = false;
+	}
 	if (fs.now && !o->no_snapshot_on_unmount) {
 		struct drfs_now_snapshot_opts so = { .if_changed = true };
 		char folder[32];
@@ -1861,6 +2121,16 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		if (e > 0)
 			log_info("snapshot of now/ at unmount: snapshots/%s",
 				 folder);
+		if (e > 0 && fs.ret) {
+			int f = fs.ret->enforce(fs.ret->ud, fs.repo);
+			if (f > 0)
+				log_info("retention policy: forgot %d "
+					 "snapshot%s (space is freed by the "
+					 "next gc)", f, f == 1 ? "" : "s");
+			else if (f < 0)
+				log_err("retention policy at unmount: %s",
+					drfs_strerror(f));
+		}
 		else if (e < 0)
 			log_err("snapshot of now/ at unmount failed: %s "
 				"(changes stay in the cache for the next mount)",
@@ -1880,6 +2150,8 @@ out:
 	free(fs.snaps);
 	pthread_mutex_destroy(&fs.snap_lock);
 	pthread_mutex_destroy(&fs.log_lock);
+	pthread_mutex_destroy(&fs.gc_lock);
+	pthread_cond_destroy(&fs.gc_cond);
 	return r;
 }
 

@@ -35,6 +35,7 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -101,6 +102,11 @@ struct drfs_now_file {
 	struct drfs_buf cbuf;
 };
 
+struct ino_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 struct drfs_now {
 	struct drfs_repo *r;
 	struct drfs_now_opts o;
@@ -117,6 +123,10 @@ struct drfs_now {
 	struct ofile *ofiles; /* (lock) */
 	struct state st;      /* (lock) */
 	uint64_t chunking;    /* (lock) inode the background chunker reads */
+	struct ino_list stale_q; /* (lock) files closed since the chunker
+				    looked: a hint, checked against LMDB */
+	double full_scan;     /* (lock) drfs_now_mono() of the last full
+				 scan of the staged set; 0: due now */
 	bool chunk_abort;     /* (lock) it was opened for writing meanwhile */
 	uint64_t staged_bytes; /* (lock) approximate */
 	bool space_stuck;      /* (lock) over cache_size, nothing to free */
@@ -126,6 +136,22 @@ struct drfs_now {
 	bool bg_started;
 	bool bg_quit;          /* (lock) */
 	pthread_cond_t bg_cond; /* (lock) work may be there; space freed */
+
+	/*
+	 * Index durability (docs/now.md): commits run with MDB_NOSYNC;
+	 * drfs_index_sync() happens at fsync, fsyncdir, after a snapshot,
+	 * before staging files are unlinked, and about once a second from
+	 * the syncer thread while anything was committed.
+	 */
+	_Atomic uint64_t commits;  /* write transactions committed */
+	pthread_mutex_t synclock;  /* synced; one index sync at a time */
+	uint64_t synced;           /* (synclock) commits covered by a sync */
+	struct ino_list unl;       /* (lock) staging files to unlink once the
+				      commits that dropped them are synced */
+	pthread_t syncer;
+	bool syncer_started;
+	bool syncer_quit;          /* (lock) */
+	pthread_cond_t syncer_cond; /* (lock) */
 };
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -292,10 +318,14 @@ static int set_del(struct drfs_txn *t, char tag, uint64_t ino)
 	return e == -ENOENT ? 0 : e;
 }
 
-struct ino_list {
-	uint64_t *v;
-	size_t n, cap;
-};
+/* Commit a write transaction of now/ (not yet synced to disk). */
+static int now_commit(struct drfs_now *n, struct drfs_txn *t)
+{
+	int e = drfs_txn_commit(t);
+	if (e >= 0)
+		atomic_fetch_add(&n->commits, 1);
+	return e;
+}
 
 static int ino_list_push(struct ino_list *l, uint64_t ino)
 {
@@ -889,7 +919,7 @@ static int ensure_mat(struct drfs_now *n, uint64_t ino)
 		e = mark_dirty(t, d.ino);
 	e = e < 0 ? e : state_put(t, &s);
 	if (e >= 0)
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
 	drfs_buf_release(&tree);
@@ -1010,7 +1040,7 @@ static int reset_state(struct drfs_now *n, const struct drfs_snap_info *si)
 		drfs_txn_abort(t);
 		goto out;
 	}
-	e = drfs_txn_commit(t);
+	e = now_commit(n, t);
 	if (e >= 0) {
 		n->st = s;
 		staging_clean(n, NULL);
@@ -1072,7 +1102,7 @@ static int recover(struct drfs_now *n)
 	if (e >= 0)
 		staging_clean(n, t);
 	if (e >= 0)
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
 	free(orph.v);
@@ -1125,7 +1155,7 @@ static int drop_link(struct drfs_now *n, struct drfs_txn *t, struct rec *r,
 	return delete_inode(n, t, r, ret_unlink);
 }
 
-static void unlink_staging(struct drfs_now *n, uint64_t ino)
+static void unlink_staging_now(struct drfs_now *n, uint64_t ino)
 {
 	char p[PATH_MAX];
 	struct stat st;
@@ -1135,6 +1165,92 @@ static void unlink_staging(struct drfs_now *n, uint64_t ino)
 		n->staged_bytes -= MIN(n->staged_bytes, b);
 	}
 	unlink(p);
+}
+
+/*
+ * Make every commit so far durable: drfs_index_sync() unless nothing was
+ * committed since the last sync. Any thread, any locks.
+ */
+static int index_sync(struct drfs_now *n)
+{
+	pthread_mutex_lock(&n->synclock);
+	uint64_t c = atomic_load(&n->commits);
+	int e = 0;
+	if (c != n->synced) {
+		e = drfs_index_sync(n->r->index);
+		if (e >= 0)
+			n->synced = c;
+	}
+	pthread_mutex_unlock(&n->synclock);
+	return e;
+}
+
+/*
+ * The staging file of a deleted inode goes only after the deletion is on
+ * disk: a machine crash that undid the deletion would otherwise bring the
+ * file back as zeros. Under n->lock; unlinked by unlinks_flush().
+ */
+static void unlink_staging(struct drfs_now *n, uint64_t ino)
+{
+	if (ino_list_push(&n->unl, ino) < 0) {
+		/* no memory: sync now rather than risk the content */
+		if (index_sync(n) >= 0)
+			unlink_staging_now(n, ino);
+	}
+}
+
+/* Sync the index, then unlink the deferred staging files. Under n->lock. */
+static int unlinks_flush(struct drfs_now *n)
+{
+	int e = index_sync(n);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < n->unl.n; i++)
+		unlink_staging_now(n, n->unl.v[i]);
+	n->unl.n = 0;
+	return 0;
+}
+
+/*
+ * The syncer thread: about once a second, if anything was committed,
+ * sync the index (without n->lock) and unlink the staging files whose
+ * deletion that sync covered.
+ */
+static void *syncer_main(void *arg)
+{
+	struct drfs_now *n = arg;
+	pthread_mutex_lock(&n->lock);
+	while (!n->syncer_quit) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec++;
+		pthread_cond_timedwait(&n->syncer_cond, &n->lock, &ts);
+		if (n->syncer_quit)
+			break;
+		struct ino_list l = n->unl;
+		n->unl = (struct ino_list){ 0 };
+		pthread_mutex_unlock(&n->lock);
+		int e = index_sync(n);
+		pthread_mutex_lock(&n->lock);
+		for (size_t i = 0; i < l.n; i++) {
+			if (e >= 0)
+				unlink_staging_now(n, l.v[i]);
+			else
+				ino_list_push(&n->unl, l.v[i]);
+		}
+		free(l.v);
+		if (e >= 0 && l.n) {
+			n->space_stuck = false;
+			pthread_cond_broadcast(&n->bg_cond);
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+int drfs_now_sync_meta(struct drfs_now *n)
+{
+	return index_sync(n);
 }
 
 int drfs_now_getattr(struct drfs_now *n, uint64_t ino, struct stat *ret)
@@ -1301,7 +1417,7 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	e = e < 0 ? e : mark_dirty(t, dir);
 	e = e < 0 ? e : state_put(t, &s);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e >= 0) {
@@ -1409,7 +1525,7 @@ int drfs_now_link(struct drfs_now *n, uint64_t ino, uint64_t dir,
 	e = e < 0 ? e : mark_dirty(t, ino);
 	e = e < 0 ? e : mark_dirty(t, dir);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e >= 0)
@@ -1446,7 +1562,7 @@ int drfs_now_unlink(struct drfs_now *n, uint64_t dir, const char *name)
 	e = e < 0 ? e : mark_dirty(t, dir);
 	e = e < 0 ? e : drop_link(n, t, &c, &now, &unl);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e >= 0 && unl)
@@ -1498,7 +1614,7 @@ int drfs_now_rmdir(struct drfs_now *n, uint64_t dir, const char *name)
 	e = e < 0 ? e : mark_dirty(t, dir);
 	e = e < 0 ? e : delete_inode(n, t, &c, &unl);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 out:
@@ -1676,7 +1792,7 @@ int drfs_now_rename(struct drfs_now *n, uint64_t dir, const char *name,
 	e = e < 0 ? e : mark_dirty(t, newdir);
 commit:
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e >= 0 && unl)
@@ -1752,7 +1868,7 @@ static int persist_meta(struct drfs_now *n, struct ofile *of)
 	r.ctime = of->ctime;
 	e = rec_put(t, &r);
 	if (e >= 0)
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
 	if (e >= 0)
@@ -1788,7 +1904,7 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 		e = e < 0 ? e : mark_dirty(t, of->ino);
 	}
 	if (e >= 0)
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
 	if (e >= 0)
@@ -1865,7 +1981,7 @@ static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto)
 		e = e < 0 ? e : set_put(t, 'S', r.ino);
 		e = e < 0 ? e : mark_dirty(t, r.ino);
 		if (e >= 0)
-			e = drfs_txn_commit(t);
+			e = now_commit(n, t);
 		else
 			drfs_txn_abort(t);
 	}
@@ -2147,7 +2263,7 @@ int drfs_now_fsync(struct drfs_now_file *f, bool datasync)
 	pthread_mutex_lock(&n->lock);
 	e = e < 0 ? e : persist_meta(n, f->of);
 	pthread_mutex_unlock(&n->lock);
-	return e;
+	return e < 0 ? e : index_sync(n);
 }
 
 int drfs_now_flush(struct drfs_now_file *f)
@@ -2178,6 +2294,8 @@ void drfs_now_release(struct drfs_now_file *f)
 				 (r.flags & I_ORPHAN);
 			drfs_txn_abort(t);
 		}
+		if (!orphan)
+			ino_list_push(&n->stale_q, ino); /* a hint */
 		if (orphan && drfs_txn_begin(n->r->index, true, &t) == 0) {
 			int e = rec_get(t, ino, &r);
 			if (e >= 0 && (r.flags & I_ORPHAN))
@@ -2185,7 +2303,7 @@ void drfs_now_release(struct drfs_now_file *f)
 			else
 				e = -EAGAIN; /* nothing to do */
 			if (e >= 0)
-				e = drfs_txn_commit(t);
+				e = now_commit(n, t);
 			else
 				drfs_txn_abort(t);
 			if (e >= 0 && unl)
@@ -2347,7 +2465,7 @@ int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 	e = rec_put(t, &r);
 	e = e < 0 ? e : mark_dirty(t, ino);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e >= 0 && ret)
@@ -2423,7 +2541,7 @@ int drfs_now_setxattr(struct drfs_now *n, uint64_t ino, const char *name,
 	e = e < 0 ? e : rec_put(t, &r);
 	e = e < 0 ? e : mark_dirty(t, ino);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 out:
@@ -2507,7 +2625,7 @@ int drfs_now_removexattr(struct drfs_now *n, uint64_t ino, const char *name)
 	e = e < 0 ? e : rec_put(t, &r);
 	e = e < 0 ? e : mark_dirty(t, ino);
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	drfs_txn_abort(t);
@@ -2660,7 +2778,7 @@ static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
 		e = e < 0 ? e : drfs_kv_put(t, DRFS_DB_NOW_META, k, 9, v, 8);
 	}
 	if (e >= 0)
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
 	return e;
@@ -2731,6 +2849,7 @@ static int make_durable(struct drfs_now *n)
 		uint64_t ep = l == 8 ? drfs_get_le64(v) : UINT64_MAX;
 		if (e < 0) {
 			r.flags = (r.flags & ~I_PENDING) | I_STALE;
+			n->full_scan = 0;
 		} else if (ep < done) {
 			r.flags &= ~I_PENDING;
 			if (!(r.flags & I_STALE) && !ofile_find(n, r.ino)) {
@@ -2744,12 +2863,15 @@ static int make_durable(struct drfs_now *n)
 		e2 = e2 < 0 ? e2 : rec_put(t, &r);
 	}
 	if (e2 >= 0)
-		e2 = drfs_txn_commit(t);
+		e2 = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
-	if (e2 >= 0)
+	if (e2 >= 0) {
 		for (size_t i = 0; i < drop.n; i++)
 			unlink_staging(n, drop.v[i]);
+		if (n->unl.n)
+			unlinks_flush(n); /* frees space now, after a sync */
+	}
 	/* the exact size of what stays staged, and of what can be freed */
 	uint64_t total = 0, freeable = 0;
 	for (size_t i = 0; i < staged.n; i++) {
@@ -3028,7 +3150,7 @@ static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
 		free(ps.v);
 	}
 	if (e >= 0)
-		return drfs_txn_commit(t);
+		return now_commit(n, t);
 	drfs_txn_abort(t);
 	return e;
 }
@@ -3183,9 +3305,14 @@ static int snap_tags(struct drfs_snapshot *s,
 }
 
 /* Everything under freeze + lock. */
+/*
+ * Commit now/ into a snapshot; with ret_live, stop once the trees are
+ * durable and return the root tree there instead (no snapshot, nothing
+ * marked clean). Under freeze (exclusive) and lock.
+ */
 static int commit_locked(struct drfs_now *n,
 			 const struct drfs_now_snapshot_opts *o,
-			 char ret_folder[32])
+			 char ret_folder[32], struct drfs_id *ret_live)
 {
 	struct commit c = { .n = n };
 	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
@@ -3251,6 +3378,11 @@ static int commit_locked(struct drfs_now *n,
 	e = make_durable(n);
 	if (e < 0)
 		goto out;
+	if (ret_live) {
+		*ret_live = snap->root;
+		e = 1;
+		goto out;
+	}
 	struct drfs_writer_stats ws = { 0 };
 	pthread_mutex_lock(&n->wlock);
 	if (n->w)
@@ -3322,12 +3454,13 @@ static int commit_locked(struct drfs_now *n,
 		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
 	}
 	if (e >= 0) {
-		e = drfs_txn_commit(t);
+		e = now_commit(n, t);
 		t = NULL;
 	}
 	if (e < 0)
 		goto out;
 	n->st = s;
+	unlinks_flush(n); /* the new state on disk (best effort) */
 	for (struct ofile *of = n->ofiles; of; of = of->next)
 		of->marked = false;
 	memcpy(ret_folder, s.last_folder, 32);
@@ -3352,9 +3485,34 @@ int drfs_now_snapshot(struct drfs_now *n,
 	pthread_mutex_lock(&n->lock);
 	if (n->chunking)
 		n->chunk_abort = true;
-	int e = commit_locked(n, o, ret_folder);
+	int e = commit_locked(n, o, ret_folder, NULL);
 	pthread_mutex_unlock(&n->lock);
 	pthread_rwlock_unlock(&n->freeze);
+	return e;
+}
+
+int drfs_now_with_live_tree(struct drfs_now *n,
+			    int (*fn)(void *ud, const struct drfs_id *root),
+			    void *ud)
+{
+	struct drfs_now_snapshot_opts so = { 0 };
+	struct drfs_id root;
+	char folder[32];
+
+	pthread_rwlock_wrlock(&n->freeze);
+	pthread_mutex_lock(&n->lock);
+	if (n->chunking)
+		n->chunk_abort = true;
+	int e = commit_locked(n, &so, folder, &root);
+	/* lock order: freeze, lock, wlock; wlock alone is kept for fn */
+	if (e >= 0)
+		pthread_mutex_lock(&n->wlock);
+	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->freeze);
+	if (e < 0)
+		return e;
+	e = fn(ud, &root);
+	pthread_mutex_unlock(&n->wlock);
 	return e;
 }
 
@@ -3402,26 +3560,53 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 
 /* ---- background work --------------------------------------------------- */
 
-/* An idle staged file whose extents are stale. Under n->lock. */
+#define FULL_SCAN_EVERY 5.0 /* seconds between scans of every staged file */
+
+/* Whether ino is an idle staged file whose extents are stale. */
+static bool stale_idle(struct drfs_now *n, struct drfs_txn *t, uint64_t ino,
+		       struct rec *r)
+{
+	return !ofile_find(n, ino) && rec_get(t, ino, r) >= 0 &&
+	       (r->flags & I_STALE) && !(r->flags & I_ORPHAN);
+}
+
+/*
+ * An idle staged file whose extents are stale. Files closed since the last
+ * call come first (stale_q); the whole staged set is scanned only every
+ * FULL_SCAN_EVERY seconds (it may hold thousands of files while a copy
+ * runs: scanning it for every file would be quadratic, under n->lock).
+ * Under n->lock.
+ */
 static int pick_stale(struct drfs_now *n, uint64_t *ret_ino, uint64_t *ret_gen)
 {
 	struct drfs_txn *t;
 	struct ino_list staged = { 0 };
+	struct rec r;
 	int e = drfs_txn_begin(n->r->index, false, &t);
 	if (e < 0)
 		return e;
-	e = set_list(t, 'S', &staged);
 	int found = 0;
-	for (size_t i = 0; e >= 0 && i < staged.n && !found; i++) {
-		struct rec r;
-		if (ofile_find(n, staged.v[i]) ||
-		    rec_get(t, staged.v[i], &r) < 0)
-			continue;
-		if ((r.flags & I_STALE) && !(r.flags & I_ORPHAN)) {
-			*ret_ino = r.ino;
-			*ret_gen = r.gen;
-			found = 1;
+	while (n->stale_q.n && !found) {
+		uint64_t ino = n->stale_q.v[--n->stale_q.n];
+		found = stale_idle(n, t, ino, &r);
+	}
+	if (!found && drfs_now_mono() - n->full_scan >= FULL_SCAN_EVERY) {
+		e = set_list(t, 'S', &staged);
+		for (size_t i = 0; e >= 0 && i < staged.n; i++) {
+			if (stale_idle(n, t, staged.v[i], &r) &&
+			    ino_list_push(&n->stale_q, staged.v[i]) < 0)
+				break;
 		}
+		if (e >= 0)
+			n->full_scan = drfs_now_mono();
+		while (n->stale_q.n && !found) {
+			uint64_t ino = n->stale_q.v[--n->stale_q.n];
+			found = stale_idle(n, t, ino, &r);
+		}
+	}
+	if (found) {
+		*ret_ino = r.ino;
+		*ret_gen = r.gen;
 	}
 	drfs_txn_abort(t);
 	free(staged.v);
@@ -3544,7 +3729,7 @@ static int load_or_reset(struct drfs_now *n)
 		e = drfs_txn_begin(n->r->index, true, &t);
 	for (size_t i = 0; e >= 0 && n_all && i <= n_all; i++) {
 		if (i == n_all) {
-			e = drfs_txn_commit(t);
+			e = now_commit(n, t);
 			break;
 		}
 		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
@@ -3581,13 +3766,20 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_mutex_init(&n->wlock, NULL);
 	pthread_cond_init(&n->bg_cond, NULL);
-	e = load_or_reset(n);
+	pthread_mutex_init(&n->synclock, NULL);
+	pthread_cond_init(&n->syncer_cond, NULL);
+	e = drfs_index_set_nosync(r->index, true);
+	e = e < 0 ? e : load_or_reset(n);
 	e = e < 0 ? e : recover(n);
 	e = e < 0 ? e : drfs_writer_new(r, &n->w);
 	if (e >= 0) {
 		n->last_snap_mono = drfs_now_mono();
 		e = -pthread_create(&n->bg, NULL, bg_main, n);
 		n->bg_started = e == 0;
+	}
+	if (e >= 0) {
+		e = -pthread_create(&n->syncer, NULL, syncer_main, n);
+		n->syncer_started = e == 0;
 	}
 	if (e < 0) {
 		drfs_now_free(n);
@@ -3609,11 +3801,19 @@ void drfs_now_free(struct drfs_now *n)
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->bg, NULL);
 	}
-	if (n->w) {
+	if (n->syncer_started) {
 		pthread_mutex_lock(&n->lock);
-		make_durable(n);
+		n->syncer_quit = true;
+		pthread_cond_broadcast(&n->syncer_cond);
 		pthread_mutex_unlock(&n->lock);
+		pthread_join(n->syncer, NULL);
 	}
+	pthread_mutex_lock(&n->lock);
+	if (n->w)
+		make_durable(n);
+	unlinks_flush(n);
+	pthread_mutex_unlock(&n->lock);
+	drfs_index_set_nosync(n->r->index, false);
 	drfs_writer_free(n->w);
 	while (n->ofiles) {
 		struct ofile *of = n->ofiles;
@@ -3626,6 +3826,10 @@ void drfs_now_free(struct drfs_now *n)
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->wlock);
 	pthread_cond_destroy(&n->bg_cond);
+	pthread_mutex_destroy(&n->synclock);
+	pthread_cond_destroy(&n->syncer_cond);
+	free(n->unl.v);
+	free(n->stale_q.v);
 	free(n->staging);
 	free(n);
 }

@@ -36,28 +36,28 @@ R=$M/snapshots/$s2
 [ -d "$M/now" ] || fail "no now/"
 
 # --- contents exactly as backed up ----------------------------------------
-treecmp --sparse --ignore-root-times "$T/edge" "$E" ||
+treecmp --sparse "$T/edge" "$E" ||
 	fail "edge snapshot differs from its source"
-treecmp --sparse --ignore-root-times "$T/real" "$R" ||
+treecmp --sparse "$T/real" "$R" ||
 	fail "real snapshot differs from its source"
-treecmp --ignore-root-times "$T/real" "$M/latest/" ||
+treecmp "$T/real" "$M/latest/" ||
 	fail "latest/ differs from the newest source"
-treecmp --ignore-root-times "$T/real" "$M/now" ||
+treecmp "$T/real" "$M/now" ||
 	fail "now/ differs from the newest source"
 
 # --- copying out ------------------------------------------------------------
 cp -a "$E" "$T/cp-edge"
-treecmp --sparse --ignore-root-times "$T/edge" "$T/cp-edge" ||
+treecmp --sparse "$T/edge" "$T/cp-edge" ||
 	fail "cp -a out of the edge snapshot differs"
 cp -a "$R" "$T/cp-real"
-treecmp --ignore-root-times "$T/real" "$T/cp-real" ||
+treecmp "$T/real" "$T/cp-real" ||
 	fail "cp -a out of the real snapshot differs"
 # rsync keeps no atimes (--atimes only whole seconds): cp -a checked those
 rsync -aHAXS "$E/" "$T/rs-edge/"
-treecmp --sparse --no-atime --ignore-root-times "$T/edge" "$T/rs-edge" ||
+treecmp --sparse --no-atime "$T/edge" "$T/rs-edge" ||
 	fail "rsync -aHAXS out of the edge snapshot differs"
 rsync -aHAXS "$R/" "$T/rs-real/"
-treecmp --no-atime --ignore-root-times "$T/real" "$T/rs-real" ||
+treecmp --no-atime "$T/real" "$T/rs-real" ||
 	fail "rsync -aHAXS out of the real snapshot differs"
 
 # --- tools agree with the source (order-independent) -----------------------
@@ -160,7 +160,7 @@ done
 [ -d "$M/snapshots/$s3" ] || fail "new snapshot $s3 does not appear"
 [ "$(readlink "$M/latest")" = "snapshots/$s3" ] ||
 	fail "latest -> '$(readlink "$M/latest")' after a new backup"
-treecmp --sparse --ignore-root-times "$T/edge" "$M/snapshots/$s3" ||
+treecmp --sparse "$T/edge" "$M/snapshots/$s3" ||
 	fail "new snapshot differs"
 
 umount_repo "$M"
@@ -171,9 +171,9 @@ mkdir -p "$CACHE"
 mount_repo "$M"
 [ "$(find "$M/snapshots" -mindepth 2 -maxdepth 2 | wc -l)" = 3 ] ||
 	fail "fresh cache: $(find "$M/snapshots" -mindepth 2 -maxdepth 2)"
-treecmp --sparse --ignore-root-times "$T/edge" "$M/snapshots/$s1" ||
+treecmp --sparse "$T/edge" "$M/snapshots/$s1" ||
 	fail "fresh cache: edge snapshot differs"
-treecmp --ignore-root-times "$T/real" "$M/snapshots/$s2" ||
+treecmp "$T/real" "$M/snapshots/$s2" ||
 	fail "fresh cache: real snapshot differs"
 ls -lR "$M/snapshots" >/dev/null
 
@@ -192,7 +192,7 @@ stat "$M" >/dev/null 2>&1 && fail "mountpoint usable after kill -9"
 grep -qi 'not connected' "$T/stale.err" ||
 	fail "no message about the stale mountpoint: $(cat "$T/stale.err")"
 mountpoint -q "$M" || fail "not mounted after cleaning the stale mountpoint"
-treecmp --ignore-root-times "$T/real" "$M/snapshots/$s2" ||
+treecmp "$T/real" "$M/snapshots/$s2" ||
 	fail "after remount: real snapshot differs"
 umount_repo "$M"
 mountpoint -q "$M" && fail "still mounted after drfs umount"

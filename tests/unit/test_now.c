@@ -227,6 +227,12 @@ static void verify(struct drfs_now *n)
 	drfs_now_release(f);
 }
 
+static int live_cb(void *ud, const struct drfs_id *root)
+{
+	*(struct drfs_id *)ud = *root;
+	return 7;
+}
+
 int main(void)
 {
 	test_init("test_now");
@@ -295,8 +301,19 @@ int main(void)
 	CHECK_EQ(st.st_nlink, 1);
 	CHECK_EQ(drfs_now_status(n, &ns), 0);
 	CHECK(ns.changed);
+	/* the live tree (gc root) is the tree the next snapshot gets, and
+	 * computing it marks nothing clean; metadata sync is callable */
+	struct drfs_id live = { 0 };
+	CHECK_EQ(drfs_now_with_live_tree(n, live_cb, &live), 7);
+	CHECK(!drfs_id_is_zero(&live));
+	CHECK_EQ(drfs_now_status(n, &ns), 0);
+	CHECK(ns.changed);
+	CHECK_EQ(drfs_now_sync_meta(n), 0);
+	CHECK_EQ(drfs_now_sync_meta(n), 0);
 	so.time.tv_sec++;
 	CHECK_EQ(drfs_now_snapshot(n, &so, folder), 1);
+	CHECK_EQ(drfs_repo_snapshot_find(r, "latest", &si), 0);
+	CHECK(drfs_id_eq(&live, &si.snap.root));
 	drfs_now_free(n);
 	drfs_repo_free(r);
 
