@@ -18,7 +18,8 @@
 #   - rsync -a of the ~1.4 GB tree into now/ (cold page cache) + `drfs
 #     snapshot`, against restic backup of the tree and rsync -a to local
 #     disk;
-#   - a no-change rsync -a re-run over 100 000 small files (100 dirs x 1000)
+#   - a no-change rsync -a re-run over the small files (default 100 000 in
+#     100 dirs x 1000; BENCH_SMALL_DIRS)
 #     into now/, on the same mount and after a remount with a cold page
 #     cache, against the same re-run to local disk; then `drfs snapshot`;
 #   - the daemon's peak RSS (VmHWM).
@@ -112,6 +113,7 @@ for i in $(seq 1 "$RUNS"); do
 	"$DRFS" umount "$MNT"
 	du -sb "$N/repo" | cut -f1 >>"$N/repo.size"
 
+	mkdir -p "$N/local"
 	drop; run rsync_local rsync -a "$SRC/" "$N/local/src/"
 	run rsync_small_local rsync -a "$SMALL/" "$N/local/small/"
 	run rsync_noop_local rsync -a "$SMALL/" "$N/local/small/"

@@ -73,6 +73,9 @@ void json_str(FILE *f, const char *s);
 void iso_time(const struct timespec *t, char out[48]);
 
 /* src/cli/cmd_retention.c */
+struct drfs_policy;
+/* The --keep-* options as a policy; -EINVAL (after a message) if invalid. */
+int cli_policy(const struct cli *c, struct drfs_policy *p);
 int cmd_prune(struct cli *c);
 int cmd_forget(struct cli *c);
 int cmd_hold(struct cli *c);

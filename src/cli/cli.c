@@ -568,41 +568,16 @@ struct mount_retention {
 	bool have_policy; /* given on the command line */
 };
 
-/* --keep-* of the command line (as cmd_retention.c's); -EINVAL. */
+/* --keep-* of the command line; -EINVAL. */
 static int mount_policy(const struct cli *c, struct mount_retention *m)
 {
-	struct drfs_policy *p = &m->policy;
-	memset(p, 0, sizeof(*p));
 	m->have_policy = c->keep_last >= 0 || c->keep_hourly >= 0 ||
 			 c->keep_daily >= 0 || c->keep_weekly >= 0 ||
 			 c->keep_monthly >= 0 || c->keep_yearly >= 0 ||
 			 c->keep_within || c->n_keep_tags;
-	p->last = c->keep_last > 0 ? (uint32_t)c->keep_last : 0;
-	p->hourly = c->keep_hourly > 0 ? (uint32_t)c->keep_hourly : 0;
-	p->daily = c->keep_daily > 0 ? (uint32_t)c->keep_daily : 0;
-	p->weekly = c->keep_weekly > 0 ? (uint32_t)c->keep_weekly : 0;
-	p->monthly = c->keep_monthly > 0 ? (uint32_t)c->keep_monthly : 0;
-	p->yearly = c->keep_yearly > 0 ? (uint32_t)c->keep_yearly : 0;
-	if (c->keep_within &&
-	    (drfs_parse_duration(c->keep_within, &p->within) < 0 ||
-	     p->within <= 0)) {
-		log_err("invalid --keep-within \"%s\" (want e.g. 7d, 36h)",
-			c->keep_within);
+	if (cli_policy(c, &m->policy) < 0)
 		return -EINVAL;
-	}
-	size_t off = 0;
-	for (size_t i = 0; i < c->n_keep_tags; i++) {
-		size_t l = strlen(c->keep_tags[i]);
-		if (l == 0 || l > DRFS_TAG_MAX ||
-		    off + l + 1 > sizeof(p->tags)) {
-			log_err("invalid --keep-tag \"%s\"", c->keep_tags[i]);
-			return -EINVAL;
-		}
-		memcpy(p->tags + off, c->keep_tags[i], l + 1);
-		off += l + 1;
-		p->n_tags++;
-	}
-	if (m->have_policy && drfs_policy_empty(p)) {
+	if (m->have_policy && drfs_policy_empty(&m->policy)) {
 		log_err("the --keep-* options given keep nothing");
 		return -EINVAL;
 	}
@@ -754,7 +729,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
-	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS]  mount" },
+	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
 	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },

@@ -19,7 +19,7 @@ static bool have_keep_options(const struct cli *c)
 }
 
 /* The policy of the command line; -EINVAL (after a message) if invalid. */
-static int cli_policy(const struct cli *c, struct drfs_policy *p)
+int cli_policy(const struct cli *c, struct drfs_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->last = c->keep_last > 0 ? (uint32_t)c->keep_last : 0;

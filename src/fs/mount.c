@@ -27,6 +27,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "drfs/lock.h"
 #include "drfs/fs.h"
 #include "drfs/fsint.h"
 #include "drfs/log.h"
@@ -1982,6 +1983,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
+	struct drfs_lock *mount_lock = NULL;
 	struct fs fs;
 	int r;
 
@@ -2038,6 +2040,22 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		log_err("opening now/ in \"%s\": %s", fs.repo->cache_dir,
 			drfs_strerror(r));
 		goto out;
+	}
+	/*
+	 * A shared lock for the mount's lifetime: a prune in another process
+	 * must not free blobs that now/ references but no snapshot holds yet.
+	 * Read-only credentials cannot write one; browsing still works.
+	 */
+	char why[256] = "";
+	r = drfs_lock_acquire(fs.repo, false, &mount_lock, why, sizeof(why));
+	if (r == -EBUSY) {
+		log_err("repository is locked: %s", why);
+		goto out;
+	}
+	if (r < 0) {
+		log_warn("no shared lock (%s): a prune elsewhere could free "
+			 "data now/ still uses", drfs_strerror(r));
+		r = 0;
 	}
 
 	r = build_args(o, &args);
@@ -2145,6 +2163,7 @@ out:
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 	drfs_now_free(fs.now);
+	drfs_lock_release(mount_lock);
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);
