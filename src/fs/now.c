@@ -1159,6 +1159,22 @@ static void unlink_staging_now(struct drfs_now *n, uint64_t ino)
 {
 	char p[PATH_MAX];
 	struct stat st;
+	struct drfs_txn *t;
+	struct rec r;
+
+	/*
+	 * A file whose clean staging file was dropped can be opened for
+	 * writing and staged again (ensure_staged, same path) before a
+	 * deferred unlink runs (the syncer's, or one left over after a failed
+	 * index sync): that file is the content now. Both happen under
+	 * n->lock, so the record says which one this is.
+	 */
+	if (drfs_txn_begin(n->r->index, false, &t) == 0) {
+		bool staged = rec_get(t, ino, &r) == 0 && (r.flags & I_STAGED);
+		drfs_txn_abort(t);
+		if (staged)
+			return;
+	}
 	staging_path(n, ino, p, sizeof(p));
 	if (stat(p, &st) == 0) {
 		uint64_t b = (uint64_t)st.st_blocks * 512;
