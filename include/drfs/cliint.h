@@ -95,6 +95,15 @@ int cmd_lock_extend(struct cli *c);
  * primary has its object, 2 the replica has it and all it references,
  * 4 the replica has the object but lacks data (lag); -1 without a replica.
  */
+/*
+ * The snapshot to serve for spec: spec itself, unless reads come from a
+ * replica (the primary failed), where it must be complete there; "latest"
+ * falls back to the newest complete one (with a warning). Fills out with
+ * its hex id; errors are logged.
+ */
+int trusted_snapshot(struct drfs_repo *r, const char *spec,
+		     char out[DRFS_ID_HEX_LEN + 1]);
+
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
 
 #endif

@@ -92,6 +92,15 @@ struct fs {
 	struct fs_snap *snaps;     /* oldest first */
 	size_t n_snaps;
 	double snaps_loaded; /* drfs_now_mono() of the last refresh */
+	/*
+	 * While reads come from a replica (replica.h), only snapshots
+	 * complete there are shown. Verdicts, by snapshot id: complete ones
+	 * for good (snapshots are immutable), incomplete ones until
+	 * trust_retry (replication may catch up).
+	 */
+	struct fs_trust { struct drfs_id id; bool complete; } *trust;
+	size_t n_trust;
+	double trust_retry;  /* drfs_now_mono() when to check again */
 	uint64_t mount_time;
 
 	pthread_mutex_t log_lock; /* protects logged[] */

@@ -402,7 +402,12 @@ static int cmd_restore(struct cli *c)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
-	struct drfs_restore_opts o = { .snapshot = c->args[1],
+	char trusted[DRFS_ID_HEX_LEN + 1];
+	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
+		drfs_repo_free(r);
+		return 1;
+	}
+	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
 				       .report = report_line };
 	progress_start(&pt, "restore", c->quiet);

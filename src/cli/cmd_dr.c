@@ -44,8 +44,8 @@ int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
  * snapshot must be complete there; "latest" falls back to the newest
  * complete one. Fills out with the snapshot's hex id.
  */
-static int trusted_snapshot(struct drfs_repo *r, const char *spec,
-			    char out[DRFS_ID_HEX_LEN + 1])
+int trusted_snapshot(struct drfs_repo *r, const char *spec,
+		     char out[DRFS_ID_HEX_LEN + 1])
 {
 	struct drfs_replica_stats st;
 	struct drfs_backend *rep;

@@ -72,7 +72,8 @@ static void unref_locked(struct fs_chunk *ch)
 		chunk_free(ch);
 }
 
-static void lru_unlink(struct fs_chunk_cache *c, struct fs_chunk *ch)
+/* Take ch out of the LRU without dropping the LRU's reference. */
+static void lru_detach(struct fs_chunk_cache *c, struct fs_chunk *ch)
 {
 	if (ch->prev)
 		ch->prev->next = ch->next;
@@ -86,6 +87,12 @@ static void lru_unlink(struct fs_chunk_cache *c, struct fs_chunk *ch)
 	ch->in_lru = false;
 	c->n--;
 	c->bytes -= ch->len;
+}
+
+/* Take ch out of the LRU and drop the LRU's reference. */
+static void lru_unlink(struct fs_chunk_cache *c, struct fs_chunk *ch)
+{
+	lru_detach(c, ch);
 	unref_locked(ch);
 }
 
@@ -320,9 +327,15 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
 		ch->state = r;
-		if (ch->in_lru)
-			lru_unlink(c, ch); /* a later read tries again */
-		unref_locked(ch);
+		/* a later read tries again: the LRU's reference and ours go */
+		int drop = 1;
+		if (ch->in_lru) {
+			lru_detach(c, ch);
+			drop = 2;
+		}
+		ch->refs -= drop;
+		if (ch->refs == 0)
+			chunk_free(ch);
 	} else {
 		ch->state = 1;
 		if (ch->in_lru) {

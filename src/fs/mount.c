@@ -31,6 +31,8 @@
 #include "drfs/fs.h"
 #include "drfs/fsint.h"
 #include "drfs/log.h"
+#include "drfs/replica.h"
+#include "drfs/dr.h"
 
 #define VIEW_TIMEOUT 86400.0 /* snapshots are immutable */
 #define VIRT_TIMEOUT 1.0     /* the dated folders change with backups */
@@ -58,6 +60,53 @@ static void reply_err(fuse_req_t req, int negerr)
 
 /* ---- snapshot catalogue -------------------------------------------------- */
 
+#define TRUST_RETRY 60.0 /* seconds before rechecking a lagging snapshot */
+
+/*
+ * Whether snapshot si may be served. Always, unless reads come from a
+ * replica (the primary is down or failed a read): replication may lag, so
+ * only snapshots complete on the replica are shown, and latest is the
+ * newest of those. Verdicts are remembered (fs->trust). Under snap_lock.
+ */
+static bool snap_trusted(struct fs *fs, const struct drfs_snap_info *si,
+			 double now)
+{
+	struct drfs_replica_stats st;
+	struct drfs_backend *rep;
+	if (drfs_backend_replica_sides(fs->repo->be, NULL, &rep) < 0)
+		return true;
+	drfs_backend_replica_get_stats(fs->repo->be, &st);
+	if (!st.primary_down && !st.failovers)
+		return true;
+	struct fs_trust *t = NULL;
+	for (size_t i = 0; i < fs->n_trust && !t; i++)
+		if (drfs_id_eq(&fs->trust[i].id, &si->id))
+			t = &fs->trust[i];
+	if (t && (t->complete || now < fs->trust_retry))
+		return t->complete;
+	int c = drfs_snapshot_complete_on(fs->repo, rep, si, NULL, NULL);
+	if (c < 0) /* cannot tell (the replica fails too): reads will say */
+		return true;
+	if (c == 1 && t)
+		log_info("snapshot %s is complete on replica \"%s\" now",
+			 si->folder, rep->display);
+	if (c != 1 && !t)
+		log_warn("snapshot %s is not complete on replica \"%s\" "
+			 "(replication lags): not shown", si->folder,
+			 rep->display);
+	if (!t) {
+		struct fs_trust *v = realloc(fs->trust,
+					     (fs->n_trust + 1) * sizeof(*v));
+		if (!v)
+			return c == 1;
+		fs->trust = v;
+		t = &v[fs->n_trust++];
+		t->id = si->id;
+	}
+	t->complete = c == 1;
+	return t->complete;
+}
+
 static int snaps_refresh(struct fs *fs)
 {
 	struct drfs_snap_info *v = NULL;
@@ -76,17 +125,23 @@ static int snaps_refresh(struct fs *fs)
 		r = -ENOMEM;
 		goto out;
 	}
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		s[i].id = v[i].id;
-		s[i].root = v[i].snap.root;
-		s[i].meta = v[i].snap.meta;
-		s[i].time = v[i].snap.time;
-		memcpy(s[i].folder, v[i].folder, sizeof(s[i].folder));
-		s[i].folder[sizeof(s[i].folder) - 1] = 0;
+		if (!snap_trusted(fs, &v[i], now))
+			continue;
+		s[k].id = v[i].id;
+		s[k].root = v[i].snap.root;
+		s[k].meta = v[i].snap.meta;
+		s[k].time = v[i].snap.time;
+		memcpy(s[k].folder, v[i].folder, sizeof(s[k].folder));
+		s[k].folder[sizeof(s[k].folder) - 1] = 0;
+		k++;
 	}
+	if (now >= fs->trust_retry)
+		fs->trust_retry = now + TRUST_RETRY;
 	free(fs->snaps);
 	fs->snaps = s;
-	fs->n_snaps = n;
+	fs->n_snaps = k;
 	fs->snaps_loaded = now;
 out:
 	pthread_mutex_unlock(&fs->snap_lock);
@@ -2167,6 +2222,7 @@ out:
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);
+	free(fs.trust);
 	pthread_mutex_destroy(&fs.snap_lock);
 	pthread_mutex_destroy(&fs.log_lock);
 	pthread_mutex_destroy(&fs.gc_lock);

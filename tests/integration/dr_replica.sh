@@ -229,5 +229,19 @@ drfs drill "$P3" latest --replica "$R3" --cache-dir "$T/c3" --json \
 	>"$T/drill.json" 2>"$T/drill.err" || { cat "$T/drill.err" >&2; fail "drill did not fall back"; }
 grep -q 'newest complete' "$T/drill.err" || { cat "$T/drill.err" >&2; fail "no fallback message"; }
 info "$(grep 'newest complete' "$T/drill.err")"
+# restore and the mount fall back the same way
+drfs restore "$P3" latest "$T/out3" --replica "$R3" --cache-dir "$T/c3" \
+	2>"$T/restore3.err" || { cat "$T/restore3.err" >&2; fail "restore did not fall back"; }
+grep -q 'newest complete' "$T/restore3.err" || fail "restore: no fallback message"
+[ -f "$T/out3/third" ] && [ ! -e "$T/out3/fourth" ] ||
+	fail "restore of latest from a lagging replica is not the newest complete snapshot"
+REPO=$P3 CACHE=$T/c3 mount_repo "$T/m3" --replica "$R3"
+nsnap=$(ls -d "$T/m3"/snapshots/*/* | wc -l)
+[ "$nsnap" = 2 ] || fail "mount from a lagging replica shows $nsnap snapshots, want the 2 complete ones"
+cmp "$SRC/third" "$T/m3/latest/third" || fail "mount: latest/third unreadable"
+[ ! -e "$T/m3/latest/fourth" ] || fail "mount: latest is the incomplete snapshot"
+cat "$T/mount.err" "$T/c3/mount.log" 2>/dev/null | grep -q 'not complete on replica' ||
+	fail "mount: no log line about the lagging snapshot"
+umount_repo "$T/m3"
 mv "$P3.away" "$P3"
 echo "dr_replica: ok"
