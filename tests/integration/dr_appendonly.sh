@@ -4,7 +4,8 @@
 # 403 AccessDenied, as a backup-only IAM role does), a full backup cycle
 # (init, two backups, snapshots, restore, check, drill) succeeds and sends
 # no DELETE outside locks/ and no overwriting PUT; prune fails with a clear
-# message.
+# message. With read-only credentials (the proxy also refuses PUT and POST)
+# a mount on an empty cache directory browses and reads every snapshot.
 #
 # local: skipped (a directory has no delete-only permission to take away);
 # the s3 variant runs it.
@@ -15,16 +16,18 @@ make_repo
 command -v node >/dev/null || skip "node is not installed"
 
 cat >"$T/deny.js" <<'JS'
-// deny.js LISTEN UPSTREAM LOG — forward S3 requests, refuse deletes (403)
+// deny.js LISTEN UPSTREAM LOG [ro] — forward S3 requests, refuse deletes
+// (403); with "ro" refuse every request but GET and HEAD
 const http = require('http');
 const fs = require('fs');
-const [listen, upstream, logf] = process.argv.slice(2);
+const [listen, upstream, logf, mode] = process.argv.slice(2);
 const up = new URL(upstream);
 const agent = new http.Agent({ keepAlive: true });
 const server = http.createServer((req, res) => {
   const q = req.url.split('?')[1] || '';
   const isDelete = req.method === 'DELETE' ||
-    (req.method === 'POST' && /(^|&)delete(=|&|$)/.test(q));
+    (req.method === 'POST' && /(^|&)delete(=|&|$)/.test(q)) ||
+    (mode === 'ro' && req.method !== 'GET' && req.method !== 'HEAD');
   fs.appendFileSync(logf, `${req.method} ${req.url}${isDelete ? ' DENIED' : ''}\n`);
   if (isDelete) {
     req.resume();
@@ -50,8 +53,8 @@ PROXY=$!
 _dr_cleanup() {
 	local rc=$?
 	trap - ERR
-	kill "$PROXY" 2>/dev/null || true
-	wait "$PROXY" 2>/dev/null || true
+	kill "$PROXY" ${PROXY2:-} 2>/dev/null || true
+	wait "$PROXY" ${PROXY2:-} 2>/dev/null || true
 	(exit "$rc")
 	_lib_cleanup
 }
@@ -98,4 +101,25 @@ run_nocrash "prune without delete permission" drfs prune "$REPO" --keep-last 1
 grep -qiE 'delet|permission|denied|refused' "$T/last.err" ||
 	fail "prune's refusal is not explained: $(cat "$T/last.err")"
 info "prune: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
+# ---- read-only credentials: the mount browses and reads ----------------------
+PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+node "$T/deny.js" "$PORT2" "$DRFS_TEST_S3_ENDPOINT" "$T/ro.log" ro 2>"$T/deny2.err" &
+PROXY2=$!
+for _ in $(seq 1 50); do
+	[ -f "$T/ro.log.ready" ] && break
+	sleep 0.1
+done
+[ -f "$T/ro.log.ready" ] || fail "read-only proxy did not start: $(cat "$T/deny2.err")"
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PORT2
+CACHE=$T/ro-cache mount_repo "$T/mnt" --no-snapshot-on-unmount
+[ "$(ls -d "$T/mnt"/snapshots/*/* | wc -l)" = 2 ] ||
+	fail "read-only mount does not show the 2 snapshots"
+treecmp --no-atime --ignore-root-times "$SRC" "$T/mnt/latest/" >&2 ||
+	fail "read-only mount: latest differs from the source"
+cmp "$SRC/big" "$(ls -d "$T/mnt"/snapshots/*/* | head -1)/big" ||
+	fail "read-only mount: the first snapshot's big file differs"
+umount_repo "$T/mnt"
+grep -q ' DENIED$' "$T/ro.log" && info "read-only mount ok; refused: $(grep ' DENIED$' "$T/ro.log" | cut -d" " -f1,2 | tr "\n" " ")"
+grep -qE '^GET ' "$T/ro.log" || fail "the read-only mount never went through the read-only proxy"
+kill "$PROXY2" 2>/dev/null || true
 echo "dr_appendonly: ok"
