@@ -22,7 +22,7 @@
 #include "drfs/log.h"
 #include "drfs/repo.h"
 
-#define JOB_BYTES_MAX (16u << 20)
+#define JOB_BYTES_MAX (8u << 20)
 #define UPLOADS_MAX 2
 #define UPLOADERS 4
 
