@@ -2,14 +2,33 @@
 /*
  * index.c - the local LMDB environment. See index.h.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "drfs/index.h"
 
 #define MAP_SIZE (256ull << 30) /* sparse; grows only as used */
 #define MAX_READERS 1022
+/*
+ * Disk space kept allocated past the end of data.mdb (fallocate
+ * KEEP_SIZE): when staging files fill the cache directory's disk, commits
+ * (unlink, rename, a snapshot) still find room, so the space can be freed.
+ */
+#define RESERVE (16ull << 20)
+/*
+ * The size LMDB gives lock.mdb for MAX_READERS (1021 more 64-byte reader
+ * slots after a 192-byte header; checked: 65536 on x86-64 glibc). LMDB
+ * derives the reader count of an existing lock file from its size, so it
+ * must be exactly this: every process then sees the same table.
+ */
+#define LOCK_FILE_BYTES ((MAX_READERS - 1) * 64u + 192u)
 
 static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_BLOBS] = "blobs",     [DRFS_DB_PACKS] = "packs",
@@ -28,6 +47,7 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 struct drfs_index {
 	MDB_env *env;
 	MDB_dbi dbi[DRFS__DB_COUNT];
+	_Atomic uint64_t reserved_end; /* data.mdb bytes known allocated */
 };
 
 struct drfs_txn {
@@ -58,6 +78,45 @@ static int lmdb_err(int rc)
 	}
 }
 
+/*
+ * LMDB sizes lock.mdb with ftruncate and then writes it through a shared
+ * mapping: on a full disk the first store into a hole is a SIGBUS, not an
+ * error. Allocate the file's blocks first, so a full disk is -ENOSPC.
+ */
+static int prealloc_lock_file(const char *dir)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof(p), "%s/lock.mdb", dir) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int e = posix_fallocate(fd, 0, LOCK_FILE_BYTES);
+	close(fd);
+	/* file systems without fallocate keep LMDB's own behaviour */
+	return e == ENOSPC || e == EDQUOT ? -ENOSPC : 0;
+}
+
+/*
+ * Keep RESERVE bytes allocated past the last page LMDB uses. Cheap when
+ * nothing is due (mdb_env_info reads the meta page, no system call).
+ */
+static void reserve(struct drfs_index *idx)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_filehandle_t fd;
+	if (mdb_env_info(idx->env, &info) || mdb_env_stat(idx->env, &st) ||
+	    mdb_env_get_fd(idx->env, &fd))
+		return;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (used + RESERVE / 2 <= atomic_load(&idx->reserved_end))
+		return;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)RESERVE) ==
+	    0)
+		atomic_store(&idx->reserved_end, used + RESERVE);
+}
+
 int drfs_index_open(const char *dir, struct drfs_index **ret)
 {
 	struct drfs_index *idx;
@@ -73,6 +132,12 @@ int drfs_index_open(const char *dir, struct drfs_index **ret)
 	mdb_env_set_mapsize(idx->env, MAP_SIZE);
 	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
 	mdb_env_set_maxreaders(idx->env, MAX_READERS);
+	int pe = prealloc_lock_file(dir);
+	if (pe < 0) {
+		mdb_env_close(idx->env);
+		free(idx);
+		return pe;
+	}
 	rc = mdb_env_open(idx->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
 	if (rc)
 		goto fail;
@@ -89,6 +154,7 @@ int drfs_index_open(const char *dir, struct drfs_index **ret)
 	txn = NULL;
 	if (rc)
 		goto fail;
+	reserve(idx);
 	*ret = idx;
 	return 0;
 fail:
@@ -158,6 +224,8 @@ int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
 int drfs_txn_commit(struct drfs_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);
+	if (!rc)
+		reserve(t->idx);
 	free(t);
 	return lmdb_err(rc);
 }

@@ -4,7 +4,8 @@
 # replica, logged once; an object corrupted on the primary is served from
 # the replica; --replica-async catches up; a replica added later is seeded
 # and caught up by `drfs copy`; with the primary down, a drill on "latest"
-# falls back to the newest snapshot complete on the replica.
+# falls back to the newest snapshot complete on the replica, and so do
+# restore and a mount (which shows only the snapshots complete there).
 #
 # local: primary a directory, replica an S3 bucket when an S3 server is
 # available (local + S3), else a second directory. s3: two buckets.
