@@ -37,6 +37,7 @@ PACKAGES=(
 	rsync acl attr openssl python3 coreutils findutils	# test tools
 	nodejs	# tests/s3 fault proxy
 	radosgw ceph-mon ceph-osd ceph-common uuid-runtime curl ca-certificates
+	python3-boto3	# an independent S3 client: Object Lock buckets, retention
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

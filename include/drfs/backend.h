@@ -52,6 +52,14 @@ struct drfs_backend_ops {
 	/* Optional batch delete (S3 DeleteObjects); NULL -> loop over del. */
 	int (*del_many)(struct drfs_backend *b, const char *const *names,
 			size_t n);
+	/*
+	 * Optional (NULL: -EOPNOTSUPP): keep name under S3 Object Lock
+	 * retention until `until` (seconds since 1970, UTC), in compliance or
+	 * governance mode; a retention already set is never shortened.
+	 * 0 extended, 1 already retained at least that long.
+	 */
+	int (*set_retention)(struct drfs_backend *b, const char *name,
+			     int64_t until, bool compliance);
 	/* Last error detail, or NULL. */
 	const char *(*last_error)(struct drfs_backend *b);
 	void (*free)(struct drfs_backend *b);
@@ -121,6 +129,14 @@ static inline int drfs_backend_del(struct drfs_backend *b, const char *name)
 }
 int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
 			  size_t n);
+static inline int drfs_backend_set_retention(struct drfs_backend *b,
+					     const char *name, int64_t until,
+					     bool compliance)
+{
+	if (!b->ops->set_retention)
+		return -EOPNOTSUPP;
+	return b->ops->set_retention(b, name, until, compliance);
+}
 static inline const char *drfs_backend_last_error(struct drfs_backend *b)
 {
 	return b->ops->last_error ? b->ops->last_error(b) : NULL;

@@ -45,6 +45,7 @@ struct cli {
 	const char *keep_tags[DRFS_TAGS_MAX];
 	size_t n_keep_tags;
 	bool dry_run;
+	bool compliance;              /* lock-extend: COMPLIANCE mode */
 	const char *max_unused;
 	/* writable mount */
 	const char *snapshot_every;

@@ -128,6 +128,15 @@ int drfs_s3xml_parse_delete(const void *p, size_t len,
 /* InitiateMultipartUploadResult: the UploadId, malloc'ed. */
 int drfs_s3xml_parse_upload_id(const void *p, size_t len, char **ret);
 
+/* GetObjectRetention's <Retention>: both fields are required. */
+struct drfs_s3_retention {
+	bool compliance;  /* COMPLIANCE, else GOVERNANCE */
+	int64_t until;    /* RetainUntilDate, seconds since 1970 UTC */
+	bool have_mode, have_until;
+};
+int drfs_s3xml_parse_retention(const void *p, size_t len,
+			       struct drfs_s3_retention *ret);
+
 /*
  * The root element name of a document, into out (NUL-terminated, truncated).
  * Used to tell a CompleteMultipartUploadResult from an <Error> sent with a

@@ -237,6 +237,21 @@ static int rep_del_many(struct drfs_backend *b, const char *const *names,
 	return e;
 }
 
+/* Both sides: the replica must outlive a lost primary just as long. */
+static int rep_set_retention(struct drfs_backend *b, const char *name,
+			     int64_t until, bool compliance)
+{
+	struct replica *rp = to_rep(b);
+	err_side = 0;
+	int e = drfs_backend_set_retention(rp->p, name, until, compliance);
+	if (e < 0)
+		return e;
+	int e2 = drfs_backend_set_retention(rp->r, name, until, compliance);
+	if (e2 < 0)
+		err_side = 1;
+	return e2 < 0 ? e2 : MIN(e, e2);
+}
+
 static const char *rep_last_error(struct drfs_backend *b)
 {
 	struct replica *rp = to_rep(b);
@@ -303,6 +318,7 @@ static const struct drfs_backend_ops replica_ops = {
 	.list = rep_list,
 	.del = rep_del,
 	.del_many = rep_del_many,
+	.set_retention = rep_set_retention,
 	.last_error = rep_last_error,
 	.free = rep_free,
 };

@@ -987,6 +987,17 @@ static bool name_ok(const char *name)
 }
 
 /* The full key of name; caller frees. */
+/* s3_perform, where anything but a 2xx is a failure (404: -ENOENT). */
+static int perform_2xx(struct s3 *s, struct req *q)
+{
+	int r = s3_perform(s, q);
+	if (r >= 0 && (q->status < 200 || q->status >= 300)) {
+		report(s, q, -EIO);
+		r = q->status == 404 ? -ENOENT : -EIO;
+	}
+	return r;
+}
+
 static char *full_key(struct s3 *s, const char *name)
 {
 	char *k = NULL;
@@ -1240,11 +1251,7 @@ static int put_multipart(struct s3 *s, const char *key, const void *p,
 			.query = {{"uploads", NULL}},
 			.nq = 1,
 			.out = &resp};
-	r = s3_perform(s, &q);
-	if (r >= 0 && (q.status < 200 || q.status >= 300)) {
-		report(s, &q, -EIO);
-		r = q.status == 404 ? -ENOENT : -EIO;
-	}
+	r = perform_2xx(s, &q);
 	if (r >= 0 && drfs_s3xml_parse_upload_id(resp.p, resp.len, &id) < 0) {
 		set_err(s,
 			"s3 POST \"%s\" at %s bucket \"%s\": bad "
@@ -1387,6 +1394,101 @@ static int s3_del(struct drfs_backend *b, const char *name)
 	return 0; /* 204, 200, or 404: a missing object is deleted */
 }
 
+/*
+ * S3 Object Lock: read the object's retention (GET ?retention) and extend it
+ * (PUT ?retention, with the Content-MD5 the call requires) only when it ends
+ * before until. A compliance retention stays compliance.
+ */
+static int s3_set_retention(struct drfs_backend *b, const char *name,
+			    int64_t until, bool compliance)
+{
+	struct s3 *s = S3(b);
+	_cleanup_free_ char *key = NULL;
+	struct drfs_buf resp, body;
+	char md5[25], date[32];
+	int r;
+
+	if (!name_ok(name) || until < 0)
+		return -EINVAL;
+	if (!(key = full_key(s, name)))
+		return -ENOMEM;
+	drfs_buf_init(&resp, DRFS_XML_PAGE_MAX);
+	drfs_buf_init(&body, 1024);
+	struct req g = {.method = "GET",
+			.key = key,
+			.query = {{"retention", NULL}},
+			.nq = 1,
+			.out = &resp};
+	r = s3_perform(s, &g);
+	if (r < 0 && g.status == 400) {
+		/* AWS: InvalidRequest "Bucket is missing Object Lock
+		 * Configuration"; RadosGW: "bucket object lock not
+		 * configured" */
+		set_err(s, "s3 GET \"%s\" (retention) at %s bucket \"%s\": "
+			   "400 %s%s%s (is Object Lock enabled on the bucket?)",
+			name, s->endpoint, s->bucket, g.err.code,
+			g.err.message[0] ? ": " : "", g.err.message);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (g.status == 404 && (!strcmp(g.err.code, "NoSuchKey") ||
+				!strcmp(g.err.code, "NoSuchBucket"))) {
+		report(s, &g, -ENOENT);
+		r = -ENOENT;
+		goto out;
+	}
+	if (g.status == 200) {
+		struct drfs_s3_retention cur;
+		if (drfs_s3xml_parse_retention(resp.p, resp.len, &cur) < 0) {
+			set_err(s, "s3 GET \"%s\" (retention) at %s bucket "
+				   "\"%s\": malformed Retention",
+				name, s->endpoint, s->bucket);
+			r = -EIO;
+			goto out;
+		}
+		compliance |= cur.compliance;
+		if (cur.until >= until && cur.compliance == compliance) {
+			r = 1;
+			goto out;
+		}
+		until = MAX(until, cur.until);
+	} else if (g.status != 404) {
+		report(s, &g, -EIO); /* 412/416: not an answer to this */
+		r = -EIO;
+		goto out;
+	}
+	/* 404 other than the two above: no retention set yet */
+	struct tm tm;
+	time_t t = (time_t)until;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = drfs_buf_printf(&body,
+			    "<Retention xmlns=\"http://s3.amazonaws.com/doc/"
+			    "2006-03-01/\"><Mode>%s</Mode><RetainUntilDate>%s"
+			    "</RetainUntilDate></Retention>",
+			    compliance ? "COMPLIANCE" : "GOVERNANCE", date);
+	if (r < 0)
+		goto out;
+	drfs_s3_md5(body.p, body.len, md5, NULL);
+	struct req q = {.method = "PUT",
+			.key = key,
+			.query = {{"retention", NULL}},
+			.nq = 1,
+			.body = body.p,
+			.body_len = body.len,
+			.md5 = md5};
+	r = perform_2xx(s, &q);
+	r = r < 0 ? r : 0;
+out:
+	drfs_buf_release(&body);
+	drfs_buf_release(&resp);
+	return r;
+}
+
 static int del_batch(struct s3 *s, const char *const *names, size_t n)
 {
 	struct drfs_buf body, resp;
@@ -1423,14 +1525,9 @@ static int del_batch(struct s3 *s, const char *const *names, size_t n)
 			.body_len = body.len,
 			.md5 = md5,
 			.out = &resp};
-	r = s3_perform(s, &q);
+	r = perform_2xx(s, &q);
 	if (r < 0)
 		goto out;
-	if (q.status < 200 || q.status >= 300) {
-		report(s, &q, -EIO);
-		r = q.status == 404 ? -ENOENT : -EIO;
-		goto out;
-	}
 	struct drfs_s3_delete_result *d = malloc(sizeof(*d));
 	if (!d) {
 		r = -ENOMEM;
@@ -1609,6 +1706,7 @@ static const struct drfs_backend_ops s3_ops = {
     .list = s3_list,
     .del = s3_del,
     .del_many = s3_del_many,
+    .set_retention = s3_set_retention,
     .last_error = s3_last_error,
     .free = s3_free,
 };

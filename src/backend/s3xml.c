@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * s3xml.c - the XML documents S3 sends back (ListBucketResult, Error,
- * DeleteResult, InitiateMultipartUploadResult), parsed with expat as
+ * DeleteResult, InitiateMultipartUploadResult, Retention), parsed with
+ * expat as
  * untrusted input: bounded document size, bounded text per element, no
  * DOCTYPE (so no entity expansion), and every number checked.
  */
@@ -14,7 +15,14 @@
 #define TEXT_MAX (DRFS_S3_KEY_MAX + 1)
 #define DEPTH_MAX 16
 
-enum doc_kind { DOC_LIST, DOC_ERROR, DOC_DELETE, DOC_UPLOAD, DOC_ROOT };
+enum doc_kind {
+	DOC_LIST,
+	DOC_ERROR,
+	DOC_DELETE,
+	DOC_UPLOAD,
+	DOC_RETENTION,
+	DOC_ROOT
+};
 
 struct ctx {
 	XML_Parser xp;
@@ -42,6 +50,8 @@ struct ctx {
 	char del_code[64];
 	/* DOC_UPLOAD */
 	char *upload_id;
+	/* DOC_RETENTION */
+	struct drfs_s3_retention *ret;
 };
 
 static void fail(struct ctx *c, int err)
@@ -89,6 +99,59 @@ static int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* The n decimal digits at s, or -1. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * "2026-12-21T20:41:43Z" or "2026-12-21T20:41:43.000Z" (any fraction of a
+ * second, dropped): seconds since 1970, UTC. Anything else is -EBADMSG.
+ */
+static int parse_iso_utc(const char *s, int64_t *ret)
+{
+	/* YYYY-MM-DDTHH:MM:SS, every digit where it must be */
+	if (strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':')
+		return -EBADMSG;
+	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	int h = digits(s + 11, 2), mi = digits(s + 14, 2);
+	int se = digits(s + 17, 2), n = 19;
+	if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || se < 0)
+		return -EBADMSG;
+	const char *p = s + n;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EBADMSG;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30,
+				     31, 31, 30, 31, 30, 31 };
+	if (strcmp(p, "Z") || y < 1970 || y > 9999 || mo < 1 || mo > 12 ||
+	    d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60)
+		return -EBADMSG;
+	if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400)))
+		return -EBADMSG;
+	/* days from civil (proleptic Gregorian), no time zone involved */
+	int64_t yy = y - (mo <= 2);
+	int64_t era = yy / 400;
+	int64_t yoe = yy - era * 400;
+	int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = era * 146097 + doe - 719468;
+	*ret = days * 86400 + h * 3600 + mi * 60 + se;
+	return 0;
+}
+
 static void XMLCALL on_start(void *ud, const XML_Char *name,
 			     const XML_Char **attrs)
 {
@@ -115,6 +178,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 		    [DOC_ERROR] = "Error",
 		    [DOC_DELETE] = "DeleteResult",
 		    [DOC_UPLOAD] = "InitiateMultipartUploadResult",
+		    [DOC_RETENTION] = "Retention",
 		};
 		if (c->kind != DOC_ROOT && strcmp(name, roots[c->kind]))
 			fail(c, -EBADMSG);
@@ -272,6 +336,21 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 				fail(c, -ENOMEM);
 		}
 		break;
+	case DOC_RETENTION:
+		if (at(c, 2, "Mode") && (t = text(c, 32))) {
+			if (!strcmp(t, "GOVERNANCE"))
+				c->ret->compliance = false;
+			else if (!strcmp(t, "COMPLIANCE"))
+				c->ret->compliance = true;
+			else
+				fail(c, -EBADMSG);
+			c->ret->have_mode = true;
+		} else if (at(c, 2, "RetainUntilDate") && (t = text(c, 40))) {
+			if (parse_iso_utc(t, &c->ret->until) < 0)
+				fail(c, -EBADMSG);
+			c->ret->have_until = true;
+		}
+		break;
 	case DOC_ROOT:
 		break;
 	}
@@ -393,6 +472,21 @@ int drfs_s3xml_parse_upload_id(const void *p, size_t len, char **ret)
 		return r;
 	}
 	*ret = c.upload_id;
+	return 0;
+}
+
+int drfs_s3xml_parse_retention(const void *p, size_t len,
+			       struct drfs_s3_retention *ret)
+{
+	struct drfs_s3_retention r = { 0 };
+	struct ctx c = {.kind = DOC_RETENTION, .ret = &r};
+	int e = parse(&c, p, len);
+
+	if (e >= 0 && (!r.have_mode || !r.have_until))
+		e = -EBADMSG;
+	if (e < 0)
+		return e;
+	*ret = r;
 	return 0;
 }
 

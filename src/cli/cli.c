@@ -794,6 +794,7 @@ enum {
 	OPT_MAX_UNUSED,
 	OPT_SNAPSHOT_EVERY,
 	OPT_NO_SNAP_UNMOUNT,
+	OPT_COMPLIANCE,
 	OPT_REPLICA,
 	OPT_REPLICA_ASYNC,
 	OPT_REPLICA_ENDPOINT,
@@ -834,6 +835,7 @@ static const struct option long_opts[] = {
 	{ "max-unused", required_argument, NULL, OPT_MAX_UNUSED },
 	{ "snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY },
 	{ "no-snapshot-on-unmount", no_argument, NULL, OPT_NO_SNAP_UNMOUNT },
+	{ "compliance", no_argument, NULL, OPT_COMPLIANCE },
 	{ "replica", required_argument, NULL, OPT_REPLICA },
 	{ "replica-async", no_argument, NULL, OPT_REPLICA_ASYNC },
 	{ "replica-endpoint", required_argument, NULL, OPT_REPLICA_ENDPOINT },
@@ -995,6 +997,9 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_NO_SNAP_UNMOUNT:
 			c.no_snapshot_on_unmount = true;
+			break;
+		case OPT_COMPLIANCE:
+			c.compliance = true;
 			break;
 		case OPT_REPLICA:
 			c.replica = replica_url(optarg);

@@ -335,7 +335,12 @@ out:
 
 struct retain_out {
 	bool json;
+	bool apply;       /* set the retention, not only list it */
+	bool compliance;
+	struct drfs_backend *be;
 	int n;
+	int extended, kept; /* objects extended, already retained enough */
+	bool failed;        /* a set_retention failed (and was reported) */
 };
 
 static int print_retain(void *userdata, const char *name, time_t until)
@@ -343,15 +348,41 @@ static int print_retain(void *userdata, const char *name, time_t until)
 	struct retain_out *o = userdata;
 	struct timespec ts = { .tv_sec = until };
 	char t[48];
+	const char *done = "";
 	iso_time(&ts, t);
 	t[19] = 'Z'; /* whole seconds: "2026-11-21T14:30:05Z" */
 	t[20] = 0;
+	if (o->apply) {
+		int e = drfs_backend_set_retention(o->be, name, until,
+						   o->compliance);
+		o->failed = e < 0;
+		if (e == -EOPNOTSUPP) {
+			log_err("\"%s\" cannot hold Object Lock retention "
+				"(only S3 buckets with Object Lock can)",
+				o->be->display);
+			return e;
+		}
+		if (e < 0) {
+			const char *d = drfs_backend_last_error(o->be);
+			log_err("cannot extend the retention of \"%s\": %s",
+				name, d ? d : drfs_strerror(e));
+			return e;
+		}
+		if (e == 1)
+			o->kept++;
+		else
+			o->extended++;
+		done = e == 1 ? "kept" : "extended";
+	}
 	if (o->json) {
 		printf("%s{\"object\":", o->n ? "," : "");
 		json_str(stdout, name);
-		printf(",\"retain_until\":\"%s\"}", t);
+		printf(",\"retain_until\":\"%s\"", t);
+		if (*done)
+			printf(",\"result\":\"%s\"", done);
+		printf("}");
 	} else {
-		printf("%s %s\n", t, name);
+		printf("%s %s%s%s\n", t, name, *done ? " " : "", done);
 	}
 	o->n++;
 	return 0;
@@ -360,13 +391,16 @@ static int print_retain(void *userdata, const char *name, time_t until)
 int cmd_lock_extend(struct cli *c)
 {
 	struct drfs_repo *r;
-	struct retain_out out = { .json = c->json };
+	struct retain_out out = { .json = c->json,
+				  .apply = !c->dry_run,
+				  .compliance = c->compliance };
 	int64_t window;
 	int e;
 
 	if (c->n_args != 1 || !c->keep_within) {
 		fprintf(stderr, "usage: drfs lock-extend REPO --keep-within "
-				"DURATION [--dry-run] [--json]\n");
+				"DURATION [--compliance] [--dry-run] "
+				"[--json]\n");
 		return EXIT_USAGE;
 	}
 	if (drfs_parse_duration(c->keep_within, &window) < 0 || window <= 0) {
@@ -376,6 +410,7 @@ int cmd_lock_extend(struct cli *c)
 	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	out.be = r->be;
 	if (c->json)
 		printf("[");
 	e = drfs_retention_plan(r, window, time(NULL), print_retain, &out);
@@ -383,7 +418,12 @@ int cmd_lock_extend(struct cli *c)
 		printf("]\n");
 	drfs_repo_free(r);
 	if (e < 0) {
-		log_err("cannot plan retention: %s", drfs_strerror(e));
+		if (!out.failed)
+			log_err("cannot plan retention: %s", drfs_strerror(e));
+		else if (out.n)
+			log_err("stopped after %d object(s) (%d extended); "
+				"the others are unchanged",
+				out.n, out.extended);
 		return 1;
 	}
 	if (c->dry_run) {
@@ -392,9 +432,10 @@ int cmd_lock_extend(struct cli *c)
 				e);
 		return 0;
 	}
-	/* the backend interface has no "set retention" operation yet */
-	log_err("cannot extend Object Lock retention through the backend yet: "
-		"the %d object(s) listed need it (e.g. aws s3api "
-		"put-object-retention; see docs/disaster-recovery.md)", e);
-	return 1;
+	if (!c->quiet)
+		fprintf(stderr, "%d object(s): retention extended on %d, "
+				"already long enough on %d (%s mode)\n",
+			e, out.extended, out.kept,
+			c->compliance ? "compliance" : "governance");
+	return 0;
 }

@@ -2,7 +2,7 @@
 /*
  * fuzz_s3xml.c - every S3 XML parser on the same untrusted bytes: a
  * ListObjectsV2 page, an <Error>, a DeleteResult, an
- * InitiateMultipartUploadResult and the root sniffer. Each must return
+ * InitiateMultipartUploadResult, a <Retention> and the root sniffer. Each must return
  * 0 or a negative errno, never crash, and uphold its documented bounds.
  */
 #include "drfs/limits.h"
@@ -42,6 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(id && *id);
 		free(id);
 	}
+	struct drfs_s3_retention rt;
+	if (drfs_s3xml_parse_retention(data, size, &rt) == 0)
+		assert(rt.have_mode && rt.have_until && rt.until >= 0 &&
+		       rt.until <= 253402300800); /* by 9999-12-31T23:59:60 */
 	if (drfs_s3xml_root(data, size, root, sizeof(root)) == 0)
 		assert(strlen(root) < sizeof(root));
 	return 0;

@@ -182,6 +182,52 @@ static void test_upload_id(void)
 	CHECK(!id);
 }
 
+static int retention(const char *doc, struct drfs_s3_retention *r)
+{
+	return drfs_s3xml_parse_retention(doc, strlen(doc), r);
+}
+
+static void test_retention(void)
+{
+	struct drfs_s3_retention r;
+	const char *ns = "<Retention xmlns=\"http://s3.amazonaws.com/doc/"
+			 "2006-03-01/\"><Mode>GOVERNANCE</Mode>"
+			 "<RetainUntilDate>2026-12-21T20:41:43.000Z"
+			 "</RetainUntilDate></Retention>";
+	CHECK_EQ(retention(ns, &r), 0);
+	CHECK(!r.compliance && r.until == 1797885703); /* date -d ... +%s */
+	CHECK_EQ(retention("<Retention><RetainUntilDate>2000-02-29T00:00:00Z"
+			   "</RetainUntilDate><Mode>COMPLIANCE</Mode>"
+			   "</Retention>", &r), 0);
+	CHECK(r.compliance && r.until == 951782400);
+	CHECK_EQ(retention("<Retention><Mode>COMPLIANCE</Mode>"
+			   "<RetainUntilDate>1970-01-01T00:00:00Z"
+			   "</RetainUntilDate></Retention>", &r), 0);
+	CHECK(r.until == 0);
+	static const char *const bad[] = {
+		"<Retention><Mode>GOVERNANCE</Mode></Retention>",
+		"<Retention><RetainUntilDate>2026-12-21T20:41:43Z"
+		"</RetainUntilDate></Retention>",
+		"<Retention><Mode>LEGAL</Mode><RetainUntilDate>"
+		"2026-12-21T20:41:43Z</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"2026-12-21 20:41:43Z</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"2026-12-21T20:41:43+01:00</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"2026-02-29T00:00:00Z</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"2026-1 -21T20:41:43Z</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"1969-12-31T23:59:59Z</RetainUntilDate></Retention>",
+		"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>"
+		"2026-12-21T20:41:43.Z</RetainUntilDate></Retention>",
+		"<Error><Code>NoSuchObjectLockConfiguration</Code></Error>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(retention(bad[i], &r), -EBADMSG);
+}
+
 static void test_escape(void)
 {
 	struct drfs_buf b;
@@ -200,6 +246,7 @@ int main(void)
 	test_error();
 	test_delete();
 	test_upload_id();
+	test_retention();
 	test_escape();
 	return test_done("test_s3xml");
 }
