@@ -60,6 +60,13 @@ struct drfs_backend_ops {
 	 */
 	int (*set_retention)(struct drfs_backend *b, const char *name,
 			     int64_t until, bool compliance);
+	/*
+	 * Optional (NULL: -EOPNOTSUPP): name's Object Lock retention: 1 and
+	 * *until (seconds since 1970), 0 none; -EOPNOTSUPP when the bucket
+	 * has no Object Lock.
+	 */
+	int (*get_retention)(struct drfs_backend *b, const char *name,
+			     int64_t *until, bool *compliance);
 	/* Last error detail, or NULL. */
 	const char *(*last_error)(struct drfs_backend *b);
 	void (*free)(struct drfs_backend *b);
@@ -136,6 +143,14 @@ static inline int drfs_backend_set_retention(struct drfs_backend *b,
 	if (!b->ops->set_retention)
 		return -EOPNOTSUPP;
 	return b->ops->set_retention(b, name, until, compliance);
+}
+static inline int drfs_backend_get_retention(struct drfs_backend *b,
+					     const char *name, int64_t *until,
+					     bool *compliance)
+{
+	if (!b->ops->get_retention)
+		return -EOPNOTSUPP;
+	return b->ops->get_retention(b, name, until, compliance);
 }
 static inline const char *drfs_backend_last_error(struct drfs_backend *b)
 {

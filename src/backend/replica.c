@@ -252,6 +252,14 @@ static int rep_set_retention(struct drfs_backend *b, const char *name,
 	return e2 < 0 ? e2 : MIN(e, e2);
 }
 
+static int rep_get_retention(struct drfs_backend *b, const char *name,
+			     int64_t *until, bool *compliance)
+{
+	err_side = 0;
+	return drfs_backend_get_retention(to_rep(b)->p, name, until,
+					  compliance);
+}
+
 static const char *rep_last_error(struct drfs_backend *b)
 {
 	struct replica *rp = to_rep(b);
@@ -319,6 +327,7 @@ static const struct drfs_backend_ops replica_ops = {
 	.del = rep_del,
 	.del_many = rep_del_many,
 	.set_retention = rep_set_retention,
+	.get_retention = rep_get_retention,
 	.last_error = rep_last_error,
 	.free = rep_free,
 };

@@ -1395,25 +1395,17 @@ static int s3_del(struct drfs_backend *b, const char *name)
 }
 
 /*
- * S3 Object Lock: read the object's retention (GET ?retention) and extend it
- * (PUT ?retention, with the Content-MD5 the call requires) only when it ends
- * before until. A compliance retention stays compliance.
+ * S3 Object Lock: name's retention (GET ?retention). 1 set (cur filled), 0
+ * none, -EOPNOTSUPP the bucket has no Object Lock (400 InvalidRequest),
+ * -ENOENT no such object.
  */
-static int s3_set_retention(struct drfs_backend *b, const char *name,
-			    int64_t until, bool compliance)
+static int get_retention(struct s3 *s, const char *name, const char *key,
+			 struct drfs_s3_retention *cur)
 {
-	struct s3 *s = S3(b);
-	_cleanup_free_ char *key = NULL;
-	struct drfs_buf resp, body;
-	char md5[25], date[32];
+	struct drfs_buf resp;
 	int r;
 
-	if (!name_ok(name) || until < 0)
-		return -EINVAL;
-	if (!(key = full_key(s, name)))
-		return -ENOMEM;
 	drfs_buf_init(&resp, DRFS_XML_PAGE_MAX);
-	drfs_buf_init(&body, 1024);
 	struct req g = {.method = "GET",
 			.key = key,
 			.query = {{"retention", NULL}},
@@ -1428,37 +1420,78 @@ static int s3_set_retention(struct drfs_backend *b, const char *name,
 			   "400 %s%s%s (is Object Lock enabled on the bucket?)",
 			name, s->endpoint, s->bucket, g.err.code,
 			g.err.message[0] ? ": " : "", g.err.message);
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (g.status == 404 && (!strcmp(g.err.code, "NoSuchKey") ||
-				!strcmp(g.err.code, "NoSuchBucket"))) {
+		r = -EOPNOTSUPP;
+	} else if (r >= 0 && g.status == 404 &&
+		   (!strcmp(g.err.code, "NoSuchKey") ||
+		    !strcmp(g.err.code, "NoSuchBucket"))) {
 		report(s, &g, -ENOENT);
 		r = -ENOENT;
-		goto out;
-	}
-	if (g.status == 200) {
-		struct drfs_s3_retention cur;
-		if (drfs_s3xml_parse_retention(resp.p, resp.len, &cur) < 0) {
-			set_err(s, "s3 GET \"%s\" (retention) at %s bucket "
-				   "\"%s\": malformed Retention",
-				name, s->endpoint, s->bucket);
-			r = -EIO;
-			goto out;
-		}
-		compliance |= cur.compliance;
-		if (cur.until >= until && cur.compliance == compliance) {
-			r = 1;
-			goto out;
-		}
-		until = MAX(until, cur.until);
-	} else if (g.status != 404) {
+	} else if (r >= 0 && g.status == 404) {
+		r = 0; /* NoSuchObjectLockConfiguration: none set */
+	} else if (r >= 0 && g.status != 200) {
 		report(s, &g, -EIO); /* 412/416: not an answer to this */
 		r = -EIO;
-		goto out;
+	} else if (r >= 0 &&
+		   drfs_s3xml_parse_retention(resp.p, resp.len, cur) < 0) {
+		set_err(s, "s3 GET \"%s\" (retention) at %s bucket \"%s\": "
+			   "malformed Retention",
+			name, s->endpoint, s->bucket);
+		r = -EIO;
+	} else if (r >= 0) {
+		r = 1;
 	}
-	/* 404 other than the two above: no retention set yet */
+	drfs_buf_release(&resp);
+	return r;
+}
+
+static int s3_get_retention(struct drfs_backend *b, const char *name,
+			    int64_t *until, bool *compliance)
+{
+	struct s3 *s = S3(b);
+	_cleanup_free_ char *key = NULL;
+	struct drfs_s3_retention cur;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	if (!(key = full_key(s, name)))
+		return -ENOMEM;
+	int r = get_retention(s, name, key, &cur);
+	if (r == 1) {
+		*until = cur.until;
+		*compliance = cur.compliance;
+	}
+	return r;
+}
+
+/*
+ * Extend name's retention (PUT ?retention, with the Content-MD5 the call
+ * requires) only when it ends before until. A compliance retention stays
+ * compliance.
+ */
+static int s3_set_retention(struct drfs_backend *b, const char *name,
+			    int64_t until, bool compliance)
+{
+	struct s3 *s = S3(b);
+	_cleanup_free_ char *key = NULL;
+	struct drfs_s3_retention cur;
+	struct drfs_buf body;
+	char md5[25], date[32];
+	int r;
+
+	if (!name_ok(name) || until < 0)
+		return -EINVAL;
+	if (!(key = full_key(s, name)))
+		return -ENOMEM;
+	r = get_retention(s, name, key, &cur);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		compliance |= cur.compliance;
+		if (cur.until >= until && cur.compliance == compliance)
+			return 1;
+		until = MAX(until, cur.until);
+	}
+	drfs_buf_init(&body, 1024);
 	struct tm tm;
 	time_t t = (time_t)until;
 	if (!gmtime_r(&t, &tm) ||
@@ -1485,7 +1518,6 @@ static int s3_set_retention(struct drfs_backend *b, const char *name,
 	r = r < 0 ? r : 0;
 out:
 	drfs_buf_release(&body);
-	drfs_buf_release(&resp);
 	return r;
 }
 
@@ -1707,6 +1739,7 @@ static const struct drfs_backend_ops s3_ops = {
     .del = s3_del,
     .del_many = s3_del_many,
     .set_retention = s3_set_retention,
+    .get_retention = s3_get_retention,
     .last_error = s3_last_error,
     .free = s3_free,
 };

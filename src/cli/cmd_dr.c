@@ -356,7 +356,7 @@ static int print_retain(void *userdata, const char *name, time_t until)
 		int e = drfs_backend_set_retention(o->be, name, until,
 						   o->compliance);
 		o->failed = e < 0;
-		if (e == -EOPNOTSUPP) {
+		if (e == -EOPNOTSUPP && !o->be->ops->set_retention) {
 			log_err("\"%s\" cannot hold Object Lock retention "
 				"(only S3 buckets with Object Lock can)",
 				o->be->display);

@@ -18,6 +18,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drfs/limits.h"
@@ -335,6 +336,46 @@ struct gpacks {
 	struct gpack *v;
 	size_t n, cap;
 };
+
+/*
+ * S3 Object Lock: the packs this run removes that are still retained stay
+ * stored (as noncurrent versions) until their retention ends. Say how many
+ * and until when. Nothing on backends without retention.
+ */
+static void report_retained(struct drfs_repo *r, const struct gpacks *packs,
+			    const struct drfs_gc_opts *o)
+{
+	size_t n = 0, held = 0;
+	int64_t last = 0, now = (int64_t)time(NULL);
+	char name[DRFS_OBJECT_NAME_MAX];
+	for (size_t i = 0; i < packs->n; i++) {
+		if (packs->v[i].action == P_KEEP)
+			continue;
+		int64_t until;
+		bool compliance;
+		drfs_name_pack(&packs->v[i].id, name);
+		int e = drfs_backend_get_retention(r->be, name, &until,
+						   &compliance);
+		if (e == -EOPNOTSUPP)
+			return; /* no Object Lock: nothing is held */
+		n++;
+		if (e == 1 && until > now) {
+			held++;
+			last = MAX(last, until);
+		}
+	}
+	if (!held)
+		return;
+	struct tm tm;
+	char date[32] = "?";
+	time_t t = (time_t)last;
+	if (gmtime_r(&t, &tm))
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+	say(o->report, o->report_data,
+	    "Object Lock: %zu of the %zu pack(s) removed are retained until "
+	    "%s at the latest; the bucket keeps them (as noncurrent versions) "
+	    "and their space returns only then", held, n, date);
+}
 
 static int gpack_collect(const void *key, size_t klen, const void *val,
 			 size_t vlen, void *userdata)
@@ -732,6 +773,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	    (unsigned long long)res.packs_repacked,
 	    (unsigned long long)res.live_blobs,
 	    (unsigned long long)res.live_bytes);
+	report_retained(r, &packs, o);
 	if (o->dry_run) {
 		/* about: the kept packs plus the live part of repacked ones */
 		res.pack_bytes_after = keep_bytes;

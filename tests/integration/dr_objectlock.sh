@@ -4,8 +4,9 @@
 # exactly the objects reachable from the snapshots inside the window, each
 # until its planned time (checked with an independent client, boto3): the
 # pack that only a snapshot outside the window uses gets none; a second run
-# changes nothing and a shorter window never shortens a retention. On a
-# bucket without Object Lock and on a local repository it fails clearly.
+# changes nothing and a shorter window never shortens a retention; prune
+# names the removed packs that stay retained. On a bucket without Object
+# Lock and on a local repository lock-extend fails clearly.
 #
 # local: skipped (a directory has no Object Lock); the s3 variant runs it.
 source "$(dirname "$0")/lib.sh"
@@ -95,6 +96,17 @@ drfs lock-extend "$REPO" --keep-within 1d 2>"$T/short.err" >/dev/null ||
 grep -q 'extended on 0,' "$T/short.err" || fail "a shorter window changed retention: $(cat "$T/short.err")"
 cfg_until=$(s3py "print(int(s3.get_object_retention(Bucket='$BUCKET', Key='config')['Retention']['RetainUntilDate'].timestamp()))")
 [ "$cfg_until" -ge $((now + 29 * day)) ] || fail "config's retention was shortened ($cfg_until)"
+
+# prune on the Object Lock bucket: what it removes while retained is named
+drfs lock-extend "$REPO" --keep-within 90d >/dev/null 2>"$T/l90.err" ||
+	{ cat "$T/l90.err" >&2; fail "lock-extend --keep-within 90d failed"; }
+drfs prune "$REPO" --keep-last 1 >"$T/prune.out" 2>&1 ||
+	{ cat "$T/prune.out" >&2; fail "prune on the Object Lock bucket failed"; }
+grep -q 'Object Lock: [1-9][0-9]* of the [1-9][0-9]* pack(s) removed are retained' "$T/prune.out" ||
+	{ cat "$T/prune.out" >&2; fail "prune does not say which removed packs stay retained"; }
+info "prune: $(grep 'Object Lock:' "$T/prune.out")"
+drfs check "$REPO" --read-data >/dev/null 2>"$T/check.err" ||
+	{ cat "$T/check.err" >&2; fail "check after prune on the Object Lock bucket"; }
 
 # where retention cannot be set, the command says so
 NOLOCK=s3://drfs-test-nolock-$(_rand_lower 10)/
