@@ -279,6 +279,69 @@ static bool parent_extents_ok(struct bk *b, struct drfs_node *pn,
 	return e == 0;
 }
 
+/*
+ * Read-ahead across files. Reading a directory of small files one after
+ * another waits for the disk once per file while the compression workers
+ * idle; an initial backup ran 12.4 s with a cold page cache against 8 s
+ * with a warm one. So ahead of the file being read, the next regular files
+ * of the directory get POSIX_FADV_WILLNEED (their first PREFETCH_FILE_MAX
+ * bytes; the kernel's sequential read-ahead does the rest), up to
+ * PREFETCH_BYTES and PREFETCH_FILES in flight. Only in directories the
+ * parent snapshot lacks: there every file is read; in the others most
+ * files are unchanged and reading them ahead would be waste.
+ */
+#define PREFETCH_BYTES (32u << 20)
+#define PREFETCH_FILES 64
+#define PREFETCH_FILE_MAX (8u << 20)
+
+struct prefetch {
+	bool on;
+	size_t next;           /* first entry not looked at yet */
+	uint64_t bytes;        /* advised ahead of the reader */
+	uint64_t len[PREFETCH_FILES]; /* ring: bytes advised per file */
+	size_t idx[PREFETCH_FILES];   /* ring: which entry */
+	size_t head, n;
+};
+
+static void prefetch_ahead(struct prefetch *pf, int dirfd, char **names,
+			   size_t n_names, size_t cur)
+{
+	/* what the reader has reached is no longer ahead */
+	while (pf->n && pf->idx[pf->head] <= cur) {
+		pf->bytes -= pf->len[pf->head];
+		pf->head = (pf->head + 1) % PREFETCH_FILES;
+		pf->n--;
+	}
+	if (pf->next <= cur)
+		pf->next = cur + 1;
+	while (pf->next < n_names && pf->n < PREFETCH_FILES &&
+	       pf->bytes < PREFETCH_BYTES) {
+		size_t j = pf->next++;
+		if ((unsigned char)names[j][-1] != DT_REG)
+			continue; /* never open devices or FIFOs ahead */
+		int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+		int fd = openat(dirfd, names[j], fl | O_NOATIME);
+		if (fd < 0 && errno == EPERM) /* O_NOATIME: not the owner */
+			fd = openat(dirfd, names[j], fl);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size) {
+			uint64_t l = MIN((uint64_t)st.st_size,
+					 (uint64_t)PREFETCH_FILE_MAX);
+			if (posix_fadvise(fd, 0, (off_t)l,
+					  POSIX_FADV_WILLNEED) == 0) {
+				size_t k = (pf->head + pf->n) % PREFETCH_FILES;
+				pf->len[k] = l;
+				pf->idx[k] = j;
+				pf->n++;
+				pf->bytes += l;
+			}
+		}
+		close(fd);
+	}
+}
+
 static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 		      struct drfs_id *ret);
 
@@ -303,6 +366,7 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 	struct drfs_tree_enc enc;
 	char **names = NULL;
 	size_t n_names = 0, cap = 0;
+	struct prefetch pf = { 0 };
 	int e = 0;
 	size_t plen = strlen(b->path);
 
@@ -333,10 +397,15 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 			}
 			names = p;
 		}
-		if (!(names[n_names] = strdup(de->d_name))) {
+		/* the d_type rides in front of the name, for the prefetch */
+		size_t l = strlen(de->d_name);
+		if (!(names[n_names] = malloc(l + 2))) {
 			e = -ENOMEM;
 			break;
 		}
+		names[n_names][0] = (char)de->d_type;
+		memcpy(names[n_names] + 1, de->d_name, l + 1);
+		names[n_names]++;
 		n_names++;
 	}
 	closedir(d);
@@ -348,9 +417,13 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 		b->o->progress->dirs++;
 	b->snap->dirs++;
 
+	/* a directory the parent snapshot does not have is read whole */
+	pf.on = !ptree.len;
 	for (size_t i = 0; i < n_names; i++) {
 		const char *name = names[i];
 		struct stat st;
+		if (pf.on)
+			prefetch_ahead(&pf, dirfd, names, n_names, i);
 		struct drfs_node node = { 0 };
 		struct drfs_node pn;
 		struct ext_vec x = { 0 };
@@ -462,7 +535,7 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 		e = 0;
 out:
 	for (size_t i = 0; i < n_names; i++)
-		free(names[i]);
+		free(names[i] - 1);
 	free(names);
 	drfs_tree_enc_release(&enc);
 	drfs_buf_release(&ptree);
