@@ -244,26 +244,58 @@ static int push_link(struct rs *s, const char *path, uint64_t ino)
 	return 0;
 }
 
+/*
+ * The first path restored for each multiply-linked inode: an open-addressing
+ * hash table (s->inos, cap_inos a power of two, path NULL = empty), so a
+ * tree of a million hard links costs a million look-ups, not 10^12.
+ */
+static size_t ino_slot(uint64_t ino, size_t cap)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & (cap - 1);
+}
+
 static const char *ino_first(struct rs *s, uint64_t ino)
 {
-	for (size_t i = 0; i < s->n_inos; i++)
+	if (!s->cap_inos)
+		return NULL;
+	size_t mask = s->cap_inos - 1;
+	for (size_t i = ino_slot(ino, s->cap_inos);; i = (i + 1) & mask) {
+		if (!s->inos[i].path)
+			return NULL;
 		if (s->inos[i].ino == ino)
 			return s->inos[i].path;
-	return NULL;
+	}
+}
+
+static void ino_put(struct ino_map *v, size_t cap, uint64_t ino, char *path)
+{
+	size_t i = ino_slot(ino, cap);
+	while (v[i].path)
+		i = (i + 1) & (cap - 1);
+	v[i].ino = ino;
+	v[i].path = path;
 }
 
 static int ino_add(struct rs *s, uint64_t ino, const char *path)
 {
-	if (s->n_inos == s->cap_inos) {
-		size_t cap = s->cap_inos ? 2 * s->cap_inos : 16;
-		void *p = realloc(s->inos, cap * sizeof(*s->inos));
-		if (!p)
+	if (2 * (s->n_inos + 1) > s->cap_inos) {
+		size_t cap = s->cap_inos ? 2 * s->cap_inos : 64;
+		struct ino_map *v = calloc(cap, sizeof(*v));
+		if (!v)
 			return -ENOMEM;
-		s->inos = p;
+		for (size_t i = 0; i < s->cap_inos; i++)
+			if (s->inos[i].path)
+				ino_put(v, cap, s->inos[i].ino, s->inos[i].path);
+		free(s->inos);
+		s->inos = v;
 		s->cap_inos = cap;
 	}
-	s->inos[s->n_inos].ino = ino;
-	s->inos[s->n_inos++].path = strdup(path);
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	ino_put(s->inos, s->cap_inos, ino, p);
+	s->n_inos++;
 	return 0;
 }
 
@@ -486,7 +518,7 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	}
 	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta))
 		restore_root_meta(&s, &si.snap.meta, path);
-	for (size_t i = 0; i < s.n_inos; i++)
+	for (size_t i = 0; i < s.cap_inos; i++)
 		free(s.inos[i].path);
 	free(s.inos);
 	free(s.links);
