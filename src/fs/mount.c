@@ -1815,6 +1815,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* no FUSE_CAP_CACHE_SYMLINKS: latest changes with every backup */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/*
+	 * POSIX ACLs: the kernel reads an inode's ACLs once, caches them and
+	 * checks them in default_permissions (mode bits alone would let a
+	 * user whom an ACL denies read a file through the mount). It also
+	 * saves a getxattr round trip per file and per ls -l/cp -a. The
+	 * umask is still applied by the kernel (no FUSE_CAP_DONT_MASK), so
+	 * files created in now/ get the modes they get without this.
+	 */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA; /* content never changes */
 }
 
