@@ -52,4 +52,27 @@ int drfs_chunker_init(struct drfs_chunker *c,
 size_t drfs_chunker_cut(const struct drfs_chunker *c, const uint8_t *p,
 			size_t len);
 
+/* How drfs_chunk_fd reads a file and where its chunks go. */
+struct drfs_chunk_fd {
+	const struct drfs_chunker *chunker;
+	uint8_t *win;      /* the caller's buffer, win_cap >= 2 * max bytes */
+	size_t win_cap;
+	/* each chunk with its file offset; a negative return stops */
+	int (*emit)(void *ud, const uint8_t *p, size_t len, uint64_t off);
+	void *ud;
+	volatile uint64_t *bytes_read; /* NULL, or a counter of bytes read */
+	volatile bool *abort;  /* NULL, or polled before each read */
+};
+
+/*
+ * Chunk the data regions of fd below end the way every writer of a
+ * repository does, so that equal data deduplicates wherever it was written:
+ * holes (SEEK_DATA/SEEK_HOLE) stay holes and each data region is cut on its
+ * own. *ret_last: the offset after the last byte read (past end when the
+ * file grew meanwhile is not read). Returns 0, a read or lseek error,
+ * -ECANCELED when *abort was set, or emit's error.
+ */
+int drfs_chunk_fd(const struct drfs_chunk_fd *c, int fd, uint64_t end,
+		  uint64_t *ret_last);
+
 #endif

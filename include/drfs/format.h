@@ -175,6 +175,14 @@ struct drfs_extent {
 	struct drfs_id id; /* data blob */
 };
 
+/* A growing array of extents (a file being chunked); free v when done. */
+struct drfs_extent_vec {
+	struct drfs_extent *v;
+	size_t n, cap;
+};
+int drfs_extent_vec_push(struct drfs_extent_vec *x, uint64_t off,
+			 uint32_t len, const struct drfs_id *id);
+
 struct drfs_node {
 	const uint8_t *name;
 	size_t name_len;

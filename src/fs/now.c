@@ -2651,30 +2651,15 @@ int drfs_now_removexattr(struct drfs_now *n, uint64_t ino, const char *name)
 
 /* ---- chunking ------------------------------------------------------------ */
 
-struct ext_vec {
-	struct drfs_extent *v;
-	size_t n, cap;
+struct put_ctx {
+	struct drfs_now *n;
+	struct drfs_extent_vec *x;
 };
 
-static int ext_vec_push(struct ext_vec *x, uint64_t off, size_t len,
-			const struct drfs_id *id)
+static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 16;
-		void *p = realloc(x->v, cap * sizeof(*x->v));
-		if (!p)
-			return -ENOMEM;
-		x->v = p;
-		x->cap = cap;
-	}
-	x->v[x->n++] = (struct drfs_extent){ .off = off, .len = (uint32_t)len,
-					     .id = *id };
-	return 0;
-}
-
-static int put_chunk(struct drfs_now *n, const uint8_t *p, size_t len,
-		     uint64_t off, struct ext_vec *x)
-{
+	struct put_ctx *c = ud;
+	struct drfs_now *n = c->n;
 	struct drfs_id id;
 	pthread_mutex_lock(&n->wlock);
 	int e = n->w ? drfs_writer_put_blob(n->w, DRFS_BLOB_DATA, p, len, &id)
@@ -2684,92 +2669,40 @@ static int put_chunk(struct drfs_now *n, const uint8_t *p, size_t len,
 		n->pend_bytes += len;
 	}
 	pthread_mutex_unlock(&n->wlock);
-	return e < 0 ? e : ext_vec_push(x, off, len, &id);
+	return e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
 }
 
 /*
- * Chunk data regions of fd (holes stay holes) exactly as a backup would.
- * abort (may be NULL) is polled between chunks.
+ * Chunk fd exactly as a backup would (drfs_chunk_fd). abort (may be NULL)
+ * is polled between reads.
  */
-static int chunk_fd(struct drfs_now *n, int fd, struct ext_vec *x,
+static int chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 		    uint64_t *ret_size, volatile bool *abort)
 {
-	const size_t max = n->r->config.chunker.max;
-	size_t cap = 2 * max, have;
-	uint8_t *win = malloc(cap);
+	struct put_ctx pc = { n, x };
+	struct drfs_chunk_fd c = {
+		.chunker = &n->r->chunker,
+		.win_cap = 2 * (size_t)n->r->config.chunker.max,
+		.emit = put_chunk,
+		.ud = &pc,
+		.abort = abort,
+	};
 	struct stat st;
-	int e = 0;
+	uint64_t last;
 
-	if (!win)
-		return -ENOMEM;
-	if (fstat(fd, &st) < 0) {
-		free(win);
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	}
-	uint64_t end = (uint64_t)st.st_size, off = 0;
-	while (off < end && e >= 0) {
-		off_t ds = lseek(fd, (off_t)off, SEEK_DATA);
-		if (ds < 0) {
-			if (errno == ENXIO)
-				break;
-			ds = (off_t)off;
-		}
-		off_t de = lseek(fd, ds, SEEK_HOLE);
-		if (de < 0 || (uint64_t)de > end)
-			de = (off_t)end;
-		if ((uint64_t)ds >= end)
-			break;
-		uint64_t pos = (uint64_t)ds, rd = (uint64_t)ds;
-		bool eof = false;
-		have = 0;
-		for (;;) {
-			if (abort && *abort) {
-				e = -ECANCELED;
-				break;
-			}
-			if (!eof && have < max) {
-				size_t want = cap - have;
-				if (rd + want > (uint64_t)de)
-					want = (size_t)((uint64_t)de - rd);
-				ssize_t got = want ? drfs_pread_all(fd,
-						win + have, want, rd) : 0;
-				if (got < 0) {
-					e = (int)got;
-					break;
-				}
-				have += (size_t)got;
-				rd += (uint64_t)got;
-				if ((size_t)got < want || rd >= (uint64_t)de)
-					eof = true;
-			}
-			if (have == 0)
-				break;
-			size_t o = 0;
-			while (e >= 0 &&
-			       (have - o >= max || (eof && o < have))) {
-				size_t c = drfs_chunker_cut(&n->r->chunker,
-							    win + o, have - o);
-				e = put_chunk(n, win + o, c, pos + o, x);
-				o += c;
-			}
-			if (e < 0)
-				break;
-			memmove(win, win + o, have - o);
-			have -= o;
-			pos += o;
-			if (eof && have == 0)
-				break;
-		}
-		off = (uint64_t)de;
-	}
-	free(win);
-	*ret_size = end;
+	if (!(c.win = malloc(c.win_cap)))
+		return -ENOMEM;
+	int e = drfs_chunk_fd(&c, fd, (uint64_t)st.st_size, &last);
+	free(c.win);
+	*ret_size = (uint64_t)st.st_size;
 	return e;
 }
 
 /* Record extents of a chunked staging file. Under n->lock. */
 static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
-			 const struct ext_vec *x, uint64_t size,
+			 const struct drfs_extent_vec *x, uint64_t size,
 			 uint64_t epoch)
 {
 	struct drfs_txn *t;
@@ -2804,7 +2737,7 @@ static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
 static int chunk_now(struct drfs_now *n, struct rec *r)
 {
 	char p[PATH_MAX];
-	struct ext_vec x = { 0 };
+	struct drfs_extent_vec x = { 0 };
 	uint64_t size;
 	struct ofile *of = ofile_find(n, r->ino);
 	int fd;
@@ -3663,7 +3596,7 @@ static void *bg_main(void *arg)
 		uint64_t ino = 0, gen = 0;
 		while (!n->bg_quit && pick_stale(n, &ino, &gen) > 0) {
 			char p[PATH_MAX];
-			struct ext_vec x = { 0 };
+			struct drfs_extent_vec x = { 0 };
 			uint64_t size;
 			n->chunking = ino;
 			n->chunk_abort = false;

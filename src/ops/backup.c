@@ -43,96 +43,32 @@ static void report(struct bk *b, const char *name, int e, const char *what)
 			     name, what, drfs_strerror(e));
 }
 
-struct ext_vec {
-	struct drfs_extent *v;
-	size_t n, cap;
+struct emit_ctx {
+	struct bk *b;
+	struct drfs_extent_vec *x;
+	bool failed; /* the writer refused a chunk: fatal to the backup */
 };
 
-static int ext_push(struct ext_vec *x, uint64_t off, uint32_t len,
-		    const struct drfs_id *id)
+static int emit_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 16;
-		void *p = realloc(x->v, cap * sizeof(*x->v));
-		if (!p)
-			return -ENOMEM;
-		x->v = p;
-		x->cap = cap;
-	}
-	x->v[x->n++] = (struct drfs_extent){ .off = off, .len = len, .id = *id };
-	return 0;
-}
-
-static int emit_chunk(struct bk *b, const uint8_t *p, size_t len, uint64_t off,
-		      struct ext_vec *x)
-{
+	struct emit_ctx *c = ud;
 	struct drfs_id id;
-	int e = drfs_writer_put_blob(b->w, DRFS_BLOB_DATA, p, len, &id);
-	if (e < 0)
-		return e;
-	if (e > 0 && b->o->progress)
-		b->o->progress->bytes_new += len;
-	return ext_push(x, off, (uint32_t)len, &id);
-}
-
-/* Chunk bytes [start, end) of fd. Returns -errno; write errors are fatal. */
-static int chunk_region(struct bk *b, int fd, uint64_t start, uint64_t end,
-			struct ext_vec *x, uint64_t *ret_end)
-{
-	const size_t max = b->r->config.chunker.max;
-	size_t have = 0;
-	uint64_t pos = start;     /* file offset of win[0] */
-	uint64_t rd_off = start;  /* next offset to read */
-	bool eof = false;
-
-	for (;;) {
-		if (!eof && have < max) {
-			size_t want = b->win_cap - have;
-			if (rd_off + want > end)
-				want = (size_t)(end - rd_off);
-			ssize_t n = want ? drfs_pread_all(fd, b->win + have,
-							  want, rd_off)
-					 : 0;
-			if (n < 0)
-				return (int)n;
-			have += (size_t)n;
-			rd_off += (uint64_t)n;
-			if ((size_t)n < want || rd_off >= end)
-				eof = true;
-			if (b->o->progress)
-				b->o->progress->bytes += (uint64_t)n;
-		}
-		if (have == 0)
-			break;
-		size_t off = 0;
-		/* cut while a full max-sized window remains, or all at eof */
-		while (have - off >= max || (eof && off < have)) {
-			size_t c = drfs_chunker_cut(&b->r->chunker, b->win + off,
-						    have - off);
-			int e = emit_chunk(b, b->win + off, c, pos + off, x);
-			if (e < 0)
-				return e;
-			off += c;
-		}
-		memmove(b->win, b->win + off, have - off);
-		have -= off;
-		pos += off;
-		if (eof && have == 0)
-			break;
-	}
-	*ret_end = pos;
-	return 0;
+	int e = drfs_writer_put_blob(c->b->w, DRFS_BLOB_DATA, p, len, &id);
+	if (e > 0 && c->b->o->progress)
+		c->b->o->progress->bytes_new += len;
+	e = e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
+	c->failed = e < 0;
+	return e;
 }
 
 /*
- * Read a regular file into extents. Returns 0, a negative errno for the
- * file (reported, skipped) or -EPIPE-wrapped writer failure: writer
- * failures are returned as themselves and are fatal to the caller, marked
- * by *fatal.
+ * Read a regular file into extents. Returns 0 or a negative errno: for the
+ * file (reported, skipped), or a writer failure, which is fatal to the
+ * caller and marked by *fatal.
  */
 static int read_file(struct bk *b, int dirfd, const char *name,
-		     const struct stat *st, struct ext_vec *x, uint64_t *size,
-		     bool *fatal)
+		     const struct stat *st, struct drfs_extent_vec *x,
+		     uint64_t *size, bool *fatal)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOATIME |
 					     O_CLOEXEC);
@@ -140,34 +76,19 @@ static int read_file(struct bk *b, int dirfd, const char *name,
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	uint64_t off = 0, end = (uint64_t)st->st_size, last = 0;
-	int e = 0;
+	uint64_t end = (uint64_t)st->st_size, last = 0;
+	struct emit_ctx ec = { .b = b, .x = x };
+	struct drfs_chunk_fd c = {
+		.chunker = &b->r->chunker,
+		.win = b->win,
+		.win_cap = b->win_cap,
+		.emit = emit_chunk,
+		.ud = &ec,
+		.bytes_read = b->o->progress ? &b->o->progress->bytes : NULL,
+	};
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (off < end) {
-		off_t ds = lseek(fd, (off_t)off, SEEK_DATA);
-		if (ds < 0) {
-			if (errno == ENXIO)
-				break; /* only a hole remains */
-			if (errno != EINVAL) {
-				e = -errno;
-				break;
-			}
-			ds = (off_t)off; /* no SEEK_DATA support */
-		}
-		off_t de = lseek(fd, ds, SEEK_HOLE);
-		if (de < 0)
-			de = (off_t)end;
-		if ((uint64_t)de > end)
-			de = (off_t)end;
-		if ((uint64_t)ds >= end)
-			break;
-		e = chunk_region(b, fd, (uint64_t)ds, (uint64_t)de, x, &last);
-		if (e < 0) {
-			*fatal = e != -EIO && e != -ENXIO;
-			break;
-		}
-		off = (uint64_t)de;
-	}
+	int e = drfs_chunk_fd(&c, fd, end, &last);
+	*fatal = e < 0 && ec.failed;
 	close(fd);
 	*size = MAX(end, last);
 	return e;
@@ -266,14 +187,14 @@ nomem:
 }
 
 static bool parent_extents_ok(struct bk *b, struct drfs_node *pn,
-			      struct ext_vec *x)
+			      struct drfs_extent_vec *x)
 {
 	struct drfs_extent ex;
 	int e;
 	while ((e = drfs_node_next_extent(pn, &ex)) > 0) {
 		if (drfs_repo_blob_find(b->r, &ex.id, NULL, NULL) < 0)
 			return false;
-		if (ext_push(x, ex.off, ex.len, &ex.id) < 0)
+		if (drfs_extent_vec_push(x, ex.off, ex.len, &ex.id) < 0)
 			return false;
 	}
 	return e == 0;
@@ -426,7 +347,7 @@ static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
 			prefetch_ahead(&pf, dirfd, names, n_names, i);
 		struct drfs_node node = { 0 };
 		struct drfs_node pn;
-		struct ext_vec x = { 0 };
+		struct drfs_extent_vec x = { 0 };
 		struct xattr_vec xv = { 0 };
 		char target[DRFS_PATH_MAX + 1];
 		bool have_pn = false, fatal = false;
