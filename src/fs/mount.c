@@ -1076,6 +1076,21 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void gc_status(struct fs *fs, char *out, size_t len);
 
+/*
+ * The kernel does not cache xattrs, and ls -l asks every file for its
+ * SELinux label (lgetxattr "security.selinux"): one FUSE round trip per
+ * file, most of a warm `ls -lR`. ls stops asking on a device once the
+ * answer is "not supported", so a read-only snapshot entry without a label
+ * answers EOPNOTSUPP (as file systems without SELinux support do) instead
+ * of ENODATA. Entries that have a label still return it; now/ is writable
+ * and answers ENODATA. Cost: in a snapshot where some entries are labelled
+ * and the first one ls looks at is not, `ls -Z` shows "?" (docs/mount.md).
+ */
+static bool unlabelled(const char *name)
+{
+	return strcmp(name, "security.selinux") == 0;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1108,7 +1123,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (FS_NS(ino) == FS_NS_VIRT) {
-		reply_err(req, -ENODATA);
+		reply_err(req, unlabelled(name) ? -EOPNOTSUPP : -ENODATA);
 		return;
 	}
 	if (size) {
@@ -1125,6 +1140,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	else
 		r = fs_xattr_get(fs, ino, name, v,
 				 MIN(size, (size_t)DRFS_XATTR_VALUE_MAX));
+	if (r == -ENODATA && !is_now(fs, ino) && unlabelled(name))
+		r = -EOPNOTSUPP;
 	if (r < 0)
 		reply_err(req, r);
 	else if (size == 0)
