@@ -7,7 +7,8 @@
  * (verified), and every entry becomes an inode record, its xattrs and
  * extents, and two directory keys (by name for lookup, by index for
  * readdir). Nothing per inode stays in RAM. Read transactions are short and
- * never span a FUSE reply; a directory is written in one write transaction.
+ * never span a FUSE reply; a directory is written in write transactions of
+ * at most FILL_BATCH entries, then marked loaded.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -475,14 +476,36 @@ static int node_put(struct drfs_txn *t, const struct fs_inode *dir,
 	return rec_put(t, &in);
 }
 
-static int dir_fill(struct fs *fs, struct drfs_txn *t, struct fs_inode *dir,
+/*
+ * Entries per write transaction when a directory materialises. LMDB holds a
+ * transaction's dirty pages in malloc'ed memory until the commit and keeps
+ * freed single pages for reuse for the life of the environment, so one
+ * transaction for a 100 000-entry directory left ~65 MiB of anonymous
+ * memory behind in the daemon; 2048 entries are a few hundred KiB.
+ */
+#define FILL_BATCH 2048
+
+/*
+ * Materialise the entries of one directory, FILL_BATCH per transaction,
+ * then mark it loaded. Idempotent: an entry whose name key exists was
+ * written by an earlier batch (of this call, of a concurrent one, or of a
+ * daemon killed half-way) and is skipped, so partial work is resumed and
+ * two threads loading the same directory agree on every inode number.
+ */
+static int dir_fill(struct fs *fs, struct drfs_txn **tp, uint64_t dir_ino,
 		    const struct drfs_buf *tree)
 {
 	struct drfs_tree_iter it;
 	struct drfs_node n;
-	uint32_t idx = 0;
+	struct fs_inode dir;
+	uint32_t idx = 0, batch = 0;
 	int r;
 
+	r = rec_get(*tp, dir_ino, &dir);
+	if (r < 0)
+		return r;
+	if (dir.flags & FS_I_LOADED)
+		return 0; /* another thread was first */
 	r = drfs_tree_iter_init(&it, tree->p, tree->len);
 	if (r < 0)
 		return r;
@@ -494,10 +517,29 @@ static int dir_fill(struct fs *fs, struct drfs_txn *t, struct fs_inode *dir,
 
 		if (!name_ok(n.name, n.name_len))
 			continue;
+		if (++batch == FILL_BATCH) {
+			batch = 0;
+			r = drfs_txn_commit(*tp);
+			*tp = NULL;
+			r = r < 0 ? r : drfs_txn_begin(fs->repo->index, true, tp);
+			if (r < 0)
+				return r;
+		}
+		/* by name: written in the same transaction as the inode */
+		size_t kl = key_ino(k, 'n', dir.ino);
+		memcpy(k + kl, n.name, n.name_len);
+		r = drfs_kv_get_fixed(*tp, DRFS_DB_DIRENTS, k, kl + n.name_len,
+				      v, 9);
+		if (r == 9) {
+			idx++;
+			continue;
+		}
+		if (r != -ENOENT)
+			return r < 0 ? r : -EBADMSG;
 		if (!S_ISDIR(n.mode) && n.nlink > 1) {
-			key_ino(hk, 'h', dir->root);
+			key_ino(hk, 'h', dir.root);
 			put_be64(hk + 9, n.ino);
-			r = drfs_kv_get_fixed(t, DRFS_DB_INODES, hk,
+			r = drfs_kv_get_fixed(*tp, DRFS_DB_INODES, hk,
 					      sizeof(hk), hv, sizeof(hv));
 			if (r == 8) {
 				ino = get_be64(hv);
@@ -507,47 +549,46 @@ static int dir_fill(struct fs *fs, struct drfs_txn *t, struct fs_inode *dir,
 			}
 		}
 		if (!have) {
-			r = ino_alloc(t, FS_NS(dir->ino), &ino);
+			r = ino_alloc(*tp, FS_NS(dir.ino), &ino);
 			if (r < 0)
 				return r;
-			r = node_put(t, dir, &n, ino);
+			r = node_put(*tp, &dir, &n, ino);
 			if (r < 0)
 				return r;
 			if (!S_ISDIR(n.mode) && n.nlink > 1) {
 				put_be64(hv, ino);
-				r = drfs_kv_put(t, DRFS_DB_INODES, hk,
+				r = drfs_kv_put(*tp, DRFS_DB_INODES, hk,
 						sizeof(hk), hv, 8);
 				if (r < 0)
 					return r;
 			}
 		}
 
-		/* by name */
-		size_t kl = key_ino(k, 'n', dir->ino);
-		memcpy(k + kl, n.name, n.name_len);
 		put_be64(v, ino);
 		v[8] = mode_dtype(n.mode);
-		r = drfs_kv_put(t, DRFS_DB_DIRENTS, k, kl + n.name_len, v, 9);
+		r = drfs_kv_put(*tp, DRFS_DB_DIRENTS, k, kl + n.name_len, v, 9);
 		if (r < 0)
 			return r;
 		/* by index */
 		k[0] = 'o';
 		put_be32(k + 9, idx++);
 		memcpy(v + 9, n.name, n.name_len);
-		r = drfs_kv_put(t, DRFS_DB_DIRENTS, k, 13, v, 9 + n.name_len);
+		r = drfs_kv_put(*tp, DRFS_DB_DIRENTS, k, 13, v, 9 + n.name_len);
 		if (r < 0)
 			return r;
 	}
 	if (r < 0)
 		return r;
-	(void)fs;
-	dir->flags |= FS_I_LOADED;
-	return rec_put(t, dir);
+	/* re-read: batches may have been committed since */
+	r = rec_get(*tp, dir_ino, &dir);
+	if (r < 0)
+		return r;
+	dir.flags |= FS_I_LOADED;
+	return rec_put(*tp, &dir);
 }
 
 int fs_dir_load(struct fs *fs, const struct fs_inode *dir)
 {
-	struct fs_inode d;
 	_cleanup_(buf_releasep) struct drfs_buf tree = { 0 };
 	int r;
 
@@ -564,12 +605,7 @@ int fs_dir_load(struct fs *fs, const struct fs_inode *dir)
 	r = drfs_txn_begin(fs->repo->index, true, &t);
 	if (r < 0)
 		return r;
-	r = rec_get(t, dir->ino, &d);
-	if (r < 0)
-		return r;
-	if (d.flags & FS_I_LOADED)
-		return 0; /* another thread was first */
-	r = dir_fill(fs, t, &d, &tree);
+	r = dir_fill(fs, &t, dir->ino, &tree);
 	if (r < 0)
 		return r;
 	r = drfs_txn_commit(t);

@@ -17,6 +17,11 @@ mkedge "$T/edge"
 # an SELinux label (root may set one without SELinux): snapshot entries
 # with a label return it, entries without one answer "not supported"
 echo labelled >"$T/edge/xattr/labelled"
+# a directory larger than one materialisation batch (2048 entries), with
+# hard links across batch boundaries
+mkdir "$T/edge/wide"
+for i in $(seq -w 1 5000); do : >"$T/edge/wide/f$i"; done
+for i in 0001 2047 2049 4097; do ln "$T/edge/wide/f$i" "$T/edge/wide/l$i"; done
 setfattr -n security.selinux -v system_u:object_r:etc_t:s0 \
 	"$T/edge/xattr/labelled"
 cp -a "$(realtree)" "$T/real" # a copy on $T: noatime, so atimes stay put
@@ -187,6 +192,17 @@ umount_repo "$M"
 CACHE=$T/fresh-cache
 mkdir -p "$CACHE"
 mount_repo "$M"
+# two readers materialise the wide directory at once: same inode numbers
+W=$M/snapshots/$s1/wide
+ls -i "$W" >"$T/wide.1" & p1=$!
+ls -i "$W" >"$T/wide.2"
+wait "$p1"
+cmp -s "$T/wide.1" "$T/wide.2" || fail "wide/: two listings differ"
+[ "$(wc -l <"$T/wide.1")" = 5004 ] || fail "wide/: $(wc -l <"$T/wide.1") entries"
+for i in 0001 2047 2049 4097; do
+	[ "$(stat -c %i "$W/f$i")" = "$(stat -c %i "$W/l$i")" ] ||
+		fail "wide/f$i and wide/l$i are not one inode"
+done
 [ "$(find "$M/snapshots" -mindepth 2 -maxdepth 2 | wc -l)" = 3 ] ||
 	fail "fresh cache: $(find "$M/snapshots" -mindepth 2 -maxdepth 2)"
 treecmp --sparse "$T/edge" "$M/snapshots/$s1" ||
