@@ -77,6 +77,9 @@ mbs() { awk -v s="$SIZE" -v t="$1" 'BEGIN { if (t == "-") print "-"; else printf
 
 daemon_pid() { getfattr -n user.drfs.pid --only-values "$MNT" 2>/dev/null; }
 hwm() { awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
+# "anon/file" MiB resident now: private memory / mapped file pages (for
+# drfs: LMDB's map, page cache the kernel can reclaim)
+rss_split() { awk '/^RssAnon/ { a = int($2 / 1024) } /^RssFile/ { f = int($2 / 1024) } END { print a "/" f }' "/proc/$1/status"; }
 mount_drfs() { # CACHE
 	"$DRFS" mount "$REPO" "$MNT" --cache-dir "$1" >/dev/null
 	PID=$(daemon_pid)
@@ -139,7 +142,7 @@ SNAP_FLAT=$MNT/snapshots/2026-01-01/000002
 SNAP_SRC=$MNT/snapshots/2026-01-01/000003
 CACHE=$M/drfs-cache
 
-rm -f "$M"/res.* "$M"/rss.*
+rm -f "$M"/res.* "$M"/rss.* "$M"/split.*
 for i in $(seq 1 "$RUNS"); do
 	echo "--- run $i" >&2
 	# ls -lR: fresh cache (tree never materialised), same mount, remount
@@ -152,6 +155,7 @@ for i in $(seq 1 "$RUNS"); do
 		run "ls${n}_drfs_second" ls -l "$SNAP_FLAT/d$n"
 	done
 	hwm "$PID" >>"$M/rss.browse"
+	rss_split "$PID" >>"$M/split.browse"
 	umount_drfs
 	drop; mount_drfs "$CACHE"
 	run lsR_drfs_remount ls -lR "$SNAP_SMALL"
@@ -170,6 +174,7 @@ for i in $(seq 1 "$RUNS"); do
 	drop; mount_drfs "$CACHE"
 	run cp_drfs cp -a "$SNAP_SRC" "$M/out"
 	hwm "$PID" >>"$M/rss.cp"
+	rss_split "$PID" >>"$M/split.cp"
 	umount_drfs
 	rm -rf "$M/out"
 	drop; run cp_disk cp -a "$SRC" "$M/out"
@@ -235,7 +240,8 @@ for f in cp_drfs:"cp -a from drfs mount" cp_disk:"cp -a disk to disk" \
 	echo "| $what | $t s | $(mbs "$t") | $(ratio "$t" "$cd_")x |"
 done
 echo
-echo "Peak RSS (VmHWM, MB): drfs daemon after browsing $(rssmax browse), after the copy $(rssmax cp); restic mount $(rssmax resticmount); borg mount $(rssmax borgmount)"
+echo "Peak RSS (VmHWM, MiB): drfs daemon after browsing $(rssmax browse), after the copy $(rssmax cp); restic mount $(rssmax resticmount); borg mount $(rssmax borgmount)"
+echo "drfs daemon resident at the end, RssAnon/RssFile MiB per run: browsing $(paste -sd' ' "$M/split.browse"); copy $(paste -sd' ' "$M/split.cp")"
 echo
 echo "All runs (seconds, sorted):"
 for k in lsR_drfs_first lsR_drfs_second lsR_drfs_remount lsR_disk_first lsR_disk_second cp_drfs cp_disk restore_restic cp_resticmount cp_borgmount; do
