@@ -143,11 +143,6 @@ int drfs_now_fallocate(struct drfs_now_file *f, int mode, uint64_t off,
 int64_t drfs_now_lseek(struct drfs_now_file *f, int64_t off, int whence);
 /* Make the file's data and attributes durable (datasync: data only). */
 int drfs_now_fsync(struct drfs_now_file *f, bool datasync);
-/*
- * close() of one descriptor: nothing to do (size and times stay with the
- * open file and are persisted at release and fsync). Kept for symmetry.
- */
-int drfs_now_flush(struct drfs_now_file *f);
 /* Last reference gone. NULL ok. */
 void drfs_now_release(struct drfs_now_file *f);
 

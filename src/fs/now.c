@@ -2282,12 +2282,6 @@ int drfs_now_fsync(struct drfs_now_file *f, bool datasync)
 	return e < 0 ? e : index_sync(n);
 }
 
-int drfs_now_flush(struct drfs_now_file *f)
-{
-	(void)f; /* size and times are persisted at release and fsync */
-	return 0;
-}
-
 void drfs_now_release(struct drfs_now_file *f)
 {
 	if (!f)
