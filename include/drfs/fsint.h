@@ -106,6 +106,16 @@ struct fs {
 	pthread_mutex_t log_lock; /* protects logged[] */
 	uint64_t logged[64];      /* inodes whose bad data was logged */
 
+	/* read-ahead across the files of a directory (ahead.c) */
+	pthread_mutex_t ahead_lock; /* protects ahead[], ahead_clock */
+	struct fs_ahead_dir {
+		uint64_t dir;
+		uint32_t next;   /* readdir index after the last file opened */
+		uint32_t queued; /* entries below this index were queued */
+		uint64_t used;   /* LRU clock; 0: free slot */
+	} ahead[8];
+	uint64_t ahead_clock;
+
 	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
 	const char *mountpoint;
 	void *se;                 /* struct fuse_session, for invalidations */
@@ -127,6 +137,14 @@ struct fs {
 /* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */
 #define FS_NOW_INO(n) ((FS_NS_NOW << FS_NS_SHIFT) | (uint64_t)(n))
 #define FS_NOW_NUM(ino) ((uint64_t)(ino) & ((1ull << FS_NS_SHIFT) - 1))
+
+/* ---- ahead.c: read-ahead across files ------------------------------------ */
+
+/*
+ * File ino of directory dir was opened for reading: queue the first chunks
+ * of the files after it (readdir order) for the prefetch threads. Cheap.
+ */
+void fs_ahead_opened(struct fs *fs, uint64_t dir, uint64_t ino);
 
 /* ---- ctl.c: the control channel (xattrs of the mount root) -------------- */
 

@@ -23,10 +23,10 @@
 
 #include "drfs/fsint.h"
 
-#define MEM_MAX_CHUNKS 12
-#define MEM_MAX_BYTES (32u << 20)
+#define MEM_MAX_CHUNKS 64
+#define MEM_MAX_BYTES (16u << 20)
 #define PREFETCH_THREADS 2
-#define PREFETCH_RING 16
+#define PREFETCH_RING 32
 
 struct fs_chunk {
 	struct drfs_id id;

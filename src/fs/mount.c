@@ -866,6 +866,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		free(fh); /* interrupted: release will not come */
+	else if (S_ISREG(in.mode))
+		fs_ahead_opened(fs, in.parent, ino);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -2076,6 +2078,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.snap_lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
+	pthread_mutex_init(&fs.ahead_lock, NULL);
 	pthread_mutex_init(&fs.gc_lock, NULL);
 	pthread_cond_init(&fs.gc_cond, NULL);
 	fs.ret = o->retention;
@@ -2256,6 +2259,7 @@ out:
 	free(fs.trust);
 	pthread_mutex_destroy(&fs.snap_lock);
 	pthread_mutex_destroy(&fs.log_lock);
+	pthread_mutex_destroy(&fs.ahead_lock);
 	pthread_mutex_destroy(&fs.gc_lock);
 	pthread_cond_destroy(&fs.gc_cond);
 	return r;
