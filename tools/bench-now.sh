@@ -20,8 +20,10 @@
 #     disk;
 #   - a no-change rsync -a re-run over the small files (default 100 000 in
 #     100 dirs x 1000; BENCH_SMALL_DIRS)
-#     into now/, on the same mount and after a remount with a cold page
-#     cache, against the same re-run to local disk; then `drfs snapshot`;
+#     into now/, on the same mount (right after the copy, and again after
+#     the snapshot) and after a remount with a cold page cache, against the
+#     same re-run to local disk; then `drfs snapshot`; the same for the
+#     README's command, rsync -aHAX --delete;
 #   - the daemon's peak RSS (VmHWM).
 set -euo pipefail
 RUNS=${1:-3}
@@ -113,10 +115,18 @@ for i in $(seq 1 "$RUNS"); do
 	run snap_small "$DRFS" snapshot "$MNT"
 	run rsync_noop_now rsync -a "$SMALL/" "$MNT/now/small/"
 	run snap_noop "$DRFS" snapshot "$MNT"
+	run rsync_noop_now_again rsync -a "$SMALL/" "$MNT/now/small/"
+	# the README's backup command: --delete reads each directory
+	# (readdirplus fills the kernel's caches), -AX asks every file for
+	# its xattrs and ACL (one round trip each; the kernel caches ACLs)
+	run canon_noop_now rsync -aHAX --delete "$SMALL/" "$MNT/now/small/"
 	"$DRFS" umount "$MNT"
 	drop; mount_drfs
 	run rsync_noop_now_cold rsync -a "$SMALL/" "$MNT/now/small/"
 	hwm "$PID" >>"$N/rss.small"
+	"$DRFS" umount "$MNT"
+	drop; mount_drfs
+	run canon_noop_now_cold rsync -aHAX --delete "$SMALL/" "$MNT/now/small/"
 	"$DRFS" umount "$MNT"
 	du -sb "$N/repo" | cut -f1 >>"$N/repo.size"
 
@@ -124,7 +134,9 @@ for i in $(seq 1 "$RUNS"); do
 	drop; run rsync_local rsync -a "$SRC/" "$N/local/src/"
 	run rsync_small_local rsync -a "$SMALL/" "$N/local/small/"
 	run rsync_noop_local rsync -a "$SMALL/" "$N/local/small/"
+	run canon_noop_local rsync -aHAX --delete "$SMALL/" "$N/local/small/"
 	drop; run rsync_noop_local_cold rsync -a "$SMALL/" "$N/local/small/"
+	drop; run canon_noop_local_cold rsync -aHAX --delete "$SMALL/" "$N/local/small/"
 	rm -rf "$N/local"
 
 	restic init -q -r "$N/restic-repo" >/dev/null
@@ -152,12 +164,18 @@ r=$(col rsync_small_now 1); s=$(col snap_small 1); l=$(col rsync_small_local 1);
 echo "| first rsync -a of the small files | $r s + snapshot $s s | $l s | $rb s | $(ratio "$(sum "$r" "$s")" "$l")x time | $(ratio "$rb" "$(sum "$r" "$s")")x |"
 r=$(col rsync_noop_now 1); s=$(col snap_noop 1); l=$(col rsync_noop_local 1); rb=$(col restic_small_noop 1)
 echo "| no-change rsync -a of the small files, warm | $r s (+ snapshot $s s) | $l s | $rb s | $(ratio "$r" "$l")x time | |"
+r=$(col rsync_noop_now_again 1)
+echo "| the same again (after the snapshot) | $r s | $l s | | $(ratio "$r" "$l")x time | |"
 r=$(col rsync_noop_now_cold 1); l=$(col rsync_noop_local_cold 1)
 echo "| no-change rsync -a of the small files, remount + cold cache | $r s | $l s | | $(ratio "$r" "$l")x time | |"
+r=$(col canon_noop_now 1); l=$(col canon_noop_local 1)
+echo "| no-change rsync -aHAX --delete (README), warm | $r s | $l s | | $(ratio "$r" "$l")x time | |"
+r=$(col canon_noop_now_cold 1); l=$(col canon_noop_local_cold 1)
+echo "| no-change rsync -aHAX --delete (README), remount + cold cache | $r s | $l s | | $(ratio "$r" "$l")x time | |"
 echo
 echo "Daemon peak RSS (VmHWM): $(rssmax big) MB after the 1.4 GB rsync + snapshot; $(rssmax small) MB on the cold no-change re-run. Repository after each run: $(sort -n "$N/repo.size" | tail -1) bytes."
 echo
 echo "All runs (seconds, sorted):"
-for k in rsync_now snap_now rsync_small_now snap_small rsync_noop_now snap_noop rsync_noop_now_cold rsync_local rsync_small_local rsync_noop_local rsync_noop_local_cold restic_backup restic_small restic_small_noop; do
+for k in rsync_now snap_now rsync_small_now snap_small rsync_noop_now snap_noop rsync_noop_now_again canon_noop_now rsync_noop_now_cold canon_noop_now_cold rsync_local rsync_small_local rsync_noop_local canon_noop_local rsync_noop_local_cold canon_noop_local_cold restic_backup restic_small restic_small_noop; do
 	echo "- $k: $(all $k)"
 done
