@@ -12,16 +12,18 @@
  * (nothing per inode in RAM), so FUSE forget has nothing to free.
  *
  * LMDB layout (keys big-endian so ranges scan in order):
- *   INODES  'i' ino           -> struct fs_inode (encoded)
- *           'x' ino name      -> xattr value
- *           'e' ino end       -> le64 off | le32 len | id[32]  (extents, by end)
+ *   FS_RECS    ino           -> struct fs_inode (rec_encode, varints)
+ *   FS_EXTENTS ino end       -> le64 off | le32 len | id[32]  (by end)
+ *   FS_ORDER   dir be32 idx  -> be64 ino | u8 dtype | name (readdir order)
+ *   INODES  'x' ino name      -> xattr value
  *           'h' root srcino   -> be64 ino  (hard-link groups of one view)
  *           "next"            -> be64 next inode counter
  *   DIRENTS 'n' dir name      -> be64 ino | u8 dtype
- *           'o' dir be32 idx  -> be64 ino | u8 dtype | name (readdir order)
  *   TREES   's' snapshot id   -> be64 root inode of snapshots/<folder>
  *           'w' snapshot id   -> be64 root inode of now/ (while it is latest)
- *   each of the three: "fsgen" -> 16 bytes; all three equal or all cleared.
+ *   INODES, DIRENTS, TREES: "fsgen" -> 16 bytes; all three equal or all
+ *   six databases cleared. FS_* and DIRENTS 'n' are written in key order
+ *   when they can be (drfs_kv_append: full pages).
  *
  * Thread rule: every function here may be called from any FUSE thread.
  */

@@ -49,6 +49,9 @@ enum drfs_db {
 	DRFS_DB_NOW_EXTENTS, /* now/: (inode, offset) -> extent */
 	DRFS_DB_NOW_META,    /* now/: counters, state */
 	DRFS_DB_TREEBLOBS,   /* tree id -> plaintext tree blob (store) */
+	DRFS_DB_FS_RECS,     /* snapshot inode records (fs layer) */
+	DRFS_DB_FS_EXTENTS,  /* snapshot file extents (fs layer) */
+	DRFS_DB_FS_ORDER,    /* snapshot directories in readdir order (fs) */
 	DRFS__DB_COUNT
 };
 
@@ -90,6 +93,13 @@ int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
 		      size_t klen, void *out, size_t max);
 int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen, const void *val, size_t vlen);
+/*
+ * Like put, for keys that usually come in increasing order: a key greater
+ * than every key of db is appended (MDB_APPEND: the page it fills stays
+ * full instead of being split in half); any other key is an ordinary put.
+ */
+int drfs_kv_append(struct drfs_txn *t, enum drfs_db db, const void *key,
+		   size_t klen, const void *val, size_t vlen);
 /* 0 deleted, -ENOENT absent. */
 int drfs_kv_del(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen);

@@ -16,12 +16,18 @@
 #include "drfs/fsint.h"
 #include "drfs/index.h"
 
-#define REC_FIXED 144
-#define REC_MAX (REC_FIXED + 1 + DRFS_NAME_MAX + 2 + DRFS_PATH_MAX)
+#define REC_VERSION 2
+#define REC_MAX (1 + 18 * 10 + DRFS_ID_LEN + 1 + DRFS_NAME_MAX + 10 + \
+		 DRFS_PATH_MAX)
 #define EXT_VAL_LEN (8 + 4 + DRFS_ID_LEN)
 
-/* "fsgen2": view roots carry the snapshot root's own attributes */
-static const char GEN_KEY[] = "fsgen2";
+/*
+ * "fsgen3": inode records (compact, varints) and extents in databases of
+ * their own, written in key order with MDB_APPEND; "fsgen2": view roots
+ * carry the snapshot root's own attributes. A cache with another marker is
+ * cleared and materialised again.
+ */
+static const char GEN_KEY[] = "fsgen3";
 static const char NEXT_KEY[] = "next";
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -71,102 +77,140 @@ static void buf_releasep(struct drfs_buf *b)
 
 /* ---- inode records ----------------------------------------------------- */
 
-static void put_ts(uint8_t *p, const struct timespec *t)
+/* LEB128, at most 10 bytes; returns the bytes written. */
+static size_t put_uv(uint8_t *p, uint64_t v)
 {
-	drfs_put_le64(p, (uint64_t)t->tv_sec);
-	drfs_put_le32(p + 8, (uint32_t)t->tv_nsec);
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
 }
 
-static void get_ts(const uint8_t *p, struct timespec *t)
+static size_t put_sv(uint8_t *p, int64_t v)
 {
-	t->tv_sec = (time_t)drfs_get_le64(p);
-	t->tv_nsec = drfs_get_le32(p + 8);
-	if (t->tv_nsec >= 1000000000)
-		t->tv_nsec = 0;
+	return put_uv(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
+/*
+ * Inode record, version 2 (the inode number is the key):
+ *   u8 2 | uvarint parent, root, mode, uid, gid, nlink, size, blocks, rdev |
+ *   (svarint sec | uvarint nsec) for atime, mtime, ctime |
+ *   uvarint flags, n_xattrs, n_extents | directories: subtree id[32] |
+ *   u8 name_len | name | uvarint target_len | target
+ * About 80 bytes for a file with a short name (version 1 was 160, fixed).
+ */
 static size_t rec_encode(const struct fs_inode *in, uint8_t *p)
 {
-	drfs_put_le64(p, in->ino);
-	drfs_put_le64(p + 8, in->parent);
-	drfs_put_le64(p + 16, in->root);
-	drfs_put_le32(p + 24, in->mode);
-	drfs_put_le32(p + 28, in->uid);
-	drfs_put_le32(p + 32, in->gid);
-	drfs_put_le32(p + 36, in->nlink);
-	drfs_put_le64(p + 40, in->size);
-	drfs_put_le64(p + 48, in->blocks);
-	drfs_put_le64(p + 56, in->rdev);
-	put_ts(p + 64, &in->atime);
-	put_ts(p + 76, &in->mtime);
-	put_ts(p + 88, &in->ctime);
-	drfs_put_le32(p + 100, in->flags);
-	drfs_put_le32(p + 104, in->n_xattrs);
-	drfs_put_le32(p + 108, in->n_extents);
-	memcpy(p + 112, in->subtree.b, DRFS_ID_LEN);
-	size_t o = REC_FIXED;
+	size_t o = 0;
+	p[o++] = REC_VERSION;
+	o += put_uv(p + o, in->parent);
+	o += put_uv(p + o, in->root);
+	o += put_uv(p + o, in->mode);
+	o += put_uv(p + o, in->uid);
+	o += put_uv(p + o, in->gid);
+	o += put_uv(p + o, in->nlink);
+	o += put_uv(p + o, in->size);
+	o += put_uv(p + o, in->blocks);
+	o += put_uv(p + o, in->rdev);
+	const struct timespec *ts[3] = { &in->atime, &in->mtime, &in->ctime };
+	for (int i = 0; i < 3; i++) {
+		o += put_sv(p + o, (int64_t)ts[i]->tv_sec);
+		o += put_uv(p + o, (uint64_t)ts[i]->tv_nsec);
+	}
+	o += put_uv(p + o, in->flags);
+	o += put_uv(p + o, in->n_xattrs);
+	o += put_uv(p + o, in->n_extents);
+	if (S_ISDIR(in->mode)) {
+		memcpy(p + o, in->subtree.b, DRFS_ID_LEN);
+		o += DRFS_ID_LEN;
+	}
 	p[o++] = in->name_len;
 	memcpy(p + o, in->name, in->name_len);
 	o += in->name_len;
-	drfs_put_le16(p + o, in->target_len);
-	o += 2;
+	o += put_uv(p + o, in->target_len);
 	memcpy(p + o, in->target, in->target_len);
 	return o + in->target_len;
 }
 
-static int rec_decode(const uint8_t *p, size_t len, struct fs_inode *in)
+static uint32_t rd_u32v(struct drfs_rd *r)
 {
-	if (len < REC_FIXED + 3)
+	uint64_t v = drfs_rd_uvarint(r);
+	if (v > UINT32_MAX && !r->err)
+		r->err = -EBADMSG;
+	return (uint32_t)v;
+}
+
+static int rec_decode(const uint8_t *p, size_t len, uint64_t ino,
+		      struct fs_inode *in)
+{
+	struct drfs_rd r;
+	drfs_rd_init(&r, p, len);
+	if (drfs_rd_u8(&r) != REC_VERSION)
 		return -EBADMSG;
-	in->ino = drfs_get_le64(p);
-	in->parent = drfs_get_le64(p + 8);
-	in->root = drfs_get_le64(p + 16);
-	in->mode = drfs_get_le32(p + 24);
-	in->uid = drfs_get_le32(p + 28);
-	in->gid = drfs_get_le32(p + 32);
-	in->nlink = drfs_get_le32(p + 36);
-	in->size = drfs_get_le64(p + 40);
-	in->blocks = drfs_get_le64(p + 48);
-	in->rdev = drfs_get_le64(p + 56);
-	get_ts(p + 64, &in->atime);
-	get_ts(p + 76, &in->mtime);
-	get_ts(p + 88, &in->ctime);
-	in->flags = drfs_get_le32(p + 100);
-	in->n_xattrs = drfs_get_le32(p + 104);
-	in->n_extents = drfs_get_le32(p + 108);
-	memcpy(in->subtree.b, p + 112, DRFS_ID_LEN);
-	size_t o = REC_FIXED;
-	in->name_len = p[o++];
-	if (o + in->name_len + 2 > len)
+	memset(in, 0, offsetof(struct fs_inode, name));
+	in->ino = ino;
+	in->parent = drfs_rd_uvarint(&r);
+	in->root = drfs_rd_uvarint(&r);
+	in->mode = rd_u32v(&r);
+	in->uid = rd_u32v(&r);
+	in->gid = rd_u32v(&r);
+	in->nlink = rd_u32v(&r);
+	in->size = drfs_rd_uvarint(&r);
+	in->blocks = drfs_rd_uvarint(&r);
+	in->rdev = drfs_rd_uvarint(&r);
+	struct timespec *ts[3] = { &in->atime, &in->mtime, &in->ctime };
+	for (int i = 0; i < 3; i++) {
+		ts[i]->tv_sec = (time_t)drfs_rd_svarint(&r);
+		uint64_t ns = drfs_rd_uvarint(&r);
+		ts[i]->tv_nsec = ns < 1000000000 ? (long)ns : 0;
+	}
+	in->flags = rd_u32v(&r);
+	in->n_xattrs = rd_u32v(&r);
+	in->n_extents = rd_u32v(&r);
+	if (S_ISDIR(in->mode))
+		drfs_rd_copy(&r, in->subtree.b, DRFS_ID_LEN);
+	in->name_len = drfs_rd_u8(&r);
+	const uint8_t *name = drfs_rd_raw(&r, in->name_len);
+	uint64_t tl = drfs_rd_uvarint(&r);
+	if (drfs_rd_err(&r) || !name || tl > DRFS_PATH_MAX)
 		return -EBADMSG;
-	memcpy(in->name, p + o, in->name_len);
+	const uint8_t *target = drfs_rd_raw(&r, (size_t)tl);
+	if (drfs_rd_err(&r) || !target || drfs_rd_left(&r) != 0)
+		return -EBADMSG;
+	memcpy(in->name, name, in->name_len);
 	in->name[in->name_len] = 0;
-	o += in->name_len;
-	in->target_len = drfs_get_le16(p + o);
-	o += 2;
-	if (in->target_len > DRFS_PATH_MAX || o + in->target_len != len)
-		return -EBADMSG;
-	memcpy(in->target, p + o, in->target_len);
-	in->target[in->target_len] = 0;
+	in->target_len = (uint16_t)tl;
+	memcpy(in->target, target, (size_t)tl);
+	in->target[tl] = 0;
 	return 0;
 }
 
+/*
+ * Records are keyed by the bare be64 inode number in FS_RECS. Inode numbers
+ * are allocated in increasing order, so a directory's new records are
+ * appended (full pages; interleaved with other keys in one database, LMDB
+ * split every page in half and the records took twice the space).
+ */
 static int rec_get(struct drfs_txn *t, uint64_t ino, struct fs_inode *ret)
 {
-	uint8_t k[9], v[REC_MAX];
-	int r = drfs_kv_get_fixed(t, DRFS_DB_INODES, k, key_ino(k, 'i', ino),
-				  v, sizeof(v));
+	uint8_t k[8], v[REC_MAX];
+	put_be64(k, ino);
+	int r = drfs_kv_get_fixed(t, DRFS_DB_FS_RECS, k, sizeof(k), v,
+				  sizeof(v));
 	if (r < 0)
 		return r == -E2BIG ? -EBADMSG : r;
-	return rec_decode(v, (size_t)r, ret);
+	return rec_decode(v, (size_t)r, ino, ret);
 }
 
 static int rec_put(struct drfs_txn *t, const struct fs_inode *in)
 {
-	uint8_t k[9], v[REC_MAX];
+	uint8_t k[8], v[REC_MAX];
 	size_t n = rec_encode(in, v);
-	return drfs_kv_put(t, DRFS_DB_INODES, k, key_ino(k, 'i', in->ino), v,
-			   n);
+	put_be64(k, in->ino);
+	return drfs_kv_append(t, DRFS_DB_FS_RECS, k, sizeof(k), v, n);
 }
 
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *ret)
@@ -224,6 +268,10 @@ int fs_index_prepare(struct fs *fs)
 {
 	static const enum drfs_db dbs[] = { DRFS_DB_INODES, DRFS_DB_DIRENTS,
 					    DRFS_DB_TREES };
+	/* no marker in these: it would sort after every appended key */
+	static const enum drfs_db unmarked[] = { DRFS_DB_FS_RECS,
+						 DRFS_DB_FS_EXTENTS,
+						 DRFS_DB_FS_ORDER };
 	uint8_t gen[3][16];
 	bool ok = true;
 	_cleanup_txn_ struct drfs_txn *t = NULL;
@@ -241,6 +289,11 @@ int fs_index_prepare(struct fs *fs)
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
 		r = db_clear(t, dbs[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(unmarked); i++) {
+		r = db_clear(t, unmarked[i]);
 		if (r < 0)
 			return r;
 	}
@@ -459,12 +512,13 @@ static int node_put(struct drfs_txn *t, const struct fs_inode *dir,
 		uint8_t v[EXT_VAL_LEN];
 		if (e.len == 0)
 			continue;
-		size_t kl = key_ino(k, 'e', ino);
-		put_be64(k + kl, e.off + e.len);
+		/* be64 ino | be64 end: in key order, appended */
+		put_be64(k, ino);
+		put_be64(k + 8, e.off + e.len);
 		drfs_put_le64(v, e.off);
 		drfs_put_le32(v + 8, e.len);
 		memcpy(v + 12, e.id.b, DRFS_ID_LEN);
-		r = drfs_kv_put(t, DRFS_DB_INODES, k, kl + 8, v, sizeof(v));
+		r = drfs_kv_append(t, DRFS_DB_FS_EXTENTS, k, 16, v, sizeof(v));
 		if (r < 0)
 			return r;
 		data += e.len;
@@ -564,16 +618,21 @@ static int dir_fill(struct fs *fs, struct drfs_txn **tp, uint64_t dir_ino,
 			}
 		}
 
+		/* names come sorted: appended while directories load in
+		   inode order (ls -R, cp -a of a directory's subdirectories) */
 		put_be64(v, ino);
 		v[8] = mode_dtype(n.mode);
-		r = drfs_kv_put(*tp, DRFS_DB_DIRENTS, k, kl + n.name_len, v, 9);
+		r = drfs_kv_append(*tp, DRFS_DB_DIRENTS, k, kl + n.name_len, v,
+				   9);
 		if (r < 0)
 			return r;
-		/* by index */
-		k[0] = 'o';
-		put_be32(k + 9, idx++);
+		/* by index: be64 dir | be32 index */
+		uint8_t ok[12];
+		put_be64(ok, dir.ino);
+		put_be32(ok + 8, idx++);
 		memcpy(v + 9, n.name, n.name_len);
-		r = drfs_kv_put(*tp, DRFS_DB_DIRENTS, k, 13, v, 9 + n.name_len);
+		r = drfs_kv_append(*tp, DRFS_DB_FS_ORDER, ok, sizeof(ok), v,
+				   9 + n.name_len);
 		if (r < 0)
 			return r;
 	}
@@ -650,29 +709,29 @@ static int list_cb(const void *key, size_t klen, const void *val,
 	const uint8_t *k = key, *v = val;
 	char name[DRFS_NAME_MAX + 1];
 
-	if (klen != 13 || k[0] != 'o' || get_be64(k + 1) != c->dir)
+	if (klen != 12 || get_be64(k) != c->dir)
 		return 1;
 	if (vlen < 10 || vlen > 9 + DRFS_NAME_MAX)
 		return -EBADMSG;
 	memcpy(name, v + 9, vlen - 9);
 	name[vlen - 9] = 0;
-	return c->cb(get_be32(k + 9), get_be64(v), v[8], name, c->userdata);
+	return c->cb(get_be32(k + 8), get_be64(v), v[8], name, c->userdata);
 }
 
 int fs_dir_list(struct fs *fs, uint64_t dir, uint32_t idx, fs_dirent_cb cb,
 		void *userdata)
 {
-	uint8_t k[13];
+	uint8_t k[12];
 	struct list_ctx c = { dir, cb, userdata };
 	_cleanup_txn_ struct drfs_txn *t = NULL;
 	int r;
 
-	key_ino(k, 'o', dir);
-	put_be32(k + 9, idx);
+	put_be64(k, dir);
+	put_be32(k + 8, idx);
 	r = drfs_txn_begin(fs->repo->index, false, &t);
 	if (r < 0)
 		return r;
-	return drfs_kv_scan(t, DRFS_DB_DIRENTS, k, sizeof(k), list_cb, &c);
+	return drfs_kv_scan(t, DRFS_DB_FS_ORDER, k, sizeof(k), list_cb, &c);
 }
 
 /* ---- extents, xattrs ------------------------------------------------------ */
@@ -689,7 +748,7 @@ static int ext_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	struct ext_ctx *c = userdata;
 	const uint8_t *k = key, *v = val;
 
-	if (klen != 17 || k[0] != 'e' || get_be64(k + 1) != c->ino)
+	if (klen != 16 || get_be64(k) != c->ino)
 		return 1;
 	if (vlen != EXT_VAL_LEN)
 		return -EBADMSG;
@@ -703,19 +762,19 @@ static int ext_cb(const void *key, size_t klen, const void *val, size_t vlen,
 int fs_extents_from(struct fs *fs, uint64_t ino, uint64_t off,
 		    struct fs_extent *out, int max)
 {
-	uint8_t k[17];
+	uint8_t k[16];
 	struct ext_ctx c = { ino, out, max, 0 };
 	_cleanup_txn_ struct drfs_txn *t = NULL;
 	int r;
 
 	if (max <= 0)
 		return 0;
-	key_ino(k, 'e', ino);
-	put_be64(k + 9, off + 1); /* first extent whose end > off */
+	put_be64(k, ino);
+	put_be64(k + 8, off + 1); /* first extent whose end > off */
 	r = drfs_txn_begin(fs->repo->index, false, &t);
 	if (r < 0)
 		return r;
-	r = drfs_kv_scan(t, DRFS_DB_INODES, k, sizeof(k), ext_cb, &c);
+	r = drfs_kv_scan(t, DRFS_DB_FS_EXTENTS, k, sizeof(k), ext_cb, &c);
 	return r < 0 ? r : c.n;
 }
 

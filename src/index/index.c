@@ -42,6 +42,9 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_NOW_EXTENTS] = "now_extents",
 	[DRFS_DB_NOW_META] = "now_meta",
 	[DRFS_DB_TREEBLOBS] = "treeblobs",
+	[DRFS_DB_FS_RECS] = "fs_recs",
+	[DRFS_DB_FS_EXTENTS] = "fs_extents",
+	[DRFS_DB_FS_ORDER] = "fs_order",
 };
 
 struct drfs_index {
@@ -275,6 +278,17 @@ int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
 	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
 	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
 	return lmdb_err(mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0));
+}
+
+int drfs_kv_append(struct drfs_txn *t, enum drfs_db db, const void *key,
+		   size_t klen, const void *val, size_t vlen)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+	int rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, MDB_APPEND);
+	if (rc == MDB_KEYEXIST) /* not past the last key */
+		rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
+	return lmdb_err(rc);
 }
 
 int drfs_kv_del(struct drfs_txn *t, enum drfs_db db, const void *key,
