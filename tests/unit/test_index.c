@@ -179,6 +179,47 @@ static void test_kv(struct drfs_index *idx)
 	CHECK_EQ(drfs_txn_commit(t), 0);
 }
 
+/* drfs_kv_append: in-order keys appended, anything else an ordinary put */
+static void test_append(struct drfs_index *idx)
+{
+	struct drfs_txn *t;
+	uint8_t k[4], v[4];
+	uint64_t n;
+
+	CHECK_EQ(drfs_txn_begin(idx, true, &t), 0);
+	for (uint32_t i = 0; i < 5000; i += 2) { /* even keys, in order */
+		drfs_put_le32(v, i);
+		k[0] = (uint8_t)(i >> 24), k[1] = (uint8_t)(i >> 16);
+		k[2] = (uint8_t)(i >> 8), k[3] = (uint8_t)i;
+		CHECK_EQ(drfs_kv_append(t, DRFS_DB_FS_ORDER, k, 4, v, 4), 0);
+	}
+	/* before the last key (odd, in the middle), then an overwrite */
+	uint32_t mid[] = { 1, 2499, 4997, 2500 };
+	for (size_t i = 0; i < ARRAY_SIZE(mid); i++) {
+		drfs_put_le32(v, mid[i] + 1000000);
+		k[0] = (uint8_t)(mid[i] >> 24), k[1] = (uint8_t)(mid[i] >> 16);
+		k[2] = (uint8_t)(mid[i] >> 8), k[3] = (uint8_t)mid[i];
+		CHECK_EQ(drfs_kv_append(t, DRFS_DB_FS_ORDER, k, 4, v, 4), 0);
+	}
+	CHECK_EQ(drfs_txn_commit(t), 0);
+
+	CHECK_EQ(drfs_txn_begin(idx, false, &t), 0);
+	CHECK_EQ(drfs_kv_count(t, DRFS_DB_FS_ORDER, &n), 0);
+	CHECK_EQ(n, 2500 + 3);
+	static const uint32_t want[][2] = {
+		{ 0, 0 }, { 1, 1000001 }, { 2, 2 }, { 2499, 1002499 },
+		{ 2500, 1002500 }, { 4997, 1004997 }, { 4998, 4998 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		uint32_t key = want[i][0];
+		k[0] = (uint8_t)(key >> 24), k[1] = (uint8_t)(key >> 16);
+		k[2] = (uint8_t)(key >> 8), k[3] = (uint8_t)key;
+		CHECK_EQ(drfs_kv_get_fixed(t, DRFS_DB_FS_ORDER, k, 4, v, 4), 4);
+		CHECK_EQ(drfs_get_le32(v), want[i][1]);
+	}
+	drfs_txn_abort(t);
+}
+
 static void test_clear_reopen(struct drfs_index **idxp)
 {
 	struct drfs_txn *t;
@@ -303,6 +344,7 @@ int main(void)
 	if (r == 0) {
 		test_blobs_packs(idx);
 		test_kv(idx);
+		test_append(idx);
 		test_clear_reopen(&idx);
 		test_concurrent(idx);
 		drfs_index_free(idx);
