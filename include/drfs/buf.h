@@ -33,6 +33,10 @@ int drfs_buf_append(struct drfs_buf *b, const void *p, size_t n) _warn_unused_;
 int drfs_buf_u8(struct drfs_buf *b, uint8_t v) _warn_unused_;
 int drfs_buf_le32(struct drfs_buf *b, uint32_t v) _warn_unused_;
 int drfs_buf_le64(struct drfs_buf *b, uint64_t v) _warn_unused_;
+/* LEB128 unsigned varint, at most 10 bytes, at p: the bytes written. */
+size_t drfs_put_uvarint(uint8_t *p, uint64_t v);
+/* Zig-zag signed varint at p: the bytes written (at most 10). */
+size_t drfs_put_svarint(uint8_t *p, int64_t v);
 /* LEB128 unsigned varint, at most 10 bytes. */
 int drfs_buf_uvarint(struct drfs_buf *b, uint64_t v) _warn_unused_;
 /* Zig-zag signed varint. */

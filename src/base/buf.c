@@ -71,24 +71,34 @@ int drfs_buf_le64(struct drfs_buf *b, uint64_t v)
 	return drfs_buf_append(b, t, 8);
 }
 
+size_t drfs_put_uvarint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	do {
+		p[n] = v & 0x7f;
+		v >>= 7;
+		if (v)
+			p[n] |= 0x80;
+		n++;
+	} while (v);
+	return n;
+}
+
+size_t drfs_put_svarint(uint8_t *p, int64_t v)
+{
+	return drfs_put_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
 int drfs_buf_uvarint(struct drfs_buf *b, uint64_t v)
 {
 	uint8_t t[10];
-	size_t n = 0;
-	do {
-		t[n] = v & 0x7f;
-		v >>= 7;
-		if (v)
-			t[n] |= 0x80;
-		n++;
-	} while (v);
-	return drfs_buf_append(b, t, n);
+	return drfs_buf_append(b, t, drfs_put_uvarint(t, v));
 }
 
 int drfs_buf_svarint(struct drfs_buf *b, int64_t v)
 {
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	return drfs_buf_uvarint(b, z);
+	uint8_t t[10];
+	return drfs_buf_append(b, t, drfs_put_svarint(t, v));
 }
 
 int drfs_buf_bytes(struct drfs_buf *b, const void *p, size_t n)

@@ -77,23 +77,6 @@ static void buf_releasep(struct drfs_buf *b)
 
 /* ---- inode records ----------------------------------------------------- */
 
-/* LEB128, at most 10 bytes; returns the bytes written. */
-static size_t put_uv(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-static size_t put_sv(uint8_t *p, int64_t v)
-{
-	return put_uv(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
 /*
  * Inode record, version 2 (the inode number is the key):
  *   u8 2 | uvarint parent, root, mode, uid, gid, nlink, size, blocks, rdev |
@@ -106,23 +89,23 @@ static size_t rec_encode(const struct fs_inode *in, uint8_t *p)
 {
 	size_t o = 0;
 	p[o++] = REC_VERSION;
-	o += put_uv(p + o, in->parent);
-	o += put_uv(p + o, in->root);
-	o += put_uv(p + o, in->mode);
-	o += put_uv(p + o, in->uid);
-	o += put_uv(p + o, in->gid);
-	o += put_uv(p + o, in->nlink);
-	o += put_uv(p + o, in->size);
-	o += put_uv(p + o, in->blocks);
-	o += put_uv(p + o, in->rdev);
+	o += drfs_put_uvarint(p + o, in->parent);
+	o += drfs_put_uvarint(p + o, in->root);
+	o += drfs_put_uvarint(p + o, in->mode);
+	o += drfs_put_uvarint(p + o, in->uid);
+	o += drfs_put_uvarint(p + o, in->gid);
+	o += drfs_put_uvarint(p + o, in->nlink);
+	o += drfs_put_uvarint(p + o, in->size);
+	o += drfs_put_uvarint(p + o, in->blocks);
+	o += drfs_put_uvarint(p + o, in->rdev);
 	const struct timespec *ts[3] = { &in->atime, &in->mtime, &in->ctime };
 	for (int i = 0; i < 3; i++) {
-		o += put_sv(p + o, (int64_t)ts[i]->tv_sec);
-		o += put_uv(p + o, (uint64_t)ts[i]->tv_nsec);
+		o += drfs_put_svarint(p + o, (int64_t)ts[i]->tv_sec);
+		o += drfs_put_uvarint(p + o, (uint64_t)ts[i]->tv_nsec);
 	}
-	o += put_uv(p + o, in->flags);
-	o += put_uv(p + o, in->n_xattrs);
-	o += put_uv(p + o, in->n_extents);
+	o += drfs_put_uvarint(p + o, in->flags);
+	o += drfs_put_uvarint(p + o, in->n_xattrs);
+	o += drfs_put_uvarint(p + o, in->n_extents);
 	if (S_ISDIR(in->mode)) {
 		memcpy(p + o, in->subtree.b, DRFS_ID_LEN);
 		o += DRFS_ID_LEN;
@@ -130,7 +113,7 @@ static size_t rec_encode(const struct fs_inode *in, uint8_t *p)
 	p[o++] = in->name_len;
 	memcpy(p + o, in->name, in->name_len);
 	o += in->name_len;
-	o += put_uv(p + o, in->target_len);
+	o += drfs_put_uvarint(p + o, in->target_len);
 	memcpy(p + o, in->target, in->target_len);
 	return o + in->target_len;
 }
@@ -266,20 +249,23 @@ static int db_clear(struct drfs_txn *t, enum drfs_db db)
 
 int fs_index_prepare(struct fs *fs)
 {
-	static const enum drfs_db dbs[] = { DRFS_DB_INODES, DRFS_DB_DIRENTS,
-					    DRFS_DB_TREES };
-	/* no marker in these: it would sort after every appended key */
-	static const enum drfs_db unmarked[] = { DRFS_DB_FS_RECS,
-						 DRFS_DB_FS_EXTENTS,
-						 DRFS_DB_FS_ORDER };
-	uint8_t gen[3][16];
+	/*
+	 * All six are cleared together; the first MARKED carry the marker
+	 * (not the FS_* ones: it would sort after every appended key).
+	 */
+	static const enum drfs_db dbs[] = { DRFS_DB_INODES,   DRFS_DB_DIRENTS,
+					    DRFS_DB_TREES,    DRFS_DB_FS_RECS,
+					    DRFS_DB_FS_EXTENTS,
+					    DRFS_DB_FS_ORDER };
+	enum { MARKED = 3 };
+	uint8_t gen[MARKED][16];
 	bool ok = true;
 	_cleanup_txn_ struct drfs_txn *t = NULL;
 
 	int r = drfs_txn_begin(fs->repo->index, true, &t);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+	for (size_t i = 0; i < MARKED; i++) {
 		r = drfs_kv_get_fixed(t, dbs[i], GEN_KEY, strlen(GEN_KEY),
 				      gen[i], sizeof(gen[i]));
 		if (r != 16 || (i > 0 && memcmp(gen[i], gen[0], 16) != 0))
@@ -292,15 +278,10 @@ int fs_index_prepare(struct fs *fs)
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(unmarked); i++) {
-		r = db_clear(t, unmarked[i]);
-		if (r < 0)
-			return r;
-	}
 	r = drfs_random(gen[0], 16);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+	for (size_t i = 0; i < MARKED; i++) {
 		r = drfs_kv_put(t, dbs[i], GEN_KEY, strlen(GEN_KEY), gen[0],
 				16);
 		if (r < 0)

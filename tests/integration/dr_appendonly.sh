@@ -59,11 +59,15 @@ _dr_cleanup() {
 	_lib_cleanup
 }
 trap _dr_cleanup EXIT
-for _ in $(seq 1 50); do
-	[ -f "$T/requests.log.ready" ] && break
-	sleep 0.1
-done
-[ -f "$T/requests.log.ready" ] || fail "deny proxy did not start: $(cat "$T/deny.err")"
+# wait_ready LOG ERRFILE WHAT: until the proxy writing LOG listens
+wait_ready() {
+	for _ in $(seq 1 50); do
+		[ -f "$1.ready" ] && return 0
+		sleep 0.1
+	done
+	fail "$3 did not start: $(cat "$2")"
+}
+wait_ready "$T/requests.log" "$T/deny.err" "deny proxy"
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PORT
 
 SRC=$T/src
@@ -105,11 +109,7 @@ info "prune: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
 PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 node "$T/deny.js" "$PORT2" "$DRFS_TEST_S3_ENDPOINT" "$T/ro.log" ro 2>"$T/deny2.err" &
 PROXY2=$!
-for _ in $(seq 1 50); do
-	[ -f "$T/ro.log.ready" ] && break
-	sleep 0.1
-done
-[ -f "$T/ro.log.ready" ] || fail "read-only proxy did not start: $(cat "$T/deny2.err")"
+wait_ready "$T/ro.log" "$T/deny2.err" "read-only proxy"
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PORT2
 CACHE=$T/ro-cache mount_repo "$T/mnt" --no-snapshot-on-unmount
 [ "$(ls -d "$T/mnt"/snapshots/*/* | wc -l)" = 2 ] ||
