@@ -1122,10 +1122,15 @@ static int put_plain(struct s3 *s, const char *key, const char *name,
 
 	if (r < 0)
 		return r;
-	if (q.status == 412 && q.attempts > 1 && md5hex) {
+	if (q.status == 412 && md5hex) {
 		/*
 		 * An earlier attempt may have stored the object and lost
 		 * only the response: if what is there is ours, it worked.
+		 * Not only after our own retries (q.attempts > 1): libcurl
+		 * itself sends a request again, once, when a reused
+		 * connection dies before any response byte, and a fault
+		 * proxy cutting a PUT's reply made s3_faults see a 412 on
+		 * "attempt 1". Identical bytes are never a conflict.
 		 */
 		char etag[96] = "";
 		if (s3_head_key(s, key, name, NULL, etag, sizeof(etag)) == 0 &&
