@@ -55,8 +55,7 @@ _dr_cleanup() {
 	trap - ERR
 	kill "$PROXY" ${PROXY2:-} 2>/dev/null || true
 	wait "$PROXY" ${PROXY2:-} 2>/dev/null || true
-	(exit "$rc")
-	_lib_cleanup
+	_lib_cleanup "$rc"
 }
 trap _dr_cleanup EXIT
 # wait_ready LOG ERRFILE WHAT: until the proxy writing LOG listens

@@ -52,8 +52,12 @@ _mounts_under() {
 		done | sort -r
 }
 
+# _lib_cleanup [STATUS]: remove $T (unmounting what is under it) and exit
+# with STATUS (default: $?). A test's own EXIT trap passes its saved status
+# as the argument: restoring $? with `(exit $rc)` under set -e would end
+# the trap right there, before the cleanup, whenever the test failed.
 _lib_cleanup() {
-	local rc=$? m
+	local rc=${1:-$?} m
 	trap - ERR
 	set +e
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then

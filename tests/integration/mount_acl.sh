@@ -28,8 +28,7 @@ _acl_cleanup() {
 	local rc=$?
 	mountpoint -q "$W/mnt" 2>/dev/null && { fusermount3 -u -z "$W/mnt" || umount -l "$W/mnt"; }
 	rm -rf --one-file-system "$W"
-	(exit "$rc")
-	_lib_cleanup
+	_lib_cleanup "$rc"
 }
 trap _acl_cleanup EXIT
 mkdir -p "$W/src"

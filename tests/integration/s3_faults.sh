@@ -38,7 +38,7 @@ start_proxy() {
 	done
 	fail "fault proxy did not start: $(cat "$log")"
 }
-trap 'rc=$?; stop_proxy; (exit $rc); _lib_cleanup' EXIT
+trap 'rc=$?; stop_proxy; _lib_cleanup "$rc"' EXIT
 
 SRC=$T/src
 mkdir -p "$SRC"
