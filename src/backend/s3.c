@@ -13,8 +13,8 @@
  *   - the vtable operations on top, each translating HTTP and curl errors
  *     into negative errno in exactly one place (classify()).
  *
- * Create-only puts send "If-None-Match: *" (412 -> -EEXIST, 409
- * ConditionalRequestConflict -> retry). Whether the server honours it is
+ * Create-only puts send "If-None-Match: *" (412 -> -EEXIST unless a HEAD
+ * shows our own bytes there, 409 ConditionalRequestConflict -> retry). Whether the server honours it is
  * probed once per process, on the first create-only put, with a fixed
  * probe object (".drfs-inm-probe" under the prefix, never deleted, so
  * append-only credentials can probe).
