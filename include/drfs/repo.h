@@ -86,7 +86,9 @@ int drfs_repo_sync(struct drfs_repo *r, bool full);
 int drfs_repo_repair_index(struct drfs_repo *r);
 /*
  * Write index objects covering every pack the cache knows, then delete the
- * index objects that existed before (used after repair_index).
+ * index objects that existed before (used after repair_index and by
+ * prune). An old index object that cannot be deleted is an error: it still
+ * lists its packs, so none of them may be deleted.
  */
 int drfs_repo_write_full_index(struct drfs_repo *r);
 

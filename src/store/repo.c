@@ -1481,22 +1481,38 @@ int drfs_repo_write_full_index(struct drfs_repo *r)
 	if (e >= 0 && plain.len > 1)
 		e = put_index_object(r, &plain, &keep);
 	drfs_buf_release(&plain);
-	/* only now that the new index is durable, drop the old objects */
+	/*
+	 * Only now that the new index is durable, drop the old objects. One
+	 * that cannot be deleted still lists what it listed: the error goes
+	 * to the caller (prune must then keep the packs it meant to delete;
+	 * the next run retries), and it stays "seen".
+	 */
+	int del_err = 0;
 	if (e >= 0) {
 		sort_names(&keep);
-		for (size_t i = 0; i < old.n; i++)
-			if (!name_in(&keep, old.names[i]))
-				drfs_backend_del(r->be, old.names[i]);
+		for (size_t i = 0; i < old.n; i++) {
+			if (name_in(&keep, old.names[i]))
+				continue;
+			int de = drfs_backend_del(r->be, old.names[i]);
+			if (de < 0 && de != -ENOENT) {
+				if (!del_err)
+					del_err = de;
+				old.names[i][0] = 0; /* not gone */
+			}
+		}
 		e = drfs_txn_begin(r->index, true, &t);
 		for (size_t i = 0; e >= 0 && i < old.n; i++)
-			drfs_kv_del(t, DRFS_DB_SEEN, old.names[i],
-				    strlen(old.names[i]));
+			if (old.names[i][0])
+				drfs_kv_del(t, DRFS_DB_SEEN, old.names[i],
+					    strlen(old.names[i]));
 		for (size_t i = 0; e >= 0 && i < keep.n; i++)
 			e = drfs_kv_put(t, DRFS_DB_SEEN, keep.names[i],
 					strlen(keep.names[i]), "", 0);
 		if (e >= 0)
 			e = drfs_txn_commit(t);
 	}
+	if (e >= 0 && del_err)
+		e = del_err;
 out:
 	free(fc.v);
 	name_list_free(&old);

@@ -5,7 +5,9 @@
 # named step (DRFS_TEST_CRASH_AT, _exit(137) like kill -9) leaves a
 # repository that passes check --read-data (with a fresh cache too) and a
 # rerun finishes the job; the repository shrinks to within 15% of a fresh
-# repository holding only the kept snapshots; every kept snapshot restores.
+# repository holding only the kept snapshots; every kept snapshot restores;
+# an old index object that cannot be deleted makes prune fail and keep
+# every pack (local backend).
 source "$(dirname "$0")/lib.sh"
 make_repo
 drfs init "$REPO" >/dev/null
@@ -204,3 +206,26 @@ rm -rf "$T/out"
 drfs restore "$REPO" latest "$T/out" >/dev/null 2>&1
 set_day $((DAYS - 1))
 diff -r "$T/src" "$T/out" >/dev/null || fail "latest restores wrong after kill -9 and rerun"
+
+# an old index object that cannot be deleted still lists its packs: prune
+# must then fail and keep every pack (local: chattr +i makes the file
+# undeletable even for root)
+if [ "$DRFS_TEST_BACKEND" = local ] && command -v chattr >/dev/null; then
+	backup_days "$REPO" "$CACHE" $DAYS $((DAYS + 1)) $((DAYS + 2))
+	stuck=$(ls "$REPO/index" | head -n 1)
+	chattr +i "$REPO/index/$stuck"
+	run_nocrash "prune with an undeletable index object" drfs prune "$REPO"
+	chattr -i "$REPO/index/$stuck"
+	[ "$RC" != 0 ] || fail "prune succeeded though index/$stuck stayed"
+	grep -q 'cannot write the new index' "$T/last.err" ||
+		fail "prune did not name the index failure: $(cat "$T/last.err")"
+	run_nocrash "check after the failed prune" "$DRFS" check "$REPO" \
+		--read-data --cache-dir "$T/fresh-stuck"
+	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after a prune that could not delete index/$stuck failed"; }
+	drfs prune "$REPO" >/dev/null 2>&1
+	[ ! -e "$REPO/index/$stuck" ] || fail "the rerun left index/$stuck"
+	run_nocrash "check after the rerun" "$DRFS" check "$REPO" --read-data \
+		--cache-dir "$T/fresh-stuck2"
+	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after the rerun (index) failed"; }
+	info "undeletable index/$stuck: prune failed and kept every pack; the rerun finished"
+fi
