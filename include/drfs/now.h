@@ -46,6 +46,7 @@ struct drfs_now_file; /* an open file */
 struct drfs_now_opts {
 	uint64_t cache_size;     /* staging bound in bytes; 0: unbounded */
 	double snapshot_every;   /* seconds; 0: never on a schedule */
+	bool no_mem_staging;     /* stage every file on disk (no memfd) */
 	/* read a data blob (NULL: drfs_repo_blob_read); appends to out */
 	int (*read_blob)(void *userdata, const struct drfs_id *id,
 			 struct drfs_buf *out);
@@ -168,6 +169,7 @@ int drfs_now_snapshot(struct drfs_now *n,
 struct drfs_now_status {
 	bool changed;              /* now/ differs from the last snapshot */
 	uint64_t staged_files, staged_bytes; /* data not yet durable */
+	uint64_t mem_files, mem_bytes; /* of those, staged in memory */
 	uint64_t pending_blobs;    /* blobs handed to the writer, unflushed */
 	uint64_t pending_bytes;
 	struct timespec last_snapshot; /* zero: none */

@@ -151,7 +151,7 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 		    size_t max)
 {
 	struct drfs_now_status st;
-	char text[1536], b1[32], b2[32], age[32];
+	char text[1536], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)
@@ -172,7 +172,8 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 				age, sizeof(age));
 		l = snprintf(text, sizeof(text),
 			     "now: %s\n"
-			     "staged: %" PRIu64 " files, %s\n"
+			     "staged: %" PRIu64 " files, %s (in memory: %" PRIu64
+			     " files, %s)\n"
 			     "pending upload: %" PRIu64 " blobs, %s\n"
 			     "last snapshot: %s%s%s%s\n"
 			     "inodes: %" PRIu64 "\n%s",
@@ -180,6 +181,7 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 					: "unchanged",
 			     st.staged_files,
 			     drfs_fmt_bytes(st.staged_bytes, b1),
+			     st.mem_files, drfs_fmt_bytes(st.mem_bytes, b3),
 			     st.pending_blobs,
 			     drfs_fmt_bytes(st.pending_bytes, b2),
 			     st.last_folder[0] ? st.last_folder : "none",

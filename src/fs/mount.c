@@ -2124,6 +2124,9 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		.on_snapshot = now_on_snapshot,
 		.on_snapshot_data = &fs,
 	};
+	/* tests and benchmarks compare with staging on disk only */
+	const char *ms = getenv("DRFS_MEM_STAGING");
+	no.no_mem_staging = ms && !strcmp(ms, "0");
 	r = drfs_now_open(fs.repo, &no, &fs.now);
 	if (r < 0) {
 		log_err("opening now/ in \"%s\": %s", fs.repo->cache_dir,
