@@ -101,11 +101,13 @@ for i in $(seq 1 "$RUNS"); do
 	rm -rf "$N/repo" "$N/cache" "$N/local" "$N/restic-repo"
 	# On ext4 without a journal, creating an inode skips (and reads the
 	# inode-table block of) every inode freed in the last
-	# dirty_expire_centisecs (30 s): files created right after a large
-	# rm -rf cost several times more. The local-disk runs below start
-	# long after any deletion, so give drfs the same start.
+	# dirty_expire_centisecs (30 s; measured: 31 s after a sync was not
+	# enough while new inodes dirtied the same inode-table blocks): files
+	# created right after a large rm -rf cost several times more. The
+	# local-disk runs below start long after any deletion, so give drfs
+	# the same start.
 	sync
-	sleep "${BENCH_SETTLE:-31}"
+	sleep "${BENCH_SETTLE:-61}"
 	"$DRFS" init "$N/repo" >/dev/null
 	mount_drfs
 	drop; run rsync_now rsync -a "$SRC/" "$MNT/now/src/"

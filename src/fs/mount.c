@@ -2087,10 +2087,15 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	/*
 	 * Few malloc arenas: FUSE and prefetch threads allocate and free
 	 * MiB-sized chunks, and an arena per thread keeps each one's freed
-	 * memory (RSS). A fixed mmap threshold would return them to the
-	 * system but halves read throughput (page faults on every chunk).
+	 * memory (RSS). And a fixed mmap threshold of 4 MiB: glibc's dynamic
+	 * one rises to the size of the largest block freed (chunking windows
+	 * of 8 MiB, 16 MiB packs), after which those come from the arenas
+	 * and stay there. Chunks (at most 4 MiB) still come from the arenas:
+	 * a threshold below them halved read throughput (page faults on
+	 * every chunk). Measured in docs/benchmarks.md.
 	 */
 	mallopt(M_ARENA_MAX, 4);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
 	r = open_repo(o, sync, &fs.repo);
 	if (r < 0)

@@ -879,13 +879,15 @@ static int staging_install(int e, int fd, const char *tmp, const char *p,
 	return e;
 }
 
-/* Copy the data of fd (holes stay holes) to the start of out. */
+/*
+ * Copy the data of fd (holes stay holes) to the start of out. The buffer
+ * is on the stack: a 1 MiB malloc here, freed, raised glibc's mmap
+ * threshold and the daemon's peak anonymous memory with it.
+ */
 static int copy_data(int fd, int out, uint64_t size)
 {
-	uint8_t *buf = malloc(1 << 20);
+	uint8_t buf[64 << 10];
 	int e = 0;
-	if (!buf)
-		return -ENOMEM;
 	for (off_t pos = 0; e >= 0 && (uint64_t)pos < size;) {
 		off_t d = lseek(fd, pos, SEEK_DATA);
 		if (d < 0) {
@@ -896,7 +898,7 @@ static int copy_data(int fd, int out, uint64_t size)
 		if (h < 0)
 			h = (off_t)size;
 		for (pos = d; e >= 0 && pos < h;) {
-			size_t l = (size_t)MIN((uint64_t)(h - pos), 1u << 20);
+			size_t l = (size_t)MIN((uint64_t)(h - pos), sizeof(buf));
 			ssize_t got = drfs_pread_all(fd, buf, l, (uint64_t)pos);
 			if (got <= 0) {
 				e = got < 0 ? (int)got : -EIO;
@@ -907,7 +909,6 @@ static int copy_data(int fd, int out, uint64_t size)
 			pos += got;
 		}
 	}
-	free(buf);
 	return e < 0 ? e : 0;
 }
 
