@@ -1331,12 +1331,20 @@ static int recover(struct drfs_now *n)
 		}
 		staging_path(n, r.ino, p, sizeof(p));
 		int fd = open(p, O_RDWR | O_CLOEXEC);
+		struct stat fs;
+		if (fd >= 0 && fstat(fd, &fs) == 0 && fs.st_size == 0 &&
+		    r.size) {
+			close(fd); /* a machine crash lost its data */
+			fd = -1;
+			errno = ENOENT;
+		}
 		if (fd < 0 && errno == ENOENT) {
 			/*
-			 * Staged in memory (or created and never synced
-			 * before a machine crash): the content is gone.
-			 * Empty, with a new mtime, so that rsync's quick
-			 * check copies it again.
+			 * Staged in memory, or a staging file whose data a
+			 * machine crash lost: the content is gone. Empty,
+			 * with a new mtime, so that rsync's quick check
+			 * copies it again (zeros of the old size would
+			 * pass it).
 			 */
 			e = lose_content(t, &r);
 			lost++;
@@ -1346,10 +1354,6 @@ static int recover(struct drfs_now *n)
 			e = -errno;
 			break;
 		}
-		struct stat fs;
-		if (fstat(fd, &fs) == 0 && fs.st_size == 0 && r.size)
-			if (ftruncate(fd, (off_t)r.size) < 0)
-				e = -errno;
 		if (fstat(fd, &fs) == 0) {
 			r.size = (uint64_t)fs.st_size;
 			n->staged_bytes += (uint64_t)fs.st_blocks * 512;
@@ -1371,7 +1375,8 @@ static int recover(struct drfs_now *n)
 	if (e >= 0 && lost)
 		log_warn("now/: %zu file%s written since the last flush and "
 			 "never fsync'd lost their content when the daemon "
-			 "stopped; they are empty now: run the backup again",
+			 "stopped (in memory, or a crash lost the staging "
+			 "file); they are empty now: run the backup again",
 			 lost, lost == 1 ? "" : "s");
 	free(orph.v);
 	free(staged.v);

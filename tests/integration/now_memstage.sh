@@ -8,6 +8,8 @@
 #     a new mtime (never the right size with wrong bytes), the daemon says
 #     so in its log, fsync'd files are intact, and an rsync re-run repairs
 #     everything;
+#   - a staging file emptied by a machine crash gives an empty file with a
+#     new mtime too (not zeros of the old size, which rsync would skip);
 #   - with DRFS_MEM_STAGING=0 (every file staged on disk) the same copy is
 #     exact.
 source "$(dirname "$0")/lib.sh"
@@ -60,12 +62,24 @@ done
 seeded_bytes 3000 4000 >"$T/src2/fsynced"
 rsync -a "$T/src2/new/" "$MNT/now/new/"
 dd if="$T/src2/fsynced" of="$MNT/now/fsynced" conv=fsync status=none
+# past 1 MiB: staged on disk, not fsync'd
+seeded_bytes 3001 $((2 << 20)) >"$MNT/now/disklost"
 before=$(date +%s)
 pid=$(daemon_pid) || fail "cannot read the daemon's pid"
 kill -9 "$pid"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
+# a machine crash that loses an unsynced staging file's data leaves it
+# empty: the file must come back empty, not as 2 MiB of zeros
+sf=$(find "$CACHE/staging" -type f -size 2048k)
+[ -n "$sf" ] && [ "$(echo "$sf" | wc -l)" = 1 ] ||
+	fail "no single 2 MiB staging file: $sf"
+: >"$sf"
 mount_repo "$MNT"
+[ "$(stat -c %s "$MNT/now/disklost")" = 0 ] ||
+	fail "a staging file emptied by a crash came back with $(stat -c %s "$MNT/now/disklost") bytes"
+[ "$(stat -c %Y "$MNT/now/disklost")" -ge "$before" ] ||
+	fail "now/disklost was emptied but kept its old mtime"
 cmp "$T/src2/fsynced" "$MNT/now/fsynced" ||
 	fail "an fsync'd small file was lost or damaged by kill -9"
 lost=0
