@@ -24,7 +24,7 @@
 #include "drfs/fsint.h"
 
 #define MEM_MAX_CHUNKS 64
-#define MEM_MAX_BYTES (16u << 20)
+#define MEM_MAX_BYTES (12u << 20)
 #define PREFETCH_THREADS 2
 #define PREFETCH_RING 32
 
