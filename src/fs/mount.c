@@ -2090,9 +2090,10 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	 * memory (RSS). And a fixed mmap threshold of 4 MiB: glibc's dynamic
 	 * one rises to the size of the largest block freed (chunking windows
 	 * of 8 MiB, 16 MiB packs), after which those come from the arenas
-	 * and stay there. Chunks (at most 4 MiB) still come from the arenas:
-	 * a threshold below them halved read throughput (page faults on
-	 * every chunk). Measured in docs/benchmarks.md.
+	 * and stay there. Chunks (at most 4 MiB) still come from the arenas,
+	 * so reads do not pay a page fault per chunk (an earlier fixed
+	 * threshold that mapped every chunk halved read throughput).
+	 * Measured in docs/benchmarks.md.
 	 */
 	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);

@@ -794,31 +794,26 @@ static void mem_remove(struct drfs_now *n, uint64_t ino)
 }
 
 /*
- * A new, empty memfd as ino's staging content; the table keeps it, the
- * caller gets a dup. -1 when memory staging is full (stage on disk).
+ * A new, empty memfd as ino's staging content, kept by the table (open it
+ * with staging_open). False when memory staging is full: stage on disk.
  * Under n->lock.
  */
-static int mem_new(struct drfs_now *n, uint64_t ino)
+static bool mem_new(struct drfs_now *n, uint64_t ino)
 {
 	if (!n->mem || n->mem_n >= n->mem_max ||
 	    n->mem_bytes >= MEM_BYTES_MAX)
-		return -1;
+		return false;
 	mem_remove(n, ino);
 	int fd = memfd_create("drfs-staging", MFD_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (d < 0) {
-		close(fd);
-		return -1;
-	}
+		return false;
 	size_t i = mem_hash(ino);
 	while (n->mem[i].ino)
 		i = (i + 1) & (MEM_SLOTS - 1);
 	n->mem[i].ino = ino;
 	n->mem[i].fd = fd;
 	n->mem_n++;
-	return d;
+	return true;
 }
 
 static void mem_clear(struct drfs_now *n)
@@ -1331,28 +1326,24 @@ static int recover(struct drfs_now *n)
 		}
 		staging_path(n, r.ino, p, sizeof(p));
 		int fd = open(p, O_RDWR | O_CLOEXEC);
-		struct stat fs;
-		if (fd >= 0 && fstat(fd, &fs) == 0 && fs.st_size == 0 &&
-		    r.size) {
-			close(fd); /* a machine crash lost its data */
-			fd = -1;
-			errno = ENOENT;
+		if (fd < 0 && errno != ENOENT) {
+			e = -errno;
+			break;
 		}
-		if (fd < 0 && errno == ENOENT) {
-			/*
-			 * Staged in memory, or a staging file whose data a
-			 * machine crash lost: the content is gone. Empty,
-			 * with a new mtime, so that rsync's quick check
-			 * copies it again (zeros of the old size would
-			 * pass it).
-			 */
+		struct stat fs;
+		/*
+		 * Staged in memory (no file), or a staging file whose data a
+		 * machine crash lost (empty): the content is gone. Empty,
+		 * with a new mtime, so that rsync's quick check copies it
+		 * again (zeros of the old size would pass it).
+		 */
+		if (fd < 0 ||
+		    (fstat(fd, &fs) == 0 && fs.st_size == 0 && r.size)) {
+			if (fd >= 0)
+				close(fd);
 			e = lose_content(t, &r);
 			lost++;
 			continue;
-		}
-		if (fd < 0) {
-			e = -errno;
-			break;
 		}
 		if (fstat(fd, &fs) == 0) {
 			r.size = (uint64_t)fs.st_size;
@@ -1691,18 +1682,17 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	d.mtime = d.ctime = c->ctime;
 	if (S_ISREG(mode)) {
 		/* staged from the start: its first write needs no txn */
-		int fd = mem_new(n, c->ino);
-		if (fd < 0) {
+		if (!mem_new(n, c->ino)) {
 			char p[PATH_MAX];
 			staging_path(n, c->ino, p, sizeof(p));
-			fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  0600);
+			int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+				      0600);
+			if (fd < 0) {
+				e = -errno;
+				goto out;
+			}
+			close(fd);
 		}
-		if (fd < 0) {
-			e = -errno;
-			goto out;
-		}
-		close(fd);
 		c->flags |= I_STAGED | I_STALE;
 		e = set_put(t, 'S', c->ino);
 		if (e < 0)
@@ -2246,12 +2236,14 @@ static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto)
 	 * for a deferred unlink keeps the disk path, see unlink_staging_now).
 	 */
 	uint64_t size = MIN(r.size, upto);
-	if (s.n == 0 && size <= MEM_FILE_MAX && n->mem_n < n->mem_max &&
-	    access(p, F_OK) != 0 && (fd = mem_new(n, of->ino)) >= 0) {
+	if (s.n == 0 && size <= MEM_FILE_MAX && access(p, F_OK) != 0 &&
+	    mem_new(n, of->ino)) {
 		mem = true;
-		if (ftruncate(fd, (off_t)size) < 0) {
+		fd = staging_open(n, of->ino, O_RDWR, NULL);
+		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
 			e = -errno;
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			mem_remove(n, of->ino);
 			goto out_s;
 		}
