@@ -31,7 +31,7 @@ cp -a "$(realtree)" "$T/src/real"
 mount_repo "$MNT" --no-snapshot-on-unmount
 rsync -aHAX "$T/src/" "$MNT/now/"
 st=$(status) || fail "no status"
-echo "$st" | grep -Eq 'in memory: [1-9][0-9]* files' ||
+grep -Eq 'in memory: [1-9][0-9]* files' <<<"$st" ||
 	fail "nothing staged in memory after copying small files: $st"
 # fsync'd: moved to disk at once
 seeded_bytes 2000 5000 >"$T/synced"
@@ -95,7 +95,7 @@ for i in $(seq 1 200); do
 done
 [ "$lost" -gt 0 ] ||
 	fail "no file was lost: the kill did not hit memory staging"
-cat "$T/mount.err" "$CACHE/mount.log" 2>/dev/null | grep -q "lost their content" ||
+grep -qs "lost their content" "$T/mount.err" "$CACHE/mount.log" ||
 	fail "the daemon did not log the lost files"
 info "$lost of 200 unsynced files were emptied by kill -9"
 # the tree is sound: a snapshot of it works, a re-run repairs it
@@ -116,7 +116,7 @@ umount_repo "$MNT"
 DRFS_MEM_STAGING=0 mount_repo "$MNT"
 rsync -aHAX --delete "$T/src2/new/" "$MNT/now/disk/"
 st=$(status)
-echo "$st" | grep -q 'in memory: 0 files' ||
+grep -q 'in memory: 0 files' <<<"$st" ||
 	fail "DRFS_MEM_STAGING=0 staged in memory: $st"
 snap=$(drfs snapshot "$MNT" --time 2026-06-01T00:03:00Z)
 treecmp --no-atime --ignore-root-times "$T/src2/new" "$snap/disk" ||
