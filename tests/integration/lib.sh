@@ -57,14 +57,28 @@ _mounts_under() {
 # as the argument: restoring $? with `(exit $rc)` under set -e would end
 # the trap right there, before the cleanup, whenever the test failed.
 _lib_cleanup() {
-	local rc=${1:-$?} m
+	local rc=${1:-$?} m p i
+	local -a mounts pids=()
 	trap - ERR
 	set +e
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
-		_mounts_under "$T" | grep -vxF "$T" |
-			while IFS= read -r m; do
-				fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
+		mapfile -t mounts < <(_mounts_under "$T" | grep -vxF "$T")
+		for m in "${mounts[@]}"; do
+			# a drfs daemon still running (the test failed before
+			# unmounting) goes on writing to its repository and cache
+			# after a lazy unmount: wait for it before removing $T
+			p=$(timeout 5 getfattr --only-values -n user.drfs.pid "$m" 2>/dev/null) &&
+				[[ $p =~ ^[0-9]+$ ]] && pids+=("$p")
+			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
+		done
+		for p in "${pids[@]}"; do
+			for i in $(seq 1 300); do
+				kill -0 "$p" 2>/dev/null || break
+				[ "$i" = 200 ] && kill -TERM "$p" 2>/dev/null
+				sleep 0.1
 			done
+			kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+		done
 		[ -n "${T_BOUND:-}" ] && umount -l "$T"
 		if [ -n "$(_mounts_under "$T")" ]; then
 			echo "$TEST_NAME: leaving $T: still mounted" >&2
