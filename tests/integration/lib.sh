@@ -14,7 +14,7 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # repo_bytes, realtree, seeded_bytes, run_nocrash, expect_clean_failure,
 # mount_repo,
-# umount_repo, mkedge, treecmp.
+# umount_repo, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -181,6 +181,7 @@ seeded_bytes() {
 
 mkedge() { bash "$TOOLS/mkedge.sh" "$@"; }
 treecmp() { python3 "$TOOLS/treecmp.py" "$@"; }
+fsmodel() { python3 "$TOOLS/fsmodel.py" "$@"; }
 
 # sanitizer_report FILE — true if FILE holds a sanitizer or crash report.
 sanitizer_report() {

@@ -19,33 +19,31 @@ need_root
 make_repo
 MNT=$T/mnt
 drfs init "$REPO" >/dev/null
-SEED=${DRFS_TEST_SEED:-4242}
 OPS=${DRFS_TEST_MODEL_OPS:-2500}
 info "seed $SEED, $OPS operations per phase"
-model() { python3 "$TOOLS/fsmodel.py" "$@"; }
 
 mkdir -p "$T/ref"
 chmod 755 "$T/ref"
 mount_repo "$MNT" --no-snapshot-on-unmount
 mkdir "$MNT/now/m"
 chmod 755 "$MNT/now/m"
-model run "$T/ref" "$MNT/now/m" --seed "$SEED" --ops "$OPS" ||
+fsmodel run "$T/ref" "$MNT/now/m" --seed "$SEED" --ops "$OPS" ||
 	fail "now/ and the model disagree (phase 1, seed $SEED)"
-model settle "$T/ref" "$MNT/now/m"
+fsmodel settle "$T/ref" "$MNT/now/m"
 umount_repo "$MNT"
 
 mount_repo "$MNT" --no-snapshot-on-unmount
-model compare "$T/ref" "$MNT/now/m" ||
+fsmodel compare "$T/ref" "$MNT/now/m" ||
 	fail "now/ changed across an unmount without a snapshot (seed $SEED)"
 sleep 6 # quiet: the background flush chunks what is staged
-model run "$T/ref" "$MNT/now/m" --seed $((SEED + 1)) --ops "$OPS" ||
+fsmodel run "$T/ref" "$MNT/now/m" --seed $((SEED + 1)) --ops "$OPS" ||
 	fail "now/ and the model disagree after a remount (phase 2, seed $((SEED + 1)))"
 # three models at once, each in its own directory: concurrent operations
 # on one mount (and the background flush running under them)
 pids=()
 for q in 1 2 3; do
 	mkdir "$T/ref/q$q" "$MNT/now/m/q$q"
-	model run "$T/ref/q$q" "$MNT/now/m/q$q" --seed $((SEED + 10 + q)) \
+	fsmodel run "$T/ref/q$q" "$MNT/now/m/q$q" --seed $((SEED + 10 + q)) \
 		--ops $((OPS / 2)) >"$T/q$q.log" 2>&1 &
 	pids+=($!)
 done
@@ -53,24 +51,24 @@ for q in 1 2 3; do
 	wait "${pids[$((q - 1))]}" ||
 		{ cat "$T/q$q.log" >&2; fail "now/ and the model disagree with concurrent writers (seed $((SEED + 10 + q)))"; }
 done
-model settle "$T/ref" "$MNT/now/m"
+fsmodel settle "$T/ref" "$MNT/now/m"
 snap=$(drfs snapshot "$MNT" --time 2026-07-01T00:00:00Z)
-model compare "$T/ref" "$snap/m" ||
+fsmodel compare "$T/ref" "$snap/m" ||
 	fail "the snapshot differs from the model (seed $SEED)"
-model compare "$T/ref" "$MNT/now/m" ||
+fsmodel compare "$T/ref" "$MNT/now/m" ||
 	fail "now/ differs from the model after the snapshot (seed $SEED)"
 # and keeps working after the snapshot: copy-on-write from its chunks
-model run "$T/ref" "$MNT/now/m" --seed $((SEED + 2)) --ops $((OPS / 2)) ||
+fsmodel run "$T/ref" "$MNT/now/m" --seed $((SEED + 2)) --ops $((OPS / 2)) ||
 	fail "now/ and the model disagree after a snapshot (phase 3, seed $((SEED + 2)))"
-model settle "$T/ref" "$MNT/now/m"
+fsmodel settle "$T/ref" "$MNT/now/m"
 snap=$(drfs snapshot "$MNT" --time 2026-07-01T00:00:01Z)
-model compare "$T/ref" "$snap/m" ||
+fsmodel compare "$T/ref" "$snap/m" ||
 	fail "the second snapshot differs from the model (seed $SEED)"
 umount_repo "$MNT"
 
 rm -rf "$CACHE"
 mount_repo "$MNT"
-model compare "$T/ref" "$MNT/now/m" ||
+fsmodel compare "$T/ref" "$MNT/now/m" ||
 	fail "now/ on an empty cache directory differs from the model (seed $SEED)"
 umount_repo "$MNT"
 drfs check --read-data "$REPO" >"$T/check.out" 2>&1 ||
