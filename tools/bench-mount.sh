@@ -19,7 +19,8 @@
 #   - `ls -l` of single directories of 100, 10 000 and 100 000 entries;
 #   - `cp -a` of the ~1.4 GB snapshot out of the mount (cold page cache)
 #     against `restic restore`, `restic mount` + `cp -a`, `borg mount` +
-#     `cp -a` and `cp -a` disk to disk;
+#     `cp -a` and `cp -a` disk to disk; the same cp -a again right after
+#     (page cache warm), drfs and disk to disk;
 #   - the daemon's peak RSS (VmHWM) after browsing and after the copy.
 # Needs root (drop_caches, FUSE).
 set -euo pipefail
@@ -173,11 +174,16 @@ for i in $(seq 1 "$RUNS"); do
 	rm -rf "$CACHE" "$M/out"; cp -a "$CACHE0" "$CACHE"
 	drop; mount_drfs "$CACHE"
 	run cp_drfs cp -a "$SNAP_SRC" "$M/out"
+	# again on the same mount: the kernel still caches the data
+	rm -rf "$M/out"; sync
+	run cp_drfs_warm cp -a "$SNAP_SRC" "$M/out"
 	hwm "$PID" >>"$M/rss.cp"
 	rss_split "$PID" >>"$M/split.cp"
 	umount_drfs
 	rm -rf "$M/out"
 	drop; run cp_disk cp -a "$SRC" "$M/out"
+	rm -rf "$M/out"; sync
+	run cp_disk_warm cp -a "$SRC" "$M/out"
 	rm -rf "$M/out"
 	drop; run restore_restic restic -q -r "$M/restic-repo" restore latest --target "$M/out"
 	rm -rf "$M/out"
@@ -239,11 +245,14 @@ for f in cp_drfs:"cp -a from drfs mount" cp_disk:"cp -a disk to disk" \
 	t=$(med "$k")
 	echo "| $what | $t s | $(mbs "$t") | $(ratio "$t" "$cd_")x |"
 done
+d=$(med cp_drfs_warm); l=$(med cp_disk_warm)
+echo
+echo "cp -a again right after (page cache warm): drfs mount $d s, disk to disk $l s ($(ratio "$d" "$l")x)."
 echo
 echo "Peak RSS (VmHWM, MiB): drfs daemon after browsing $(rssmax browse), after the copy $(rssmax cp); restic mount $(rssmax resticmount); borg mount $(rssmax borgmount)"
 echo "drfs daemon resident at the end, RssAnon/RssFile MiB per run: browsing $(paste -sd' ' "$M/split.browse"); copy $(paste -sd' ' "$M/split.cp")"
 echo
 echo "All runs (seconds, sorted):"
-for k in lsR_drfs_first lsR_drfs_second lsR_drfs_remount lsR_disk_first lsR_disk_second cp_drfs cp_disk restore_restic cp_resticmount cp_borgmount; do
+for k in lsR_drfs_first lsR_drfs_second lsR_drfs_remount lsR_disk_first lsR_disk_second cp_drfs cp_drfs_warm cp_disk cp_disk_warm restore_restic cp_resticmount cp_borgmount; do
 	echo "- $k: $(all $k)"
 done

@@ -143,10 +143,11 @@ struct fs {
 /* ---- ahead.c: read-ahead across files ------------------------------------ */
 
 /*
- * File ino of directory dir was opened for reading: queue the first chunks
- * of the files after it (readdir order) for the prefetch threads. Cheap.
+ * File ino of directory dir is being read for the first time since it was
+ * opened: queue the first chunks of the files after it (readdir order) for
+ * the prefetch threads. Cheap.
  */
-void fs_ahead_opened(struct fs *fs, uint64_t dir, uint64_t ino);
+void fs_ahead_first_read(struct fs *fs, uint64_t dir, uint64_t ino);
 
 /* ---- ctl.c: the control channel (xattrs of the mount root) -------------- */
 

@@ -7,14 +7,16 @@
  * file's first chunk: pack read, decrypt, decompress, verify. For files of
  * 16 KiB to a few MiB that wait is most of what copying them costs, and the
  * sequential prefetch of op_read only starts once a file is being read. So
- * an open also queues, for the prefetch threads of fscache.c, the first
- * chunks of the next regular files of the same directory: at most
- * AHEAD_FILES files and AHEAD_BYTES bytes ahead of the file just opened.
+ * the first read of a file also queues, for the prefetch threads of
+ * fscache.c, the first chunks of the next regular files of the same
+ * directory: at most AHEAD_FILES files and AHEAD_BYTES bytes ahead of it.
+ * The first read, not the open: files the kernel still has in its page
+ * cache are opened but never read, and their neighbours need no decoding.
  *
  * State: the AHEAD_DIRS most recently used directories, each with the
- * readdir index after the last file opened in it (where the next open is
+ * readdir index after the last file read in it (where the next one is
  * looked for) and the index up to which files were queued. Nothing per
- * file. An open that is not among the next AHEAD_SCAN entries (random
+ * file. A file that is not among the next AHEAD_SCAN entries (random
  * access, a second pass) is looked for from the start once, and queues
  * nothing if it is not found there either.
  */
@@ -74,7 +76,7 @@ static struct fs_ahead_dir *slot_get(struct fs *fs, uint64_t dir)
 	return victim;
 }
 
-void fs_ahead_opened(struct fs *fs, uint64_t dir, uint64_t ino)
+void fs_ahead_first_read(struct fs *fs, uint64_t dir, uint64_t ino)
 {
 	struct scan s = { .want = ino };
 	uint32_t from, queued;

@@ -816,7 +816,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 struct fs_fh {
 	uint64_t ino;
 	uint64_t size;
+	uint64_t parent;   /* directory it was opened in (ahead.c) */
 	uint64_t next_off; /* where a sequential reader reads next (racy: a hint) */
+	bool ahead;	   /* first read still to come: read ahead across files */
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -862,12 +864,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fh->ino = ino;
 	fh->size = in.size;
+	fh->parent = in.parent;
+	fh->ahead = S_ISREG(in.mode);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		free(fh); /* interrupted: release will not come */
-	else if (S_ISREG(in.mode))
-		fs_ahead_opened(fs, in.parent, ino);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -1006,11 +1008,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint64_t last = fh->next_off;
 	bool seq = off == 0 || ((uint64_t)off + SEQ_WINDOW >= last &&
 				(uint64_t)off <= last + SEQ_WINDOW);
-	uint64_t fsize = fh->size;
+	uint64_t fsize = fh->size, parent = fh->parent;
 	if (end > last || !seq)
 		fh->next_off = end;
+	/*
+	 * Read ahead across files on a file's first read, not on its open: a
+	 * second copy of a tree the kernel still caches opens every file but
+	 * reads none, and must not decode their neighbours for nothing.
+	 */
+	bool ahead = __atomic_exchange_n(&fh->ahead, false, __ATOMIC_RELAXED);
 	fuse_reply_buf(req, buf, size);
 	free(buf);
+	if (ahead)
+		fs_ahead_first_read(fs, parent, ino);
 
 	/* sequential reader: fetch the next chunks in the background */
 	if (seq && end < fsize) {
