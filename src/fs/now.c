@@ -1360,21 +1360,21 @@ static int recover(struct drfs_now *n)
 			break;
 		}
 		struct stat fs;
+		bool have = fd >= 0 && fstat(fd, &fs) == 0;
 		/*
 		 * Staged in memory (no file), or a staging file whose data a
 		 * machine crash lost (empty): the content is gone. Empty,
 		 * with a new mtime, so that rsync's quick check copies it
 		 * again (zeros of the old size would pass it).
 		 */
-		if (fd < 0 ||
-		    (fstat(fd, &fs) == 0 && fs.st_size == 0 && r.size)) {
+		if (fd < 0 || (have && fs.st_size == 0 && r.size)) {
 			if (fd >= 0)
 				close(fd);
 			e = lose_content(t, &r);
 			lost++;
 			continue;
 		}
-		if (fstat(fd, &fs) == 0) {
+		if (have) {
 			r.size = (uint64_t)fs.st_size;
 			n->staged_bytes += (uint64_t)fs.st_blocks * 512;
 		}
@@ -2168,7 +2168,7 @@ static void ofile_unlink(struct drfs_now *n, struct ofile *of)
 /* Persist size and times of an open file. Under n->lock. */
 static int persist_meta(struct drfs_now *n, struct ofile *of)
 {
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL; /* begin leaves it alone on failure */
 	struct rec r;
 	struct stat fs;
 	if (!of->meta_dirty)
@@ -3055,7 +3055,7 @@ static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
 			 const struct drfs_extent_vec *x, uint64_t size,
 			 uint64_t epoch)
 {
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL; /* begin leaves it alone on failure */
 	int e = drfs_txn_begin(n->r->index, true, &t);
 	e = e < 0 ? e : apply_chunked_in(t, ino, gen, x, size, epoch);
 	if (e >= 0)
@@ -3073,8 +3073,10 @@ static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
 static void apply_batch(struct drfs_now *n)
 {
 	struct chunked *b = n->batch;
-	struct drfs_txn *t;
-	int e = n->nbatch ? drfs_txn_begin(n->r->index, true, &t) : 0;
+	struct drfs_txn *t = NULL;
+	if (!n->nbatch)
+		return;
+	int e = drfs_txn_begin(n->r->index, true, &t);
 	for (size_t i = 0; e >= 0 && i < n->nbatch; i++) {
 		if (!b[i].ino)
 			continue; /* cancelled */
@@ -3082,9 +3084,9 @@ static void apply_batch(struct drfs_now *n)
 				     b[i].epoch);
 		e = e == -ESTALE ? 0 : e;
 	}
-	if (n->nbatch && e >= 0)
+	if (e >= 0)
 		e = now_commit(n, t);
-	else if (n->nbatch)
+	else
 		drfs_txn_abort(t);
 	for (size_t i = 0; i < n->nbatch; i++) {
 		if (e < 0 && b[i].ino)
