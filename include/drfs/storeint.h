@@ -30,6 +30,13 @@ int drfs_history_record_wanted(struct drfs_txn *t, const char *name);
 int drfs_history_record_load(struct drfs_txn *t, const char *name, int err,
 			     const void *payload, size_t len);
 /*
+ * A refused record that is no longer listed (listed(ud, name)) is no
+ * longer reported. Loaded ones stay: deleting a record un-forgets nothing.
+ */
+int drfs_history_drop_refused(struct drfs_repo *r,
+			      bool (*listed)(void *ud, const char *name),
+			      void *ud);
+/*
  * After snapshots/ was listed (listed(ud, id): in the listing) and every
  * record listed after it was loaded: snapshots gone with a record leave
  * the history, those gone without one become vanished, and any that came

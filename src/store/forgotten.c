@@ -149,6 +149,54 @@ int drfs_history_record_load(struct drfs_txn *t, const char *name, int err,
 				1);
 }
 
+struct refused {
+	bool (*listed)(void *ud, const char *name);
+	void *ud;
+	char (*gone)[DRFS_OBJECT_NAME_MAX];
+	size_t n, cap;
+};
+
+static int refused_one(const void *key, size_t klen, const void *val,
+		       size_t vlen, void *userdata)
+{
+	struct refused *f = userdata;
+	char name[DRFS_OBJECT_NAME_MAX];
+	if (klen >= sizeof(name) || (vlen == 1 && *(const uint8_t *)val ==
+							  R_LOADED))
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	if (f->listed(f->ud, name))
+		return 0;
+	if (grow(&f->gone, &f->cap, f->n, sizeof(*f->gone)) < 0)
+		return -ENOMEM;
+	memcpy(f->gone[f->n++], name, sizeof(name));
+	return 0;
+}
+
+int drfs_history_drop_refused(struct drfs_repo *r,
+			      bool (*listed)(void *ud, const char *name),
+			      void *ud)
+{
+	struct refused f = { .listed = listed, .ud = ud };
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		return e;
+	e = drfs_kv_scan(t, DRFS_DB_RECORDS, NULL, 0, refused_one, &f);
+	drfs_txn_abort(t);
+	if (e >= 0 && f.n) {
+		e = drfs_txn_begin(r->index, true, &t);
+		for (size_t i = 0; e >= 0 && i < f.n; i++)
+			drfs_kv_del(t, DRFS_DB_RECORDS, f.gone[i],
+				    strlen(f.gone[i]));
+		if (e >= 0)
+			e = drfs_txn_commit(t);
+	}
+	free(f.gone);
+	return e;
+}
+
 enum { OP_DELETE, OP_PRESENT, OP_VANISH };
 
 struct change {

@@ -836,6 +836,11 @@ static bool snap_listed(void *ud, const struct drfs_id *id)
 	return name_in(ud, name);
 }
 
+static bool record_listed(void *ud, const char *name)
+{
+	return name_in(ud, name);
+}
+
 /*
  * Forget records, listed after snapshots/: a snapshot deleted before our
  * listing of snapshots/ had its record written before that, so the record
@@ -849,6 +854,7 @@ static int sync_records(struct drfs_repo *r)
 		return e;
 	e = sort_names(&recs);
 	e = e ?: sync_kind(r, &recs, DRFS_OBJ_FORGET);
+	e = e ?: drfs_history_drop_refused(r, record_listed, &recs);
 	name_list_free(&recs);
 	return e;
 }
