@@ -58,7 +58,7 @@ static int seed_one(const void *key, size_t klen, const void *val,
 
 int drfs_history_bind(struct drfs_repo *r)
 {
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	uint8_t owner[16];
 	int e = drfs_txn_begin(r->index, true, &t);
 	if (e < 0)
@@ -179,7 +179,7 @@ int drfs_history_drop_refused(struct drfs_repo *r,
 			      void *ud)
 {
 	struct refused f = { .listed = listed, .ud = ud };
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		return e;
@@ -306,7 +306,7 @@ int drfs_history_settle(struct drfs_repo *r,
 		}
 	}
 	if (e >= 0 && s.n) {
-		struct drfs_txn *t;
+		struct drfs_txn *t = NULL;
 		e = drfs_txn_begin(r->index, true, &t);
 		for (size_t i = 0; e >= 0 && i < s.n; i++) {
 			struct change *c = &s.v[i];
@@ -396,7 +396,7 @@ static int write_records(struct drfs_repo *r, uint8_t flags,
 	do {
 		size_t k = MIN(n - off, (size_t)DRFS_FORGET_IDS_MAX);
 		char name[DRFS_OBJECT_NAME_MAX];
-		struct drfs_txn *t;
+		struct drfs_txn *t = NULL;
 		uint8_t st = R_LOADED;
 		int err = drfs_forget_record_put(r->be, &r->keys, flags,
 						 e + off, k, name);
@@ -457,7 +457,7 @@ static int has_record(const void *key, size_t klen, const void *val,
 /* Whether the cache knows a forget record that loaded. */
 static int records_known(struct drfs_repo *r, bool *ret)
 {
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	*ret = false;
 	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
@@ -473,7 +473,7 @@ static int missing_parents(struct drfs_repo *r, struct drfs_forget_entry **ret,
 {
 	struct drfs_snap_info *v = NULL;
 	struct drfs_forget_entry *m = NULL;
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	size_t n = 0, k = 0, cap = 0;
 	int e = drfs_repo_snapshots(r, &v, &n);
 	e = e ?: drfs_txn_begin(r->index, false, &t);
@@ -519,7 +519,7 @@ int drfs_repo_forget_record(struct drfs_repo *r, const struct drfs_id *ids,
 {
 	struct drfs_forget_entry *en;
 	struct drfs_snapshot *scratch;
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	int e;
 
 	if (!n)

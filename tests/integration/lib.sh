@@ -13,7 +13,8 @@
 # Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
-# seeded_bytes, run_nocrash, expect_clean_failure, mount_repo,
+# seeded_bytes, run_nocrash, with_cache, no_removal_reported,
+# expect_clean_failure, mount_repo,
 # umount_repo, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -259,6 +260,26 @@ run_nocrash() {
 	fi
 	if [ "$RC" != 0 ] && [ ! -s "$T/last.err" ]; then
 		fail "$what: failed (exit $RC) without a message on stderr"
+	fi
+	return 0
+}
+
+# with_cache CACHEDIR CMD ARGS... — run_nocrash "drfs CMD $REPO ARGS" with
+# that cache directory (another host's view, or an empty cache)
+with_cache() {
+	local c=$1 cmd=$2
+	shift 2
+	run_nocrash "$cmd (cache $(basename "$c"))" "$DRFS" "$cmd" "$REPO" \
+		--cache-dir "$c" "$@"
+}
+
+# no_removal_reported WHAT — the last run_nocrash succeeded and said nothing
+# about snapshots gone without a forget record (docs/rollback.md)
+no_removal_reported() {
+	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$1: exit $RC"; }
+	if grep -E "vanished|missing without|refused|rolled back|forget record" \
+		"$T/last.err" >&2; then
+		fail "$1: reported a removal drfs made itself"
 	fi
 	return 0
 }

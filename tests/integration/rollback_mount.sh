@@ -19,34 +19,19 @@ for d in 01 02 03 04 05 06; do
 		--time "2026-04-${d}T12:00:00Z" --quiet >/dev/null
 done
 
-with() { # CACHEDIR CMD ARGS... — drfs CMD REPO ARGS, no crash
-	local c=$1 cmd=$2
-	shift 2
-	run_nocrash "$cmd (cache $(basename "$c"))" "$DRFS" "$cmd" "$REPO" \
-		--cache-dir "$c" "$@"
-}
-# clean WHAT — the last command succeeded and reported no removal
-clean() {
-	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$1: exit $RC"; }
-	if grep -E "vanished|missing without|refused|rolled back|forget record" \
-		"$T/last.err" >&2; then
-		fail "$1: reported a removal the mount made"
-	fi
-	return 0
-}
 # removed_cleanly WHAT RECORDS_BEFORE — a new forget record, nothing reported
 removed_cleanly() {
 	local now
 	now=$(obj_names forgotten/ | wc -l)
 	[ "$now" -gt "$2" ] || fail "$1: no forget record written ($now records)"
-	with "$W" check
-	clean "$1: check (cache that saw the snapshots)"
-	with "$(mktemp -d "$T/fresh.XXXXXX")" check
-	clean "$1: check (empty cache)"
+	with_cache "$W" check
+	no_removal_reported "$1: check (cache that saw the snapshots)"
+	with_cache "$(mktemp -d "$T/fresh.XXXXXX")" check
+	no_removal_reported "$1: check (empty cache)"
 }
 count() { "$DRFS" snapshots "$REPO" --cache-dir "$W" 2>/dev/null | tail -n +2 | wc -l; }
 
-with "$W" snapshots
+with_cache "$W" snapshots
 mount_repo "$MNT" --keep-last 2
 S=$MNT/snapshots
 
@@ -70,11 +55,11 @@ removed_cleanly "the mount's policy" "$recs"
 # meanwhile, behind drfs's back: still noticed. The older of the two left
 # (2026-04-06, by drfs backup) is the newest of its host and path (the
 # mount's snapshot has path "now"): a rollback, check fails
-with "$W" snapshots
+with_cache "$W" snapshots
 old=$("$DRFS" snapshots "$REPO" --cache-dir "$W" --json 2>/dev/null |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
 obj_del "snapshots/$old"
-with "$W" check
+with_cache "$W" check
 [ "$RC" != 0 ] || fail "check passed after a deletion behind drfs's back"
 grep -q "$old.*vanished without a forget record.*rolled back" "$T/last.err" ||
 	fail "a deletion behind drfs's back went unreported: $(cat "$T/last.err")"
