@@ -2,8 +2,9 @@
 /*
  * check.c - verify a repository: every pack the index names exists with
  * its size, no snapshot vanished without a forget record, every snapshot's
- * trees decode and every blob they reference is indexed; with read_data, every pack is downloaded, its name (SHA-256)
- * recomputed and every blob decrypted, decompressed and its id verified.
+ * trees decode and every blob they reference is indexed; with read_data,
+ * every pack is downloaded, its name (SHA-256) recomputed and every blob
+ * decrypted, decompressed and its id verified.
  */
 #include <pthread.h>
 #include <stdarg.h>

@@ -331,7 +331,7 @@ int drfs_history_settle(struct drfs_repo *r,
 	return e;
 }
 
-/* ---- writing records ------------------------------------------------------ */
+/* ---- writing records --------------------------------------------------- */
 
 int drfs_forget_record_put(struct drfs_backend *be,
 			   const struct drfs_keys *k, uint8_t flags,
@@ -358,8 +358,9 @@ int drfs_forget_record_put(struct drfs_backend *be,
 		drfs_name_forget(&id, name);
 		r = drfs_backend_put(be, name, sealed.p, sealed.len,
 				     DRFS_PUT_CREATE_ONLY);
+		/* the same bytes (unencrypted): the same record */
 		if (r == -EEXIST)
-			r = 0; /* the same bytes (unencrypted): the same record */
+			r = 0;
 	}
 	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
@@ -543,7 +544,7 @@ int drfs_repo_forget_record(struct drfs_repo *r, const struct drfs_id *ids,
 	return e;
 }
 
-/* ---- what is wrong -------------------------------------------------------- */
+/* ---- what is wrong ----------------------------------------------------- */
 
 struct audit {
 	struct drfs_txn *t;

@@ -1381,7 +1381,7 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 
 	/* the first write to a repository made by an older drfs upgrades it
 	 * (a failure leaves it as it was: the next write tries again) */
-	drfs_repo_forget_baseline(r);
+	(void)drfs_repo_forget_baseline(r);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
 	e = drfs_snapshot_encode(s, &plain);
