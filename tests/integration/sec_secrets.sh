@@ -84,7 +84,11 @@ wait "$pid" || fail "the held backup failed: $(cat "$T/held.err")"
 info "no passphrase in a running backup's memory or environment"
 
 # ---- a core dump of the daemon -----------------------------------------------------
+# core_pattern is the machine's: one test at a time changes it (the local
+# and s3 variants run in parallel), and it is put back on any exit
 CP=/proc/sys/kernel/core_pattern
+exec 9>/tmp/drfs-test-core_pattern.lock
+flock 9
 CORE_SAVED=$(cat "$CP")
 CORE_LIMIT=$(ulimit -c)
 restore_core() {
@@ -103,7 +107,7 @@ ls "$T/cores"/core.* >/dev/null 2>&1 ||
 	{ restore_core; skip "no core dumps here ($CP, suid_dumpable $(cat /proc/sys/fs/suid_dumpable))"; }
 rm -f "$T/cores"/core.*
 # ASan turns core dumps off unless told otherwise
-ASAN_OPTIONS="${ASAN_OPTIONS:-}:disable_coredump=0" mount_pwfile "$T/mnt"
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:disable_coredump=0" mount_pwfile "$T/mnt" 9>&-
 pid=$(daemon_pid "$T/mnt")
 ls "$T/mnt/latest/" >/dev/null
 kill -ABRT "$pid"
