@@ -14,7 +14,36 @@
 # emptied; and the victim's repository, put back, works as before.
 source "$(dirname "$0")/lib.sh"
 make_repo
-OBJ="python3 $TOOLS/repoobj.py"
+
+# objects handled as someone with write access would, without drfs
+# (lib.sh's obj_* on the repository named by $REPO)
+objects() { # URL: its object names (not the S3 backend's probe object)
+	REPO=$1 obj_names "" | { grep -vx '\.drfs-inm-probe' || true; }
+}
+mirror() { # SRC DST: make DST hold exactly SRC's objects
+	local n
+	objects "$1" >"$T/src.names"
+	objects "$2" | while IFS= read -r n; do
+		grep -qxF "$n" "$T/src.names" || REPO=$2 obj_del "$n"
+	done
+	while IFS= read -r n; do
+		REPO=$1 obj_get "$n" "$T/obj"
+		REPO=$2 obj_put "$n" "$T/obj"
+	done <"$T/src.names"
+}
+forge_id() { # HEX: $REPO's unencrypted config made to carry repository id HEX
+	obj_get config "$T/config"
+	python3 - "$T/config" "$1" <<'PY'
+import hashlib, sys
+c = bytearray(open(sys.argv[1], 'rb').read())
+assert c[:4] == b'DRFS' and c[4] == 1 and c[6] == 0, 'not an unencrypted config'
+body = c[8:-32]
+body[4:20] = bytes.fromhex(sys.argv[2])  # le32 version, then the id
+obj = bytes(c[:8]) + bytes(body)  # unencrypted: only a SHA-256 protects it
+open(sys.argv[1], 'wb').write(obj + hashlib.sha256(obj).digest())
+PY
+	obj_put config "$T/config"
+}
 
 if [ "$DRFS_TEST_BACKEND" = s3 ]; then
 	ATK="s3://drfs-test-$(_rand_lower 12)/"
@@ -31,15 +60,15 @@ id=$(drfs init "$REPO" | sed -n 's/^created repository \([0-9a-f]*\) at .*/\1/p'
 [ ${#id} = 32 ] || fail "init did not print the repository id"
 drfs backup "$REPO" "$T/src" >/dev/null
 KNOWN=$XDG_CONFIG_HOME/drfs/known-repositories
-$OBJ mirror "$REPO" "$T/pristine"
+mirror "$REPO" "$T/pristine"
 env -u DRFS_PASSWORD "$DRFS" init "$ATK" --no-encryption --cache-dir "$T/c-atk" >/dev/null
 env -u DRFS_PASSWORD "$DRFS" backup "$ATK" "$T/atk-src" --no-encryption --cache-dir "$T/c-atk" >/dev/null
 cat "$KNOWN" >"$T/known.before" 2>/dev/null || true
 
 attack() { # replace | forge
-	$OBJ mirror "$ATK" "$REPO"
-	[ "$1" = forge ] && $OBJ forge-id "$REPO" "$id"
-	$OBJ list "$REPO" >"$T/objects.before"
+	mirror "$ATK" "$REPO"
+	[ "$1" = forge ] && forge_id "$id"
+	objects "$REPO" >"$T/objects.before"
 }
 
 # refused CMD...: a clean failure whose message holds $want, naming nothing
@@ -51,7 +80,7 @@ refused() {
 	grep -q "$DRFS_PASSWORD" "$T/last.err" "$T/last.out" &&
 		fail "$what: the passphrase is in the output"
 	grep -q "attacker" "$T/last.out" && fail "$what: the attacker's snapshot was listed"
-	$OBJ list "$REPO" | diff "$T/objects.before" - >&2 ||
+	objects "$REPO" | diff "$T/objects.before" - >&2 ||
 		fail "$what: $*: objects were written to the repository"
 	cat "$KNOWN" 2>/dev/null | cmp -s "$T/known.before" - ||
 		fail "$what: $*: $KNOWN changed"
@@ -105,7 +134,7 @@ XDG_CONFIG_HOME=$T/cfg-new refused "$DRFS" snapshots "$REPO" --no-encryption \
 info "--no-encryption: refused by the cache, the record and --expect-id"
 
 # ---- the victim's repository back: nothing was damaged --------------------------
-$OBJ mirror "$T/pristine" "$REPO"
+mirror "$T/pristine" "$REPO"
 drfs snapshots "$REPO" >"$T/list" || fail "the victim's repository does not open again"
 [ "$(grep -c "$T/src" "$T/list")" = 1 ] || fail "the victim's snapshot is not listed"
 drfs restore "$REPO" latest "$T/back" -q
@@ -119,7 +148,7 @@ grep -q "not 00112233445566778899aabbccddeeff as --expect-id requires" "$T/last.
 
 # ---- a genuinely unencrypted repository opens only with --no-encryption -------
 what="unencrypted repository with a passphrase"
-$OBJ list "$REPO" >"$T/objects.before"
+objects "$REPO" >"$T/objects.before"
 want="not encrypted"
 expect_clean_failure "$what" "$DRFS" snapshots "$ATK" --cache-dir "$T/c-atk"
 grep -q -- "--no-encryption" "$T/last.err" || fail "$what: --no-encryption is not named"

@@ -61,7 +61,7 @@ info "no passphrase in the daemon's memory"
 
 # ---- a drfs backup past opening the repository ------------------------------------
 # DRFS_TEST_LOCK_SLEEP holds the backup for a while once it has its lock
-has_lock() { python3 "$TOOLS/repoobj.py" list "$REPO" | grep '^locks/' >/dev/null; }
+has_lock() { [ -n "$(obj_names locks/)" ]; }
 cli_held() { # ENV... : start a backup held after its open; sets pid
 	env "$@" DRFS_TEST_LOCK_SLEEP=6 "$DRFS" backup "$REPO" "$T/src" \
 		--cache-dir "$CACHE" >/dev/null 2>"$T/held.err" &
