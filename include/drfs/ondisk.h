@@ -48,7 +48,7 @@ struct drfs_treewalk_dir {
 	dev_t dev;               /* its identity on disk (not absent) */
 	ino_t ino;
 	size_t plen;             /* its path is w->path[0, plen) */
-	uint64_t entries;        /* entries returned by next (any kind) */
+	uint64_t entries;        /* entries with a valid name returned */
 };
 
 struct drfs_treewalk {

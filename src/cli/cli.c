@@ -397,9 +397,15 @@ static int cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct progress_thread pt;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR");
+	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE]");
 	if (e < 0)
 		return EXIT_USAGE;
+	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
+		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
+			"if-newer, never or replace)", c->overwrite);
+		return EXIT_USAGE;
+	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
@@ -409,6 +415,7 @@ static int cmd_restore(struct cli *c)
 	}
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
+				       .overwrite = ow,
 				       .report = report_line };
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;
@@ -427,6 +434,11 @@ static int cmd_restore(struct cli *c)
 		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
 			(unsigned long long)pt.p.files,
 			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
+	if (!c->quiet && pt.p.kept)
+		fprintf(stderr, "kept %llu existing entries as they were "
+				"(--overwrite %s)\n",
+			(unsigned long long)pt.p.kept,
+			c->overwrite ? c->overwrite : "always");
 	if (e > 0)
 		log_err("%d entries could not be restored (named above)", e);
 	drfs_repo_free(r);
@@ -730,7 +742,12 @@ static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
 	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
 	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE]  restore without FUSE;\n"
+	  "             MODE for entries already in DIR: always (default: rewrite\n"
+	  "             files, replace symlinks and specials), if-changed (keep\n"
+	  "             files whose content matches), if-newer (only if the\n"
+	  "             snapshot's is newer), never, replace (always, and remove\n"
+	  "             a non-directory of another kind in the way)" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
@@ -802,6 +819,7 @@ enum {
 	OPT_PASSWORD_FILE2,
 	OPT_SAMPLE,
 	OPT_SEED,
+	OPT_OVERWRITE,
 };
 
 static const struct option long_opts[] = {
@@ -843,6 +861,7 @@ static const struct option long_opts[] = {
 	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1021,6 +1040,9 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_SEED:
 			c.seed = optarg;
+			break;
+		case OPT_OVERWRITE:
+			c.overwrite = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

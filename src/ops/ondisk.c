@@ -101,7 +101,7 @@ int drfs_treewalk_next(struct drfs_treewalk *w, struct drfs_node *ret)
 {
 	struct drfs_treewalk_dir *d = drfs_treewalk_top(w);
 	int r = drfs_tree_iter_next_any(&d->it, ret);
-	if (r > 0)
+	if (r == 1)
 		d->entries++;
 	return r;
 }
