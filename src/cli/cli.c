@@ -29,7 +29,7 @@
 void report_line(void *userdata, const char *fmt, ...)
 {
 	(void)userdata;
-	char msg[2048];
+	char msg[2 * PATH_MAX + 1024]; /* a target and a path within it */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
