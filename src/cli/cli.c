@@ -435,8 +435,7 @@ static int cmd_restore(struct cli *c)
 			(unsigned long long)pt.p.files,
 			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
 	if (!c->quiet && pt.p.kept)
-		fprintf(stderr, "kept %llu existing entries as they were "
-				"(--overwrite %s)\n",
+		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
 			(unsigned long long)pt.p.kept,
 			c->overwrite ? c->overwrite : "always");
 	if (e > 0)

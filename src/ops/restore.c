@@ -812,6 +812,8 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		kept(s);
 		return 0;
 	}
+	if (act == A_META)
+		kept(s);
 	if (member)
 		return push_link(s, path, n->ino, act != A_CREATE);
 	if (act == A_REPLACE) {
