@@ -13,7 +13,10 @@
 #     the symlink;
 #  4. a crafted snapshot (tests/tools/drfs-craft) with names "", ".", "..",
 #     "a/b", "../x", "b\0c" and a symlink target pointing outside: restore
-#     and drill refuse each by name, restore the rest, exit 3.
+#     and drill refuse each by name, restore the rest, exit 3;
+#  5. a concurrent writer in the target swaps the directories restore is
+#     filling for symlinks to an outside directory, as fast as it can:
+#     nothing ever lands outside.
 # Fails on a build that follows the symlinks or stops at the bad names.
 source "$(dirname "$0")/lib.sh"
 make_repo
@@ -162,4 +165,41 @@ run_nocrash "sampled drill of hostile names" \
 	drfs drill "$REPO" "$cid" --sample 50 --seed 1
 [ "$RC" = 3 ] || { cat "$T/last.out" "$T/last.err" >&2; fail "sampled drill exit $RC, want 3"; }
 [ "$(ls -A "$T/outside4")" = keep ] || fail "outside4 changed"
+
+# ---- 5. a concurrent writer swaps directories for symlinks ---------------
+mkdir -p "$T/race" "$T/outside5"
+for i in $(seq 1 30); do
+	mkdir -p "$T/race/d$i/e"
+	for j in 1 2 3 4; do echo "$i $j" >"$T/race/d$i/e/f$j"; done
+done
+rsnap=$(drfs backup "$REPO" "$T/race" -q | tail -n 1)
+chmod 0777 "$T/outside5"
+snapshot_of "$T/outside5" >"$T/outside5.lst"
+for round in 1 2 3 4; do
+	rm -rf "$T/t5"
+	mkdir "$T/t5"
+	python3 - "$T/t5" "$T/outside5" <<'PY' &
+import os, sys
+t, out = sys.argv[1], sys.argv[2]
+n = 0
+while True:
+    for i in range(1, 31):
+        for p in ("%s/d%d" % (t, i), "%s/d%d/e" % (t, i)):
+            try:
+                os.rename(p, "%s.moved%d" % (p, n))
+                os.symlink(out, p)
+                n += 1
+            except OSError:
+                pass
+PY
+	swapper=$!
+	run_nocrash "restore against a swapping writer (round $round)" \
+		drfs restore "$REPO" "$rsnap" "$T/t5"
+	kill "$swapper"
+	wait "$swapper" 2>/dev/null || true
+	[ "$RC" = 0 ] || [ "$RC" = 3 ] ||
+		{ cat "$T/last.err" >&2; fail "round $round: exit $RC"; }
+	unchanged "$T/outside5" "$T/outside5.lst" "case 5, round $round"
+	info "5: round $round: exit $RC, $(grep -c 'replaced during\|in the way' "$T/last.err" || true) entries swapped under it, outside unchanged"
+done
 info "ok"

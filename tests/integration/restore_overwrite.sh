@@ -165,6 +165,34 @@ named y "a directory is in the way of a file"
 is "$R/f" "snapshot f"; is "$R/h" "snapshot h"; mode_is "$R/d" 750
 linked
 
+# ---- a restore killed part way (kill -9), then run again ----
+K=$T/ksrc
+for i in $(seq 1 24); do
+	mkdir -p "$K/d$i"
+	seeded_bytes "$i" $((256 * 1024 + i)) >"$K/d$i/data"
+	ln -s "../d$i/data" "$K/d$i/link"
+done
+chmod 0555 "$K/d3"
+ln "$K/d1/data" "$K/d2/hard"
+ksnap=$(drfs backup "$REPO" "$K" -q | tail -n 1)
+for m in always if-changed; do
+	for delay in 0.3 0.8; do
+		rm -rf "$T/k"
+		"$DRFS" restore "$REPO" "$ksnap" "$T/k" --cache-dir "$CACHE" -q \
+			2>/dev/null &
+		pid=$!
+		sleep "$delay"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		run_nocrash "restore --overwrite $m after a kill -9" \
+			drfs restore "$REPO" "$ksnap" "$T/k" --overwrite "$m"
+		[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$m after kill -9: exit $RC"; }
+		treecmp --ignore-root-times "$K" "$T/k" ||
+			fail "$m after a kill -9 at ${delay}s: the tree differs"
+	done
+done
+info "a restore killed with -9 and run again (always, if-changed) is exact"
+
 # a bad mode is a usage error
 expect_clean_failure "--overwrite sometimes" \
 	drfs restore "$REPO" "$snap" "$T/bad" --overwrite sometimes
