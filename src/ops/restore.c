@@ -452,6 +452,16 @@ fail:
 	return e;
 }
 
+/* A full disk ends the restore (every later file would fail the same). */
+static void stop_if_full(struct rs *s, int e)
+{
+	if (e != -ENOSPC && e != -EDQUOT)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->fatal = s->fatal ?: e;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
 {
 	int fd, e = 0;
@@ -465,6 +475,7 @@ static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
 						"restore; left as it is");
 		else
 			problem(s, j->path, same, "cannot open");
+		stop_if_full(s, same);
 		return 0;
 	}
 	if (same) {
@@ -512,11 +523,7 @@ out:
 	close(fd);
 	if (e < 0) {
 		problem(s, j->path, e, "cannot write");
-		if (e == -ENOSPC) {
-			pthread_mutex_lock(&s->lock);
-			s->fatal = e;
-			pthread_mutex_unlock(&s->lock);
-		}
+		stop_if_full(s, e);
 	}
 	return e;
 }
@@ -857,13 +864,20 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		}
 		return 0;
 	}
-	case S_IFLNK: {
+	default: {
 		struct meta m;
 		if (act == A_CREATE) {
 			char target[DRFS_PATH_MAX + 1];
-			memcpy(target, n->target, n->target_len);
-			target[n->target_len] = 0;
-			if (symlinkat(target, dir, name) < 0) {
+			int ce;
+			if (type == S_IFLNK) {
+				memcpy(target, n->target, n->target_len);
+				target[n->target_len] = 0;
+				ce = symlinkat(target, dir, name);
+			} else {
+				ce = mknodat(dir, name, type | 0600,
+					     (dev_t)n->rdev);
+			}
+			if (ce < 0) {
 				if (errno == EEXIST && fresh) {
 					fresh = false;
 					goto look;
@@ -874,26 +888,8 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		e = meta_from(&m, n);
 		if (e < 0)
 			return e;
-		e = meta_apply_symlink(dir, name, &m);
-		free(m.xattrs);
-		if (e < 0)
-			problem(s, path, e, "cannot set metadata");
-		break;
-	}
-	default: {
-		struct meta m;
-		if (act == A_CREATE &&
-		    mknodat(dir, name, type | 0600, (dev_t)n->rdev) < 0) {
-			if (errno == EEXIST && fresh) {
-				fresh = false;
-				goto look;
-			}
-			return -errno;
-		}
-		e = meta_from(&m, n);
-		if (e < 0)
-			return e;
-		e = meta_apply_special(dir, name, &m);
+		e = type == S_IFLNK ? meta_apply_symlink(dir, name, &m)
+				    : meta_apply_special(dir, name, &m);
 		free(m.xattrs);
 		if (e == -ESTALE)
 			problem_msg(s, path, "was replaced during the restore; "
@@ -927,12 +923,13 @@ static bool stopped(struct rs *s)
 	return f;
 }
 
-static int walk(struct rs *s, const struct drfs_id *root)
+/* fresh: the target was created empty by this restore. */
+static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 {
 	struct drfs_treewalk *w = &s->w;
 	struct drfs_node n;
 	uint64_t count = 0;
-	int e = drfs_treewalk_push(w, root, -1, false);
+	int e = drfs_treewalk_push(w, root, -1, fresh);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1], what[128];
 		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
@@ -986,7 +983,7 @@ static int walk(struct rs *s, const struct drfs_id *root)
 				problem(s, w->path, ce, "cannot restore");
 		}
 		drfs_treewalk_unjoin(w);
-		if (ce == -ENOMEM || ce == -ENOSPC) {
+		if (ce == -ENOMEM || ce == -ENOSPC || ce == -EDQUOT) {
 			e = ce;
 			break;
 		}
@@ -1120,7 +1117,7 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	for (int i = 0; i < want; i++)
 		if (pthread_create(&th[nth], NULL, worker_main, &s) == 0)
 			nth++;
-	e = nth ? walk(&s, &si.snap.root) : -EAGAIN;
+	e = nth ? walk(&s, &si.snap.root, !existed) : -EAGAIN;
 	drfs_treewalk_release(&s.w);
 	pthread_mutex_lock(&s.lock);
 	s.done = true;

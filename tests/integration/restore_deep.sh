@@ -73,6 +73,8 @@ run_nocrash "restore of 2000 levels over itself (ulimit -n 64)" \
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "restore over itself: exit $RC"; }
 check_deep "$T/r2"
 
+export DRFS_DRILL_DIR=$T/drills # the scratch directories: checked below
+mkdir "$DRFS_DRILL_DIR"
 for lim in 1024 64; do
 	run_nocrash "drill of 2000 levels (ulimit -n $lim)" \
 		bash -c 'ulimit -n '$lim' && exec "$@"' _ \
@@ -85,8 +87,8 @@ for lim in 1024 64; do
 		"$DRFS" drill "$REPO" "$deep" --cache-dir "$CACHE" --sample 50 --seed 3
 	[ "$RC" = 0 ] || { cat "$T/last.out" "$T/last.err" >&2; fail "sampled drill (ulimit -n $lim): exit $RC"; }
 done
-[ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'drfs-drill.*' -newer "$T/deep.id" 2>/dev/null)" ] ||
-	fail "a drill left its scratch directory behind"
+[ -z "$(ls -A "$DRFS_DRILL_DIR")" ] ||
+	fail "a drill left its scratch directory behind: $(ls -A "$DRFS_DRILL_DIR")"
 info "2000 levels drilled under ulimit -n 1024 and 64"
 
 # deeper than PATH_MAX allows: restored as far as it fits, the rest named

@@ -34,6 +34,16 @@ unchanged() {
 	snapshot_of "$1" >"$T/after.lst"
 	diff "$2" "$T/after.lst" >&2 || fail "$3: $1 changed outside the target"
 }
+# restore3 WHAT SNAPSHOT DIR — drfs restore must finish with exit 3
+restore3() {
+	run_nocrash "$1" drfs restore "$REPO" "$2" "$3"
+	[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "$1: exit $RC, want 3"; }
+}
+# named PATH TEXT — stderr names "...PATH" with TEXT
+named() {
+	grep -F "$1\"" "$T/last.err" | grep -q "$2" ||
+		{ cat "$T/last.err" >&2; fail "\"$1\" is not named with \"$2\""; }
+}
 
 # ---- 1. a symlink in the target where a directory goes ------------------
 mkdir -p "$T/src/doc" "$T/src/other" "$T/outside"
@@ -48,11 +58,8 @@ snapshot_of "$T/outside" >"$T/outside.lst"
 
 mkdir "$T/t1"
 ln -s "$T/outside" "$T/t1/doc"
-run_nocrash "restore into a target with doc -> outside" \
-	drfs restore "$REPO" "$snap1" "$T/t1"
-[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "restore exit $RC, want 3"; }
-grep -F "t1/doc\"" "$T/last.err" | grep -q "symlink is in the way" ||
-	{ cat "$T/last.err" >&2; fail "the conflict at doc is not named"; }
+restore3 "restore into a target with doc -> outside" "$snap1" "$T/t1"
+named t1/doc "a symlink is in the way of a directory"
 unchanged "$T/outside" "$T/outside.lst" "case 1"
 [ -L "$T/t1/doc" ] || fail "the symlink doc in the target was not left as it was"
 [ "$(cat "$T/t1/a.txt")" = fine ] && [ "$(cat "$T/t1/other/b.txt")" = also ] ||
@@ -81,11 +88,8 @@ hs2=$(drfs backup "$REPO" "$T/h2" -q | tail -n 1)
 snapshot_of "$T/outside2" >"$T/outside2.lst"
 drfs restore "$REPO" "$hs1" "$T/t2" -q
 [ -L "$T/t2/doc" ] || fail "snapshot 1 did not restore doc as a symlink"
-run_nocrash "restore of snapshot 2 over snapshot 1" \
-	drfs restore "$REPO" "$hs2" "$T/t2"
-[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "restore exit $RC, want 3"; }
-grep -F "t2/doc\"" "$T/last.err" | grep -q "in the way" ||
-	{ cat "$T/last.err" >&2; fail "the conflict at doc is not named"; }
+restore3 "restore of snapshot 2 over snapshot 1" "$hs2" "$T/t2"
+named t2/doc "a symlink is in the way of a directory"
 unchanged "$T/outside2" "$T/outside2.lst" "case 2"
 [ "$(cat "$T/t2/x")" = two ] || fail "case 2: x not restored from snapshot 2"
 info "2: $(grep -F 't2/doc' "$T/last.err")"
@@ -99,14 +103,11 @@ ls1=$(drfs backup "$REPO" "$T/l" -q | tail -n 1)
 snapshot_of "$T/outside3" >"$T/outside3.lst"
 mkdir -p "$T/t3/in"
 ln -s "$T/outside3/secret" "$T/t3/in/a"
-run_nocrash "restore of a hard link over a symlink" \
-	drfs restore "$REPO" "$ls1" "$T/t3"
-[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "restore exit $RC, want 3"; }
+restore3 "restore of a hard link over a symlink" "$ls1" "$T/t3"
 unchanged "$T/outside3" "$T/outside3.lst" "case 3"
 [ -L "$T/t3/in/a" ] || fail "case 3: the symlink a was not left as it was"
 [ ! -L "$T/t3/in/b" ] || fail "case 3: b was hard-linked to the symlink a"
-grep -F 't3/in/b"' "$T/last.err" | grep -q "not linked" ||
-	{ cat "$T/last.err" >&2; fail "case 3: b not named"; }
+named t3/in/b "not linked"
 info "3: $(grep -F 't3/in/b' "$T/last.err")"
 
 # ---- 4. hostile names in the repository ----------------------------------
@@ -131,8 +132,7 @@ file zz last
 EOF
 cid=$(cat "$T/craft.id")
 mkdir "$T/w"
-run_nocrash "restore of hostile names" drfs restore "$REPO" "$cid" "$T/w/t4"
-[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "restore exit $RC, want 3"; }
+restore3 "restore of hostile names" "$cid" "$T/w/t4"
 for q in '""' '"."' '".."' '"a/b"' '"../escaped"' '"b\x00c"'; do
 	grep -F "refused an entry named $q" "$T/last.err" | grep -qF 't4"' ||
 		{ cat "$T/last.err" >&2; fail "restore did not refuse $q by name"; }
