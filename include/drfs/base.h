@@ -141,8 +141,9 @@ ssize_t drfs_pread_all(int fd, void *p, size_t len, uint64_t off);
  * directory fd root, never leaving it: an absolute path or a ".."
  * component is -EXDEV, a symlink in any component, the last one included,
  * is -ELOOP (or -ENOTDIR: a symlink in the middle, or last with
- * O_DIRECTORY), with O_PATH too; O_NOFOLLOW and O_CLOEXEC are always added. A concurrent
- * rename or symlink swap inside root cannot lead it outside. Uses
+ * O_DIRECTORY), with O_PATH too; O_NOFOLLOW and O_CLOEXEC are always
+ * added. A concurrent rename or symlink swap inside root cannot lead it
+ * outside. Uses
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or where the kernel lacks
  * it (ENOSYS, remembered) drfs_open_beneath_walk. Returns the fd or a
  * negative errno. Thread-safe.

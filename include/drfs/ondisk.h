@@ -66,9 +66,10 @@ void drfs_treewalk_release(struct drfs_treewalk *w);
 /*
  * Enter a directory: read tree (its listing) and put it on top. The first
  * push is the root (fd ignored: the root fd); later ones are of the
- * directory last joined (drfs_treewalk_join) in the current top. fd: the directory opened (O_PATH | O_DIRECTORY is enough),
- * taken over (closed here, also on failure); -1: absent on disk. fresh: it
- * was created empty by the caller. On failure (tree unreadable: its
+ * directory last joined (drfs_treewalk_join) in the current top. fd: the
+ * directory opened (O_PATH | O_DIRECTORY is enough), taken over (closed
+ * here, also on failure); -1: absent on disk. fresh: it was created empty
+ * by the caller. On failure (tree unreadable: its
  * errno, -EBADMSG) nothing is pushed and w->path is left as joined.
  */
 int drfs_treewalk_push(struct drfs_treewalk *w, const struct drfs_id *tree,

@@ -49,7 +49,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
  * its subtree not restored, counted as a failure.
  */
 enum drfs_overwrite {
-	DRFS_OVERWRITE_ALWAYS = 0, /* rewrite files, replace symlinks/specials */
+	DRFS_OVERWRITE_ALWAYS = 0, /* rewrite files, replace symlinks etc. */
 	DRFS_OVERWRITE_IF_CHANGED, /* keep a file whose content matches */
 	DRFS_OVERWRITE_IF_NEWER,   /* only if the snapshot's mtime is newer */
 	DRFS_OVERWRITE_NEVER,      /* keep every existing entry */

@@ -77,7 +77,7 @@ static bool in_sample(void *data, const char *path)
 	return v < (uint32_t)(d->o->sample * 100.0);
 }
 
-/* ---- verification --------------------------------------------------------- */
+/* ---- verification -------------------------------------------------------- */
 
 static int hl_check(struct dv *d, const struct drfs_node *n,
 		    const struct stat *st)
@@ -357,7 +357,7 @@ static int verify(struct dv *d, const struct drfs_id *root)
 	return 0;
 }
 
-/* ---- the drill ---------------------------------------------------------------- */
+/* ---- the drill ----------------------------------------------------------- */
 
 int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	       struct drfs_drill_result *ret)

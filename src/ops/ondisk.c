@@ -182,7 +182,7 @@ char *drfs_name_quote(const uint8_t *name, size_t len, char *out,
 	return out;
 }
 
-/* ---- comparing a file with its node ---------------------------------------- */
+/* ---- comparing a file with its node -------------------------------------- */
 
 /* 1 if [off, end) of fd is not all zeros (holes skipped cheaply), else 0. */
 static int nonzero(int fd, uint64_t off, uint64_t end, struct drfs_buf *buf)
@@ -251,7 +251,7 @@ int drfs_file_compare(const struct drfs_keys *k, int fd,
 	return 0;
 }
 
-/* ---- removing a tree --------------------------------------------------------- */
+/* ---- removing a tree ----------------------------------------------------- */
 
 /* Whether path is one of the n directories in v. */
 static bool listed(char **v, size_t n, const char *path)

@@ -154,7 +154,7 @@ static void kept(struct rs *s)
 		s->o->progress->kept++;
 }
 
-/* ---- metadata ------------------------------------------------------------- */
+/* ---- metadata ------------------------------------------------------------ */
 
 static int meta_from(struct meta *m, struct drfs_node *n)
 {
@@ -356,7 +356,7 @@ static void ino_made(struct rs *s, uint64_t group, const struct stat *st)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- regular files (workers) ------------------------------------------------ */
+/* ---- regular files (workers) --------------------------------------------- */
 
 /* Split path into its directory (opened beneath the target) and name. */
 static int open_parent(struct rs *s, char *path, const char **ret_name)
@@ -577,7 +577,8 @@ static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
 		j->dev = st->st_dev;
 		j->ino = st->st_ino;
 	}
-	while ((e = drfs_node_next_extent(n, &x)) > 0 && j->n_ext < n->n_extents)
+	while ((e = drfs_node_next_extent(n, &x)) > 0 &&
+	       j->n_ext < n->n_extents)
 		j->ext[j->n_ext++] = x;
 	if (e >= 0)
 		e = meta_from(&j->m, n);
@@ -609,7 +610,7 @@ static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
 	return e;
 }
 
-/* ---- the walk ---------------------------------------------------------------- */
+/* ---- the walk ------------------------------------------------------------ */
 
 static int push_link(struct rs *s, const char *path, uint64_t group,
 		     bool replace)
@@ -743,9 +744,8 @@ static int decide(struct rs *s, int dir, const char *name,
 	bool is_new = newer(n, st);
 	if (want == S_IFDIR)
 		return ow == DRFS_OVERWRITE_NEVER ||
-				       (ow == DRFS_OVERWRITE_IF_NEWER && !is_new)
-			       ? A_ENTER_KEEP
-			       : A_ENTER;
+				(ow == DRFS_OVERWRITE_IF_NEWER && !is_new) ?
+			       A_ENTER_KEEP : A_ENTER;
 	switch (ow) {
 	case DRFS_OVERWRITE_NEVER:
 		return A_SKIP;
@@ -848,9 +848,12 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		if (fd < 0)
 			return errno == ENOTDIR || errno == ELOOP ? -ESTALE
 								  : -errno;
-		if (act != A_ENTER_KEEP && (e = push_dir_meta(s, path, n, fd)) < 0) {
-			close(fd);
-			return e;
+		if (act != A_ENTER_KEEP) {
+			e = push_dir_meta(s, path, n, fd);
+			if (e < 0) {
+				close(fd);
+				return e;
+			}
 		}
 		e = drfs_treewalk_push(&s->w, &n->subtree, fd,
 				       act == A_CREATE);
@@ -993,7 +996,7 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 	return e;
 }
 
-/* ---- after the workers --------------------------------------------------------- */
+/* ---- after the workers --------------------------------------------------- */
 
 static void make_links(struct rs *s)
 {
@@ -1059,8 +1062,9 @@ static void set_dirs_meta(struct rs *s)
 		else
 			e = fd < 0 ? fd : meta_apply_fd(fd, &d->m);
 		if (fd == -ELOOP || fd == -ENOTDIR || e == -ESTALE)
-			problem_msg(s, d->path, "was replaced during the "
-						"restore; its metadata not set");
+			problem_msg(s, d->path,
+				    "was replaced during the restore; its "
+				    "metadata not set");
 		else if (e < 0)
 			problem(s, d->path, e, "cannot set metadata");
 		if (fd >= 0)

@@ -113,7 +113,8 @@ static void attrs(struct drfs_node *n, char **tok, int n_tok)
 			die("bad attribute \"%s\"", tok[i]);
 		*eq = 0;
 		const char *k = tok[i], *v = eq + 1;
-		unsigned long long x = strtoull(v, NULL, strcmp(k, "mode") ? 10 : 8);
+		int base = strcmp(k, "mode") ? 10 : 8;
+		unsigned long long x = strtoull(v, NULL, base);
 		if (!strcmp(k, "mode"))
 			n->mode = (n->mode & S_IFMT) | (uint32_t)(x & 07777);
 		else if (!strcmp(k, "uid"))
@@ -190,7 +191,9 @@ static void store_dir(struct dir *d, struct drfs_id *ret)
 		free(d->v[i].name);
 		free(d->v[i].enc);
 	}
-	if (e < 0 || drfs_writer_put_blob(wr, DRFS_BLOB_TREE, b.p, b.len, ret) < 0)
+	if (e >= 0)
+		e = drfs_writer_put_blob(wr, DRFS_BLOB_TREE, b.p, b.len, ret);
+	if (e < 0)
 		die("%s", "cannot store a tree");
 	free(d->v);
 	d->v = NULL;
@@ -209,7 +212,8 @@ static void add_file(struct dir *d, const uint8_t *name, size_t name_len,
 	node_defaults(&n, S_IFREG);
 	attrs(&n, tok, n_tok);
 	n.size = len;
-	if (len && drfs_writer_put_blob(wr, DRFS_BLOB_DATA, data, len, &x.id) < 0)
+	if (len &&
+	    drfs_writer_put_blob(wr, DRFS_BLOB_DATA, data, len, &x.id) < 0)
 		die("%s", "cannot store file data");
 	x.off = 0;
 	x.len = (uint32_t)len;
