@@ -407,18 +407,22 @@ static int open_file(struct rs *s, struct file_job *j, struct drfs_buf *buf,
 {
 	struct stat st;
 	int fd, e;
-	if (j->how == H_NEW) {
+	if (j->how == H_NEW)
 		fd = drfs_open_beneath(s->root, j->path,
 				       O_WRONLY | O_CREAT | O_EXCL, 0600);
+	else
+		fd = drfs_open_beneath(s->root, j->path,
+				       (j->how == H_IF_CHANGED ? O_RDWR
+							       : O_WRONLY) |
+					       O_NONBLOCK,
+				       0);
+	/* a symlink where the walk made or saw a directory or file */
+	if (fd == -ELOOP || fd == -ENOTDIR)
+		return -ESTALE;
+	if (fd < 0 || j->how == H_NEW) {
 		*ret_fd = fd;
 		return fd < 0 ? fd : 0;
 	}
-	fd = drfs_open_beneath(s->root, j->path,
-			       (j->how == H_IF_CHANGED ? O_RDWR : O_WRONLY) |
-				       O_NONBLOCK,
-			       0);
-	if (fd < 0)
-		return fd == -ELOOP || fd == -ENOTDIR ? -ESTALE : fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_dev != j->dev || st.st_ino != j->ino) {
 		close(fd);
