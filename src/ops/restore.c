@@ -148,6 +148,16 @@ static void problem_msg(struct rs *s, const char *path, const char *what)
 			     s->o->target, *path ? "/" : "", path, what);
 }
 
+/* What happened at path: someone swapped it (-ESTALE), or error e. */
+static void failed(struct rs *s, const char *path, int e, const char *what)
+{
+	if (e == -ESTALE)
+		problem_msg(s, path, "was replaced during the restore; left "
+				     "as it is");
+	else
+		problem(s, path, e, what);
+}
+
 static void kept(struct rs *s)
 {
 	if (s->o->progress)
@@ -474,11 +484,8 @@ static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
 		if (same == -EEXIST)
 			problem_msg(s, j->path, "appeared during the restore; "
 						"left as it is");
-		else if (same == -ESTALE)
-			problem_msg(s, j->path, "was replaced during the "
-						"restore; left as it is");
 		else
-			problem(s, j->path, same, "cannot open");
+			failed(s, j->path, same, "cannot open");
 		stop_if_full(s, same);
 		return 0;
 	}
@@ -898,11 +905,8 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		e = type == S_IFLNK ? meta_apply_symlink(dir, name, &m)
 				    : meta_apply_special(dir, name, &m);
 		free(m.xattrs);
-		if (e == -ESTALE)
-			problem_msg(s, path, "was replaced during the restore; "
-					     "left as it is");
-		else if (e < 0)
-			problem(s, path, e, "cannot set metadata");
+		if (e < 0)
+			failed(s, path, e, "cannot set metadata");
 		break;
 	}
 	}
@@ -971,24 +975,13 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 		int dir = drfs_treewalk_fd(w);
 		if (dir < 0) {
 			drfs_treewalk_unjoin(w);
-			if (dir == -ESTALE)
-				problem_msg(s, w->path,
-					    "was replaced during the restore; "
-					    "the rest of it is not restored");
-			else
-				problem(s, w->path, dir, "cannot open");
+			failed(s, w->path, dir, "cannot open");
 			drfs_treewalk_pop(w);
 			continue;
 		}
 		int ce = restore_entry(s, dir, &n);
-		if (ce < 0) {
-			if (ce == -ESTALE)
-				problem_msg(s, w->path,
-					    "was replaced during the restore; "
-					    "left as it is");
-			else
-				problem(s, w->path, ce, "cannot restore");
-		}
+		if (ce < 0)
+			failed(s, w->path, ce, "cannot restore");
 		drfs_treewalk_unjoin(w);
 		if (ce == -ENOMEM || ce == -ENOSPC || ce == -EDQUOT) {
 			e = ce;
