@@ -58,6 +58,7 @@ struct cli {
 	const char *password_file2;   /* --password-file2: copy's DST */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
+	const char *overwrite;        /* --overwrite MODE (restore) */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
