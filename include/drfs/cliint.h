@@ -69,13 +69,15 @@ struct cli {
 	const char *password_file2;   /* --password-file2: copy's DST */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
+	const char *overwrite;        /* --overwrite MODE (restore) */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
 void report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
 /*
- * Fill c->password (unless DRFS_PASSWORD already did) from the password
- * file or the terminal; none without either.
+ * Fill c->password, unless it is set, from DRFS_PASSWORD (taken out of the
+ * environment as take_env_secret does), the password file or the
+ * terminal; none without any.
  */
 int get_password(struct cli *c, bool confirm);
 /* The first line of file, in secret memory; logs why it cannot. */

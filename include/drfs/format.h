@@ -226,8 +226,22 @@ struct drfs_tree_iter {
 };
 
 int drfs_tree_iter_init(struct drfs_tree_iter *it, const void *p, size_t len);
-/* 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated. */
+/*
+ * 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated,
+ * its name too (drfs_name_ok): a bad name makes the listing -EBADMSG.
+ */
 int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret);
+/*
+ * The same for writers of trees to disk (restore, drill), which refuse an
+ * entry with a bad name and go on with the rest: such an entry (its name
+ * empty, "." or "..", holding '/' or NUL, or longer than DRFS_NAME_MAX but
+ * at most DRFS_PATH_MAX bytes) is otherwise validated like any other and
+ * returned as DRFS_TREE_BAD_NAME; its name must never be used as a path.
+ */
+#define DRFS_TREE_BAD_NAME 2
+int drfs_tree_iter_next_any(struct drfs_tree_iter *it, struct drfs_node *ret);
+/* Whether a tree entry name is a valid file name (see above). */
+bool drfs_name_ok(const uint8_t *name, size_t len);
 /* Iterate a decoded node's xattrs/extents: 1, 0 at end (already validated). */
 int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret);
 int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);

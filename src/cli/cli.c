@@ -29,7 +29,7 @@
 void report_line(void *userdata, const char *fmt, ...)
 {
 	(void)userdata;
-	char msg[2048];
+	char msg[2 * PATH_MAX + 1024]; /* a target and a path within it */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -118,8 +118,11 @@ void drop_secret(char **s)
 int get_password(struct cli *c, bool confirm)
 {
 	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
-	if (c->password) /* DRFS_PASSWORD, taken at start */
-		return 0;
+	/* DRFS_PASSWORD: taken at start by drfs_cli_main (here for other
+	 * callers of the CLI helpers, such as tests/tools/drfs-craft) */
+	int e = c->password ? 0 : take_env_secret("DRFS_PASSWORD", &c->password);
+	if (e < 0 || c->password)
+		return e;
 	if (file)
 		return read_secret_file(file, &c->password);
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
@@ -456,9 +459,15 @@ static int cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct progress_thread pt;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR");
+	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE]");
 	if (e < 0)
 		return EXIT_USAGE;
+	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
+		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
+			"if-newer, never or replace)", c->overwrite);
+		return EXIT_USAGE;
+	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
@@ -469,6 +478,7 @@ static int cmd_restore(struct cli *c)
 	}
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
+				       .overwrite = ow,
 				       .report = report_line };
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;
@@ -487,6 +497,10 @@ static int cmd_restore(struct cli *c)
 		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
 			(unsigned long long)pt.p.files,
 			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
+	if (!c->quiet && pt.p.kept)
+		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
+			(unsigned long long)pt.p.kept,
+			c->overwrite ? c->overwrite : "always");
 	if (e > 0)
 		log_err("%d entries could not be restored (named above)", e);
 	drfs_repo_free(r);
@@ -797,7 +811,12 @@ static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
 	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
 	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE]  restore without FUSE;\n"
+	  "             MODE for entries already in DIR: always (default: rewrite\n"
+	  "             files, replace symlinks and specials), if-changed (keep\n"
+	  "             files whose content matches), if-newer (only if the\n"
+	  "             snapshot's is newer), never, replace (always, and remove\n"
+	  "             a non-directory of another kind in the way)" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
@@ -874,6 +893,7 @@ enum {
 	OPT_SEED,
 	OPT_EXPECT_ID,
 	OPT_NO_ENC2,
+	OPT_OVERWRITE,
 };
 
 static const struct option long_opts[] = {
@@ -917,6 +937,7 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "expect-id", required_argument, NULL, OPT_EXPECT_ID },
 	{ "no-encryption2", no_argument, NULL, OPT_NO_ENC2 },
+	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1116,6 +1137,9 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_NO_ENC2:
 			c.no_encryption2 = true;
+			break;
+		case OPT_OVERWRITE:
+			c.overwrite = optarg;
 			break;
 		case 'f':
 			c.foreground = true;
