@@ -151,6 +151,60 @@ int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
 	return e;
 }
 
+bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* "drfs: hosts in this repository: a (3 snapshots), b (1 snapshot)" */
+static void hint_hosts(struct drfs_repo *r)
+{
+	struct drfs_snap_info *v;
+	size_t n;
+	char line[1024];
+	size_t l = 0;
+	if (drfs_repo_snapshots(r, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n && l < sizeof(line); i++) {
+		size_t same = 0;
+		bool first = true;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(v[k].snap.host, v[i].snap.host) != 0)
+				continue;
+			first = first && k >= i;
+			same++;
+		}
+		if (first)
+			l += (size_t)snprintf(line + l, sizeof(line) - l,
+					      "%s\"%s\" (%zu snapshot%s)",
+					      l ? ", " : "", v[i].snap.host,
+					      same, same == 1 ? "" : "s");
+	}
+	if (l)
+		log_info("hosts in this repository: %s (choose with --host)",
+			 line);
+	free(v);
+}
+
+int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+		      struct drfs_snap_info *ret)
+{
+	struct drfs_snap_filter f = { .host = c->host ? c->host : c->myhost,
+				      .path = c->path,
+				      .tags = c->tags,
+				      .n_tags = c->n_tags };
+	int e = drfs_repo_snapshot_find_in(r, spec, &f, ret);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		if (e == -ENOENT && strcmp(spec, "latest") == 0)
+			hint_hosts(r);
+	}
+	return e;
+}
+
 int need_args(struct cli *c, int n, const char *usage)
 {
 	if (c->n_args != n) {
@@ -241,7 +295,8 @@ static int cmd_backup(struct cli *c)
 	struct drfs_backup_opts o = { 0 };
 	struct drfs_backup_result res = { 0 };
 	struct progress_thread pt;
-	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T]");
+	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
+				"[--host H]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
@@ -252,6 +307,7 @@ static int cmd_backup(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	o.dir = c->args[1];
+	o.host = c->host;
 	o.tags = c->tags;
 	o.n_tags = c->n_tags;
 	o.no_parent = c->no_parent;
@@ -317,7 +373,8 @@ static int cmd_snapshots(struct cli *c)
 	struct drfs_repo *r;
 	struct drfs_snap_info *v;
 	size_t n;
-	int e = need_args(c, 1, "REPO [--json]");
+	int e = need_args(c, 1, "REPO [--json] [--host H] [--path P] "
+				"[--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
@@ -328,6 +385,14 @@ static int cmd_snapshots(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	/* only those of --host, --path, --tag (any of them) */
+	struct drfs_snap_filter f = { .host = c->host, .path = c->path,
+				      .tags = c->tags, .n_tags = c->n_tags };
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&f, &v[i].snap) && m++ != i)
+			v[m - 1] = v[i];
+	n = m;
 	/* holds: one listing, not a request per snapshot */
 	struct drfs_id *held = NULL;
 	size_t n_held = 0;
@@ -397,13 +462,14 @@ static int cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct progress_thread pt;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR");
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--host H] "
+				"[--path P] [--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
-	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
+	if (trusted_snapshot(c, r, c->args[1], trusted) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}
@@ -571,6 +637,8 @@ static int cmd_repair(struct cli *c)
 struct mount_retention {
 	struct drfs_policy policy;
 	bool have_policy; /* given on the command line */
+	/* the mount's own group: the only snapshots its policy touches */
+	struct drfs_snap_filter group;
 };
 
 /* --keep-* of the command line; -EINVAL. */
@@ -617,6 +685,14 @@ static int mret_enforce(void *ud, struct drfs_repo *r)
 		return 0;
 	e = drfs_repo_snapshots(r, &all, &n);
 	if (e < 0 || n == 0)
+		goto out;
+	size_t m_n = 0; /* those of the mount's group, moved to the front */
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&m->group, &all[i].snap) &&
+		    m_n++ != i)
+			all[m_n - 1] = all[i];
+	n = m_n;
+	if (n == 0)
 		goto out;
 	v = calloc(n, sizeof(*v));
 	ids = calloc(n, sizeof(*ids));
@@ -682,6 +758,19 @@ static int cmd_mount(struct cli *c)
 	};
 	if (mount_policy(c, &mr) < 0)
 		return EXIT_USAGE;
+	if (c->name && (!c->name[0] || c->name[0] == '/' ||
+			strlen(c->name) > DRFS_NAME_MAX ||
+			!printable(c->name))) {
+		log_err("invalid --name \"%s\" (1..255 printable bytes, not "
+			"starting with \"/\", which backup paths do)", c->name);
+		return EXIT_USAGE;
+	}
+	mr.group = (struct drfs_snap_filter){
+		.host = c->myhost, .path = c->name ? c->name : "now"
+	};
+	o.host = c->host;
+	o.name = c->name;
+	o.from = c->from;
 	o.retention = &hooks;
 	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
 				"[--cache-dir D] [--cache-size SIZE]");
@@ -728,18 +817,18 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
-	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
-	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
+	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T] [--host H]  snapshot a directory" },
+	{ "snapshots", cmd_snapshots, "REPO [--json] [--host H] [--path P] [--tag T]  list snapshots" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--host H]  restore without FUSE" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
-	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
+	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N] [--host H] [--name N] [--from SNAPSHOT|HOST]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
 	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },
-	{ "prune", cmd_prune, "REPO [--keep-* N] [--dry-run]  apply a retention policy, free space" },
-	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
+	{ "prune", cmd_prune, "REPO [--keep-* N] [--group-by G] [--dry-run]  apply a retention policy, free space" },
+	{ "forget", cmd_forget, "REPO SNAPSHOT...|--keep-* N  forget snapshots (space freed by prune)" },
 	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
 	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
@@ -760,6 +849,8 @@ static void usage(FILE *f)
 		"  --s3-insecure-no-tls-verify --threads N -q\n"
 		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
 		"  [--replica-region R]: mirror writes, fail reads over\n"
+		"  --host H: the host snapshots record (default: this one's\n"
+		"  name) and whose \"latest\" is meant (docs/hosts.md)\n"
 		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
 }
 
@@ -802,6 +893,11 @@ enum {
 	OPT_PASSWORD_FILE2,
 	OPT_SAMPLE,
 	OPT_SEED,
+	OPT_HOST,
+	OPT_PATH,
+	OPT_NAME,
+	OPT_FROM,
+	OPT_GROUP_BY,
 };
 
 static const struct option long_opts[] = {
@@ -843,6 +939,11 @@ static const struct option long_opts[] = {
 	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "path", required_argument, NULL, OPT_PATH },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "group-by", required_argument, NULL, OPT_GROUP_BY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1022,6 +1123,23 @@ int drfs_cli_main(int argc, char **argv)
 		case OPT_SEED:
 			c.seed = optarg;
 			break;
+		case OPT_HOST:
+			c.host = optarg;
+			bad = !optarg[0] || strlen(optarg) > DRFS_HOST_MAX ||
+			      !printable(optarg);
+			break;
+		case OPT_PATH:
+			c.path = optarg;
+			break;
+		case OPT_NAME:
+			c.name = optarg;
+			break;
+		case OPT_FROM:
+			c.from = optarg;
+			break;
+		case OPT_GROUP_BY:
+			c.group_by = optarg;
+			break;
 		case 'f':
 			c.foreground = true;
 			break;
@@ -1048,6 +1166,10 @@ int drfs_cli_main(int argc, char **argv)
 	}
 	c.args = argv + optind;
 	c.n_args = argc - optind;
+	if (c.host)
+		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
+	else
+		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->fn(&c);
 	wipe_free(c.password);
 	return rc;

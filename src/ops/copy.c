@@ -339,7 +339,7 @@ static int retag(struct drfs_snapshot *out, const struct drfs_snap_info *s)
 
 static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		    const struct drfs_snap_info *dv, size_t dn,
-		    struct drfs_id *ret_id)
+		    struct drfs_id *ret_id, char ret_folder[DRFS_FOLDER_BUF])
 {
 	struct drfs_snapshot *ns = malloc(sizeof(*ns));
 	struct drfs_writer_stats ws;
@@ -372,9 +372,14 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		if (p)
 			ns->parent = p->id;
 	}
+	/* the source's folder name, if the destination has it free */
+	if (drfs_snapshot_name_valid(s->folder, &s->snap.time))
+		snprintf(ns->name, sizeof(ns->name), "%s", s->folder);
 	e = drfs_repo_snapshot_write(c->dst, ns, ret_id);
-	if (e >= 0)
+	if (e >= 0) {
+		memcpy(ret_folder, ns->name, DRFS_FOLDER_BUF);
 		memo_save(c);
+	}
 out:
 	drfs_writer_free(c->w);
 	c->w = NULL;
@@ -425,7 +430,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			res.skipped++;
 			continue;
 		}
-		e = copy_one(&c, s, dv, dn, &nid);
+		char nfolder[DRFS_FOLDER_BUF];
+		e = copy_one(&c, s, dv, dn, &nid, nfolder);
 		if (e == -ENOMEM || e == -ENOSPC)
 			goto out;
 		if (e < 0) {
@@ -439,8 +445,9 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 		}
 		res.copied++;
 		if (o->report)
-			o->report(o->report_data, "copied %s (%.8s) as %.8s",
-				  s->folder, hex, drfs_id_hex(&nid, nhex));
+			o->report(o->report_data,
+				  "copied %s (%.8s) as %s (%.8s)", s->folder,
+				  hex, nfolder, drfs_id_hex(&nid, nhex));
 		/* later picks may name this one as their parent */
 		free(dv);
 		dv = NULL;
