@@ -32,15 +32,6 @@ echo "only on A" >"$T/hostA/a-only"
 echo "only on B" >"$T/hostB/b-only"
 M=$T/mnt
 
-# restored_is NAME WANT: restoring NAME (fresh cache) must give dir WANT
-restored_is() {
-	local out
-	out=$(mktemp -d "$T/restore.XXXXXX")
-	rmdir "$out"
-	"$DRFS" restore "$REPO" "$1" "$out" --cache-dir "$T/c-fresh" -q ||
-		fail "restore of $1 failed"
-	diff -r "$2" "$out" >&2 || fail "$1 does not restore $2"
-}
 # snap_of MNT [OPTS]: drfs snapshot, print the folder (DAY/TIME)
 snap_of() {
 	local s
@@ -56,7 +47,7 @@ CACHE=$T/mc0 mount_repo "$M"
 rsync -a --delete "$T/hostA/" "$M/now/"
 s0=$(snap_of "$M" --time 2026-03-05T07:30:00Z)
 umount_repo "$M"
-restored_is "$s0" "$T/hostA"
+restored_is "$s0" "$T/hostA" "$T/c-fresh"
 
 # ---- two hosts, fresh caches ----------------------------------------------------
 # mount_host HOST [OPTS...]: mount as HOST with the cache $T/mc-HOST
@@ -86,7 +77,7 @@ echo "new on A" >"$T/hostA/a-new"
 rsync -a --delete "$T/hostA/" "$M/now/"
 sa2=$(snap_of "$M" --time 2026-03-05T10:00:00Z)
 umount_repo "$M"
-restored_is "$sa2" "$T/hostA"
+restored_is "$sa2" "$T/hostA" "$T/c-fresh"
 mount_host B
 [ "$(readlink "$M/latest")" = "snapshots/$sb" ] ||
 	fail "host B: latest -> $(readlink "$M/latest"), want snapshots/$sb"

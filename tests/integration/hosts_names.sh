@@ -20,16 +20,6 @@ need_root
 make_repo
 drfs init "$REPO" >/dev/null
 
-# restored_is NAME WANT CACHE: restoring folder NAME must give dir WANT
-restored_is() {
-	local out
-	out=$(mktemp -d "$T/restore.XXXXXX")
-	rmdir "$out"
-	"$DRFS" restore "$REPO" "$1" "$out" --cache-dir "$3" -q ||
-		fail "restore of $1 failed"
-	diff -r "$2" "$out" >&2 || fail "$1 does not restore $2"
-}
-
 mkdir -p "$T/a" "$T/b"
 echo "writer a's data" >"$T/a/file"
 echo "writer b's data" >"$T/b/file"

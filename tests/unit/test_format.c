@@ -297,6 +297,28 @@ static void check_snapshot_eq(const struct drfs_snapshot *a,
 	CHECK(strcmp(a->name, b->name) == 0);
 }
 
+/*
+ * s encodes (into b, payload version want_version), decodes to the same
+ * fields and re-encodes to the same bytes; every truncation is corrupt.
+ */
+static void snapshot_round_trip(const struct drfs_snapshot *s,
+				struct drfs_snapshot *d, struct drfs_buf *b,
+				struct drfs_buf *b2, uint8_t want_version)
+{
+	b->len = b2->len = 0;
+	CHECK_EQ(drfs_snapshot_encode(s, b), 0);
+	CHECK_EQ(b->p[0], want_version);
+	CHECK_EQ(drfs_snapshot_decode(b->p, b->len, d), 0);
+	check_snapshot_eq(s, d);
+	CHECK_EQ(drfs_snapshot_encode(d, b2), 0);
+	CHECK(buf_eq(b, b2));
+	for (size_t n = 0; n < b->len; n++) {
+		uint8_t *t = dup_n(b->p, n);
+		CHECK_EQ(drfs_snapshot_decode(t, n, d), -EBADMSG);
+		free(t);
+	}
+}
+
 static void test_snapshot(void)
 {
 	struct drfs_snapshot *s = calloc(1, sizeof(*s));
@@ -306,16 +328,7 @@ static void test_snapshot(void)
 	golden_snapshot(s);
 	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&b2, DRFS_SMALL_OBJECT_MAX);
-	CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
-	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), 0);
-	check_snapshot_eq(s, d);
-	CHECK_EQ(drfs_snapshot_encode(d, &b2), 0);
-	CHECK(buf_eq(&b, &b2));
-	for (size_t n = 0; n < b.len; n++) {
-		uint8_t *t = dup_n(b.p, n);
-		CHECK_EQ(drfs_snapshot_decode(t, n, d), -EBADMSG);
-		free(t);
-	}
+	snapshot_round_trip(s, d, &b, &b2, 1);
 	/* far future, maximal strings and tags */
 	memset(s, 0, sizeof(*s));
 	s->time.tv_sec = 7258118400ll; /* 2200 */
@@ -389,17 +402,7 @@ static void test_snapshot_named(void)
 	golden_snapshot2(s);
 	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&b2, DRFS_SMALL_OBJECT_MAX);
-	CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
-	CHECK_EQ(b.p[0], 2);
-	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), 0);
-	check_snapshot_eq(s, d);
-	CHECK_EQ(drfs_snapshot_encode(d, &b2), 0);
-	CHECK(buf_eq(&b, &b2));
-	for (size_t n = 0; n < b.len; n++) {
-		uint8_t *t = dup_n(b.p, n);
-		CHECK_EQ(drfs_snapshot_decode(t, n, d), -EBADMSG);
-		free(t);
-	}
+	snapshot_round_trip(s, d, &b, &b2, 2);
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		struct timespec t = s->time;
 		CHECK_EQ(drfs_snapshot_name_valid(names[i].name, &t),
@@ -967,39 +970,31 @@ static void test_golden(void)
 		CHECK(buf_eq(&o, &want));
 		drfs_buf_release(&f);
 
-		/* snapshot */
-		struct drfs_snapshot *s = calloc(1, sizeof(*s));
-		struct drfs_snapshot *gs = calloc(1, sizeof(*gs));
-		o.len = want.len = 0;
-		snprintf(name, sizeof(name), "snapshot-%s", sfx[e]);
-		CHECK_EQ(load(name, &f), 0);
-		CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_SNAPSHOT, f.p, f.len, &o),
-			 0);
-		CHECK_EQ(drfs_snapshot_decode(o.p, o.len, s), 0);
-		golden_snapshot(gs);
-		check_snapshot_eq(s, gs);
-		CHECK_EQ(drfs_snapshot_encode(gs, &want), 0);
-		CHECK(buf_eq(&o, &want));
-		free(s);
-		free(gs);
-		drfs_buf_release(&f);
-
-		/* snapshot, version 2 (recorded folder name) */
-		s = calloc(1, sizeof(*s));
-		gs = calloc(1, sizeof(*gs));
-		o.len = want.len = 0;
-		snprintf(name, sizeof(name), "snapshot2-%s", sfx[e]);
-		CHECK_EQ(load(name, &f), 0);
-		CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_SNAPSHOT, f.p, f.len, &o),
-			 0);
-		CHECK_EQ(drfs_snapshot_decode(o.p, o.len, s), 0);
-		golden_snapshot2(gs);
-		check_snapshot_eq(s, gs);
-		CHECK_EQ(drfs_snapshot_encode(gs, &want), 0);
-		CHECK(buf_eq(&o, &want));
-		free(s);
-		free(gs);
-		drfs_buf_release(&f);
+		/* snapshots: version 1, version 2 (recorded folder name) */
+		static const struct {
+			const char *name;
+			void (*values)(struct drfs_snapshot *s);
+		} gsnaps[] = { { "snapshot", golden_snapshot },
+			       { "snapshot2", golden_snapshot2 } };
+		for (size_t i = 0; i < ARRAY_SIZE(gsnaps); i++) {
+			struct drfs_snapshot *s = calloc(1, sizeof(*s));
+			struct drfs_snapshot *gs = calloc(1, sizeof(*gs));
+			o.len = want.len = 0;
+			snprintf(name, sizeof(name), "%s-%s", gsnaps[i].name,
+				 sfx[e]);
+			CHECK_EQ(load(name, &f), 0);
+			CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_SNAPSHOT, f.p,
+					     f.len, &o),
+				 0);
+			CHECK_EQ(drfs_snapshot_decode(o.p, o.len, s), 0);
+			gsnaps[i].values(gs);
+			check_snapshot_eq(s, gs);
+			CHECK_EQ(drfs_snapshot_encode(gs, &want), 0);
+			CHECK(buf_eq(&o, &want));
+			free(s);
+			free(gs);
+			drfs_buf_release(&f);
+		}
 
 		/* index */
 		o.len = want.len = 0;
