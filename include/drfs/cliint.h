@@ -118,6 +118,8 @@ int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
  */
 int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		      struct drfs_snap_info *ret);
+/* What "latest" means for c: --host (else this machine), --path, --tag. */
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f);
 /* Whether s has no control characters (safe to print). */
 bool printable(const char *s);
 

@@ -189,13 +189,19 @@ static void hint_hosts(struct drfs_repo *r)
 	free(v);
 }
 
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f)
+{
+	*f = (struct drfs_snap_filter){ .host = c->myhost,
+					.path = c->path,
+					.tags = c->tags,
+					.n_tags = c->n_tags };
+}
+
 int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		      struct drfs_snap_info *ret)
 {
-	struct drfs_snap_filter f = { .host = c->host ? c->host : c->myhost,
-				      .path = c->path,
-				      .tags = c->tags,
-				      .n_tags = c->n_tags };
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
 	int e = drfs_repo_snapshot_find_in(r, spec, &f, ret);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));

@@ -71,7 +71,9 @@ int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 			"(replication lags)", si.folder, rep->display);
 		return -ENOENT;
 	}
-	e = drfs_snapshot_newest_complete(r, rep, &nc);
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
+	e = drfs_snapshot_newest_complete(r, rep, &f, &nc);
 	if (e < 0) {
 		log_err("no snapshot is complete on replica \"%s\"%s",
 			rep->display, e == -ENOENT ? "" : ": check failed");

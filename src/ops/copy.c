@@ -592,6 +592,7 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 }
 
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
 				  struct drfs_snap_info *ret)
 {
 	struct drfs_snap_info *v;
@@ -601,6 +602,8 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 		return e;
 	e = -ENOENT;
 	for (size_t i = n; i-- > 0;) {
+		if (!drfs_snap_filter_match(f, &v[i].snap))
+			continue;
 		int c = drfs_snapshot_complete_on(r, be, &v[i], NULL, NULL);
 		if (c < 0) {
 			e = c;
