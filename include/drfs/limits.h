@@ -38,6 +38,8 @@
 #define DRFS_HOST_MAX_BUF 256
 #define DRFS_PATH_MAX_BUF 4097
 #define DRFS_TAGS_BUF 2048
+/* Snapshot ids in one forget record (~47 bytes each: < 1 MiB in all). */
+#define DRFS_FORGET_IDS_MAX 16384u
 /*
  * Snapshot folder names: "YYYY-MM-DD/HHMMSS" with an optional ".N" suffix
  * (N <= DRFS_FOLDER_SUFFIX_MAX) as recorded, up to 22 bytes; the buffer
