@@ -160,6 +160,12 @@ int main(int argc, char **argv)
 		die("snapshot", r);
 	put(d, "minimal", b.p, b.len);
 	drfs_buf_release(&b);
+	struct drfs_buf snap2b;
+	golden_snapshot2(snap);
+	drfs_buf_init(&snap2b, DRFS_SMALL_OBJECT_MAX);
+	if ((r = drfs_snapshot_encode(snap, &snap2b)) < 0)
+		die("snapshot", r);
+	put(d, "golden2", snap2b.p, snap2b.len);
 
 	/* forget records */
 	snprintf(d, sizeof(d), "%s/forget", root);
@@ -302,6 +308,11 @@ int main(int argc, char **argv)
 			put(golden, name, s.p, s.len);
 			drfs_buf_release(&s);
 
+			sealed(&k[e], DRFS_OBJ_SNAPSHOT, &snap2b, &s);
+			snprintf(name, sizeof(name), "snapshot2-%s", sfx);
+			put(golden, name, s.p, s.len);
+			drfs_buf_release(&s);
+
 			sealed(&k[e], DRFS_OBJ_INDEX, &idxb, &s);
 			snprintf(name, sizeof(name), "index-%s", sfx);
 			put(golden, name, s.p, s.len);
@@ -322,6 +333,7 @@ int main(int argc, char **argv)
 		put(golden, "tree", treeb.p, treeb.len);
 	}
 	drfs_buf_release(&snapb);
+	drfs_buf_release(&snap2b);
 	drfs_buf_release(&forgetb);
 	drfs_buf_release(&treeb);
 	drfs_buf_release(&idxb);

@@ -118,6 +118,12 @@ static inline uint64_t drfs_get_le64(const uint8_t *p)
 /* Monotonic clock in seconds, for progress and measurements. */
 double drfs_now_mono(void);
 
+/*
+ * This machine's name (gethostname(), "localhost" if it has none), cut to
+ * len - 1 bytes: the host a snapshot records unless told otherwise.
+ */
+void drfs_hostname(char *out, size_t len);
+
 /* Fill with cryptographically secure random bytes. */
 int drfs_random(void *p, size_t len);
 

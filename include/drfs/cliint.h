@@ -70,6 +70,13 @@ struct cli {
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
 	const char *overwrite;        /* --overwrite MODE (restore) */
+	/* several hosts in one repository (docs/hosts.md) */
+	const char *host;             /* --host: recorded, or a filter */
+	const char *path;             /* --path: a filter */
+	const char *name;             /* --name: a mount's lineage */
+	const char *from;             /* --from: where now/ starts */
+	const char *group_by;         /* --group-by host,paths,tags */
+	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
@@ -138,8 +145,19 @@ int cmd_lock_extend(struct cli *c);
  * falls back to the newest complete one (with a warning). Fills out with
  * its hex id; errors are logged.
  */
-int trusted_snapshot(struct drfs_repo *r, const char *spec,
+int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1]);
+/*
+ * The snapshot spec names for c ("latest": the newest of --host, by
+ * default this machine, with --path and --tag if given); errors are
+ * logged, with the hosts the repository has when "latest" finds none.
+ */
+int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+		      struct drfs_snap_info *ret);
+/* What "latest" means for c: --host (else this machine), --path, --tag. */
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f);
+/* Whether s has no control characters (safe to print). */
+bool printable(const char *s);
 
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
 

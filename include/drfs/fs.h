@@ -50,6 +50,19 @@ struct drfs_mount_opts {
 	const char *log_file;        /* NULL: <cache-dir>/mount.log once detached */
 	int64_t snapshot_every;      /* --snapshot-every: seconds; 0 never */
 	bool no_snapshot_on_unmount; /* --no-snapshot-on-unmount */
+	/*
+	 * The lineage (docs/hosts.md): snapshots of now/ record host and
+	 * name (as their path); now/ starts from the newest snapshot of
+	 * both; latest is the newest snapshot of host.
+	 */
+	const char *host;            /* --host; NULL: drfs_hostname() */
+	const char *name;            /* --name; NULL: "now" */
+	/*
+	 * --from: now/ starts from this snapshot (a folder, an id, "latest"
+	 * of host) or from the newest snapshot of this host's lineage with
+	 * this name; NULL: its own lineage.
+	 */
+	const char *from;
 	/* NULL: rmdir under snapshots/ is EROFS, no policy is enforced */
 	const struct drfs_mount_retention *retention;
 };

@@ -99,6 +99,13 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void drfs_hostname(char *out, size_t len)
+{
+	if (gethostname(out, len - 1) < 0 || !out[0])
+		snprintf(out, len, "localhost");
+	out[len - 1] = 0;
+}
+
 int drfs_random(void *p, size_t len)
 {
 	uint8_t *b = p;

@@ -192,6 +192,66 @@ int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
 	return open_repo_with(c, &o, ret);
 }
 
+bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* "drfs: hosts in this repository: a (3 snapshots), b (1 snapshot)" */
+static void hint_hosts(struct drfs_repo *r)
+{
+	struct drfs_snap_info *v;
+	size_t n;
+	char line[1024];
+	size_t l = 0;
+	if (drfs_repo_snapshots(r, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n && l < sizeof(line); i++) {
+		size_t same = 0;
+		bool first = true;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(v[k].snap.host, v[i].snap.host) != 0)
+				continue;
+			first = first && k >= i;
+			same++;
+		}
+		if (first)
+			l += (size_t)snprintf(line + l, sizeof(line) - l,
+					      "%s\"%s\" (%zu snapshot%s)",
+					      l ? ", " : "", v[i].snap.host,
+					      same, same == 1 ? "" : "s");
+	}
+	if (l)
+		log_info("hosts in this repository: %s (choose with --host)",
+			 line);
+	free(v);
+}
+
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f)
+{
+	*f = (struct drfs_snap_filter){ .host = c->myhost,
+					.path = c->path,
+					.tags = c->tags,
+					.n_tags = c->n_tags };
+}
+
+int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+		      struct drfs_snap_info *ret)
+{
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
+	int e = drfs_repo_snapshot_find_in(r, spec, &f, ret);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		if (e == -ENOENT && strcmp(spec, "latest") == 0)
+			hint_hosts(r);
+	}
+	return e;
+}
+
 int need_args(struct cli *c, int n, const char *usage)
 {
 	if (c->n_args != n) {
@@ -283,7 +343,8 @@ static int cmd_backup(struct cli *c)
 	struct drfs_backup_opts o = { 0 };
 	struct drfs_backup_result res = { 0 };
 	struct progress_thread pt;
-	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T]");
+	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
+				"[--host H]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
@@ -294,6 +355,7 @@ static int cmd_backup(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	o.dir = c->args[1];
+	o.host = c->host;
 	o.tags = c->tags;
 	o.n_tags = c->n_tags;
 	o.no_parent = c->no_parent;
@@ -377,7 +439,8 @@ static int cmd_snapshots(struct cli *c)
 	struct drfs_repo *r;
 	struct drfs_snap_info *v;
 	size_t n;
-	int e = need_args(c, 1, "REPO [--json]");
+	int e = need_args(c, 1, "REPO [--json] [--host H] [--path P] "
+				"[--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
@@ -388,6 +451,14 @@ static int cmd_snapshots(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	/* only those of --host, --path, --tag (any of them) */
+	struct drfs_snap_filter f = { .host = c->host, .path = c->path,
+				      .tags = c->tags, .n_tags = c->n_tags };
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&f, &v[i].snap) && m++ != i)
+			v[m - 1] = v[i];
+	n = m;
 	/* holds: one listing, not a request per snapshot */
 	struct drfs_id *held = NULL;
 	size_t n_held = 0;
@@ -460,7 +531,8 @@ static int cmd_restore(struct cli *c)
 	struct drfs_repo *r;
 	struct progress_thread pt;
 	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE]");
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE] "
+				"[--host H] [--path P] [--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
@@ -472,7 +544,7 @@ static int cmd_restore(struct cli *c)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
 	warn_vanished(r, true);
-	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
+	if (trusted_snapshot(c, r, c->args[1], trusted) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}
@@ -649,6 +721,8 @@ static int cmd_repair(struct cli *c)
 struct mount_retention {
 	struct drfs_policy policy;
 	bool have_policy; /* given on the command line */
+	/* the mount's own group: the only snapshots its policy touches */
+	struct drfs_snap_filter group;
 };
 
 /* --keep-* of the command line; -EINVAL. */
@@ -695,6 +769,14 @@ static int mret_enforce(void *ud, struct drfs_repo *r)
 		return 0;
 	e = drfs_repo_snapshots(r, &all, &n);
 	if (e < 0 || n == 0)
+		goto out;
+	size_t m_n = 0; /* those of the mount's group, moved to the front */
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&m->group, &all[i].snap) &&
+		    m_n++ != i)
+			all[m_n - 1] = all[i];
+	n = m_n;
+	if (n == 0)
 		goto out;
 	v = calloc(n, sizeof(*v));
 	ids = calloc(n, sizeof(*ids));
@@ -760,6 +842,19 @@ static int cmd_mount(struct cli *c)
 	};
 	if (mount_policy(c, &mr) < 0)
 		return EXIT_USAGE;
+	if (c->name && (!c->name[0] || c->name[0] == '/' ||
+			strlen(c->name) > DRFS_NAME_MAX ||
+			!printable(c->name))) {
+		log_err("invalid --name \"%s\" (1..255 printable bytes, not "
+			"starting with \"/\", which backup paths do)", c->name);
+		return EXIT_USAGE;
+	}
+	mr.group = (struct drfs_snap_filter){
+		.host = c->myhost, .path = c->name ? c->name : "now"
+	};
+	o.host = c->host;
+	o.name = c->name;
+	o.from = c->from;
 	o.retention = &hooks;
 	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
 				"[--cache-dir D] [--cache-size SIZE]");
@@ -809,9 +904,10 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
-	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
-	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE]  restore without FUSE;\n"
+	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T] [--host H]  snapshot a directory" },
+	{ "snapshots", cmd_snapshots, "REPO [--json] [--host H] [--path P] [--tag T]  list snapshots" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE] [--host H]  restore without FUSE;\n"
+	  "             latest: this host's (--host, --path, --tag choose);\n"
 	  "             MODE for entries already in DIR: always (default: rewrite\n"
 	  "             files, replace symlinks and specials), if-changed (keep\n"
 	  "             files whose content matches), if-newer (only if the\n"
@@ -820,12 +916,12 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
-	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
+	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N] [--host H] [--name N] [--from SNAPSHOT|HOST]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
 	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },
-	{ "prune", cmd_prune, "REPO [--keep-* N] [--dry-run]  apply a retention policy, free space" },
-	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
+	{ "prune", cmd_prune, "REPO [--keep-* N] [--group-by G] [--dry-run]  apply a retention policy, free space" },
+	{ "forget", cmd_forget, "REPO SNAPSHOT...|--keep-* N  forget snapshots (space freed by prune)" },
 	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
 	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
@@ -849,6 +945,8 @@ static void usage(FILE *f)
 		"  --no-encryption: the repository is unencrypted (required to\n"
 		"  open one; no passphrase is read)  --expect-id HEX: refuse any\n"
 		"  other repository (see docs/security.md)\n"
+		"  --host H: the host snapshots record (default: this one's\n"
+		"  name) and whose \"latest\" is meant (docs/hosts.md)\n"
 		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
 }
 
@@ -894,6 +992,11 @@ enum {
 	OPT_EXPECT_ID,
 	OPT_NO_ENC2,
 	OPT_OVERWRITE,
+	OPT_HOST,
+	OPT_PATH,
+	OPT_NAME,
+	OPT_FROM,
+	OPT_GROUP_BY,
 };
 
 static const struct option long_opts[] = {
@@ -938,6 +1041,11 @@ static const struct option long_opts[] = {
 	{ "expect-id", required_argument, NULL, OPT_EXPECT_ID },
 	{ "no-encryption2", no_argument, NULL, OPT_NO_ENC2 },
 	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "path", required_argument, NULL, OPT_PATH },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "group-by", required_argument, NULL, OPT_GROUP_BY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1141,6 +1249,23 @@ int drfs_cli_main(int argc, char **argv)
 		case OPT_OVERWRITE:
 			c.overwrite = optarg;
 			break;
+		case OPT_HOST:
+			c.host = optarg;
+			bad = !optarg[0] || strlen(optarg) > DRFS_HOST_MAX ||
+			      !printable(optarg);
+			break;
+		case OPT_PATH:
+			c.path = optarg;
+			break;
+		case OPT_NAME:
+			c.name = optarg;
+			break;
+		case OPT_FROM:
+			c.from = optarg;
+			break;
+		case OPT_GROUP_BY:
+			c.group_by = optarg;
+			break;
 		case 'f':
 			c.foreground = true;
 			break;
@@ -1167,6 +1292,10 @@ int drfs_cli_main(int argc, char **argv)
 	}
 	c.args = argv + optind;
 	c.n_args = argc - optind;
+	if (c.host)
+		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
+	else
+		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->fn(&c);
 	drop_secret(&c.password);
 	drop_secret(&c.password2);

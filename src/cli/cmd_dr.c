@@ -44,17 +44,15 @@ int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
  * snapshot must be complete there; "latest" falls back to the newest
  * complete one. Fills out with the snapshot's hex id.
  */
-int trusted_snapshot(struct drfs_repo *r, const char *spec,
+int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1])
 {
 	struct drfs_replica_stats st;
 	struct drfs_backend *rep;
 	struct drfs_snap_info si, nc;
-	int e = drfs_repo_snapshot_find(r, spec, &si);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+	int e = cli_find_snapshot(c, r, spec, &si);
+	if (e < 0)
 		return e;
-	}
 	drfs_id_hex(&si.id, out);
 	drfs_backend_replica_get_stats(r->be, &st);
 	if (drfs_backend_replica_sides(r->be, NULL, &rep) < 0 ||
@@ -73,7 +71,9 @@ int trusted_snapshot(struct drfs_repo *r, const char *spec,
 			"(replication lags)", si.folder, rep->display);
 		return -ENOENT;
 	}
-	e = drfs_snapshot_newest_complete(r, rep, &nc);
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
+	e = drfs_snapshot_newest_complete(r, rep, &f, &nc);
 	if (e < 0) {
 		log_err("no snapshot is complete on replica \"%s\"%s",
 			rep->display, e == -ENOENT ? "" : ": check failed");
@@ -124,7 +124,7 @@ int cmd_drill(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
-	e = trusted_snapshot(r, o.snapshot, trusted);
+	e = trusted_snapshot(c, r, o.snapshot, trusted);
 	if (e < 0) {
 		drfs_repo_free(r);
 		return 1;

@@ -343,7 +343,7 @@ static int retag(struct drfs_snapshot *out, const struct drfs_snap_info *s)
 
 static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		    const struct drfs_snap_info *dv, size_t dn,
-		    struct drfs_id *ret_id)
+		    struct drfs_id *ret_id, char ret_folder[DRFS_FOLDER_BUF])
 {
 	struct drfs_snapshot *ns = malloc(sizeof(*ns));
 	struct drfs_writer_stats ws;
@@ -376,9 +376,14 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		if (p)
 			ns->parent = p->id;
 	}
+	/* the source's folder name, if the destination has it free */
+	if (drfs_snapshot_name_valid(s->folder, &s->snap.time))
+		snprintf(ns->name, sizeof(ns->name), "%s", s->folder);
 	e = drfs_repo_snapshot_write(c->dst, ns, ret_id);
-	if (e >= 0)
+	if (e >= 0) {
+		memcpy(ret_folder, ns->name, DRFS_FOLDER_BUF);
 		memo_save(c);
+	}
 out:
 	drfs_writer_free(c->w);
 	c->w = NULL;
@@ -429,7 +434,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			res.skipped++;
 			continue;
 		}
-		e = copy_one(&c, s, dv, dn, &nid);
+		char nfolder[DRFS_FOLDER_BUF];
+		e = copy_one(&c, s, dv, dn, &nid, nfolder);
 		if (e == -ENOMEM || e == -ENOSPC)
 			goto out;
 		if (e < 0) {
@@ -443,8 +449,9 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 		}
 		res.copied++;
 		if (o->report)
-			o->report(o->report_data, "copied %s (%.8s) as %.8s",
-				  s->folder, hex, drfs_id_hex(&nid, nhex));
+			o->report(o->report_data,
+				  "copied %s (%.8s) as %s (%.8s)", s->folder,
+				  hex, nfolder, drfs_id_hex(&nid, nhex));
 		/* later picks may name this one as their parent */
 		free(dv);
 		dv = NULL;
@@ -589,6 +596,7 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 }
 
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
 				  struct drfs_snap_info *ret)
 {
 	struct drfs_snap_info *v;
@@ -598,6 +606,8 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 		return e;
 	e = -ENOENT;
 	for (size_t i = n; i-- > 0;) {
+		if (!drfs_snap_filter_match(f, &v[i].snap))
+			continue;
 		int c = drfs_snapshot_complete_on(r, be, &v[i], NULL, NULL);
 		if (c < 0) {
 			e = c;
