@@ -80,6 +80,10 @@ _lib_cleanup() {
 			done
 			kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
 		done
+		[ "${DRFS_TEST_BACKEND:-}" = s3 ] && [ -s "$T/.tokens" ] &&
+			[ -n "${DRFS_TEST_S3_ENDPOINT:-}" ] &&
+			timeout 120 python3 "$TOOLS/s3purge.py" \
+				"$DRFS_TEST_S3_ENDPOINT" "$T/.tokens" 2>/dev/null
 		[ -n "${T_BOUND:-}" ] && umount -l "$T"
 		if [ -n "$(_mounts_under "$T")" ]; then
 			echo "$TEST_NAME: leaving $T: still mounted" >&2
@@ -123,8 +127,13 @@ drfs() {
 	"$DRFS" "$cmd" --cache-dir "$CACHE" "$@"
 }
 
+# _rand_lower [N] — N random [a-z0-9]; remembered in $T/.tokens so that the
+# cleanup deletes the test buckets named with it (tests/tools/s3purge.py)
 _rand_lower() {
-	tr -dc 'a-z0-9' </dev/urandom | head -c "${1:-10}" || true
+	local s
+	s=$(tr -dc 'a-z0-9' </dev/urandom | head -c "${1:-10}" || true)
+	printf '%s\n' "$s" >>"$T/.tokens"
+	printf '%s' "$s"
 }
 
 # make_repo — sets REPO to a fresh, not yet initialised repository.
