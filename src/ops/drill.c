@@ -112,6 +112,8 @@ static void check_xattrs(struct dv *d, int dir, const char *name,
 	char proc[64 + NAME_MAX];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dir, name);
 	while (drfs_node_next_xattr(n, &x) > 0) {
+		if (memchr(x.name, 0, x.name_len))
+			continue; /* refused (and reported) by the restore */
 		memcpy(xname, x.name, x.name_len);
 		xname[x.name_len] = 0;
 		ssize_t l = lgetxattr(proc, xname, d->xval,

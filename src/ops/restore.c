@@ -166,7 +166,27 @@ static void kept(struct rs *s)
 
 /* ---- metadata ------------------------------------------------------------ */
 
-static int meta_from(struct meta *m, struct drfs_node *n)
+/*
+ * A name from the repository that cannot be used: refused, named. what:
+ * "an entry", ...; kind: what it is not a valid one of.
+ */
+static void refuse(struct rs *s, const char *path, const char *what,
+		   const uint8_t *name, size_t len, const char *kind)
+{
+	char q[96], msg[192];
+	drfs_name_quote(name, len, q, sizeof(q));
+	snprintf(msg, sizeof(msg), "refused %s named %s: not a valid %s", what,
+		 q, kind);
+	problem_msg(s, path, msg);
+}
+
+/*
+ * The metadata of node n, whose path is path. An extended attribute whose
+ * name holds a NUL byte is refused (named, counted): no such attribute
+ * can exist, and set_xattrs() would read past the copy.
+ */
+static int meta_from(struct rs *s, const char *path, struct meta *m,
+		     struct drfs_node *n)
 {
 	struct drfs_xattr x;
 	struct drfs_buf b;
@@ -183,6 +203,11 @@ static int meta_from(struct meta *m, struct drfs_node *n)
 		return 0;
 	drfs_buf_init(&b, SIZE_MAX);
 	while ((e = drfs_node_next_xattr(n, &x)) > 0) {
+		if (memchr(x.name, 0, x.name_len)) {
+			refuse(s, path, "an extended attribute", x.name,
+			       x.name_len, "attribute name");
+			continue;
+		}
 		e = drfs_buf_append(&b, x.name, x.name_len);
 		e = e ?: drfs_buf_u8(&b, 0);
 		e = e ?: drfs_buf_le32(&b, (uint32_t)x.value_len);
@@ -592,7 +617,7 @@ static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
 	       j->n_ext < n->n_extents)
 		j->ext[j->n_ext++] = x;
 	if (e >= 0)
-		e = meta_from(&j->m, n);
+		e = meta_from(s, path, &j->m, n);
 	if (e < 0 || !j->path) {
 		free(j->path);
 		free(j->m.xattrs);
@@ -656,7 +681,7 @@ static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
 		s->dirs = p;
 		s->cap_dirs = cap;
 	}
-	int e = meta_from(&d.m, n);
+	int e = meta_from(s, path, &d.m, n);
 	if (e < 0)
 		return e;
 	d.path = strdup(path);
@@ -899,7 +924,7 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 				return -errno;
 			}
 		}
-		e = meta_from(&m, n);
+		e = meta_from(s, path, &m, n);
 		if (e < 0)
 			return e;
 		e = type == S_IFLNK ? meta_apply_symlink(dir, name, &m)
@@ -914,16 +939,6 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	    (st.st_mode & S_IFMT) == type)
 		ino_made(s, n->ino, &st);
 	return 0;
-}
-
-/* An entry whose name is not a file name: refused, named. */
-static void refuse(struct rs *s, const struct drfs_node *n)
-{
-	char q[96], what[160];
-	drfs_name_quote(n->name, n->name_len, q, sizeof(q));
-	snprintf(what, sizeof(what),
-		 "refused an entry named %s: not a valid file name", q);
-	problem_msg(s, s->w.path, what);
 }
 
 static bool stopped(struct rs *s)
@@ -959,7 +974,8 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			continue;
 		}
 		if (r == DRFS_TREE_BAD_NAME) {
-			refuse(s, &n);
+			refuse(s, w->path, "an entry", n.name, n.name_len,
+			       "file name");
 			continue;
 		}
 		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
@@ -1081,7 +1097,7 @@ static void restore_root_meta(struct rs *s, const struct drfs_id *meta)
 	int e = drfs_repo_blob_read(s->r, meta, &tree);
 	e = e ?: drfs_tree_find(tree.p, tree.len, (const uint8_t *)"root", 4,
 				&n);
-	e = e ?: meta_from(&m, &n);
+	e = e ?: meta_from(s, "", &m, &n);
 	if (e >= 0) {
 		e = meta_apply_fd(s->root, &m);
 		free(m.xattrs);

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Extended attribute names from the repository are validated like entry
+# names: a name holding a NUL byte (no such attribute can exist; a crafted
+# tree holds one) is refused by name and counted (exit 3); the entry's
+# other attributes and the rest of the snapshot are restored, and drill
+# says the same. Before, restore copied the attributes as "name NUL,
+# length, value" records and read them back with strlen(): the bytes after
+# the NUL were taken as the length (here 512) and that much heap memory
+# past the copy went into an attribute of the restored file.
+source "$(dirname "$0")/lib.sh"
+make_repo
+CRAFT=${DRFS_CRAFT:-$DRFS_BUILD/tests/drfs-craft}
+[ -x "$CRAFT" ] || fail "drfs-craft not built ($CRAFT)"
+command -v getfattr >/dev/null || skip "getfattr is not installed"
+touch "$T/probe"
+setfattr -n user.probe -v 1 "$T/probe" 2>/dev/null ||
+	skip "no user extended attributes on $T"
+
+drfs init "$REPO" >/dev/null
+# user.a, NUL, then bytes that read as the little-endian length 512
+"$CRAFT" "$REPO" --cache-dir "$CACHE" >"$T/craft.id" <<'EOF'
+file f hello xattr=user.ok=fine xattr=user.a%00%00%02%00%00=v
+dir d
+  file g world xattr=user.b%00x=1 xattr=user.c=2
+end
+file h last
+EOF
+id=$(cat "$T/craft.id")
+
+run_nocrash "restore" drfs restore "$REPO" "$id" "$T/t"
+[ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "restore: exit $RC, want 3"; }
+grep -F 't/f": refused an extended attribute named "user.a\x00\x00\x02\x00\x00"' "$T/last.err" >/dev/null &&
+	grep -F 't/d/g": refused an extended attribute named "user.b\x00x"' "$T/last.err" >/dev/null ||
+	{ cat "$T/last.err" >&2; fail "the bad attribute names are not named"; }
+[ "$(grep -c refused "$T/last.err")" = 2 ] ||
+	{ cat "$T/last.err" >&2; fail "want exactly 2 refusals"; }
+attrs() { getfattr --absolute-names -d -m '^user\.' "$1" | grep -v '^#' | grep . || true; }
+[ "$(attrs "$T/t/f")" = 'user.ok="fine"' ] ||
+	fail "f has the attributes $(attrs "$T/t/f" | tr '\n' ' '), want only user.ok"
+[ "$(attrs "$T/t/d/g")" = 'user.c="2"' ] ||
+	fail "d/g has the attributes $(attrs "$T/t/d/g" | tr '\n' ' '), want only user.c"
+[ "$(cat "$T/t/f")" = hello ] && [ "$(cat "$T/t/d/g")" = world ] &&
+	[ "$(cat "$T/t/h")" = last ] || fail "the files were not all restored"
+info "restore: $(grep -F 't/f"' "$T/last.err")"
+
+run_nocrash "drill" drfs drill "$REPO" "$id"
+[ "$RC" = 3 ] || { cat "$T/last.out" "$T/last.err" >&2; fail "drill: exit $RC, want 3"; }
+[ "$(grep -c 'refused an extended attribute' "$T/last.err")" = 2 ] ||
+	{ cat "$T/last.err" >&2; fail "drill did not name the 2 refusals"; }
+! grep -q 'drill: "' "$T/last.err" ||
+	{ cat "$T/last.err" >&2; fail "drill found mismatches"; }
+grep -q '^verified: *3 of 3 files' "$T/last.out" ||
+	{ cat "$T/last.out" >&2; fail "drill did not verify the 3 files"; }
+info "ok"
