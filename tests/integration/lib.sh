@@ -14,7 +14,7 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
-# expect_clean_failure, mount_repo,
+# expect_clean_failure, hold, hold_wait, mount_repo,
 # umount_repo, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -294,6 +294,40 @@ expect_clean_failure() {
 	run_nocrash "$what" "$@"
 	[ "$RC" != 0 ] || fail "$what: succeeded, expected a failure"
 	info "$what: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
+}
+
+# hold SYSCALLS CMD ARGS... — run CMD in the background under strace, its
+# first call of each of SYSCALLS (comma-separated) held 3 s on entry, and
+# return once one is held: the test acts at exactly that moment (a writer
+# racing drfs, made deterministic). Then hold_wait. Skips without strace.
+hold() {
+	local sys=$1 i
+	shift
+	command -v strace >/dev/null || skip "strace is not installed"
+	: >"$T/hold.log"
+	# LeakSanitizer cannot run under ptrace
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+	strace -f -qq -o "$T/hold.log" -e trace="$sys" \
+		-e inject="$sys":delay_enter=3000000:when=1 \
+		"$@" >"$T/last.out" 2>"$T/last.err" &
+	HOLD_PID=$!
+	for i in $(seq 1 600); do
+		grep -qE "^[0-9]+ +(${sys//,/|})\(" "$T/hold.log" && return 0
+		kill -0 "$HOLD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$T/last.err" >&2
+	fail "$1 $2: no ${sys//,/ or } call was held"
+}
+# hold_wait WHAT — wait for the command hold started; then as run_nocrash.
+hold_wait() {
+	RC=0
+	wait "$HOLD_PID" || RC=$?
+	if sanitizer_report "$T/last.err" || [ "$RC" -ge 128 ]; then
+		cat "$T/last.err" >&2
+		fail "$1: crashed (exit $RC)"
+	fi
+	return 0
 }
 
 # mount_repo MNT [OPTS...] — mount $REPO on MNT, wait until it is mounted.
