@@ -367,6 +367,7 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	struct drfs_drill_result res = { 0 };
 	struct dv d = { .r = r, .o = o, .res = &res };
 	const char *parent = o->scratch;
+	char scratch[PATH_MAX];
 	int e, root = -1;
 
 	if (!(o->sample > 0 && o->sample <= 100))
@@ -381,12 +382,21 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 		parent = getenv("TMPDIR");
 	if (!parent || !*parent)
 		parent = "/tmp";
-	if ((size_t)snprintf(res.dir, sizeof(res.dir), "%s/drfs-drill.XXXXXX",
-			     parent) >= sizeof(res.dir) - 256)
+	if ((size_t)snprintf(scratch, sizeof(scratch), "%s/drfs-drill.XXXXXX",
+			     parent) >= sizeof(scratch) - 256)
 		return -ENAMETOOLONG;
-	if (!mkdtemp(res.dir))
+	if (!mkdtemp(scratch))
 		return -errno;
-	root = open(res.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * The tree goes into tree/ of the mkdtemp directory: restore gives
+	 * the tree's root the snapshot root's metadata (often 0755), the
+	 * mkdtemp directory stays 0700 and keeps other users out of it.
+	 */
+	if ((size_t)snprintf(res.dir, sizeof(res.dir), "%s/tree", scratch) <
+		    sizeof(res.dir) &&
+	    mkdir(res.dir, 0700) == 0)
+		root = open(res.dir,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	d.xval = malloc(DRFS_XATTR_VALUE_MAX);
 	if (root < 0 || !d.xval) {
 		e = root < 0 ? -errno : -ENOMEM;
@@ -446,6 +456,8 @@ out:
 	} else if (root < 0 && !o->keep) {
 		rmdir(res.dir);
 	}
+	if (!o->keep)
+		rmdir(scratch);
 	if (root >= 0)
 		close(root);
 	free(d.xval);
