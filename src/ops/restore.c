@@ -1125,10 +1125,20 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 			return -errno;
 		existed = true;
 	}
-	/* the target itself is the user's to name: it may be a symlink */
-	s.root = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s.root < 0)
-		return -errno;
+	/*
+	 * The target itself is the user's to name: it may be a symlink. Not
+	 * one that replaced the directory made here (a writer of its parent).
+	 */
+	s.root = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					 (existed ? 0 : O_NOFOLLOW));
+	if (s.root < 0) {
+		e = -errno;
+		if (!existed && (e == -ELOOP || e == -ENOTDIR) && o->report)
+			o->report(o->report_data, "\"%s\": was replaced "
+				  "after the restore created it; nothing "
+				  "restored", o->target);
+		return e;
+	}
 	drfs_treewalk_init(&s.w, r, s.root);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);

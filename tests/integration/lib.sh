@@ -299,16 +299,20 @@ expect_clean_failure() {
 # hold SYSCALLS CMD ARGS... — run CMD in the background under strace, its
 # first call of each of SYSCALLS (comma-separated) held 3 s on entry, and
 # return once one is held: the test acts at exactly that moment (a writer
-# racing drfs, made deterministic). Then hold_wait. Skips without strace.
+# racing drfs, made deterministic). With HOLD_PATH set, only calls on that
+# path count; with HOLD_AT=exit they are held on exit, once done. Then
+# hold_wait. Skips without strace.
 hold() {
 	local sys=$1 i
+	local -a only=()
 	shift
 	command -v strace >/dev/null || skip "strace is not installed"
+	[ -z "${HOLD_PATH:-}" ] || only=(-P "$HOLD_PATH")
 	: >"$T/hold.log"
 	# LeakSanitizer cannot run under ptrace
 	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
-	strace -f -qq -o "$T/hold.log" -e trace="$sys" \
-		-e inject="$sys":delay_enter=3000000:when=1 \
+	strace -f -qq -o "$T/hold.log" "${only[@]}" -e trace="$sys" \
+		-e inject="$sys":delay_"${HOLD_AT:-enter}"=3000000:when=1 \
 		"$@" >"$T/last.out" 2>"$T/last.err" &
 	HOLD_PID=$!
 	for i in $(seq 1 600); do

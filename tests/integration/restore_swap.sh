@@ -11,7 +11,12 @@
 #     and the link (held: the link): the other name must not become a link to
 #     the outside file, and is named as not linked. (Restore linked the
 #     name, not the inode it had checked.)
-# Both cases run; the test fails at the end if either failed.
+#  3. the target itself, which restore creates, swapped for a symlink to an
+#     outside directory between its mkdir and its open (held: the mkdir,
+#     once done): nothing may land in the outside directory. (Restore
+#     followed it: the target "may be a symlink", but not one that appeared
+#     after restore made the directory.)
+# Every case runs; the test fails at the end if any failed.
 source "$(dirname "$0")/lib.sh"
 make_repo
 CRAFT=${DRFS_CRAFT:-$DRFS_BUILD/tests/drfs-craft}
@@ -76,6 +81,26 @@ else
 		fail "2: the outside file has $(stat -c %h "$T/outside/victim2") links, want 2 (its own and the swapped-in a)"
 	[ "$(cat "$T/t2/c")" = other ] || fail "2: c not restored"
 	info "2: $(grep -F 't2/b"' "$T/last.err")"
+fi
+
+# ---- 3. the target swapped between its mkdir and its open -----------------
+mkdir "$T/w" "$T/outside3"
+echo keep >"$T/outside3/keep"
+HOLD_PATH=$T/w/t3 HOLD_AT=exit hold mkdir "$DRFS" restore "$REPO" \
+	"$(cat "$T/craft1.id")" "$T/w/t3" --cache-dir "$CACHE"
+for _ in $(seq 1 100); do [ -d "$T/w/t3" ] && break; sleep 0.05; done
+rmdir "$T/w/t3"
+ln -s "$T/outside3" "$T/w/t3"
+hold_wait "restore, target swapped"
+if [ "$(ls -A "$T/outside3")" != keep ]; then
+	info "3: FAILED: restore wrote into the outside directory: $(ls -A "$T/outside3" | tr '\n' ' ')(exit $RC)"
+	failed+=(3)
+elif [ "$RC" != 1 ] || ! grep -qF 'w/t3": was replaced' "$T/last.err"; then
+	cat "$T/last.err" >&2
+	info "3: FAILED: exit $RC, want 1 and the target named as replaced"
+	failed+=(3)
+else
+	info "3: $(head -n 1 "$T/last.err")"
 fi
 
 [ ${#failed[@]} = 0 ] || fail "case(s) ${failed[*]} failed"
