@@ -805,6 +805,15 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 			return 0;
 		n->nlink = 1;
 	}
+	if (type == S_IFLNK && memchr(n->target, 0, n->target_len)) {
+		/* symlinkat would end it at the NUL: another target */
+		char q[96], what[160];
+		drfs_name_quote(n->target, n->target_len, q, sizeof(q));
+		snprintf(what, sizeof(what), "refused a symlink to %s: a "
+			 "target cannot hold a NUL byte", q);
+		problem_msg(s, path, what);
+		return 1;
+	}
 	if (type != S_IFDIR && n->nlink > 1) {
 		if (ino_find(s, n->ino)) {
 			member = true;
