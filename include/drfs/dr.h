@@ -37,7 +37,8 @@ struct drfs_drill_opts {
 
 struct drfs_drill_result {
 	struct drfs_snap_info snap;
-	char dir[PATH_MAX];       /* scratch directory used */
+	char dir[PATH_MAX];       /* the restored tree: tree/ in a new 0700
+				     scratch directory */
 	uint64_t entries;         /* entries walked (all of the snapshot) */
 	uint64_t files;           /* regular files restored and verified */
 	uint64_t bytes;           /* their bytes */

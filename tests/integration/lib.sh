@@ -14,7 +14,7 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
-# expect_clean_failure, restored_is, mount_repo,
+# expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
 # umount_repo, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -315,6 +315,44 @@ restored_is() {
 		fail "restore of $1 failed"
 	diff -r "$2" "$out" >&2 || fail "$1 does not restore $2"
 	rm -rf "$out"
+}
+
+# hold SYSCALLS CMD ARGS... — run CMD in the background under strace, its
+# first call of each of SYSCALLS (comma-separated) held 3 s on entry, and
+# return once one is held: the test acts at exactly that moment (a writer
+# racing drfs, made deterministic). With HOLD_PATH set, only calls on that
+# path count; with HOLD_AT=exit they are held on exit, once done. Then
+# hold_wait. Skips without strace.
+hold() {
+	local sys=$1 i
+	local -a only=()
+	shift
+	command -v strace >/dev/null || skip "strace is not installed"
+	[ -z "${HOLD_PATH:-}" ] || only=(-P "$HOLD_PATH")
+	: >"$T/hold.log"
+	# LeakSanitizer cannot run under ptrace
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+	strace -f -qq -o "$T/hold.log" "${only[@]}" -e trace="$sys" \
+		-e inject="$sys":delay_"${HOLD_AT:-enter}"=3000000:when=1 \
+		"$@" >"$T/last.out" 2>"$T/last.err" &
+	HOLD_PID=$!
+	for i in $(seq 1 600); do
+		grep -qE "^[0-9]+ +(${sys//,/|})\(" "$T/hold.log" && return 0
+		kill -0 "$HOLD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$T/last.err" >&2
+	fail "$1 $2: no ${sys//,/ or } call was held"
+}
+# hold_wait WHAT — wait for the command hold started; then as run_nocrash.
+hold_wait() {
+	RC=0
+	wait "$HOLD_PID" || RC=$?
+	if sanitizer_report "$T/last.err" || [ "$RC" -ge 128 ]; then
+		cat "$T/last.err" >&2
+		fail "$1: crashed (exit $RC)"
+	fi
+	return 0
 }
 
 # mount_repo MNT [OPTS...] — mount $REPO on MNT, wait until it is mounted.
