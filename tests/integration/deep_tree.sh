@@ -1,8 +1,9 @@
 #!/bin/bash
 # Deep trees: a 2,000-level tree (paths of ~4,000 bytes, under PATH_MAX),
-# with files at several depths, under `ulimit -n 1024` and a 1 MiB stack
-# (`ulimit -s 1024`, inherited by every drfs process below, the mount's
-# daemon and its threads too): backup, snapshots, check --read-data,
+# with files at several depths, under `ulimit -n 1024` (`-n 64` for the
+# backups), backed up with the default 8 MiB stack, then under a 1 MiB
+# stack (`ulimit -s 1024`, inherited by every drfs process below, the
+# mount's daemon and its threads too): backup, snapshots, check --read-data,
 # stats, copy to a second repository, an incremental backup, prune (its
 # mark walks the deep snapshot it keeps; gc then repacks around it), the
 # mount's snapshot view (find over it equals the source), and now/: a deep
@@ -87,19 +88,29 @@ mkdir "$SRC"
 [ "$(cd "$SRC" && find "$(chain $DEPTH)" -name f | wc -c)" -gt 4000 ] ||
 	fail "the deepest path is not ~4,000 bytes long"
 
-# every drfs below, and this shell, under these limits
+# every drfs below, and this shell, under these limits: the default stack
+# (8 MiB) for the first backup, 1 MiB from then on
 ulimit -n 1024
-ulimit -s 1024
+ulimit -s 8192
 
 drfs init "$REPO" >/dev/null
 DRFS_PASSWORD=$PASS2 drfs init "$DST" --cache-dir "$T/cdst" >/dev/null
 
-# ---- backup, snapshots, check, stats ---------------------------------------
-# the walk holds fewer than 40 descriptors whatever the depth: the whole
+# ---- backups, snapshots, check, stats ------------------------------------
+# the walk holds fewer than 40 descriptors whatever the depth: a whole
 # backup fits in 64
 (
 	ulimit -n 64
-	ok "backup" drfs backup "$REPO" "$SRC" --time 2026-05-01T10:00:00Z
+	ok "backup, 8 MiB stack" drfs backup "$REPO" "$SRC" \
+		--time 2026-05-01T09:00:00Z
+)
+s0=$(tail -n 1 "$T/last.out")
+[ "$s0" = 2026-05-01/090000 ] || fail "backup printed '$s0'"
+ulimit -s 1024
+(
+	ulimit -n 64
+	ok "backup" drfs backup "$REPO" "$SRC" --no-parent \
+		--time 2026-05-01T10:00:00Z
 )
 s1=$(tail -n 1 "$T/last.out")
 [ "$s1" = 2026-05-01/100000 ] || fail "backup printed '$s1'"
@@ -115,8 +126,10 @@ PY
 src_files=$(find "$SRC" -type f | wc -l)
 src_dirs=$(find "$SRC" -type d | wc -l)
 ok "snapshots" drfs snapshots "$REPO" --json
-[ "$(counts "$T/last.out" "$s1")" = "$src_files $src_dirs" ] ||
-	fail "snapshots: $(cat "$T/last.out")"
+for s in "$s0" "$s1"; do
+	[ "$(counts "$T/last.out" "$s")" = "$src_files $src_dirs" ] ||
+		fail "snapshots: $(cat "$T/last.out")"
+done
 ok "check --read-data" drfs check "$REPO" --read-data
 grep -q 'no problems found' "$T/last.err" || fail "check: $(cat "$T/last.err")"
 ok "stats" drfs stats "$REPO" --json
@@ -126,7 +139,7 @@ ok "stats" drfs stats "$REPO" --json
 # ---- copy to a second repository -------------------------------------------
 ok "copy" env DRFS_PASSWORD2="$PASS2" "$DRFS" copy "$REPO" "$DST" \
 	--cache-dir "$CACHE" --json
-[ "$(json_field copied <"$T/last.out")" = 1 ] ||
+[ "$(json_field copied <"$T/last.out")" = 2 ] ||
 	fail "copy: $(cat "$T/last.out")"
 ok "check of the copy" env DRFS_PASSWORD="$PASS2" "$DRFS" check "$DST" \
 	--read-data --cache-dir "$T/cdst"
@@ -139,7 +152,7 @@ echo "bottom, again" >"$SRC/$(chain $DEPTH)/f"
 ok "second backup" drfs backup "$REPO" "$SRC" --time 2026-05-02T10:00:00Z
 s2=$(tail -n 1 "$T/last.out")
 ok "prune" drfs prune "$REPO" --keep-last 1 --max-unused 0
-grep -q '1 snapshot(s) kept, 1 removed' "$T/last.err" ||
+grep -q '1 snapshot(s) kept, 2 removed' "$T/last.err" ||
 	fail "prune: $(cat "$T/last.err")"
 grep -Eq 'packs: ([1-9][0-9]* deleted|0 deleted, [1-9][0-9]* repacked)' \
 	"$T/last.err" || fail "prune freed nothing: $(cat "$T/last.err")"
