@@ -8,8 +8,9 @@
 # mark walks the deep snapshot it keeps; gc then repacks around it), the
 # mount's snapshot view (find over it equals the source), and now/: a deep
 # tree written with mkdir -p through the mount, drfs snapshot, a deep write
-# into a clean tree (every parent turns dirty) and another snapshot. No
-# walk may recurse per level on the C stack or hold a descriptor per level.
+# into a clean tree (every parent turns dirty) and another snapshot;
+# restore (compared with the source) and drill. No walk may recurse per
+# level on the C stack or hold a descriptor per level.
 source "$(dirname "$0")/lib.sh"
 need_root
 [ -e /dev/fuse ] || skip "no /dev/fuse"
@@ -162,11 +163,16 @@ grep -q 'no problems found' "$T/last.err" ||
 [ "$(drfs snapshots "$REPO" | tail -n +2 | awk '{ print $1 }')" = "$s2" ] ||
 	fail "after prune: $(drfs snapshots "$REPO")"
 
-# ---- restore and drill -----------------------------------------------------
-# Not here yet: src/ops/restore.c and drill.c are being rewritten in
-# parallel (heap-bounded walks, no descriptor per level); their checks of
-# this tree (restore it, compare with same_tree; drill it) are added with
-# that work.
+# ---- restore and drill ----------------------------------------------------
+ok "restore" drfs restore "$REPO" "$s2" "$T/restored"
+same_tree "restore of $s2" "$SRC" "$T/restored"
+export DRFS_DRILL_DIR=$T/drills
+mkdir "$DRFS_DRILL_DIR"
+ok "drill" drfs drill "$REPO" "$s2"
+grep -q "^verified: *$src_files of $src_files files" "$T/last.out" ||
+	fail "drill: $(cat "$T/last.out")"
+[ -z "$(ls -A "$DRFS_DRILL_DIR")" ] ||
+	fail "the drill left its scratch directory: $(ls -A "$DRFS_DRILL_DIR")"
 
 # ---- the mount: the snapshot as backed up; now/ ----------------------------
 M=$T/mnt
