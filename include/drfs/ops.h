@@ -95,7 +95,12 @@ struct drfs_check_opts {
 	void *report_data;
 };
 
-/* Returns the number of problems found (>= 0). */
+/*
+ * Returns the number of problems found (>= 0). Also reports, as
+ * "warning: ..." lines that are not problems, files and directories of a
+ * local repository and of the cache directory that grant group or other
+ * users any access.
+ */
 int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o);
 
 struct drfs_stats {
