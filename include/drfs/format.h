@@ -20,6 +20,7 @@
 #include "drfs/chunker.h"
 #include "drfs/crypto.h"
 #include "drfs/limits.h"
+#include "drfs/stack.h"
 
 #define DRFS_FORMAT_VERSION 1
 
@@ -249,6 +250,70 @@ int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
 /* Find name in a tree blob (binary search is impossible with varints; a scan). */
 int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
 		   size_t name_len, struct drfs_node *ret);
+
+/*
+ * A depth-first walk over trees that keeps its path on the heap (stack.h),
+ * never on the C stack, so its depth is limited by memory only (the format
+ * sets no limit on depth). Level 0 is the first tree pushed, the deepest
+ * level the one being iterated. A level keeps its address while it is on
+ * the walk: its blob, and the node last returned from it (with pointers
+ * into the blob), stay valid while deeper levels come and go.
+ *
+ *	drfs_tree_walk_init(&w, drfs_repo_blob_reader, repo);
+ *	e = drfs_tree_walk_push(&w, root);
+ *	while (e >= 0 && drfs_tree_walk_depth(&w)) {
+ *		e = drfs_tree_walk_next(&w, &n);
+ *		if (e == 0)                      (the end of the deepest tree)
+ *			drfs_tree_walk_pop(&w);
+ *		else if (e > 0 && S_ISDIR(n->mode))
+ *			e = drfs_tree_walk_push(&w, &n->subtree);
+ *	}
+ *	drfs_tree_walk_release(&w);
+ *
+ * Not thread-safe: one walk per thread.
+ */
+typedef int (*drfs_blob_read_fn)(void *userdata, const struct drfs_id *id,
+				 struct drfs_buf *out);
+
+struct drfs_tree_level {
+	struct drfs_id id;     /* the tree */
+	struct drfs_buf blob;  /* its bytes */
+	struct drfs_tree_iter it;
+	struct drfs_node node; /* the entry drfs_tree_walk_next returned last */
+	size_t user;           /* the caller's (e.g. its path's length here) */
+};
+
+struct drfs_tree_walk {
+	struct drfs_stack levels;   /* struct drfs_tree_level */
+	drfs_blob_read_fn read;     /* appends the blob of id to out */
+	void *read_data;
+};
+
+void drfs_tree_walk_init(struct drfs_tree_walk *w, drfs_blob_read_fn read,
+			 void *read_data);
+void drfs_tree_walk_release(struct drfs_tree_walk *w);
+/*
+ * Read tree id and make it the deepest level: 0; the read's error, -EBADMSG
+ * if it is no tree, -ENOMEM: then nothing was pushed.
+ */
+int drfs_tree_walk_push(struct drfs_tree_walk *w, const struct drfs_id *id);
+/*
+ * The next entry of the deepest level, in its node (*ret points there): 1;
+ * 0 at the end of that tree; -EBADMSG. The depth must be > 0.
+ */
+int drfs_tree_walk_next(struct drfs_tree_walk *w, struct drfs_node **ret);
+/* Leave the deepest level (the depth must be > 0). */
+void drfs_tree_walk_pop(struct drfs_tree_walk *w);
+static inline size_t drfs_tree_walk_depth(const struct drfs_tree_walk *w)
+{
+	return w->levels.depth;
+}
+/* The deepest level; NULL at depth 0. */
+static inline struct drfs_tree_level *
+drfs_tree_walk_top(const struct drfs_tree_walk *w)
+{
+	return drfs_stack_top(&w->levels);
+}
 
 /* ---- snapshots: snapshots/<id> ---------------------------------------- */
 

@@ -124,6 +124,9 @@ int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
 /* Read, decrypt, decompress and verify one blob; appends to out. */
 int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_buf *out);
+/* drfs_repo_blob_read as a drfs_blob_read_fn (userdata: the repository). */
+int drfs_repo_blob_reader(void *repo, const struct drfs_id *id,
+			  struct drfs_buf *out);
 
 /* ---- snapshot catalogue ------------------------------------------------ */
 

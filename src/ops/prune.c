@@ -29,7 +29,6 @@
 #define MARK_DB DRFS_DB_AUX1
 #define DEL_BATCH 1000
 #define SCAN_BATCH 8192
-#define TREE_DEPTH_MAX 1024
 
 /* DRFS_TEST_CRASH_AT=<step>: die like kill -9 at a named step (tests). */
 static void crash_point(const char *step)
@@ -262,22 +261,21 @@ static int idvec_add(struct idvec *iv, const struct drfs_id *id)
 }
 
 /*
- * Mark tree id, its data blobs and (recursively) its subtrees. A tree is
- * marked only together with its data blobs; subtrees follow. Anything
- * missing or corrupt fails with -EBADMSG: gc never runs on a guess.
+ * Mark tree id and its data blobs, unless it is marked already; its
+ * subtrees are added to todo, to be marked next. A tree is marked only
+ * together with its data blobs; subtrees follow. Anything missing or
+ * corrupt fails with -EBADMSG: gc never runs on a guess.
  */
-static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
+static int mark_one(struct gc *g, const struct drfs_id *id, struct idvec *todo)
 {
 	struct drfs_buf b;
 	struct drfs_tree_iter it;
 	struct drfs_node n;
 	struct drfs_txn *t;
-	struct idvec data = { 0 }, subs = { 0 };
+	struct idvec data = { 0 };
 	char hex[DRFS_ID_HEX_LEN + 1];
 	int e;
 
-	if (depth > TREE_DEPTH_MAX)
-		return -ELOOP;
 	e = drfs_txn_begin(g->r->index, false, &t);
 	if (e < 0)
 		return e;
@@ -290,7 +288,7 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
 	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
 		if (S_ISDIR(n.mode)) {
-			e = idvec_add(&subs, &n.subtree);
+			e = idvec_add(todo, &n.subtree);
 		} else if (S_ISREG(n.mode)) {
 			struct drfs_extent x;
 			while (e >= 0 && drfs_node_next_extent(&n, &x) > 0)
@@ -328,11 +326,24 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 	else
 		drfs_txn_abort(t);
 	g->marked_trees++;
-	for (size_t i = 0; e >= 0 && i < subs.n; i++)
-		e = mark_tree(g, &subs.v[i], depth + 1);
 out:
 	free(data.v);
-	free(subs.v);
+	return e;
+}
+
+/*
+ * Mark tree root and every tree below it, depth-first from a stack of ids
+ * on the heap, not the C stack: any depth. A marked tree is not read again.
+ */
+static int mark_tree(struct gc *g, const struct drfs_id *root)
+{
+	struct idvec todo = { 0 };
+	int e = idvec_add(&todo, root);
+	while (e >= 0 && todo.n) {
+		const struct drfs_id id = todo.v[--todo.n];
+		e = mark_one(g, &id, &todo);
+	}
+	free(todo.v);
 	return e;
 }
 
@@ -726,12 +737,12 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		n_only = n_snaps;
 	}
 	for (size_t i = 0; e >= 0 && i < n_only; i++) {
-		e = mark_tree(&g, &only[i].snap.root, 0);
+		e = mark_tree(&g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
-			e = mark_tree(&g, &only[i].snap.meta, 0);
+			e = mark_tree(&g, &only[i].snap.meta);
 	}
 	for (size_t i = 0; e >= 0 && i < o->n_roots; i++)
-		e = mark_tree(&g, &o->roots[i], 0);
+		e = mark_tree(&g, &o->roots[i]);
 	if (e < 0)
 		goto out;
 

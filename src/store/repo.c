@@ -1419,6 +1419,12 @@ again:
 	return e;
 }
 
+int drfs_repo_blob_reader(void *repo, const struct drfs_id *id,
+			  struct drfs_buf *out)
+{
+	return drfs_repo_blob_read(repo, id, out);
+}
+
 /* ---- snapshots ---------------------------------------------------------- */
 
 struct snap_collect {

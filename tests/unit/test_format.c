@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -1205,6 +1206,109 @@ static void test_golden(void)
 	drfs_buf_release(&want);
 }
 
+/*
+ * drfs_tree_walk over a chain of WALK_DEPTH trees: tree k holds "d" (tree
+ * k + 1, but for the last) and "f" (a file of size k), made from its id by
+ * chain_read. The walk runs on a thread with a WALK_STACK stack, which any
+ * recursion per level would overflow: every file is met once, at its
+ * depth, and a level's node stays valid below it. A tree that cannot be
+ * read is not pushed and its error comes back.
+ */
+#define WALK_DEPTH 100000
+#define WALK_STACK (256u << 10)
+
+struct chain_walk {
+	uint64_t fail_at; /* chain_read fails for this tree */
+	int e;
+	uint64_t files, sizes, max_depth;
+	bool node_lost;
+};
+
+static int chain_read(void *ud, const struct drfs_id *id,
+		      struct drfs_buf *out)
+{
+	const struct chain_walk *c = ud;
+	uint64_t k = drfs_get_le64(id->b);
+	struct drfs_tree_enc enc;
+	struct drfs_node n = { .name = (const uint8_t *)"d", .name_len = 1,
+			       .mode = S_IFDIR | 0755, .nlink = 2 };
+	int e = 0;
+
+	if (k == c->fail_at)
+		return -EIO;
+	drfs_tree_enc_init(&enc, out);
+	if (k + 1 < WALK_DEPTH) {
+		drfs_put_le64(n.subtree.b, k + 1);
+		e = drfs_tree_enc_add(&enc, &n, NULL, 0, NULL, 0);
+	}
+	n = (struct drfs_node){ .name = (const uint8_t *)"f", .name_len = 1,
+				.mode = S_IFREG | 0644, .nlink = 1, .size = k };
+	e = e ?: drfs_tree_enc_add(&enc, &n, NULL, 0, NULL, 0);
+	drfs_tree_enc_release(&enc);
+	return e;
+}
+
+static void *chain_walk(void *arg)
+{
+	struct chain_walk *c = arg;
+	struct drfs_tree_walk w;
+	struct drfs_node *n;
+	struct drfs_id root = { 0 };
+
+	drfs_tree_walk_init(&w, chain_read, c);
+	c->e = drfs_tree_walk_push(&w, &root);
+	while (c->e >= 0 && drfs_tree_walk_depth(&w)) {
+		size_t depth = drfs_tree_walk_depth(&w);
+		c->max_depth = MAX(c->max_depth, depth);
+		if (depth > 1) {
+			struct drfs_tree_level *up = w.levels.v[depth - 2];
+			c->node_lost |= up->node.name_len != 1 ||
+					up->node.name[0] != 'd';
+		}
+		c->e = drfs_tree_walk_next(&w, &n);
+		if (c->e == 0) {
+			drfs_tree_walk_pop(&w);
+		} else if (c->e > 0 && S_ISDIR(n->mode)) {
+			c->e = drfs_tree_walk_push(&w, &n->subtree);
+		} else if (c->e > 0) {
+			c->files++;
+			c->sizes += n->size;
+			c->node_lost |= n->size != depth - 1;
+		}
+	}
+	drfs_tree_walk_release(&w);
+	return NULL;
+}
+
+static void run_chain_walk(struct chain_walk *c)
+{
+	pthread_attr_t a;
+	pthread_t th;
+	CHECK_EQ(pthread_attr_init(&a), 0);
+	CHECK_EQ(pthread_attr_setstacksize(&a, WALK_STACK), 0);
+	CHECK_EQ(pthread_create(&th, &a, chain_walk, c), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	pthread_attr_destroy(&a);
+}
+
+static void test_tree_walk(void)
+{
+	struct chain_walk c = { .fail_at = UINT64_MAX };
+	run_chain_walk(&c);
+	CHECK_EQ(c.e, 0);
+	CHECK_EQ(c.files, WALK_DEPTH);
+	CHECK(c.sizes == (uint64_t)WALK_DEPTH * (WALK_DEPTH - 1) / 2);
+	CHECK_EQ(c.max_depth, WALK_DEPTH);
+	CHECK(!c.node_lost);
+
+	c = (struct chain_walk){ .fail_at = WALK_DEPTH / 2 };
+	run_chain_walk(&c);
+	CHECK_EQ(c.e, -EIO);
+	CHECK_EQ(c.max_depth, WALK_DEPTH / 2); /* the failed one not pushed */
+	CHECK_EQ(c.files, 0); /* "d" sorts first: no file was reached */
+	CHECK(!c.node_lost);
+}
+
 int main(void)
 {
 	test_init("test_format");
@@ -1220,6 +1324,7 @@ int main(void)
 	test_snapshot_named();
 	test_forget();
 	test_tree();
+	test_tree_walk();
 	test_indexobj();
 	test_pack();
 	test_names();
