@@ -315,6 +315,18 @@ drfs_tree_walk_top(const struct drfs_tree_walk *w)
 	return drfs_stack_top(&w->levels);
 }
 
+/*
+ * A walk's path, for messages: path (size bytes, at least 5) holds "/a/b"
+ * of length at; drfs_walk_path_add appends "/" and name there and returns
+ * the new length. A path that would not fit ends in "/..." and grows no
+ * further: its length then carries DRFS_WALK_PATH_CUT, and
+ * at & ~DRFS_WALK_PATH_CUT is where to end it again (an uncut path always
+ * leaves room for "/..."). The walk itself goes on at any depth.
+ */
+#define DRFS_WALK_PATH_CUT ((size_t)1 << (sizeof(size_t) * 8 - 1))
+size_t drfs_walk_path_add(char *path, size_t size, size_t at,
+			  const uint8_t *name, size_t name_len);
+
 /* ---- snapshots: snapshots/<id> ---------------------------------------- */
 
 struct drfs_snapshot {

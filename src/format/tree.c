@@ -425,3 +425,18 @@ void drfs_tree_walk_pop(struct drfs_tree_walk *w)
 	if (l->blob.cap > LEVEL_KEEP_MAX)
 		drfs_buf_release(&l->blob);
 }
+
+size_t drfs_walk_path_add(char *path, size_t size, size_t at,
+			  const uint8_t *name, size_t name_len)
+{
+	if (at & DRFS_WALK_PATH_CUT)
+		return at;
+	if (at + 1 + name_len + 4 < size) {
+		path[at] = '/';
+		memcpy(path + at + 1, name, name_len);
+		path[at + 1 + name_len] = 0;
+		return at + 1 + name_len;
+	}
+	memcpy(path + at, "/...", 5);
+	return (at + 4) | DRFS_WALK_PATH_CUT;
+}

@@ -73,27 +73,8 @@ static bool seen_add(struct ck *c, const struct drfs_id *id)
 	return true;
 }
 
-/*
- * The path of an entry, for messages: path + "/" + name at at. A path that
- * would not fit in CHECK_PATH_BUF ends in "/..." and grows no further; its
- * length then carries PATH_CUT (an uncut path always leaves room for it).
- */
+/* Messages name paths of up to CHECK_PATH_BUF bytes, then "/..." */
 #define CHECK_PATH_BUF 4096
-#define PATH_CUT ((size_t)1 << (sizeof(size_t) * 8 - 1))
-
-static size_t path_add(char *path, size_t at, const uint8_t *name, size_t nl)
-{
-	if (at & PATH_CUT)
-		return at;
-	if (at + 1 + nl + 4 < CHECK_PATH_BUF) {
-		path[at] = '/';
-		memcpy(path + at + 1, name, nl);
-		path[at + 1 + nl] = 0;
-		return at + 1 + nl;
-	}
-	memcpy(path + at, "/...", 5);
-	return (at + 4) | PATH_CUT;
-}
 
 static void check_extents(struct ck *c, const char *snap, struct drfs_node *n,
 			  const char *path)
@@ -146,7 +127,7 @@ static void check_tree(struct ck *c, const char *snap,
 		struct drfs_node *n;
 		int e = drfs_tree_walk_next(&w, &n);
 		if (e <= 0) {
-			path[l->user & ~PATH_CUT] = 0;
+			path[l->user & ~DRFS_WALK_PATH_CUT] = 0;
 			if (e < 0)
 				problem(c, "snapshot %.8s: \"%s/\": tree %s is "
 					"corrupted", snap,
@@ -155,7 +136,8 @@ static void check_tree(struct ck *c, const char *snap,
 			drfs_tree_walk_pop(&w);
 			continue;
 		}
-		size_t at = path_add(path, l->user, n->name, n->name_len);
+		size_t at = drfs_walk_path_add(path, CHECK_PATH_BUF, l->user,
+					       n->name, n->name_len);
 		if (S_ISDIR(n->mode))
 			check_enter(c, &w, snap, &n->subtree, path, at);
 		else if (S_ISREG(n->mode))

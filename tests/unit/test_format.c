@@ -1309,6 +1309,42 @@ static void test_tree_walk(void)
 	CHECK(!c.node_lost);
 }
 
+/*
+ * drfs_walk_path_add: names are appended while the path and "/..." fit;
+ * then the path ends in "/...", stays so however deep the walk goes, and
+ * cutting it back at a level's length restores that level's path.
+ */
+static void test_walk_path(void)
+{
+	char p[16];
+	size_t a, b, c, d;
+	p[0] = 0;
+	a = drfs_walk_path_add(p, sizeof(p), 0, (const uint8_t *)"abc", 3);
+	CHECK_EQ(a, 4);
+	CHECK(strcmp(p, "/abc") == 0);
+	b = drfs_walk_path_add(p, sizeof(p), a, (const uint8_t *)"de", 2);
+	CHECK_EQ(b, 7);
+	CHECK(strcmp(p, "/abc/de") == 0);
+	/* 7 + 1 + 3 + 4 == 15 < 16: still fits, with room for "/..." */
+	c = drfs_walk_path_add(p, sizeof(p), b, (const uint8_t *)"fgh", 3);
+	CHECK_EQ(c, 11);
+	CHECK(strcmp(p, "/abc/de/fgh") == 0);
+	d = drfs_walk_path_add(p, sizeof(p), c, (const uint8_t *)"i", 1);
+	CHECK(d & DRFS_WALK_PATH_CUT);
+	CHECK(strcmp(p, "/abc/de/fgh/...") == 0);
+	CHECK_EQ(d & ~DRFS_WALK_PATH_CUT, 15);
+	/* deeper: unchanged */
+	CHECK_EQ(drfs_walk_path_add(p, sizeof(p), d, (const uint8_t *)"j", 1),
+		 d);
+	CHECK(strcmp(p, "/abc/de/fgh/...") == 0);
+	/* back up to "/abc/de", then a sibling too long for the rest */
+	p[b & ~DRFS_WALK_PATH_CUT] = 0;
+	CHECK(strcmp(p, "/abc/de") == 0);
+	c = drfs_walk_path_add(p, sizeof(p), b, (const uint8_t *)"klmn", 4);
+	CHECK(c & DRFS_WALK_PATH_CUT);
+	CHECK(strcmp(p, "/abc/de/...") == 0);
+}
+
 int main(void)
 {
 	test_init("test_format");
@@ -1325,6 +1361,7 @@ int main(void)
 	test_forget();
 	test_tree();
 	test_tree_walk();
+	test_walk_path();
 	test_indexobj();
 	test_pack();
 	test_names();
