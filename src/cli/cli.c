@@ -130,6 +130,7 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_async = c->replica_async;
 	o->replica_backend.endpoint = c->replica_endpoint;
 	o->replica_backend.region = c->replica_region;
+	o->report = report_line;
 }
 
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
@@ -457,17 +458,14 @@ static int cmd_check(struct cli *c)
 		return 1;
 	repo_opts(c, &ro, c->args[0]);
 	ro.no_sync = true;
+	ro.report = NULL; /* drfs_check names the damage the sync skips */
 	e = drfs_repo_open(&ro, &r);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		return 1;
 	}
-	int problems = 0;
 	e = drfs_repo_sync(r, false);
-	if (e == -EBADMSG) {
-		log_err("%s", drfs_repo_last_error() ?: "corrupted object");
-		problems++;
-	} else if (e < 0) {
+	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		drfs_repo_free(r);
 		return 1;
@@ -478,9 +476,8 @@ static int cmd_check(struct cli *c)
 		log_err("check failed: %s", drfs_strerror(e));
 		return 1;
 	}
-	problems += e;
-	if (problems) {
-		log_err("check found %d problem(s)", problems);
+	if (e) {
+		log_err("check found %d problem(s)", e);
 		return 1;
 	}
 	if (!c->quiet)
