@@ -536,33 +536,6 @@ static int cmd_stats(struct cli *c)
 	return 0;
 }
 
-static int cmd_repair(struct cli *c)
-{
-	struct drfs_repo *r;
-	if (c->n_args != 2 || strcmp(c->args[0], "index") != 0) {
-		fprintf(stderr, "usage: drfs repair index REPO\n");
-		return EXIT_USAGE;
-	}
-	if (open_repo(c, c->args[1], &r) < 0)
-		return 1;
-	int e = drfs_repo_repair_index(r);
-	if (e < 0 && e != -EBADMSG) {
-		log_err("repair failed: %s", drfs_repo_last_error()
-						   ?: drfs_strerror(e));
-		drfs_repo_free(r);
-		return 1;
-	}
-	/* write one index object that covers every pack now known */
-	e = drfs_repo_write_full_index(r);
-	drfs_repo_free(r);
-	if (e < 0) {
-		log_err("cannot write the index: %s", drfs_strerror(e));
-		return 1;
-	}
-	fprintf(stderr, "index rebuilt from the packs\n");
-	return 0;
-}
-
 /* ---- retention hooks of drfs mount (fs.h) -------------------------------- */
 
 struct mount_retention {
@@ -730,7 +703,7 @@ static const struct command commands[] = {
 	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
-	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
+	{ "repair", cmd_repair, "index|snapshots REPO    rebuild the index from the packs; rewrite damaged snapshots" },
 	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
