@@ -14,11 +14,13 @@
  * Snapshots already copied are recognised by their "copied-from:" tag and
  * skipped without reading anything.
  */
+#include <limits.h>
 #include <stdio.h>
 
 #include "drfs/dr.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
+#include "drfs/repair.h"
 
 struct memo_ent {
 	struct drfs_id from, to;
@@ -38,7 +40,47 @@ struct cp {
 	 * snapshot that needed them is written */
 	struct drfs_buf fresh;
 	char *memo_path;
+	/*
+	 * Damage in the source costs only the entries that hold it, as
+	 * "drfs repair snapshots" would cut them (repair.h): lost holds the
+	 * data blobs that do not read; paths the damaged entries of the
+	 * snapshot being copied (for its tags); path the entry being copied.
+	 */
+	struct drfs_idset lost;
+	char **paths;
+	size_t n_paths, cap_paths;
+	char path[PATH_MAX];
+	bool quiet; /* copying the meta tree: its damage is the root's */
 };
+
+/* Whether a read error means the blob is lost (not a passing failure). */
+static bool blob_lost(int e)
+{
+	return e == -ENOENT || e == -EBADMSG;
+}
+
+/* A damaged entry of the snapshot being copied, reported and kept. */
+static int damaged(struct cp *c, const char *what, int err)
+{
+	const char *path = c->path[0] ? c->path + 1 : ".";
+	if (c->quiet)
+		return 0;
+	if (c->o->report)
+		c->o->report(c->o->report_data, "copy: \"%s\": %s: %s", path,
+			     what, drfs_strerror(err));
+	if (c->n_paths == c->cap_paths) {
+		size_t cap = c->cap_paths ? 2 * c->cap_paths : 16;
+		void *v = realloc(c->paths, cap * sizeof(*c->paths));
+		if (!v)
+			return -ENOMEM;
+		c->paths = v;
+		c->cap_paths = cap;
+	}
+	if (!(c->paths[c->n_paths] = strdup(path)))
+		return -ENOMEM;
+	c->n_paths++;
+	return 0;
+}
 
 static size_t memo_slot(const struct cp *c, const struct drfs_id *id)
 {
@@ -161,10 +203,15 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 		c->res->blobs_dup++;
 		return 0;
 	}
+	if (drfs_idset_has(&c->lost, id))
+		return -ENOENT;
 	drfs_buf_reset(&c->data);
 	int e = drfs_repo_blob_read(c->src, id, &c->data);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1];
+		/* a lost one is named with its file (copy_file) */
+		if (blob_lost(e))
+			return drfs_idset_add(&c->lost, id) < 0 ? -ENOMEM : e;
 		if (c->o->report)
 			c->o->report(c->o->report_data,
 				     "copy: cannot read blob %s: %s",
@@ -180,7 +227,60 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	return e ?: memo_put(c, id, ret, false);
 }
 
-static int copy_tree(struct cp *c, const struct drfs_id *idp,
+/*
+ * A regular file's extents, each data blob copied; those lost in the
+ * source are cut out (repair.h). *ret_v malloc'd. 1 if some were lost.
+ */
+static int copy_file(struct cp *c, struct drfs_node *n,
+		     struct drfs_extent **ret_v, size_t *ret_n)
+{
+	struct drfs_extent *v = calloc(n->n_extents ? n->n_extents : 1,
+				       sizeof(*v));
+	bool *lost = calloc(n->n_extents ? n->n_extents : 1, sizeof(*lost));
+	size_t k = 0, n_lost = 0;
+	int e = v && lost ? 0 : -ENOMEM, first = 0;
+	struct drfs_id first_id;
+	while (e >= 0 && k < n->n_extents &&
+	       drfs_node_next_extent(n, &v[k]) > 0) {
+		struct drfs_id src = v[k].id;
+		e = copy_data(c, &src, &v[k].id);
+		if (blob_lost(e)) {
+			lost[k] = true;
+			if (!first)
+				first = e, first_id = src;
+			n_lost++;
+			e = 0;
+		}
+		k++;
+	}
+	if (e >= 0 && n_lost) {
+		char what[160], hex[DRFS_ID_HEX_LEN + 1];
+		uint64_t size = n->size;
+		k = drfs_extents_cut(v, k, lost, &size);
+		snprintf(what, sizeof(what), "%llu byte(s) in %zu lost "
+			 "blob(s) cut out (blob %.16s, ...)",
+			 (unsigned long long)(n->size - size), n_lost,
+			 drfs_id_hex(&first_id, hex));
+		n->size = size;
+		e = damaged(c, what, first);
+	}
+	free(lost);
+	if (e < 0) {
+		free(v);
+		return e;
+	}
+	*ret_v = v;
+	*ret_n = k;
+	return n_lost ? 1 : 0;
+}
+
+/*
+ * Copy tree id (at c->path, plen bytes) into dst: *ret its dst id. A tree
+ * the source lost becomes an empty directory. 1 if something below was
+ * lost (such a tree is not memoised: every snapshot names its own
+ * damage), 0 if not, negative errno.
+ */
+static int copy_tree(struct cp *c, const struct drfs_id *idp, size_t plen,
 		     struct drfs_id *ret)
 {
 	const struct drfs_id from = *idp, *id = &from; /* ret may alias */
@@ -189,9 +289,7 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 	struct drfs_tree_enc enc;
 	struct drfs_node n;
 	struct drfs_xattr *xv = NULL;
-	struct drfs_extent *ev = NULL;
-	size_t ev_cap = 0;
-	int e;
+	int e, lost = 0;
 
 	if (memo_get(c, id, ret))
 		return 0;
@@ -201,12 +299,20 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 	e = drfs_repo_blob_read(c->src, id, &in);
 	e = e ?: drfs_tree_iter_init(&it, in.p, in.len);
 	if (e < 0) {
-		char hex[DRFS_ID_HEX_LEN + 1];
-		if (c->o->report)
-			c->o->report(c->o->report_data,
-				     "copy: cannot read tree %s: %s",
-				     drfs_id_hex(id, hex), drfs_strerror(e));
-		goto out;
+		char hex[DRFS_ID_HEX_LEN + 1], what[64];
+		if (!blob_lost(e)) {
+			if (c->o->report)
+				c->o->report(c->o->report_data,
+					     "copy: cannot read tree %s: %s",
+					     drfs_id_hex(id, hex),
+					     drfs_strerror(e));
+			goto out;
+		}
+		snprintf(what, sizeof(what), "directory lost (tree %.16s), "
+			 "copied empty", drfs_id_hex(id, hex));
+		lost = 1;
+		e = damaged(c, what, e);
+		goto put;
 	}
 	c->res->bytes_read += in.len;
 	xv = malloc(DRFS_XATTRS_MAX * sizeof(*xv));
@@ -215,35 +321,33 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 		goto out;
 	}
 	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		size_t nx = 0, ne = 0;
+		struct drfs_extent *ev = NULL;
+		size_t nx = 0, ne = 0, nl = plen + 1 + n.name_len;
 		struct drfs_xattr x;
-		struct drfs_extent ex;
-		while (nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(&n, &x) > 0)
+		if (nl >= sizeof(c->path)) {
+			e = -ENAMETOOLONG;
+			break;
+		}
+		c->path[plen] = '/';
+		memcpy(c->path + plen + 1, n.name, n.name_len);
+		c->path[nl] = 0;
+		if (S_ISDIR(n.mode))
+			e = copy_tree(c, &n.subtree, nl, &n.subtree);
+		else if (S_ISREG(n.mode))
+			e = copy_file(c, &n, &ev, &ne);
+		c->path[plen] = 0;
+		if (e > 0)
+			lost = 1;
+		while (e >= 0 && nx < DRFS_XATTRS_MAX &&
+		       drfs_node_next_xattr(&n, &x) > 0)
 			xv[nx++] = x;
-		if (n.n_extents > ev_cap) {
-			void *p = realloc(ev, n.n_extents * sizeof(*ev));
-			if (!p) {
-				e = -ENOMEM;
-				break;
-			}
-			ev = p;
-			ev_cap = n.n_extents;
-		}
-		while (ne < n.n_extents && drfs_node_next_extent(&n, &ex) > 0) {
-			e = copy_data(c, &ex.id, &ex.id);
-			if (e < 0)
-				goto out;
-			ev[ne++] = ex;
-		}
-		if (S_ISDIR(n.mode)) {
-			e = copy_tree(c, &n.subtree, &n.subtree);
-			if (e < 0)
-				goto out;
-		}
-		e = drfs_tree_enc_add(&enc, &n, xv, nx, ev, ne);
+		if (e >= 0)
+			e = drfs_tree_enc_add(&enc, &n, xv, nx, ev, ne);
+		free(ev);
 		if (e < 0)
-			goto out;
+			break;
 	}
+put:
 	if (e < 0)
 		goto out;
 	if (out.len == 0) {
@@ -253,14 +357,14 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 	}
 	e = count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE, out.p,
 					      out.len, ret));
-	e = e ?: memo_put(c, id, ret, false);
+	if (e >= 0 && !lost)
+		e = memo_put(c, id, ret, false);
 out:
 	free(xv);
-	free(ev);
 	drfs_tree_enc_release(&enc);
 	drfs_buf_release(&in);
 	drfs_buf_release(&out);
-	return e;
+	return e < 0 ? e : lost;
 }
 
 /* The "copied-from:" tag of s, or NULL. */
@@ -354,9 +458,31 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 	e = drfs_writer_new(c->dst, &c->w);
 	if (e < 0)
 		goto out;
-	e = copy_tree(c, &s->snap.root, &ns->root);
-	if (e >= 0 && !drfs_id_is_zero(&s->snap.meta))
-		e = copy_tree(c, &s->snap.meta, &ns->meta);
+	for (size_t i = 0; i < c->n_paths; i++)
+		free(c->paths[i]);
+	c->n_paths = 0;
+	c->path[0] = 0;
+	e = copy_tree(c, &s->snap.root, 0, &ns->root);
+	if (e >= 0 && !drfs_id_is_zero(&s->snap.meta)) {
+		/* lost: no meta; else its one entry is the root, already
+		 * copied (and its damage named) */
+		drfs_buf_reset(&c->data);
+		e = drfs_repo_blob_read(c->src, &s->snap.meta, &c->data);
+		if (blob_lost(e)) {
+			memset(&ns->meta, 0, sizeof(ns->meta));
+			e = damaged(c, "the root directory's own metadata is "
+				       "lost", e);
+		} else if (e >= 0) {
+			c->quiet = true;
+			e = copy_tree(c, &s->snap.meta, 0, &ns->meta);
+			c->quiet = false;
+		}
+	}
+	if (e > 0)
+		e = 0; /* damage: named, and the snapshot tagged below */
+	if (e >= 0 && c->n_paths)
+		drfs_damage_tags(ns, (const char *const *)c->paths,
+				 c->n_paths);
 	/* only after the data is durable may a snapshot reference it */
 	e = e ?: drfs_writer_flush(c->w);
 	if (e < 0)
@@ -438,9 +564,17 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			continue;
 		}
 		res.copied++;
-		if (o->report)
+		if (o->report && c.n_paths)
+			o->report(o->report_data, "copied %s (%.8s) as %.8s "
+				  "without what the source lost: %zu damaged "
+				  "entr%s (named above)", s->folder, hex,
+				  drfs_id_hex(&nid, nhex), c.n_paths,
+				  c.n_paths == 1 ? "y" : "ies");
+		else if (o->report)
 			o->report(o->report_data, "copied %s (%.8s) as %.8s",
 				  s->folder, hex, drfs_id_hex(&nid, nhex));
+		if (c.n_paths)
+			failed++;
 		/* later picks may name this one as their parent */
 		free(dv);
 		dv = NULL;
@@ -455,6 +589,10 @@ out:
 	free(dv);
 	free(c.memo);
 	free(c.memo_path);
+	for (size_t i = 0; i < c.n_paths; i++)
+		free(c.paths[i]);
+	free(c.paths);
+	drfs_idset_free(&c.lost);
 	drfs_buf_release(&c.data);
 	drfs_buf_release(&c.fresh);
 	if (e >= 0)
@@ -469,37 +607,9 @@ struct cmpl {
 	struct drfs_backend *be;
 	drfs_report_fn report;
 	void *report_data;
-	struct drfs_id *packs; /* open addressing: packs already checked */
-	size_t cap, n;
+	struct drfs_idset packs; /* packs already checked */
 	int missing;
 };
-
-static int pack_seen(struct cmpl *m, const struct drfs_id *pack)
-{
-	if (2 * (m->n + 1) > m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 1024;
-		struct drfs_id *old = m->packs;
-		size_t old_cap = m->cap;
-		m->packs = calloc(cap, sizeof(*m->packs));
-		if (!m->packs) {
-			m->packs = old;
-			return -ENOMEM;
-		}
-		m->cap = cap;
-		m->n = 0;
-		for (size_t i = 0; i < old_cap; i++)
-			if (!drfs_id_is_zero(&old[i]))
-				pack_seen(m, &old[i]);
-		free(old);
-	}
-	size_t i = (size_t)drfs_get_le64(pack->b) & (m->cap - 1);
-	for (; !drfs_id_is_zero(&m->packs[i]); i = (i + 1) & (m->cap - 1))
-		if (drfs_id_eq(&m->packs[i], pack))
-			return 1;
-	m->packs[i] = *pack;
-	m->n++;
-	return 0;
-}
 
 /* 0 present (or already checked), 1 missing, negative errno. */
 static int blob_present(struct cmpl *m, const struct drfs_id *id)
@@ -516,7 +626,7 @@ static int blob_present(struct cmpl *m, const struct drfs_id *id)
 	}
 	if (e < 0)
 		return e;
-	e = pack_seen(m, &pack);
+	e = drfs_idset_add(&m->packs, &pack);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	drfs_name_pack(&pack, name);
@@ -578,7 +688,7 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 		e = cmpl_tree(&m, &s->snap.root);
 	if (e == 0 && !drfs_id_is_zero(&s->snap.meta))
 		e = cmpl_tree(&m, &s->snap.meta);
-	free(m.packs);
+	drfs_idset_free(&m.packs);
 	if (e < 0)
 		return e;
 	return e == 0 ? 1 : 0;
@@ -611,44 +721,11 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 
 /* ---- Object Lock retention plan -------------------------------------------- */
 
-/* An open-addressing set of ids (trees walked, packs planned). */
-struct idset {
-	struct drfs_id *v;
-	size_t cap, n;
-};
-
-/* 1 if id was already in the set, 0 if added, -ENOMEM. */
-static int idset_add(struct idset *s, const struct drfs_id *id)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		struct idset old = *s;
-		size_t cap = s->cap ? 2 * s->cap : 1024;
-		s->v = calloc(cap, sizeof(*s->v));
-		if (!s->v) {
-			*s = old;
-			return -ENOMEM;
-		}
-		s->cap = cap;
-		s->n = 0;
-		for (size_t i = 0; i < old.cap; i++)
-			if (!drfs_id_is_zero(&old.v[i]))
-				idset_add(s, &old.v[i]);
-		free(old.v);
-	}
-	size_t i = (size_t)drfs_get_le64(id->b) & (s->cap - 1);
-	for (; !drfs_id_is_zero(&s->v[i]); i = (i + 1) & (s->cap - 1))
-		if (drfs_id_eq(&s->v[i], id))
-			return 1;
-	s->v[i] = *id;
-	s->n++;
-	return 0;
-}
-
 struct plan {
 	struct drfs_repo *r;
 	drfs_retain_fn cb;
 	void *ud;
-	struct idset trees, packs;
+	struct drfs_idset trees, packs;
 	time_t until;
 	int count;
 };
@@ -660,7 +737,7 @@ static int plan_blob(struct plan *p, const struct drfs_id *id)
 	int e = drfs_repo_blob_find(p->r, id, NULL, &pack);
 	if (e < 0)
 		return e;
-	e = idset_add(&p->packs, &pack);
+	e = drfs_idset_add(&p->packs, &pack);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	drfs_name_pack(&pack, name);
@@ -678,7 +755,7 @@ static int plan_tree(struct plan *p, const struct drfs_id *id)
 	struct drfs_buf b;
 	struct drfs_tree_iter it;
 	struct drfs_node n;
-	int e = idset_add(&p->trees, id);
+	int e = drfs_idset_add(&p->trees, id);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	e = plan_blob(p, id);
@@ -751,7 +828,7 @@ int drfs_retention_plan(struct drfs_repo *r, int64_t window, time_t now,
 			e = cb(userdata, "config", latest);
 		}
 	}
-	free(p.trees.v);
-	free(p.packs.v);
+	drfs_idset_free(&p.trees);
+	drfs_idset_free(&p.packs);
 	return e < 0 ? e : p.count;
 }
