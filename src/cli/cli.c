@@ -464,7 +464,9 @@ static int cmd_check(struct cli *c)
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		return 1;
 	}
-	e = drfs_repo_sync(r, false);
+	/* full: the packs no index object lists are read too (check lists
+	 * data/ anyway), so the walk finds every blob that exists */
+	e = drfs_repo_sync(r, true);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		drfs_repo_free(r);
