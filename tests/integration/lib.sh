@@ -251,3 +251,68 @@ umount_repo() {
 	done
 	fail "'$mnt' still mounted"
 }
+
+# ---- objects of a repository, without drfs ---------------------------------
+# For tests that damage or lose objects. URL is a repository directory or
+# s3://bucket/ (objects at the bucket's root) on $DRFS_TEST_S3_ENDPOINT.
+
+# s3_req METHOD URL [CURL ARGS...] — a signed request to the test S3 server.
+s3_req() {
+	local m=$1 u=$2
+	shift 2
+	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
+}
+bucket_of() { local b=${1#s3://}; echo "${b%%/*}"; }
+
+# obj_sizes URL PREFIX — "SIZE NAME" of each object under PREFIX, by name.
+obj_sizes() {
+	case $1 in
+	s3://*)
+		s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")?list-type=2&prefix=${2//\//%2F}" |
+			python3 -c 'import re, sys
+for k, s in re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", sys.stdin.read(), re.S):
+    print(s, k)' | sort -k 2
+		;;
+	*)
+		(cd "$1" && find . -type f ! -name '.tmp-*' -printf '%s %P\n' |
+			grep " $2" | sort -k 2) || true
+		;;
+	esac
+}
+# obj_names URL PREFIX — the names of the objects under PREFIX, sorted.
+obj_names() { obj_sizes "$1" "$2" | cut -d ' ' -f 2-; }
+
+# obj_edit URL NAME PYTHON — rewrite an object in place: PYTHON is an
+# expression of b (its bytes, a bytearray) giving the new bytes.
+obj_edit() {
+	local f=$T/obj-edit
+	case $1 in
+	s3://*) s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" -o "$f" ;;
+	*) cp "$1/$2" "$f" ;;
+	esac
+	python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b = eval(sys.argv[2])
+open(sys.argv[1], "wb").write(b)' "$f" "$3"
+	case $1 in
+	s3://*) s3_req PUT "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" \
+		--data-binary @"$f" >/dev/null ;;
+	*) cat "$f" >"$1/$2" ;;
+	esac
+	rm -f "$f"
+}
+# obj_corrupt URL NAME — flip two bytes in the middle of an object.
+obj_corrupt() {
+	obj_edit "$1" "$2" 'b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0x5a, b[len(b) // 2 + 1] ^ 0xa5]) + b[len(b) // 2 + 2:]'
+}
+# obj_truncate URL NAME — keep the first half of an object.
+obj_truncate() { obj_edit "$1" "$2" 'b[:len(b) // 2]'; }
+# obj_del URL NAME — delete an object.
+obj_del() {
+	case $1 in
+	s3://*) s3_req DELETE "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" ;;
+	*) rm -f "$1/$2" ;;
+	esac
+}
