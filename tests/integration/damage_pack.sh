@@ -14,6 +14,8 @@
 # the oldest is lost: the newest restores all but that directory (named);
 # repair snapshots empties it, and the oldest (whose root is gone) becomes
 # an empty snapshot; check is clean.
+# C: a corrupted pack: repair snapshots --read-data cuts the file out, check
+# is clean (check --read-data still names the pack: its bytes stay).
 source "$(dirname "$0")/lib.sh"
 make_repo
 PRIMARY=$REPO
@@ -154,6 +156,7 @@ done
 info "without a replica: the oldest restores, the newest all but big (named)"
 
 # ---- A3. repair snapshots -----------------------------------------------------------
+obj_get "$PRIMARY" "snapshots/$old_id" "$T/damaged-snapshot"
 obj_sizes "$PRIMARY" "" | grep -v ' locks/' >"$T/objects.before"
 run_nocrash "repair --dry-run" drfs repair snapshots "$PRIMARY" --dry-run
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "repair --dry-run failed"; }
@@ -209,6 +212,14 @@ PY
 	treecmp --ignore-root-times "$T/state1" "$T/r-old" >/dev/null ||
 		fail "$kind: the oldest differs after repair"
 done
+# a repair that stopped before forgetting: the next run only forgets
+obj_put "$PRIMARY" "snapshots/$old_id" "$T/damaged-snapshot"
+run_nocrash "repair after a stop" drfs repair snapshots "$PRIMARY"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "repair after a stop failed"; }
+grep -q "(${old_id:0:8}): already repaired as" "$T/last.out" ||
+	fail "repair after a stop: $(cat "$T/last.out")"
+[ "$(drfs snapshots "$PRIMARY" | tail -n +2 | wc -l)" = 2 ] ||
+	fail "repair after a stop: $(drfs snapshots "$PRIMARY")"
 run_nocrash "repair again" drfs repair snapshots "$PRIMARY"
 grep -q '^no damaged snapshots' "$T/last.out" || fail "a second repair: $(cat "$T/last.out")"
 info "repair snapshots: big keeps $size of $((20 << 20)) bytes; check is clean"
@@ -250,4 +261,29 @@ rm -rf "$T/rb-old"
 "$DRFS" restore "$B" "$b_old" "$T/rb-old" --cache-dir "$(fresh)" -q
 [ -z "$(ls -A "$T/rb-old")" ] || fail "B: the oldest is not empty"
 info "B: a lost tree becomes an empty directory"
+
+# ---- C: a corrupted pack: only --read-data finds the data ------------------------
+make_repo
+C=$REPO
+[ "$DRFS_TEST_BACKEND" = local ] && C=$T/repo-c
+CACHE=$T/cache-c
+mkdir -p "$T/c1"
+for f in one two; do seeded_bytes $((SEED + ${#f} * 40)) 300000 >"$T/c1/$f-x"; done
+drfs init "$C" >/dev/null
+drfs backup "$C" "$T/c1" -q >/dev/null
+pack=$(obj_names "$C" data/)
+obj_corrupt "$C" "$pack" # the middle of the pack: file data, not a tree
+run_nocrash "C: repair" drfs repair snapshots "$C"
+grep -q '^no damaged snapshots' "$T/last.out" || fail "C: repair without --read-data: $(cat "$T/last.out")"
+run_nocrash "C: repair --read-data" drfs repair snapshots "$C" --read-data
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "C: repair --read-data failed"; }
+grep -q 'x": 300000 of 300000 bytes lost (blob .* does not read): cut out' "$T/last.out" ||
+	fail "C: repair --read-data: $(cat "$T/last.out")"
+run_nocrash "C: check" drfs check "$C"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "C: check after repair --read-data is not clean"; }
+# the damaged bytes are still in the pack: check --read-data names it
+run_nocrash "C: check --read-data" drfs check "$C" --read-data
+[ "$RC" = 1 ] && grep -q "${pack##*/}" "$T/last.err" ||
+	fail "C: check --read-data: exit $RC: $(cat "$T/last.err")"
+info "C: repair --read-data cuts out what a corrupted pack lost"
 echo "damage_pack: ok"

@@ -284,23 +284,30 @@ for k, s in re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", sys.stdin.rea
 # obj_names URL PREFIX — the names of the objects under PREFIX, sorted.
 obj_names() { obj_sizes "$1" "$2" | cut -d ' ' -f 2-; }
 
+# obj_get URL NAME FILE, obj_put URL NAME FILE — an object's bytes.
+obj_get() {
+	case $1 in
+	s3://*) s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" -o "$3" ;;
+	*) cp "$1/$2" "$3" ;;
+	esac
+}
+obj_put() {
+	case $1 in
+	s3://*) s3_req PUT "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" \
+		--data-binary @"$3" >/dev/null ;;
+	*) mkdir -p "$(dirname "$1/$2")" && cat "$3" >"$1/$2" ;;
+	esac
+}
 # obj_edit URL NAME PYTHON — rewrite an object in place: PYTHON is an
 # expression of b (its bytes, a bytearray) giving the new bytes.
 obj_edit() {
 	local f=$T/obj-edit
-	case $1 in
-	s3://*) s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" -o "$f" ;;
-	*) cp "$1/$2" "$f" ;;
-	esac
+	obj_get "$1" "$2" "$f"
 	python3 -c 'import sys
 b = bytearray(open(sys.argv[1], "rb").read())
 b = eval(sys.argv[2])
 open(sys.argv[1], "wb").write(b)' "$f" "$3"
-	case $1 in
-	s3://*) s3_req PUT "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" \
-		--data-binary @"$f" >/dev/null ;;
-	*) cat "$f" >"$1/$2" ;;
-	esac
+	obj_put "$1" "$2" "$f"
 	rm -f "$f"
 }
 # obj_corrupt URL NAME — flip two bytes in the middle of an object.
