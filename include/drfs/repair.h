@@ -79,6 +79,19 @@ size_t drfs_extents_cut(struct drfs_extent *v, size_t n, const bool *lost,
 			uint64_t *size);
 
 /*
+ * The extents of regular file n, each given to fn, which may change it
+ * (copy maps its id) and returns 1 when its blob is lost, 0 when not, or
+ * a negative errno; the lost ones are cut out (drfs_extents_cut) and
+ * n->size shrinks by their bytes (*ret_lost_bytes). *ret_v (malloc'd,
+ * free it) and *ret_n hold what stays. Returns the number of lost
+ * extents, or a negative errno (nothing allocated).
+ */
+typedef int (*drfs_extent_fn)(void *userdata, struct drfs_extent *x);
+int drfs_extents_rewrite(struct drfs_node *n, drfs_extent_fn fn,
+			 void *userdata, struct drfs_extent **ret_v,
+			 size_t *ret_n, uint64_t *ret_lost_bytes);
+
+/*
  * Add the damaged-entry tags to s: "damaged:<path>" for paths[0..n) while
  * they fit (always leaving room for one more tag of up to
  * DRFS_TAG_RESERVE bytes, e.g. copy's "copied-from:<id>"), then

@@ -51,6 +51,8 @@ struct cp {
 	size_t n_paths, cap_paths;
 	char path[PATH_MAX];
 	bool quiet; /* copying the meta tree: its damage is the root's */
+	int first_err;            /* why the file being copied lost a blob */
+	struct drfs_id first_id;  /* and which */
 };
 
 /* Whether a read error means the blob is lost (not a passing failure). */
@@ -227,6 +229,21 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	return e ?: memo_put(c, id, ret, false);
 }
 
+/* drfs_extent_fn of copy_file: x's data blob copied, 1 if it is lost. */
+static int extent_copy(void *userdata, struct drfs_extent *x)
+{
+	struct cp *c = userdata;
+	struct drfs_id src = x->id;
+	int e = copy_data(c, &src, &x->id);
+	if (!blob_lost(e))
+		return e;
+	if (!c->first_err) {
+		c->first_err = e;
+		c->first_id = src;
+	}
+	return 1;
+}
+
 /*
  * A regular file's extents, each data blob copied; those lost in the
  * source are cut out (repair.h). *ret_v malloc'd. 1 if some were lost.
@@ -234,44 +251,21 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 static int copy_file(struct cp *c, struct drfs_node *n,
 		     struct drfs_extent **ret_v, size_t *ret_n)
 {
-	struct drfs_extent *v = calloc(n->n_extents ? n->n_extents : 1,
-				       sizeof(*v));
-	bool *lost = calloc(n->n_extents ? n->n_extents : 1, sizeof(*lost));
-	size_t k = 0, n_lost = 0;
-	int e = v && lost ? 0 : -ENOMEM, first = 0;
-	struct drfs_id first_id;
-	while (e >= 0 && k < n->n_extents &&
-	       drfs_node_next_extent(n, &v[k]) > 0) {
-		struct drfs_id src = v[k].id;
-		e = copy_data(c, &src, &v[k].id);
-		if (blob_lost(e)) {
-			lost[k] = true;
-			if (!first)
-				first = e, first_id = src;
-			n_lost++;
-			e = 0;
-		}
-		k++;
-	}
-	if (e >= 0 && n_lost) {
-		char what[160], hex[DRFS_ID_HEX_LEN + 1];
-		uint64_t size = n->size;
-		k = drfs_extents_cut(v, k, lost, &size);
-		snprintf(what, sizeof(what), "%llu byte(s) in %zu lost "
-			 "blob(s) cut out (blob %.16s, ...)",
-			 (unsigned long long)(n->size - size), n_lost,
-			 drfs_id_hex(&first_id, hex));
-		n->size = size;
-		e = damaged(c, what, first);
-	}
-	free(lost);
+	char what[160], hex[DRFS_ID_HEX_LEN + 1];
+	uint64_t gone;
+	c->first_err = 0;
+	int e = drfs_extents_rewrite(n, extent_copy, c, ret_v, ret_n, &gone);
+	if (e <= 0)
+		return e;
+	snprintf(what, sizeof(what), "%llu byte(s) in %d lost blob(s) cut out "
+		 "(blob %.16s, ...)", (unsigned long long)gone, e,
+		 drfs_id_hex(&c->first_id, hex));
+	e = damaged(c, what, c->first_err);
 	if (e < 0) {
-		free(v);
+		free(*ret_v);
 		return e;
 	}
-	*ret_v = v;
-	*ret_n = k;
-	return n_lost ? 1 : 0;
+	return 1;
 }
 
 /*

@@ -35,6 +35,7 @@ struct rp {
 	char **paths;                /* its damaged entries */
 	size_t n_paths, cap_paths;
 	uint64_t files, dirs, bytes_lost;
+	char first[160]; /* why the file being repaired lost its first blob */
 	char path[PATH_MAX];
 };
 
@@ -66,6 +67,38 @@ size_t drfs_extents_cut(struct drfs_extent *v, size_t n, const bool *lost,
 	}
 	*size -= shift;
 	return k;
+}
+
+int drfs_extents_rewrite(struct drfs_node *n, drfs_extent_fn fn,
+			 void *userdata, struct drfs_extent **ret_v,
+			 size_t *ret_n, uint64_t *ret_lost_bytes)
+{
+	size_t cap = n->n_extents ? n->n_extents : 1, k = 0, n_lost = 0;
+	struct drfs_extent *v = calloc(cap, sizeof(*v));
+	bool *lost = calloc(cap, sizeof(*lost));
+	uint64_t size = n->size;
+	int e = v && lost ? 0 : -ENOMEM;
+	while (e >= 0 && k < n->n_extents &&
+	       drfs_node_next_extent(n, &v[k]) > 0) {
+		e = fn(userdata, &v[k]);
+		if (e > 0) {
+			lost[k] = true;
+			n_lost++;
+		}
+		k++;
+	}
+	if (e >= 0 && n_lost)
+		k = drfs_extents_cut(v, k, lost, &size);
+	free(lost);
+	if (e < 0) {
+		free(v);
+		return e;
+	}
+	*ret_lost_bytes = n->size - size;
+	n->size = size;
+	*ret_v = v;
+	*ret_n = k;
+	return (int)MIN(n_lost, (size_t)INT_MAX);
 }
 
 void drfs_damage_tags(struct drfs_snapshot *s, const char *const *paths,
@@ -176,6 +209,19 @@ static int put_tree(struct rp *p, const struct drfs_buf *t,
 	return e < 0 ? e : 0;
 }
 
+/* drfs_extent_fn of repair_file: 1 if x's blob cannot be used. */
+static int extent_state(void *userdata, struct drfs_extent *x)
+{
+	struct rp *p = userdata;
+	char why[sizeof(p->first)];
+	int e = blob_state(p, &x->id, false, why, sizeof(why));
+	if (e < 0 || !why[0])
+		return e;
+	if (!p->first[0])
+		memcpy(p->first, why, sizeof(why));
+	return 1;
+}
+
 /*
  * The extents of a regular file n, with the lost ones cut out (restic's
  * rule). *ret_v (malloc'd) and *ret_n; 1 when something was cut.
@@ -183,43 +229,22 @@ static int put_tree(struct rp *p, const struct drfs_buf *t,
 static int repair_file(struct rp *p, struct drfs_node *n,
 		       struct drfs_extent **ret_v, size_t *ret_n)
 {
-	struct drfs_extent *v = calloc(n->n_extents ? n->n_extents : 1,
-				       sizeof(*v));
-	bool *lost = calloc(n->n_extents ? n->n_extents : 1, sizeof(*lost));
-	char why[160], first[160] = "";
-	size_t k = 0;
-	uint64_t gone = 0, size = n->size;
-	int e = v && lost ? 0 : -ENOMEM;
-	while (e >= 0 && k < n->n_extents &&
-	       drfs_node_next_extent(n, &v[k]) > 0) {
-		e = blob_state(p, &v[k].id, false, why, sizeof(why));
-		if (e >= 0 && why[0]) {
-			lost[k] = true;
-			gone += v[k].len;
-			if (!first[0])
-				memcpy(first, why, sizeof(first));
-		}
-		k++;
-	}
-	if (e >= 0 && gone) {
-		k = drfs_extents_cut(v, k, lost, &size);
-		n->size = size;
-		p->files++;
-		p->bytes_lost += gone;
-		say(p, "snapshot %s: \"%s\": %llu of %llu bytes lost (%s): "
-		       "cut out", p->folder, p->path + 1,
-		    (unsigned long long)gone,
-		    (unsigned long long)(size + gone), first);
-		e = damaged_path(p, p->path + 1);
-	}
-	free(lost);
+	uint64_t gone;
+	p->first[0] = 0;
+	int e = drfs_extents_rewrite(n, extent_state, p, ret_v, ret_n, &gone);
+	if (e <= 0)
+		return e;
+	p->files++;
+	p->bytes_lost += gone;
+	say(p, "snapshot %s: \"%s\": %llu of %llu bytes lost (%s): cut out",
+	    p->folder, p->path + 1, (unsigned long long)gone,
+	    (unsigned long long)(n->size + gone), p->first);
+	e = damaged_path(p, p->path + 1);
 	if (e < 0) {
-		free(v);
+		free(*ret_v);
 		return e;
 	}
-	*ret_v = v;
-	*ret_n = k;
-	return gone ? 1 : 0;
+	return 1;
 }
 
 static int rewrite_tree(struct rp *p, const struct drfs_id *id, size_t plen,

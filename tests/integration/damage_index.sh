@@ -21,15 +21,8 @@ seeded_bytes $((SEED + 9)) 700000 >"$SRC/bin/new"
 rm "$SRC/docs/f2"
 cp -a "$SRC" "$T/state2"
 
-have_fuse=0
-if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
-	have_fuse=1
-else
-	info "no FUSE here: the mount parts are skipped"
-fi
+fuse_ok || info "no FUSE here: the mount parts are skipped"
 
-# fresh — a new, empty cache directory
-fresh() { mktemp -d "$T/fresh.XXXXXX"; }
 
 # cache_run KIND CMD ARGS... — drfs with the warm cache or an empty one
 cache_run() {
@@ -38,7 +31,7 @@ cache_run() {
 	if [ "$kind" = warm ]; then
 		"$DRFS" "$cmd" --cache-dir "$CACHE" "$@"
 	else
-		"$DRFS" "$cmd" --cache-dir "$(fresh)" "$@"
+		"$DRFS" "$cmd" --cache-dir "$(fresh_cache)" "$@"
 	fi
 }
 
@@ -57,12 +50,12 @@ serves() {
 		treecmp --ignore-root-times "$T/state$i" "$T/out" >/dev/null ||
 			fail "$what: restore of ${snap[$i]} differs"
 	done
-	[ "$have_fuse" = 1 ] || return 0
+	fuse_ok || return 0
 	mnt=$T/mnt
 	if [ "$kind" = warm ]; then
 		mount_repo "$mnt"
 	else
-		CACHE=$(fresh) mount_repo "$mnt"
+		CACHE=$(fresh_cache) mount_repo "$mnt"
 	fi
 	for i in 1 2; do
 		rm -rf "$T/cp"

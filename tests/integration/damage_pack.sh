@@ -27,14 +27,7 @@ place() {
 }
 REPLICA=$(place replica)
 
-have_fuse=0
-if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
-	have_fuse=1
-else
-	info "no FUSE here: the mount parts are skipped"
-fi
-# fresh — a new, empty cache directory
-fresh() { mktemp -d "$T/fresh.XXXXXX"; }
+fuse_ok || info "no FUSE here: the mount parts are skipped"
 
 # ---- A: the data of one file ------------------------------------------------
 mkdir -p "$T/state1/sub"
@@ -67,16 +60,16 @@ print([s["id"] for s in json.load(sys.stdin) if s["folder"] == sys.argv[1]][0])'
 
 # ---- A1. a replica holds the pack: everything works, first run ----------------
 R=(--replica "$REPLICA")
-"$DRFS" restore "$PRIMARY" "$new" "$T/r-rep" "${R[@]}" --cache-dir "$(fresh)" \
+"$DRFS" restore "$PRIMARY" "$new" "$T/r-rep" "${R[@]}" --cache-dir "$(fresh_cache)" \
 	2>"$T/r-rep.err" || { cat "$T/r-rep.err" >&2; fail "restore with --replica failed"; }
 treecmp --ignore-root-times "$T/state2" "$T/r-rep" >/dev/null ||
 	fail "restore with --replica differs"
 grep -q 'reading from replica' "$T/r-rep.err" || fail "no failover was logged"
 run_nocrash "drill with --replica" "$DRFS" drill "$PRIMARY" "$new" "${R[@]}" \
-	--cache-dir "$(fresh)"
+	--cache-dir "$(fresh_cache)"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "drill with --replica failed"; }
-if [ "$have_fuse" = 1 ]; then
-	CACHE=$(fresh) mount_repo "$T/mnt" "${R[@]}"
+if fuse_ok; then
+	CACHE=$(fresh_cache) mount_repo "$T/mnt" "${R[@]}"
 	cp -a "$T/mnt/snapshots/$new" "$T/cp-rep"
 	umount_repo "$T/mnt"
 	treecmp --ignore-root-times "$T/state2" "$T/cp-rep" >/dev/null ||
@@ -84,16 +77,16 @@ if [ "$have_fuse" = 1 ]; then
 fi
 DST=$(place dst)
 "$DRFS" init "$DST" --cache-dir "$T/dst-init" >/dev/null
-c=$(fresh)
+c=$(fresh_cache)
 run_nocrash "copy with --replica" "$DRFS" copy "$PRIMARY" "$DST" "${R[@]}" --cache-dir "$c"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "copy with --replica failed"; }
 "$DRFS" restore "$DST" latest "$T/r-dst" --cache-dir "$c.dst" -q
 treecmp --ignore-root-times "$T/state2" "$T/r-dst" >/dev/null ||
 	fail "the copy made with --replica differs"
-run_nocrash "check with --replica" "$DRFS" check "$PRIMARY" "${R[@]}" --cache-dir "$(fresh)"
+run_nocrash "check with --replica" "$DRFS" check "$PRIMARY" "${R[@]}" --cache-dir "$(fresh_cache)"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check with --replica is not clean"; }
 run_nocrash "repair snapshots --replica --dry-run" \
-	"$DRFS" repair snapshots "$PRIMARY" "${R[@]}" --dry-run --cache-dir "$(fresh)"
+	"$DRFS" repair snapshots "$PRIMARY" "${R[@]}" --dry-run --cache-dir "$(fresh_cache)"
 grep -q '^no damaged snapshots' "$T/last.out" ||
 	fail "with the replica nothing is damaged: $(cat "$T/last.out")"
 info "with --replica: restore, drill, mount, copy, check work on the first run"
@@ -104,7 +97,7 @@ names_big() {
 	grep -q 'big' "$2" || fail "$1 does not name \"big\": $(cat "$2")"
 }
 for kind in fresh warm; do
-	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh); fi
+	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh_cache); fi
 	rm -rf "$T/r-old" "$T/r-new"
 	run_nocrash "$kind: restore $old" "$DRFS" restore "$PRIMARY" "$old" "$T/r-old" --cache-dir "$c"
 	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$kind: restore of the oldest failed"; }
@@ -117,11 +110,11 @@ for kind in fresh warm; do
 		"$T/state2" "$T/r-new" >/dev/null ||
 		fail "$kind: restore of the newest: files other than big differ"
 done
-run_nocrash "drill" "$DRFS" drill "$PRIMARY" "$new" --cache-dir "$(fresh)"
+run_nocrash "drill" "$DRFS" drill "$PRIMARY" "$new" --cache-dir "$(fresh_cache)"
 [ "$RC" != 0 ] || fail "drill passed with a lost pack"
 names_big drill "$T/last.err"
-if [ "$have_fuse" = 1 ]; then
-	CACHE=$(fresh) mount_repo "$T/mnt"
+if fuse_ok; then
+	CACHE=$(fresh_cache) mount_repo "$T/mnt"
 	cp -a "$T/mnt/snapshots/$old" "$T/cp-old"
 	treecmp --ignore-root-times "$T/state1" "$T/cp-old" >/dev/null ||
 		fail "mount: cp -a of the oldest differs"
@@ -136,7 +129,7 @@ if [ "$have_fuse" = 1 ]; then
 fi
 DST2=$(place dst2)
 "$DRFS" init "$DST2" --cache-dir "$T/dst2-init" >/dev/null
-c=$(fresh)
+c=$(fresh_cache)
 run_nocrash "copy" "$DRFS" copy "$PRIMARY" "$DST2" --cache-dir "$c"
 [ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "copy exited $RC, want 3"; }
 names_big copy "$T/last.err"
@@ -147,7 +140,7 @@ v = json.load(open(sys.argv[1]))
 assert len(v) == 2 and "damaged:big" in v[1]["tags"], v
 PY
 for kind in fresh warm; do
-	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh); fi
+	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh_cache); fi
 	run_nocrash "$kind: check" "$DRFS" check "$PRIMARY" --cache-dir "$c"
 	[ "$RC" = 1 ] || fail "$kind: check exited $RC, want 1"
 	grep -q "$lost_id" "$T/last.err" || fail "$kind: check does not name the pack"
@@ -180,7 +173,7 @@ assert s["folder"] == sys.argv[3], s
 assert "repaired-from:" + sys.argv[2] in s["tags"] and "damaged:big" in s["tags"], s
 PY
 for kind in warm fresh; do
-	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh); fi
+	if [ "$kind" = warm ]; then c=$CACHE; else c=$(fresh_cache); fi
 	run_nocrash "$kind: check after repair" "$DRFS" check "$PRIMARY" --read-data --cache-dir "$c"
 	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$kind: check after repair snapshots is not clean"; }
 	rm -rf "$T/r-fix"
@@ -225,9 +218,7 @@ grep -q '^no damaged snapshots' "$T/last.out" || fail "a second repair: $(cat "$
 info "repair snapshots: big keeps $size of $((20 << 20)) bytes; check is clean"
 
 # ---- B: the tree of a directory the newest shares with the oldest ---------------
-make_repo
-B=$REPO
-[ "$DRFS_TEST_BACKEND" = local ] && B=$T/repo-b
+B=$(place repo-b)
 CACHE=$T/cache-b
 # the same directory twice, so that kept/ (ctimes included) is unchanged
 mkdir -p "$T/b2/kept/deeper"
@@ -241,7 +232,7 @@ mkdir "$T/b2/added"
 seeded_bytes $((SEED + 30)) 9000 >"$T/b2/added/a1"
 b_new=$(drfs backup "$B" "$T/b2" --time 2025-05-02T08:00:00Z -q)
 obj_del "$B" "$first"
-c=$(fresh)
+c=$(fresh_cache)
 rm -rf "$T/rb"
 run_nocrash "B: restore" "$DRFS" restore "$B" "$b_new" "$T/rb" --cache-dir "$c"
 [ "$RC" = 3 ] || { cat "$T/last.err" >&2; fail "B: restore exited $RC, want 3"; }
@@ -251,21 +242,19 @@ run_nocrash "B: repair" drfs repair snapshots "$B"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "B: repair failed"; }
 grep -q '"kept/": directory lost' "$T/last.out" || fail "B: repair: $(cat "$T/last.out")"
 grep -q '^repaired 2 of 2' "$T/last.out" || fail "B: repair: $(cat "$T/last.out")"
-run_nocrash "B: check" "$DRFS" check "$B" --read-data --cache-dir "$(fresh)"
+run_nocrash "B: check" "$DRFS" check "$B" --read-data --cache-dir "$(fresh_cache)"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "B: check after repair is not clean"; }
 rm -rf "$T/rb"
-"$DRFS" restore "$B" "$b_new" "$T/rb" --cache-dir "$(fresh)" -q
+"$DRFS" restore "$B" "$b_new" "$T/rb" --cache-dir "$(fresh_cache)" -q
 [ -d "$T/rb/kept" ] && [ -z "$(ls -A "$T/rb/kept")" ] || fail "B: kept/ is not empty"
 diff -r "$T/b2/added" "$T/rb/added" || fail "B: added/ differs after repair"
 rm -rf "$T/rb-old"
-"$DRFS" restore "$B" "$b_old" "$T/rb-old" --cache-dir "$(fresh)" -q
+"$DRFS" restore "$B" "$b_old" "$T/rb-old" --cache-dir "$(fresh_cache)" -q
 [ -z "$(ls -A "$T/rb-old")" ] || fail "B: the oldest is not empty"
 info "B: a lost tree becomes an empty directory"
 
 # ---- C: a corrupted pack: only --read-data finds the data ------------------------
-make_repo
-C=$REPO
-[ "$DRFS_TEST_BACKEND" = local ] && C=$T/repo-c
+C=$(place repo-c)
 CACHE=$T/cache-c
 mkdir -p "$T/c1"
 for f in one two; do seeded_bytes $((SEED + ${#f} * 40)) 300000 >"$T/c1/$f-x"; done

@@ -113,6 +113,14 @@ need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root"
 }
 
+# fuse_ok — true when a mount can run here (root, /dev/fuse, fusermount3).
+fuse_ok() {
+	[ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null
+}
+
+# fresh_cache — a new, empty cache directory (under $T).
+fresh_cache() { mktemp -d "$T/fresh.XXXXXX"; }
+
 # drfs CMD ARGS... — the binary with this test's cache dir.
 drfs() {
 	local cmd=$1
