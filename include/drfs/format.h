@@ -39,6 +39,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_LOCK = 5,
 	DRFS_OBJ_POLICY = 6,
 	DRFS_OBJ_HOLD = 7,
+	DRFS_OBJ_FORGET = 8,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -254,6 +255,43 @@ struct drfs_snapshot {
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
 
+/* ---- forget records: forgotten/<id> ------------------------------------ */
+
+/*
+ * Written (create-only) before snapshot objects are deleted, so a snapshot
+ * that disappears without one is noticed (docs/rollback.md):
+ *   u8 version = 1 | u8 flags | svarint time.sec | uvarint time.nsec |
+ *   bytes host | uvarint n | n x (id[32] | svarint sec | uvarint nsec)
+ * ids strictly increasing (memcmp); each with the snapshot's time (zero:
+ * unknown). A baseline (flag) lists the parents already missing when a
+ * repository without records was upgraded; other records list >= 1 id.
+ */
+#define DRFS_FORGET_F_BASELINE 1u
+
+struct drfs_forget_entry {
+	struct drfs_id id;
+	struct timespec time; /* the snapshot's; zero: unknown */
+};
+
+struct drfs_forget_rec {
+	uint8_t flags;
+	struct timespec time; /* when the forget ran */
+	char host[DRFS_HOST_MAX_BUF];
+	uint32_t n;
+	struct drfs_rd entries; /* decoded: at the first entry */
+};
+
+/* e[0..n) must be sorted by id without duplicates (-EINVAL). */
+int drfs_forget_rec_encode(const struct drfs_forget_rec *h,
+			   const struct drfs_forget_entry *e, size_t n,
+			   struct drfs_buf *out);
+/* Validates everything, entries included; -EBADMSG. */
+int drfs_forget_rec_decode(const void *p, size_t len,
+			   struct drfs_forget_rec *ret);
+/* The next entry of a decoded record: 1, or 0 at the end. */
+int drfs_forget_rec_next(struct drfs_forget_rec *rec,
+			 struct drfs_forget_entry *ret);
+
 /* ---- index objects: index/<id> ---------------------------------------- */
 
 /*
@@ -283,6 +321,7 @@ int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 void drfs_name_pack(const struct drfs_id *id, char *out);
 void drfs_name_index(const struct drfs_id *id, char *out);
 void drfs_name_snapshot(const struct drfs_id *id, char *out);
+void drfs_name_forget(const struct drfs_id *id, char *out);
 /* Parse "<dir>/<64 hex>" (or "data/xx/<hex>"): 0 and id, -EINVAL. */
 int drfs_name_parse(const char *name, const char *dir, struct drfs_id *ret);
 

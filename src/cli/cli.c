@@ -23,7 +23,6 @@
 #include "drfs/log.h"
 #include "drfs/ops.h"
 #include "drfs/prune.h"
-#include "drfs/prune.h"
 #include "drfs/repo.h"
 
 void report_line(void *userdata, const char *fmt, ...)
@@ -303,6 +302,24 @@ void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void warn_vanished(struct drfs_repo *r, bool rollback_only)
+{
+	struct drfs_snap_audit a;
+	char msg[DRFS_SNAP_PROBLEM_TEXT_MAX];
+	bool hole = false;
+	if (drfs_repo_snapshot_audit(r, &a) < 0)
+		return;
+	for (size_t i = 0; i < a.n; i++) {
+		if (rollback_only && a.v[i].kind != DRFS_SNAP_ROLLED_BACK)
+			continue;
+		hole |= a.v[i].kind == DRFS_SNAP_HOLE;
+		log_warn("%s", drfs_snap_problem_text(&a.v[i], msg));
+	}
+	if (hole && a.no_records)
+		fprintf(stderr, "drfs: %s\n", DRFS_NO_RECORDS_NOTE);
+	drfs_snap_audit_release(&a);
+}
+
 void iso_time(const struct timespec *t, char out[48])
 {
 	struct tm tm;
@@ -388,6 +405,8 @@ static int cmd_snapshots(struct cli *c)
 	}
 	if (c->json)
 		printf("]\n");
+	fflush(stdout);
+	warn_vanished(r, false);
 	free(held);
 	free(v);
 	drfs_repo_free(r);
@@ -404,6 +423,7 @@ static int cmd_restore(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
+	warn_vanished(r, true);
 	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
 		drfs_repo_free(r);
 		return 1;

@@ -2,11 +2,12 @@
 /*
  * check.c - verify a repository, not the cache: every index/ and
  * snapshots/ object reads and authenticates; every pack an index object
- * lists exists, with its size; every snapshot's trees decode and every
- * blob they reference is indexed, by an index object, in a pack that
- * exists (the files that lose data are named); with read_data, every pack
- * is downloaded, its name (SHA-256) recomputed and every blob decrypted,
- * decompressed and its id verified.
+ * lists exists, with its size; no snapshot vanished without a forget
+ * record; every snapshot's trees decode and every blob they reference is
+ * indexed, by an index object, in a pack that exists (the files that lose
+ * data are named); with read_data, every pack is downloaded, its name
+ * (SHA-256) recomputed and every blob decrypted, decompressed and its id
+ * verified.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -470,6 +471,36 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * What the cache knows about snapshots that disappeared: a rollback (the
+ * newest of a host and path gone) and a refused forget record are
+ * problems; an older snapshot gone, or a hole in a parent chain, is a
+ * warning (docs/rollback.md).
+ */
+static int check_vanished(struct ck *c)
+{
+	struct drfs_snap_audit a;
+	char msg[DRFS_SNAP_PROBLEM_TEXT_MAX];
+	bool hole = false;
+	int e = drfs_repo_snapshot_audit(c->r, &a);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < a.n; i++) {
+		const struct drfs_snap_problem *p = &a.v[i];
+		drfs_snap_problem_text(p, msg);
+		hole |= p->kind == DRFS_SNAP_HOLE;
+		if (p->kind == DRFS_SNAP_ROLLED_BACK ||
+		    p->kind == DRFS_SNAP_BAD_RECORD)
+			problem(c, "%s", msg);
+		else if (c->o->report)
+			c->o->report(c->o->report_data, "warning: %s", msg);
+	}
+	if (hole && a.no_records && c->o->report)
+		c->o->report(c->o->report_data, "%s", DRFS_NO_RECORDS_NOTE);
+	drfs_snap_audit_release(&a);
+	return 0;
+}
+
 int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 {
 	struct ck c = { .r = r, .o = o };
@@ -510,7 +541,12 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	if (e < 0)
 		goto out;
 
-	/* 3. every snapshot's trees and blobs */
+	/* 3. snapshots gone without a forget record, refused records */
+	e = check_vanished(&c);
+	if (e < 0)
+		goto out;
+
+	/* 4. every snapshot's trees and blobs */
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
@@ -540,7 +576,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 			  "them, prune removes them)",
 			  (unsigned long long)(ls.orphans - (uint64_t)e));
 
-	/* 4. read every pack */
+	/* 5. read every pack */
 	if (o->read_data) {
 		struct rd_ctx x = { .c = &c, .packs = &packs };
 		pthread_t th[8];

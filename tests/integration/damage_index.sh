@@ -88,14 +88,14 @@ for damage in ${DRFS_TEST_DAMAGE:-flip truncate delete}; do
 	CACHE=$T/warm-$damage
 	drfs init "$REPO" >/dev/null
 	snap[1]=$(drfs backup "$REPO" "$T/state1" --time 2025-03-01T10:00:00Z -q)
-	idx=$(obj_names "$REPO" index/)
+	idx=$(obj_names index/)
 	[ "$(echo "$idx" | wc -l)" = 1 ] || fail "want one index object after a backup: $idx"
 	snap[2]=$(drfs backup "$REPO" "$T/state2" --time 2025-03-02T10:00:00Z -q)
 	name=${idx##*/}
 	case $damage in
-	flip) obj_corrupt "$REPO" "$idx" ;;
-	truncate) obj_truncate "$REPO" "$idx" ;;
-	delete) obj_del "$REPO" "$idx" ;;
+	flip) obj_corrupt "$idx" ;;
+	truncate) obj_truncate "$idx" ;;
+	delete) obj_del "$idx" ;;
 	esac
 	info "$damage: $idx"
 	case $damage in
@@ -115,7 +115,7 @@ for damage in ${DRFS_TEST_DAMAGE:-flip truncate delete}; do
 
 	run_nocrash "$damage: repair index" drfs repair index "$REPO"
 	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$damage: repair index failed"; }
-	if [ -n "$(obj_names "$REPO" "$idx")" ]; then
+	if [ -n "$(obj_names "$idx")" ]; then
 		fail "$damage: repair index left $idx"
 	fi
 	for kind in warm fresh; do

@@ -45,15 +45,15 @@ echo more >"$T/state2/sub/more"
 drfs init "$PRIMARY" --replica "$REPLICA" >/dev/null
 old=$(drfs backup "$PRIMARY" "$T/state1" --replica "$REPLICA" \
 	--time 2025-04-01T08:00:00Z -q)
-packs1=$(obj_names "$PRIMARY" data/)
+packs1=$(obj_names data/)
 new=$(drfs backup "$PRIMARY" "$T/state2" --replica "$REPLICA" \
 	--time 2025-04-02T08:00:00Z -q)
-new_packs=$(obj_sizes "$PRIMARY" data/ | grep -vF -f <(echo "$packs1"))
+new_packs=$(obj_sizes data/ | grep -vF -f <(echo "$packs1"))
 [ "$(echo "$new_packs" | wc -l)" -ge 2 ] ||
 	fail "the second backup wrote one pack; the test needs two: $new_packs"
 lost=$(echo "$new_packs" | sort -n | tail -n 1 | cut -d ' ' -f 2)
 lost_id=${lost##*/}
-obj_del "$PRIMARY" "$lost"
+obj_del "$lost"
 info "the primary lost $lost (the replica keeps it)"
 old_id=$(drfs snapshots "$PRIMARY" --json | python3 -c 'import json, sys
 print([s["id"] for s in json.load(sys.stdin) if s["folder"] == sys.argv[1]][0])' "$new")
@@ -149,13 +149,13 @@ done
 info "without a replica: the oldest restores, the newest all but big (named)"
 
 # ---- A3. repair snapshots -----------------------------------------------------------
-obj_get "$PRIMARY" "snapshots/$old_id" "$T/damaged-snapshot"
-obj_sizes "$PRIMARY" "" | grep -v ' locks/' >"$T/objects.before"
+obj_get "snapshots/$old_id" "$T/damaged-snapshot"
+obj_sizes "" | grep -v ' locks/' >"$T/objects.before"
 run_nocrash "repair --dry-run" drfs repair snapshots "$PRIMARY" --dry-run
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "repair --dry-run failed"; }
 names_big "repair --dry-run" "$T/last.out"
 grep -q '^would repair 1 of 2' "$T/last.out" || fail "dry run: $(cat "$T/last.out")"
-obj_sizes "$PRIMARY" "" | grep -v ' locks/' >"$T/objects.after"
+obj_sizes "" | grep -v ' locks/' >"$T/objects.after"
 diff "$T/objects.before" "$T/objects.after" >&2 || fail "--dry-run changed the repository"
 
 run_nocrash "repair" drfs repair snapshots "$PRIMARY"
@@ -206,7 +206,7 @@ PY
 		fail "$kind: the oldest differs after repair"
 done
 # a repair that stopped before forgetting: the next run only forgets
-obj_put "$PRIMARY" "snapshots/$old_id" "$T/damaged-snapshot"
+obj_put "snapshots/$old_id" "$T/damaged-snapshot"
 run_nocrash "repair after a stop" drfs repair snapshots "$PRIMARY"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "repair after a stop failed"; }
 grep -q "(${old_id:0:8}): already repaired as" "$T/last.out" ||
@@ -226,12 +226,12 @@ for i in 1 2; do seeded_bytes $((SEED + 20 + i)) 5000 >"$T/b2/kept/k$i"; done
 echo deep >"$T/b2/kept/deeper/d"
 drfs init "$B" >/dev/null
 b_old=$(drfs backup "$B" "$T/b2" --time 2025-05-01T08:00:00Z -q)
-first=$(obj_names "$B" data/)
+first=$(REPO=$B obj_names data/)
 [ "$(echo "$first" | wc -l)" = 1 ] || fail "B: want one pack per backup: $first"
 mkdir "$T/b2/added"
 seeded_bytes $((SEED + 30)) 9000 >"$T/b2/added/a1"
 b_new=$(drfs backup "$B" "$T/b2" --time 2025-05-02T08:00:00Z -q)
-obj_del "$B" "$first"
+REPO=$B obj_del "$first"
 c=$(fresh_cache)
 rm -rf "$T/rb"
 run_nocrash "B: restore" "$DRFS" restore "$B" "$b_new" "$T/rb" --cache-dir "$c"
@@ -260,8 +260,8 @@ mkdir -p "$T/c1"
 for f in one two; do seeded_bytes $((SEED + ${#f} * 40)) 300000 >"$T/c1/$f-x"; done
 drfs init "$C" >/dev/null
 drfs backup "$C" "$T/c1" -q >/dev/null
-pack=$(obj_names "$C" data/)
-obj_corrupt "$C" "$pack" # the middle of the pack: file data, not a tree
+pack=$(REPO=$C obj_names data/)
+REPO=$C obj_corrupt "$pack" # the middle of the pack: file data, not a tree
 run_nocrash "C: repair" drfs repair snapshots "$C"
 grep -q '^no damaged snapshots' "$T/last.out" || fail "C: repair without --read-data: $(cat "$T/last.out")"
 run_nocrash "C: repair --read-data" drfs repair snapshots "$C" --read-data

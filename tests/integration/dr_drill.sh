@@ -7,9 +7,41 @@ source "$(dirname "$0")/lib.sh"
 make_repo
 drfs init "$REPO" >/dev/null
 
+s3_req() { # METHOD URL [CURL ARGS...]
+	local m=$1 u=$2
+	shift 2
+	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
+}
+bucket_of() { local b=${1#s3://}; echo "${b%%/*}"; }
+flip() { python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 0x5a
+open(sys.argv[1], "wb").write(b)' "$1"; }
 # largest_pack — name of the largest object under data/
-largest_pack() { obj_sizes "$REPO" data/ | sort -n | tail -n 1 | cut -d ' ' -f 2; }
-corrupt() { obj_corrupt "$REPO" "$1"; }
+largest_pack() {
+	case $REPO in
+	s3://*)
+		s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$REPO")?list-type=2&prefix=data%2F" |
+			python3 -c 'import re, sys
+x = sys.stdin.read()
+c = re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", x, re.S)
+print(max(c, key=lambda kv: int(kv[1]))[0])'
+		;;
+	*) (cd "$REPO" && ls -S data/*/* | head -n 1) ;;
+	esac
+}
+corrupt() {
+	case $REPO in
+	s3://*)
+		local u="$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$REPO")/$1"
+		s3_req GET "$u" -o "$T/obj"
+		flip "$T/obj"
+		s3_req PUT "$u" --data-binary @"$T/obj" >/dev/null
+		;;
+	*) flip "$REPO/$1" ;;
+	esac
+}
 
 SRC=$T/src
 mkdir -p "$SRC/a/b" "$SRC/c"

@@ -28,7 +28,49 @@ else
 fi
 info "primary $PRIMARY, replica $REPLICA"
 
-# objects without drfs: s3_req, obj_names, obj_corrupt, obj_del (lib.sh)
+# ---- objects of a repository, without drfs -------------------------------
+s3_req() { # METHOD URL [CURL ARGS...]
+	local m=$1 u=$2
+	shift 2
+	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
+}
+bucket_of() { local b=${1#s3://}; echo "${b%%/*}"; }
+# obj_names URL PREFIX — object names under PREFIX, one a line
+obj_names() {
+	case $1 in
+	s3://*)
+		s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")?list-type=2&prefix=${2//\//%2F}" |
+			grep -o '<Key>[^<]*</Key>' | sed 's/<Key>//; s/<\/Key>//' | sort
+		;;
+	*)
+		(cd "$1" && find . -type f ! -name '.tmp-*' | sed 's|^\./||' |
+			grep "^$2" | sort) || true
+		;;
+	esac
+}
+flip() { python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 0x5a
+open(sys.argv[1], "wb").write(b)' "$1"; }
+# obj_corrupt URL NAME — flip one byte in the middle of the object
+obj_corrupt() {
+	case $1 in
+	s3://*)
+		local u="$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2"
+		s3_req GET "$u" -o "$T/obj"
+		flip "$T/obj"
+		s3_req PUT "$u" --data-binary @"$T/obj" >/dev/null
+		;;
+	*) flip "$1/$2" ;;
+	esac
+}
+obj_del() {
+	case $1 in
+	s3://*) s3_req DELETE "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" ;;
+	*) rm -f "$1/$2" ;;
+	esac
+}
 
 # make_empty URL — an empty place for a repository (bucket or directory)
 make_empty() {

@@ -12,8 +12,10 @@
 #
 # Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
-# repo_bytes, realtree, seeded_bytes, run_nocrash, expect_clean_failure,
-# mount_repo,
+# s3_req, obj_names, obj_sizes, obj_get, obj_put, obj_del, obj_edit,
+# obj_corrupt, obj_truncate, fuse_ok, fresh_cache, repo_bytes, realtree,
+# seeded_bytes, run_nocrash, with_cache, no_removal_reported,
+# expect_clean_failure, mount_repo,
 # umount_repo, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -151,6 +153,101 @@ make_repo() {
 	esac
 }
 
+# ---- objects of $REPO behind drfs's back (an attacker, a lost object) ----
+# s3_req METHOD URL [CURL ARGS...] — a request signed for the test S3 server
+s3_req() {
+	local m=$1 u=$2
+	shift 2
+	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
+}
+# _obj_url [NAME] — URL of the bucket (no NAME) or of object NAME of $REPO
+_obj_url() {
+	local b=${REPO#s3://} bucket prefix
+	bucket=${b%%/*}
+	prefix=${b#"$bucket"}
+	prefix=${prefix#/}
+	if [ $# = 0 ]; then
+		printf '%s/%s' "$DRFS_TEST_S3_ENDPOINT" "$bucket"
+	else
+		printf '%s/%s/%s%s' "$DRFS_TEST_S3_ENDPOINT" "$bucket" "$prefix" "$1"
+	fi
+}
+# obj_names PREFIX — names of $REPO's objects under PREFIX, one a line
+obj_names() {
+	case $REPO in
+	s3://*)
+		local b=${REPO#s3://} pre
+		pre=${b#*/}
+		[ "$pre" = "$b" ] && pre=
+		s3_req GET "$(_obj_url)?list-type=2&prefix=$(printf %s "$pre$1" | sed 's|/|%2F|g')" >"$T/.list.xml"
+		{ grep -o '<Key>[^<]*</Key>' "$T/.list.xml" || true; } |
+			sed 's/<Key>//; s/<\/Key>//' | sed "s|^$pre||" | sort
+		;;
+	*)
+		(cd "$REPO" && find . -type f ! -name '.tmp-*' | sed 's|^\./||' |
+			grep "^$1" | sort) || true
+		;;
+	esac
+}
+# obj_get NAME FILE / obj_put NAME FILE / obj_del NAME — raw object access
+obj_get() {
+	case $REPO in
+	s3://*) s3_req GET "$(_obj_url "$1")" -o "$2" ;;
+	*) cp "$REPO/$1" "$2" ;;
+	esac
+}
+obj_put() {
+	case $REPO in
+	s3://*) s3_req PUT "$(_obj_url "$1")" --data-binary @"$2" >/dev/null ;;
+	*) mkdir -p "$(dirname "$REPO/$1")" && cp "$2" "$REPO/$1" ;;
+	esac
+}
+obj_del() {
+	case $REPO in
+	s3://*) s3_req DELETE "$(_obj_url "$1")" >/dev/null ;;
+	*) rm "$REPO/$1" ;;
+	esac
+}
+
+# obj_sizes PREFIX — "SIZE NAME" of each of $REPO's objects under PREFIX
+obj_sizes() {
+	case $REPO in
+	s3://*)
+		local b=${REPO#s3://} pre
+		pre=${b#*/}
+		[ "$pre" = "$b" ] && pre=
+		s3_req GET "$(_obj_url)?list-type=2&prefix=$(printf %s "$pre$1" | sed 's|/|%2F|g')" |
+			python3 -c 'import re, sys
+for k, s in re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", sys.stdin.read(), re.S):
+    print(s, k[len(sys.argv[1]):])' "$pre" | sort -k 2
+		;;
+	*)
+		(cd "$REPO" && find . -type f ! -name '.tmp-*' -printf '%s %P\n' |
+			grep " $1" | sort -k 2) || true
+		;;
+	esac
+}
+# obj_edit NAME PYTHON — rewrite an object of $REPO in place: PYTHON is an
+# expression of b (its bytes, a bytearray) giving the new bytes.
+obj_edit() {
+	local f=$T/.obj-edit
+	obj_get "$1" "$f"
+	python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b = eval(sys.argv[2])
+open(sys.argv[1], "wb").write(b)' "$f" "$2"
+	obj_put "$1" "$f"
+	rm -f "$f"
+}
+# obj_corrupt NAME — flip two bytes in the middle of an object of $REPO
+obj_corrupt() {
+	obj_edit "$1" 'b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0x5a, b[len(b) // 2 + 1] ^ 0xa5]) + b[len(b) // 2 + 2:]'
+}
+# obj_truncate NAME — keep the first half of an object of $REPO
+obj_truncate() { obj_edit "$1" 'b[:len(b) // 2]'; }
+
 # repo_bytes — total stored bytes of the repository.
 repo_bytes() {
 	case "$DRFS_TEST_BACKEND" in
@@ -213,6 +310,26 @@ run_nocrash() {
 	return 0
 }
 
+# with_cache CACHEDIR CMD ARGS... — run_nocrash "drfs CMD $REPO ARGS" with
+# that cache directory (another host's view, or an empty cache)
+with_cache() {
+	local c=$1 cmd=$2
+	shift 2
+	run_nocrash "$cmd (cache $(basename "$c"))" "$DRFS" "$cmd" "$REPO" \
+		--cache-dir "$c" "$@"
+}
+
+# no_removal_reported WHAT — the last run_nocrash succeeded and said nothing
+# about snapshots gone without a forget record (docs/rollback.md)
+no_removal_reported() {
+	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$1: exit $RC"; }
+	if grep -E "vanished|missing without|refused|rolled back|forget record" \
+		"$T/last.err" >&2; then
+		fail "$1: reported a removal drfs made itself"
+	fi
+	return 0
+}
+
 # expect_clean_failure WHAT CMD... — CMD must fail (exit 1..127) with a
 # message on stderr, without a crash or sanitizer report.
 expect_clean_failure() {
@@ -258,76 +375,4 @@ umount_repo() {
 		sleep 0.1
 	done
 	fail "'$mnt' still mounted"
-}
-
-# ---- objects of a repository, without drfs ---------------------------------
-# For tests that damage or lose objects. URL is a repository directory or
-# s3://bucket/ (objects at the bucket's root) on $DRFS_TEST_S3_ENDPOINT.
-
-# s3_req METHOD URL [CURL ARGS...] — a signed request to the test S3 server.
-s3_req() {
-	local m=$1 u=$2
-	shift 2
-	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
-		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
-}
-bucket_of() { local b=${1#s3://}; echo "${b%%/*}"; }
-
-# obj_sizes URL PREFIX — "SIZE NAME" of each object under PREFIX, by name.
-obj_sizes() {
-	case $1 in
-	s3://*)
-		s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")?list-type=2&prefix=${2//\//%2F}" |
-			python3 -c 'import re, sys
-for k, s in re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", sys.stdin.read(), re.S):
-    print(s, k)' | sort -k 2
-		;;
-	*)
-		(cd "$1" && find . -type f ! -name '.tmp-*' -printf '%s %P\n' |
-			grep " $2" | sort -k 2) || true
-		;;
-	esac
-}
-# obj_names URL PREFIX — the names of the objects under PREFIX, sorted.
-obj_names() { obj_sizes "$1" "$2" | cut -d ' ' -f 2-; }
-
-# obj_get URL NAME FILE, obj_put URL NAME FILE — an object's bytes.
-obj_get() {
-	case $1 in
-	s3://*) s3_req GET "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" -o "$3" ;;
-	*) cp "$1/$2" "$3" ;;
-	esac
-}
-obj_put() {
-	case $1 in
-	s3://*) s3_req PUT "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" \
-		--data-binary @"$3" >/dev/null ;;
-	*) mkdir -p "$(dirname "$1/$2")" && cat "$3" >"$1/$2" ;;
-	esac
-}
-# obj_edit URL NAME PYTHON — rewrite an object in place: PYTHON is an
-# expression of b (its bytes, a bytearray) giving the new bytes.
-obj_edit() {
-	local f=$T/obj-edit
-	obj_get "$1" "$2" "$f"
-	python3 -c 'import sys
-b = bytearray(open(sys.argv[1], "rb").read())
-b = eval(sys.argv[2])
-open(sys.argv[1], "wb").write(b)' "$f" "$3"
-	obj_put "$1" "$2" "$f"
-	rm -f "$f"
-}
-# obj_corrupt URL NAME — flip two bytes in the middle of an object.
-obj_corrupt() {
-	obj_edit "$1" "$2" 'b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0x5a, b[len(b) // 2 + 1] ^ 0xa5]) + b[len(b) // 2 + 2:]'
-}
-# obj_truncate URL NAME — keep the first half of an object.
-obj_truncate() { obj_edit "$1" "$2" 'b[:len(b) // 2]'; }
-# obj_del URL NAME — delete an object.
-obj_del() {
-	case $1 in
-	s3://*) s3_req DELETE "$DRFS_TEST_S3_ENDPOINT/$(bucket_of "$1")/$2" ;;
-	*) rm -f "$1/$2" ;;
-	esac
 }
