@@ -42,6 +42,16 @@
 /* The number of damaged entries whose tags did not fit. */
 #define DRFS_DAMAGED_MORE_TAG "damaged-more:"
 
+/*
+ * Whether a read's error means the object is lost (missing, corrupted
+ * everywhere), not a passing failure (network, memory) that must stop a
+ * repair or copy instead of costing data.
+ */
+static inline bool drfs_read_lost(int e)
+{
+	return e == -ENOENT || e == -EBADMSG;
+}
+
 struct drfs_repair_opts {
 	bool dry_run;   /* report what would change; write and delete nothing */
 	bool read_data; /* read and verify every data blob, not just find it */

@@ -55,12 +55,6 @@ struct cp {
 	struct drfs_id first_id;  /* and which */
 };
 
-/* Whether a read error means the blob is lost (not a passing failure). */
-static bool blob_lost(int e)
-{
-	return e == -ENOENT || e == -EBADMSG;
-}
-
 /* A damaged entry of the snapshot being copied, reported and kept. */
 static int damaged(struct cp *c, const char *what, int err)
 {
@@ -212,7 +206,7 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		/* a lost one is named with its file (copy_file) */
-		if (blob_lost(e))
+		if (drfs_read_lost(e))
 			return drfs_idset_add(&c->lost, id) < 0 ? -ENOMEM : e;
 		if (c->o->report)
 			c->o->report(c->o->report_data,
@@ -235,7 +229,7 @@ static int extent_copy(void *userdata, struct drfs_extent *x)
 	struct cp *c = userdata;
 	struct drfs_id src = x->id;
 	int e = copy_data(c, &src, &x->id);
-	if (!blob_lost(e))
+	if (!drfs_read_lost(e))
 		return e;
 	if (!c->first_err) {
 		c->first_err = e;
@@ -294,7 +288,7 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp, size_t plen,
 	e = e ?: drfs_tree_iter_init(&it, in.p, in.len);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1], what[64];
-		if (!blob_lost(e)) {
+		if (!drfs_read_lost(e)) {
 			if (c->o->report)
 				c->o->report(c->o->report_data,
 					     "copy: cannot read tree %s: %s",
@@ -462,7 +456,7 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		 * copied (and its damage named) */
 		drfs_buf_reset(&c->data);
 		e = drfs_repo_blob_read(c->src, &s->snap.meta, &c->data);
-		if (blob_lost(e)) {
+		if (drfs_read_lost(e)) {
 			memset(&ns->meta, 0, sizeof(ns->meta));
 			e = damaged(c, "the root directory's own metadata is "
 				       "lost", e);

@@ -185,7 +185,7 @@ static int blob_state(struct rp *p, const struct drfs_id *id, bool tree,
 	if (!drfs_idset_has(&p->bad, id)) {
 		drfs_buf_reset(&p->blob);
 		e = drfs_repo_blob_read(p->r, id, &p->blob);
-		if (e == -ENOMEM)
+		if (e < 0 && !drfs_read_lost(e))
 			return e;
 		e = drfs_idset_add(e >= 0 ? &p->good : &p->bad, id);
 		if (e < 0)
@@ -304,7 +304,7 @@ static int rewrite_tree(struct rp *p, const struct drfs_id *idp, size_t plen,
 				;
 			re = re ?: drfs_tree_iter_init(&it, in.p, in.len);
 		}
-		if (re == -ENOMEM)
+		if (re < 0 && !drfs_read_lost(re))
 			e = re;
 		else if (re < 0)
 			snprintf(why, sizeof(why), "tree %.16s: %s",
@@ -389,7 +389,7 @@ static int rewrite_meta(struct rp *p, const struct drfs_snapshot *s,
 				n.subtree = *new_root;
 			e = drfs_tree_enc_add(&enc, &n, p->xv, nx, NULL, 0);
 		}
-		if (e == -EBADMSG || e == -ENOENT)
+		if (drfs_read_lost(e))
 			snprintf(why, sizeof(why), "tree %.16s: %s",
 				 drfs_id_hex(&s->meta,
 					     (char[DRFS_ID_HEX_LEN + 1]){ 0 }),
