@@ -668,19 +668,35 @@ static bool name_in(const struct name_list *l, const char *name)
 	return name_find(l, name) >= 0;
 }
 
+/* Tell r->report, if any. */
+static void vreport(struct drfs_repo *r, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	if (!r->report)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r->report(r->report_data, "%s", msg);
+}
+
 /* Report one damaged object: counted in r->damaged, told to r->report. */
 static void damage(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
 static void damage(struct drfs_repo *r, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	r->damaged++;
-	if (!r->report)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(r, fmt, ap);
 	va_end(ap);
-	r->report(r->report_data, "%s", msg);
+}
+
+/* Report something that may be damage, or not (not counted). */
+static void warn(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
+static void warn(struct drfs_repo *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(r, fmt, ap);
+	va_end(ap);
 }
 
 /* Forget everything the cache learnt from the repository. */
@@ -1163,8 +1179,18 @@ static int cross_check(struct drfs_repo *r, const struct name_list *packs,
 			break;
 		int have = drfs_index_pack_lookup(t, &pid, NULL, NULL);
 		drfs_txn_abort(t);
-		if (have == -ENOENT)
-			e = adopt_pack(r, packs->names[i], packs->sizes[i]);
+		if (have != -ENOENT)
+			continue;
+		/* a pack an index object listed before, that none lists
+		 * now: that object is lost, or a prune stopped halfway
+		 * (its next run deletes the pack), which is no damage */
+		if (only)
+			warn(r, "pack \"%s\" is in no index object any "
+				"more (an index object was lost, or a prune "
+				"stopped before deleting the pack): read from "
+				"its trailer; \"drfs check\" tells which",
+			     packs->names[i]);
+		e = adopt_pack(r, packs->names[i], packs->sizes[i]);
 	}
 	if (e >= 0 && extra)
 		e = unlisted_packs(r, packs, extra, true, &dropped);

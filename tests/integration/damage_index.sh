@@ -98,6 +98,12 @@ for damage in ${DRFS_TEST_DAMAGE:-flip truncate delete}; do
 	delete) obj_del "$idx" ;;
 	esac
 	info "$damage: $idx"
+	# the cache that had loaded the deleted object notices it is gone
+	if [ "$damage" = delete ]; then
+		run_nocrash "delete: snapshots" cache_run warm snapshots "$REPO"
+		grep -q 'is in no index object any more' "$T/last.err" ||
+			fail "delete: the warm cache says nothing: $(cat "$T/last.err")"
+	fi
 	case $damage in
 	delete) pat="no index object lists them" ;;
 	*) pat="index object \"index/$name\": corrupted" ;;
