@@ -725,7 +725,7 @@ static const struct command commands[] = {
 	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
-	{ "repair", cmd_repair, "index|snapshots REPO    rebuild the index from the packs; rewrite damaged snapshots" },
+	{ "repair", cmd_repair, "index|snapshots REPO    rebuild the index; rewrite damaged snapshots" },
 	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },

@@ -168,8 +168,8 @@ static int blob_state(struct rp *p, const struct drfs_id *id, bool tree,
 	why[0] = 0;
 	int e = drfs_repo_blob_find(p->r, id, NULL, &pack);
 	if (e == -ENOENT) {
-		snprintf(why, len, "%s %.16s is missing", tree ? "tree" : "blob",
-			 drfs_id_hex(id, hex));
+		snprintf(why, len, "%s %.16s is missing",
+			 tree ? "tree" : "blob", drfs_id_hex(id, hex));
 		return 0;
 	}
 	if (e < 0)
@@ -284,7 +284,7 @@ static int rewrite_tree(struct rp *p, const struct drfs_id *idp, size_t plen,
 	struct drfs_tree_iter it;
 	struct drfs_tree_enc enc;
 	struct drfs_node n;
-	char why[160];
+	char why[160], hex[DRFS_ID_HEX_LEN + 1];
 	int e, changed = 0;
 
 	if (drfs_idset_has(&p->clean, &id)) {
@@ -300,7 +300,8 @@ static int rewrite_tree(struct rp *p, const struct drfs_id *idp, size_t plen,
 		if (re >= 0) {
 			/* all of it must decode before anything is kept */
 			re = drfs_tree_iter_init(&it, in.p, in.len);
-			while (re >= 0 && (re = drfs_tree_iter_next(&it, &n)) > 0)
+			while (re >= 0 &&
+			       (re = drfs_tree_iter_next(&it, &n)) > 0)
 				;
 			re = re ?: drfs_tree_iter_init(&it, in.p, in.len);
 		}
@@ -308,8 +309,7 @@ static int rewrite_tree(struct rp *p, const struct drfs_id *idp, size_t plen,
 			e = re;
 		else if (re < 0)
 			snprintf(why, sizeof(why), "tree %.16s: %s",
-				 drfs_id_hex(&id, (char[DRFS_ID_HEX_LEN + 1]){ 0 }),
-				 drfs_strerror(re));
+				 drfs_id_hex(&id, hex), drfs_strerror(re));
 	}
 	if (e < 0)
 		goto out;
@@ -420,7 +420,8 @@ static bool has_tag(const struct drfs_snapshot *s, const char *tag)
 }
 
 /* Tags of a repaired snapshot: s's, an earlier repair's marks replaced. */
-static void repaired_tags(struct drfs_snapshot *ns, const struct drfs_snap_info *s,
+static void repaired_tags(struct drfs_snapshot *ns,
+			  const struct drfs_snap_info *s,
 			  const char *const *paths, size_t n)
 {
 	char hex[DRFS_ID_HEX_LEN + 1];
@@ -492,8 +493,8 @@ static int repair_one(struct rp *p, const struct drfs_snap_info *s,
 	p->res->bytes_lost += p->bytes_lost;
 	const struct drfs_snap_info *done = replacement_of(v, nv, s);
 	if (done) {
-		say(p, "snapshot %s (%.8s): already repaired as %.8s", s->folder,
-		    hex, drfs_id_hex(&done->id, nhex));
+		say(p, "snapshot %s (%.8s): already repaired as %.8s",
+		    s->folder, hex, drfs_id_hex(&done->id, nhex));
 		*ret_new = done->id;
 		return 1;
 	}

@@ -861,7 +861,7 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 				if (kind == DRFS_OBJ_INDEX)
 					n_skipped++;
 				if (fj->err == -ENOENT)
-					continue; /* deleted since the listing */
+					continue; /* deleted meanwhile */
 				if (kind == DRFS_OBJ_INDEX)
 					damage(r, "index object \"%s\" is "
 						  "corrupted: skipped; the "

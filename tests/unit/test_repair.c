@@ -52,8 +52,9 @@ static void property(void)
 		uint64_t off = 0, size;
 		for (size_t k = 0; k < n; k++) {
 			off += test_rand() % 4; /* a hole, or none */
-			v[k] = (struct drfs_extent){ .off = off,
-						     .len = 1 + test_rand() % 7 };
+			v[k] = (struct drfs_extent){
+				.off = off, .len = 1 + test_rand() % 7
+			};
 			memset(v[k].id.b, 0, DRFS_ID_LEN);
 			v[k].id.b[0] = (uint8_t)(k + 1);
 			lost[k] = test_rand() % 3 == 0;
