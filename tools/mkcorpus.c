@@ -194,6 +194,34 @@ int main(int argc, char **argv)
 	put(d, "golden", idxb.p, idxb.len);
 	put(d, "empty", "\x01", 1);
 
+	/* lock payloads: shared with a host, exclusive without one */
+	snprintf(d, sizeof(d), "%s/lock", root);
+	struct drfs_lock_info li = { .time = 1763700000, .pid = 4242 };
+	strcpy(li.host, "backup-host.example");
+	for (int x = 0; x < 2; x++) {
+		drfs_buf_init(&b, 4096);
+		if ((r = drfs_lock_encode(&li, &b)) < 0)
+			die("lock", r);
+		put(d, x ? "exclusive-nohost" : "shared", b.p, b.len);
+		drfs_buf_release(&b);
+		li.exclusive = true;
+		li.host[0] = 0;
+	}
+
+	/* policy payloads: every rule with two tags, and a single rule */
+	snprintf(d, sizeof(d), "%s/policy", root);
+	struct drfs_policy pol = { 1, 24, 7, 4, 12, 3, 30 * 86400, 2, "" };
+	memcpy(pol.tags, "keep\0monthly-archive", 21);
+	for (int x = 0; x < 2; x++) {
+		drfs_buf_init(&b, 4096);
+		if ((r = drfs_policy_encode(&pol, &b)) < 0)
+			die("policy", r);
+		put(d, x ? "daily" : "full", b.p, b.len);
+		drfs_buf_release(&b);
+		memset(&pol, 0, sizeof(pol));
+		pol.daily = 7;
+	}
+
 	/* sealed objects of every kind, both key kinds */
 	snprintf(d, sizeof(d), "%s/seal", root);
 	for (int e = 0; e < 2; e++) {

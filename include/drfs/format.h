@@ -226,8 +226,22 @@ struct drfs_tree_iter {
 };
 
 int drfs_tree_iter_init(struct drfs_tree_iter *it, const void *p, size_t len);
-/* 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated. */
+/*
+ * 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated,
+ * its name too (drfs_name_ok): a bad name makes the listing -EBADMSG.
+ */
 int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret);
+/*
+ * The same for writers of trees to disk (restore, drill), which refuse an
+ * entry with a bad name and go on with the rest: such an entry (its name
+ * empty, "." or "..", holding '/' or NUL, or longer than DRFS_NAME_MAX but
+ * at most DRFS_PATH_MAX bytes) is otherwise validated like any other and
+ * returned as DRFS_TREE_BAD_NAME; its name must never be used as a path.
+ */
+#define DRFS_TREE_BAD_NAME 2
+int drfs_tree_iter_next_any(struct drfs_tree_iter *it, struct drfs_node *ret);
+/* Whether a tree entry name is a valid file name (see above). */
+bool drfs_name_ok(const uint8_t *name, size_t len);
 /* Iterate a decoded node's xattrs/extents: 1, 0 at end (already validated). */
 int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret);
 int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
@@ -316,6 +330,41 @@ int drfs_indexobj_iter_init(struct drfs_indexobj_iter *it, const void *p,
 int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 			    struct drfs_id *ret_pack, uint32_t *ret_len,
 			    size_t *ret_n, const uint8_t **ret_entries);
+
+/* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
+
+/*
+ * version u8 = 1 | flags u8 (bit 0: exclusive) | le64 time (seconds, UTC) |
+ * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL). The protocol
+ * is in include/drfs/lock.h.
+ */
+struct drfs_lock_info {
+	bool exclusive;
+	int64_t time;
+	uint32_t pid;
+	char host[DRFS_HOST_MAX_BUF]; /* NUL-terminated */
+};
+
+/* -EINVAL if host is longer than DRFS_HOST_MAX. */
+int drfs_lock_encode(const struct drfs_lock_info *li, struct drfs_buf *out);
+int drfs_lock_decode(const void *p, size_t len, struct drfs_lock_info *ret);
+
+/* ---- the repository's keep-policy: policy (kind 6) ----------------------- */
+
+/* Counts: 0 = rule not used (prune.h applies it). */
+struct drfs_policy {
+	uint32_t last, hourly, daily, weekly, monthly, yearly;
+	int64_t within;          /* seconds; 0 = not used */
+	uint32_t n_tags;
+	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
+};
+
+/*
+ * version u8 = 1 | le32 last, hourly, daily, weekly, monthly, yearly |
+ * le64 within | le32 n_tags | n_tags NUL-terminated strings
+ */
+int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
+int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
 
 /* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
 void drfs_name_pack(const struct drfs_id *id, char *out);

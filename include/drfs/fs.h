@@ -35,6 +35,13 @@ struct drfs_mount_retention {
 
 struct drfs_mount_opts {
 	struct drfs_repo_opts repo;  /* how to open the repository */
+	/*
+	 * The passphrase, in place of repo.password (NULL: none). The mount
+	 * overwrites it with zeros in each of its processes as soon as that
+	 * process no longer needs it: the daemon once its repository is
+	 * open, the parent once the daemon is forked. The caller frees it.
+	 */
+	char *password;
 	const char *mountpoint;
 	bool foreground;             /* -f */
 	bool debug;                  /* -d: FUSE debug output, implies -f */
@@ -48,7 +55,9 @@ struct drfs_mount_opts {
 };
 
 /*
- * Mount and serve until unmounted. Without foreground, returns in the
+ * Mount and serve until unmounted. The serving process is not dumpable
+ * (prctl PR_SET_DUMPABLE 0): no core dump of it holds the keys, and other
+ * processes of the user cannot ptrace it. Without foreground, returns in the
  * parent (0) once the mount is ready, or a negative errno after printing
  * a clear message when the repository, passphrase or mountpoint is wrong;
  * the child serves and exits. A stale mountpoint (daemon killed) is

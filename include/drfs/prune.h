@@ -19,15 +19,7 @@
 #include "drfs/ops.h"
 #include "drfs/repo.h"
 
-/* ---- policies ----------------------------------------------------------- */
-
-/* Counts: 0 = rule not used. */
-struct drfs_policy {
-	uint32_t last, hourly, daily, weekly, monthly, yearly;
-	int64_t within;          /* seconds; 0 = not used */
-	uint32_t n_tags;
-	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
-};
+/* ---- policies (struct drfs_policy: format.h) ----------------------------- */
 
 /* Why a snapshot was kept (bits of struct drfs_policy_verdict.reasons). */
 enum {
@@ -67,9 +59,6 @@ char *drfs_policy_reasons(unsigned reasons, char *out);
 /* "--keep-daily 7 --keep-weekly 4"; out must hold 256 + DRFS_TAGS_BUF. */
 char *drfs_policy_format(const struct drfs_policy *p, char *out, size_t len);
 
-/* Payload of the sealed "policy" object (pure; -EBADMSG on garbage). */
-int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
-int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
 /* Store (replace) / load the repository's policy; load: -ENOENT if none. */
 int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p);
 int drfs_policy_load(struct drfs_repo *r, struct drfs_policy *ret);

@@ -31,7 +31,17 @@ typedef void (*drfs_report_fn)(void *userdata, const char *fmt, ...)
 struct drfs_repo_opts {
 	const char *url;
 	const char *cache_dir;   /* NULL: $XDG_CACHE_HOME/drfs/<repo-id> */
-	const char *password;    /* NULL for --no-encryption repositories */
+	const char *password;    /* NULL: none given */
+	/*
+	 * The security mode is the caller's, never the repository's say:
+	 * false (the default) accepts only passphrase-wrapped key files,
+	 * true (--no-encryption) only key files in the clear, and then
+	 * password must be NULL.
+	 */
+	bool no_encryption;
+	/* --expect-id: refuse a repository whose id is not expect_id */
+	bool have_expect_id;
+	uint8_t expect_id[16];
 	struct drfs_backend_opts backend;
 	int threads;             /* worker threads; 0 = number of CPUs */
 	bool no_sync;            /* don't refresh the cache at open */
@@ -79,13 +89,28 @@ struct drfs_repo {
 	unsigned damaged;
 };
 
-/* Create a new repository at o->url (creating a local directory or bucket). */
+/*
+ * Create a new repository at o->url (creating a local directory or bucket)
+ * and record it in the known-repositories file, replacing what was
+ * recorded for that location.
+ */
 int drfs_repo_init(const struct drfs_repo_opts *o,
 		   const struct drfs_init_opts *io, struct drfs_id *ret_repo_id);
 /*
  * Open: backend, key (-EACCES wrong passphrase, -ENOKEY no key file /
  * passphrase needed), config, cache, sync. Details of a failure are in
  * drfs_repo_last_error().
+ *
+ * The repository must be the one expected (-EKEYREJECTED otherwise,
+ * before anything is written): of the mode o->no_encryption says; with
+ * the id o->expect_id names; with the id and mode the known-repositories
+ * file (include/drfs/known.h) recorded for its location; with the id and
+ * mode its cache directory recorded. A cache directory of another
+ * repository is refused, never emptied. The first successful open of a
+ * location records it in the known-repositories file.
+ *
+ * struct drfs_repo (with the keys) lives in secret memory
+ * (drfs_secret_alloc); o->password is not kept.
  */
 int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret);
 void drfs_repo_free(struct drfs_repo *r);

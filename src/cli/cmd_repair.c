@@ -15,14 +15,11 @@
 static int open_unsynced(struct cli *c, const char *url, struct drfs_repo **r)
 {
 	struct drfs_repo_opts ro;
-	if (get_password(c, false) < 0)
+	if (!c->no_encryption && get_password(c, false) < 0)
 		return -EINVAL;
 	repo_opts(c, &ro, url);
 	ro.no_sync = true;
-	int e = drfs_repo_open(&ro, r);
-	if (e < 0)
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-	return e;
+	return open_repo_with(c, &ro, r);
 }
 
 static int repair_index(struct cli *c, const char *url)

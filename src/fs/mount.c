@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -2040,6 +2041,8 @@ static int open_repo(const struct drfs_mount_opts *o, bool sync,
 		     struct drfs_repo **ret)
 {
 	struct drfs_repo_opts ro = o->repo;
+	if (o->password)
+		ro.password = o->password;
 	if (!sync)
 		ro.no_sync = true;
 	int r = drfs_repo_open(&ro, ret);
@@ -2109,8 +2112,14 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	 */
 	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	/* no core dump with the keys in it, no ptrace by the user's other
+	 * processes (docs/security.md) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	r = open_repo(o, sync, &fs.repo);
+	/* the keys are unwrapped (or never will be): the passphrase goes */
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
 	if (r < 0)
 		goto out;
 	r = fs_index_prepare(&fs);
@@ -2352,6 +2361,9 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 		r = serve(o, false, fds[1]);
 		_exit(r < 0 ? 1 : 0);
 	}
+	/* the daemon has its copy */
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
 	close(fds[1]);
 	int status;
 	ssize_t n;

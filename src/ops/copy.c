@@ -14,8 +14,10 @@
  * Snapshots already copied are recognised by their "copied-from:" tag and
  * skipped without reading anything.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/dr.h"
 #include "drfs/limits.h"
@@ -173,11 +175,13 @@ static void memo_save(struct cp *c)
 {
 	if (!c->memo_path || !c->fresh.len)
 		return;
-	FILE *f = fopen(c->memo_path, "ae");
-	if (f) {
-		if (fwrite(c->fresh.p, c->fresh.len, 1, f) != 1)
+	/* in the cache directory: private like the rest of it */
+	int fd = open(c->memo_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		      0600);
+	if (fd >= 0) {
+		if (drfs_write_all(fd, c->fresh.p, c->fresh.len) < 0)
 			c->fresh.len = 0; /* best effort: it is a cache */
-		fclose(f);
+		close(fd);
 	}
 	drfs_buf_reset(&c->fresh);
 }

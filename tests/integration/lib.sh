@@ -109,6 +109,8 @@ CACHE=$T/cache
 export DRFS_PASSWORD="drfs test passphrase $$ 7e1f"
 unset DRFS_PASSWORD_FILE
 export XDG_CACHE_HOME=$T/xdg-cache
+# drfs records the repositories it meets in $XDG_CONFIG_HOME/drfs
+export XDG_CONFIG_HOME=$T/xdg-config
 SEED=${DRFS_TEST_SEED:-4242}
 
 need_root() {
