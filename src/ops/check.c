@@ -37,6 +37,7 @@ struct ck {
 	struct drfs_idset seen;    /* blobs already put in unl */
 	struct unlisted *unl;
 	size_t n_unl, cap_unl;
+	bool second; /* index_object's second pass */
 	int err; /* -ENOMEM while walking */
 };
 
@@ -57,6 +58,30 @@ static void problem(struct ck *c, const char *fmt, ...)
 
 /* ---- index and snapshot objects ----------------------------------------- */
 
+static int cmp_unlisted(const void *a, const void *b)
+{
+	return memcmp(a, b, DRFS_ID_LEN);
+}
+
+/* The blobs of c->unl (sorted) that a record lists: they are indexed. */
+static void mark_listed(struct ck *c, const uint8_t *raw, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct drfs_pack_entry pe;
+		drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
+		struct unlisted *u = bsearch(&pe.id, c->unl, c->n_unl,
+					     sizeof(*c->unl), cmp_unlisted);
+		if (u)
+			u->listed = true;
+	}
+}
+
+/*
+ * Each index object (drfs_object_fn). First pass: a damaged one is a
+ * problem, the packs of the others go to c->indexed. Second pass
+ * (c->second, c->unl sorted): the blobs of c->unl they list in a pack
+ * that exists are marked as listed.
+ */
 static int index_object(void *ud, const char *name, int err,
 			const uint8_t *p, size_t len)
 {
@@ -66,8 +91,8 @@ static int index_object(void *ud, const char *name, int err,
 	uint32_t plen;
 	size_t n;
 	const uint8_t *raw;
-	if (err == -ENOENT)
-		return 0; /* deleted since the listing (a prune) */
+	if (err == -ENOENT || (err < 0 && c->second))
+		return 0; /* deleted since the listing (a prune); told */
 	if (err < 0) {
 		problem(c, "index object \"%s\": %s (the packs it lists are "
 			   "found from their trailers; \"drfs repair index\" "
@@ -76,8 +101,12 @@ static int index_object(void *ud, const char *name, int err,
 	}
 	int e = drfs_indexobj_iter_init(&it, p, len);
 	while (e >= 0 &&
-	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0)
-		e = drfs_idset_add(&c->indexed, &pack);
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
+		if (!c->second)
+			e = drfs_idset_add(&c->indexed, &pack);
+		else if (!drfs_idset_has(&c->lost, &pack))
+			mark_listed(c, raw, n);
+	}
 	return e < 0 ? e : 0;
 }
 
@@ -192,42 +221,6 @@ static void check_tree(struct ck *c, const char *snap, const struct drfs_id *id,
 	drfs_buf_release(&b);
 }
 
-static int cmp_unlisted(const void *a, const void *b)
-{
-	return memcmp(a, b, DRFS_ID_LEN);
-}
-
-/* Second look at the index objects: do they list the blobs in c->unl? */
-static int unlisted_object(void *ud, const char *name, int err,
-			   const uint8_t *p, size_t len)
-{
-	struct ck *c = ud;
-	struct drfs_indexobj_iter it;
-	struct drfs_id pack;
-	uint32_t plen;
-	size_t n;
-	const uint8_t *raw;
-	(void)name;
-	if (err < 0)
-		return 0;
-	int e = drfs_indexobj_iter_init(&it, p, len);
-	while (e >= 0 &&
-	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
-		if (drfs_idset_has(&c->lost, &pack))
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			struct drfs_pack_entry pe;
-			drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
-			struct unlisted *u = bsearch(&pe.id, c->unl, c->n_unl,
-						     sizeof(*c->unl),
-						     cmp_unlisted);
-			if (u)
-				u->listed = true;
-		}
-	}
-	return e < 0 ? e : 0;
-}
-
 /*
  * Blobs the snapshots use whose pack is in no readable index object:
  * fine if some index object lists them in another pack (a prune that
@@ -241,8 +234,8 @@ static int report_unlisted(struct ck *c)
 	if (!c->n_unl)
 		return 0;
 	qsort(c->unl, c->n_unl, sizeof(*c->unl), cmp_unlisted);
-	int e = drfs_repo_verify_objects(c->r, DRFS_OBJ_INDEX, unlisted_object,
-					 c);
+	c->second = true;
+	int e = drfs_repo_verify_objects(c->r, DRFS_OBJ_INDEX, index_object, c);
 	for (size_t i = 0; e >= 0 && i < c->n_unl; i++) {
 		if (c->unl[i].listed)
 			continue;

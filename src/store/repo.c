@@ -672,16 +672,7 @@ static int payload_check(enum drfs_obj_kind kind, const struct drfs_buf *p)
 		struct drfs_snapshot s;
 		return drfs_snapshot_decode(p->p, p->len, &s);
 	}
-	struct drfs_indexobj_iter it;
-	struct drfs_id pack;
-	uint32_t plen;
-	size_t n;
-	const uint8_t *raw;
-	int e = drfs_indexobj_iter_init(&it, p->p, p->len);
-	while (e >= 0 &&
-	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0)
-		;
-	return e;
+	return drfs_indexobj_check(p->p, p->len);
 }
 
 static void fetch_one(struct fetch_ctx *c, struct fetch_job *j)
