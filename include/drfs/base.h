@@ -67,6 +67,21 @@ static inline bool drfs_id_is_zero(const struct drfs_id *a)
 	return true;
 }
 
+/*
+ * A set of ids (trees walked, packs seen): open addressing over the ids'
+ * own bytes (keyed hashes, uniform). Zero-initialise; drfs_idset_free.
+ */
+struct drfs_idset {
+	struct drfs_id *v; /* cap slots, the zero id marks a free one */
+	size_t cap, n;
+	bool has_zero;     /* the zero id itself is a member */
+};
+
+/* 1 if id was already a member, 0 if added, -ENOMEM (set unchanged). */
+int drfs_idset_add(struct drfs_idset *s, const struct drfs_id *id);
+bool drfs_idset_has(const struct drfs_idset *s, const struct drfs_id *id);
+void drfs_idset_free(struct drfs_idset *s);
+
 /* Hex of an id; out must hold DRFS_ID_HEX_LEN + 1 bytes. Returns out. */
 char *drfs_id_hex(const struct drfs_id *id, char *out);
 /* Parse exactly 64 hex digits. -EINVAL on anything else. */

@@ -126,6 +126,9 @@ int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);
 int cmd_policy(struct cli *c);
 
+/* src/cli/cmd_repair.c: repair index, repair snapshots */
+int cmd_repair(struct cli *c);
+
 /* src/cli/cmd_now.c: talk to a mount daemon */
 int cmd_snapshot(struct cli *c);
 int cmd_status(struct cli *c);

@@ -444,6 +444,8 @@ int drfs_indexobj_iter_init(struct drfs_indexobj_iter *it, const void *p,
 int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 			    struct drfs_id *ret_pack, uint32_t *ret_len,
 			    size_t *ret_n, const uint8_t **ret_entries);
+/* 0 if the whole object decodes (every record and entry), else -EBADMSG. */
+int drfs_indexobj_check(const void *p, size_t len);
 
 /* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
 

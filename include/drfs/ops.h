@@ -10,9 +10,7 @@
 
 #include "drfs/repo.h"
 
-/* Where per-item messages go (file names, blob ids); NULL: silent. */
-typedef void (*drfs_report_fn)(void *userdata, const char *fmt, ...)
-	_printf_(2, 3);
+/* Per-item messages go to a drfs_report_fn (repo.h); NULL: silent. */
 
 struct drfs_progress {
 	uint64_t files, dirs, bytes;     /* walked */

@@ -61,9 +61,10 @@ int drfs_backend_replica_sides(struct drfs_backend *b,
 			       struct drfs_backend **ret_replica);
 
 /*
- * Read name from the side that did not just serve it: the replica (or the
- * primary, while the replica is what get/head use). -EOPNOTSUPP if b is not
- * a replica wrapper: the caller keeps its original error.
+ * Read name from the side that did not serve the calling thread's last
+ * get: the replica, or the primary when the replica served it (the
+ * primary had failed). -EOPNOTSUPP if b is not a replica wrapper: the
+ * caller keeps its original error.
  */
 int drfs_backend_get_alternate(struct drfs_backend *b, const char *name,
 			       uint64_t off, uint64_t len,

@@ -21,6 +21,13 @@
 #include "drfs/format.h"
 #include "drfs/index.h"
 
+/*
+ * Where per-item messages go (file names, blob ids, damaged objects): one
+ * line each, without a trailing newline; NULL: silent.
+ */
+typedef void (*drfs_report_fn)(void *userdata, const char *fmt, ...)
+	_printf_(2, 3);
+
 struct drfs_repo_opts {
 	const char *url;
 	const char *cache_dir;   /* NULL: $XDG_CACHE_HOME/drfs/<repo-id> */
@@ -45,6 +52,9 @@ struct drfs_repo_opts {
 	 * other backend options are those of backend */
 	struct drfs_backend_opts replica_backend;
 	bool replica_async;      /* catch the replica up in the background */
+	/* damage a sync skipped (see drfs_repo_sync); NULL: silent */
+	drfs_report_fn report;
+	void *report_data;
 };
 
 struct drfs_init_opts {
@@ -67,6 +77,16 @@ struct drfs_repo {
 	int threads;
 	/* recently read pack ranges, for remote backends (repo.c) */
 	struct drfs_segcache *segs;
+	drfs_report_fn report;    /* from the opts; NULL: silent */
+	void *report_data;
+	/*
+	 * Damaged or missing objects the last drfs_repo_sync() found,
+	 * reported and skipped: corrupted index/ and snapshots/ objects,
+	 * packs whose trailer cannot be read, packs the index lists that do
+	 * not exist. 0: none seen (a sync without a data/ listing does not
+	 * look for missing packs).
+	 */
+	unsigned damaged;
 };
 
 /*
@@ -101,14 +121,57 @@ void drfs_repo_set_last_error(const char *fmt, ...) _printf_(1, 2);
 
 /*
  * Bring the cache up to date: load index/ and snapshots/ objects not seen
- * yet, forget those that vanished. With full, also list data/ and
- * cross-check: a pack listed in index/ but missing is reported (-EBADMSG
- * after loading everything else), a pack present but in no index object is
- * indexed from its own trailer.
+ * yet, forget snapshots that vanished.
+ *
+ * Damage costs only what it must: a corrupted (or truncated) index/ or
+ * snapshots/ object is reported through r->report, counted in r->damaged
+ * and skipped; nothing fails because of it. The packs a skipped index
+ * object described are then found by listing data/ and reading the
+ * trailer of every pack no index object covers. When index objects this
+ * cache had loaded vanished (prune rewrote the index, or one was lost),
+ * the cache is rebuilt from those that remain, and of the packs it knew
+ * before, those no remaining object lists are read from their trailers
+ * (one data/ listing, only when there are such packs).
+ *
+ * With full (a new cache), data/ is always listed: every pack in no index
+ * object is read from its trailer, and a pack the index lists that does
+ * not exist (a HEAD, which a replica answers too, confirms it) is
+ * reported and counted, not fatal: its blobs stay in the cache, reads of
+ * them fail and name their files.
+ *
+ * Without damage and without vanished index objects, no pack is listed or
+ * read unless full. Returns 0, or a negative errno when the repository
+ * cannot be read at all (detail in drfs_repo_last_error()).
  */
 int drfs_repo_sync(struct drfs_repo *r, bool full);
-/* Rebuild the cache's blob index from the packs' trailers alone. */
+/*
+ * Rebuild the cache's blob index from what the repository holds: the
+ * index objects that read (damaged ones are reported and skipped), but
+ * only their records of packs a data/ listing shows with the same size;
+ * every other listed pack is read from its trailer. A pack the index
+ * objects list that does not exist is reported and dropped. Works as long
+ * as the packs are readable; the caller then writes a full index
+ * (drfs_repo_write_full_index). r->damaged counts what was reported.
+ */
 int drfs_repo_repair_index(struct drfs_repo *r);
+/*
+ * The packs the cache knows that do not exist: not in a listing of data/,
+ * and a HEAD (which a replica answers too) does not find them. Added to
+ * *ret (a zero-initialised or existing set).
+ */
+int drfs_repo_missing_packs(struct drfs_repo *r, struct drfs_idset *ret);
+/*
+ * Fetch and verify every object of kind (DRFS_OBJ_INDEX: index/,
+ * DRFS_OBJ_SNAPSHOT: snapshots/) from the repository itself, not the
+ * cache, in parallel: its name must be the SHA-256 of its bytes, it must
+ * unseal and decode. cb gets each object's name in name order, with 0 and
+ * the unsealed payload, or a negative errno (-EBADMSG corrupted, -ENOENT
+ * gone since the listing) and NULL. cb returning < 0 stops with that.
+ */
+typedef int (*drfs_object_fn)(void *userdata, const char *name, int err,
+			      const uint8_t *payload, size_t len);
+int drfs_repo_verify_objects(struct drfs_repo *r, enum drfs_obj_kind kind,
+			     drfs_object_fn cb, void *userdata);
 /*
  * Write index objects covering every pack the cache knows, then delete the
  * index objects that existed before (used after repair_index and by

@@ -36,6 +36,8 @@ struct replica {
 
 /* Which side the calling thread's last failure came from (last_error). */
 static _Thread_local int err_side; /* 0 primary, 1 replica, 2 own */
+/* Which side served the calling thread's last get (get_alternate). */
+static _Thread_local int served_side; /* 0 primary, 1 replica */
 static _Thread_local char err_buf[ERR_MAX];
 
 static const struct drfs_backend_ops replica_ops;
@@ -109,6 +111,7 @@ static int rep_get(struct drfs_backend *b, const char *name, uint64_t off,
 	int e = -ECONNREFUSED, e2;
 
 	err_side = 0;
+	served_side = 0;
 	if (!primary_skipped(rp)) {
 		e = drfs_backend_get(rp->p, name, off, len, out);
 		if (e >= 0 || !failover_err(e))
@@ -118,6 +121,7 @@ static int rep_get(struct drfs_backend *b, const char *name, uint64_t off,
 	}
 	e2 = drfs_backend_get(rp->r, name, off, len, out);
 	if (e2 >= 0) {
+		served_side = 1;
 		served_by_replica(rp, name, e);
 		return e2;
 	}
@@ -380,12 +384,17 @@ int drfs_backend_get_alternate(struct drfs_backend *b, const char *name,
 		return -EOPNOTSUPP;
 	struct replica *rp = to_rep(b);
 	size_t l0 = out->len;
-	int e = drfs_backend_get(rp->r, name, off, len, out);
+	/* the replica, unless it served what turned out corrupted */
+	bool from_replica = served_side == 0;
+	int e = drfs_backend_get(from_replica ? rp->r : rp->p, name, off, len,
+				 out);
 	if (e < 0) {
 		out->len = l0;
 		return e;
 	}
-	served_by_replica(rp, name, -EBADMSG);
+	served_side = from_replica;
+	if (from_replica)
+		served_by_replica(rp, name, -EBADMSG);
 	return e;
 }
 

@@ -33,6 +33,64 @@ char *drfs_id_hex(const struct drfs_id *id, char *out)
 	return out;
 }
 
+static size_t idset_slot(const struct drfs_id *id, size_t cap)
+{
+	return (size_t)drfs_get_le64(id->b) & (cap - 1);
+}
+
+bool drfs_idset_has(const struct drfs_idset *s, const struct drfs_id *id)
+{
+	if (drfs_id_is_zero(id))
+		return s->has_zero;
+	if (!s->cap)
+		return false;
+	for (size_t i = idset_slot(id, s->cap); !drfs_id_is_zero(&s->v[i]);
+	     i = (i + 1) & (s->cap - 1))
+		if (drfs_id_eq(&s->v[i], id))
+			return true;
+	return false;
+}
+
+int drfs_idset_add(struct drfs_idset *s, const struct drfs_id *id)
+{
+	if (drfs_id_is_zero(id)) {
+		bool had = s->has_zero;
+		s->has_zero = true;
+		return had;
+	}
+	if (drfs_idset_has(s, id))
+		return 1;
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		struct drfs_id *v = calloc(cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (drfs_id_is_zero(&s->v[i]))
+				continue;
+			size_t j = idset_slot(&s->v[i], cap);
+			while (!drfs_id_is_zero(&v[j]))
+				j = (j + 1) & (cap - 1);
+			v[j] = s->v[i];
+		}
+		free(s->v);
+		s->v = v;
+		s->cap = cap;
+	}
+	size_t i = idset_slot(id, s->cap);
+	while (!drfs_id_is_zero(&s->v[i]))
+		i = (i + 1) & (s->cap - 1);
+	s->v[i] = *id;
+	s->n++;
+	return 0;
+}
+
+void drfs_idset_free(struct drfs_idset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

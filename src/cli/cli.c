@@ -160,6 +160,7 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_async = c->replica_async;
 	o->replica_backend.endpoint = c->replica_endpoint;
 	o->replica_backend.region = c->replica_region;
+	o->report = report_line;
 }
 
 int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
@@ -603,14 +604,13 @@ static int cmd_check(struct cli *c)
 		return 1;
 	repo_opts(c, &ro, c->args[0]);
 	ro.no_sync = true;
+	ro.report = NULL; /* drfs_check names the damage the sync skips */
 	if (open_repo_with(c, &ro, &r) < 0)
 		return 1;
-	int problems = 0;
-	e = drfs_repo_sync(r, false);
-	if (e == -EBADMSG) {
-		log_err("%s", drfs_repo_last_error() ?: "corrupted object");
-		problems++;
-	} else if (e < 0) {
+	/* full: the packs no index object lists are read too (check lists
+	 * data/ anyway), so the walk finds every blob that exists */
+	e = drfs_repo_sync(r, true);
+	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		drfs_repo_free(r);
 		return 1;
@@ -621,9 +621,8 @@ static int cmd_check(struct cli *c)
 		log_err("check failed: %s", drfs_strerror(e));
 		return 1;
 	}
-	problems += e;
-	if (problems) {
-		log_err("check found %d problem(s)", problems);
+	if (e) {
+		log_err("check found %d problem(s)", e);
 		return 1;
 	}
 	if (!c->quiet)
@@ -686,33 +685,6 @@ static int cmd_stats(struct cli *c)
 	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
 	printf("dedup ratio:        %.2f\n", dedup);
 	printf("compression ratio:  %.2f\n", comp);
-	return 0;
-}
-
-static int cmd_repair(struct cli *c)
-{
-	struct drfs_repo *r;
-	if (c->n_args != 2 || strcmp(c->args[0], "index") != 0) {
-		fprintf(stderr, "usage: drfs repair index REPO\n");
-		return EXIT_USAGE;
-	}
-	if (open_repo(c, c->args[1], &r) < 0)
-		return 1;
-	int e = drfs_repo_repair_index(r);
-	if (e < 0 && e != -EBADMSG) {
-		log_err("repair failed: %s", drfs_repo_last_error()
-						   ?: drfs_strerror(e));
-		drfs_repo_free(r);
-		return 1;
-	}
-	/* write one index object that covers every pack now known */
-	e = drfs_repo_write_full_index(r);
-	drfs_repo_free(r);
-	if (e < 0) {
-		log_err("cannot write the index: %s", drfs_strerror(e));
-		return 1;
-	}
-	fprintf(stderr, "index rebuilt from the packs\n");
 	return 0;
 }
 
@@ -915,7 +887,7 @@ static const struct command commands[] = {
 	  "             a non-directory of another kind in the way)" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
-	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
+	{ "repair", cmd_repair, "index|snapshots REPO    rebuild the index; rewrite damaged snapshots" },
 	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N] [--host H] [--name N] [--from SNAPSHOT|HOST]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },

@@ -76,3 +76,17 @@ bad:
 	rd->err = -EBADMSG;
 	return -EBADMSG;
 }
+
+int drfs_indexobj_check(const void *p, size_t len)
+{
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen;
+	size_t n;
+	const uint8_t *raw;
+	int e = drfs_indexobj_iter_init(&it, p, len);
+	while (e >= 0 &&
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0)
+		;
+	return e;
+}

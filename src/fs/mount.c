@@ -982,6 +982,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			r = fs_cache_get(fs->cache, &e->id, &ch);
 			if (r < 0) {
 				log_bad(fs, ino, &e->id, r);
+				if (r == -ENOENT)
+					r = -EIO; /* lost data, not file */
 				break;
 			}
 			const uint8_t *p = fs_chunk_data(ch, &clen);

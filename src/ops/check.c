@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * check.c - verify a repository: every pack the index names exists with
- * its size, no snapshot vanished without a forget record, every snapshot's
- * trees decode and every blob they reference is indexed; with read_data,
- * every pack is downloaded, its name (SHA-256) recomputed and every blob
- * decrypted, decompressed and its id verified. Files and directories of a
- * local repository and of the cache that other users may read are warned
- * about (not counted as problems).
+ * check.c - verify a repository, not the cache: every index/ and
+ * snapshots/ object reads and authenticates; every pack an index object
+ * lists exists, with its size; no snapshot vanished without a forget
+ * record; every snapshot's trees decode and every blob they reference is
+ * indexed, by an index object, in a pack that exists (the files that lose
+ * data are named); with read_data, every pack is downloaded, its name
+ * (SHA-256) recomputed and every blob decrypted, decompressed and its id
+ * verified. Files and directories of a local repository and of the cache
+ * that other users may read are warned about (not counted as problems).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,14 +20,25 @@
 #include "drfs/log.h"
 #include "drfs/ops.h"
 
+/* A snapshot's blob in a pack no index object lists (yet to be cleared). */
+struct unlisted {
+	struct drfs_id blob, pack;
+	bool listed; /* an index object lists the blob after all */
+};
+
 struct ck {
 	struct drfs_repo *r;
 	const struct drfs_check_opts *o;
 	pthread_mutex_t lock;
 	int problems;
-	/* visited tree ids: open addressing */
-	struct drfs_id *seen;
-	size_t seen_cap, seen_n;
+	struct drfs_idset trees;   /* visited tree ids */
+	struct drfs_idset indexed; /* packs listed by a readable index object */
+	struct drfs_idset lost;    /* packs listed but missing */
+	struct drfs_idset seen;    /* blobs already put in unl */
+	struct unlisted *unl;
+	size_t n_unl, cap_unl;
+	bool second; /* index_object's second pass */
+	int err; /* -ENOMEM while walking */
 };
 
 static void problem(struct ck *c, const char *fmt, ...) _printf_(2, 3);
@@ -43,69 +56,145 @@ static void problem(struct ck *c, const char *fmt, ...)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static bool seen_add(struct ck *c, const struct drfs_id *id)
+/* ---- index and snapshot objects ----------------------------------------- */
+
+static int cmp_unlisted(const void *a, const void *b)
 {
-	if ((c->seen_n + 1) * 2 > c->seen_cap) {
-		size_t cap = c->seen_cap ? c->seen_cap * 2 : 1024;
-		struct drfs_id *n = calloc(cap, sizeof(*n));
-		if (!n)
-			return true;
-		for (size_t i = 0; i < c->seen_cap; i++) {
-			if (drfs_id_is_zero(&c->seen[i]))
-				continue;
-			size_t j = drfs_get_le32(c->seen[i].b) & (cap - 1);
-			while (!drfs_id_is_zero(&n[j]))
-				j = (j + 1) & (cap - 1);
-			n[j] = c->seen[i];
-		}
-		free(c->seen);
-		c->seen = n;
-		c->seen_cap = cap;
+	return memcmp(a, b, DRFS_ID_LEN);
+}
+
+/* The blobs of c->unl (sorted) that a record lists: they are indexed. */
+static void mark_listed(struct ck *c, const uint8_t *raw, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct drfs_pack_entry pe;
+		drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
+		struct unlisted *u = bsearch(&pe.id, c->unl, c->n_unl,
+					     sizeof(*c->unl), cmp_unlisted);
+		if (u)
+			u->listed = true;
 	}
-	size_t j = drfs_get_le32(id->b) & (c->seen_cap - 1);
-	while (!drfs_id_is_zero(&c->seen[j])) {
-		if (drfs_id_eq(&c->seen[j], id))
-			return false;
-		j = (j + 1) & (c->seen_cap - 1);
+}
+
+/*
+ * Each index object (drfs_object_fn). First pass: a damaged one is a
+ * problem, the packs of the others go to c->indexed. Second pass
+ * (c->second, c->unl sorted): the blobs of c->unl they list in a pack
+ * that exists are marked as listed.
+ */
+static int index_object(void *ud, const char *name, int err,
+			const uint8_t *p, size_t len)
+{
+	struct ck *c = ud;
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen;
+	size_t n;
+	const uint8_t *raw;
+	if (err == -ENOENT || (err < 0 && c->second))
+		return 0; /* deleted since the listing (a prune); told */
+	if (err < 0) {
+		problem(c, "index object \"%s\": %s (the packs it lists are "
+			   "found from their trailers; \"drfs repair index\" "
+			   "rewrites the index)", name, drfs_strerror(err));
+		return 0;
 	}
-	c->seen[j] = *id;
-	c->seen_n++;
-	return true;
+	int e = drfs_indexobj_iter_init(&it, p, len);
+	while (e >= 0 &&
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
+		if (!c->second)
+			e = drfs_idset_add(&c->indexed, &pack);
+		else if (!drfs_idset_has(&c->lost, &pack))
+			mark_listed(c, raw, n);
+	}
+	return e < 0 ? e : 0;
+}
+
+static int snapshot_object(void *ud, const char *name, int err,
+			   const uint8_t *p, size_t len)
+{
+	(void)p;
+	(void)len;
+	if (err < 0 && err != -ENOENT)
+		problem(ud, "snapshot object \"%s\": %s (the snapshot cannot "
+			    "be read)", name, drfs_strerror(err));
+	return 0;
+}
+
+/* ---- trees -------------------------------------------------------------- */
+
+/*
+ * Where blob id of the walk lives: a lost pack costs the entry at path
+ * (named); a pack no readable index object lists is noted in c->unl. 0,
+ * or 1 after a problem was reported.
+ */
+static int check_blob(struct ck *c, const char *snap, const char *path,
+		      const struct drfs_id *id, uint32_t want_len)
+{
+	struct drfs_blob_loc loc;
+	struct drfs_id pack;
+	char hex[DRFS_ID_HEX_LEN + 1], phex[DRFS_ID_HEX_LEN + 1];
+	int e = drfs_repo_blob_find(c->r, id, &loc, &pack);
+	if (e < 0) {
+		problem(c, "snapshot %.8s: \"%s\": blob %s is missing", snap,
+			path, drfs_id_hex(id, hex));
+		return 1;
+	}
+	if (want_len && loc.raw_len != want_len) {
+		problem(c, "snapshot %.8s: \"%s\": blob %s has the wrong size",
+			snap, path, drfs_id_hex(id, hex));
+		return 1;
+	}
+	if (drfs_idset_has(&c->lost, &pack)) {
+		problem(c, "snapshot %.8s: \"%s\": blob %s is in pack %s, "
+			   "which is missing", snap, path, drfs_id_hex(id, hex),
+			drfs_id_hex(&pack, phex));
+		return 1;
+	}
+	if (drfs_idset_has(&c->indexed, &pack))
+		return 0;
+	e = drfs_idset_add(&c->seen, id);
+	if (e == 0 && c->n_unl == c->cap_unl) {
+		size_t cap = c->cap_unl ? 2 * c->cap_unl : 256;
+		void *v = realloc(c->unl, cap * sizeof(*c->unl));
+		if (!v)
+			e = -ENOMEM;
+		else
+			c->unl = v, c->cap_unl = cap;
+	}
+	if (e < 0)
+		c->err = e;
+	else if (e == 0)
+		c->unl[c->n_unl++] = (struct unlisted){ *id, pack, false };
+	return 0;
 }
 
 /* Messages name paths of up to CHECK_PATH_BUF bytes, then "/..." */
 #define CHECK_PATH_BUF 4096
 
-static void check_extents(struct ck *c, const char *snap, struct drfs_node *n,
-			  const char *path)
-{
-	char hex[DRFS_ID_HEX_LEN + 1];
-	struct drfs_extent x;
-	struct drfs_blob_loc loc;
-	while (drfs_node_next_extent(n, &x) > 0) {
-		int fe = drfs_repo_blob_find(c->r, &x.id, &loc, NULL);
-		if (fe < 0)
-			problem(c, "snapshot %.8s: \"%s\": blob %s is missing",
-				snap, path + 1, drfs_id_hex(&x.id, hex));
-		else if (loc.raw_len != x.len)
-			problem(c, "snapshot %.8s: \"%s\": blob %s has the "
-				"wrong size", snap, path + 1,
-				drfs_id_hex(&x.id, hex));
-	}
-}
-
-/* Tree id, the directory at path (length at), unless already checked. */
+/*
+ * Tree id, the directory at path (length at), unless already checked: its
+ * blob is located like a file's (a lost pack costs the directory, named
+ * once), then read and made the walk's deepest level.
+ */
 static void check_enter(struct ck *c, struct drfs_tree_walk *w,
 			const char *snap, const struct drfs_id *id,
 			const char *path, size_t at)
 {
 	char hex[DRFS_ID_HEX_LEN + 1];
-	if (!seen_add(c, id))
+	const char *dir = path[0] ? path + 1 : ".";
+	int e = drfs_idset_add(&c->trees, id);
+	if (e != 0) {
+		if (e < 0)
+			c->err = e;
 		return;
-	int e = drfs_tree_walk_push(w, id);
+	}
+	if (check_blob(c, snap, dir, id, 0))
+		return;
+	e = drfs_tree_walk_push(w, id);
 	if (e < 0) {
-		problem(c, "snapshot %.8s: \"%s/\": tree %s: %s", snap,
-			path[0] ? path : ".", drfs_id_hex(id, hex),
+		problem(c, "snapshot %.8s: \"%s/\": tree %s: %s", snap, dir,
+			drfs_id_hex(id, hex),
 			e == -ENOENT ? "missing" : drfs_strerror(e));
 		return;
 	}
@@ -138,12 +227,48 @@ static void check_tree(struct ck *c, const char *snap,
 		}
 		size_t at = drfs_walk_path_add(path, CHECK_PATH_BUF, l->user,
 					       n->name, n->name_len);
-		if (S_ISDIR(n->mode))
+		if (S_ISDIR(n->mode)) {
 			check_enter(c, &w, snap, &n->subtree, path, at);
-		else if (S_ISREG(n->mode))
-			check_extents(c, snap, n, path);
+		} else if (S_ISREG(n->mode)) {
+			struct drfs_extent x;
+			while (drfs_node_next_extent(n, &x) > 0)
+				if (check_blob(c, snap, path + 1, &x.id, x.len))
+					break; /* one line per file */
+		}
 	}
 	drfs_tree_walk_release(&w);
+}
+
+/*
+ * Blobs the snapshots use whose pack is in no readable index object:
+ * fine if some index object lists them in another pack (a prune that
+ * stopped after repacking), else the index is damaged: one problem per
+ * pack. Returns the number of such packs.
+ */
+static int report_unlisted(struct ck *c)
+{
+	struct drfs_idset told = { 0 };
+	char hex[DRFS_ID_HEX_LEN + 1];
+	if (!c->n_unl)
+		return 0;
+	qsort(c->unl, c->n_unl, sizeof(*c->unl), cmp_unlisted);
+	c->second = true;
+	int e = drfs_repo_verify_objects(c->r, DRFS_OBJ_INDEX, index_object, c);
+	for (size_t i = 0; e >= 0 && i < c->n_unl; i++) {
+		if (c->unl[i].listed)
+			continue;
+		e = drfs_idset_add(&told, &c->unl[i].pack);
+		if (e == 0)
+			problem(c, "pack \"data/%.2s/%s\" holds blobs the "
+				   "snapshots use, but no index object lists "
+				   "them (an index object is missing or "
+				   "damaged: \"drfs repair index\" rewrites "
+				   "the index)",
+				drfs_id_hex(&c->unl[i].pack, hex), hex);
+	}
+	size_t n = told.n;
+	drfs_idset_free(&told);
+	return e < 0 ? e : (int)MIN(n, (size_t)INT32_MAX);
 }
 
 /* ---- packs -------------------------------------------------------------- */
@@ -182,6 +307,7 @@ static int pack_collect(const void *key, size_t klen, const void *val,
 struct listed {
 	struct drfs_repo *r;
 	struct ck *c;
+	struct drfs_idset names;
 	uint64_t count, orphans;
 };
 
@@ -194,15 +320,38 @@ static int listed_pack(const char *name, uint64_t size, void *userdata)
 	if (drfs_name_parse(name, "data", &id) < 0)
 		return 0;
 	ls->count++;
+	int e = drfs_idset_add(&ls->names, &id);
+	if (e < 0)
+		return e;
+	if (!drfs_idset_has(&ls->c->indexed, &id))
+		ls->orphans++;
 	if (drfs_txn_begin(ls->r->index, false, &t) < 0)
 		return 0;
-	int e = drfs_index_pack_lookup(t, &id, NULL, &len);
+	e = drfs_index_pack_lookup(t, &id, NULL, &len);
 	drfs_txn_abort(t);
-	if (e == -ENOENT)
-		ls->orphans++;
-	else if (e == 0 && len != size)
+	if (e == 0 && len != size)
 		problem(ls->c, "pack \"%s\": size %llu, index says %u", name,
 			(unsigned long long)size, len);
+	return 0;
+}
+
+/*
+ * A pack the listing lacks: missing unless a HEAD finds it (a replica
+ * serves it). Missing ones go to c->lost.
+ */
+static int look_for_pack(struct ck *c, const struct drfs_id *pack)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	uint64_t size;
+	drfs_name_pack(pack, name);
+	int he = drfs_backend_head(c->r->be, name, &size);
+	if (he >= 0)
+		return 0;
+	if (he == -ENOENT) {
+		problem(c, "pack \"%s\": missing (listed in the index)", name);
+		return drfs_idset_add(&c->lost, pack);
+	}
+	problem(c, "pack \"%s\": %s", name, drfs_strerror(he));
 	return 0;
 }
 
@@ -324,6 +473,8 @@ static void *read_thread(void *arg)
 			break;
 		struct pack_item *pi = &x->packs->v[i];
 		const struct drfs_check_opts *o = x->c->o;
+		if (drfs_idset_has(&x->c->lost, &pi->id))
+			continue; /* named already */
 		if (o->subset_m &&
 		    (pi->id.b[0] % o->subset_m) != (o->subset_n - 1) % o->subset_m)
 			continue;
@@ -416,6 +567,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 {
 	struct ck c = { .r = r, .o = o };
 	struct pack_list packs = { 0 };
+	struct listed ls = { .r = r, .c = &c };
 	struct drfs_snap_info *snaps = NULL;
 	size_t n_snaps = 0;
 	struct drfs_txn *t;
@@ -424,43 +576,41 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	pthread_mutex_init(&c.lock, NULL);
 	/* 0. key material and caches are private */
 	check_modes(r, o);
-	/* 1. every indexed pack exists, with its size */
+	/* 1. the index objects themselves, and the packs they list */
+	e = drfs_repo_verify_objects(r, DRFS_OBJ_INDEX, index_object, &c);
+	e = e ?: drfs_repo_verify_objects(r, DRFS_OBJ_SNAPSHOT,
+					  snapshot_object, &c);
+	if (e < 0)
+		goto out;
+
+	/* 2. every pack the index objects or the cache name exists, with
+	 * its size */
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {
 		e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, pack_collect,
 				 &packs);
 		drfs_txn_abort(t);
 	}
+	e = e ?: drfs_backend_list(r->be, "data/", listed_pack, &ls);
 	if (e < 0)
 		goto out;
-	struct listed ls = { .r = r, .c = &c };
-	e = drfs_backend_list(r->be, "data/", listed_pack, &ls);
+	for (size_t i = 0; e >= 0 && i < c.indexed.cap; i++)
+		if (!drfs_id_is_zero(&c.indexed.v[i]) &&
+		    !drfs_idset_has(&ls.names, &c.indexed.v[i]))
+			e = look_for_pack(&c, &c.indexed.v[i]);
+	for (size_t i = 0; e >= 0 && i < packs.n; i++)
+		if (!drfs_idset_has(&ls.names, &packs.v[i].id) &&
+		    !drfs_idset_has(&c.indexed, &packs.v[i].id))
+			e = look_for_pack(&c, &packs.v[i].id);
 	if (e < 0)
 		goto out;
-	for (size_t i = 0; i < packs.n; i++) {
-		char name[DRFS_OBJECT_NAME_MAX];
-		uint64_t size;
-		drfs_name_pack(&packs.v[i].id, name);
-		int he = drfs_backend_head(r->be, name, &size);
-		if (he == -ENOENT)
-			problem(&c, "pack \"%s\": missing (listed in the "
-				    "index)", name);
-		else if (he < 0)
-			problem(&c, "pack \"%s\": %s", name, drfs_strerror(he));
-	}
-	if (ls.orphans && o->report)
-		o->report(o->report_data,
-			  "note: %llu pack(s) are not in any index object "
-			  "(an interrupted backup; \"drfs repair index\" "
-			  "adopts them, prune removes them)",
-			  (unsigned long long)ls.orphans);
 
-	/* 2. snapshots gone without a forget record, refused records */
+	/* 3. snapshots gone without a forget record, refused records */
 	e = check_vanished(&c);
 	if (e < 0)
 		goto out;
 
-	/* 3. every snapshot's trees and blobs */
+	/* 4. every snapshot's trees and blobs */
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
@@ -469,14 +619,27 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 		e = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n_snaps; i++) {
+	for (size_t i = 0; !c.err && i < n_snaps; i++) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		drfs_id_hex(&snaps[i].id, hex);
 		check_tree(&c, hex, &snaps[i].snap.root, path);
+		if (!drfs_id_is_zero(&snaps[i].snap.meta))
+			check_tree(&c, hex, &snaps[i].snap.meta, path);
 	}
 	free(path);
+	e = c.err ?: report_unlisted(&c);
+	if (e < 0)
+		goto out;
+	/* the others are what an interrupted backup leaves */
+	if (ls.orphans > (uint64_t)e && o->report)
+		o->report(o->report_data,
+			  "note: %llu pack(s) are not in any index object "
+			  "and hold nothing the snapshots use (an "
+			  "interrupted backup; \"drfs repair index\" adopts "
+			  "them, prune removes them)",
+			  (unsigned long long)(ls.orphans - (uint64_t)e));
 
-	/* 4. read every pack */
+	/* 5. read every pack */
 	if (o->read_data) {
 		struct rd_ctx x = { .c = &c, .packs = &packs };
 		pthread_t th[8];
@@ -493,7 +656,12 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 out:
 	free(packs.v);
 	free(snaps);
-	free(c.seen);
+	free(c.unl);
+	drfs_idset_free(&c.trees);
+	drfs_idset_free(&c.indexed);
+	drfs_idset_free(&c.lost);
+	drfs_idset_free(&c.seen);
+	drfs_idset_free(&ls.names);
 	pthread_mutex_destroy(&c.lock);
 	return e;
 }

@@ -15,12 +15,14 @@
  * skipped without reading anything.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "drfs/dr.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
+#include "drfs/repair.h"
 
 struct memo_ent {
 	struct drfs_id from, to;
@@ -40,7 +42,43 @@ struct cp {
 	 * snapshot that needed them is written */
 	struct drfs_buf fresh;
 	char *memo_path;
+	/*
+	 * Damage in the source costs only the entries that hold it, as
+	 * "drfs repair snapshots" would cut them (repair.h): lost holds the
+	 * data blobs that do not read; paths the damaged entries of the
+	 * snapshot being copied (for its tags); path the entry being copied.
+	 */
+	struct drfs_idset lost;
+	char **paths;
+	size_t n_paths, cap_paths;
+	char path[PATH_MAX];
+	bool quiet; /* copying the meta tree: its damage is the root's */
+	int first_err;            /* why the file being copied lost a blob */
+	struct drfs_id first_id;  /* and which */
 };
+
+/* A damaged entry of the snapshot being copied, reported and kept. */
+static int damaged(struct cp *c, const char *what, int err)
+{
+	const char *path = c->path[0] ? c->path + 1 : ".";
+	if (c->quiet)
+		return 0;
+	if (c->o->report)
+		c->o->report(c->o->report_data, "copy: \"%s\": %s: %s", path,
+			     what, drfs_strerror(err));
+	if (c->n_paths == c->cap_paths) {
+		size_t cap = c->cap_paths ? 2 * c->cap_paths : 16;
+		void *v = realloc(c->paths, cap * sizeof(*c->paths));
+		if (!v)
+			return -ENOMEM;
+		c->paths = v;
+		c->cap_paths = cap;
+	}
+	if (!(c->paths[c->n_paths] = strdup(path)))
+		return -ENOMEM;
+	c->n_paths++;
+	return 0;
+}
 
 static size_t memo_slot(const struct cp *c, const struct drfs_id *id)
 {
@@ -165,10 +203,15 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 		c->res->blobs_dup++;
 		return 0;
 	}
+	if (drfs_idset_has(&c->lost, id))
+		return -ENOENT;
 	drfs_buf_reset(&c->data);
 	int e = drfs_repo_blob_read(c->src, id, &c->data);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1];
+		/* a lost one is named with its file (copy_file) */
+		if (drfs_read_lost(e))
+			return drfs_idset_add(&c->lost, id) < 0 ? -ENOMEM : e;
 		if (c->o->report)
 			c->o->report(c->o->report_data,
 				     "copy: cannot read blob %s: %s",
@@ -184,6 +227,47 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	return e ?: memo_put(c, id, ret, false);
 }
 
+/* drfs_extent_fn of copy_file: x's data blob copied, 1 if it is lost. */
+static int extent_copy(void *userdata, struct drfs_extent *x)
+{
+	struct cp *c = userdata;
+	struct drfs_id src = x->id;
+	int e = copy_data(c, &src, &x->id);
+	if (!drfs_read_lost(e))
+		return e;
+	if (!c->first_err) {
+		c->first_err = e;
+		c->first_id = src;
+	}
+	return 1;
+}
+
+/*
+ * A file's extents (at c->path), each data blob copied; those lost in the
+ * source are cut out (repair.h). *ret_v malloc'd, NULL on an error. 1 if
+ * some were lost.
+ */
+static int copy_file(struct cp *c, struct drfs_node *n,
+		     struct drfs_extent **ret_v, size_t *ret_n)
+{
+	char what[160], hex[DRFS_ID_HEX_LEN + 1];
+	uint64_t gone;
+	c->first_err = 0;
+	int e = drfs_extents_rewrite(n, extent_copy, c, ret_v, ret_n, &gone);
+	if (e <= 0)
+		return e;
+	snprintf(what, sizeof(what), "%llu byte(s) in %d lost blob(s) cut out "
+		 "(blob %.16s, ...)", (unsigned long long)gone, e,
+		 drfs_id_hex(&c->first_id, hex));
+	e = damaged(c, what, c->first_err);
+	if (e < 0) {
+		free(*ret_v);
+		*ret_v = NULL;
+		return e;
+	}
+	return 1;
+}
+
 /*
  * copy_tree's state per level of its walk: the tree being rebuilt with dst's
  * ids, and the xattrs and extents (copied) of the entry being added - for a
@@ -193,8 +277,10 @@ struct cp_level {
 	struct drfs_buf out;
 	struct drfs_tree_enc enc;
 	struct drfs_xattr *xv; /* DRFS_XATTRS_MAX */
-	struct drfs_extent *ev;
-	size_t nx, ne, ev_cap;
+	struct drfs_extent *ev; /* copy_file's */
+	size_t nx, ne;
+	size_t plen; /* c->path's length at this tree */
+	bool lost;   /* something below was lost: the tree is not memoised */
 };
 
 static void cp_level_release(void *frame)
@@ -206,18 +292,33 @@ static void cp_level_release(void *frame)
 	free(l->ev);
 }
 
-/* Read tree id from src as the walk's next level, and start its copy. */
+/*
+ * Read tree id (at c->path, plen bytes) from src as the walk's next level,
+ * and start its copy: 0. A tree the source lost becomes an empty directory,
+ * stored in dst as *ret and named as damage: 1.
+ */
 static int copy_enter(struct cp *c, struct drfs_tree_walk *w,
-		      struct drfs_stack *lv, const struct drfs_id *id)
+		      struct drfs_stack *lv, const struct drfs_id *id,
+		      size_t plen, struct drfs_id *ret)
 {
 	int e = drfs_tree_walk_push(w, id);
 	if (e < 0) {
-		char hex[DRFS_ID_HEX_LEN + 1];
-		if (c->o->report)
-			c->o->report(c->o->report_data,
-				     "copy: cannot read tree %s: %s",
-				     drfs_id_hex(id, hex), drfs_strerror(e));
-		return e;
+		static const uint8_t empty = 1; /* version only */
+		char hex[DRFS_ID_HEX_LEN + 1], what[64];
+		if (!drfs_read_lost(e)) {
+			if (c->o->report)
+				c->o->report(c->o->report_data,
+					     "copy: cannot read tree %s: %s",
+					     drfs_id_hex(id, hex),
+					     drfs_strerror(e));
+			return e;
+		}
+		snprintf(what, sizeof(what), "directory lost (tree %.16s), "
+			 "copied empty", drfs_id_hex(id, hex));
+		e = damaged(c, what, e);
+		e = e ?: count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE,
+							   &empty, 1, ret));
+		return e < 0 ? e : 1;
 	}
 	c->res->bytes_read += drfs_tree_walk_top(w)->blob.len;
 	struct cp_level *l = drfs_stack_next(lv);
@@ -231,59 +332,63 @@ static int copy_enter(struct cp *c, struct drfs_tree_walk *w,
 	}
 	drfs_buf_reset(&l->out);
 	drfs_tree_enc_init(&l->enc, &l->out);
+	l->plen = plen;
+	l->lost = false;
 	lv->depth++;
 	return 0;
 }
 
-/* The xattrs of n, and its extents with the data copied to dst. */
+/*
+ * The xattrs of n (at c->path), and its extents with the data copied to
+ * dst, those the source lost cut out: 1 if some were lost.
+ */
 static int copy_entry_data(struct cp *c, struct cp_level *l,
 			   struct drfs_node *n)
 {
 	struct drfs_xattr x;
-	struct drfs_extent ex;
 	l->nx = l->ne = 0;
 	while (l->nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(n, &x) > 0)
 		l->xv[l->nx++] = x;
-	if (n->n_extents > l->ev_cap) {
-		void *p = realloc(l->ev, n->n_extents * sizeof(*l->ev));
-		if (!p)
-			return -ENOMEM;
-		l->ev = p;
-		l->ev_cap = n->n_extents;
-	}
-	while (l->ne < n->n_extents && drfs_node_next_extent(n, &ex) > 0) {
-		int e = copy_data(c, &ex.id, &ex.id);
-		if (e < 0)
-			return e;
-		l->ev[l->ne++] = ex;
-	}
-	return 0;
+	free(l->ev);
+	l->ev = NULL;
+	if (!n->n_extents)
+		return 0;
+	return copy_file(c, n, &l->ev, &l->ne);
 }
 
-/* The deepest tree is rebuilt: store it in dst, remember it, leave it. */
+/*
+ * The deepest tree is rebuilt: store it in dst, remember it unless
+ * something below it was lost (every snapshot names its own damage), and
+ * leave it. 1 if something below it was lost, 0 if not.
+ */
 static int copy_leave(struct cp *c, struct drfs_tree_walk *w,
 		      struct drfs_stack *lv, struct drfs_id *ret)
 {
 	struct cp_level *l = drfs_stack_top(lv);
 	const struct drfs_id from = drfs_tree_walk_top(w)->id;
+	bool lost = l->lost;
 	int e = 0;
 	if (l->out.len == 0)
 		e = drfs_buf_u8(&l->out, 1); /* empty directory: version only */
 	e = e ?: count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE,
 						   l->out.p, l->out.len, ret));
-	e = e ?: memo_put(c, &from, ret, false);
+	if (e >= 0 && !lost)
+		e = memo_put(c, &from, ret, false);
 	if (e < 0)
 		return e;
 	drfs_tree_enc_release(&l->enc);
 	drfs_tree_walk_pop(w);
 	lv->depth--;
-	return 0;
+	if (lost && lv->depth)
+		((struct cp_level *)drfs_stack_top(lv))->lost = true;
+	return lost;
 }
 
 /*
  * Tree idp of src, rebuilt in dst with dst's ids, its data copied: depth-
  * first on the heap (any depth), a tree's entry added to the tree above
- * once the tree is stored.
+ * once the tree is stored. What the source lost is cut out (c->path names
+ * it). 1 if something was lost, 0 if not, negative errno.
  */
 static int copy_tree(struct cp *c, const struct drfs_id *idp,
 		     struct drfs_id *ret)
@@ -293,41 +398,58 @@ static int copy_tree(struct cp *c, const struct drfs_id *idp,
 	struct drfs_stack lv; /* struct cp_level, one per level of w */
 	struct drfs_node *n;
 	struct drfs_id to = { 0 };
-	int e;
+	int e, lost = 0;
 
 	if (memo_get(c, &from, ret))
 		return 0;
 	drfs_tree_walk_init(&w, drfs_repo_blob_reader, c->src);
 	drfs_stack_init(&lv, sizeof(struct cp_level));
-	e = copy_enter(c, &w, &lv, &from);
+	c->path[0] = 0;
+	e = copy_enter(c, &w, &lv, &from, 0, &to);
+	lost = e > 0;
 	while (e >= 0 && lv.depth) {
 		struct cp_level *l = drfs_stack_top(&lv);
 		e = drfs_tree_walk_next(&w, &n);
 		if (e == 0) {
+			c->path[l->plen & ~DRFS_WALK_PATH_CUT] = 0;
 			e = copy_leave(c, &w, &lv, &to);
-			if (e < 0 || !lv.depth)
+			if (e < 0 || !lv.depth) {
+				lost = e > 0;
 				break;
+			}
 			/* the entry above, waiting for this tree */
 			l = drfs_stack_top(&lv);
 			n = &drfs_tree_walk_top(&w)->node;
 			n->subtree = to;
 		} else {
-			e = e < 0 ? e : copy_entry_data(c, l, n);
 			if (e < 0)
 				break;
+			size_t at = drfs_walk_path_add(c->path,
+						       sizeof(c->path),
+						       l->plen, n->name,
+						       n->name_len);
+			e = copy_entry_data(c, l, n);
+			if (e < 0)
+				break;
+			l->lost |= e > 0;
 			if (S_ISDIR(n->mode) &&
 			    !memo_get(c, &n->subtree, &n->subtree)) {
-				e = copy_enter(c, &w, &lv, &n->subtree);
-				continue;
+				e = copy_enter(c, &w, &lv, &n->subtree, at,
+					       &n->subtree);
+				if (e == 0)
+					continue;
+				l->lost |= e > 0; /* copied empty */
 			}
 		}
-		e = drfs_tree_enc_add(&l->enc, n, l->xv, l->nx, l->ev, l->ne);
+		if (e >= 0)
+			e = drfs_tree_enc_add(&l->enc, n, l->xv, l->nx, l->ev,
+					      l->ne);
 	}
 	if (e >= 0)
 		*ret = to; /* the last tree stored: the first one entered */
 	drfs_stack_release(&lv, cp_level_release);
 	drfs_tree_walk_release(&w);
-	return e < 0 ? e : 0;
+	return e < 0 ? e : lost;
 }
 
 /* The "copied-from:" tag of s, or NULL. */
@@ -421,9 +543,31 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 	e = drfs_writer_new(c->dst, &c->w);
 	if (e < 0)
 		goto out;
+	for (size_t i = 0; i < c->n_paths; i++)
+		free(c->paths[i]);
+	c->n_paths = 0;
+	c->path[0] = 0;
 	e = copy_tree(c, &s->snap.root, &ns->root);
-	if (e >= 0 && !drfs_id_is_zero(&s->snap.meta))
-		e = copy_tree(c, &s->snap.meta, &ns->meta);
+	if (e >= 0 && !drfs_id_is_zero(&s->snap.meta)) {
+		/* lost: no meta; else its one entry is the root, already
+		 * copied (and its damage named) */
+		drfs_buf_reset(&c->data);
+		e = drfs_repo_blob_read(c->src, &s->snap.meta, &c->data);
+		if (drfs_read_lost(e)) {
+			memset(&ns->meta, 0, sizeof(ns->meta));
+			e = damaged(c, "the root directory's own metadata is "
+				       "lost", e);
+		} else if (e >= 0) {
+			c->quiet = true;
+			e = copy_tree(c, &s->snap.meta, &ns->meta);
+			c->quiet = false;
+		}
+	}
+	if (e > 0)
+		e = 0; /* damage: named, and the snapshot tagged below */
+	if (e >= 0 && c->n_paths)
+		drfs_damage_tags(ns, (const char *const *)c->paths,
+				 c->n_paths);
 	/* only after the data is durable may a snapshot reference it */
 	e = e ?: drfs_writer_flush(c->w);
 	if (e < 0)
@@ -511,10 +655,19 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			continue;
 		}
 		res.copied++;
-		if (o->report)
+		drfs_id_hex(&nid, nhex);
+		if (o->report && c.n_paths)
+			o->report(o->report_data, "copied %s (%.8s) as %s "
+				  "(%.8s) without what the source lost: %zu "
+				  "damaged entr%s (named above)", s->folder,
+				  hex, nfolder, nhex, c.n_paths,
+				  c.n_paths == 1 ? "y" : "ies");
+		else if (o->report)
 			o->report(o->report_data,
 				  "copied %s (%.8s) as %s (%.8s)", s->folder,
-				  hex, nfolder, drfs_id_hex(&nid, nhex));
+				  hex, nfolder, nhex);
+		if (c.n_paths)
+			failed++;
 		/* later picks may name this one as their parent */
 		free(dv);
 		dv = NULL;
@@ -529,6 +682,10 @@ out:
 	free(dv);
 	free(c.memo);
 	free(c.memo_path);
+	for (size_t i = 0; i < c.n_paths; i++)
+		free(c.paths[i]);
+	free(c.paths);
+	drfs_idset_free(&c.lost);
 	drfs_buf_release(&c.data);
 	drfs_buf_release(&c.fresh);
 	if (e >= 0)
@@ -543,37 +700,9 @@ struct cmpl {
 	struct drfs_backend *be;
 	drfs_report_fn report;
 	void *report_data;
-	struct drfs_id *packs; /* open addressing: packs already checked */
-	size_t cap, n;
+	struct drfs_idset packs; /* packs already checked */
 	int missing;
 };
-
-static int pack_seen(struct cmpl *m, const struct drfs_id *pack)
-{
-	if (2 * (m->n + 1) > m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 1024;
-		struct drfs_id *old = m->packs;
-		size_t old_cap = m->cap;
-		m->packs = calloc(cap, sizeof(*m->packs));
-		if (!m->packs) {
-			m->packs = old;
-			return -ENOMEM;
-		}
-		m->cap = cap;
-		m->n = 0;
-		for (size_t i = 0; i < old_cap; i++)
-			if (!drfs_id_is_zero(&old[i]))
-				pack_seen(m, &old[i]);
-		free(old);
-	}
-	size_t i = (size_t)drfs_get_le64(pack->b) & (m->cap - 1);
-	for (; !drfs_id_is_zero(&m->packs[i]); i = (i + 1) & (m->cap - 1))
-		if (drfs_id_eq(&m->packs[i], pack))
-			return 1;
-	m->packs[i] = *pack;
-	m->n++;
-	return 0;
-}
 
 /* 0 present (or already checked), 1 missing, negative errno. */
 static int blob_present(struct cmpl *m, const struct drfs_id *id)
@@ -590,7 +719,7 @@ static int blob_present(struct cmpl *m, const struct drfs_id *id)
 	}
 	if (e < 0)
 		return e;
-	e = pack_seen(m, &pack);
+	e = drfs_idset_add(&m->packs, &pack);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	drfs_name_pack(&pack, name);
@@ -654,7 +783,7 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 		e = cmpl_tree(&m, &s->snap.root);
 	if (e == 0 && !drfs_id_is_zero(&s->snap.meta))
 		e = cmpl_tree(&m, &s->snap.meta);
-	free(m.packs);
+	drfs_idset_free(&m.packs);
 	if (e < 0)
 		return e;
 	return e == 0 ? 1 : 0;
@@ -690,44 +819,11 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 
 /* ---- Object Lock retention plan -------------------------------------------- */
 
-/* An open-addressing set of ids (trees walked, packs planned). */
-struct idset {
-	struct drfs_id *v;
-	size_t cap, n;
-};
-
-/* 1 if id was already in the set, 0 if added, -ENOMEM. */
-static int idset_add(struct idset *s, const struct drfs_id *id)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		struct idset old = *s;
-		size_t cap = s->cap ? 2 * s->cap : 1024;
-		s->v = calloc(cap, sizeof(*s->v));
-		if (!s->v) {
-			*s = old;
-			return -ENOMEM;
-		}
-		s->cap = cap;
-		s->n = 0;
-		for (size_t i = 0; i < old.cap; i++)
-			if (!drfs_id_is_zero(&old.v[i]))
-				idset_add(s, &old.v[i]);
-		free(old.v);
-	}
-	size_t i = (size_t)drfs_get_le64(id->b) & (s->cap - 1);
-	for (; !drfs_id_is_zero(&s->v[i]); i = (i + 1) & (s->cap - 1))
-		if (drfs_id_eq(&s->v[i], id))
-			return 1;
-	s->v[i] = *id;
-	s->n++;
-	return 0;
-}
-
 struct plan {
 	struct drfs_repo *r;
 	drfs_retain_fn cb;
 	void *ud;
-	struct idset trees, packs;
+	struct drfs_idset trees, packs;
 	time_t until;
 	int count;
 };
@@ -739,7 +835,7 @@ static int plan_blob(struct plan *p, const struct drfs_id *id)
 	int e = drfs_repo_blob_find(p->r, id, NULL, &pack);
 	if (e < 0)
 		return e;
-	e = idset_add(&p->packs, &pack);
+	e = drfs_idset_add(&p->packs, &pack);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	drfs_name_pack(&pack, name);
@@ -751,7 +847,7 @@ static int plan_blob(struct plan *p, const struct drfs_id *id)
 static int plan_enter(struct plan *p, struct drfs_tree_walk *w,
 		      const struct drfs_id *id)
 {
-	int e = idset_add(&p->trees, id);
+	int e = drfs_idset_add(&p->trees, id);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	e = plan_blob(p, id);
@@ -839,7 +935,7 @@ int drfs_retention_plan(struct drfs_repo *r, int64_t window, time_t now,
 			e = cb(userdata, "config", latest);
 		}
 	}
-	free(p.trees.v);
-	free(p.packs.v);
+	drfs_idset_free(&p.trees);
+	drfs_idset_free(&p.packs);
 	return e < 0 ? e : p.count;
 }

@@ -725,6 +725,13 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		    drfs_repo_last_error() ?: drfs_strerror(e));
 		goto out;
 	}
+	if (r->damaged) {
+		say(o->report, o->report_data, "%u damaged or missing "
+		    "object(s): refusing to collect garbage (run \"drfs "
+		    "check\")", r->damaged);
+		e = -EBADMSG;
+		goto out;
+	}
 	/* 2. mark */
 	e = delete_where(r, MARK_DB, want_all, NULL);
 	if (e < 0)

@@ -523,6 +523,8 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 	r = drfs_secret_alloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->report = o->report;
+	r->report_data = o->report_data;
 	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	e = open_backend(o, false, &r->be, &location);
@@ -658,6 +660,21 @@ struct fetch_ctx {
 	pthread_mutex_t lock;
 };
 
+/*
+ * Whether an unsealed index or snapshot payload decodes completely:
+ * -EBADMSG. (Forget records are judged by drfs_history_record_load.)
+ */
+static int payload_check(enum drfs_obj_kind kind, const struct drfs_buf *p)
+{
+	if (kind != DRFS_OBJ_INDEX && kind != DRFS_OBJ_SNAPSHOT)
+		return 0;
+	if (kind == DRFS_OBJ_SNAPSHOT) {
+		struct drfs_snapshot s;
+		return drfs_snapshot_decode(p->p, p->len, &s);
+	}
+	return drfs_indexobj_check(p->p, p->len);
+}
+
 static void fetch_one(struct fetch_ctx *c, struct fetch_job *j)
 {
 	struct drfs_buf raw;
@@ -678,6 +695,8 @@ verify:
 	if (j->err >= 0)
 		j->err = drfs_unseal(&c->repo->keys, c->kind, raw.p, raw.len,
 				     &j->data);
+	if (j->err >= 0)
+		j->err = payload_check(c->kind, &j->data);
 	/* a corrupted object: the replica's copy, if there is one */
 	if (j->err == -EBADMSG && !retried) {
 		drfs_buf_reset(&raw);
@@ -707,12 +726,14 @@ static void *fetch_thread(void *arg)
 
 /* Fetch, verify and unseal jobs[0..n) on up to 8 threads. */
 static void fetch_all(struct drfs_repo *repo, struct fetch_job *jobs,
-		      size_t n, enum drfs_obj_kind kind, size_t max)
+		      size_t n, enum drfs_obj_kind kind)
 {
 	struct fetch_ctx c = { .repo = repo, .jobs = jobs, .n = n,
-			       .kind = kind, .max = max };
+			       .kind = kind };
 	pthread_t th[8];
 	size_t nt = MIN(n, ARRAY_SIZE(th)), started = 0;
+	c.max = kind == DRFS_OBJ_INDEX ? DRFS_INDEX_OBJECT_MAX
+				       : DRFS_SMALL_OBJECT_MAX;
 	pthread_mutex_init(&c.lock, NULL);
 	for (size_t i = 1; i < nt; i++)
 		if (pthread_create(&th[started], NULL, fetch_thread, &c) == 0)
@@ -757,90 +778,12 @@ static void name_list_free(struct name_list *l)
 {
 	free(l->names);
 	free(l->sizes);
-}
-
-static int list_names(struct drfs_repo *r, const char *prefix,
-		      struct name_list *l)
-{
 	memset(l, 0, sizeof(*l));
-	int e = drfs_backend_list(r->be, prefix, collect_name, l);
-	if (e < 0) {
-		name_list_free(l);
-		return fail(e, "cannot list \"%s\" in \"%s\": %s", prefix,
-			    r->be->display, drfs_strerror(e));
-	}
-	return 0;
 }
-
-/* Record the blobs of one pack in the cache. */
-static int index_pack(struct drfs_txn *t, const struct drfs_id *pack,
-		      uint32_t pack_len, const struct drfs_pack_entry *es,
-		      const uint8_t *raw, size_t n)
-{
-	uint32_t seq;
-	int e = drfs_index_pack_add(t, pack, pack_len, (uint32_t)n, &seq);
-	for (size_t i = 0; e >= 0 && i < n; i++) {
-		struct drfs_pack_entry pe;
-		if (es)
-			pe = es[i];
-		else
-			drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
-		struct drfs_blob_loc loc = {
-			.pack_seq = seq, .offset = pe.offset,
-			.stored_len = pe.stored_len, .raw_len = pe.raw_len,
-			.type = pe.type, .flags = pe.flags,
-		};
-		e = drfs_index_blob_put(t, &pe.id, &loc);
-	}
-	return e;
-}
-
-static int apply_index_object(struct drfs_txn *t, const struct fetch_job *j)
-{
-	struct drfs_indexobj_iter it;
-	struct drfs_id pack;
-	uint32_t plen;
-	size_t n;
-	const uint8_t *raw;
-	int e = drfs_indexobj_iter_init(&it, j->data.p, j->data.len);
-	while (e >= 0 &&
-	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0)
-		e = index_pack(t, &pack, plen, NULL, raw, n);
-	return e;
-}
-
-struct seen_scan {
-	struct name_list *present;
-	bool vanished;
-};
 
 static int cmp_name(const void *a, const void *b)
 {
 	return strcmp(a, b);
-}
-
-static bool name_in(struct name_list *l, const char *name)
-{
-	return bsearch(name, l->names, l->n, sizeof(*l->names), cmp_name) !=
-	       NULL;
-}
-
-static int seen_check(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
-{
-	struct seen_scan *s = userdata;
-	char name[DRFS_OBJECT_NAME_MAX];
-	(void)val;
-	(void)vlen;
-	if (klen >= sizeof(name))
-		return 0;
-	memcpy(name, key, klen);
-	name[klen] = 0;
-	if (!name_in(s->present, name)) {
-		s->vanished = true;
-		return 1;
-	}
-	return 0;
 }
 
 static int sort_names(struct name_list *l)
@@ -868,15 +811,174 @@ static int sort_names(struct name_list *l)
 	return 0;
 }
 
-/* Load objects of names not yet in db (SEEN for index/, SNAPS for snaps). */
+/* The objects under prefix, sorted by name. */
+static int list_names(struct drfs_repo *r, const char *prefix,
+		      struct name_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	int e = drfs_backend_list(r->be, prefix, collect_name, l);
+	e = e ?: sort_names(l);
+	if (e < 0) {
+		name_list_free(l);
+		return fail(e, "cannot list \"%s\" in \"%s\": %s", prefix,
+			    r->be->display, drfs_strerror(e));
+	}
+	return 0;
+}
+
+/* Index of name in the sorted l, or -1. */
+static ssize_t name_find(const struct name_list *l, const char *name)
+{
+	const char(*hit)[DRFS_OBJECT_NAME_MAX] =
+		l->n ? bsearch(name, l->names, l->n, sizeof(*l->names),
+			       cmp_name)
+		     : NULL;
+	return hit ? (ssize_t)(hit - l->names) : -1;
+}
+
+static bool name_in(const struct name_list *l, const char *name)
+{
+	return name_find(l, name) >= 0;
+}
+
+/* Tell r->report, if any. */
+static void vreport(struct drfs_repo *r, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	if (!r->report)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r->report(r->report_data, "%s", msg);
+}
+
+/* Report one damaged object: counted in r->damaged, told to r->report. */
+static void damage(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
+static void damage(struct drfs_repo *r, const char *fmt, ...)
+{
+	va_list ap;
+	r->damaged++;
+	va_start(ap, fmt);
+	vreport(r, fmt, ap);
+	va_end(ap);
+}
+
+/* Report something that may be damage, or not (not counted). */
+static void warn(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
+static void warn(struct drfs_repo *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(r, fmt, ap);
+	va_end(ap);
+}
+
+/* Forget everything the cache learnt from the repository. */
+static int reset_cache(struct drfs_repo *r)
+{
+	struct drfs_txn *t;
+	int e = drfs_index_clear(r->index);
+	e = e ?: drfs_txn_begin(r->index, true, &t);
+	if (e < 0)
+		return e;
+	e = drfs_kv_put(t, DRFS_DB_META, "repo_id", 7, r->config.repo_id, 16);
+	if (e >= 0)
+		return drfs_txn_commit(t);
+	drfs_txn_abort(t);
+	return e;
+}
+
+/* Record the blobs of one pack in the cache. */
+static int index_pack(struct drfs_txn *t, const struct drfs_id *pack,
+		      uint32_t pack_len, const struct drfs_pack_entry *es,
+		      const uint8_t *raw, size_t n)
+{
+	uint32_t seq;
+	int e = drfs_index_pack_add(t, pack, pack_len, (uint32_t)n, &seq);
+	for (size_t i = 0; e >= 0 && i < n; i++) {
+		struct drfs_pack_entry pe;
+		if (es)
+			pe = es[i];
+		else
+			drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
+		struct drfs_blob_loc loc = {
+			.pack_seq = seq, .offset = pe.offset,
+			.stored_len = pe.stored_len, .raw_len = pe.raw_len,
+			.type = pe.type, .flags = pe.flags,
+		};
+		e = drfs_index_blob_put(t, &pe.id, &loc);
+	}
+	return e;
+}
+
+/*
+ * The records of one (verified) index object into the cache. With
+ * listed (repair): only records of packs listed there with the same
+ * size; the others are added to skipped, to be read from their trailers.
+ */
+static int apply_index_object(struct drfs_txn *t, const struct drfs_buf *p,
+			      const struct name_list *listed,
+			      struct drfs_idset *skipped)
+{
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen;
+	size_t n;
+	const uint8_t *raw;
+	int e = drfs_indexobj_iter_init(&it, p->p, p->len);
+	while (e >= 0 &&
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
+		if (listed) {
+			char name[DRFS_OBJECT_NAME_MAX];
+			drfs_name_pack(&pack, name);
+			ssize_t k = name_find(listed, name);
+			if (k < 0 || listed->sizes[k] != plen) {
+				e = drfs_idset_add(skipped, &pack);
+				continue;
+			}
+		}
+		e = index_pack(t, &pack, plen, NULL, raw, n);
+	}
+	return e;
+}
+
+struct seen_scan {
+	struct name_list *present;
+	bool vanished;
+};
+
+static int seen_check(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
+{
+	struct seen_scan *s = userdata;
+	char name[DRFS_OBJECT_NAME_MAX];
+	(void)val;
+	(void)vlen;
+	if (klen >= sizeof(name))
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	if (!name_in(s->present, name)) {
+		s->vanished = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Load the objects of l (index/ or snapshots/, sorted) not loaded yet
+ * (SEEN for index/, SNAPS for snapshots/). A corrupted one is reported
+ * and skipped; one deleted since the listing is skipped. Returns how many
+ * index objects were skipped (their packs must be found from the packs
+ * themselves), or a negative errno. listed, skipped: see
+ * apply_index_object.
+ */
 static int sync_kind(struct drfs_repo *r, struct name_list *l,
-		     enum drfs_obj_kind kind)
+		     enum drfs_obj_kind kind, const struct name_list *listed,
+		     struct drfs_idset *skipped)
 {
 	const size_t batch = 64;
 	struct fetch_job *jobs = calloc(batch, sizeof(*jobs));
-	size_t max = kind == DRFS_OBJ_INDEX ? DRFS_INDEX_OBJECT_MAX
-					    : DRFS_SMALL_OBJECT_MAX;
-	int e = 0, bad = 0;
+	int e = 0, n_skipped = 0;
 	if (!jobs)
 		return -ENOMEM;
 	for (size_t i = 0; e >= 0 && i < l->n;) {
@@ -914,7 +1016,8 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 		drfs_txn_abort(t);
 		if (nj == 0)
 			continue;
-		fetch_all(r, jobs, nj, kind, max);
+		fetch_all(r, jobs, nj, kind);
+		t = NULL;
 		e = drfs_txn_begin(r->index, true, &t);
 		for (size_t j = 0; e >= 0 && j < nj; j++) {
 			struct fetch_job *fj = &jobs[j];
@@ -927,43 +1030,41 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 							     fj->data.len);
 				continue;
 			}
-			if (fj->err < 0) {
-				if (fj->err != -EBADMSG) {
-					e = fail(fj->err, "cannot read \"%s\": "
-						 "%s", fj->name,
-						 drfs_strerror(fj->err));
-					break;
-				}
-				bad++;
-				fail(-EBADMSG, "object \"%s\" is corrupted",
-				     fj->name);
+			if (fj->err == -EBADMSG || fj->err == -ENOENT) {
+				if (kind == DRFS_OBJ_INDEX)
+					n_skipped++;
+				if (fj->err == -ENOENT)
+					continue; /* deleted meanwhile */
+				if (kind == DRFS_OBJ_INDEX)
+					damage(r, "index object \"%s\" is "
+						  "corrupted: skipped; the "
+						  "packs it lists are read "
+						  "from their own trailers "
+						  "(\"drfs repair index\" "
+						  "rewrites the index)",
+					       fj->name);
+				else
+					damage(r, "snapshot object \"%s\" is "
+						  "corrupted: skipped",
+					       fj->name);
 				continue;
 			}
+			if (fj->err < 0) {
+				e = fail(fj->err, "cannot read \"%s\": %s",
+					 fj->name, drfs_strerror(fj->err));
+				break;
+			}
 			if (kind == DRFS_OBJ_SNAPSHOT) {
-				struct drfs_snapshot s;
 				struct drfs_id id;
 				drfs_name_parse(fj->name, "snapshots", &id);
-				if (drfs_snapshot_decode(fj->data.p,
-							 fj->data.len, &s) < 0) {
-					bad++;
-					fail(-EBADMSG, "object \"%s\" is "
-						 "corrupted", fj->name);
-					continue;
-				}
 				e = drfs_kv_put(t, DRFS_DB_SNAPS, id.b,
 						DRFS_ID_LEN, fj->data.p,
 						fj->data.len);
 				e = e ?: drfs_history_note(t, &id, fj->data.p,
 							   fj->data.len);
 			} else {
-				int ae = apply_index_object(t, fj);
-				if (ae == -EBADMSG) {
-					bad++;
-					fail(-EBADMSG, "object \"%s\" is "
-						 "corrupted", fj->name);
-					continue;
-				}
-				e = ae;
+				e = apply_index_object(t, &fj->data, listed,
+						       skipped);
 				e = e ?: drfs_kv_put(t, DRFS_DB_SEEN, fj->name,
 						     strlen(fj->name), "", 0);
 			}
@@ -976,8 +1077,49 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 			drfs_txn_abort(t);
 	}
 	free(jobs);
-	if (e >= 0 && bad)
-		e = -EBADMSG; /* last_error names the last bad object */
+	return e < 0 ? e : n_skipped;
+}
+
+int drfs_repo_verify_objects(struct drfs_repo *r, enum drfs_obj_kind kind,
+			     drfs_object_fn cb, void *userdata)
+{
+	const size_t batch = 16;
+	struct name_list l;
+	struct fetch_job *jobs;
+	const char *dir = kind == DRFS_OBJ_INDEX ? "index" : "snapshots";
+	char prefix[16];
+	int e;
+
+	if (kind != DRFS_OBJ_INDEX && kind != DRFS_OBJ_SNAPSHOT)
+		return -EINVAL;
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	e = list_names(r, prefix, &l);
+	if (e < 0)
+		return e;
+	jobs = calloc(batch, sizeof(*jobs));
+	if (!jobs)
+		e = -ENOMEM;
+	for (size_t i = 0; e >= 0 && i < l.n;) {
+		size_t nj = 0;
+		for (; i < l.n && nj < batch; i++) {
+			struct drfs_id id;
+			if (drfs_name_parse(l.names[i], dir, &id) < 0)
+				continue;
+			strcpy(jobs[nj].name, l.names[i]);
+			jobs[nj++].size = l.sizes[i];
+		}
+		fetch_all(r, jobs, nj, kind);
+		for (size_t j = 0; j < nj; j++) {
+			struct fetch_job *fj = &jobs[j];
+			if (e >= 0)
+				e = cb(userdata, fj->name, MIN(fj->err, 0),
+				       fj->err < 0 ? NULL : fj->data.p,
+				       fj->err < 0 ? 0 : fj->data.len);
+			drfs_buf_release(&fj->data);
+		}
+	}
+	free(jobs);
+	name_list_free(&l);
 	return e;
 }
 
@@ -1034,44 +1176,73 @@ static int sync_records(struct drfs_repo *r)
 	int e = list_names(r, "forgotten/", &recs);
 	if (e < 0)
 		return e;
-	e = sort_names(&recs);
-	e = e ?: sync_kind(r, &recs, DRFS_OBJ_FORGET);
+	e = sync_kind(r, &recs, DRFS_OBJ_FORGET, NULL, NULL);
 	e = e ?: drfs_history_drop_refused(r, record_listed, &recs);
 	name_list_free(&recs);
 	return e;
 }
 
-/* Index packs present in data/ but unknown to the cache from their trailers. */
-static int adopt_pack(struct drfs_repo *r, const char *name, uint64_t size,
-		      int *ret_missing_index)
+/* Bytes [off, off+len) of a pack, from the other side when corrupted. */
+static int get_exact(struct drfs_repo *r, const char *name, uint64_t off,
+		     uint32_t len, bool alternate, struct drfs_buf *out)
 {
-	struct drfs_id pack;
+	drfs_buf_reset(out);
+	int e = alternate ? drfs_backend_get_alternate(r->be, name, off, len,
+						       out)
+			  : drfs_backend_get(r->be, name, off, len, out);
+	if (e >= 0 && out->len != len)
+		e = -EBADMSG;
+	return e;
+}
+
+/* A pack's trailer entries (*ret malloc'd), from its last bytes. */
+static int read_trailer(struct drfs_repo *r, const char *name, uint64_t size,
+			bool alternate, struct drfs_pack_entry **ret,
+			size_t *ret_n)
+{
 	struct drfs_buf b;
 	uint64_t toff;
 	uint32_t tlen;
+	drfs_buf_init(&b, DRFS_PACK_MAX);
+	int e = get_exact(r, name, size - DRFS_PACK_TAIL_LEN,
+			  DRFS_PACK_TAIL_LEN, alternate, &b);
+	e = e ?: drfs_pack_tail_parse(b.p, b.len, size, &toff, &tlen);
+	e = e ?: get_exact(r, name, toff, tlen, alternate, &b);
+	e = e ?: drfs_pack_trailer_decode(&r->keys, b.p, b.len, toff, ret,
+					  ret_n);
+	drfs_buf_release(&b);
+	return e;
+}
+
+/*
+ * Index a pack of size bytes from its own trailer (the replica's copy
+ * when this one is corrupted). A pack whose trailer cannot be read is
+ * reported, not fatal; one deleted meanwhile is skipped.
+ */
+static int adopt_pack(struct drfs_repo *r, const char *name, uint64_t size)
+{
+	struct drfs_id pack;
 	struct drfs_pack_entry *es = NULL;
 	size_t n = 0;
 	int e;
 
 	if (drfs_name_parse(name, "data", &pack) < 0)
 		return 0;
-	if (size < DRFS_PACK_TAIL_LEN || size > DRFS_PACK_MAX)
-		return fail(-EBADMSG, "pack \"%s\" has an impossible size",
-			    name);
-	drfs_buf_init(&b, DRFS_PACK_MAX);
-	e = drfs_backend_get(r->be, name, size - DRFS_PACK_TAIL_LEN,
-			     DRFS_PACK_TAIL_LEN, &b);
-	if (e >= 0 && b.len != DRFS_PACK_TAIL_LEN)
+	if (size < DRFS_PACK_TAIL_LEN || size > DRFS_PACK_MAX) {
 		e = -EBADMSG;
-	e = e ?: drfs_pack_tail_parse(b.p, b.len, size, &toff, &tlen);
-	if (e >= 0) {
-		drfs_buf_reset(&b);
-		e = drfs_backend_get(r->be, name, toff, tlen, &b);
-		if (e >= 0 && b.len != tlen)
-			e = -EBADMSG;
+	} else {
+		e = read_trailer(r, name, size, false, &es, &n);
+		if (e == -EBADMSG &&
+		    read_trailer(r, name, size, true, &es, &n) >= 0)
+			e = 0;
 	}
-	e = e ?: drfs_pack_trailer_decode(&r->keys, b.p, b.len, toff, &es, &n);
-	drfs_buf_release(&b);
+	if (e == -ENOENT)
+		return 0;
+	if (e == -EBADMSG) {
+		damage(r, "pack \"%s\" is damaged (its trailer does not "
+			  "read): its blobs are not indexed", name);
+		return 0;
+	}
 	if (e < 0)
 		return fail(e, "pack \"%s\": cannot read its trailer: %s", name,
 			    drfs_strerror(e));
@@ -1083,93 +1254,208 @@ static int adopt_pack(struct drfs_repo *r, const char *name, uint64_t size,
 	else
 		drfs_txn_abort(t);
 	free(es);
-	(*ret_missing_index)++;
 	return e;
 }
 
-struct pack_missing {
-	struct name_list *present;
-	int missing;
-};
-
-static int check_pack(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
+static int collect_pack(const void *key, size_t klen, const void *val,
+			size_t vlen, void *userdata)
 {
-	struct pack_missing *m = userdata;
-	char name[DRFS_OBJECT_NAME_MAX];
 	(void)val;
 	(void)vlen;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	drfs_name_pack((const struct drfs_id *)key, name);
-	if (!name_in(m->present, name)) {
-		m->missing++;
-		fail(-EBADMSG, "pack \"%s\" is listed in the index but missing",
-		     name);
-	}
-	return 0;
+	int e = drfs_idset_add(userdata, (const struct drfs_id *)key);
+	return e < 0 ? e : 0;
 }
 
-int drfs_repo_sync(struct drfs_repo *r, bool full)
+/* Every pack the cache knows, into *ret. */
+static int known_packs(struct drfs_repo *r, struct drfs_idset *ret)
 {
-	struct name_list snaps, idx;
 	struct drfs_txn *t;
-	int e, bad = 0;
-
-	e = list_names(r, "index/", &idx);
+	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		return e;
-	e = sort_names(&idx);
+	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, collect_pack, ret);
+	drfs_txn_abort(t);
+	return e;
+}
+
+/* Whether a pack not in the listing exists after all (a replica's). */
+static int pack_exists(struct drfs_repo *r, const struct drfs_id *pack,
+		       uint64_t *ret_size)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	drfs_name_pack(pack, name);
+	int e = drfs_backend_head(r->be, name, ret_size);
+	if (e == -ENOENT)
+		return 0;
 	if (e < 0)
-		goto out_idx;
-	/* an index object vanished (prune rewrote the index): rebuild */
+		return fail(e, "cannot look for \"%s\": %s", name,
+			    drfs_strerror(e));
+	return 1;
+}
+
+/*
+ * Packs the listing of data/ (sorted) lacks, of the cache (extra NULL) or
+ * of extra, that a HEAD does not find either (a replica may have them):
+ * into missing. Those that exist after all: with adopt, indexed from
+ * their trailers.
+ */
+static int unlisted_packs(struct drfs_repo *r, const struct name_list *packs,
+			  const struct drfs_idset *extra, bool adopt,
+			  struct drfs_idset *missing)
+{
+	struct drfs_idset known = { 0 };
+	int e = extra ? 0 : known_packs(r, &known);
+	const struct drfs_idset *s = extra ? extra : &known;
+	for (size_t i = 0; e >= 0 && i < s->cap; i++) {
+		char name[DRFS_OBJECT_NAME_MAX];
+		uint64_t size;
+		if (drfs_id_is_zero(&s->v[i]))
+			continue;
+		drfs_name_pack(&s->v[i], name);
+		if (name_in(packs, name))
+			continue;
+		e = pack_exists(r, &s->v[i], &size);
+		if (e > 0 && adopt)
+			e = adopt_pack(r, name, size);
+		else if (e == 0)
+			e = drfs_idset_add(missing, &s->v[i]);
+	}
+	drfs_idset_free(&known);
+	return e < 0 ? e : 0;
+}
+
+/*
+ * Reconcile the cache with a listing of data/ (packs, sorted): read from
+ * its trailer every listed pack the cache lacks (with only: just those in
+ * only), then look for the packs of extra (skipped by a repair) and of the
+ * cache that the listing lacks: one that exists after all (a replica has
+ * it) is indexed from its trailer, one that does not is reported.
+ */
+static int cross_check(struct drfs_repo *r, const struct name_list *packs,
+		       const struct drfs_idset *only,
+		       const struct drfs_idset *extra)
+{
+	struct drfs_idset dropped = { 0 }, missing = { 0 };
+	struct drfs_txn *t;
+	char name[DRFS_OBJECT_NAME_MAX];
+	int e = 0;
+
+	for (size_t i = 0; e >= 0 && i < packs->n; i++) {
+		struct drfs_id pid;
+		if (drfs_name_parse(packs->names[i], "data", &pid) < 0 ||
+		    (only && !drfs_idset_has(only, &pid)))
+			continue;
+		e = drfs_txn_begin(r->index, false, &t);
+		if (e < 0)
+			break;
+		int have = drfs_index_pack_lookup(t, &pid, NULL, NULL);
+		drfs_txn_abort(t);
+		if (have != -ENOENT)
+			continue;
+		/* a pack an index object listed before, that none lists
+		 * now: that object is lost, or a prune stopped halfway
+		 * (its next run deletes the pack), which is no damage */
+		if (only)
+			warn(r, "pack \"%s\" is in no index object any "
+				"more (an index object was lost, or a prune "
+				"stopped before deleting the pack): read from "
+				"its trailer; \"drfs check\" tells which",
+			     packs->names[i]);
+		e = adopt_pack(r, packs->names[i], packs->sizes[i]);
+	}
+	if (e >= 0 && extra)
+		e = unlisted_packs(r, packs, extra, true, &dropped);
+	e = e ?: unlisted_packs(r, packs, NULL, false, &missing);
+	for (size_t i = 0; e >= 0 && i < dropped.cap; i++) {
+		if (drfs_id_is_zero(&dropped.v[i]))
+			continue;
+		drfs_name_pack(&dropped.v[i], name);
+		damage(r, "pack \"%s\" is listed in the index but missing: "
+			  "dropped from the index", name);
+	}
+	for (size_t i = 0; e >= 0 && i < missing.cap; i++) {
+		if (drfs_id_is_zero(&missing.v[i]))
+			continue;
+		drfs_name_pack(&missing.v[i], name);
+		damage(r, "pack \"%s\" is listed in the index but missing: "
+			  "the files that use it cannot be read (\"drfs "
+			  "check\" names them; \"drfs repair snapshots\" "
+			  "drops them)", name);
+	}
+	drfs_idset_free(&dropped);
+	drfs_idset_free(&missing);
+	return e;
+}
+
+int drfs_repo_missing_packs(struct drfs_repo *r, struct drfs_idset *ret)
+{
+	struct name_list packs;
+	int e = list_names(r, "data/", &packs);
+	if (e < 0)
+		return e;
+	e = unlisted_packs(r, &packs, NULL, false, ret);
+	name_list_free(&packs);
+	return e;
+}
+
+/*
+ * drfs_repo_sync, and with repair drfs_repo_repair_index: the cache is
+ * rebuilt from scratch, and the index objects' records count only for
+ * packs the data/ listing shows with the same size.
+ */
+static int sync_repo(struct drfs_repo *r, bool full, bool repair)
+{
+	struct name_list snaps = { 0 }, idx = { 0 }, packs = { 0 };
+	struct drfs_idset before = { 0 }, skipped = { 0 };
+	struct drfs_txn *t;
+	int e, n_skipped;
+
+	r->damaged = 0;
+	if (repair) {
+		e = reset_cache(r);
+		e = e ?: list_names(r, "data/", &packs);
+		if (e < 0)
+			return e;
+	}
+	e = list_names(r, "index/", &idx);
+	if (e < 0)
+		goto out;
+	/* index objects vanished (prune rewrote the index, or one was
+	 * lost): rebuild from those that remain; the packs known before
+	 * that none of them lists are looked for below */
 	struct seen_scan ss = { .present = &idx };
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
-		goto out_idx;
+		goto out;
 	e = drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_check, &ss);
 	drfs_txn_abort(t);
+	if (e >= 0 && ss.vanished)
+		e = known_packs(r, &before) ?: reset_cache(r);
 	if (e < 0)
-		goto out_idx;
-	if (ss.vanished) {
-		e = drfs_index_clear(r->index);
-		if (e >= 0) {
-			e = drfs_txn_begin(r->index, true, &t);
-			e = e ?: drfs_kv_put(t, DRFS_DB_META, "repo_id", 7,
-					     r->config.repo_id, 16);
-			if (e >= 0)
-				e = drfs_txn_commit(t);
-		}
-		if (e < 0)
-			goto out_idx;
+		goto out;
+	n_skipped = sync_kind(r, &idx, DRFS_OBJ_INDEX, repair ? &packs : NULL,
+			      &skipped);
+	if (n_skipped < 0) {
+		e = n_skipped;
+		goto out;
 	}
-	e = sync_kind(r, &idx, DRFS_OBJ_INDEX);
-	if (e == -EBADMSG)
-		bad++;
-	else if (e < 0)
-		goto out_idx;
 
 	e = drfs_history_bind(r);
 	if (e < 0)
-		goto out_idx;
+		goto out;
 	e = list_names(r, "snapshots/", &snaps);
+	e = e ?: sync_kind(r, &snaps, DRFS_OBJ_SNAPSHOT, NULL, NULL);
 	if (e < 0)
-		goto out_idx;
-	e = sort_names(&snaps);
-	if (e < 0)
-		goto out_snaps;
-	e = sync_kind(r, &snaps, DRFS_OBJ_SNAPSHOT);
-	if (e == -EBADMSG)
-		bad++;
-	else if (e < 0)
-		goto out_snaps;
+		goto out;
 	e = sync_records(r);
 	if (e < 0)
-		goto out_snaps;
+		goto out;
 	struct snap_scan sc = { .present = &snaps };
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
-		goto out_snaps;
+		goto out;
 	e = drfs_kv_scan(t, DRFS_DB_SNAPS, NULL, 0, snap_gone, &sc);
 	drfs_txn_abort(t);
 	if (e >= 0 && sc.n) {
@@ -1183,55 +1469,33 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	free(sc.gone);
 	e = e ?: drfs_history_settle(r, snap_listed, &snaps);
 	if (e < 0)
-		goto out_snaps;
+		goto out;
 
-	if (full) {
-		struct name_list packs;
-		int adopted = 0;
-		e = list_names(r, "data/", &packs);
-		if (e < 0)
-			goto out_snaps;
-		e = sort_names(&packs);
-		for (size_t i = 0; e >= 0 && i < packs.n; i++) {
-			struct drfs_id pid;
-			if (drfs_name_parse(packs.names[i], "data", &pid) < 0)
-				continue;
-			e = drfs_txn_begin(r->index, false, &t);
-			if (e < 0)
-				break;
-			int have = drfs_index_pack_lookup(t, &pid, NULL, NULL);
-			drfs_txn_abort(t);
-			if (have == -ENOENT) {
-				int ae = adopt_pack(r, packs.names[i],
-						    packs.sizes[i], &adopted);
-				if (ae == -EBADMSG)
-					bad++;
-				else
-					e = ae;
-			}
-		}
-		/* every pack the index names must exist */
-		struct pack_missing pm = { &packs, 0 };
-		if (e >= 0) {
-			e = drfs_txn_begin(r->index, false, &t);
-			if (e >= 0) {
-				e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0,
-						 check_pack, &pm);
-				drfs_txn_abort(t);
-			}
-		}
-		name_list_free(&packs);
-		if (e < 0)
-			goto out_snaps;
-		if (pm.missing)
-			bad++;
+	/* the packs themselves: only where the index objects fall short */
+	bool all = full || repair || n_skipped;
+	if (all || before.n) {
+		if (!repair)
+			e = list_names(r, "data/", &packs);
+		e = e ?: cross_check(r, &packs, all ? NULL : &before,
+				     &skipped);
 	}
-	e = bad ? -EBADMSG : 0;
-out_snaps:
+out:
+	drfs_idset_free(&before);
+	drfs_idset_free(&skipped);
+	name_list_free(&packs);
 	name_list_free(&snaps);
-out_idx:
 	name_list_free(&idx);
-	return e;
+	return e < 0 ? e : 0;
+}
+
+int drfs_repo_sync(struct drfs_repo *r, bool full)
+{
+	return sync_repo(r, full, false);
+}
+
+int drfs_repo_repair_index(struct drfs_repo *r)
+{
+	return sync_repo(r, true, true);
 }
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -1322,6 +1586,16 @@ static bool segcache_get(struct drfs_segcache *c, const struct drfs_id *pack,
 	return hit;
 }
 
+/* Forget the segments of pack (they held corrupted bytes). */
+static void segcache_drop(struct drfs_segcache *c, const struct drfs_id *pack)
+{
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < SEG_COUNT; i++)
+		if (drfs_id_eq(&c->s[i].pack, pack))
+			drfs_buf_reset(&c->s[i].data);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void segcache_put(struct drfs_segcache *c, const struct drfs_id *pack,
 			 uint64_t off, const struct drfs_buf *data)
 {
@@ -1339,16 +1613,23 @@ static void segcache_put(struct drfs_segcache *c, const struct drfs_id *pack,
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* The stored bytes of a blob, through the segment cache when remote. */
+/*
+ * The stored bytes of a blob, through the segment cache when remote;
+ * *ret_cached: they came from the cache, not from a get.
+ */
 static int read_stored(struct drfs_repo *r, const struct drfs_id *pack,
 		       const char *name, const struct drfs_blob_loc *loc,
-		       struct drfs_buf *stored)
+		       struct drfs_buf *stored, bool *ret_cached)
 {
+	*ret_cached = false;
 	if (!r->segs || loc->stored_len >= SEG_LEN)
 		return drfs_backend_get(r->be, name, loc->offset,
 					loc->stored_len, stored);
-	if (segcache_get(r->segs, pack, loc->offset, loc->stored_len, stored))
+	if (segcache_get(r->segs, pack, loc->offset, loc->stored_len,
+			 stored)) {
+		*ret_cached = true;
 		return 0;
+	}
 	struct drfs_buf seg;
 	drfs_buf_init(&seg, SEG_LEN);
 	int e = drfs_backend_get(r->be, name, loc->offset, SEG_LEN, &seg);
@@ -1387,8 +1668,8 @@ int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 	}
 	drfs_name_pack(&pack, name);
 	drfs_buf_init(&stored, DRFS_BLOB_STORED_MAX);
-	e = read_stored(r, &pack, name, &loc, &stored);
-	bool retried = false;
+	bool cached, retried = false;
+	e = read_stored(r, &pack, name, &loc, &stored, &cached);
 again:
 	if (e >= 0 && stored.len != loc.stored_len)
 		e = -EBADMSG;
@@ -1403,6 +1684,15 @@ again:
 				   out);
 		if (e < 0)
 			out->len = l0;
+	}
+	/* corrupted bytes from the segment cache: read them again, so that
+	 * the replica's copy is asked for if they are corrupted there */
+	if (e == -EBADMSG && cached) {
+		segcache_drop(r->segs, &pack);
+		drfs_buf_reset(&stored);
+		e = read_stored(r, &pack, name, &loc, &stored, &cached);
+		cached = false;
+		goto again;
 	}
 	/* corrupted here: the replica's copy, if there is one */
 	if (e == -EBADMSG && !retried) {
@@ -1839,25 +2129,6 @@ int drfs_repo_snapshot_names_keep(struct drfs_repo *r,
 	}
 	free(v);
 	return e;
-}
-
-int drfs_repo_repair_index(struct drfs_repo *r)
-{
-	/* Forget everything the index objects said and re-read every pack's
-	 * trailer (sync with full=true adopts every pack the cache lacks);
-	 * the writer of the caller then records them in a new index object. */
-	int e = drfs_index_clear(r->index);
-	if (e < 0)
-		return e;
-	struct drfs_txn *t;
-	e = drfs_txn_begin(r->index, true, &t);
-	e = e ?: drfs_kv_put(t, DRFS_DB_META, "repo_id", 7, r->config.repo_id,
-			     16);
-	if (e >= 0)
-		e = drfs_txn_commit(t);
-	if (e < 0)
-		return e;
-	return drfs_repo_sync(r, true);
 }
 
 struct full_entry {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_indexobj.c - drfs_indexobj_iter_*() over the whole input; every
- * entry returned must pass drfs_pack_entry_check. Where the whole object
+ * entry returned must pass drfs_pack_entry_check, and drfs_indexobj_check
+ * must say what the iteration found. Where the whole object
  * decodes, re-encoding it must reproduce the input (a shorter re-encoding
  * is a non-canonical varint count: fatal with DRFS_FUZZ_STRICT=1).
  */
@@ -44,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(r == 0);
 	}
 	assert(r == 0 || r == -EBADMSG);
+	assert(drfs_indexobj_check(data, size) == r);
 	if (r == 0 && (b.len != size || memcmp(b.p, data, size) != 0)) {
 		if (b.len >= size || fuzz_strict()) {
 			fprintf(stderr, "indexobj: re-encoding differs\n");

@@ -12,7 +12,8 @@
 #
 # Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
-# s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
+# s3_req, obj_names, obj_sizes, obj_get, obj_put, obj_del, obj_edit,
+# obj_corrupt, obj_truncate, fuse_ok, fresh_cache, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
 # expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
 # umount_repo, mkedge, treecmp, fsmodel.
@@ -120,6 +121,14 @@ need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root"
 }
 
+# fuse_ok — true when a mount can run here (root, /dev/fuse, fusermount3).
+fuse_ok() {
+	[ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null
+}
+
+# fresh_cache — a new, empty cache directory (under $T).
+fresh_cache() { mktemp -d "$T/fresh.XXXXXX"; }
+
 # drfs CMD ARGS... — the binary with this test's cache dir.
 drfs() {
 	local cmd=$1
@@ -212,6 +221,43 @@ obj_del() {
 	*) rm "$REPO/$1" ;;
 	esac
 }
+
+# obj_sizes PREFIX — "SIZE NAME" of each of $REPO's objects under PREFIX
+obj_sizes() {
+	case $REPO in
+	s3://*)
+		local b=${REPO#s3://} pre
+		pre=${b#*/}
+		[ "$pre" = "$b" ] && pre=
+		s3_req GET "$(_obj_url)?list-type=2&prefix=$(printf %s "$pre$1" | sed 's|/|%2F|g')" |
+			python3 -c 'import re, sys
+for k, s in re.findall(r"<Key>([^<]*)</Key>.*?<Size>(\d+)</Size>", sys.stdin.read(), re.S):
+    print(s, k[len(sys.argv[1]):])' "$pre" | sort -k 2
+		;;
+	*)
+		(cd "$REPO" && find . -type f ! -name '.tmp-*' -printf '%s %P\n' |
+			grep " $1" | sort -k 2) || true
+		;;
+	esac
+}
+# obj_edit NAME PYTHON — rewrite an object of $REPO in place: PYTHON is an
+# expression of b (its bytes, a bytearray) giving the new bytes.
+obj_edit() {
+	local f=$T/.obj-edit
+	obj_get "$1" "$f"
+	python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b = eval(sys.argv[2])
+open(sys.argv[1], "wb").write(b)' "$f" "$2"
+	obj_put "$1" "$f"
+	rm -f "$f"
+}
+# obj_corrupt NAME — flip two bytes in the middle of an object of $REPO
+obj_corrupt() {
+	obj_edit "$1" 'b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0x5a, b[len(b) // 2 + 1] ^ 0xa5]) + b[len(b) // 2 + 2:]'
+}
+# obj_truncate NAME — keep the first half of an object of $REPO
+obj_truncate() { obj_edit "$1" 'b[:len(b) // 2]'; }
 
 # repo_bytes — total stored bytes of the repository.
 repo_bytes() {
