@@ -250,6 +250,19 @@ int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
 int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
 			     struct drfs_id *ret_id);
 /*
+ * drfs_repo_snapshot_write() of s as the replacement of over (s->time is
+ * over's; drfs repair snapshots, which then forgets over): s takes over's
+ * folder name, so that the name stays with the backup. That is the name
+ * over recorded (claimed when over was written), or for one that recorded
+ * none the name shown for it, claimed now; if that is claimed already, s
+ * is named as drfs_repo_snapshot_write() names it. Until over is
+ * forgotten both record the name (one is shown as "NAME~<8 hex of its
+ * id>", docs/format.md §8.1).
+ */
+int drfs_repo_snapshot_replace(struct drfs_repo *r, struct drfs_snapshot *s,
+			       const struct drfs_snap_info *over,
+			       struct drfs_id *ret_id);
+/*
  * Before the snapshots ids[0..n) are forgotten: for each that recorded no
  * name (written before names were recorded), claim the names shown for it
  * and for the others without one in its second (theirs are derived, and

@@ -523,7 +523,15 @@ static int repair_one(struct rp *p, const struct drfs_snap_info *s,
 	drfs_writer_get_stats(p->w, &st1);
 	ns->added_bytes = st1.bytes_stored - st0.bytes_stored;
 	ns->added_blobs = st1.blobs_new - st0.blobs_new;
-	e = e ?: drfs_repo_snapshot_write(p->r, ns, ret_new);
+	/* the backup keeps its folder name, unless the damaged snapshot is
+	 * held: it stays, with its name, next to a newly named copy */
+	int held = e < 0 ? e : drfs_hold_check(p->r, &s->id);
+	if (held > 0)
+		e = drfs_repo_snapshot_write(p->r, ns, ret_new);
+	else if (held == 0)
+		e = drfs_repo_snapshot_replace(p->r, ns, s, ret_new);
+	else
+		e = held;
 	free(ns);
 	if (e < 0)
 		return e;

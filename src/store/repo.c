@@ -2049,8 +2049,34 @@ static int claim_for(struct drfs_repo *r, struct drfs_snapshot *s)
 	return fail(-EEXIST, "no free folder name in the second %s", base);
 }
 
-int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
-			     struct drfs_id *ret_id)
+/*
+ * The name of s, which replaces over: over's recorded name (claimed by
+ * over's writer), or the name shown for over if it recorded none, claimed
+ * now; if that one is claimed already, as claim_for.
+ */
+static int claim_over(struct drfs_repo *r, struct drfs_snapshot *s,
+		      const struct drfs_snap_info *over)
+{
+	const char *keep = over->snap.name[0] ? over->snap.name : over->folder;
+	int e = -EEXIST;
+	if (drfs_snapshot_name_valid(keep, &s->time)) {
+		if (over->snap.name[0])
+			e = 0;
+		else
+			e = claim_name(r, keep);
+		if (e == 0)
+			snprintf(s->name, sizeof(s->name), "%s", keep);
+	}
+	if (e != -EEXIST)
+		return e;
+	s->name[0] = 0;
+	return claim_for(r, s);
+}
+
+/* drfs_repo_snapshot_write, with over: drfs_repo_snapshot_replace. */
+static int snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
+			  const struct drfs_snap_info *over,
+			  struct drfs_id *ret_id)
 {
 	struct drfs_buf plain, sealed;
 	struct drfs_id id;
@@ -2061,7 +2087,7 @@ int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
 	/* the first write to a repository made by an older drfs upgrades it
 	 * (a failure leaves it as it was: the next write tries again) */
 	(void)drfs_repo_forget_baseline(r);
-	e = claim_for(r, s);
+	e = over ? claim_over(r, s, over) : claim_for(r, s);
 	if (e < 0)
 		return e;
 	/* tests: die like kill -9 between the claim and the snapshot */
@@ -2099,6 +2125,19 @@ out:
 	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
 	return e;
+}
+
+int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
+			     struct drfs_id *ret_id)
+{
+	return snapshot_write(r, s, NULL, ret_id);
+}
+
+int drfs_repo_snapshot_replace(struct drfs_repo *r, struct drfs_snapshot *s,
+			       const struct drfs_snap_info *over,
+			       struct drfs_id *ret_id)
+{
+	return snapshot_write(r, s, over, ret_id);
 }
 
 int drfs_repo_snapshot_names_keep(struct drfs_repo *r,

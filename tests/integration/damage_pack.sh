@@ -9,13 +9,15 @@
 # (exit 3), with a fresh and with the warm cache; drill, the mount, copy and
 # check name it too; `repair snapshots --dry-run` changes nothing; `repair
 # snapshots` replaces the newest snapshot by one where "big" lost the bytes
-# of the lost pack, tagged, after which check is clean.
+# of the lost pack, tagged, under the same folder name (also after a repair
+# that stopped before forgetting), after which check is clean.
 # B: a pack holding the tree of a directory the newest snapshot shares with
 # the oldest is lost: the newest restores all but that directory (named);
 # repair snapshots empties it, and the oldest (whose root is gone) becomes
 # an empty snapshot; check is clean.
 # C: a corrupted pack: repair snapshots --read-data cuts the file out, check
-# is clean (check --read-data still names the pack: its bytes stay).
+# is clean (check --read-data still names the pack: its bytes stay). The
+# snapshot is held: it stays, under its name, next to its repaired copy.
 source "$(dirname "$0")/lib.sh"
 make_repo
 PRIMARY=$REPO
@@ -213,6 +215,11 @@ grep -q "(${old_id:0:8}): already repaired as" "$T/last.out" ||
 	fail "repair after a stop: $(cat "$T/last.out")"
 [ "$(drfs snapshots "$PRIMARY" | tail -n +2 | wc -l)" = 2 ] ||
 	fail "repair after a stop: $(drfs snapshots "$PRIMARY")"
+# the backups keep their folder names (docs/hosts.md): the repaired one
+# took over the name of the one it replaces
+[ "$(drfs snapshots "$PRIMARY" --json | python3 -c 'import json, sys
+print(" ".join(s["folder"] for s in json.load(sys.stdin)))')" = "$old $new" ] ||
+	fail "repair after a stop: folders $(drfs snapshots "$PRIMARY")"
 run_nocrash "repair again" drfs repair snapshots "$PRIMARY"
 grep -q '^no damaged snapshots' "$T/last.out" || fail "a second repair: $(cat "$T/last.out")"
 info "repair snapshots: big keeps $size of $((20 << 20)) bytes; check is clean"
@@ -259,15 +266,24 @@ CACHE=$T/cache-c
 mkdir -p "$T/c1"
 for f in one two; do seeded_bytes $((SEED + ${#f} * 40)) 300000 >"$T/c1/$f-x"; done
 drfs init "$C" >/dev/null
-drfs backup "$C" "$T/c1" -q >/dev/null
+c_snap=$(drfs backup "$C" "$T/c1" -q)
 pack=$(REPO=$C obj_names data/)
 REPO=$C obj_corrupt "$pack" # the middle of the pack: file data, not a tree
 run_nocrash "C: repair" drfs repair snapshots "$C"
 grep -q '^no damaged snapshots' "$T/last.out" || fail "C: repair without --read-data: $(cat "$T/last.out")"
+# a held snapshot stays, with its name, next to its repaired copy, which
+# gets a name of its own
+drfs hold "$C" "$c_snap" >/dev/null
 run_nocrash "C: repair --read-data" drfs repair snapshots "$C" --read-data
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "C: repair --read-data failed"; }
 grep -q 'x": 300000 of 300000 bytes lost (blob .* does not read): cut out' "$T/last.out" ||
 	fail "C: repair --read-data: $(cat "$T/last.out")"
+grep -q "is held: kept next to its repaired copy" "$T/last.out" ||
+	fail "C: the hold is not named: $(cat "$T/last.out")"
+[ "$(drfs snapshots "$C" --json | python3 -c 'import json, sys
+print(" ".join(sorted(s["folder"] + ("+held" if s["held"] else "")
+                      for s in json.load(sys.stdin))))')" = "$c_snap+held $c_snap.1" ] ||
+	fail "C: held and repaired: $(drfs snapshots "$C")"
 run_nocrash "C: check" drfs check "$C"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "C: check after repair --read-data is not clean"; }
 # the damaged bytes are still in the pack: check --read-data names it
