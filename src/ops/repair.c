@@ -3,12 +3,13 @@
  * repair.c - rewrite damaged snapshots so that they reference only what
  * exists (see include/drfs/repair.h for the rules).
  *
- * Each snapshot's trees are walked depth first. A tree is "clean" when
- * it reads and nothing below it is damaged: clean trees are remembered
- * (across snapshots) and keep their ids. A damaged tree is re-encoded
- * with the repaired entries and written as a new tree blob; its parents
- * up to the root therefore change too, and a new snapshot object points
- * at the new root. Damaged trees are walked again in every snapshot that
+ * Each snapshot's trees are walked depth first, on the heap (any depth;
+ * paths in messages and tags end in "/..." past PATH_MAX). A tree is
+ * "clean" when it reads and nothing below it is damaged: clean trees are
+ * remembered (across snapshots) and keep their ids. A damaged tree is
+ * re-encoded with the repaired entries and written as a new tree blob; its
+ * parents up to the root therefore change too, and a new snapshot object
+ * points at the new root. Damaged trees are walked again in every snapshot that
  * holds them, so each snapshot's report and tags name its own entries.
  */
 #include <limits.h>
@@ -242,116 +243,214 @@ static int repair_file(struct rp *p, struct drfs_node *n,
 	e = damaged_path(p, p->path + 1);
 	if (e < 0) {
 		free(*ret_v);
+		*ret_v = NULL;
 		return e;
 	}
 	return 1;
 }
 
-static int rewrite_tree(struct rp *p, const struct drfs_id *id, size_t plen,
-			struct drfs_id *ret);
+/*
+ * rewrite_tree's state per level of its walk: the tree re-encoded with the
+ * repaired entries, the length of p->path at it, and whether anything
+ * below it changed. Kept for reuse at its depth.
+ */
+struct rp_level {
+	struct drfs_buf out;
+	struct drfs_tree_enc enc;
+	size_t plen;
+	bool changed;
+};
 
-/* One entry of a tree being rewritten, re-encoded into enc; 1 if changed. */
-static int rewrite_entry(struct rp *p, struct drfs_node *n, size_t plen,
-			 struct drfs_tree_enc *enc)
+static void rp_level_release(void *frame)
 {
-	struct drfs_extent *ev = NULL;
-	struct drfs_xattr x;
-	size_t nx = 0, ne = 0;
-	int e = 0, changed = 0;
-
-	if (S_ISDIR(n->mode))
-		changed = e = rewrite_tree(p, &n->subtree, plen, &n->subtree);
-	else if (S_ISREG(n->mode))
-		changed = e = repair_file(p, n, &ev, &ne);
-	/* after the walk below: p->xv is shared by every level */
-	while (nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(n, &x) > 0)
-		p->xv[nx++] = x;
-	if (e >= 0)
-		e = drfs_tree_enc_add(enc, n, p->xv, nx, ev, ne);
-	free(ev);
-	return e < 0 ? e : changed;
+	struct rp_level *l = frame;
+	drfs_tree_enc_release(&l->enc);
+	drfs_buf_release(&l->out);
 }
 
+/* Entry n, with the extents ev[0..ne), into the tree being rewritten. */
+static int rewrite_add(struct rp *p, struct rp_level *l, struct drfs_node *n,
+		       const struct drfs_extent *ev, size_t ne)
+{
+	struct drfs_xattr x;
+	size_t nx = 0;
+	while (nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(n, &x) > 0)
+		p->xv[nx++] = x;
+	return drfs_tree_enc_add(&l->enc, n, p->xv, nx, ev, ne);
+}
+
+/* Whether all of a tree blob decodes: 0, or -EBADMSG. */
+static int tree_decodes(const struct drfs_buf *b)
+{
+	struct drfs_tree_iter it;
+	struct drfs_node n;
+	int e = drfs_tree_iter_init(&it, b->p, b->len);
+	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0)
+		;
+	return e;
+}
+
+enum { RW_ENTERED, RW_CLEAN, RW_LOST };
+
 /*
- * Tree id, with its damage repaired, at p->path (plen bytes): *ret is its
- * new id. 1 changed, 0 clean (*ret = id), negative errno.
+ * Tree idp, the directory at p->path (plen bytes). RW_CLEAN: nothing
+ * below it is damaged (known from an earlier snapshot), *ret = its id.
+ * RW_ENTERED: it reads and decodes whole, and is the walk's next level.
+ * RW_LOST: it does not, and an empty directory is stored instead (*ret).
+ * Or a negative errno.
  */
-static int rewrite_tree(struct rp *p, const struct drfs_id *idp, size_t plen,
-			struct drfs_id *ret)
+static int rewrite_enter(struct rp *p, struct drfs_tree_walk *w,
+			 struct drfs_stack *lv, const struct drfs_id *idp,
+			 size_t plen, struct drfs_id *ret)
 {
 	const struct drfs_id id = *idp; /* ret may alias */
-	struct drfs_buf in, out;
-	struct drfs_tree_iter it;
-	struct drfs_tree_enc enc;
-	struct drfs_node n;
 	char why[160], hex[DRFS_ID_HEX_LEN + 1];
-	int e, changed = 0;
+	struct drfs_buf empty;
 
 	if (drfs_idset_has(&p->clean, &id)) {
 		*ret = id;
-		return 0;
+		return RW_CLEAN;
 	}
-	drfs_buf_init(&in, DRFS_BLOB_MAX);
-	drfs_buf_init(&out, DRFS_BLOB_MAX);
-	drfs_tree_enc_init(&enc, &out);
-	e = blob_state(p, &id, true, why, sizeof(why));
-	if (e >= 0 && !why[0]) {
-		int re = drfs_repo_blob_read(p->r, &id, &in);
-		if (re >= 0) {
-			/* all of it must decode before anything is kept */
-			re = drfs_tree_iter_init(&it, in.p, in.len);
-			while (re >= 0 &&
-			       (re = drfs_tree_iter_next(&it, &n)) > 0)
-				;
-			re = re ?: drfs_tree_iter_init(&it, in.p, in.len);
-		}
-		if (re < 0 && !drfs_read_lost(re))
-			e = re;
-		else if (re < 0)
-			snprintf(why, sizeof(why), "tree %.16s: %s",
-				 drfs_id_hex(&id, hex), drfs_strerror(re));
-	}
+	int e = blob_state(p, &id, true, why, sizeof(why));
 	if (e < 0)
-		goto out;
-	if (why[0]) {
-		/* lost: an empty directory (version byte only) */
-		p->dirs++;
-		say(p, "snapshot %s: \"%s/\": directory lost (%s): now empty",
-		    p->folder, plen ? p->path + 1 : ".", why);
-		e = damaged_path(p, plen ? p->path + 1 : "");
-		e = e ?: drfs_buf_u8(&out, 1);
-		e = e ?: put_tree(p, &out, ret);
-		changed = 1;
-		goto out;
-	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		size_t nl = plen + 1 + n.name_len;
-		if (nl >= sizeof(p->path)) {
-			e = -ENAMETOOLONG;
-			break;
+		return e;
+	if (!why[0]) {
+		/* all of it must decode before anything is kept */
+		e = drfs_tree_walk_push(w, &id);
+		if (e >= 0) {
+			e = tree_decodes(&drfs_tree_walk_top(w)->blob);
+			if (e < 0)
+				drfs_tree_walk_pop(w);
 		}
-		p->path[plen] = '/';
-		memcpy(p->path + plen + 1, n.name, n.name_len);
-		p->path[nl] = 0;
-		e = rewrite_entry(p, &n, nl, &enc);
-		p->path[plen] = 0;
+		if (e < 0 && !drfs_read_lost(e))
+			return e;
 		if (e < 0)
-			break;
-		changed |= e;
+			snprintf(why, sizeof(why), "tree %.16s: %s",
+				 drfs_id_hex(&id, hex), drfs_strerror(e));
 	}
-	if (e < 0)
-		goto out;
+	if (!why[0]) {
+		struct rp_level *l = drfs_stack_next(lv);
+		if (!l) {
+			drfs_tree_walk_pop(w);
+			return -ENOMEM;
+		}
+		if (!l->out.max)
+			drfs_buf_init(&l->out, DRFS_BLOB_MAX);
+		drfs_buf_reset(&l->out);
+		drfs_tree_enc_init(&l->enc, &l->out);
+		l->plen = plen;
+		l->changed = false;
+		lv->depth++;
+		return RW_ENTERED;
+	}
+	/* lost: an empty directory (version byte only) */
+	p->dirs++;
+	say(p, "snapshot %s: \"%s/\": directory lost (%s): now empty",
+	    p->folder, plen ? p->path + 1 : ".", why);
+	drfs_buf_init(&empty, 1);
+	e = damaged_path(p, plen ? p->path + 1 : "");
+	e = e ?: drfs_buf_u8(&empty, 1);
+	e = e ?: put_tree(p, &empty, ret);
+	drfs_buf_release(&empty);
+	return e < 0 ? e : RW_LOST;
+}
+
+/*
+ * The deepest tree is done: unchanged, it keeps its id and is remembered
+ * as clean; changed, its re-encoding is stored. *ret: its id. 1 changed,
+ * 0 not, negative errno.
+ */
+static int rewrite_leave(struct rp *p, struct drfs_tree_walk *w,
+			 struct drfs_stack *lv, struct drfs_id *ret)
+{
+	struct rp_level *l = drfs_stack_top(lv);
+	const struct drfs_id id = drfs_tree_walk_top(w)->id;
+	bool changed = l->changed;
+	int e;
 	if (!changed) {
 		*ret = id;
 		e = drfs_idset_add(&p->clean, &id);
-		goto out;
+	} else {
+		e = l->out.len ? 0 : drfs_buf_u8(&l->out, 1);
+		e = e ?: put_tree(p, &l->out, ret);
 	}
-	e = out.len ? 0 : drfs_buf_u8(&out, 1);
-	e = e ?: put_tree(p, &out, ret);
-out:
-	drfs_tree_enc_release(&enc);
-	drfs_buf_release(&in);
-	drfs_buf_release(&out);
+	if (e < 0)
+		return e;
+	drfs_tree_enc_release(&l->enc);
+	drfs_tree_walk_pop(w);
+	lv->depth--;
+	if (changed && lv->depth)
+		((struct rp_level *)drfs_stack_top(lv))->changed = true;
+	return changed;
+}
+
+/*
+ * A snapshot's root tree idp, with its damage repaired: *ret is its new
+ * id. Depth-first on the heap (any depth): a tree's entry is added to the
+ * tree above once the tree is done. 1 changed, 0 clean (*ret = idp's id),
+ * negative errno.
+ */
+static int rewrite_tree(struct rp *p, const struct drfs_id *idp,
+			struct drfs_id *ret)
+{
+	struct drfs_tree_walk w;
+	struct drfs_stack lv; /* struct rp_level, one per level of w */
+	struct drfs_node *n;
+	struct drfs_id to = *idp;
+	int e, changed = 0;
+
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, p->r);
+	drfs_stack_init(&lv, sizeof(struct rp_level));
+	p->path[0] = 0;
+	e = rewrite_enter(p, &w, &lv, idp, 0, &to);
+	changed = e == RW_LOST;
+	while (e >= 0 && lv.depth) {
+		struct rp_level *l = drfs_stack_top(&lv);
+		e = drfs_tree_walk_next(&w, &n);
+		if (e < 0)
+			break; /* it decoded whole when entered */
+		if (e == 0) {
+			p->path[l->plen & ~DRFS_WALK_PATH_CUT] = 0;
+			e = rewrite_leave(p, &w, &lv, &to);
+			if (e < 0 || !lv.depth) {
+				changed = e > 0;
+				break;
+			}
+			/* the entry above, waiting for this tree */
+			l = drfs_stack_top(&lv);
+			n = &drfs_tree_walk_top(&w)->node;
+			n->subtree = to;
+			e = rewrite_add(p, l, n, NULL, 0);
+			continue;
+		}
+		size_t at = drfs_walk_path_add(p->path, sizeof(p->path),
+					       l->plen, n->name, n->name_len);
+		if (S_ISDIR(n->mode)) {
+			e = rewrite_enter(p, &w, &lv, &n->subtree, at,
+					  &n->subtree);
+			if (e == RW_ENTERED)
+				continue;
+			if (e < 0)
+				break;
+			l->changed |= e == RW_LOST;
+			e = rewrite_add(p, l, n, NULL, 0);
+		} else if (S_ISREG(n->mode)) {
+			struct drfs_extent *ev = NULL;
+			size_t ne = 0;
+			e = repair_file(p, n, &ev, &ne);
+			if (e >= 0) {
+				l->changed |= e > 0;
+				e = rewrite_add(p, l, n, ev, ne);
+			}
+			free(ev);
+		} else {
+			e = rewrite_add(p, l, n, NULL, 0);
+		}
+	}
+	if (e >= 0)
+		*ret = to; /* the last tree done: the first one entered */
+	drfs_stack_release(&lv, rp_level_release);
+	drfs_tree_walk_release(&w);
 	return e < 0 ? e : changed;
 }
 
@@ -481,8 +580,7 @@ static int repair_one(struct rp *p, const struct drfs_snap_info *s,
 	p->folder = s->folder;
 	p->files = p->dirs = p->bytes_lost = 0;
 	paths_clear(p);
-	p->path[0] = 0;
-	e = rewrite_tree(p, &s->snap.root, 0, &root);
+	e = rewrite_tree(p, &s->snap.root, &root);
 	if (e >= 0)
 		e = rewrite_meta(p, &s->snap, &root, &meta);
 	if (e < 0 || (!p->n_paths && drfs_id_eq(&root, &s->snap.root)))

@@ -9,8 +9,9 @@
 # mount's snapshot view (find over it equals the source), and now/: a deep
 # tree written with mkdir -p through the mount, drfs snapshot, a deep write
 # into a clean tree (every parent turns dirty) and another snapshot;
-# restore (compared with the source) and drill. No walk may recurse per
-# level on the C stack or hold a descriptor per level.
+# restore (compared with the source) and drill; repair snapshots of a
+# snapshot whose deepest file lost its data. No walk may recurse per level
+# on the C stack or hold a descriptor per level.
 source "$(dirname "$0")/lib.sh"
 need_root
 [ -e /dev/fuse ] || skip "no /dev/fuse"
@@ -222,4 +223,43 @@ for s in "${s3#"$M"/snapshots/}" "${s4#"$M"/snapshots/}"; do
 	[ "$(counts "$T/last.out" "$s")" = "$want" ] ||
 		fail "snapshot $s: files, dirs $(counts "$T/last.out" "$s"), want $want"
 done
-info "ok: $DEPTH levels: backup, check, stats, copy, prune, mount, now/"
+# ---- repair snapshots: the file at the bottom loses its data ---------------
+# Another repository: a backup of the deep tree, then one with a 20 MiB
+# file at the bottom (more than a pack: the first pack of that backup holds
+# its data only); that pack is lost. repair snapshots cuts the file and
+# rewrites every tree above it, 2,000 of them, under the 1 MiB stack.
+if [ "$DRFS_TEST_BACKEND" = s3 ]; then
+	D="s3://drfs-test-$(_rand_lower 12)/"
+else
+	D=$T/repo-d
+fi
+CACHE=$T/cache-d
+mkdir -p "$T/dsrc/$(chain $DEPTH)"
+echo top >"$T/dsrc/f0"
+drfs init "$D" >/dev/null
+ok "D: backup" drfs backup "$D" "$T/dsrc" --time 2026-06-01T09:00:00Z
+packs1=$(REPO=$D obj_names data/)
+seeded_bytes $((SEED + 4)) $((20 << 20)) >"$T/dsrc/$(chain $DEPTH)/big"
+ok "D: second backup" drfs backup "$D" "$T/dsrc" --time 2026-06-02T09:00:00Z
+d_new=$(tail -n 1 "$T/last.out")
+lost=$(REPO=$D obj_sizes data/ | grep -vF -f <(echo "$packs1") |
+	sort -n | tail -n 1 | cut -d ' ' -f 2)
+REPO=$D obj_del "$lost"
+ok "D: repair snapshots --dry-run" drfs repair snapshots "$D" --dry-run
+grep -q '^would repair 1 of 2' "$T/last.out" ||
+	fail "D: repair --dry-run: $(cut -c 1-300 "$T/last.out")"
+ok "D: repair snapshots" drfs repair snapshots "$D"
+grep -q "\"$(chain $DEPTH)/big\": [0-9]* of $((20 << 20)) bytes lost" \
+	"$T/last.out" || fail "D: repair: $(cut -c 1-300 "$T/last.out")"
+grep -q '^repaired 1 of 2' "$T/last.out" ||
+	fail "D: repair: $(cut -c 1-300 "$T/last.out")"
+ok "D: check after repair" drfs check "$D" --read-data --cache-dir "$T/cd2"
+grep -q 'no problems found' "$T/last.err" ||
+	fail "D: check after repair: $(cat "$T/last.err")"
+ok "D: restore" drfs restore "$D" "$d_new" "$T/drestored"
+big=$T/drestored/$(chain $DEPTH)/big
+[ "$(cat "$T/drestored/f0")" = top ] &&
+	[ "$(stat -c %s "$big")" -lt $((20 << 20)) ] ||
+	fail "D: the repaired snapshot: $(ls -l "$(dirname "$big")")"
+
+info "ok: $DEPTH levels: backup, check, stats, copy, prune, mount, now/, repair"
