@@ -366,6 +366,8 @@ void drfs_snapshot_folder(const struct timespec *t, char out[DRFS_FOLDER_BUF]);
  * in decimal without leading zeros.
  */
 bool drfs_snapshot_name_valid(const char *name, const struct timespec *t);
+/* Whether one of s's tags is tag exactly (within s->tags, NUL-separated). */
+bool drfs_snapshot_has_tag(const struct drfs_snapshot *s, const char *tag);
 
 /* ---- folder-name claims: names/<hex> --------------------------------- */
 

@@ -51,6 +51,21 @@ bool drfs_snapshot_name_valid(const char *name, const struct timespec *t)
 	return n <= DRFS_FOLDER_SUFFIX_MAX;
 }
 
+bool drfs_snapshot_has_tag(const struct drfs_snapshot *s, const char *tag)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < s->n_tags && off < sizeof(s->tags); i++) {
+		const char *t = s->tags + off;
+		size_t l = strnlen(t, sizeof(s->tags) - off);
+		if (off + l >= sizeof(s->tags))
+			return false;
+		if (strcmp(t, tag) == 0)
+			return true;
+		off += l + 1;
+	}
+	return false;
+}
+
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out)
 {
 	int r = 0;

@@ -76,21 +76,6 @@ static int order_cmp(const void *a, const void *b)
 	return -memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
 }
 
-static bool has_tag(const struct drfs_snapshot *s, const char *tag)
-{
-	size_t off = 0;
-	for (uint32_t i = 0; i < s->n_tags && off < sizeof(s->tags); i++) {
-		const char *t = s->tags + off;
-		size_t l = strnlen(t, sizeof(s->tags) - off);
-		if (off + l >= sizeof(s->tags))
-			return false;
-		if (strcmp(t, tag) == 0)
-			return true;
-		off += l + 1;
-	}
-	return false;
-}
-
 static bool has_any_tag(const struct drfs_policy *p,
 			const struct drfs_snapshot *s)
 {
@@ -100,7 +85,7 @@ static bool has_any_tag(const struct drfs_policy *p,
 		size_t l = strnlen(t, sizeof(p->tags) - off);
 		if (off + l >= sizeof(p->tags))
 			return false;
-		if (has_tag(s, t))
+		if (drfs_snapshot_has_tag(s, t))
 			return true;
 		off += l + 1;
 	}

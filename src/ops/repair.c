@@ -508,16 +508,6 @@ static int rewrite_meta(struct rp *p, const struct drfs_snapshot *s,
 	return e < 0 ? e : 0;
 }
 
-/* Whether s carries tag exactly (tags are NUL-separated). */
-static bool has_tag(const struct drfs_snapshot *s, const char *tag)
-{
-	const char *t = s->tags;
-	for (uint32_t i = 0; i < s->n_tags; i++, t += strlen(t) + 1)
-		if (strcmp(t, tag) == 0)
-			return true;
-	return false;
-}
-
 /* Tags of a repaired snapshot: s's, an earlier repair's marks replaced. */
 static void repaired_tags(struct drfs_snapshot *ns,
 			  const struct drfs_snap_info *s,
@@ -556,7 +546,7 @@ replacement_of(const struct drfs_snap_info *v, size_t n,
 	snprintf(tag, sizeof(tag), "%s%s", DRFS_REPAIRED_TAG,
 		 drfs_id_hex(&s->id, hex));
 	for (size_t i = 0; i < n; i++)
-		if (has_tag(&v[i].snap, tag))
+		if (drfs_snapshot_has_tag(&v[i].snap, tag))
 			return &v[i];
 	return NULL;
 }

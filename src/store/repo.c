@@ -1860,15 +1860,6 @@ int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
 	return 0;
 }
 
-static bool has_tag(const struct drfs_snapshot *s, const char *tag)
-{
-	const char *t = s->tags;
-	for (uint32_t i = 0; i < s->n_tags; i++, t += strlen(t) + 1)
-		if (strcmp(t, tag) == 0)
-			return true;
-	return false;
-}
-
 bool drfs_snap_filter_match(const struct drfs_snap_filter *f,
 			    const struct drfs_snapshot *s)
 {
@@ -1879,7 +1870,7 @@ bool drfs_snap_filter_match(const struct drfs_snap_filter *f,
 	if (f->path && strcmp(f->path, s->path) != 0)
 		return false;
 	for (size_t i = 0; i < f->n_tags; i++)
-		if (has_tag(s, f->tags[i]))
+		if (drfs_snapshot_has_tag(s, f->tags[i]))
 			return true;
 	return f->n_tags == 0;
 }

@@ -377,6 +377,31 @@ static void test_snapshot(void)
  * names that do not fit the snapshot's time are refused by the encoder and
  * (written by hand) by the decoder; version 1 stays version 1.
  */
+/*
+ * drfs_snapshot_has_tag: whole tags only, within n_tags; a count beyond the
+ * buffer or a last tag without its NUL does not read past s->tags.
+ */
+static void test_snapshot_has_tag(void)
+{
+	struct drfs_snapshot *s = calloc(1, sizeof(*s));
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	memcpy(s->tags, "a\0bc\0", 5);
+	s->n_tags = 2;
+	CHECK(drfs_snapshot_has_tag(s, "a"));
+	CHECK(drfs_snapshot_has_tag(s, "bc"));
+	CHECK(!drfs_snapshot_has_tag(s, "b"));
+	CHECK(!drfs_snapshot_has_tag(s, ""));
+	s->n_tags = 1;
+	CHECK(!drfs_snapshot_has_tag(s, "bc"));
+	s->n_tags = UINT32_MAX; /* then only empty tags: the buffer ends */
+	CHECK(drfs_snapshot_has_tag(s, ""));
+	memset(s->tags, 'x', sizeof(s->tags)); /* no NUL at all */
+	CHECK(!drfs_snapshot_has_tag(s, "x"));
+	free(s);
+}
+
 static void test_snapshot_named(void)
 {
 	struct drfs_snapshot *s = calloc(1, sizeof(*s));
@@ -1358,6 +1383,7 @@ int main(void)
 	test_config();
 	test_snapshot();
 	test_snapshot_named();
+	test_snapshot_has_tag();
 	test_forget();
 	test_tree();
 	test_tree_walk();
