@@ -3,6 +3,7 @@
  * lock.c - shared/exclusive repository locks as sealed objects in locks/,
  * refreshed by a background thread (include/drfs/lock.h has the protocol).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,37 @@ struct drfs_lock {
 	bool quit; /* (L) */
 };
 
+/*
+ * Who holds this process's locks, as they record it: the machine's name and
+ * where its pids mean something, its boot and pid namespace, "NAME (boot
+ * B, pid:[N])". A lock recording exactly this and a pid that does not exist
+ * is a killed process's; two machines of one name (cloned, or "localhost")
+ * and two containers of one machine record different holders, so neither
+ * takes the other's live lock for that. Without /proc a random boot: no
+ * lock is then taken for a killed process's.
+ */
+static void lock_holder(char out[DRFS_HOST_MAX_BUF])
+{
+	char name[160], boot[40] = "", ns[40] = ""; /* all fit in out */
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t l = read(fd, boot, sizeof(boot) - 1);
+		boot[l > 0 ? l : 0] = 0;
+		boot[strcspn(boot, "\n")] = 0;
+		close(fd);
+	}
+	ssize_t l = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[l > 0 ? l : 0] = 0;
+	if (!boot[0] || !ns[0]) {
+		struct drfs_id rnd = { 0 };
+		char hex[DRFS_ID_HEX_LEN + 1];
+		(void)drfs_random(rnd.b, 8);
+		snprintf(boot, sizeof(boot), "%.16s?", drfs_id_hex(&rnd, hex));
+	}
+	drfs_hostname(name, sizeof(name));
+	snprintf(out, DRFS_HOST_MAX_BUF, "%s (boot %s, %s)", name, boot, ns);
+}
+
 static int lock_write(struct drfs_repo *r, bool exclusive, char *ret_name)
 {
 	struct drfs_lock_info li = { .exclusive = exclusive,
@@ -32,9 +64,7 @@ static int lock_write(struct drfs_repo *r, bool exclusive, char *ret_name)
 	char hex[DRFS_ID_HEX_LEN + 1];
 	struct drfs_buf plain, sealed;
 
-	if (gethostname(li.host, DRFS_HOST_MAX) < 0)
-		strcpy(li.host, "localhost");
-	li.host[DRFS_HOST_MAX] = 0;
+	lock_holder(li.host);
 	int e = drfs_random(id.b, sizeof(id.b));
 	if (e < 0)
 		return e;
@@ -168,9 +198,7 @@ int drfs_lock_acquire(struct drfs_repo *r, bool exclusive,
 	}
 	struct lock_scan s = { .r = r, .own = l->name, .exclusive = exclusive,
 			       .why = why, .why_len = why_len };
-	if (gethostname(s.myhost, sizeof(s.myhost) - 1) < 0)
-		strcpy(s.myhost, "localhost");
-	s.myhost[DRFS_HOST_MAX] = 0;
+	lock_holder(s.myhost);
 	e = drfs_backend_list(r->be, "locks/", lock_visit, &s);
 	if (e >= 0 && s.conflict)
 		e = -EBUSY;
