@@ -193,21 +193,27 @@ int drfs_group_by_parse(const char *s, unsigned *ret)
 char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
 			char *out, size_t len)
 {
+	char show[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
 	size_t l = 0;
 	out[0] = 0;
 	if (group_by & DRFS_GROUP_HOST)
 		l += (size_t)snprintf(out + l, len - l, "host \"%s\"",
-				      s->host);
+				      drfs_str_show(s->host, show,
+						    sizeof(show)));
 	if ((group_by & DRFS_GROUP_PATH) && l < len)
 		l += (size_t)snprintf(out + l, len - l, "%spath \"%s\"",
-				      l ? ", " : "", s->path);
+				      l ? ", " : "",
+				      drfs_str_show(s->path, show,
+						    sizeof(show)));
 	if ((group_by & DRFS_GROUP_TAGS) && l < len) {
 		l += (size_t)snprintf(out + l, len - l, "%stags [",
 				      l ? ", " : "");
 		const char *t = s->tags;
 		for (uint32_t i = 0; i < s->n_tags && l < len; i++) {
 			l += (size_t)snprintf(out + l, len - l, "%s%s",
-					      i ? "," : "", t);
+					      i ? "," : "",
+					      drfs_str_show(t, show,
+							    sizeof(show)));
 			t += strlen(t) + 1;
 		}
 		if (l < len)

@@ -132,13 +132,13 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 	if (s->why && e == 0) {
 		struct tm tm;
 		time_t t = (time_t)li.time;
-		char ts[64] = "?";
+		char ts[64] = "?", host[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
 		if (gmtime_r(&t, &tm))
 			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		snprintf(s->why, s->why_len,
 			 "%s lock held by pid %u on host \"%s\" since %s (%s)",
 			 li.exclusive ? "an exclusive" : "a shared", li.pid,
-			 li.host, ts, name);
+			 drfs_str_show(li.host, host, sizeof(host)), ts, name);
 	} else if (s->why) {
 		snprintf(s->why, s->why_len,
 			 "unreadable lock object \"%s\" (remove it if no drfs "
