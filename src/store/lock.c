@@ -106,8 +106,10 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 	if (size > DRFS_SMALL_OBJECT_MAX)
 		e = -EBADMSG;
 	e = e ?: drfs_backend_get(s->r->be, name, 0, UINT64_MAX, &obj);
-	if (e == -ENOENT) /* released meanwhile */
+	if (e == -ENOENT) { /* released meanwhile: no conflict */
+		e = 0;
 		goto out;
+	}
 	e = e ?: drfs_unseal(&s->r->keys, DRFS_OBJ_LOCK, obj.p, obj.len,
 			     &plain);
 	e = e ?: drfs_lock_decode(plain.p, plain.len, &li);
