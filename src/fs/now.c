@@ -4143,6 +4143,14 @@ static int load_or_reset(struct drfs_now *n)
 			e = reset_state(n, from);
 	} else if (root.flags & I_DIRTY) {
 		/* changes no snapshot holds: they stay */
+	} else if (!last && !drfs_id_is_zero(&n->st.last)) {
+		/*
+		 * clean, and its last snapshot was forgotten (or vanished)
+		 * since: a prune may have deleted the data of its tree, which
+		 * a snapshot of now/ would then name. Start over from the
+		 * lineage's newest, or empty.
+		 */
+		e = reset_state(n, head);
 	} else if (head && !drfs_id_eq(&head->id, &n->st.last) &&
 		   ((last && !ours(n, last)) || !meta_has(n, 'K', &head->id))) {
 		/* clean: follow a newer snapshot of the lineage (made
