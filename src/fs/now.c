@@ -4092,6 +4092,14 @@ static bool meta_has(struct drfs_now *n, char tag, const struct drfs_id *id)
 	return e != -ENOENT;
 }
 
+/* Whether snapshot id is gone without a forget record (docs/rollback.md). */
+static bool vanished(struct drfs_now *n, const struct drfs_id *id)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_id v;
+	return drfs_repo_vanished_find(n->r, drfs_id_hex(id, hex), &v) == 0;
+}
+
 /* Whether now/'s last snapshot si is of its lineage, or its --from one. */
 static bool ours(struct drfs_now *n, const struct drfs_snap_info *si)
 {
@@ -4143,12 +4151,14 @@ static int load_or_reset(struct drfs_now *n)
 			e = reset_state(n, from);
 	} else if (root.flags & I_DIRTY) {
 		/* changes no snapshot holds: they stay */
-	} else if (!last && !drfs_id_is_zero(&n->st.last)) {
+	} else if (!last && !drfs_id_is_zero(&n->st.last) &&
+		   !vanished(n, &n->st.last)) {
 		/*
-		 * clean, and its last snapshot was forgotten (or vanished)
-		 * since: a prune may have deleted the data of its tree, which
-		 * a snapshot of now/ would then name. Start over from the
-		 * lineage's newest, or empty.
+		 * clean, and its last snapshot was forgotten since: a prune
+		 * may have deleted the data of its tree, which a snapshot of
+		 * now/ would then name. Start over from the lineage's newest,
+		 * or empty. (One gone without a forget record, a rollback,
+		 * leaves now/ as it is: it may be the only copy of that tree.)
 		 */
 		e = reset_state(n, head);
 	} else if (head && !drfs_id_eq(&head->id, &n->st.last) &&
