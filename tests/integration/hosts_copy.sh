@@ -5,7 +5,10 @@
 #   copied the newest of any host;
 # - copied snapshots keep their folder names when DST has them free, keep
 #   host and path, and one whose name DST already shows gets the next
-#   free suffix, printed in the report.
+#   free suffix, printed in the report;
+# - in DST, --group-by tags does not make each copy a group of its own
+#   (copy tags each copy "copied-from:<source id>"; before, that tag
+#   counted, so no policy ever removed a copied snapshot).
 source "$(dirname "$0")/lib.sh"
 make_repo
 if [ "$DRFS_TEST_BACKEND" = s3 ]; then
@@ -55,4 +58,18 @@ diff "$T/want" "$T/d2" >&2 || fail "DST's folders after the copy"
 rm -rf "$T/r"
 "$DRFS" restore "$DST" 2026-10-01/110000.1 "$T/r" --cache-dir "$T/cdst" -q
 diff -r "$T/b" "$T/r" >&2 || fail "DST's 2026-10-01/110000.1 is not B's"
+
+# ---- copies and --group-by tags --------------------------------------------------
+echo "A's newer" >"$T/a/f"
+drfs backup "$REPO" "$T/a" --host A --time 2026-10-02T10:00:00Z -q >/dev/null
+run_nocrash "copy" "$DRFS" copy "$REPO" "$DST" --cache-dir "$CACHE"
+[ "$RC" = 0 ] || fail "copy: $(cat "$T/last.err")"
+run_nocrash "prune DST --group-by host,paths,tags --dry-run" "$DRFS" prune \
+	"$DST" --cache-dir "$T/cdst" --keep-last 1 --group-by host,paths,tags \
+	--dry-run
+[ "$RC" = 0 ] || fail "prune --dry-run: $(cat "$T/last.err")"
+grep -q '^2026-10-01/100000 .* remove$' "$T/last.out" &&
+	[ "$(grep -c '^snapshots of ' "$T/last.out")" = 3 ] &&
+	grep -q '^snapshots of host "A", path ".*", tags \[\]:$' "$T/last.out" ||
+	fail "copies in DST grouped by tags: $(cat "$T/last.out")"
 info "ok"
