@@ -57,7 +57,10 @@ int drfs_group_by_parse(const char *s, unsigned *ret);
 /* Order of a's and b's groups (0: same group). */
 int drfs_group_cmp(unsigned group_by, const struct drfs_snapshot *a,
 		   const struct drfs_snapshot *b);
-/* "host \"a\", path \"/srv\"": the group of s, for people. Returns out. */
+/*
+ * "host \"a\", path \"/srv\"": the group of s, for people, its host, path
+ * and tags as drfs_str_show() shows them. Returns out.
+ */
 char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
 			char *out, size_t len);
 

@@ -218,10 +218,13 @@ static void hint_hosts(struct drfs_repo *r)
 			first = first && k >= i;
 			same++;
 		}
+		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
 		if (first)
 			l += (size_t)snprintf(line + l, sizeof(line) - l,
 					      "%s\"%s\" (%zu snapshot%s)",
-					      l ? ", " : "", v[i].snap.host,
+					      l ? ", " : "",
+					      drfs_str_show(v[i].snap.host, hs,
+							    sizeof(hs)),
 					      same, same == 1 ? "" : "s");
 	}
 	if (l)
@@ -391,17 +394,28 @@ static int cmd_backup(struct cli *c)
 	return res.errors ? EXIT_PARTIAL : 0;
 }
 
+/*
+ * s as a JSON string: valid UTF-8 as it is (JSON text is UTF-8), what
+ * drfs_cp_printable() refuses as \uXXXX, and each byte that is part of no
+ * valid UTF-8 sequence (a Latin-1 file name, hostile bytes) as U+FFFD, as
+ * Go's encoding/json does: the output always parses.
+ */
 void json_str(FILE *f, const char *s)
 {
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s);
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
+	for (size_t i = 0, k; i < n; i += k ? k : 1) {
+		uint32_t cp;
+		k = drfs_utf8_decode(p + i, n - i, &cp);
+		if (!k)
+			fputs("\\ufffd", f);
+		else if (cp == '"' || cp == '\\')
+			fprintf(f, "\\%c", (char)cp);
+		else if (!drfs_cp_printable(cp))
+			fprintf(f, "\\u%04x", (unsigned)cp);
 		else
-			fputc(ch, f);
+			fwrite(p + i, 1, k, f);
 	}
 	fputc('"', f);
 }
@@ -476,6 +490,8 @@ static int cmd_snapshots(struct cli *c)
 	for (size_t i = 0; i < n; i++) {
 		struct drfs_snapshot *s = &v[i].snap;
 		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
+		char ps[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
 		int on = snapshot_sides(r, &v[i]);
 		if (on >= 0 && (on & 4))
 			on = 4 | (on & 1);
@@ -488,7 +504,9 @@ static int cmd_snapshots(struct cli *c)
 			       drfs_fmt_bytes(s->added_bytes, b2));
 			if (on >= 0)
 				printf("%-15s ", sides[on]);
-			printf("%s:%s%s\n", s->host, s->path,
+			printf("%s:%s%s\n",
+			       drfs_str_show(s->host, hs, sizeof(hs)),
+			       drfs_str_show(s->path, ps, sizeof(ps)),
 			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
 			continue;
 		}

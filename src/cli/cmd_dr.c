@@ -279,9 +279,12 @@ int cmd_copy(struct cli *c)
 		rc = 0;
 		goto out;
 	}
+	struct drfs_snap_filter latest;
+	cli_latest_filter(c, &latest); /* "latest": this host's */
 	struct drfs_copy_opts co = {
 		.snapshots = (const char *const *)c->args + 2,
 		.n_snapshots = (size_t)c->n_args - 2,
+		.latest = &latest,
 		.report = report_line,
 	};
 	double t0 = drfs_now_mono();

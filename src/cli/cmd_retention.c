@@ -81,7 +81,8 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 	struct verdicts *pv = userdata;
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
 	if (pv->group_by && v->group != pv->group) {
-		char g[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 64];
+		char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX +
+				     DRFS_TAGS_BUF) + 64];
 		printf("snapshots of %s:\n",
 		       drfs_group_format(pv->group_by, &s->snap, g,
 					 sizeof(g)));

@@ -3,6 +3,7 @@
  * lock.c - shared/exclusive repository locks as sealed objects in locks/,
  * refreshed by a background thread (include/drfs/lock.h has the protocol).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,37 @@ struct drfs_lock {
 	bool quit; /* (L) */
 };
 
+/*
+ * Who holds this process's locks, as they record it: the machine's name and
+ * where its pids mean something, its boot and pid namespace, "NAME (boot
+ * B, pid:[N])". A lock recording exactly this and a pid that does not exist
+ * is a killed process's; two machines of one name (cloned, or "localhost")
+ * and two containers of one machine record different holders, so neither
+ * takes the other's live lock for that. Without /proc a random boot: no
+ * lock is then taken for a killed process's.
+ */
+static void lock_holder(char out[DRFS_HOST_MAX_BUF])
+{
+	char name[160], boot[40] = "", ns[40] = ""; /* all fit in out */
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t l = read(fd, boot, sizeof(boot) - 1);
+		boot[l > 0 ? l : 0] = 0;
+		boot[strcspn(boot, "\n")] = 0;
+		close(fd);
+	}
+	ssize_t l = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[l > 0 ? l : 0] = 0;
+	if (!boot[0] || !ns[0]) {
+		struct drfs_id rnd = { 0 };
+		char hex[DRFS_ID_HEX_LEN + 1];
+		(void)drfs_random(rnd.b, 8);
+		snprintf(boot, sizeof(boot), "%.16s?", drfs_id_hex(&rnd, hex));
+	}
+	drfs_hostname(name, sizeof(name));
+	snprintf(out, DRFS_HOST_MAX_BUF, "%s (boot %s, %s)", name, boot, ns);
+}
+
 static int lock_write(struct drfs_repo *r, bool exclusive, char *ret_name)
 {
 	struct drfs_lock_info li = { .exclusive = exclusive,
@@ -32,9 +64,7 @@ static int lock_write(struct drfs_repo *r, bool exclusive, char *ret_name)
 	char hex[DRFS_ID_HEX_LEN + 1];
 	struct drfs_buf plain, sealed;
 
-	if (gethostname(li.host, DRFS_HOST_MAX) < 0)
-		strcpy(li.host, "localhost");
-	li.host[DRFS_HOST_MAX] = 0;
+	lock_holder(li.host);
 	int e = drfs_random(id.b, sizeof(id.b));
 	if (e < 0)
 		return e;
@@ -76,8 +106,10 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 	if (size > DRFS_SMALL_OBJECT_MAX)
 		e = -EBADMSG;
 	e = e ?: drfs_backend_get(s->r->be, name, 0, UINT64_MAX, &obj);
-	if (e == -ENOENT) /* released meanwhile */
+	if (e == -ENOENT) { /* released meanwhile: no conflict */
+		e = 0;
 		goto out;
+	}
 	e = e ?: drfs_unseal(&s->r->keys, DRFS_OBJ_LOCK, obj.p, obj.len,
 			     &plain);
 	e = e ?: drfs_lock_decode(plain.p, plain.len, &li);
@@ -102,13 +134,13 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 	if (s->why && e == 0) {
 		struct tm tm;
 		time_t t = (time_t)li.time;
-		char ts[64] = "?";
+		char ts[64] = "?", host[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
 		if (gmtime_r(&t, &tm))
 			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		snprintf(s->why, s->why_len,
 			 "%s lock held by pid %u on host \"%s\" since %s (%s)",
 			 li.exclusive ? "an exclusive" : "a shared", li.pid,
-			 li.host, ts, name);
+			 drfs_str_show(li.host, host, sizeof(host)), ts, name);
 	} else if (s->why) {
 		snprintf(s->why, s->why_len,
 			 "unreadable lock object \"%s\" (remove it if no drfs "
@@ -168,9 +200,7 @@ int drfs_lock_acquire(struct drfs_repo *r, bool exclusive,
 	}
 	struct lock_scan s = { .r = r, .own = l->name, .exclusive = exclusive,
 			       .why = why, .why_len = why_len };
-	if (gethostname(s.myhost, sizeof(s.myhost) - 1) < 0)
-		strcpy(s.myhost, "localhost");
-	s.myhost[DRFS_HOST_MAX] = 0;
+	lock_holder(s.myhost);
 	e = drfs_backend_list(r->be, "locks/", lock_visit, &s);
 	if (e >= 0 && s.conflict)
 		e = -EBUSY;

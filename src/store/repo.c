@@ -821,8 +821,9 @@ static int cmp_name(const void *a, const void *b)
 
 static bool name_in(struct name_list *l, const char *name)
 {
-	return bsearch(name, l->names, l->n, sizeof(*l->names), cmp_name) !=
-	       NULL;
+	/* an empty listing has no array: bsearch must not get NULL */
+	return l->n && bsearch(name, l->names, l->n, sizeof(*l->names),
+			       cmp_name) != NULL;
 }
 
 static int seen_check(const void *key, size_t klen, const void *val,
