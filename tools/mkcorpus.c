@@ -194,6 +194,25 @@ int main(int argc, char **argv)
 	put(d, "golden", idxb.p, idxb.len);
 	put(d, "empty", "\x01", 1);
 
+	/* deletion records: a header, then the golden index payload */
+	snprintf(d, sizeof(d), "%s/deletion", root);
+	struct drfs_deletion del = { .time = 1767225600, .n_holders = 2 };
+	memset(del.prune, 0x11, sizeof(del.prune));
+	memset(del.holders[0], 0x22, sizeof(del.holders[0]));
+	memset(del.holders[1], 0x33, sizeof(del.holders[1]));
+	struct drfs_buf delb;
+	drfs_buf_init(&delb, DRFS_INDEX_OBJECT_MAX);
+	if ((r = drfs_deletion_begin(&del, &delb)) < 0 ||
+	    (r = drfs_buf_append(&delb, idxb.p + 1, idxb.len - 1)) < 0)
+		die("deletion", r);
+	put(d, "golden", delb.p, delb.len);
+	drfs_buf_reset(&delb);
+	del.n_holders = 0;
+	if ((r = drfs_deletion_begin(&del, &delb)) < 0)
+		die("deletion", r);
+	put(d, "empty", delb.p, delb.len);
+	drfs_buf_release(&delb);
+
 	/* sealed objects of every kind, both key kinds */
 	snprintf(d, sizeof(d), "%s/seal", root);
 	for (int e = 0; e < 2; e++) {

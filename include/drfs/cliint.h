@@ -10,6 +10,7 @@
 
 #include "drfs/backend.h"
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/repo.h"
 
 #define EXIT_USAGE 2
@@ -67,6 +68,19 @@ int get_password(struct cli *c, bool confirm);
 void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
 /* Open REPO, printing a clear error on failure. */
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
+/*
+ * A shared lock for a command that reads (DRFS_ROLE_READER) or writes a
+ * repository, then the cache synced under it (a prune may have finished
+ * between the open and the lock). A lock that cannot be written (e.g.
+ * read-only credentials) is a warning and *ret NULL: the command goes on
+ * unprotected. -EBUSY (after a message) while a prune holds an exclusive
+ * lock; sync errors after a message.
+ */
+int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
+	     struct drfs_lock **ret);
+/* "3 packs deleted, 1 repacked, 30 MiB -> 15 MiB; ..." of a gc. */
+struct drfs_gc_result;
+void gc_summary(const struct drfs_gc_result *res, char *out, size_t len);
 /* -EINVAL and a usage line unless exactly n positional arguments. */
 int need_args(struct cli *c, int n, const char *usage);
 void json_str(FILE *f, const char *s);

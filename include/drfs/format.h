@@ -40,6 +40,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_POLICY = 6,
 	DRFS_OBJ_HOLD = 7,
 	DRFS_OBJ_FORGET = 8,
+	DRFS_OBJ_DELETION = 9,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -317,8 +318,37 @@ int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 			    struct drfs_id *ret_pack, uint32_t *ret_len,
 			    size_t *ret_n, const uint8_t **ret_entries);
 
+/* ---- deletion records: deletions/<id> --------------------------------- */
+
+/*
+ * A prune that deferred deleting packs because other processes were using
+ * the repository (docs/retention.md, docs/format.md §9.5). Payload:
+ *   u8 version = 1 | le64 time | prune holder id[16] | u8 n (<= 64) |
+ *   n x holder id[16] (the holders live when it was written) |
+ *   an index object payload (u8 1, then per pack as in index objects):
+ *   the doomed packs, each with the blobs caches may still read from it.
+ */
+#define DRFS_DELETION_HOLDERS_MAX 64
+
+struct drfs_deletion {
+	int64_t time;
+	uint8_t prune[16];
+	size_t n_holders;
+	uint8_t holders[DRFS_DELETION_HOLDERS_MAX][16];
+	/* decode: the index part, pointing into the decoded bytes */
+	const uint8_t *index;
+	size_t index_len;
+};
+
+/* Append the header and the index part's version byte (then add packs
+ * with drfs_indexobj_add). -EINVAL: too many holders. */
+int drfs_deletion_begin(const struct drfs_deletion *d, struct drfs_buf *out);
+/* Pure: header and every pack record checked; -EBADMSG. */
+int drfs_deletion_decode(const void *p, size_t len, struct drfs_deletion *ret);
+
 /* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
 void drfs_name_pack(const struct drfs_id *id, char *out);
+void drfs_name_deletion(const struct drfs_id *id, char *out);
 void drfs_name_index(const struct drfs_id *id, char *out);
 void drfs_name_snapshot(const struct drfs_id *id, char *out);
 void drfs_name_forget(const struct drfs_id *id, char *out);

@@ -30,6 +30,14 @@ struct drfs_mount_retention {
 	 */
 	int (*gc)(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
 		  size_t n_roots, char *msg, size_t msg_len);
+	/*
+	 * drfs_gc_rescue(): write the blobs reachable from roots that only
+	 * doomed packs hold again (before the mount acknowledges deletion
+	 * records); a line of text into msg.
+	 */
+	int (*rescue)(void *ud, struct drfs_repo *r,
+		      const struct drfs_id *roots, size_t n_roots, char *msg,
+		      size_t msg_len);
 	void *ud;
 };
 

@@ -134,6 +134,19 @@ struct fs {
 	double gc_not_before;     /* drfs_now_mono(): retry after -EBUSY */
 	uint64_t gc_runs;         /* finished runs */
 	char gc_state[320];       /* "done: ...", "failed: ..." (status) */
+
+	/*
+	 * The mount's shared lock (NULL: none could be written) and the
+	 * deletion records it has acknowledged (docs/retention.md): the gc
+	 * thread checks for new ones every minute and after each snapshot,
+	 * rescues now/'s blobs out of their packs, then acknowledges.
+	 */
+	struct drfs_lock *lock;
+	struct drfs_id *acked;    /* gc thread only */
+	size_t n_acked;
+	double del_last;          /* (gc_lock) drfs_now_mono() of the check */
+	bool del_check;           /* (gc_lock) a snapshot asks for a check */
+	char del_state[400];      /* (gc_lock) "deletions: ..." (status) */
 };
 
 /* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */

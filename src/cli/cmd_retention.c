@@ -82,6 +82,45 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 		printf("%-20s %.8s  remove\n", s->folder, hex);
 }
 
+void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
+{
+	char b1[32], b2[32], b3[32], hex[DRFS_ID_HEX_LEN + 1];
+	int n = snprintf(out, len,
+			 "packs: %llu deleted, %llu repacked into %llu; pack "
+			 "bytes %s -> %s",
+			 (unsigned long long)res->packs_gone,
+			 (unsigned long long)res->packs_repacked,
+			 (unsigned long long)res->packs_written,
+			 drfs_fmt_bytes(res->pack_bytes_before, b1),
+			 drfs_fmt_bytes(res->pack_bytes_after, b2));
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (res->records_written)
+		n += snprintf(out + n, len - n,
+			      "; deletion deferred: %llu pack(s) doomed by "
+			      "deletions/%.8s%s",
+			      (unsigned long long)res->packs_deferred,
+			      drfs_id_hex(&res->record, hex),
+			      res->records_written > 1 ? " and others" : "");
+	if (n > 0 && (size_t)n < len && res->packs_pending)
+		n += snprintf(out + n, len - n,
+			      "; %llu pack(s) of earlier records still wait",
+			      (unsigned long long)res->packs_pending);
+	if (n > 0 && (size_t)n < len &&
+	    (res->records_written || res->records_pending))
+		n += snprintf(out + n, len - n,
+			      " (%s in all; they are deleted by a prune after "
+			      "every process using the repository has "
+			      "acknowledged or ended%s%s)",
+			      drfs_fmt_bytes(res->pack_bytes_deferred, b3),
+			      res->waiting[0] ? ": waiting for " : "",
+			      res->waiting);
+	if (n > 0 && (size_t)n < len && res->records_completed)
+		snprintf(out + n, len - n,
+			 "; finished %llu earlier deletion record(s)",
+			 (unsigned long long)res->records_completed);
+}
+
 int cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -124,17 +163,24 @@ int cmd_prune(struct cli *c)
 						       : drfs_strerror(e));
 		return 1;
 	}
-	if (!c->quiet)
+	if (c->quiet)
+		return 0;
+	if (c->dry_run) {
 		fprintf(stderr,
-			"%s%zu snapshot(s) kept, %zu removed; packs: %llu "
-			"deleted, %llu repacked into %llu; pack bytes %s -> "
+			"dry run: %zu snapshot(s) kept, %zu removed; packs: "
+			"%llu to delete, %llu to repack; pack bytes %s -> "
 			"%s\n",
-			c->dry_run ? "dry run: " : "", res.kept, res.removed,
+			res.kept, res.removed,
 			(unsigned long long)res.gc.packs_deleted,
 			(unsigned long long)res.gc.packs_repacked,
-			(unsigned long long)res.gc.packs_written,
 			drfs_fmt_bytes(res.gc.pack_bytes_before, b1),
 			drfs_fmt_bytes(res.gc.pack_bytes_after, b2));
+		return 0;
+	}
+	char sum[2048];
+	gc_summary(&res.gc, sum, sizeof(sum));
+	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
+		res.removed, sum);
 	return 0;
 }
 
@@ -223,13 +269,15 @@ static int hold_cmd(struct cli *c, bool set)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock = NULL;
-	char why[256] = "";
+	char why[512] = "";
 	int e = resolve(c, r, 1, false, &id);
-	/* shared: a hold never appears in the middle of a prune */
+	/* a prune lock: a hold never appears in the middle of a prune */
 	if (e >= 0) {
-		e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+		e = drfs_lock_take(r, DRFS_LOCK_PRUNE, DRFS_ROLE_WRITER,
+				   &lock, why, sizeof(why));
 		if (e < 0)
-			log_err("repository is locked: %s", why);
+			log_err("%s%s", e == -EBUSY ? "repository is locked: "
+						    : "", why);
 	}
 	if (e >= 0) {
 		e = set ? drfs_hold_set(r, &id) : drfs_hold_release(r, &id);

@@ -151,7 +151,7 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 		    size_t max)
 {
 	struct drfs_now_status st;
-	char text[1536], b1[32], b2[32], b3[32], age[32];
+	char text[2560], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)

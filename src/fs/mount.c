@@ -42,6 +42,8 @@
 #define SEQ_WINDOW (8u << 20)
 #define BLKSIZE (1u << 20)
 #define PID_XATTR "user.drfs.pid"
+/* seconds between two looks for new deletion records (docs/retention.md) */
+#define DELETIONS_CHECK 60.0
 /*
  * now/ changes only through this mount (one writer, and the daemon itself
  * never changes what a lookup or getattr shows behind the kernel's back),
@@ -1122,7 +1124,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
-		char text[8192], extra[512];
+		char text[8192], extra[1024];
 		gc_status(fs, extra, sizeof(extra));
 		r = fs_ctl_getxattr(fs->now, fs->mountpoint, name, extra, text,
 				    MIN(size, sizeof(text)));
@@ -1335,21 +1337,175 @@ static int gc_with_root(void *ud, const struct drfs_id *root)
 			      sizeof(g->msg));
 }
 
+/* ---- deletion records: rescue now/'s blobs, then acknowledge ------------- */
+
+struct id_list {
+	struct drfs_id *v;
+	size_t n, cap;
+};
+
+static int deletion_name(const char *name, uint64_t size, void *userdata)
+{
+	struct id_list *l = userdata;
+	struct drfs_id id;
+	(void)size;
+	if (drfs_name_parse(name, "deletions", &id) < 0)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static bool acked(const struct fs *fs, const struct drfs_id *id)
+{
+	for (size_t i = 0; i < fs->n_acked; i++)
+		if (drfs_id_eq(&fs->acked[i], id))
+			return true;
+	return false;
+}
+
+struct rescue_ctx {
+	struct fs *fs;
+	char msg[256];
+};
+
+static int rescue_with_root(void *ud, const struct drfs_id *root)
+{
+	struct rescue_ctx *rc = ud;
+	return rc->fs->ret->rescue(rc->fs->ret->ud, rc->fs->repo, root, 1,
+				   rc->msg, sizeof(rc->msg));
+}
+
+static void deletions_state(struct fs *fs, const char *fmt, ...)
+	_printf_(2, 3);
+static void deletions_state(struct fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&fs->gc_lock);
+	va_start(ap, fmt);
+	vsnprintf(fs->del_state, sizeof(fs->del_state), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
+/*
+ * New deletion records (another process pruned while we run): sync them,
+ * write now/'s blobs that only their packs hold again (with now/'s writer
+ * idle, as for gc), then acknowledge them in our lock, so a later prune
+ * may delete their packs. Records that vanished were completed. Runs on
+ * the gc thread.
+ */
+static void deletions_tick(struct fs *fs)
+{
+	struct id_list listed = { 0 };
+	struct drfs_deletion_info *known = NULL;
+	struct drfs_id *ids = NULL;
+	size_t n_known = 0, fresh = 0;
+	uint64_t packs = 0;
+	struct rescue_ctx rc = { .fs = fs };
+	int e = drfs_backend_list(fs->repo->be, "deletions/", deletion_name,
+				  &listed);
+	if (e < 0) {
+		deletions_state(fs, "deletions: cannot list: %s",
+				drfs_backend_last_error(fs->repo->be)
+					?: drfs_strerror(e));
+		goto out;
+	}
+	bool same = listed.n == fs->n_acked;
+	for (size_t i = 0; same && i < listed.n; i++)
+		same = acked(fs, &listed.v[i]);
+	if (same)
+		goto out;
+	e = drfs_repo_sync(fs->repo, false);
+	e = e ?: drfs_repo_deletions(fs->repo, &known, &n_known);
+	if (e < 0) {
+		log_err("deletion records: %s",
+			drfs_repo_last_error() ?: drfs_strerror(e));
+		deletions_state(fs, "deletions: sync failed: %s",
+				drfs_repo_last_error() ?: drfs_strerror(e));
+		goto out;
+	}
+	snaps_reload(fs);
+	ids = calloc(n_known + 1, sizeof(*ids));
+	if (!ids)
+		goto out;
+	for (size_t i = 0; i < n_known; i++) {
+		ids[i] = known[i].id;
+		packs += known[i].n_packs;
+		fresh += !acked(fs, &known[i].id);
+	}
+	if (fresh && fs->now && fs->ret && fs->ret->rescue) {
+		e = drfs_now_with_live_tree(fs->now, rescue_with_root, &rc);
+		if (e < 0) {
+			log_err("deletion records: cannot keep now/'s data out "
+				"of the doomed packs: %s (retried in a minute)",
+				rc.msg[0] ? rc.msg : drfs_strerror(e));
+			deletions_state(fs, "deletions: %zu record(s), not "
+					"acknowledged: %s", n_known,
+					rc.msg[0] ? rc.msg : drfs_strerror(e));
+			goto out;
+		}
+	}
+	if (fs->lock) {
+		e = drfs_lock_set_acks(fs->lock, ids, n_known);
+		if (e < 0) {
+			log_warn("cannot acknowledge deletion records: %s",
+				 drfs_backend_last_error(fs->repo->be)
+					 ?: drfs_strerror(e));
+			goto out;
+		}
+	}
+	if (fresh)
+		log_info("acknowledged %zu deletion record(s) (%s)", fresh,
+			 rc.msg[0] ? rc.msg : "nothing of now/ in them");
+	free(fs->acked);
+	fs->acked = TAKE_PTR(ids);
+	fs->n_acked = n_known;
+	deletions_state(fs, n_known ? "deletions: %zu record(s) pending, "
+				      "%" PRIu64 " pack(s), acknowledged%s"
+				    : "deletions: none pending",
+			n_known, packs, fs->lock ? "" : " (no lock)");
+out:
+	free(listed.v);
+	free(known);
+	free(ids);
+}
+
 /*
  * The gc thread: one drfs_gc at a time, with now/'s current tree as a live
  * root and now/'s writer idle (drfs_now_with_live_tree). A lock held by
- * another process (-EBUSY) is retried a minute later.
+ * another process (-EBUSY) is retried a minute later. Between runs it
+ * looks for deletion records (deletions_tick).
  */
 static void *gc_main(void *arg)
 {
 	struct fs *fs = arg;
 	pthread_mutex_lock(&fs->gc_lock);
 	while (!fs->gc_quit) {
-		double wait = fs->gc_not_before - drfs_now_mono();
+		double now = drfs_now_mono();
+		if (fs->del_check || now - fs->del_last >= DELETIONS_CHECK) {
+			fs->del_check = false;
+			fs->del_last = now;
+			pthread_mutex_unlock(&fs->gc_lock);
+			deletions_tick(fs);
+			pthread_mutex_lock(&fs->gc_lock);
+			continue;
+		}
+		double wait = fs->gc_not_before - now;
 		if (!fs->gc_wanted || wait > 0) {
+			double next = fs->del_last + DELETIONS_CHECK - now;
+			if (fs->gc_wanted && wait < next)
+				next = wait;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += fs->gc_wanted ? (time_t)wait + 1 : 60;
+			ts.tv_sec += (time_t)next + 1;
 			pthread_cond_timedwait(&fs->gc_cond, &fs->gc_lock, &ts);
 			continue;
 		}
@@ -1374,6 +1530,8 @@ static void *gc_main(void *arg)
 		pthread_mutex_lock(&fs->gc_lock);
 		fs->gc_running = false;
 		fs->gc_runs++;
+		/* a record it wrote: acknowledged at once, as ours */
+		fs->del_check = true;
 		if (e == -EBUSY) {
 			fs->gc_wanted = true;
 			fs->gc_not_before = drfs_now_mono() + 60;
@@ -1408,7 +1566,8 @@ static void gc_status(struct fs *fs, char *out, size_t len)
 		st = "pending";
 	else if (!fs->gc_runs)
 		st = "idle";
-	snprintf(out, len, "gc: %s\ngc runs: %" PRIu64 "\n", st, fs->gc_runs);
+	snprintf(out, len, "gc: %s\ngc runs: %" PRIu64 "\n%s%s", st,
+		 fs->gc_runs, fs->del_state, fs->del_state[0] ? "\n" : "");
 	pthread_mutex_unlock(&fs->gc_lock);
 }
 
@@ -1491,6 +1650,12 @@ static void now_snapshot_taken(struct fs *fs)
 				 f == 1 ? "" : "s");
 		if (f > 0)
 			gc_request(fs);
+	}
+	if (fs->ret) { /* new deletion records are checked at each commit */
+		pthread_mutex_lock(&fs->gc_lock);
+		fs->del_check = true;
+		pthread_cond_broadcast(&fs->gc_cond);
+		pthread_mutex_unlock(&fs->gc_lock);
 	}
 	snaps_reload(fs);
 	if (old)
@@ -2081,7 +2246,6 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
-	struct drfs_lock *mount_lock = NULL;
 	struct fs fs;
 	int r;
 
@@ -2151,19 +2315,28 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	}
 	/*
 	 * A shared lock for the mount's lifetime: a prune in another process
-	 * must not free blobs that now/ references but no snapshot holds yet.
-	 * Read-only credentials cannot write one; browsing still works.
+	 * then defers deleting packs until this mount has acknowledged them
+	 * (after rescuing what now/ uses from them), and never deletes packs
+	 * it uploaded since its last snapshot. Read-only credentials cannot
+	 * write one; browsing still works.
 	 */
-	char why[256] = "";
-	r = drfs_lock_acquire(fs.repo, false, &mount_lock, why, sizeof(why));
+	char why[512] = "";
+	r = drfs_lock_take(fs.repo, DRFS_LOCK_SHARED, DRFS_ROLE_MOUNT,
+			   &fs.lock, why, sizeof(why));
 	if (r == -EBUSY) {
 		log_err("repository is locked: %s", why);
 		goto out;
 	}
 	if (r < 0) {
-		log_warn("no shared lock (%s): a prune elsewhere could free "
-			 "data now/ still uses", drfs_strerror(r));
+		log_warn("%s: a prune elsewhere could free data this mount "
+			 "uses", why);
 		r = 0;
+	}
+	/* a prune may have finished between the open and the lock */
+	r = drfs_repo_sync(fs.repo, false);
+	if (r < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(r));
+		goto out;
 	}
 
 	r = build_args(o, &args);
@@ -2271,7 +2444,8 @@ out:
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 	drfs_now_free(fs.now);
-	drfs_lock_release(mount_lock);
+	drfs_lock_release(fs.lock);
+	free(fs.acked);
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);

@@ -330,13 +330,21 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 	return 0;
 }
 
+/*
+ * Whether the repository has the blob in a pack that stays: a blob whose
+ * only known copy is in a pack a deletion record dooms is written again
+ * (docs/retention.md, "Deferred deletion").
+ */
 static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
 	struct drfs_blob_loc loc;
+	struct drfs_id pack;
 	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
 		return false;
 	int e = drfs_index_blob_get(t, id, &loc);
+	e = e ?: drfs_index_pack_by_seq(t, loc.pack_seq, &pack, NULL);
+	e = e ?: drfs_repo_pack_doomed(t, &pack);
 	drfs_txn_abort(t);
 	return e == 0;
 }
