@@ -97,6 +97,10 @@ struct drfs_policy;
 /* The --keep-* options as a policy; -EINVAL (after a message) if invalid. */
 int cli_policy(const struct cli *c, struct drfs_policy *p);
 int cmd_prune(struct cli *c);
+/* The mount's prune hook (struct drfs_mount_retention.prune). */
+int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
+		    size_t args_len, const struct drfs_id *roots,
+		    size_t n_roots, struct drfs_buf *out);
 int cmd_forget(struct cli *c);
 int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);

@@ -768,6 +768,7 @@ static int cmd_mount(struct cli *c)
 		.enforce = mret_enforce,
 		.gc = mret_gc,
 		.rescue = mret_rescue,
+		.prune = cli_mount_prune,
 		.ud = &mr,
 	};
 	if (mount_policy(c, &mr) < 0)

@@ -2,10 +2,13 @@
 /*
  * cmd_retention.c - prune, forget, hold, release, policy.
  */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "drfs/cliint.h"
+#include "drfs/fs.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/prune.h"
@@ -69,17 +72,204 @@ static int parse_max_unused(const char *s, double *ret)
 	return 0;
 }
 
+/* "2026-02-08/120000    f9099e00  keep (daily, weekly)" */
+static void verdict_line(const struct drfs_snap_info *s,
+			 const struct drfs_policy_verdict *v, char *out,
+			 size_t len)
+{
+	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	drfs_id_hex(&s->id, hex);
+	if (v->keep)
+		snprintf(out, len, "%-20s %.8s  keep (%s)", s->folder, hex,
+			 drfs_policy_reasons(v->reasons, why));
+	else
+		snprintf(out, len, "%-20s %.8s  remove", s->folder, hex);
+}
+
 static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 			  const struct drfs_policy_verdict *v)
 {
-	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	char line[256];
 	(void)userdata;
-	drfs_id_hex(&s->id, hex);
-	if (v->keep)
-		printf("%-20s %.8s  keep (%s)\n", s->folder, hex,
-		       drfs_policy_reasons(v->reasons, why));
-	else
-		printf("%-20s %.8s  remove\n", s->folder, hex);
+	verdict_line(s, v, line, sizeof(line));
+	printf("%s\n", line);
+}
+
+/* ---- prune handed to a mount of this machine (drfs_fs_prune) ------------- */
+
+/* The prune options of c, "name=value" one a line. */
+static int prune_args(const struct cli *c, struct drfs_buf *out)
+{
+	const struct {
+		const char *name;
+		int v;
+	} counts[] = {
+		{ "keep-last", c->keep_last },	   { "keep-hourly", c->keep_hourly },
+		{ "keep-daily", c->keep_daily },   { "keep-weekly", c->keep_weekly },
+		{ "keep-monthly", c->keep_monthly }, { "keep-yearly", c->keep_yearly },
+	};
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(counts); i++)
+		if (counts[i].v >= 0)
+			e = drfs_buf_printf(out, "%s=%d\n", counts[i].name,
+					    counts[i].v);
+	if (e >= 0 && c->keep_within)
+		e = drfs_buf_printf(out, "keep-within=%s\n", c->keep_within);
+	for (size_t i = 0; e >= 0 && i < c->n_keep_tags; i++)
+		e = drfs_buf_printf(out, "keep-tag=%s\n", c->keep_tags[i]);
+	if (e >= 0 && c->max_unused)
+		e = drfs_buf_printf(out, "max-unused=%s\n", c->max_unused);
+	if (e >= 0 && c->dry_run)
+		e = drfs_buf_printf(out, "dry-run=1\n");
+	return e;
+}
+
+/* Parse prune_args() text (in buf, modified) back into c. -EINVAL. */
+static int prune_args_parse(char *buf, struct cli *c)
+{
+	c->keep_last = c->keep_hourly = c->keep_daily = c->keep_weekly =
+		c->keep_monthly = c->keep_yearly = -1;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *v = strchr(line, '=');
+		if (!v)
+			return -EINVAL;
+		*v++ = 0;
+		int *count = !strcmp(line, "keep-last")	   ? &c->keep_last
+			     : !strcmp(line, "keep-hourly")  ? &c->keep_hourly
+			     : !strcmp(line, "keep-daily")   ? &c->keep_daily
+			     : !strcmp(line, "keep-weekly")  ? &c->keep_weekly
+			     : !strcmp(line, "keep-monthly") ? &c->keep_monthly
+			     : !strcmp(line, "keep-yearly")  ? &c->keep_yearly
+							     : NULL;
+		char *end;
+		if (count) {
+			long n = strtol(v, &end, 10);
+			if (*end || n < 0 || n > INT32_MAX)
+				return -EINVAL;
+			*count = (int)n;
+		} else if (!strcmp(line, "keep-within")) {
+			c->keep_within = v;
+		} else if (!strcmp(line, "keep-tag") &&
+			   c->n_keep_tags < DRFS_TAGS_MAX) {
+			c->keep_tags[c->n_keep_tags++] = v;
+		} else if (!strcmp(line, "max-unused")) {
+			c->max_unused = v;
+		} else if (!strcmp(line, "dry-run")) {
+			c->dry_run = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void out_verdict(void *userdata, const struct drfs_snap_info *s,
+			const struct drfs_policy_verdict *v)
+{
+	char line[256];
+	verdict_line(s, v, line, sizeof(line));
+	if (drfs_buf_printf(userdata, "out:%s\n", line) < 0)
+		return; /* the output is cut short, the prune goes on */
+}
+
+static void out_report(void *userdata, const char *fmt, ...) _printf_(2, 3);
+static void out_report(void *userdata, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (drfs_buf_printf(userdata, "err:drfs: %s\n", msg) < 0)
+		return;
+}
+
+int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
+		    size_t args_len, const struct drfs_id *roots,
+		    size_t n_roots, struct drfs_buf *out)
+{
+	struct cli c = { 0 };
+	struct drfs_policy pol;
+	struct drfs_prune_opts o = { .verdict = out_verdict,
+				     .verdict_data = out };
+	struct drfs_prune_result res;
+	char *buf = strndup(args, args_len), sum[2048];
+	(void)ud;
+	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
+	if (e >= 0 && have_keep_options(&c)) {
+		e = cli_policy(&c, &pol);
+		o.policy = &pol;
+	}
+	o.gc.max_unused = -1;
+	if (e >= 0 && c.max_unused)
+		e = parse_max_unused(c.max_unused, &o.gc.max_unused);
+	if (e < 0) {
+		out_report(out, "error: the prune options handed to the mount "
+				"are not understood");
+		free(buf);
+		return -EINVAL;
+	}
+	o.gc.dry_run = c.dry_run;
+	o.gc.report = out_report;
+	o.gc.report_data = out;
+	o.gc.roots = roots;
+	o.gc.n_roots = n_roots;
+	e = drfs_prune(r, &o, &res);
+	if (e == -EBUSY)
+		out_report(out, "error: repository is locked: %s", res.why);
+	else if (e < 0)
+		out_report(out, "error: prune failed: %s",
+			   res.why[0] ? res.why : drfs_strerror(e));
+	else if (c.dry_run)
+		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
+			   res.kept, res.removed);
+	else {
+		gc_summary(&res.gc, sum, sizeof(sum));
+		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
+				    "removed; %s\n", res.kept, res.removed,
+				    sum) < 0)
+			e = 0; /* the output is cut short; the prune is done */
+	}
+	free(buf);
+	return e;
+}
+
+/* Print the output of a prune that ran in a mount; its exit status. */
+static int prune_in_mount(struct cli *c, const char *mp)
+{
+	struct drfs_buf args;
+	char *text = NULL;
+	drfs_buf_init(&args, 8192);
+	int e = prune_args(c, &args);
+	if (e < 0) {
+		log_err("too many prune options to hand to the mount");
+		drfs_buf_release(&args);
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "drfs: the repository is mounted on \"%s\": "
+				"the prune runs in that mount\n", mp);
+	e = drfs_fs_prune(mp, (const char *)args.p, args.len, &text);
+	drfs_buf_release(&args);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "out:", 4))
+			printf("%s\n", line + 4);
+		else if (!strncmp(line, "err:", 4) &&
+			 (!c->quiet || strstr(line, "error:")))
+			fprintf(stderr, "%s\n", line + 4);
+	}
+	fflush(stdout);
+	if (e < 0 && !text)
+		log_err("prune in the mount on \"%s\" failed: %s", mp,
+			drfs_strerror(e));
+	free(text);
+	return e < 0 ? 1 : 0;
 }
 
 void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
@@ -151,6 +341,17 @@ int cmd_prune(struct cli *c)
 	o.gc.report = c->quiet ? NULL : report_line;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	/*
+	 * Mounted on this machine with this cache: the mount runs it, with
+	 * now/'s data kept alive (the shipped prune timer and mount unit
+	 * share the default cache directory).
+	 */
+	char mp[PATH_MAX];
+	if (drfs_fs_find_mount(r->repo_id_hex, r->cache_dir, mp,
+			       sizeof(mp)) == 0) {
+		drfs_repo_free(r);
+		return prune_in_mount(c, mp);
+	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
 	fflush(stdout);

@@ -8,12 +8,19 @@
  *       "tag=T" (empty: now, no tags)
  *   getxattr(MP, "user.drfs.last-snapshot")   folder of the last snapshot
  *   getxattr(MP, "user.drfs.status")          a few lines of text
+ *   getxattr(MP, "user.drfs.repo")            repository id, cache dir
+ *   setxattr(MP, "user.drfs.prune", ARGS)     run `drfs prune` in the
+ *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
+ *       then getxattr(MP, "user.drfs.prune-result") by the same process:
+ *       its output, lines "out:..." and "err:..." (mount.c serves these)
  *
  * The client half runs in the CLI process; the daemon half
  * (fs_ctl_setxattr / fs_ctl_getxattr) is called by mount.c.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include "drfs/fs.h"
@@ -88,6 +95,98 @@ int drfs_fs_status(const char *mountpoint, char *out, size_t len)
 							   : -errno;
 	out[l] = 0;
 	return 0;
+}
+
+/* Unescape a mountinfo field (\040 for a space, ...) in place. */
+static void unoctal(char *s)
+{
+	char *o = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] &&
+		    s[3]) {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = 0;
+}
+
+/* Whether two paths name the same directory. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
+		       char *ret, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	int e = -ENOENT;
+	if (!f)
+		return -ENOENT;
+	while (e == -ENOENT && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE ... */
+		char *fields[5], *save = NULL, *sep = strstr(line, " - ");
+		char val[PATH_MAX + 64];
+		int i = 0;
+		if (!sep || strncmp(sep + 3, "fuse.drfs ", 10))
+			continue;
+		for (char *t = strtok_r(line, " ", &save); t && i < 5;
+		     t = strtok_r(NULL, " ", &save))
+			fields[i++] = t;
+		if (i < 5)
+			continue;
+		unoctal(fields[4]);
+		ssize_t l = getxattr(fields[4], FS_CTL_REPO, val,
+				     sizeof(val) - 1);
+		if (l <= 0)
+			continue;
+		val[l] = 0;
+		char *nl = strchr(val, '\n');
+		if (!nl)
+			continue;
+		*nl = 0;
+		char *cd = nl + 1, *end = strchr(cd, '\n');
+		if (end)
+			*end = 0;
+		if (strcmp(val, repo_id_hex) || !same_dir(cd, cache_dir) ||
+		    strlen(fields[4]) >= len)
+			continue;
+		strcpy(ret, fields[4]);
+		e = 0;
+	}
+	fclose(f);
+	return e;
+}
+
+int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
+		  char **ret_text)
+{
+	int e = is_drfs_mount(mountpoint);
+	*ret_text = NULL;
+	if (e < 0)
+		return e;
+	if (setxattr(mountpoint, FS_CTL_PRUNE, args_len ? args : "", args_len,
+		     0) < 0)
+		e = errno == ENOTSUP ? -ENOTCONN : -errno;
+	ssize_t l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, NULL, 0);
+	char *text = l >= 0 ? malloc((size_t)l + 1) : NULL;
+	if (text) {
+		l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, text, (size_t)l);
+		if (l >= 0) {
+			text[l] = 0;
+			*ret_text = text;
+		} else {
+			free(text);
+		}
+	}
+	return e;
 }
 
 /* ---- daemon ------------------------------------------------------------- */

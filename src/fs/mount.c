@@ -1089,6 +1089,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 /* ---- xattrs -------------------------------------------------------------- */
 
 static void gc_status(struct fs *fs, char *out, size_t len);
+static void prune_result(fuse_req_t req, struct fs *fs, size_t size);
 
 /*
  * The kernel does not cache xattrs, and ls -l asks every file for its
@@ -1121,6 +1122,25 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_err(req, -ERANGE);
 		else
 			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_PRUNE_RESULT) == 0) {
+		prune_result(req, fs, size);
+		return;
+	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_REPO) == 0) {
+		char text[PATH_MAX + 64];
+		int n = snprintf(text, sizeof(text), "%s\n%s\n",
+				 fs->repo->repo_id_hex,
+				 fs->repo->cache_dir ? fs->repo->cache_dir : "");
+		if (n < 0 || (size_t)n >= sizeof(text))
+			reply_err(req, -EIO);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			reply_err(req, -ERANGE);
+		else
+			fuse_reply_buf(req, text, (size_t)n);
 		return;
 	}
 	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
@@ -1337,6 +1357,117 @@ static int gc_with_root(void *ud, const struct drfs_id *root)
 			      sizeof(g->msg));
 }
 
+/* ---- `drfs prune` handed to the mount ------------------------------------ */
+
+struct prune_ctx {
+	struct fs *fs;
+	struct fs_prune_req *req;
+};
+
+static int prune_with_root(void *ud, const struct drfs_id *root)
+{
+	struct prune_ctx *pc = ud;
+	return pc->fs->ret->prune(pc->fs->ret->ud, pc->fs->repo,
+				  pc->req->args, pc->req->len, root,
+				  root ? 1 : 0, &pc->req->out);
+}
+
+/*
+ * Run a prune the CLI handed over (ctl), on the gc thread: with now/'s
+ * current tree alive and its writer idle, as the mount's own gc. The
+ * folders it forgot leave the kernel's caches.
+ */
+static int prune_run(struct fs *fs, struct fs_prune_req *req)
+{
+	struct prune_ctx pc = { fs, req };
+	char (*old)[32] = NULL;
+	size_t n_old = 0;
+	int e;
+	if (!fs->ret || !fs->ret->prune)
+		return -EOPNOTSUPP;
+	e = folders_copy(fs, &old, &n_old);
+	if (e < 0)
+		return e;
+	if (fs->now)
+		e = drfs_now_with_live_tree(fs->now, prune_with_root, &pc);
+	else
+		e = prune_with_root(&pc, NULL);
+	log_info("prune handed over by pid %ld: %s", (long)req->pid,
+		 e < 0 ? drfs_strerror(e) : "done");
+	snaps_reload(fs);
+	inval_gone(fs, old, n_old);
+	free(old);
+	return e;
+}
+
+/*
+ * setxattr user.drfs.prune: queue the request for the gc thread and wait;
+ * the output waits for the requester's getxattr of user.drfs.prune-result.
+ */
+static int prune_request(struct fs *fs, pid_t pid, const char *args,
+			 size_t len)
+{
+	struct fs_prune_req req = { .args = args, .len = len, .pid = pid };
+	if (!fs->gc_started)
+		return -EOPNOTSUPP;
+	if (len > FS_CTL_PRUNE_MAX)
+		return -E2BIG;
+	drfs_buf_init(&req.out, 1u << 20);
+	pthread_mutex_lock(&fs->gc_lock);
+	struct fs_prune_req **tail = &fs->prune_q;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = &req;
+	pthread_cond_broadcast(&fs->gc_cond);
+	while (!req.done && !fs->gc_quit)
+		pthread_cond_wait(&fs->gc_cond, &fs->gc_lock);
+	if (!req.done) { /* unmounting: take it out of the queue */
+		for (tail = &fs->prune_q; *tail; tail = &(*tail)->next)
+			if (*tail == &req) {
+				*tail = req.next;
+				break;
+			}
+		req.rc = -ESHUTDOWN;
+	}
+	/* the result, for this pid (the oldest slot gives way) */
+	struct fs_prune_res *slot = &fs->prune_res[0];
+	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++) {
+		if (fs->prune_res[i].pid == pid || !fs->prune_res[i].pid) {
+			slot = &fs->prune_res[i];
+			break;
+		}
+	}
+	free(slot->text);
+	slot->pid = pid;
+	slot->text = (char *)drfs_buf_steal(&req.out, &slot->len);
+	pthread_mutex_unlock(&fs->gc_lock);
+	drfs_buf_release(&req.out);
+	return req.rc;
+}
+
+/* getxattr user.drfs.prune-result: the caller's result (gone after). */
+static void prune_result(fuse_req_t req, struct fs *fs, size_t size)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	pthread_mutex_lock(&fs->gc_lock);
+	struct fs_prune_res *slot = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++)
+		if (fs->prune_res[i].pid == pid)
+			slot = &fs->prune_res[i];
+	if (!slot)
+		reply_err(req, -ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, slot->len);
+	else if (size < slot->len)
+		reply_err(req, -ERANGE);
+	if (slot && size >= slot->len && size) {
+		fuse_reply_buf(req, slot->text, slot->len);
+		free(slot->text);
+		memset(slot, 0, sizeof(*slot));
+	}
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
 /* ---- deletion records: rescue now/'s blobs, then acknowledge ------------- */
 
 struct id_list {
@@ -1490,6 +1621,20 @@ static void *gc_main(void *arg)
 	pthread_mutex_lock(&fs->gc_lock);
 	while (!fs->gc_quit) {
 		double now = drfs_now_mono();
+		struct fs_prune_req *pr = fs->prune_q;
+		if (pr) {
+			fs->prune_q = pr->next;
+			fs->gc_running = true;
+			pthread_mutex_unlock(&fs->gc_lock);
+			int rc = prune_run(fs, pr);
+			pthread_mutex_lock(&fs->gc_lock);
+			fs->gc_running = false;
+			fs->del_check = true; /* a record of its own: ours */
+			pr->rc = rc;
+			pr->done = true;
+			pthread_cond_broadcast(&fs->gc_cond);
+			continue;
+		}
 		if (fs->del_check || now - fs->del_last >= DELETIONS_CHECK) {
 			fs->del_check = false;
 			fs->del_last = now;
@@ -1951,7 +2096,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
 {
 	struct fs *fs = req_fs(req);
 	int r;
-	if (i == FS_INO_ROOT && fs_ctl_is(n)) {
+	if (i == FS_INO_ROOT && strcmp(n, FS_CTL_PRUNE) == 0) {
+		r = prune_request(fs, fuse_req_ctx(req)->pid, v, s);
+	} else if (i == FS_INO_ROOT && fs_ctl_is(n)) {
 		r = fs_ctl_setxattr(fs->now, n, v, s);
 		if (r == 0)
 			now_snapshot_taken(fs);
@@ -2446,6 +2593,8 @@ out:
 	drfs_now_free(fs.now);
 	drfs_lock_release(fs.lock);
 	free(fs.acked);
+	for (size_t i = 0; i < ARRAY_SIZE(fs.prune_res); i++)
+		free(fs.prune_res[i].text);
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);

@@ -1,0 +1,138 @@
+#!/bin/bash
+# Prune while others use the repository (docs/retention.md, "Deferred
+# deletion"):
+#  - `prune --keep-last 1` while `restore` of the kept snapshot is stopped
+#    (SIGSTOP) right after it started writing files: prune succeeds,
+#    deletes nothing (a deletion record dooms the packs it freed), the
+#    restore finishes complete and exact (treecmp), and the next prune,
+#    with nobody left, deletes the doomed packs;
+#  - `prune` while a backup is stopped after it uploaded a pack and before
+#    its snapshot names it: prune succeeds, the backup's snapshot is whole,
+#    and after the next prune the repository passes check --read-data and
+#    restores exactly.
+# Every reader and writer holds a shared lock that prune respects.
+source "$(dirname "$0")/lib.sh"
+make_repo
+drfs init "$REPO" >/dev/null
+
+KiB=1024
+# two snapshots: the second keeps half of the first's files, so prune
+# --keep-last 1 repacks packs that hold both kept and forgotten blobs
+python3 - "$T/src" "$SEED" <<'PY'
+import os, random, sys
+root, seed = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(seed)
+for d in range(24):
+    os.makedirs(f"{root}/d{d}", exist_ok=True)
+    for f in range(80):
+        with open(f"{root}/d{d}/f{f}", "wb") as fh:
+            fh.write(rnd.randbytes(rnd.randint(1000, 30000)))
+PY
+drfs backup "$REPO" "$T/src" --time 2026-03-01T10:00:00Z --quiet >/dev/null
+for d in $(seq 0 2 23); do rm -rf "$T/src/d$d"; done
+mkdir -p "$T/src/empty"
+drfs backup "$REPO" "$T/src" --time 2026-03-02T10:00:00Z --quiet >/dev/null
+
+# packs — the pack objects of the repository, sorted (names only)
+PY=/usr/bin/python3
+if [ "$DRFS_TEST_BACKEND" = s3 ]; then
+	$PY -c 'import boto3' 2>/dev/null || skip "python3-boto3 is not installed"
+fi
+packs() {
+	case "$DRFS_TEST_BACKEND" in
+	local) (cd "$REPO" && find data -type f | sort) ;;
+	s3) $PY - "$REPO" <<PY
+import sys, boto3
+b, _, p = sys.argv[1][5:].partition("/")
+s3 = boto3.client("s3", endpoint_url="$DRFS_TEST_S3_ENDPOINT",
+                  region_name="${AWS_REGION:-us-east-1}")
+names = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b, Prefix=p + "data/"):
+    names += [o["Key"][len(p):] for o in page.get("Contents", [])]
+print("\\n".join(sorted(names)))
+PY
+	;;
+	esac
+}
+
+# wait_files DIR — until DIR holds a regular file (the reader has synced
+# its cache and is reading packs), at most 60 s
+wait_files() {
+	for _ in $(seq 1 600); do
+		[ -n "$(find "$1" -type f 2>/dev/null | head -n 1)" ] && return 0
+		sleep 0.1
+	done
+	fail "nothing appeared in $1"
+}
+
+# ---- restore of the kept snapshot, stopped while prune runs ---------------
+packs >"$T/packs.before"
+"$DRFS" restore "$REPO" latest "$T/out" --cache-dir "$T/cache-r" --quiet \
+	>"$T/restore.out" 2>"$T/restore.err" &
+rpid=$!
+wait_files "$T/out"
+kill -STOP "$rpid"
+info "restore stopped after $(find "$T/out" -type f | wc -l) files"
+run_nocrash "prune during a restore" drfs prune "$REPO" --keep-last 1
+kill -CONT "$rpid"
+cp "$T/last.err" "$T/prune1.err"
+rc=0
+wait "$rpid" || rc=$?
+[ "$rc" = 0 ] || { tail -n 3 "$T/restore.err" >&2; fail "the restore exited $rc"; }
+treecmp "$T/src" "$T/out" || fail "the restore during a prune differs from the source"
+info "restore during prune: complete and exact"
+[ "$RC" = 0 ] || { cat "$T/prune1.err" >&2; fail "prune during a restore failed"; }
+grep -q "deletion deferred" "$T/prune1.err" ||
+	fail "prune during a restore did not defer: $(cat "$T/prune1.err")"
+grep -q "a reader, pid $rpid " "$T/prune1.err" ||
+	fail "prune did not name the restore it waits for: $(cat "$T/prune1.err")"
+packs >"$T/packs.during"
+comm -23 "$T/packs.before" "$T/packs.during" >"$T/gone"
+[ ! -s "$T/gone" ] || fail "prune deleted packs under a running restore: $(cat "$T/gone")"
+
+# nobody is left: the next prune deletes the doomed packs
+run_nocrash "prune after the restore" drfs prune "$REPO" --keep-last 1
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "the second prune failed"; }
+grep -q "finished 1 earlier deletion record" "$T/last.err" ||
+	fail "the second prune did not finish the record: $(cat "$T/last.err")"
+packs >"$T/packs.after"
+[ "$(comm -23 "$T/packs.before" "$T/packs.after" | wc -l)" -ge 1 ] ||
+	fail "no pack was deleted after the restore ended"
+run_nocrash "check (fresh cache)" "$DRFS" check "$REPO" --read-data \
+	--cache-dir "$T/cache-f1"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after prune failed"; }
+rm -rf "$T/out"
+drfs restore "$REPO" latest "$T/out" --quiet >/dev/null
+treecmp "$T/src" "$T/out" || fail "the pruned repository restores wrong"
+
+# ---- a backup stopped between uploading a pack and its snapshot ----------
+seeded_bytes $((SEED + 7)) $((40 * 1024 * KiB)) >"$T/src/big.bin"
+packs >"$T/packs.before"
+"$DRFS" backup "$REPO" "$T/src" --cache-dir "$T/cache-b" --quiet \
+	--time 2026-03-04T10:00:00Z >"$T/backup.out" 2>"$T/backup.err" &
+bpid=$!
+# stopped as soon as one of its packs (16 MiB each) is in the repository
+for _ in $(seq 1 1200); do
+	[ -n "$(packs | comm -13 "$T/packs.before" -)" ] && break
+	kill -0 "$bpid" 2>/dev/null || fail "the backup ended before a pack was seen"
+	sleep 0.05
+done
+kill -STOP "$bpid"
+info "backup stopped with $(packs | comm -13 "$T/packs.before" - | wc -l) new pack(s)"
+run_nocrash "prune during a backup" drfs prune "$REPO" --keep-last 1
+kill -CONT "$bpid"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "prune during a backup failed"; }
+rc=0
+wait "$bpid" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/backup.err" >&2; fail "the backup exited $rc"; }
+run_nocrash "prune after the backup" drfs prune "$REPO" --keep-last 1
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "prune after the backup failed"; }
+run_nocrash "check after all" "$DRFS" check "$REPO" --read-data \
+	--cache-dir "$T/cache-f2"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after the backup and prunes failed"; }
+rm -rf "$T/out"
+"$DRFS" restore "$REPO" latest "$T/out" --cache-dir "$T/cache-f2" --quiet >/dev/null
+treecmp "$T/src" "$T/out" || fail "the backup taken during a prune restores wrong"
+[ "$(drfs snapshots "$REPO" | tail -n +2 | wc -l)" = 1 ] ||
+	fail "expected 1 snapshot: $(drfs snapshots "$REPO")"
+info "ok"
