@@ -16,6 +16,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/compress.h"
 #include "drfs/limits.h"
@@ -272,6 +273,10 @@ static void *uploader_main(void *arg)
 		drfs_name_pack(&p->id, name);
 		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
 					 p->buf.len, 0);
+		/* tests: a slow network after each pack (a stop in between) */
+		const char *slow = getenv("DRFS_TEST_UPLOAD_SLEEP");
+		if (slow && r >= 0)
+			usleep((useconds_t)(atof(slow) * 1e6));
 		size_t len = p->buf.len;
 		/* keep only what the index needs */
 		drfs_buf_release(&p->buf);

@@ -33,27 +33,7 @@ for d in $(seq 0 2 23); do rm -rf "$T/src/d$d"; done
 mkdir -p "$T/src/empty"
 drfs backup "$REPO" "$T/src" --time 2026-03-02T10:00:00Z --quiet >/dev/null
 
-# packs — the pack objects of the repository, sorted (names only)
-PY=/usr/bin/python3
-if [ "$DRFS_TEST_BACKEND" = s3 ]; then
-	$PY -c 'import boto3' 2>/dev/null || skip "python3-boto3 is not installed"
-fi
-packs() {
-	case "$DRFS_TEST_BACKEND" in
-	local) (cd "$REPO" && find data -type f | sort) ;;
-	s3) $PY - "$REPO" <<PY
-import sys, boto3
-b, _, p = sys.argv[1][5:].partition("/")
-s3 = boto3.client("s3", endpoint_url="$DRFS_TEST_S3_ENDPOINT",
-                  region_name="${AWS_REGION:-us-east-1}")
-names = []
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b, Prefix=p + "data/"):
-    names += [o["Key"][len(p):] for o in page.get("Contents", [])]
-print("\\n".join(sorted(names)))
-PY
-	;;
-	esac
-}
+packs() { obj_names data/; }
 
 # wait_files DIR — until DIR holds a regular file (the reader has synced
 # its cache and is reading packs), at most 60 s
@@ -108,8 +88,11 @@ treecmp "$T/src" "$T/out" || fail "the pruned repository restores wrong"
 # ---- a backup stopped between uploading a pack and its snapshot ----------
 seeded_bytes $((SEED + 7)) $((40 * 1024 * KiB)) >"$T/src/big.bin"
 packs >"$T/packs.before"
-"$DRFS" backup "$REPO" "$T/src" --cache-dir "$T/cache-b" --quiet \
-	--time 2026-03-04T10:00:00Z >"$T/backup.out" 2>"$T/backup.err" &
+# (each pack upload takes 3 s more: the backup is certainly still between
+# its first pack and its snapshot when it is stopped)
+DRFS_TEST_UPLOAD_SLEEP=3 "$DRFS" backup "$REPO" "$T/src" \
+	--cache-dir "$T/cache-b" --quiet --time 2026-03-04T10:00:00Z \
+	>"$T/backup.out" 2>"$T/backup.err" &
 bpid=$!
 # stopped as soon as one of its packs (16 MiB each) is in the repository
 for _ in $(seq 1 1200); do
