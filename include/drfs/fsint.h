@@ -133,7 +133,7 @@ struct fs {
 	bool gc_running;
 	double gc_not_before;     /* drfs_now_mono(): retry after -EBUSY */
 	uint64_t gc_runs;         /* finished runs */
-	char gc_state[320];       /* "done: ...", "failed: ..." (status) */
+	char gc_state[600];       /* "done: ...", "failed: ..." (status) */
 
 	/*
 	 * The mount's shared lock (NULL: none could be written) and the

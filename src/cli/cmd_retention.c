@@ -196,7 +196,7 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 	struct drfs_prune_opts o = { .verdict = out_verdict,
 				     .verdict_data = out };
 	struct drfs_prune_result res;
-	char *buf = strndup(args, args_len), sum[2048];
+	char *buf = strndup(args, args_len), sum[1024];
 	(void)ud;
 	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
 	if (e >= 0 && have_keep_options(&c)) {
@@ -232,6 +232,11 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 				    "removed; %s\n", res.kept, res.removed,
 				    sum) < 0)
 			e = 0; /* the output is cut short; the prune is done */
+		if (res.gc.waiting[0])
+			out_report(out, "other processes use the repository: "
+				   "the packs are deleted by a prune after "
+				   "each has acknowledged the deletion or "
+				   "ended; waiting for %s", res.gc.waiting);
 	}
 	free(buf);
 	return e;
@@ -275,40 +280,32 @@ static int prune_in_mount(struct cli *c, const char *mp)
 void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 {
 	char b1[32], b2[32], b3[32], hex[DRFS_ID_HEX_LEN + 1];
-	int n = snprintf(out, len,
-			 "packs: %llu deleted, %llu repacked into %llu; pack "
-			 "bytes %s -> %s",
-			 (unsigned long long)res->packs_gone,
-			 (unsigned long long)res->packs_repacked,
-			 (unsigned long long)res->packs_written,
-			 drfs_fmt_bytes(res->pack_bytes_before, b1),
-			 drfs_fmt_bytes(res->pack_bytes_after, b2));
-	if (n < 0 || (size_t)n >= len)
-		return;
-	if (res->records_written)
-		n += snprintf(out + n, len - n,
-			      "; deletion deferred: %llu pack(s) doomed by "
-			      "deletions/%.8s%s",
-			      (unsigned long long)res->packs_deferred,
-			      drfs_id_hex(&res->record, hex),
-			      res->records_written > 1 ? " and others" : "");
-	if (n > 0 && (size_t)n < len && res->packs_pending)
-		n += snprintf(out + n, len - n,
-			      "; %llu pack(s) of earlier records still wait",
-			      (unsigned long long)res->packs_pending);
-	if (n > 0 && (size_t)n < len &&
-	    (res->records_written || res->records_pending))
-		n += snprintf(out + n, len - n,
-			      " (%s in all; they are deleted by a prune after "
-			      "every process using the repository has "
-			      "acknowledged or ended%s%s)",
-			      drfs_fmt_bytes(res->pack_bytes_deferred, b3),
-			      res->waiting[0] ? ": waiting for " : "",
-			      res->waiting);
-	if (n > 0 && (size_t)n < len && res->records_completed)
+	size_t n = 0;
+	n += (size_t)snprintf(out, len,
+			      "packs: %llu deleted, %llu repacked into %llu; "
+			      "pack bytes %s -> %s",
+			      (unsigned long long)res->packs_gone,
+			      (unsigned long long)res->packs_repacked,
+			      (unsigned long long)res->packs_written,
+			      drfs_fmt_bytes(res->pack_bytes_before, b1),
+			      drfs_fmt_bytes(res->pack_bytes_after, b2));
+	if (n < len && res->records_completed)
+		n += (size_t)snprintf(out + n, len - n,
+				      "; finished %llu earlier deletion "
+				      "record(s)",
+				      (unsigned long long)res->records_completed);
+	if (n < len && (res->packs_deferred || res->packs_pending))
+		n += (size_t)snprintf(out + n, len - n,
+				      "; %llu pack(s), %s, wait for deletion",
+				      (unsigned long long)(res->packs_deferred +
+							   res->packs_pending),
+				      drfs_fmt_bytes(res->pack_bytes_deferred,
+						     b3));
+	if (n < len && res->records_written)
 		snprintf(out + n, len - n,
-			 "; finished %llu earlier deletion record(s)",
-			 (unsigned long long)res->records_completed);
+			 " (deletion deferred: deletions/%.8s%s)",
+			 drfs_id_hex(&res->record, hex),
+			 res->records_written > 1 ? " and others" : "");
 }
 
 int cmd_prune(struct cli *c)
@@ -378,10 +375,15 @@ int cmd_prune(struct cli *c)
 			drfs_fmt_bytes(res.gc.pack_bytes_after, b2));
 		return 0;
 	}
-	char sum[2048];
+	char sum[1024];
 	gc_summary(&res.gc, sum, sizeof(sum));
 	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
 		res.removed, sum);
+	if (res.gc.waiting[0])
+		fprintf(stderr, "drfs: other processes use the repository: the "
+				"packs are deleted by a prune after each has "
+				"acknowledged the deletion or ended; waiting "
+				"for %s\n", res.gc.waiting);
 	return 0;
 }
 

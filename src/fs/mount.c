@@ -1347,7 +1347,7 @@ static void gc_request(struct fs *fs)
 
 struct gc_ctx {
 	struct fs *fs;
-	char msg[256];
+	char msg[512];
 };
 
 static int gc_with_root(void *ud, const struct drfs_id *root)
