@@ -11,18 +11,7 @@
 
 #include "drfs/format.h"
 #include "drfs/limits.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool strict(void)
-{
-	static int s = -1;
-	if (s < 0) {
-		const char *e = getenv("DRFS_FUZZ_STRICT");
-		s = !e || *e != '0';
-	}
-	return s;
-}
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	assert(r == 0); /* decode checked every record */
 	if (b.len != size || memcmp(b.p, data, size) != 0) {
-		if (b.len >= size || strict()) {
+		if (b.len >= size || fuzz_strict()) {
 			fprintf(stderr, "deletion: re-encoding differs\n");
 			abort();
 		}
