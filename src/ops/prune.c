@@ -431,6 +431,8 @@ static int gpack_cmp_seq(const void *a, const void *b)
 static struct gpack *gpack_find(struct gpacks *l, uint32_t seq)
 {
 	struct gpack key = { .seq = seq };
+	if (!l->n)
+		return NULL;
 	return bsearch(&key, l->v, l->n, sizeof(*l->v), gpack_cmp_seq);
 }
 
@@ -911,7 +913,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	if (e < 0)
 		goto out;
 	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, gpack_collect, &packs);
-	if (e >= 0)
+	if (e >= 0 && packs.n)
 		qsort(packs.v, packs.n, sizeof(*packs.v), gpack_cmp_seq);
 	struct account acc = { .packs = &packs, .t = t };
 	e = e ?: drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, account_blob, &acc);

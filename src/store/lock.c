@@ -152,8 +152,37 @@ static int process_alive(uint32_t pid, uint64_t pstart)
 }
 
 /*
+ * Process p's pid in its own (innermost) pid namespace, from the NSpid
+ * line of /proc/p/status (world-readable); *ret_nested: it is not in the
+ * initial namespace. -errno.
+ */
+static int ns_pid(long p, uint32_t *ret, bool *ret_nested)
+{
+	char path[64], line[256];
+	int e = -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%ld/status", p);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		char *first = strchr(line, '\t'), *last = strrchr(line, '\t');
+		if (!first)
+			break;
+		*ret = (uint32_t)strtoul(last + 1, NULL, 10);
+		*ret_nested = first != last;
+		e = 0;
+		break;
+	}
+	fclose(f);
+	return e;
+}
+
+/*
  * The same for a process of another pid namespace of this machine: only
  * the initial namespace sees every process; elsewhere we cannot tell (1).
+ * Nor can we when a process of a nested namespace hides which one (1).
  */
 static int foreign_alive(uint64_t pidns, uint32_t pid, uint64_t pstart)
 {
@@ -165,36 +194,24 @@ static int foreign_alive(uint64_t pidns, uint32_t pid, uint64_t pstart)
 	if (get_self()->pidns != PROC_PID_INIT_INO || !(d = opendir("/proc")))
 		return 1;
 	while (!alive && (de = readdir(d))) {
-		char path[300], line[256];
-		char *end;
+		char path[300], *end;
 		long p = strtol(de->d_name, &end, 10);
-		if (*end || p <= 0)
+		uint32_t inner;
+		bool nested;
+		uint64_t s;
+		if (*end || p <= 0 || ns_pid(p, &inner, &nested) < 0)
 			continue;
+		if (!nested)
+			continue; /* in the initial namespace: not in pidns */
 		snprintf(path, sizeof(path), "/proc/%ld/ns/pid", p);
 		struct stat sb;
 		if (stat(path, &sb) < 0) {
 			unsure |= errno == EACCES || errno == EPERM;
 			continue;
 		}
-		if ((uint64_t)sb.st_ino != pidns)
-			continue;
-		/* NSpid: its pid in each namespace, innermost last */
-		snprintf(path, sizeof(path), "/proc/%ld/status", p);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			if (strncmp(line, "NSpid:", 6))
-				continue;
-			char *last = strrchr(line, '\t');
-			uint64_t s;
-			if (last && strtoul(last + 1, NULL, 10) == pid &&
-			    (!pstart || (proc_starttime(p, &s) == 0 &&
-					 s == pstart)))
-				alive = 1;
-			break;
-		}
-		fclose(f);
+		if ((uint64_t)sb.st_ino == pidns && inner == pid &&
+		    (!pstart || (proc_starttime(p, &s) == 0 && s == pstart)))
+			alive = 1;
 	}
 	closedir(d);
 	return alive || unsure;

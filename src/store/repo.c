@@ -732,8 +732,8 @@ static int cmp_name(const void *a, const void *b)
 
 static bool name_in(struct name_list *l, const char *name)
 {
-	return bsearch(name, l->names, l->n, sizeof(*l->names), cmp_name) !=
-	       NULL;
+	return l->n && bsearch(name, l->names, l->n, sizeof(*l->names),
+			       cmp_name) != NULL;
 }
 
 static int seen_check(const void *key, size_t klen, const void *val,
