@@ -88,9 +88,10 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 /* A few lines of text: changes, pending uploads, last snapshot and age. */
 int drfs_fs_status(const char *mountpoint, char *out, size_t len);
 /*
- * The mount point of a drfs mount of this machine serving the repository
- * repo_id_hex with cache directory cache_dir (the same LMDB): 0 and the
- * path in ret, -ENOENT if there is none.
+ * The mount point of the drfs mount of this machine that serves the
+ * repository repo_id_hex with cache directory cache_dir (the daemon keeps
+ * <cache_dir>/mount, its mount point, under a flock): 0 and the path in
+ * ret, -ENOENT if there is none. Touches no other mount.
  */
 int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
 		       char *ret, size_t len);

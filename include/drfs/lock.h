@@ -40,6 +40,8 @@
 #include "drfs/repo.h"
 
 #define DRFS_LOCK_STALE_SECS (30 * 60)
+/* how far apart the clocks of hosts (and the storage) may be */
+#define DRFS_CLOCK_SKEW_SECS (10 * 60)
 #define DRFS_LOCK_REFRESH_SECS (5 * 60)
 /* deletion records one holder can acknowledge at a time */
 #define DRFS_LOCK_ACKS_MAX 64
@@ -72,6 +74,9 @@ struct drfs_lock_holder {
 	/* packs it uploaded before this time are referenced by one of its
 	 * snapshots or garbage; INT64_MAX: uploads nothing */
 	int64_t watermark;
+	/* the storage's clock minus the holder's (from its newest lock
+	 * object's modification time); INT64_MIN: unknown */
+	int64_t offset;
 	uint32_t pid;
 	char host[DRFS_HOST_MAX_BUF];
 	bool own;          /* this process */
@@ -107,6 +112,18 @@ const uint8_t *drfs_lock_id(const struct drfs_lock *l);
 int drfs_lock_set_acks(struct drfs_lock *l, const struct drfs_id *acks,
 		       size_t n);
 int drfs_lock_set_watermark(struct drfs_lock *l, int64_t watermark);
+/* The watermark this lock publishes. */
+int64_t drfs_lock_watermark(struct drfs_lock *l);
+
+/*
+ * Called by the writer before it uploads a pack for r: a lock of this
+ * process on r that published "uploads nothing unreferenced" (watermark
+ * INT64_MAX, the clean mount) publishes the time now first, so a prune
+ * that lists the pack also reads the new watermark (it reads the locks
+ * after listing data/). Best effort: failing to publish costs a prune's
+ * restraint, never data.
+ */
+void drfs_lock_before_upload(struct drfs_repo *r);
 
 /*
  * Every live holder (stale and dead ones left out), one entry per holder
@@ -116,7 +133,17 @@ int drfs_lock_set_watermark(struct drfs_lock *l, int64_t watermark);
  */
 int drfs_lock_holders(struct drfs_repo *r, struct drfs_lock_holder **ret,
 		      size_t *ret_n);
-/* "the mount pid 123 on host \"h\" since 2026-11-21T14:30:05Z". */
+/*
+ * Delete the lock objects that are stale (of dead processes, or not
+ * refreshed for DRFS_LOCK_STALE_SECS); their number in *ret_n. One that
+ * cannot be deleted (a role without delete) stays and is ignored. Backend
+ * errors of the listing.
+ */
+int drfs_lock_reap(struct drfs_repo *r, size_t *ret_n);
+/*
+ * "a mount, pid 123 on host \"h\", since 2026-11-21T14:30:05Z
+ * (locks/ab..)", or what an unreadable lock object is.
+ */
 void drfs_lock_holder_describe(const struct drfs_lock_holder *h, char *out,
 			       size_t len);
 /* Whether h has acknowledged deletion record id. */

@@ -126,6 +126,7 @@ struct drfs_gc_result {
 	uint64_t packs_gone;          /* deleted by this run */
 	uint64_t packs_deferred;      /* doomed by this run's records */
 	uint64_t packs_pending;       /* doomed earlier, still waiting */
+	uint64_t packs_recent;        /* kept: a live writer's, perhaps */
 	uint64_t pack_bytes_deferred; /* of the last two */
 	uint64_t records_written, records_completed, records_pending;
 	struct drfs_id record;        /* the first record written */

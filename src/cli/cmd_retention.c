@@ -301,6 +301,11 @@ void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 							   res->packs_pending),
 				      drfs_fmt_bytes(res->pack_bytes_deferred,
 						     b3));
+	if (n < len && res->packs_recent)
+		n += (size_t)snprintf(out + n, len - n,
+				      "; %llu recent pack(s) kept (live "
+				      "writers may still need them)",
+				      (unsigned long long)res->packs_recent);
 	if (n < len && res->records_written)
 		snprintf(out + n, len - n,
 			 " (deletion deferred: deletions/%.8s%s)",

@@ -17,11 +17,14 @@
  * The client half runs in the CLI process; the daemon half
  * (fs_ctl_setxattr / fs_ctl_getxattr) is called by mount.c.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "drfs/fs.h"
 #include "drfs/fsint.h"
@@ -97,23 +100,6 @@ int drfs_fs_status(const char *mountpoint, char *out, size_t len)
 	return 0;
 }
 
-/* Unescape a mountinfo field (\040 for a space, ...) in place. */
-static void unoctal(char *s)
-{
-	char *o = s;
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] &&
-		    s[3]) {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = 0;
-}
-
 /* Whether two paths name the same directory. */
 static bool same_dir(const char *a, const char *b)
 {
@@ -125,44 +111,39 @@ static bool same_dir(const char *a, const char *b)
 int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
 		       char *ret, size_t len)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	int e = -ENOENT;
-	if (!f)
+	char *path = NULL, mp[PATH_MAX], val[PATH_MAX + 64];
+	if (asprintf(&path, "%s/mount", cache_dir) < 0)
+		return -ENOMEM;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
 		return -ENOENT;
-	while (e == -ENOENT && fgets(line, sizeof(line), f)) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE ... */
-		char *fields[5], *save = NULL, *sep = strstr(line, " - ");
-		char val[PATH_MAX + 64];
-		int i = 0;
-		if (!sep || strncmp(sep + 3, "fuse.drfs ", 10))
-			continue;
-		for (char *t = strtok_r(line, " ", &save); t && i < 5;
-		     t = strtok_r(NULL, " ", &save))
-			fields[i++] = t;
-		if (i < 5)
-			continue;
-		unoctal(fields[4]);
-		ssize_t l = getxattr(fields[4], FS_CTL_REPO, val,
-				     sizeof(val) - 1);
-		if (l <= 0)
-			continue;
-		val[l] = 0;
-		char *nl = strchr(val, '\n');
-		if (!nl)
-			continue;
-		*nl = 0;
-		char *cd = nl + 1, *end = strchr(cd, '\n');
-		if (end)
-			*end = 0;
-		if (strcmp(val, repo_id_hex) || !same_dir(cd, cache_dir) ||
-		    strlen(fields[4]) >= len)
-			continue;
-		strcpy(ret, fields[4]);
-		e = 0;
-	}
-	fclose(f);
-	return e;
+	/* the daemon holds it exclusively while it serves */
+	ssize_t n = -1;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		n = read(fd, mp, sizeof(mp) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	mp[n] = 0;
+	/* and the mount there says it serves this repository with this
+	 * cache (a stale marker could name anything) */
+	ssize_t l = getxattr(mp, FS_CTL_REPO, val, sizeof(val) - 1);
+	if (l <= 0)
+		return -ENOENT;
+	val[l] = 0;
+	char *nl = strchr(val, '\n');
+	if (!nl)
+		return -ENOENT;
+	*nl = 0;
+	char *cd = nl + 1, *end = strchr(cd, '\n');
+	if (end)
+		*end = 0;
+	if (strcmp(val, repo_id_hex) || !same_dir(cd, cache_dir) ||
+	    strlen(mp) >= len)
+		return -ENOENT;
+	strcpy(ret, mp);
+	return 0;
 }
 
 int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,

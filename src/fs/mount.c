@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -1357,6 +1358,29 @@ static int gc_with_root(void *ud, const struct drfs_id *root)
 			      sizeof(g->msg));
 }
 
+/* ---- the watermark in the mount's lock ---------------------------------- */
+
+/*
+ * Publish "nothing of mine is unreferenced" (watermark INT64_MAX) while
+ * now/ equals its last snapshot and nothing waits for upload: a prune
+ * elsewhere then needs to spare no recent pack for this mount. The
+ * writer's next upload publishes its time first (drfs_lock_before_upload),
+ * and from then on the packs uploaded since are spared, until now/ is
+ * clean again (docs/retention.md). A stale value only makes a prune doom
+ * (and this mount rescue) or keep a little more, never lose anything.
+ */
+static void watermark_update(struct fs *fs)
+{
+	struct drfs_now_status st;
+	if (!fs->lock || !fs->now || drfs_now_status(fs->now, &st) < 0 ||
+	    st.changed || st.pending_blobs || st.staged_files)
+		return;
+	if (drfs_lock_watermark(fs->lock) != INT64_MAX &&
+	    drfs_lock_set_watermark(fs->lock, INT64_MAX) < 0)
+		log_warn("cannot update the mount's lock: %s",
+			 drfs_backend_last_error(fs->repo->be) ?: "?");
+}
+
 /* ---- `drfs prune` handed to the mount ------------------------------------ */
 
 struct prune_ctx {
@@ -1552,6 +1576,8 @@ static void deletions_tick(struct fs *fs)
 	bool same = listed.n == fs->n_acked;
 	for (size_t i = 0; same && i < listed.n; i++)
 		same = acked(fs, &listed.v[i]);
+	if (same && !listed.n)
+		deletions_state(fs, "deletions: none pending");
 	if (same)
 		goto out;
 	e = drfs_repo_sync(fs->repo, false);
@@ -1639,6 +1665,7 @@ static void *gc_main(void *arg)
 			fs->del_check = false;
 			fs->del_last = now;
 			pthread_mutex_unlock(&fs->gc_lock);
+			watermark_update(fs);
 			deletions_tick(fs);
 			pthread_mutex_lock(&fs->gc_lock);
 			continue;
@@ -1802,6 +1829,7 @@ static void now_snapshot_taken(struct fs *fs)
 		pthread_cond_broadcast(&fs->gc_cond);
 		pthread_mutex_unlock(&fs->gc_lock);
 	}
+	watermark_update(fs);
 	snaps_reload(fs);
 	if (old)
 		inval_gone(fs, old, n_old);
@@ -2385,6 +2413,40 @@ static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
 }
 
 /*
+ * <cache>/mount: this mount point, under an exclusive flock for as long as
+ * the daemon serves (drfs_fs_find_mount: a `drfs prune` with this cache
+ * runs in the mount). The descriptor, or -1 (only an optimisation).
+ */
+static int mount_marker(const char *cache_dir, const char *mountpoint)
+{
+	char *path = NULL;
+	if (!cache_dir || asprintf(&path, "%s/mount", cache_dir) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(path);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
+	    drfs_write_all(fd, mountpoint, strlen(mountpoint)) < 0) {
+		close(fd); /* another mount of this cache has it */
+		return -1;
+	}
+	return fd;
+}
+
+static void mount_marker_drop(int fd, const char *cache_dir)
+{
+	char *path = NULL;
+	if (fd < 0)
+		return;
+	if (asprintf(&path, "%s/mount", cache_dir) >= 0) {
+		unlink(path);
+		free(path);
+	}
+	close(fd);
+}
+
+/*
  * Open, mount and serve. ready_fd >= 0: write the status there once
  * mounted (or failed) and switch logging to the log file.
  */
@@ -2538,6 +2600,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, gc_main,
 					       &fs) == 0;
+	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
@@ -2549,6 +2612,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		r = r > 0 ? 0 : r; /* > 0: ended by a signal */
 		fuse_loop_cfg_destroy(cfg);
 	}
+	mount_marker_drop(marker, fs.repo->cache_dir);
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;

@@ -353,6 +353,7 @@ struct gpack {
 	bool in_record; /* doomed by a deletion record */
 	bool pending;   /* ... one not every live holder acknowledged */
 	bool gone_now;  /* deleted by this run (not only doomed) */
+	bool recent;    /* uploaded after a live writer's watermark */
 };
 
 struct gpacks {
@@ -806,6 +807,69 @@ static void records_classify(const struct records *rs, struct gpacks *packs)
 	}
 }
 
+/* seconds for the upload of a lock object and the clocks' rounding */
+#define RECENT_SLACK 5
+
+struct recent_scan {
+	int64_t since;
+	struct gpacks *packs;
+	struct drfs_txn *t;
+};
+
+static int recent_cb(const char *name, uint64_t size, int64_t mtime,
+		     void *userdata)
+{
+	struct recent_scan *rs = userdata;
+	struct drfs_id id;
+	uint32_t seq;
+	(void)size;
+	if ((mtime && mtime < rs->since) || drfs_name_parse(name, "data", &id))
+		return 0;
+	if (drfs_index_pack_lookup(rs->t, &id, &seq, NULL) < 0)
+		return 0; /* not known to this run: never touched anyway */
+	struct gpack *g = gpack_find(rs->packs, seq);
+	if (g)
+		g->recent = true;
+	return 0;
+}
+
+/*
+ * Packs a live writer may have uploaded and not referenced yet: those
+ * stored since the lowest watermark of the live holders that upload
+ * (a backup's start, a mount's last snapshot), in the storage's clock.
+ * They are not candidates now: this only keeps more (the deferral keeps
+ * everything safe anyway), so clocks never cost data. A backend that
+ * cannot list times protects nothing.
+ */
+static int mark_recent(struct drfs_repo *r, const struct records *rs,
+		       struct gpacks *packs, struct drfs_gc_result *res)
+{
+	struct recent_scan sc = { .since = INT64_MAX, .packs = packs };
+	for (size_t i = 0; i < rs->n_holders; i++) {
+		const struct drfs_lock_holder *h = &rs->holders[i];
+		if (h->role == DRFS_ROLE_READER || h->watermark == INT64_MAX)
+			continue;
+		/* in the storage's clock when its lock object says how far
+		 * the holder's is off, else allowing for any skew */
+		int64_t w = h->offset != INT64_MIN
+				    ? h->watermark + h->offset - RECENT_SLACK
+				    : h->watermark - DRFS_CLOCK_SKEW_SECS;
+		sc.since = MIN(sc.since, w);
+	}
+	if (sc.since == INT64_MAX)
+		return 0;
+	int e = drfs_txn_begin(r->index, false, &sc.t);
+	if (e < 0)
+		return e;
+	e = drfs_backend_list_mtime(r->be, "data/", recent_cb, &sc);
+	drfs_txn_abort(sc.t);
+	if (e == -EOPNOTSUPP)
+		return 0;
+	for (size_t i = 0; e >= 0 && i < packs->n; i++)
+		res->packs_recent += packs->v[i].recent;
+	return e;
+}
+
 /*
  * Doom packs[i] where pick() says so: a deletion record (or several)
  * naming them, with the holders live now. Their ids go to res.
@@ -921,6 +985,11 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	if (e < 0)
 		goto out;
 	records_classify(&rs, &packs);
+	if (o->deferred && (e = mark_recent(r, &rs, &packs, &res)) < 0) {
+		say(o->report, o->report_data, "cannot list \"data/\": %s",
+		    drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		goto out;
+	}
 	res.packs_before = packs.n;
 	res.live_blobs = acc.live_blobs;
 	res.live_bytes = acc.live_bytes;
@@ -943,6 +1012,8 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 			/* its record is done with; a live blob in it (a
 			 * snapshot written meanwhile uses it) moves first */
 			p->action = p->live ? P_REPACK : P_DELETE;
+		} else if (p->recent) {
+			continue; /* a live writer's, perhaps: kept as it is */
 		} else if (p->live == 0) {
 			p->action = P_DELETE;
 		} else {
@@ -1022,7 +1093,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		e = write_records(&g, &packs, &rs, &res);
 		if (e < 0)
 			goto out;
-		crash_point("record");
+		crash_point("deletion");
 	}
 	/* the packs that go leave the cache; no live blob may go with them */
 	struct doomed_ctx dc = { .packs = &packs };
@@ -1286,6 +1357,11 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 		if (e < 0)
 			return e;
 		go.holder = drfs_lock_id(lock);
+		/* the locks of dead processes go (best effort) */
+		size_t reaped;
+		if (drfs_lock_reap(r, &reaped) == 0 && reaped)
+			say(go.report, go.report_data,
+			    "removed %zu stale lock(s)", reaped);
 	}
 	if (o->policy) {
 		pol = *o->policy;

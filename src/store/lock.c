@@ -27,6 +27,7 @@
 #define PROC_PID_INIT_INO 0xEFFFFFFCull
 
 struct drfs_lock {
+	struct drfs_lock *next; /* (held_lock) the locks this process holds */
 	struct drfs_repo *r;
 	enum drfs_lock_mode mode;
 	enum drfs_lock_role role;
@@ -43,6 +44,10 @@ struct drfs_lock {
 	pthread_t thread;
 	bool have_thread;
 };
+
+/* The locks this process holds (drfs_lock_before_upload). */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct drfs_lock *held;
 
 /* A decoded lock payload (version 1 leaves the version 2 fields zero). */
 struct lock_info {
@@ -467,6 +472,8 @@ struct holder_scan {
 	struct drfs_lock_holder *v;
 	size_t n, cap;
 	struct lock_info li; /* scratch */
+	bool reap;           /* delete stale objects */
+	size_t reaped;
 };
 
 static void holder_merge(struct drfs_lock_holder *h,
@@ -480,11 +487,13 @@ static void holder_merge(struct drfs_lock_holder *h,
 	h->start = MIN(h->start, o->start);
 	if (o->time > h->time) {
 		h->time = o->time;
+		h->offset = o->offset;
 		memcpy(h->object, o->object, sizeof(h->object));
 	}
 }
 
-static int holder_visit(const char *name, uint64_t size, void *userdata)
+static int holder_visit_mtime(const char *name, uint64_t size, int64_t mtime,
+			      void *userdata)
 {
 	struct holder_scan *s = userdata;
 	struct drfs_lock_holder h;
@@ -502,12 +511,17 @@ static int holder_visit(const char *name, uint64_t size, void *userdata)
 		h.unreadable = true;
 		h.time = h.start = (int64_t)time(NULL);
 		h.watermark = 0;
+		h.offset = INT64_MIN;
 		snprintf(h.object, sizeof(h.object), "%s", name);
 	} else {
 		int lv = lock_liveness(&s->li);
+		if (lv == L_STALE && s->reap &&
+		    drfs_backend_del(s->r->be, name) == 0)
+			s->reaped++;
 		if (lv == L_STALE)
 			return 0;
 		holder_fill(&h, &s->li, name, lv == L_OWN);
+		h.offset = mtime ? mtime - s->li.time : INT64_MIN;
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		if (!memcmp(s->v[i].id, h.id, DRFS_HOLDER_ID_LEN) &&
@@ -528,22 +542,44 @@ static int holder_visit(const char *name, uint64_t size, void *userdata)
 	return 0;
 }
 
-int drfs_lock_holders(struct drfs_repo *r, struct drfs_lock_holder **ret,
-		      size_t *ret_n)
+static int holder_visit(const char *name, uint64_t size, void *userdata)
+{
+	return holder_visit_mtime(name, size, 0, userdata);
+}
+
+static int holders_scan(struct drfs_repo *r, bool reap,
+			struct drfs_lock_holder **ret, size_t *ret_n,
+			size_t *ret_reaped)
 {
 	struct holder_scan *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->r = r;
-	int e = drfs_backend_list(r->be, "locks/", holder_visit, s);
-	if (e < 0) {
-		free(s->v);
-	} else {
-		*ret = s->v;
+	s->reap = reap;
+	int e = drfs_backend_list_mtime(r->be, "locks/", holder_visit_mtime,
+					s);
+	if (e == -EOPNOTSUPP)
+		e = drfs_backend_list(r->be, "locks/", holder_visit, s);
+	if (e >= 0 && ret) {
+		*ret = TAKE_PTR(s->v);
 		*ret_n = s->n;
 	}
+	if (e >= 0 && ret_reaped)
+		*ret_reaped = s->reaped;
+	free(s->v);
 	free(s);
 	return e < 0 ? e : 0;
+}
+
+int drfs_lock_holders(struct drfs_repo *r, struct drfs_lock_holder **ret,
+		      size_t *ret_n)
+{
+	return holders_scan(r, false, ret, ret_n, NULL);
+}
+
+int drfs_lock_reap(struct drfs_repo *r, size_t *ret_n)
+{
+	return holders_scan(r, true, NULL, NULL, ret_n);
 }
 
 bool drfs_lock_holder_acked(const struct drfs_lock_holder *h,
@@ -658,6 +694,10 @@ int drfs_lock_take(struct drfs_repo *r, enum drfs_lock_mode mode,
 	}
 	if (pthread_create(&l->thread, NULL, refresh_main, l) == 0)
 		l->have_thread = true;
+	pthread_mutex_lock(&held_lock);
+	l->next = held;
+	held = l;
+	pthread_mutex_unlock(&held_lock);
 	/* tests: hold the lock a while so another process can meet it */
 	const char *hold = getenv("DRFS_TEST_LOCK_SLEEP");
 	if (hold)
@@ -698,6 +738,14 @@ int drfs_lock_set_acks(struct drfs_lock *l, const struct drfs_id *acks,
 	return lock_publish(l);
 }
 
+int64_t drfs_lock_watermark(struct drfs_lock *l)
+{
+	pthread_mutex_lock(&l->lock);
+	int64_t w = l->watermark;
+	pthread_mutex_unlock(&l->lock);
+	return w;
+}
+
 int drfs_lock_set_watermark(struct drfs_lock *l, int64_t watermark)
 {
 	pthread_mutex_lock(&l->lock);
@@ -706,10 +754,40 @@ int drfs_lock_set_watermark(struct drfs_lock *l, int64_t watermark)
 	return lock_publish(l);
 }
 
+void drfs_lock_before_upload(struct drfs_repo *r)
+{
+	struct drfs_lock *todo[8];
+	size_t n = 0;
+	pthread_mutex_lock(&held_lock);
+	for (struct drfs_lock *l = held; l && n < ARRAY_SIZE(todo);
+	     l = l->next) {
+		if (l->r != r || l->role == DRFS_ROLE_READER)
+			continue;
+		pthread_mutex_lock(&l->lock);
+		if (l->watermark == INT64_MAX) {
+			l->watermark = (int64_t)time(NULL);
+			todo[n++] = l;
+		}
+		pthread_mutex_unlock(&l->lock);
+	}
+	/* published before the upload; the locks stay held meanwhile (a
+	 * lock is released by the thread that uploads through it) */
+	for (size_t i = 0; i < n; i++)
+		lock_publish(todo[i]);
+	pthread_mutex_unlock(&held_lock);
+}
+
 void drfs_lock_release(struct drfs_lock *l)
 {
 	if (!l)
 		return;
+	pthread_mutex_lock(&held_lock);
+	for (struct drfs_lock **p = &held; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	pthread_mutex_unlock(&held_lock);
 	pthread_mutex_lock(&l->lock);
 	l->quit = true;
 	pthread_cond_broadcast(&l->cond);

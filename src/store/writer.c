@@ -20,6 +20,7 @@
 
 #include "drfs/compress.h"
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/repo.h"
 
@@ -271,6 +272,7 @@ static void *uploader_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		drfs_name_pack(&p->id, name);
+		drfs_lock_before_upload(w->repo);
 		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
 					 p->buf.len, 0);
 		/* tests: a slow network after each pack (a stop in between) */

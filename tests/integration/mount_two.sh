@@ -44,7 +44,10 @@ cp "$T/q" "$A/now/q"
 CACHE=$T/cache-a drfs snapshot "$A" --time 2026-05-02T10:00:00Z >/dev/null
 CACHE=$T/cache-a gc_wait "$A" 1
 
-# B starts now: its cache knows q's blobs, so its copy deduplicates
+# B starts now: its cache knows q's blobs, so its copy deduplicates (and
+# q's packs are older than B by more than the few seconds prune allows
+# for clocks: B's watermark, its start, does not protect them)
+sleep 6
 CACHE=$T/cache-b mount_repo "$B"
 cp "$T/q" "$B/now/q2"
 sync

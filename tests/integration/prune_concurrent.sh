@@ -7,9 +7,11 @@
 #    restore finishes complete and exact (treecmp), and the next prune,
 #    with nobody left, deletes the doomed packs;
 #  - `prune` while a backup is stopped after it uploaded a pack and before
-#    its snapshot names it: prune succeeds, the backup's snapshot is whole,
-#    and after the next prune the repository passes check --read-data and
-#    restores exactly.
+#    its snapshot names it: prune succeeds and leaves the backup's packs
+#    alone (uploaded after the backup started: never candidates), the
+#    backup's snapshot is whole, and after the next prune the packs are
+#    still there, the repository passes check --read-data and restores
+#    exactly.
 # Every reader and writer holds a shared lock that prune respects.
 source "$(dirname "$0")/lib.sh"
 make_repo
@@ -101,7 +103,8 @@ for _ in $(seq 1 1200); do
 	sleep 0.05
 done
 kill -STOP "$bpid"
-info "backup stopped with $(packs | comm -13 "$T/packs.before" - | wc -l) new pack(s)"
+packs | comm -13 "$T/packs.before" - >"$T/packs.backup"
+info "backup stopped with $(wc -l <"$T/packs.backup") new pack(s)"
 run_nocrash "prune during a backup" drfs prune "$REPO" --keep-last 1
 kill -CONT "$bpid"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "prune during a backup failed"; }
@@ -110,6 +113,10 @@ wait "$bpid" || rc=$?
 [ "$rc" = 0 ] || { cat "$T/backup.err" >&2; fail "the backup exited $rc"; }
 run_nocrash "prune after the backup" drfs prune "$REPO" --keep-last 1
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "prune after the backup failed"; }
+# the packs it had uploaded when prune ran were never doomed (they are
+# newer than the backup's start): not rewritten, still there
+packs | comm -23 "$T/packs.backup" - >"$T/gone"
+[ ! -s "$T/gone" ] || fail "the backup's packs were rewritten: $(cat "$T/gone")"
 run_nocrash "check after all" "$DRFS" check "$REPO" --read-data \
 	--cache-dir "$T/cache-f2"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after the backup and prunes failed"; }

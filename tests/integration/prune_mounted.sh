@@ -9,7 +9,8 @@
 #    succeeds too but deletes nothing the mount may need: it leaves a
 #    deletion record; the mount rescues now/'s blobs from the doomed
 #    packs and acknowledges it (at its next snapshot); the next prune
-#    deletes the doomed packs;
+#    deletes the doomed packs; a pack now/ uploaded since the mount's last
+#    snapshot is never a candidate (not rewritten, still there);
 #  - after all of it: check --read-data passes, the files read back in
 #    now/ and in the latest snapshot, also after a remount with an empty
 #    cache.
@@ -60,9 +61,23 @@ cp "$T/z" "$MNT/now/z"
 cp "$T/w" "$MNT/now/w"
 drfs snapshot "$MNT" --time 2026-04-03T10:00:00Z >/dev/null
 rm "$MNT/now/z" "$MNT/now/w"
+# the packs of 04-03 must be older than the mount's next snapshot (its
+# watermark) by more than the few seconds prune allows for clocks
+sleep 6
 drfs snapshot "$MNT" --time 2026-04-04T10:00:00Z >/dev/null
 cp "$T/z" "$MNT/now/z2" # only the 04-03 snapshot has these blobs
 sync
+# and a new file, uploaded (flushed after a few seconds of quiet) but in
+# no snapshot yet: newer than the mount's last snapshot, never a candidate
+obj_names data/ >"$T/packs.n0"
+seeded_bytes $((SEED + 5)) $((2 * 1024 * KiB)) >"$T/n"
+cp "$T/n" "$MNT/now/n2"
+for _ in $(seq 1 300); do
+	obj_names data/ | comm -13 "$T/packs.n0" - >"$T/packs.n2"
+	[ -s "$T/packs.n2" ] && break
+	sleep 0.1
+done
+[ -s "$T/packs.n2" ] || fail "now/n2 was not uploaded within 30 s"
 "$DRFS" snapshots "$REPO" --cache-dir "$OTHER" >/dev/null
 pack_bytes0=$(CACHE=$OTHER repo_bytes)
 obj_names data/ >"$T/packs0"
@@ -108,11 +123,15 @@ run_nocrash "check after the prunes" "$DRFS" check "$REPO" --read-data \
 cmp "$T/z" "$MNT/now/z2" || fail "now/z2 changed after the second prune"
 cmp "$T/z" "$MNT/latest/z2" || fail "latest/z2 differs after the second prune"
 cmp "$T/x" "$MNT/now/x2" || fail "now/x2 changed after the second prune"
+cmp "$T/n" "$MNT/now/n2" || fail "now/n2 changed after the second prune"
+obj_names data/ | comm -23 "$T/packs.n2" - >"$T/gone"
+[ ! -s "$T/gone" ] || fail "now/n2's packs were rewritten: $(cat "$T/gone")"
 umount_repo "$MNT"
 
 CACHE=$T/fresh mount_repo "$MNT"
 cmp "$T/z" "$MNT/now/z2" || fail "z2 after a remount with an empty cache"
 cmp "$T/x" "$MNT/now/x2" || fail "x2 after a remount with an empty cache"
+cmp "$T/n" "$MNT/now/n2" || fail "n2 after a remount with an empty cache"
 [ "$(cat "$MNT/now/common")" = "in every snapshot" ] || fail "common lost"
 umount_repo "$MNT"
 run_nocrash "final check" "$DRFS" check "$REPO" --read-data --cache-dir "$T/check3"
