@@ -117,6 +117,9 @@ struct drfs_doomed {
 
 /* 1 if a deletion record the cache knows dooms pack, 0 if not. */
 int drfs_repo_pack_doomed(struct drfs_txn *t, const struct drfs_id *pack);
+/* 1 if blob's location in the cache is in a doomed pack, 0 if it stays,
+ * -ENOENT if the cache has no location for it. */
+int drfs_repo_blob_doomed(struct drfs_txn *t, const struct drfs_id *blob);
 /* The records the cache knows, oldest first. *ret malloc'd (free()). */
 int drfs_repo_deletions(struct drfs_repo *r, struct drfs_deletion_info **ret,
 			size_t *ret_n);
@@ -135,6 +138,13 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 			     struct drfs_id **ret_ids, size_t *ret_n);
 /* Delete record id (after its packs) and forget it and its packs here. */
 int drfs_repo_deletion_remove(struct drfs_repo *r, const struct drfs_id *id);
+
+/*
+ * The ids of the objects "dir/<64 hex>" (holds, deletions...) in one
+ * listing; *ret malloc'd (free()). Backend errors.
+ */
+int drfs_repo_list_ids(struct drfs_repo *r, const char *dir,
+		       struct drfs_id **ret, size_t *ret_n);
 
 /* Location of a blob; -ENOENT if the repository has no such blob. */
 int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,

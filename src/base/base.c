@@ -68,6 +68,22 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	void **arr = v;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : first;
+	if (c <= n || c > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *p = realloc(*arr, c * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 int drfs_random(void *p, size_t len)
 {
 	uint8_t *b = p;

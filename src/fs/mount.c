@@ -1494,30 +1494,6 @@ static void prune_result(fuse_req_t req, struct fs *fs, size_t size)
 
 /* ---- deletion records: rescue now/'s blobs, then acknowledge ------------- */
 
-struct id_list {
-	struct drfs_id *v;
-	size_t n, cap;
-};
-
-static int deletion_name(const char *name, uint64_t size, void *userdata)
-{
-	struct id_list *l = userdata;
-	struct drfs_id id;
-	(void)size;
-	if (drfs_name_parse(name, "deletions", &id) < 0)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = id;
-	return 0;
-}
-
 static bool acked(const struct fs *fs, const struct drfs_id *id)
 {
 	for (size_t i = 0; i < fs->n_acked; i++)
@@ -1559,24 +1535,24 @@ static void deletions_state(struct fs *fs, const char *fmt, ...)
  */
 static void deletions_tick(struct fs *fs)
 {
-	struct id_list listed = { 0 };
+	struct drfs_id *listed = NULL;
+	size_t n_listed = 0;
 	struct drfs_deletion_info *known = NULL;
 	struct drfs_id *ids = NULL;
 	size_t n_known = 0, fresh = 0;
 	uint64_t packs = 0;
 	struct rescue_ctx rc = { .fs = fs };
-	int e = drfs_backend_list(fs->repo->be, "deletions/", deletion_name,
-				  &listed);
+	int e = drfs_repo_list_ids(fs->repo, "deletions", &listed, &n_listed);
 	if (e < 0) {
 		deletions_state(fs, "deletions: cannot list: %s",
 				drfs_backend_last_error(fs->repo->be)
 					?: drfs_strerror(e));
 		goto out;
 	}
-	bool same = listed.n == fs->n_acked;
-	for (size_t i = 0; same && i < listed.n; i++)
-		same = acked(fs, &listed.v[i]);
-	if (same && !listed.n)
+	bool same = n_listed == fs->n_acked;
+	for (size_t i = 0; same && i < n_listed; i++)
+		same = acked(fs, &listed[i]);
+	if (same && !n_listed)
 		deletions_state(fs, "deletions: none pending");
 	if (same)
 		goto out;
@@ -1630,7 +1606,7 @@ static void deletions_tick(struct fs *fs)
 				    : "deletions: none pending",
 			n_known, packs, fs->lock ? "" : " (no lock)");
 out:
-	free(listed.v);
+	free(listed);
 	free(known);
 	free(ids);
 }

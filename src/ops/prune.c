@@ -645,16 +645,12 @@ static int verify_one(const void *key, size_t klen, const void *val,
 		      size_t vlen, void *userdata)
 {
 	struct verify_ctx *v = userdata;
-	struct drfs_blob_loc loc;
-	struct drfs_id pack;
 	(void)val;
 	(void)vlen;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	int e = drfs_index_blob_get(v->t, (const struct drfs_id *)key, &loc);
-	e = e ?: drfs_index_pack_by_seq(v->t, loc.pack_seq, &pack, NULL);
-	e = e ?: drfs_repo_pack_doomed(v->t, &pack) ? -ENOENT : 0;
-	if (e == -ENOENT)
+	int e = drfs_repo_blob_doomed(v->t, key);
+	if (e == -ENOENT || e == 1)
 		v->lost++;
 	else if (e < 0)
 		return e;
@@ -1205,25 +1201,15 @@ static int rescue_want(const void *key, size_t klen, const void *val,
 		       size_t vlen, void *userdata)
 {
 	struct rescue *rc = userdata;
-	struct drfs_blob_loc loc;
-	struct drfs_id pack;
 	(void)val;
 	(void)vlen;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	int e = drfs_index_blob_get(rc->t, key, &loc);
-	e = e ?: drfs_index_pack_by_seq(rc->t, loc.pack_seq, &pack, NULL);
-	e = e ?: drfs_repo_pack_doomed(rc->t, &pack);
+	int e = drfs_repo_blob_doomed(rc->t, key);
 	if (e <= 0)
 		return e == -ENOENT ? -EBADMSG : e;
-	if (rc->n == rc->cap) {
-		size_t cap = rc->cap ? 2 * rc->cap : 256;
-		void *p = realloc(rc->v, cap * sizeof(*rc->v));
-		if (!p)
-			return -ENOMEM;
-		rc->v = p;
-		rc->cap = cap;
-	}
+	if (drfs_grow(&rc->v, &rc->cap, rc->n, sizeof(*rc->v), 256) < 0)
+		return -ENOMEM;
 	memcpy(rc->v[rc->n++].b, key, DRFS_ID_LEN);
 	return 0;
 }
@@ -1276,41 +1262,9 @@ int drfs_gc_rescue(struct drfs_repo *r, const struct drfs_id *roots,
 
 /* ---- prune ------------------------------------------------------------- */
 
-struct held {
-	struct drfs_id *v;
-	size_t n, cap;
-};
-
-static int held_visit(const char *name, uint64_t size, void *userdata)
-{
-	struct held *h = userdata;
-	struct drfs_id id;
-	(void)size;
-	if (strncmp(name, "holds/", 6) != 0 || drfs_id_parse(name + 6, &id) < 0)
-		return 0;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 16;
-		void *p = realloc(h->v, cap * sizeof(*h->v));
-		if (!p)
-			return -ENOMEM;
-		h->v = p;
-		h->cap = cap;
-	}
-	h->v[h->n++] = id;
-	return 0;
-}
-
 int drfs_holds_list(struct drfs_repo *r, struct drfs_id **ret, size_t *ret_n)
 {
-	struct held h = { 0 };
-	int e = drfs_backend_list(r->be, "holds/", held_visit, &h);
-	if (e < 0) {
-		free(h.v);
-		return e;
-	}
-	*ret = h.v;
-	*ret_n = h.n;
-	return 0;
+	return drfs_repo_list_ids(r, "holds", ret, ret_n);
 }
 
 bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id)

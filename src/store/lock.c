@@ -530,14 +530,8 @@ static int holder_visit_mtime(const char *name, uint64_t size, int64_t mtime,
 			return 0;
 		}
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		void *p = realloc(s->v, cap * sizeof(*s->v));
-		if (!p)
-			return -ENOMEM;
-		s->v = p;
-		s->cap = cap;
-	}
+	if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 8) < 0)
+		return -ENOMEM;
 	s->v[s->n++] = h;
 	return 0;
 }

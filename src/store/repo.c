@@ -590,6 +590,19 @@ static int list_names(struct drfs_repo *r, const char *prefix,
 	return 0;
 }
 
+/* One read transaction: every key of db to cb. */
+static int scan_db(struct drfs_repo *r, enum drfs_db db, drfs_kv_cb cb,
+		   void *userdata)
+{
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		return e;
+	e = drfs_kv_scan(t, db, NULL, 0, cb, userdata);
+	drfs_txn_abort(t);
+	return e;
+}
+
 /* ---- packs doomed by deletion records ------------------------------------ */
 
 struct doomed_find {
@@ -625,6 +638,15 @@ static int seq_stays(struct drfs_txn *t, uint32_t seq)
 		return 0;
 	e = e < 0 ? e : drfs_repo_pack_doomed(t, &pack);
 	return e < 0 ? e : !e;
+}
+
+int drfs_repo_blob_doomed(struct drfs_txn *t, const struct drfs_id *blob)
+{
+	struct drfs_blob_loc loc;
+	struct drfs_id pack;
+	int e = drfs_index_blob_get(t, blob, &loc);
+	e = e ?: drfs_index_pack_by_seq(t, loc.pack_seq, &pack, NULL);
+	return e ?: drfs_repo_pack_doomed(t, &pack);
 }
 
 /*
@@ -675,14 +697,8 @@ struct idset {
 
 static int idset_add(struct idset *s, const struct drfs_id *id)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 256;
-		void *p = realloc(s->v, cap * sizeof(*s->v));
-		if (!p)
-			return -ENOMEM;
-		s->v = p;
-		s->cap = cap;
-	}
+	if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 256) < 0)
+		return -ENOMEM;
 	s->v[s->n++] = *id;
 	s->sorted = false;
 	return 0;
@@ -1280,11 +1296,7 @@ static int forget_deletions(struct drfs_repo *r, struct idset *gone)
 	struct doomed_scan ds = { .gone_recs = gone };
 	struct idset packs = { 0 };
 	struct drfs_txn *t;
-	int e = drfs_txn_begin(r->index, false, &t);
-	if (e < 0)
-		return e;
-	e = drfs_kv_scan(t, DRFS_DB_DOOMED, NULL, 0, doomed_gone_cb, &ds);
-	drfs_txn_abort(t);
+	int e = scan_db(r, DRFS_DB_DOOMED, doomed_gone_cb, &ds);
 	for (size_t i = 0; e >= 0 && i < ds.keys_a.n; i++)
 		if (!idset_has(&ds.others, &ds.keys_a.v[i]) &&
 		    !idset_has(&packs, &ds.keys_a.v[i]))
@@ -2078,14 +2090,8 @@ static int rec_collect_cb(const void *key, size_t klen, const void *val,
 	struct rec_collect *c = userdata;
 	if (klen != DRFS_ID_LEN || vlen != 12)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 8;
-		void *p = realloc(c->v, cap * sizeof(*c->v));
-		if (!p)
-			return -ENOMEM;
-		c->v = p;
-		c->cap = cap;
-	}
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 8) < 0)
+		return -ENOMEM;
 	struct drfs_deletion_info *d = &c->v[c->n++];
 	memcpy(d->id.b, key, DRFS_ID_LEN);
 	d->time = (int64_t)drfs_get_le64(val);
@@ -2105,12 +2111,7 @@ int drfs_repo_deletions(struct drfs_repo *r, struct drfs_deletion_info **ret,
 			size_t *ret_n)
 {
 	struct rec_collect c = { 0 };
-	struct drfs_txn *t;
-	int e = drfs_txn_begin(r->index, false, &t);
-	if (e < 0)
-		return e;
-	e = drfs_kv_scan(t, DRFS_DB_DELETIONS, NULL, 0, rec_collect_cb, &c);
-	drfs_txn_abort(t);
+	int e = scan_db(r, DRFS_DB_DELETIONS, rec_collect_cb, &c);
 	if (e < 0) {
 		free(c.v);
 		return e;
@@ -2135,14 +2136,8 @@ static int pair_cb(const void *key, size_t klen, const void *val, size_t vlen,
 	(void)vlen;
 	if (klen != 2 * DRFS_ID_LEN)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		void *p = realloc(c->v, cap * sizeof(*c->v));
-		if (!p)
-			return -ENOMEM;
-		c->v = p;
-		c->cap = cap;
-	}
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 64) < 0)
+		return -ENOMEM;
 	memcpy(c->v[c->n].pack.b, key, DRFS_ID_LEN);
 	memcpy(c->v[c->n].record.b, (const uint8_t *)key + DRFS_ID_LEN,
 	       DRFS_ID_LEN);
@@ -2154,12 +2149,7 @@ int drfs_repo_doomed_packs(struct drfs_repo *r, struct drfs_doomed **ret,
 			   size_t *ret_n)
 {
 	struct pair_collect c = { 0 };
-	struct drfs_txn *t;
-	int e = drfs_txn_begin(r->index, false, &t);
-	if (e < 0)
-		return e;
-	e = drfs_kv_scan(t, DRFS_DB_DOOMED, NULL, 0, pair_cb, &c);
-	drfs_txn_abort(t);
+	int e = scan_db(r, DRFS_DB_DOOMED, pair_cb, &c);
 	if (e < 0) {
 		free(c.v);
 		return e;
@@ -2311,4 +2301,39 @@ int drfs_repo_deletion_remove(struct drfs_repo *r, const struct drfs_id *id)
 	e = e ?: forget_deletions(r, &gone);
 	free(gone.v);
 	return e;
+}
+
+struct id_collect {
+	const char *dir;
+	struct drfs_id *v;
+	size_t n, cap;
+};
+
+static int id_collect_cb(const char *name, uint64_t size, void *userdata)
+{
+	struct id_collect *c = userdata;
+	struct drfs_id id;
+	(void)size;
+	if (drfs_name_parse(name, c->dir, &id) < 0)
+		return 0;
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 16) < 0)
+		return -ENOMEM;
+	c->v[c->n++] = id;
+	return 0;
+}
+
+int drfs_repo_list_ids(struct drfs_repo *r, const char *dir,
+		       struct drfs_id **ret, size_t *ret_n)
+{
+	char prefix[64];
+	struct id_collect c = { .dir = dir };
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	int e = drfs_backend_list(r->be, prefix, id_collect_cb, &c);
+	if (e < 0) {
+		free(c.v);
+		return e;
+	}
+	*ret = c.v;
+	*ret_n = c.n;
+	return 0;
 }

@@ -345,13 +345,9 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
-	struct drfs_blob_loc loc;
-	struct drfs_id pack;
 	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
 		return false;
-	int e = drfs_index_blob_get(t, id, &loc);
-	e = e ?: drfs_index_pack_by_seq(t, loc.pack_seq, &pack, NULL);
-	e = e ?: drfs_repo_pack_doomed(t, &pack);
+	int e = drfs_repo_blob_doomed(t, id);
 	drfs_txn_abort(t);
 	return e == 0;
 }

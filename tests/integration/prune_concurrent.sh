@@ -6,6 +6,9 @@
 #    deletes nothing (a deletion record dooms the packs it freed), the
 #    restore finishes complete and exact (treecmp), and the next prune,
 #    with nobody left, deletes the doomed packs;
+#  - a prune that defers (a check holds a lock) killed right after its
+#    deletion record (DRFS_TEST_CRASH_AT=deletion): check --read-data
+#    passes, also the running one, and the next prune finishes the record;
 #  - `prune` while a backup is stopped after it uploaded a pack and before
 #    its snapshot names it: prune succeeds and leaves the backup's packs
 #    alone (uploaded after the backup started: never candidates), the
@@ -86,6 +89,46 @@ run_nocrash "check (fresh cache)" "$DRFS" check "$REPO" --read-data \
 rm -rf "$T/out"
 drfs restore "$REPO" latest "$T/out" --quiet >/dev/null
 treecmp "$T/src" "$T/out" || fail "the pruned repository restores wrong"
+
+# ---- a deferred prune killed right after its deletion record -------------
+python3 - "$T/src" "$SEED" <<'PY'
+import random, sys
+root, seed = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(seed + 1)
+for d in range(1, 24, 4):
+    for f in range(40):
+        with open(f"{root}/d{d}/f{f}", "wb") as fh:
+            fh.write(rnd.randbytes(rnd.randint(1000, 30000)))
+PY
+drfs backup "$REPO" "$T/src" --time 2026-03-03T10:00:00Z --quiet >/dev/null
+nlocks=$(obj_names locks/ | wc -l)
+# a check holds its lock (and sleeps) while the prune runs and dies
+DRFS_TEST_LOCK_SLEEP=6 "$DRFS" check "$REPO" --read-data \
+	--cache-dir "$T/cache-c" >"$T/check.out" 2>"$T/check.err" &
+cpid=$!
+for _ in $(seq 1 300); do
+	[ "$(obj_names locks/ | wc -l)" -gt "$nlocks" ] && break
+	sleep 0.1
+done
+rc=0
+DRFS_TEST_CRASH_AT=deletion "$DRFS" prune "$REPO" --keep-last 1 \
+	--cache-dir "$CACHE" >/dev/null 2>"$T/crash.err" || rc=$?
+[ "$rc" = 137 ] || { cat "$T/crash.err" >&2; fail "prune with DRFS_TEST_CRASH_AT=deletion exited $rc, want 137"; }
+[ -n "$(obj_names deletions/)" ] || fail "the killed prune left no deletion record"
+rc=0
+wait "$cpid" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/check.err" >&2; fail "check during the killed prune exited $rc"; }
+run_nocrash "check after a prune killed after its record" "$DRFS" check \
+	"$REPO" --read-data --cache-dir "$T/cache-f3"
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check after the killed prune failed"; }
+run_nocrash "prune after the killed one" drfs prune "$REPO" --keep-last 1
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "prune after the killed one failed"; }
+grep -q "finished 1 earlier deletion record" "$T/last.err" ||
+	fail "the record of the killed prune was not finished: $(cat "$T/last.err")"
+[ -z "$(obj_names deletions/)" ] || fail "deletion records left: $(obj_names deletions/)"
+rm -rf "$T/out"
+"$DRFS" restore "$REPO" latest "$T/out" --cache-dir "$T/cache-f3" --quiet >/dev/null
+treecmp "$T/src" "$T/out" || fail "restore after the killed prune differs"
 
 # ---- a backup stopped between uploading a pack and its snapshot ----------
 seeded_bytes $((SEED + 7)) $((40 * 1024 * KiB)) >"$T/src/big.bin"
