@@ -37,7 +37,8 @@ struct drfs_drill_opts {
 
 struct drfs_drill_result {
 	struct drfs_snap_info snap;
-	char dir[PATH_MAX];       /* scratch directory used */
+	char dir[PATH_MAX];       /* the restored tree: tree/ in a new 0700
+				     scratch directory */
 	uint64_t entries;         /* entries walked (all of the snapshot) */
 	uint64_t files;           /* regular files restored and verified */
 	uint64_t bytes;           /* their bytes */
@@ -104,10 +105,11 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 			      drfs_report_fn report, void *report_data);
 
 /*
- * The newest snapshot complete on be (by drfs_snapshot_complete_on):
- * 0 and *ret, -ENOENT if none is.
+ * The newest snapshot f matches (NULL: any) complete on be (by
+ * drfs_snapshot_complete_on): 0 and *ret, -ENOENT if none is.
  */
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
 				  struct drfs_snap_info *ret);
 
 /* ---- Object Lock retention ------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include "drfs/chunker.h"
 #include "drfs/crypto.h"
 #include "drfs/limits.h"
+#include "drfs/stack.h"
 
 #define DRFS_FORMAT_VERSION 1
 
@@ -40,7 +41,8 @@ enum drfs_obj_kind {
 	DRFS_OBJ_POLICY = 6,
 	DRFS_OBJ_HOLD = 7,
 	DRFS_OBJ_FORGET = 8,
-	DRFS_OBJ_DELETION = 9,
+	DRFS_OBJ_NAME = 9,
+	DRFS_OBJ_DELETION = 10,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -227,14 +229,92 @@ struct drfs_tree_iter {
 };
 
 int drfs_tree_iter_init(struct drfs_tree_iter *it, const void *p, size_t len);
-/* 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated. */
+/*
+ * 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated,
+ * its name too (drfs_name_ok): a bad name makes the listing -EBADMSG.
+ */
 int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret);
+/*
+ * The same for writers of trees to disk (restore, drill), which refuse an
+ * entry with a bad name and go on with the rest: such an entry (its name
+ * empty, "." or "..", holding '/' or NUL, or longer than DRFS_NAME_MAX but
+ * at most DRFS_PATH_MAX bytes) is otherwise validated like any other and
+ * returned as DRFS_TREE_BAD_NAME; its name must never be used as a path.
+ */
+#define DRFS_TREE_BAD_NAME 2
+int drfs_tree_iter_next_any(struct drfs_tree_iter *it, struct drfs_node *ret);
+/* Whether a tree entry name is a valid file name (see above). */
+bool drfs_name_ok(const uint8_t *name, size_t len);
 /* Iterate a decoded node's xattrs/extents: 1, 0 at end (already validated). */
 int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret);
 int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
 /* Find name in a tree blob (binary search is impossible with varints; a scan). */
 int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
 		   size_t name_len, struct drfs_node *ret);
+
+/*
+ * A depth-first walk over trees that keeps its path on the heap (stack.h),
+ * never on the C stack, so its depth is limited by memory only (the format
+ * sets no limit on depth). Level 0 is the first tree pushed, the deepest
+ * level the one being iterated. A level keeps its address while it is on
+ * the walk: its blob, and the node last returned from it (with pointers
+ * into the blob), stay valid while deeper levels come and go.
+ *
+ *	drfs_tree_walk_init(&w, drfs_repo_blob_reader, repo);
+ *	e = drfs_tree_walk_push(&w, root);
+ *	while (e >= 0 && drfs_tree_walk_depth(&w)) {
+ *		e = drfs_tree_walk_next(&w, &n);
+ *		if (e == 0)                      (the end of the deepest tree)
+ *			drfs_tree_walk_pop(&w);
+ *		else if (e > 0 && S_ISDIR(n->mode))
+ *			e = drfs_tree_walk_push(&w, &n->subtree);
+ *	}
+ *	drfs_tree_walk_release(&w);
+ *
+ * Not thread-safe: one walk per thread.
+ */
+typedef int (*drfs_blob_read_fn)(void *userdata, const struct drfs_id *id,
+				 struct drfs_buf *out);
+
+struct drfs_tree_level {
+	struct drfs_id id;     /* the tree */
+	struct drfs_buf blob;  /* its bytes */
+	struct drfs_tree_iter it;
+	struct drfs_node node; /* the entry drfs_tree_walk_next returned last */
+	size_t user;           /* the caller's (e.g. its path's length here) */
+};
+
+struct drfs_tree_walk {
+	struct drfs_stack levels;   /* struct drfs_tree_level */
+	drfs_blob_read_fn read;     /* appends the blob of id to out */
+	void *read_data;
+};
+
+void drfs_tree_walk_init(struct drfs_tree_walk *w, drfs_blob_read_fn read,
+			 void *read_data);
+void drfs_tree_walk_release(struct drfs_tree_walk *w);
+/*
+ * Read tree id and make it the deepest level: 0; the read's error, -EBADMSG
+ * if it is no tree, -ENOMEM: then nothing was pushed.
+ */
+int drfs_tree_walk_push(struct drfs_tree_walk *w, const struct drfs_id *id);
+/*
+ * The next entry of the deepest level, in its node (*ret points there): 1;
+ * 0 at the end of that tree; -EBADMSG. The depth must be > 0.
+ */
+int drfs_tree_walk_next(struct drfs_tree_walk *w, struct drfs_node **ret);
+/* Leave the deepest level (the depth must be > 0). */
+void drfs_tree_walk_pop(struct drfs_tree_walk *w);
+static inline size_t drfs_tree_walk_depth(const struct drfs_tree_walk *w)
+{
+	return w->levels.depth;
+}
+/* The deepest level; NULL at depth 0. */
+static inline struct drfs_tree_level *
+drfs_tree_walk_top(const struct drfs_tree_walk *w)
+{
+	return drfs_stack_top(&w->levels);
+}
 
 /* ---- snapshots: snapshots/<id> ---------------------------------------- */
 
@@ -251,11 +331,47 @@ struct drfs_snapshot {
 	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
 	uint64_t files, dirs, bytes;       /* logical contents */
 	uint64_t added_bytes, added_blobs; /* stored bytes this snapshot added */
+	/*
+	 * The folder name claimed when the snapshot was committed (payload
+	 * version 2): drfs_snapshot_name_valid() for time. "": none (version
+	 * 1, written before names were recorded; such a snapshot is shown
+	 * under a name derived from the catalogue, docs/format.md §8).
+	 */
+	char name[DRFS_FOLDER_BUF];
 };
 
+/* Payload version 2 when s->name is set (valid for s->time), else 1. */
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
 
+/*
+ * Folder name of a snapshot time: "YYYY-MM-DD/HHMMSS" (UTC), 17 bytes for
+ * the years 0..9999 ("0000-00-00/000000" if gmtime fails).
+ */
+void drfs_snapshot_folder(const struct timespec *t, char out[DRFS_FOLDER_BUF]);
+/*
+ * Whether name may be recorded for a snapshot of time t: the 17-byte
+ * folder of t, alone or followed by ".N", N in 1..DRFS_FOLDER_SUFFIX_MAX
+ * in decimal without leading zeros.
+ */
+bool drfs_snapshot_name_valid(const char *name, const struct timespec *t);
+
+/* ---- folder-name claims: names/<hex> --------------------------------- */
+
+/*
+ * A writer claims a folder name with a create-only put of this object
+ * before it writes the snapshot that records the name; the claim is never
+ * deleted, so a name is never given twice. The object's name hides the
+ * folder (and so the time) from the storage provider:
+ * names/<hex of HMAC-SHA-256(id key, "drfs-name" | folder)>. Payload of
+ * the sealed object (kind DRFS_OBJ_NAME), never read back by drfs:
+ * u8 version = 1 | token[16] (random: two claimants never write the same
+ * bytes) | bytes folder.
+ */
+void drfs_name_claim(const struct drfs_keys *k, const char *folder,
+		     char *out);
+int drfs_claim_encode(const char *folder, const uint8_t token[16],
+		      struct drfs_buf *out);
 /* ---- forget records: forgotten/<id> ------------------------------------ */
 
 /*
@@ -318,6 +434,57 @@ int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 			    struct drfs_id *ret_pack, uint32_t *ret_len,
 			    size_t *ret_n, const uint8_t **ret_entries);
 
+/* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
+
+/*
+ * Version 2 (docs/format.md §9.1): u8 2 | u8 flags (bit 0 exclusive, bit 1
+ * prune) | le64 time | le32 pid | holder[16] | le64 start | le64 watermark |
+ * boot[16] | le64 pidns | le64 pstart | u8 role | u8 host_len | host |
+ * le16 n | n x acknowledged deletion record id[32].
+ * Version 1 (older drfs): u8 1 | u8 flags (bit 0: exclusive) | le64 time |
+ * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL).
+ * The protocol is in include/drfs/lock.h.
+ */
+#define DRFS_LOCK_ACKS_MAX 64
+#define DRFS_HOLDER_ID_LEN 16
+
+struct drfs_lock_info {
+	int version;            /* 2 (encode: anything else writes 1) */
+	bool exclusive, prune;  /* prune: version 2 only, not with exclusive */
+	int64_t time;
+	uint32_t pid;
+	char host[DRFS_HOST_MAX_BUF]; /* NUL-terminated */
+	/* version 2 */
+	uint8_t holder[DRFS_HOLDER_ID_LEN];
+	int64_t start, watermark;
+	uint8_t boot[16];
+	uint64_t pidns, pstart;
+	uint8_t role;           /* enum drfs_lock_role (lock.h), <= 4 */
+	size_t n_acks;
+	struct drfs_id acks[DRFS_LOCK_ACKS_MAX];
+};
+
+/* -EINVAL if host is longer than DRFS_HOST_MAX or the fields do not fit. */
+int drfs_lock_encode(const struct drfs_lock_info *li, struct drfs_buf *out);
+/* Pure; either version; -EBADMSG. */
+int drfs_lock_decode(const void *p, size_t len, struct drfs_lock_info *ret);
+
+/* ---- the repository's keep-policy: policy (kind 6) ----------------------- */
+
+/* Counts: 0 = rule not used (prune.h applies it). */
+struct drfs_policy {
+	uint32_t last, hourly, daily, weekly, monthly, yearly;
+	int64_t within;          /* seconds; 0 = not used */
+	uint32_t n_tags;
+	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
+};
+
+/*
+ * version u8 = 1 | le32 last, hourly, daily, weekly, monthly, yearly |
+ * le64 within | le32 n_tags | n_tags NUL-terminated strings
+ */
+int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
+int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
 /* ---- deletion records: deletions/<id> --------------------------------- */
 
 /*

@@ -5,7 +5,8 @@
  *
  * A lock is a sealed object locks/<64 random hex> (kind DRFS_OBJ_LOCK),
  * created with DRFS_PUT_CREATE_ONLY; docs/format.md §9.1 has the payload
- * (version 2; version 1 objects of older drfs are still understood).
+ * (version 2; version 1 objects of older drfs are still understood), coded
+ * by drfs_lock_encode/decode (format.h).
  *
  *   - every reader (restore, check, drill, copy's source, mount) and every
  *     writer (backup, mount, copy's destination) holds a SHARED lock while
@@ -43,9 +44,8 @@
 /* how far apart the clocks of hosts (and the storage) may be */
 #define DRFS_CLOCK_SKEW_SECS (10 * 60)
 #define DRFS_LOCK_REFRESH_SECS (5 * 60)
-/* deletion records one holder can acknowledge at a time */
-#define DRFS_LOCK_ACKS_MAX 64
-#define DRFS_HOLDER_ID_LEN 16
+/* DRFS_LOCK_ACKS_MAX deletion records one holder can acknowledge at a
+ * time and DRFS_HOLDER_ID_LEN are in format.h */
 
 enum drfs_lock_mode {
 	DRFS_LOCK_SHARED,

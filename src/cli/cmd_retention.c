@@ -72,209 +72,74 @@ static int parse_max_unused(const char *s, double *ret)
 	return 0;
 }
 
-/* "2026-02-08/120000    f9099e00  keep (daily, weekly)" */
-static void verdict_line(const struct drfs_snap_info *s,
-			 const struct drfs_policy_verdict *v, char *out,
-			 size_t len)
-{
-	char hex[DRFS_ID_HEX_LEN + 1], why[128];
-	drfs_id_hex(&s->id, hex);
-	if (v->keep)
-		snprintf(out, len, "%-20s %.8s  keep (%s)", s->folder, hex,
-			 drfs_policy_reasons(v->reasons, why));
-	else
-		snprintf(out, len, "%-20s %.8s  remove", s->folder, hex);
-}
+struct verdicts {
+	unsigned group_by;
+	size_t group; /* of the last line printed; SIZE_MAX: none yet */
+	struct drfs_buf *out; /* NULL: stdout; else "out:" lines (a mount) */
+};
 
-static void print_verdict(void *userdata, const struct drfs_snap_info *s,
-			  const struct drfs_policy_verdict *v)
+static void verdict_out(struct verdicts *pv, const char *line)
 {
-	char line[256];
-	(void)userdata;
-	verdict_line(s, v, line, sizeof(line));
-	printf("%s\n", line);
-}
-
-/* ---- prune handed to a mount of this machine (drfs_fs_prune) ------------- */
-
-/* The prune options of c, "name=value" one a line. */
-static int prune_args(const struct cli *c, struct drfs_buf *out)
-{
-	const struct {
-		const char *name;
-		int v;
-	} counts[] = {
-		{ "keep-last", c->keep_last },	   { "keep-hourly", c->keep_hourly },
-		{ "keep-daily", c->keep_daily },   { "keep-weekly", c->keep_weekly },
-		{ "keep-monthly", c->keep_monthly }, { "keep-yearly", c->keep_yearly },
-	};
-	int e = 0;
-	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(counts); i++)
-		if (counts[i].v >= 0)
-			e = drfs_buf_printf(out, "%s=%d\n", counts[i].name,
-					    counts[i].v);
-	if (e >= 0 && c->keep_within)
-		e = drfs_buf_printf(out, "keep-within=%s\n", c->keep_within);
-	for (size_t i = 0; e >= 0 && i < c->n_keep_tags; i++)
-		e = drfs_buf_printf(out, "keep-tag=%s\n", c->keep_tags[i]);
-	if (e >= 0 && c->max_unused)
-		e = drfs_buf_printf(out, "max-unused=%s\n", c->max_unused);
-	if (e >= 0 && c->dry_run)
-		e = drfs_buf_printf(out, "dry-run=1\n");
-	return e;
-}
-
-/* Parse prune_args() text (in buf, modified) back into c. -EINVAL. */
-static int prune_args_parse(char *buf, struct cli *c)
-{
-	c->keep_last = c->keep_hourly = c->keep_daily = c->keep_weekly =
-		c->keep_monthly = c->keep_yearly = -1;
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		char *v = strchr(line, '=');
-		if (!v)
-			return -EINVAL;
-		*v++ = 0;
-		int *count = !strcmp(line, "keep-last")	   ? &c->keep_last
-			     : !strcmp(line, "keep-hourly")  ? &c->keep_hourly
-			     : !strcmp(line, "keep-daily")   ? &c->keep_daily
-			     : !strcmp(line, "keep-weekly")  ? &c->keep_weekly
-			     : !strcmp(line, "keep-monthly") ? &c->keep_monthly
-			     : !strcmp(line, "keep-yearly")  ? &c->keep_yearly
-							     : NULL;
-		char *end;
-		if (count) {
-			long n = strtol(v, &end, 10);
-			if (*end || n < 0 || n > INT32_MAX)
-				return -EINVAL;
-			*count = (int)n;
-		} else if (!strcmp(line, "keep-within")) {
-			c->keep_within = v;
-		} else if (!strcmp(line, "keep-tag") &&
-			   c->n_keep_tags < DRFS_TAGS_MAX) {
-			c->keep_tags[c->n_keep_tags++] = v;
-		} else if (!strcmp(line, "max-unused")) {
-			c->max_unused = v;
-		} else if (!strcmp(line, "dry-run")) {
-			c->dry_run = true;
-		} else {
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static void out_verdict(void *userdata, const struct drfs_snap_info *s,
-			const struct drfs_policy_verdict *v)
-{
-	char line[256];
-	verdict_line(s, v, line, sizeof(line));
-	if (drfs_buf_printf(userdata, "out:%s\n", line) < 0)
+	if (!pv->out)
+		printf("%s\n", line);
+	else if (drfs_buf_printf(pv->out, "out:%s\n", line) < 0)
 		return; /* the output is cut short, the prune goes on */
 }
 
-static void out_report(void *userdata, const char *fmt, ...) _printf_(2, 3);
-static void out_report(void *userdata, const char *fmt, ...)
+/* One line per snapshot, under a line naming each group. */
+static void print_verdict(void *userdata, const struct drfs_snap_info *s,
+			  const struct drfs_policy_verdict *v)
 {
-	char msg[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (drfs_buf_printf(userdata, "err:drfs: %s\n", msg) < 0)
-		return;
+	struct verdicts *pv = userdata;
+	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	char line[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 128];
+	if (pv->group_by && v->group != pv->group) {
+		char g[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 64];
+		snprintf(line, sizeof(line), "snapshots of %s:",
+			 drfs_group_format(pv->group_by, &s->snap, g,
+					   sizeof(g)));
+		verdict_out(pv, line);
+	}
+	pv->group = v->group;
+	drfs_id_hex(&s->id, hex);
+	if (v->keep)
+		snprintf(line, sizeof(line), "%-20s %.8s  keep (%s)",
+			 s->folder, hex,
+			 drfs_policy_reasons(v->reasons, why));
+	else
+		snprintf(line, sizeof(line), "%-20s %.8s  remove", s->folder,
+			 hex);
+	verdict_out(pv, line);
 }
 
-int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
-		    size_t args_len, const struct drfs_id *roots,
-		    size_t n_roots, struct drfs_buf *out)
+/*
+ * The options that choose and group the snapshots a policy applies to:
+ * --group-by (default host,paths), --host, --path, --tag. -EINVAL after a
+ * message.
+ */
+static int policy_scope(struct cli *c, struct drfs_prune_opts *o,
+			struct drfs_snap_filter *f, struct verdicts *pv)
 {
-	struct cli c = { 0 };
-	struct drfs_policy pol;
-	struct drfs_prune_opts o = { .verdict = out_verdict,
-				     .verdict_data = out };
-	struct drfs_prune_result res;
-	char *buf = strndup(args, args_len), sum[1024];
-	(void)ud;
-	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
-	if (e >= 0 && have_keep_options(&c)) {
-		e = cli_policy(&c, &pol);
-		o.policy = &pol;
+	if (c->group_by) {
+		if (drfs_group_by_parse(c->group_by, &o->group_by) < 0) {
+			log_err("invalid --group-by \"%s\" (want a "
+				"comma-separated subset of host, paths, tags; "
+				"\"\" for one group of all snapshots)",
+				c->group_by);
+			return -EINVAL;
+		}
+		o->group_given = true;
 	}
-	o.gc.max_unused = -1;
-	if (e >= 0 && c.max_unused)
-		e = parse_max_unused(c.max_unused, &o.gc.max_unused);
-	if (e < 0) {
-		out_report(out, "error: the prune options handed to the mount "
-				"are not understood");
-		free(buf);
-		return -EINVAL;
-	}
-	o.gc.dry_run = c.dry_run;
-	o.gc.report = out_report;
-	o.gc.report_data = out;
-	o.gc.roots = roots;
-	o.gc.n_roots = n_roots;
-	e = drfs_prune(r, &o, &res);
-	if (e == -EBUSY)
-		out_report(out, "error: repository is locked: %s", res.why);
-	else if (e < 0)
-		out_report(out, "error: prune failed: %s",
-			   res.why[0] ? res.why : drfs_strerror(e));
-	else if (c.dry_run)
-		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
-			   res.kept, res.removed);
-	else {
-		gc_summary(&res.gc, sum, sizeof(sum));
-		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
-				    "removed; %s\n", res.kept, res.removed,
-				    sum) < 0)
-			e = 0; /* the output is cut short; the prune is done */
-		if (res.gc.waiting[0])
-			out_report(out, "other processes use the repository: "
-				   "the packs are deleted by a prune after "
-				   "each has acknowledged the deletion or "
-				   "ended; waiting for %s", res.gc.waiting);
-	}
-	free(buf);
-	return e;
-}
-
-/* Print the output of a prune that ran in a mount; its exit status. */
-static int prune_in_mount(struct cli *c, const char *mp)
-{
-	struct drfs_buf args;
-	char *text = NULL;
-	drfs_buf_init(&args, 8192);
-	int e = prune_args(c, &args);
-	if (e < 0) {
-		log_err("too many prune options to hand to the mount");
-		drfs_buf_release(&args);
-		return 1;
-	}
-	if (!c->quiet)
-		fprintf(stderr, "drfs: the repository is mounted on \"%s\": "
-				"the prune runs in that mount\n", mp);
-	e = drfs_fs_prune(mp, (const char *)args.p, args.len, &text);
-	drfs_buf_release(&args);
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		if (!strncmp(line, "out:", 4))
-			printf("%s\n", line + 4);
-		else if (!strncmp(line, "err:", 4) &&
-			 (!c->quiet || strstr(line, "error:")))
-			fprintf(stderr, "%s\n", line + 4);
-	}
-	fflush(stdout);
-	if (e < 0 && !text)
-		log_err("prune in the mount on \"%s\" failed: %s", mp,
-			drfs_strerror(e));
-	free(text);
-	return e < 0 ? 1 : 0;
+	pv->group_by = o->group_given ? o->group_by : DRFS_GROUP_DEFAULT;
+	pv->group = SIZE_MAX;
+	*f = (struct drfs_snap_filter){ .host = c->host, .path = c->path,
+					.tags = c->tags,
+					.n_tags = c->n_tags };
+	if (c->host || c->path || c->n_tags)
+		o->filter = f;
+	o->verdict = print_verdict;
+	o->verdict_data = pv;
+	return 0;
 }
 
 void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
@@ -313,19 +178,225 @@ void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 			 res->records_written > 1 ? " and others" : "");
 }
 
+/* ---- prune handed to a mount of this machine (drfs_fs_prune) ------------- */
+
+/* The prune options of c, "name=value" one a line. */
+static int prune_args(const struct cli *c, struct drfs_buf *out)
+{
+	const struct {
+		const char *name;
+		int v;
+	} counts[] = {
+		{ "keep-last", c->keep_last },
+		{ "keep-hourly", c->keep_hourly },
+		{ "keep-daily", c->keep_daily },
+		{ "keep-weekly", c->keep_weekly },
+		{ "keep-monthly", c->keep_monthly },
+		{ "keep-yearly", c->keep_yearly },
+	};
+	const struct {
+		const char *name, *v;
+	} strs[] = {
+		{ "keep-within", c->keep_within }, { "max-unused", c->max_unused },
+		{ "group-by", c->group_by },	   { "host", c->host },
+		{ "path", c->path },
+	};
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(counts); i++)
+		if (counts[i].v >= 0)
+			e = drfs_buf_printf(out, "%s=%d\n", counts[i].name,
+					    counts[i].v);
+	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(strs); i++)
+		if (strs[i].v)
+			e = strchr(strs[i].v, '\n')
+				    ? -EINVAL
+				    : drfs_buf_printf(out, "%s=%s\n",
+						      strs[i].name, strs[i].v);
+	for (size_t i = 0; e >= 0 && i < c->n_keep_tags; i++)
+		e = strchr(c->keep_tags[i], '\n')
+			    ? -EINVAL
+			    : drfs_buf_printf(out, "keep-tag=%s\n",
+					      c->keep_tags[i]);
+	for (size_t i = 0; e >= 0 && i < c->n_tags; i++)
+		e = strchr(c->tags[i], '\n')
+			    ? -EINVAL
+			    : drfs_buf_printf(out, "tag=%s\n", c->tags[i]);
+	if (e >= 0 && c->dry_run)
+		e = drfs_buf_printf(out, "dry-run=1\n");
+	return e;
+}
+
+/* Parse prune_args() text (in buf, modified) back into c. -EINVAL. */
+static int prune_args_parse(char *buf, struct cli *c)
+{
+	c->keep_last = c->keep_hourly = c->keep_daily = c->keep_weekly =
+		c->keep_monthly = c->keep_yearly = -1;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *v = strchr(line, '=');
+		if (!v)
+			return -EINVAL;
+		*v++ = 0;
+		int *count = !strcmp(line, "keep-last")	   ? &c->keep_last
+			     : !strcmp(line, "keep-hourly")  ? &c->keep_hourly
+			     : !strcmp(line, "keep-daily")   ? &c->keep_daily
+			     : !strcmp(line, "keep-weekly")  ? &c->keep_weekly
+			     : !strcmp(line, "keep-monthly") ? &c->keep_monthly
+			     : !strcmp(line, "keep-yearly")  ? &c->keep_yearly
+							     : NULL;
+		const char **str = !strcmp(line, "keep-within") ? &c->keep_within
+				   : !strcmp(line, "max-unused") ? &c->max_unused
+				   : !strcmp(line, "group-by")	 ? &c->group_by
+				   : !strcmp(line, "host")	 ? &c->host
+				   : !strcmp(line, "path")	 ? &c->path
+								 : NULL;
+		char *end;
+		if (count) {
+			long n = strtol(v, &end, 10);
+			if (*end || n < 0 || n > INT32_MAX)
+				return -EINVAL;
+			*count = (int)n;
+		} else if (str) {
+			*str = v;
+		} else if (!strcmp(line, "keep-tag") &&
+			   c->n_keep_tags < DRFS_TAGS_MAX) {
+			c->keep_tags[c->n_keep_tags++] = v;
+		} else if (!strcmp(line, "tag") && c->n_tags < DRFS_TAGS_MAX) {
+			c->tags[c->n_tags++] = v;
+		} else if (!strcmp(line, "dry-run")) {
+			c->dry_run = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void out_report(void *userdata, const char *fmt, ...) _printf_(2, 3);
+static void out_report(void *userdata, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (drfs_buf_printf(userdata, "err:drfs: %s\n", msg) < 0)
+		return; /* the output is cut short, the prune goes on */
+}
+
+int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
+		    size_t args_len, const struct drfs_id *roots,
+		    size_t n_roots, struct drfs_buf *out)
+{
+	struct cli c = { 0 };
+	struct drfs_policy pol;
+	struct drfs_prune_opts o = { 0 };
+	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
+	char *buf = strndup(args, args_len), sum[1024];
+	(void)ud;
+	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
+	e = e ?: policy_scope(&c, &o, &f, &pv);
+	if (e >= 0 && have_keep_options(&c)) {
+		e = cli_policy(&c, &pol);
+		o.policy = &pol;
+	}
+	o.gc.max_unused = -1;
+	if (e >= 0 && c.max_unused)
+		e = parse_max_unused(c.max_unused, &o.gc.max_unused);
+	if (e < 0) {
+		out_report(out, "error: the prune options handed to the mount "
+				"are not understood");
+		free(buf);
+		return -EINVAL;
+	}
+	pv.out = out;
+	o.gc.dry_run = c.dry_run;
+	o.gc.report = out_report;
+	o.gc.report_data = out;
+	o.gc.roots = roots;
+	o.gc.n_roots = n_roots;
+	e = drfs_prune(r, &o, &res);
+	if (e == -EBUSY)
+		out_report(out, "error: repository is locked: %s", res.why);
+	else if (e < 0)
+		out_report(out, "error: prune failed: %s",
+			   res.why[0] ? res.why : drfs_strerror(e));
+	else if (c.dry_run)
+		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
+			   res.kept, res.removed);
+	else {
+		gc_summary(&res.gc, sum, sizeof(sum));
+		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
+				    "removed; %s\n", res.kept, res.removed,
+				    sum) < 0)
+			e = 0; /* the output is cut short; the prune is done */
+		if (res.gc.waiting[0])
+			out_report(out, "other processes use the repository: "
+				   "the packs are deleted by a prune after "
+				   "each has acknowledged the deletion or "
+				   "ended; waiting for %s", res.gc.waiting);
+	}
+	free(buf);
+	return e;
+}
+
+/* Print the output of a prune that ran in a mount; its exit status. */
+static int prune_in_mount(struct cli *c, const char *mp)
+{
+	struct drfs_buf args;
+	char *text = NULL;
+	drfs_buf_init(&args, 8192);
+	int e = prune_args(c, &args);
+	if (e < 0) {
+		log_err("the prune options cannot be handed to the mount");
+		drfs_buf_release(&args);
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "drfs: the repository is mounted on \"%s\": "
+				"the prune runs in that mount\n", mp);
+	e = drfs_fs_prune(mp, (const char *)args.p, args.len, &text);
+	drfs_buf_release(&args);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "out:", 4))
+			printf("%s\n", line + 4);
+		else if (!strncmp(line, "err:", 4) &&
+			 (!c->quiet || strstr(line, "error:")))
+			fprintf(stderr, "%s\n", line + 4);
+	}
+	fflush(stdout);
+	if (e < 0 && !text)
+		log_err("prune in the mount on \"%s\" failed: %s", mp,
+			drfs_strerror(e));
+	free(text);
+	return e < 0 ? 1 : 0;
+}
+
 int cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy pol;
-	struct drfs_prune_opts o = { .verdict = print_verdict };
+	struct drfs_prune_opts o = { 0 };
 	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
 	char b1[32], b2[32];
 
 	if (need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
-			    "[--keep-within D] [--keep-tag T] [--dry-run] "
+			    "[--keep-within D] [--keep-tag T] [--group-by G] "
+			    "[--host H] [--path P] [--tag T] [--dry-run] "
 			    "[--max-unused P%]") < 0)
+		return EXIT_USAGE;
+	if (policy_scope(c, &o, &f, &pv) < 0)
 		return EXIT_USAGE;
 	if (have_keep_options(c)) {
 		if (cli_policy(c, &pol) < 0)
@@ -401,18 +472,54 @@ static int resolve(struct cli *c, struct drfs_repo *r, int first,
 {
 	for (int i = first; i < c->n_args; i++) {
 		struct drfs_snap_info si;
-		int e = drfs_repo_snapshot_find(r, c->args[i], &si);
-		if (e == -ENOENT && vanished &&
+		struct drfs_snap_filter f;
+		cli_latest_filter(c, &f);
+		if (vanished &&
+		    drfs_repo_snapshot_find_in(r, c->args[i], &f, &si) ==
+			    -ENOENT &&
 		    drfs_repo_vanished_find(r, c->args[i], &ids[i - first]) ==
 			    0)
 			continue;
-		if (e < 0) {
-			log_err("%s",
-				drfs_repo_last_error() ?: drfs_strerror(e));
+		int e = cli_find_snapshot(c, r, c->args[i], &si);
+		if (e < 0)
 			return e;
-		}
 		ids[i - first] = si.id;
 	}
+	return 0;
+}
+
+/* drfs forget REPO --keep-* ...: the policy, per group, without gc. */
+static int forget_policy(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_policy pol;
+	struct drfs_prune_opts o = { .no_gc = true, .policy = &pol };
+	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
+
+	if (need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
+			    "[--path P] [--tag T] [--dry-run]") < 0)
+		return EXIT_USAGE;
+	if (cli_policy(c, &pol) < 0 || policy_scope(c, &o, &f, &pv) < 0)
+		return EXIT_USAGE;
+	o.gc.dry_run = c->dry_run;
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	int e = drfs_prune(r, &o, &res);
+	drfs_repo_free(r);
+	fflush(stdout);
+	if (e < 0) {
+		log_err("%s%s", e == -EBUSY ? "repository is locked: " :
+			"forget failed: ",
+			res.why[0] ? res.why : drfs_strerror(e));
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "%s%zu snapshot(s) kept, %zu %s; run \"drfs "
+			"prune\" to free their space\n",
+			c->dry_run ? "dry run: " : "", res.kept, res.removed,
+			c->dry_run ? "would be forgotten" : "forgotten");
 	return 0;
 }
 
@@ -420,9 +527,12 @@ int cmd_forget(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_lock *lock = NULL;
-	char why[256] = "";
+	char why[512] = "";
+	if (have_keep_options(c))
+		return forget_policy(c);
 	if (c->n_args < 2) {
-		log_err("usage: drfs forget REPO SNAPSHOT...");
+		log_err("usage: drfs forget REPO SNAPSHOT... | drfs forget "
+			"REPO --keep-* N [--group-by G] [--dry-run]");
 		return EXIT_USAGE;
 	}
 	if (open_repo(c, c->args[0], &r) < 0)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * deletion.c - deletion records (payload of a sealed object, kind 9): the
+ * deletion.c - deletion records (payload of a sealed object, kind 10): the
  * packs a prune doomed but left in place while other processes used the
  * repository, with the blobs still readable from them (docs/format.md
  * §9.4, docs/retention.md).

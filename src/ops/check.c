@@ -4,11 +4,15 @@
  * its size, no snapshot vanished without a forget record, every snapshot's
  * trees decode and every blob they reference is indexed; with read_data,
  * every pack is downloaded, its name (SHA-256) recomputed and every blob
- * decrypted, decompressed and its id verified.
+ * decrypted, decompressed and its id verified. Files and directories of a
+ * local repository and of the cache that other users may read are warned
+ * about (not counted as problems).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/limits.h"
 #include "drfs/log.h"
@@ -69,61 +73,95 @@ static bool seen_add(struct ck *c, const struct drfs_id *id)
 	return true;
 }
 
-static void check_tree(struct ck *c, const char *snap, const struct drfs_id *id,
-		       char *path, size_t plen)
-{
-	struct drfs_buf b;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
-	char hex[DRFS_ID_HEX_LEN + 1], hex2[DRFS_ID_HEX_LEN + 1];
-	int e;
+/*
+ * The path of an entry, for messages: path + "/" + name at at. A path that
+ * would not fit in CHECK_PATH_BUF ends in "/..." and grows no further; its
+ * length then carries PATH_CUT (an uncut path always leaves room for it).
+ */
+#define CHECK_PATH_BUF 4096
+#define PATH_CUT ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+static size_t path_add(char *path, size_t at, const uint8_t *name, size_t nl)
+{
+	if (at & PATH_CUT)
+		return at;
+	if (at + 1 + nl + 4 < CHECK_PATH_BUF) {
+		path[at] = '/';
+		memcpy(path + at + 1, name, nl);
+		path[at + 1 + nl] = 0;
+		return at + 1 + nl;
+	}
+	memcpy(path + at, "/...", 5);
+	return (at + 4) | PATH_CUT;
+}
+
+static void check_extents(struct ck *c, const char *snap, struct drfs_node *n,
+			  const char *path)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_extent x;
+	struct drfs_blob_loc loc;
+	while (drfs_node_next_extent(n, &x) > 0) {
+		int fe = drfs_repo_blob_find(c->r, &x.id, &loc, NULL);
+		if (fe < 0)
+			problem(c, "snapshot %.8s: \"%s\": blob %s is missing",
+				snap, path + 1, drfs_id_hex(&x.id, hex));
+		else if (loc.raw_len != x.len)
+			problem(c, "snapshot %.8s: \"%s\": blob %s has the "
+				"wrong size", snap, path + 1,
+				drfs_id_hex(&x.id, hex));
+	}
+}
+
+/* Tree id, the directory at path (length at), unless already checked. */
+static void check_enter(struct ck *c, struct drfs_tree_walk *w,
+			const char *snap, const struct drfs_id *id,
+			const char *path, size_t at)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
 	if (!seen_add(c, id))
 		return;
-	drfs_buf_init(&b, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(c->r, id, &b);
-	if (e >= 0)
-		e = drfs_tree_iter_init(&it, b.p, b.len);
+	int e = drfs_tree_walk_push(w, id);
 	if (e < 0) {
 		problem(c, "snapshot %.8s: \"%s/\": tree %s: %s", snap,
 			path[0] ? path : ".", drfs_id_hex(id, hex),
 			e == -ENOENT ? "missing" : drfs_strerror(e));
-		drfs_buf_release(&b);
 		return;
 	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		size_t nl = plen + 1 + n.name_len;
-		if (nl >= 4096)
+	drfs_tree_walk_top(w)->user = at;
+}
+
+/* Every tree under root, depth-first on the heap (any depth). */
+static void check_tree(struct ck *c, const char *snap,
+		       const struct drfs_id *root, char *path)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_tree_walk w;
+
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, c->r);
+	path[0] = 0;
+	check_enter(c, &w, snap, root, path, 0);
+	while (drfs_tree_walk_depth(&w)) {
+		struct drfs_tree_level *l = drfs_tree_walk_top(&w);
+		struct drfs_node *n;
+		int e = drfs_tree_walk_next(&w, &n);
+		if (e <= 0) {
+			path[l->user & ~PATH_CUT] = 0;
+			if (e < 0)
+				problem(c, "snapshot %.8s: \"%s/\": tree %s is "
+					"corrupted", snap,
+					path[0] ? path + 1 : ".",
+					drfs_id_hex(&l->id, hex));
+			drfs_tree_walk_pop(&w);
 			continue;
-		path[plen] = '/';
-		memcpy(path + plen + 1, n.name, n.name_len);
-		path[nl] = 0;
-		if (S_ISDIR(n.mode)) {
-			check_tree(c, snap, &n.subtree, path, nl);
-		} else if (S_ISREG(n.mode)) {
-			struct drfs_extent x;
-			struct drfs_blob_loc loc;
-			while (drfs_node_next_extent(&n, &x) > 0) {
-				int fe = drfs_repo_blob_find(c->r, &x.id, &loc,
-							     NULL);
-				if (fe < 0)
-					problem(c, "snapshot %.8s: \"%s\": "
-						"blob %s is missing",
-						snap, path + 1,
-						drfs_id_hex(&x.id, hex2));
-				else if (loc.raw_len != x.len)
-					problem(c, "snapshot %.8s: \"%s\": "
-						"blob %s has the wrong size",
-						snap, path + 1,
-						drfs_id_hex(&x.id, hex2));
-			}
 		}
-		path[plen] = 0;
+		size_t at = path_add(path, l->user, n->name, n->name_len);
+		if (S_ISDIR(n->mode))
+			check_enter(c, &w, snap, &n->subtree, path, at);
+		else if (S_ISREG(n->mode))
+			check_extents(c, snap, n, path);
 	}
-	if (e < 0)
-		problem(c, "snapshot %.8s: \"%s/\": tree %s is corrupted", snap,
-			path[0] ? path + 1 : ".", drfs_id_hex(id, hex));
-	drfs_buf_release(&b);
+	drfs_tree_walk_release(&w);
 }
 
 /* ---- packs -------------------------------------------------------------- */
@@ -314,6 +352,54 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
+/* ---- modes ---------------------------------------------------------- */
+
+#define LOOSE_SHOWN 10 /* lines per tree; then a count */
+
+struct loose {
+	const struct drfs_check_opts *o;
+	const char *root;
+	unsigned n;
+};
+
+static int loose_one(const char *path, unsigned mode, void *ud)
+{
+	struct loose *l = ud;
+	if (l->n++ < LOOSE_SHOWN)
+		l->o->report(l->o->report_data,
+			     "warning: \"%s%s%s\" is open to other users "
+			     "(mode %04o; drfs creates 0600 files and 0700 "
+			     "directories): chmod -R go-rwx \"%s\"",
+			     l->root, *path ? "/" : "", path, mode, l->root);
+	return 0;
+}
+
+/* Warn about a tree other users may read (dirfd is not closed). */
+static void check_tree_modes(const struct drfs_check_opts *o, int dirfd,
+			     const char *root)
+{
+	struct loose l = { .o = o, .root = root };
+	drfs_scan_loose_modes(dirfd, loose_one, &l);
+	if (l.n > LOOSE_SHOWN)
+		o->report(o->report_data,
+			  "warning: %u more entries under \"%s\" are open to "
+			  "other users", l.n - LOOSE_SHOWN, root);
+}
+
+static void check_modes(struct drfs_repo *r, const struct drfs_check_opts *o)
+{
+	if (!o->report)
+		return;
+	int fd = drfs_backend_local_dirfd(r->be);
+	if (fd >= 0)
+		check_tree_modes(o, fd, r->be->display);
+	fd = open(r->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		check_tree_modes(o, fd, r->cache_dir);
+		close(fd);
+	}
+}
+
 /*
  * What the cache knows about snapshots that disappeared: a rollback (the
  * newest of a host and path gone) and a refused forget record are
@@ -354,6 +440,8 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	int e;
 
 	pthread_mutex_init(&c.lock, NULL);
+	/* 0. key material and caches are private */
+	check_modes(r, o);
 	/* 1. every indexed pack exists, with its size */
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {
@@ -394,7 +482,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
-	char *path = malloc(4096);
+	char *path = malloc(CHECK_PATH_BUF);
 	if (!path) {
 		e = -ENOMEM;
 		goto out;
@@ -402,8 +490,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	for (size_t i = 0; i < n_snaps; i++) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		drfs_id_hex(&snaps[i].id, hex);
-		path[0] = 0;
-		check_tree(&c, hex, &snaps[i].snap.root, path, 0);
+		check_tree(&c, hex, &snaps[i].snap.root, path);
 	}
 	free(path);
 

@@ -31,7 +31,6 @@
 				  may run while a prune marks in its cache */
 #define DEL_BATCH 1000
 #define SCAN_BATCH 8192
-#define TREE_DEPTH_MAX 1024
 
 /* DRFS_TEST_CRASH_AT=<step>: die like kill -9 at a named step (tests). */
 static void crash_point(const char *step)
@@ -89,16 +88,20 @@ static int uncache_snapshots(struct drfs_repo *r, const struct drfs_id *ids,
 }
 
 /*
- * Record the removal (forgotten/, before anything is deleted: a snapshot
- * that disappears without a record is reported as vanished), then delete
- * the snapshot objects; the first one alone (a crash point between).
+ * Keep the folder names of snapshots written before names were recorded
+ * (names/), record the removal (forgotten/, before anything is deleted: a
+ * snapshot that disappears without a record is reported as vanished),
+ * then delete the snapshot objects; the first one alone (a crash point
+ * between).
  */
 static int forget_objects(struct drfs_repo *r, const struct drfs_id *ids,
 			  size_t n)
 {
 	if (!n)
 		return 0;
-	int e = drfs_repo_forget_record(r, ids, n);
+	/* no later snapshot may be given a name one of these was shown as */
+	int e = drfs_repo_snapshot_names_keep(r, ids, n);
+	e = e ?: drfs_repo_forget_record(r, ids, n);
 	if (e < 0)
 		return e;
 	crash_point("record");
@@ -262,22 +265,21 @@ static int idvec_add(struct idvec *iv, const struct drfs_id *id)
 }
 
 /*
- * Mark tree id, its data blobs and (recursively) its subtrees. A tree is
- * marked only together with its data blobs; subtrees follow. Anything
- * missing or corrupt fails with -EBADMSG: gc never runs on a guess.
+ * Mark tree id and its data blobs, unless it is marked already; its
+ * subtrees are added to todo, to be marked next. A tree is marked only
+ * together with its data blobs; subtrees follow. Anything missing or
+ * corrupt fails with -EBADMSG: gc never runs on a guess.
  */
-static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
+static int mark_one(struct gc *g, const struct drfs_id *id, struct idvec *todo)
 {
 	struct drfs_buf b;
 	struct drfs_tree_iter it;
 	struct drfs_node n;
 	struct drfs_txn *t;
-	struct idvec data = { 0 }, subs = { 0 };
+	struct idvec data = { 0 };
 	char hex[DRFS_ID_HEX_LEN + 1];
 	int e;
 
-	if (depth > TREE_DEPTH_MAX)
-		return -ELOOP;
 	e = drfs_txn_begin(g->r->index, false, &t);
 	if (e < 0)
 		return e;
@@ -290,7 +292,7 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
 	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
 		if (S_ISDIR(n.mode)) {
-			e = idvec_add(&subs, &n.subtree);
+			e = idvec_add(todo, &n.subtree);
 		} else if (S_ISREG(n.mode)) {
 			struct drfs_extent x;
 			while (e >= 0 && drfs_node_next_extent(&n, &x) > 0)
@@ -328,11 +330,24 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 	else
 		drfs_txn_abort(t);
 	g->marked_trees++;
-	for (size_t i = 0; e >= 0 && i < subs.n; i++)
-		e = mark_tree(g, &subs.v[i], depth + 1);
 out:
 	free(data.v);
-	free(subs.v);
+	return e;
+}
+
+/*
+ * Mark tree root and every tree below it, depth-first from a stack of ids
+ * on the heap, not the C stack: any depth. A marked tree is not read again.
+ */
+static int mark_tree(struct gc *g, const struct drfs_id *root)
+{
+	struct idvec todo = { 0 };
+	int e = idvec_add(&todo, root);
+	while (e >= 0 && todo.n) {
+		const struct drfs_id id = todo.v[--todo.n];
+		e = mark_one(g, &id, &todo);
+	}
+	free(todo.v);
 	return e;
 }
 
@@ -952,12 +967,12 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		n_only = n_snaps;
 	}
 	for (size_t i = 0; e >= 0 && i < n_only; i++) {
-		e = mark_tree(&g, &only[i].snap.root, 0);
+		e = mark_tree(&g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
-			e = mark_tree(&g, &only[i].snap.meta, 0);
+			e = mark_tree(&g, &only[i].snap.meta);
 	}
 	for (size_t i = 0; e >= 0 && i < o->n_roots; i++)
-		e = mark_tree(&g, &o->roots[i], 0);
+		e = mark_tree(&g, &o->roots[i]);
 	if (e < 0)
 		goto out;
 	/* the records, and who is live now */
@@ -1230,7 +1245,7 @@ int drfs_gc_rescue(struct drfs_repo *r, const struct drfs_id *roots,
 	drfs_buf_init(&b, DRFS_BLOB_MAX);
 	e = delete_where(r, RESCUE_DB, want_all, NULL);
 	for (size_t i = 0; e >= 0 && i < n_roots; i++)
-		e = mark_tree(&g, &roots[i], 0);
+		e = mark_tree(&g, &roots[i]);
 	e = e ?: drfs_txn_begin(r->index, false, &rc.t);
 	if (e >= 0) {
 		e = drfs_kv_scan(rc.t, RESCUE_DB, NULL, 0, rescue_want, &rc);
@@ -1300,14 +1315,18 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	struct drfs_policy_verdict *v = NULL;
 	struct drfs_id *gone = NULL;
 	struct drfs_id *held = NULL;
+	size_t *ord = NULL;
 	size_t n_held = 0;
 	size_t n = 0, n_kept = 0, n_gone = 0;
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!o->no_lock && !o->gc.dry_run) {
-		e = drfs_prune_lock(r, &lock, &go.deferred, ret->why,
-				    sizeof(ret->why));
+		/* forgetting alone (no gc) races with no backup */
+		e = o->no_gc ? drfs_lock_acquire(r, false, &lock, ret->why,
+						  sizeof(ret->why))
+			     : drfs_prune_lock(r, &lock, &go.deferred,
+					       ret->why, sizeof(ret->why));
 		if (e < 0)
 			return e;
 		go.holder = drfs_lock_id(lock);
@@ -1348,14 +1367,31 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	v = calloc(n + 1, sizeof(*v));
 	kept = calloc(n + 1, sizeof(*kept));
 	gone = calloc(n + 1, sizeof(*gone));
-	if (!v || !kept || !gone) {
+	ord = calloc(n + 1, sizeof(*ord));
+	if (!v || !kept || !gone || !ord) {
 		e = -ENOMEM;
 		goto out;
 	}
-	e = drfs_policy_apply(&pol, snaps, n, time(NULL), v);
+	/* only the snapshots o->filter matches; the others stay */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!drfs_snap_filter_match(o->filter, &snaps[i].snap))
+			kept[n_kept++] = snaps[i];
+		else if (m++ != i)
+			snaps[m - 1] = snaps[i];
+	}
+	unsigned group_by = o->group_given ? o->group_by : DRFS_GROUP_DEFAULT;
+	e = drfs_policy_apply_groups(&pol, group_by, snaps, m, time(NULL), v);
 	if (e < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	/* group by group, each oldest first */
+	size_t n_groups = (size_t)e, k = 0;
+	for (size_t g = 0; g < n_groups; g++)
+		for (size_t i = 0; i < m; i++)
+			if (v[i].group == g)
+				ord[k++] = i;
+	for (size_t j = 0; j < m; j++) {
+		size_t i = ord[j];
 		if (drfs_holds_has(held, n_held, &snaps[i].id)) {
 			v[i].reasons |= DRFS_KEEP_HOLD;
 			v[i].keep = true;
@@ -1367,7 +1403,8 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 		else
 			gone[n_gone++] = snaps[i].id;
 	}
-	ret->kept = n_kept;
+	e = 0;
+	ret->kept = n_kept - (n - m);
 	ret->removed = n_gone;
 	if (!o->gc.dry_run) {
 		e = forget_objects(r, gone, n_gone);
@@ -1378,12 +1415,14 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 					 drfs_strerror(e));
 			goto out;
 		}
-		e = gc_run(r, &go, NULL, 0, &ret->gc);
-	} else {
+		if (!o->no_gc)
+			e = gc_run(r, &go, NULL, 0, &ret->gc);
+	} else if (!o->no_gc) {
 		e = gc_run(r, &go, kept, n_kept, &ret->gc);
 	}
 out:
 	drfs_lock_release(lock);
+	free(ord);
 	free(snaps);
 	free(kept);
 	free(gone);

@@ -16,13 +16,6 @@
 #include "drfs/lock.h"
 #include "drfs/log.h"
 
-#define LOCK_VERSION_1 1
-#define LOCK_VERSION 2
-#define LOCK_F_EXCLUSIVE 1u
-#define LOCK_F_PRUNE 2u
-#define LOCK_FIXED 80 /* version 2 payload up to the host name */
-#define LOCK_PAYLOAD_MAX                                                       \
-	(LOCK_FIXED + DRFS_HOST_MAX + 2 + DRFS_LOCK_ACKS_MAX * DRFS_ID_LEN)
 /* the kernel's inode number of the initial pid namespace */
 #define PROC_PID_INIT_INO 0xEFFFFFFCull
 
@@ -48,22 +41,6 @@ struct drfs_lock {
 /* The locks this process holds (drfs_lock_before_upload). */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct drfs_lock *held;
-
-/* A decoded lock payload (version 1 leaves the version 2 fields zero). */
-struct lock_info {
-	int version;
-	bool exclusive, prune;
-	int64_t time;
-	uint32_t pid;
-	char host[DRFS_HOST_MAX_BUF];
-	uint8_t holder[DRFS_HOLDER_ID_LEN];
-	int64_t start, watermark;
-	uint8_t boot[16];
-	uint64_t pidns, pstart;
-	uint8_t role;
-	size_t n_acks;
-	struct drfs_id acks[DRFS_LOCK_ACKS_MAX];
-};
 
 /* ---- this process -------------------------------------------------------- */
 
@@ -109,9 +86,7 @@ static uint64_t ns_inode(const char *path)
 static void self_init(void)
 {
 	char b[64];
-	if (gethostname(self.host, sizeof(self.host) - 1) < 0)
-		strcpy(self.host, "localhost");
-	self.host[DRFS_HOST_MAX] = 0;
+	drfs_hostname(self.host, sizeof(self.host));
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 	if (f) {
 		size_t n = fread(b, 1, sizeof(b) - 1, f), k = 0;
@@ -222,98 +197,17 @@ static int foreign_alive(uint64_t pidns, uint32_t pid, uint64_t pstart)
 	return alive || unsure;
 }
 
-/* ---- payload ------------------------------------------------------------- */
-
-static size_t lock_encode(const struct lock_info *li, uint8_t *p)
-{
-	size_t hl = strnlen(li->host, DRFS_HOST_MAX);
-	p[0] = LOCK_VERSION;
-	p[1] = (li->exclusive ? LOCK_F_EXCLUSIVE : 0) |
-	       (li->prune ? LOCK_F_PRUNE : 0);
-	drfs_put_le64(p + 2, (uint64_t)li->time);
-	drfs_put_le32(p + 10, li->pid);
-	memcpy(p + 14, li->holder, DRFS_HOLDER_ID_LEN);
-	drfs_put_le64(p + 30, (uint64_t)li->start);
-	drfs_put_le64(p + 38, (uint64_t)li->watermark);
-	memcpy(p + 46, li->boot, 16);
-	drfs_put_le64(p + 62, li->pidns);
-	drfs_put_le64(p + 70, li->pstart);
-	p[78] = li->role;
-	p[79] = (uint8_t)hl;
-	memcpy(p + LOCK_FIXED, li->host, hl);
-	size_t o = LOCK_FIXED + hl;
-	drfs_put_le16(p + o, (uint16_t)li->n_acks);
-	o += 2;
-	for (size_t i = 0; i < li->n_acks; i++, o += DRFS_ID_LEN)
-		memcpy(p + o, li->acks[i].b, DRFS_ID_LEN);
-	return o;
-}
-
-/* A host name: NUL-free, at most DRFS_HOST_MAX bytes. */
-static int host_copy(char *out, const uint8_t *p, size_t len)
-{
-	if (len > DRFS_HOST_MAX || memchr(p, 0, len))
-		return -EBADMSG;
-	memcpy(out, p, len);
-	out[len] = 0;
-	return 0;
-}
-
-/*
- * Pure decoder of a lock payload (version 1 or 2); -EBADMSG on anything
- * else. Version 1: u8 1 | u8 flags (bit 0) | le64 time | le32 pid | host.
- */
-static int lock_decode(const uint8_t *p, size_t len, struct lock_info *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	if (len < 14)
-		return -EBADMSG;
-	ret->version = p[0];
-	ret->time = (int64_t)drfs_get_le64(p + 2);
-	ret->pid = drfs_get_le32(p + 10);
-	if (p[0] == LOCK_VERSION_1) {
-		if (p[1] & ~LOCK_F_EXCLUSIVE)
-			return -EBADMSG;
-		ret->exclusive = p[1] & LOCK_F_EXCLUSIVE;
-		return host_copy(ret->host, p + 14, len - 14);
-	}
-	if (p[0] != LOCK_VERSION || len < LOCK_FIXED ||
-	    (p[1] & ~(LOCK_F_EXCLUSIVE | LOCK_F_PRUNE)) ||
-	    p[1] == (LOCK_F_EXCLUSIVE | LOCK_F_PRUNE) || p[78] > DRFS_ROLE_PRUNE)
-		return -EBADMSG;
-	ret->exclusive = p[1] & LOCK_F_EXCLUSIVE;
-	ret->prune = p[1] & LOCK_F_PRUNE;
-	memcpy(ret->holder, p + 14, DRFS_HOLDER_ID_LEN);
-	ret->start = (int64_t)drfs_get_le64(p + 30);
-	ret->watermark = (int64_t)drfs_get_le64(p + 38);
-	memcpy(ret->boot, p + 46, 16);
-	ret->pidns = drfs_get_le64(p + 62);
-	ret->pstart = drfs_get_le64(p + 70);
-	ret->role = p[78];
-	size_t hl = p[79], o = LOCK_FIXED + hl;
-	if (len < o + 2 || host_copy(ret->host, p + LOCK_FIXED, hl) < 0)
-		return -EBADMSG;
-	ret->n_acks = drfs_get_le16(p + o);
-	o += 2;
-	if (ret->n_acks > DRFS_LOCK_ACKS_MAX ||
-	    len != o + ret->n_acks * DRFS_ID_LEN)
-		return -EBADMSG;
-	for (size_t i = 0; i < ret->n_acks; i++, o += DRFS_ID_LEN)
-		memcpy(ret->acks[i].b, p + o, DRFS_ID_LEN);
-	return 0;
-}
-
 /* ---- liveness ------------------------------------------------------------ */
 
 enum { L_STALE, L_LIVE, L_OWN };
 
-static int lock_liveness(const struct lock_info *li)
+static int lock_liveness(const struct drfs_lock_info *li)
 {
 	const struct self *me = get_self();
 	int64_t now = (int64_t)time(NULL);
 	if (li->time + DRFS_LOCK_STALE_SECS < now)
 		return L_STALE;
-	if (li->version == LOCK_VERSION_1) {
+	if (li->version == 1) {
 		if (strcmp(li->host, me->host))
 			return L_LIVE;
 		if (li->pid == (uint32_t)getpid())
@@ -337,11 +231,10 @@ static int lock_liveness(const struct lock_info *li)
 static int lock_write(struct drfs_lock *l, char *ret_name)
 {
 	const struct self *me = get_self();
-	struct lock_info li = { 0 };
-	uint8_t p[LOCK_PAYLOAD_MAX];
+	struct drfs_lock_info li = { .version = 2 };
 	struct drfs_id id;
 	char hex[DRFS_ID_HEX_LEN + 1];
-	struct drfs_buf sealed;
+	struct drfs_buf plain, sealed;
 
 	li.exclusive = l->mode == DRFS_LOCK_EXCLUSIVE;
 	li.prune = l->mode == DRFS_LOCK_PRUNE;
@@ -359,17 +252,20 @@ static int lock_write(struct drfs_lock *l, char *ret_name)
 	li.n_acks = l->n_acks;
 	memcpy(li.acks, l->acks, l->n_acks * sizeof(*l->acks));
 	pthread_mutex_unlock(&l->lock);
-	size_t len = lock_encode(&li, p);
 
 	int e = drfs_random(id.b, sizeof(id.b));
 	if (e < 0)
 		return e;
 	snprintf(ret_name, DRFS_OBJECT_NAME_MAX, "locks/%s",
 		 drfs_id_hex(&id, hex));
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
-	e = drfs_seal(&l->r->keys, DRFS_OBJ_LOCK, p, len, &sealed);
+	e = drfs_lock_encode(&li, &plain);
+	e = e ?: drfs_seal(&l->r->keys, DRFS_OBJ_LOCK, plain.p, plain.len,
+			   &sealed);
 	e = e ?: drfs_backend_put(l->r->be, ret_name, sealed.p, sealed.len,
 				  DRFS_PUT_CREATE_ONLY);
+	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
 	return e;
 }
@@ -416,7 +312,7 @@ static void *refresh_main(void *arg)
 
 /* Fetch and decode one lock object: 0, -EBADMSG (garbage), -ENOENT. */
 static int lock_read(struct drfs_repo *r, const char *name, uint64_t size,
-		     struct lock_info *li)
+		     struct drfs_lock_info *li)
 {
 	struct drfs_buf obj, plain;
 	int e = 0;
@@ -426,39 +322,40 @@ static int lock_read(struct drfs_repo *r, const char *name, uint64_t size,
 		e = -EBADMSG;
 	e = e ?: drfs_backend_get(r->be, name, 0, UINT64_MAX, &obj);
 	e = e ?: drfs_unseal(&r->keys, DRFS_OBJ_LOCK, obj.p, obj.len, &plain);
-	e = e ?: lock_decode(plain.p, plain.len, li);
+	e = e ?: drfs_lock_decode(plain.p, plain.len, li);
 	drfs_buf_release(&obj);
 	drfs_buf_release(&plain);
 	return e;
 }
 
 /* A holder's id: version 2 says it; a version 1 object is its own holder. */
-static void holder_id(const struct lock_info *li, const char *name,
+static void holder_id(const struct drfs_lock_info *li, const char *name,
 		      uint8_t *out)
 {
 	struct drfs_id oid;
 	memset(out, 0, DRFS_HOLDER_ID_LEN);
-	if (li->version == LOCK_VERSION)
+	if (li->version == 2)
 		memcpy(out, li->holder, DRFS_HOLDER_ID_LEN);
 	else if (drfs_name_parse(name, "locks", &oid) == 0)
 		memcpy(out, oid.b, DRFS_HOLDER_ID_LEN);
 }
 
-static void holder_fill(struct drfs_lock_holder *h, const struct lock_info *li,
-			const char *name, bool own)
+static void holder_fill(struct drfs_lock_holder *h,
+			const struct drfs_lock_info *li, const char *name,
+			bool own)
 {
 	memset(h, 0, sizeof(*h));
 	holder_id(li, name, h->id);
 	h->mode = li->exclusive ? DRFS_LOCK_EXCLUSIVE
 		  : li->prune   ? DRFS_LOCK_PRUNE
 				: DRFS_LOCK_SHARED;
-	h->role = li->version == LOCK_VERSION ? (enum drfs_lock_role)li->role
+	h->role = li->version == 2 ? (enum drfs_lock_role)li->role
 					      : DRFS_ROLE_UNKNOWN;
 	h->time = li->time;
 	/* version 1: unknown start, assume it writes since the lock */
-	h->start = li->version == LOCK_VERSION ? li->start : li->time -
+	h->start = li->version == 2 ? li->start : li->time -
 				DRFS_LOCK_STALE_SECS;
-	h->watermark = li->version == LOCK_VERSION ? li->watermark : h->start;
+	h->watermark = li->version == 2 ? li->watermark : h->start;
 	h->pid = li->pid;
 	memcpy(h->host, li->host, sizeof(h->host));
 	h->own = own;
@@ -471,7 +368,7 @@ struct holder_scan {
 	struct drfs_repo *r;
 	struct drfs_lock_holder *v;
 	size_t n, cap;
-	struct lock_info li; /* scratch */
+	struct drfs_lock_info li; /* scratch */
 	bool reap;           /* delete stale objects */
 	size_t reaped;
 };
