@@ -41,8 +41,8 @@ gc_wait() {
 
 CACHE=$T/cache-a mount_repo "$A" --keep-last 1
 cp "$T/q" "$A/now/q"
+# (the policy applies to A's own snapshots: this one forgets nothing)
 CACHE=$T/cache-a drfs snapshot "$A" --time 2026-05-02T10:00:00Z >/dev/null
-CACHE=$T/cache-a gc_wait "$A" 1
 
 # B starts now: its cache knows q's blobs, so its copy deduplicates (and
 # q's packs are older than B by more than the few seconds prune allows
@@ -55,7 +55,7 @@ sync
 # A forgets the snapshot with q (keep-last 1): its gc runs with B live
 rm "$A/now/q"
 CACHE=$T/cache-a drfs snapshot "$A" --time 2026-05-03T10:00:00Z >/dev/null
-CACHE=$T/cache-a gc_wait "$A" 2
+CACHE=$T/cache-a gc_wait "$A" 1
 info "A's gc with B live: $(cat "$T/gc.state")"
 grep -q "deletion deferred" "$T/gc.state" ||
 	fail "A's gc with B live did not defer: $(cat "$T/gc.state")"
@@ -73,7 +73,7 @@ grep -q "^deletions: .* acknowledged" "$T/status" ||
 # A's next snapshot: its gc finishes the record
 cp "$T/r" "$A/now/r"
 CACHE=$T/cache-a drfs snapshot "$A" --time 2026-05-04T10:00:00Z >/dev/null
-CACHE=$T/cache-a gc_wait "$A" 3
+CACHE=$T/cache-a gc_wait "$A" 2
 info "A's next gc: $(cat "$T/gc.state")"
 grep -q "finished [0-9]* earlier deletion record" "$T/gc.state" ||
 	fail "A's next gc did not finish the record: $(cat "$T/gc.state")"
@@ -81,7 +81,6 @@ grep -q "finished [0-9]* earlier deletion record" "$T/gc.state" ||
 cmp "$T/q" "$B/now/q2" || fail "B's now/q2 changed"
 cmp "$T/r" "$A/now/r" || fail "A's now/r changed"
 cmp "$T/r" "$A/latest/r" || fail "A's latest/r differs"
-[ "$(cat "$B/now/common")" = "in every snapshot" ] || fail "B lost common"
 run_nocrash "check with both mounted" "$DRFS" check "$REPO" --read-data \
 	--cache-dir "$T/check1"
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "check with both mounted failed"; }
