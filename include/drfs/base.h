@@ -152,6 +152,13 @@ char *drfs_str_show(const char *s, char *out, size_t out_len);
 int drfs_random(void *p, size_t len);
 
 /*
+ * Room for one more element in a growing array: *(void **)v holds n
+ * elements of elem bytes and room for *cap; when full, the room doubles
+ * (first elements at the start). 0, or -ENOMEM with the array untouched.
+ */
+int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
+/*
  * Parse a size like "512M", "2G", "100k", "4096" (binary units) into bytes.
  * -EINVAL on garbage or overflow.
  */

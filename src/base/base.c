@@ -99,6 +99,22 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	void **arr = v;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : first;
+	if (c <= n || c > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *p = realloc(*arr, c * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 void drfs_hostname(char *out, size_t len)
 {
 	if (gethostname(out, len - 1) < 0 || !out[0])
