@@ -176,7 +176,7 @@ grep -q "^verified: *$src_files of $src_files files" "$T/last.out" ||
 
 # ---- the mount: the snapshot as backed up; now/ ----------------------------
 M=$T/mnt
-mount_repo "$M"
+mount_repo "$M" --from "$s2" # now/ starts from the backup (docs/hosts.md)
 daemon_limits "$M"
 same_tree "snapshot $s2 through the mount" "$SRC" "$M/snapshots/$s2"
 same_tree "now/ (from $s2)" "$SRC" "$M/now"
