@@ -69,6 +69,8 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 struct drfs_copy_opts {
 	const char *const *snapshots; /* specs; n_snapshots 0: all */
 	size_t n_snapshots;
+	/* the snapshots "latest" chooses from (this host's); NULL: all */
+	const struct drfs_snap_filter *latest;
 	drfs_report_fn report;
 	void *report_data;
 };

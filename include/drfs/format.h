@@ -42,6 +42,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_HOLD = 7,
 	DRFS_OBJ_FORGET = 8,
 	DRFS_OBJ_NAME = 9,
+	DRFS_OBJ_DELETION = 10,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -452,19 +453,36 @@ int drfs_indexobj_check(const void *p, size_t len);
 /* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
 
 /*
- * version u8 = 1 | flags u8 (bit 0: exclusive) | le64 time (seconds, UTC) |
- * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL). The protocol
- * is in include/drfs/lock.h.
+ * Version 2 (docs/format.md §9.1): u8 2 | u8 flags (bit 0 exclusive, bit 1
+ * prune) | le64 time | le32 pid | holder[16] | le64 start | le64 watermark |
+ * boot[16] | le64 pidns | le64 pstart | u8 role | u8 host_len | host |
+ * le16 n | n x acknowledged deletion record id[32].
+ * Version 1 (older drfs): u8 1 | u8 flags (bit 0: exclusive) | le64 time |
+ * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL).
+ * The protocol is in include/drfs/lock.h.
  */
+#define DRFS_LOCK_ACKS_MAX 64
+#define DRFS_HOLDER_ID_LEN 16
+
 struct drfs_lock_info {
-	bool exclusive;
+	int version;            /* 2 (encode: anything else writes 1) */
+	bool exclusive, prune;  /* prune: version 2 only, not with exclusive */
 	int64_t time;
 	uint32_t pid;
 	char host[DRFS_HOST_MAX_BUF]; /* NUL-terminated */
+	/* version 2 */
+	uint8_t holder[DRFS_HOLDER_ID_LEN];
+	int64_t start, watermark;
+	uint8_t boot[16];
+	uint64_t pidns, pstart;
+	uint8_t role;           /* enum drfs_lock_role (lock.h), <= 4 */
+	size_t n_acks;
+	struct drfs_id acks[DRFS_LOCK_ACKS_MAX];
 };
 
-/* -EINVAL if host is longer than DRFS_HOST_MAX. */
+/* -EINVAL if host is longer than DRFS_HOST_MAX or the fields do not fit. */
 int drfs_lock_encode(const struct drfs_lock_info *li, struct drfs_buf *out);
+/* Pure; either version; -EBADMSG. */
 int drfs_lock_decode(const void *p, size_t len, struct drfs_lock_info *ret);
 
 /* ---- the repository's keep-policy: policy (kind 6) ----------------------- */
@@ -483,9 +501,37 @@ struct drfs_policy {
  */
 int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
 int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
+/* ---- deletion records: deletions/<id> --------------------------------- */
+
+/*
+ * A prune that deferred deleting packs because other processes were using
+ * the repository (docs/retention.md, docs/format.md §9.5). Payload:
+ *   u8 version = 1 | le64 time | prune holder id[16] | u8 n (<= 64) |
+ *   n x holder id[16] (the holders live when it was written) |
+ *   an index object payload (u8 1, then per pack as in index objects):
+ *   the doomed packs, each with the blobs caches may still read from it.
+ */
+#define DRFS_DELETION_HOLDERS_MAX 64
+
+struct drfs_deletion {
+	int64_t time;
+	uint8_t prune[16];
+	size_t n_holders;
+	uint8_t holders[DRFS_DELETION_HOLDERS_MAX][16];
+	/* decode: the index part, pointing into the decoded bytes */
+	const uint8_t *index;
+	size_t index_len;
+};
+
+/* Append the header and the index part's version byte (then add packs
+ * with drfs_indexobj_add). -EINVAL: too many holders. */
+int drfs_deletion_begin(const struct drfs_deletion *d, struct drfs_buf *out);
+/* Pure: header and every pack record checked; -EBADMSG. */
+int drfs_deletion_decode(const void *p, size_t len, struct drfs_deletion *ret);
 
 /* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
 void drfs_name_pack(const struct drfs_id *id, char *out);
+void drfs_name_deletion(const struct drfs_id *id, char *out);
 void drfs_name_index(const struct drfs_id *id, char *out);
 void drfs_name_snapshot(const struct drfs_id *id, char *out);
 void drfs_name_forget(const struct drfs_id *id, char *out);

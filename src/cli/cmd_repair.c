@@ -30,7 +30,8 @@ static int repair_index(struct cli *c, const char *url)
 	if (open_unsynced(c, url, &r) < 0)
 		return 1;
 	/* it deletes index objects: never while a prune runs */
-	int e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+	int e = drfs_lock_take(r, DRFS_LOCK_PRUNE, DRFS_ROLE_WRITER, &lock,
+			       why, sizeof(why));
 	if (e < 0) {
 		log_err("repository is locked: %s", why[0] ? why
 							   : drfs_strerror(e));

@@ -8,13 +8,23 @@
  *       "tag=T" (empty: now, no tags)
  *   getxattr(MP, "user.drfs.last-snapshot")   folder of the last snapshot
  *   getxattr(MP, "user.drfs.status")          a few lines of text
+ *   getxattr(MP, "user.drfs.repo")            repository id, cache dir
+ *   setxattr(MP, "user.drfs.prune", ARGS)     run `drfs prune` in the
+ *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
+ *       then getxattr(MP, "user.drfs.prune-result") by the same process:
+ *       its output, lines "out:..." and "err:..." (mount.c serves these)
  *
  * The client half runs in the CLI process; the daemon half
  * (fs_ctl_setxattr / fs_ctl_getxattr) is called by mount.c.
  */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "drfs/fs.h"
 #include "drfs/fsint.h"
@@ -90,6 +100,76 @@ int drfs_fs_status(const char *mountpoint, char *out, size_t len)
 	return 0;
 }
 
+/* Whether two paths name the same directory. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
+		       char *ret, size_t len)
+{
+	char *path = NULL, mp[PATH_MAX], val[PATH_MAX + 64];
+	if (asprintf(&path, "%s/mount", cache_dir) < 0)
+		return -ENOMEM;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return -ENOENT;
+	/* the daemon holds it exclusively while it serves */
+	ssize_t n = -1;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		n = read(fd, mp, sizeof(mp) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	mp[n] = 0;
+	/* and the mount there says it serves this repository with this
+	 * cache (a stale marker could name anything) */
+	ssize_t l = getxattr(mp, FS_CTL_REPO, val, sizeof(val) - 1);
+	if (l <= 0)
+		return -ENOENT;
+	val[l] = 0;
+	char *nl = strchr(val, '\n');
+	if (!nl)
+		return -ENOENT;
+	*nl = 0;
+	char *cd = nl + 1, *end = strchr(cd, '\n');
+	if (end)
+		*end = 0;
+	if (strcmp(val, repo_id_hex) || !same_dir(cd, cache_dir) ||
+	    strlen(mp) >= len)
+		return -ENOENT;
+	strcpy(ret, mp);
+	return 0;
+}
+
+int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
+		  char **ret_text)
+{
+	int e = is_drfs_mount(mountpoint);
+	*ret_text = NULL;
+	if (e < 0)
+		return e;
+	if (setxattr(mountpoint, FS_CTL_PRUNE, args_len ? args : "", args_len,
+		     0) < 0)
+		e = errno == ENOTSUP ? -ENOTCONN : -errno;
+	ssize_t l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, NULL, 0);
+	char *text = l >= 0 ? malloc((size_t)l + 1) : NULL;
+	if (text) {
+		l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, text, (size_t)l);
+		if (l >= 0) {
+			text[l] = 0;
+			*ret_text = text;
+		} else {
+			free(text);
+		}
+	}
+	return e;
+}
+
 /* ---- daemon ------------------------------------------------------------- */
 
 bool fs_ctl_is(const char *name)
@@ -151,7 +231,7 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 		    size_t max)
 {
 	struct drfs_now_status st;
-	char text[1536], b1[32], b2[32], b3[32], age[32];
+	char text[2560], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)

@@ -14,6 +14,8 @@
  *                'S' ino             -> ""  files with a staging file
  *                'O' ino             -> ""  unlinked while open
  *                'L' source ino      -> be64 ino (hard links of the base)
+ *                'K' snapshot id     -> ""  snapshots now/ has seen
+ *                'F' snapshot id     -> ""  the one --from started it from
  *
  * Inode flags and their invariants:
  *   I_DIRTY    changed since the last snapshot; every parent is I_DIRTY
@@ -4193,11 +4195,15 @@ static bool in_lineage(const struct drfs_now *n, const struct drfs_snapshot *s)
 	return strcmp(s->host, n->host) == 0 && strcmp(s->path, n->path) == 0;
 }
 
-/* Whether snapshot id was seen by now/ already (a 'K' key of NOW_META). */
-static bool seen(struct drfs_now *n, const struct drfs_id *id)
+/*
+ * Whether NOW_META has the key tag | id: 'K' snapshot id was seen by now/
+ * already, 'F' now/ was started from it by --from (it counts as now/'s
+ * lineage until a snapshot of its own is taken).
+ */
+static bool meta_has(struct drfs_now *n, char tag, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
-	uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+	uint8_t k[1 + DRFS_ID_LEN] = { (uint8_t)tag };
 	memcpy(k + 1, id->b, DRFS_ID_LEN);
 	int e = drfs_txn_begin(n->r->index, false, &t);
 	if (e >= 0) {
@@ -4206,6 +4212,20 @@ static bool seen(struct drfs_now *n, const struct drfs_id *id)
 		drfs_txn_abort(t);
 	}
 	return e != -ENOENT;
+}
+
+/* Whether snapshot id is gone without a forget record (docs/rollback.md). */
+static bool vanished(struct drfs_now *n, const struct drfs_id *id)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_id v;
+	return drfs_repo_vanished_find(n->r, drfs_id_hex(id, hex), &v) == 0;
+}
+
+/* Whether now/'s last snapshot si is of its lineage, or its --from one. */
+static bool ours(struct drfs_now *n, const struct drfs_snap_info *si)
+{
+	return in_lineage(n, &si->snap) || meta_has(n, 'F', &si->id);
 }
 
 static int load_or_reset(struct drfs_now *n)
@@ -4253,25 +4273,38 @@ static int load_or_reset(struct drfs_now *n)
 			e = reset_state(n, from);
 	} else if (root.flags & I_DIRTY) {
 		/* changes no snapshot holds: they stay */
+	} else if (!last && !drfs_id_is_zero(&n->st.last) &&
+		   !vanished(n, &n->st.last)) {
+		/*
+		 * clean, and its last snapshot was forgotten since: a prune
+		 * may have deleted the data of its tree, which a snapshot of
+		 * now/ would then name. Start over from the lineage's newest,
+		 * or empty. (One gone without a forget record, a rollback,
+		 * leaves now/ as it is: it may be the only copy of that tree.)
+		 */
+		e = reset_state(n, head);
 	} else if (head && !drfs_id_eq(&head->id, &n->st.last) &&
-		   ((last && !in_lineage(n, &last->snap)) ||
-		    !seen(n, &head->id))) {
+		   ((last && !ours(n, last)) || !meta_has(n, 'K', &head->id))) {
 		/* clean: follow a newer snapshot of the lineage (made
 		 * through another cache), or leave another lineage's */
 		e = reset_state(n, head);
-	} else if (!head && last && !in_lineage(n, &last->snap)) {
+	} else if (!head && last && !ours(n, last)) {
 		e = reset_state(n, NULL);
 	}
-	/* remember every snapshot seen, so only new ones are followed */
+	/* remember every snapshot seen, so only new ones are followed, and
+	 * the one --from started now/ from ('F' after the 'K's) */
 	if (e >= 0 && n_all)
 		e = drfs_txn_begin(n->r->index, true, &t);
-	for (size_t i = 0; e >= 0 && n_all && i <= n_all; i++) {
-		if (i == n_all) {
+	for (size_t i = 0; e >= 0 && n_all && i <= n_all + 1; i++) {
+		if (i == n_all + 1) {
 			e = now_commit(n, t);
 			break;
 		}
-		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
-		memcpy(k + 1, all[i].id.b, DRFS_ID_LEN);
+		if (i == n_all && !from)
+			continue;
+		const struct drfs_snap_info *si = i < n_all ? &all[i] : from;
+		uint8_t k[1 + DRFS_ID_LEN] = { i < n_all ? 'K' : 'F' };
+		memcpy(k + 1, si->id.b, DRFS_ID_LEN);
 		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
 		if (e < 0)
 			drfs_txn_abort(t);

@@ -755,6 +755,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		drfs_repo_set_last_error("cannot take a lock: %s",
 					 drfs_backend_last_error(r->be)
 						 ?: drfs_strerror(e));
+	/* a prune may have finished between the open and the lock: only
+	 * now may the cache be trusted for deduplication */
+	e = e ?: drfs_repo_sync(r, false);
 	if (e < 0)
 		goto out;
 	if (!realpath(o->dir, real)) {

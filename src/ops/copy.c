@@ -621,8 +621,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			goto out;
 		}
 		for (size_t i = 0; i < o->n_snapshots; i++) {
-			e = drfs_repo_snapshot_find(src, o->snapshots[i],
-						    &pick[np]);
+			e = drfs_repo_snapshot_find_in(src, o->snapshots[i],
+						       o->latest, &pick[np]);
 			if (e < 0)
 				goto out;
 			np++;

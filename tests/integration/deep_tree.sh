@@ -178,9 +178,7 @@ grep -q "^verified: *$src_files of $src_files files" "$T/last.out" ||
 
 # ---- the mount: the snapshot as backed up; now/ ----------------------------
 M=$T/mnt
-# now/ starts from its own lineage (this host, "now"), which has no
-# snapshot yet: --from gives it the backup's (docs/hosts.md)
-mount_repo "$M" --from "$s2"
+mount_repo "$M" --from "$s2" # now/ starts from the backup (docs/hosts.md)
 daemon_limits "$M"
 same_tree "snapshot $s2 through the mount" "$SRC" "$M/snapshots/$s2"
 same_tree "now/ (from $s2)" "$SRC" "$M/now"
@@ -226,8 +224,9 @@ done
 # ---- repair snapshots: the file at the bottom loses its data ---------------
 # Another repository: a backup of the deep tree, then one with a 20 MiB
 # file at the bottom (more than a pack: the first pack of that backup holds
-# its data only); that pack is lost. repair snapshots cuts the file and
-# rewrites every tree above it, 2,000 of them, under the 1 MiB stack.
+# its data only); that pack is lost. copy cuts the file in its copy, and
+# repair snapshots cuts it and rewrites every tree above it, 2,000 of them,
+# under the 1 MiB stack.
 if [ "$DRFS_TEST_BACKEND" = s3 ]; then
 	D="s3://drfs-test-$(_rand_lower 12)/"
 else
@@ -245,6 +244,20 @@ d_new=$(tail -n 1 "$T/last.out")
 lost=$(REPO=$D obj_sizes data/ | grep -vF -f <(echo "$packs1") |
 	sort -n | tail -n 1 | cut -d ' ' -f 2)
 REPO=$D obj_del "$lost"
+# copy takes the damaged snapshot without what it lost (exit 3), naming
+# the file 2,000 levels down; the copy checks clean
+run_nocrash "D: copy" env DRFS_PASSWORD2="$PASS2" "$DRFS" copy "$D" "$DST" \
+	--cache-dir "$CACHE"
+[ "$RC" = 3 ] || {
+	cut -c 1-300 "$T/last.err" | head -n 20 >&2
+	fail "D: copy exited $RC, want 3"
+}
+grep -q "copy: \"$(chain $DEPTH)/big\": [0-9]* byte(s) in [0-9]* lost blob" \
+	"$T/last.err" || fail "D: copy: $(cut -c 1-300 "$T/last.err")"
+ok "D: check of the copy" env DRFS_PASSWORD="$PASS2" "$DRFS" check "$DST" \
+	--read-data --cache-dir "$T/cdst"
+grep -q 'no problems found' "$T/last.err" ||
+	fail "D: check of the copy: $(cat "$T/last.err")"
 ok "D: repair snapshots --dry-run" drfs repair snapshots "$D" --dry-run
 grep -q '^would repair 1 of 2' "$T/last.out" ||
 	fail "D: repair --dry-run: $(cut -c 1-300 "$T/last.out")"

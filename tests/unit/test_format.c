@@ -878,6 +878,69 @@ static void test_indexobj(void)
 	drfs_buf_release(&b2);
 }
 
+/* ---- deletion records ----------------------------------------------------- */
+
+static void test_deletion(void)
+{
+	struct drfs_deletion h = { .time = 1767225600, .n_holders = 2 }, d;
+	struct drfs_buf idx, b, b2;
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen;
+	size_t n;
+	const uint8_t *raw;
+
+	drfs_buf_init(&idx, 1 << 20);
+	drfs_buf_init(&b, 1 << 20);
+	drfs_buf_init(&b2, 1 << 20);
+	memset(h.prune, 0x11, sizeof(h.prune));
+	memset(h.holders[0], 0x22, sizeof(h.holders[0]));
+	memset(h.holders[1], 0x33, sizeof(h.holders[1]));
+	CHECK_EQ(golden_index(&idx), 0);
+	CHECK_EQ(drfs_deletion_begin(&h, &b), 0);
+	size_t head = b.len;
+	CHECK_EQ(head, 1 + 8 + 16 + 1 + 2 * 16 + 1u);
+	CHECK_EQ(drfs_buf_append(&b, idx.p + 1, idx.len - 1), 0);
+	CHECK_EQ(drfs_deletion_decode(b.p, b.len, &d), 0);
+	CHECK(d.time == h.time && d.n_holders == 2 &&
+	      !memcmp(d.prune, h.prune, 16) &&
+	      !memcmp(d.holders[1], h.holders[1], 16));
+	CHECK(d.index == b.p + head - 1 && d.index_len == idx.len);
+	/* the index part iterates as the golden index object */
+	CHECK_EQ(drfs_indexobj_iter_init(&it, d.index, d.index_len), 0);
+	CHECK_EQ(drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw), 1);
+	CHECK(plen == 5000 && n == 3);
+	/* re-encoding reproduces it */
+	CHECK_EQ(drfs_deletion_begin(&d, &b2), 0);
+	CHECK_EQ(drfs_buf_append(&b2, d.index + 1, d.index_len - 1), 0);
+	CHECK(buf_eq(&b, &b2));
+
+	/* truncations fail except at the index part's record boundaries */
+	size_t rec1 = head + 32 + 4 + 1 + 3 * DRFS_PACK_ENTRY_LEN;
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *t = dup_n(b.p, len);
+		int r = drfs_deletion_decode(t, len, &d);
+		CHECK(len == head || len == rec1 ? r == 0 : r == -EBADMSG);
+		free(t);
+	}
+	/* a wrong version, too many holders, a bad index part */
+	uint8_t *t = dup_n(b.p, b.len);
+	t[0] = 2;
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	t[0] = 1;
+	t[25] = DRFS_DELETION_HOLDERS_MAX + 1;
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	t[25] = 2;
+	t[head - 1] = 2; /* the index part's version */
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	free(t);
+	h.n_holders = DRFS_DELETION_HOLDERS_MAX + 1;
+	CHECK_EQ(drfs_deletion_begin(&h, &b2), -EINVAL);
+	drfs_buf_release(&idx);
+	drfs_buf_release(&b);
+	drfs_buf_release(&b2);
+}
+
 /* ---- packs and blobs ---------------------------------------------------- */
 
 static void test_pack(void)
@@ -1064,6 +1127,10 @@ static void test_names(void)
 	CHECK_EQ(drfs_name_parse(name, "forgotten", &got), 0);
 	CHECK(drfs_id_eq(&id, &got));
 	CHECK_EQ(drfs_name_parse(name, "snapshots", &got), -EINVAL);
+	drfs_name_deletion(&id, name);
+	CHECK(strncmp(name, "deletions/3f40", 14) == 0);
+	CHECK_EQ(drfs_name_parse(name, "deletions", &got), 0);
+	CHECK(drfs_id_eq(&id, &got));
 }
 
 /* ---- golden files ------------------------------------------------------- */
@@ -1389,6 +1456,7 @@ int main(void)
 	test_tree_walk();
 	test_walk_path();
 	test_indexobj();
+	test_deletion();
 	test_pack();
 	test_names();
 	test_golden();
