@@ -137,7 +137,6 @@ struct drfs_now {
 	struct drfs_writer *w; /* (wlock) */
 	uint64_t pend_blobs, pend_bytes; /* (wlock) put since the last flush */
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
-	char werr[256];                  /* (wlock) why the last flush failed */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
 
 	struct ofile *ofiles; /* (lock) */
@@ -187,6 +186,8 @@ struct drfs_now {
 
 	pthread_t syncer;
 	bool syncer_started;
+	bool stopped;     /* drfs_now_stop ran (no background threads) */
+	int stop_result;  /* its result */
 	bool syncer_quit;          /* (lock) */
 	pthread_cond_t syncer_cond; /* (lock) */
 };
@@ -3227,8 +3228,7 @@ static int make_durable(struct drfs_now *n)
 	if (e < 0) {
 		/* the writer is dead: blobs handed to it may be lost */
 		const char *why = n->w ? drfs_writer_error(n->w) : NULL;
-		snprintf(n->werr, sizeof(n->werr), "%s",
-			 why ? why : drfs_strerror(e));
+		drfs_repo_set_last_error("%s", why ? why : drfs_strerror(e));
 		drfs_writer_free(n->w);
 		n->w = NULL;
 		drfs_writer_new(n->r, &n->w);
@@ -4141,10 +4141,11 @@ static void mem_drain(struct drfs_now *n)
 
 /*
  * What is still in memory after the last flush (it failed, or the file is
- * still open) goes to staging files, fsync'd, for the next mount. Under
+ * still open) goes to staging files, fsync'd, for the next mount. Returns
+ * how many files could not be written there (they are lost). Under
  * n->lock.
  */
-static void mem_spill_all(struct drfs_now *n)
+static size_t mem_spill_all(struct drfs_now *n)
 {
 	size_t failed = 0;
 	for (size_t i = 0; n->mem && i < MEM_SLOTS;) {
@@ -4157,10 +4158,7 @@ static void mem_spill_all(struct drfs_now *n)
 		if (!n->mem[i].ino || n->mem[i].ino == ino)
 			i++;
 	}
-	if (failed)
-		log_warn("now/: %zu file%s staged in memory could not be "
-			 "written to the cache directory and are lost",
-			 failed, failed == 1 ? "" : "s");
+	return failed;
 }
 
 static int load_or_reset(struct drfs_now *n)
@@ -4284,10 +4282,10 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	return 0;
 }
 
-void drfs_now_free(struct drfs_now *n)
+int drfs_now_stop(struct drfs_now *n)
 {
-	if (!n)
-		return;
+	if (n->stopped)
+		return n->stop_result;
 	if (n->bg_started) {
 		pthread_mutex_lock(&n->lock);
 		n->bg_quit = true;
@@ -4295,6 +4293,7 @@ void drfs_now_free(struct drfs_now *n)
 		pthread_cond_broadcast(&n->bg_cond);
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->bg, NULL);
+		n->bg_started = false;
 	}
 	if (n->syncer_started) {
 		pthread_mutex_lock(&n->lock);
@@ -4302,14 +4301,31 @@ void drfs_now_free(struct drfs_now *n)
 		pthread_cond_broadcast(&n->syncer_cond);
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->syncer, NULL);
+		n->syncer_started = false;
 	}
 	pthread_mutex_lock(&n->lock);
 	mem_drain(n);
-	if (n->w)
-		make_durable(n);
-	mem_spill_all(n);
-	unlinks_flush(n);
+	int e = n->w ? make_durable(n) : -EIO;
+	size_t lost = mem_spill_all(n);
+	int e2 = unlinks_flush(n);
 	pthread_mutex_unlock(&n->lock);
+	if (lost) {
+		drfs_repo_set_last_error(
+			"%zu file%s staged in memory could not be written to "
+			"\"%s\" and %s lost", lost, lost == 1 ? "" : "s",
+			n->staging, lost == 1 ? "is" : "are");
+		e = -EIO;
+	}
+	n->stopped = true;
+	n->stop_result = e < 0 ? e : e2 < 0 ? e2 : 0;
+	return n->stop_result;
+}
+
+void drfs_now_free(struct drfs_now *n)
+{
+	if (!n)
+		return;
+	drfs_now_stop(n);
 	drfs_index_set_nosync(n->r->index, false);
 	drfs_writer_free(n->w);
 	while (n->ofiles) {

@@ -20,15 +20,6 @@ need_root
 make_repo
 MNT=$T/mnt
 drfs init "$REPO" >/dev/null
-daemon_pid() { getfattr --only-values -n user.drfs.pid "$MNT" 2>/dev/null; }
-kill9() {
-	local pid
-	pid=$(daemon_pid) || fail "cannot read the daemon's pid"
-	kill -9 "$pid"
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && fail "the daemon survived kill -9"
-	fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
-}
 
 # a real tree, and small files rsync writes last (they sort after it)
 SRC=$T/src
@@ -46,7 +37,7 @@ for _ in $(seq 1 600); do
 	[ "$(find "$MNT/now/real" 2>/dev/null | head -n 300 | wc -l)" -ge 300 ] && break
 	sleep 0.05
 done
-kill9
+kill9 "$MNT"
 wait "$rs" && fail "rsync finished before the kill" || true
 
 # ---- remount, rsync to completion, snapshot with files still open -------------
@@ -81,7 +72,7 @@ stale_status=
 grep -q '^staged: 1 files' <<<"$st" || stale_status=$(head -n 2 <<<"$st" | tr '\n' ' ')
 
 # ---- kill -9 after the snapshot: nothing it holds may be lost -----------------
-kill9
+kill9 "$MNT"
 exec {wfd}>&- 2>/dev/null || true
 logged=$(cat "$CACHE/mount.log" 2>/dev/null | wc -l)
 mount_repo "$MNT"
