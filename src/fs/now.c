@@ -186,10 +186,11 @@ struct drfs_now {
 
 	pthread_t syncer;
 	bool syncer_started;
-	bool stopped;     /* drfs_now_stop ran (no background threads) */
-	int stop_result;  /* its result */
 	bool syncer_quit;          /* (lock) */
 	pthread_cond_t syncer_cond; /* (lock) */
+
+	bool stopped;    /* drfs_now_stop ran: no background threads */
+	int stop_result; /* its result */
 };
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -1445,9 +1446,8 @@ static int recover(struct drfs_now *n)
 	else
 		drfs_txn_abort(t);
 	/* staging files LMDB no longer needs go once that is on disk */
-	if (e >= 0)
-		e = index_sync(n);
-	if (e >= 0 && drfs_txn_begin(n->r->index, false, &t) >= 0) {
+	if (e >= 0 && index_sync(n) >= 0 &&
+	    drfs_txn_begin(n->r->index, false, &t) >= 0) {
 		staging_clean(n, t);
 		drfs_txn_abort(t);
 	}

@@ -14,8 +14,8 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # repo_bytes, realtree, seeded_bytes, run_nocrash, expect_clean_failure,
 # mount_repo,
-# umount_repo, daemon_pid, kill9, free_port, start_proxy, stop_proxy,
-# mkedge, treecmp, fsmodel.
+# umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
+# stop_proxy, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -268,6 +268,12 @@ kill9() {
 	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$pid" 2>/dev/null && fail "the daemon survived kill -9"
 	fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
+}
+
+# check_repo [WHY] — drfs check --read-data of $REPO must be clean.
+check_repo() {
+	drfs check "$REPO" --read-data >"$T/check" 2>&1 ||
+		{ cat "$T/check" >&2; fail "drfs check --read-data${1:+ ($1)}"; }
 }
 
 free_port() {

@@ -91,6 +91,5 @@ treecmp --no-atime --ignore-root-times "$SRC" "$snap2" ||
 umount_repo "$MNT"
 [ -z "$stale_status" ] ||
 	fail "files the snapshot covered were still staged 3 s after it: $stale_status"
-drfs check "$REPO" --read-data >"$T/check" 2>&1 ||
-	{ cat "$T/check" >&2; fail "drfs check --read-data"; }
+check_repo
 info "ok"

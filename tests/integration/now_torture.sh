@@ -340,6 +340,5 @@ for k in $(seq 1 "$ROUNDS"); do
 done
 check_snaps all
 umount_repo "$MNT"
-drfs check "$REPO" --read-data >"$T/check" 2>&1 ||
-	{ cat "$T/check" >&2; fail "drfs check --read-data (seed $SEED)"; }
+check_repo "seed $SEED"
 info "ok: $ROUNDS rounds, ${#SNAP_F[@]} snapshots checked, kills:$(for p in "${!phases[@]}"; do printf ' %s %s' "$p" "${phases[$p]}"; done), $(($(date +%s) - started)) s, seed $SEED"
