@@ -161,6 +161,21 @@ int main(int argc, char **argv)
 	put(d, "minimal", b.p, b.len);
 	drfs_buf_release(&b);
 
+	/* forget records */
+	snprintf(d, sizeof(d), "%s/forget", root);
+	struct drfs_buf forgetb;
+	drfs_buf_init(&forgetb, DRFS_SMALL_OBJECT_MAX);
+	if ((r = golden_forget(&forgetb)) < 0)
+		die("forget", r);
+	put(d, "golden", forgetb.p, forgetb.len);
+	struct drfs_forget_rec base = { .flags = DRFS_FORGET_F_BASELINE };
+	base.time.tv_sec = 1763700000;
+	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
+	if ((r = drfs_forget_rec_encode(&base, NULL, 0, &b)) < 0)
+		die("forget", r);
+	put(d, "baseline", b.p, b.len);
+	drfs_buf_release(&b);
+
 	/* trees */
 	snprintf(d, sizeof(d), "%s/tree", root);
 	struct drfs_buf treeb;
@@ -264,6 +279,11 @@ int main(int argc, char **argv)
 			put(golden, name, s.p, s.len);
 			drfs_buf_release(&s);
 
+			sealed(&k[e], DRFS_OBJ_FORGET, &forgetb, &s);
+			snprintf(name, sizeof(name), "forget-%s", sfx);
+			put(golden, name, s.p, s.len);
+			drfs_buf_release(&s);
+
 			struct drfs_buf pack;
 			struct drfs_pack_entry pe[3];
 			make_pack(&k[e], z, &pack, pe);
@@ -274,6 +294,7 @@ int main(int argc, char **argv)
 		put(golden, "tree", treeb.p, treeb.len);
 	}
 	drfs_buf_release(&snapb);
+	drfs_buf_release(&forgetb);
 	drfs_buf_release(&treeb);
 	drfs_buf_release(&idxb);
 	drfs_zctx_free(z);

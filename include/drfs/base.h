@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -134,5 +135,21 @@ int drfs_write_all(int fd, const void *p, size_t len);
 int drfs_pwrite_all(int fd, const void *p, size_t len, uint64_t off);
 /* Returns bytes read (< len only at EOF) or -errno. */
 ssize_t drfs_pread_all(int fd, void *p, size_t len, uint64_t off);
+
+/*
+ * Open path (relative, '/'-separated; "" is root itself) beneath the
+ * directory fd root, never leaving it: an absolute path or a ".."
+ * component is -EXDEV, a symlink in any component, the last one included,
+ * is -ELOOP (or -ENOTDIR: a symlink in the middle, or last with
+ * O_DIRECTORY), with O_PATH too; O_NOFOLLOW and O_CLOEXEC are always
+ * added. A concurrent rename or symlink swap inside root cannot lead it
+ * outside. Uses
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or where the kernel lacks
+ * it (ENOSYS, remembered) drfs_open_beneath_walk. Returns the fd or a
+ * negative errno. Thread-safe.
+ */
+int drfs_open_beneath(int root, const char *path, int flags, mode_t mode);
+/* The fallback: one openat(O_NOFOLLOW) per component, same contract. */
+int drfs_open_beneath_walk(int root, const char *path, int flags, mode_t mode);
 
 #endif

@@ -88,6 +88,11 @@ void drfs_rd_copy(struct drfs_rd *r, void *out, size_t n);
  * length exceeds max or the input.
  */
 const uint8_t *drfs_rd_bytes(struct drfs_rd *r, size_t max, size_t *ret_len);
+/*
+ * drfs_rd_bytes() of at most max bytes without a NUL (else the error is
+ * set), copied into out[max + 1] and terminated; "" on any error.
+ */
+void drfs_rd_str(struct drfs_rd *r, char *out, size_t max);
 /* Skip n raw bytes, returning a pointer to them. */
 const uint8_t *drfs_rd_raw(struct drfs_rd *r, size_t n);
 

@@ -58,6 +58,7 @@ struct cli {
 	const char *password_file2;   /* --password-file2: copy's DST */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
+	const char *overwrite;        /* --overwrite MODE (restore) */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
@@ -70,6 +71,11 @@ int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
 /* -EINVAL and a usage line unless exactly n positional arguments. */
 int need_args(struct cli *c, int n, const char *usage);
 void json_str(FILE *f, const char *s);
+/*
+ * Warn (stderr) about snapshots gone without a forget record and refused
+ * records (drfs_repo_snapshot_audit); only rollbacks with rollback_only.
+ */
+void warn_vanished(struct drfs_repo *r, bool rollback_only);
 /* "2026-11-21T14:30:05.123456789Z" */
 void iso_time(const struct timespec *t, char out[48]);
 

@@ -39,6 +39,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_LOCK = 5,
 	DRFS_OBJ_POLICY = 6,
 	DRFS_OBJ_HOLD = 7,
+	DRFS_OBJ_FORGET = 8,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -225,8 +226,22 @@ struct drfs_tree_iter {
 };
 
 int drfs_tree_iter_init(struct drfs_tree_iter *it, const void *p, size_t len);
-/* 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated. */
+/*
+ * 1 and *ret filled, 0 at the end, -EBADMSG. The entry is fully validated,
+ * its name too (drfs_name_ok): a bad name makes the listing -EBADMSG.
+ */
 int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret);
+/*
+ * The same for writers of trees to disk (restore, drill), which refuse an
+ * entry with a bad name and go on with the rest: such an entry (its name
+ * empty, "." or "..", holding '/' or NUL, or longer than DRFS_NAME_MAX but
+ * at most DRFS_PATH_MAX bytes) is otherwise validated like any other and
+ * returned as DRFS_TREE_BAD_NAME; its name must never be used as a path.
+ */
+#define DRFS_TREE_BAD_NAME 2
+int drfs_tree_iter_next_any(struct drfs_tree_iter *it, struct drfs_node *ret);
+/* Whether a tree entry name is a valid file name (see above). */
+bool drfs_name_ok(const uint8_t *name, size_t len);
 /* Iterate a decoded node's xattrs/extents: 1, 0 at end (already validated). */
 int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret);
 int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
@@ -253,6 +268,43 @@ struct drfs_snapshot {
 
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
+
+/* ---- forget records: forgotten/<id> ------------------------------------ */
+
+/*
+ * Written (create-only) before snapshot objects are deleted, so a snapshot
+ * that disappears without one is noticed (docs/rollback.md):
+ *   u8 version = 1 | u8 flags | svarint time.sec | uvarint time.nsec |
+ *   bytes host | uvarint n | n x (id[32] | svarint sec | uvarint nsec)
+ * ids strictly increasing (memcmp); each with the snapshot's time (zero:
+ * unknown). A baseline (flag) lists the parents already missing when a
+ * repository without records was upgraded; other records list >= 1 id.
+ */
+#define DRFS_FORGET_F_BASELINE 1u
+
+struct drfs_forget_entry {
+	struct drfs_id id;
+	struct timespec time; /* the snapshot's; zero: unknown */
+};
+
+struct drfs_forget_rec {
+	uint8_t flags;
+	struct timespec time; /* when the forget ran */
+	char host[DRFS_HOST_MAX_BUF];
+	uint32_t n;
+	struct drfs_rd entries; /* decoded: at the first entry */
+};
+
+/* e[0..n) must be sorted by id without duplicates (-EINVAL). */
+int drfs_forget_rec_encode(const struct drfs_forget_rec *h,
+			   const struct drfs_forget_entry *e, size_t n,
+			   struct drfs_buf *out);
+/* Validates everything, entries included; -EBADMSG. */
+int drfs_forget_rec_decode(const void *p, size_t len,
+			   struct drfs_forget_rec *ret);
+/* The next entry of a decoded record: 1, or 0 at the end. */
+int drfs_forget_rec_next(struct drfs_forget_rec *rec,
+			 struct drfs_forget_entry *ret);
 
 /* ---- index objects: index/<id> ---------------------------------------- */
 
@@ -283,6 +335,7 @@ int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 void drfs_name_pack(const struct drfs_id *id, char *out);
 void drfs_name_index(const struct drfs_id *id, char *out);
 void drfs_name_snapshot(const struct drfs_id *id, char *out);
+void drfs_name_forget(const struct drfs_id *id, char *out);
 /* Parse "<dir>/<64 hex>" (or "data/xx/<hex>"): 0 and id, -EINVAL. */
 int drfs_name_parse(const char *name, const char *dir, struct drfs_id *ret);
 

@@ -14,6 +14,12 @@
  *   snaps      snapshot id(32)        -> encoded struct drfs_snapshot
  *   seen       object name            -> "" (index/ objects already loaded)
  *   meta       string                 -> bytes
+ *   snap_history  snapshot id(32)     -> u8 state | encoded snapshot: every
+ *              snapshot this cache saw, until a forget record covers it
+ *   forgotten  snapshot id(32)        -> u8 (ids named by forget records)
+ *   records    object name            -> u8 (forgotten/ objects loaded)
+ *   (these three survive drfs_index_clear: they are the cache's memory of
+ *   the repository's past, src/store/forgotten.c)
  *   and any database a higher layer names (drfs_index_db), e.g. the
  *   decoded-tree cache and the now/ tree of the mount.
  *
@@ -52,6 +58,9 @@ enum drfs_db {
 	DRFS_DB_FS_RECS,     /* snapshot inode records (fs layer) */
 	DRFS_DB_FS_EXTENTS,  /* snapshot file extents (fs layer) */
 	DRFS_DB_FS_ORDER,    /* snapshot directories in readdir order (fs) */
+	DRFS_DB_SNAP_HISTORY, /* every snapshot seen (store/forgotten.c) */
+	DRFS_DB_FORGOTTEN,    /* snapshot ids named by forget records */
+	DRFS_DB_RECORDS,      /* forget records loaded or refused */
 	DRFS__DB_COUNT
 };
 
@@ -70,6 +79,8 @@ int drfs_index_open(const char *dir, struct drfs_index **ret);
 void drfs_index_free(struct drfs_index *idx);
 /* Drop every entry of the repository-derived databases (rebuild). */
 int drfs_index_clear(struct drfs_index *idx);
+/* Drop every entry of db inside a write transaction. */
+int drfs_kv_drop(struct drfs_txn *t, enum drfs_db db);
 
 /*
  * With nosync on, commits are not flushed to disk (MDB_NOSYNC): a crash of

@@ -38,6 +38,8 @@
 #define DRFS_HOST_MAX_BUF 256
 #define DRFS_PATH_MAX_BUF 4097
 #define DRFS_TAGS_BUF 2048
+/* Snapshot ids in one forget record (~47 bytes each: < 1 MiB in all). */
+#define DRFS_FORGET_IDS_MAX 16384u
 /* S3 XML listing page. */
 #define DRFS_XML_PAGE_MAX (16u << 20)
 /* Object names (keys under the repository root). */

@@ -18,6 +18,7 @@ struct drfs_progress {
 	uint64_t files, dirs, bytes;     /* walked */
 	uint64_t bytes_new;              /* raw bytes of new blobs */
 	uint64_t errors;
+	uint64_t kept;                   /* restore: existing entries kept */
 };
 
 struct drfs_backup_opts {
@@ -41,15 +42,50 @@ struct drfs_backup_result {
 int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		struct drfs_backup_result *ret);
 
+/*
+ * What restore does with an entry already in the target where the snapshot
+ * has one of the same kind (docs/restore.md). An entry of another kind in
+ * the way is a conflict in every mode but REPLACE: named, left as it is,
+ * its subtree not restored, counted as a failure.
+ */
+enum drfs_overwrite {
+	DRFS_OVERWRITE_ALWAYS = 0, /* rewrite files, replace symlinks etc. */
+	DRFS_OVERWRITE_IF_CHANGED, /* keep a file whose content matches */
+	DRFS_OVERWRITE_IF_NEWER,   /* only if the snapshot's mtime is newer */
+	DRFS_OVERWRITE_NEVER,      /* keep every existing entry */
+	DRFS_OVERWRITE_REPLACE,    /* ALWAYS, and a non-directory of another
+				      kind in the way is removed */
+};
+/* "always", "if-changed", "if-newer", "never", "replace"; -EINVAL. */
+int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret);
+
 struct drfs_restore_opts {
 	const char *snapshot; /* spec for drfs_repo_snapshot_find */
 	const char *target;
+	enum drfs_overwrite overwrite;
+	/*
+	 * NULL: everything. Else only the regular files for which it returns
+	 * true (path relative to the target) are restored, devices, FIFOs
+	 * and sockets are not, and hard links are not made (the drill's
+	 * sample).
+	 */
+	bool (*want_file)(void *data, const char *path);
+	void *want_data;
 	drfs_report_fn report;
 	void *report_data;
 	volatile struct drfs_progress *progress;
 };
 
-/* Returns the number of entries that could not be restored (>= 0). */
+/*
+ * Restore a snapshot into target (created if missing). Nothing outside
+ * target is created, written, changed or linked to, whatever target
+ * already holds and whatever the snapshot says: every path is resolved
+ * beneath target's fd without following a symlink, names that are not
+ * file names are refused, a hard link is made only to a file this restore
+ * wrote. Returns the number of entries that could not be restored (>= 0;
+ * each reported), or a negative errno when it could not run at all (also
+ * -ENOSPC, -ENOMEM part way).
+ */
 int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o);
 
 struct drfs_check_opts {

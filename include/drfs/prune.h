@@ -88,9 +88,11 @@ bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id)
 /* ---- forgetting snapshots ------------------------------------------------ */
 
 /*
- * Delete the snapshot objects ids[0..n) (and drop them from the cache).
- * Nothing is deleted if any of them is held (-EBUSY) or unknown (-ENOENT).
- * Data is freed only by a later drfs_gc().
+ * Write the forget record of ids[0..n) (drfs_repo_forget_record), then
+ * delete their snapshot objects (and drop them from the cache). Nothing is
+ * deleted if any of them is held (-EBUSY) or unknown (-ENOENT). An id the
+ * cache knows as vanished (drfs_repo_snapshot_audit) is accepted: the
+ * record acknowledges its removal. Data is freed only by a later drfs_gc().
  */
 int drfs_forget(struct drfs_repo *r, const struct drfs_id *ids, size_t n);
 

@@ -124,6 +124,83 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 /* Folder name of a snapshot time (without the same-second suffix). */
 void drfs_snapshot_folder(const struct timespec *t, char out[32]);
 
+/* ---- forget records, vanished snapshots (forgotten.c, docs/rollback.md) -- */
+
+/*
+ * Every removal of snapshots writes a sealed forget record (forgotten/<id>,
+ * create-only) naming them before their objects are deleted. The cache
+ * remembers every snapshot it saw (drfs_repo_sync); one that disappears
+ * without a record naming it is kept as "vanished" until a record names it
+ * (drfs_forget of it writes one: the owner's acknowledgement).
+ */
+
+/*
+ * Write the forget record(s) of ids[0..n) (their times from the cache),
+ * create-only, and record them in the cache. Before the first record of a
+ * repository made by an older drfs, its baseline (below). Call it before
+ * deleting anything: a crash in between leaves a record of snapshots that
+ * still exist, which is harmless.
+ */
+int drfs_repo_forget_record(struct drfs_repo *r, const struct drfs_id *ids,
+			    size_t n);
+/*
+ * Upgrade a repository that has no forget record yet (made by a drfs
+ * without them; the cache knows from its last sync): write a baseline
+ * record naming the parents already missing, i.e. the snapshots forgotten
+ * before records existed. No-op once the repository has records.
+ */
+int drfs_repo_forget_baseline(struct drfs_repo *r);
+
+enum drfs_snap_problem_kind {
+	/* gone without a forget record */
+	DRFS_SNAP_VANISHED,
+	/* gone without a forget record while nothing newer of its host and
+	 * path was left: the repository was rolled back */
+	DRFS_SNAP_ROLLED_BACK,
+	/* a snapshot's parent is neither there, nor named by a forget
+	 * record, nor known to this cache (found with an empty cache too) */
+	DRFS_SNAP_HOLE,
+	/* a forget record that is corrupted or forged: refused */
+	DRFS_SNAP_BAD_RECORD,
+};
+
+struct drfs_snap_problem {
+	enum drfs_snap_problem_kind kind;
+	struct drfs_id id;  /* the snapshot that is gone (HOLE: the parent) */
+	char folder[32];    /* its folder by its time (HOLE: "") */
+	char host[DRFS_HOST_MAX_BUF]; /* its host (HOLE: the child's) */
+	struct drfs_id child;         /* HOLE: the snapshot naming it */
+	char child_folder[32];
+	char name[DRFS_OBJECT_NAME_MAX]; /* BAD_RECORD: the object */
+};
+
+/* What to say when holes are found and the repository has no records. */
+#define DRFS_NO_RECORDS_NOTE                                                   \
+	"note: this repository has no forget records yet (it was made by an "  \
+	"older drfs): the next backup, snapshot or forget records the "        \
+	"parents already missing as a baseline"
+
+struct drfs_snap_audit {
+	struct drfs_snap_problem *v; /* malloc'd */
+	size_t n;
+	bool no_records; /* no forget record known: made by an older drfs */
+};
+
+/* One line about p (no newline) into out. Returns out. */
+#define DRFS_SNAP_PROBLEM_TEXT_MAX 1024
+char *drfs_snap_problem_text(const struct drfs_snap_problem *p,
+			     char out[DRFS_SNAP_PROBLEM_TEXT_MAX]);
+
+/* What the cache knows is wrong with the snapshots (no request is made). */
+int drfs_repo_snapshot_audit(struct drfs_repo *r, struct drfs_snap_audit *ret);
+void drfs_snap_audit_release(struct drfs_snap_audit *a);
+/*
+ * A vanished snapshot by full id, hex prefix >= 8 or folder (of its time):
+ * -ENOENT, -EINVAL ambiguous (detail in drfs_repo_last_error()).
+ */
+int drfs_repo_vanished_find(struct drfs_repo *r, const char *spec,
+			    struct drfs_id *ret);
+
 /* ---- writing blobs -------------------------------------------------- */
 
 /*

@@ -241,3 +241,18 @@ const uint8_t *drfs_rd_bytes(struct drfs_rd *r, size_t max, size_t *ret_len)
 		*ret_len = (size_t)n;
 	return p;
 }
+
+void drfs_rd_str(struct drfs_rd *r, char *out, size_t max)
+{
+	size_t l = 0;
+	const uint8_t *p = drfs_rd_bytes(r, max, &l);
+	out[0] = 0;
+	if (!p)
+		return;
+	if (memchr(p, 0, l)) {
+		r->err = -EBADMSG;
+		return;
+	}
+	memcpy(out, p, l);
+	out[l] = 0;
+}

@@ -23,13 +23,12 @@
 #include "drfs/log.h"
 #include "drfs/ops.h"
 #include "drfs/prune.h"
-#include "drfs/prune.h"
 #include "drfs/repo.h"
 
 void report_line(void *userdata, const char *fmt, ...)
 {
 	(void)userdata;
-	char msg[2048];
+	char msg[2 * PATH_MAX + 1024]; /* a target and a path within it */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -302,6 +301,24 @@ void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void warn_vanished(struct drfs_repo *r, bool rollback_only)
+{
+	struct drfs_snap_audit a;
+	char msg[DRFS_SNAP_PROBLEM_TEXT_MAX];
+	bool hole = false;
+	if (drfs_repo_snapshot_audit(r, &a) < 0)
+		return;
+	for (size_t i = 0; i < a.n; i++) {
+		if (rollback_only && a.v[i].kind != DRFS_SNAP_ROLLED_BACK)
+			continue;
+		hole |= a.v[i].kind == DRFS_SNAP_HOLE;
+		log_warn("%s", drfs_snap_problem_text(&a.v[i], msg));
+	}
+	if (hole && a.no_records)
+		fprintf(stderr, "drfs: %s\n", DRFS_NO_RECORDS_NOTE);
+	drfs_snap_audit_release(&a);
+}
+
 void iso_time(const struct timespec *t, char out[48])
 {
 	struct tm tm;
@@ -387,6 +404,8 @@ static int cmd_snapshots(struct cli *c)
 	}
 	if (c->json)
 		printf("]\n");
+	fflush(stdout);
+	warn_vanished(r, false);
 	free(held);
 	free(v);
 	drfs_repo_free(r);
@@ -397,18 +416,26 @@ static int cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct progress_thread pt;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR");
+	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE]");
 	if (e < 0)
 		return EXIT_USAGE;
+	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
+		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
+			"if-newer, never or replace)", c->overwrite);
+		return EXIT_USAGE;
+	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
+	warn_vanished(r, true);
 	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
+				       .overwrite = ow,
 				       .report = report_line };
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;
@@ -427,6 +454,10 @@ static int cmd_restore(struct cli *c)
 		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
 			(unsigned long long)pt.p.files,
 			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
+	if (!c->quiet && pt.p.kept)
+		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
+			(unsigned long long)pt.p.kept,
+			c->overwrite ? c->overwrite : "always");
 	if (e > 0)
 		log_err("%d entries could not be restored (named above)", e);
 	drfs_repo_free(r);
@@ -730,7 +761,12 @@ static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
 	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
 	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR  restore without FUSE" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE]  restore without FUSE;\n"
+	  "             MODE for entries already in DIR: always (default: rewrite\n"
+	  "             files, replace symlinks and specials), if-changed (keep\n"
+	  "             files whose content matches), if-newer (only if the\n"
+	  "             snapshot's is newer), never, replace (always, and remove\n"
+	  "             a non-directory of another kind in the way)" },
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
@@ -802,6 +838,7 @@ enum {
 	OPT_PASSWORD_FILE2,
 	OPT_SAMPLE,
 	OPT_SEED,
+	OPT_OVERWRITE,
 };
 
 static const struct option long_opts[] = {
@@ -843,6 +880,7 @@ static const struct option long_opts[] = {
 	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1021,6 +1059,9 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_SEED:
 			c.seed = optarg;
+			break;
+		case OPT_OVERWRITE:
+			c.overwrite = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

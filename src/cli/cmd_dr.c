@@ -185,7 +185,9 @@ int cmd_drill(struct cli *c)
 			"error(s) (named above)",
 			(unsigned long long)res.mismatches,
 			(unsigned long long)res.restore_errors);
-		return 1;
+		/* entries restore refused or could not write, all else
+		 * verified: like restore, exit 3 */
+		return res.mismatches ? 1 : EXIT_PARTIAL;
 	}
 	return 0;
 }

@@ -138,13 +138,20 @@ int cmd_prune(struct cli *c)
 	return 0;
 }
 
-/* Resolve SNAPSHOT arguments from args[first..]. */
+/*
+ * Resolve SNAPSHOT arguments from args[first..]; with vanished, also
+ * snapshots the cache knows vanished (forget acknowledges them).
+ */
 static int resolve(struct cli *c, struct drfs_repo *r, int first,
-		   struct drfs_id *ids)
+		   bool vanished, struct drfs_id *ids)
 {
 	for (int i = first; i < c->n_args; i++) {
 		struct drfs_snap_info si;
 		int e = drfs_repo_snapshot_find(r, c->args[i], &si);
+		if (e == -ENOENT && vanished &&
+		    drfs_repo_vanished_find(r, c->args[i], &ids[i - first]) ==
+			    0)
+			continue;
 		if (e < 0) {
 			log_err("%s",
 				drfs_repo_last_error() ?: drfs_strerror(e));
@@ -168,7 +175,7 @@ int cmd_forget(struct cli *c)
 		return 1;
 	size_t n = (size_t)c->n_args - 1;
 	struct drfs_id *ids = calloc(n, sizeof(*ids));
-	int e = ids ? resolve(c, r, 1, ids) : -ENOMEM;
+	int e = ids ? resolve(c, r, 1, true, ids) : -ENOMEM;
 	if (e < 0)
 		goto out;
 	/* shared: forgetting races with no backup, but never with a prune */
@@ -217,7 +224,7 @@ static int hold_cmd(struct cli *c, bool set)
 		return 1;
 	struct drfs_lock *lock = NULL;
 	char why[256] = "";
-	int e = resolve(c, r, 1, &id);
+	int e = resolve(c, r, 1, false, &id);
 	/* shared: a hold never appears in the middle of a prune */
 	if (e >= 0) {
 		e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));

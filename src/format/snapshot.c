@@ -38,23 +38,6 @@ int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out)
 	return r;
 }
 
-/* Copy a length-prefixed string without NUL bytes into out[max+1]. */
-static void get_str(struct drfs_rd *rd, char *out, size_t max)
-{
-	size_t l = 0;
-	const uint8_t *p = drfs_rd_bytes(rd, max, &l);
-	if (!p) {
-		out[0] = 0;
-		return;
-	}
-	if (memchr(p, 0, l)) {
-		rd->err = -EBADMSG;
-		return;
-	}
-	memcpy(out, p, l);
-	out[l] = 0;
-}
-
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret)
 {
 	struct drfs_rd rd;
@@ -75,15 +58,15 @@ int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret)
 	drfs_rd_copy(&rd, s->root.b, DRFS_ID_LEN);
 	drfs_rd_copy(&rd, s->parent.b, DRFS_ID_LEN);
 	drfs_rd_copy(&rd, s->meta.b, DRFS_ID_LEN);
-	get_str(&rd, s->host, DRFS_HOST_MAX);
-	get_str(&rd, s->path, DRFS_PATH_MAX);
+	drfs_rd_str(&rd, s->host, DRFS_HOST_MAX);
+	drfs_rd_str(&rd, s->path, DRFS_PATH_MAX);
 	uint64_t nt = drfs_rd_uvarint(&rd);
 	if (drfs_rd_err(&rd) || nt > DRFS_TAGS_MAX)
 		goto out;
 	size_t used = 0;
 	for (uint64_t i = 0; i < nt; i++) {
 		char tag[DRFS_TAG_MAX + 1];
-		get_str(&rd, tag, DRFS_TAG_MAX);
+		drfs_rd_str(&rd, tag, DRFS_TAG_MAX);
 		size_t l = strlen(tag);
 		if (drfs_rd_err(&rd) || l == 0 || used + l + 1 > DRFS_TAGS_BUF)
 			goto out;

@@ -185,7 +185,7 @@ static uint32_t get_u32(struct drfs_rd *rd)
 	return (uint32_t)v;
 }
 
-int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret)
+int drfs_tree_iter_next_any(struct drfs_tree_iter *it, struct drfs_node *ret)
 {
 	struct drfs_rd *rd = &it->rd;
 	struct drfs_node n;
@@ -195,9 +195,13 @@ int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret)
 	if (drfs_rd_left(rd) == 0)
 		return 0;
 	memset(&n, 0, sizeof(n));
-	n.name = drfs_rd_bytes(rd, DRFS_NAME_MAX, &n.name_len);
-	if (!n.name || !name_ok(n.name, n.name_len))
+	/* a bad name is still read (up to DRFS_PATH_MAX) so it can be named */
+	n.name = drfs_rd_bytes(rd, DRFS_PATH_MAX, &n.name_len);
+	if (rd->err)
 		goto bad;
+	if (!n.name)
+		n.name = (const uint8_t *)"";
+	bool name_bad = !name_ok(n.name, n.name_len);
 	if (!it->first && name_cmp(it->last_name, it->last_name_len, n.name,
 				   n.name_len) >= 0)
 		goto bad;
@@ -268,10 +272,28 @@ int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret)
 	it->last_name = n.name;
 	it->last_name_len = n.name_len;
 	*ret = n;
-	return 1;
+	return name_bad ? DRFS_TREE_BAD_NAME : 1;
 bad:
 	rd->err = -EBADMSG;
 	return -EBADMSG;
+}
+
+int drfs_tree_iter_next(struct drfs_tree_iter *it, struct drfs_node *ret)
+{
+	struct drfs_node n;
+	int r = drfs_tree_iter_next_any(it, &n);
+	if (r == DRFS_TREE_BAD_NAME) {
+		it->rd.err = -EBADMSG;
+		return -EBADMSG;
+	}
+	if (r > 0)
+		*ret = n;
+	return r;
+}
+
+bool drfs_name_ok(const uint8_t *name, size_t len)
+{
+	return name_ok(name, len);
 }
 
 int drfs_node_next_xattr(struct drfs_node *n, struct drfs_xattr *ret)

@@ -45,6 +45,9 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_FS_RECS] = "fs_recs",
 	[DRFS_DB_FS_EXTENTS] = "fs_extents",
 	[DRFS_DB_FS_ORDER] = "fs_order",
+	[DRFS_DB_SNAP_HISTORY] = "snap_history",
+	[DRFS_DB_FORGOTTEN] = "forgotten",
+	[DRFS_DB_RECORDS] = "records",
 };
 
 struct drfs_index {
@@ -197,6 +200,11 @@ int drfs_index_clear(struct drfs_index *idx)
 	MDB_val k = { .mv_size = 13, .mv_data = "next_pack_seq" };
 	mdb_del(txn, idx->dbi[DRFS_DB_META], &k, NULL);
 	return lmdb_err(mdb_txn_commit(txn));
+}
+
+int drfs_kv_drop(struct drfs_txn *t, enum drfs_db db)
+{
+	return lmdb_err(mdb_drop(t->txn, t->idx->dbi[db], 0));
 }
 
 int drfs_index_set_nosync(struct drfs_index *idx, bool on)

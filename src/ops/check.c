@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * check.c - verify a repository: every pack the index names exists with
- * its size, every snapshot's trees decode and every blob they reference is
- * indexed; with read_data, every pack is downloaded, its name (SHA-256)
- * recomputed and every blob decrypted, decompressed and its id verified.
+ * its size, no snapshot vanished without a forget record, every snapshot's
+ * trees decode and every blob they reference is indexed; with read_data,
+ * every pack is downloaded, its name (SHA-256) recomputed and every blob
+ * decrypted, decompressed and its id verified.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -313,6 +314,36 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * What the cache knows about snapshots that disappeared: a rollback (the
+ * newest of a host and path gone) and a refused forget record are
+ * problems; an older snapshot gone, or a hole in a parent chain, is a
+ * warning (docs/rollback.md).
+ */
+static int check_vanished(struct ck *c)
+{
+	struct drfs_snap_audit a;
+	char msg[DRFS_SNAP_PROBLEM_TEXT_MAX];
+	bool hole = false;
+	int e = drfs_repo_snapshot_audit(c->r, &a);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < a.n; i++) {
+		const struct drfs_snap_problem *p = &a.v[i];
+		drfs_snap_problem_text(p, msg);
+		hole |= p->kind == DRFS_SNAP_HOLE;
+		if (p->kind == DRFS_SNAP_ROLLED_BACK ||
+		    p->kind == DRFS_SNAP_BAD_RECORD)
+			problem(c, "%s", msg);
+		else if (c->o->report)
+			c->o->report(c->o->report_data, "warning: %s", msg);
+	}
+	if (hole && a.no_records && c->o->report)
+		c->o->report(c->o->report_data, "%s", DRFS_NO_RECORDS_NOTE);
+	drfs_snap_audit_release(&a);
+	return 0;
+}
+
 int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 {
 	struct ck c = { .r = r, .o = o };
@@ -354,7 +385,12 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 			  "adopts them, prune removes them)",
 			  (unsigned long long)ls.orphans);
 
-	/* 2. every snapshot's trees and blobs */
+	/* 2. snapshots gone without a forget record, refused records */
+	e = check_vanished(&c);
+	if (e < 0)
+		goto out;
+
+	/* 3. every snapshot's trees and blobs */
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
@@ -371,7 +407,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	}
 	free(path);
 
-	/* 3. read every pack */
+	/* 4. read every pack */
 	if (o->read_data) {
 		struct rd_ctx x = { .c = &c, .packs = &packs };
 		pthread_t th[8];

@@ -4,15 +4,18 @@
  * verify every restored entry against the snapshot's trees, measure the
  * time-to-restore, clean up.
  *
- * Full drill (sample 100): drfs_restore() does the restore, exactly the
- * code a real recovery runs. Sampled drill: this file restores the
- * directories, symlinks and the sampled regular files itself (no devices,
- * no hard links), then verifies only what it restored; every tree is still
- * read and every extent's blob looked up in the index.
+ * The restore is drfs_restore(), exactly the code a real recovery runs;
+ * a sampled drill (sample < 100) has it restore the directories, symlinks
+ * and the sampled regular files only (no devices, no hard links), then
+ * verifies only what it restored; every tree is still read and every
+ * extent's blob looked up in the index. The verification walk is
+ * iterative with a bounded window of directory fds (struct
+ * drfs_treewalk), reads the restored entries through directory fds
+ * without following symlinks, and the scratch directory is removed the
+ * same way (drfs_remove_beneath).
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -23,8 +26,7 @@
 #include "drfs/dr.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
-
-#define VERIFY_CHUNK (1u << 20)
+#include "drfs/ondisk.h"
 
 struct hl {
 	uint64_t ino;   /* snapshot's hard-link group */
@@ -38,13 +40,12 @@ struct dv {
 	struct drfs_drill_result *res;
 	bool sampled;     /* sample < 100 */
 	bool root;        /* running as root: owners are compared */
-	char path[PATH_MAX];
-	size_t base_len;  /* length of the scratch directory prefix */
+	struct drfs_treewalk w; /* w.path: the entry being verified */
 	struct hl *hls;
 	size_t n_hls, cap_hls;
-	struct drfs_buf blob; /* scratch for blob reads */
-	uint8_t *chunk;       /* VERIFY_CHUNK bytes */
-	uint8_t *extent;      /* DRFS_CHUNK_MAX_LIMIT bytes: one extent */
+	struct drfs_buf buf;       /* scratch: file content */
+	struct drfs_extent_vec ext; /* the file's extents */
+	uint8_t *xval;             /* DRFS_XATTR_VALUE_MAX bytes */
 };
 
 static void mismatch(struct dv *d, const char *fmt, ...) _printf_(2, 3);
@@ -58,74 +59,25 @@ static void mismatch(struct dv *d, const char *fmt, ...)
 	d->res->mismatches++;
 	if (d->o->report)
 		d->o->report(d->o->report_data, "drill: \"%s\": %s",
-			     d->path[d->base_len] ? d->path + d->base_len + 1
-						  : "/",
-			     msg);
+			     d->w.path[0] ? d->w.path : "/", msg);
 }
 
-/* Whether the file at the current path is in the sample. */
-static bool in_sample(struct dv *d)
+/* Whether the file at path (relative) is in the sample. */
+static bool in_sample(void *data, const char *path)
 {
+	struct dv *d = data;
 	if (!d->sampled)
 		return true;
 	struct drfs_id h;
 	char buf[PATH_MAX + 32];
-	int n = snprintf(buf, sizeof(buf), "%llu:%s",
-			 (unsigned long long)d->o->seed,
-			 d->path + d->base_len);
-	drfs_sha256(buf, (size_t)MAX(n, 0), &h);
+	int n = snprintf(buf, sizeof(buf), "%llu:/%s",
+			 (unsigned long long)d->o->seed, path);
+	drfs_sha256(buf, (size_t)MIN(MAX(n, 0), (int)sizeof(buf) - 1), &h);
 	uint32_t v = drfs_get_le32(h.b) % 10000;
 	return v < (uint32_t)(d->o->sample * 100.0);
 }
 
-/* ---- restoring the sample ------------------------------------------------ */
-
-/* Owner, mode, xattrs, times of the entry at d->path (as restore does). */
-static int set_meta(struct dv *d, struct drfs_node *n)
-{
-	struct drfs_xattr x;
-	char name[DRFS_XATTR_NAME_MAX + 1];
-	if (d->root && lchown(d->path, n->uid, n->gid) < 0)
-		return -errno;
-	if (!S_ISLNK(n->mode) && chmod(d->path, n->mode & 07777) < 0)
-		return -errno;
-	while (drfs_node_next_xattr(n, &x) > 0) {
-		memcpy(name, x.name, x.name_len);
-		name[x.name_len] = 0;
-		if (lsetxattr(d->path, name, x.value, x.value_len, 0) < 0)
-			return -errno;
-	}
-	struct timespec ts[2] = { n->atime, n->mtime };
-	if (utimensat(AT_FDCWD, d->path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
-static int write_sampled(struct dv *d, struct drfs_node *n)
-{
-	struct drfs_extent x;
-	int fd = open(d->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-				       O_CLOEXEC, 0600);
-	int e = 0;
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)n->size) < 0)
-		e = -errno;
-	while (e >= 0 && drfs_node_next_extent(n, &x) > 0) {
-		drfs_buf_reset(&d->blob);
-		e = drfs_repo_blob_read(d->r, &x.id, &d->blob);
-		if (e >= 0 && d->blob.len != x.len)
-			e = -EBADMSG;
-		if (e >= 0)
-			e = drfs_pwrite_all(fd, d->blob.p, d->blob.len, x.off);
-	}
-	close(fd);
-	if (e < 0)
-		return e;
-	return set_meta(d, n);
-}
-
-/* ---- verification --------------------------------------------------------- */
+/* ---- verification -------------------------------------------------------- */
 
 static int hl_check(struct dv *d, const struct drfs_node *n,
 		    const struct stat *st)
@@ -151,89 +103,66 @@ static int hl_check(struct dv *d, const struct drfs_node *n,
 	return 0;
 }
 
-static void check_xattrs(struct dv *d, struct drfs_node *n)
+/* name in dir, by /proc/self/fd/DIR/NAME (there is no lgetxattrat). */
+static void check_xattrs(struct dv *d, int dir, const char *name,
+			 struct drfs_node *n)
 {
 	struct drfs_xattr x;
-	char name[DRFS_XATTR_NAME_MAX + 1];
-	uint8_t *val = malloc(DRFS_XATTR_VALUE_MAX);
-	if (!val)
-		return;
+	char xname[DRFS_XATTR_NAME_MAX + 1];
+	char proc[64 + NAME_MAX];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dir, name);
 	while (drfs_node_next_xattr(n, &x) > 0) {
-		memcpy(name, x.name, x.name_len);
-		name[x.name_len] = 0;
-		ssize_t l = lgetxattr(d->path, name, val, DRFS_XATTR_VALUE_MAX);
+		memcpy(xname, x.name, x.name_len);
+		xname[x.name_len] = 0;
+		ssize_t l = lgetxattr(proc, xname, d->xval,
+				      DRFS_XATTR_VALUE_MAX);
 		if (l < 0)
 			mismatch(d, "extended attribute \"%s\" is missing: %s",
-				 name, strerror(errno));
+				 xname, strerror(errno));
 		else if ((size_t)l != x.value_len ||
-			 memcmp(val, x.value, x.value_len) != 0)
-			mismatch(d, "extended attribute \"%s\" differs", name);
+			 memcmp(d->xval, x.value, x.value_len) != 0)
+			mismatch(d, "extended attribute \"%s\" differs", xname);
 	}
-	free(val);
 }
 
-/* 0 if [off, end) of fd reads as zeros (holes are skipped cheaply). */
-static int check_zero(struct dv *d, int fd, uint64_t off, uint64_t end)
+static void check_content(struct dv *d, int dir, const char *name,
+			  struct drfs_node *n)
 {
-	while (off < end) {
-		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
-		if (data < 0 || (uint64_t)data >= end)
-			return 0; /* a hole up to end (or ENXIO: to EOF) */
-		off = (uint64_t)data;
-		size_t want = (size_t)MIN((uint64_t)VERIFY_CHUNK, end - off);
-		ssize_t got = drfs_pread_all(fd, d->chunk, want, off);
-		if (got < 0)
-			return (int)got;
-		if ((size_t)got != want)
-			return -EBADMSG;
-		for (size_t i = 0; i < want; i++)
-			if (d->chunk[i])
-				return -EBADMSG;
-		off += want;
-	}
-	return 0;
-}
-
-static void check_content(struct dv *d, struct drfs_node *n)
-{
+	struct drfs_node m = *n;
 	struct drfs_extent x;
-	uint64_t pos = 0;
-	int fd = open(d->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	uint64_t off, end;
+	bool hole;
+	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					   O_CLOEXEC);
 	if (fd < 0) {
 		mismatch(d, "cannot open: %s", strerror(errno));
 		return;
 	}
-	uint8_t *buf = d->extent;
-	while (drfs_node_next_extent(n, &x) > 0) {
-		if (x.off > pos && check_zero(d, fd, pos, x.off) < 0) {
-			mismatch(d, "bytes %llu-%llu should be zeros (a hole)",
-				 (unsigned long long)pos,
-				 (unsigned long long)x.off);
-			goto out;
-		}
-		ssize_t got = x.len <= DRFS_CHUNK_MAX_LIMIT
-				      ? drfs_pread_all(fd, buf, x.len, x.off)
-				      : -EFBIG;
-		struct drfs_id id;
-		if (got == (ssize_t)x.len)
-			drfs_blob_id(&d->r->keys, buf, x.len, &id);
-		if (got != (ssize_t)x.len || !drfs_id_eq(&id, &x.id)) {
-			char hex[DRFS_ID_HEX_LEN + 1];
-			mismatch(d, "content differs at bytes %llu-%llu (blob "
-				    "%.16s)",
-				 (unsigned long long)x.off,
-				 (unsigned long long)(x.off + x.len),
-				 drfs_id_hex(&x.id, hex));
-			goto out;
-		}
-		d->res->bytes += x.len;
-		pos = x.off + x.len;
-	}
-	if (pos < n->size && check_zero(d, fd, pos, n->size) < 0)
-		mismatch(d, "bytes %llu-%llu should be zeros (a hole)",
-			 (unsigned long long)pos, (unsigned long long)n->size);
-out:
+	d->ext.n = 0;
+	int e = 0;
+	while (e >= 0 && drfs_node_next_extent(&m, &x) > 0)
+		e = drfs_extent_vec_push(&d->ext, x.off, x.len, &x.id);
+	e = e ?: drfs_file_compare(&d->r->keys, fd, d->ext.v, d->ext.n,
+				   n->size, &d->buf, &off, &end, &hole);
 	close(fd);
+	if (e < 0) {
+		mismatch(d, "cannot verify: %s", drfs_strerror(e));
+	} else if (e > 0 && hole) {
+		mismatch(d, "bytes %llu-%llu should be zeros (a hole)",
+			 (unsigned long long)off, (unsigned long long)end);
+	} else if (e > 0) {
+		/* the extent starting at off */
+		struct drfs_id id = { 0 };
+		char hex[DRFS_ID_HEX_LEN + 1];
+		for (size_t i = 0; i < d->ext.n; i++)
+			if (d->ext.v[i].off == off)
+				id = d->ext.v[i].id;
+		mismatch(d, "content differs at bytes %llu-%llu (blob %.16s)",
+			 (unsigned long long)off, (unsigned long long)end,
+			 drfs_id_hex(&id, hex));
+	} else {
+		d->res->bytes += n->size;
+	}
 }
 
 static bool ts_eq(const struct timespec *a, const struct timespec *b)
@@ -242,14 +171,16 @@ static bool ts_eq(const struct timespec *a, const struct timespec *b)
 }
 
 /*
- * Compare the restored entry at d->path with node n (check_meta false:
- * only its type; the sampled drill does not restore directories' metadata).
+ * Compare the restored entry name in dir (dir < 0: its directory is
+ * missing, -dir the errno) with node n (check_meta false: only its type;
+ * the sampled drill does not check directories' metadata).
  */
-static void verify_entry(struct dv *d, struct drfs_node *n, bool check_meta)
+static void verify_entry(struct dv *d, int dir, const char *name,
+			 struct drfs_node *n, bool check_meta)
 {
 	struct stat st;
-	if (lstat(d->path, &st) < 0) {
-		mismatch(d, "is missing: %s", strerror(errno));
+	if (dir < 0 || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		mismatch(d, "is missing: %s", strerror(dir < 0 ? -dir : errno));
 		return;
 	}
 	if ((st.st_mode & S_IFMT) != (n->mode & S_IFMT)) {
@@ -272,7 +203,7 @@ static void verify_entry(struct dv *d, struct drfs_node *n, bool check_meta)
 	if (!S_ISDIR(n->mode) && n->nlink > 1 && hl_check(d, n, &st) < 0)
 		return;
 	if (n->n_xattrs)
-		check_xattrs(d, n);
+		check_xattrs(d, dir, name, n);
 	switch (n->mode & S_IFMT) {
 	case S_IFREG:
 		if ((uint64_t)st.st_size != n->size) {
@@ -282,13 +213,13 @@ static void verify_entry(struct dv *d, struct drfs_node *n, bool check_meta)
 			return;
 		}
 		uint64_t before = d->res->mismatches;
-		check_content(d, n);
+		check_content(d, dir, name, n);
 		if (d->res->mismatches == before)
 			d->res->files++;
 		break;
 	case S_IFLNK: {
 		char t[DRFS_PATH_MAX + 1];
-		ssize_t l = readlink(d->path, t, sizeof(t));
+		ssize_t l = readlinkat(dir, name, t, sizeof(t));
 		if (l < 0 || (size_t)l != n->target_len ||
 		    memcmp(t, n->target, n->target_len) != 0)
 			mismatch(d, "symlink target differs");
@@ -304,152 +235,129 @@ static void verify_entry(struct dv *d, struct drfs_node *n, bool check_meta)
 	}
 }
 
-static size_t count_dir(const char *path)
+/* Entries in the directory fd dir (O_PATH), SIZE_MAX if unreadable. */
+static size_t count_dir(int dir)
 {
-	DIR *dir = opendir(path);
+	int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	size_t n = 0;
-	if (!dir)
+	if (!dh) {
+		if (fd >= 0)
+			close(fd);
 		return SIZE_MAX;
-	while ((de = readdir(dir)))
+	}
+	while ((de = readdir(dh)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			n++;
-	closedir(dir);
+	closedir(dh);
 	return n;
 }
 
-/* Walk tree id whose directory is d->path (plen bytes). */
-static int walk(struct dv *d, const struct drfs_id *tree_id, size_t plen)
+/* Every extent's blob must at least be known. */
+static void check_blobs_known(struct dv *d, const struct drfs_node *n)
 {
-	struct drfs_buf tree;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
-	size_t count = 0;
-	int e;
+	struct drfs_node m = *n;
+	struct drfs_extent x;
+	while (drfs_node_next_extent(&m, &x) > 0)
+		if (drfs_repo_blob_find(d->r, &x.id, NULL, NULL) < 0) {
+			char hex[DRFS_ID_HEX_LEN + 1];
+			mismatch(d, "blob %.16s is missing from the repository",
+				 drfs_id_hex(&x.id, hex));
+			break;
+		}
+}
 
-	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(d->r, tree_id, &tree);
-	e = e ?: drfs_tree_iter_init(&it, tree.p, tree.len);
+/* The directory on top is done: nothing more, nothing less on disk. */
+static void check_count(struct dv *d)
+{
+	struct drfs_treewalk_dir *top = drfs_treewalk_top(&d->w);
+	int fd = drfs_treewalk_fd(&d->w);
+	if (d->sampled || fd < 0)
+		return; /* a sample leaves entries out; missing: said so */
+	size_t have = count_dir(fd);
+	if (have != top->entries)
+		mismatch(d, "holds %zu entries, the snapshot %llu", have,
+			 (unsigned long long)top->entries);
+}
+
+static int verify(struct dv *d, const struct drfs_id *root)
+{
+	struct drfs_treewalk *w = &d->w;
+	struct drfs_node n;
+	int e = drfs_treewalk_push(w, root, -1, false);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		mismatch(d, "cannot read the directory's tree %.16s: %s",
-			 drfs_id_hex(tree_id, hex), drfs_strerror(e));
-		drfs_buf_release(&tree);
+			 drfs_id_hex(root, hex), drfs_strerror(e));
 		return e == -ENOMEM ? e : 0;
 	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		if (plen + 1 + n.name_len >= sizeof(d->path)) {
+	while (w->n) {
+		int r = drfs_treewalk_next(w, &n);
+		if (r == 0)
+			check_count(d);
+		else if (r < 0)
+			mismatch(d, "the directory's tree is corrupted");
+		if (r <= 0) {
+			drfs_treewalk_pop(w);
+			continue;
+		}
+		if (r == DRFS_TREE_BAD_NAME)
+			continue; /* refused (and reported) by the restore */
+		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
 			mismatch(d, "a name in it is too long to restore");
 			continue;
 		}
-		d->path[plen] = '/';
-		memcpy(d->path + plen + 1, n.name, n.name_len);
-		size_t nlen = plen + 1 + n.name_len;
-		d->path[nlen] = 0;
+		const char *name = drfs_treewalk_name(w);
 		d->res->entries++;
-		count++;
 		bool sample = true;
 		if (S_ISREG(n.mode)) {
 			d->res->files_total++;
 			d->res->bytes_total += n.size;
-			sample = in_sample(d);
-			/* every blob must at least be known */
-			struct drfs_node m = n;
-			struct drfs_extent x;
-			while (drfs_node_next_extent(&m, &x) > 0)
-				if (drfs_repo_blob_find(d->r, &x.id, NULL,
-							NULL) < 0) {
-					char hex[DRFS_ID_HEX_LEN + 1];
-					mismatch(d, "blob %.16s is missing from "
-						    "the repository",
-						 drfs_id_hex(&x.id, hex));
-					break;
-				}
+			sample = in_sample(d, w->path);
+			check_blobs_known(d, &n);
 		}
 		if (d->sampled) {
-			/* restore what the sample covers */
-			int re = 0;
-			if (S_ISDIR(n.mode))
-				re = mkdir(d->path, 0700) < 0 && errno != EEXIST
-					     ? -errno
-					     : 0;
-			else if (S_ISLNK(n.mode)) {
-				char t[DRFS_PATH_MAX + 1];
-				memcpy(t, n.target, n.target_len);
-				t[n.target_len] = 0;
-				re = symlink(t, d->path) < 0 ? -errno : 0;
-				if (re >= 0) {
-					struct drfs_node m = n;
-					re = set_meta(d, &m);
-				}
-			} else if (S_ISREG(n.mode) && sample) {
-				struct drfs_node m = n;
-				re = write_sampled(d, &m);
-			} else {
+			if (!S_ISDIR(n.mode) && !S_ISLNK(n.mode) &&
+			    !S_ISREG(n.mode))
 				sample = false;
-			}
-			if (re < 0) {
-				d->res->restore_errors++;
-				mismatch(d, "cannot restore: %s",
-					 drfs_strerror(re));
-				sample = false;
-			}
 			if (!S_ISDIR(n.mode))
 				n.nlink = 1; /* the sample makes no hard links */
 		}
-		if (sample)
-			verify_entry(d, &n, !(d->sampled && S_ISDIR(n.mode)));
-		if (S_ISDIR(n.mode)) {
-			e = walk(d, &n.subtree, nlen);
-			if (e < 0)
-				break;
+		int dir = drfs_treewalk_fd(w);
+		if (dir == -ESTALE) {
+			mismatch(d, "its directory was replaced during the "
+				    "drill");
+			drfs_treewalk_unjoin(w);
+			drfs_treewalk_pop(w);
+			continue;
 		}
-		d->path[plen] = 0;
+		if (sample)
+			verify_entry(d, dir, name, &n,
+				     !(d->sampled && S_ISDIR(n.mode)));
+		if (S_ISDIR(n.mode)) {
+			int fd = dir < 0 ? -1
+					 : openat(dir, name,
+						  O_PATH | O_DIRECTORY |
+							  O_NOFOLLOW |
+							  O_CLOEXEC);
+			e = drfs_treewalk_push(w, &n.subtree, fd, false);
+			if (e < 0) {
+				char hex[DRFS_ID_HEX_LEN + 1];
+				mismatch(d, "cannot read the directory's tree "
+					    "%.16s: %s",
+					 drfs_id_hex(&n.subtree, hex),
+					 drfs_strerror(e));
+				if (e == -ENOMEM)
+					return e;
+			}
+		}
+		drfs_treewalk_unjoin(w);
 	}
-	d->path[plen] = 0;
-	if (e == -EBADMSG) {
-		mismatch(d, "the directory's tree is corrupted");
-		e = 0;
-	}
-	if (e >= 0 && !d->sampled) {
-		/* nothing more, nothing less (a sample leaves entries out) */
-		size_t have = count_dir(d->path);
-		if (have != count)
-			mismatch(d, "holds %zu entries, the snapshot %zu", have,
-				 count);
-	}
-	drfs_buf_release(&tree);
-	return e;
-}
-
-/* ---- scratch directory ---------------------------------------------------- */
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
 	return 0;
 }
 
-static int open_up(const char *path, const struct stat *st, int flag,
-		   struct FTW *f)
-{
-	(void)f;
-	if (flag == FTW_D && (st->st_mode & 0700) != 0700)
-		chmod(path, (st->st_mode & 07777) | 0700);
-	return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-	nftw(dir, open_up, 32, FTW_PHYS);
-	nftw(dir, rm_one, 32, FTW_DEPTH | FTW_PHYS);
-}
+/* ---- the drill ----------------------------------------------------------- */
 
 int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	       struct drfs_drill_result *ret)
@@ -457,7 +365,7 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	struct drfs_drill_result res = { 0 };
 	struct dv d = { .r = r, .o = o, .res = &res };
 	const char *parent = o->scratch;
-	int e;
+	int e, root = -1;
 
 	if (!(o->sample > 0 && o->sample <= 100))
 		return -EINVAL;
@@ -476,40 +384,41 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 		return -ENAMETOOLONG;
 	if (!mkdtemp(res.dir))
 		return -errno;
-	d.chunk = malloc(VERIFY_CHUNK);
-	d.extent = malloc(DRFS_CHUNK_MAX_LIMIT);
-	if (!d.chunk || !d.extent) {
-		e = -ENOMEM;
+	root = open(res.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d.xval = malloc(DRFS_XATTR_VALUE_MAX);
+	if (root < 0 || !d.xval) {
+		e = root < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
-	drfs_buf_init(&d.blob, DRFS_BLOB_MAX);
+	drfs_buf_init(&d.buf, DRFS_BLOB_MAX);
 
 	/* restore (timed: the RTO) */
 	double t0 = drfs_now_mono();
-	if (!d.sampled) {
-		struct drfs_restore_opts ro = {
-			.snapshot = drfs_id_hex(&res.snap.id,
-						(char[DRFS_ID_HEX_LEN + 1]){ 0 }),
-			.target = res.dir,
-			.report = o->report,
-			.report_data = o->report_data,
-		};
-		e = drfs_restore(r, &ro);
-		if (e < 0)
-			goto out;
-		res.restore_errors = (uint64_t)e;
-	}
+	struct drfs_restore_opts ro = {
+		.snapshot = drfs_id_hex(&res.snap.id,
+					(char[DRFS_ID_HEX_LEN + 1]){ 0 }),
+		.target = res.dir,
+		.want_file = d.sampled ? in_sample : NULL,
+		.want_data = &d,
+		.report = o->report,
+		.report_data = o->report_data,
+	};
+	e = drfs_restore(r, &ro);
+	if (e < 0)
+		goto out;
+	res.restore_errors = (uint64_t)e;
 	res.restore_seconds = drfs_now_mono() - t0;
 
-	/* verify (for a sample, restore and verify in one walk) */
+	/* verify */
 	double t1 = drfs_now_mono();
-	strcpy(d.path, res.dir);
-	d.base_len = strlen(res.dir);
-	e = walk(&d, &res.snap.snap.root, d.base_len);
+	drfs_treewalk_init(&d.w, r, root);
+	e = verify(&d, &res.snap.snap.root);
+	drfs_treewalk_release(&d.w);
 	if (e < 0)
 		goto out;
 	res.verify_seconds = drfs_now_mono() - t1;
 	if (d.sampled) {
+		/* what a sampled recovery costs: restore and verify */
 		res.restore_seconds += res.verify_seconds;
 	} else if (!drfs_id_is_zero(&res.snap.snap.meta)) {
 		/* the snapshot root's own metadata, applied last by restore */
@@ -520,7 +429,7 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 		me = me ?: drfs_tree_find(mt.p, mt.len,
 					  (const uint8_t *)"root", 4, &n);
 		if (me >= 0)
-			verify_entry(&d, &n, true);
+			verify_entry(&d, root, ".", &n, true);
 		else
 			mismatch(&d, "cannot read the snapshot root's "
 				     "metadata: %s", drfs_strerror(me));
@@ -528,12 +437,19 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	}
 	e = (int)MIN(res.mismatches + res.restore_errors, (uint64_t)INT32_MAX);
 out:
-	if (!o->keep)
-		remove_tree(res.dir);
-	free(d.chunk);
-	free(d.extent);
+	if (root >= 0 && !o->keep) {
+		fchmod(root, 0700);
+		drfs_remove_beneath(root);
+		rmdir(res.dir);
+	} else if (root < 0 && !o->keep) {
+		rmdir(res.dir);
+	}
+	if (root >= 0)
+		close(root);
+	free(d.xval);
 	free(d.hls);
-	drfs_buf_release(&d.blob);
+	free(d.ext.v);
+	drfs_buf_release(&d.buf);
 	if (e >= 0)
 		*ret = res;
 	return e;

@@ -86,18 +86,26 @@ static int uncache_snapshots(struct drfs_repo *r, const struct drfs_id *ids,
 	return e;
 }
 
-/* Delete snapshot objects; the first one alone (a crash point between). */
+/*
+ * Record the removal (forgotten/, before anything is deleted: a snapshot
+ * that disappears without a record is reported as vanished), then delete
+ * the snapshot objects; the first one alone (a crash point between).
+ */
 static int forget_objects(struct drfs_repo *r, const struct drfs_id *ids,
 			  size_t n)
 {
 	if (!n)
 		return 0;
+	int e = drfs_repo_forget_record(r, ids, n);
+	if (e < 0)
+		return e;
+	crash_point("record");
 	char(*names)[DRFS_OBJECT_NAME_MAX] = calloc(n, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		drfs_name_snapshot(&ids[i], names[i]);
-	int e = delete_names(r->be, names, 1);
+	e = delete_names(r->be, names, 1);
 	crash_point("forget");
 	e = e ?: delete_names(r->be, names + 1, n - 1);
 	free(names);
@@ -115,8 +123,12 @@ int drfs_forget(struct drfs_repo *r, const struct drfs_id *ids, size_t n)
 		uint8_t d[1];
 		e = drfs_kv_get_fixed(t, DRFS_DB_SNAPS, ids[i].b, DRFS_ID_LEN,
 				      d, 1);
+		/* a snapshot that vanished: its record acknowledges that */
+		if (e == -ENOENT)
+			e = drfs_kv_get_fixed(t, DRFS_DB_SNAP_HISTORY, ids[i].b,
+					      DRFS_ID_LEN, d, 1);
 		if (e == -E2BIG)
-			e = 0; /* present */
+			e = 0; /* present, or vanished */
 	}
 	drfs_txn_abort(t);
 	if (e < 0)

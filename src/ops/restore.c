@@ -2,14 +2,22 @@
 /*
  * restore.c - a snapshot back into a directory, without FUSE.
  *
- * The walk (this thread) creates directories, symlinks and special files
- * and queues regular files to worker threads, which write their extents
- * (holes stay holes) and set their metadata. Hard links are made after the
- * workers finish, directory metadata last (deepest first) so that writing
- * children does not disturb parents' times.
+ * The walk (this thread, iterative: struct drfs_treewalk) creates
+ * directories, symlinks and special files and queues regular files to
+ * worker threads, which write their extents (holes stay holes) and set
+ * their metadata. Hard links are made after the workers finish, directory
+ * metadata last (deepest first) so that writing children does not disturb
+ * parents' times.
+ *
+ * Nothing outside the target is touched: every entry is reached through a
+ * directory fd (the walk's) or opened beneath the target's fd by its
+ * relative path (drfs_open_beneath), never through a symlink; metadata is
+ * set on an fd or with the *at calls that do not follow; an existing entry
+ * of another kind is a conflict, not something to enter; an existing file
+ * with other hard links is replaced, not written through; a hard link
+ * goes only to a file this restore made, checked by inode at link time.
  */
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -19,6 +27,7 @@
 
 #include "drfs/limits.h"
 #include "drfs/log.h"
+#include "drfs/ondisk.h"
 #include "drfs/ops.h"
 
 struct meta {
@@ -30,11 +39,22 @@ struct meta {
 	size_t xattrs_len;
 };
 
+enum how {
+	H_NEW,        /* create it (O_EXCL) */
+	H_REWRITE,    /* the existing file (dev, ino) is rewritten */
+	H_IF_CHANGED, /* ... unless its content matches */
+};
+
 struct file_job {
 	struct file_job *next;
-	char *path;
+	char *path; /* relative to the target */
 	uint64_t size;
 	struct meta m;
+	enum how how;
+	bool first;     /* first name of hard-link group `group` */
+	uint64_t group;
+	dev_t dev;      /* the existing file (H_REWRITE, H_IF_CHANGED) */
+	ino_t ino;
 	size_t n_ext;
 	struct drfs_extent ext[];
 };
@@ -42,21 +62,30 @@ struct file_job {
 struct dir_meta {
 	char *path;
 	struct meta m;
+	dev_t dev;
+	ino_t ino;
 };
 
 struct link_job {
-	char *path;   /* to create */
-	uint64_t ino; /* group */
+	char *path;     /* to create */
+	uint64_t group; /* snapshot inode number */
+	bool replace;   /* an entry of the same kind is there: remove it */
 };
 
+/* The first name made of each hard-link group. */
 struct ino_map {
-	uint64_t ino;
-	char *path;
+	uint64_t group;
+	char *path;     /* NULL: empty slot */
+	bool made;      /* this restore made it: dev, ino */
+	dev_t dev;
+	ino_t ino;
 };
 
 struct rs {
 	struct drfs_repo *r;
 	const struct drfs_restore_opts *o;
+	int root;                     /* the target */
+	struct drfs_treewalk w;       /* the walk's */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct file_job *head, *tail; /* (lock) */
@@ -65,25 +94,77 @@ struct rs {
 	int errors;                   /* (lock) */
 	int fatal;                    /* (lock) */
 
-	struct dir_meta *dirs;
+	struct dir_meta *dirs;        /* the walk's, then after the workers */
 	size_t n_dirs, cap_dirs;
 	struct link_job *links;
 	size_t n_links, cap_links;
-	struct ino_map *inos;
+	struct ino_map *inos;         /* inserted by the walk (lock); made,
+					 dev, ino set by workers (lock) */
 	size_t n_inos, cap_inos;
 };
 
-static void problem(struct rs *s, const char *path, int e, const char *what)
+int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret)
+{
+	static const char *const names[] = {
+		[DRFS_OVERWRITE_ALWAYS] = "always",
+		[DRFS_OVERWRITE_IF_CHANGED] = "if-changed",
+		[DRFS_OVERWRITE_IF_NEWER] = "if-newer",
+		[DRFS_OVERWRITE_NEVER] = "never",
+		[DRFS_OVERWRITE_REPLACE] = "replace",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(s, names[i])) {
+			*ret = (enum drfs_overwrite)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static void count_error(struct rs *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->errors++;
 	if (s->o->progress)
 		s->o->progress->errors++;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* A failure of the entry at path (relative to the target). */
+static void problem(struct rs *s, const char *path, int e, const char *what)
+{
+	count_error(s);
 	if (s->o->report)
-		s->o->report(s->o->report_data, "\"%s\": %s: %s", path, what,
+		s->o->report(s->o->report_data, "\"%s%s%s\": %s: %s",
+			     s->o->target, *path ? "/" : "", path, what,
 			     drfs_strerror(e));
 }
+
+/* ... whose message says it all. */
+static void problem_msg(struct rs *s, const char *path, const char *what)
+{
+	count_error(s);
+	if (s->o->report)
+		s->o->report(s->o->report_data, "\"%s%s%s\": %s",
+			     s->o->target, *path ? "/" : "", path, what);
+}
+
+/* What happened at path: someone swapped it (-ESTALE), or error e. */
+static void failed(struct rs *s, const char *path, int e, const char *what)
+{
+	if (e == -ESTALE)
+		problem_msg(s, path, "was replaced during the restore; left "
+				     "as it is");
+	else
+		problem(s, path, e, what);
+}
+
+static void kept(struct rs *s)
+{
+	if (s->o->progress)
+		s->o->progress->kept++;
+}
+
+/* ---- metadata ------------------------------------------------------------ */
 
 static int meta_from(struct meta *m, struct drfs_node *n)
 {
@@ -118,38 +199,301 @@ static int meta_from(struct meta *m, struct drfs_node *n)
 	return 0;
 }
 
-/* Ownership, mode, xattrs, times; in that order (chown clears setuid). */
-static int meta_apply(const char *path, const struct meta *m, bool is_link)
+/*
+ * Set m's xattrs with set(target, name, value, len); fd >= 0: fsetxattr,
+ * else lsetxattr/setxattr of path. First error.
+ */
+static int set_xattrs(const struct meta *m, int fd, const char *path,
+		      bool follow)
 {
-	int e = 0;
-	if (lchown(path, m->uid, m->gid) < 0)
-		e = -errno;
-	if (!is_link && chmod(path, m->mode & 07777) < 0 && !e)
-		e = -errno;
 	const uint8_t *p = m->xattrs;
+	int e = 0;
 	for (size_t i = 0; i < m->n_xattrs; i++) {
 		const char *name = (const char *)p;
 		p += strlen(name) + 1;
 		uint32_t vl = drfs_get_le32(p);
 		p += 4;
-		if (lsetxattr(path, name, p, vl, 0) < 0 && !e)
+		int r = fd >= 0 ? fsetxattr(fd, name, p, vl, 0)
+			: follow ? setxattr(path, name, p, vl, 0)
+				 : lsetxattr(path, name, p, vl, 0);
+		if (r < 0 && !e)
 			e = -errno;
 		p += vl;
 	}
+	return e;
+}
+
+/*
+ * Ownership, mode, xattrs, times of an open regular file or directory; in
+ * that order (chown clears setuid). First error.
+ */
+static int meta_apply_fd(int fd, const struct meta *m)
+{
+	int e = 0;
+	if (fchown(fd, m->uid, m->gid) < 0)
+		e = -errno;
+	if (fchmod(fd, m->mode & 07777) < 0 && !e)
+		e = -errno;
+	int xe = set_xattrs(m, fd, NULL, false);
+	e = e ?: xe;
 	struct timespec ts[2] = { m->atime, m->mtime };
-	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0 && !e)
+	if (futimens(fd, ts) < 0 && !e)
 		e = -errno;
 	return e;
 }
 
-static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
+/*
+ * Of the symlink name in dir (it cannot be opened): the *at calls that do
+ * not follow it, its xattrs by /proc/self/fd/DIR/NAME (no lsetxattrat).
+ */
+static int meta_apply_symlink(int dir, const char *name, const struct meta *m)
 {
-	int fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-				       O_CLOEXEC,
-		      0600);
-	int e = 0, bad = 0;
+	char proc[64 + NAME_MAX];
+	int e = 0;
+	if (fchownat(dir, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		e = -errno;
+	if (m->n_xattrs) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dir, name);
+		int xe = set_xattrs(m, -1, proc, false);
+		e = e ?: xe;
+	}
+	struct timespec ts[2] = { m->atime, m->mtime };
+	if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0 && !e)
+		e = -errno;
+	return e;
+}
+
+/*
+ * Of the device, FIFO or socket name in dir (not to be opened for I/O):
+ * through an O_PATH fd that must be of its type and have no other name
+ * (a hard link swapped in from elsewhere is left alone), as
+ * /proc/self/fd/N, which leads to exactly that inode.
+ */
+static int meta_apply_special(int dir, const char *name, const struct meta *m)
+{
+	char proc[64];
+	struct stat st;
+	int e = 0;
+	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != (m->mode & S_IFMT) ||
+	    st.st_nlink != 1) {
+		close(fd);
+		return -ESTALE;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (chown(proc, m->uid, m->gid) < 0)
+		e = -errno;
+	if (chmod(proc, m->mode & 07777) < 0 && !e)
+		e = -errno;
+	int xe = set_xattrs(m, -1, proc, true);
+	e = e ?: xe;
+	struct timespec ts[2] = { m->atime, m->mtime };
+	if (utimensat(AT_FDCWD, proc, ts, 0) < 0 && !e)
+		e = -errno;
+	close(fd);
+	return e;
+}
+
+/* ---- hard-link groups ---------------------------------------------------- */
+
+/*
+ * The first name of each multiply-linked inode: an open-addressing hash
+ * table (s->inos, cap_inos a power of two, path NULL = empty), so a tree
+ * of a million hard links costs a million look-ups, not 10^12.
+ */
+static size_t ino_slot(uint64_t group, size_t cap)
+{
+	uint64_t h = group * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & (cap - 1);
+}
+
+static struct ino_map *ino_find(struct rs *s, uint64_t group)
+{
+	if (!s->cap_inos)
+		return NULL;
+	size_t mask = s->cap_inos - 1;
+	for (size_t i = ino_slot(group, s->cap_inos);; i = (i + 1) & mask) {
+		if (!s->inos[i].path)
+			return NULL;
+		if (s->inos[i].group == group)
+			return &s->inos[i];
+	}
+}
+
+static void ino_put(struct ino_map *v, size_t cap, const struct ino_map *x)
+{
+	size_t i = ino_slot(x->group, cap);
+	while (v[i].path)
+		i = (i + 1) & (cap - 1);
+	v[i] = *x;
+}
+
+/* Under s->lock (workers record into the table). */
+static int ino_add(struct rs *s, uint64_t group, const char *path)
+{
+	if (2 * (s->n_inos + 1) > s->cap_inos) {
+		size_t cap = s->cap_inos ? 2 * s->cap_inos : 64;
+		struct ino_map *v = calloc(cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap_inos; i++)
+			if (s->inos[i].path)
+				ino_put(v, cap, &s->inos[i]);
+		free(s->inos);
+		s->inos = v;
+		s->cap_inos = cap;
+	}
+	struct ino_map x = { .group = group, .path = strdup(path) };
+	if (!x.path)
+		return -ENOMEM;
+	ino_put(s->inos, s->cap_inos, &x);
+	s->n_inos++;
+	return 0;
+}
+
+/* This restore made the first name of group: it is st. */
+static void ino_made(struct rs *s, uint64_t group, const struct stat *st)
+{
+	pthread_mutex_lock(&s->lock);
+	struct ino_map *x = ino_find(s, group);
+	if (x) {
+		x->made = true;
+		x->dev = st->st_dev;
+		x->ino = st->st_ino;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- regular files (workers) --------------------------------------------- */
+
+/* Split path into its directory (opened beneath the target) and name. */
+static int open_parent(struct rs *s, char *path, const char **ret_name)
+{
+	char *slash = strrchr(path, '/');
+	if (!slash) {
+		*ret_name = path;
+		return drfs_open_beneath(s->root, "", O_PATH | O_DIRECTORY, 0);
+	}
+	*slash = 0;
+	int fd = drfs_open_beneath(s->root, path, O_PATH | O_DIRECTORY, 0);
+	*slash = '/';
+	*ret_name = slash + 1;
+	return fd;
+}
+
+/*
+ * The existing file (dev, ino) has other names: never write through them
+ * (one may be outside the target). Remove this name and create it anew.
+ */
+static int recreate(struct rs *s, struct file_job *j)
+{
+	const char *name;
+	struct stat st;
+	int dir = open_parent(s, j->path, &name), fd;
+	if (dir < 0)
+		return dir;
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		fd = -errno;
+	else if (st.st_dev != j->dev || st.st_ino != j->ino)
+		fd = -ESTALE;
+	else if (unlinkat(dir, name, 0) < 0)
+		fd = -errno;
+	else if ((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL |
+						 O_NOFOLLOW | O_CLOEXEC,
+			      0600)) < 0)
+		fd = -errno;
+	close(dir);
+	return fd;
+}
+
+/*
+ * Open the job's file for writing (1: its content already matches, just
+ * set metadata; 0: write it) into *ret_fd.
+ */
+static int open_file(struct rs *s, struct file_job *j, struct drfs_buf *buf,
+		     int *ret_fd)
+{
+	struct stat st;
+	int fd, e;
+	if (j->how == H_NEW)
+		fd = drfs_open_beneath(s->root, j->path,
+				       O_WRONLY | O_CREAT | O_EXCL, 0600);
+	else
+		fd = drfs_open_beneath(s->root, j->path,
+				       (j->how == H_IF_CHANGED ? O_RDWR
+							       : O_WRONLY) |
+					       O_NONBLOCK,
+				       0);
+	/* a symlink where the walk made or saw a directory or file */
+	if (fd == -ELOOP || fd == -ENOTDIR)
+		return -ESTALE;
+	if (fd < 0 || j->how == H_NEW) {
+		*ret_fd = fd;
+		return fd < 0 ? fd : 0;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_dev != j->dev || st.st_ino != j->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	if (st.st_nlink > 1) {
+		close(fd);
+		fd = recreate(s, j);
+		*ret_fd = fd;
+		return fd < 0 ? fd : 0;
+	}
+	*ret_fd = fd;
+	if (j->how == H_IF_CHANGED && (uint64_t)st.st_size == j->size) {
+		uint64_t off, end;
+		bool hole;
+		e = drfs_file_compare(&s->r->keys, fd, j->ext, j->n_ext,
+				      j->size, buf, &off, &end, &hole);
+		if (e == 0)
+			return 1;
+		if (e < 0)
+			goto fail;
+	}
+	if (ftruncate(fd, 0) < 0) {
+		e = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	close(fd);
+	*ret_fd = -1;
+	return e;
+}
+
+/* A full disk ends the restore (every later file would fail the same). */
+static void stop_if_full(struct rs *s, int e)
+{
+	if (e != -ENOSPC && e != -EDQUOT)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->fatal = s->fatal ?: e;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
+{
+	int fd, e = 0;
+	int same = open_file(s, j, buf, &fd);
+	if (same < 0) {
+		if (same == -EEXIST)
+			problem_msg(s, j->path, "appeared during the restore; "
+						"left as it is");
+		else
+			failed(s, j->path, same, "cannot open");
+		stop_if_full(s, same);
+		return 0;
+	}
+	if (same) {
+		if (s->o->progress)
+			s->o->progress->kept++;
+		goto meta;
+	}
 	if (ftruncate(fd, (off_t)j->size) < 0) {
 		e = -errno;
 		goto out;
@@ -169,7 +513,6 @@ static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
 						      j->ext[i].len),
 				 drfs_id_hex(&j->ext[i].id, hex));
 			problem(s, j->path, re, what);
-			bad++;
 			continue;
 		}
 		e = drfs_pwrite_all(fd, buf->p, buf->len, j->ext[i].off);
@@ -178,16 +521,22 @@ static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
 		if (s->o->progress)
 			s->o->progress->bytes += buf->len;
 	}
+meta:
+	if (j->first) {
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			ino_made(s, j->group, &st);
+	}
+	int me = meta_apply_fd(fd, &j->m);
+	if (me < 0)
+		problem(s, j->path, me, "cannot set metadata");
 out:
 	close(fd);
-	if (e >= 0) {
-		int me = meta_apply(j->path, &j->m, false);
-		if (me < 0)
-			problem(s, j->path, me, "cannot set metadata");
+	if (e < 0) {
+		problem(s, j->path, e, "cannot write");
+		stop_if_full(s, e);
 	}
-	if (e < 0)
-		return e;
-	return bad ? 1 : 0;
+	return e;
 }
 
 static void *worker_main(void *arg)
@@ -208,15 +557,7 @@ static void *worker_main(void *arg)
 		s->queued--;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
-		int e = restore_file(s, j, &buf);
-		if (e < 0) {
-			problem(s, j->path, e, "cannot write");
-			if (e == -ENOSPC) {
-				pthread_mutex_lock(&s->lock);
-				s->fatal = e;
-				pthread_mutex_unlock(&s->lock);
-			}
-		}
+		restore_file(s, j, &buf);
 		if (s->o->progress)
 			s->o->progress->files++;
 		free(j->path);
@@ -229,77 +570,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int push_link(struct rs *s, const char *path, uint64_t ino)
-{
-	if (s->n_links == s->cap_links) {
-		size_t cap = s->cap_links ? 2 * s->cap_links : 16;
-		void *p = realloc(s->links, cap * sizeof(*s->links));
-		if (!p)
-			return -ENOMEM;
-		s->links = p;
-		s->cap_links = cap;
-	}
-	s->links[s->n_links].path = strdup(path);
-	s->links[s->n_links++].ino = ino;
-	return 0;
-}
-
-/*
- * The first path restored for each multiply-linked inode: an open-addressing
- * hash table (s->inos, cap_inos a power of two, path NULL = empty), so a
- * tree of a million hard links costs a million look-ups, not 10^12.
- */
-static size_t ino_slot(uint64_t ino, size_t cap)
-{
-	uint64_t h = ino * 0x9e3779b97f4a7c15ull;
-	return (size_t)(h >> 32) & (cap - 1);
-}
-
-static const char *ino_first(struct rs *s, uint64_t ino)
-{
-	if (!s->cap_inos)
-		return NULL;
-	size_t mask = s->cap_inos - 1;
-	for (size_t i = ino_slot(ino, s->cap_inos);; i = (i + 1) & mask) {
-		if (!s->inos[i].path)
-			return NULL;
-		if (s->inos[i].ino == ino)
-			return s->inos[i].path;
-	}
-}
-
-static void ino_put(struct ino_map *v, size_t cap, uint64_t ino, char *path)
-{
-	size_t i = ino_slot(ino, cap);
-	while (v[i].path)
-		i = (i + 1) & (cap - 1);
-	v[i].ino = ino;
-	v[i].path = path;
-}
-
-static int ino_add(struct rs *s, uint64_t ino, const char *path)
-{
-	if (2 * (s->n_inos + 1) > s->cap_inos) {
-		size_t cap = s->cap_inos ? 2 * s->cap_inos : 64;
-		struct ino_map *v = calloc(cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->cap_inos; i++)
-			if (s->inos[i].path)
-				ino_put(v, cap, s->inos[i].ino, s->inos[i].path);
-		free(s->inos);
-		s->inos = v;
-		s->cap_inos = cap;
-	}
-	char *p = strdup(path);
-	if (!p)
-		return -ENOMEM;
-	ino_put(s->inos, s->cap_inos, ino, p);
-	s->n_inos++;
-	return 0;
-}
-
-static int queue_file(struct rs *s, const char *path, struct drfs_node *n)
+static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
+		      enum how how, const struct stat *st, bool first)
 {
 	struct file_job *j = calloc(1, sizeof(*j) + n->n_extents *
 							    sizeof(j->ext[0]));
@@ -309,149 +581,498 @@ static int queue_file(struct rs *s, const char *path, struct drfs_node *n)
 		return -ENOMEM;
 	j->path = strdup(path);
 	j->size = n->size;
-	while ((e = drfs_node_next_extent(n, &x)) > 0 && j->n_ext < n->n_extents)
+	j->how = how;
+	j->first = first;
+	j->group = n->ino;
+	if (how != H_NEW) {
+		j->dev = st->st_dev;
+		j->ino = st->st_ino;
+	}
+	while ((e = drfs_node_next_extent(n, &x)) > 0 &&
+	       j->n_ext < n->n_extents)
 		j->ext[j->n_ext++] = x;
 	if (e >= 0)
 		e = meta_from(&j->m, n);
 	if (e < 0 || !j->path) {
 		free(j->path);
+		free(j->m.xattrs);
 		free(j);
 		return e < 0 ? e : -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
 	while (s->queued >= 256)
 		pthread_cond_wait(&s->cond, &s->lock);
-	if (s->tail)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	s->queued++;
-	pthread_cond_signal(&s->cond);
+	e = s->fatal;
+	if (!e) {
+		if (s->tail)
+			s->tail->next = j;
+		else
+			s->head = j;
+		s->tail = j;
+		s->queued++;
+		pthread_cond_signal(&s->cond);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-static int restore_dir(struct rs *s, const struct drfs_id *tree_id,
-		       char *path, size_t plen)
-{
-	struct drfs_buf tree;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
-	int e;
-
-	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(s->r, tree_id, &tree);
-	if (e >= 0)
-		e = drfs_tree_iter_init(&it, tree.p, tree.len);
-	if (e < 0) {
-		char hex[DRFS_ID_HEX_LEN + 1], what[128];
-		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
-			 drfs_id_hex(tree_id, hex));
-		problem(s, path, e, what);
-		drfs_buf_release(&tree);
-		return 0;
+	if (e) {
+		free(j->path);
+		free(j->m.xattrs);
+		free(j);
 	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		if (plen + 1 + n.name_len >= PATH_MAX) {
-			problem(s, path, -ENAMETOOLONG, "path too long");
-			continue;
-		}
-		path[plen] = '/';
-		memcpy(path + plen + 1, n.name, n.name_len);
-		size_t nlen = plen + 1 + n.name_len;
-		path[nlen] = 0;
-		int ce = 0;
-		if (!S_ISDIR(n.mode) && n.nlink > 1) {
-			if (ino_first(s, n.ino)) {
-				ce = push_link(s, path, n.ino);
-				goto next;
-			}
-			ce = ino_add(s, n.ino, path);
-			if (ce < 0)
-				goto next;
-		}
-		switch (n.mode & S_IFMT) {
-		case S_IFREG:
-			ce = queue_file(s, path, &n);
-			break;
-		case S_IFDIR: {
-			struct meta m;
-			if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-				ce = -errno;
-				break;
-			}
-			ce = meta_from(&m, &n);
-			if (ce < 0)
-				break;
-			if (s->n_dirs == s->cap_dirs) {
-				size_t cap = s->cap_dirs ? 2 * s->cap_dirs : 64;
-				void *p = realloc(s->dirs, cap * sizeof(*s->dirs));
-				if (!p) {
-					free(m.xattrs);
-					ce = -ENOMEM;
-					break;
-				}
-				s->dirs = p;
-				s->cap_dirs = cap;
-			}
-			s->dirs[s->n_dirs].path = strdup(path);
-			s->dirs[s->n_dirs++].m = m;
-			ce = restore_dir(s, &n.subtree, path, nlen);
-			break;
-		}
-		case S_IFLNK: {
-			char target[DRFS_PATH_MAX + 1];
-			memcpy(target, n.target, n.target_len);
-			target[n.target_len] = 0;
-			if (symlink(target, path) < 0) {
-				ce = -errno;
-				break;
-			}
-			struct meta m;
-			ce = meta_from(&m, &n);
-			if (ce >= 0) {
-				ce = meta_apply(path, &m, true);
-				free(m.xattrs);
-			}
-			break;
-		}
-		default: {
-			if (mknod(path, (n.mode & S_IFMT) | 0600,
-				  (dev_t)n.rdev) < 0) {
-				ce = -errno;
-				break;
-			}
-			struct meta m;
-			ce = meta_from(&m, &n);
-			if (ce >= 0) {
-				ce = meta_apply(path, &m, false);
-				free(m.xattrs);
-			}
-			break;
-		}
-		}
-	next:
-		if (ce < 0)
-			problem(s, path, ce, "cannot restore");
-		path[plen] = 0;
-		if (ce == -ENOMEM || ce == -ENOSPC) {
-			e = ce;
-			break;
-		}
-	}
-	path[plen] = 0;
-	if (e == -EBADMSG) {
-		problem(s, path, e, "directory listing is corrupted");
-		e = 0;
-	}
-	drfs_buf_release(&tree);
 	return e;
 }
 
+/* ---- the walk ------------------------------------------------------------ */
+
+static int push_link(struct rs *s, const char *path, uint64_t group,
+		     bool replace)
+{
+	if (s->n_links == s->cap_links) {
+		size_t cap = s->cap_links ? 2 * s->cap_links : 16;
+		void *p = realloc(s->links, cap * sizeof(*s->links));
+		if (!p)
+			return -ENOMEM;
+		s->links = p;
+		s->cap_links = cap;
+	}
+	char *c = strdup(path);
+	if (!c)
+		return -ENOMEM;
+	s->links[s->n_links++] = (struct link_job){ c, group, replace };
+	return 0;
+}
+
+static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
+			 int fd)
+{
+	struct dir_meta d;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (s->n_dirs == s->cap_dirs) {
+		size_t cap = s->cap_dirs ? 2 * s->cap_dirs : 64;
+		void *p = realloc(s->dirs, cap * sizeof(*s->dirs));
+		if (!p)
+			return -ENOMEM;
+		s->dirs = p;
+		s->cap_dirs = cap;
+	}
+	int e = meta_from(&d.m, n);
+	if (e < 0)
+		return e;
+	d.path = strdup(path);
+	if (!d.path) {
+		free(d.m.xattrs);
+		return -ENOMEM;
+	}
+	d.dev = st.st_dev;
+	d.ino = st.st_ino;
+	s->dirs[s->n_dirs++] = d;
+	return 0;
+}
+
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFREG:
+		return "a file";
+	case S_IFLNK:
+		return "a symlink";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFIFO:
+		return "a FIFO";
+	default:
+		return "a socket";
+	}
+}
+
+static bool newer(const struct drfs_node *n, const struct stat *st)
+{
+	return n->mtime.tv_sec > st->st_mtim.tv_sec ||
+	       (n->mtime.tv_sec == st->st_mtim.tv_sec &&
+		n->mtime.tv_nsec > st->st_mtim.tv_nsec);
+}
+
+/* An existing symlink or special file equal to the snapshot's. */
+static bool same_special(int dir, const char *name, const struct drfs_node *n,
+			 const struct stat *st)
+{
+	if (st->st_nlink != 1)
+		return false; /* its metadata is not ours to change */
+	if (S_ISLNK(n->mode)) {
+		char t[DRFS_PATH_MAX + 1];
+		ssize_t l = readlinkat(dir, name, t, sizeof(t));
+		return l >= 0 && (size_t)l == n->target_len &&
+		       !memcmp(t, n->target, n->target_len);
+	}
+	if (S_ISCHR(n->mode) || S_ISBLK(n->mode))
+		return (uint64_t)st->st_rdev == n->rdev;
+	return true;
+}
+
+enum act {
+	A_CREATE,    /* nothing there (any more) */
+	A_ENTER,     /* an existing directory: restore into it */
+	A_ENTER_KEEP, /* ... and leave its own metadata */
+	A_REWRITE,   /* an existing file: rewrite it */
+	A_IF_CHANGED, /* ... unless its content matches */
+	A_META,      /* an equal symlink/special: set metadata only */
+	A_REPLACE,   /* an existing symlink/special: remove, create */
+	A_SKIP,      /* leave it (counted as kept) */
+	A_CONFLICT,  /* of another kind, left (reported) */
+};
+
+/* What to do with the existing entry st at name in dir, for node n. */
+static int decide(struct rs *s, int dir, const char *name,
+		  struct drfs_node *n, const struct stat *st)
+{
+	enum drfs_overwrite ow = s->o->overwrite;
+	mode_t have = st->st_mode & S_IFMT, want = n->mode & S_IFMT;
+	if (have != want) {
+		if (ow == DRFS_OVERWRITE_REPLACE && have != S_IFDIR) {
+			if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
+				return -errno;
+			return A_CREATE;
+		}
+		char what[160];
+		snprintf(what, sizeof(what),
+			 "%s is in the way of %s; left as it is%s%s",
+			 kind(have), kind(want),
+			 want == S_IFDIR ? ", the directory's contents not "
+					   "restored"
+					 : "",
+			 have == S_IFDIR ? " (a directory is never removed)"
+			 : ow == DRFS_OVERWRITE_REPLACE
+				 ? ""
+				 : " (--overwrite replace removes it)");
+		problem_msg(s, s->w.path, what);
+		return A_CONFLICT;
+	}
+	bool is_new = newer(n, st);
+	if (want == S_IFDIR)
+		return ow == DRFS_OVERWRITE_NEVER ||
+				(ow == DRFS_OVERWRITE_IF_NEWER && !is_new) ?
+			       A_ENTER_KEEP : A_ENTER;
+	switch (ow) {
+	case DRFS_OVERWRITE_NEVER:
+		return A_SKIP;
+	case DRFS_OVERWRITE_IF_NEWER:
+		if (!is_new)
+			return A_SKIP;
+		break;
+	case DRFS_OVERWRITE_IF_CHANGED:
+		if (want == S_IFREG)
+			return A_IF_CHANGED;
+		if (n->nlink <= 1 && same_special(dir, name, n, st))
+			return A_META;
+		break;
+	default:
+		break;
+	}
+	return want == S_IFREG ? A_REWRITE : A_REPLACE;
+}
+
+/*
+ * Restore entry n, whose path is s->w.path, in directory fd dir. May push
+ * a directory onto the walk. Problems are reported; returns a negative
+ * errno only when the whole restore must stop (or the caller reports it).
+ */
+static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
+{
+	const char *name = drfs_treewalk_name(&s->w);
+	const char *path = s->w.path;
+	bool fresh = drfs_treewalk_top(&s->w)->fresh;
+	mode_t type = n->mode & S_IFMT;
+	bool first = false, member = false;
+	struct stat st;
+	int act = A_CREATE, e;
+
+	if (s->o->want_file) {
+		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK)
+			return 0;
+		if (type == S_IFREG &&
+		    !s->o->want_file(s->o->want_data, path))
+			return 0;
+		n->nlink = 1;
+	}
+	if (type != S_IFDIR && n->nlink > 1) {
+		if (ino_find(s, n->ino)) {
+			member = true;
+		} else {
+			pthread_mutex_lock(&s->lock);
+			e = ino_add(s, n->ino, path);
+			pthread_mutex_unlock(&s->lock);
+			if (e < 0)
+				return e;
+			first = true;
+		}
+	}
+	/* in a directory this restore created, only a racer adds entries:
+	 * creating exclusively (EEXIST) finds them */
+	if (!fresh) {
+	look:
+		if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			act = decide(s, dir, name, n, &st);
+		else if (errno != ENOENT)
+			return -errno;
+		else
+			act = A_CREATE;
+		if (act < 0)
+			return act;
+	}
+	if (act == A_CONFLICT)
+		return 1; /* reported */
+	if (act == A_SKIP) {
+		kept(s);
+		return 0;
+	}
+	if (act == A_META)
+		kept(s);
+	if (member)
+		return push_link(s, path, n->ino, act != A_CREATE);
+	if (act == A_REPLACE) {
+		if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
+			return -errno;
+		act = A_CREATE;
+	}
+	switch (type) {
+	case S_IFREG:
+		return queue_file(s, path, n,
+				  act == A_CREATE	? H_NEW
+				  : act == A_IF_CHANGED ? H_IF_CHANGED
+							: H_REWRITE,
+				  &st, first);
+	case S_IFDIR: {
+		if (act == A_CREATE && mkdirat(dir, name, 0700) < 0) {
+			if (errno == EEXIST && fresh) {
+				fresh = false;
+				goto look;
+			}
+			return -errno;
+		}
+		int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+						   O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOTDIR || errno == ELOOP ? -ESTALE
+								  : -errno;
+		if (act != A_ENTER_KEEP) {
+			e = push_dir_meta(s, path, n, fd);
+			if (e < 0) {
+				close(fd);
+				return e;
+			}
+		}
+		e = drfs_treewalk_push(&s->w, &n->subtree, fd,
+				       act == A_CREATE);
+		if (e < 0) {
+			char hex[DRFS_ID_HEX_LEN + 1], what[128];
+			snprintf(what, sizeof(what),
+				 "cannot read directory (tree %s)",
+				 drfs_id_hex(&n->subtree, hex));
+			problem(s, path, e, what);
+			return e == -ENOMEM ? e : 0;
+		}
+		return 0;
+	}
+	default: {
+		struct meta m;
+		if (act == A_CREATE) {
+			char target[DRFS_PATH_MAX + 1];
+			int ce;
+			if (type == S_IFLNK) {
+				memcpy(target, n->target, n->target_len);
+				target[n->target_len] = 0;
+				ce = symlinkat(target, dir, name);
+			} else {
+				ce = mknodat(dir, name, type | 0600,
+					     (dev_t)n->rdev);
+			}
+			if (ce < 0) {
+				if (errno == EEXIST && fresh) {
+					fresh = false;
+					goto look;
+				}
+				return -errno;
+			}
+		}
+		e = meta_from(&m, n);
+		if (e < 0)
+			return e;
+		e = type == S_IFLNK ? meta_apply_symlink(dir, name, &m)
+				    : meta_apply_special(dir, name, &m);
+		free(m.xattrs);
+		if (e < 0)
+			failed(s, path, e, "cannot set metadata");
+		break;
+	}
+	}
+	if (first && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & S_IFMT) == type)
+		ino_made(s, n->ino, &st);
+	return 0;
+}
+
+/* An entry whose name is not a file name: refused, named. */
+static void refuse(struct rs *s, const struct drfs_node *n)
+{
+	char q[96], what[160];
+	drfs_name_quote(n->name, n->name_len, q, sizeof(q));
+	snprintf(what, sizeof(what),
+		 "refused an entry named %s: not a valid file name", q);
+	problem_msg(s, s->w.path, what);
+}
+
+static bool stopped(struct rs *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool f = s->fatal != 0;
+	pthread_mutex_unlock(&s->lock);
+	return f;
+}
+
+/* fresh: the target was created empty by this restore. */
+static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
+{
+	struct drfs_treewalk *w = &s->w;
+	struct drfs_node n;
+	uint64_t count = 0;
+	int e = drfs_treewalk_push(w, root, -1, fresh);
+	if (e < 0) {
+		char hex[DRFS_ID_HEX_LEN + 1], what[128];
+		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
+			 drfs_id_hex(root, hex));
+		problem(s, "", e, what);
+		return e == -ENOMEM ? e : 0;
+	}
+	e = 0;
+	while (w->n) {
+		int r = drfs_treewalk_next(w, &n);
+		if (r <= 0) {
+			if (r < 0)
+				problem(s, w->path, r,
+					"directory listing is corrupted");
+			drfs_treewalk_pop(w);
+			continue;
+		}
+		if (r == DRFS_TREE_BAD_NAME) {
+			refuse(s, &n);
+			continue;
+		}
+		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
+			char q[96], what[160];
+			drfs_name_quote(n.name, n.name_len, q, sizeof(q));
+			snprintf(what, sizeof(what),
+				 "entry %s not restored: its path would be "
+				 "longer than %d bytes",
+				 q, PATH_MAX - 1);
+			problem_msg(s, w->path, what);
+			continue;
+		}
+		int dir = drfs_treewalk_fd(w);
+		if (dir < 0) {
+			drfs_treewalk_unjoin(w);
+			failed(s, w->path, dir, "cannot open");
+			drfs_treewalk_pop(w);
+			continue;
+		}
+		int ce = restore_entry(s, dir, &n);
+		if (ce < 0)
+			failed(s, w->path, ce, "cannot restore");
+		drfs_treewalk_unjoin(w);
+		if (ce == -ENOMEM || ce == -ENOSPC || ce == -EDQUOT) {
+			e = ce;
+			break;
+		}
+		if (!(++count & 1023) && stopped(s))
+			break;
+	}
+	return e;
+}
+
+/* ---- after the workers --------------------------------------------------- */
+
+static void make_links(struct rs *s)
+{
+	for (size_t i = 0; i < s->n_links; i++) {
+		struct link_job *l = &s->links[i];
+		struct ino_map *f = ino_find(s, l->group);
+		const char *fname, *lname;
+		struct stat st;
+		int fdir = -1, ldir = -1, e = 0;
+		if (!f || !f->made) {
+			char what[PATH_MAX + 128];
+			snprintf(what, sizeof(what),
+				 "not linked: \"%s\", the first name of its "
+				 "hard-link group, was not restored",
+				 f ? f->path : "?");
+			problem_msg(s, l->path, what);
+			goto next;
+		}
+		fdir = open_parent(s, f->path, &fname);
+		ldir = open_parent(s, l->path, &lname);
+		if (fdir < 0 || ldir < 0) {
+			e = fdir < 0 ? fdir : ldir;
+		} else if (fstatat(fdir, fname, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			   st.st_dev != f->dev || st.st_ino != f->ino) {
+			e = -ESTALE;
+		} else {
+			if (l->replace && unlinkat(ldir, lname, 0) < 0 &&
+			    errno != ENOENT)
+				e = -errno;
+			if (!e && linkat(fdir, fname, ldir, lname, 0) < 0)
+				e = -errno;
+		}
+		if (e == -ESTALE) {
+			char what[PATH_MAX + 128];
+			snprintf(what, sizeof(what),
+				 "not linked: \"%s\", the first name of its "
+				 "hard-link group, was replaced during the "
+				 "restore",
+				 f->path);
+			problem_msg(s, l->path, what);
+		} else if (e < 0) {
+			problem(s, l->path, e, "cannot link");
+		}
+		if (fdir >= 0)
+			close(fdir);
+		if (ldir >= 0)
+			close(ldir);
+	next:
+		free(l->path);
+	}
+}
+
+static void set_dirs_meta(struct rs *s)
+{
+	for (size_t i = s->n_dirs; i-- > 0;) {
+		struct dir_meta *d = &s->dirs[i];
+		struct stat st;
+		int e, fd = drfs_open_beneath(s->root, d->path,
+					      O_RDONLY | O_DIRECTORY, 0);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != d->dev ||
+				st.st_ino != d->ino))
+			e = -ESTALE;
+		else
+			e = fd < 0 ? fd : meta_apply_fd(fd, &d->m);
+		if (fd == -ELOOP || fd == -ENOTDIR || e == -ESTALE)
+			problem_msg(s, d->path,
+				    "was replaced during the restore; its "
+				    "metadata not set");
+		else if (e < 0)
+			problem(s, d->path, e, "cannot set metadata");
+		if (fd >= 0)
+			close(fd);
+		free(d->path);
+		free(d->m.xattrs);
+	}
+}
+
 /* Metadata of the backed-up directory itself onto the target. */
-static void restore_root_meta(struct rs *s, const struct drfs_id *meta,
-			      const char *path)
+static void restore_root_meta(struct rs *s, const struct drfs_id *meta)
 {
 	struct drfs_buf tree;
 	struct drfs_node n;
@@ -462,11 +1083,11 @@ static void restore_root_meta(struct rs *s, const struct drfs_id *meta,
 				&n);
 	e = e ?: meta_from(&m, &n);
 	if (e >= 0) {
-		e = meta_apply(path, &m, false);
+		e = meta_apply_fd(s->root, &m);
 		free(m.xattrs);
 	}
 	if (e < 0)
-		problem(s, path, e, "cannot set the snapshot root's metadata");
+		problem(s, "", e, "cannot set the snapshot root's metadata");
 	drfs_buf_release(&tree);
 }
 
@@ -476,54 +1097,47 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	struct drfs_snap_info si;
 	pthread_t th[16];
 	int nth = 0, e;
-	char *path;
+	bool existed = false;
 
 	e = drfs_repo_snapshot_find(r, o->snapshot, &si);
 	if (e < 0)
 		return e;
-	if (mkdir(o->target, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	path = malloc(PATH_MAX);
-	if (!path)
-		return -ENOMEM;
-	if (!realpath(o->target, path)) {
-		free(path);
-		return -errno;
+	if (mkdir(o->target, 0700) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		existed = true;
 	}
+	/* the target itself is the user's to name: it may be a symlink */
+	s.root = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.root < 0)
+		return -errno;
+	drfs_treewalk_init(&s.w, r, s.root);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);
 	int want = MIN(MAX(r->threads * 2, 2), (int)ARRAY_SIZE(th));
 	for (int i = 0; i < want; i++)
 		if (pthread_create(&th[nth], NULL, worker_main, &s) == 0)
 			nth++;
-	e = nth ? restore_dir(&s, &si.snap.root, path, strlen(path)) : -EAGAIN;
+	e = nth ? walk(&s, &si.snap.root, !existed) : -EAGAIN;
+	drfs_treewalk_release(&s.w);
 	pthread_mutex_lock(&s.lock);
 	s.done = true;
 	pthread_cond_broadcast(&s.cond);
 	pthread_mutex_unlock(&s.lock);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	for (size_t i = 0; i < s.n_links; i++) {
-		const char *first = ino_first(&s, s.links[i].ino);
-		if (!first || link(first, s.links[i].path) < 0)
-			problem(&s, s.links[i].path, -errno, "cannot link");
-		free(s.links[i].path);
-	}
-	for (size_t i = s.n_dirs; i-- > 0;) {
-		int me = meta_apply(s.dirs[i].path, &s.dirs[i].m, false);
-		if (me < 0)
-			problem(&s, s.dirs[i].path, me, "cannot set metadata");
-		free(s.dirs[i].path);
-		free(s.dirs[i].m.xattrs);
-	}
-	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta))
-		restore_root_meta(&s, &si.snap.meta, path);
+	make_links(&s);
+	set_dirs_meta(&s);
+	bool keep_root = existed && (o->overwrite == DRFS_OVERWRITE_NEVER ||
+				     o->overwrite == DRFS_OVERWRITE_IF_NEWER);
+	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta) && !keep_root)
+		restore_root_meta(&s, &si.snap.meta);
 	for (size_t i = 0; i < s.cap_inos; i++)
 		free(s.inos[i].path);
 	free(s.inos);
 	free(s.links);
 	free(s.dirs);
-	free(path);
+	close(s.root);
 	pthread_mutex_destroy(&s.lock);
 	pthread_cond_destroy(&s.cond);
 	if (e >= 0 && s.fatal)

@@ -15,6 +15,7 @@
 #include "drfs/log.h"
 #include "drfs/replica.h"
 #include "drfs/repo.h"
+#include "drfs/storeint.h"
 
 static __thread char last_error[512];
 
@@ -209,6 +210,12 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 	drfs_sha256(kf.p, kf.len, &kid);
 	snprintf(name, sizeof(name), "keys/%s", drfs_id_hex(&kid, hex));
 	r = drfs_backend_put(be, name, kf.p, kf.len, DRFS_PUT_CREATE_ONLY);
+	if (r < 0)
+		goto put_failed;
+	/* a new repository has forget records from the start (an empty
+	 * baseline): nothing was forgotten before them */
+	r = drfs_forget_record_put(be, &keys, DRFS_FORGET_F_BASELINE, NULL, 0,
+				   name);
 	if (r < 0)
 		goto put_failed;
 	r = drfs_config_encode(&c, &plain);
@@ -705,6 +712,11 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 					continue;
 				have = drfs_kv_get_fixed(t, DRFS_DB_SNAPS, id.b,
 							 DRFS_ID_LEN, NULL, 0);
+			} else if (kind == DRFS_OBJ_FORGET) {
+				if (drfs_name_parse(name, "forgotten", &id) < 0)
+					continue;
+				have = drfs_history_record_wanted(t, name);
+				have = have > 0 ? -ENOENT : have;
 			} else {
 				if (drfs_name_parse(name, "index", &id) < 0)
 					continue;
@@ -724,6 +736,15 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 		e = drfs_txn_begin(r->index, true, &t);
 		for (size_t j = 0; e >= 0 && j < nj; j++) {
 			struct fetch_job *fj = &jobs[j];
+			if (kind == DRFS_OBJ_FORGET &&
+			    (fj->err >= 0 || fj->err == -EBADMSG)) {
+				/* a bad record is refused, not fatal */
+				e = drfs_history_record_load(t, fj->name,
+							     fj->err,
+							     fj->data.p,
+							     fj->data.len);
+				continue;
+			}
 			if (fj->err < 0) {
 				if (fj->err != -EBADMSG) {
 					e = fail(fj->err, "cannot read \"%s\": "
@@ -750,6 +771,8 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 				e = drfs_kv_put(t, DRFS_DB_SNAPS, id.b,
 						DRFS_ID_LEN, fj->data.p,
 						fj->data.len);
+				e = e ?: drfs_history_note(t, &id, fj->data.p,
+							   fj->data.len);
 			} else {
 				int ae = apply_index_object(t, fj);
 				if (ae == -EBADMSG) {
@@ -804,6 +827,36 @@ static int snap_gone(const void *key, size_t klen, const void *val,
 	}
 	memcpy(s->gone[s->n++].b, key, DRFS_ID_LEN);
 	return 0;
+}
+
+static bool snap_listed(void *ud, const struct drfs_id *id)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	drfs_name_snapshot(id, name);
+	return name_in(ud, name);
+}
+
+static bool record_listed(void *ud, const char *name)
+{
+	return name_in(ud, name);
+}
+
+/*
+ * Forget records, listed after snapshots/: a snapshot deleted before our
+ * listing of snapshots/ had its record written before that, so the record
+ * is in our listing of forgotten/.
+ */
+static int sync_records(struct drfs_repo *r)
+{
+	struct name_list recs;
+	int e = list_names(r, "forgotten/", &recs);
+	if (e < 0)
+		return e;
+	e = sort_names(&recs);
+	e = e ?: sync_kind(r, &recs, DRFS_OBJ_FORGET);
+	e = e ?: drfs_history_drop_refused(r, record_listed, &recs);
+	name_list_free(&recs);
+	return e;
 }
 
 /* Index packs present in data/ but unknown to the cache from their trailers. */
@@ -914,6 +967,9 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	else if (e < 0)
 		goto out_idx;
 
+	e = drfs_history_bind(r);
+	if (e < 0)
+		goto out_idx;
 	e = list_names(r, "snapshots/", &snaps);
 	if (e < 0)
 		goto out_idx;
@@ -924,6 +980,9 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	if (e == -EBADMSG)
 		bad++;
 	else if (e < 0)
+		goto out_snaps;
+	e = sync_records(r);
+	if (e < 0)
 		goto out_snaps;
 	struct snap_scan sc = { .present = &snaps };
 	e = drfs_txn_begin(r->index, false, &t);
@@ -940,6 +999,7 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 			e = drfs_txn_commit(t);
 	}
 	free(sc.gone);
+	e = e ?: drfs_history_settle(r, snap_listed, &snaps);
 	if (e < 0)
 		goto out_snaps;
 
@@ -1223,14 +1283,20 @@ static int snap_add(const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+int drfs_snap_order(const struct timespec *ta, const struct drfs_id *a,
+		    const struct timespec *tb, const struct drfs_id *b)
+{
+	if (ta->tv_sec != tb->tv_sec)
+		return ta->tv_sec < tb->tv_sec ? -1 : 1;
+	if (ta->tv_nsec != tb->tv_nsec)
+		return ta->tv_nsec < tb->tv_nsec ? -1 : 1;
+	return memcmp(a->b, b->b, DRFS_ID_LEN);
+}
+
 static int snap_cmp(const void *a, const void *b)
 {
 	const struct drfs_snap_info *x = a, *y = b;
-	if (x->snap.time.tv_sec != y->snap.time.tv_sec)
-		return x->snap.time.tv_sec < y->snap.time.tv_sec ? -1 : 1;
-	if (x->snap.time.tv_nsec != y->snap.time.tv_nsec)
-		return x->snap.time.tv_nsec < y->snap.time.tv_nsec ? -1 : 1;
-	return memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
+	return drfs_snap_order(&x->snap.time, &x->id, &y->snap.time, &y->id);
 }
 
 int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
@@ -1310,9 +1376,12 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 	struct drfs_buf plain, sealed;
 	struct drfs_id id;
 	char name[DRFS_OBJECT_NAME_MAX];
-	struct drfs_txn *t;
+	struct drfs_txn *t = NULL;
 	int e;
 
+	/* the first write to a repository made by an older drfs upgrades it
+	 * (a failure leaves it as it was: the next write tries again) */
+	(void)drfs_repo_forget_baseline(r);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
 	e = drfs_snapshot_encode(s, &plain);
@@ -1333,8 +1402,11 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 	e = drfs_txn_begin(r->index, true, &t);
 	e = e ?: drfs_kv_put(t, DRFS_DB_SNAPS, id.b, DRFS_ID_LEN, plain.p,
 			     plain.len);
+	e = e ?: drfs_history_note(t, &id, plain.p, plain.len);
 	if (e >= 0)
 		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
 	if (e >= 0 && ret_id)
 		*ret_id = id;
 out:

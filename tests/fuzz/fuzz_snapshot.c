@@ -9,18 +9,7 @@
 #include <stdio.h>
 
 #include "drfs/format.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool strict(void)
-{
-	static int s = -1;
-	if (s < 0) {
-		const char *e = getenv("DRFS_FUZZ_STRICT");
-		s = !e || *e != '0'; /* strict unless DRFS_FUZZ_STRICT=0 */
-	}
-	return s;
-}
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = drfs_snapshot_encode(s, &b);
 	assert(r == 0);
 	if (b.len != size || memcmp(b.p, data, size) != 0) {
-		if (b.len >= size || strict()) {
+		if (b.len >= size || fuzz_strict()) {
 			fprintf(stderr, "snapshot: re-encoding differs\n");
 			abort();
 		}

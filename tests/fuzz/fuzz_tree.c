@@ -3,6 +3,11 @@
  * fuzz_tree.c - drfs_tree_iter_*() over the whole input, with
  * drfs_node_next_xattr/extent on every node, and drfs_tree_find.
  *
+ * drfs_tree_iter_next_any (restore's lenient iteration) must agree with
+ * drfs_tree_iter_next entry for entry up to the first bad name, which it
+ * returns as DRFS_TREE_BAD_NAME where the strict one fails; past it, it
+ * returns 1 exactly for the valid names.
+ *
  * Property: where the whole tree decodes, encoding the decoded nodes again
  * (drfs_tree_enc_add) must reproduce the input byte for byte. The decoders
  * accept over-long varints (0x80 0x00 for 0), so a valid input can
@@ -14,18 +19,7 @@
 #include <stdio.h>
 
 #include "drfs/format.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static bool strict(void)
-{
-	static int s = -1;
-	if (s < 0) {
-		const char *e = getenv("DRFS_FUZZ_STRICT");
-		s = !e || *e != '0'; /* strict unless DRFS_FUZZ_STRICT=0 */
-	}
-	return s;
-}
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -83,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(r == 0);
 		}
 		if (b.len != size || memcmp(b.p, data, size) != 0) {
-			if (b.len >= size || strict()) {
+			if (b.len >= size || fuzz_strict()) {
 				fprintf(stderr, "tree: re-encoding differs\n");
 				abort();
 			}
@@ -93,6 +87,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   last.name_len, &f);
 			assert(r == 0 && f.name == last.name);
 		}
+	}
+	/* the lenient iteration agrees with the strict one */
+	struct drfs_tree_iter ia, is;
+	int ra, rs;
+	drfs_tree_iter_init(&ia, data, size);
+	drfs_tree_iter_init(&is, data, size);
+	for (;;) {
+		ra = drfs_tree_iter_next_any(&ia, &n);
+		rs = drfs_tree_iter_next(&is, &f);
+		if (ra == 1) {
+			assert(rs == 1 && f.name == n.name &&
+			       f.name_len == n.name_len);
+			continue;
+		}
+		if (ra == DRFS_TREE_BAD_NAME) {
+			assert(rs == -EBADMSG);
+			do
+				assert(drfs_name_ok(n.name, n.name_len) ==
+				       (ra == 1));
+			while ((ra = drfs_tree_iter_next_any(&ia, &n)) > 0);
+			assert(ra == 0 || ra == -EBADMSG);
+			break;
+		}
+		assert(ra == rs);
+		break;
 	}
 	/* a lookup scans up to the first error */
 	r = drfs_tree_find(data, size, (const uint8_t *)"m", 1, &f);

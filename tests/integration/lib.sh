@@ -12,10 +12,10 @@
 #
 # Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
-# repo_bytes, realtree, seeded_bytes, run_nocrash, expect_clean_failure,
-# mount_repo,
-# umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
-# stop_proxy, mkedge, treecmp, fsmodel.
+# s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
+# seeded_bytes, run_nocrash, with_cache, no_removal_reported,
+# expect_clean_failure, mount_repo, umount_repo, daemon_pid, kill9,
+# check_repo, free_port, start_proxy, stop_proxy, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -145,6 +145,64 @@ make_repo() {
 	esac
 }
 
+# ---- objects of $REPO behind drfs's back (an attacker, a lost object) ----
+# s3_req METHOD URL [CURL ARGS...] — a request signed for the test S3 server
+s3_req() {
+	local m=$1 u=$2
+	shift 2
+	curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$m" "$u" "$@"
+}
+# _obj_url [NAME] — URL of the bucket (no NAME) or of object NAME of $REPO
+_obj_url() {
+	local b=${REPO#s3://} bucket prefix
+	bucket=${b%%/*}
+	prefix=${b#"$bucket"}
+	prefix=${prefix#/}
+	if [ $# = 0 ]; then
+		printf '%s/%s' "$DRFS_TEST_S3_ENDPOINT" "$bucket"
+	else
+		printf '%s/%s/%s%s' "$DRFS_TEST_S3_ENDPOINT" "$bucket" "$prefix" "$1"
+	fi
+}
+# obj_names PREFIX — names of $REPO's objects under PREFIX, one a line
+obj_names() {
+	case $REPO in
+	s3://*)
+		local b=${REPO#s3://} pre
+		pre=${b#*/}
+		[ "$pre" = "$b" ] && pre=
+		s3_req GET "$(_obj_url)?list-type=2&prefix=$(printf %s "$pre$1" | sed 's|/|%2F|g')" >"$T/.list.xml"
+		{ grep -o '<Key>[^<]*</Key>' "$T/.list.xml" || true; } |
+			sed 's/<Key>//; s/<\/Key>//' | sed "s|^$pre||" | sort
+		;;
+	*)
+		(cd "$REPO" && find . -type f ! -name '.tmp-*' | sed 's|^\./||' |
+			grep "^$1" | sort) || true
+		;;
+	esac
+}
+# obj_get NAME FILE / obj_put NAME FILE / obj_del NAME — raw object access
+obj_get() {
+	case $REPO in
+	s3://*) s3_req GET "$(_obj_url "$1")" -o "$2" ;;
+	*) cp "$REPO/$1" "$2" ;;
+	esac
+}
+obj_put() {
+	case $REPO in
+	s3://*) s3_req PUT "$(_obj_url "$1")" --data-binary @"$2" >/dev/null ;;
+	*) mkdir -p "$(dirname "$REPO/$1")" && cp "$2" "$REPO/$1" ;;
+	esac
+}
+obj_del() {
+	case $REPO in
+	s3://*) s3_req DELETE "$(_obj_url "$1")" >/dev/null ;;
+	*) rm "$REPO/$1" ;;
+	esac
+}
+
 # repo_bytes — total stored bytes of the repository.
 repo_bytes() {
 	case "$DRFS_TEST_BACKEND" in
@@ -203,6 +261,26 @@ run_nocrash() {
 	fi
 	if [ "$RC" != 0 ] && [ ! -s "$T/last.err" ]; then
 		fail "$what: failed (exit $RC) without a message on stderr"
+	fi
+	return 0
+}
+
+# with_cache CACHEDIR CMD ARGS... — run_nocrash "drfs CMD $REPO ARGS" with
+# that cache directory (another host's view, or an empty cache)
+with_cache() {
+	local c=$1 cmd=$2
+	shift 2
+	run_nocrash "$cmd (cache $(basename "$c"))" "$DRFS" "$cmd" "$REPO" \
+		--cache-dir "$c" "$@"
+}
+
+# no_removal_reported WHAT — the last run_nocrash succeeded and said nothing
+# about snapshots gone without a forget record (docs/rollback.md)
+no_removal_reported() {
+	[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "$1: exit $RC"; }
+	if grep -E "vanished|missing without|refused|rolled back|forget record" \
+		"$T/last.err" >&2; then
+		fail "$1: reported a removal drfs made itself"
 	fi
 	return 0
 }

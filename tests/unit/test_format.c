@@ -93,7 +93,7 @@ static void test_seal(void)
 	const char payload[] = "some payload\n\0with a NUL";
 
 	for (int e = 0; e < 2; e++) {
-		for (int kind = 1; kind <= 7; kind++) {
+		for (int kind = 1; kind <= 8; kind++) {
 			struct drfs_buf s, o;
 			drfs_buf_init(&s, 4096);
 			drfs_buf_init(&o, 4096);
@@ -111,7 +111,7 @@ static void test_seal(void)
 			      memcmp(o.p, payload, o.len) == 0);
 			/* wrong kind, wrong key kind */
 			o.len = 0;
-			CHECK_EQ(drfs_unseal(&k[e], kind % 7 + 1, s.p, s.len,
+			CHECK_EQ(drfs_unseal(&k[e], kind % 8 + 1, s.p, s.len,
 					     &o), -EBADMSG);
 			CHECK_EQ(drfs_unseal(&k[!e], kind, s.p, s.len, &o),
 				 -EBADMSG);
@@ -603,6 +603,114 @@ static void test_tree(void)
 
 /* ---- index objects ------------------------------------------------------ */
 
+/* ---- forget records ----------------------------------------------------- */
+
+/* Decode p and collect its entries (at most max) into e: the count. */
+static int forget_entries(const void *p, size_t len,
+			  struct drfs_forget_rec *h,
+			  struct drfs_forget_entry *e, size_t max)
+{
+	int n = 0, r = drfs_forget_rec_decode(p, len, h);
+	if (r < 0)
+		return r;
+	while ((size_t)n < max && drfs_forget_rec_next(h, &e[n]) > 0)
+		n++;
+	return n;
+}
+
+static void test_forget(void)
+{
+	struct drfs_forget_rec h = { 0 }, d;
+	struct drfs_forget_entry e[4], got[4];
+	struct drfs_buf b, b2;
+
+	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&b2, DRFS_SMALL_OBJECT_MAX);
+	/* the golden record: fields, re-encoding, every truncation */
+	CHECK_EQ(golden_forget(&b), 0);
+	CHECK_EQ(forget_entries(b.p, b.len, &d, got, 4), 3);
+	CHECK_EQ(d.flags, 0);
+	CHECK_EQ(d.n, 3);
+	CHECK(d.time.tv_sec == 1765000000 && d.time.tv_nsec == 5);
+	CHECK(strcmp(d.host, "golden-host.example") == 0);
+	for (int i = 0; i < 3; i++) {
+		struct drfs_id want;
+		golden_id(&want, (uint8_t)(60 + i));
+		CHECK(drfs_id_eq(&got[i].id, &want));
+	}
+	CHECK(got[0].time.tv_sec == -1 && got[0].time.tv_nsec == 999999999);
+	CHECK(got[1].time.tv_sec == 1764000000 && got[1].time.tv_nsec == 0);
+	CHECK(got[2].time.tv_sec == 0 && got[2].time.tv_nsec == 0);
+	CHECK_EQ(drfs_forget_rec_encode(&d, got, 3, &b2), 0);
+	CHECK(buf_eq(&b, &b2));
+	for (size_t n = 0; n < b.len; n++) {
+		uint8_t *t = dup_n(b.p, n);
+		CHECK_EQ(drfs_forget_rec_decode(t, n, &d), -EBADMSG);
+		free(t);
+	}
+	/* one byte more, an unknown flag, another version */
+	uint8_t *t = dup_n(b.p, b.len + 1);
+	t[b.len] = 0;
+	CHECK_EQ(drfs_forget_rec_decode(t, b.len + 1, &d), -EBADMSG);
+	t[1] = 2;
+	CHECK_EQ(drfs_forget_rec_decode(t, b.len, &d), -EBADMSG);
+	t[1] = 0;
+	t[0] = 2;
+	CHECK_EQ(drfs_forget_rec_decode(t, b.len, &d), -EBADMSG);
+	free(t);
+
+	/* ids must be strictly increasing: the encoder refuses, and bytes
+	 * with two ids swapped or repeated do not decode */
+	memset(e, 0, sizeof(e));
+	golden_id(&e[0].id, 9);
+	golden_id(&e[1].id, 3);
+	b.len = 0;
+	CHECK_EQ(drfs_forget_rec_encode(&h, e, 2, &b), -EINVAL);
+	e[1] = e[0];
+	CHECK_EQ(drfs_forget_rec_encode(&h, e, 2, &b), -EINVAL);
+	golden_id(&e[1].id, 10);
+	CHECK_EQ(drfs_forget_rec_encode(&h, e, 2, &b), 0);
+	size_t first = b.len - 2 * (DRFS_ID_LEN + 2);
+	CHECK_EQ(b.p[first - 1], 2); /* the count */
+	uint8_t *sw = dup_n(b.p, b.len);
+	memcpy(sw + first, b.p + first + DRFS_ID_LEN + 2, DRFS_ID_LEN + 2);
+	memcpy(sw + first + DRFS_ID_LEN + 2, b.p + first, DRFS_ID_LEN + 2);
+	CHECK_EQ(drfs_forget_rec_decode(sw, b.len, &d), -EBADMSG);
+	memcpy(sw + first + DRFS_ID_LEN + 2, sw + first, DRFS_ID_LEN + 2);
+	CHECK_EQ(drfs_forget_rec_decode(sw, b.len, &d), -EBADMSG);
+	free(sw);
+
+	/* nothing forgotten: only as a baseline */
+	b.len = 0;
+	CHECK_EQ(drfs_forget_rec_encode(&h, NULL, 0, &b), -EINVAL);
+	h.flags = DRFS_FORGET_F_BASELINE;
+	CHECK_EQ(drfs_forget_rec_encode(&h, NULL, 0, &b), 0);
+	CHECK_EQ(forget_entries(b.p, b.len, &d, got, 4), 0);
+	CHECK_EQ(d.flags, DRFS_FORGET_F_BASELINE);
+	b.p[1] = 0; /* the same bytes without the flag */
+	CHECK_EQ(drfs_forget_rec_decode(b.p, b.len, &d), -EBADMSG);
+
+	/* a count larger than the entries present, or than the limit */
+	static const uint8_t big[] = { 1, 0, 0, 0, 0, 0x81, 0x80, 0x01 };
+	CHECK_EQ(drfs_forget_rec_decode(big, sizeof(big), &d), -EBADMSG);
+	b.len = 0;
+	h.flags = 0;
+	struct drfs_forget_entry *many =
+		calloc(DRFS_FORGET_IDS_MAX + 1, sizeof(*many));
+	for (uint32_t i = 0; i <= DRFS_FORGET_IDS_MAX; i++)
+		drfs_put_le32(many[i].id.b + DRFS_ID_LEN - 4,
+			      __builtin_bswap32(i));
+	CHECK_EQ(drfs_forget_rec_encode(&h, many, DRFS_FORGET_IDS_MAX + 1,
+					&b), -EINVAL);
+	CHECK_EQ(drfs_forget_rec_encode(&h, many, DRFS_FORGET_IDS_MAX, &b), 0);
+	CHECK(b.len < DRFS_SMALL_OBJECT_MAX);
+	CHECK_EQ(drfs_forget_rec_decode(b.p, b.len, &d), 0);
+	CHECK_EQ(d.n, DRFS_FORGET_IDS_MAX);
+	free(many);
+	drfs_buf_release(&b);
+	drfs_buf_release(&b2);
+}
+
 static void test_indexobj(void)
 {
 	struct drfs_buf b, b2;
@@ -816,6 +924,11 @@ static void test_names(void)
 	CHECK(strncmp(name, "index/3f40", 10) == 0);
 	CHECK_EQ(drfs_name_parse(name, "index", &got), 0);
 	CHECK_EQ(drfs_name_parse("index/xyz", "index", &got), -EINVAL);
+	drfs_name_forget(&id, name);
+	CHECK(strncmp(name, "forgotten/3f40", 14) == 0);
+	CHECK_EQ(drfs_name_parse(name, "forgotten", &got), 0);
+	CHECK(drfs_id_eq(&id, &got));
+	CHECK_EQ(drfs_name_parse(name, "snapshots", &got), -EINVAL);
 }
 
 /* ---- golden files ------------------------------------------------------- */
@@ -876,6 +989,16 @@ static void test_golden(void)
 		CHECK(buf_eq(&o, &want));
 		free(s);
 		free(gs);
+		drfs_buf_release(&f);
+
+		/* forget record */
+		o.len = want.len = 0;
+		snprintf(name, sizeof(name), "forget-%s", sfx[e]);
+		CHECK_EQ(load(name, &f), 0);
+		CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_FORGET, f.p, f.len, &o),
+			 0);
+		CHECK_EQ(golden_forget(&want), 0);
+		CHECK(buf_eq(&o, &want));
 		drfs_buf_release(&f);
 
 		/* index */
@@ -976,6 +1099,7 @@ int main(void)
 	test_keyfile();
 	test_config();
 	test_snapshot();
+	test_forget();
 	test_tree();
 	test_indexobj();
 	test_pack();

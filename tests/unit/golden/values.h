@@ -176,6 +176,25 @@ static inline int golden_tree(struct drfs_buf *out)
 	return r;
 }
 
+/* A forget record of three snapshots (ids sorted), one time unknown. */
+static inline int golden_forget(struct drfs_buf *out)
+{
+	struct drfs_forget_rec h = { .flags = 0 };
+	struct drfs_forget_entry e[3];
+
+	h.time.tv_sec = 1765000000;
+	h.time.tv_nsec = 5;
+	strcpy(h.host, "golden-host.example");
+	for (int i = 0; i < 3; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		golden_id(&e[i].id, (uint8_t)(60 + i));
+	}
+	e[0].time.tv_sec = -1; /* before 1970 */
+	e[0].time.tv_nsec = 999999999;
+	e[1].time.tv_sec = 1764000000;
+	return drfs_forget_rec_encode(&h, e, 3, out);
+}
+
 /* Index payload: two packs. */
 static inline int golden_index(struct drfs_buf *out)
 {

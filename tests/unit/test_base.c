@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_base.c - drfs_open_beneath and its fallback drfs_open_beneath_walk:
+ * plain paths open; an absolute path, "..", and a symlink in any component
+ * (to a directory inside or outside, as the last component, with O_PATH or
+ * O_CREAT) are refused, and nothing is created outside the root.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drfs/base.h"
+
+#include "test.h"
+
+typedef int (*open_fn)(int root, const char *path, int flags, mode_t mode);
+
+static char top[64];
+
+static int opened(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 ? 0 : fd;
+}
+
+static void test_open(open_fn op, const char *what)
+{
+	char p[256];
+	struct stat st;
+	fprintf(stderr, "  %s\n", what);
+	snprintf(p, sizeof(p), "%s/root", top);
+	int root = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(root >= 0);
+
+	CHECK_EQ(opened(op(root, "d/f", O_RDONLY, 0)), 0);
+	CHECK_EQ(opened(op(root, "d//f", O_RDONLY, 0)), 0);
+	CHECK_EQ(opened(op(root, "./d/./f", O_RDONLY, 0)), 0);
+	CHECK_EQ(opened(op(root, "d", O_PATH | O_DIRECTORY, 0)), 0);
+	int fd = op(root, "", O_RDONLY | O_DIRECTORY, 0);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode));
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(opened(op(root, "d/missing", O_RDONLY, 0)), -ENOENT);
+	CHECK_EQ(opened(op(root, "d/f/x", O_RDONLY, 0)), -ENOTDIR);
+
+	/* leaving root */
+	CHECK_EQ(opened(op(root, "/etc/passwd", O_RDONLY, 0)), -EXDEV);
+	CHECK_EQ(opened(op(root, "..", O_RDONLY | O_DIRECTORY, 0)), -EXDEV);
+	CHECK_EQ(opened(op(root, "d/../d/f", O_RDONLY, 0)), -EXDEV);
+	CHECK_EQ(opened(op(root, "d/..", O_PATH, 0)), -EXDEV);
+
+	/* symlinks: never followed, wherever they are or point */
+	int e = opened(op(root, "in/f", O_RDONLY, 0));
+	CHECK(e == -ELOOP || e == -ENOTDIR);
+	e = opened(op(root, "out/x", O_WRONLY | O_CREAT, 0600));
+	CHECK(e == -ELOOP || e == -ENOTDIR);
+	e = opened(op(root, "out", O_RDONLY | O_DIRECTORY, 0));
+	CHECK(e == -ELOOP || e == -ENOTDIR);
+	CHECK_EQ(opened(op(root, "out", O_PATH, 0)), -ELOOP);
+	CHECK_EQ(opened(op(root, "d/lf", O_WRONLY | O_TRUNC, 0)), -ELOOP);
+	CHECK_EQ(opened(op(root, "d/lf", O_WRONLY | O_CREAT, 0600)), -ELOOP);
+	snprintf(p, sizeof(p), "%s/outside/x", top);
+	CHECK(lstat(p, &st) < 0 && errno == ENOENT);
+	snprintf(p, sizeof(p), "%s/outside/f", top);
+	CHECK(stat(p, &st) == 0 && st.st_size == 3);
+
+	/* creating beneath */
+	fd = op(root, "d/new", O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(opened(op(root, "d/new", O_WRONLY | O_CREAT | O_EXCL, 0600)),
+		 -EEXIST);
+	CHECK(unlinkat(root, "d/new", 0) == 0);
+	close(root);
+}
+
+int main(void)
+{
+	char p[256];
+	test_init("test_base");
+	snprintf(top, sizeof(top), "%s/drfs-test-base.XXXXXX",
+		 getenv("TMPDIR") ?: "/tmp");
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	/* root/{d/{f,lf->../../outside/f},in->d,out->../outside}, outside/f */
+	snprintf(p, sizeof(p), "%s/root", top);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/outside", top);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/outside/f", top);
+	FILE *f = fopen(p, "w");
+	CHECK(f && fputs("abc", f) >= 0 && fclose(f) == 0);
+	snprintf(p, sizeof(p), "%s/root/d", top);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/root/d/f", top);
+	f = fopen(p, "w");
+	CHECK(f && fclose(f) == 0);
+	snprintf(p, sizeof(p), "%s/root/d/lf", top);
+	CHECK(symlink("../../outside/f", p) == 0);
+	snprintf(p, sizeof(p), "%s/root/in", top);
+	CHECK(symlink("d", p) == 0);
+	snprintf(p, sizeof(p), "%s/root/out", top);
+	CHECK(symlink("../outside", p) == 0);
+
+	test_open(drfs_open_beneath, "drfs_open_beneath");
+	test_open(drfs_open_beneath_walk, "drfs_open_beneath_walk");
+
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", top);
+	return test_done("test_base");
+}
