@@ -3,8 +3,8 @@
 #
 # Usage: tools/fuzz.sh [-t SECONDS] [-j JOBS] [-b BUILD_DIR] [TARGET...]
 #   SECONDS   per target (default 60, or $DRFS_FUZZ_SECONDS)
-#   TARGET    keyfile config seal pack tree snapshot indexobj s3xml (default:
-#             every tests/fuzz/fuzz_*.c)
+#   TARGET    keyfile config seal pack tree snapshot indexobj s3xml lock
+#             policy (default: every tests/fuzz/fuzz_*.c)
 #
 # The library is built with clang -fsanitize=fuzzer-no-link,address,undefined
 # in BUILD_DIR (default /tmp/drfs-fuzz-build, separate from the normal

@@ -160,6 +160,12 @@ int main(int argc, char **argv)
 		die("snapshot", r);
 	put(d, "minimal", b.p, b.len);
 	drfs_buf_release(&b);
+	struct drfs_buf snap2b;
+	golden_snapshot2(snap);
+	drfs_buf_init(&snap2b, DRFS_SMALL_OBJECT_MAX);
+	if ((r = drfs_snapshot_encode(snap, &snap2b)) < 0)
+		die("snapshot", r);
+	put(d, "golden2", snap2b.p, snap2b.len);
 
 	/* forget records */
 	snprintf(d, sizeof(d), "%s/forget", root);
@@ -193,6 +199,34 @@ int main(int argc, char **argv)
 		die("index", r);
 	put(d, "golden", idxb.p, idxb.len);
 	put(d, "empty", "\x01", 1);
+
+	/* lock payloads: shared with a host, exclusive without one */
+	snprintf(d, sizeof(d), "%s/lock", root);
+	struct drfs_lock_info li = { .time = 1763700000, .pid = 4242 };
+	strcpy(li.host, "backup-host.example");
+	for (int x = 0; x < 2; x++) {
+		drfs_buf_init(&b, 4096);
+		if ((r = drfs_lock_encode(&li, &b)) < 0)
+			die("lock", r);
+		put(d, x ? "exclusive-nohost" : "shared", b.p, b.len);
+		drfs_buf_release(&b);
+		li.exclusive = true;
+		li.host[0] = 0;
+	}
+
+	/* policy payloads: every rule with two tags, and a single rule */
+	snprintf(d, sizeof(d), "%s/policy", root);
+	struct drfs_policy pol = { 1, 24, 7, 4, 12, 3, 30 * 86400, 2, "" };
+	memcpy(pol.tags, "keep\0monthly-archive", 21);
+	for (int x = 0; x < 2; x++) {
+		drfs_buf_init(&b, 4096);
+		if ((r = drfs_policy_encode(&pol, &b)) < 0)
+			die("policy", r);
+		put(d, x ? "daily" : "full", b.p, b.len);
+		drfs_buf_release(&b);
+		memset(&pol, 0, sizeof(pol));
+		pol.daily = 7;
+	}
 
 	/* sealed objects of every kind, both key kinds */
 	snprintf(d, sizeof(d), "%s/seal", root);
@@ -274,6 +308,11 @@ int main(int argc, char **argv)
 			put(golden, name, s.p, s.len);
 			drfs_buf_release(&s);
 
+			sealed(&k[e], DRFS_OBJ_SNAPSHOT, &snap2b, &s);
+			snprintf(name, sizeof(name), "snapshot2-%s", sfx);
+			put(golden, name, s.p, s.len);
+			drfs_buf_release(&s);
+
 			sealed(&k[e], DRFS_OBJ_INDEX, &idxb, &s);
 			snprintf(name, sizeof(name), "index-%s", sfx);
 			put(golden, name, s.p, s.len);
@@ -294,6 +333,7 @@ int main(int argc, char **argv)
 		put(golden, "tree", treeb.p, treeb.len);
 	}
 	drfs_buf_release(&snapb);
+	drfs_buf_release(&snap2b);
 	drfs_buf_release(&forgetb);
 	drfs_buf_release(&treeb);
 	drfs_buf_release(&idxb);

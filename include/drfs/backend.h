@@ -103,6 +103,12 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 		      struct drfs_backend **ret);
 int drfs_backend_local_open(const char *path, bool create,
 			    struct drfs_backend **ret);
+/*
+ * The directory a local backend works in (owned by the backend: do not
+ * close it), for "drfs check" to look at its modes; -EOPNOTSUPP for any
+ * other backend.
+ */
+int drfs_backend_local_dirfd(struct drfs_backend *b);
 int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *opts,
 			 struct drfs_backend **ret);
 void drfs_backend_free(struct drfs_backend *b);

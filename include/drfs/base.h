@@ -73,6 +73,12 @@ char *drfs_id_hex(const struct drfs_id *id, char *out);
 int drfs_id_parse(const char *hex, struct drfs_id *ret);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void drfs_hex(const void *p, size_t len, char *out);
+/*
+ * Exactly 2*len hex digits (either case) from hex into out[0..len); what
+ * follows them is not looked at. -EINVAL on a non-digit (out may then be
+ * partly written).
+ */
+int drfs_unhex(const char *hex, size_t len, void *out);
 
 /* Little-endian load/store. */
 static inline void drfs_put_le16(uint8_t *p, uint16_t v)
@@ -112,6 +118,12 @@ static inline uint64_t drfs_get_le64(const uint8_t *p)
 /* Monotonic clock in seconds, for progress and measurements. */
 double drfs_now_mono(void);
 
+/*
+ * This machine's name (gethostname(), "localhost" if it has none), cut to
+ * len - 1 bytes: the host a snapshot records unless told otherwise.
+ */
+void drfs_hostname(char *out, size_t len);
+
 /* Fill with cryptographically secure random bytes. */
 int drfs_random(void *p, size_t len);
 
@@ -129,6 +141,36 @@ int drfs_parse_duration(const char *s, int64_t *ret);
 int drfs_parse_time(const char *s, struct timespec *ret);
 /* "1.5 GiB" style; out must hold 32 bytes. Returns out. */
 char *drfs_fmt_bytes(uint64_t n, char *out);
+
+/*
+ * Memory for secrets (passphrases, master keys): pages of their own,
+ * zero-filled, locked in RAM where RLIMIT_MEMLOCK allows (never swapped)
+ * and left out of core dumps (MADV_DONTDUMP). NULL if out of memory.
+ * drfs_secret_free overwrites the whole allocation with zeros before
+ * unmapping it; it accepts NULL. (src/base/secret.c)
+ */
+void *drfs_secret_alloc(size_t len);
+void drfs_secret_free(void *p);
+/* A copy of s in secret memory; NULL if out of memory. */
+char *drfs_secret_strdup(const char *s);
+/* Overwrite p[0..len) with zeros; never optimised away. */
+void drfs_wipe(void *p, size_t len);
+
+/*
+ * Visit the directory dirfd (left open) and everything below it without
+ * following symlinks: cb(path relative to dirfd, "" for dirfd itself,
+ * permission bits, ud) for each directory and regular file whose mode
+ * grants group or other users any access. Unreadable directories are
+ * skipped. A callback's negative return ends the walk with it.
+ */
+typedef int (*drfs_mode_cb)(const char *path, unsigned mode, void *ud);
+int drfs_scan_loose_modes(int dirfd, drfs_mode_cb cb, void *ud);
+
+/*
+ * mkdir -p: every missing directory of path (absolute or relative) is
+ * created with mode (less the umask); existing ones are left as they are.
+ */
+int drfs_mkdir_p(const char *path, unsigned mode);
 
 /* Write/read a whole file descriptor, retrying on EINTR and short counts. */
 int drfs_write_all(int fd, const void *p, size_t len);

@@ -14,6 +14,8 @@
 
 #define EXIT_USAGE 2
 #define EXIT_PARTIAL 3
+/* Longest passphrase read from a file or the terminal (bytes). */
+#define DRFS_PASSPHRASE_MAX 1023
 
 struct cli {
 	const char *cmd;
@@ -28,7 +30,10 @@ struct cli {
 	bool json;
 	bool read_data;
 	const char *read_subset;
-	bool no_encryption;
+	bool no_encryption;  /* --no-encryption: no passphrase is used */
+	bool no_encryption2; /* --no-encryption2: copy's DST is unencrypted */
+	bool have_expect_id; /* --expect-id HEX */
+	uint8_t expect_id[16];
 	int compression;
 	bool foreground, debug;
 	const char *fuse_opts;
@@ -37,7 +42,13 @@ struct cli {
 	bool quiet;
 	struct drfs_backend_opts be;
 	int threads;
-	char *password; /* owned, wiped */
+	/*
+	 * Secret memory (drfs_secret_alloc), owned; dropped as soon as the
+	 * repository is open. DRFS_PASSWORD and DRFS_PASSWORD2 are taken out
+	 * of the environment (and overwritten there) when drfs starts.
+	 */
+	char *password;
+	char *password2;
 	/* retention (-1: not given) */
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
 		keep_yearly;
@@ -59,15 +70,41 @@ struct cli {
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
 	const char *overwrite;        /* --overwrite MODE (restore) */
+	/* several hosts in one repository (docs/hosts.md) */
+	const char *host;             /* --host: recorded, or a filter */
+	const char *path;             /* --path: a filter */
+	const char *name;             /* --name: a mount's lineage */
+	const char *from;             /* --from: where now/ starts */
+	const char *group_by;         /* --group-by host,paths,tags */
+	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
 void report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
-/* Fill c->password from DRFS_PASSWORD, the password file or the terminal. */
+/*
+ * Fill c->password, unless it is set, from DRFS_PASSWORD (taken out of the
+ * environment as take_env_secret does), the password file or the
+ * terminal; none without any.
+ */
 int get_password(struct cli *c, bool confirm);
+/* The first line of file, in secret memory; logs why it cannot. */
+int read_secret_file(const char *file, char **ret);
+/*
+ * Move environment variable name into secret memory (*ret, untouched when
+ * it is not set), overwrite its value in place and unset it.
+ */
+int take_env_secret(const char *name, char **ret);
+/* drfs_secret_free(*s) and *s = NULL. */
+void drop_secret(char **s);
 void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
-/* Open REPO, printing a clear error on failure. */
+/*
+ * Open REPO, printing a clear error on failure; c->password is dropped
+ * once the repository is open (or could not be).
+ */
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
+/* The same with options the caller filled (repo_opts and more). */
+int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
+		   struct drfs_repo **ret);
 /* -EINVAL and a usage line unless exactly n positional arguments. */
 int need_args(struct cli *c, int n, const char *usage);
 void json_str(FILE *f, const char *s);
@@ -108,8 +145,19 @@ int cmd_lock_extend(struct cli *c);
  * falls back to the newest complete one (with a warning). Fills out with
  * its hex id; errors are logged.
  */
-int trusted_snapshot(struct drfs_repo *r, const char *spec,
+int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1]);
+/*
+ * The snapshot spec names for c ("latest": the newest of --host, by
+ * default this machine, with --path and --tag if given); errors are
+ * logged, with the hosts the repository has when "latest" finds none.
+ */
+int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+		      struct drfs_snap_info *ret);
+/* What "latest" means for c: --host (else this machine), --path, --tag. */
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f);
+/* Whether s has no control characters (safe to print). */
+bool printable(const char *s);
 
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
 

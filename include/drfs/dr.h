@@ -104,10 +104,11 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 			      drfs_report_fn report, void *report_data);
 
 /*
- * The newest snapshot complete on be (by drfs_snapshot_complete_on):
- * 0 and *ret, -ENOENT if none is.
+ * The newest snapshot f matches (NULL: any) complete on be (by
+ * drfs_snapshot_complete_on): 0 and *ret, -ENOENT if none is.
  */
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
 				  struct drfs_snap_info *ret);
 
 /* ---- Object Lock retention ------------------------------------------------ */

@@ -40,6 +40,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_POLICY = 6,
 	DRFS_OBJ_HOLD = 7,
 	DRFS_OBJ_FORGET = 8,
+	DRFS_OBJ_NAME = 9,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -264,11 +265,47 @@ struct drfs_snapshot {
 	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
 	uint64_t files, dirs, bytes;       /* logical contents */
 	uint64_t added_bytes, added_blobs; /* stored bytes this snapshot added */
+	/*
+	 * The folder name claimed when the snapshot was committed (payload
+	 * version 2): drfs_snapshot_name_valid() for time. "": none (version
+	 * 1, written before names were recorded; such a snapshot is shown
+	 * under a name derived from the catalogue, docs/format.md §8).
+	 */
+	char name[DRFS_FOLDER_BUF];
 };
 
+/* Payload version 2 when s->name is set (valid for s->time), else 1. */
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
 
+/*
+ * Folder name of a snapshot time: "YYYY-MM-DD/HHMMSS" (UTC), 17 bytes for
+ * the years 0..9999 ("0000-00-00/000000" if gmtime fails).
+ */
+void drfs_snapshot_folder(const struct timespec *t, char out[DRFS_FOLDER_BUF]);
+/*
+ * Whether name may be recorded for a snapshot of time t: the 17-byte
+ * folder of t, alone or followed by ".N", N in 1..DRFS_FOLDER_SUFFIX_MAX
+ * in decimal without leading zeros.
+ */
+bool drfs_snapshot_name_valid(const char *name, const struct timespec *t);
+
+/* ---- folder-name claims: names/<hex> --------------------------------- */
+
+/*
+ * A writer claims a folder name with a create-only put of this object
+ * before it writes the snapshot that records the name; the claim is never
+ * deleted, so a name is never given twice. The object's name hides the
+ * folder (and so the time) from the storage provider:
+ * names/<hex of HMAC-SHA-256(id key, "drfs-name" | folder)>. Payload of
+ * the sealed object (kind DRFS_OBJ_NAME), never read back by drfs:
+ * u8 version = 1 | token[16] (random: two claimants never write the same
+ * bytes) | bytes folder.
+ */
+void drfs_name_claim(const struct drfs_keys *k, const char *folder,
+		     char *out);
+int drfs_claim_encode(const char *folder, const uint8_t token[16],
+		      struct drfs_buf *out);
 /* ---- forget records: forgotten/<id> ------------------------------------ */
 
 /*
@@ -330,6 +367,41 @@ int drfs_indexobj_iter_init(struct drfs_indexobj_iter *it, const void *p,
 int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 			    struct drfs_id *ret_pack, uint32_t *ret_len,
 			    size_t *ret_n, const uint8_t **ret_entries);
+
+/* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
+
+/*
+ * version u8 = 1 | flags u8 (bit 0: exclusive) | le64 time (seconds, UTC) |
+ * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL). The protocol
+ * is in include/drfs/lock.h.
+ */
+struct drfs_lock_info {
+	bool exclusive;
+	int64_t time;
+	uint32_t pid;
+	char host[DRFS_HOST_MAX_BUF]; /* NUL-terminated */
+};
+
+/* -EINVAL if host is longer than DRFS_HOST_MAX. */
+int drfs_lock_encode(const struct drfs_lock_info *li, struct drfs_buf *out);
+int drfs_lock_decode(const void *p, size_t len, struct drfs_lock_info *ret);
+
+/* ---- the repository's keep-policy: policy (kind 6) ----------------------- */
+
+/* Counts: 0 = rule not used (prune.h applies it). */
+struct drfs_policy {
+	uint32_t last, hourly, daily, weekly, monthly, yearly;
+	int64_t within;          /* seconds; 0 = not used */
+	uint32_t n_tags;
+	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
+};
+
+/*
+ * version u8 = 1 | le32 last, hourly, daily, weekly, monthly, yearly |
+ * le64 within | le32 n_tags | n_tags NUL-terminated strings
+ */
+int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
+int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
 
 /* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
 void drfs_name_pack(const struct drfs_id *id, char *out);

@@ -35,6 +35,13 @@ struct drfs_mount_retention {
 
 struct drfs_mount_opts {
 	struct drfs_repo_opts repo;  /* how to open the repository */
+	/*
+	 * The passphrase, in place of repo.password (NULL: none). The mount
+	 * overwrites it with zeros in each of its processes as soon as that
+	 * process no longer needs it: the daemon once its repository is
+	 * open, the parent once the daemon is forked. The caller frees it.
+	 */
+	char *password;
 	const char *mountpoint;
 	bool foreground;             /* -f */
 	bool debug;                  /* -d: FUSE debug output, implies -f */
@@ -43,12 +50,27 @@ struct drfs_mount_opts {
 	const char *log_file;        /* NULL: <cache-dir>/mount.log once detached */
 	int64_t snapshot_every;      /* --snapshot-every: seconds; 0 never */
 	bool no_snapshot_on_unmount; /* --no-snapshot-on-unmount */
+	/*
+	 * The lineage (docs/hosts.md): snapshots of now/ record host and
+	 * name (as their path); now/ starts from the newest snapshot of
+	 * both; latest is the newest snapshot of host.
+	 */
+	const char *host;            /* --host; NULL: drfs_hostname() */
+	const char *name;            /* --name; NULL: "now" */
+	/*
+	 * --from: now/ starts from this snapshot (a folder, an id, "latest"
+	 * of host) or from the newest snapshot of this host's lineage with
+	 * this name; NULL: its own lineage.
+	 */
+	const char *from;
 	/* NULL: rmdir under snapshots/ is EROFS, no policy is enforced */
 	const struct drfs_mount_retention *retention;
 };
 
 /*
- * Mount and serve until unmounted. Without foreground, returns in the
+ * Mount and serve until unmounted. The serving process is not dumpable
+ * (prctl PR_SET_DUMPABLE 0): no core dump of it holds the keys, and other
+ * processes of the user cannot ptrace it. Without foreground, returns in the
  * parent (0) once the mount is ready, or a negative errno after printing
  * a clear message when the repository, passphrase or mountpoint is wrong;
  * the child serves and exits. A stale mountpoint (daemon killed) is

@@ -90,9 +90,12 @@ struct fs {
 	struct fs_chunk_cache *cache;
 	uint64_t cache_size;
 
-	pthread_mutex_t snap_lock; /* protects snaps, n_snaps, snaps_loaded */
+	pthread_mutex_t snap_lock; /* protects snaps, n_snaps, snaps_loaded,
+				      latest */
 	struct fs_snap *snaps;     /* oldest first */
 	size_t n_snaps;
+	size_t latest;             /* snaps[] index of latest; SIZE_MAX none */
+	char host[DRFS_HOST_MAX_BUF]; /* latest is the newest of this host */
 	double snaps_loaded; /* drfs_now_mono() of the last refresh */
 	/*
 	 * While reads come from a replica (replica.h), only snapshots

@@ -40,6 +40,14 @@
 #define DRFS_TAGS_BUF 2048
 /* Snapshot ids in one forget record (~47 bytes each: < 1 MiB in all). */
 #define DRFS_FORGET_IDS_MAX 16384u
+/*
+ * Snapshot folder names: "YYYY-MM-DD/HHMMSS" with an optional ".N" suffix
+ * (N <= DRFS_FOLDER_SUFFIX_MAX) as recorded, up to 22 bytes; the buffer
+ * also holds the "~" and 8 hex digits added to a name shown twice.
+ */
+#define DRFS_FOLDER_SUFFIX_MAX 9999
+#define DRFS_FOLDER_NAME_MAX 22u
+#define DRFS_FOLDER_BUF 32
 /* S3 XML listing page. */
 #define DRFS_XML_PAGE_MAX (16u << 20)
 /* Object names (keys under the repository root). */

@@ -5,7 +5,8 @@
  * A lock is a sealed object locks/<64 random hex> (kind DRFS_OBJ_LOCK),
  * created with DRFS_PUT_CREATE_ONLY. Payload: version u8 = 1 | flags u8
  * (bit 0: exclusive) | le64 time (seconds, UTC) | le32 pid | host string
- * (NUL-free, <= DRFS_HOST_MAX bytes). docs/retention.md has the protocol.
+ * (NUL-free, <= DRFS_HOST_MAX bytes), coded by drfs_lock_encode/decode
+ * (format.h). docs/retention.md has the protocol.
  *
  *   - backup (and any writer) holds a shared lock; prune/gc an exclusive.
  *   - acquire = write our lock object, then list locks/: a shared lock

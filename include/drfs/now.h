@@ -54,14 +54,30 @@ struct drfs_now_opts {
 	/* called (from the scheduler thread) after a scheduled snapshot */
 	void (*on_snapshot)(void *userdata, int result, const char *folder);
 	void *on_snapshot_data;
+	/*
+	 * now/'s lineage (docs/hosts.md): its snapshots record this host
+	 * and path, and now/ starts from and follows the newest snapshot of
+	 * both, never another host's or path's.
+	 */
+	const char *host;        /* NULL: drfs_hostname() */
+	const char *path;        /* NULL: "now" */
+	/*
+	 * Start from this snapshot instead (drfs mount --from), when now/
+	 * is new or has no changes since its last snapshot; -EBUSY when it
+	 * has. Read by drfs_now_open() only.
+	 */
+	const struct drfs_id *from;
 };
 
 /*
  * Open the now/ state of r's cache directory, recovering after a crash
  * (staging files not covered by LMDB are removed, files whose chunks were
- * not durable are chunked again). A cache without now/ state, or whose
- * state is clean and older than the latest snapshot, starts from the
- * latest snapshot. Starts the background chunker.
+ * not durable are chunked again). A cache without now/ state starts from
+ * the newest snapshot of now/'s lineage (o->host, o->path), or o->from;
+ * one whose state is clean follows a newer snapshot of its lineage (made
+ * through another cache) and leaves a snapshot of another lineage. -EBUSY
+ * (with a message logged) when o->from is given but now/ has changes
+ * since its last snapshot. Starts the background chunker.
  */
 int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 		  struct drfs_now **ret);

@@ -24,6 +24,7 @@ struct drfs_progress {
 struct drfs_backup_opts {
 	const char *dir;
 	struct timespec time;            /* zero: now */
+	const char *host;                /* recorded host; NULL: this one */
 	const char *const *tags;
 	size_t n_tags;
 	bool no_parent;                  /* re-read every file */
@@ -34,7 +35,7 @@ struct drfs_backup_opts {
 
 struct drfs_backup_result {
 	struct drfs_id id;
-	char folder[32];
+	char folder[DRFS_FOLDER_BUF];    /* the name it got, for good */
 	struct drfs_snapshot snap;
 	uint64_t errors; /* files that could not be read (skipped) */
 };
@@ -95,7 +96,12 @@ struct drfs_check_opts {
 	void *report_data;
 };
 
-/* Returns the number of problems found (>= 0). */
+/*
+ * Returns the number of problems found (>= 0). Also reports, as
+ * "warning: ..." lines that are not problems, files and directories of a
+ * local repository and of the cache directory that grant group or other
+ * users any access.
+ */
 int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o);
 
 struct drfs_stats {

@@ -19,15 +19,7 @@
 #include "drfs/ops.h"
 #include "drfs/repo.h"
 
-/* ---- policies ----------------------------------------------------------- */
-
-/* Counts: 0 = rule not used. */
-struct drfs_policy {
-	uint32_t last, hourly, daily, weekly, monthly, yearly;
-	int64_t within;          /* seconds; 0 = not used */
-	uint32_t n_tags;
-	char tags[DRFS_TAGS_BUF]; /* n_tags NUL-terminated strings */
-};
+/* ---- policies (struct drfs_policy: format.h) ----------------------------- */
 
 /* Why a snapshot was kept (bits of struct drfs_policy_verdict.reasons). */
 enum {
@@ -45,7 +37,29 @@ enum {
 struct drfs_policy_verdict {
 	bool keep;
 	unsigned reasons;
+	size_t group; /* number of the snapshot's group, 0.. in key order */
 };
+
+/*
+ * What splits snapshots into the groups a policy applies to separately
+ * (restic's --group-by): the host, the path (a backup's directory, a
+ * mount's name), the set of tags. 0: all snapshots are one group.
+ */
+enum {
+	DRFS_GROUP_HOST = 1u << 0,
+	DRFS_GROUP_PATH = 1u << 1,
+	DRFS_GROUP_TAGS = 1u << 2,
+};
+#define DRFS_GROUP_DEFAULT (DRFS_GROUP_HOST | DRFS_GROUP_PATH)
+
+/* "host,paths,tags", any subset in any order ("" none); -EINVAL. */
+int drfs_group_by_parse(const char *s, unsigned *ret);
+/* Order of a's and b's groups (0: same group). */
+int drfs_group_cmp(unsigned group_by, const struct drfs_snapshot *a,
+		   const struct drfs_snapshot *b);
+/* "host \"a\", path \"/srv\"": the group of s, for people. Returns out. */
+char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
+			char *out, size_t len);
 
 /* True if the policy has no rule (applying it would remove everything). */
 bool drfs_policy_empty(const struct drfs_policy *p);
@@ -62,14 +76,20 @@ bool drfs_policy_empty(const struct drfs_policy *p);
 int drfs_policy_apply(const struct drfs_policy *p,
 		      const struct drfs_snap_info *snaps, size_t n, time_t now,
 		      struct drfs_policy_verdict *out);
+/*
+ * drfs_policy_apply() within each group of snapshots separately (each
+ * group has its own buckets and its own within reference); sets
+ * out[i].group. Returns the number of groups, -EINVAL for an empty
+ * policy. drfs_policy_apply() is this with group_by 0.
+ */
+int drfs_policy_apply_groups(const struct drfs_policy *p, unsigned group_by,
+			     const struct drfs_snap_info *snaps, size_t n,
+			     time_t now, struct drfs_policy_verdict *out);
 /* "daily, weekly" for reasons; out must hold 128 bytes. Returns out. */
 char *drfs_policy_reasons(unsigned reasons, char *out);
 /* "--keep-daily 7 --keep-weekly 4"; out must hold 256 + DRFS_TAGS_BUF. */
 char *drfs_policy_format(const struct drfs_policy *p, char *out, size_t len);
 
-/* Payload of the sealed "policy" object (pure; -EBADMSG on garbage). */
-int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
-int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
 /* Store (replace) / load the repository's policy; load: -ENOENT if none. */
 int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p);
 int drfs_policy_load(struct drfs_repo *r, struct drfs_policy *ret);
@@ -130,9 +150,20 @@ int drfs_gc(struct drfs_repo *r, const struct drfs_gc_opts *o,
 
 struct drfs_prune_opts {
 	const struct drfs_policy *policy; /* NULL: the stored policy */
+	/* the policy applies to each group separately; !group_given: by
+	 * host and path (DRFS_GROUP_DEFAULT, restic's default) */
+	bool group_given;
+	unsigned group_by;
+	/* only the snapshots it matches are considered; NULL: all */
+	const struct drfs_snap_filter *filter;
 	struct drfs_gc_opts gc;           /* dry_run applies to all of it */
+	bool no_gc;        /* forget only (a shared lock), no gc */
 	bool no_lock;      /* the caller already holds an exclusive lock */
-	/* one call per snapshot: folder, id, verdict (after holds) */
+	/*
+	 * One call per snapshot the policy was applied to: folder, id,
+	 * verdict (after holds, v->group its group), group after group,
+	 * each oldest first.
+	 */
 	void (*verdict)(void *userdata, const struct drfs_snap_info *s,
 			const struct drfs_policy_verdict *v);
 	void *verdict_data;
@@ -145,9 +176,11 @@ struct drfs_prune_result {
 };
 
 /*
- * Take an exclusive lock (unless no_lock), apply the policy (-ENOENT: no
+ * Take an exclusive lock (unless no_lock; shared with no_gc), apply the
+ * policy to each group of the snapshots filter matches (-ENOENT: no
  * policy given and none stored; -EINVAL: empty policy), forget the removed
- * snapshots (held ones are kept), run gc, release the lock. -EBUSY: locked.
+ * snapshots (held ones are kept), run gc (unless no_gc), release the
+ * lock. -EBUSY: locked.
  * The mount calls this after a snapshot with no_lock if it holds the lock.
  */
 int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,

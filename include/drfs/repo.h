@@ -24,7 +24,17 @@
 struct drfs_repo_opts {
 	const char *url;
 	const char *cache_dir;   /* NULL: $XDG_CACHE_HOME/drfs/<repo-id> */
-	const char *password;    /* NULL for --no-encryption repositories */
+	const char *password;    /* NULL: none given */
+	/*
+	 * The security mode is the caller's, never the repository's say:
+	 * false (the default) accepts only passphrase-wrapped key files,
+	 * true (--no-encryption) only key files in the clear, and then
+	 * password must be NULL.
+	 */
+	bool no_encryption;
+	/* --expect-id: refuse a repository whose id is not expect_id */
+	bool have_expect_id;
+	uint8_t expect_id[16];
 	struct drfs_backend_opts backend;
 	int threads;             /* worker threads; 0 = number of CPUs */
 	bool no_sync;            /* don't refresh the cache at open */
@@ -59,13 +69,28 @@ struct drfs_repo {
 	struct drfs_segcache *segs;
 };
 
-/* Create a new repository at o->url (creating a local directory or bucket). */
+/*
+ * Create a new repository at o->url (creating a local directory or bucket)
+ * and record it in the known-repositories file, replacing what was
+ * recorded for that location.
+ */
 int drfs_repo_init(const struct drfs_repo_opts *o,
 		   const struct drfs_init_opts *io, struct drfs_id *ret_repo_id);
 /*
  * Open: backend, key (-EACCES wrong passphrase, -ENOKEY no key file /
  * passphrase needed), config, cache, sync. Details of a failure are in
  * drfs_repo_last_error().
+ *
+ * The repository must be the one expected (-EKEYREJECTED otherwise,
+ * before anything is written): of the mode o->no_encryption says; with
+ * the id o->expect_id names; with the id and mode the known-repositories
+ * file (include/drfs/known.h) recorded for its location; with the id and
+ * mode its cache directory recorded. A cache directory of another
+ * repository is refused, never emptied. The first successful open of a
+ * location records it in the known-repositories file.
+ *
+ * struct drfs_repo (with the keys) lives in secret memory
+ * (drfs_secret_alloc); o->password is not kept.
  */
 int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret);
 void drfs_repo_free(struct drfs_repo *r);
@@ -104,7 +129,14 @@ int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 
 struct drfs_snap_info {
 	struct drfs_id id;
-	char folder[32]; /* "YYYY-MM-DD/HHMMSS", ".N" appended on same-second */
+	/*
+	 * The folder it is shown as, "YYYY-MM-DD/HHMMSS[.N]": the name the
+	 * snapshot recorded when it was committed, or for one written before
+	 * names were recorded a name derived from the catalogue
+	 * (docs/format.md §8); "NAME~<8 hex of the id>" for a second
+	 * snapshot recording a name already shown.
+	 */
+	char folder[DRFS_FOLDER_BUF];
 	struct drfs_snapshot snap;
 };
 
@@ -114,15 +146,52 @@ struct drfs_snap_info {
  */
 int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
 			size_t *ret_n);
-/* By "latest", folder "YYYY-MM-DD/HHMMSS[.N]", full id or hex prefix >= 8. */
+
+/* Which snapshots a command means; a NULL member matches anything. */
+struct drfs_snap_filter {
+	const char *host;
+	const char *path;
+	const char *const *tags; /* any of them; n_tags 0: any snapshot */
+	size_t n_tags;
+};
+/* Whether f (NULL: match all) matches s. */
+bool drfs_snap_filter_match(const struct drfs_snap_filter *f,
+			    const struct drfs_snapshot *s);
+
+/*
+ * By "latest" (the newest snapshot f matches; f NULL: of all), a folder
+ * "YYYY-MM-DD/HHMMSS[.N]", a full id or a hex prefix of >= 8 digits
+ * (folders and ids are found whatever f says). -ENOENT, -EINVAL when
+ * ambiguous; the message is in drfs_repo_last_error().
+ */
+int drfs_repo_snapshot_find_in(struct drfs_repo *r, const char *spec,
+			       const struct drfs_snap_filter *f,
+			       struct drfs_snap_info *ret);
+/* drfs_repo_snapshot_find_in() without a filter. */
 int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
 			    struct drfs_snap_info *ret);
-/* Write a snapshot object (create-only) and add it to the catalogue. */
-int drfs_repo_snapshot_write(struct drfs_repo *r,
-			     const struct drfs_snapshot *s,
+/*
+ * Commit a snapshot: claim its folder name, then write the snapshot
+ * object recording it (create-only) and add it to the catalogue. The name
+ * is s->name if that is set, valid for s->time and free (drfs copy keeps
+ * a source's name), else the folder of s->time, else that with the lowest
+ * free suffix ".1", ".2", ...; a name the catalogue shows or that was ever
+ * claimed (names/, include/drfs/format.h) is never taken. s->name is set
+ * to the name taken. A crash between the claim and the snapshot leaves
+ * the name unused for good. -EEXIST: no suffix up to 9999 free; -ERANGE:
+ * a time outside the years 0000..9999.
+ */
+int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
 			     struct drfs_id *ret_id);
-/* Folder name of a snapshot time (without the same-second suffix). */
-void drfs_snapshot_folder(const struct timespec *t, char out[32]);
+/*
+ * Before the snapshots ids[0..n) are forgotten: for each that recorded no
+ * name (written before names were recorded), claim the names shown for it
+ * and for the others without one in its second (theirs are derived, and
+ * shift when it goes), so no later snapshot is given a name one of them
+ * was shown as.
+ */
+int drfs_repo_snapshot_names_keep(struct drfs_repo *r,
+				  const struct drfs_id *ids, size_t n);
 
 /* ---- forget records, vanished snapshots (forgotten.c, docs/rollback.md) -- */
 

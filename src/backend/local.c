@@ -12,6 +12,12 @@
  * worst a temp file, which listing skips. New directories are fsynced into
  * their parents before anything is put in them.
  *
+ * Private: every directory it creates is 0700 and every object 0600,
+ * whatever the umask (restic does the same), so other local users cannot
+ * copy the key files and attack the passphrase offline. Modes it did not
+ * set (a directory made beforehand) are left alone; "drfs check" warns
+ * about them (drfs_backend_local_dirfd).
+ *
  * All operations are relative to a directory fd opened at open time, so a
  * later chdir (daemonizing) does not matter, and they are thread-safe: the
  * only shared mutable state is the last error detail, under a mutex.
@@ -146,7 +152,7 @@ static int mkdir_p_at(int dirfd, char *dir)
 
 		if (slash)
 			*slash = '\0';
-		if (mkdirat(dirfd, dir, 0755) == 0) {
+		if (mkdirat(dirfd, dir, 0700) == 0) {
 			char *up = strrchr(dir, '/');
 			if (up) {
 				*up = '\0';
@@ -250,7 +256,7 @@ static int local_put(struct drfs_backend *b, const char *name, const void *p,
 		memcpy(tmp, TMP_PREFIX, strlen(TMP_PREFIX));
 		drfs_hex(rnd, sizeof(rnd), tmp + strlen(TMP_PREFIX));
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			    0644);
+			    0600);
 		if (fd < 0 && (errno != EEXIST || tries > 8))
 			return fail(l, "create", name, errno);
 	}
@@ -497,29 +503,9 @@ static const struct drfs_backend_ops local_ops = {
 	.free = local_free,
 };
 
-/* mkdir -p for an arbitrary (absolute or relative) path. */
-static int mkdir_p(const char *path)
+int drfs_backend_local_dirfd(struct drfs_backend *b)
 {
-	_cleanup_free_ char *p = strdup(path);
-	char *s;
-
-	if (!p)
-		return -ENOMEM;
-	/* Skip leading slashes; empty components ("a//b") are harmless. */
-	for (s = p; *s == '/'; s++)
-		;
-	for (;;) {
-		char *slash = strchr(s, '/');
-
-		if (slash)
-			*slash = '\0';
-		if (*s && mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		if (!slash)
-			return 0;
-		*slash = '/';
-		s = slash + 1;
-	}
+	return b && b->ops == &local_ops ? to_local(b)->dirfd : -EOPNOTSUPP;
 }
 
 int drfs_backend_local_open(const char *path, bool create,
@@ -531,7 +517,7 @@ int drfs_backend_local_open(const char *path, bool create,
 	if (!path || !*path)
 		return -EINVAL;
 	if (create) {
-		r = mkdir_p(path);
+		r = drfs_mkdir_p(path, 0700);
 		if (r < 0)
 			return r == -ENOTDIR ? -ENOTDIR : map_errno(-r);
 	}

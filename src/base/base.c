@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void drfs_closep(int *fd)
@@ -43,22 +44,52 @@ static int hexval(char c)
 	return -1;
 }
 
-int drfs_id_parse(const char *hex, struct drfs_id *ret)
+int drfs_unhex(const char *hex, size_t len, void *out)
 {
-	struct drfs_id id;
-	for (size_t i = 0; i < DRFS_ID_LEN; i++) {
+	uint8_t *b = out;
+	for (size_t i = 0; i < len; i++) {
 		int hi = hexval(hex[2 * i]);
 		if (hi < 0)
 			return -EINVAL;
 		int lo = hexval(hex[2 * i + 1]);
 		if (lo < 0)
 			return -EINVAL;
-		id.b[i] = (uint8_t)(hi << 4 | lo);
+		b[i] = (uint8_t)(hi << 4 | lo);
 	}
-	if (hex[DRFS_ID_HEX_LEN])
+	return 0;
+}
+
+int drfs_id_parse(const char *hex, struct drfs_id *ret)
+{
+	struct drfs_id id;
+	if (drfs_unhex(hex, DRFS_ID_LEN, id.b) < 0 || hex[DRFS_ID_HEX_LEN])
 		return -EINVAL;
 	*ret = id;
 	return 0;
+}
+
+int drfs_mkdir_p(const char *path, unsigned mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	char *s;
+
+	if (!p)
+		return -ENOMEM;
+	/* Skip leading slashes; empty components ("a//b") are harmless. */
+	for (s = p; *s == '/'; s++)
+		;
+	for (;;) {
+		char *slash = strchr(s, '/');
+
+		if (slash)
+			*slash = '\0';
+		if (*s && mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		if (!slash)
+			return 0;
+		*slash = '/';
+		s = slash + 1;
+	}
 }
 
 double drfs_now_mono(void)
@@ -66,6 +97,13 @@ double drfs_now_mono(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void drfs_hostname(char *out, size_t len)
+{
+	if (gethostname(out, len - 1) < 0 || !out[0])
+		snprintf(out, len, "localhost");
+	out[len - 1] = 0;
 }
 
 int drfs_random(void *p, size_t len)

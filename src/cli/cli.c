@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -36,23 +37,19 @@ void report_line(void *userdata, const char *fmt, ...)
 	fprintf(stderr, "drfs: %s\n", msg);
 }
 
-static void wipe_free(char *s)
-{
-	if (!s)
-		return;
-	volatile char *p = s;
-	while (*p)
-		*p++ = 0;
-	free(s);
-}
-
-/* Read one line from fd (no echo when it's a terminal). */
+/*
+ * Read one line from fd (no echo when it's a terminal) straight into
+ * secret memory: the passphrase never passes through a stdio buffer or the
+ * stack. NULL if out of memory.
+ */
 static char *read_secret(int fd, const char *prompt)
 {
 	struct termios old, raw;
 	bool tty = isatty(fd);
-	char buf[1024];
+	char *buf = drfs_secret_alloc(DRFS_PASSPHRASE_MAX + 1);
 	size_t n = 0;
+	if (!buf)
+		return NULL;
 	if (tty) {
 		fputs(prompt, stderr);
 		fflush(stderr);
@@ -62,43 +59,72 @@ static char *read_secret(int fd, const char *prompt)
 		tcsetattr(fd, TCSAFLUSH, &raw);
 	}
 	for (;;) {
-		char c;
-		ssize_t r = read(fd, &c, 1);
-		if (r <= 0 || c == '\n')
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+		if (r <= 0 || ch == '\n')
 			break;
-		if (n + 1 < sizeof(buf))
-			buf[n++] = c;
+		if (n < DRFS_PASSPHRASE_MAX)
+			buf[n++] = ch;
 	}
 	buf[n] = 0;
 	if (tty) {
 		tcsetattr(fd, TCSAFLUSH, &old);
 		fputc('\n', stderr);
 	}
-	char *s = strdup(buf);
-	memset(buf, 0, sizeof(buf));
-	return s;
+	return buf;
+}
+
+int read_secret_file(const char *file, char **ret)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		log_err("cannot read password file \"%s\": %s", file,
+			strerror(e));
+		return -e;
+	}
+	*ret = read_secret(fd, "");
+	close(fd);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int take_env_secret(const char *name, char **ret)
+{
+	char *v = getenv(name);
+	if (!v)
+		return 0;
+	*ret = drfs_secret_strdup(v);
+	/*
+	 * In place: /proc/PID/environ shows the process's original
+	 * environment block, which unsetenv() leaves as it was (and a
+	 * forked mount daemon would inherit the copy).
+	 */
+	drfs_wipe(v, strlen(v));
+	unsetenv(name);
+	if (!*ret) {
+		log_err("out of memory reading %s", name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void drop_secret(char **s)
+{
+	drfs_secret_free(*s);
+	*s = NULL;
 }
 
 /* The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE, tty. */
 int get_password(struct cli *c, bool confirm)
 {
-	const char *env = getenv("DRFS_PASSWORD");
 	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
-	if (env) {
-		c->password = strdup(env);
-		return c->password ? 0 : -ENOMEM;
-	}
-	if (file) {
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			log_err("cannot read password file \"%s\": %s", file,
-				strerror(errno));
-			return -errno;
-		}
-		c->password = read_secret(fd, "");
-		close(fd);
-		return c->password ? 0 : -ENOMEM;
-	}
+	/* DRFS_PASSWORD: taken at start by drfs_cli_main (here for other
+	 * callers of the CLI helpers, such as tests/tools/drfs-craft) */
+	int e = c->password ? 0 : take_env_secret("DRFS_PASSWORD", &c->password);
+	if (e < 0 || c->password)
+		return e;
+	if (file)
+		return read_secret_file(file, &c->password);
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (tty < 0)
 		return 0; /* none: an encrypted repository will say so */
@@ -107,14 +133,15 @@ int get_password(struct cli *c, bool confirm)
 		char *again = read_secret(tty, "passphrase again: ");
 		if (!again || strcmp(again, c->password) != 0) {
 			close(tty);
-			wipe_free(again);
+			drop_secret(&again);
+			drop_secret(&c->password);
 			log_err("the passphrases do not match");
 			return -EINVAL;
 		}
-		wipe_free(again);
+		drop_secret(&again);
 	}
 	close(tty);
-	return 0;
+	return c->password ? 0 : -ENOMEM;
 }
 
 void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
@@ -122,7 +149,11 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	memset(o, 0, sizeof(*o));
 	o->url = url;
 	o->cache_dir = c->cache_dir;
-	o->password = c->password;
+	/* --no-encryption: no passphrase is read or given */
+	o->no_encryption = c->no_encryption;
+	o->password = c->no_encryption ? NULL : c->password;
+	o->have_expect_id = c->have_expect_id;
+	memcpy(o->expect_id, c->expect_id, sizeof(o->expect_id));
 	o->backend = c->be;
 	o->threads = c->threads;
 	o->replica = c->replica;
@@ -131,21 +162,92 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_backend.region = c->replica_region;
 }
 
-int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
+int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
+		   struct drfs_repo **ret)
 {
-	struct drfs_repo_opts o;
-	int e = get_password(c, false);
-	if (e < 0)
-		return e;
-	repo_opts(c, &o, url);
-	e = drfs_repo_open(&o, ret);
+	int e = drfs_repo_open(o, ret);
+	/* the keys are unwrapped: the passphrase is not needed any more */
+	o->password = NULL;
+	drop_secret(&c->password);
 	if (e < 0) {
 		const char *why = drfs_repo_last_error();
 		if (why)
 			log_err("%s", why);
 		else
-			log_err("cannot open repository \"%s\": %s", url,
+			log_err("cannot open repository \"%s\": %s", o->url,
 				drfs_strerror(e));
+	}
+	return e;
+}
+
+int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
+{
+	struct drfs_repo_opts o;
+	if (!c->no_encryption) {
+		int e = get_password(c, false);
+		if (e < 0)
+			return e;
+	}
+	repo_opts(c, &o, url);
+	return open_repo_with(c, &o, ret);
+}
+
+bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* "drfs: hosts in this repository: a (3 snapshots), b (1 snapshot)" */
+static void hint_hosts(struct drfs_repo *r)
+{
+	struct drfs_snap_info *v;
+	size_t n;
+	char line[1024];
+	size_t l = 0;
+	if (drfs_repo_snapshots(r, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n && l < sizeof(line); i++) {
+		size_t same = 0;
+		bool first = true;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(v[k].snap.host, v[i].snap.host) != 0)
+				continue;
+			first = first && k >= i;
+			same++;
+		}
+		if (first)
+			l += (size_t)snprintf(line + l, sizeof(line) - l,
+					      "%s\"%s\" (%zu snapshot%s)",
+					      l ? ", " : "", v[i].snap.host,
+					      same, same == 1 ? "" : "s");
+	}
+	if (l)
+		log_info("hosts in this repository: %s (choose with --host)",
+			 line);
+	free(v);
+}
+
+void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f)
+{
+	*f = (struct drfs_snap_filter){ .host = c->myhost,
+					.path = c->path,
+					.tags = c->tags,
+					.n_tags = c->n_tags };
+}
+
+int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+		      struct drfs_snap_info *ret)
+{
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
+	int e = drfs_repo_snapshot_find_in(r, spec, &f, ret);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		if (e == -ENOENT && strcmp(spec, "latest") == 0)
+			hint_hosts(r);
 	}
 	return e;
 }
@@ -223,6 +325,7 @@ static int cmd_init(struct cli *c)
 	}
 	repo_opts(c, &o, c->args[0]);
 	e = drfs_repo_init(&o, &io, &id);
+	drop_secret(&c->password);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		return 1;
@@ -240,7 +343,8 @@ static int cmd_backup(struct cli *c)
 	struct drfs_backup_opts o = { 0 };
 	struct drfs_backup_result res = { 0 };
 	struct progress_thread pt;
-	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T]");
+	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
+				"[--host H]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
@@ -251,6 +355,7 @@ static int cmd_backup(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	o.dir = c->args[1];
+	o.host = c->host;
 	o.tags = c->tags;
 	o.n_tags = c->n_tags;
 	o.no_parent = c->no_parent;
@@ -334,7 +439,8 @@ static int cmd_snapshots(struct cli *c)
 	struct drfs_repo *r;
 	struct drfs_snap_info *v;
 	size_t n;
-	int e = need_args(c, 1, "REPO [--json]");
+	int e = need_args(c, 1, "REPO [--json] [--host H] [--path P] "
+				"[--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
@@ -345,6 +451,14 @@ static int cmd_snapshots(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	/* only those of --host, --path, --tag (any of them) */
+	struct drfs_snap_filter f = { .host = c->host, .path = c->path,
+				      .tags = c->tags, .n_tags = c->n_tags };
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&f, &v[i].snap) && m++ != i)
+			v[m - 1] = v[i];
+	n = m;
 	/* holds: one listing, not a request per snapshot */
 	struct drfs_id *held = NULL;
 	size_t n_held = 0;
@@ -417,7 +531,8 @@ static int cmd_restore(struct cli *c)
 	struct drfs_repo *r;
 	struct progress_thread pt;
 	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE]");
+	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE] "
+				"[--host H] [--path P] [--tag T]");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
@@ -429,7 +544,7 @@ static int cmd_restore(struct cli *c)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
 	warn_vanished(r, true);
-	if (trusted_snapshot(r, c->args[1], trusted) < 0) {
+	if (trusted_snapshot(c, r, c->args[1], trusted) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}
@@ -484,15 +599,12 @@ static int cmd_check(struct cli *c)
 		o.read_data = true;
 	}
 	struct drfs_repo_opts ro;
-	if (get_password(c, false) < 0)
+	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &ro, c->args[0]);
 	ro.no_sync = true;
-	e = drfs_repo_open(&ro, &r);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+	if (open_repo_with(c, &ro, &r) < 0)
 		return 1;
-	}
 	int problems = 0;
 	e = drfs_repo_sync(r, false);
 	if (e == -EBADMSG) {
@@ -528,6 +640,9 @@ static int cmd_stats(struct cli *c)
 		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	char id[sizeof(r->repo_id_hex)];
+	bool encrypted = r->keys.encrypted;
+	memcpy(id, r->repo_id_hex, sizeof(id));
 	e = drfs_stats(r, &s);
 	drfs_repo_free(r);
 	if (e < 0) {
@@ -540,11 +655,13 @@ static int cmd_stats(struct cli *c)
 						    (double)s.stored_blob_bytes
 					  : 1.0;
 	if (c->json) {
-		printf("{\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,"
+		printf("{\"repo_id\":\"%s\",\"encrypted\":%s,"
+		       "\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,"
 		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
 		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
 		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
 		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f}\n",
+		       id, encrypted ? "true" : "false",
 		       (unsigned long long)s.snapshots,
 		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
 		       (unsigned long long)s.data_blobs,
@@ -556,6 +673,8 @@ static int cmd_stats(struct cli *c)
 		return 0;
 	}
 	char b1[32], b2[32], b3[32];
+	printf("repository id:      %s (%s)\n", id,
+	       encrypted ? "encrypted" : "unencrypted");
 	printf("snapshots:          %llu\n", (unsigned long long)s.snapshots);
 	printf("packs:              %llu\n", (unsigned long long)s.packs);
 	printf("blobs:              %llu (%llu data, %llu tree)\n",
@@ -602,6 +721,8 @@ static int cmd_repair(struct cli *c)
 struct mount_retention {
 	struct drfs_policy policy;
 	bool have_policy; /* given on the command line */
+	/* the mount's own group: the only snapshots its policy touches */
+	struct drfs_snap_filter group;
 };
 
 /* --keep-* of the command line; -EINVAL. */
@@ -648,6 +769,14 @@ static int mret_enforce(void *ud, struct drfs_repo *r)
 		return 0;
 	e = drfs_repo_snapshots(r, &all, &n);
 	if (e < 0 || n == 0)
+		goto out;
+	size_t m_n = 0; /* those of the mount's group, moved to the front */
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&m->group, &all[i].snap) &&
+		    m_n++ != i)
+			all[m_n - 1] = all[i];
+	n = m_n;
+	if (n == 0)
 		goto out;
 	v = calloc(n, sizeof(*v));
 	ids = calloc(n, sizeof(*ids));
@@ -713,6 +842,19 @@ static int cmd_mount(struct cli *c)
 	};
 	if (mount_policy(c, &mr) < 0)
 		return EXIT_USAGE;
+	if (c->name && (!c->name[0] || c->name[0] == '/' ||
+			strlen(c->name) > DRFS_NAME_MAX ||
+			!printable(c->name))) {
+		log_err("invalid --name \"%s\" (1..255 printable bytes, not "
+			"starting with \"/\", which backup paths do)", c->name);
+		return EXIT_USAGE;
+	}
+	mr.group = (struct drfs_snap_filter){
+		.host = c->myhost, .path = c->name ? c->name : "now"
+	};
+	o.host = c->host;
+	o.name = c->name;
+	o.from = c->from;
 	o.retention = &hooks;
 	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
 				"[--cache-dir D] [--cache-size SIZE]");
@@ -729,9 +871,12 @@ static int cmd_mount(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
-	if (get_password(c, false) < 0)
+	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
+	/* the mount wipes it in each of its processes once it is used */
+	o.password = c->no_encryption ? NULL : c->password;
+	o.repo.password = NULL;
 	o.mountpoint = c->args[1];
 	o.foreground = c->foreground || c->debug;
 	o.debug = c->debug;
@@ -759,9 +904,10 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "REPO                      create a repository" },
-	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T]  snapshot a directory" },
-	{ "snapshots", cmd_snapshots, "REPO [--json]        list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE]  restore without FUSE;\n"
+	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T] [--host H]  snapshot a directory" },
+	{ "snapshots", cmd_snapshots, "REPO [--json] [--host H] [--path P] [--tag T]  list snapshots" },
+	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE] [--host H]  restore without FUSE;\n"
+	  "             latest: this host's (--host, --path, --tag choose);\n"
 	  "             MODE for entries already in DIR: always (default: rewrite\n"
 	  "             files, replace symlinks and specials), if-changed (keep\n"
 	  "             files whose content matches), if-newer (only if the\n"
@@ -770,12 +916,12 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
 	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
 	{ "repair", cmd_repair, "index REPO              rebuild the index from the packs" },
-	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N]  mount" },
+	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N] [--host H] [--name N] [--from SNAPSHOT|HOST]  mount" },
 	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
 	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
 	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },
-	{ "prune", cmd_prune, "REPO [--keep-* N] [--dry-run]  apply a retention policy, free space" },
-	{ "forget", cmd_forget, "REPO SNAPSHOT...        forget snapshots (space freed by prune)" },
+	{ "prune", cmd_prune, "REPO [--keep-* N] [--group-by G] [--dry-run]  apply a retention policy, free space" },
+	{ "forget", cmd_forget, "REPO SNAPSHOT...|--keep-* N  forget snapshots (space freed by prune)" },
 	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
 	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
@@ -796,6 +942,11 @@ static void usage(FILE *f)
 		"  --s3-insecure-no-tls-verify --threads N -q\n"
 		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
 		"  [--replica-region R]: mirror writes, fail reads over\n"
+		"  --no-encryption: the repository is unencrypted (required to\n"
+		"  open one; no passphrase is read)  --expect-id HEX: refuse any\n"
+		"  other repository (see docs/security.md)\n"
+		"  --host H: the host snapshots record (default: this one's\n"
+		"  name) and whose \"latest\" is meant (docs/hosts.md)\n"
 		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
 }
 
@@ -838,7 +989,14 @@ enum {
 	OPT_PASSWORD_FILE2,
 	OPT_SAMPLE,
 	OPT_SEED,
+	OPT_EXPECT_ID,
+	OPT_NO_ENC2,
 	OPT_OVERWRITE,
+	OPT_HOST,
+	OPT_PATH,
+	OPT_NAME,
+	OPT_FROM,
+	OPT_GROUP_BY,
 };
 
 static const struct option long_opts[] = {
@@ -880,7 +1038,14 @@ static const struct option long_opts[] = {
 	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "expect-id", required_argument, NULL, OPT_EXPECT_ID },
+	{ "no-encryption2", no_argument, NULL, OPT_NO_ENC2 },
 	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "path", required_argument, NULL, OPT_PATH },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "group-by", required_argument, NULL, OPT_GROUP_BY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -918,6 +1083,12 @@ int drfs_cli_main(int argc, char **argv)
 	int opt, rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * No core dump of a process holding a passphrase or keys (and no
+	 * ptrace by other processes of the user); the mount daemon is a
+	 * fork of this process and stays so.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	c.be.path_style = -1;
 	c.be.retries = -1;
 	c.keep_last = c.keep_hourly = c.keep_daily = c.keep_weekly = -1;
@@ -939,6 +1110,12 @@ int drfs_cli_main(int argc, char **argv)
 	if (!cmd) {
 		log_err("unknown command \"%s\" (see drfs --help)", c.cmd);
 		return EXIT_USAGE;
+	}
+	/* out of the environment at once, whatever the command */
+	if (take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
+	    take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
+		drop_secret(&c.password);
+		return 1;
 	}
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "fdo:qh", long_opts, NULL)) != -1) {
@@ -1060,8 +1237,34 @@ int drfs_cli_main(int argc, char **argv)
 		case OPT_SEED:
 			c.seed = optarg;
 			break;
+		case OPT_EXPECT_ID:
+			bad = strlen(optarg) != 2 * sizeof(c.expect_id) ||
+			      drfs_unhex(optarg, sizeof(c.expect_id),
+					 c.expect_id) < 0;
+			c.have_expect_id = true;
+			break;
+		case OPT_NO_ENC2:
+			c.no_encryption2 = true;
+			break;
 		case OPT_OVERWRITE:
 			c.overwrite = optarg;
+			break;
+		case OPT_HOST:
+			c.host = optarg;
+			bad = !optarg[0] || strlen(optarg) > DRFS_HOST_MAX ||
+			      !printable(optarg);
+			break;
+		case OPT_PATH:
+			c.path = optarg;
+			break;
+		case OPT_NAME:
+			c.name = optarg;
+			break;
+		case OPT_FROM:
+			c.from = optarg;
+			break;
+		case OPT_GROUP_BY:
+			c.group_by = optarg;
 			break;
 		case 'f':
 			c.foreground = true;
@@ -1089,7 +1292,12 @@ int drfs_cli_main(int argc, char **argv)
 	}
 	c.args = argv + optind;
 	c.n_args = argc - optind;
+	if (c.host)
+		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
+	else
+		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->fn(&c);
-	wipe_free(c.password);
+	drop_secret(&c.password);
+	drop_secret(&c.password2);
 	return rc;
 }

@@ -44,17 +44,15 @@ int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
  * snapshot must be complete there; "latest" falls back to the newest
  * complete one. Fills out with the snapshot's hex id.
  */
-int trusted_snapshot(struct drfs_repo *r, const char *spec,
+int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1])
 {
 	struct drfs_replica_stats st;
 	struct drfs_backend *rep;
 	struct drfs_snap_info si, nc;
-	int e = drfs_repo_snapshot_find(r, spec, &si);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+	int e = cli_find_snapshot(c, r, spec, &si);
+	if (e < 0)
 		return e;
-	}
 	drfs_id_hex(&si.id, out);
 	drfs_backend_replica_get_stats(r->be, &st);
 	if (drfs_backend_replica_sides(r->be, NULL, &rep) < 0 ||
@@ -73,7 +71,9 @@ int trusted_snapshot(struct drfs_repo *r, const char *spec,
 			"(replication lags)", si.folder, rep->display);
 		return -ENOENT;
 	}
-	e = drfs_snapshot_newest_complete(r, rep, &nc);
+	struct drfs_snap_filter f;
+	cli_latest_filter(c, &f);
+	e = drfs_snapshot_newest_complete(r, rep, &f, &nc);
 	if (e < 0) {
 		log_err("no snapshot is complete on replica \"%s\"%s",
 			rep->display, e == -ENOENT ? "" : ": check failed");
@@ -124,7 +124,7 @@ int cmd_drill(struct cli *c)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	char trusted[DRFS_ID_HEX_LEN + 1];
-	e = trusted_snapshot(r, o.snapshot, trusted);
+	e = trusted_snapshot(c, r, o.snapshot, trusted);
 	if (e < 0) {
 		drfs_repo_free(r);
 		return 1;
@@ -192,48 +192,27 @@ int cmd_drill(struct cli *c)
 	return 0;
 }
 
-/* The destination's passphrase: DRFS_PASSWORD2, --password-file2, else
- * the source's. */
-static int get_password2(struct cli *c, char **ret)
+/*
+ * The destination's passphrase into c->password2: DRFS_PASSWORD2 (taken at
+ * start), --password-file2/DRFS_PASSWORD_FILE2, else the source's; none
+ * for --no-encryption2.
+ */
+static int get_password2(struct cli *c)
 {
-	const char *env = getenv("DRFS_PASSWORD2");
 	const char *file = c->password_file2 ?: getenv("DRFS_PASSWORD_FILE2");
-	*ret = NULL;
-	if (env) {
-		*ret = strdup(env);
-		return *ret ? 0 : -ENOMEM;
+	if (c->no_encryption2) {
+		drop_secret(&c->password2);
+		return 0;
 	}
-	if (file) {
-		FILE *f = fopen(file, "re");
-		char line[1024];
-		if (!f) {
-			log_err("cannot read password file \"%s\": %s", file,
-				strerror(errno));
-			return -errno;
-		}
-		if (!fgets(line, sizeof(line), f))
-			line[0] = 0;
-		fclose(f);
-		line[strcspn(line, "\n")] = 0;
-		*ret = strdup(line);
-		memset(line, 0, sizeof(line));
-		return *ret ? 0 : -ENOMEM;
-	}
-	if (c->password) {
-		*ret = strdup(c->password);
-		return *ret ? 0 : -ENOMEM;
-	}
-	return 0;
-}
-
-static void wipe(char *s)
-{
-	if (!s)
-		return;
-	volatile char *p = s;
-	while (*p)
-		*p++ = 0;
-	free(s);
+	if (c->password2)
+		return 0;
+	if (file)
+		return read_secret_file(file, &c->password2);
+	int e = get_password(c, false);
+	if (e < 0 || !c->password)
+		return e;
+	c->password2 = drfs_secret_strdup(c->password);
+	return c->password2 ? 0 : -ENOMEM;
 }
 
 int cmd_copy(struct cli *c)
@@ -241,20 +220,26 @@ int cmd_copy(struct cli *c)
 	struct drfs_repo *src = NULL, *dst = NULL;
 	struct drfs_repo_opts o;
 	struct drfs_copy_result res = { 0 };
-	char *pass2 = NULL, *dcache = NULL;
+	char *dcache = NULL;
 	int e, rc = 1;
 
 	if (c->n_args < 2) {
 		fprintf(stderr, "usage: drfs copy SRC DST [SNAPSHOT...] "
-				"[--password-file2 FILE]\n");
+				"[--password-file2 FILE] [--no-encryption2]\n");
 		return EXIT_USAGE;
 	}
-	if (open_repo(c, c->args[0], &src) < 0)
+	/* both passphrases first: DST may default to SRC's, which is
+	 * dropped once SRC is open */
+	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
-	if (get_password2(c, &pass2) < 0)
+	if (get_password2(c) < 0)
+		return 1;
+	if (open_repo(c, c->args[0], &src) < 0)
 		goto out;
 	repo_opts(c, &o, c->args[1]);
-	o.password = pass2;
+	o.no_encryption = c->no_encryption2;
+	o.password = c->password2;
+	o.have_expect_id = false; /* --expect-id names SRC */
 	o.replica = NULL; /* --replica belongs to the source */
 	if (c->cache_dir) {
 		/* two repositories cannot share one cache directory */
@@ -263,6 +248,7 @@ int cmd_copy(struct cli *c)
 		o.cache_dir = dcache;
 	}
 	e = drfs_repo_open(&o, &dst);
+	drop_secret(&c->password2);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		goto out;
@@ -330,7 +316,6 @@ int cmd_copy(struct cli *c)
 out:
 	drfs_repo_free(dst);
 	drfs_repo_free(src);
-	wipe(pass2);
 	free(dcache);
 	return rc;
 }

@@ -69,11 +69,24 @@ static int parse_max_unused(const char *s, double *ret)
 	return 0;
 }
 
+struct verdicts {
+	unsigned group_by;
+	size_t group; /* of the last line printed; SIZE_MAX: none yet */
+};
+
+/* One line per snapshot, under a line naming each group. */
 static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 			  const struct drfs_policy_verdict *v)
 {
+	struct verdicts *pv = userdata;
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
-	(void)userdata;
+	if (pv->group_by && v->group != pv->group) {
+		char g[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 64];
+		printf("snapshots of %s:\n",
+		       drfs_group_format(pv->group_by, &s->snap, g,
+					 sizeof(g)));
+	}
+	pv->group = v->group;
 	drfs_id_hex(&s->id, hex);
 	if (v->keep)
 		printf("%-20s %.8s  keep (%s)\n", s->folder, hex,
@@ -82,19 +95,54 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 		printf("%-20s %.8s  remove\n", s->folder, hex);
 }
 
+/*
+ * The options that choose and group the snapshots a policy applies to:
+ * --group-by (default host,paths), --host, --path, --tag. -EINVAL after a
+ * message.
+ */
+static int policy_scope(struct cli *c, struct drfs_prune_opts *o,
+			struct drfs_snap_filter *f, struct verdicts *pv)
+{
+	if (c->group_by) {
+		if (drfs_group_by_parse(c->group_by, &o->group_by) < 0) {
+			log_err("invalid --group-by \"%s\" (want a "
+				"comma-separated subset of host, paths, tags; "
+				"\"\" for one group of all snapshots)",
+				c->group_by);
+			return -EINVAL;
+		}
+		o->group_given = true;
+	}
+	pv->group_by = o->group_given ? o->group_by : DRFS_GROUP_DEFAULT;
+	pv->group = SIZE_MAX;
+	*f = (struct drfs_snap_filter){ .host = c->host, .path = c->path,
+					.tags = c->tags,
+					.n_tags = c->n_tags };
+	if (c->host || c->path || c->n_tags)
+		o->filter = f;
+	o->verdict = print_verdict;
+	o->verdict_data = pv;
+	return 0;
+}
+
 int cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy pol;
-	struct drfs_prune_opts o = { .verdict = print_verdict };
+	struct drfs_prune_opts o = { 0 };
 	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
 	char b1[32], b2[32];
 
 	if (need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
-			    "[--keep-within D] [--keep-tag T] [--dry-run] "
+			    "[--keep-within D] [--keep-tag T] [--group-by G] "
+			    "[--host H] [--path P] [--tag T] [--dry-run] "
 			    "[--max-unused P%]") < 0)
+		return EXIT_USAGE;
+	if (policy_scope(c, &o, &f, &pv) < 0)
 		return EXIT_USAGE;
 	if (have_keep_options(c)) {
 		if (cli_policy(c, &pol) < 0)
@@ -147,18 +195,54 @@ static int resolve(struct cli *c, struct drfs_repo *r, int first,
 {
 	for (int i = first; i < c->n_args; i++) {
 		struct drfs_snap_info si;
-		int e = drfs_repo_snapshot_find(r, c->args[i], &si);
-		if (e == -ENOENT && vanished &&
+		struct drfs_snap_filter f;
+		cli_latest_filter(c, &f);
+		if (vanished &&
+		    drfs_repo_snapshot_find_in(r, c->args[i], &f, &si) ==
+			    -ENOENT &&
 		    drfs_repo_vanished_find(r, c->args[i], &ids[i - first]) ==
 			    0)
 			continue;
-		if (e < 0) {
-			log_err("%s",
-				drfs_repo_last_error() ?: drfs_strerror(e));
+		int e = cli_find_snapshot(c, r, c->args[i], &si);
+		if (e < 0)
 			return e;
-		}
 		ids[i - first] = si.id;
 	}
+	return 0;
+}
+
+/* drfs forget REPO --keep-* ...: the policy, per group, without gc. */
+static int forget_policy(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_policy pol;
+	struct drfs_prune_opts o = { .no_gc = true, .policy = &pol };
+	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
+
+	if (need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
+			    "[--path P] [--tag T] [--dry-run]") < 0)
+		return EXIT_USAGE;
+	if (cli_policy(c, &pol) < 0 || policy_scope(c, &o, &f, &pv) < 0)
+		return EXIT_USAGE;
+	o.gc.dry_run = c->dry_run;
+	if (open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	int e = drfs_prune(r, &o, &res);
+	drfs_repo_free(r);
+	fflush(stdout);
+	if (e < 0) {
+		log_err("%s%s", e == -EBUSY ? "repository is locked: " :
+			"forget failed: ",
+			res.why[0] ? res.why : drfs_strerror(e));
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "%s%zu snapshot(s) kept, %zu %s; run \"drfs "
+			"prune\" to free their space\n",
+			c->dry_run ? "dry run: " : "", res.kept, res.removed,
+			c->dry_run ? "would be forgotten" : "forgotten");
 	return 0;
 }
 
@@ -167,8 +251,11 @@ int cmd_forget(struct cli *c)
 	struct drfs_repo *r;
 	struct drfs_lock *lock = NULL;
 	char why[256] = "";
+	if (have_keep_options(c))
+		return forget_policy(c);
 	if (c->n_args < 2) {
-		log_err("usage: drfs forget REPO SNAPSHOT...");
+		log_err("usage: drfs forget REPO SNAPSHOT... | drfs forget "
+			"REPO --keep-* N [--group-by G] [--dry-run]");
 		return EXIT_USAGE;
 	}
 	if (open_repo(c, c->args[0], &r) < 0)

@@ -37,11 +37,13 @@ static pthread_key_t tls_key;
 
 /*
  * Per-thread HMAC state: the key block (key zero-padded to 64 bytes, or its
- * hash when longer) and the SHA-256 states after key^ipad / key^opad.
+ * hash when longer) and the SHA-256 states after key^ipad / key^opad. The
+ * key block lives in secret memory (drfs_secret_alloc); the OpenSSL states
+ * are OpenSSL's allocations.
  */
 struct hmac_tls {
 	bool keyed;
-	uint8_t block[SHA256_BLOCK];
+	uint8_t *block; /* SHA256_BLOCK bytes */
 	EVP_MD_CTX *inner;
 	EVP_MD_CTX *outer;
 	EVP_MD_CTX *work;
@@ -53,7 +55,7 @@ static void hmac_tls_free(void *p)
 
 	if (!t)
 		return;
-	OPENSSL_cleanse(t->block, sizeof(t->block));
+	drfs_secret_free(t->block);
 	/* EVP_MD_CTX_free cleanses the digest state. */
 	EVP_MD_CTX_free(t->inner);
 	EVP_MD_CTX_free(t->outer);
@@ -141,10 +143,11 @@ static struct hmac_tls *hmac_tls_get(void)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		abort();
+	t->block = drfs_secret_alloc(SHA256_BLOCK);
 	t->inner = EVP_MD_CTX_new();
 	t->outer = EVP_MD_CTX_new();
 	t->work = EVP_MD_CTX_new();
-	if (!t->inner || !t->outer || !t->work ||
+	if (!t->block || !t->inner || !t->outer || !t->work ||
 	    pthread_setspecific(tls_key, t) != 0)
 		abort();
 	return t;
@@ -163,7 +166,7 @@ static void hmac_tls_key(struct hmac_tls *t, const void *key, size_t key_len)
 	} else if (key_len) {
 		memcpy(block, key, key_len);
 	}
-	if (t->keyed && CRYPTO_memcmp(block, t->block, sizeof(block)) == 0)
+	if (t->keyed && CRYPTO_memcmp(block, t->block, SHA256_BLOCK) == 0)
 		goto out;
 
 	for (size_t i = 0; i < SHA256_BLOCK; i++)
@@ -174,7 +177,7 @@ static void hmac_tls_key(struct hmac_tls *t, const void *key, size_t key_len)
 		pad[i] = block[i] ^ 0x5c;
 	must(EVP_DigestInit_ex2(t->outer, md_sha256, NULL));
 	md_update(t->outer, pad, sizeof(pad));
-	memcpy(t->block, block, sizeof(block));
+	memcpy(t->block, block, SHA256_BLOCK);
 	t->keyed = true;
 	OPENSSL_cleanse(pad, sizeof(pad));
 out:

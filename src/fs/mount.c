@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -134,9 +135,12 @@ static int snaps_refresh(struct fs *fs)
 		goto out;
 	}
 	size_t k = 0;
+	fs->latest = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
 		if (!snap_trusted(fs, &v[i], now))
 			continue;
+		if (strcmp(v[i].snap.host, fs->host) == 0)
+			fs->latest = k;
 		s[k].id = v[i].id;
 		s[k].root = v[i].snap.root;
 		s[k].meta = v[i].snap.meta;
@@ -171,13 +175,16 @@ static int64_t folder_day(const char *f)
 	return t < 0 ? -1 : (int64_t)(t / 86400);
 }
 
-/* Copy snapshot i (or the latest when i == SIZE_MAX); -ENOENT. */
+/*
+ * Copy snapshot i (or latest, the newest of this mount's host, when
+ * i == SIZE_MAX); -ENOENT.
+ */
 static int snap_get(struct fs *fs, size_t i, struct fs_snap *ret)
 {
 	int r = -ENOENT;
 	pthread_mutex_lock(&fs->snap_lock);
-	if (i == SIZE_MAX && fs->n_snaps)
-		i = fs->n_snaps - 1;
+	if (i == SIZE_MAX)
+		i = fs->latest;
 	if (i < fs->n_snaps) {
 		*ret = fs->snaps[i];
 		r = 0;
@@ -2039,6 +2046,8 @@ static int open_repo(const struct drfs_mount_opts *o, bool sync,
 		     struct drfs_repo **ret)
 {
 	struct drfs_repo_opts ro = o->repo;
+	if (o->password)
+		ro.password = o->password;
 	if (!sync)
 		ro.no_sync = true;
 	int r = drfs_repo_open(&ro, ret);
@@ -2054,6 +2063,48 @@ static int open_repo(const struct drfs_mount_opts *o, bool sync,
 				drfs_strerror(r));
 	}
 	return r;
+}
+
+/*
+ * The snapshot --from names (o->from): a snapshot (folder, id, "latest"
+ * of this mount's host), else a host whose newest snapshot with this
+ * mount's name it is. -ENOENT after a message.
+ */
+static int resolve_from(struct drfs_repo *repo, const struct drfs_mount_opts *o,
+			const char *host, struct drfs_id *ret)
+{
+	struct drfs_snap_filter f = { .host = host };
+	struct drfs_snap_info si, *v = NULL;
+	size_t n = 0;
+	const char *name = o->name ? o->name : "now";
+
+	if (drfs_repo_snapshot_find_in(repo, o->from, &f, &si) == 0) {
+		*ret = si.id;
+		return 0;
+	}
+	int r = drfs_repo_snapshots(repo, &v, &n);
+	bool known = false;
+	for (size_t i = n; r >= 0 && i-- > 0;) {
+		if (strcmp(v[i].snap.host, o->from) != 0)
+			continue;
+		known = true;
+		if (strcmp(v[i].snap.path, name) == 0) {
+			*ret = v[i].id;
+			free(v);
+			return 0;
+		}
+	}
+	free(v);
+	if (r < 0)
+		log_err("--from \"%s\": %s", o->from, drfs_strerror(r));
+	else if (known)
+		log_err("--from \"%s\": that host has no snapshot of a mount "
+			"named \"%s\" (name a snapshot instead)", o->from,
+			name);
+	else
+		log_err("--from \"%s\": no such snapshot or host (see drfs "
+			"snapshots)", o->from);
+	return r < 0 ? r : -ENOENT;
 }
 
 static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
@@ -2180,6 +2231,11 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	pthread_cond_init(&fs.gc_cond, NULL);
 	fs.ret = o->retention;
 	fs.mount_time = (uint64_t)time(NULL);
+	fs.latest = SIZE_MAX;
+	if (o->host)
+		snprintf(fs.host, sizeof(fs.host), "%s", o->host);
+	else
+		drfs_hostname(fs.host, sizeof(fs.host));
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Few malloc arenas: FUSE and prefetch threads allocate and free
@@ -2194,8 +2250,14 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	 */
 	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	/* no core dump with the keys in it, no ptrace by the user's other
+	 * processes (docs/security.md) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	r = open_repo(o, sync, &fs.repo);
+	/* the keys are unwrapped (or never will be): the passphrase goes */
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
 	if (r < 0)
 		goto out;
 	r = fs_index_prepare(&fs);
@@ -2210,6 +2272,12 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		log_err("reading the snapshot catalogue: %s",
 			drfs_strerror(r));
 		goto out;
+	}
+	struct drfs_id from;
+	if (o->from) {
+		r = resolve_from(fs.repo, o, fs.host, &from);
+		if (r < 0)
+			goto out;
 	}
 	uint64_t disk = 0;
 	if (o->repo.url && strncmp(o->repo.url, "s3://", 5) == 0)
@@ -2226,6 +2294,9 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		.read_blob_data = &fs,
 		.on_snapshot = now_on_snapshot,
 		.on_snapshot_data = &fs,
+		.host = fs.host,
+		.path = o->name,
+		.from = o->from ? &from : NULL,
 	};
 	/* tests and benchmarks compare with staging on disk only */
 	const char *ms = getenv("DRFS_MEM_STAGING");
@@ -2395,7 +2466,21 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	r = open_repo(o, true, &repo);
 	if (r < 0)
 		return r;
+	/* --from: the child starts from what the parent found */
+	char host[DRFS_HOST_MAX_BUF], from_hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_id from;
+	if (o->host)
+		snprintf(host, sizeof(host), "%s", o->host);
+	else
+		drfs_hostname(host, sizeof(host));
+	if (o->from) {
+		r = resolve_from(repo, o, host, &from);
+		if (r >= 0)
+			ob.from = drfs_id_hex(&from, from_hex);
+	}
 	drfs_repo_free(repo);
+	if (r < 0)
+		return r;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
@@ -2415,6 +2500,9 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 		r = serve(o, false, fds[1]);
 		_exit(r < 0 ? 1 : 0);
 	}
+	/* the daemon has its copy */
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
 	close(fds[1]);
 	int status;
 	ssize_t n;

@@ -130,6 +130,8 @@ struct drfs_now {
 	struct drfs_repo *r;
 	struct drfs_now_opts o;
 	char *staging;
+	char host[DRFS_HOST_MAX_BUF]; /* the lineage: o.host, o.path */
+	char path[DRFS_PATH_MAX_BUF];
 
 	pthread_rwlock_t freeze;
 	pthread_mutex_t lock;
@@ -3811,9 +3813,8 @@ static int commit_locked(struct drfs_now *n,
 		snap->time = o->time;
 	else
 		now_ts(&snap->time);
-	if (gethostname(snap->host, sizeof(snap->host) - 1) < 0)
-		strcpy(snap->host, "localhost");
-	strcpy(snap->path, "now");
+	memcpy(snap->host, n->host, sizeof(snap->host));
+	memcpy(snap->path, n->path, sizeof(snap->path));
 	snap->parent = n->st.last;
 	snap->files = agg.files;
 	snap->dirs = agg.dirs;
@@ -3821,13 +3822,8 @@ static int commit_locked(struct drfs_now *n,
 	e = drfs_repo_snapshot_write(n->r, snap, &id);
 	if (e < 0)
 		goto out;
-	struct drfs_snap_info si;
-	char hex[DRFS_ID_HEX_LEN + 1];
 	struct state s = n->st;
-	if (drfs_repo_snapshot_find(n->r, drfs_id_hex(&id, hex), &si) == 0)
-		memcpy(s.last_folder, si.folder, sizeof(s.last_folder));
-	else
-		drfs_snapshot_folder(&snap->time, s.last_folder);
+	memcpy(s.last_folder, snap->name, sizeof(s.last_folder));
 	s.last = id;
 	s.last_time = snap->time;
 
@@ -4161,6 +4157,26 @@ static size_t mem_spill_all(struct drfs_now *n)
 	return failed;
 }
 
+static bool in_lineage(const struct drfs_now *n, const struct drfs_snapshot *s)
+{
+	return strcmp(s->host, n->host) == 0 && strcmp(s->path, n->path) == 0;
+}
+
+/* Whether snapshot id was seen by now/ already (a 'K' key of NOW_META). */
+static bool seen(struct drfs_now *n, const struct drfs_id *id)
+{
+	struct drfs_txn *t;
+	uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+	memcpy(k + 1, id->b, DRFS_ID_LEN);
+	int e = drfs_txn_begin(n->r->index, false, &t);
+	if (e >= 0) {
+		e = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, sizeof(k), NULL,
+				      0);
+		drfs_txn_abort(t);
+	}
+	return e != -ENOENT;
+}
+
 static int load_or_reset(struct drfs_now *n)
 {
 	struct drfs_txn *t;
@@ -4176,24 +4192,44 @@ static int load_or_reset(struct drfs_now *n)
 	drfs_txn_abort(t);
 	if (e < 0 && e != -ENOENT)
 		return e;
+	bool fresh = e == -ENOENT;
 	int se = drfs_repo_snapshots(n->r, &all, &n_all);
 	if (se < 0)
 		return se;
-	const struct drfs_snap_info *latest = n_all ? &all[n_all - 1] : NULL;
-	if (e == -ENOENT) {
-		e = reset_state(n, latest);
-	} else if (!(root.flags & I_DIRTY) && latest &&
-		   !drfs_id_eq(&latest->id, &n->st.last)) {
-		/* clean, and someone else made a newer snapshot: follow it */
-		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
-		memcpy(k + 1, latest->id.b, DRFS_ID_LEN);
-		e = drfs_txn_begin(n->r->index, false, &t);
-		if (e >= 0) {
-			e = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, sizeof(k),
-					      NULL, 0);
-			drfs_txn_abort(t);
+	/* the head of now/'s lineage, the --from snapshot, now/'s last one */
+	const struct drfs_snap_info *head = NULL, *from = NULL, *last = NULL;
+	for (size_t i = n_all; i-- > 0;) {
+		if (!head && in_lineage(n, &all[i].snap))
+			head = &all[i];
+		if (n->o.from && drfs_id_eq(&all[i].id, n->o.from))
+			from = &all[i];
+		if (!fresh && drfs_id_eq(&all[i].id, &n->st.last))
+			last = &all[i];
+	}
+	if (n->o.from && !from) {
+		e = -ENOENT;
+	} else if (fresh) {
+		e = reset_state(n, from ? from : head);
+	} else if (from && (root.flags & I_DIRTY)) {
+		if (!drfs_id_eq(&from->id, &n->st.last)) {
+			log_err("now/ has changes that no snapshot holds yet: "
+				"mount without --from (or snapshot them "
+				"first) rather than drop them");
+			e = -EBUSY;
 		}
-		e = e == -ENOENT ? reset_state(n, latest) : 0;
+	} else if (from) {
+		if (!drfs_id_eq(&from->id, &n->st.last))
+			e = reset_state(n, from);
+	} else if (root.flags & I_DIRTY) {
+		/* changes no snapshot holds: they stay */
+	} else if (head && !drfs_id_eq(&head->id, &n->st.last) &&
+		   ((last && !in_lineage(n, &last->snap)) ||
+		    !seen(n, &head->id))) {
+		/* clean: follow a newer snapshot of the lineage (made
+		 * through another cache), or leave another lineage's */
+		e = reset_state(n, head);
+	} else if (!head && last && !in_lineage(n, &last->snap)) {
+		e = reset_state(n, NULL);
 	}
 	/* remember every snapshot seen, so only new ones are followed */
 	if (e >= 0 && n_all)
@@ -4244,6 +4280,12 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	n->r = r;
 	if (o)
 		n->o = *o;
+	if (n->o.host)
+		snprintf(n->host, sizeof(n->host), "%s", n->o.host);
+	else
+		drfs_hostname(n->host, sizeof(n->host));
+	snprintf(n->path, sizeof(n->path), "%s",
+		 n->o.path ? n->o.path : "now");
 	if (asprintf(&n->staging, "%s/staging", r->cache_dir) < 0) {
 		free(n);
 		return -ENOMEM;
@@ -4263,6 +4305,7 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	pthread_cond_init(&n->syncer_cond, NULL);
 	e = drfs_index_set_nosync(r->index, true);
 	e = e < 0 ? e : load_or_reset(n);
+	n->o.from = NULL; /* the caller's, valid during open only */
 	e = e < 0 ? e : recover(n);
 	e = e < 0 ? e : drfs_writer_new(r, &n->w);
 	if (e >= 0) {

@@ -545,8 +545,10 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		snap->time = o->time;
 	else
 		clock_gettime(CLOCK_REALTIME, &snap->time);
-	if (gethostname(snap->host, sizeof(snap->host) - 1) < 0)
-		strcpy(snap->host, "localhost");
+	if (o->host)
+		snprintf(snap->host, sizeof(snap->host), "%s", o->host);
+	else
+		drfs_hostname(snap->host, sizeof(snap->host));
 	snprintf(snap->path, sizeof(snap->path), "%s", real);
 	size_t used = 0;
 	for (size_t i = 0; i < o->n_tags && i < DRFS_TAGS_MAX; i++) {
@@ -592,13 +594,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		goto out;
 	ret->snap = *snap;
 	ret->errors = b.errors;
-	/* the folder name, with a same-second suffix if one is needed */
-	struct drfs_snap_info si;
-	char hex[DRFS_ID_HEX_LEN + 1];
-	if (drfs_repo_snapshot_find(r, drfs_id_hex(&ret->id, hex), &si) == 0)
-		memcpy(ret->folder, si.folder, sizeof(ret->folder));
-	else
-		drfs_snapshot_folder(&snap->time, ret->folder);
+	memcpy(ret->folder, snap->name, sizeof(ret->folder));
 out:
 	drfs_writer_free(b.w);
 	drfs_lock_release(lock);

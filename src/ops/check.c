@@ -4,11 +4,15 @@
  * its size, no snapshot vanished without a forget record, every snapshot's
  * trees decode and every blob they reference is indexed; with read_data,
  * every pack is downloaded, its name (SHA-256) recomputed and every blob
- * decrypted, decompressed and its id verified.
+ * decrypted, decompressed and its id verified. Files and directories of a
+ * local repository and of the cache that other users may read are warned
+ * about (not counted as problems).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/limits.h"
 #include "drfs/log.h"
@@ -314,6 +318,54 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
+/* ---- modes ---------------------------------------------------------- */
+
+#define LOOSE_SHOWN 10 /* lines per tree; then a count */
+
+struct loose {
+	const struct drfs_check_opts *o;
+	const char *root;
+	unsigned n;
+};
+
+static int loose_one(const char *path, unsigned mode, void *ud)
+{
+	struct loose *l = ud;
+	if (l->n++ < LOOSE_SHOWN)
+		l->o->report(l->o->report_data,
+			     "warning: \"%s%s%s\" is open to other users "
+			     "(mode %04o; drfs creates 0600 files and 0700 "
+			     "directories): chmod -R go-rwx \"%s\"",
+			     l->root, *path ? "/" : "", path, mode, l->root);
+	return 0;
+}
+
+/* Warn about a tree other users may read (dirfd is not closed). */
+static void check_tree_modes(const struct drfs_check_opts *o, int dirfd,
+			     const char *root)
+{
+	struct loose l = { .o = o, .root = root };
+	drfs_scan_loose_modes(dirfd, loose_one, &l);
+	if (l.n > LOOSE_SHOWN)
+		o->report(o->report_data,
+			  "warning: %u more entries under \"%s\" are open to "
+			  "other users", l.n - LOOSE_SHOWN, root);
+}
+
+static void check_modes(struct drfs_repo *r, const struct drfs_check_opts *o)
+{
+	if (!o->report)
+		return;
+	int fd = drfs_backend_local_dirfd(r->be);
+	if (fd >= 0)
+		check_tree_modes(o, fd, r->be->display);
+	fd = open(r->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		check_tree_modes(o, fd, r->cache_dir);
+		close(fd);
+	}
+}
+
 /*
  * What the cache knows about snapshots that disappeared: a rollback (the
  * newest of a host and path gone) and a refused forget record are
@@ -354,6 +406,8 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	int e;
 
 	pthread_mutex_init(&c.lock, NULL);
+	/* 0. key material and caches are private */
+	check_modes(r, o);
 	/* 1. every indexed pack exists, with its size */
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {

@@ -14,7 +14,9 @@
  * Snapshots already copied are recognised by their "copied-from:" tag and
  * skipped without reading anything.
  */
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/dr.h"
 #include "drfs/limits.h"
@@ -135,11 +137,13 @@ static void memo_save(struct cp *c)
 {
 	if (!c->memo_path || !c->fresh.len)
 		return;
-	FILE *f = fopen(c->memo_path, "ae");
-	if (f) {
-		if (fwrite(c->fresh.p, c->fresh.len, 1, f) != 1)
+	/* in the cache directory: private like the rest of it */
+	int fd = open(c->memo_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		      0600);
+	if (fd >= 0) {
+		if (drfs_write_all(fd, c->fresh.p, c->fresh.len) < 0)
 			c->fresh.len = 0; /* best effort: it is a cache */
-		fclose(f);
+		close(fd);
 	}
 	drfs_buf_reset(&c->fresh);
 }
@@ -339,7 +343,7 @@ static int retag(struct drfs_snapshot *out, const struct drfs_snap_info *s)
 
 static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		    const struct drfs_snap_info *dv, size_t dn,
-		    struct drfs_id *ret_id)
+		    struct drfs_id *ret_id, char ret_folder[DRFS_FOLDER_BUF])
 {
 	struct drfs_snapshot *ns = malloc(sizeof(*ns));
 	struct drfs_writer_stats ws;
@@ -372,9 +376,14 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		if (p)
 			ns->parent = p->id;
 	}
+	/* the source's folder name, if the destination has it free */
+	if (drfs_snapshot_name_valid(s->folder, &s->snap.time))
+		snprintf(ns->name, sizeof(ns->name), "%s", s->folder);
 	e = drfs_repo_snapshot_write(c->dst, ns, ret_id);
-	if (e >= 0)
+	if (e >= 0) {
+		memcpy(ret_folder, ns->name, DRFS_FOLDER_BUF);
 		memo_save(c);
+	}
 out:
 	drfs_writer_free(c->w);
 	c->w = NULL;
@@ -425,7 +434,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			res.skipped++;
 			continue;
 		}
-		e = copy_one(&c, s, dv, dn, &nid);
+		char nfolder[DRFS_FOLDER_BUF];
+		e = copy_one(&c, s, dv, dn, &nid, nfolder);
 		if (e == -ENOMEM || e == -ENOSPC)
 			goto out;
 		if (e < 0) {
@@ -439,8 +449,9 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 		}
 		res.copied++;
 		if (o->report)
-			o->report(o->report_data, "copied %s (%.8s) as %.8s",
-				  s->folder, hex, drfs_id_hex(&nid, nhex));
+			o->report(o->report_data,
+				  "copied %s (%.8s) as %s (%.8s)", s->folder,
+				  hex, nfolder, drfs_id_hex(&nid, nhex));
 		/* later picks may name this one as their parent */
 		free(dv);
 		dv = NULL;
@@ -585,6 +596,7 @@ int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
 }
 
 int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
 				  struct drfs_snap_info *ret)
 {
 	struct drfs_snap_info *v;
@@ -594,6 +606,8 @@ int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
 		return e;
 	e = -ENOENT;
 	for (size_t i = n; i-- > 0;) {
+		if (!drfs_snap_filter_match(f, &v[i].snap))
+			continue;
 		int c = drfs_snapshot_complete_on(r, be, &v[i], NULL, NULL);
 		if (c < 0) {
 			e = c;

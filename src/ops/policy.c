@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * policy.c - keep-policies (restic "forget" semantics), their stored form
- * (the sealed "policy" object) and holds (holds/<snapshot hex>).
+ * policy.c - keep-policies (restic "forget" semantics), storing them in
+ * the sealed "policy" object (its payload: format/policyobj.c) and holds
+ * (holds/<snapshot hex>).
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "drfs/limits.h"
 #include "drfs/prune.h"
-
-#define POLICY_VERSION 1
 
 bool drfs_policy_empty(const struct drfs_policy *p)
 {
@@ -107,9 +107,9 @@ static bool has_any_tag(const struct drfs_policy *p,
 	return false;
 }
 
-int drfs_policy_apply(const struct drfs_policy *p,
-		      const struct drfs_snap_info *snaps, size_t n, time_t now,
-		      struct drfs_policy_verdict *out)
+/* The rules over o[0..n), sorted newest first; out by o[k].i. */
+static void apply_sorted(const struct drfs_policy *p, const struct order *o,
+			 size_t n, time_t now, struct drfs_policy_verdict *out)
 {
 	struct {
 		int kind;
@@ -126,24 +126,17 @@ int drfs_policy_apply(const struct drfs_policy *p,
 		{ B_YEARLY, p->yearly, DRFS_KEEP_YEARLY, 0, false },
 	};
 
-	if (drfs_policy_empty(p))
-		return -EINVAL;
 	if (n == 0)
-		return 0;
-	struct order *o = malloc(n * sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		o[i] = (struct order){ &snaps[i], i };
-	qsort(o, n, sizeof(*o), order_cmp);
-
+		return;
 	time_t ref = o[0].s->snap.time.tv_sec;
 	if (now > 0 && now < ref)
 		ref = now;
 	for (size_t k = 0; k < n; k++) {
 		const struct drfs_snap_info *s = o[k].s;
-		struct drfs_policy_verdict v = { false, 0 };
+		struct drfs_policy_verdict v = out[o[k].i];
 		time_t t = s->snap.time.tv_sec;
+		v.keep = false;
+		v.reasons = 0;
 		for (size_t j = 0; j < ARRAY_SIZE(rules); j++) {
 			if (!rules[j].left)
 				continue;
@@ -162,8 +155,139 @@ int drfs_policy_apply(const struct drfs_policy *p,
 		v.keep = v.reasons != 0;
 		out[o[k].i] = v;
 	}
-	free(o);
+}
+
+int drfs_policy_apply(const struct drfs_policy *p,
+		      const struct drfs_snap_info *snaps, size_t n, time_t now,
+		      struct drfs_policy_verdict *out)
+{
+	int e = drfs_policy_apply_groups(p, 0, snaps, n, now, out);
+	return e < 0 ? e : 0;
+}
+
+/* ---- groups ------------------------------------------------------------ */
+
+int drfs_group_by_parse(const char *s, unsigned *ret)
+{
+	unsigned g = 0;
+	while (*s) {
+		size_t l = strcspn(s, ",");
+		if (l == 4 && !strncmp(s, "host", 4))
+			g |= DRFS_GROUP_HOST;
+		else if ((l == 5 && !strncmp(s, "paths", 5)) ||
+			 (l == 4 && !strncmp(s, "path", 4)))
+			g |= DRFS_GROUP_PATH;
+		else if ((l == 4 && !strncmp(s, "tags", 4)) ||
+			 (l == 3 && !strncmp(s, "tag", 3)))
+			g |= DRFS_GROUP_TAGS;
+		else if (l)
+			return -EINVAL;
+		s += l;
+		if (*s == ',')
+			s++;
+	}
+	*ret = g;
 	return 0;
+}
+
+char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
+			char *out, size_t len)
+{
+	size_t l = 0;
+	out[0] = 0;
+	if (group_by & DRFS_GROUP_HOST)
+		l += (size_t)snprintf(out + l, len - l, "host \"%s\"",
+				      s->host);
+	if ((group_by & DRFS_GROUP_PATH) && l < len)
+		l += (size_t)snprintf(out + l, len - l, "%spath \"%s\"",
+				      l ? ", " : "", s->path);
+	if ((group_by & DRFS_GROUP_TAGS) && l < len) {
+		l += (size_t)snprintf(out + l, len - l, "%stags [",
+				      l ? ", " : "");
+		const char *t = s->tags;
+		for (uint32_t i = 0; i < s->n_tags && l < len; i++) {
+			l += (size_t)snprintf(out + l, len - l, "%s%s",
+					      i ? "," : "", t);
+			t += strlen(t) + 1;
+		}
+		if (l < len)
+			snprintf(out + l, len - l, "]");
+	}
+	if (!group_by)
+		snprintf(out, len, "all snapshots");
+	return out;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The tags of s sorted, into v (DRFS_TAGS_MAX); their number. */
+static size_t sorted_tags(const struct drfs_snapshot *s, const char **v)
+{
+	const char *t = s->tags;
+	size_t n = 0;
+	for (; n < s->n_tags && n < DRFS_TAGS_MAX; n++, t += strlen(t) + 1)
+		v[n] = t;
+	qsort(v, n, sizeof(*v), cmp_str);
+	return n;
+}
+
+int drfs_group_cmp(unsigned group_by, const struct drfs_snapshot *a,
+		   const struct drfs_snapshot *b)
+{
+	int c = 0;
+	if (group_by & DRFS_GROUP_HOST)
+		c = strcmp(a->host, b->host);
+	if (!c && (group_by & DRFS_GROUP_PATH))
+		c = strcmp(a->path, b->path);
+	if (!c && (group_by & DRFS_GROUP_TAGS)) {
+		const char *x[DRFS_TAGS_MAX], *y[DRFS_TAGS_MAX];
+		size_t nx = sorted_tags(a, x), ny = sorted_tags(b, y);
+		for (size_t i = 0; !c && i < nx && i < ny; i++)
+			c = strcmp(x[i], y[i]);
+		if (!c && nx != ny)
+			c = nx < ny ? -1 : 1;
+	}
+	return c;
+}
+
+/* by group (*group_by), then newest first (ties: larger id first) */
+static int group_order_cmp(const void *a, const void *b, void *group_by)
+{
+	const struct order *x = a, *y = b;
+	int c = drfs_group_cmp(*(unsigned *)group_by, &x->s->snap,
+			       &y->s->snap);
+	return c ? c : order_cmp(a, b);
+}
+
+int drfs_policy_apply_groups(const struct drfs_policy *p, unsigned group_by,
+			     const struct drfs_snap_info *snaps, size_t n,
+			     time_t now, struct drfs_policy_verdict *out)
+{
+	if (drfs_policy_empty(p))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	struct order *o = malloc(n * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		o[i] = (struct order){ &snaps[i], i };
+	qsort_r(o, n, sizeof(*o), group_order_cmp, &group_by);
+	size_t groups = 0;
+	for (size_t a = 0, b; a < n; a = b, groups++) {
+		for (b = a + 1; b < n && drfs_group_cmp(group_by, &o[a].s->snap,
+							&o[b].s->snap) == 0;
+		     b++)
+			;
+		for (size_t k = a; k < b; k++)
+			out[o[k].i].group = groups;
+		apply_sorted(p, o + a, b - a, now, out);
+	}
+	free(o);
+	return (int)MIN(groups, (size_t)INT32_MAX);
 }
 
 char *drfs_policy_reasons(unsigned reasons, char *out)
@@ -217,66 +341,6 @@ char *drfs_policy_format(const struct drfs_policy *p, char *out, size_t len)
 		off += strlen(t) + 1;
 	}
 	return out;
-}
-
-/* ---- stored form ----------------------------------------------------------
- * version u8 = 1 | le32 last, hourly, daily, weekly, monthly, yearly |
- * le64 within | le32 n_tags | n_tags NUL-terminated strings
- */
-
-int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out)
-{
-	uint8_t h[1 + 6 * 4 + 8 + 4];
-	const uint32_t c[] = { p->last,  p->hourly,  p->daily,
-			       p->weekly, p->monthly, p->yearly };
-	h[0] = POLICY_VERSION;
-	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
-		drfs_put_le32(h + 1 + 4 * i, c[i]);
-	drfs_put_le64(h + 25, (uint64_t)p->within);
-	drfs_put_le32(h + 33, p->n_tags);
-	size_t off = 0;
-	for (uint32_t i = 0; i < p->n_tags; i++) {
-		size_t l = strnlen(p->tags + off, sizeof(p->tags) - off);
-		if (off + l >= sizeof(p->tags))
-			return -EINVAL;
-		off += l + 1;
-	}
-	int e = drfs_buf_append(out, h, sizeof(h));
-	return e ?: drfs_buf_append(out, p->tags, off);
-}
-
-int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret)
-{
-	const uint8_t *b = buf;
-	struct drfs_policy p = { 0 };
-	if (len < 37 || b[0] != POLICY_VERSION)
-		return -EBADMSG;
-	uint32_t *c[] = { &p.last,   &p.hourly,  &p.daily,
-			  &p.weekly, &p.monthly, &p.yearly };
-	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
-		*c[i] = drfs_get_le32(b + 1 + 4 * i);
-		if (*c[i] > 1000000)
-			return -EBADMSG;
-	}
-	p.within = (int64_t)drfs_get_le64(b + 25);
-	p.n_tags = drfs_get_le32(b + 33);
-	if (p.within < 0 || p.n_tags > DRFS_TAGS_MAX)
-		return -EBADMSG;
-	size_t rest = len - 37, off = 0;
-	if (rest > sizeof(p.tags))
-		return -EBADMSG;
-	for (uint32_t i = 0; i < p.n_tags; i++) {
-		const uint8_t *z = memchr(b + 37 + off, 0, rest - off);
-		size_t l = z ? (size_t)(z - (b + 37 + off)) : 0;
-		if (!z || l == 0 || l > DRFS_TAG_MAX)
-			return -EBADMSG;
-		off += l + 1;
-	}
-	if (off != rest)
-		return -EBADMSG;
-	memcpy(p.tags, b + 37, rest);
-	*ret = p;
-	return 0;
 }
 
 int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p)

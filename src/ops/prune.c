@@ -87,16 +87,20 @@ static int uncache_snapshots(struct drfs_repo *r, const struct drfs_id *ids,
 }
 
 /*
- * Record the removal (forgotten/, before anything is deleted: a snapshot
- * that disappears without a record is reported as vanished), then delete
- * the snapshot objects; the first one alone (a crash point between).
+ * Keep the folder names of snapshots written before names were recorded
+ * (names/), record the removal (forgotten/, before anything is deleted: a
+ * snapshot that disappears without a record is reported as vanished),
+ * then delete the snapshot objects; the first one alone (a crash point
+ * between).
  */
 static int forget_objects(struct drfs_repo *r, const struct drfs_id *ids,
 			  size_t n)
 {
 	if (!n)
 		return 0;
-	int e = drfs_repo_forget_record(r, ids, n);
+	/* no later snapshot may be given a name one of these was shown as */
+	int e = drfs_repo_snapshot_names_keep(r, ids, n);
+	e = e ?: drfs_repo_forget_record(r, ids, n);
 	if (e < 0)
 		return e;
 	crash_point("record");
@@ -953,13 +957,15 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	struct drfs_policy_verdict *v = NULL;
 	struct drfs_id *gone = NULL;
 	struct drfs_id *held = NULL;
+	size_t *ord = NULL;
 	size_t n_held = 0;
 	size_t n = 0, n_kept = 0, n_gone = 0;
 	int e;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!o->no_lock && !o->gc.dry_run) {
-		e = drfs_lock_acquire(r, true, &lock, ret->why,
+		/* forgetting alone (no gc) races with no backup */
+		e = drfs_lock_acquire(r, !o->no_gc, &lock, ret->why,
 				      sizeof(ret->why));
 		if (e < 0)
 			return e;
@@ -995,14 +1001,31 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	v = calloc(n + 1, sizeof(*v));
 	kept = calloc(n + 1, sizeof(*kept));
 	gone = calloc(n + 1, sizeof(*gone));
-	if (!v || !kept || !gone) {
+	ord = calloc(n + 1, sizeof(*ord));
+	if (!v || !kept || !gone || !ord) {
 		e = -ENOMEM;
 		goto out;
 	}
-	e = drfs_policy_apply(&pol, snaps, n, time(NULL), v);
+	/* only the snapshots o->filter matches; the others stay */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!drfs_snap_filter_match(o->filter, &snaps[i].snap))
+			kept[n_kept++] = snaps[i];
+		else if (m++ != i)
+			snaps[m - 1] = snaps[i];
+	}
+	unsigned group_by = o->group_given ? o->group_by : DRFS_GROUP_DEFAULT;
+	e = drfs_policy_apply_groups(&pol, group_by, snaps, m, time(NULL), v);
 	if (e < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	/* group by group, each oldest first */
+	size_t n_groups = (size_t)e, k = 0;
+	for (size_t g = 0; g < n_groups; g++)
+		for (size_t i = 0; i < m; i++)
+			if (v[i].group == g)
+				ord[k++] = i;
+	for (size_t j = 0; j < m; j++) {
+		size_t i = ord[j];
 		if (drfs_holds_has(held, n_held, &snaps[i].id)) {
 			v[i].reasons |= DRFS_KEEP_HOLD;
 			v[i].keep = true;
@@ -1014,7 +1037,8 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 		else
 			gone[n_gone++] = snaps[i].id;
 	}
-	ret->kept = n_kept;
+	e = 0;
+	ret->kept = n_kept - (n - m);
 	ret->removed = n_gone;
 	if (!o->gc.dry_run) {
 		e = forget_objects(r, gone, n_gone);
@@ -1025,12 +1049,14 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 					 drfs_strerror(e));
 			goto out;
 		}
-		e = gc_run(r, &o->gc, NULL, 0, &ret->gc);
-	} else {
+		if (!o->no_gc)
+			e = gc_run(r, &o->gc, NULL, 0, &ret->gc);
+	} else if (!o->no_gc) {
 		e = gc_run(r, &o->gc, kept, n_kept, &ret->gc);
 	}
 out:
 	drfs_lock_release(lock);
+	free(ord);
 	free(snaps);
 	free(kept);
 	free(gone);

@@ -12,9 +12,6 @@
 #include "drfs/limits.h"
 #include "drfs/lock.h"
 
-#define LOCK_VERSION 1
-#define LOCK_F_EXCLUSIVE 1u
-
 struct drfs_lock {
 	struct drfs_repo *r;
 	bool exclusive;
@@ -26,56 +23,33 @@ struct drfs_lock {
 	bool quit; /* (L) */
 };
 
-struct lock_info {
-	bool exclusive;
-	int64_t time;
-	uint32_t pid;
-	char host[DRFS_HOST_MAX_BUF];
-};
-
 static int lock_write(struct drfs_repo *r, bool exclusive, char *ret_name)
 {
-	uint8_t p[1 + 1 + 8 + 4 + DRFS_HOST_MAX];
-	char host[DRFS_HOST_MAX_BUF] = "localhost";
+	struct drfs_lock_info li = { .exclusive = exclusive,
+				     .time = (int64_t)time(NULL),
+				     .pid = (uint32_t)getpid() };
 	struct drfs_id id;
 	char hex[DRFS_ID_HEX_LEN + 1];
-	struct drfs_buf sealed;
+	struct drfs_buf plain, sealed;
 
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = 0;
-	size_t hl = strnlen(host, DRFS_HOST_MAX);
-	p[0] = LOCK_VERSION;
-	p[1] = exclusive ? LOCK_F_EXCLUSIVE : 0;
-	drfs_put_le64(p + 2, (uint64_t)time(NULL));
-	drfs_put_le32(p + 10, (uint32_t)getpid());
-	memcpy(p + 14, host, hl);
+	if (gethostname(li.host, DRFS_HOST_MAX) < 0)
+		strcpy(li.host, "localhost");
+	li.host[DRFS_HOST_MAX] = 0;
 	int e = drfs_random(id.b, sizeof(id.b));
 	if (e < 0)
 		return e;
 	snprintf(ret_name, DRFS_OBJECT_NAME_MAX, "locks/%s",
 		 drfs_id_hex(&id, hex));
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
-	e = drfs_seal(&r->keys, DRFS_OBJ_LOCK, p, 14 + hl, &sealed);
+	e = drfs_lock_encode(&li, &plain);
+	e = e ?: drfs_seal(&r->keys, DRFS_OBJ_LOCK, plain.p, plain.len,
+			   &sealed);
 	e = e ?: drfs_backend_put(r->be, ret_name, sealed.p, sealed.len,
 				  DRFS_PUT_CREATE_ONLY);
+	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
 	return e;
-}
-
-static int lock_decode(const uint8_t *p, size_t len, struct lock_info *ret)
-{
-	if (len < 14 || len > 14 + DRFS_HOST_MAX || p[0] != LOCK_VERSION ||
-	    (p[1] & ~LOCK_F_EXCLUSIVE))
-		return -EBADMSG;
-	ret->exclusive = p[1] & LOCK_F_EXCLUSIVE;
-	ret->time = (int64_t)drfs_get_le64(p + 2);
-	ret->pid = drfs_get_le32(p + 10);
-	memcpy(ret->host, p + 14, len - 14);
-	ret->host[len - 14] = 0;
-	if (strlen(ret->host) != len - 14)
-		return -EBADMSG;
-	return 0;
 }
 
 struct lock_scan {
@@ -91,7 +65,7 @@ struct lock_scan {
 static int lock_visit(const char *name, uint64_t size, void *userdata)
 {
 	struct lock_scan *s = userdata;
-	struct lock_info li = { .exclusive = true };
+	struct drfs_lock_info li = { .exclusive = true };
 	struct drfs_buf obj, plain;
 	int e = 0;
 
@@ -106,7 +80,7 @@ static int lock_visit(const char *name, uint64_t size, void *userdata)
 		goto out;
 	e = e ?: drfs_unseal(&s->r->keys, DRFS_OBJ_LOCK, obj.p, obj.len,
 			     &plain);
-	e = e ?: lock_decode(plain.p, plain.len, &li);
+	e = e ?: drfs_lock_decode(plain.p, plain.len, &li);
 	if (e < 0 && e != -EBADMSG)
 		goto out; /* a backend error: reported to the caller */
 	if (e == 0) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "drfs/compress.h"
+#include "drfs/known.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
 #include "drfs/replica.h"
@@ -45,25 +46,6 @@ static int fail(int r, const char *fmt, ...)
 	return r;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (strlen(path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	strcpy(tmp, path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int open_one(const char *url, const struct drfs_backend_opts *bo,
 		    struct drfs_backend **ret)
 {
@@ -84,19 +66,43 @@ static int open_one(const char *url, const struct drfs_backend_opts *bo,
 }
 
 /*
+ * Where the repository is, as the known-repositories file names it: the S3
+ * backend's "s3://bucket/prefix at ENDPOINT", "file://" and the real path
+ * of a local one. NULL when that cannot be told (no memory).
+ */
+static char *location_of(const char *url, struct drfs_backend *be)
+{
+	char *loc = NULL;
+	if (be->remote)
+		return strdup(be->display);
+	if (strncmp(url, "file://", 7) == 0)
+		url += 7;
+	_cleanup_free_ char *real = realpath(url, NULL);
+	if (!real || asprintf(&loc, "file://%s", real) < 0)
+		return NULL;
+	return loc;
+}
+
+/*
  * With o->replica: both backends behind a replica wrapper
  * (backend/replica.c). A primary that cannot be opened is replaced by a
  * stand-in that fails every request, so reads come from the replica; so is
  * an unreachable replica (not one that is missing or refuses us). Not on
  * init. Both sides are given the same config and keys.
+ *
+ * *ret_location: the primary's location_of(), NULL when the primary could
+ * not be opened (the known-repositories file is then not consulted).
  */
 static int open_backend(const struct drfs_repo_opts *o, bool create,
-			struct drfs_backend **ret)
+			struct drfs_backend **ret, char **ret_location)
 {
 	struct drfs_backend_opts bo = o->backend;
 	struct drfs_backend *p = NULL, *rep = NULL, *w;
 	bo.create = create;
+	*ret_location = NULL;
 	int r = open_one(o->url, &bo, &p);
+	if (r >= 0)
+		*ret_location = location_of(o->url, p);
 	if (!o->replica)
 		return r < 0 ? r : (*ret = p, 0);
 	if (r < 0 && (create || r == -EINVAL || r == -ENOMEM))
@@ -145,11 +151,29 @@ static int open_backend(const struct drfs_repo_opts *o, bool create,
 	return 0;
 }
 
+/*
+ * Record what was found at location in the known-repositories file. Best
+ * effort: where that file cannot be written, drfs works without the pin.
+ */
+static void known_note(const char *location, const uint8_t id[16],
+		       bool encrypted, bool replace)
+{
+	char *path = NULL;
+	struct drfs_known k = { .encrypted = encrypted };
+	if (!location || drfs_known_path(&path) < 0)
+		return;
+	memcpy(k.repo_id, id, sizeof(k.repo_id));
+	(void)drfs_known_record(path, location, &k, replace);
+	free(path);
+}
+
 int drfs_repo_init(const struct drfs_repo_opts *o,
 		   const struct drfs_init_opts *io, struct drfs_id *ret_repo_id)
 {
 	struct drfs_backend *be = NULL;
-	struct drfs_keys keys;
+	char *location = NULL;
+	struct drfs_keys *keys = NULL;
+	struct drfs_chunker ch;
 	struct drfs_config c = { .version = DRFS_FORMAT_VERSION };
 	struct drfs_buf kf, plain, sealed;
 	char name[DRFS_OBJECT_NAME_MAX], hex[DRFS_ID_HEX_LEN + 1];
@@ -167,9 +191,14 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 	if (!io->no_encryption && (!o->password || !*o->password))
 		return fail(-ENOKEY, "a passphrase is needed to create an "
 				     "encrypted repository");
-	r = open_backend(o, true, &be);
+	r = open_backend(o, true, &be, &location);
 	if (r < 0)
-		return r;
+		goto out;
+	keys = drfs_secret_alloc(sizeof(*keys));
+	if (!keys) {
+		r = -ENOMEM;
+		goto out;
+	}
 	r = drfs_backend_head(be, "config", &size);
 	if (r == 0) {
 		r = fail(-EEXIST, "a repository already exists at \"%s\"",
@@ -181,7 +210,7 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 			 drfs_strerror(r));
 		goto out;
 	}
-	r = drfs_keys_generate(&keys, !io->no_encryption);
+	r = drfs_keys_generate(keys, !io->no_encryption);
 	if (r < 0)
 		goto out;
 	r = drfs_random(c.repo_id, sizeof(c.repo_id));
@@ -195,8 +224,7 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 		};
 	c.zstd_level = io->zstd_level ? io->zstd_level : 3;
 	c.pack_target = DRFS_PACK_TARGET_DEFAULT;
-	struct drfs_chunker ch;
-	r = drfs_chunker_init(&ch, &c.chunker, keys.id);
+	r = drfs_chunker_init(&ch, &c.chunker, keys->id);
 	if (r < 0) {
 		r = fail(r, "invalid chunker parameters");
 		goto out;
@@ -204,7 +232,7 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 	struct drfs_scrypt_params sp = io->scrypt;
 	if (!sp.log2n)
 		sp = DRFS_SCRYPT_DEFAULT;
-	r = drfs_keyfile_create(&keys, o->password, &sp, &kf);
+	r = drfs_keyfile_create(keys, o->password, &sp, &kf);
 	if (r < 0)
 		goto out;
 	drfs_sha256(kf.p, kf.len, &kid);
@@ -214,12 +242,12 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 		goto put_failed;
 	/* a new repository has forget records from the start (an empty
 	 * baseline): nothing was forgotten before them */
-	r = drfs_forget_record_put(be, &keys, DRFS_FORGET_F_BASELINE, NULL, 0,
+	r = drfs_forget_record_put(be, keys, DRFS_FORGET_F_BASELINE, NULL, 0,
 				   name);
 	if (r < 0)
 		goto put_failed;
 	r = drfs_config_encode(&c, &plain);
-	r = r ?: drfs_seal(&keys, DRFS_OBJ_CONFIG, plain.p, plain.len, &sealed);
+	r = r ?: drfs_seal(keys, DRFS_OBJ_CONFIG, plain.p, plain.len, &sealed);
 	if (r < 0)
 		goto out;
 	r = drfs_backend_put(be, "config", sealed.p, sealed.len,
@@ -230,6 +258,8 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 		memset(ret_repo_id, 0, sizeof(*ret_repo_id));
 		memcpy(ret_repo_id->b, c.repo_id, sizeof(c.repo_id));
 	}
+	/* a new repository here: whatever was recorded for the place goes */
+	known_note(location, c.repo_id, keys->encrypted, true);
 	r = 0;
 	goto out;
 put_failed:
@@ -237,7 +267,9 @@ put_failed:
 		 drfs_strerror(r), drfs_backend_last_error(be) ? ": " : "",
 		 drfs_backend_last_error(be) ?: "");
 out:
-	drfs_keys_wipe(&keys);
+	free(location);
+	drfs_secret_free(keys);
+	drfs_wipe(&ch, sizeof(ch));
 	drfs_buf_release(&kf);
 	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
@@ -248,10 +280,12 @@ out:
 struct key_search {
 	struct drfs_backend *be;
 	const char *pass;
+	bool want_encrypted; /* key files of the other mode are skipped */
 	struct drfs_keys *keys;
 	int found;   /* 1 once a key opened */
 	int result;  /* best error so far */
 	int seen;
+	int other_mode; /* key files skipped for their mode */
 };
 
 static int try_key(const char *name, uint64_t size, void *userdata)
@@ -267,8 +301,18 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 		return 0;
 	drfs_buf_init(&b, 4096);
 	r = drfs_backend_get(ks->be, name, 0, UINT64_MAX, &b);
-	if (r >= 0)
+	if (r >= 0) {
+		/* the mode is the caller's, never the key file's: a key in
+		 * the clear must not stand in for a passphrase-wrapped one */
+		int enc = drfs_keyfile_encrypted(b.p, b.len);
+		if (enc >= 0 && (enc == 1) != ks->want_encrypted) {
+			ks->other_mode++;
+			drfs_buf_release(&b);
+			return 0;
+		}
 		r = drfs_keyfile_open(b.p, b.len, ks->pass, ks->keys);
+	}
+	drfs_wipe(b.p, b.len);
 	drfs_buf_release(&b);
 	if (r >= 0) {
 		ks->found = 1;
@@ -278,6 +322,167 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 	if (ks->result == 0 || r == -EACCES || r == -ENOKEY)
 		ks->result = r;
 	return 0;
+}
+
+/* Why no key file opened, in last_error. */
+static int no_key(const struct key_search *ks, const char *where)
+{
+	if (ks->seen == 0)
+		return fail(-ENOENT, "repository \"%s\" has no key file", where);
+	if (ks->other_mode == ks->seen && ks->want_encrypted && ks->pass)
+		return fail(-EKEYREJECTED,
+			    "refusing repository \"%s\": it is not encrypted "
+			    "(its key file holds the keys in the clear), yet a "
+			    "passphrase was given. An encrypted repository "
+			    "replaced by someone with write access to it looks "
+			    "like this. If it was created with --no-encryption, "
+			    "open it with --no-encryption", where);
+	if (ks->other_mode == ks->seen && ks->want_encrypted)
+		return fail(-EKEYREJECTED,
+			    "repository \"%s\" is not encrypted: open it with "
+			    "--no-encryption", where);
+	if (ks->other_mode == ks->seen)
+		return fail(-EKEYREJECTED,
+			    "repository \"%s\" is encrypted: open it with its "
+			    "passphrase, without --no-encryption", where);
+	if (ks->result == -EACCES)
+		return fail(-EACCES, "wrong passphrase for repository \"%s\"",
+			    where);
+	if (ks->result == -ENOKEY)
+		return fail(-ENOKEY, "repository \"%s\" is encrypted: a "
+				     "passphrase is needed (set DRFS_PASSWORD "
+				     "or --password-file)", where);
+	return fail(ks->result ?: -EBADMSG,
+		    "key files of \"%s\" are unreadable: %s", where,
+		    drfs_strerror(ks->result));
+}
+
+static const char *mode_name(bool encrypted)
+{
+	return encrypted ? "encrypted" : "unencrypted";
+}
+
+/*
+ * The repository just opened must be the one expected: the id given with
+ * --expect-id, and the id and mode the known-repositories file recorded
+ * for its location. *ret_unknown: there is no record yet (write one once
+ * the open succeeded).
+ */
+static int check_identity(struct drfs_repo *r, const struct drfs_repo_opts *o,
+			  const char *location, bool *ret_unknown)
+{
+	char want[33], *path = NULL;
+	struct drfs_known k;
+	unsigned line = 0;
+	int e;
+
+	*ret_unknown = false;
+	if (o->have_expect_id &&
+	    memcmp(o->expect_id, r->config.repo_id, 16) != 0) {
+		drfs_hex(o->expect_id, 16, want);
+		return fail(-EKEYREJECTED,
+			    "refusing repository \"%s\": its id is %s, not %s "
+			    "as --expect-id requires", r->be->display,
+			    r->repo_id_hex, want);
+	}
+	if (!location || drfs_known_path(&path) < 0)
+		return 0;
+	e = drfs_known_lookup(path, location, &k, &line);
+	if (e == -EBADMSG)
+		e = fail(-EBADMSG, "\"%s\" line %u: not a record (<id> "
+				   "<encrypted|unencrypted> <location>); fix "
+				   "or delete that line", path, line);
+	else if (e < 0)
+		e = fail(e, "cannot read \"%s\": %s", path, drfs_strerror(e));
+	else if (e == 0)
+		*ret_unknown = true;
+	else if (memcmp(k.repo_id, r->config.repo_id, 16) != 0 ||
+		 k.encrypted != r->keys.encrypted) {
+		drfs_hex(k.repo_id, 16, want);
+		e = fail(-EKEYREJECTED,
+			 "refusing repository \"%s\": \"%s\" line %u "
+			 "records the %s repository %s there, but it is now "
+			 "the %s repository %s. Someone with write access may "
+			 "have replaced it; if you replaced it yourself, "
+			 "delete that line", r->be->display, path, line,
+			 mode_name(k.encrypted), want,
+			 mode_name(r->keys.encrypted), r->repo_id_hex);
+	} else {
+		e = 0;
+	}
+	free(path);
+	return e < 0 ? e : 0;
+}
+
+/*
+ * The cache belongs to one repository: its id and mode are recorded in it
+ * at first use, and a cache of another repository (or of this one in
+ * another mode) is refused, not rebuilt: the default cache directory is
+ * named by the id, so a different id in it means the repository at this
+ * place changed. *ret_fresh: the cache is new.
+ */
+static int bind_cache(struct drfs_repo *r, bool *ret_fresh)
+{
+	struct drfs_txn *t;
+	uint8_t owner[16], mode;
+	int e, em;
+
+	*ret_fresh = false;
+	e = drfs_txn_begin(r->index, true, &t);
+	if (e < 0)
+		goto failed;
+	e = drfs_kv_get_fixed(t, DRFS_DB_META, "repo_id", 7, owner, 16);
+	em = drfs_kv_get_fixed(t, DRFS_DB_META, "encrypted", 9, &mode, 1);
+	*ret_fresh = e != 16;
+	if (e == 16 && memcmp(owner, r->config.repo_id, 16) != 0) {
+		char hex[33];
+		drfs_txn_abort(t);
+		drfs_hex(owner, 16, hex);
+		return fail(-EKEYREJECTED,
+			    "cache directory \"%s\" belongs to repository %s, "
+			    "but \"%s\" is repository %s. If that repository "
+			    "was replaced on purpose, delete \"%s\"; to use "
+			    "both, give each its own --cache-dir",
+			    r->cache_dir, hex, r->be->display, r->repo_id_hex,
+			    r->cache_dir);
+	}
+	if (em == 1 && !*ret_fresh && (mode != 0) != r->keys.encrypted) {
+		drfs_txn_abort(t);
+		return fail(-EKEYREJECTED,
+			    "refusing repository \"%s\": cache directory "
+			    "\"%s\" knew it as %s, it is now %s. Someone with "
+			    "write access may have replaced its keys",
+			    r->be->display, r->cache_dir, mode_name(mode != 0),
+			    mode_name(r->keys.encrypted));
+	}
+	if (*ret_fresh) {
+		/* a directory without a record (new, or its first open was
+		 * interrupted): start from nothing */
+		drfs_txn_abort(t);
+		e = drfs_index_clear(r->index);
+		if (e < 0)
+			goto failed;
+		e = drfs_txn_begin(r->index, true, &t);
+		if (e < 0)
+			goto failed;
+		e = drfs_kv_put(t, DRFS_DB_META, "repo_id", 7,
+				r->config.repo_id, 16);
+	} else {
+		e = 0;
+	}
+	mode = r->keys.encrypted;
+	if (e >= 0 && (*ret_fresh || em != 1))
+		e = drfs_kv_put(t, DRFS_DB_META, "encrypted", 9, &mode, 1);
+	if (e < 0) {
+		drfs_txn_abort(t);
+		goto failed;
+	}
+	e = drfs_txn_commit(t);
+	if (e >= 0)
+		return 0;
+failed:
+	return fail(e, "cannot initialise cache in \"%s\": %s", r->cache_dir,
+		    drfs_strerror(e));
 }
 
 static int cache_dir_default(const char *id_hex, char **ret)
@@ -302,19 +507,25 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 {
 	struct drfs_repo *r;
 	struct drfs_buf obj, plain;
+	char *location = NULL;
+	bool fresh = false, unknown = false;
 	uint64_t size;
 	int e;
 
 	last_error[0] = 0;
+	if (o->no_encryption && o->password)
+		return fail(-EINVAL, "a passphrase was given for an "
+				     "unencrypted repository");
 	e = drfs_crypto_init();
 	if (e < 0)
 		return fail(e, "cannot initialise cryptography");
-	r = calloc(1, sizeof(*r));
+	/* the keys live in struct drfs_repo: secret memory */
+	r = drfs_secret_alloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
-	e = open_backend(o, false, &r->be);
+	e = open_backend(o, false, &r->be, &location);
 	if (e < 0)
 		goto fail;
 	e = drfs_backend_head(r->be, "config", &size);
@@ -329,6 +540,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		goto fail;
 	}
 	struct key_search ks = { .be = r->be, .pass = o->password,
+				 .want_encrypted = !o->no_encryption,
 				 .keys = &r->keys };
 	e = drfs_backend_list(r->be, "keys/", try_key, &ks);
 	if (e < 0) {
@@ -337,21 +549,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		goto fail;
 	}
 	if (!ks.found) {
-		if (ks.seen == 0)
-			e = fail(-ENOENT, "repository \"%s\" has no key file",
-				 r->be->display);
-		else if (ks.result == -EACCES)
-			e = fail(-EACCES, "wrong passphrase for repository "
-					  "\"%s\"", r->be->display);
-		else if (ks.result == -ENOKEY)
-			e = fail(-ENOKEY, "repository \"%s\" is encrypted: "
-					  "a passphrase is needed (set "
-					  "DRFS_PASSWORD or --password-file)",
-				 r->be->display);
-		else
-			e = fail(ks.result ?: -EBADMSG,
-				 "key files of \"%s\" are unreadable: %s",
-				 r->be->display, drfs_strerror(ks.result));
+		e = no_key(&ks, r->be->display);
 		goto fail;
 	}
 	e = drfs_backend_get(r->be, "config", 0, UINT64_MAX, &obj);
@@ -373,6 +571,9 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		goto fail;
 	}
 	drfs_hex(r->config.repo_id, sizeof(r->config.repo_id), r->repo_id_hex);
+	e = check_identity(r, o, location, &unknown);
+	if (e < 0)
+		goto fail;
 	if (o->cache_dir)
 		r->cache_dir = strdup(o->cache_dir);
 	else if (cache_dir_default(r->repo_id_hex, &r->cache_dir) < 0)
@@ -381,7 +582,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		e = -ENOMEM;
 		goto fail;
 	}
-	e = mkdir_p(r->cache_dir);
+	e = drfs_mkdir_p(r->cache_dir, 0700);
 	if (e < 0) {
 		e = fail(e, "cannot create cache directory \"%s\": %s",
 			 r->cache_dir, drfs_strerror(e));
@@ -393,32 +594,9 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 			 drfs_strerror(e));
 		goto fail;
 	}
-	/* a cache directory used for another repository is rebuilt */
-	struct drfs_txn *t;
-	uint8_t owner[16];
-	e = drfs_txn_begin(r->index, true, &t);
+	e = bind_cache(r, &fresh);
 	if (e < 0)
 		goto fail;
-	e = drfs_kv_get_fixed(t, DRFS_DB_META, "repo_id", 7, owner, 16);
-	bool fresh = e != 16 || memcmp(owner, r->config.repo_id, 16) != 0;
-	if (fresh) {
-		drfs_txn_abort(t);
-		e = drfs_index_clear(r->index);
-		if (e >= 0)
-			e = drfs_txn_begin(r->index, true, &t);
-		if (e >= 0) {
-			e = drfs_kv_put(t, DRFS_DB_META, "repo_id", 7,
-					r->config.repo_id, 16);
-			e = e ?: drfs_txn_commit(t);
-		}
-	} else {
-		e = drfs_txn_commit(t);
-	}
-	if (e < 0) {
-		e = fail(e, "cannot initialise cache in \"%s\": %s",
-			 r->cache_dir, drfs_strerror(e));
-		goto fail;
-	}
 	if (r->be->remote && !(r->segs = segcache_new())) {
 		e = -ENOMEM;
 		goto fail;
@@ -434,11 +612,16 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		if (e < 0)
 			goto fail;
 	}
+	if (unknown)
+		known_note(location, r->config.repo_id, r->keys.encrypted,
+			   false);
+	free(location);
 	drfs_buf_release(&obj);
 	drfs_buf_release(&plain);
 	*ret = r;
 	return 0;
 fail:
+	free(location);
 	drfs_buf_release(&obj);
 	drfs_buf_release(&plain);
 	drfs_repo_free(r);
@@ -452,9 +635,8 @@ void drfs_repo_free(struct drfs_repo *r)
 	drfs_index_free(r->index);
 	drfs_backend_free(r->be);
 	segcache_free(r->segs);
-	drfs_keys_wipe(&r->keys);
 	free(r->cache_dir);
-	free(r);
+	drfs_secret_free(r); /* wipes the keys */
 }
 
 /* ---- parallel fetch ----------------------------------------------------- */
@@ -1239,23 +1421,6 @@ again:
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-void drfs_snapshot_folder(const struct timespec *t, char out[32])
-{
-	struct tm tm;
-	time_t s = t->tv_sec;
-	if (!gmtime_r(&s, &tm)) {
-		strcpy(out, "0000-00-00/000000");
-		return;
-	}
-	char tmp[80];
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d/%02d%02d%02d",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec);
-	size_t l = strnlen(tmp, 31);
-	memcpy(out, tmp, l);
-	out[l] = 0;
-}
-
 struct snap_collect {
 	struct drfs_snap_info *v;
 	size_t n, cap;
@@ -1299,6 +1464,78 @@ static int snap_cmp(const void *a, const void *b)
 	return drfs_snap_order(&x->snap.time, &x->id, &y->snap.time, &y->id);
 }
 
+/* The suffix N of a valid recorded name "DAY/TIME.N"; 0 without one. */
+static unsigned name_suffix(const char *name)
+{
+	return name[17] == '.' ? (unsigned)atoi(name + 18) : 0;
+}
+
+#define SUFFIX_SET_BYTES ((DRFS_FOLDER_SUFFIX_MAX + 8) / 8)
+
+static bool suffix_has(const uint8_t *set, unsigned n)
+{
+	return n <= DRFS_FOLDER_SUFFIX_MAX && (set[n / 8] & (1u << (n % 8)));
+}
+
+static void suffix_add(uint8_t *set, unsigned n)
+{
+	if (n <= DRFS_FOLDER_SUFFIX_MAX)
+		set[n / 8] |= (uint8_t)(1u << (n % 8));
+}
+
+/*
+ * The folder each snapshot of v[a..b) (one second, sorted) is shown as
+ * (docs/format.md §8): recorded names first, the oldest keeping a name
+ * recorded twice (the others show it with "~" and 8 hex digits of their
+ * id); then those without one, in order, the lowest suffix from the
+ * previous one's on that no snapshot shows. Without recorded names that
+ * is the first one bare, then ".1", ".2", ... as before names were
+ * recorded.
+ */
+static void name_second(struct drfs_snap_info *v, size_t a, size_t b)
+{
+	uint8_t taken[SUFFIX_SET_BYTES];
+	unsigned next = 0;
+
+	if (b - a == 1) { /* the common case */
+		if (v[a].snap.name[0])
+			snprintf(v[a].folder, sizeof(v[a].folder), "%s",
+				 v[a].snap.name);
+		else
+			drfs_snapshot_folder(&v[a].snap.time, v[a].folder);
+		return;
+	}
+	memset(taken, 0, sizeof(taken));
+	for (size_t i = a; i < b; i++) {
+		struct drfs_snap_info *si = &v[i];
+		if (!si->snap.name[0])
+			continue;
+		unsigned n = name_suffix(si->snap.name);
+		if (!suffix_has(taken, n)) {
+			suffix_add(taken, n);
+			snprintf(si->folder, sizeof(si->folder), "%s",
+				 si->snap.name);
+		} else {
+			char hex[DRFS_ID_HEX_LEN + 1];
+			snprintf(si->folder, sizeof(si->folder), "%s~%.8s",
+				 si->snap.name, drfs_id_hex(&si->id, hex));
+		}
+	}
+	for (size_t i = a; i < b; i++) {
+		struct drfs_snap_info *si = &v[i];
+		if (si->snap.name[0])
+			continue;
+		while (suffix_has(taken, next))
+			next++;
+		drfs_snapshot_folder(&si->snap.time, si->folder);
+		size_t l = strlen(si->folder);
+		if (next)
+			snprintf(si->folder + l, sizeof(si->folder) - l, ".%u",
+				 next);
+		next++;
+	}
+}
+
 int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
 			size_t *ret_n)
 {
@@ -1315,25 +1552,63 @@ int drfs_repo_snapshots(struct drfs_repo *r, struct drfs_snap_info **ret,
 	}
 	if (c.n)
 		qsort(c.v, c.n, sizeof(*c.v), snap_cmp);
-	int dup = 0;
-	for (size_t i = 0; i < c.n; i++) {
-		drfs_snapshot_folder(&c.v[i].snap.time, c.v[i].folder);
-		if (i > 0 && c.v[i].snap.time.tv_sec ==
-				     c.v[i - 1].snap.time.tv_sec) {
-			dup++;
-			size_t l = strlen(c.v[i].folder);
-			snprintf(c.v[i].folder + l, 32 - l, ".%d", dup);
-		} else {
-			dup = 0;
-		}
+	for (size_t a = 0, b; a < c.n; a = b) {
+		for (b = a + 1; b < c.n && c.v[b].snap.time.tv_sec ==
+						   c.v[a].snap.time.tv_sec;
+		     b++)
+			;
+		name_second(c.v, a, b);
 	}
 	*ret = c.v;
 	*ret_n = c.n;
 	return 0;
 }
 
-int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
-			    struct drfs_snap_info *ret)
+static bool has_tag(const struct drfs_snapshot *s, const char *tag)
+{
+	const char *t = s->tags;
+	for (uint32_t i = 0; i < s->n_tags; i++, t += strlen(t) + 1)
+		if (strcmp(t, tag) == 0)
+			return true;
+	return false;
+}
+
+bool drfs_snap_filter_match(const struct drfs_snap_filter *f,
+			    const struct drfs_snapshot *s)
+{
+	if (!f)
+		return true;
+	if (f->host && strcmp(f->host, s->host) != 0)
+		return false;
+	if (f->path && strcmp(f->path, s->path) != 0)
+		return false;
+	for (size_t i = 0; i < f->n_tags; i++)
+		if (has_tag(s, f->tags[i]))
+			return true;
+	return f->n_tags == 0;
+}
+
+/* "host \"h\", path \"p\", tag \"t\"" of a filter, for messages. */
+static void filter_text(const struct drfs_snap_filter *f, char *out,
+			size_t len)
+{
+	size_t l = 0;
+	out[0] = 0;
+	if (f && f->host)
+		l += (size_t)snprintf(out + l, len - l, " of host \"%s\"",
+				      f->host);
+	if (f && f->path && l < len)
+		l += (size_t)snprintf(out + l, len - l, "%s path \"%s\"",
+				      l ? "," : " with", f->path);
+	for (size_t i = 0; f && i < f->n_tags && l < len; i++)
+		l += (size_t)snprintf(out + l, len - l, "%s tag \"%s\"",
+				      i ? " or" : l ? ", with" : " with",
+				      f->tags[i]);
+}
+
+int drfs_repo_snapshot_find_in(struct drfs_repo *r, const char *spec,
+			       const struct drfs_snap_filter *f,
+			       struct drfs_snap_info *ret)
 {
 	struct drfs_snap_info *v;
 	size_t n, hit = SIZE_MAX;
@@ -1342,9 +1617,12 @@ int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
 	if (e < 0)
 		return e;
 	if (strcmp(spec, "latest") == 0) {
-		if (n) {
-			hit = n - 1;
-			matches = 1;
+		for (size_t i = n; i-- > 0;) {
+			if (drfs_snap_filter_match(f, &v[i].snap)) {
+				hit = i;
+				matches = 1;
+				break;
+			}
 		}
 	} else {
 		size_t sl = strlen(spec);
@@ -1362,6 +1640,11 @@ int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
 	if (matches == 1)
 		*ret = v[hit];
 	free(v);
+	if (matches == 0 && strcmp(spec, "latest") == 0) {
+		char what[1024];
+		filter_text(f, what, sizeof(what));
+		return fail(-ENOENT, "no snapshot%s", what);
+	}
 	if (matches == 0)
 		return fail(-ENOENT, "no snapshot \"%s\"", spec);
 	if (matches > 1)
@@ -1369,8 +1652,108 @@ int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
 	return 0;
 }
 
-int drfs_repo_snapshot_write(struct drfs_repo *r,
-			     const struct drfs_snapshot *s,
+int drfs_repo_snapshot_find(struct drfs_repo *r, const char *spec,
+			    struct drfs_snap_info *ret)
+{
+	return drfs_repo_snapshot_find_in(r, spec, NULL, ret);
+}
+
+/*
+ * Claim folder name: a create-only put of names/<hmac>. 0 claimed,
+ * -EEXIST taken (by a snapshot, or by a writer that crashed before
+ * writing its snapshot: the name is not given again either way).
+ */
+static int claim_name(struct drfs_repo *r, const char *folder)
+{
+	struct drfs_buf plain, sealed;
+	char name[DRFS_OBJECT_NAME_MAX];
+	uint8_t token[16];
+
+	int e = drfs_random(token, sizeof(token));
+	if (e < 0)
+		return e;
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
+	drfs_name_claim(&r->keys, folder, name);
+	e = drfs_claim_encode(folder, token, &plain);
+	e = e ?: drfs_seal(&r->keys, DRFS_OBJ_NAME, plain.p, plain.len,
+			   &sealed);
+	e = e ?: drfs_backend_put(r->be, name, sealed.p, sealed.len,
+				  DRFS_PUT_CREATE_ONLY);
+	if (e < 0 && e != -EEXIST) {
+		const char *d = drfs_backend_last_error(r->be);
+		e = fail(e, "cannot claim the folder name %s (\"%s\"): %s%s%s",
+			 folder, name, drfs_strerror(e), d ? ": " : "",
+			 d ? d : "");
+	}
+	drfs_buf_release(&plain);
+	drfs_buf_release(&sealed);
+	return e;
+}
+
+/* The suffixes the catalogue shows in the second of t (into set). */
+static int shown_suffixes(struct drfs_repo *r, const struct timespec *t,
+			  uint8_t *set)
+{
+	struct drfs_snap_info *v;
+	size_t n;
+	char base[DRFS_FOLDER_BUF];
+	int e = drfs_repo_snapshots(r, &v, &n);
+	if (e < 0)
+		return e;
+	drfs_snapshot_folder(t, base);
+	for (size_t i = 0; i < n; i++) {
+		const char *f = v[i].folder;
+		if (v[i].snap.time.tv_sec != t->tv_sec || strchr(f, '~') ||
+		    strncmp(f, base, 17) != 0)
+			continue;
+		suffix_add(set, f[17] == '.' ? (unsigned)atoi(f + 18) : 0);
+	}
+	free(v);
+	return 0;
+}
+
+/* Claim the name s->name, else the lowest free one of its second. */
+static int claim_for(struct drfs_repo *r, struct drfs_snapshot *s)
+{
+	uint8_t shown[SUFFIX_SET_BYTES] = { 0 };
+	char base[DRFS_FOLDER_BUF], cand[DRFS_FOLDER_BUF];
+	int e;
+
+	drfs_snapshot_folder(&s->time, base);
+	if (!drfs_snapshot_name_valid(base, &s->time))
+		return fail(-ERANGE, "snapshot time %s is outside the years "
+			    "0000..9999", base);
+	e = shown_suffixes(r, &s->time, shown);
+	if (e < 0)
+		return e;
+	/* the name asked for (a copy keeps its source's), if still free */
+	if (s->name[0] && drfs_snapshot_name_valid(s->name, &s->time) &&
+	    !suffix_has(shown, name_suffix(s->name))) {
+		snprintf(cand, sizeof(cand), "%s", s->name);
+		e = claim_name(r, cand);
+		if (e != -EEXIST)
+			return e;
+	}
+	for (unsigned n = 0; n <= DRFS_FOLDER_SUFFIX_MAX; n++) {
+		if (suffix_has(shown, n))
+			continue;
+		if (n)
+			snprintf(cand, sizeof(cand), "%.17s.%u", base, n);
+		else
+			snprintf(cand, sizeof(cand), "%s", base);
+		e = claim_name(r, cand);
+		if (e == 0) {
+			snprintf(s->name, sizeof(s->name), "%s", cand);
+			return 0;
+		}
+		if (e != -EEXIST)
+			return e;
+	}
+	return fail(-EEXIST, "no free folder name in the second %s", base);
+}
+
+int drfs_repo_snapshot_write(struct drfs_repo *r, struct drfs_snapshot *s,
 			     struct drfs_id *ret_id)
 {
 	struct drfs_buf plain, sealed;
@@ -1382,6 +1765,13 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 	/* the first write to a repository made by an older drfs upgrades it
 	 * (a failure leaves it as it was: the next write tries again) */
 	(void)drfs_repo_forget_baseline(r);
+	e = claim_for(r, s);
+	if (e < 0)
+		return e;
+	/* tests: die like kill -9 between the claim and the snapshot */
+	const char *crash = getenv("DRFS_TEST_CRASH_AT");
+	if (crash && strcmp(crash, "claimed") == 0)
+		_exit(137);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
 	e = drfs_snapshot_encode(s, &plain);
@@ -1412,6 +1802,36 @@ int drfs_repo_snapshot_write(struct drfs_repo *r,
 out:
 	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
+	return e;
+}
+
+int drfs_repo_snapshot_names_keep(struct drfs_repo *r,
+				  const struct drfs_id *ids, size_t n)
+{
+	struct drfs_snap_info *v;
+	size_t nv;
+	int e = drfs_repo_snapshots(r, &v, &nv);
+	if (e < 0)
+		return e;
+	/*
+	 * The names of the others without one in the same second shift
+	 * when one of them goes (they are derived): claim theirs too.
+	 */
+	for (size_t a = 0, b; e >= 0 && a < nv; a = b) {
+		bool hit = false;
+		for (b = a; b < nv && v[b].snap.time.tv_sec ==
+					      v[a].snap.time.tv_sec;
+		     b++)
+			for (size_t k = 0; !v[b].snap.name[0] && k < n; k++)
+				hit = hit || drfs_id_eq(&v[b].id, &ids[k]);
+		for (size_t i = a; hit && e >= 0 && i < b; i++) {
+			if (v[i].snap.name[0])
+				continue;
+			e = claim_name(r, v[i].folder);
+			e = e == -EEXIST ? 0 : e;
+		}
+	}
+	free(v);
 	return e;
 }
 

@@ -110,14 +110,16 @@ drfs check "$REPO" --read-data >/dev/null 2>"$T/check.err" ||
 
 # where retention cannot be set, the command says so
 NOLOCK=s3://drfs-test-nolock-$(_rand_lower 10)/
+# (each repository has its own cache directory: drfs refuses to use one
+# cache for two repositories)
 drfs init "$NOLOCK" >/dev/null
-drfs backup "$NOLOCK" "$T/src" >/dev/null
+drfs backup "$NOLOCK" "$T/src" --cache-dir "$T/c-nolock" >/dev/null
 expect_clean_failure "lock-extend on a bucket without Object Lock" \
-	drfs lock-extend "$NOLOCK" --keep-within 30d
+	drfs lock-extend "$NOLOCK" --keep-within 30d --cache-dir "$T/c-nolock"
 grep -q 'Object Lock' "$T/last.err" || fail "the missing Object Lock is not named"
 drfs init "$T/localrepo" >/dev/null
-drfs backup "$T/localrepo" "$T/src" >/dev/null
+drfs backup "$T/localrepo" "$T/src" --cache-dir "$T/c-local" >/dev/null
 expect_clean_failure "lock-extend on a local repository" \
-	drfs lock-extend "$T/localrepo" --keep-within 30d
+	drfs lock-extend "$T/localrepo" --keep-within 30d --cache-dir "$T/c-local"
 grep -q 'Object Lock' "$T/last.err" || fail "local: the reason is not named"
 info "ok"

@@ -14,8 +14,9 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
-# expect_clean_failure, mount_repo, umount_repo, daemon_pid, kill9,
-# check_repo, free_port, start_proxy, stop_proxy, mkedge, treecmp, fsmodel.
+# expect_clean_failure, restored_is, mount_repo, umount_repo, daemon_pid,
+# kill9, check_repo, free_port, start_proxy, stop_proxy, mkedge, treecmp,
+# fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -109,6 +110,8 @@ CACHE=$T/cache
 export DRFS_PASSWORD="drfs test passphrase $$ 7e1f"
 unset DRFS_PASSWORD_FILE
 export XDG_CACHE_HOME=$T/xdg-cache
+# drfs records the repositories it meets in $XDG_CONFIG_HOME/drfs
+export XDG_CONFIG_HOME=$T/xdg-config
 SEED=${DRFS_TEST_SEED:-4242}
 
 need_root() {
@@ -293,6 +296,18 @@ expect_clean_failure() {
 	run_nocrash "$what" "$@"
 	[ "$RC" != 0 ] || fail "$what: succeeded, expected a failure"
 	info "$what: exit $RC: $(head -n 3 "$T/last.err" | tr '\n' ' ')"
+}
+
+# restored_is SNAPSHOT DIR [CACHE] — restoring SNAPSHOT of $REPO (with the
+# cache directory CACHE, default $CACHE) gives the contents of DIR.
+restored_is() {
+	local out
+	out=$(mktemp -d "$T/restore.XXXXXX")
+	rmdir "$out"
+	"$DRFS" restore "$REPO" "$1" "$out" --cache-dir "${3:-$CACHE}" -q ||
+		fail "restore of $1 failed"
+	diff -r "$2" "$out" >&2 || fail "$1 does not restore $2"
+	rm -rf "$out"
 }
 
 # mount_repo MNT [OPTS...] — mount $REPO on MNT, wait until it is mounted.

@@ -46,7 +46,8 @@ as daemon cat "$W/src/grant" >/dev/null || fail "source: daemon cannot read gran
 drfs init "$REPO" >/dev/null
 drfs backup "$REPO" "$W/src" >/dev/null
 MNT=$W/mnt
-mount_repo "$MNT" -o allow_other --no-snapshot-on-unmount
+# now/ starts from the backup (not its own lineage: docs/hosts.md)
+mount_repo "$MNT" -o allow_other --no-snapshot-on-unmount --from latest
 chmod 755 "$MNT" 2>/dev/null || true
 S=$MNT/latest
 as nobody cat "$S/deny" >/dev/null 2>"$T/deny.err" &&

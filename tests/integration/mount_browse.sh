@@ -4,7 +4,8 @@
 # xattrs, ACLs); cp -a and rsync -aHAXS out of a snapshot give identical
 # trees; getfacl -R, getfattr -R, find -newer, du --apparent-size and
 # SEEK_DATA/SEEK_HOLE agree with the source; latest points to the newest
-# snapshot; now/ shows it; every write fails with EROFS; a mount with a
+# snapshot; now/ shows it when mounted --from latest (backups are not now/'s
+# lineage, docs/hosts.md); every write fails with EROFS; a mount with a
 # fresh, empty cache directory shows the same; a killed daemon's stale
 # mountpoint is cleaned up by the next mount.
 source "$(dirname "$0")/lib.sh"
@@ -32,7 +33,7 @@ s2=$(drfs backup "$REPO" "$T/real" --time 2026-03-02T11:22:33Z | tail -n 1)
 [ "$s2" = 2026-03-02/112233 ] || fail "second backup printed '$s2'"
 
 M=$T/mnt
-mount_repo "$M"
+mount_repo "$M" --from latest
 E=$M/snapshots/$s1
 R=$M/snapshots/$s2
 

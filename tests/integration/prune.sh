@@ -190,8 +190,10 @@ sys.exit(0 if abs(a - f) <= f * 0.15 else 1)' "$after_stats" "$fresh" ||
 	fail "pruned repository holds $after_stats bytes, a fresh one $fresh (> 15% apart)"
 
 # a real kill -9 somewhere in a prune (the stored --keep-last 3), then a
-# rerun: both leave a repository that passes check --read-data
-drfs prune "$REPO" >/dev/null 2>&1 &
+# rerun: both leave a repository that passes check --read-data. "$DRFS"
+# itself in the background: $! of the drfs() function would be a subshell,
+# and killing it left the prune running while check looked
+"$DRFS" prune "$REPO" --cache-dir "$CACHE" >/dev/null 2>&1 &
 pid=$!
 sleep 0.$((RANDOM % 4 + 1))
 kill -9 "$pid" 2>/dev/null || true

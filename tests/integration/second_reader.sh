@@ -15,10 +15,10 @@ READ="$TOOLS/drfs-read.py"
 
 drfs init "$REPO" --no-encryption
 mkedge "$T/src"
-snap1=$(drfs backup "$REPO" "$T/src" --time 2026-01-02T03:04:05Z --tag edge | tail -n 1)
+snap1=$(drfs backup "$REPO" --no-encryption "$T/src" --time 2026-01-02T03:04:05Z --tag edge | tail -n 1)
 [ "$snap1" = 2026-01-02/030405 ] || fail "backup printed '$snap1'"
 real=$(realtree)
-snap2=$(drfs backup "$REPO" "$real" --time 2026-01-02T03:04:05.5Z | tail -n 1)
+snap2=$(drfs backup "$REPO" --no-encryption "$real" --time 2026-01-02T03:04:05.5Z | tail -n 1)
 
 # the listing: both snapshots, the second of the same second gets ".1"
 python3 "$READ" "$REPO" snapshots >"$T/list" || fail "drfs-read.py snapshots failed"
@@ -31,7 +31,7 @@ grep -q "^2026-01-02/030405.1 .* $real " "$T/list" ||
 [ "$snap2" = 2026-01-02/030405.1 ] ||
 	info "note: drfs printed '$snap2' for the second backup"
 id1=$(awk '$1 == "2026-01-02/030405" { print $2 }' "$T/list")
-[ "$(drfs snapshots "$REPO" --json | python3 -c '
+[ "$(drfs snapshots "$REPO" --no-encryption --json | python3 -c '
 import json, sys
 print(" ".join(sorted(s["id"] for s in json.load(sys.stdin))))')" = \
 	"$(awk '{ print $2 }' "$T/list" | sort | tr '\n' ' ' | sed 's/ $//')" ] ||

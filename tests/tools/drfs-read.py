@@ -173,17 +173,14 @@ class Repo:
             s['id'] = n
             out.append(s)
         out.sort(key=lambda s: (s['sec'], s['nsec'], bytes.fromhex(s['id'])))
-        prev, dup = None, 0
-        for s in out:
-            t = datetime.datetime(1970, 1, 1) + \
-                datetime.timedelta(seconds=s['sec'])
-            s['folder'] = t.strftime('%Y-%m-%d/%H%M%S')
-            if prev is not None and prev == s['sec']:
-                dup += 1
-                s['folder'] += '.%d' % dup
-            else:
-                dup = 0
-            prev = s['sec']
+        # folder names (format.md 8.1), one second at a time
+        i = 0
+        while i < len(out):
+            j = i
+            while j < len(out) and out[j]['sec'] == out[i]['sec']:
+                j += 1
+            name_second(out[i:j])
+            i = j
         return out
 
     # ---- blobs ----
@@ -249,9 +246,51 @@ class Repo:
         return z
 
 
+def folder_of(sec):
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=sec)
+    return t.strftime('%Y-%m-%d/%H%M%S')
+
+
+def name_valid(name, sec):
+    base = folder_of(sec)
+    if len(base) != 17 or not name.startswith(base):
+        return False
+    rest = name[17:]
+    return rest == '' or (rest[:1] == '.' and rest[1:].isdigit() and
+                          rest[1] != '0' and int(rest[1:]) <= 9999 and
+                          rest[1:].isascii())
+
+
+def suffix(name):
+    return int(name[18:]) if len(name) > 17 else 0
+
+
+def name_second(snaps):
+    """Folders of the snapshots of one second, oldest first."""
+    taken = set()
+    for s in snaps:             # recorded names first; the oldest keeps one
+        if s['name'] is None:
+            continue
+        n = suffix(s['name'])
+        if n in taken:
+            s['folder'] = '%s~%s' % (s['name'], s['id'][:8])
+        else:
+            taken.add(n)
+            s['folder'] = s['name']
+    nxt = 0
+    for s in snaps:             # then the others: lowest free suffix
+        if s['name'] is not None:
+            continue
+        while nxt in taken:
+            nxt += 1
+        s['folder'] = folder_of(s['sec']) + ('.%d' % nxt if nxt else '')
+        nxt += 1
+
+
 def decode_snapshot(p, what):
     r = Reader(p, what)
-    need(r.u8() == 1, '%s: version' % what)
+    version = r.u8()
+    need(version in (1, 2), '%s: version' % what)
     s = {'sec': r.svarint(), 'nsec': r.uvarint()}
     need(s['nsec'] < 10**9, '%s: nsec' % what)
     s['root'], s['parent'], s['meta'] = r.raw(32), r.raw(32), r.raw(32)
@@ -269,6 +308,12 @@ def decode_snapshot(p, what):
         s['tags'].append(t)
     for k in ('files', 'dirs', 'bytes', 'added_bytes', 'added_blobs'):
         s[k] = r.uvarint()
+    s['name'] = None
+    if version == 2:
+        name = r.bytes(0, 22)
+        need(name.isascii() and name_valid(name.decode(), s['sec']),
+             '%s: bad folder name %r' % (what, name))
+        s['name'] = name.decode()
     r.end()
     return s
 

@@ -294,6 +294,29 @@ static void check_snapshot_eq(const struct drfs_snapshot *a,
 	CHECK(a->files == b->files && a->dirs == b->dirs &&
 	      a->bytes == b->bytes && a->added_bytes == b->added_bytes &&
 	      a->added_blobs == b->added_blobs);
+	CHECK(strcmp(a->name, b->name) == 0);
+}
+
+/*
+ * s encodes (into b, payload version want_version), decodes to the same
+ * fields and re-encodes to the same bytes; every truncation is corrupt.
+ */
+static void snapshot_round_trip(const struct drfs_snapshot *s,
+				struct drfs_snapshot *d, struct drfs_buf *b,
+				struct drfs_buf *b2, uint8_t want_version)
+{
+	b->len = b2->len = 0;
+	CHECK_EQ(drfs_snapshot_encode(s, b), 0);
+	CHECK_EQ(b->p[0], want_version);
+	CHECK_EQ(drfs_snapshot_decode(b->p, b->len, d), 0);
+	check_snapshot_eq(s, d);
+	CHECK_EQ(drfs_snapshot_encode(d, b2), 0);
+	CHECK(buf_eq(b, b2));
+	for (size_t n = 0; n < b->len; n++) {
+		uint8_t *t = dup_n(b->p, n);
+		CHECK_EQ(drfs_snapshot_decode(t, n, d), -EBADMSG);
+		free(t);
+	}
 }
 
 static void test_snapshot(void)
@@ -305,16 +328,7 @@ static void test_snapshot(void)
 	golden_snapshot(s);
 	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&b2, DRFS_SMALL_OBJECT_MAX);
-	CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
-	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), 0);
-	check_snapshot_eq(s, d);
-	CHECK_EQ(drfs_snapshot_encode(d, &b2), 0);
-	CHECK(buf_eq(&b, &b2));
-	for (size_t n = 0; n < b.len; n++) {
-		uint8_t *t = dup_n(b.p, n);
-		CHECK_EQ(drfs_snapshot_decode(t, n, d), -EBADMSG);
-		free(t);
-	}
+	snapshot_round_trip(s, d, &b, &b2, 1);
 	/* far future, maximal strings and tags */
 	memset(s, 0, sizeof(*s));
 	s->time.tv_sec = 7258118400ll; /* 2200 */
@@ -351,6 +365,77 @@ static void test_snapshot(void)
 	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
 	b.p[1 + 1 + 1 + 96 + 2] = 'x';
 	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), 0);
+	drfs_buf_release(&b);
+	drfs_buf_release(&b2);
+	free(s);
+	free(d);
+}
+
+/*
+ * Version 2: the recorded folder name. Round trip, every truncation, and
+ * names that do not fit the snapshot's time are refused by the encoder and
+ * (written by hand) by the decoder; version 1 stays version 1.
+ */
+static void test_snapshot_named(void)
+{
+	struct drfs_snapshot *s = calloc(1, sizeof(*s));
+	struct drfs_snapshot *d = calloc(1, sizeof(*d));
+	struct drfs_buf b, b2;
+	static const struct {
+		const char *name;
+		bool ok;
+	} names[] = {
+		{ "1968-12-31/235959", true },
+		{ "1968-12-31/235959.1", true },
+		{ "1968-12-31/235959.9999", true },
+		{ "1968-12-31/235959.10000", false },
+		{ "1968-12-31/235959.0", false },
+		{ "1968-12-31/235959.01", false },
+		{ "1968-12-31/235959.", false },
+		{ "1968-12-31/235959.1a", false },
+		{ "1968-12-31/235959x1", false },
+		{ "1968-12-31/235958", false }, /* another second */
+		{ "1968-12-31/23595", false },
+		{ "", false },
+	};
+
+	golden_snapshot2(s);
+	drfs_buf_init(&b, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&b2, DRFS_SMALL_OBJECT_MAX);
+	snapshot_round_trip(s, d, &b, &b2, 2);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		struct timespec t = s->time;
+		CHECK_EQ(drfs_snapshot_name_valid(names[i].name, &t),
+			 names[i].ok);
+		/* the decoder's verdict on the same name */
+		b.len = 0;
+		s->name[0] = 0;
+		CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
+		b.p[0] = 2;
+		CHECK_EQ(drfs_buf_bytes(&b, names[i].name,
+					strlen(names[i].name)), 0);
+		CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d),
+			 names[i].ok ? 0 : -EBADMSG);
+		snprintf(s->name, sizeof(s->name), "%s", names[i].name);
+		b.len = 0;
+		CHECK_EQ(drfs_snapshot_encode(s, &b),
+			 names[i].ok ? 0 : names[i].name[0] ? -EINVAL : 0);
+	}
+	/* a version 1 object with a name appended is corrupt */
+	s->name[0] = 0;
+	b.len = 0;
+	CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
+	CHECK_EQ(b.p[0], 1);
+	CHECK_EQ(drfs_buf_bytes(&b, "1968-12-31/235959", 17), 0);
+	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
+	/* version 3 is unknown */
+	b.p[0] = 3;
+	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
+	/* years outside 0000..9999 cannot record a name */
+	struct timespec far = { .tv_sec = 253402300800ll }; /* 10000-01-01 */
+	char f[DRFS_FOLDER_BUF];
+	drfs_snapshot_folder(&far, f);
+	CHECK(!drfs_snapshot_name_valid(f, &far));
 	drfs_buf_release(&b);
 	drfs_buf_release(&b2);
 	free(s);
@@ -924,6 +1009,30 @@ static void test_names(void)
 	CHECK(strncmp(name, "index/3f40", 10) == 0);
 	CHECK_EQ(drfs_name_parse(name, "index", &got), 0);
 	CHECK_EQ(drfs_name_parse("index/xyz", "index", &got), -EINVAL);
+
+	/* folder-name claims: keyed, so they hide the time */
+	struct drfs_keys k, k2;
+	char n2[DRFS_OBJECT_NAME_MAX];
+	golden_keys(&k, true);
+	golden_keys(&k2, true);
+	k2.id[0] ^= 1;
+	drfs_name_claim(&k, "2026-01-02/030405", name);
+	CHECK(strncmp(name, "names/", 6) == 0 && strlen(name) == 6 + 64);
+	drfs_name_claim(&k, "2026-01-02/030405.1", n2);
+	CHECK(strcmp(name, n2) != 0);
+	drfs_name_claim(&k2, "2026-01-02/030405", n2);
+	CHECK(strcmp(name, n2) != 0);
+	/* golden value: HMAC-SHA-256(id key 0x22 x 32, "drfs-name" | folder) */
+	CHECK(strcmp(name, "names/" GOLDEN_CLAIM_HEX) == 0);
+	struct drfs_buf cb;
+	uint8_t token[16];
+	memset(token, 0xab, sizeof(token));
+	drfs_buf_init(&cb, 4096);
+	CHECK_EQ(drfs_claim_encode("2026-01-02/030405", token, &cb), 0);
+	CHECK_EQ(cb.len, 1 + 16 + 1 + 17);
+	CHECK(cb.p[0] == 1 && cb.p[17] == 17 &&
+	      memcmp(cb.p + 18, "2026-01-02/030405", 17) == 0);
+	drfs_buf_release(&cb);
 	drfs_name_forget(&id, name);
 	CHECK(strncmp(name, "forgotten/3f40", 14) == 0);
 	CHECK_EQ(drfs_name_parse(name, "forgotten", &got), 0);
@@ -974,22 +1083,31 @@ static void test_golden(void)
 		CHECK(buf_eq(&o, &want));
 		drfs_buf_release(&f);
 
-		/* snapshot */
-		struct drfs_snapshot *s = calloc(1, sizeof(*s));
-		struct drfs_snapshot *gs = calloc(1, sizeof(*gs));
-		o.len = want.len = 0;
-		snprintf(name, sizeof(name), "snapshot-%s", sfx[e]);
-		CHECK_EQ(load(name, &f), 0);
-		CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_SNAPSHOT, f.p, f.len, &o),
-			 0);
-		CHECK_EQ(drfs_snapshot_decode(o.p, o.len, s), 0);
-		golden_snapshot(gs);
-		check_snapshot_eq(s, gs);
-		CHECK_EQ(drfs_snapshot_encode(gs, &want), 0);
-		CHECK(buf_eq(&o, &want));
-		free(s);
-		free(gs);
-		drfs_buf_release(&f);
+		/* snapshots: version 1, version 2 (recorded folder name) */
+		static const struct {
+			const char *name;
+			void (*values)(struct drfs_snapshot *s);
+		} gsnaps[] = { { "snapshot", golden_snapshot },
+			       { "snapshot2", golden_snapshot2 } };
+		for (size_t i = 0; i < ARRAY_SIZE(gsnaps); i++) {
+			struct drfs_snapshot *s = calloc(1, sizeof(*s));
+			struct drfs_snapshot *gs = calloc(1, sizeof(*gs));
+			o.len = want.len = 0;
+			snprintf(name, sizeof(name), "%s-%s", gsnaps[i].name,
+				 sfx[e]);
+			CHECK_EQ(load(name, &f), 0);
+			CHECK_EQ(drfs_unseal(&k[e], DRFS_OBJ_SNAPSHOT, f.p,
+					     f.len, &o),
+				 0);
+			CHECK_EQ(drfs_snapshot_decode(o.p, o.len, s), 0);
+			gsnaps[i].values(gs);
+			check_snapshot_eq(s, gs);
+			CHECK_EQ(drfs_snapshot_encode(gs, &want), 0);
+			CHECK(buf_eq(&o, &want));
+			free(s);
+			free(gs);
+			drfs_buf_release(&f);
+		}
 
 		/* forget record */
 		o.len = want.len = 0;
@@ -1099,6 +1217,7 @@ int main(void)
 	test_keyfile();
 	test_config();
 	test_snapshot();
+	test_snapshot_named();
 	test_forget();
 	test_tree();
 	test_indexobj();

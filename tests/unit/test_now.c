@@ -27,6 +27,7 @@ static struct drfs_repo *open_repo(const char *cache)
 	snprintf(cdir, sizeof(cdir), "%s/%s", root, cache);
 	o.url = url;
 	o.cache_dir = cdir;
+	o.no_encryption = true;
 	o.threads = 2;
 	int e = drfs_repo_open(&o, &r);
 	CHECK_EQ(e, 0);
@@ -298,6 +299,8 @@ int main(void)
 	snprintf(root, sizeof(root), "/tmp/test_now.XXXXXX");
 	if (!mkdtemp(root))
 		return 1;
+	/* the known-repositories file goes here, not to the user's home */
+	setenv("XDG_CONFIG_HOME", root, 1);
 	big = malloc(big_len);
 	test_fill(big, big_len);
 	make_repo();

@@ -232,6 +232,89 @@ static void test_misc(void)
 	CHECK(strcmp(why, "daily, weekly, hold") == 0);
 }
 
+/*
+ * Groups (restic's --group-by): snapshots of two hosts, two paths and two
+ * tag sets; --keep-last 1 keeps the newest of each group, and within's
+ * reference is each group's own newest snapshot.
+ */
+static void test_groups(void)
+{
+	/* the reasons each is kept for under each grouping of by[] */
+	static const struct {
+		const char *host, *path, *tags; /* one tag or none */
+		int day;
+		unsigned want[5];
+	} g[] = {
+		{ "A", "/srv", "x", 1, { 0, 0, 0, 0, 0 } },
+		{ "A", "/srv", "x", 2, { 0, 0, 0, 0, L } },
+		{ "A", "/etc", "", 3, { L, 0, 0, L, L } },
+		{ "B", "/srv", "y", 4, { 0, 0, 0, 0, L } },
+		{ "B", "/srv", "x", 5, { L, 0, L, L, L } },
+		{ "A", "/srv", "y", 6, { L, L, L, L, L } },
+	};
+	enum { N = ARRAY_SIZE(g) };
+	struct drfs_snap_info s[N];
+	struct drfs_policy_verdict v[N];
+	struct drfs_policy p = { .last = 1 };
+	unsigned by[] = { DRFS_GROUP_DEFAULT, 0, DRFS_GROUP_HOST,
+			  DRFS_GROUP_TAGS,
+			  DRFS_GROUP_HOST | DRFS_GROUP_PATH | DRFS_GROUP_TAGS };
+	int want_groups[] = { 3, 1, 2, 3, 5 };
+
+	memset(s, 0, sizeof(s));
+	for (size_t i = 0; i < N; i++) {
+		s[i].id.b[0] = (uint8_t)(i + 1);
+		s[i].snap.time.tv_sec = 1767225600 + g[i].day * 86400;
+		strcpy(s[i].snap.host, g[i].host);
+		strcpy(s[i].snap.path, g[i].path);
+		s[i].snap.n_tags = g[i].tags[0] ? 1 : 0;
+		strcpy(s[i].snap.tags, g[i].tags);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(by); k++) {
+		CHECK_EQ(drfs_policy_apply_groups(&p, by[k], s, N, 0, v),
+			 want_groups[k]);
+		for (size_t i = 0; i < N; i++) {
+			unsigned want = g[i].want[k];
+			if (v[i].reasons != want)
+				fprintf(stderr, "groups %#x: snapshot %zu: "
+					"reasons %#x, want %#x\n", by[k], i,
+					v[i].reasons, want);
+			CHECK_EQ(v[i].reasons, want);
+			/* same group number exactly when the keys match */
+			for (size_t j = 0; j < N; j++)
+				CHECK_EQ(v[i].group == v[j].group,
+					 drfs_group_cmp(by[k], &s[i].snap,
+							&s[j].snap) == 0);
+		}
+	}
+	/* tag sets compare as sets */
+	struct drfs_snapshot a = { .n_tags = 2 }, b = { .n_tags = 2 };
+	memcpy(a.tags, "p\0q", 4);
+	memcpy(b.tags, "q\0p", 4);
+	CHECK_EQ(drfs_group_cmp(DRFS_GROUP_TAGS, &a, &b), 0);
+	b.n_tags = 1;
+	CHECK(drfs_group_cmp(DRFS_GROUP_TAGS, &a, &b) != 0);
+	/* within: each group's own newest is the reference */
+	struct drfs_policy w = { .within = 86400 + 1 };
+	CHECK_EQ(drfs_policy_apply_groups(&w, DRFS_GROUP_HOST, s, N, 0, v), 2);
+	CHECK_EQ(v[4].reasons, IN); /* B's newest (day 5) */
+	CHECK_EQ(v[3].reasons, IN); /* B, day 4: within a day of B's newest */
+	CHECK_EQ(v[2].reasons, 0);  /* A, day 3: 3 days before A's newest */
+	/* parsing and naming */
+	unsigned gb = 99;
+	CHECK_EQ(drfs_group_by_parse("host,paths", &gb), 0);
+	CHECK_EQ(gb, DRFS_GROUP_DEFAULT);
+	CHECK_EQ(drfs_group_by_parse("tags,host", &gb), 0);
+	CHECK_EQ(gb, DRFS_GROUP_TAGS | DRFS_GROUP_HOST);
+	CHECK_EQ(drfs_group_by_parse("", &gb), 0);
+	CHECK_EQ(gb, 0u);
+	CHECK_EQ(drfs_group_by_parse("host,colour", &gb), -EINVAL);
+	char txt[256];
+	drfs_group_format(DRFS_GROUP_DEFAULT | DRFS_GROUP_TAGS, &a, txt,
+			  sizeof(txt));
+	CHECK(strcmp(txt, "host \"\", path \"\", tags [p,q]") == 0);
+}
+
 int main(void)
 {
 	test_init("test_policy");
@@ -239,5 +322,6 @@ int main(void)
 		run_case(&cases[i]);
 	test_combination();
 	test_misc();
+	test_groups();
 	return test_done("test_policy");
 }

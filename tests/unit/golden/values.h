@@ -63,6 +63,24 @@ static inline void golden_snapshot(struct drfs_snapshot *s)
 	s->added_blobs = 7;
 }
 
+/*
+ * The golden snapshot as drfs writes it since folder names are recorded
+ * (payload version 2): with the name it claimed, a suffix in its second.
+ */
+static inline void golden_snapshot2(struct drfs_snapshot *s)
+{
+	golden_snapshot(s);
+	strcpy(s->name, "1968-12-31/235959.12");
+}
+
+/*
+ * The claim of folder "2026-01-02/030405" with the golden id key: names/
+ * and this, HMAC-SHA-256(id key, "drfs-name2026-01-02/030405") in hex
+ * (computed with Python's hmac module, not with drfs).
+ */
+#define GOLDEN_CLAIM_HEX                                                       \
+	"18a2c52c2ac98347f704386de76df9c8316f47a2068599ffe45a6927be3d9d96"
+
 /* Blob contents of the golden pack (blob 2 is the golden tree). */
 #define GOLDEN_BLOB0 "hello, world\n"
 static inline void golden_blob1(struct drfs_buf *b)
