@@ -31,10 +31,13 @@ done
 
 # ---- rsync, killed in the middle ---------------------------------------------
 mount_repo "$MNT"
+# killed once rsync has reached the 40th entry of the real tree
+mapfile -t ents < <(cd "$SRC/real" && ls -A | LC_ALL=C sort)
+mark=${ents[40]:-${ents[-1]}}
 rsync -aHAX "$SRC/" "$MNT/now/" >/dev/null 2>&1 &
 rs=$!
 for _ in $(seq 1 600); do
-	[ "$(find "$MNT/now/real" 2>/dev/null | head -n 300 | wc -l)" -ge 300 ] && break
+	[ -e "$MNT/now/real/$mark" ] && break
 	sleep 0.05
 done
 kill9 "$MNT"
