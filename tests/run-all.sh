@@ -35,7 +35,7 @@ PACKAGES=(
 	libexpat1-dev
 	clang libclang-rt-14-dev	# fuzz targets (tools/fuzz.sh)
 	fuse3 util-linux procps	# fusermount3, mountpoint, findmnt; ps
-	rsync acl attr openssl python3 coreutils findutils	# test tools
+	rsync acl attr openssl python3 coreutils findutils strace	# test tools
 	nodejs	# tests/s3 fault proxy
 	radosgw ceph-mon ceph-osd ceph-common uuid-runtime curl ca-certificates
 	python3-boto3	# an independent S3 client: Object Lock buckets, retention

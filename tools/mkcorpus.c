@@ -213,6 +213,26 @@ int main(int argc, char **argv)
 		li.exclusive = true;
 		li.host[0] = 0;
 	}
+	/* version 2: a mount with two acknowledged records; a prune lock */
+	struct drfs_lock_info l2 = { .version = 2, .time = 1763700000,
+				     .pid = 4242, .start = 1763690000,
+				     .watermark = INT64_MAX, .pidns = 4026531836u,
+				     .pstart = 123456, .role = 3, .n_acks = 2 };
+	strcpy(l2.host, "mount-host.example");
+	memset(l2.holder, 0x44, sizeof(l2.holder));
+	memset(l2.boot, 0x55, sizeof(l2.boot));
+	memset(l2.acks[0].b, 0x66, DRFS_ID_LEN);
+	memset(l2.acks[1].b, 0x77, DRFS_ID_LEN);
+	for (int x = 0; x < 2; x++) {
+		drfs_buf_init(&b, 4096);
+		if ((r = drfs_lock_encode(&l2, &b)) < 0)
+			die("lock", r);
+		put(d, x ? "v2-prune" : "v2-mount", b.p, b.len);
+		drfs_buf_release(&b);
+		l2 = (struct drfs_lock_info){ .version = 2, .prune = true,
+					      .time = 1763700000, .pid = 7,
+					      .role = 4 };
+	}
 
 	/* policy payloads: every rule with two tags, and a single rule */
 	snprintf(d, sizeof(d), "%s/policy", root);
@@ -227,6 +247,24 @@ int main(int argc, char **argv)
 		memset(&pol, 0, sizeof(pol));
 		pol.daily = 7;
 	}
+	/* deletion records: a header, then the golden index payload */
+	snprintf(d, sizeof(d), "%s/deletion", root);
+	struct drfs_deletion del = { .time = 1767225600, .n_holders = 2 };
+	memset(del.prune, 0x11, sizeof(del.prune));
+	memset(del.holders[0], 0x22, sizeof(del.holders[0]));
+	memset(del.holders[1], 0x33, sizeof(del.holders[1]));
+	struct drfs_buf delb;
+	drfs_buf_init(&delb, DRFS_INDEX_OBJECT_MAX);
+	if ((r = drfs_deletion_begin(&del, &delb)) < 0 ||
+	    (r = drfs_buf_append(&delb, idxb.p + 1, idxb.len - 1)) < 0)
+		die("deletion", r);
+	put(d, "golden", delb.p, delb.len);
+	drfs_buf_reset(&delb);
+	del.n_holders = 0;
+	if ((r = drfs_deletion_begin(&del, &delb)) < 0)
+		die("deletion", r);
+	put(d, "empty", delb.p, delb.len);
+	drfs_buf_release(&delb);
 
 	/* sealed objects of every kind, both key kinds */
 	snprintf(d, sizeof(d), "%s/seal", root);

@@ -30,6 +30,10 @@ struct drfs_backend;
 
 /* Called once per object; return < 0 to stop the listing with that error. */
 typedef int (*drfs_list_cb)(const char *name, uint64_t size, void *userdata);
+/* The same with the object's modification time (Unix seconds; the clock of
+ * the storage: the S3 server's LastModified, the file's mtime). */
+typedef int (*drfs_list_mtime_cb)(const char *name, uint64_t size,
+				  int64_t mtime, void *userdata);
 
 struct drfs_backend_ops {
 	/* Store p[0..len) as name, atomically (never a partial object). */
@@ -47,6 +51,9 @@ struct drfs_backend_ops {
 	/* Every object whose name starts with prefix, in no particular order. */
 	int (*list)(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
 		    void *userdata);
+	/* Optional (NULL: -EOPNOTSUPP): list with modification times. */
+	int (*list_mtime)(struct drfs_backend *b, const char *prefix,
+			  drfs_list_mtime_cb cb, void *userdata);
 	/* Delete name; deleting a missing object succeeds. */
 	int (*del)(struct drfs_backend *b, const char *name);
 	/* Optional batch delete (S3 DeleteObjects); NULL -> loop over del. */
@@ -135,6 +142,15 @@ static inline int drfs_backend_list(struct drfs_backend *b, const char *prefix,
 				    drfs_list_cb cb, void *userdata)
 {
 	return b->ops->list(b, prefix, cb, userdata);
+}
+static inline int drfs_backend_list_mtime(struct drfs_backend *b,
+					  const char *prefix,
+					  drfs_list_mtime_cb cb,
+					  void *userdata)
+{
+	if (!b->ops->list_mtime)
+		return -EOPNOTSUPP;
+	return b->ops->list_mtime(b, prefix, cb, userdata);
 }
 static inline int drfs_backend_del(struct drfs_backend *b, const char *name)
 {

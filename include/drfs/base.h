@@ -124,8 +124,39 @@ double drfs_now_mono(void);
  */
 void drfs_hostname(char *out, size_t len);
 
+/*
+ * The valid UTF-8 sequence at p[0..len): its length (1..4) and code point
+ * (*ret_cp), or 0 if p starts none (a stray or missing continuation byte,
+ * an overlong form, a surrogate, beyond U+10FFFF).
+ */
+size_t drfs_utf8_decode(const uint8_t *p, size_t len, uint32_t *ret_cp);
+/*
+ * Whether code point cp shows as itself on a terminal: not a C0 or C1
+ * control, DEL, nor a bidirectional override or isolate (U+202A..U+202E,
+ * U+2066..U+2069), which would reorder what follows.
+ */
+bool drfs_cp_printable(uint32_t cp);
+
+/* Bytes drfs_str_show() needs for a string of n bytes. */
+#define DRFS_SHOW_BUF(n) (4 * (size_t)(n) + 4)
+/*
+ * s as text for a terminal or a log line, when s comes from a repository
+ * (a host, a path, a tag): printable characters (drfs_cp_printable) as
+ * they are, '"' and '\' as \" and \\, every other byte as \xHH, so no
+ * byte of s can move the cursor, start an escape sequence, end a line or
+ * a quoted string. Cut with "..." to fit out (out_len >= 16). Returns out.
+ */
+char *drfs_str_show(const char *s, char *out, size_t out_len);
+
 /* Fill with cryptographically secure random bytes. */
 int drfs_random(void *p, size_t len);
+
+/*
+ * Room for one more element in a growing array: *(void **)v holds n
+ * elements of elem bytes and room for *cap; when full, the room doubles
+ * (first elements at the start). 0, or -ENOMEM with the array untouched.
+ */
+int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
 
 /*
  * Parse a size like "512M", "2G", "100k", "4096" (binary units) into bytes.

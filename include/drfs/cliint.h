@@ -10,6 +10,7 @@
 
 #include "drfs/backend.h"
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/repo.h"
 
 #define EXIT_USAGE 2
@@ -102,6 +103,19 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
  * once the repository is open (or could not be).
  */
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
+/*
+ * A shared lock for a command that reads (DRFS_ROLE_READER) or writes a
+ * repository, then the cache synced under it (a prune may have finished
+ * between the open and the lock). A lock that cannot be written (e.g.
+ * read-only credentials) is a warning and *ret NULL: the command goes on
+ * unprotected. -EBUSY (after a message) while a prune holds an exclusive
+ * lock; sync errors after a message.
+ */
+int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
+	     struct drfs_lock **ret);
+/* "3 packs deleted, 1 repacked, 30 MiB -> 15 MiB; ..." of a gc. */
+struct drfs_gc_result;
+void gc_summary(const struct drfs_gc_result *res, char *out, size_t len);
 /* The same with options the caller filled (repo_opts and more). */
 int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
 		   struct drfs_repo **ret);
@@ -121,6 +135,10 @@ struct drfs_policy;
 /* The --keep-* options as a policy; -EINVAL (after a message) if invalid. */
 int cli_policy(const struct cli *c, struct drfs_policy *p);
 int cmd_prune(struct cli *c);
+/* The mount's prune hook (struct drfs_mount_retention.prune). */
+int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
+		    size_t args_len, const struct drfs_id *roots,
+		    size_t n_roots, struct drfs_buf *out);
 int cmd_forget(struct cli *c);
 int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);

@@ -37,7 +37,8 @@ struct drfs_drill_opts {
 
 struct drfs_drill_result {
 	struct drfs_snap_info snap;
-	char dir[PATH_MAX];       /* scratch directory used */
+	char dir[PATH_MAX];       /* the restored tree: tree/ in a new 0700
+				     scratch directory */
 	uint64_t entries;         /* entries walked (all of the snapshot) */
 	uint64_t files;           /* regular files restored and verified */
 	uint64_t bytes;           /* their bytes */
@@ -68,6 +69,8 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 struct drfs_copy_opts {
 	const char *const *snapshots; /* specs; n_snapshots 0: all */
 	size_t n_snapshots;
+	/* the snapshots "latest" chooses from (this host's); NULL: all */
+	const struct drfs_snap_filter *latest;
 	drfs_report_fn report;
 	void *report_data;
 };

@@ -20,6 +20,7 @@
 #include "drfs/chunker.h"
 #include "drfs/crypto.h"
 #include "drfs/limits.h"
+#include "drfs/stack.h"
 
 #define DRFS_FORMAT_VERSION 1
 
@@ -41,6 +42,7 @@ enum drfs_obj_kind {
 	DRFS_OBJ_HOLD = 7,
 	DRFS_OBJ_FORGET = 8,
 	DRFS_OBJ_NAME = 9,
+	DRFS_OBJ_DELETION = 10,
 };
 
 #define DRFS_SEAL_HEADER_LEN 8
@@ -250,6 +252,70 @@ int drfs_node_next_extent(struct drfs_node *n, struct drfs_extent *ret);
 int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
 		   size_t name_len, struct drfs_node *ret);
 
+/*
+ * A depth-first walk over trees that keeps its path on the heap (stack.h),
+ * never on the C stack, so its depth is limited by memory only (the format
+ * sets no limit on depth). Level 0 is the first tree pushed, the deepest
+ * level the one being iterated. A level keeps its address while it is on
+ * the walk: its blob, and the node last returned from it (with pointers
+ * into the blob), stay valid while deeper levels come and go.
+ *
+ *	drfs_tree_walk_init(&w, drfs_repo_blob_reader, repo);
+ *	e = drfs_tree_walk_push(&w, root);
+ *	while (e >= 0 && drfs_tree_walk_depth(&w)) {
+ *		e = drfs_tree_walk_next(&w, &n);
+ *		if (e == 0)                      (the end of the deepest tree)
+ *			drfs_tree_walk_pop(&w);
+ *		else if (e > 0 && S_ISDIR(n->mode))
+ *			e = drfs_tree_walk_push(&w, &n->subtree);
+ *	}
+ *	drfs_tree_walk_release(&w);
+ *
+ * Not thread-safe: one walk per thread.
+ */
+typedef int (*drfs_blob_read_fn)(void *userdata, const struct drfs_id *id,
+				 struct drfs_buf *out);
+
+struct drfs_tree_level {
+	struct drfs_id id;     /* the tree */
+	struct drfs_buf blob;  /* its bytes */
+	struct drfs_tree_iter it;
+	struct drfs_node node; /* the entry drfs_tree_walk_next returned last */
+	size_t user;           /* the caller's (e.g. its path's length here) */
+};
+
+struct drfs_tree_walk {
+	struct drfs_stack levels;   /* struct drfs_tree_level */
+	drfs_blob_read_fn read;     /* appends the blob of id to out */
+	void *read_data;
+};
+
+void drfs_tree_walk_init(struct drfs_tree_walk *w, drfs_blob_read_fn read,
+			 void *read_data);
+void drfs_tree_walk_release(struct drfs_tree_walk *w);
+/*
+ * Read tree id and make it the deepest level: 0; the read's error, -EBADMSG
+ * if it is no tree, -ENOMEM: then nothing was pushed.
+ */
+int drfs_tree_walk_push(struct drfs_tree_walk *w, const struct drfs_id *id);
+/*
+ * The next entry of the deepest level, in its node (*ret points there): 1;
+ * 0 at the end of that tree; -EBADMSG. The depth must be > 0.
+ */
+int drfs_tree_walk_next(struct drfs_tree_walk *w, struct drfs_node **ret);
+/* Leave the deepest level (the depth must be > 0). */
+void drfs_tree_walk_pop(struct drfs_tree_walk *w);
+static inline size_t drfs_tree_walk_depth(const struct drfs_tree_walk *w)
+{
+	return w->levels.depth;
+}
+/* The deepest level; NULL at depth 0. */
+static inline struct drfs_tree_level *
+drfs_tree_walk_top(const struct drfs_tree_walk *w)
+{
+	return drfs_stack_top(&w->levels);
+}
+
 /* ---- snapshots: snapshots/<id> ---------------------------------------- */
 
 struct drfs_snapshot {
@@ -371,19 +437,36 @@ int drfs_indexobj_iter_next(struct drfs_indexobj_iter *it,
 /* ---- locks: locks/<64 random hex> (kind 5) ----------------------------- */
 
 /*
- * version u8 = 1 | flags u8 (bit 0: exclusive) | le64 time (seconds, UTC) |
- * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL). The protocol
- * is in include/drfs/lock.h.
+ * Version 2 (docs/format.md §9.1): u8 2 | u8 flags (bit 0 exclusive, bit 1
+ * prune) | le64 time | le32 pid | holder[16] | le64 start | le64 watermark |
+ * boot[16] | le64 pidns | le64 pstart | u8 role | u8 host_len | host |
+ * le16 n | n x acknowledged deletion record id[32].
+ * Version 1 (older drfs): u8 1 | u8 flags (bit 0: exclusive) | le64 time |
+ * le32 pid | host (the rest: 0..DRFS_HOST_MAX bytes, no NUL).
+ * The protocol is in include/drfs/lock.h.
  */
+#define DRFS_LOCK_ACKS_MAX 64
+#define DRFS_HOLDER_ID_LEN 16
+
 struct drfs_lock_info {
-	bool exclusive;
+	int version;            /* 2 (encode: anything else writes 1) */
+	bool exclusive, prune;  /* prune: version 2 only, not with exclusive */
 	int64_t time;
 	uint32_t pid;
 	char host[DRFS_HOST_MAX_BUF]; /* NUL-terminated */
+	/* version 2 */
+	uint8_t holder[DRFS_HOLDER_ID_LEN];
+	int64_t start, watermark;
+	uint8_t boot[16];
+	uint64_t pidns, pstart;
+	uint8_t role;           /* enum drfs_lock_role (lock.h), <= 4 */
+	size_t n_acks;
+	struct drfs_id acks[DRFS_LOCK_ACKS_MAX];
 };
 
-/* -EINVAL if host is longer than DRFS_HOST_MAX. */
+/* -EINVAL if host is longer than DRFS_HOST_MAX or the fields do not fit. */
 int drfs_lock_encode(const struct drfs_lock_info *li, struct drfs_buf *out);
+/* Pure; either version; -EBADMSG. */
 int drfs_lock_decode(const void *p, size_t len, struct drfs_lock_info *ret);
 
 /* ---- the repository's keep-policy: policy (kind 6) ----------------------- */
@@ -402,9 +485,37 @@ struct drfs_policy {
  */
 int drfs_policy_encode(const struct drfs_policy *p, struct drfs_buf *out);
 int drfs_policy_decode(const void *buf, size_t len, struct drfs_policy *ret);
+/* ---- deletion records: deletions/<id> --------------------------------- */
+
+/*
+ * A prune that deferred deleting packs because other processes were using
+ * the repository (docs/retention.md, docs/format.md §9.5). Payload:
+ *   u8 version = 1 | le64 time | prune holder id[16] | u8 n (<= 64) |
+ *   n x holder id[16] (the holders live when it was written) |
+ *   an index object payload (u8 1, then per pack as in index objects):
+ *   the doomed packs, each with the blobs caches may still read from it.
+ */
+#define DRFS_DELETION_HOLDERS_MAX 64
+
+struct drfs_deletion {
+	int64_t time;
+	uint8_t prune[16];
+	size_t n_holders;
+	uint8_t holders[DRFS_DELETION_HOLDERS_MAX][16];
+	/* decode: the index part, pointing into the decoded bytes */
+	const uint8_t *index;
+	size_t index_len;
+};
+
+/* Append the header and the index part's version byte (then add packs
+ * with drfs_indexobj_add). -EINVAL: too many holders. */
+int drfs_deletion_begin(const struct drfs_deletion *d, struct drfs_buf *out);
+/* Pure: header and every pack record checked; -EBADMSG. */
+int drfs_deletion_decode(const void *p, size_t len, struct drfs_deletion *ret);
 
 /* Object names. out must hold DRFS_OBJECT_NAME_MAX bytes. */
 void drfs_name_pack(const struct drfs_id *id, char *out);
+void drfs_name_deletion(const struct drfs_id *id, char *out);
 void drfs_name_index(const struct drfs_id *id, char *out);
 void drfs_name_snapshot(const struct drfs_id *id, char *out);
 void drfs_name_forget(const struct drfs_id *id, char *out);

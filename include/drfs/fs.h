@@ -30,6 +30,23 @@ struct drfs_mount_retention {
 	 */
 	int (*gc)(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
 		  size_t n_roots, char *msg, size_t msg_len);
+	/*
+	 * drfs_gc_rescue(): write the blobs reachable from roots that only
+	 * doomed packs hold again (before the mount acknowledges deletion
+	 * records); a line of text into msg.
+	 */
+	int (*rescue)(void *ud, struct drfs_repo *r,
+		      const struct drfs_id *roots, size_t n_roots, char *msg,
+		      size_t msg_len);
+	/*
+	 * `drfs prune` handed to this mount (drfs_fs_prune): args are the
+	 * command's options, "name=value" one a line; drfs_prune() with
+	 * roots kept alive; its output into out as lines "out:..." (for
+	 * stdout) and "err:..." (for stderr). Negative errno on failure.
+	 */
+	int (*prune)(void *ud, struct drfs_repo *r, const char *args,
+		     size_t args_len, const struct drfs_id *roots,
+		     size_t n_roots, struct drfs_buf *out);
 	void *ud;
 };
 
@@ -92,5 +109,20 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		     size_t len);
 /* A few lines of text: changes, pending uploads, last snapshot and age. */
 int drfs_fs_status(const char *mountpoint, char *out, size_t len);
+/*
+ * The mount point of the drfs mount of this machine that serves the
+ * repository repo_id_hex with cache directory cache_dir (the daemon keeps
+ * <cache_dir>/mount, its mount point, under a flock): 0 and the path in
+ * ret, -ENOENT if there is none. Touches no other mount.
+ */
+int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
+		       char *ret, size_t len);
+/*
+ * Hand a prune to the mount (its gc thread runs it with now/ kept alive)
+ * and wait for it. *ret_text (malloc'd, may be NULL): the output lines
+ * ("out:" / "err:" prefixed). The prune's negative errno, or -ENOTCONN.
+ */
+int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
+		  char **ret_text);
 
 #endif

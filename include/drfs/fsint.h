@@ -136,7 +136,38 @@ struct fs {
 	bool gc_running;
 	double gc_not_before;     /* drfs_now_mono(): retry after -EBUSY */
 	uint64_t gc_runs;         /* finished runs */
-	char gc_state[320];       /* "done: ...", "failed: ..." (status) */
+	char gc_state[600];       /* "done: ...", "failed: ..." (status) */
+
+	/*
+	 * The mount's shared lock (NULL: none could be written) and the
+	 * deletion records it has acknowledged (docs/retention.md): the gc
+	 * thread checks for new ones every minute and after each snapshot,
+	 * rescues now/'s blobs out of their packs, then acknowledges.
+	 */
+	struct drfs_lock *lock;
+	struct drfs_id *acked;    /* gc thread only */
+	size_t n_acked;
+	double del_last;          /* (gc_lock) drfs_now_mono() of the check */
+	bool del_check;           /* (gc_lock) a snapshot asks for a check */
+	char del_state[400];      /* (gc_lock) "deletions: ..." (status) */
+
+	/* `drfs prune` handed over by the CLI (ctl), run by the gc thread */
+	struct fs_prune_req *prune_q; /* (gc_lock) waiting requests */
+	struct fs_prune_res {
+		pid_t pid;    /* the requester; 0: free slot */
+		char *text;
+		size_t len;
+	} prune_res[4];               /* (gc_lock) results not yet fetched */
+};
+
+struct fs_prune_req {
+	struct fs_prune_req *next;
+	const char *args;
+	size_t len;
+	pid_t pid;
+	bool done;
+	int rc;
+	struct drfs_buf out;
 };
 
 /* now/ inodes: FS_NS_NOW in the top byte, the now.h number below. */
@@ -156,6 +187,11 @@ void fs_ahead_first_read(struct fs *fs, uint64_t dir, uint64_t ino);
 
 /* Whether name is a control attribute ("user.drfs."). */
 bool fs_ctl_is(const char *name);
+/* handled by mount.c: the repository, prune requests and their results */
+#define FS_CTL_REPO "user.drfs.repo"
+#define FS_CTL_PRUNE "user.drfs.prune"
+#define FS_CTL_PRUNE_RESULT "user.drfs.prune-result"
+#define FS_CTL_PRUNE_MAX 8192 /* bytes of a request */
 /* user.drfs.snapshot: take a snapshot (blocks until durable). */
 int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 		    size_t len);

@@ -20,6 +20,9 @@
  *   records    object name            -> u8 (forgotten/ objects loaded)
  *   (these three survive drfs_index_clear: they are the cache's memory of
  *   the repository's past, src/store/forgotten.c)
+ *   deletions  record id(32)          -> le64 time | le32 packs
+ *   doomed     pack id(32) | record(32) -> "" (packs deletion records
+ *              doom: readable, never deduplicated against; repo.h)
  *   and any database a higher layer names (drfs_index_db), e.g. the
  *   decoded-tree cache and the now/ tree of the mount.
  *
@@ -61,6 +64,8 @@ enum drfs_db {
 	DRFS_DB_SNAP_HISTORY, /* every snapshot seen (store/forgotten.c) */
 	DRFS_DB_FORGOTTEN,    /* snapshot ids named by forget records */
 	DRFS_DB_RECORDS,      /* forget records loaded or refused */
+	DRFS_DB_DELETIONS,   /* deletion record id -> le64 time | le32 packs */
+	DRFS_DB_DOOMED,      /* pack id | record id -> "" (store) */
 	DRFS__DB_COUNT
 };
 

@@ -6,12 +6,14 @@
  * protocol and why a crash at any point leaves a valid repository.
  *
  * Locking: drfs_gc() does NOT lock: the caller holds an exclusive lock
- * (include/drfs/lock.h) for its whole duration (drfs_prune() takes it
- * itself unless told not to). drfs_forget() needs no lock (removing
- * snapshots only makes a running gc keep more than needed; the CLI takes a
- * shared lock so it never interleaves with a prune). No writer of the calling
- * process may be active during drfs_gc(): packs uploaded but not yet
- * referenced by a snapshot (or by opts->roots) are garbage to it.
+ * (include/drfs/lock.h) for its whole duration and then deletes at once,
+ * or a prune lock (opts.deferred) while other processes hold shared
+ * locks, and then dooms packs by deletion records instead of deleting
+ * them; drfs_prune() takes one itself unless told not to. drfs_forget()
+ * needs no lock (removing snapshots only makes a running gc keep more than
+ * needed). No writer of the calling process may be active during
+ * drfs_gc(): packs uploaded but not yet referenced by a snapshot (or by
+ * opts->roots) are garbage to it.
  */
 #ifndef DRFS_PRUNE_H
 #define DRFS_PRUNE_H
@@ -57,7 +59,10 @@ int drfs_group_by_parse(const char *s, unsigned *ret);
 /* Order of a's and b's groups (0: same group). */
 int drfs_group_cmp(unsigned group_by, const struct drfs_snapshot *a,
 		   const struct drfs_snapshot *b);
-/* "host \"a\", path \"/srv\"": the group of s, for people. Returns out. */
+/*
+ * "host \"a\", path \"/srv\"": the group of s, for people, its host, path
+ * and tags as drfs_str_show() shows them. Returns out.
+ */
 char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
 			char *out, size_t len);
 
@@ -126,6 +131,14 @@ struct drfs_gc_opts {
 	size_t n_roots;
 	drfs_report_fn report; /* one line per decision; NULL: silent */
 	void *report_data;
+	/*
+	 * The caller holds a prune lock, not an exclusive one: other
+	 * processes may be using the repository. Doomed packs are then named
+	 * by a deletion record and left in place; the packs of records every
+	 * live holder has acknowledged are deleted (docs/retention.md).
+	 */
+	bool deferred;
+	const uint8_t *holder; /* the caller's lock id, for the record */
 };
 
 struct drfs_gc_result {
@@ -133,6 +146,14 @@ struct drfs_gc_result {
 	uint64_t pack_bytes_before, pack_bytes_after;
 	uint64_t live_blobs, live_bytes;   /* stored bytes of live blobs */
 	uint64_t unused_bytes_after;
+	uint64_t packs_gone;          /* deleted by this run */
+	uint64_t packs_deferred;      /* doomed by this run's records */
+	uint64_t packs_pending;       /* doomed earlier, still waiting */
+	uint64_t packs_recent;        /* kept: a live writer's, perhaps */
+	uint64_t pack_bytes_deferred; /* of the last two */
+	uint64_t records_written, records_completed, records_pending;
+	struct drfs_id record;        /* the first record written */
+	char waiting[1024];           /* holders that have not acknowledged */
 };
 
 /*
@@ -146,7 +167,29 @@ struct drfs_gc_result {
 int drfs_gc(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	    struct drfs_gc_result *ret);
 
+/*
+ * For a live writer acknowledging deletion records (the mount): every
+ * blob reachable from roots[0..n_roots) whose location in the cache is in
+ * a doomed pack is read (the pack still exists) and written again into a
+ * new pack, so the trees the writer will commit never need a doomed pack.
+ * The caller has synced the records and keeps its own writer idle. The
+ * number rewritten goes to *ret_blobs. -EBADMSG: something reachable is
+ * missing (reported).
+ */
+int drfs_gc_rescue(struct drfs_repo *r, const struct drfs_id *roots,
+		   size_t n_roots, drfs_report_fn report, void *report_data,
+		   uint64_t *ret_blobs);
+
 /* ---- the whole prune ----------------------------------------------------- */
+
+struct drfs_lock;
+/*
+ * The lock gc needs: exclusive when no other process uses the repository,
+ * else a prune lock and *ret_deferred (gc must then set opts.deferred).
+ * -EBUSY (why names the holder) while another prune runs.
+ */
+int drfs_prune_lock(struct drfs_repo *r, struct drfs_lock **ret,
+		    bool *ret_deferred, char *why, size_t why_len);
 
 struct drfs_prune_opts {
 	const struct drfs_policy *policy; /* NULL: the stored policy */
@@ -176,12 +219,14 @@ struct drfs_prune_result {
 };
 
 /*
- * Take an exclusive lock (unless no_lock; shared with no_gc), apply the
- * policy to each group of the snapshots filter matches (-ENOENT: no
- * policy given and none stored; -EINVAL: empty policy), forget the removed
- * snapshots (held ones are kept), run gc (unless no_gc), release the
- * lock. -EBUSY: locked.
- * The mount calls this after a snapshot with no_lock if it holds the lock.
+ * Take a lock (unless no_lock; shared with no_gc): exclusive when nobody
+ * else uses the repository, else a prune lock and gc defers its deletions
+ * (ret->gc says what waits for whom); apply the policy to each group of
+ * the snapshots filter matches (-ENOENT: no policy given and none stored;
+ * -EINVAL: empty policy), forget the removed snapshots (held ones are
+ * kept), run gc (unless no_gc), release the lock. -EBUSY: another prune
+ * (or an exclusive lock) is running. With no_lock the caller holds a lock
+ * and sets gc.deferred as it applies.
  */
 int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	       struct drfs_prune_result *ret);

@@ -117,6 +117,60 @@ int drfs_repo_repair_index(struct drfs_repo *r);
  */
 int drfs_repo_write_full_index(struct drfs_repo *r);
 
+/* ---- deletion records (docs/retention.md, "Deferred deletion") ---------- */
+
+/*
+ * A prune that runs while other processes use the repository does not
+ * delete the packs it frees: a sealed record deletions/<id> names them
+ * (with the blobs still readable from them) and a later prune deletes
+ * them once every holder of a lock has acknowledged the record or ended.
+ * drfs_repo_sync() loads the records before the index objects: a doomed
+ * pack stays readable, never displaces a blob's location in a pack that
+ * stays, is never deduplicated against (the writer), never written into
+ * a new full index, and may be missing without an error. A record that
+ * vanished was completed: its packs leave the cache.
+ */
+struct drfs_deletion_info {
+	struct drfs_id id;
+	int64_t time;
+	uint32_t n_packs;
+};
+
+struct drfs_doomed {
+	struct drfs_id pack, record;
+};
+
+/* 1 if a deletion record the cache knows dooms pack, 0 if not. */
+int drfs_repo_pack_doomed(struct drfs_txn *t, const struct drfs_id *pack);
+/* 1 if blob's location in the cache is in a doomed pack, 0 if it stays,
+ * -ENOENT if the cache has no location for it. */
+int drfs_repo_blob_doomed(struct drfs_txn *t, const struct drfs_id *blob);
+/* The records the cache knows, oldest first. *ret malloc'd (free()). */
+int drfs_repo_deletions(struct drfs_repo *r, struct drfs_deletion_info **ret,
+			size_t *ret_n);
+/* Every (doomed pack, record) pair the cache knows. *ret malloc'd. */
+int drfs_repo_doomed_packs(struct drfs_repo *r, struct drfs_doomed **ret,
+			   size_t *ret_n);
+/*
+ * Write deletion records (create-only, as many as the size limit needs)
+ * with hdr's header, dooming packs[0..n): each with the blobs whose
+ * location in the cache is in it. The cache learns them at once. Their
+ * ids in *ret_ids (malloc'd). Nothing is deleted.
+ */
+int drfs_repo_deletion_write(struct drfs_repo *r,
+			     const struct drfs_deletion *hdr,
+			     const struct drfs_id *packs, size_t n,
+			     struct drfs_id **ret_ids, size_t *ret_n);
+/* Delete record id (after its packs) and forget it and its packs here. */
+int drfs_repo_deletion_remove(struct drfs_repo *r, const struct drfs_id *id);
+
+/*
+ * The ids of the objects "dir/<64 hex>" (holds, deletions...) in one
+ * listing; *ret malloc'd (free()). Backend errors.
+ */
+int drfs_repo_list_ids(struct drfs_repo *r, const char *dir,
+		       struct drfs_id **ret, size_t *ret_n);
+
 /* Location of a blob; -ENOENT if the repository has no such blob. */
 int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_blob_loc *ret_loc,
@@ -124,6 +178,9 @@ int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
 /* Read, decrypt, decompress and verify one blob; appends to out. */
 int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_buf *out);
+/* drfs_repo_blob_read as a drfs_blob_read_fn (userdata: the repository). */
+int drfs_repo_blob_reader(void *repo, const struct drfs_id *id,
+			  struct drfs_buf *out);
 
 /* ---- snapshot catalogue ------------------------------------------------ */
 

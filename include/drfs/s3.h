@@ -86,6 +86,7 @@ void drfs_s3_md5(const void *p, size_t len, char b64[25], char *hex);
 struct drfs_s3_entry {
 	char *key;
 	uint64_t size;
+	int64_t mtime; /* LastModified (Unix seconds); 0: absent or unread */
 };
 
 /* One ListObjectsV2 page. */

@@ -334,7 +334,8 @@ struct walk {
 	struct local *l;
 	const char *prefix;
 	size_t prefix_len;
-	drfs_list_cb cb;
+	drfs_list_cb cb;            /* one of these two */
+	drfs_list_mtime_cb cb_mtime;
 	void *userdata;
 	char path[DRFS_OBJECT_NAME_MAX + 2]; /* current directory, '/' ended */
 };
@@ -387,7 +388,11 @@ static int walk_dir(struct walk *w, int fd, size_t len)
 			break;
 		}
 		if (S_ISREG(st.st_mode)) {
-			if (len + n >= w->prefix_len)
+			if (len + n >= w->prefix_len && w->cb_mtime)
+				r = w->cb_mtime(w->path, (uint64_t)st.st_size,
+						(int64_t)st.st_mtim.tv_sec,
+						w->userdata);
+			else if (len + n >= w->prefix_len)
 				r = w->cb(w->path, (uint64_t)st.st_size,
 					  w->userdata);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -411,11 +416,10 @@ static int walk_dir(struct walk *w, int fd, size_t len)
 	return r;
 }
 
-static int local_list(struct drfs_backend *b, const char *prefix,
-		      drfs_list_cb cb, void *userdata)
+static int list_walk(struct drfs_backend *b, const char *prefix,
+		     struct walk w)
 {
 	struct local *l = to_local(b);
-	struct walk w = { .l = l, .cb = cb, .userdata = userdata };
 	const char *slash;
 	size_t dlen;
 	int fd, r;
@@ -451,6 +455,21 @@ static int local_list(struct drfs_backend *b, const char *prefix,
 	/* Filesystem errors come back mapped, the callback's unchanged. */
 	r = walk_dir(&w, fd, dlen);
 	return r < 0 ? r : 0;
+}
+
+static int local_list(struct drfs_backend *b, const char *prefix,
+		      drfs_list_cb cb, void *userdata)
+{
+	struct walk w = { .l = to_local(b), .cb = cb, .userdata = userdata };
+	return list_walk(b, prefix, w);
+}
+
+static int local_list_mtime(struct drfs_backend *b, const char *prefix,
+			    drfs_list_mtime_cb cb, void *userdata)
+{
+	struct walk w = { .l = to_local(b), .cb_mtime = cb,
+			  .userdata = userdata };
+	return list_walk(b, prefix, w);
 }
 
 static int local_del(struct drfs_backend *b, const char *name)
@@ -497,6 +516,7 @@ static const struct drfs_backend_ops local_ops = {
 	.get = local_get,
 	.head = local_head,
 	.list = local_list,
+	.list_mtime = local_list_mtime,
 	.del = local_del,
 	.del_many = NULL,
 	.last_error = local_last_error,

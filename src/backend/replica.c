@@ -152,27 +152,48 @@ static int rep_head(struct drfs_backend *b, const char *name,
 	return e2;
 }
 
-static int rep_list(struct drfs_backend *b, const char *prefix,
-		    drfs_list_cb cb, void *userdata)
+/* One side's listing, with the callback given (cbm: with times). */
+static int side_list(struct drfs_backend *be, const char *prefix,
+		     drfs_list_cb cb, drfs_list_mtime_cb cbm, void *userdata)
+{
+	return cbm ? drfs_backend_list_mtime(be, prefix, cbm, userdata)
+		   : drfs_backend_list(be, prefix, cb, userdata);
+}
+
+static int rep_list_any(struct drfs_backend *b, const char *prefix,
+			drfs_list_cb cb, drfs_list_mtime_cb cbm,
+			void *userdata)
 {
 	struct replica *rp = to_rep(b);
 	int e = -ECONNREFUSED, e2;
 
 	err_side = 0;
 	if (!primary_skipped(rp)) {
-		e = drfs_backend_list(rp->p, prefix, cb, userdata);
+		e = side_list(rp->p, prefix, cb, cbm, userdata);
 		if (e >= 0 || !network_err(e))
 			return e;
 		primary_failed(rp, e);
 	}
 	/* a listing that broke off may have delivered some names twice */
-	e2 = drfs_backend_list(rp->r, prefix, cb, userdata);
+	e2 = side_list(rp->r, prefix, cb, cbm, userdata);
 	if (e2 >= 0) {
 		served_by_replica(rp, prefix, e);
 		return e2;
 	}
 	err_side = 1;
 	return e2;
+}
+
+static int rep_list(struct drfs_backend *b, const char *prefix,
+		    drfs_list_cb cb, void *userdata)
+{
+	return rep_list_any(b, prefix, cb, NULL, userdata);
+}
+
+static int rep_list_mtime(struct drfs_backend *b, const char *prefix,
+			  drfs_list_mtime_cb cb, void *userdata)
+{
+	return rep_list_any(b, prefix, NULL, cb, userdata);
 }
 
 static void wake_catchup(struct replica *rp)
@@ -324,6 +345,7 @@ static const struct drfs_backend_ops replica_ops = {
 	.get = rep_get,
 	.head = rep_head,
 	.list = rep_list,
+	.list_mtime = rep_list_mtime,
 	.del = rep_del,
 	.del_many = rep_del_many,
 	.set_retention = rep_set_retention,

@@ -1645,8 +1645,10 @@ static int list_page(struct s3 *s, const char *full_prefix, const char *token,
 	return r;
 }
 
-static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
-		   void *userdata)
+/* List with one of the two callbacks. */
+static int s3_list_any(struct drfs_backend *b, const char *prefix,
+		       drfs_list_cb cb, drfs_list_mtime_cb cb_mtime,
+		       void *userdata)
 {
 	struct s3 *s = S3(b);
 	_cleanup_free_ char *full = NULL;
@@ -1670,7 +1672,9 @@ static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
 			if (strncmp(k, full, strlen(full)) ||
 			    strlen(k) - plen > DRFS_OBJECT_NAME_MAX)
 				continue; /* not ours */
-			r = cb(k + plen, l.entries[i].size, userdata);
+			r = cb_mtime ? cb_mtime(k + plen, l.entries[i].size,
+						l.entries[i].mtime, userdata)
+				     : cb(k + plen, l.entries[i].size, userdata);
 		}
 		if (r >= 0 && l.truncated && token &&
 		    !strcmp(token, l.next_token)) {
@@ -1689,6 +1693,18 @@ static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
 	free(token);
 	drfs_buf_release(&resp);
 	return r < 0 ? r : 0;
+}
+
+static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
+		   void *userdata)
+{
+	return s3_list_any(b, prefix, cb, NULL, userdata);
+}
+
+static int s3_list_mtime(struct drfs_backend *b, const char *prefix,
+			 drfs_list_mtime_cb cb, void *userdata)
+{
+	return s3_list_any(b, prefix, NULL, cb, userdata);
 }
 
 const char *drfs_s3_open_error(void)
@@ -1741,6 +1757,7 @@ static const struct drfs_backend_ops s3_ops = {
     .get = s3_get,
     .head = s3_head,
     .list = s3_list,
+    .list_mtime = s3_list_mtime,
     .del = s3_del,
     .del_many = s3_del_many,
     .set_retention = s3_set_retention,

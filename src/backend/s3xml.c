@@ -42,6 +42,7 @@ struct ctx {
 	char *cur_key;
 	uint64_t cur_size;
 	bool have_size;
+	int64_t cur_mtime; /* 0: not given */
 	/* DOC_ERROR */
 	struct drfs_s3_error *error;
 	/* DOC_DELETE */
@@ -188,6 +189,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 		free(c->cur_key);
 		c->cur_key = NULL;
 		c->have_size = false;
+		c->cur_mtime = 0;
 	}
 	if (c->kind == DOC_DELETE && at(c, 2, "Error")) {
 		c->del_key[0] = '\0';
@@ -237,6 +239,7 @@ static int list_push(struct ctx *c)
 	}
 	l->entries[l->n].key = TAKE_PTR(c->cur_key);
 	l->entries[l->n].size = c->cur_size;
+	l->entries[l->n].mtime = c->cur_mtime;
 	l->n++;
 	return 0;
 }
@@ -252,6 +255,13 @@ static void end_list(struct ctx *c)
 		c->cur_key = strdup(t);
 		if (!c->cur_key)
 			fail(c, -ENOMEM);
+	} else if (at(c, 3, "LastModified") && parent_is(c, "Contents")) {
+		struct timespec ts;
+		if (!(t = text(c, 64)))
+			return;
+		/* a time we cannot read is no error: the entry is "new" */
+		if (drfs_parse_time(t, &ts) == 0)
+			c->cur_mtime = (int64_t)ts.tv_sec;
 	} else if (at(c, 3, "Size") && parent_is(c, "Contents")) {
 		if (!(t = text(c, 32)))
 			return;

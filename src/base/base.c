@@ -99,11 +99,88 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	void **arr = v;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : first;
+	if (c <= n || c > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *p = realloc(*arr, c * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 void drfs_hostname(char *out, size_t len)
 {
 	if (gethostname(out, len - 1) < 0 || !out[0])
 		snprintf(out, len, "localhost");
 	out[len - 1] = 0;
+}
+
+size_t drfs_utf8_decode(const uint8_t *p, size_t len, uint32_t *ret_cp)
+{
+	uint8_t c = len ? p[0] : 0x80;
+	if (c < 0x80) {
+		*ret_cp = c;
+		return 1;
+	}
+	if (c < 0xc2 || c > 0xf4) /* continuation, overlong, too big */
+		return 0;
+	size_t n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	uint32_t cp = c & (0x7fu >> n);
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret_cp = cp;
+	return n;
+}
+
+bool drfs_cp_printable(uint32_t cp)
+{
+	return cp >= 0x20 && (cp < 0x7f || cp >= 0xa0) &&
+	       !(cp >= 0x202a && cp <= 0x202e) &&
+	       !(cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *drfs_str_show(const char *s, char *out, size_t out_len)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), o = 0;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = drfs_utf8_decode(p + i, n - i, &cp);
+		if (!k || !drfs_cp_printable(cp) || cp == '"' || cp == '\\')
+			k = 0;
+		if (o + (k ? k : 4) + 4 > out_len) { /* then "..." and NUL */
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (k) {
+			memcpy(out + o, p + i, k);
+			o += k;
+			i += k;
+		} else if (p[i] == '"' || p[i] == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)p[i++];
+		} else {
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", p[i++]);
+		}
+	}
+	out[o] = 0;
+	return out;
 }
 
 int drfs_random(void *p, size_t len)

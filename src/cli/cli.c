@@ -180,6 +180,30 @@ int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
 	return e;
 }
 
+int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
+	     struct drfs_lock **ret)
+{
+	char why[512] = "";
+	*ret = NULL;
+	int e = drfs_lock_take(r, DRFS_LOCK_SHARED, role, ret, why,
+			       sizeof(why));
+	if (e == -EBUSY) {
+		log_err("repository is locked: %s", why);
+		return e;
+	}
+	if (e < 0)
+		log_warn("%s: going on without a lock (a prune elsewhere "
+			 "could delete data this command needs)", why);
+	/* a prune may have finished between the open and the lock */
+	e = drfs_repo_sync(r, false);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		drfs_lock_release(*ret);
+		*ret = NULL;
+	}
+	return e;
+}
+
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
 {
 	struct drfs_repo_opts o;
@@ -218,10 +242,13 @@ static void hint_hosts(struct drfs_repo *r)
 			first = first && k >= i;
 			same++;
 		}
+		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
 		if (first)
 			l += (size_t)snprintf(line + l, sizeof(line) - l,
 					      "%s\"%s\" (%zu snapshot%s)",
-					      l ? ", " : "", v[i].snap.host,
+					      l ? ", " : "",
+					      drfs_str_show(v[i].snap.host, hs,
+							    sizeof(hs)),
 					      same, same == 1 ? "" : "s");
 	}
 	if (l)
@@ -391,17 +418,28 @@ static int cmd_backup(struct cli *c)
 	return res.errors ? EXIT_PARTIAL : 0;
 }
 
+/*
+ * s as a JSON string: valid UTF-8 as it is (JSON text is UTF-8), what
+ * drfs_cp_printable() refuses as \uXXXX, and each byte that is part of no
+ * valid UTF-8 sequence (a Latin-1 file name, hostile bytes) as U+FFFD, as
+ * Go's encoding/json does: the output always parses.
+ */
 void json_str(FILE *f, const char *s)
 {
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s);
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
+	for (size_t i = 0, k; i < n; i += k ? k : 1) {
+		uint32_t cp;
+		k = drfs_utf8_decode(p + i, n - i, &cp);
+		if (!k)
+			fputs("\\ufffd", f);
+		else if (cp == '"' || cp == '\\')
+			fprintf(f, "\\%c", (char)cp);
+		else if (!drfs_cp_printable(cp))
+			fprintf(f, "\\u%04x", (unsigned)cp);
 		else
-			fputc(ch, f);
+			fwrite(p + i, 1, k, f);
 	}
 	fputc('"', f);
 }
@@ -476,6 +514,8 @@ static int cmd_snapshots(struct cli *c)
 	for (size_t i = 0; i < n; i++) {
 		struct drfs_snapshot *s = &v[i].snap;
 		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
+		char ps[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
 		int on = snapshot_sides(r, &v[i]);
 		if (on >= 0 && (on & 4))
 			on = 4 | (on & 1);
@@ -488,7 +528,9 @@ static int cmd_snapshots(struct cli *c)
 			       drfs_fmt_bytes(s->added_bytes, b2));
 			if (on >= 0)
 				printf("%-15s ", sides[on]);
-			printf("%s:%s%s\n", s->host, s->path,
+			printf("%s:%s%s\n",
+			       drfs_str_show(s->host, hs, sizeof(hs)),
+			       drfs_str_show(s->path, ps, sizeof(ps)),
 			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
 			continue;
 		}
@@ -542,9 +584,15 @@ static int cmd_restore(struct cli *c)
 	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	struct drfs_lock *lock;
 	char trusted[DRFS_ID_HEX_LEN + 1];
+	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
+		drfs_repo_free(r);
+		return 1;
+	}
 	warn_vanished(r, true);
 	if (trusted_snapshot(c, r, c->args[1], trusted) < 0) {
+		drfs_lock_release(lock);
 		drfs_repo_free(r);
 		return 1;
 	}
@@ -557,6 +605,7 @@ static int cmd_restore(struct cli *c)
 	double t0 = drfs_now_mono();
 	e = drfs_restore(r, &o);
 	progress_stop(&pt);
+	drfs_lock_release(lock);
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
 		log_err("restore failed: %s", d && e == -ENOENT ? d
@@ -606,16 +655,30 @@ static int cmd_check(struct cli *c)
 	if (open_repo_with(c, &ro, &r) < 0)
 		return 1;
 	int problems = 0;
+	struct drfs_lock *lock = NULL;
+	char why[512] = "";
+	e = drfs_lock_take(r, DRFS_LOCK_SHARED, DRFS_ROLE_READER, &lock, why,
+			   sizeof(why));
+	if (e == -EBUSY) {
+		log_err("repository is locked: %s", why);
+		drfs_repo_free(r);
+		return 1;
+	}
+	if (e < 0)
+		log_warn("%s: going on without a lock (a prune elsewhere "
+			 "could delete data this command needs)", why);
 	e = drfs_repo_sync(r, false);
 	if (e == -EBADMSG) {
 		log_err("%s", drfs_repo_last_error() ?: "corrupted object");
 		problems++;
 	} else if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		drfs_lock_release(lock);
 		drfs_repo_free(r);
 		return 1;
 	}
 	e = drfs_check(r, &o);
+	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("check failed: %s", drfs_strerror(e));
@@ -698,15 +761,28 @@ static int cmd_repair(struct cli *c)
 	}
 	if (open_repo(c, c->args[1], &r) < 0)
 		return 1;
-	int e = drfs_repo_repair_index(r);
+	/* it rewrites the index: never while a prune does */
+	struct drfs_lock *lock = NULL;
+	char why[512] = "";
+	int e = drfs_lock_take(r, DRFS_LOCK_PRUNE, DRFS_ROLE_WRITER, &lock,
+			       why, sizeof(why));
+	if (e < 0) {
+		log_err("%s%s", e == -EBUSY ? "repository is locked: " : "",
+			why);
+		drfs_repo_free(r);
+		return 1;
+	}
+	e = drfs_repo_repair_index(r);
 	if (e < 0 && e != -EBADMSG) {
 		log_err("repair failed: %s", drfs_repo_last_error()
 						   ?: drfs_strerror(e));
+		drfs_lock_release(lock);
 		drfs_repo_free(r);
 		return 1;
 	}
 	/* write one index object that covers every pack now known */
 	e = drfs_repo_write_full_index(r);
+	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("cannot write the index: %s", drfs_strerror(e));
@@ -808,25 +884,36 @@ static int mret_gc(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
 	struct drfs_gc_opts go = { .max_unused = -1, .roots = roots,
 				   .n_roots = n_roots };
 	struct drfs_gc_result res;
-	char why[256] = "", b1[32], b2[32];
+	char why[512] = "";
 	(void)ud;
 
-	int e = drfs_lock_acquire(r, true, &lock, why, sizeof(why));
+	int e = drfs_prune_lock(r, &lock, &go.deferred, why, sizeof(why));
 	if (e < 0) {
 		snprintf(msg, msg_len, "%s", why[0] ? why : drfs_strerror(e));
 		return e;
 	}
+	go.holder = drfs_lock_id(lock);
 	e = drfs_gc(r, &go, &res);
 	drfs_lock_release(lock);
 	if (e < 0)
 		snprintf(msg, msg_len, "%s", drfs_strerror(e));
 	else
-		snprintf(msg, msg_len,
-			 "%" PRIu64 " packs deleted, %" PRIu64
-			 " repacked, %s -> %s",
-			 res.packs_deleted, res.packs_repacked,
-			 drfs_fmt_bytes(res.pack_bytes_before, b1),
-			 drfs_fmt_bytes(res.pack_bytes_after, b2));
+		gc_summary(&res, msg, msg_len);
+	return e;
+}
+
+static int mret_rescue(void *ud, struct drfs_repo *r,
+		       const struct drfs_id *roots, size_t n_roots, char *msg,
+		       size_t msg_len)
+{
+	uint64_t n = 0;
+	(void)ud;
+	int e = drfs_gc_rescue(r, roots, n_roots, NULL, NULL, &n);
+	if (e < 0)
+		snprintf(msg, msg_len, "%s", drfs_strerror(e));
+	else
+		snprintf(msg, msg_len, "%" PRIu64 " blob(s) written again",
+			 n);
 	return e;
 }
 
@@ -838,6 +925,8 @@ static int cmd_mount(struct cli *c)
 		.forget = mret_forget,
 		.enforce = mret_enforce,
 		.gc = mret_gc,
+		.rescue = mret_rescue,
+		.prune = cli_mount_prune,
 		.ud = &mr,
 	};
 	if (mount_policy(c, &mr) < 0)

@@ -123,14 +123,18 @@ int cmd_drill(struct cli *c)
 	o.scratch = getenv("DRFS_DRILL_DIR");
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	struct drfs_lock *lock;
 	char trusted[DRFS_ID_HEX_LEN + 1];
-	e = trusted_snapshot(c, r, o.snapshot, trusted);
+	e = cli_lock(r, DRFS_ROLE_READER, &lock);
+	e = e ?: trusted_snapshot(c, r, o.snapshot, trusted);
 	if (e < 0) {
+		drfs_lock_release(lock);
 		drfs_repo_free(r);
 		return 1;
 	}
 	o.snapshot = trusted;
 	e = drfs_drill(r, &o, &res);
+	drfs_lock_release(lock);
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
 		log_err("drill of \"%s\" failed: %s", c->args[0],
@@ -218,6 +222,7 @@ static int get_password2(struct cli *c)
 int cmd_copy(struct cli *c)
 {
 	struct drfs_repo *src = NULL, *dst = NULL;
+	struct drfs_lock *src_lock = NULL, *dst_lock = NULL;
 	struct drfs_repo_opts o;
 	struct drfs_copy_result res = { 0 };
 	char *dcache = NULL;
@@ -235,6 +240,8 @@ int cmd_copy(struct cli *c)
 	if (get_password2(c) < 0)
 		return 1;
 	if (open_repo(c, c->args[0], &src) < 0)
+		goto out;
+	if (cli_lock(src, DRFS_ROLE_READER, &src_lock) < 0)
 		goto out;
 	repo_opts(c, &o, c->args[1]);
 	o.no_encryption = c->no_encryption2;
@@ -258,6 +265,9 @@ int cmd_copy(struct cli *c)
 		 * copy the objects it lacks as they are, snapshots last */
 		struct drfs_backend *w;
 		struct drfs_replica_stats st;
+		/* the backends move into the mirror: the lock goes first */
+		drfs_lock_release(src_lock);
+		src_lock = NULL;
 		e = drfs_backend_replica_open(src->be, dst->be, 0, &w);
 		src->be = dst->be = NULL;
 		if (e < 0)
@@ -279,9 +289,14 @@ int cmd_copy(struct cli *c)
 		rc = 0;
 		goto out;
 	}
+	struct drfs_snap_filter latest;
+	cli_latest_filter(c, &latest); /* "latest": this host's */
+	if (cli_lock(dst, DRFS_ROLE_WRITER, &dst_lock) < 0)
+		goto out;
 	struct drfs_copy_opts co = {
 		.snapshots = (const char *const *)c->args + 2,
 		.n_snapshots = (size_t)c->n_args - 2,
+		.latest = &latest,
 		.report = report_line,
 	};
 	double t0 = drfs_now_mono();
@@ -314,6 +329,8 @@ int cmd_copy(struct cli *c)
 		       drfs_now_mono() - t0);
 	rc = e > 0 ? EXIT_PARTIAL : 0;
 out:
+	drfs_lock_release(dst_lock);
+	drfs_lock_release(src_lock);
 	drfs_repo_free(dst);
 	drfs_repo_free(src);
 	free(dcache);
@@ -397,12 +414,18 @@ int cmd_lock_extend(struct cli *c)
 	}
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	struct drfs_lock *lock;
+	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
+		drfs_repo_free(r);
+		return 1;
+	}
 	out.be = r->be;
 	if (c->json)
 		printf("[");
 	e = drfs_retention_plan(r, window, time(NULL), print_retain, &out);
 	if (c->json)
 		printf("]\n");
+	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	if (e < 0) {
 		if (!out.failed)

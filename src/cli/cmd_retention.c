@@ -2,10 +2,13 @@
 /*
  * cmd_retention.c - prune, forget, hold, release, policy.
  */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "drfs/cliint.h"
+#include "drfs/fs.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/prune.h"
@@ -72,7 +75,16 @@ static int parse_max_unused(const char *s, double *ret)
 struct verdicts {
 	unsigned group_by;
 	size_t group; /* of the last line printed; SIZE_MAX: none yet */
+	struct drfs_buf *out; /* NULL: stdout; else "out:" lines (a mount) */
 };
+
+static void verdict_out(struct verdicts *pv, const char *line)
+{
+	if (!pv->out)
+		printf("%s\n", line);
+	else if (drfs_buf_printf(pv->out, "out:%s\n", line) < 0)
+		return; /* the output is cut short, the prune goes on */
+}
 
 /* One line per snapshot, under a line naming each group. */
 static void print_verdict(void *userdata, const struct drfs_snap_info *s,
@@ -80,19 +92,25 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 {
 	struct verdicts *pv = userdata;
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	char line[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 128];
 	if (pv->group_by && v->group != pv->group) {
-		char g[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 64];
-		printf("snapshots of %s:\n",
-		       drfs_group_format(pv->group_by, &s->snap, g,
-					 sizeof(g)));
+		char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX +
+				     DRFS_TAGS_BUF) + 64];
+		snprintf(line, sizeof(line), "snapshots of %s:",
+			 drfs_group_format(pv->group_by, &s->snap, g,
+					   sizeof(g)));
+		verdict_out(pv, line);
 	}
 	pv->group = v->group;
 	drfs_id_hex(&s->id, hex);
 	if (v->keep)
-		printf("%-20s %.8s  keep (%s)\n", s->folder, hex,
-		       drfs_policy_reasons(v->reasons, why));
+		snprintf(line, sizeof(line), "%-20s %.8s  keep (%s)",
+			 s->folder, hex,
+			 drfs_policy_reasons(v->reasons, why));
 	else
-		printf("%-20s %.8s  remove\n", s->folder, hex);
+		snprintf(line, sizeof(line), "%-20s %.8s  remove", s->folder,
+			 hex);
+	verdict_out(pv, line);
 }
 
 /*
@@ -123,6 +141,243 @@ static int policy_scope(struct cli *c, struct drfs_prune_opts *o,
 	o->verdict = print_verdict;
 	o->verdict_data = pv;
 	return 0;
+}
+
+void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
+{
+	char b1[32], b2[32], b3[32], hex[DRFS_ID_HEX_LEN + 1];
+	size_t n = 0;
+	n += (size_t)snprintf(out, len,
+			      "packs: %llu deleted, %llu repacked into %llu; "
+			      "pack bytes %s -> %s",
+			      (unsigned long long)res->packs_gone,
+			      (unsigned long long)res->packs_repacked,
+			      (unsigned long long)res->packs_written,
+			      drfs_fmt_bytes(res->pack_bytes_before, b1),
+			      drfs_fmt_bytes(res->pack_bytes_after, b2));
+	if (n < len && res->records_completed)
+		n += (size_t)snprintf(out + n, len - n,
+				      "; finished %llu earlier deletion "
+				      "record(s)",
+				      (unsigned long long)res->records_completed);
+	if (n < len && (res->packs_deferred || res->packs_pending))
+		n += (size_t)snprintf(out + n, len - n,
+				      "; %llu pack(s), %s, wait for deletion",
+				      (unsigned long long)(res->packs_deferred +
+							   res->packs_pending),
+				      drfs_fmt_bytes(res->pack_bytes_deferred,
+						     b3));
+	if (n < len && res->packs_recent)
+		n += (size_t)snprintf(out + n, len - n,
+				      "; %llu recent pack(s) kept (live "
+				      "writers may still need them)",
+				      (unsigned long long)res->packs_recent);
+	if (n < len && res->records_written)
+		snprintf(out + n, len - n,
+			 " (deletion deferred: deletions/%.8s%s)",
+			 drfs_id_hex(&res->record, hex),
+			 res->records_written > 1 ? " and others" : "");
+}
+
+/* ---- prune handed to a mount of this machine (drfs_fs_prune) ------------- */
+
+/* The prune options of c, "name=value" one a line. */
+static int prune_args(const struct cli *c, struct drfs_buf *out)
+{
+	const struct {
+		const char *name;
+		int v;
+	} counts[] = {
+		{ "keep-last", c->keep_last },
+		{ "keep-hourly", c->keep_hourly },
+		{ "keep-daily", c->keep_daily },
+		{ "keep-weekly", c->keep_weekly },
+		{ "keep-monthly", c->keep_monthly },
+		{ "keep-yearly", c->keep_yearly },
+	};
+	const struct {
+		const char *name, *v;
+	} strs[] = {
+		{ "keep-within", c->keep_within }, { "max-unused", c->max_unused },
+		{ "group-by", c->group_by },	   { "host", c->host },
+		{ "path", c->path },
+	};
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(counts); i++)
+		if (counts[i].v >= 0)
+			e = drfs_buf_printf(out, "%s=%d\n", counts[i].name,
+					    counts[i].v);
+	for (size_t i = 0; e >= 0 && i < ARRAY_SIZE(strs); i++)
+		if (strs[i].v)
+			e = strchr(strs[i].v, '\n')
+				    ? -EINVAL
+				    : drfs_buf_printf(out, "%s=%s\n",
+						      strs[i].name, strs[i].v);
+	for (size_t i = 0; e >= 0 && i < c->n_keep_tags; i++)
+		e = strchr(c->keep_tags[i], '\n')
+			    ? -EINVAL
+			    : drfs_buf_printf(out, "keep-tag=%s\n",
+					      c->keep_tags[i]);
+	for (size_t i = 0; e >= 0 && i < c->n_tags; i++)
+		e = strchr(c->tags[i], '\n')
+			    ? -EINVAL
+			    : drfs_buf_printf(out, "tag=%s\n", c->tags[i]);
+	if (e >= 0 && c->dry_run)
+		e = drfs_buf_printf(out, "dry-run=1\n");
+	return e;
+}
+
+/* Parse prune_args() text (in buf, modified) back into c. -EINVAL. */
+static int prune_args_parse(char *buf, struct cli *c)
+{
+	c->keep_last = c->keep_hourly = c->keep_daily = c->keep_weekly =
+		c->keep_monthly = c->keep_yearly = -1;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *v = strchr(line, '=');
+		if (!v)
+			return -EINVAL;
+		*v++ = 0;
+		int *count = !strcmp(line, "keep-last")	   ? &c->keep_last
+			     : !strcmp(line, "keep-hourly")  ? &c->keep_hourly
+			     : !strcmp(line, "keep-daily")   ? &c->keep_daily
+			     : !strcmp(line, "keep-weekly")  ? &c->keep_weekly
+			     : !strcmp(line, "keep-monthly") ? &c->keep_monthly
+			     : !strcmp(line, "keep-yearly")  ? &c->keep_yearly
+							     : NULL;
+		const char **str = !strcmp(line, "keep-within") ? &c->keep_within
+				   : !strcmp(line, "max-unused") ? &c->max_unused
+				   : !strcmp(line, "group-by")	 ? &c->group_by
+				   : !strcmp(line, "host")	 ? &c->host
+				   : !strcmp(line, "path")	 ? &c->path
+								 : NULL;
+		char *end;
+		if (count) {
+			long n = strtol(v, &end, 10);
+			if (*end || n < 0 || n > INT32_MAX)
+				return -EINVAL;
+			*count = (int)n;
+		} else if (str) {
+			*str = v;
+		} else if (!strcmp(line, "keep-tag") &&
+			   c->n_keep_tags < DRFS_TAGS_MAX) {
+			c->keep_tags[c->n_keep_tags++] = v;
+		} else if (!strcmp(line, "tag") && c->n_tags < DRFS_TAGS_MAX) {
+			c->tags[c->n_tags++] = v;
+		} else if (!strcmp(line, "dry-run")) {
+			c->dry_run = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void out_report(void *userdata, const char *fmt, ...) _printf_(2, 3);
+static void out_report(void *userdata, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (drfs_buf_printf(userdata, "err:drfs: %s\n", msg) < 0)
+		return; /* the output is cut short, the prune goes on */
+}
+
+int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
+		    size_t args_len, const struct drfs_id *roots,
+		    size_t n_roots, struct drfs_buf *out)
+{
+	struct cli c = { 0 };
+	struct drfs_policy pol;
+	struct drfs_prune_opts o = { 0 };
+	struct drfs_prune_result res;
+	struct drfs_snap_filter f;
+	struct verdicts pv;
+	char *buf = strndup(args, args_len), sum[1024];
+	(void)ud;
+	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
+	e = e ?: policy_scope(&c, &o, &f, &pv);
+	if (e >= 0 && have_keep_options(&c)) {
+		e = cli_policy(&c, &pol);
+		o.policy = &pol;
+	}
+	o.gc.max_unused = -1;
+	if (e >= 0 && c.max_unused)
+		e = parse_max_unused(c.max_unused, &o.gc.max_unused);
+	if (e < 0) {
+		out_report(out, "error: the prune options handed to the mount "
+				"are not understood");
+		free(buf);
+		return -EINVAL;
+	}
+	pv.out = out;
+	o.gc.dry_run = c.dry_run;
+	o.gc.report = out_report;
+	o.gc.report_data = out;
+	o.gc.roots = roots;
+	o.gc.n_roots = n_roots;
+	e = drfs_prune(r, &o, &res);
+	if (e == -EBUSY)
+		out_report(out, "error: repository is locked: %s", res.why);
+	else if (e < 0)
+		out_report(out, "error: prune failed: %s",
+			   res.why[0] ? res.why : drfs_strerror(e));
+	else if (c.dry_run)
+		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
+			   res.kept, res.removed);
+	else {
+		gc_summary(&res.gc, sum, sizeof(sum));
+		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
+				    "removed; %s\n", res.kept, res.removed,
+				    sum) < 0)
+			e = 0; /* the output is cut short; the prune is done */
+		if (res.gc.waiting[0])
+			out_report(out, "other processes use the repository: "
+				   "the packs are deleted by a prune after "
+				   "each has acknowledged the deletion or "
+				   "ended; waiting for %s", res.gc.waiting);
+	}
+	free(buf);
+	return e;
+}
+
+/* Print the output of a prune that ran in a mount; its exit status. */
+static int prune_in_mount(struct cli *c, const char *mp)
+{
+	struct drfs_buf args;
+	char *text = NULL;
+	drfs_buf_init(&args, 8192);
+	int e = prune_args(c, &args);
+	if (e < 0) {
+		log_err("the prune options cannot be handed to the mount");
+		drfs_buf_release(&args);
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "drfs: the repository is mounted on \"%s\": "
+				"the prune runs in that mount\n", mp);
+	e = drfs_fs_prune(mp, (const char *)args.p, args.len, &text);
+	drfs_buf_release(&args);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "out:", 4))
+			printf("%s\n", line + 4);
+		else if (!strncmp(line, "err:", 4) &&
+			 (!c->quiet || strstr(line, "error:")))
+			fprintf(stderr, "%s\n", line + 4);
+	}
+	fflush(stdout);
+	if (e < 0 && !text)
+		log_err("prune in the mount on \"%s\" failed: %s", mp,
+			drfs_strerror(e));
+	free(text);
+	return e < 0 ? 1 : 0;
 }
 
 int cmd_prune(struct cli *c)
@@ -160,6 +415,17 @@ int cmd_prune(struct cli *c)
 	o.gc.report = c->quiet ? NULL : report_line;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	/*
+	 * Mounted on this machine with this cache: the mount runs it, with
+	 * now/'s data kept alive (the shipped prune timer and mount unit
+	 * share the default cache directory).
+	 */
+	char mp[PATH_MAX];
+	if (drfs_fs_find_mount(r->repo_id_hex, r->cache_dir, mp,
+			       sizeof(mp)) == 0) {
+		drfs_repo_free(r);
+		return prune_in_mount(c, mp);
+	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
 	fflush(stdout);
@@ -172,17 +438,29 @@ int cmd_prune(struct cli *c)
 						       : drfs_strerror(e));
 		return 1;
 	}
-	if (!c->quiet)
+	if (c->quiet)
+		return 0;
+	if (c->dry_run) {
 		fprintf(stderr,
-			"%s%zu snapshot(s) kept, %zu removed; packs: %llu "
-			"deleted, %llu repacked into %llu; pack bytes %s -> "
+			"dry run: %zu snapshot(s) kept, %zu removed; packs: "
+			"%llu to delete, %llu to repack; pack bytes %s -> "
 			"%s\n",
-			c->dry_run ? "dry run: " : "", res.kept, res.removed,
+			res.kept, res.removed,
 			(unsigned long long)res.gc.packs_deleted,
 			(unsigned long long)res.gc.packs_repacked,
-			(unsigned long long)res.gc.packs_written,
 			drfs_fmt_bytes(res.gc.pack_bytes_before, b1),
 			drfs_fmt_bytes(res.gc.pack_bytes_after, b2));
+		return 0;
+	}
+	char sum[1024];
+	gc_summary(&res.gc, sum, sizeof(sum));
+	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
+		res.removed, sum);
+	if (res.gc.waiting[0])
+		fprintf(stderr, "drfs: other processes use the repository: the "
+				"packs are deleted by a prune after each has "
+				"acknowledged the deletion or ended; waiting "
+				"for %s\n", res.gc.waiting);
 	return 0;
 }
 
@@ -250,7 +528,7 @@ int cmd_forget(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_lock *lock = NULL;
-	char why[256] = "";
+	char why[512] = "";
 	if (have_keep_options(c))
 		return forget_policy(c);
 	if (c->n_args < 2) {
@@ -310,13 +588,15 @@ static int hold_cmd(struct cli *c, bool set)
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock = NULL;
-	char why[256] = "";
+	char why[512] = "";
 	int e = resolve(c, r, 1, false, &id);
-	/* shared: a hold never appears in the middle of a prune */
+	/* a prune lock: a hold never appears in the middle of a prune */
 	if (e >= 0) {
-		e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+		e = drfs_lock_take(r, DRFS_LOCK_PRUNE, DRFS_ROLE_WRITER,
+				   &lock, why, sizeof(why));
 		if (e < 0)
-			log_err("repository is locked: %s", why);
+			log_err("%s%s", e == -EBUSY ? "repository is locked: "
+						    : "", why);
 	}
 	if (e >= 0) {
 		e = set ? drfs_hold_set(r, &id) : drfs_hold_release(r, &id);

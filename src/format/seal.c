@@ -95,6 +95,11 @@ void drfs_name_forget(const struct drfs_id *id, char *out)
 	name_in("forgotten", id, out);
 }
 
+void drfs_name_deletion(const struct drfs_id *id, char *out)
+{
+	name_in("deletions", id, out);
+}
+
 int drfs_name_parse(const char *name, const char *dir, struct drfs_id *ret)
 {
 	size_t dl = strlen(dir);

@@ -362,3 +362,66 @@ int drfs_extent_vec_push(struct drfs_extent_vec *x, uint64_t off,
 	x->v[x->n++] = (struct drfs_extent){ .off = off, .len = len, .id = *id };
 	return 0;
 }
+
+/* ---- walks ------------------------------------------------------------- */
+
+/*
+ * A level keeps its blob's memory for the next tree at its depth, unless
+ * that is more than this: a walk then holds at most one large directory
+ * per level of its path, as the recursion it replaces did.
+ */
+#define LEVEL_KEEP_MAX (1u << 20)
+
+void drfs_tree_walk_init(struct drfs_tree_walk *w, drfs_blob_read_fn read,
+			 void *read_data)
+{
+	drfs_stack_init(&w->levels, sizeof(struct drfs_tree_level));
+	w->read = read;
+	w->read_data = read_data;
+}
+
+static void level_release(void *frame)
+{
+	struct drfs_tree_level *l = frame;
+	drfs_buf_release(&l->blob);
+}
+
+void drfs_tree_walk_release(struct drfs_tree_walk *w)
+{
+	drfs_stack_release(&w->levels, level_release);
+}
+
+int drfs_tree_walk_push(struct drfs_tree_walk *w, const struct drfs_id *id)
+{
+	const struct drfs_id tid = *id; /* id may point into the next level */
+	struct drfs_tree_level *l = drfs_stack_next(&w->levels);
+	if (!l)
+		return -ENOMEM;
+	if (!l->blob.max)
+		drfs_buf_init(&l->blob, DRFS_BLOB_MAX);
+	drfs_buf_reset(&l->blob);
+	int e = w->read(w->read_data, &tid, &l->blob);
+	e = e < 0 ? e : drfs_tree_iter_init(&l->it, l->blob.p, l->blob.len);
+	if (e < 0)
+		return e;
+	l->id = tid;
+	l->user = 0;
+	memset(&l->node, 0, sizeof(l->node));
+	w->levels.depth++;
+	return 0;
+}
+
+int drfs_tree_walk_next(struct drfs_tree_walk *w, struct drfs_node **ret)
+{
+	struct drfs_tree_level *l = drfs_tree_walk_top(w);
+	*ret = &l->node;
+	return drfs_tree_iter_next(&l->it, &l->node);
+}
+
+void drfs_tree_walk_pop(struct drfs_tree_walk *w)
+{
+	struct drfs_tree_level *l = drfs_tree_walk_top(w);
+	w->levels.depth--;
+	if (l->blob.cap > LEVEL_KEEP_MAX)
+		drfs_buf_release(&l->blob);
+}

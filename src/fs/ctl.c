@@ -13,6 +13,11 @@
  *       "<cache-dir>/unmount.report", a line "ok" or "failed", then the
  *       lines to show; drfs umount removes it, unmounts, waits for the
  *       daemon to exit and reads it
+ *   getxattr(MP, "user.drfs.repo")            repository id, cache dir
+ *   setxattr(MP, "user.drfs.prune", ARGS)     run `drfs prune` in the
+ *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
+ *       then getxattr(MP, "user.drfs.prune-result") by the same process:
+ *       its output, lines "out:..." and "err:..." (mount.c serves these)
  *
  * The client half runs in the CLI process; the daemon half
  * (fs_ctl_setxattr / fs_ctl_getxattr / fs_ctl_report_write) is called by
@@ -20,7 +25,10 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -147,6 +155,76 @@ int fs_ctl_report_read(const char *path)
 	return -EIO;
 }
 
+/* Whether two paths name the same directory. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
+		       char *ret, size_t len)
+{
+	char *path = NULL, mp[PATH_MAX], val[PATH_MAX + 64];
+	if (asprintf(&path, "%s/mount", cache_dir) < 0)
+		return -ENOMEM;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return -ENOENT;
+	/* the daemon holds it exclusively while it serves */
+	ssize_t n = -1;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		n = read(fd, mp, sizeof(mp) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	mp[n] = 0;
+	/* and the mount there says it serves this repository with this
+	 * cache (a stale marker could name anything) */
+	ssize_t l = getxattr(mp, FS_CTL_REPO, val, sizeof(val) - 1);
+	if (l <= 0)
+		return -ENOENT;
+	val[l] = 0;
+	char *nl = strchr(val, '\n');
+	if (!nl)
+		return -ENOENT;
+	*nl = 0;
+	char *cd = nl + 1, *end = strchr(cd, '\n');
+	if (end)
+		*end = 0;
+	if (strcmp(val, repo_id_hex) || !same_dir(cd, cache_dir) ||
+	    strlen(mp) >= len)
+		return -ENOENT;
+	strcpy(ret, mp);
+	return 0;
+}
+
+int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
+		  char **ret_text)
+{
+	int e = is_drfs_mount(mountpoint);
+	*ret_text = NULL;
+	if (e < 0)
+		return e;
+	if (setxattr(mountpoint, FS_CTL_PRUNE, args_len ? args : "", args_len,
+		     0) < 0)
+		e = errno == ENOTSUP ? -ENOTCONN : -errno;
+	ssize_t l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, NULL, 0);
+	char *text = l >= 0 ? malloc((size_t)l + 1) : NULL;
+	if (text) {
+		l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, text, (size_t)l);
+		if (l >= 0) {
+			text[l] = 0;
+			*ret_text = text;
+		} else {
+			free(text);
+		}
+	}
+	return e;
+}
+
 /* ---- daemon ------------------------------------------------------------- */
 
 static void report_path(const char *cache_dir, char *out, size_t len)
@@ -236,6 +314,7 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 	struct drfs_now_status st;
 	struct drfs_now *n = fs->now;
 	char text[4096 + 32], b1[32], b2[32], b3[32], age[32];
+	char text[2560], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)

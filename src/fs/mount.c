@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -44,6 +45,8 @@
 #define SEQ_WINDOW (8u << 20)
 #define BLKSIZE (1u << 20)
 #define PID_XATTR "user.drfs.pid"
+/* seconds between two looks for new deletion records (docs/retention.md) */
+#define DELETIONS_CHECK 60.0
 /*
  * now/ changes only through this mount (one writer, and the daemon itself
  * never changes what a lookup or getattr shows behind the kernel's back),
@@ -1095,6 +1098,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 /* ---- xattrs -------------------------------------------------------------- */
 
 static void gc_status(struct fs *fs, char *out, size_t len);
+static void prune_result(fuse_req_t req, struct fs *fs, size_t size);
 
 /*
  * The kernel does not cache xattrs, and ls -l asks every file for its
@@ -1129,8 +1133,27 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			fuse_reply_buf(req, pid, (size_t)n);
 		return;
 	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_PRUNE_RESULT) == 0) {
+		prune_result(req, fs, size);
+		return;
+	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_REPO) == 0) {
+		char text[PATH_MAX + 64];
+		int n = snprintf(text, sizeof(text), "%s\n%s\n",
+				 fs->repo->repo_id_hex,
+				 fs->repo->cache_dir ? fs->repo->cache_dir : "");
+		if (n < 0 || (size_t)n >= sizeof(text))
+			reply_err(req, -EIO);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			reply_err(req, -ERANGE);
+		else
+			fuse_reply_buf(req, text, (size_t)n);
+		return;
+	}
 	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
-		char text[8192], extra[512];
+		char text[8192], extra[1024];
 		gc_status(fs, extra, sizeof(extra));
 		r = fs_ctl_getxattr(fs, name, extra, text,
 				    MIN(size, sizeof(text)));
@@ -1333,7 +1356,7 @@ static void gc_request(struct fs *fs)
 
 struct gc_ctx {
 	struct fs *fs;
-	char msg[256];
+	char msg[512];
 };
 
 static int gc_with_root(void *ud, const struct drfs_id *root)
@@ -1343,21 +1366,302 @@ static int gc_with_root(void *ud, const struct drfs_id *root)
 			      sizeof(g->msg));
 }
 
+/* ---- the watermark in the mount's lock ---------------------------------- */
+
+/*
+ * Publish "nothing of mine is unreferenced" (watermark INT64_MAX) while
+ * now/ equals its last snapshot and nothing waits for upload: a prune
+ * elsewhere then needs to spare no recent pack for this mount. The
+ * writer's next upload publishes its time first (drfs_lock_before_upload),
+ * and from then on the packs uploaded since are spared, until now/ is
+ * clean again (docs/retention.md). A stale value only makes a prune doom
+ * (and this mount rescue) or keep a little more, never lose anything.
+ */
+static void watermark_update(struct fs *fs)
+{
+	struct drfs_now_status st;
+	if (!fs->lock || !fs->now || drfs_now_status(fs->now, &st) < 0 ||
+	    st.changed || st.pending_blobs || st.staged_files)
+		return;
+	if (drfs_lock_watermark(fs->lock) != INT64_MAX &&
+	    drfs_lock_set_watermark(fs->lock, INT64_MAX) < 0)
+		log_warn("cannot update the mount's lock: %s",
+			 drfs_backend_last_error(fs->repo->be) ?: "?");
+}
+
+/* ---- `drfs prune` handed to the mount ------------------------------------ */
+
+struct prune_ctx {
+	struct fs *fs;
+	struct fs_prune_req *req;
+};
+
+static int prune_with_root(void *ud, const struct drfs_id *root)
+{
+	struct prune_ctx *pc = ud;
+	return pc->fs->ret->prune(pc->fs->ret->ud, pc->fs->repo,
+				  pc->req->args, pc->req->len, root,
+				  root ? 1 : 0, &pc->req->out);
+}
+
+/*
+ * Run a prune the CLI handed over (ctl), on the gc thread: with now/'s
+ * current tree alive and its writer idle, as the mount's own gc. The
+ * folders it forgot leave the kernel's caches.
+ */
+static int prune_run(struct fs *fs, struct fs_prune_req *req)
+{
+	struct prune_ctx pc = { fs, req };
+	char (*old)[32] = NULL;
+	size_t n_old = 0;
+	int e;
+	if (!fs->ret || !fs->ret->prune)
+		return -EOPNOTSUPP;
+	e = folders_copy(fs, &old, &n_old);
+	if (e < 0)
+		return e;
+	if (fs->now)
+		e = drfs_now_with_live_tree(fs->now, prune_with_root, &pc);
+	else
+		e = prune_with_root(&pc, NULL);
+	log_info("prune handed over by pid %ld: %s", (long)req->pid,
+		 e < 0 ? drfs_strerror(e) : "done");
+	snaps_reload(fs);
+	inval_gone(fs, old, n_old);
+	free(old);
+	return e;
+}
+
+/*
+ * setxattr user.drfs.prune: queue the request for the gc thread and wait;
+ * the output waits for the requester's getxattr of user.drfs.prune-result.
+ */
+static int prune_request(struct fs *fs, pid_t pid, const char *args,
+			 size_t len)
+{
+	struct fs_prune_req req = { .args = args, .len = len, .pid = pid };
+	if (!fs->gc_started)
+		return -EOPNOTSUPP;
+	if (len > FS_CTL_PRUNE_MAX)
+		return -E2BIG;
+	drfs_buf_init(&req.out, 1u << 20);
+	pthread_mutex_lock(&fs->gc_lock);
+	struct fs_prune_req **tail = &fs->prune_q;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = &req;
+	pthread_cond_broadcast(&fs->gc_cond);
+	while (!req.done && !fs->gc_quit)
+		pthread_cond_wait(&fs->gc_cond, &fs->gc_lock);
+	if (!req.done) { /* unmounting: take it out of the queue */
+		for (tail = &fs->prune_q; *tail; tail = &(*tail)->next)
+			if (*tail == &req) {
+				*tail = req.next;
+				break;
+			}
+		req.rc = -ESHUTDOWN;
+	}
+	/* the result, for this pid (the oldest slot gives way) */
+	struct fs_prune_res *slot = &fs->prune_res[0];
+	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++) {
+		if (fs->prune_res[i].pid == pid || !fs->prune_res[i].pid) {
+			slot = &fs->prune_res[i];
+			break;
+		}
+	}
+	free(slot->text);
+	slot->pid = pid;
+	slot->text = (char *)drfs_buf_steal(&req.out, &slot->len);
+	pthread_mutex_unlock(&fs->gc_lock);
+	drfs_buf_release(&req.out);
+	return req.rc;
+}
+
+/* getxattr user.drfs.prune-result: the caller's result (gone after). */
+static void prune_result(fuse_req_t req, struct fs *fs, size_t size)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	pthread_mutex_lock(&fs->gc_lock);
+	struct fs_prune_res *slot = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++)
+		if (fs->prune_res[i].pid == pid)
+			slot = &fs->prune_res[i];
+	if (!slot)
+		reply_err(req, -ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, slot->len);
+	else if (size < slot->len)
+		reply_err(req, -ERANGE);
+	if (slot && size >= slot->len && size) {
+		fuse_reply_buf(req, slot->text, slot->len);
+		free(slot->text);
+		memset(slot, 0, sizeof(*slot));
+	}
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
+/* ---- deletion records: rescue now/'s blobs, then acknowledge ------------- */
+
+static bool acked(const struct fs *fs, const struct drfs_id *id)
+{
+	for (size_t i = 0; i < fs->n_acked; i++)
+		if (drfs_id_eq(&fs->acked[i], id))
+			return true;
+	return false;
+}
+
+struct rescue_ctx {
+	struct fs *fs;
+	char msg[256];
+};
+
+static int rescue_with_root(void *ud, const struct drfs_id *root)
+{
+	struct rescue_ctx *rc = ud;
+	return rc->fs->ret->rescue(rc->fs->ret->ud, rc->fs->repo, root, 1,
+				   rc->msg, sizeof(rc->msg));
+}
+
+static void deletions_state(struct fs *fs, const char *fmt, ...)
+	_printf_(2, 3);
+static void deletions_state(struct fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&fs->gc_lock);
+	va_start(ap, fmt);
+	vsnprintf(fs->del_state, sizeof(fs->del_state), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&fs->gc_lock);
+}
+
+/*
+ * New deletion records (another process pruned while we run): sync them,
+ * write now/'s blobs that only their packs hold again (with now/'s writer
+ * idle, as for gc), then acknowledge them in our lock, so a later prune
+ * may delete their packs. Records that vanished were completed. Runs on
+ * the gc thread.
+ */
+static void deletions_tick(struct fs *fs)
+{
+	struct drfs_id *listed = NULL;
+	size_t n_listed = 0;
+	struct drfs_deletion_info *known = NULL;
+	struct drfs_id *ids = NULL;
+	size_t n_known = 0, fresh = 0;
+	uint64_t packs = 0;
+	struct rescue_ctx rc = { .fs = fs };
+	int e = drfs_repo_list_ids(fs->repo, "deletions", &listed, &n_listed);
+	if (e < 0) {
+		deletions_state(fs, "deletions: cannot list: %s",
+				drfs_backend_last_error(fs->repo->be)
+					?: drfs_strerror(e));
+		goto out;
+	}
+	bool same = n_listed == fs->n_acked;
+	for (size_t i = 0; same && i < n_listed; i++)
+		same = acked(fs, &listed[i]);
+	if (same && !n_listed)
+		deletions_state(fs, "deletions: none pending");
+	if (same)
+		goto out;
+	e = drfs_repo_sync(fs->repo, false);
+	e = e ?: drfs_repo_deletions(fs->repo, &known, &n_known);
+	if (e < 0) {
+		log_err("deletion records: %s",
+			drfs_repo_last_error() ?: drfs_strerror(e));
+		deletions_state(fs, "deletions: sync failed: %s",
+				drfs_repo_last_error() ?: drfs_strerror(e));
+		goto out;
+	}
+	snaps_reload(fs);
+	ids = calloc(n_known + 1, sizeof(*ids));
+	if (!ids)
+		goto out;
+	for (size_t i = 0; i < n_known; i++) {
+		ids[i] = known[i].id;
+		packs += known[i].n_packs;
+		fresh += !acked(fs, &known[i].id);
+	}
+	if (fresh && fs->now && fs->ret && fs->ret->rescue) {
+		e = drfs_now_with_live_tree(fs->now, rescue_with_root, &rc);
+		if (e < 0) {
+			log_err("deletion records: cannot keep now/'s data out "
+				"of the doomed packs: %s (retried in a minute)",
+				rc.msg[0] ? rc.msg : drfs_strerror(e));
+			deletions_state(fs, "deletions: %zu record(s), not "
+					"acknowledged: %s", n_known,
+					rc.msg[0] ? rc.msg : drfs_strerror(e));
+			goto out;
+		}
+	}
+	if (fs->lock) {
+		e = drfs_lock_set_acks(fs->lock, ids, n_known);
+		if (e < 0) {
+			log_warn("cannot acknowledge deletion records: %s",
+				 drfs_backend_last_error(fs->repo->be)
+					 ?: drfs_strerror(e));
+			goto out;
+		}
+	}
+	if (fresh)
+		log_info("acknowledged %zu deletion record(s) (%s)", fresh,
+			 rc.msg[0] ? rc.msg : "nothing of now/ in them");
+	free(fs->acked);
+	fs->acked = TAKE_PTR(ids);
+	fs->n_acked = n_known;
+	deletions_state(fs, n_known ? "deletions: %zu record(s) pending, "
+				      "%" PRIu64 " pack(s), acknowledged%s"
+				    : "deletions: none pending",
+			n_known, packs, fs->lock ? "" : " (no lock)");
+out:
+	free(listed);
+	free(known);
+	free(ids);
+}
+
 /*
  * The gc thread: one drfs_gc at a time, with now/'s current tree as a live
  * root and now/'s writer idle (drfs_now_with_live_tree). A lock held by
- * another process (-EBUSY) is retried a minute later.
+ * another process (-EBUSY) is retried a minute later. Between runs it
+ * looks for deletion records (deletions_tick).
  */
 static void *gc_main(void *arg)
 {
 	struct fs *fs = arg;
 	pthread_mutex_lock(&fs->gc_lock);
 	while (!fs->gc_quit) {
-		double wait = fs->gc_not_before - drfs_now_mono();
+		double now = drfs_now_mono();
+		struct fs_prune_req *pr = fs->prune_q;
+		if (pr) {
+			fs->prune_q = pr->next;
+			fs->gc_running = true;
+			pthread_mutex_unlock(&fs->gc_lock);
+			int rc = prune_run(fs, pr);
+			pthread_mutex_lock(&fs->gc_lock);
+			fs->gc_running = false;
+			fs->del_check = true; /* a record of its own: ours */
+			pr->rc = rc;
+			pr->done = true;
+			pthread_cond_broadcast(&fs->gc_cond);
+			continue;
+		}
+		if (fs->del_check || now - fs->del_last >= DELETIONS_CHECK) {
+			fs->del_check = false;
+			fs->del_last = now;
+			pthread_mutex_unlock(&fs->gc_lock);
+			watermark_update(fs);
+			deletions_tick(fs);
+			pthread_mutex_lock(&fs->gc_lock);
+			continue;
+		}
+		double wait = fs->gc_not_before - now;
 		if (!fs->gc_wanted || wait > 0) {
+			double next = fs->del_last + DELETIONS_CHECK - now;
+			if (fs->gc_wanted && wait < next)
+				next = wait;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += fs->gc_wanted ? (time_t)wait + 1 : 60;
+			ts.tv_sec += (time_t)next + 1;
 			pthread_cond_timedwait(&fs->gc_cond, &fs->gc_lock, &ts);
 			continue;
 		}
@@ -1382,6 +1686,8 @@ static void *gc_main(void *arg)
 		pthread_mutex_lock(&fs->gc_lock);
 		fs->gc_running = false;
 		fs->gc_runs++;
+		/* a record it wrote: acknowledged at once, as ours */
+		fs->del_check = true;
 		if (e == -EBUSY) {
 			fs->gc_wanted = true;
 			fs->gc_not_before = drfs_now_mono() + 60;
@@ -1416,7 +1722,8 @@ static void gc_status(struct fs *fs, char *out, size_t len)
 		st = "pending";
 	else if (!fs->gc_runs)
 		st = "idle";
-	snprintf(out, len, "gc: %s\ngc runs: %" PRIu64 "\n", st, fs->gc_runs);
+	snprintf(out, len, "gc: %s\ngc runs: %" PRIu64 "\n%s%s", st,
+		 fs->gc_runs, fs->del_state, fs->del_state[0] ? "\n" : "");
 	pthread_mutex_unlock(&fs->gc_lock);
 }
 
@@ -1500,6 +1807,13 @@ static void now_snapshot_taken(struct fs *fs)
 		if (f > 0)
 			gc_request(fs);
 	}
+	if (fs->ret) { /* new deletion records are checked at each commit */
+		pthread_mutex_lock(&fs->gc_lock);
+		fs->del_check = true;
+		pthread_cond_broadcast(&fs->gc_cond);
+		pthread_mutex_unlock(&fs->gc_lock);
+	}
+	watermark_update(fs);
 	snaps_reload(fs);
 	if (old)
 		inval_gone(fs, old, n_old);
@@ -1794,7 +2108,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
 {
 	struct fs *fs = req_fs(req);
 	int r;
-	if (i == FS_INO_ROOT && fs_ctl_is(n)) {
+	if (i == FS_INO_ROOT && strcmp(n, FS_CTL_PRUNE) == 0) {
+		r = prune_request(fs, fuse_req_ctx(req)->pid, v, s);
+	} else if (i == FS_INO_ROOT && fs_ctl_is(n)) {
 		r = fs_ctl_setxattr(fs->now, n, v, s);
 		if (r == 0)
 			now_snapshot_taken(fs);
@@ -2211,6 +2527,40 @@ static void finish_now(struct fs *fs, const struct drfs_mount_opts *o)
 }
 
 /*
+ * <cache>/mount: this mount point, under an exclusive flock for as long as
+ * the daemon serves (drfs_fs_find_mount: a `drfs prune` with this cache
+ * runs in the mount). The descriptor, or -1 (only an optimisation).
+ */
+static int mount_marker(const char *cache_dir, const char *mountpoint)
+{
+	char *path = NULL;
+	if (!cache_dir || asprintf(&path, "%s/mount", cache_dir) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(path);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
+	    drfs_write_all(fd, mountpoint, strlen(mountpoint)) < 0) {
+		close(fd); /* another mount of this cache has it */
+		return -1;
+	}
+	return fd;
+}
+
+static void mount_marker_drop(int fd, const char *cache_dir)
+{
+	char *path = NULL;
+	if (fd < 0)
+		return;
+	if (asprintf(&path, "%s/mount", cache_dir) >= 0) {
+		unlink(path);
+		free(path);
+	}
+	close(fd);
+}
+
+/*
  * Open, mount and serve. ready_fd >= 0: write the status there once
  * mounted (or failed) and switch logging to the log file.
  */
@@ -2219,7 +2569,6 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
-	struct drfs_lock *mount_lock = NULL;
 	struct fs fs;
 	int r;
 
@@ -2309,19 +2658,28 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	}
 	/*
 	 * A shared lock for the mount's lifetime: a prune in another process
-	 * must not free blobs that now/ references but no snapshot holds yet.
-	 * Read-only credentials cannot write one; browsing still works.
+	 * then defers deleting packs until this mount has acknowledged them
+	 * (after rescuing what now/ uses from them), and never deletes packs
+	 * it uploaded since its last snapshot. Read-only credentials cannot
+	 * write one; browsing still works.
 	 */
-	char why[256] = "";
-	r = drfs_lock_acquire(fs.repo, false, &mount_lock, why, sizeof(why));
+	char why[512] = "";
+	r = drfs_lock_take(fs.repo, DRFS_LOCK_SHARED, DRFS_ROLE_MOUNT,
+			   &fs.lock, why, sizeof(why));
 	if (r == -EBUSY) {
 		log_err("repository is locked: %s", why);
 		goto out;
 	}
 	if (r < 0) {
-		log_warn("no shared lock (%s): a prune elsewhere could free "
-			 "data now/ still uses", drfs_strerror(r));
+		log_warn("%s: a prune elsewhere could free data this mount "
+			 "uses", why);
 		r = 0;
+	}
+	/* a prune may have finished between the open and the lock */
+	r = drfs_repo_sync(fs.repo, false);
+	if (r < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(r));
+		goto out;
 	}
 
 	r = build_args(o, &args);
@@ -2376,6 +2734,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, gc_main,
 					       &fs) == 0;
+	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
@@ -2387,6 +2746,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		r = r > 0 ? 0 : r; /* > 0: ended by a signal */
 		fuse_loop_cfg_destroy(cfg);
 	}
+	mount_marker_drop(marker, fs.repo->cache_dir);
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;
@@ -2407,7 +2767,10 @@ out:
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 	drfs_now_free(fs.now);
-	drfs_lock_release(mount_lock);
+	drfs_lock_release(fs.lock);
+	free(fs.acked);
+	for (size_t i = 0; i < ARRAY_SIZE(fs.prune_res); i++)
+		free(fs.prune_res[i].text);
 	fs_cache_free(fs.cache);
 	drfs_repo_free(fs.repo);
 	free(fs.snaps);

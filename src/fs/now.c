@@ -14,6 +14,8 @@
  *                'S' ino             -> ""  files with a staging file
  *                'O' ino             -> ""  unlinked while open
  *                'L' source ino      -> be64 ino (hard links of the base)
+ *                'K' snapshot id     -> ""  snapshots now/ has seen
+ *                'F' snapshot id     -> ""  the one --from started it from
  *
  * Inode flags and their invariants:
  *   I_DIRTY    changed since the last snapshot; every parent is I_DIRTY
@@ -611,22 +613,31 @@ static int dir_is_empty(struct drfs_txn *t, uint64_t dir)
 	return e < 0 ? e : !f.found;
 }
 
-/* Mark ino and (transitively) its parents dirty. */
+/*
+ * Mark ino and (transitively) its parents dirty, up to the first dirty
+ * one on each path: the parents still to mark wait on the heap (any depth).
+ */
 static int mark_dirty(struct drfs_txn *t, uint64_t ino)
 {
 	struct rec r;
-	struct ino_list ps = { 0 };
-	int e = rec_get(t, ino, &r);
-	if (e < 0)
-		return e;
-	if (r.flags & I_DIRTY)
-		return 0;
-	r.flags |= I_DIRTY;
-	e = rec_put(t, &r);
-	e = e ?: parents_of(t, ino, &ps);
-	for (size_t i = 0; e >= 0 && i < ps.n; i++)
-		e = mark_dirty(t, ps.v[i]);
-	free(ps.v);
+	struct ino_list todo = { 0 };
+	int e;
+	for (;;) {
+		e = rec_get(t, ino, &r);
+		if (e < 0)
+			break;
+		if (!(r.flags & I_DIRTY)) {
+			r.flags |= I_DIRTY;
+			e = rec_put(t, &r);
+			e = e ?: parents_of(t, ino, &todo);
+			if (e < 0)
+				break;
+		}
+		if (!todo.n)
+			break;
+		ino = todo.v[--todo.n];
+	}
+	free(todo.v);
 	return e;
 }
 
@@ -3354,29 +3365,36 @@ static int upd_push(struct commit *c, uint64_t ino, const struct drfs_id *tree,
 	return 0;
 }
 
-/* Statistics of a stored tree (directories not yet copied into LMDB). */
-static int tree_agg(struct drfs_now *n, const struct drfs_id *tree,
-		    struct agg *a, int depth)
+static int read_blob_fn(void *n, const struct drfs_id *id,
+			struct drfs_buf *out)
 {
-	struct drfs_buf b;
-	struct drfs_tree_iter it;
-	struct drfs_node nd;
-	int e;
-	if (depth > 2048)
-		return -ELOOP;
-	drfs_buf_init(&b, DRFS_BLOB_MAX);
-	e = read_blob(n, tree, &b);
-	e = e < 0 ? e : drfs_tree_iter_init(&it, b.p, b.len);
-	a->dirs++;
-	while (e >= 0 && (e = drfs_tree_iter_next(&it, &nd)) > 0) {
-		if (S_ISREG(nd.mode)) {
+	return read_blob(n, id, out);
+}
+
+/*
+ * Statistics of a stored tree (directories not yet copied into LMDB),
+ * depth-first on the heap: any depth.
+ */
+static int tree_agg(struct drfs_now *n, const struct drfs_id *tree,
+		    struct agg *a)
+{
+	struct drfs_tree_walk w;
+	struct drfs_node *nd;
+	drfs_tree_walk_init(&w, read_blob_fn, n);
+	int e = drfs_tree_walk_push(&w, tree);
+	while (e >= 0 && drfs_tree_walk_depth(&w)) {
+		e = drfs_tree_walk_next(&w, &nd);
+		if (e == 0) {
+			a->dirs++;
+			drfs_tree_walk_pop(&w);
+		} else if (e > 0 && S_ISREG(nd->mode)) {
 			a->files++;
-			a->bytes += nd.size;
-		} else if (S_ISDIR(nd.mode)) {
-			e = tree_agg(n, &nd.subtree, a, depth + 1);
+			a->bytes += nd->size;
+		} else if (e > 0 && S_ISDIR(nd->mode)) {
+			e = drfs_tree_walk_push(&w, &nd->subtree);
 		}
 	}
-	drfs_buf_release(&b);
+	drfs_tree_walk_release(&w);
 	return e;
 }
 
@@ -3474,9 +3492,6 @@ static void node_from_rec(struct drfs_now *n, struct drfs_node *nd,
 	}
 }
 
-static int commit_dir(struct commit *c, const struct rec *d,
-		      struct drfs_id *ret_tree, struct agg *ret_agg, int depth);
-
 struct lcount {
 	uint64_t child, sum;
 };
@@ -3568,35 +3583,145 @@ static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
 	return e;
 }
 
-/* One entry of a directory being encoded. */
-static int commit_entry(struct commit *c, struct drfs_tree_enc *enc,
-			const uint8_t *name, size_t nlen, uint64_t ino,
-			struct agg *a, int depth)
+/*
+ * A directory being encoded by commit_dir: one level of its walk, kept for
+ * reuse at its depth.
+ */
+struct commit_level {
+	struct rec *d;         /* the directory (a rec is 4 KiB: heap) */
+	const uint8_t *name;   /* its name, in the names of the level above */
+	size_t name_len;
+	struct drfs_buf names; /* its entries: le16 len | name | be64 ino */
+	size_t off;            /* the next of them */
+	struct drfs_buf tree;
+	struct drfs_tree_enc enc;
+	struct agg a;
+};
+
+static void level_release(void *frame)
+{
+	struct commit_level *l = frame;
+	drfs_tree_enc_release(&l->enc);
+	drfs_buf_release(&l->names);
+	drfs_buf_release(&l->tree);
+	free(l->d);
+}
+
+/*
+ * The level below the deepest of w (struct commit_level), allocated if need
+ * be, not yet entered; NULL if out of memory.
+ */
+static struct commit_level *level_next(struct drfs_stack *w)
+{
+	struct commit_level *l = drfs_stack_next(w);
+	if (l && !l->d) {
+		l->d = malloc(sizeof(*l->d));
+		drfs_buf_init(&l->names, SIZE_MAX / 2);
+		drfs_buf_init(&l->tree, DRFS_BLOB_MAX);
+	}
+	return l && l->d ? l : NULL;
+}
+
+/*
+ * Start directory l->d (l from level_next): 0 with its tree and statistics
+ * if they are stored already, 1 once it is the deepest level, to encode.
+ */
+static int commit_dir_begin(struct commit *c, struct drfs_stack *w,
+			    struct commit_level *l, struct drfs_id *ret_tree,
+			    struct agg *ret_agg)
 {
 	struct drfs_now *n = c->n;
-	struct rec *r = malloc(sizeof(*r));
+	const struct rec *d = l->d;
+	struct agg a = { .dirs = 1 };
+	int e;
+
+	bool encode = (d->flags & I_MAT) &&
+		      ((d->flags & I_DIRTY) || drfs_id_is_zero(&d->tree));
+	if (!encode) {
+		*ret_tree = d->tree;
+		if (d->flags & I_AGG) {
+			*ret_agg = (struct agg){ d->agg_files, d->agg_dirs,
+						 d->agg_bytes };
+			return 0;
+		}
+		e = tree_agg(n, &d->tree, &a);
+		if (e < 0)
+			return e;
+		a.dirs--; /* counted by tree_agg and the initializer */
+		*ret_agg = a;
+		e = upd_push(c, d->ino, ret_tree, &a);
+		return e < 0 ? e : 0;
+	}
+	/* a directory met again on its own path: LMDB is corrupted */
+	for (size_t i = 0; i < w->depth; i++)
+		if (((struct commit_level *)drfs_stack_at(w, i))->d->ino ==
+		    d->ino)
+			return -ELOOP;
+	struct names_scan ns = { .dir = d->ino, .out = &l->names };
+	uint8_t k[9] = { 'n' };
+	put_be64(k + 1, d->ino);
+	drfs_buf_reset(&l->names);
+	e = drfs_kv_scan(c->t, DRFS_DB_NOW_DIRENTS, k, 9, names_cb, &ns);
+	if (e < 0)
+		return e;
+	l->off = 0;
+	l->a = a;
+	drfs_buf_reset(&l->tree);
+	drfs_tree_enc_init(&l->enc, &l->tree);
+	w->depth++;
+	return 1;
+}
+
+/* The deepest directory is encoded: store its tree, leave it. */
+static int commit_dir_end(struct commit *c, struct drfs_stack *w,
+			  struct drfs_id *ret_tree, struct agg *ret_agg)
+{
+	struct commit_level *l = drfs_stack_top(w);
+	int e = 0;
+	if (l->tree.len == 0)
+		e = drfs_buf_u8(&l->tree, 1);
+	e = e < 0 ? e : put_tree(c->n, l->tree.p, l->tree.len, ret_tree);
+	e = e < 0 ? e : upd_push(c, l->d->ino, ret_tree, &l->a);
+	if (e >= 0)
+		*ret_agg = l->a;
+	drfs_tree_enc_release(&l->enc);
+	w->depth--;
+	/* a level keeps at most 1 MiB for the next directory at its depth */
+	if (l->names.cap > (1u << 20))
+		drfs_buf_release(&l->names);
+	if (l->tree.cap > (1u << 20))
+		drfs_buf_release(&l->tree);
+	return e;
+}
+
+/*
+ * Entry l->d (named l->name) of directory p being encoded; for a
+ * directory, with its tree and statistics sub.
+ */
+static int commit_entry(struct commit *c, struct commit_level *p,
+			const struct commit_level *l,
+			const struct drfs_id *subtree, const struct agg *sub)
+{
+	struct drfs_now *n = c->n;
+	const struct rec *r = l->d;
+	uint64_t ino = r->ino;
+	struct agg *a = &p->a;
 	struct drfs_node nd;
 	struct drfs_buf xbuf;
 	struct drfs_xattr *xv = NULL;
 	size_t nx = 0;
 	struct ext_scan s = { 0 };
-	int e;
+	int e = 0;
 
-	if (!r)
-		return -ENOMEM;
 	drfs_buf_init(&xbuf, 1u << 30);
-	e = rec_get(c->t, ino, r);
-	if (e < 0)
-		goto out;
 	node_from_rec(n, &nd, r);
-	nd.name = name;
-	nd.name_len = nlen;
+	nd.name = l->name;
+	nd.name_len = l->name_len;
 	if (S_ISDIR(r->mode)) {
-		struct agg sub = { 0 };
-		e = commit_dir(c, r, &nd.subtree, &sub, depth + 1);
-		a->files += sub.files;
-		a->dirs += sub.dirs;
-		a->bytes += sub.bytes;
+		nd.subtree = *subtree;
+		a->files += sub->files;
+		a->dirs += sub->dirs;
+		a->bytes += sub->bytes;
 	} else {
 		if (S_ISREG(r->mode)) {
 			a->files++;
@@ -3614,66 +3739,65 @@ static int commit_entry(struct commit *c, struct drfs_tree_enc *enc,
 			e = ino_list_push(&c->unreached, ino);
 	}
 	e = e < 0 ? e : load_xattrs(c->t, ino, &xbuf, &xv, &nx);
-	e = e < 0 ? e : drfs_tree_enc_add(enc, &nd, xv, nx, s.v, s.n);
-out:
+	e = e < 0 ? e : drfs_tree_enc_add(&p->enc, &nd, xv, nx, s.v, s.n);
 	free(xv);
 	free(s.v);
 	drfs_buf_release(&xbuf);
-	free(r);
 	return e;
 }
 
-static int commit_dir(struct commit *c, const struct rec *d,
-		      struct drfs_id *ret_tree, struct agg *ret_agg, int depth)
+/*
+ * The tree and statistics of directory root, encoding every directory
+ * changed since its tree was stored: depth-first, the path from root to
+ * the directory being encoded on the heap, not the C stack (any depth).
+ */
+static int commit_dir(struct commit *c, const struct rec *root,
+		      struct drfs_id *ret_tree, struct agg *ret_agg)
 {
-	struct drfs_now *n = c->n;
-	struct agg a = { .dirs = 1 };
-	int e;
+	struct drfs_stack w; /* struct commit_level: root .. deepest */
+	struct commit_level *l;
+	struct drfs_id tree = { 0 };
+	struct agg sub = { 0 };
+	int e = -ENOMEM;
 
-	if (depth > 2048)
-		return -ELOOP;
-	bool encode = (d->flags & I_MAT) &&
-		      ((d->flags & I_DIRTY) || drfs_id_is_zero(&d->tree));
-	if (!encode) {
-		*ret_tree = d->tree;
-		if (d->flags & I_AGG) {
-			*ret_agg = (struct agg){ d->agg_files, d->agg_dirs,
-						 d->agg_bytes };
-			return 0;
+	drfs_stack_init(&w, sizeof(struct commit_level));
+	if ((l = level_next(&w))) {
+		*l->d = *root;
+		e = commit_dir_begin(c, &w, l, &tree, &sub);
+	}
+	while (e >= 0 && w.depth) {
+		struct commit_level *p = drfs_stack_top(&w);
+		if (p->off < p->names.len) {
+			size_t len = drfs_get_le16(p->names.p + p->off);
+			const uint8_t *nm = p->names.p + p->off + 2;
+			uint64_t ino = get_be64(nm + len);
+			p->off += 2 + len + 8;
+			l = level_next(&w);
+			e = l ? rec_get(c->t, ino, l->d) : -ENOMEM;
+			if (e < 0)
+				break;
+			l->name = nm;
+			l->name_len = len;
+			if (S_ISDIR(l->d->mode)) {
+				e = commit_dir_begin(c, &w, l, &tree, &sub);
+				if (e != 0)
+					continue; /* 1: added once encoded */
+			}
+		} else {
+			e = commit_dir_end(c, &w, &tree, &sub);
+			if (e < 0 || !w.depth)
+				break;
+			l = drfs_stack_at(&w, w.depth); /* just encoded */
+			p = drfs_stack_top(&w);
 		}
-		e = tree_agg(n, &d->tree, &a, 0);
-		if (e < 0)
-			return e;
-		a.dirs--; /* counted by tree_agg and the initializer */
-		*ret_agg = a;
-		return upd_push(c, d->ino, ret_tree, &a);
+		e = commit_entry(c, p, l, &tree, &sub);
 	}
-	struct drfs_buf names, tree;
-	struct names_scan ns = { .dir = d->ino, .out = &names };
-	struct drfs_tree_enc enc;
-	uint8_t k[9] = { 'n' };
-	drfs_buf_init(&names, SIZE_MAX / 2);
-	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	drfs_tree_enc_init(&enc, &tree);
-	put_be64(k + 1, d->ino);
-	e = drfs_kv_scan(c->t, DRFS_DB_NOW_DIRENTS, k, 9, names_cb, &ns);
-	for (size_t off = 0; e >= 0 && off < names.len;) {
-		size_t l = drfs_get_le16(names.p + off);
-		const uint8_t *nm = names.p + off + 2;
-		uint64_t ino = get_be64(nm + l);
-		e = commit_entry(c, &enc, nm, l, ino, &a, depth);
-		off += 2 + l + 8;
+	if (e >= 0) {
+		*ret_tree = tree;
+		*ret_agg = sub;
 	}
-	if (e >= 0 && tree.len == 0)
-		e = drfs_buf_u8(&tree, 1);
-	e = e < 0 ? e : put_tree(n, tree.p, tree.len, ret_tree);
-	e = e < 0 ? e : upd_push(c, d->ino, ret_tree, &a);
-	if (e >= 0)
-		*ret_agg = a;
-	drfs_tree_enc_release(&enc);
-	drfs_buf_release(&tree);
-	drfs_buf_release(&names);
-	return e;
+	drfs_stack_release(&w, level_release);
+	return e < 0 ? e : 0;
 }
 
 static int root_meta(struct commit *c, const struct rec *root,
@@ -3774,7 +3898,7 @@ static int commit_locked(struct drfs_now *n,
 	for (int pass = 0;; pass++) {
 		e = drfs_txn_begin(n->r->index, false, &c.t);
 		e = e < 0 ? e : rec_get(c.t, DRFS_NOW_ROOT, &root);
-		e = e < 0 ? e : commit_dir(&c, &root, &snap->root, &agg, 0);
+		e = e < 0 ? e : commit_dir(&c, &root, &snap->root, &agg);
 		e = e < 0 ? e : root_meta(&c, &root, &snap->root, &snap->meta);
 		drfs_txn_abort(c.t);
 		c.t = NULL;
@@ -4162,11 +4286,15 @@ static bool in_lineage(const struct drfs_now *n, const struct drfs_snapshot *s)
 	return strcmp(s->host, n->host) == 0 && strcmp(s->path, n->path) == 0;
 }
 
-/* Whether snapshot id was seen by now/ already (a 'K' key of NOW_META). */
-static bool seen(struct drfs_now *n, const struct drfs_id *id)
+/*
+ * Whether NOW_META has the key tag | id: 'K' snapshot id was seen by now/
+ * already, 'F' now/ was started from it by --from (it counts as now/'s
+ * lineage until a snapshot of its own is taken).
+ */
+static bool meta_has(struct drfs_now *n, char tag, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
-	uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+	uint8_t k[1 + DRFS_ID_LEN] = { (uint8_t)tag };
 	memcpy(k + 1, id->b, DRFS_ID_LEN);
 	int e = drfs_txn_begin(n->r->index, false, &t);
 	if (e >= 0) {
@@ -4175,6 +4303,20 @@ static bool seen(struct drfs_now *n, const struct drfs_id *id)
 		drfs_txn_abort(t);
 	}
 	return e != -ENOENT;
+}
+
+/* Whether snapshot id is gone without a forget record (docs/rollback.md). */
+static bool vanished(struct drfs_now *n, const struct drfs_id *id)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_id v;
+	return drfs_repo_vanished_find(n->r, drfs_id_hex(id, hex), &v) == 0;
+}
+
+/* Whether now/'s last snapshot si is of its lineage, or its --from one. */
+static bool ours(struct drfs_now *n, const struct drfs_snap_info *si)
+{
+	return in_lineage(n, &si->snap) || meta_has(n, 'F', &si->id);
 }
 
 static int load_or_reset(struct drfs_now *n)
@@ -4222,25 +4364,38 @@ static int load_or_reset(struct drfs_now *n)
 			e = reset_state(n, from);
 	} else if (root.flags & I_DIRTY) {
 		/* changes no snapshot holds: they stay */
+	} else if (!last && !drfs_id_is_zero(&n->st.last) &&
+		   !vanished(n, &n->st.last)) {
+		/*
+		 * clean, and its last snapshot was forgotten since: a prune
+		 * may have deleted the data of its tree, which a snapshot of
+		 * now/ would then name. Start over from the lineage's newest,
+		 * or empty. (One gone without a forget record, a rollback,
+		 * leaves now/ as it is: it may be the only copy of that tree.)
+		 */
+		e = reset_state(n, head);
 	} else if (head && !drfs_id_eq(&head->id, &n->st.last) &&
-		   ((last && !in_lineage(n, &last->snap)) ||
-		    !seen(n, &head->id))) {
+		   ((last && !ours(n, last)) || !meta_has(n, 'K', &head->id))) {
 		/* clean: follow a newer snapshot of the lineage (made
 		 * through another cache), or leave another lineage's */
 		e = reset_state(n, head);
-	} else if (!head && last && !in_lineage(n, &last->snap)) {
+	} else if (!head && last && !ours(n, last)) {
 		e = reset_state(n, NULL);
 	}
-	/* remember every snapshot seen, so only new ones are followed */
+	/* remember every snapshot seen, so only new ones are followed, and
+	 * the one --from started now/ from ('F' after the 'K's) */
 	if (e >= 0 && n_all)
 		e = drfs_txn_begin(n->r->index, true, &t);
-	for (size_t i = 0; e >= 0 && n_all && i <= n_all; i++) {
-		if (i == n_all) {
+	for (size_t i = 0; e >= 0 && n_all && i <= n_all + 1; i++) {
+		if (i == n_all + 1) {
 			e = now_commit(n, t);
 			break;
 		}
-		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
-		memcpy(k + 1, all[i].id.b, DRFS_ID_LEN);
+		if (i == n_all && !from)
+			continue;
+		const struct drfs_snap_info *si = i < n_all ? &all[i] : from;
+		uint8_t k[1 + DRFS_ID_LEN] = { i < n_all ? 'K' : 'F' };
+		memcpy(k + 1, si->id.b, DRFS_ID_LEN);
 		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
 		if (e < 0)
 			drfs_txn_abort(t);

@@ -48,6 +48,8 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_SNAP_HISTORY] = "snap_history",
 	[DRFS_DB_FORGOTTEN] = "forgotten",
 	[DRFS_DB_RECORDS] = "records",
+	[DRFS_DB_DELETIONS] = "deletions",
+	[DRFS_DB_DOOMED] = "doomed",
 };
 
 struct drfs_index {
@@ -185,7 +187,9 @@ int drfs_index_clear(struct drfs_index *idx)
 	static const enum drfs_db derived[] = { DRFS_DB_BLOBS, DRFS_DB_PACKS,
 						DRFS_DB_PACKSEQ, DRFS_DB_SNAPS,
 						DRFS_DB_SEEN, DRFS_DB_TREES,
-						DRFS_DB_TREEBLOBS };
+						DRFS_DB_TREEBLOBS,
+						DRFS_DB_DELETIONS,
+						DRFS_DB_DOOMED };
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 	if (rc)

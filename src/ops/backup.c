@@ -21,6 +21,7 @@
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/ops.h"
+#include "drfs/stack.h"
 
 struct bk {
 	struct drfs_repo *r;
@@ -263,9 +264,6 @@ static void prefetch_ahead(struct prefetch *pf, int dirfd, char **names,
 	}
 }
 
-static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
-		      struct drfs_id *ret);
-
 static void node_from_stat(struct drfs_node *n, const struct stat *st)
 {
 	n->mode = st->st_mode;
@@ -280,188 +278,415 @@ static void node_from_stat(struct drfs_node *n, const struct stat *st)
 	n->rdev = (uint64_t)st->st_rdev;
 }
 
-static int backup_dir(struct bk *b, int dirfd, const struct drfs_id *parent,
-		      struct drfs_id *ret)
-{
-	struct drfs_buf ptree, tree;
+/*
+ * The walk: the directories from the root to the one being read are frames
+ * on the heap (stack.h), not on the C stack, so any depth is walked. Only
+ * the root and the deepest DIR_FDS of them hold a descriptor, so the walk
+ * needs fewer than 40 whatever the depth (systemd's default limit is 1024).
+ * A directory above those is closed, and reopened on the way back up
+ * through ".." of the directory below, which must lead to the same
+ * directory (device and inode): a directory moved elsewhere meanwhile is
+ * still read whole. If ".." leads elsewhere (the one below was moved out),
+ * the directory is looked up again by name from the nearest one still
+ * open; if it is not found that way either, that is reported, and its
+ * entries not read yet are left out of the snapshot.
+ */
+#define DIR_FDS 32
+
+struct bk_dir {
+	int fd;        /* -1: closed (neither the root nor a deepest one) */
+	dev_t dev;     /* what fd must be, checked when it is reopened */
+	ino_t ino;
+	size_t plen;   /* b->path's length here */
+	struct drfs_buf ptree; /* its tree in the parent snapshot, or empty */
+	struct drfs_buf tree;  /* its tree, being encoded */
 	struct drfs_tree_enc enc;
-	char **names = NULL;
-	size_t n_names = 0, cap = 0;
-	struct prefetch pf = { 0 };
+	char **names;  /* its entries, sorted; the d_type rides in front */
+	size_t n_names, cap_names;
+	size_t next;   /* the entry to read next */
+	struct prefetch pf;
+	/* its entry in the directory above, added once its tree is stored */
+	struct drfs_node node;
+	struct xattr_vec xv;
+};
+
+static struct bk_dir *bk_at(const struct drfs_stack *w, size_t i)
+{
+	return drfs_stack_at(w, i);
+}
+
+static void names_free(struct bk_dir *d)
+{
+	for (size_t i = 0; i < d->n_names; i++)
+		free(d->names[i] - 1);
+	d->n_names = 0;
+}
+
+static void bk_dir_release(void *frame)
+{
+	struct bk_dir *d = frame;
+	names_free(d);
+	free(d->names);
+	drfs_tree_enc_release(&d->enc);
+	drfs_buf_release(&d->ptree);
+	drfs_buf_release(&d->tree);
+	xattr_vec_free(&d->xv);
+}
+
+static int dir_open(int dirfd, const char *name)
+{
+	int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dirfd, name, fl | O_NOATIME);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME: not the owner */
+		fd = openat(dirfd, name, fl);
+	return fd;
+}
+
+/* fd is directory d still: 0, -ESTALE if it is another one, -errno. */
+static int dir_same(int fd, const struct bk_dir *d)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	return st.st_dev == d->dev && st.st_ino == d->ino ? 0 : -ESTALE;
+}
+
+/* The entries of directory fd into d->names, sorted. */
+static int read_names(struct bk_dir *d, int fd)
+{
+	int dfd = dup(fd);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
 	int e = 0;
-	size_t plen = strlen(b->path);
 
-	drfs_buf_init(&ptree, DRFS_BLOB_MAX);
-	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	drfs_tree_enc_init(&enc, &tree);
-	if (parent && drfs_repo_blob_read(b->r, parent, &ptree) < 0)
-		drfs_buf_release(&ptree); /* no parent: read everything */
-
-	int dfd = dup(dirfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d) {
+	if (!dir) {
+		e = -errno;
 		if (dfd >= 0)
 			close(dfd);
-		e = -errno;
-		goto out;
+		return e;
 	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
+	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n_names == cap) {
-			cap = cap ? 2 * cap : 64;
-			void *p = realloc(names, cap * sizeof(*names));
+		if (d->n_names == d->cap_names) {
+			size_t cap = d->cap_names ? 2 * d->cap_names : 64;
+			void *p = realloc(d->names, cap * sizeof(*d->names));
 			if (!p) {
 				e = -ENOMEM;
 				break;
 			}
-			names = p;
+			d->names = p;
+			d->cap_names = cap;
 		}
 		/* the d_type rides in front of the name, for the prefetch */
 		size_t l = strlen(de->d_name);
-		if (!(names[n_names] = malloc(l + 2))) {
+		char *nm = malloc(l + 2);
+		if (!nm) {
 			e = -ENOMEM;
 			break;
 		}
-		names[n_names][0] = (char)de->d_type;
-		memcpy(names[n_names] + 1, de->d_name, l + 1);
-		names[n_names]++;
-		n_names++;
+		nm[0] = (char)de->d_type;
+		memcpy(nm + 1, de->d_name, l + 1);
+		d->names[d->n_names++] = nm + 1;
 	}
-	closedir(d);
+	closedir(dir);
 	if (e < 0)
-		goto out;
-	if (n_names)
-		qsort(names, n_names, sizeof(*names), cmp_str);
+		names_free(d);
+	else if (d->n_names)
+		qsort(d->names, d->n_names, sizeof(*d->names), cmp_str);
+	return e;
+}
+
+/*
+ * Enter directory fd (st: its stat; parent: its tree in the parent
+ * snapshot, or NULL) as the deepest of the walk; fd is the walk's then.
+ */
+static int bk_enter(struct bk *b, struct drfs_stack *w, int fd,
+		    const struct stat *st, const struct drfs_id *parent)
+{
+	struct bk_dir *d = drfs_stack_next(w);
+	if (!d)
+		return -ENOMEM;
+	if (!d->tree.max) {
+		drfs_buf_init(&d->ptree, DRFS_BLOB_MAX);
+		drfs_buf_init(&d->tree, DRFS_BLOB_MAX);
+	}
+	drfs_buf_reset(&d->ptree);
+	drfs_buf_reset(&d->tree);
+	if (parent && drfs_repo_blob_read(b->r, parent, &d->ptree) < 0)
+		drfs_buf_reset(&d->ptree); /* no parent: read everything */
+	int e = read_names(d, fd);
+	if (e < 0)
+		return e;
 	if (b->o->progress)
 		b->o->progress->dirs++;
 	b->snap->dirs++;
-
+	d->fd = fd;
+	d->dev = st->st_dev;
+	d->ino = st->st_ino;
+	d->plen = strlen(b->path);
+	d->next = 0;
 	/* a directory the parent snapshot does not have is read whole */
-	pf.on = !ptree.len;
-	for (size_t i = 0; i < n_names; i++) {
-		const char *name = names[i];
-		struct stat st;
-		if (pf.on)
-			prefetch_ahead(&pf, dirfd, names, n_names, i);
-		struct drfs_node node = { 0 };
-		struct drfs_node pn;
-		struct drfs_extent_vec x = { 0 };
-		struct xattr_vec xv = { 0 };
-		char target[DRFS_PATH_MAX + 1];
-		bool have_pn = false, fatal = false;
+	d->pf = (struct prefetch){ .on = !d->ptree.len };
+	drfs_tree_enc_init(&d->enc, &d->tree);
+	w->depth++;
+	/* the directory that left the deepest DIR_FDS (never the root) */
+	if (w->depth > DIR_FDS + 1) {
+		struct bk_dir *o = bk_at(w, w->depth - 1 - DIR_FDS);
+		if (o->fd >= 0)
+			close(o->fd);
+		o->fd = -1;
+	}
+	return 0;
+}
 
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			report(b, name, -errno, "cannot stat");
+/* Directory k, looked up by name from the nearest open one above it. */
+static int bk_lookup(const struct drfs_stack *w, size_t k)
+{
+	size_t j = k;
+	while (bk_at(w, --j)->fd < 0)
+		; /* the root is always open */
+	int fd = bk_at(w, j)->fd;
+	for (size_t m = j + 1; m <= k; m++) {
+		const struct bk_dir *d = bk_at(w, m);
+		int nfd = dir_open(fd, (const char *)d->node.name);
+		int e = nfd < 0 ? -errno : dir_same(nfd, d);
+		if (m > j + 1)
+			close(fd);
+		if (e < 0) {
+			if (nfd >= 0)
+				close(nfd);
+			return e;
+		}
+		fd = nfd;
+	}
+	return fd;
+}
+
+/*
+ * Reopen directory k (closed) from cfd, the directory below it, or by
+ * name; if it is gone, report it and read no more of it.
+ */
+static void bk_reopen(struct bk *b, struct drfs_stack *w, size_t k, int cfd)
+{
+	struct bk_dir *d = bk_at(w, k);
+	int fd = cfd >= 0 ? dir_open(cfd, "..") : -1;
+	if (fd >= 0 && dir_same(fd, d) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		fd = bk_lookup(w, k);
+	if (fd >= 0) {
+		d->fd = fd;
+		return;
+	}
+	size_t up = bk_at(w, k - 1)->plen;
+	char c = b->path[up];
+	b->path[up] = 0;
+	report(b, (const char *)d->node.name, fd,
+	       "moved during the backup: its entries not read yet are left "
+	       "out");
+	b->path[up] = c;
+	d->next = d->n_names;
+}
+
+/*
+ * The deepest directory is read: store its tree (ret), leave it, reopen
+ * the one above if it was closed.
+ */
+static int bk_leave(struct bk *b, struct drfs_stack *w, struct drfs_id *ret)
+{
+	struct bk_dir *d = drfs_stack_top(w);
+	int e = 0;
+	if (d->tree.len == 0)
+		e = drfs_buf_u8(&d->tree, 1); /* empty directory: version only */
+	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, d->tree.p,
+				      d->tree.len, ret);
+	if (e < 0)
+		return e;
+	if (w->depth > 1) { /* the root's descriptor is the caller's */
+		if (bk_at(w, w->depth - 2)->fd < 0)
+			bk_reopen(b, w, w->depth - 2, d->fd);
+		if (d->fd >= 0)
+			close(d->fd);
+		d->fd = -1;
+	}
+	names_free(d);
+	drfs_tree_enc_release(&d->enc);
+	/* a frame keeps at most 1 MiB for the next directory at its depth */
+	if (d->ptree.cap > (1u << 20))
+		drfs_buf_release(&d->ptree);
+	if (d->tree.cap > (1u << 20))
+		drfs_buf_release(&d->tree);
+	w->depth--;
+	if (w->depth)
+		b->path[bk_at(w, w->depth - 1)->plen] = 0;
+	return 0;
+}
+
+/* Entry n (with its xattrs and extents) into the tree of d. */
+static int bk_add(struct bk *b, struct bk_dir *d, const struct drfs_node *n,
+		  const struct xattr_vec *xv, const struct drfs_extent_vec *x)
+{
+	int e = drfs_tree_enc_add(&d->enc, n, xv->v, xv->n, x ? x->v : NULL,
+				  x ? x->n : 0);
+	if (e == -EINVAL) {
+		report(b, (const char *)n->name, e, "cannot be stored");
+		e = 0;
+	}
+	return e;
+}
+
+/*
+ * The next entry of the deepest directory d: added to its tree, or for a
+ * directory entered (added when it is left). A negative errno is fatal to
+ * the backup; problems with the entry alone are reported.
+ */
+static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
+{
+	size_t i = d->next++;
+	const char *name = d->names[i];
+	struct stat st;
+	struct drfs_node node = { 0 };
+	struct drfs_node pn;
+	struct drfs_extent_vec x = { 0 };
+	struct xattr_vec xv = { 0 };
+	char target[DRFS_PATH_MAX + 1];
+	bool have_pn = false, fatal = false;
+	int e = 0;
+
+	if (d->pf.on)
+		prefetch_ahead(&d->pf, d->fd, d->names, d->n_names, i);
+	if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		report(b, name, -errno, "cannot stat");
+		return 0;
+	}
+	node_from_stat(&node, &st);
+	node.name = (const uint8_t *)name;
+	node.name_len = strlen(name);
+	if (d->ptree.len)
+		have_pn = drfs_tree_find(d->ptree.p, d->ptree.len, node.name,
+					 node.name_len, &pn) == 0;
+	int xe = read_xattrs(d->fd, name, &xv);
+	if (xe < 0)
+		report(b, name, xe, "cannot read extended attributes");
+
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:
+		b->snap->files++;
+		if (b->o->progress)
+			b->o->progress->files++;
+		if (have_pn && !b->o->no_parent && S_ISREG(pn.mode) &&
+		    pn.size == node.size && pn.ino == node.ino &&
+		    pn.mtime.tv_sec == node.mtime.tv_sec &&
+		    pn.mtime.tv_nsec == node.mtime.tv_nsec &&
+		    pn.ctime.tv_sec == node.ctime.tv_sec &&
+		    pn.ctime.tv_nsec == node.ctime.tv_nsec &&
+		    parent_extents_ok(b, &pn, &x)) {
+			if (b->o->progress)
+				b->o->progress->bytes += node.size;
+		} else {
+			x.n = 0;
+			e = read_file(b, d->fd, name, &st, &x, &node.size,
+				      &fatal);
+			if (e < 0 && fatal)
+				goto out;
+			if (e < 0) {
+				report(b, name, e, "cannot read");
+				e = 0;
+				goto out;
+			}
+		}
+		b->snap->bytes += node.size;
+		break;
+	case S_IFDIR: {
+		struct stat sst;
+		int sub = dir_open(d->fd, name);
+		if (sub < 0 || fstat(sub, &sst) < 0) {
+			report(b, name, -errno, "cannot open");
+			if (sub >= 0)
+				close(sub);
+			goto out;
+		}
+		/* replaced since the fstatat: what is read is what counts */
+		if (sst.st_dev != st.st_dev || sst.st_ino != st.st_ino)
+			node_from_stat(&node, &sst);
+		snprintf(b->path + d->plen, sizeof(b->path) - d->plen, "/%s",
+			 name);
+		bool pdir = have_pn && S_ISDIR(pn.mode);
+		e = bk_enter(b, w, sub, &sst, pdir ? &pn.subtree : NULL);
+		if (e < 0) {
+			close(sub);
+			goto out;
+		}
+		/* added to d's tree once the walk leaves it */
+		struct bk_dir *sd = drfs_stack_top(w);
+		sd->node = node;
+		sd->xv = xv;
+		memset(&xv, 0, sizeof(xv));
+		goto out;
+	}
+	case S_IFLNK: {
+		ssize_t l = readlinkat(d->fd, name, target, sizeof(target));
+		if (l <= 0 || (size_t)l > DRFS_PATH_MAX) {
+			report(b, name, l < 0 ? -errno : -ENAMETOOLONG,
+			       "cannot read link");
+			goto out;
+		}
+		node.target = (const uint8_t *)target;
+		node.target_len = (size_t)l;
+		break;
+	}
+	default:
+		break;
+	}
+	e = bk_add(b, d, &node, &xv, &x);
+out:
+	free(x.v);
+	xattr_vec_free(&xv);
+	return e;
+}
+
+/*
+ * The tree of directory fd (its tree in the parent snapshot: parent, or
+ * NULL) and of everything below it: depth-first, on the heap.
+ */
+static int backup_walk(struct bk *b, int fd, const struct drfs_id *parent,
+		       struct drfs_id *ret)
+{
+	struct drfs_stack w; /* struct bk_dir: the root .. the deepest */
+	struct stat st;
+	int e;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	drfs_stack_init(&w, sizeof(struct bk_dir));
+	e = bk_enter(b, &w, fd, &st, parent);
+	while (e >= 0 && w.depth) {
+		struct bk_dir *d = drfs_stack_top(&w);
+		if (d->next < d->n_names) {
+			e = bk_entry(b, &w, d);
 			continue;
 		}
-		node_from_stat(&node, &st);
-		node.name = (const uint8_t *)name;
-		node.name_len = strlen(name);
-		if (ptree.len)
-			have_pn = drfs_tree_find(ptree.p, ptree.len, node.name,
-						 node.name_len, &pn) == 0;
-		int xe = read_xattrs(dirfd, name, &xv);
-		if (xe < 0)
-			report(b, name, xe, "cannot read extended attributes");
-
-		switch (st.st_mode & S_IFMT) {
-		case S_IFREG:
-			b->snap->files++;
-			if (b->o->progress)
-				b->o->progress->files++;
-			if (have_pn && !b->o->no_parent &&
-			    S_ISREG(pn.mode) && pn.size == node.size &&
-			    pn.ino == node.ino &&
-			    pn.mtime.tv_sec == node.mtime.tv_sec &&
-			    pn.mtime.tv_nsec == node.mtime.tv_nsec &&
-			    pn.ctime.tv_sec == node.ctime.tv_sec &&
-			    pn.ctime.tv_nsec == node.ctime.tv_nsec &&
-			    parent_extents_ok(b, &pn, &x)) {
-				if (b->o->progress)
-					b->o->progress->bytes += node.size;
-			} else {
-				x.n = 0;
-				e = read_file(b, dirfd, name, &st, &x,
-					      &node.size, &fatal);
-				if (e < 0 && fatal)
-					goto next;
-				if (e < 0) {
-					report(b, name, e, "cannot read");
-					e = 0;
-					goto skip;
-				}
-			}
-			b->snap->bytes += node.size;
-			break;
-		case S_IFDIR: {
-			int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY |
-						      O_NOFOLLOW | O_CLOEXEC |
-						      O_NOATIME);
-			if (sub < 0 && errno == EPERM)
-				sub = openat(dirfd, name, O_RDONLY |
-							  O_DIRECTORY |
-							  O_NOFOLLOW |
-							  O_CLOEXEC);
-			if (sub < 0) {
-				report(b, name, -errno, "cannot open");
-				goto skip;
-			}
-			snprintf(b->path + plen, sizeof(b->path) - plen, "/%s",
-				 name);
-			bool pdir = have_pn && S_ISDIR(pn.mode);
-			e = backup_dir(b, sub, pdir ? &pn.subtree : NULL,
-				       &node.subtree);
-			b->path[plen] = 0;
-			close(sub);
-			if (e < 0)
-				goto next;
-			break;
-		}
-		case S_IFLNK: {
-			ssize_t l = readlinkat(dirfd, name, target,
-					       sizeof(target));
-			if (l <= 0 || (size_t)l > DRFS_PATH_MAX) {
-				report(b, name, l < 0 ? -errno : -ENAMETOOLONG,
-				       "cannot read link");
-				goto skip;
-			}
-			node.target = (const uint8_t *)target;
-			node.target_len = (size_t)l;
-			break;
-		}
-		default:
-			break;
-		}
-		e = drfs_tree_enc_add(&enc, &node, xv.v, xv.n, x.v, x.n);
-		if (e == -EINVAL) {
-			report(b, name, e, "cannot be stored");
-			e = 0;
-		}
-	skip:
-	next:
-		free(x.v);
-		xattr_vec_free(&xv);
+		struct drfs_id id;
+		e = bk_leave(b, &w, &id);
 		if (e < 0)
-			goto out;
+			break;
+		if (!w.depth) {
+			*ret = id;
+			break;
+		}
+		/* d's entry, in the directory above */
+		d->node.subtree = id;
+		e = bk_add(b, drfs_stack_top(&w), &d->node, &d->xv, NULL);
+		xattr_vec_free(&d->xv);
 	}
-	if (tree.len == 0) {
-		e = drfs_buf_u8(&tree, 1); /* empty directory: version only */
-		if (e < 0)
-			goto out;
-	}
-	e = drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, tree.p, tree.len, ret);
-	if (e > 0)
-		e = 0;
-out:
-	for (size_t i = 0; i < n_names; i++)
-		free(names[i] - 1);
-	free(names);
-	drfs_tree_enc_release(&enc);
-	drfs_buf_release(&ptree);
-	drfs_buf_release(&tree);
-	return e;
+	for (size_t i = 1; i < w.depth; i++) /* the root's is the caller's */
+		if (bk_at(&w, i)->fd >= 0)
+			close(bk_at(&w, i)->fd);
+	drfs_stack_release(&w, bk_dir_release);
+	return e < 0 ? e : 0;
 }
 
 /* The tree holding the directory itself as its one entry "root". */
@@ -530,6 +755,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		drfs_repo_set_last_error("cannot take a lock: %s",
 					 drfs_backend_last_error(r->be)
 						 ?: drfs_strerror(e));
+	/* a prune may have finished between the open and the lock: only
+	 * now may the cache be trusted for deduplication */
+	e = e ?: drfs_repo_sync(r, false);
 	if (e < 0)
 		goto out;
 	if (!realpath(o->dir, real)) {
@@ -577,7 +805,8 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	e = drfs_writer_new(r, &b.w);
 	if (e < 0)
 		goto out;
-	e = backup_dir(&b, fd, parent ? &parent->snap.root : NULL, &snap->root);
+	e = backup_walk(&b, fd, parent ? &parent->snap.root : NULL,
+			&snap->root);
 	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
 	e = e ?: drfs_writer_flush(b.w);
 	if (e < 0) {

@@ -73,61 +73,95 @@ static bool seen_add(struct ck *c, const struct drfs_id *id)
 	return true;
 }
 
-static void check_tree(struct ck *c, const char *snap, const struct drfs_id *id,
-		       char *path, size_t plen)
-{
-	struct drfs_buf b;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
-	char hex[DRFS_ID_HEX_LEN + 1], hex2[DRFS_ID_HEX_LEN + 1];
-	int e;
+/*
+ * The path of an entry, for messages: path + "/" + name at at. A path that
+ * would not fit in CHECK_PATH_BUF ends in "/..." and grows no further; its
+ * length then carries PATH_CUT (an uncut path always leaves room for it).
+ */
+#define CHECK_PATH_BUF 4096
+#define PATH_CUT ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+static size_t path_add(char *path, size_t at, const uint8_t *name, size_t nl)
+{
+	if (at & PATH_CUT)
+		return at;
+	if (at + 1 + nl + 4 < CHECK_PATH_BUF) {
+		path[at] = '/';
+		memcpy(path + at + 1, name, nl);
+		path[at + 1 + nl] = 0;
+		return at + 1 + nl;
+	}
+	memcpy(path + at, "/...", 5);
+	return (at + 4) | PATH_CUT;
+}
+
+static void check_extents(struct ck *c, const char *snap, struct drfs_node *n,
+			  const char *path)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_extent x;
+	struct drfs_blob_loc loc;
+	while (drfs_node_next_extent(n, &x) > 0) {
+		int fe = drfs_repo_blob_find(c->r, &x.id, &loc, NULL);
+		if (fe < 0)
+			problem(c, "snapshot %.8s: \"%s\": blob %s is missing",
+				snap, path + 1, drfs_id_hex(&x.id, hex));
+		else if (loc.raw_len != x.len)
+			problem(c, "snapshot %.8s: \"%s\": blob %s has the "
+				"wrong size", snap, path + 1,
+				drfs_id_hex(&x.id, hex));
+	}
+}
+
+/* Tree id, the directory at path (length at), unless already checked. */
+static void check_enter(struct ck *c, struct drfs_tree_walk *w,
+			const char *snap, const struct drfs_id *id,
+			const char *path, size_t at)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
 	if (!seen_add(c, id))
 		return;
-	drfs_buf_init(&b, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(c->r, id, &b);
-	if (e >= 0)
-		e = drfs_tree_iter_init(&it, b.p, b.len);
+	int e = drfs_tree_walk_push(w, id);
 	if (e < 0) {
 		problem(c, "snapshot %.8s: \"%s/\": tree %s: %s", snap,
 			path[0] ? path : ".", drfs_id_hex(id, hex),
 			e == -ENOENT ? "missing" : drfs_strerror(e));
-		drfs_buf_release(&b);
 		return;
 	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		size_t nl = plen + 1 + n.name_len;
-		if (nl >= 4096)
+	drfs_tree_walk_top(w)->user = at;
+}
+
+/* Every tree under root, depth-first on the heap (any depth). */
+static void check_tree(struct ck *c, const char *snap,
+		       const struct drfs_id *root, char *path)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_tree_walk w;
+
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, c->r);
+	path[0] = 0;
+	check_enter(c, &w, snap, root, path, 0);
+	while (drfs_tree_walk_depth(&w)) {
+		struct drfs_tree_level *l = drfs_tree_walk_top(&w);
+		struct drfs_node *n;
+		int e = drfs_tree_walk_next(&w, &n);
+		if (e <= 0) {
+			path[l->user & ~PATH_CUT] = 0;
+			if (e < 0)
+				problem(c, "snapshot %.8s: \"%s/\": tree %s is "
+					"corrupted", snap,
+					path[0] ? path + 1 : ".",
+					drfs_id_hex(&l->id, hex));
+			drfs_tree_walk_pop(&w);
 			continue;
-		path[plen] = '/';
-		memcpy(path + plen + 1, n.name, n.name_len);
-		path[nl] = 0;
-		if (S_ISDIR(n.mode)) {
-			check_tree(c, snap, &n.subtree, path, nl);
-		} else if (S_ISREG(n.mode)) {
-			struct drfs_extent x;
-			struct drfs_blob_loc loc;
-			while (drfs_node_next_extent(&n, &x) > 0) {
-				int fe = drfs_repo_blob_find(c->r, &x.id, &loc,
-							     NULL);
-				if (fe < 0)
-					problem(c, "snapshot %.8s: \"%s\": "
-						"blob %s is missing",
-						snap, path + 1,
-						drfs_id_hex(&x.id, hex2));
-				else if (loc.raw_len != x.len)
-					problem(c, "snapshot %.8s: \"%s\": "
-						"blob %s has the wrong size",
-						snap, path + 1,
-						drfs_id_hex(&x.id, hex2));
-			}
 		}
-		path[plen] = 0;
+		size_t at = path_add(path, l->user, n->name, n->name_len);
+		if (S_ISDIR(n->mode))
+			check_enter(c, &w, snap, &n->subtree, path, at);
+		else if (S_ISREG(n->mode))
+			check_extents(c, snap, n, path);
 	}
-	if (e < 0)
-		problem(c, "snapshot %.8s: \"%s/\": tree %s is corrupted", snap,
-			path[0] ? path + 1 : ".", drfs_id_hex(id, hex));
-	drfs_buf_release(&b);
+	drfs_tree_walk_release(&w);
 }
 
 /* ---- packs -------------------------------------------------------------- */
@@ -448,7 +482,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
-	char *path = malloc(4096);
+	char *path = malloc(CHECK_PATH_BUF);
 	if (!path) {
 		e = -ENOMEM;
 		goto out;
@@ -456,8 +490,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	for (size_t i = 0; i < n_snaps; i++) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		drfs_id_hex(&snaps[i].id, hex);
-		path[0] = 0;
-		check_tree(&c, hex, &snaps[i].snap.root, path, 0);
+		check_tree(&c, hex, &snaps[i].snap.root, path);
 	}
 	free(path);
 

@@ -184,87 +184,150 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 	return e ?: memo_put(c, id, ret, false);
 }
 
-static int copy_tree(struct cp *c, const struct drfs_id *idp,
-		     struct drfs_id *ret)
-{
-	const struct drfs_id from = *idp, *id = &from; /* ret may alias */
-	struct drfs_buf in, out;
-	struct drfs_tree_iter it;
+/*
+ * copy_tree's state per level of its walk: the tree being rebuilt with dst's
+ * ids, and the xattrs and extents (copied) of the entry being added - for a
+ * directory, added once its tree is rebuilt. Kept for reuse at its depth.
+ */
+struct cp_level {
+	struct drfs_buf out;
 	struct drfs_tree_enc enc;
-	struct drfs_node n;
-	struct drfs_xattr *xv = NULL;
-	struct drfs_extent *ev = NULL;
-	size_t ev_cap = 0;
-	int e;
+	struct drfs_xattr *xv; /* DRFS_XATTRS_MAX */
+	struct drfs_extent *ev;
+	size_t nx, ne, ev_cap;
+};
 
-	if (memo_get(c, id, ret))
-		return 0;
-	drfs_buf_init(&in, DRFS_BLOB_MAX);
-	drfs_buf_init(&out, DRFS_BLOB_MAX);
-	drfs_tree_enc_init(&enc, &out);
-	e = drfs_repo_blob_read(c->src, id, &in);
-	e = e ?: drfs_tree_iter_init(&it, in.p, in.len);
+static void cp_level_release(void *frame)
+{
+	struct cp_level *l = frame;
+	drfs_tree_enc_release(&l->enc);
+	drfs_buf_release(&l->out);
+	free(l->xv);
+	free(l->ev);
+}
+
+/* Read tree id from src as the walk's next level, and start its copy. */
+static int copy_enter(struct cp *c, struct drfs_tree_walk *w,
+		      struct drfs_stack *lv, const struct drfs_id *id)
+{
+	int e = drfs_tree_walk_push(w, id);
 	if (e < 0) {
 		char hex[DRFS_ID_HEX_LEN + 1];
 		if (c->o->report)
 			c->o->report(c->o->report_data,
 				     "copy: cannot read tree %s: %s",
 				     drfs_id_hex(id, hex), drfs_strerror(e));
-		goto out;
+		return e;
 	}
-	c->res->bytes_read += in.len;
-	xv = malloc(DRFS_XATTRS_MAX * sizeof(*xv));
-	if (!xv) {
-		e = -ENOMEM;
-		goto out;
+	c->res->bytes_read += drfs_tree_walk_top(w)->blob.len;
+	struct cp_level *l = drfs_stack_next(lv);
+	if (l && !l->xv) {
+		l->xv = malloc(DRFS_XATTRS_MAX * sizeof(*l->xv));
+		drfs_buf_init(&l->out, DRFS_BLOB_MAX);
 	}
-	while ((e = drfs_tree_iter_next(&it, &n)) > 0) {
-		size_t nx = 0, ne = 0;
-		struct drfs_xattr x;
-		struct drfs_extent ex;
-		while (nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(&n, &x) > 0)
-			xv[nx++] = x;
-		if (n.n_extents > ev_cap) {
-			void *p = realloc(ev, n.n_extents * sizeof(*ev));
-			if (!p) {
-				e = -ENOMEM;
-				break;
-			}
-			ev = p;
-			ev_cap = n.n_extents;
-		}
-		while (ne < n.n_extents && drfs_node_next_extent(&n, &ex) > 0) {
-			e = copy_data(c, &ex.id, &ex.id);
-			if (e < 0)
-				goto out;
-			ev[ne++] = ex;
-		}
-		if (S_ISDIR(n.mode)) {
-			e = copy_tree(c, &n.subtree, &n.subtree);
-			if (e < 0)
-				goto out;
-		}
-		e = drfs_tree_enc_add(&enc, &n, xv, nx, ev, ne);
+	if (!l || !l->xv) {
+		drfs_tree_walk_pop(w);
+		return -ENOMEM;
+	}
+	drfs_buf_reset(&l->out);
+	drfs_tree_enc_init(&l->enc, &l->out);
+	lv->depth++;
+	return 0;
+}
+
+/* The xattrs of n, and its extents with the data copied to dst. */
+static int copy_entry_data(struct cp *c, struct cp_level *l,
+			   struct drfs_node *n)
+{
+	struct drfs_xattr x;
+	struct drfs_extent ex;
+	l->nx = l->ne = 0;
+	while (l->nx < DRFS_XATTRS_MAX && drfs_node_next_xattr(n, &x) > 0)
+		l->xv[l->nx++] = x;
+	if (n->n_extents > l->ev_cap) {
+		void *p = realloc(l->ev, n->n_extents * sizeof(*l->ev));
+		if (!p)
+			return -ENOMEM;
+		l->ev = p;
+		l->ev_cap = n->n_extents;
+	}
+	while (l->ne < n->n_extents && drfs_node_next_extent(n, &ex) > 0) {
+		int e = copy_data(c, &ex.id, &ex.id);
 		if (e < 0)
-			goto out;
+			return e;
+		l->ev[l->ne++] = ex;
 	}
+	return 0;
+}
+
+/* The deepest tree is rebuilt: store it in dst, remember it, leave it. */
+static int copy_leave(struct cp *c, struct drfs_tree_walk *w,
+		      struct drfs_stack *lv, struct drfs_id *ret)
+{
+	struct cp_level *l = drfs_stack_top(lv);
+	const struct drfs_id from = drfs_tree_walk_top(w)->id;
+	int e = 0;
+	if (l->out.len == 0)
+		e = drfs_buf_u8(&l->out, 1); /* empty directory: version only */
+	e = e ?: count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE,
+						   l->out.p, l->out.len, ret));
+	e = e ?: memo_put(c, &from, ret, false);
 	if (e < 0)
-		goto out;
-	if (out.len == 0) {
-		e = drfs_buf_u8(&out, 1); /* empty directory: version only */
-		if (e < 0)
-			goto out;
+		return e;
+	drfs_tree_enc_release(&l->enc);
+	drfs_tree_walk_pop(w);
+	lv->depth--;
+	return 0;
+}
+
+/*
+ * Tree idp of src, rebuilt in dst with dst's ids, its data copied: depth-
+ * first on the heap (any depth), a tree's entry added to the tree above
+ * once the tree is stored.
+ */
+static int copy_tree(struct cp *c, const struct drfs_id *idp,
+		     struct drfs_id *ret)
+{
+	const struct drfs_id from = *idp; /* ret may alias */
+	struct drfs_tree_walk w;
+	struct drfs_stack lv; /* struct cp_level, one per level of w */
+	struct drfs_node *n;
+	struct drfs_id to = { 0 };
+	int e;
+
+	if (memo_get(c, &from, ret))
+		return 0;
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, c->src);
+	drfs_stack_init(&lv, sizeof(struct cp_level));
+	e = copy_enter(c, &w, &lv, &from);
+	while (e >= 0 && lv.depth) {
+		struct cp_level *l = drfs_stack_top(&lv);
+		e = drfs_tree_walk_next(&w, &n);
+		if (e == 0) {
+			e = copy_leave(c, &w, &lv, &to);
+			if (e < 0 || !lv.depth)
+				break;
+			/* the entry above, waiting for this tree */
+			l = drfs_stack_top(&lv);
+			n = &drfs_tree_walk_top(&w)->node;
+			n->subtree = to;
+		} else {
+			e = e < 0 ? e : copy_entry_data(c, l, n);
+			if (e < 0)
+				break;
+			if (S_ISDIR(n->mode) &&
+			    !memo_get(c, &n->subtree, &n->subtree)) {
+				e = copy_enter(c, &w, &lv, &n->subtree);
+				continue;
+			}
+		}
+		e = drfs_tree_enc_add(&l->enc, n, l->xv, l->nx, l->ev, l->ne);
 	}
-	e = count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_TREE, out.p,
-					      out.len, ret));
-	e = e ?: memo_put(c, id, ret, false);
-out:
-	free(xv);
-	free(ev);
-	drfs_tree_enc_release(&enc);
-	drfs_buf_release(&in);
-	drfs_buf_release(&out);
-	return e;
+	if (e >= 0)
+		*ret = to; /* the last tree stored: the first one entered */
+	drfs_stack_release(&lv, cp_level_release);
+	drfs_tree_walk_release(&w);
+	return e < 0 ? e : 0;
 }
 
 /* The "copied-from:" tag of s, or NULL. */
@@ -414,8 +477,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 			goto out;
 		}
 		for (size_t i = 0; i < o->n_snapshots; i++) {
-			e = drfs_repo_snapshot_find(src, o->snapshots[i],
-						    &pick[np]);
+			e = drfs_repo_snapshot_find_in(src, o->snapshots[i],
+						       o->latest, &pick[np]);
 			if (e < 0)
 				goto out;
 			np++;
@@ -541,31 +604,33 @@ static int blob_present(struct cmpl *m, const struct drfs_id *id)
 	return e < 0 ? e : 0;
 }
 
-static int cmpl_tree(struct cmpl *m, const struct drfs_id *id)
+/*
+ * 0 if every object tree root needs is on m->be, 1 if one is missing (and
+ * reported), a negative errno: depth-first on the heap (any depth).
+ */
+static int cmpl_tree(struct cmpl *m, const struct drfs_id *root)
 {
-	struct drfs_buf b;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
-	int e = blob_present(m, id);
-	if (e != 0)
-		return e;
-	drfs_buf_init(&b, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(m->r, id, &b);
-	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
-	/* e: 0 at the end (complete), 1 something missing, < 0 error */
-	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
+	struct drfs_tree_walk w;
+	struct drfs_node *n;
+	int e = blob_present(m, root);
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, m->r);
+	e = e ?: drfs_tree_walk_push(&w, root);
+	while (e == 0 && drfs_tree_walk_depth(&w)) {
 		struct drfs_extent x;
-		int p = 0;
-		while (p == 0 && drfs_node_next_extent(&n, &x) > 0)
-			p = blob_present(m, &x.id);
-		if (p == 0 && S_ISDIR(n.mode))
-			p = cmpl_tree(m, &n.subtree);
-		if (p != 0) {
-			e = p;
-			break;
+		e = drfs_tree_walk_next(&w, &n);
+		if (e <= 0) {
+			drfs_tree_walk_pop(&w);
+			continue; /* e < 0 ends the walk */
+		}
+		e = 0;
+		while (e == 0 && drfs_node_next_extent(n, &x) > 0)
+			e = blob_present(m, &x.id);
+		if (e == 0 && S_ISDIR(n->mode)) {
+			e = blob_present(m, &n->subtree);
+			e = e ?: drfs_tree_walk_push(&w, &n->subtree);
 		}
 	}
-	drfs_buf_release(&b);
+	drfs_tree_walk_release(&w);
 	return e;
 }
 
@@ -682,33 +747,42 @@ static int plan_blob(struct plan *p, const struct drfs_id *id)
 	return p->cb(p->ud, name, p->until);
 }
 
-/*
- * Snapshots are planned newest first, so a tree met again belongs to an
- * older snapshot whose until is earlier: its objects are already planned
- * with a later time, and it is not walked again.
- */
-static int plan_tree(struct plan *p, const struct drfs_id *id)
+/* Plan tree id and enter it, unless it was planned already. */
+static int plan_enter(struct plan *p, struct drfs_tree_walk *w,
+		      const struct drfs_id *id)
 {
-	struct drfs_buf b;
-	struct drfs_tree_iter it;
-	struct drfs_node n;
 	int e = idset_add(&p->trees, id);
 	if (e != 0)
 		return e < 0 ? e : 0;
 	e = plan_blob(p, id);
-	if (e < 0)
-		return e;
-	drfs_buf_init(&b, DRFS_BLOB_MAX);
-	e = drfs_repo_blob_read(p->r, id, &b);
-	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
-	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
+	return e < 0 ? e : drfs_tree_walk_push(w, id);
+}
+
+/*
+ * Snapshots are planned newest first, so a tree met again belongs to an
+ * older snapshot whose until is earlier: its objects are already planned
+ * with a later time, and it is not walked again. Depth-first on the heap
+ * (any depth).
+ */
+static int plan_tree(struct plan *p, const struct drfs_id *root)
+{
+	struct drfs_tree_walk w;
+	struct drfs_node *n;
+	drfs_tree_walk_init(&w, drfs_repo_blob_reader, p->r);
+	int e = plan_enter(p, &w, root);
+	while (e >= 0 && drfs_tree_walk_depth(&w)) {
 		struct drfs_extent x;
-		while (e >= 0 && drfs_node_next_extent(&n, &x) > 0)
+		e = drfs_tree_walk_next(&w, &n);
+		if (e == 0) {
+			drfs_tree_walk_pop(&w);
+			continue;
+		}
+		while (e >= 0 && drfs_node_next_extent(n, &x) > 0)
 			e = plan_blob(p, &x.id);
-		if (e >= 0 && S_ISDIR(n.mode))
-			e = plan_tree(p, &n.subtree);
+		if (e >= 0 && S_ISDIR(n->mode))
+			e = plan_enter(p, &w, &n->subtree);
 	}
-	drfs_buf_release(&b);
+	drfs_tree_walk_release(&w);
 	return e;
 }
 

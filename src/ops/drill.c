@@ -112,6 +112,8 @@ static void check_xattrs(struct dv *d, int dir, const char *name,
 	char proc[64 + NAME_MAX];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dir, name);
 	while (drfs_node_next_xattr(n, &x) > 0) {
+		if (memchr(x.name, 0, x.name_len))
+			continue; /* refused (and reported) by the restore */
 		memcpy(xname, x.name, x.name_len);
 		xname[x.name_len] = 0;
 		ssize_t l = lgetxattr(proc, xname, d->xval,
@@ -304,6 +306,11 @@ static int verify(struct dv *d, const struct drfs_id *root)
 		}
 		if (r == DRFS_TREE_BAD_NAME)
 			continue; /* refused (and reported) by the restore */
+		if (S_ISLNK(n.mode) && memchr(n.target, 0, n.target_len)) {
+			/* refused (and reported) by the restore: not there */
+			drfs_treewalk_top(w)->entries--;
+			continue;
+		}
 		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
 			mismatch(d, "a name in it is too long to restore");
 			continue;
@@ -365,6 +372,7 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	struct drfs_drill_result res = { 0 };
 	struct dv d = { .r = r, .o = o, .res = &res };
 	const char *parent = o->scratch;
+	char scratch[PATH_MAX];
 	int e, root = -1;
 
 	if (!(o->sample > 0 && o->sample <= 100))
@@ -379,12 +387,21 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 		parent = getenv("TMPDIR");
 	if (!parent || !*parent)
 		parent = "/tmp";
-	if ((size_t)snprintf(res.dir, sizeof(res.dir), "%s/drfs-drill.XXXXXX",
-			     parent) >= sizeof(res.dir) - 256)
+	if ((size_t)snprintf(scratch, sizeof(scratch), "%s/drfs-drill.XXXXXX",
+			     parent) >= sizeof(scratch) - 256)
 		return -ENAMETOOLONG;
-	if (!mkdtemp(res.dir))
+	if (!mkdtemp(scratch))
 		return -errno;
-	root = open(res.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * The tree goes into tree/ of the mkdtemp directory: restore gives
+	 * the tree's root the snapshot root's metadata (often 0755), the
+	 * mkdtemp directory stays 0700 and keeps other users out of it.
+	 */
+	if ((size_t)snprintf(res.dir, sizeof(res.dir), "%s/tree", scratch) <
+		    sizeof(res.dir) &&
+	    mkdir(res.dir, 0700) == 0)
+		root = open(res.dir,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	d.xval = malloc(DRFS_XATTR_VALUE_MAX);
 	if (root < 0 || !d.xval) {
 		e = root < 0 ? -errno : -ENOMEM;
@@ -444,6 +461,8 @@ out:
 	} else if (root < 0 && !o->keep) {
 		rmdir(res.dir);
 	}
+	if (!o->keep)
+		rmdir(scratch);
 	if (root >= 0)
 		close(root);
 	free(d.xval);

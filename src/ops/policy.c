@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "drfs/dr.h"
 #include "drfs/limits.h"
 #include "drfs/prune.h"
 
@@ -190,48 +191,59 @@ int drfs_group_by_parse(const char *s, unsigned *ret)
 	return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The tags of s sorted, into v (DRFS_TAGS_MAX); their number. drfs copy's
+ * own tag (DRFS_COPY_TAG<source id>, different on every copy) is left
+ * out: it would make each copied snapshot a group of its own.
+ */
+static size_t sorted_tags(const struct drfs_snapshot *s, const char **v)
+{
+	const char *t = s->tags;
+	size_t n = 0;
+	for (uint32_t i = 0; i < s->n_tags && n < DRFS_TAGS_MAX;
+	     i++, t += strlen(t) + 1)
+		if (strncmp(t, DRFS_COPY_TAG, strlen(DRFS_COPY_TAG)) != 0)
+			v[n++] = t;
+	qsort(v, n, sizeof(*v), cmp_str);
+	return n;
+}
+
 char *drfs_group_format(unsigned group_by, const struct drfs_snapshot *s,
 			char *out, size_t len)
 {
+	char show[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
 	size_t l = 0;
 	out[0] = 0;
 	if (group_by & DRFS_GROUP_HOST)
 		l += (size_t)snprintf(out + l, len - l, "host \"%s\"",
-				      s->host);
+				      drfs_str_show(s->host, show,
+						    sizeof(show)));
 	if ((group_by & DRFS_GROUP_PATH) && l < len)
 		l += (size_t)snprintf(out + l, len - l, "%spath \"%s\"",
-				      l ? ", " : "", s->path);
+				      l ? ", " : "",
+				      drfs_str_show(s->path, show,
+						    sizeof(show)));
 	if ((group_by & DRFS_GROUP_TAGS) && l < len) {
 		l += (size_t)snprintf(out + l, len - l, "%stags [",
 				      l ? ", " : "");
-		const char *t = s->tags;
-		for (uint32_t i = 0; i < s->n_tags && l < len; i++) {
+		const char *t[DRFS_TAGS_MAX];
+		size_t nt = sorted_tags(s, t);
+		for (size_t i = 0; i < nt && l < len; i++)
 			l += (size_t)snprintf(out + l, len - l, "%s%s",
-					      i ? "," : "", t);
-			t += strlen(t) + 1;
-		}
+					      i ? "," : "",
+					      drfs_str_show(t[i], show,
+							    sizeof(show)));
 		if (l < len)
 			snprintf(out + l, len - l, "]");
 	}
 	if (!group_by)
 		snprintf(out, len, "all snapshots");
 	return out;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The tags of s sorted, into v (DRFS_TAGS_MAX); their number. */
-static size_t sorted_tags(const struct drfs_snapshot *s, const char **v)
-{
-	const char *t = s->tags;
-	size_t n = 0;
-	for (; n < s->n_tags && n < DRFS_TAGS_MAX; n++, t += strlen(t) + 1)
-		v[n] = t;
-	qsort(v, n, sizeof(*v), cmp_str);
-	return n;
 }
 
 int drfs_group_cmp(unsigned group_by, const struct drfs_snapshot *a,

@@ -27,9 +27,10 @@
 #include "drfs/prune.h"
 
 #define MARK_DB DRFS_DB_AUX1
+#define RESCUE_DB DRFS_DB_AUX2 /* never the same as gc's: a mount's rescue
+				  may run while a prune marks in its cache */
 #define DEL_BATCH 1000
 #define SCAN_BATCH 8192
-#define TREE_DEPTH_MAX 1024
 
 /* DRFS_TEST_CRASH_AT=<step>: die like kill -9 at a named step (tests). */
 static void crash_point(const char *step)
@@ -230,13 +231,15 @@ static int delete_where(struct drfs_repo *r, enum drfs_db db,
 struct gc {
 	struct drfs_repo *r;
 	const struct drfs_gc_opts *o;
+	enum drfs_db mark; /* MARK_DB, or RESCUE_DB for drfs_gc_rescue */
 	uint64_t marked_trees;
 };
 
-static int is_marked(struct drfs_txn *t, const struct drfs_id *id)
+static int is_marked(struct drfs_txn *t, enum drfs_db db,
+		     const struct drfs_id *id)
 {
 	uint8_t d[1];
-	int e = drfs_kv_get_fixed(t, MARK_DB, id->b, DRFS_ID_LEN, d, 1);
+	int e = drfs_kv_get_fixed(t, db, id->b, DRFS_ID_LEN, d, 1);
 	if (e == -ENOENT)
 		return 0;
 	return e < 0 ? e : 1;
@@ -262,26 +265,25 @@ static int idvec_add(struct idvec *iv, const struct drfs_id *id)
 }
 
 /*
- * Mark tree id, its data blobs and (recursively) its subtrees. A tree is
- * marked only together with its data blobs; subtrees follow. Anything
- * missing or corrupt fails with -EBADMSG: gc never runs on a guess.
+ * Mark tree id and its data blobs, unless it is marked already; its
+ * subtrees are added to todo, to be marked next. A tree is marked only
+ * together with its data blobs; subtrees follow. Anything missing or
+ * corrupt fails with -EBADMSG: gc never runs on a guess.
  */
-static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
+static int mark_one(struct gc *g, const struct drfs_id *id, struct idvec *todo)
 {
 	struct drfs_buf b;
 	struct drfs_tree_iter it;
 	struct drfs_node n;
 	struct drfs_txn *t;
-	struct idvec data = { 0 }, subs = { 0 };
+	struct idvec data = { 0 };
 	char hex[DRFS_ID_HEX_LEN + 1];
 	int e;
 
-	if (depth > TREE_DEPTH_MAX)
-		return -ELOOP;
 	e = drfs_txn_begin(g->r->index, false, &t);
 	if (e < 0)
 		return e;
-	e = is_marked(t, id);
+	e = is_marked(t, g->mark, id);
 	drfs_txn_abort(t);
 	if (e != 0)
 		return e < 0 ? e : 0;
@@ -290,7 +292,7 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 	e = e ?: drfs_tree_iter_init(&it, b.p, b.len);
 	while (e >= 0 && (e = drfs_tree_iter_next(&it, &n)) > 0) {
 		if (S_ISDIR(n.mode)) {
-			e = idvec_add(&subs, &n.subtree);
+			e = idvec_add(todo, &n.subtree);
 		} else if (S_ISREG(n.mode)) {
 			struct drfs_extent x;
 			while (e >= 0 && drfs_node_next_extent(&n, &x) > 0)
@@ -319,26 +321,43 @@ static int mark_tree(struct gc *g, const struct drfs_id *id, int depth)
 			    drfs_id_hex(&data.v[i], hex));
 			e = -EBADMSG;
 		}
-		e = e ?: drfs_kv_put(t, MARK_DB, data.v[i].b, DRFS_ID_LEN, "",
+		e = e ?: drfs_kv_put(t, g->mark, data.v[i].b, DRFS_ID_LEN, "",
 				     0);
 	}
-	e = e ?: drfs_kv_put(t, MARK_DB, id->b, DRFS_ID_LEN, "", 0);
+	e = e ?: drfs_kv_put(t, g->mark, id->b, DRFS_ID_LEN, "", 0);
 	if (e >= 0)
 		e = drfs_txn_commit(t);
 	else
 		drfs_txn_abort(t);
 	g->marked_trees++;
-	for (size_t i = 0; e >= 0 && i < subs.n; i++)
-		e = mark_tree(g, &subs.v[i], depth + 1);
 out:
 	free(data.v);
-	free(subs.v);
+	return e;
+}
+
+/*
+ * Mark tree root and every tree below it, depth-first from a stack of ids
+ * on the heap, not the C stack: any depth. A marked tree is not read again.
+ */
+static int mark_tree(struct gc *g, const struct drfs_id *root)
+{
+	struct idvec todo = { 0 };
+	int e = idvec_add(&todo, root);
+	while (e >= 0 && todo.n) {
+		const struct drfs_id id = todo.v[--todo.n];
+		e = mark_one(g, &id, &todo);
+	}
+	free(todo.v);
 	return e;
 }
 
 /* ---- per-pack accounting ------------------------------------------------- */
 
-enum { P_KEEP, P_DELETE, P_REPACK };
+/*
+ * P_PENDING: doomed by a deletion record some live holder has not
+ * acknowledged yet; this run leaves it alone.
+ */
+enum { P_KEEP, P_DELETE, P_REPACK, P_PENDING };
 
 struct gpack {
 	struct drfs_id id;
@@ -346,6 +365,10 @@ struct gpack {
 	uint32_t live, blobs;
 	uint64_t live_bytes;
 	int action;
+	bool in_record; /* doomed by a deletion record */
+	bool pending;   /* ... one not every live holder acknowledged */
+	bool gone_now;  /* deleted by this run (not only doomed) */
+	bool recent;    /* uploaded after a live writer's watermark */
 };
 
 struct gpacks {
@@ -424,6 +447,8 @@ static int gpack_cmp_seq(const void *a, const void *b)
 static struct gpack *gpack_find(struct gpacks *l, uint32_t seq)
 {
 	struct gpack key = { .seq = seq };
+	if (!l->n)
+		return NULL;
 	return bsearch(&key, l->v, l->n, sizeof(*l->v), gpack_cmp_seq);
 }
 
@@ -455,7 +480,7 @@ static int account_blob(const void *key, size_t klen, const void *val,
 	if (!g)
 		return 0;
 	g->blobs++;
-	int m = is_marked(a->t, (const struct drfs_id *)key);
+	int m = is_marked(a->t, MARK_DB, (const struct drfs_id *)key);
 	if (m < 0)
 		return m;
 	if (m) {
@@ -574,7 +599,7 @@ static int repack_one(struct gc *g, struct gpack *p, struct outpack *op,
 		if (e < 0)
 			break;
 		int ge = drfs_index_blob_get(t, &es[i].id, &loc);
-		int m = ge == 0 ? is_marked(t, &es[i].id) : 0;
+		int m = ge == 0 ? is_marked(t, MARK_DB, &es[i].id) : 0;
 		drfs_txn_abort(t);
 		if (ge < 0 && ge != -ENOENT) {
 			e = ge;
@@ -635,15 +660,12 @@ static int verify_one(const void *key, size_t klen, const void *val,
 		      size_t vlen, void *userdata)
 {
 	struct verify_ctx *v = userdata;
-	struct drfs_blob_loc loc;
-	struct drfs_id pack;
 	(void)val;
 	(void)vlen;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	int e = drfs_index_blob_get(v->t, (const struct drfs_id *)key, &loc);
-	e = e ?: drfs_index_pack_by_seq(v->t, loc.pack_seq, &pack, NULL);
-	if (e == -ENOENT)
+	int e = drfs_repo_blob_doomed(v->t, key);
+	if (e == -ENOENT || e == 1)
 		v->lost++;
 	else if (e < 0)
 		return e;
@@ -664,8 +686,8 @@ static int verify_marked_indexed(struct drfs_repo *r)
 	return e;
 }
 
-static int want_doomed_blob(void *ud, const struct drfs_id *key,
-			    const void *val, size_t vlen)
+static int want_gone_blob(void *ud, const struct drfs_id *key,
+			  const void *val, size_t vlen)
 {
 	struct doomed_ctx *d = ud;
 	struct drfs_blob_loc loc;
@@ -674,7 +696,7 @@ static int want_doomed_blob(void *ud, const struct drfs_id *key,
 		return 0;
 	loc_decode(val, &loc);
 	struct gpack *g = gpack_find(d->packs, loc.pack_seq);
-	return g && g->action != P_KEEP;
+	return g && g->gone_now;
 }
 
 static int want_all(void *ud, const struct drfs_id *key, const void *val,
@@ -687,12 +709,231 @@ static int want_all(void *ud, const struct drfs_id *key, const void *val,
 	return 1;
 }
 
+/* The deletion records of the cache and whether this run may finish them. */
+struct records {
+	struct drfs_deletion_info *v;
+	bool *eligible;
+	size_t n;
+	struct drfs_doomed *pairs; /* sorted by pack, then record */
+	size_t n_pairs;
+	struct drfs_lock_holder *holders; /* live, other processes */
+	size_t n_holders;
+};
+
+static void records_free(struct records *rs)
+{
+	free(rs->v);
+	free(rs->eligible);
+	free(rs->pairs);
+	free(rs->holders);
+}
+
+static size_t record_index(const struct records *rs, const struct drfs_id *id)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (drfs_id_eq(&rs->v[i].id, id))
+			return i;
+	return SIZE_MAX;
+}
+
+/* Name a holder deletions wait for in res->waiting (once; "a; b"). */
+static void waiting_add(struct drfs_gc_result *res,
+			const struct drfs_lock_holder *h)
+{
+	char d[700];
+	size_t l = strlen(res->waiting);
+	if (strstr(res->waiting, h->object))
+		return;
+	drfs_lock_holder_describe(h, d, sizeof(d));
+	snprintf(res->waiting + l, sizeof(res->waiting) - l, "%s%s",
+		 l ? "; " : "", d);
+}
+
+/*
+ * Load the records and the live holders. A record may be finished when
+ * every live holder of another process has acknowledged it (all of them,
+ * not only those live when it was written: a mount that started since
+ * may still hold now/ data in its packs until it has rescued it); with an
+ * exclusive lock nobody else is live. The holders it waits for go to res.
+ */
+static int records_load(struct drfs_repo *r, const struct drfs_gc_opts *o,
+			struct records *rs, struct drfs_gc_result *res)
+{
+	struct drfs_lock_holder *all = NULL;
+	size_t n_all = 0;
+	int e = drfs_repo_deletions(r, &rs->v, &rs->n);
+	e = e ?: drfs_repo_doomed_packs(r, &rs->pairs, &rs->n_pairs);
+	if (e >= 0 && o->deferred)
+		e = drfs_lock_holders(r, &all, &n_all);
+	if (e < 0)
+		return e;
+	rs->eligible = calloc(rs->n + 1, sizeof(*rs->eligible));
+	rs->holders = calloc(n_all + 1, sizeof(*rs->holders));
+	if (!rs->eligible || !rs->holders) {
+		free(all);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_all; i++)
+		if (!all[i].own)
+			rs->holders[rs->n_holders++] = all[i];
+	free(all);
+	for (size_t i = 0; i < rs->n; i++) {
+		rs->eligible[i] = true;
+		for (size_t h = 0; h < rs->n_holders; h++) {
+			if (drfs_lock_holder_acked(&rs->holders[h],
+						   &rs->v[i].id))
+				continue;
+			rs->eligible[i] = false;
+			waiting_add(res, &rs->holders[h]);
+		}
+		if (rs->eligible[i])
+			res->records_completed++;
+		else
+			res->records_pending++;
+	}
+	return 0;
+}
+
+/* Mark the packs the records doom: in_record, pending. */
+static void records_classify(const struct records *rs, struct gpacks *packs)
+{
+	for (size_t i = 0; i < packs->n; i++) {
+		struct gpack *p = &packs->v[i];
+		size_t lo = 0, hi = rs->n_pairs;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (memcmp(rs->pairs[mid].pack.b, p->id.b,
+				   DRFS_ID_LEN) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < rs->n_pairs &&
+		       drfs_id_eq(&rs->pairs[lo].pack, &p->id); lo++) {
+			size_t ri = record_index(rs, &rs->pairs[lo].record);
+			p->in_record = true;
+			if (ri == SIZE_MAX || !rs->eligible[ri])
+				p->pending = true;
+		}
+	}
+}
+
+/* seconds for the upload of a lock object and the clocks' rounding */
+#define RECENT_SLACK 5
+
+struct recent_scan {
+	int64_t since;
+	struct gpacks *packs;
+	struct drfs_txn *t;
+};
+
+static int recent_cb(const char *name, uint64_t size, int64_t mtime,
+		     void *userdata)
+{
+	struct recent_scan *rs = userdata;
+	struct drfs_id id;
+	uint32_t seq;
+	(void)size;
+	if ((mtime && mtime < rs->since) || drfs_name_parse(name, "data", &id))
+		return 0;
+	if (drfs_index_pack_lookup(rs->t, &id, &seq, NULL) < 0)
+		return 0; /* not known to this run: never touched anyway */
+	struct gpack *g = gpack_find(rs->packs, seq);
+	if (g)
+		g->recent = true;
+	return 0;
+}
+
+/*
+ * Packs a live writer may have uploaded and not referenced yet: those
+ * stored since the lowest watermark of the live holders that upload
+ * (a backup's start, a mount's last snapshot), in the storage's clock.
+ * They are not candidates now: this only keeps more (the deferral keeps
+ * everything safe anyway), so clocks never cost data. A backend that
+ * cannot list times protects nothing.
+ */
+static int mark_recent(struct drfs_repo *r, const struct records *rs,
+		       struct gpacks *packs, struct drfs_gc_result *res)
+{
+	struct recent_scan sc = { .since = INT64_MAX, .packs = packs };
+	for (size_t i = 0; i < rs->n_holders; i++) {
+		const struct drfs_lock_holder *h = &rs->holders[i];
+		if (h->role == DRFS_ROLE_READER || h->watermark == INT64_MAX)
+			continue;
+		/* in the storage's clock when its lock object says how far
+		 * the holder's is off, else allowing for any skew */
+		int64_t w = h->offset != INT64_MIN
+				    ? h->watermark + h->offset - RECENT_SLACK
+				    : h->watermark - DRFS_CLOCK_SKEW_SECS;
+		sc.since = MIN(sc.since, w);
+	}
+	if (sc.since == INT64_MAX)
+		return 0;
+	int e = drfs_txn_begin(r->index, false, &sc.t);
+	if (e < 0)
+		return e;
+	e = drfs_backend_list_mtime(r->be, "data/", recent_cb, &sc);
+	drfs_txn_abort(sc.t);
+	if (e == -EOPNOTSUPP)
+		return 0;
+	for (size_t i = 0; e >= 0 && i < packs->n; i++)
+		res->packs_recent += packs->v[i].recent;
+	return e;
+}
+
+/*
+ * Doom packs[i] where pick() says so: a deletion record (or several)
+ * naming them, with the holders live now. Their ids go to res.
+ */
+static int write_records(struct gc *g, struct gpacks *packs,
+			 const struct records *rs, struct drfs_gc_result *res)
+{
+	struct drfs_deletion hdr = { .time = (int64_t)time(NULL) };
+	struct drfs_id *carry, *ids = NULL;
+	size_t n = 0, n_ids = 0;
+	carry = calloc(packs->n + 1, sizeof(*carry));
+	if (!carry)
+		return -ENOMEM;
+	for (size_t i = 0; i < packs->n; i++) {
+		struct gpack *p = &packs->v[i];
+		if (p->action == P_REPACK ||
+		    (p->action == P_DELETE && !p->in_record)) {
+			carry[n++] = p->id;
+			res->packs_deferred++;
+			res->pack_bytes_deferred += p->length;
+		}
+	}
+	if (g->o->holder)
+		memcpy(hdr.prune, g->o->holder, sizeof(hdr.prune));
+	for (size_t h = 0; h < rs->n_holders &&
+			   hdr.n_holders < DRFS_DELETION_HOLDERS_MAX; h++)
+		memcpy(hdr.holders[hdr.n_holders++], rs->holders[h].id,
+		       DRFS_HOLDER_ID_LEN);
+	int e = n ? drfs_repo_deletion_write(g->r, &hdr, carry, n, &ids,
+					     &n_ids)
+		  : 0;
+	if (e < 0)
+		say(g->o->report, g->o->report_data,
+		    "cannot write a deletion record: %s",
+		    drfs_repo_last_error() ?: drfs_strerror(e));
+	if (n_ids)
+		res->record = ids[0];
+	res->records_written = n_ids;
+	/* it waits for every holder live now */
+	for (size_t h = 0; n_ids && h < rs->n_holders; h++)
+		waiting_add(res, &rs->holders[h]);
+	free(ids);
+	free(carry);
+	return e;
+}
+
 static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		  const struct drfs_snap_info *only, size_t n_only,
 		  struct drfs_gc_result *ret)
 {
-	struct gc g = { .r = r, .o = o };
+	struct gc g = { .r = r, .o = o, .mark = MARK_DB };
 	struct gpacks packs = { 0 };
+	struct records rs = { 0 };
 	struct drfs_snap_info *snaps = NULL;
 	size_t n_snaps = 0;
 	struct drfs_gc_result res = { 0 };
@@ -726,27 +967,40 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		n_only = n_snaps;
 	}
 	for (size_t i = 0; e >= 0 && i < n_only; i++) {
-		e = mark_tree(&g, &only[i].snap.root, 0);
+		e = mark_tree(&g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
-			e = mark_tree(&g, &only[i].snap.meta, 0);
+			e = mark_tree(&g, &only[i].snap.meta);
 	}
 	for (size_t i = 0; e >= 0 && i < o->n_roots; i++)
-		e = mark_tree(&g, &o->roots[i], 0);
+		e = mark_tree(&g, &o->roots[i]);
 	if (e < 0)
 		goto out;
+	/* the records, and who is live now */
+	e = records_load(r, o, &rs, &res);
+	if (e < 0) {
+		say(o->report, o->report_data, "cannot read the locks: %s",
+		    drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		goto out;
+	}
 
 	/* 3. account */
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out;
 	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, gpack_collect, &packs);
-	if (e >= 0)
+	if (e >= 0 && packs.n)
 		qsort(packs.v, packs.n, sizeof(*packs.v), gpack_cmp_seq);
 	struct account acc = { .packs = &packs, .t = t };
 	e = e ?: drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, account_blob, &acc);
 	drfs_txn_abort(t);
 	if (e < 0)
 		goto out;
+	records_classify(&rs, &packs);
+	if (o->deferred && (e = mark_recent(r, &rs, &packs, &res)) < 0) {
+		say(o->report, o->report_data, "cannot list \"data/\": %s",
+		    drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		goto out;
+	}
 	res.packs_before = packs.n;
 	res.live_blobs = acc.live_blobs;
 	res.live_bytes = acc.live_bytes;
@@ -760,14 +1014,29 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	for (size_t i = 0; i < packs.n; i++) {
 		struct gpack *p = &packs.v[i];
 		res.pack_bytes_before += p->length;
-		if (p->live == 0) {
+		if (p->pending) {
+			/* a holder may still read it: untouched */
+			p->action = P_PENDING;
+			res.packs_pending++;
+			res.pack_bytes_deferred += p->length;
+		} else if (p->in_record) {
+			/* its record is done with; a live blob in it (a
+			 * snapshot written meanwhile uses it) moves first */
+			p->action = p->live ? P_REPACK : P_DELETE;
+		} else if (p->recent) {
+			continue; /* a live writer's, perhaps: kept as it is */
+		} else if (p->live == 0) {
 			p->action = P_DELETE;
-			res.packs_deleted++;
+		} else {
+			unused += pack_unused(p);
+			if (pack_unused(p))
+				cand[n_cand++] = p;
 			continue;
 		}
-		unused += pack_unused(p);
-		if (pack_unused(p))
-			cand[n_cand++] = p;
+		if (p->action == P_DELETE)
+			res.packs_deleted++;
+		else if (p->action == P_REPACK)
+			res.packs_repacked++;
 	}
 	qsort(cand, n_cand, sizeof(*cand), cmp_unused_desc);
 	uint64_t limit = (uint64_t)(max_unused * (double)acc.live_bytes);
@@ -780,7 +1049,8 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	res.unused_bytes_after = unused;
 	uint64_t keep_bytes = 0;
 	for (size_t i = 0; i < packs.n; i++)
-		if (packs.v[i].action == P_KEEP)
+		if (packs.v[i].action == P_KEEP ||
+		    packs.v[i].action == P_PENDING)
 			keep_bytes += packs.v[i].length;
 	say(o->report, o->report_data,
 	    "%llu pack(s): %llu to delete, %llu to repack; live %llu blob(s), "
@@ -798,10 +1068,9 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 				res.pack_bytes_after += packs.v[i].live_bytes;
 		goto done;
 	}
-	if (!res.packs_deleted && !res.packs_repacked) {
-		res.pack_bytes_after = res.pack_bytes_before;
-		goto done;
-	}
+	res.pack_bytes_after = res.pack_bytes_before;
+	if (!res.packs_deleted && !res.packs_repacked)
+		goto records; /* nothing to move; maybe records to finish */
 
 	/* 4. repack */
 	if (res.packs_repacked) {
@@ -819,18 +1088,35 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		goto out;
 	res.packs_written = op.written;
 
-	/* 5. doomed packs leave the cache; no live blob may go with them */
+	/*
+	 * 5. what goes now: with an exclusive lock every doomed pack; under
+	 * a prune lock only the packs of finished records that hold no live
+	 * blob. The rest is doomed by a new deletion record, written before
+	 * the index stops naming those packs.
+	 */
+	for (size_t i = 0; i < packs.n; i++) {
+		struct gpack *p = &packs.v[i];
+		p->gone_now = p->action == P_DELETE || p->action == P_REPACK;
+		if (o->deferred && !(p->action == P_DELETE && p->in_record))
+			p->gone_now = false;
+	}
+	if (o->deferred) {
+		e = write_records(&g, &packs, &rs, &res);
+		if (e < 0)
+			goto out;
+		crash_point("deletion");
+	}
+	/* the packs that go leave the cache; no live blob may go with them */
 	struct doomed_ctx dc = { .packs = &packs };
-	e = delete_where(r, DRFS_DB_BLOBS, want_doomed_blob, &dc);
+	e = delete_where(r, DRFS_DB_BLOBS, want_gone_blob, &dc);
 	if (e < 0)
 		goto out;
-	/* the marked blobs must all still be indexed (a cheap self-check) */
 	e = drfs_txn_begin(r->index, true, &t);
 	for (size_t i = 0; e >= 0 && i < packs.n; i++) {
 		struct gpack *p = &packs.v[i];
 		uint8_t k[4] = { p->seq >> 24, p->seq >> 16, p->seq >> 8,
 				 p->seq };
-		if (p->action == P_KEEP)
+		if (!p->gone_now)
 			continue;
 		e = drfs_kv_del(t, DRFS_DB_PACKS, p->id.b, DRFS_ID_LEN);
 		if (e == -ENOENT)
@@ -845,6 +1131,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		drfs_txn_abort(t);
 	if (e < 0)
 		goto out;
+	/* the marked blobs must all be in packs that stay (a self-check) */
 	e = verify_marked_indexed(r);
 	if (e < 0) {
 		say(o->report, o->report_data, "internal error: a live blob "
@@ -861,16 +1148,20 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		    drfs_repo_last_error() ?: drfs_strerror(e));
 		goto out;
 	}
-	/* 7. only now: the old packs */
+	/* 7. only now: the packs that go, then the finished records */
 	size_t nd = 0;
+	uint64_t gone_bytes = 0;
 	names = calloc(packs.n + 1, sizeof(*names));
 	if (!names) {
 		e = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < packs.n; i++)
-		if (packs.v[i].action != P_KEEP)
-			drfs_name_pack(&packs.v[i].id, names[nd++]);
+	for (size_t i = 0; i < packs.n; i++) {
+		if (!packs.v[i].gone_now)
+			continue;
+		drfs_name_pack(&packs.v[i].id, names[nd++]);
+		gone_bytes += packs.v[i].length;
+	}
 	e = delete_names(r->be, names, nd / 2);
 	crash_point("delete");
 	e = e ?: delete_names(r->be, names + nd / 2, nd - nd / 2);
@@ -880,7 +1171,17 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		    drfs_backend_last_error(r->be) ?: drfs_strerror(e));
 		goto out;
 	}
-	res.pack_bytes_after = keep_bytes + op.bytes;
+	res.packs_gone = nd;
+	res.pack_bytes_after = res.pack_bytes_before - gone_bytes + op.bytes;
+records:
+	for (size_t i = 0; e >= 0 && i < rs.n; i++)
+		if (rs.eligible[i])
+			e = drfs_repo_deletion_remove(r, &rs.v[i].id);
+	if (e < 0) {
+		say(o->report, o->report_data, "%s (the next prune removes "
+		    "it)", drfs_repo_last_error() ?: drfs_strerror(e));
+		goto out;
+	}
 done:
 	e = 0;
 	*ret = res;
@@ -892,6 +1193,7 @@ out:
 	drfs_buf_release(&scratch);
 	free(packs.v);
 	free(snaps);
+	records_free(&rs);
 	return e;
 }
 
@@ -901,43 +1203,83 @@ int drfs_gc(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	return gc_run(r, o, NULL, 0, ret);
 }
 
-/* ---- prune ------------------------------------------------------------- */
+/* ---- rescue: a live writer's references out of doomed packs ------------ */
 
-struct held {
-	struct drfs_id *v;
+struct rescue {
+	struct drfs_repo *r;
+	struct drfs_id *v; /* marked blobs whose location is doomed */
 	size_t n, cap;
+	struct drfs_txn *t;
 };
 
-static int held_visit(const char *name, uint64_t size, void *userdata)
+static int rescue_want(const void *key, size_t klen, const void *val,
+		       size_t vlen, void *userdata)
 {
-	struct held *h = userdata;
-	struct drfs_id id;
-	(void)size;
-	if (strncmp(name, "holds/", 6) != 0 || drfs_id_parse(name + 6, &id) < 0)
+	struct rescue *rc = userdata;
+	(void)val;
+	(void)vlen;
+	if (klen != DRFS_ID_LEN)
 		return 0;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 16;
-		void *p = realloc(h->v, cap * sizeof(*h->v));
-		if (!p)
-			return -ENOMEM;
-		h->v = p;
-		h->cap = cap;
-	}
-	h->v[h->n++] = id;
+	int e = drfs_repo_blob_doomed(rc->t, key);
+	if (e <= 0)
+		return e == -ENOENT ? -EBADMSG : e;
+	if (drfs_grow(&rc->v, &rc->cap, rc->n, sizeof(*rc->v), 256) < 0)
+		return -ENOMEM;
+	memcpy(rc->v[rc->n++].b, key, DRFS_ID_LEN);
 	return 0;
 }
 
+int drfs_gc_rescue(struct drfs_repo *r, const struct drfs_id *roots,
+		   size_t n_roots, drfs_report_fn report, void *report_data,
+		   uint64_t *ret_blobs)
+{
+	struct drfs_gc_opts go = { .report = report,
+				   .report_data = report_data };
+	struct gc g = { .r = r, .o = &go, .mark = RESCUE_DB };
+	struct rescue rc = { .r = r };
+	struct drfs_writer *w = NULL;
+	struct drfs_buf b;
+	int e;
+
+	*ret_blobs = 0;
+	drfs_buf_init(&b, DRFS_BLOB_MAX);
+	e = delete_where(r, RESCUE_DB, want_all, NULL);
+	for (size_t i = 0; e >= 0 && i < n_roots; i++)
+		e = mark_tree(&g, &roots[i]);
+	e = e ?: drfs_txn_begin(r->index, false, &rc.t);
+	if (e >= 0) {
+		e = drfs_kv_scan(rc.t, RESCUE_DB, NULL, 0, rescue_want, &rc);
+		drfs_txn_abort(rc.t);
+	}
+	if (e >= 0 && rc.n)
+		e = drfs_writer_new(r, &w);
+	for (size_t i = 0; e >= 0 && i < rc.n; i++) {
+		struct drfs_blob_loc loc;
+		drfs_buf_reset(&b);
+		e = drfs_repo_blob_find(r, &rc.v[i], &loc, NULL);
+		e = e ?: drfs_repo_blob_read(r, &rc.v[i], &b);
+		/* the writer does not deduplicate against doomed packs */
+		e = e ?: drfs_writer_put(w, (enum drfs_blob_type)loc.type,
+					 &rc.v[i], b.p, b.len);
+	}
+	if (e >= 0 && w)
+		e = drfs_writer_flush(w);
+	if (e >= 0)
+		*ret_blobs = rc.n;
+	else if (w && drfs_writer_error(w))
+		say(report, report_data, "%s", drfs_writer_error(w));
+	drfs_writer_free(w);
+	delete_where(r, RESCUE_DB, want_all, NULL);
+	drfs_buf_release(&b);
+	free(rc.v);
+	return e;
+}
+
+/* ---- prune ------------------------------------------------------------- */
+
 int drfs_holds_list(struct drfs_repo *r, struct drfs_id **ret, size_t *ret_n)
 {
-	struct held h = { 0 };
-	int e = drfs_backend_list(r->be, "holds/", held_visit, &h);
-	if (e < 0) {
-		free(h.v);
-		return e;
-	}
-	*ret = h.v;
-	*ret_n = h.n;
-	return 0;
+	return drfs_repo_list_ids(r, "holds", ret, ret_n);
 }
 
 bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id)
@@ -948,10 +1290,26 @@ bool drfs_holds_has(const struct drfs_id *v, size_t n, const struct drfs_id *id)
 	return false;
 }
 
+int drfs_prune_lock(struct drfs_repo *r, struct drfs_lock **ret,
+		    bool *ret_deferred, char *why, size_t why_len)
+{
+	int e = drfs_lock_take(r, DRFS_LOCK_EXCLUSIVE, DRFS_ROLE_PRUNE, ret,
+			       why, why_len);
+	*ret_deferred = false;
+	if (e != -EBUSY)
+		return e;
+	/* others use the repository: defer deleting what they may need */
+	e = drfs_lock_take(r, DRFS_LOCK_PRUNE, DRFS_ROLE_PRUNE, ret, why,
+			   why_len);
+	*ret_deferred = e >= 0;
+	return e;
+}
+
 int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	       struct drfs_prune_result *ret)
 {
 	struct drfs_lock *lock = NULL;
+	struct drfs_gc_opts go = o->gc;
 	struct drfs_policy pol;
 	struct drfs_snap_info *snaps = NULL, *kept = NULL;
 	struct drfs_policy_verdict *v = NULL;
@@ -965,10 +1323,18 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	memset(ret, 0, sizeof(*ret));
 	if (!o->no_lock && !o->gc.dry_run) {
 		/* forgetting alone (no gc) races with no backup */
-		e = drfs_lock_acquire(r, !o->no_gc, &lock, ret->why,
-				      sizeof(ret->why));
+		e = o->no_gc ? drfs_lock_acquire(r, false, &lock, ret->why,
+						  sizeof(ret->why))
+			     : drfs_prune_lock(r, &lock, &go.deferred,
+					       ret->why, sizeof(ret->why));
 		if (e < 0)
 			return e;
+		go.holder = drfs_lock_id(lock);
+		/* the locks of dead processes go (best effort) */
+		size_t reaped;
+		if (drfs_lock_reap(r, &reaped) == 0 && reaped)
+			say(go.report, go.report_data,
+			    "removed %zu stale lock(s)", reaped);
 	}
 	if (o->policy) {
 		pol = *o->policy;
@@ -1050,9 +1416,9 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 			goto out;
 		}
 		if (!o->no_gc)
-			e = gc_run(r, &o->gc, NULL, 0, &ret->gc);
+			e = gc_run(r, &go, NULL, 0, &ret->gc);
 	} else if (!o->no_gc) {
-		e = gc_run(r, &o->gc, kept, n_kept, &ret->gc);
+		e = gc_run(r, &go, kept, n_kept, &ret->gc);
 	}
 out:
 	drfs_lock_release(lock);

@@ -12,7 +12,8 @@
  * Nothing outside the target is touched: every entry is reached through a
  * directory fd (the walk's) or opened beneath the target's fd by its
  * relative path (drfs_open_beneath), never through a symlink; metadata is
- * set on an fd or with the *at calls that do not follow; an existing entry
+ * set on an fd (symlinks and special files: an O_PATH one, checked to have
+ * no other name, through /proc/self/fd); an existing entry
  * of another kind is a conflict, not something to enter; an existing file
  * with other hard links is replaced, not written through; a hard link
  * goes only to a file this restore made, checked by inode at link time.
@@ -166,7 +167,27 @@ static void kept(struct rs *s)
 
 /* ---- metadata ------------------------------------------------------------ */
 
-static int meta_from(struct meta *m, struct drfs_node *n)
+/*
+ * A name from the repository that cannot be used: refused, named. what:
+ * "an entry", ...; kind: what it is not a valid one of.
+ */
+static void refuse(struct rs *s, const char *path, const char *what,
+		   const uint8_t *name, size_t len, const char *kind)
+{
+	char q[96], msg[192];
+	drfs_name_quote(name, len, q, sizeof(q));
+	snprintf(msg, sizeof(msg), "refused %s named %s: not a valid %s", what,
+		 q, kind);
+	problem_msg(s, path, msg);
+}
+
+/*
+ * The metadata of node n, whose path is path. An extended attribute whose
+ * name holds a NUL byte is refused (named, counted): no such attribute
+ * can exist, and set_xattrs() would read past the copy.
+ */
+static int meta_from(struct rs *s, const char *path, struct meta *m,
+		     struct drfs_node *n)
 {
 	struct drfs_xattr x;
 	struct drfs_buf b;
@@ -183,6 +204,11 @@ static int meta_from(struct meta *m, struct drfs_node *n)
 		return 0;
 	drfs_buf_init(&b, SIZE_MAX);
 	while ((e = drfs_node_next_xattr(n, &x)) > 0) {
+		if (memchr(x.name, 0, x.name_len)) {
+			refuse(s, path, "an extended attribute", x.name,
+			       x.name_len, "attribute name");
+			continue;
+		}
 		e = drfs_buf_append(&b, x.name, x.name_len);
 		e = e ?: drfs_buf_u8(&b, 0);
 		e = e ?: drfs_buf_le32(&b, (uint32_t)x.value_len);
@@ -200,11 +226,10 @@ static int meta_from(struct meta *m, struct drfs_node *n)
 }
 
 /*
- * Set m's xattrs with set(target, name, value, len); fd >= 0: fsetxattr,
- * else lsetxattr/setxattr of path. First error.
+ * Set m's xattrs: fd >= 0: fsetxattr, else setxattr of path (a
+ * /proc/self/fd/N). First error.
  */
-static int set_xattrs(const struct meta *m, int fd, const char *path,
-		      bool follow)
+static int set_xattrs(const struct meta *m, int fd, const char *path)
 {
 	const uint8_t *p = m->xattrs;
 	int e = 0;
@@ -214,8 +239,7 @@ static int set_xattrs(const struct meta *m, int fd, const char *path,
 		uint32_t vl = drfs_get_le32(p);
 		p += 4;
 		int r = fd >= 0 ? fsetxattr(fd, name, p, vl, 0)
-			: follow ? setxattr(path, name, p, vl, 0)
-				 : lsetxattr(path, name, p, vl, 0);
+				: setxattr(path, name, p, vl, 0);
 		if (r < 0 && !e)
 			e = -errno;
 		p += vl;
@@ -234,7 +258,7 @@ static int meta_apply_fd(int fd, const struct meta *m)
 		e = -errno;
 	if (fchmod(fd, m->mode & 07777) < 0 && !e)
 		e = -errno;
-	int xe = set_xattrs(m, fd, NULL, false);
+	int xe = set_xattrs(m, fd, NULL);
 	e = e ?: xe;
 	struct timespec ts[2] = { m->atime, m->mtime };
 	if (futimens(fd, ts) < 0 && !e)
@@ -243,31 +267,12 @@ static int meta_apply_fd(int fd, const struct meta *m)
 }
 
 /*
- * Of the symlink name in dir (it cannot be opened): the *at calls that do
- * not follow it, its xattrs by /proc/self/fd/DIR/NAME (no lsetxattrat).
- */
-static int meta_apply_symlink(int dir, const char *name, const struct meta *m)
-{
-	char proc[64 + NAME_MAX];
-	int e = 0;
-	if (fchownat(dir, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		e = -errno;
-	if (m->n_xattrs) {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dir, name);
-		int xe = set_xattrs(m, -1, proc, false);
-		e = e ?: xe;
-	}
-	struct timespec ts[2] = { m->atime, m->mtime };
-	if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0 && !e)
-		e = -errno;
-	return e;
-}
-
-/*
- * Of the device, FIFO or socket name in dir (not to be opened for I/O):
- * through an O_PATH fd that must be of its type and have no other name
- * (a hard link swapped in from elsewhere is left alone), as
- * /proc/self/fd/N, which leads to exactly that inode.
+ * Of the symlink, device, FIFO or socket name in dir (not to be opened for
+ * I/O): through an O_PATH fd that must be of its type and have no other
+ * name (a hard link swapped in from elsewhere is left alone), as
+ * /proc/self/fd/N, which leads to exactly that inode (a symlink's own:
+ * a path through the magic link does not follow it further). Setting them
+ * through the name instead would act on whatever the name holds by then.
  */
 static int meta_apply_special(int dir, const char *name, const struct meta *m)
 {
@@ -285,9 +290,10 @@ static int meta_apply_special(int dir, const char *name, const struct meta *m)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (chown(proc, m->uid, m->gid) < 0)
 		e = -errno;
-	if (chmod(proc, m->mode & 07777) < 0 && !e)
+	/* a symlink has no mode of its own */
+	if (!S_ISLNK(m->mode) && chmod(proc, m->mode & 07777) < 0 && !e)
 		e = -errno;
-	int xe = set_xattrs(m, -1, proc, true);
+	int xe = set_xattrs(m, -1, proc);
 	e = e ?: xe;
 	struct timespec ts[2] = { m->atime, m->mtime };
 	if (utimensat(AT_FDCWD, proc, ts, 0) < 0 && !e)
@@ -592,7 +598,7 @@ static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
 	       j->n_ext < n->n_extents)
 		j->ext[j->n_ext++] = x;
 	if (e >= 0)
-		e = meta_from(&j->m, n);
+		e = meta_from(s, path, &j->m, n);
 	if (e < 0 || !j->path) {
 		free(j->path);
 		free(j->m.xattrs);
@@ -656,7 +662,7 @@ static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
 		s->dirs = p;
 		s->cap_dirs = cap;
 	}
-	int e = meta_from(&d.m, n);
+	int e = meta_from(s, path, &d.m, n);
 	if (e < 0)
 		return e;
 	d.path = strdup(path);
@@ -799,6 +805,15 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 			return 0;
 		n->nlink = 1;
 	}
+	if (type == S_IFLNK && memchr(n->target, 0, n->target_len)) {
+		/* symlinkat would end it at the NUL: another target */
+		char q[96], what[160];
+		drfs_name_quote(n->target, n->target_len, q, sizeof(q));
+		snprintf(what, sizeof(what), "refused a symlink to %s: a "
+			 "target cannot hold a NUL byte", q);
+		problem_msg(s, path, what);
+		return 1;
+	}
 	if (type != S_IFDIR && n->nlink > 1) {
 		if (ino_find(s, n->ino)) {
 			member = true;
@@ -899,11 +914,10 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 				return -errno;
 			}
 		}
-		e = meta_from(&m, n);
+		e = meta_from(s, path, &m, n);
 		if (e < 0)
 			return e;
-		e = type == S_IFLNK ? meta_apply_symlink(dir, name, &m)
-				    : meta_apply_special(dir, name, &m);
+		e = meta_apply_special(dir, name, &m);
 		free(m.xattrs);
 		if (e < 0)
 			failed(s, path, e, "cannot set metadata");
@@ -914,16 +928,6 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	    (st.st_mode & S_IFMT) == type)
 		ino_made(s, n->ino, &st);
 	return 0;
-}
-
-/* An entry whose name is not a file name: refused, named. */
-static void refuse(struct rs *s, const struct drfs_node *n)
-{
-	char q[96], what[160];
-	drfs_name_quote(n->name, n->name_len, q, sizeof(q));
-	snprintf(what, sizeof(what),
-		 "refused an entry named %s: not a valid file name", q);
-	problem_msg(s, s->w.path, what);
 }
 
 static bool stopped(struct rs *s)
@@ -959,7 +963,8 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			continue;
 		}
 		if (r == DRFS_TREE_BAD_NAME) {
-			refuse(s, &n);
+			refuse(s, w->path, "an entry", n.name, n.name_len,
+			       "file name");
 			continue;
 		}
 		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
@@ -995,6 +1000,25 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 
 /* ---- after the workers --------------------------------------------------- */
 
+/*
+ * Link the inode open as fd (O_PATH) as name in dir: that inode, not
+ * whatever a name of it holds by now. AT_EMPTY_PATH needs
+ * CAP_DAC_READ_SEARCH; without it, through /proc/self/fd/N. -ESTALE if
+ * the inode has no name left (it was replaced meanwhile).
+ */
+static int link_fd(int fd, int dir, const char *name)
+{
+	char proc[64];
+	if (linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	return errno == ENOENT ? -ESTALE : -errno;
+}
+
 static void make_links(struct rs *s)
 {
 	for (size_t i = 0; i < s->n_links; i++) {
@@ -1002,7 +1026,7 @@ static void make_links(struct rs *s)
 		struct ino_map *f = ino_find(s, l->group);
 		const char *fname, *lname;
 		struct stat st;
-		int fdir = -1, ldir = -1, e = 0;
+		int fdir = -1, ldir = -1, ffd = -1, e = 0;
 		if (!f || !f->made) {
 			char what[PATH_MAX + 128];
 			snprintf(what, sizeof(what),
@@ -1016,15 +1040,16 @@ static void make_links(struct rs *s)
 		ldir = open_parent(s, l->path, &lname);
 		if (fdir < 0 || ldir < 0) {
 			e = fdir < 0 ? fdir : ldir;
-		} else if (fstatat(fdir, fname, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			   st.st_dev != f->dev || st.st_ino != f->ino) {
+		} else if ((ffd = openat(fdir, fname, O_PATH | O_NOFOLLOW |
+							      O_CLOEXEC)) < 0 ||
+			   fstat(ffd, &st) < 0 || st.st_dev != f->dev ||
+			   st.st_ino != f->ino) {
 			e = -ESTALE;
 		} else {
 			if (l->replace && unlinkat(ldir, lname, 0) < 0 &&
 			    errno != ENOENT)
 				e = -errno;
-			if (!e && linkat(fdir, fname, ldir, lname, 0) < 0)
-				e = -errno;
+			e = e ?: link_fd(ffd, ldir, lname);
 		}
 		if (e == -ESTALE) {
 			char what[PATH_MAX + 128];
@@ -1037,6 +1062,8 @@ static void make_links(struct rs *s)
 		} else if (e < 0) {
 			problem(s, l->path, e, "cannot link");
 		}
+		if (ffd >= 0)
+			close(ffd);
 		if (fdir >= 0)
 			close(fdir);
 		if (ldir >= 0)
@@ -1081,7 +1108,7 @@ static void restore_root_meta(struct rs *s, const struct drfs_id *meta)
 	int e = drfs_repo_blob_read(s->r, meta, &tree);
 	e = e ?: drfs_tree_find(tree.p, tree.len, (const uint8_t *)"root", 4,
 				&n);
-	e = e ?: meta_from(&m, &n);
+	e = e ?: meta_from(s, "", &m, &n);
 	if (e >= 0) {
 		e = meta_apply_fd(s->root, &m);
 		free(m.xattrs);
@@ -1107,10 +1134,20 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 			return -errno;
 		existed = true;
 	}
-	/* the target itself is the user's to name: it may be a symlink */
-	s.root = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s.root < 0)
-		return -errno;
+	/*
+	 * The target itself is the user's to name: it may be a symlink. Not
+	 * one that replaced the directory made here (a writer of its parent).
+	 */
+	s.root = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					 (existed ? 0 : O_NOFOLLOW));
+	if (s.root < 0) {
+		e = -errno;
+		if (!existed && (e == -ELOOP || e == -ENOTDIR) && o->report)
+			o->report(o->report_data, "\"%s\": was replaced "
+				  "after the restore created it; nothing "
+				  "restored", o->target);
+		return e;
+	}
 	drfs_treewalk_init(&s.w, r, s.root);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);

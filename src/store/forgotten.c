@@ -667,19 +667,21 @@ char *drfs_snap_problem_text(const struct drfs_snap_problem *p,
 			     char out[DRFS_SNAP_PROBLEM_TEXT_MAX])
 {
 	char hex[DRFS_ID_HEX_LEN + 1], chex[DRFS_ID_HEX_LEN + 1];
+	char host[DRFS_HOST_MAX_BUF]; /* shown, cut to fit out */
 	const char *f = p->folder[0] ? p->folder : "(time unknown)";
 	const size_t len = DRFS_SNAP_PROBLEM_TEXT_MAX;
 	drfs_id_hex(&p->id, hex);
+	drfs_str_show(p->host, host, sizeof(host));
 	switch (p->kind) {
 	case DRFS_SNAP_ROLLED_BACK:
 		snprintf(out, len, "snapshot %s (id %s, host \"%s\") vanished "
 			 "without a forget record and nothing newer of its "
 			 "host and path is left: the repository was rolled "
-			 "back", f, hex, p->host);
+			 "back", f, hex, host);
 		break;
 	case DRFS_SNAP_VANISHED:
 		snprintf(out, len, "snapshot %s (id %s, host \"%s\") vanished "
-			 "without a forget record", f, hex, p->host);
+			 "without a forget record", f, hex, host);
 		break;
 	case DRFS_SNAP_HOLE:
 		snprintf(out, len, "snapshot %s (id %.8s) names parent %s, "

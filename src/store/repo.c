@@ -772,19 +772,94 @@ static int list_names(struct drfs_repo *r, const char *prefix,
 	return 0;
 }
 
-/* Record the blobs of one pack in the cache. */
+/* One read transaction: every key of db to cb. */
+static int scan_db(struct drfs_repo *r, enum drfs_db db, drfs_kv_cb cb,
+		   void *userdata)
+{
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		return e;
+	e = drfs_kv_scan(t, db, NULL, 0, cb, userdata);
+	drfs_txn_abort(t);
+	return e;
+}
+
+/* ---- packs doomed by deletion records ------------------------------------ */
+
+struct doomed_find {
+	const struct drfs_id *pack;
+	bool found;
+};
+
+static int doomed_cb(const void *key, size_t klen, const void *val,
+		     size_t vlen, void *userdata)
+{
+	struct doomed_find *f = userdata;
+	(void)val;
+	(void)vlen;
+	f->found = klen == 2 * DRFS_ID_LEN &&
+		   !memcmp(key, f->pack->b, DRFS_ID_LEN);
+	return 1; /* the first key at or after the pack decides */
+}
+
+int drfs_repo_pack_doomed(struct drfs_txn *t, const struct drfs_id *pack)
+{
+	struct doomed_find f = { .pack = pack };
+	int e = drfs_kv_scan(t, DRFS_DB_DOOMED, pack->b, DRFS_ID_LEN,
+			     doomed_cb, &f);
+	return e < 0 ? e : f.found;
+}
+
+/* 1 if the pack of local number seq is known and not doomed, else 0. */
+static int seq_stays(struct drfs_txn *t, uint32_t seq)
+{
+	struct drfs_id pack;
+	int e = drfs_index_pack_by_seq(t, seq, &pack, NULL);
+	if (e == -ENOENT)
+		return 0;
+	e = e < 0 ? e : drfs_repo_pack_doomed(t, &pack);
+	return e < 0 ? e : !e;
+}
+
+int drfs_repo_blob_doomed(struct drfs_txn *t, const struct drfs_id *blob)
+{
+	struct drfs_blob_loc loc;
+	struct drfs_id pack;
+	int e = drfs_index_blob_get(t, blob, &loc);
+	e = e ?: drfs_index_pack_by_seq(t, loc.pack_seq, &pack, NULL);
+	return e ?: drfs_repo_pack_doomed(t, &pack);
+}
+
+/*
+ * Record the blobs of one pack in the cache. A doomed pack (named by a
+ * deletion record) only fills gaps: a blob the cache has in a pack that
+ * stays keeps that location.
+ */
 static int index_pack(struct drfs_txn *t, const struct drfs_id *pack,
 		      uint32_t pack_len, const struct drfs_pack_entry *es,
 		      const uint8_t *raw, size_t n)
 {
 	uint32_t seq;
+	int doomed = drfs_repo_pack_doomed(t, pack);
+	if (doomed < 0)
+		return doomed;
 	int e = drfs_index_pack_add(t, pack, pack_len, (uint32_t)n, &seq);
 	for (size_t i = 0; e >= 0 && i < n; i++) {
 		struct drfs_pack_entry pe;
+		struct drfs_blob_loc old;
 		if (es)
 			pe = es[i];
 		else
 			drfs_pack_entry_get(raw + i * DRFS_PACK_ENTRY_LEN, &pe);
+		if (doomed && drfs_index_blob_get(t, &pe.id, &old) == 0 &&
+		    old.pack_seq != seq) {
+			e = seq_stays(t, old.pack_seq);
+			if (e < 0)
+				break;
+			if (e)
+				continue; /* kept in a pack that stays */
+		}
 		struct drfs_blob_loc loc = {
 			.pack_seq = seq, .offset = pe.offset,
 			.stored_len = pe.stored_len, .raw_len = pe.raw_len,
@@ -795,17 +870,51 @@ static int index_pack(struct drfs_txn *t, const struct drfs_id *pack,
 	return e;
 }
 
-static int apply_index_object(struct drfs_txn *t, const struct fetch_job *j)
+/* A set of ids (sorted once filled). */
+struct idset {
+	struct drfs_id *v;
+	size_t n, cap;
+	bool sorted;
+};
+
+static int idset_add(struct idset *s, const struct drfs_id *id)
+{
+	if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 256) < 0)
+		return -ENOMEM;
+	s->v[s->n++] = *id;
+	s->sorted = false;
+	return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, DRFS_ID_LEN);
+}
+
+static bool idset_has(struct idset *s, const struct drfs_id *id)
+{
+	if (!s->sorted && s->n)
+		qsort(s->v, s->n, sizeof(*s->v), id_cmp);
+	s->sorted = true;
+	return s->n && bsearch(id, s->v, s->n, sizeof(*s->v), id_cmp);
+}
+
+/* Index every pack of an index payload; their ids into named (or NULL). */
+static int apply_index(struct drfs_txn *t, const void *p, size_t len,
+		       struct idset *named)
 {
 	struct drfs_indexobj_iter it;
 	struct drfs_id pack;
 	uint32_t plen;
 	size_t n;
 	const uint8_t *raw;
-	int e = drfs_indexobj_iter_init(&it, j->data.p, j->data.len);
+	int e = drfs_indexobj_iter_init(&it, p, len);
 	while (e >= 0 &&
-	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0)
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
 		e = index_pack(t, &pack, plen, NULL, raw, n);
+		if (e >= 0 && named)
+			e = idset_add(named, &pack);
+	}
 	return e;
 }
 
@@ -821,8 +930,9 @@ static int cmp_name(const void *a, const void *b)
 
 static bool name_in(struct name_list *l, const char *name)
 {
-	return bsearch(name, l->names, l->n, sizeof(*l->names), cmp_name) !=
-	       NULL;
+	/* an empty listing has no array: bsearch must not get NULL */
+	return l->n && bsearch(name, l->names, l->n, sizeof(*l->names),
+			       cmp_name) != NULL;
 }
 
 static int seen_check(const void *key, size_t klen, const void *val,
@@ -868,9 +978,13 @@ static int sort_names(struct name_list *l)
 	return 0;
 }
 
-/* Load objects of names not yet in db (SEEN for index/, SNAPS for snaps). */
+/*
+ * Load objects of names not yet in db (SEEN for index/, SNAPS for snaps).
+ * With named (index/ only): load every index object again, collecting the
+ * packs they name.
+ */
 static int sync_kind(struct drfs_repo *r, struct name_list *l,
-		     enum drfs_obj_kind kind)
+		     enum drfs_obj_kind kind, struct idset *named)
 {
 	const size_t batch = 64;
 	struct fetch_job *jobs = calloc(batch, sizeof(*jobs));
@@ -902,8 +1016,11 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 			} else {
 				if (drfs_name_parse(name, "index", &id) < 0)
 					continue;
-				have = drfs_kv_get_fixed(t, DRFS_DB_SEEN, name,
-							 strlen(name), NULL, 0);
+				have = named ? -ENOENT
+					     : drfs_kv_get_fixed(t, DRFS_DB_SEEN,
+								 name,
+								 strlen(name),
+								 NULL, 0);
 			}
 			if (have != -ENOENT)
 				continue;
@@ -956,7 +1073,8 @@ static int sync_kind(struct drfs_repo *r, struct name_list *l,
 				e = e ?: drfs_history_note(t, &id, fj->data.p,
 							   fj->data.len);
 			} else {
-				int ae = apply_index_object(t, fj);
+				int ae = apply_index(t, fj->data.p,
+						     fj->data.len, named);
 				if (ae == -EBADMSG) {
 					bad++;
 					fail(-EBADMSG, "object \"%s\" is "
@@ -1035,7 +1153,7 @@ static int sync_records(struct drfs_repo *r)
 	if (e < 0)
 		return e;
 	e = sort_names(&recs);
-	e = e ?: sync_kind(r, &recs, DRFS_OBJ_FORGET);
+	e = e ?: sync_kind(r, &recs, DRFS_OBJ_FORGET, NULL);
 	e = e ?: drfs_history_drop_refused(r, record_listed, &recs);
 	name_list_free(&recs);
 	return e;
@@ -1089,6 +1207,7 @@ static int adopt_pack(struct drfs_repo *r, const char *name, uint64_t size,
 
 struct pack_missing {
 	struct name_list *present;
+	struct drfs_txn *t;
 	int missing;
 };
 
@@ -1103,11 +1222,361 @@ static int check_pack(const void *key, size_t klen, const void *val,
 		return 0;
 	drfs_name_pack((const struct drfs_id *)key, name);
 	if (!name_in(m->present, name)) {
+		/* a doomed pack may be deleted before its record */
+		int d = drfs_repo_pack_doomed(m->t, key);
+		if (d != 0)
+			return d < 0 ? d : 0;
 		m->missing++;
 		fail(-EBADMSG, "pack \"%s\" is listed in the index but missing",
 		     name);
 	}
 	return 0;
+}
+
+/* ---- forgetting packs in the cache ------------------------------------- */
+
+struct seq_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct blob_sweep {
+	struct seq_set *seqs;
+	struct idset *ids;
+};
+
+static int sweep_cb(const void *key, size_t klen, const void *val,
+		    size_t vlen, void *userdata)
+{
+	struct blob_sweep *b = userdata;
+	if (klen != DRFS_ID_LEN || vlen < 4)
+		return 0;
+	uint32_t seq = drfs_get_le32(val);
+	if (!bsearch(&seq, b->seqs->v, b->seqs->n, sizeof(seq), u32_cmp))
+		return 0;
+	return idset_add(b->ids, key);
+}
+
+/*
+ * Drop packs[0..n) from the cache: the packs, their numbers and every blob
+ * entry pointing into them (those blobs are then unknown here).
+ */
+static int forget_packs(struct drfs_repo *r, const struct drfs_id *packs,
+			size_t n)
+{
+	struct seq_set seqs = { 0 };
+	struct idset ids = { 0 };
+	struct drfs_txn *t;
+	int e;
+
+	if (!n)
+		return 0;
+	seqs.v = calloc(n, sizeof(*seqs.v));
+	if (!seqs.v)
+		return -ENOMEM;
+	e = drfs_txn_begin(r->index, false, &t);
+	for (size_t i = 0; e >= 0 && i < n; i++) {
+		uint32_t seq;
+		int le = drfs_index_pack_lookup(t, &packs[i], &seq, NULL);
+		if (le == 0)
+			seqs.v[seqs.n++] = seq;
+		else if (le != -ENOENT)
+			e = le;
+	}
+	if (e >= 0) {
+		qsort(seqs.v, seqs.n, sizeof(*seqs.v), u32_cmp);
+		struct blob_sweep b = { &seqs, &ids };
+		e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, sweep_cb, &b);
+	}
+	drfs_txn_abort(t);
+	if (e < 0)
+		goto out;
+	e = drfs_txn_begin(r->index, true, &t);
+	for (size_t i = 0; e >= 0 && i < ids.n; i++)
+		e = drfs_kv_del(t, DRFS_DB_BLOBS, ids.v[i].b, DRFS_ID_LEN);
+	for (size_t i = 0; e >= 0 && i < n; i++) {
+		uint32_t seq;
+		if (drfs_index_pack_lookup(t, &packs[i], &seq, NULL) < 0)
+			continue;
+		uint8_t k[4] = { seq >> 24, seq >> 16, seq >> 8, seq };
+		e = drfs_kv_del(t, DRFS_DB_PACKS, packs[i].b, DRFS_ID_LEN);
+		if (e >= 0 || e == -ENOENT)
+			e = drfs_kv_del(t, DRFS_DB_PACKSEQ, k, 4);
+		if (e == -ENOENT)
+			e = 0;
+	}
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+out:
+	free(seqs.v);
+	free(ids.v);
+	return e;
+}
+
+struct pack_scan {
+	struct idset *keep; /* named by an index object */
+	struct drfs_txn *t;
+	struct idset gone;
+};
+
+static int unnamed_cb(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
+{
+	struct pack_scan *ps = userdata;
+	(void)val;
+	(void)vlen;
+	if (klen != DRFS_ID_LEN || idset_has(ps->keep, key))
+		return 0;
+	int d = drfs_repo_pack_doomed(ps->t, key);
+	if (d != 0)
+		return d < 0 ? d : 0; /* a deletion record keeps it known */
+	return idset_add(&ps->gone, key);
+}
+
+struct seen_drop {
+	struct name_list *present;
+	struct name_list gone;
+};
+
+static int seen_drop_cb(const void *key, size_t klen, const void *val,
+			size_t vlen, void *userdata)
+{
+	struct seen_drop *sd = userdata;
+	char name[DRFS_OBJECT_NAME_MAX];
+	(void)val;
+	(void)vlen;
+	if (klen >= sizeof(name))
+		return 0;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	/* collected: deleting while scanning is not allowed */
+	return name_in(sd->present, name) ? 0
+					  : collect_name(name, 0, &sd->gone);
+}
+
+/*
+ * After every index object (present) was loaded again into named: forget
+ * the index objects that vanished and the packs no index object and no
+ * deletion record names any more.
+ */
+static int drop_unnamed(struct drfs_repo *r, struct name_list *present,
+			struct idset *named)
+{
+	struct pack_scan ps = { .keep = named };
+	struct seen_drop sd = { .present = present };
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		return e;
+	ps.t = t;
+	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, unnamed_cb, &ps);
+	e = e ?: drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_drop_cb, &sd);
+	drfs_txn_abort(t);
+	if (e >= 0)
+		e = forget_packs(r, ps.gone.v, ps.gone.n);
+	if (e >= 0 && sd.gone.n) {
+		e = drfs_txn_begin(r->index, true, &t);
+		for (size_t i = 0; e >= 0 && i < sd.gone.n; i++) {
+			e = drfs_kv_del(t, DRFS_DB_SEEN, sd.gone.names[i],
+					strlen(sd.gone.names[i]));
+			if (e == -ENOENT)
+				e = 0;
+		}
+		if (e >= 0)
+			e = drfs_txn_commit(t);
+		else
+			drfs_txn_abort(t);
+	}
+	free(ps.gone.v);
+	name_list_free(&sd.gone);
+	return e;
+}
+
+/* ---- deletion records in the cache --------------------------------------- */
+
+/* Record id -> le64 time | le32 packs; each pack | record -> "". */
+static int apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
+			  const struct drfs_buf *payload)
+{
+	struct drfs_deletion d;
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen, count = 0;
+	size_t n;
+	const uint8_t *raw;
+	uint8_t k[2 * DRFS_ID_LEN], v[12];
+
+	int e = drfs_deletion_decode(payload->p, payload->len, &d);
+	e = e ?: drfs_indexobj_iter_init(&it, d.index, d.index_len);
+	/* every pack is doomed before any of them is indexed */
+	while (e >= 0 &&
+	       (e = drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw)) > 0) {
+		memcpy(k, pack.b, DRFS_ID_LEN);
+		memcpy(k + DRFS_ID_LEN, id->b, DRFS_ID_LEN);
+		e = drfs_kv_put(t, DRFS_DB_DOOMED, k, sizeof(k), "", 0);
+		count++;
+	}
+	e = e ?: apply_index(t, d.index, d.index_len, NULL);
+	drfs_put_le64(v, (uint64_t)d.time);
+	drfs_put_le32(v + 8, count);
+	return e ?: drfs_kv_put(t, DRFS_DB_DELETIONS, id->b, DRFS_ID_LEN, v,
+				sizeof(v));
+}
+
+struct rec_scan {
+	struct name_list *present;
+	struct idset gone;
+};
+
+static int rec_gone_cb(const void *key, size_t klen, const void *val,
+		       size_t vlen, void *userdata)
+{
+	struct rec_scan *rs = userdata;
+	char name[DRFS_OBJECT_NAME_MAX];
+	(void)val;
+	(void)vlen;
+	if (klen != DRFS_ID_LEN)
+		return 0;
+	drfs_name_deletion(key, name);
+	return name_in(rs->present, name) ? 0 : idset_add(&rs->gone, key);
+}
+
+struct doomed_scan {
+	struct idset *gone_recs;
+	struct idset keys_a, keys_b; /* entries to delete: pack, record */
+	struct idset others;         /* packs still doomed by another */
+};
+
+static int doomed_gone_cb(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata)
+{
+	struct doomed_scan *ds = userdata;
+	const struct drfs_id *pack = key, *rec = pack + 1;
+	(void)val;
+	(void)vlen;
+	if (klen != 2 * DRFS_ID_LEN)
+		return 0;
+	if (!idset_has(ds->gone_recs, rec))
+		return idset_add(&ds->others, pack);
+	int e = idset_add(&ds->keys_a, pack);
+	return e ?: idset_add(&ds->keys_b, rec);
+}
+
+/*
+ * A record that vanished was completed: its packs are deleted (or about
+ * to be). Forget it, and the packs no other record names.
+ */
+static int forget_deletions(struct drfs_repo *r, struct idset *gone)
+{
+	struct doomed_scan ds = { .gone_recs = gone };
+	struct idset packs = { 0 };
+	struct drfs_txn *t;
+	int e = scan_db(r, DRFS_DB_DOOMED, doomed_gone_cb, &ds);
+	for (size_t i = 0; e >= 0 && i < ds.keys_a.n; i++)
+		if (!idset_has(&ds.others, &ds.keys_a.v[i]) &&
+		    !idset_has(&packs, &ds.keys_a.v[i]))
+			e = idset_add(&packs, &ds.keys_a.v[i]);
+	e = e ?: forget_packs(r, packs.v, packs.n);
+	t = NULL;
+	if (e >= 0)
+		e = drfs_txn_begin(r->index, true, &t);
+	for (size_t i = 0; e >= 0 && i < ds.keys_a.n; i++) {
+		uint8_t k[2 * DRFS_ID_LEN];
+		memcpy(k, ds.keys_a.v[i].b, DRFS_ID_LEN);
+		memcpy(k + DRFS_ID_LEN, ds.keys_b.v[i].b, DRFS_ID_LEN);
+		e = drfs_kv_del(t, DRFS_DB_DOOMED, k, sizeof(k));
+		if (e == -ENOENT)
+			e = 0;
+	}
+	for (size_t i = 0; e >= 0 && i < gone->n; i++) {
+		e = drfs_kv_del(t, DRFS_DB_DELETIONS, gone->v[i].b,
+				DRFS_ID_LEN);
+		if (e == -ENOENT)
+			e = 0;
+	}
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+	free(ds.keys_a.v);
+	free(ds.keys_b.v);
+	free(ds.others.v);
+	free(packs.v);
+	return e;
+}
+
+/* Load new deletion records, forget vanished ones. */
+static int sync_deletions(struct drfs_repo *r)
+{
+	struct name_list l;
+	struct rec_scan rs = { .present = &l };
+	struct drfs_txn *t;
+	struct fetch_job *jobs = NULL;
+	size_t nj = 0;
+	int e, bad = 0;
+
+	e = list_names(r, "deletions/", &l);
+	if (e < 0)
+		return e;
+	e = sort_names(&l);
+	e = e ?: drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		goto out;
+	e = drfs_kv_scan(t, DRFS_DB_DELETIONS, NULL, 0, rec_gone_cb, &rs);
+	if (e >= 0 && l.n && !(jobs = calloc(l.n, sizeof(*jobs))))
+		e = -ENOMEM;
+	for (size_t i = 0; e >= 0 && i < l.n; i++) {
+		struct drfs_id id;
+		if (drfs_name_parse(l.names[i], "deletions", &id) < 0 ||
+		    drfs_kv_get_fixed(t, DRFS_DB_DELETIONS, id.b, DRFS_ID_LEN,
+				      NULL, 0) != -ENOENT)
+			continue;
+		strcpy(jobs[nj].name, l.names[i]);
+		jobs[nj++].size = l.sizes[i];
+	}
+	drfs_txn_abort(t);
+	if (e >= 0 && rs.gone.n)
+		e = forget_deletions(r, &rs.gone);
+	if (e < 0 || !nj)
+		goto out;
+	fetch_all(r, jobs, nj, DRFS_OBJ_DELETION, DRFS_INDEX_OBJECT_MAX);
+	e = drfs_txn_begin(r->index, true, &t);
+	for (size_t j = 0; e >= 0 && j < nj; j++) {
+		struct drfs_id id;
+		drfs_name_parse(jobs[j].name, "deletions", &id);
+		int ae = jobs[j].err;
+		if (ae == -ENOENT)
+			continue; /* completed meanwhile */
+		ae = ae ?: apply_deletion(t, &id, &jobs[j].data);
+		if (ae == -EBADMSG) {
+			bad++;
+			fail(-EBADMSG, "object \"%s\" is corrupted",
+			     jobs[j].name);
+		} else {
+			e = ae < 0 ? fail(ae, "cannot read \"%s\": %s",
+					  jobs[j].name, drfs_strerror(ae))
+				   : 0;
+		}
+	}
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+out:
+	for (size_t j = 0; j < nj; j++)
+		drfs_buf_release(&jobs[j].data);
+	free(jobs);
+	free(rs.gone.v);
+	name_list_free(&l);
+	return e < 0 ? e : bad ? -EBADMSG : 0;
 }
 
 int drfs_repo_sync(struct drfs_repo *r, bool full)
@@ -1122,8 +1591,14 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	e = sort_names(&idx);
 	if (e < 0)
 		goto out_idx;
-	/* an index object vanished (prune rewrote the index): rebuild */
+	/*
+	 * An index object vanished (prune rewrote the index): load every
+	 * index object again on top of what the cache has, then drop the
+	 * packs none of them names. Never an empty cache in between: a
+	 * mount reads from it all the while.
+	 */
 	struct seen_scan ss = { .present = &idx };
+	struct idset named = { 0 };
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out_idx;
@@ -1131,22 +1606,19 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	drfs_txn_abort(t);
 	if (e < 0)
 		goto out_idx;
-	if (ss.vanished) {
-		e = drfs_index_clear(r->index);
-		if (e >= 0) {
-			e = drfs_txn_begin(r->index, true, &t);
-			e = e ?: drfs_kv_put(t, DRFS_DB_META, "repo_id", 7,
-					     r->config.repo_id, 16);
-			if (e >= 0)
-				e = drfs_txn_commit(t);
-		}
-		if (e < 0)
-			goto out_idx;
-	}
-	e = sync_kind(r, &idx, DRFS_OBJ_INDEX);
+	/* deletion records first: their packs never displace others */
+	e = sync_deletions(r);
 	if (e == -EBADMSG)
 		bad++;
 	else if (e < 0)
+		goto out_idx;
+	e = sync_kind(r, &idx, DRFS_OBJ_INDEX, ss.vanished ? &named : NULL);
+	if (e == -EBADMSG)
+		bad++;
+	if (e >= 0 && ss.vanished)
+		e = drop_unnamed(r, &idx, &named);
+	free(named.v);
+	if (e < 0 && e != -EBADMSG)
 		goto out_idx;
 
 	e = drfs_history_bind(r);
@@ -1158,7 +1630,7 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 	e = sort_names(&snaps);
 	if (e < 0)
 		goto out_snaps;
-	e = sync_kind(r, &snaps, DRFS_OBJ_SNAPSHOT);
+	e = sync_kind(r, &snaps, DRFS_OBJ_SNAPSHOT, NULL);
 	if (e == -EBADMSG)
 		bad++;
 	else if (e < 0)
@@ -1211,9 +1683,10 @@ int drfs_repo_sync(struct drfs_repo *r, bool full)
 			}
 		}
 		/* every pack the index names must exist */
-		struct pack_missing pm = { &packs, 0 };
+		struct pack_missing pm = { &packs, NULL, 0 };
 		if (e >= 0) {
 			e = drfs_txn_begin(r->index, false, &t);
+			pm.t = t;
 			if (e >= 0) {
 				e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0,
 						 check_pack, &pm);
@@ -1417,6 +1890,12 @@ again:
 	}
 	drfs_buf_release(&stored);
 	return e;
+}
+
+int drfs_repo_blob_reader(void *repo, const struct drfs_id *id,
+			  struct drfs_buf *out)
+{
+	return drfs_repo_blob_read(repo, id, out);
 }
 
 /* ---- snapshots ---------------------------------------------------------- */
@@ -1862,6 +2341,8 @@ struct full_entry {
 struct full_collect {
 	struct full_entry *v;
 	size_t n, cap;
+	const uint32_t *only; /* sorted pack numbers; NULL: every pack */
+	size_t n_only;
 };
 
 static int full_blob(const void *key, size_t klen, const void *val,
@@ -1870,6 +2351,10 @@ static int full_blob(const void *key, size_t klen, const void *val,
 	struct full_collect *fc = userdata;
 	const uint8_t *p = val;
 	if (klen != DRFS_ID_LEN || vlen != 18)
+		return 0;
+	uint32_t seq = drfs_get_le32(p);
+	if (fc->only &&
+	    !bsearch(&seq, fc->only, fc->n_only, sizeof(seq), u32_cmp))
 		return 0;
 	if (fc->n == fc->cap) {
 		size_t cap = fc->cap ? 2 * fc->cap : 1024;
@@ -1957,9 +2442,16 @@ int drfs_repo_write_full_index(struct drfs_repo *r)
 		if (e < 0)
 			break;
 		e = drfs_index_pack_by_seq(t, fc.v[i].seq, &pack, &plen);
+		int doomed = e < 0 ? 0 : drfs_repo_pack_doomed(t, &pack);
 		drfs_txn_abort(t);
+		if (e >= 0 && doomed < 0)
+			e = doomed;
 		if (e < 0)
 			break;
+		if (doomed) { /* a deletion record names it instead */
+			i = j;
+			continue;
+		}
 		if (plain.len + 64 + n * DRFS_PACK_ENTRY_LEN >
 		    DRFS_INDEX_OBJECT_MAX / 2) {
 			e = put_index_object(r, &plain, &keep);
@@ -2010,4 +2502,265 @@ out:
 	name_list_free(&old);
 	name_list_free(&keep);
 	return e;
+}
+
+/* ---- deletion records ----------------------------------------------------- */
+
+struct rec_collect {
+	struct drfs_deletion_info *v;
+	size_t n, cap;
+};
+
+static int rec_collect_cb(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata)
+{
+	struct rec_collect *c = userdata;
+	if (klen != DRFS_ID_LEN || vlen != 12)
+		return 0;
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 8) < 0)
+		return -ENOMEM;
+	struct drfs_deletion_info *d = &c->v[c->n++];
+	memcpy(d->id.b, key, DRFS_ID_LEN);
+	d->time = (int64_t)drfs_get_le64(val);
+	d->n_packs = drfs_get_le32((const uint8_t *)val + 8);
+	return 0;
+}
+
+static int rec_time_cmp(const void *a, const void *b)
+{
+	const struct drfs_deletion_info *x = a, *y = b;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
+}
+
+int drfs_repo_deletions(struct drfs_repo *r, struct drfs_deletion_info **ret,
+			size_t *ret_n)
+{
+	struct rec_collect c = { 0 };
+	int e = scan_db(r, DRFS_DB_DELETIONS, rec_collect_cb, &c);
+	if (e < 0) {
+		free(c.v);
+		return e;
+	}
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), rec_time_cmp);
+	*ret = c.v;
+	*ret_n = c.n;
+	return 0;
+}
+
+struct pair_collect {
+	struct drfs_doomed *v;
+	size_t n, cap;
+};
+
+static int pair_cb(const void *key, size_t klen, const void *val, size_t vlen,
+		   void *userdata)
+{
+	struct pair_collect *c = userdata;
+	(void)val;
+	(void)vlen;
+	if (klen != 2 * DRFS_ID_LEN)
+		return 0;
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 64) < 0)
+		return -ENOMEM;
+	memcpy(c->v[c->n].pack.b, key, DRFS_ID_LEN);
+	memcpy(c->v[c->n].record.b, (const uint8_t *)key + DRFS_ID_LEN,
+	       DRFS_ID_LEN);
+	c->n++;
+	return 0;
+}
+
+int drfs_repo_doomed_packs(struct drfs_repo *r, struct drfs_doomed **ret,
+			   size_t *ret_n)
+{
+	struct pair_collect c = { 0 };
+	int e = scan_db(r, DRFS_DB_DOOMED, pair_cb, &c);
+	if (e < 0) {
+		free(c.v);
+		return e;
+	}
+	*ret = c.v;
+	*ret_n = c.n;
+	return 0;
+}
+
+/* Seal payload as a deletion record, store it create-only, learn it. */
+static int put_deletion(struct drfs_repo *r, struct drfs_buf *payload,
+			struct drfs_id *ret_id)
+{
+	struct drfs_buf sealed;
+	struct drfs_id id;
+	char name[DRFS_OBJECT_NAME_MAX];
+	struct drfs_txn *t;
+	drfs_buf_init(&sealed, DRFS_INDEX_OBJECT_MAX + 64);
+	int e = drfs_seal(&r->keys, DRFS_OBJ_DELETION, payload->p,
+			  payload->len, &sealed);
+	if (e >= 0) {
+		drfs_sha256(sealed.p, sealed.len, &id);
+		drfs_name_deletion(&id, name);
+		e = drfs_backend_put(r->be, name, sealed.p, sealed.len,
+				     DRFS_PUT_CREATE_ONLY);
+		if (e == -EEXIST)
+			e = 0;
+		if (e < 0)
+			fail(e, "cannot write \"%s\": %s", name,
+			     drfs_backend_last_error(r->be)
+				     ?: drfs_strerror(e));
+	}
+	drfs_buf_release(&sealed);
+	if (e < 0)
+		return e;
+	e = drfs_txn_begin(r->index, true, &t);
+	e = e ?: apply_deletion(t, &id, payload);
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+	if (e >= 0)
+		*ret_id = id;
+	return e;
+}
+
+int drfs_repo_deletion_write(struct drfs_repo *r,
+			     const struct drfs_deletion *hdr,
+			     const struct drfs_id *packs, size_t n,
+			     struct drfs_id **ret_ids, size_t *ret_n)
+{
+	struct full_collect fc = { 0 };
+	struct drfs_pack_entry *es = NULL;
+	struct drfs_buf plain;
+	struct drfs_txn *t;
+	uint32_t *seqs, *lens;
+	struct idset ids = { 0 };
+	int e;
+
+	seqs = calloc(n + 1, sizeof(*seqs));
+	lens = calloc(n + 1, sizeof(*lens));
+	if (!seqs || !lens) {
+		free(seqs);
+		free(lens);
+		return -ENOMEM;
+	}
+	drfs_buf_init(&plain, DRFS_INDEX_OBJECT_MAX);
+	/* each pack with the blobs whose indexed copy is in it */
+	e = drfs_txn_begin(r->index, false, &t);
+	for (size_t i = 0; e >= 0 && i < n; i++)
+		e = drfs_index_pack_lookup(t, &packs[i], &seqs[i], &lens[i]);
+	if (e >= 0) {
+		uint32_t *sorted = malloc((n + 1) * sizeof(*sorted));
+		if (!sorted) {
+			e = -ENOMEM;
+		} else {
+			memcpy(sorted, seqs, n * sizeof(*seqs));
+			qsort(sorted, n, sizeof(*sorted), u32_cmp);
+			fc.only = sorted;
+			fc.n_only = n;
+			e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, full_blob,
+					 &fc);
+			free(sorted);
+			fc.only = NULL;
+		}
+	}
+	drfs_txn_abort(t);
+	if (e >= 0 && fc.n)
+		qsort(fc.v, fc.n, sizeof(*fc.v), full_cmp);
+	es = malloc(DRFS_PACK_MAX_BLOBS * sizeof(*es));
+	if (e >= 0 && !es)
+		e = -ENOMEM;
+	e = e ?: drfs_deletion_begin(hdr, &plain);
+	size_t empty = plain.len, k = 0;
+	for (size_t i = 0; e >= 0 && i < n; i++) {
+		/* fc is sorted by pack number: find this pack's entries */
+		size_t lo = 0, hi = fc.n, m = 0;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (fc.v[mid].seq < seqs[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (k = lo; k < fc.n && fc.v[k].seq == seqs[i] &&
+			     m < DRFS_PACK_MAX_BLOBS; k++)
+			es[m++] = fc.v[k].e;
+		if (plain.len + 64 + m * DRFS_PACK_ENTRY_LEN >
+			    DRFS_INDEX_OBJECT_MAX / 2 &&
+		    plain.len > empty) {
+			struct drfs_id id;
+			e = put_deletion(r, &plain, &id);
+			e = e ?: idset_add(&ids, &id);
+			drfs_buf_reset(&plain);
+			e = e ?: drfs_deletion_begin(hdr, &plain);
+		}
+		e = e ?: drfs_indexobj_add(&plain, &packs[i], lens[i], es, m);
+	}
+	if (e >= 0 && plain.len > empty) {
+		struct drfs_id id;
+		e = put_deletion(r, &plain, &id);
+		e = e ?: idset_add(&ids, &id);
+	}
+	drfs_buf_release(&plain);
+	free(es);
+	free(fc.v);
+	free(seqs);
+	free(lens);
+	if (e < 0) {
+		free(ids.v);
+		return e;
+	}
+	*ret_ids = ids.v;
+	*ret_n = ids.n;
+	return 0;
+}
+
+int drfs_repo_deletion_remove(struct drfs_repo *r, const struct drfs_id *id)
+{
+	char name[DRFS_OBJECT_NAME_MAX];
+	struct idset gone = { 0 };
+	drfs_name_deletion(id, name);
+	int e = drfs_backend_del(r->be, name);
+	if (e < 0 && e != -ENOENT)
+		return fail(e, "cannot delete \"%s\": %s", name,
+			    drfs_backend_last_error(r->be)
+				    ?: drfs_strerror(e));
+	e = idset_add(&gone, id);
+	e = e ?: forget_deletions(r, &gone);
+	free(gone.v);
+	return e;
+}
+
+struct id_collect {
+	const char *dir;
+	struct drfs_id *v;
+	size_t n, cap;
+};
+
+static int id_collect_cb(const char *name, uint64_t size, void *userdata)
+{
+	struct id_collect *c = userdata;
+	struct drfs_id id;
+	(void)size;
+	if (drfs_name_parse(name, c->dir, &id) < 0)
+		return 0;
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 16) < 0)
+		return -ENOMEM;
+	c->v[c->n++] = id;
+	return 0;
+}
+
+int drfs_repo_list_ids(struct drfs_repo *r, const char *dir,
+		       struct drfs_id **ret, size_t *ret_n)
+{
+	char prefix[64];
+	struct id_collect c = { .dir = dir };
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	int e = drfs_backend_list(r->be, prefix, id_collect_cb, &c);
+	if (e < 0) {
+		free(c.v);
+		return e;
+	}
+	*ret = c.v;
+	*ret_n = c.n;
+	return 0;
 }

@@ -16,9 +16,11 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "drfs/compress.h"
 #include "drfs/limits.h"
+#include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/repo.h"
 
@@ -270,8 +272,13 @@ static void *uploader_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		drfs_name_pack(&p->id, name);
+		drfs_lock_before_upload(w->repo);
 		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
 					 p->buf.len, 0);
+		/* tests: a slow network after each pack (a stop in between) */
+		const char *slow = getenv("DRFS_TEST_UPLOAD_SLEEP");
+		if (slow && r >= 0)
+			usleep((useconds_t)(atof(slow) * 1e6));
 		size_t len = p->buf.len;
 		/* keep only what the index needs */
 		drfs_buf_release(&p->buf);
@@ -330,13 +337,17 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 	return 0;
 }
 
+/*
+ * Whether the repository has the blob in a pack that stays: a blob whose
+ * only known copy is in a pack a deletion record dooms is written again
+ * (docs/retention.md, "Deferred deletion").
+ */
 static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
-	struct drfs_blob_loc loc;
 	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
 		return false;
-	int e = drfs_index_blob_get(t, id, &loc);
+	int e = drfs_repo_blob_doomed(t, id);
 	drfs_txn_abort(t);
 	return e == 0;
 }

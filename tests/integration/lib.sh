@@ -14,9 +14,9 @@
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
 # s3_req, obj_names, obj_get, obj_put, obj_del, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
-# expect_clean_failure, restored_is, mount_repo, umount_repo, daemon_pid,
-# kill9, check_repo, free_port, start_proxy, stop_proxy, mkedge, treecmp,
-# fsmodel.
+# expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
+# umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
+# stop_proxy, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -82,6 +82,10 @@ _lib_cleanup() {
 			done
 			kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
 		done
+		[ "${DRFS_TEST_BACKEND:-}" = s3 ] && [ -s "$T/.tokens" ] &&
+			[ -n "${DRFS_TEST_S3_ENDPOINT:-}" ] &&
+			timeout 120 python3 "$TOOLS/s3purge.py" \
+				"$DRFS_TEST_S3_ENDPOINT" "$T/.tokens" 2>/dev/null
 		[ -n "${T_BOUND:-}" ] && umount -l "$T"
 		if [ -n "$(_mounts_under "$T")" ]; then
 			echo "$TEST_NAME: leaving $T: still mounted" >&2
@@ -125,8 +129,13 @@ drfs() {
 	"$DRFS" "$cmd" --cache-dir "$CACHE" "$@"
 }
 
+# _rand_lower [N] — N random [a-z0-9]; remembered in $T/.tokens so that the
+# cleanup deletes the test buckets named with it (tests/tools/s3purge.py)
 _rand_lower() {
-	tr -dc 'a-z0-9' </dev/urandom | head -c "${1:-10}" || true
+	local s
+	s=$(tr -dc 'a-z0-9' </dev/urandom | head -c "${1:-10}" || true)
+	printf '%s\n' "$s" >>"$T/.tokens"
+	printf '%s' "$s"
 }
 
 # make_repo — sets REPO to a fresh, not yet initialised repository.
@@ -308,6 +317,44 @@ restored_is() {
 		fail "restore of $1 failed"
 	diff -r "$2" "$out" >&2 || fail "$1 does not restore $2"
 	rm -rf "$out"
+}
+
+# hold SYSCALLS CMD ARGS... — run CMD in the background under strace, its
+# first call of each of SYSCALLS (comma-separated) held 3 s on entry, and
+# return once one is held: the test acts at exactly that moment (a writer
+# racing drfs, made deterministic). With HOLD_PATH set, only calls on that
+# path count; with HOLD_AT=exit they are held on exit, once done. Then
+# hold_wait. Skips without strace.
+hold() {
+	local sys=$1 i
+	local -a only=()
+	shift
+	command -v strace >/dev/null || skip "strace is not installed"
+	[ -z "${HOLD_PATH:-}" ] || only=(-P "$HOLD_PATH")
+	: >"$T/hold.log"
+	# LeakSanitizer cannot run under ptrace
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+	strace -f -qq -o "$T/hold.log" "${only[@]}" -e trace="$sys" \
+		-e inject="$sys":delay_"${HOLD_AT:-enter}"=3000000:when=1 \
+		"$@" >"$T/last.out" 2>"$T/last.err" &
+	HOLD_PID=$!
+	for i in $(seq 1 600); do
+		grep -qE "^[0-9]+ +(${sys//,/|})\(" "$T/hold.log" && return 0
+		kill -0 "$HOLD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$T/last.err" >&2
+	fail "$1 $2: no ${sys//,/ or } call was held"
+}
+# hold_wait WHAT — wait for the command hold started; then as run_nocrash.
+hold_wait() {
+	RC=0
+	wait "$HOLD_PID" || RC=$?
+	if sanitizer_report "$T/last.err" || [ "$RC" -ge 128 ]; then
+		cat "$T/last.err" >&2
+		fail "$1: crashed (exit $RC)"
+	fi
+	return 0
 }
 
 # mount_repo MNT [OPTS...] — mount $REPO on MNT, wait until it is mounted.

@@ -141,11 +141,11 @@ fsync_edit() {
 	touch -r "$MNT/now/synced" "$T/synced"
 }
 
-# hold: in one round of two, keep up to 3 files this round wrote open
+# hold_open: in one round of two, keep up to 3 files this round wrote open
 # (read-only) while drfs snapshot runs, as a RELEASE arriving late does;
-# unhold closes them
+# close_held closes them
 HOLDER=
-hold() {
+hold_open() {
 	local -a fs=()
 	local f
 	rnd 2
@@ -166,13 +166,13 @@ signal.pause()' "$T/held" "${fs[@]}" >/dev/null 2>&1 &
 	[ -e "$T/held" ] || fail "could not hold files open"
 	HELD=" (${#fs[@]} files held open)"
 }
-unhold() {
+close_held() {
 	[ -n "$HOLDER" ] || return 0
 	kill "$HOLDER" 2>/dev/null || true
 	wait "$HOLDER" 2>/dev/null || true
 	HOLDER=
 }
-trap 'rc=$?; unhold; _lib_cleanup "$rc"' EXIT
+trap 'rc=$?; close_held; _lib_cleanup "$rc"' EXIT
 
 # snapshots: folder, source state, copy of now/synced at that time
 SNAP_F=() SNAP_ST=()
@@ -256,17 +256,17 @@ for k in $(seq 1 "$ROUNDS"); do
 			rnd 1500; sleep_ms "$R"
 			what="${R} ms after the rsync"
 		elif [ $phase = snapshot ]; then
-			hold
+			hold_open
 			drfs snapshot "$MNT" --time "$(iso "$snap_time")" \
 				>"$T/snap.out" 2>&1 &
 			sp=$!
 			rnd 600; sleep_ms "$R"
 			what="${R} ms into drfs snapshot$HELD"
 		else
-			hold
+			hold_open
 			snapshot "$snap_time" "$st"
 			snapped=1
-			unhold
+			close_held
 			crashcheck dirtimes "$MNT/now" "$st"
 			for _ in $(seq 1 30); do
 				st_now=$(drfs status "$MNT")
@@ -292,7 +292,7 @@ for k in $(seq 1 "$ROUNDS"); do
 		kill9 "$MNT"
 		if [ $phase = snapshot ]; then
 			wait "$sp" && snapped=1 || true
-			unhold
+			close_held
 		fi
 	fi
 	mount_repo "$MNT"

@@ -23,7 +23,8 @@
  * NAME, DATA and TARGET are %-escaped (%2f is '/', %00 NUL, %20 a space);
  * the token %E is the empty string. ATTR: mode=OCTAL (permission bits),
  * uid=N, gid=N, mtime=SECONDS, nlink=N, ino=N (a hard-link group is the
- * entries with the same ino and nlink > 1).
+ * entries with the same ino and nlink > 1), xattr=NAME=VALUE (an extended
+ * attribute, both %-escaped; not on dir).
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -51,6 +52,9 @@ static struct drfs_writer *wr;
 static const char *prog = "drfs-craft";
 static uint64_t next_ino = 1000, n_files, n_dirs;
 static int line_no;
+/* the xattr= attributes of the entry being added (not a dir's) */
+static struct drfs_xattr xattrs[16];
+static size_t n_xattrs;
 
 static void die(const char *fmt, const char *arg)
 {
@@ -127,7 +131,15 @@ static void attrs(struct drfs_node *n, char **tok, int n_tok)
 			n->nlink = (uint32_t)x;
 		else if (!strcmp(k, "ino"))
 			n->ino = x;
-		else
+		else if (!strcmp(k, "xattr") && strchr(v, '=') &&
+			 (n->mode & S_IFMT) != S_IFDIR &&
+			 n_xattrs < ARRAY_SIZE(xattrs)) {
+			char *sep = strchr(v, '=');
+			struct drfs_xattr *xa = &xattrs[n_xattrs++];
+			*sep = 0;
+			xa->name = unescape(v, &xa->name_len);
+			xa->value = unescape(sep + 1, &xa->value_len);
+		} else
 			die("unknown attribute \"%s\"", k);
 	}
 }
@@ -145,9 +157,14 @@ static void add(struct dir *d, const uint8_t *name, size_t name_len,
 	drfs_tree_enc_init(&enc, &b);
 	n->name = (const uint8_t *)"x";
 	n->name_len = 1;
-	if (drfs_tree_enc_add(&enc, n, NULL, 0, x, nx) < 0)
+	if (drfs_tree_enc_add(&enc, n, xattrs, n_xattrs, x, nx) < 0)
 		die("%s", "cannot encode an entry");
 	drfs_tree_enc_release(&enc);
+	for (size_t i = 0; i < n_xattrs; i++) {
+		free((void *)xattrs[i].name);
+		free((void *)xattrs[i].value);
+	}
+	n_xattrs = 0;
 	/* version byte, uvarint 1, 'x' */
 	if (d->n == d->cap) {
 		d->cap = d->cap ? 2 * d->cap : 16;

@@ -3,7 +3,9 @@
  * test_base.c - drfs_open_beneath and its fallback drfs_open_beneath_walk:
  * plain paths open; an absolute path, "..", and a symlink in any component
  * (to a directory inside or outside, as the last component, with O_PATH or
- * O_CREAT) are refused, and nothing is created outside the root.
+ * O_CREAT) are refused, and nothing is created outside the root. And
+ * drfs_str_show / drfs_utf8_decode: repository text shown without a byte
+ * that drives a terminal, printable UTF-8 kept, a table of cases.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -77,6 +79,53 @@ static void test_open(open_fn op, const char *what)
 	close(root);
 }
 
+static void test_show(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "", "" },
+		{ "web1", "web1" },
+		{ "/srv/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "/srv/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "a\x1b[2Jb\nc\rd\te\x7f", "a\\x1b[2Jb\\x0ac\\x0dd\\x09e\\x7f" },
+		{ "q\"\\", "q\\\"\\\\" },
+		/* Latin-1, a stray continuation, a truncated sequence */
+		{ "caf\xe9", "caf\\xe9" },
+		{ "\x80x", "\\x80x" },
+		{ "\xe2\x82", "\\xe2\\x82" },
+		/* overlong "/", a surrogate, beyond U+10FFFF */
+		{ "\xc0\xaf", "\\xc0\\xaf" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		/* C1 CSI, right-to-left override, first strong isolate */
+		{ "\xc2\x9b", "\\xc2\\x9b" },
+		{ "\xe2\x80\xae", "\\xe2\\x80\\xae" },
+		{ "\xe2\x81\xa8", "\\xe2\\x81\\xa8" },
+		/* U+00A0 and U+2029 are not controls of that kind */
+		{ "\xc2\xa0", "\xc2\xa0" },
+	};
+	char out[DRFS_SHOW_BUF(16)];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		drfs_str_show(cases[i].in, out, sizeof(out));
+		if (strcmp(out, cases[i].want) != 0)
+			fprintf(stderr, "case %zu: got \"%s\"\n", i, out);
+		CHECK(strcmp(out, cases[i].want) == 0);
+	}
+	/* 16 bytes that all need \xHH fit DRFS_SHOW_BUF(16) uncut */
+	drfs_str_show("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10"
+		      "\x11\x12\x13", out, sizeof(out));
+	CHECK_EQ(strlen(out), 64u);
+	/* cut with "..." to fit, never in the middle of an escape */
+	char small[16];
+	drfs_str_show("\x1b\x1b\x1b\x1b\x1b", small, sizeof(small));
+	CHECK(strcmp(small, "\\x1b\\x1b\\x1b...") == 0);
+	uint32_t cp = 0;
+	CHECK_EQ(drfs_utf8_decode((const uint8_t *)"\xe2\x82\xac", 3, &cp), 3u);
+	CHECK_EQ(cp, 0x20acu);
+	CHECK_EQ(drfs_utf8_decode((const uint8_t *)"\xe2\x82\xac", 2, &cp), 0u);
+}
+
 int main(void)
 {
 	char p[256];
@@ -107,6 +156,7 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/root/out", top);
 	CHECK(symlink("../outside", p) == 0);
 
+	test_show();
 	test_open(drfs_open_beneath, "drfs_open_beneath");
 	test_open(drfs_open_beneath_walk, "drfs_open_beneath_walk");
 

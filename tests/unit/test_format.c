@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -852,6 +853,69 @@ static void test_indexobj(void)
 	drfs_buf_release(&b2);
 }
 
+/* ---- deletion records ----------------------------------------------------- */
+
+static void test_deletion(void)
+{
+	struct drfs_deletion h = { .time = 1767225600, .n_holders = 2 }, d;
+	struct drfs_buf idx, b, b2;
+	struct drfs_indexobj_iter it;
+	struct drfs_id pack;
+	uint32_t plen;
+	size_t n;
+	const uint8_t *raw;
+
+	drfs_buf_init(&idx, 1 << 20);
+	drfs_buf_init(&b, 1 << 20);
+	drfs_buf_init(&b2, 1 << 20);
+	memset(h.prune, 0x11, sizeof(h.prune));
+	memset(h.holders[0], 0x22, sizeof(h.holders[0]));
+	memset(h.holders[1], 0x33, sizeof(h.holders[1]));
+	CHECK_EQ(golden_index(&idx), 0);
+	CHECK_EQ(drfs_deletion_begin(&h, &b), 0);
+	size_t head = b.len;
+	CHECK_EQ(head, 1 + 8 + 16 + 1 + 2 * 16 + 1u);
+	CHECK_EQ(drfs_buf_append(&b, idx.p + 1, idx.len - 1), 0);
+	CHECK_EQ(drfs_deletion_decode(b.p, b.len, &d), 0);
+	CHECK(d.time == h.time && d.n_holders == 2 &&
+	      !memcmp(d.prune, h.prune, 16) &&
+	      !memcmp(d.holders[1], h.holders[1], 16));
+	CHECK(d.index == b.p + head - 1 && d.index_len == idx.len);
+	/* the index part iterates as the golden index object */
+	CHECK_EQ(drfs_indexobj_iter_init(&it, d.index, d.index_len), 0);
+	CHECK_EQ(drfs_indexobj_iter_next(&it, &pack, &plen, &n, &raw), 1);
+	CHECK(plen == 5000 && n == 3);
+	/* re-encoding reproduces it */
+	CHECK_EQ(drfs_deletion_begin(&d, &b2), 0);
+	CHECK_EQ(drfs_buf_append(&b2, d.index + 1, d.index_len - 1), 0);
+	CHECK(buf_eq(&b, &b2));
+
+	/* truncations fail except at the index part's record boundaries */
+	size_t rec1 = head + 32 + 4 + 1 + 3 * DRFS_PACK_ENTRY_LEN;
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *t = dup_n(b.p, len);
+		int r = drfs_deletion_decode(t, len, &d);
+		CHECK(len == head || len == rec1 ? r == 0 : r == -EBADMSG);
+		free(t);
+	}
+	/* a wrong version, too many holders, a bad index part */
+	uint8_t *t = dup_n(b.p, b.len);
+	t[0] = 2;
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	t[0] = 1;
+	t[25] = DRFS_DELETION_HOLDERS_MAX + 1;
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	t[25] = 2;
+	t[head - 1] = 2; /* the index part's version */
+	CHECK_EQ(drfs_deletion_decode(t, b.len, &d), -EBADMSG);
+	free(t);
+	h.n_holders = DRFS_DELETION_HOLDERS_MAX + 1;
+	CHECK_EQ(drfs_deletion_begin(&h, &b2), -EINVAL);
+	drfs_buf_release(&idx);
+	drfs_buf_release(&b);
+	drfs_buf_release(&b2);
+}
+
 /* ---- packs and blobs ---------------------------------------------------- */
 
 static void test_pack(void)
@@ -1038,6 +1102,10 @@ static void test_names(void)
 	CHECK_EQ(drfs_name_parse(name, "forgotten", &got), 0);
 	CHECK(drfs_id_eq(&id, &got));
 	CHECK_EQ(drfs_name_parse(name, "snapshots", &got), -EINVAL);
+	drfs_name_deletion(&id, name);
+	CHECK(strncmp(name, "deletions/3f40", 14) == 0);
+	CHECK_EQ(drfs_name_parse(name, "deletions", &got), 0);
+	CHECK(drfs_id_eq(&id, &got));
 }
 
 /* ---- golden files ------------------------------------------------------- */
@@ -1205,6 +1273,109 @@ static void test_golden(void)
 	drfs_buf_release(&want);
 }
 
+/*
+ * drfs_tree_walk over a chain of WALK_DEPTH trees: tree k holds "d" (tree
+ * k + 1, but for the last) and "f" (a file of size k), made from its id by
+ * chain_read. The walk runs on a thread with a WALK_STACK stack, which any
+ * recursion per level would overflow: every file is met once, at its
+ * depth, and a level's node stays valid below it. A tree that cannot be
+ * read is not pushed and its error comes back.
+ */
+#define WALK_DEPTH 100000
+#define WALK_STACK (256u << 10)
+
+struct chain_walk {
+	uint64_t fail_at; /* chain_read fails for this tree */
+	int e;
+	uint64_t files, sizes, max_depth;
+	bool node_lost;
+};
+
+static int chain_read(void *ud, const struct drfs_id *id,
+		      struct drfs_buf *out)
+{
+	const struct chain_walk *c = ud;
+	uint64_t k = drfs_get_le64(id->b);
+	struct drfs_tree_enc enc;
+	struct drfs_node n = { .name = (const uint8_t *)"d", .name_len = 1,
+			       .mode = S_IFDIR | 0755, .nlink = 2 };
+	int e = 0;
+
+	if (k == c->fail_at)
+		return -EIO;
+	drfs_tree_enc_init(&enc, out);
+	if (k + 1 < WALK_DEPTH) {
+		drfs_put_le64(n.subtree.b, k + 1);
+		e = drfs_tree_enc_add(&enc, &n, NULL, 0, NULL, 0);
+	}
+	n = (struct drfs_node){ .name = (const uint8_t *)"f", .name_len = 1,
+				.mode = S_IFREG | 0644, .nlink = 1, .size = k };
+	e = e ?: drfs_tree_enc_add(&enc, &n, NULL, 0, NULL, 0);
+	drfs_tree_enc_release(&enc);
+	return e;
+}
+
+static void *chain_walk(void *arg)
+{
+	struct chain_walk *c = arg;
+	struct drfs_tree_walk w;
+	struct drfs_node *n;
+	struct drfs_id root = { 0 };
+
+	drfs_tree_walk_init(&w, chain_read, c);
+	c->e = drfs_tree_walk_push(&w, &root);
+	while (c->e >= 0 && drfs_tree_walk_depth(&w)) {
+		size_t depth = drfs_tree_walk_depth(&w);
+		c->max_depth = MAX(c->max_depth, depth);
+		if (depth > 1) {
+			struct drfs_tree_level *up = w.levels.v[depth - 2];
+			c->node_lost |= up->node.name_len != 1 ||
+					up->node.name[0] != 'd';
+		}
+		c->e = drfs_tree_walk_next(&w, &n);
+		if (c->e == 0) {
+			drfs_tree_walk_pop(&w);
+		} else if (c->e > 0 && S_ISDIR(n->mode)) {
+			c->e = drfs_tree_walk_push(&w, &n->subtree);
+		} else if (c->e > 0) {
+			c->files++;
+			c->sizes += n->size;
+			c->node_lost |= n->size != depth - 1;
+		}
+	}
+	drfs_tree_walk_release(&w);
+	return NULL;
+}
+
+static void run_chain_walk(struct chain_walk *c)
+{
+	pthread_attr_t a;
+	pthread_t th;
+	CHECK_EQ(pthread_attr_init(&a), 0);
+	CHECK_EQ(pthread_attr_setstacksize(&a, WALK_STACK), 0);
+	CHECK_EQ(pthread_create(&th, &a, chain_walk, c), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	pthread_attr_destroy(&a);
+}
+
+static void test_tree_walk(void)
+{
+	struct chain_walk c = { .fail_at = UINT64_MAX };
+	run_chain_walk(&c);
+	CHECK_EQ(c.e, 0);
+	CHECK_EQ(c.files, WALK_DEPTH);
+	CHECK(c.sizes == (uint64_t)WALK_DEPTH * (WALK_DEPTH - 1) / 2);
+	CHECK_EQ(c.max_depth, WALK_DEPTH);
+	CHECK(!c.node_lost);
+
+	c = (struct chain_walk){ .fail_at = WALK_DEPTH / 2 };
+	run_chain_walk(&c);
+	CHECK_EQ(c.e, -EIO);
+	CHECK_EQ(c.max_depth, WALK_DEPTH / 2); /* the failed one not pushed */
+	CHECK_EQ(c.files, 0); /* "d" sorts first: no file was reached */
+	CHECK(!c.node_lost);
+}
+
 int main(void)
 {
 	test_init("test_format");
@@ -1220,7 +1391,9 @@ int main(void)
 	test_snapshot_named();
 	test_forget();
 	test_tree();
+	test_tree_walk();
 	test_indexobj();
+	test_deletion();
 	test_pack();
 	test_names();
 	test_golden();
