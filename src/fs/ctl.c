@@ -314,7 +314,6 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 	struct drfs_now_status st;
 	struct drfs_now *n = fs->now;
 	char text[4096 + 32], b1[32], b2[32], b3[32], age[32];
-	char text[2560], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)
