@@ -196,12 +196,28 @@ bool fs_ctl_is(const char *name);
 int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 		    size_t len);
 /*
- * user.drfs.last-snapshot, user.drfs.status: value length (max 0: size).
- * extra (may be NULL): lines appended to the status (retention, gc).
+ * user.drfs.last-snapshot, user.drfs.status, user.drfs.unmount-report of
+ * fs: value length (max 0: size). extra (may be NULL): lines appended to
+ * the status (retention, gc).
  */
-int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
-		    const char *name, const char *extra, char *out,
-		    size_t max);
+int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
+		    char *out, size_t max);
+/*
+ * Daemon, at unmount: write the unmount report (ok, and the lines
+ * drfs umount shows) in cache_dir, fsync'd.
+ */
+int fs_ctl_report_write(const char *cache_dir, bool ok, const char *text);
+/*
+ * Client: the path of the unmount report of the daemon serving
+ * mountpoint; -ENODATA (and others) when it writes none.
+ */
+int fs_ctl_report_path(const char *mountpoint, char *out, size_t len);
+/*
+ * Client, once the daemon has exited: show the report at path (each line
+ * as an error) and remove it. 0 if the unmount went well, else -EIO (also
+ * when there is no report: the daemon was killed).
+ */
+int fs_ctl_report_read(const char *path);
 
 /* ---- inode.c ---------------------------------------------------------- */
 

@@ -81,7 +81,19 @@ struct drfs_now_opts {
  */
 int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 		  struct drfs_now **ret);
-/* Stop background work (draining pending uploads) and free. NULL ok. */
+/*
+ * Stop background work and drain: chunk what is staged in memory, flush
+ * the writer (uploads), unstage what became durable, and write what is
+ * still in memory (an upload failed, a file is open) to staging files,
+ * fsync'd. Returns 0, or a negative errno when something could not be
+ * uploaded (it stays staged in the cache directory: the next
+ * drfs_now_open picks it up) or was lost (a file staged in memory that
+ * could not be written to the cache directory); drfs_repo_last_error()
+ * then says why. Idempotent; afterwards only drfs_now_status and
+ * drfs_now_free may be called.
+ */
+int drfs_now_stop(struct drfs_now *n);
+/* drfs_now_stop (unless done) and free. NULL ok. */
 void drfs_now_free(struct drfs_now *n);
 
 /* ---- metadata ---------------------------------------------------------- */

@@ -8,6 +8,11 @@
  *       "tag=T" (empty: now, no tags)
  *   getxattr(MP, "user.drfs.last-snapshot")   folder of the last snapshot
  *   getxattr(MP, "user.drfs.status")          a few lines of text
+ *   getxattr(MP, "user.drfs.unmount-report")  the file where the daemon
+ *       writes how its unmount went (final snapshot, upload drain):
+ *       "<cache-dir>/unmount.report", a line "ok" or "failed", then the
+ *       lines to show; drfs umount removes it, unmounts, waits for the
+ *       daemon to exit and reads it
  *   getxattr(MP, "user.drfs.repo")            repository id, cache dir
  *   setxattr(MP, "user.drfs.prune", ARGS)     run `drfs prune` in the
  *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
@@ -15,7 +20,8 @@
  *       its output, lines "out:..." and "err:..." (mount.c serves these)
  *
  * The client half runs in the CLI process; the daemon half
- * (fs_ctl_setxattr / fs_ctl_getxattr) is called by mount.c.
+ * (fs_ctl_setxattr / fs_ctl_getxattr / fs_ctl_report_write) is called by
+ * mount.c.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,13 +35,17 @@
 #include "drfs/fs.h"
 #include "drfs/fsint.h"
 #include "drfs/limits.h"
+#include "drfs/log.h"
 #include "drfs/now.h"
 
 #define CTL_SNAPSHOT "user.drfs.snapshot"
 #define CTL_LAST "user.drfs.last-snapshot"
 #define CTL_STATUS "user.drfs.status"
 #define CTL_PID "user.drfs.pid"
+#define CTL_REPORT "user.drfs.unmount-report"
 #define CTL_ARGS_MAX 8192
+#define REPORT_NAME "unmount.report"
+#define REPORT_MAX 4096
 
 /* Only a drfs mount root answers user.drfs.pid: never set an attribute on
  * an ordinary directory by mistake. */
@@ -98,6 +108,51 @@ int drfs_fs_status(const char *mountpoint, char *out, size_t len)
 							   : -errno;
 	out[l] = 0;
 	return 0;
+}
+
+int fs_ctl_report_path(const char *mountpoint, char *out, size_t len)
+{
+	ssize_t l = getxattr(mountpoint, CTL_REPORT, out, len - 1);
+	if (l < 0)
+		return -errno;
+	out[l] = 0;
+	return strlen(out) == (size_t)l && out[0] == '/' ? 0 : -EBADMSG;
+}
+
+int fs_ctl_report_read(const char *path)
+{
+	char buf[REPORT_MAX + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		log_err("the drfs daemon exited without saying whether its "
+			"final snapshot and uploads succeeded (it was "
+			"killed?): see its log; the next drfs mount with its "
+			"cache directory picks up what it left staged");
+		return -EIO;
+	}
+	ssize_t l = read(fd, buf, REPORT_MAX);
+	close(fd);
+	unlink(path);
+	buf[l > 0 ? l : 0] = 0;
+	char *line = buf, *next = strchr(buf, '\n');
+	if (next)
+		*next++ = 0;
+	if (!strcmp(line, "ok"))
+		return 0;
+	if (strcmp(line, "failed")) {
+		log_err("\"%s\": not an unmount report", path);
+		return -EIO;
+	}
+	for (line = next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		for (char *p = line; *p; p++) /* our own file, but a terminal */
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		log_err("%s", line);
+	}
+	return -EIO;
 }
 
 /* Whether two paths name the same directory. */
@@ -172,6 +227,33 @@ int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 
 /* ---- daemon ------------------------------------------------------------- */
 
+static void report_path(const char *cache_dir, char *out, size_t len)
+{
+	snprintf(out, len, "%s/" REPORT_NAME, cache_dir);
+}
+
+int fs_ctl_report_write(const char *cache_dir, bool ok, const char *text)
+{
+	char path[4096], tmp[4096 + 8];
+	report_path(cache_dir, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t tl = MIN(strlen(text), (size_t)REPORT_MAX - 8);
+	int e = drfs_pwrite_all(fd, ok ? "ok\n" : "failed\n", ok ? 3 : 7, 0);
+	if (e >= 0)
+		e = drfs_pwrite_all(fd, text, tl, ok ? 3 : 7);
+	if (e >= 0 && fsync(fd) < 0)
+		e = -errno;
+	close(fd);
+	if (e >= 0 && rename(tmp, path) < 0)
+		e = -errno;
+	if (e < 0)
+		unlink(tmp);
+	return e < 0 ? e : 0;
+}
+
 bool fs_ctl_is(const char *name)
 {
 	return !strncmp(name, "user.drfs.", 10);
@@ -226,12 +308,12 @@ static void fmt_age(double s, char *out, size_t max)
 		snprintf(out, max, "%.1fd", s / 86400);
 }
 
-int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
-		    const char *name, const char *extra, char *out,
-		    size_t max)
+int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
+		    char *out, size_t max)
 {
 	struct drfs_now_status st;
-	char text[2560], b1[32], b2[32], b3[32], age[32];
+	struct drfs_now *n = fs->now;
+	char text[4096 + 32], b1[32], b2[32], b3[32], age[32];
 	int l;
 
 	if (!n)
@@ -239,11 +321,14 @@ int fs_ctl_getxattr(struct drfs_now *n, const char *mountpoint,
 	int e = drfs_now_status(n, &st);
 	if (e < 0)
 		return e;
-	if (!strcmp(name, CTL_LAST)) {
+	if (!strcmp(name, CTL_REPORT)) {
+		report_path(fs->repo->cache_dir, text, sizeof(text));
+		l = (int)strlen(text);
+	} else if (!strcmp(name, CTL_LAST)) {
 		if (!st.last_folder[0])
 			return -ENODATA;
-		l = snprintf(text, sizeof(text), "%s/snapshots/%s", mountpoint,
-			     st.last_folder);
+		l = snprintf(text, sizeof(text), "%s/snapshots/%s",
+			     fs->mountpoint, st.last_folder);
 	} else if (!strcmp(name, CTL_STATUS)) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/file.h>
@@ -1156,7 +1157,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (ino == FS_INO_ROOT && fs_ctl_is(name)) {
 		char text[8192], extra[1024];
 		gc_status(fs, extra, sizeof(extra));
-		r = fs_ctl_getxattr(fs->now, fs->mountpoint, name, extra, text,
+		r = fs_ctl_getxattr(fs, name, extra, text,
 				    MIN(size, sizeof(text)));
 		if (r < 0)
 			reply_err(req, r == -ERANGE ? -ERANGE : r);
@@ -2441,6 +2442,92 @@ static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
 	return r ? -ENOMEM : 0;
 }
 
+/* Log one line of the unmount report and append it to buf (len bytes). */
+static void _printf_(3, 4) report_line(char *buf, size_t len,
+				       const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+	log_err("%s", buf + used);
+	used = strlen(buf);
+	if (used + 1 < len) {
+		buf[used] = '\n';
+		buf[used + 1] = 0;
+	}
+}
+
+/*
+ * At unmount: the final snapshot of now/ (when it changed), the retention
+ * policy, the drain of the uploads; then now/ is freed. What failed is
+ * logged and written to the unmount report, which drfs umount shows
+ * (ctl.c), with where the changes that could not be stored are kept.
+ */
+static void finish_now(struct fs *fs, const struct drfs_mount_opts *o)
+{
+	char why[3072] = "";
+	struct drfs_now_status st;
+	bool failed = false, kept = false;
+	const char *d;
+	int e;
+
+	if (!o->no_snapshot_on_unmount) {
+		struct drfs_now_snapshot_opts so = { .if_changed = true };
+		char folder[32];
+		drfs_repo_set_last_error("%s", "");
+		e = drfs_now_snapshot(fs->now, &so, folder);
+		if (e > 0)
+			log_info("snapshot of now/ at unmount: snapshots/%s",
+				 folder);
+		if (e > 0 && fs->ret) {
+			int f = fs->ret->enforce(fs->ret->ud, fs->repo);
+			if (f > 0)
+				log_info("retention policy: forgot %d "
+					 "snapshot%s (space is freed by the "
+					 "next gc)", f, f == 1 ? "" : "s");
+			else if (f < 0)
+				report_line(why, sizeof(why),
+					    "the retention policy at unmount "
+					    "failed: %s (the snapshot is "
+					    "stored)", drfs_strerror(f));
+			failed = f < 0;
+		} else if (e < 0) {
+			d = drfs_repo_last_error();
+			report_line(why, sizeof(why),
+				    "the snapshot of now/ at unmount failed: "
+				    "%s", d ? d : drfs_strerror(e));
+			failed = kept = true;
+		}
+	}
+	drfs_repo_set_last_error("%s", "");
+	e = drfs_now_stop(fs->now);
+	if (e < 0) {
+		d = drfs_repo_last_error();
+		report_line(why, sizeof(why),
+			    "uploading the data staged in now/ failed: %s",
+			    d ? d : drfs_strerror(e));
+		failed = kept = true;
+	}
+	if (kept && drfs_now_status(fs->now, &st) == 0)
+		report_line(why, sizeof(why),
+			    "the changes to now/ since %s%s are kept in the "
+			    "cache directory \"%s\" (%" PRIu64 " files "
+			    "staged in its staging/, the rest in its index): "
+			    "the next drfs mount with this cache directory "
+			    "picks them up",
+			    st.last_folder[0] ? "snapshot " : "",
+			    st.last_folder[0] ? st.last_folder : "the start",
+			    fs->repo->cache_dir, st.staged_files);
+	e = fs_ctl_report_write(fs->repo->cache_dir, !failed, why);
+	if (e < 0)
+		log_err("writing the unmount report in \"%s\": %s",
+			fs->repo->cache_dir, drfs_strerror(e));
+	drfs_now_free(fs->now);
+	fs->now = NULL;
+}
+
 /*
  * <cache>/mount: this mount point, under an exclusive flock for as long as
  * the daemon serves (drfs_fs_find_mount: a `drfs prune` with this cache
@@ -2673,30 +2760,8 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		pthread_join(fs.gc_thread, NULL);
 		fs.gc_started = false;
 	}
-	if (fs.now && !o->no_snapshot_on_unmount) {
-		struct drfs_now_snapshot_opts so = { .if_changed = true };
-		char folder[32];
-		int e = drfs_now_snapshot(fs.now, &so, folder);
-		if (e > 0)
-			log_info("snapshot of now/ at unmount: snapshots/%s",
-				 folder);
-		if (e > 0 && fs.ret) {
-			int f = fs.ret->enforce(fs.ret->ud, fs.repo);
-			if (f > 0)
-				log_info("retention policy: forgot %d "
-					 "snapshot%s (space is freed by the "
-					 "next gc)", f, f == 1 ? "" : "s");
-			else if (f < 0)
-				log_err("retention policy at unmount: %s",
-					drfs_strerror(f));
-		}
-		else if (e < 0)
-			log_err("snapshot of now/ at unmount failed: %s "
-				"(changes stay in the cache for the next mount)",
-				drfs_strerror(e));
-	}
-	drfs_now_free(fs.now); /* drains pending uploads */
-	fs.now = NULL;
+	if (fs.now)
+		finish_now(&fs, o);
 	log_info("unmounted \"%s\"", o->mountpoint);
 out:
 	report(ready_fd, r);
@@ -2824,6 +2889,11 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 
 /* ---- umount -------------------------------------------------------------- */
 
+/* drfs umount's wait for the daemon, in 10 ms steps (the systemd unit
+ * gives its stop 30 minutes too) */
+#define UMOUNT_NOTE_AFTER 1000
+#define UMOUNT_WAIT_MAX (30 * 6000)
+
 static bool pid_alive(pid_t pid)
 {
 	char path[64], buf[512];
@@ -2862,6 +2932,13 @@ int drfs_fs_umount(const char *mountpoint)
 		pidbuf[n] = 0;
 		pid = (pid_t)atol(pidbuf);
 	}
+	/* a daemon with now/ reports how its final snapshot went */
+	char report[4096];
+	bool reports = pid > 0 &&
+		       fs_ctl_report_path(mountpoint, report,
+					  sizeof(report)) == 0;
+	if (reports)
+		unlink(report); /* an older one */
 	if (umount2(mountpoint, 0) < 0) {
 		int e = errno;
 		if (e == EPERM || e == EACCES) {
@@ -2890,8 +2967,23 @@ int drfs_fs_umount(const char *mountpoint)
 			return -e;
 		}
 	}
-	/* wait for the daemon to finish (up to 60 s) */
-	for (int i = 0; pid > 0 && i < 6000 && pid_alive(pid); i++)
+	/*
+	 * Wait for the daemon to finish: the final snapshot and the uploads
+	 * may take a while (and retries, when the repository is unreachable).
+	 */
+	for (int i = 0; pid > 0 && pid_alive(pid); i++) {
+		if (i == UMOUNT_NOTE_AFTER)
+			log_info("waiting for the drfs daemon (pid %ld) to "
+				 "finish uploading and snapshotting now/",
+				 (long)pid);
+		if (i == UMOUNT_WAIT_MAX) {
+			log_err("the drfs daemon (pid %ld) is still running "
+				"after %d minutes: whether its final snapshot "
+				"succeeds will be in its log",
+				(long)pid, UMOUNT_WAIT_MAX / 6000);
+			return -ETIMEDOUT;
+		}
 		usleep(10000);
-	return 0;
+	}
+	return reports ? fs_ctl_report_read(report) : 0;
 }

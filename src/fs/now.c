@@ -192,6 +192,9 @@ struct drfs_now {
 	bool syncer_started;
 	bool syncer_quit;          /* (lock) */
 	pthread_cond_t syncer_cond; /* (lock) */
+
+	bool stopped;    /* drfs_now_stop ran: no background threads */
+	int stop_result; /* its result */
 };
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -1326,6 +1329,7 @@ out:
 
 static int delete_inode(struct drfs_now *n, struct drfs_txn *t,
 			const struct rec *r, bool *ret_unlink_staging);
+static int index_sync(struct drfs_now *n);
 
 /* A staged file whose staging content is gone becomes an empty file. */
 static int lose_content(struct drfs_txn *t, struct rec *r)
@@ -1341,7 +1345,49 @@ static int lose_content(struct drfs_txn *t, struct rec *r)
 	return e < 0 ? e : mark_dirty(t, r->ino);
 }
 
-/* After a crash: orphans, staging files, chunks that never became durable. */
+/*
+ * Whether the extents of staged file r hold its content durably: they
+ * describe it (not I_STALE) and every blob they name is in the repository
+ * (not I_PENDING; or, after a crash, each one is in the blob index, which
+ * a writer flush fills only once the packs and their index/ object are
+ * uploaded: the daemon may have stopped between that and clearing the
+ * flag). 1 yes, 0 no, or a negative errno.
+ */
+static int extents_durable(struct drfs_txn *t, const struct rec *r)
+{
+	struct ext_scan s = { 0 };
+	struct drfs_blob_loc loc;
+	if (r->flags & I_STALE)
+		return 0;
+	if (!(r->flags & I_PENDING))
+		return 1;
+	int e = ext_range(t, r->ino, 0, UINT64_MAX, &s);
+	for (size_t i = 0; e >= 0 && i < s.n; i++)
+		e = drfs_index_blob_get(t, &s.v[i].id, &loc);
+	free(s.v);
+	if (e == -ENOENT)
+		return 0;
+	return e < 0 ? e : 1;
+}
+
+/*
+ * r's extents hold its content durably: it is no longer staged. The
+ * caller puts r, commits, then drops the staging file (unlink_staging).
+ */
+static int unstage(struct drfs_txn *t, struct rec *r)
+{
+	r->flags &= ~(I_STAGED | I_PENDING);
+	return set_del(t, 'S', r->ino);
+}
+
+/*
+ * After a crash: orphans, staging files, chunks that never became durable.
+ * A staged file whose extents are durable (a flush or a snapshot recorded
+ * them; the daemon stopped before the staging was dropped) keeps them and
+ * is no longer staged, whatever happened to its staging content. Otherwise
+ * its staging file is the content; without one (staged in memory, or a
+ * machine crash lost it) the file is empty now.
+ */
 static int recover(struct drfs_now *n)
 {
 	struct drfs_txn *t;
@@ -1362,10 +1408,19 @@ static int recover(struct drfs_now *n)
 	for (size_t i = 0; e >= 0 && i < staged.n; i++) {
 		struct rec r;
 		char p[PATH_MAX];
-		if (rec_get(t, staged.v[i], &r) < 0) {
+		if (rec_get(t, staged.v[i], &r) < 0 ||
+		    !(r.flags & I_STAGED)) {
 			e = set_del(t, 'S', staged.v[i]);
 			continue;
 		}
+		e = extents_durable(t, &r);
+		if (e > 0) {
+			e = unstage(t, &r);
+			e = e < 0 ? e : rec_put(t, &r);
+			continue;
+		}
+		if (e < 0)
+			break;
 		staging_path(n, r.ino, p, sizeof(p));
 		int fd = open(p, O_RDWR | O_CLOEXEC);
 		if (fd < 0 && errno != ENOENT) {
@@ -1393,18 +1448,22 @@ static int recover(struct drfs_now *n)
 		}
 		close(fd);
 		if (r.flags & I_PENDING) {
-			/* extents whose blobs may never have been flushed */
+			/* extents whose blobs were never flushed */
 			r.flags &= ~I_PENDING;
 			r.flags |= I_STALE;
 		}
-		e = e < 0 ? e : rec_put(t, &r);
+		e = rec_put(t, &r);
 	}
-	if (e >= 0)
-		staging_clean(n, t);
 	if (e >= 0)
 		e = now_commit(n, t);
 	else
 		drfs_txn_abort(t);
+	/* staging files LMDB no longer needs go once that is on disk */
+	if (e >= 0 && index_sync(n) >= 0 &&
+	    drfs_txn_begin(n->r->index, false, &t) >= 0) {
+		staging_clean(n, t);
+		drfs_txn_abort(t);
+	}
 	if (e >= 0 && lost)
 		log_warn("now/: %zu file%s written since the last flush and "
 			 "never fsync'd lost their content when the daemon "
@@ -2623,6 +2682,21 @@ int drfs_now_fsync(struct drfs_now_file *f, bool datasync)
 	return e < 0 ? e : index_sync(n);
 }
 
+/*
+ * What the last close of file r does: I_ORPHAN delete it (unlinked while
+ * open); I_STAGED drop its staging, because its extents are durable (a
+ * flush or a snapshot covered it while it was open, and a close's RELEASE
+ * can arrive after that snapshot: nothing else would drop it); 0 nothing.
+ */
+static uint32_t closed_action(const struct rec *r)
+{
+	if (r->flags & I_ORPHAN)
+		return I_ORPHAN;
+	if ((r->flags & (I_STAGED | I_STALE | I_PENDING)) == I_STAGED)
+		return I_STAGED;
+	return 0;
+}
+
 void drfs_now_release(struct drfs_now_file *f)
 {
 	if (!f)
@@ -2638,21 +2712,26 @@ void drfs_now_release(struct drfs_now_file *f)
 		ofile_unlink(n, of);
 		struct drfs_txn *t;
 		struct rec r;
-		bool unl = false;
-		bool orphan = false;
+		uint32_t act = 0;
 		if (drfs_txn_begin(n->r->index, false, &t) == 0) {
-			orphan = rec_get(t, ino, &r) == 0 &&
-				 (r.flags & I_ORPHAN);
+			if (rec_get(t, ino, &r) == 0)
+				act = closed_action(&r);
 			drfs_txn_abort(t);
 		}
-		if (!orphan)
+		if (!act)
 			ino_list_push(&n->stale_q, ino); /* a hint */
-		if (orphan && drfs_txn_begin(n->r->index, true, &t) == 0) {
+		if (act && drfs_txn_begin(n->r->index, true, &t) == 0) {
+			bool unl = false;
 			int e = rec_get(t, ino, &r);
-			if (e >= 0 && (r.flags & I_ORPHAN))
-				e = delete_inode(n, t, &r, &unl);
-			else
+			if (e >= 0 && closed_action(&r) != act)
 				e = -EAGAIN; /* nothing to do */
+			if (e >= 0 && act == I_ORPHAN) {
+				e = delete_inode(n, t, &r, &unl);
+			} else if (e >= 0) {
+				e = unstage(t, &r);
+				e = e < 0 ? e : rec_put(t, &r);
+				unl = true;
+			}
 			if (e >= 0)
 				e = now_commit(n, t);
 			else
@@ -3142,8 +3221,12 @@ static int chunk_now(struct drfs_now *n, struct rec *r)
 }
 
 /*
- * Flush the writer; then staged files whose chunks that flush covered
- * become clean (staging dropped unless open). Under n->lock.
+ * Flush the writer; then staged files whose chunks that flush covered, and
+ * any other whose extents are durable, stop being staged unless open
+ * (their staging is dropped). If the flush fails, the blobs handed to the
+ * writer may be lost: files whose extents reference them become stale
+ * again, and what the background thread is chunking is not recorded.
+ * Under n->lock.
  */
 static int make_durable(struct drfs_now *n)
 {
@@ -3152,10 +3235,13 @@ static int make_durable(struct drfs_now *n)
 	uint64_t done;
 	int e;
 
+	apply_batch(n); /* its blobs are in the writer: the flush covers them */
 	pthread_mutex_lock(&n->wlock);
 	e = n->w ? drfs_writer_flush(n->w) : -EIO;
 	if (e < 0) {
 		/* the writer is dead: blobs handed to it may be lost */
+		const char *why = n->w ? drfs_writer_error(n->w) : NULL;
+		drfs_repo_set_last_error("%s", why ? why : drfs_strerror(e));
 		drfs_writer_free(n->w);
 		n->w = NULL;
 		drfs_writer_new(n->r, &n->w);
@@ -3165,6 +3251,8 @@ static int make_durable(struct drfs_now *n)
 	}
 	done = n->flush_epoch;
 	pthread_mutex_unlock(&n->wlock);
+	if (e < 0 && n->chunking)
+		n->chunk_abort = true;
 
 	int e2 = drfs_txn_begin(n->r->index, true, &t);
 	if (e2 < 0)
@@ -3173,25 +3261,29 @@ static int make_durable(struct drfs_now *n)
 	for (size_t i = 0; e2 >= 0 && i < staged.n; i++) {
 		struct rec r;
 		uint8_t k[9] = { 'S' }, v[8];
-		put_be64(k + 1, staged.v[i]);
-		if (rec_get(t, staged.v[i], &r) < 0 || !(r.flags & I_PENDING))
+		if (rec_get(t, staged.v[i], &r) < 0)
 			continue;
-		int l = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, 9, v, 8);
-		uint64_t ep = l == 8 ? drfs_get_le64(v) : UINT64_MAX;
-		if (e < 0) {
-			r.flags = (r.flags & ~I_PENDING) | I_STALE;
-			n->full_scan = 0;
-		} else if (ep < done) {
-			r.flags &= ~I_PENDING;
-			if (!(r.flags & I_STALE) && !ofile_find(n, r.ino)) {
-				r.flags &= ~I_STAGED;
-				e2 = set_del(t, 'S', r.ino);
-				e2 = e2 < 0 ? e2 : ino_list_push(&drop, r.ino);
+		uint32_t flags = r.flags;
+		if (r.flags & I_PENDING) {
+			put_be64(k + 1, staged.v[i]);
+			int l = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, 9, v,
+						  8);
+			uint64_t ep = l == 8 ? drfs_get_le64(v) : UINT64_MAX;
+			if (e < 0) {
+				r.flags = (r.flags & ~I_PENDING) | I_STALE;
+				n->full_scan = 0;
+			} else if (ep < done) {
+				r.flags &= ~I_PENDING;
 			}
-		} else {
-			continue;
 		}
-		e2 = e2 < 0 ? e2 : rec_put(t, &r);
+		/* durable and closed (perhaps since an earlier flush) */
+		if (!(r.flags & (I_STALE | I_PENDING | I_ORPHAN)) &&
+		    (r.flags & I_STAGED) && !ofile_find(n, r.ino)) {
+			e2 = unstage(t, &r);
+			e2 = e2 < 0 ? e2 : ino_list_push(&drop, r.ino);
+		}
+		if (e2 >= 0 && r.flags != flags)
+			e2 = rec_put(t, &r);
 	}
 	if (e2 >= 0)
 		e2 = now_commit(n, t);
@@ -3775,6 +3867,7 @@ static int commit_locked(struct drfs_now *n,
 		goto out;
 	for (struct ofile *of = n->ofiles; of && e >= 0; of = of->next)
 		e = persist_meta(n, of);
+	apply_batch(n); /* what the background thread chunked already */
 	e = e < 0 ? e : drfs_txn_begin(n->r->index, false, &t);
 	e = e < 0 ? e : rec_get(t, DRFS_NOW_ROOT, &root);
 	if (e < 0)
@@ -4168,10 +4261,11 @@ static void mem_drain(struct drfs_now *n)
 
 /*
  * What is still in memory after the last flush (it failed, or the file is
- * still open) goes to staging files, fsync'd, for the next mount. Under
+ * still open) goes to staging files, fsync'd, for the next mount. Returns
+ * how many files could not be written there (they are lost). Under
  * n->lock.
  */
-static void mem_spill_all(struct drfs_now *n)
+static size_t mem_spill_all(struct drfs_now *n)
 {
 	size_t failed = 0;
 	for (size_t i = 0; n->mem && i < MEM_SLOTS;) {
@@ -4184,10 +4278,7 @@ static void mem_spill_all(struct drfs_now *n)
 		if (!n->mem[i].ino || n->mem[i].ino == ino)
 			i++;
 	}
-	if (failed)
-		log_warn("now/: %zu file%s staged in memory could not be "
-			 "written to the cache directory and are lost",
-			 failed, failed == 1 ? "" : "s");
+	return failed;
 }
 
 static bool in_lineage(const struct drfs_now *n, const struct drfs_snapshot *s)
@@ -4389,10 +4480,10 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	return 0;
 }
 
-void drfs_now_free(struct drfs_now *n)
+int drfs_now_stop(struct drfs_now *n)
 {
-	if (!n)
-		return;
+	if (n->stopped)
+		return n->stop_result;
 	if (n->bg_started) {
 		pthread_mutex_lock(&n->lock);
 		n->bg_quit = true;
@@ -4400,6 +4491,7 @@ void drfs_now_free(struct drfs_now *n)
 		pthread_cond_broadcast(&n->bg_cond);
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->bg, NULL);
+		n->bg_started = false;
 	}
 	if (n->syncer_started) {
 		pthread_mutex_lock(&n->lock);
@@ -4407,14 +4499,31 @@ void drfs_now_free(struct drfs_now *n)
 		pthread_cond_broadcast(&n->syncer_cond);
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->syncer, NULL);
+		n->syncer_started = false;
 	}
 	pthread_mutex_lock(&n->lock);
 	mem_drain(n);
-	if (n->w)
-		make_durable(n);
-	mem_spill_all(n);
-	unlinks_flush(n);
+	int e = n->w ? make_durable(n) : -EIO;
+	size_t lost = mem_spill_all(n);
+	int e2 = unlinks_flush(n);
 	pthread_mutex_unlock(&n->lock);
+	if (lost) {
+		drfs_repo_set_last_error(
+			"%zu file%s staged in memory could not be written to "
+			"\"%s\" and %s lost", lost, lost == 1 ? "" : "s",
+			n->staging, lost == 1 ? "is" : "are");
+		e = -EIO;
+	}
+	n->stopped = true;
+	n->stop_result = e < 0 ? e : e2 < 0 ? e2 : 0;
+	return n->stop_result;
+}
+
+void drfs_now_free(struct drfs_now *n)
+{
+	if (!n)
+		return;
+	drfs_now_stop(n);
 	drfs_index_set_nosync(n->r->index, false);
 	drfs_writer_free(n->w);
 	while (n->ofiles) {

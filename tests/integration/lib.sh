@@ -16,7 +16,8 @@
 # obj_corrupt, obj_truncate, fuse_ok, fresh_cache, repo_bytes, realtree,
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
 # expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
-# umount_repo, mkedge, treecmp, fsmodel.
+# umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
+# stop_proxy, mkedge, treecmp, fsmodel.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -63,6 +64,7 @@ _lib_cleanup() {
 	local -a mounts pids=()
 	trap - ERR
 	set +e
+	stop_proxy
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		mapfile -t mounts < <(_mounts_under "$T" | grep -vxF "$T")
 		for m in "${mounts[@]}"; do
@@ -436,4 +438,56 @@ umount_repo() {
 		sleep 0.1
 	done
 	fail "'$mnt' still mounted"
+}
+
+# daemon_pid MNT — the pid of the daemon serving MNT.
+daemon_pid() {
+	getfattr --only-values -n user.drfs.pid "$1" 2>/dev/null
+}
+
+# kill9 MNT — kill -9 the daemon serving MNT, wait until it is gone,
+# detach its mount.
+kill9() {
+	local mnt=$1 pid
+	pid=$(daemon_pid "$mnt") || fail "cannot read the daemon's pid"
+	kill -9 "$pid"
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$pid" 2>/dev/null && fail "the daemon survived kill -9"
+	fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
+}
+
+# check_repo [WHY] — drfs check --read-data of $REPO must be clean.
+check_repo() {
+	drfs check "$REPO" --read-data >"$T/check" 2>&1 ||
+		{ cat "$T/check" >&2; fail "drfs check --read-data${1:+ ($1)}"; }
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_proxy LOG ENV... — tests/s3/faultproxy.js between drfs and the S3
+# server, with the FI_* settings in ENV; sets PROXY_PORT and PROXY_PID.
+# stop_proxy stops it (by its pid; also done on exit).
+PROXY_PID=
+start_proxy() {
+	local log=$1 up=${DRFS_TEST_S3_ENDPOINT##*:}
+	shift
+	up=${up%%/*}
+	command -v node >/dev/null || fail "node is needed for the fault proxy"
+	PROXY_PORT=$(free_port)
+	env "$@" FI_LIFETIME_S=600 node "$LIB_DIR/../s3/faultproxy.js" \
+		"$PROXY_PORT" "$up" 2>"$log" &
+	PROXY_PID=$!
+	for _ in $(seq 1 50); do
+		grep -q faultproxy "$log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "fault proxy did not start: $(cat "$log")"
+}
+stop_proxy() {
+	[ -n "${PROXY_PID:-}" ] || return 0
+	kill -TERM "$PROXY_PID" 2>/dev/null || true
+	wait "$PROXY_PID" 2>/dev/null || true
+	PROXY_PID=
 }

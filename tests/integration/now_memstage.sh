@@ -18,7 +18,6 @@ make_repo
 MNT=$T/mnt
 drfs init "$REPO" >/dev/null
 status() { getfattr --only-values -n user.drfs.status "$MNT" 2>/dev/null; }
-daemon_pid() { getfattr --only-values -n user.drfs.pid "$MNT" 2>/dev/null; }
 
 mkdir -p "$T/src/small" "$T/src/big"
 for i in $(seq 1 300); do
@@ -65,7 +64,7 @@ dd if="$T/src2/fsynced" of="$MNT/now/fsynced" conv=fsync status=none
 # past 1 MiB: staged on disk, not fsync'd
 seeded_bytes 3001 $((2 << 20)) >"$MNT/now/disklost"
 before=$(date +%s)
-pid=$(daemon_pid) || fail "cannot read the daemon's pid"
+pid=$(daemon_pid "$MNT") || fail "cannot read the daemon's pid"
 kill -9 "$pid"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"

@@ -18,15 +18,6 @@ MNT=$T/mnt
 drfs init "$REPO" >/dev/null
 OPS=${DRFS_TEST_MODEL_OPS:-2500}
 info "seed $SEED, $OPS operations per phase"
-kill9() {
-	local pid
-	pid=$(getfattr --only-values -n user.drfs.pid "$MNT" 2>/dev/null) ||
-		fail "cannot read the daemon's pid"
-	kill -9 "$pid"
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && fail "the daemon survived kill -9"
-	fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
-}
 
 mkdir -p "$T/ref/disk" "$T/ref/mem"
 chmod 755 "$T/ref/disk" "$T/ref/mem"
@@ -36,7 +27,7 @@ mkdir "$MNT/now/disk"
 chmod 755 "$MNT/now/disk"
 fsmodel run "$T/ref/disk" "$MNT/now/disk" --seed "$SEED" --ops "$OPS" ||
 	fail "now/ and the model disagree (staging on disk, seed $SEED)"
-kill9
+kill9 "$MNT"
 mount_repo "$MNT"
 fsmodel compare --no-times "$T/ref/disk" "$MNT/now/disk" ||
 	fail "kill -9 changed now/ (staging on disk, seed $SEED)"
@@ -45,7 +36,7 @@ mkdir "$MNT/now/mem"
 chmod 755 "$MNT/now/mem"
 fsmodel run "$T/ref/mem" "$MNT/now/mem" --seed $((SEED + 1)) --ops "$OPS" ||
 	fail "now/ and the model disagree (memory staging, seed $((SEED + 1)))"
-kill9
+kill9 "$MNT"
 mount_repo "$MNT"
 fsmodel compare --no-times --lost-ok "$T/ref/mem" "$MNT/now/mem" 2>"$T/cmp.err" ||
 	{ cat "$T/cmp.err" >&2; fail "kill -9 changed now/ beyond emptying unsynced files (memory staging, seed $((SEED + 1)))"; }

@@ -9,36 +9,6 @@
 
 [ "$DRFS_TEST_BACKEND" = s3 ] || skip "S3 only"
 make_repo
-command -v node >/dev/null || fail "node is needed for the fault proxy"
-UP_PORT=${DRFS_TEST_S3_ENDPOINT##*:}
-UP_PORT=${UP_PORT%%/*}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-PROXY_PID=
-stop_proxy() {
-	[ -n "$PROXY_PID" ] || return 0
-	kill -TERM "$PROXY_PID" 2>/dev/null || true
-	wait "$PROXY_PID" 2>/dev/null || true
-	PROXY_PID=
-}
-# start_proxy LOG ENV... — a proxy with the given FI_* settings
-start_proxy() {
-	local log=$1
-	shift
-	PROXY_PORT=$(free_port)
-	env "$@" FI_LIFETIME_S=600 node "$LIB_DIR/../s3/faultproxy.js" \
-		"$PROXY_PORT" "$UP_PORT" 2>"$log" &
-	PROXY_PID=$!
-	for _ in $(seq 1 50); do
-		grep -q faultproxy "$log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "fault proxy did not start: $(cat "$log")"
-}
-trap 'rc=$?; stop_proxy; _lib_cleanup "$rc"' EXIT
 
 SRC=$T/src
 mkdir -p "$SRC"
