@@ -6,6 +6,7 @@
 #ifndef DRFS_CLIINT_H
 #define DRFS_CLIINT_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "drfs/backend.h"
@@ -18,7 +19,10 @@
 /* Longest passphrase read from a file or the terminal (bytes). */
 #define DRFS_PASSPHRASE_MAX 1023
 
+struct cli_cmd;
+
 struct cli {
+	const struct cli_cmd *command;
 	const char *cmd;
 	char **args;
 	int n_args;
@@ -79,6 +83,108 @@ struct cli {
 	const char *group_by;         /* --group-by host,paths,tags */
 	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
 };
+
+/* ---- the tables (opts.c parses, help.c describes) ------------------------ */
+
+struct cli_opt;
+/* Store arg (NULL for a flag) as o says; -EINVAL when arg is not valid. */
+typedef int (*cli_set_fn)(struct cli *c, const struct cli_opt *o,
+			  const char *arg);
+
+struct cli_opt {
+	const char *name;   /* long name, without "--" */
+	char short_name;    /* -x; 0: none */
+	const char *arg;    /* what the value is ("N", "DIR"); NULL: a flag */
+	cli_set_fn set;
+	size_t off;         /* the field of struct cli it sets */
+	long lo, hi;        /* cli_set_int: the range */
+	const char *help;   /* one sentence or two */
+	unsigned flags;     /* CLI_OPT_* */
+};
+#define CLI_OPT_REPEAT 1u /* may be given more than once (a list) */
+
+int cli_set_flag(struct cli *c, const struct cli_opt *o, const char *arg);
+int cli_set_str(struct cli *c, const struct cli_opt *o, const char *arg);
+int cli_set_int(struct cli *c, const struct cli_opt *o, const char *arg);
+/* One more --tag (at most DRFS_TAGS_MAX, each 1..DRFS_TAG_MAX bytes). */
+int cli_set_tag(struct cli *c, const struct cli_opt *o, const char *arg);
+
+/* The offset of field in struct cli, which must have type t. */
+#define CLI_FIELD(field, t)                                                    \
+	(offsetof(struct cli, field) +                                         \
+	 0 * sizeof(char[__builtin_types_compatible_p(                         \
+				 __typeof__(((struct cli *)0)->field), t)      \
+				 ? 1                                           \
+				 : -1]))
+#define CLI_FLAG(n, s, field, h)                                               \
+	{ .name = n, .short_name = s, .set = cli_set_flag,                     \
+	  .off = CLI_FIELD(field, bool), .help = h }
+#define CLI_STR(n, s, a, field, h)                                             \
+	{ .name = n, .short_name = s, .arg = a, .set = cli_set_str,            \
+	  .off = CLI_FIELD(field, const char *), .help = h }
+#define CLI_INT(n, a, field, l, u, h)                                          \
+	{ .name = n, .arg = a, .set = cli_set_int,                             \
+	  .off = CLI_FIELD(field, int), .lo = l, .hi = u, .help = h }
+/* An option parsed by fn (fields of its own choosing). */
+#define CLI_FN(n, a, fn, h, fl)                                                \
+	{ .name = n, .arg = a, .set = fn, .help = h, .flags = fl }
+
+/* One command: what `drfs help CMD` and the parser use. */
+struct cli_cmd {
+	const char *name;
+	const char *synopsis;    /* the arguments: "REPO DIR" */
+	int min_args, max_args;  /* max -1: no limit */
+	int repo_arg;            /* which argument is REPO; -1: none */
+	const char *summary;     /* one line, for the list of commands */
+	const char *text;        /* what it does, more: NULL or a paragraph */
+	/* its option tables, each ending in { 0 }; the list ends in NULL */
+	const struct cli_opt *const *opts;
+	const char *exit3;       /* what exit status 3 means; NULL: never */
+	int (*run)(struct cli *c);
+};
+
+/* Every command (cli.c). */
+extern const struct cli_cmd cli_commands[];
+extern const size_t cli_n_commands;
+
+/* The options every command takes, before or after its name (opts.c). */
+extern const struct cli_opt cli_opts_global[];
+/* --keep-last ... --keep-tag (prune, forget, policy, mount). */
+extern const struct cli_opt cli_opts_keep[];
+/* --path, --tag: which snapshots (with the global --host). */
+extern const struct cli_opt cli_opts_filter[];
+/* --json */
+extern const struct cli_opt cli_opt_json[];
+
+/*
+ * Parse argv[first..argc) for cmd into c (c->args: the arguments that are
+ * not options, in order; DRFS_REPOSITORY inserted as REPO when it was left
+ * out). Options of cmd and global options may come in any order among the
+ * arguments; "--" ends the options. 0; 1 when --help was asked for;
+ * -EINVAL after a "drfs: CMD: ..." message.
+ */
+int cli_parse(struct cli *c, const struct cli_cmd *cmd, int argc,
+	      char **argv, int first);
+/*
+ * One global option at argv[*i] (before the command): 1 if it was one
+ * (*i advanced past its value), 0 if argv[*i] is no global option,
+ * -EINVAL after a message.
+ */
+int cli_parse_global(struct cli *c, int argc, char **argv, int *i);
+/* Set the defaults of every field that is not zero by default. */
+void cli_defaults(struct cli *c);
+/*
+ * The word of words[0..n) closest to s by edit distance, if it is close
+ * enough to be what was meant; else NULL.
+ */
+const char *cli_closest(const char *s, const char *const *words, size_t n);
+/* "drfs: CMD: ... (see "drfs help CMD")": a usage error. */
+void cli_usage_err(const char *cmd, const char *fmt, ...) _printf_(2, 3);
+
+/* help.c: `drfs help` (the commands and the global options). */
+void cli_help_all(FILE *f, const struct cli_cmd *cmds, size_t n);
+/* `drfs help CMD`, `drfs CMD --help`. */
+void cli_help_cmd(FILE *f, const struct cli_cmd *cmd);
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
 void report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);

@@ -21,6 +21,12 @@ extern int drfs_log_max_level;
 void drfs_log(enum drfs_log_level lvl, const char *fmt, ...) _printf_(2, 3);
 /* Redirect messages to fd (e.g. a log file after daemonising). */
 void drfs_log_set_fd(int fd);
+/*
+ * Errors start "drfs: TAG: " instead of "drfs: error: " once tag is set:
+ * the command that runs (the cli sets it); NULL: as before. Warnings stay
+ * "drfs: warning: ...". Not copied.
+ */
+void drfs_log_set_tag(const char *tag);
 
 #define log_err(...) drfs_log(DRFS_LOG_ERR, __VA_ARGS__)
 #define log_warn(...) drfs_log(DRFS_LOG_WARN, __VA_ARGS__)

@@ -7,6 +7,12 @@
 
 int drfs_log_max_level = DRFS_LOG_INFO;
 static int log_fd = STDERR_FILENO;
+static const char *log_tag;
+
+void drfs_log_set_tag(const char *tag)
+{
+	log_tag = tag;
+}
 
 void drfs_log_set_fd(int fd)
 {
@@ -19,7 +25,9 @@ void drfs_log(enum drfs_log_level lvl, const char *fmt, ...)
 		return;
 	static const char *const prefix[] = { "error: ", "warning: ", "", "" };
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "drfs: %s", prefix[lvl]);
+	int n = log_tag && lvl == DRFS_LOG_ERR
+			? snprintf(line, sizeof(line), "drfs: %s: ", log_tag)
+			: snprintf(line, sizeof(line), "drfs: %s", prefix[lvl]);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

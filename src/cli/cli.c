@@ -5,7 +5,6 @@
  * 2 usage, 3 finished with per-file problems).
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -283,7 +282,7 @@ int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 int need_args(struct cli *c, int n, const char *usage)
 {
 	if (c->n_args != n) {
-		fprintf(stderr, "usage: drfs %s %s\n", c->cmd, usage);
+		cli_usage_err(c->cmd, "want drfs %s %s", c->cmd, usage);
 		return -EINVAL;
 	}
 	return 0;
@@ -942,193 +941,238 @@ static int cmd_umount(struct cli *c)
 	return e < 0 ? 1 : 0;
 }
 
-struct command {
-	const char *name;
-	int (*fn)(struct cli *c);
-	const char *help;
-};
+/* ---- the commands and their options ------------------------------------ */
 
-/* Commands implemented in src/cli/cmd_*.c (declared in cliint.h). */
-
-static const struct command commands[] = {
-	{ "init", cmd_init, "REPO                      create a repository" },
-	{ "backup", cmd_backup, "REPO DIR [--time T] [--tag T] [--host H]  snapshot a directory" },
-	{ "snapshots", cmd_snapshots, "REPO [--json] [--host H] [--path P] [--tag T]  list snapshots" },
-	{ "restore", cmd_restore, "REPO SNAPSHOT|latest DIR [--overwrite MODE] [--host H]  restore without FUSE;\n"
-	  "             latest: this host's (--host, --path, --tag choose);\n"
-	  "             MODE for entries already in DIR: always (default: rewrite\n"
-	  "             files, replace symlinks and specials), if-changed (keep\n"
-	  "             files whose content matches), if-newer (only if the\n"
-	  "             snapshot's is newer), never, replace (always, and remove\n"
-	  "             a non-directory of another kind in the way)" },
-	{ "check", cmd_check, "REPO [--read-data]       verify the repository" },
-	{ "stats", cmd_stats, "REPO [--json]            sizes and ratios" },
-	{ "repair", cmd_repair, "index|snapshots REPO    rebuild the index; rewrite damaged snapshots" },
-	{ "mount", cmd_mount, "REPO MOUNTPOINT [-f] [-o OPTS] [--snapshot-every D] [--keep-* N] [--host H] [--name N] [--from SNAPSHOT|HOST]  mount" },
-	{ "umount", cmd_umount, "MOUNTPOINT              unmount" },
-	{ "snapshot", cmd_snapshot, "MOUNTPOINT [--time T] [--tag T]  snapshot now/ of a mount" },
-	{ "status", cmd_status, "MOUNTPOINT              pending uploads, last snapshot" },
-	{ "prune", cmd_prune, "REPO [--keep-* N] [--group-by G] [--dry-run]  apply a retention policy, free space" },
-	{ "forget", cmd_forget, "REPO SNAPSHOT...|--keep-* N  forget snapshots (space freed by prune)" },
-	{ "hold", cmd_hold, "REPO SNAPSHOT           protect a snapshot from removal" },
-	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
-	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
-	{ "copy", cmd_copy, "SRC DST [SNAPSHOT...]     copy snapshots to another repository" },
-	{ "lock-extend", cmd_lock_extend, "REPO            extend Object Lock retention of reachable objects" },
-	{ "policy", cmd_policy, "REPO [--keep-* N]       show or store the repository's policy" },
-};
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: drfs COMMAND [ARGS] [OPTIONS]\n\ncommands:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f,
-		"\nREPO is /path, file:///path or s3://bucket[/prefix].\n"
-		"options: --cache-dir DIR --password-file FILE --endpoint URL\n"
-		"  --s3-path-style --s3-connections N --retries N\n"
-		"  --s3-insecure-no-tls-verify --threads N -q\n"
-		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
-		"  [--replica-region R]: mirror writes, fail reads over\n"
-		"  --no-encryption: the repository is unencrypted (required to\n"
-		"  open one; no passphrase is read)  --expect-id HEX: refuse any\n"
-		"  other repository (see docs/security.md)\n"
-		"  --host H: the host snapshots record (default: this one's\n"
-		"  name) and whose \"latest\" is meant (docs/hosts.md)\n"
-		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
-}
-
-enum {
-	OPT_CACHE_DIR = 256,
-	OPT_PASSWORD_FILE,
-	OPT_TIME,
-	OPT_TAG,
-	OPT_JSON,
-	OPT_READ_DATA,
-	OPT_READ_SUBSET,
-	OPT_NO_ENC,
-	OPT_COMPRESSION,
-	OPT_CACHE_SIZE,
-	OPT_ENDPOINT,
-	OPT_REGION,
-	OPT_PATH_STYLE,
-	OPT_CONNECTIONS,
-	OPT_RETRIES,
-	OPT_INSECURE,
-	OPT_THREADS,
-	OPT_NO_PARENT,
-	OPT_KEEP_LAST,
-	OPT_KEEP_HOURLY,
-	OPT_KEEP_DAILY,
-	OPT_KEEP_WEEKLY,
-	OPT_KEEP_MONTHLY,
-	OPT_KEEP_YEARLY,
-	OPT_KEEP_WITHIN,
-	OPT_KEEP_TAG,
-	OPT_DRY_RUN,
-	OPT_MAX_UNUSED,
-	OPT_SNAPSHOT_EVERY,
-	OPT_NO_SNAP_UNMOUNT,
-	OPT_COMPLIANCE,
-	OPT_REPLICA,
-	OPT_REPLICA_ASYNC,
-	OPT_REPLICA_ENDPOINT,
-	OPT_REPLICA_REGION,
-	OPT_PASSWORD_FILE2,
-	OPT_SAMPLE,
-	OPT_SEED,
-	OPT_EXPECT_ID,
-	OPT_NO_ENC2,
-	OPT_OVERWRITE,
-	OPT_HOST,
-	OPT_PATH,
-	OPT_NAME,
-	OPT_FROM,
-	OPT_GROUP_BY,
-};
-
-static const struct option long_opts[] = {
-	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
-	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-	{ "time", required_argument, NULL, OPT_TIME },
-	{ "tag", required_argument, NULL, OPT_TAG },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "read-data", no_argument, NULL, OPT_READ_DATA },
-	{ "read-data-subset", required_argument, NULL, OPT_READ_SUBSET },
-	{ "no-encryption", no_argument, NULL, OPT_NO_ENC },
-	{ "compression", required_argument, NULL, OPT_COMPRESSION },
-	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
-	{ "region", required_argument, NULL, OPT_REGION },
-	{ "s3-path-style", no_argument, NULL, OPT_PATH_STYLE },
-	{ "s3-connections", required_argument, NULL, OPT_CONNECTIONS },
-	{ "retries", required_argument, NULL, OPT_RETRIES },
-	{ "s3-insecure-no-tls-verify", no_argument, NULL, OPT_INSECURE },
-	{ "threads", required_argument, NULL, OPT_THREADS },
-	{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
-	{ "keep-last", required_argument, NULL, OPT_KEEP_LAST },
-	{ "keep-hourly", required_argument, NULL, OPT_KEEP_HOURLY },
-	{ "keep-daily", required_argument, NULL, OPT_KEEP_DAILY },
-	{ "keep-weekly", required_argument, NULL, OPT_KEEP_WEEKLY },
-	{ "keep-monthly", required_argument, NULL, OPT_KEEP_MONTHLY },
-	{ "keep-yearly", required_argument, NULL, OPT_KEEP_YEARLY },
-	{ "keep-within", required_argument, NULL, OPT_KEEP_WITHIN },
-	{ "keep-tag", required_argument, NULL, OPT_KEEP_TAG },
-	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-	{ "max-unused", required_argument, NULL, OPT_MAX_UNUSED },
-	{ "snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY },
-	{ "no-snapshot-on-unmount", no_argument, NULL, OPT_NO_SNAP_UNMOUNT },
-	{ "compliance", no_argument, NULL, OPT_COMPLIANCE },
-	{ "replica", required_argument, NULL, OPT_REPLICA },
-	{ "replica-async", no_argument, NULL, OPT_REPLICA_ASYNC },
-	{ "replica-endpoint", required_argument, NULL, OPT_REPLICA_ENDPOINT },
-	{ "replica-region", required_argument, NULL, OPT_REPLICA_REGION },
-	{ "password-file2", required_argument, NULL, OPT_PASSWORD_FILE2 },
-	{ "sample", required_argument, NULL, OPT_SAMPLE },
-	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "expect-id", required_argument, NULL, OPT_EXPECT_ID },
-	{ "no-encryption2", no_argument, NULL, OPT_NO_ENC2 },
-	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
-	{ "host", required_argument, NULL, OPT_HOST },
-	{ "path", required_argument, NULL, OPT_PATH },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "from", required_argument, NULL, OPT_FROM },
-	{ "group-by", required_argument, NULL, OPT_GROUP_BY },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
+static const struct cli_opt init_opts[] = {
+	CLI_INT("compression", "N", compression, -7, 22,
+		"zstd level of the repository, -7 to 22 (default 3)"),
 	{ 0 },
 };
 
-static int parse_int(const char *s, int lo, int hi, int *ret)
+static const struct cli_opt backup_opts[] = {
+	CLI_STR("time", 0, "TIME", time,
+		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
+		"default: now)"),
+	CLI_FN("tag", "TAG", cli_set_tag, "record TAG with the snapshot (repeatable)",
+	       CLI_OPT_REPEAT),
+	CLI_FLAG("no-parent", 0, no_parent,
+		 "read every file again instead of trusting an unchanged "
+		 "size and mtime of the last snapshot"),
+	{ 0 },
+};
+
+static const struct cli_opt restore_opts[] = {
+	CLI_STR("overwrite", 0, "MODE", overwrite,
+		"what to do with an entry already in DIR: always (default: "
+		"rewrite files, replace symlinks and specials), if-changed "
+		"(keep files whose content matches), if-newer (only if the "
+		"snapshot's is newer), never, replace (always, and remove a "
+		"non-directory of another kind in the way)"),
+	{ 0 },
+};
+
+static const struct cli_opt check_opts[] = {
+	CLI_FLAG("read-data", 0, read_data,
+		 "also read and verify every pack"),
+	CLI_STR("read-data-subset", 0, "N/M", read_subset,
+		"read and verify the N-th of M parts of the packs (M at most "
+		"256)"),
+	{ 0 },
+};
+
+static const struct cli_opt repair_opts[] = {
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "repair snapshots: say what would be repaired, write nothing"),
+	CLI_FLAG("read-data", 0, read_data,
+		 "repair snapshots: also read the data of every file"),
+	{ 0 },
+};
+
+static const struct cli_opt mount_opts[] = {
+	CLI_FLAG("foreground", 'f', foreground, "stay in the foreground"),
+	CLI_FLAG("debug", 'd', debug, "FUSE debug output (implies -f)"),
+	CLI_STR("options", 'o', "OPTS", fuse_opts,
+		"FUSE mount options, comma-separated (allow_other, ...)"),
+	CLI_STR("cache-size", 0, "SIZE", cache_size,
+		"the most the data cache may use (e.g. 2G)"),
+	CLI_STR("snapshot-every", 0, "DURATION", snapshot_every,
+		"snapshot now/ this often (e.g. 15m)"),
+	CLI_FLAG("no-snapshot-on-unmount", 0, no_snapshot_on_unmount,
+		 "no final snapshot of now/ at unmount"),
+	CLI_STR("name", 0, "NAME", name,
+		"the lineage of now/'s snapshots (default \"now\"; "
+		"docs/hosts.md)"),
+	CLI_STR("from", 0, "SNAPSHOT|HOST", from,
+		"where now/ starts when its lineage has no snapshot yet"),
+	{ 0 },
+};
+
+static const struct cli_opt snapshot_opts[] = {
+	CLI_STR("time", 0, "TIME", time,
+		"the snapshot's time (RFC 3339; default: now)"),
+	CLI_FN("tag", "TAG", cli_set_tag, "record TAG with the snapshot (repeatable)",
+	       CLI_OPT_REPEAT),
+	{ 0 },
+};
+
+static const struct cli_opt prune_opts[] = {
+	CLI_STR("group-by", 0, "G", group_by,
+		"apply the policy to each group of snapshots: host, paths, "
+		"tags, a comma-separated mix, or \"\" for one group"),
+	CLI_STR("max-unused", 0, "LIMIT", max_unused,
+		"repack packs until at most LIMIT of the repository is unused "
+		"(e.g. 5%, 100M)"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "say what would be forgotten and deleted; change nothing"),
+	{ 0 },
+};
+
+static const struct cli_opt forget_opts[] = {
+	CLI_STR("group-by", 0, "G", group_by,
+		"with --keep-*: apply the policy to each group (host, paths, "
+		"tags)"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "say what would be forgotten; change nothing"),
+	{ 0 },
+};
+
+static const struct cli_opt drill_opts[] = {
+	CLI_STR("sample", 0, "PERCENT", sample,
+		"restore and verify only PERCENT of the files (above 0, at "
+		"most 100)"),
+	CLI_STR("seed", 0, "N", seed,
+		"the seed of --sample's choice (default: the time)"),
+	{ 0 },
+};
+
+static const struct cli_opt copy_opts[] = {
+	CLI_STR("password-file2", 0, "FILE", password_file2,
+		"DST's passphrase from FILE (also DRFS_PASSWORD2; default: "
+		"SRC's)"),
+	CLI_FLAG("no-encryption2", 0, no_encryption2,
+		 "DST is unencrypted"),
+	{ 0 },
+};
+
+static const struct cli_opt lock_extend_opts[] = {
+	CLI_STR("keep-within", 0, "DURATION", keep_within,
+		"retain every object reachable from a snapshot until "
+		"DURATION from now (required; e.g. 30d)"),
+	CLI_FLAG("compliance", 0, compliance,
+		 "COMPLIANCE mode instead of GOVERNANCE"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "say what would be retained; change nothing"),
+	{ 0 },
+};
+
+#define OPTS(...) ((const struct cli_opt *const[]){ __VA_ARGS__, NULL })
+
+const struct cli_cmd cli_commands[] = {
+	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
+	  OPTS(init_opts), NULL, cmd_init },
+	{ "backup", "REPO DIR", 2, 2, 0, "snapshot a directory", NULL,
+	  OPTS(backup_opts), "some entries could not be read and were skipped",
+	  cmd_backup },
+	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
+	  "With --host, --path or --tag: only those snapshots.",
+	  OPTS(cli_opts_filter, cli_opt_json), NULL, cmd_snapshots },
+	{ "restore", "REPO SNAPSHOT|latest DIR", 3, 3, 0,
+	  "restore a snapshot without FUSE",
+	  "latest: this host's newest snapshot (--host, --path and --tag "
+	  "choose).",
+	  OPTS(restore_opts, cli_opts_filter),
+	  "some entries could not be restored (named)", cmd_restore },
+	{ "check", "REPO", 1, 1, 0, "verify the repository", NULL,
+	  OPTS(check_opts), NULL, cmd_check },
+	{ "stats", "REPO", 1, 1, 0, "sizes and ratios", NULL,
+	  OPTS(cli_opt_json), NULL, cmd_stats },
+	{ "repair", "index|snapshots REPO", 2, 2, 1,
+	  "rebuild the index; rewrite damaged snapshots", NULL,
+	  OPTS(repair_opts), NULL, cmd_repair },
+	{ "mount", "REPO MOUNTPOINT", 2, 2, 0,
+	  "mount the snapshots, and a writable now/",
+	  "The --keep-* options are the policy the mount applies to now/'s "
+	  "own snapshots (default: the repository's stored policy).",
+	  OPTS(mount_opts, cli_opts_keep), NULL, cmd_mount },
+	{ "umount", "MOUNTPOINT", 1, 1, -1,
+	  "unmount (after a final snapshot and upload)", NULL, NULL, NULL,
+	  cmd_umount },
+	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
+	  OPTS(snapshot_opts), NULL, cmd_snapshot },
+	{ "status", "MOUNTPOINT", 1, 1, -1, "pending uploads, last snapshot",
+	  NULL, NULL, NULL, cmd_status },
+	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
+	  "apply a retention policy, free space",
+	  "Without --keep-*: the repository's stored policy (drfs policy).",
+	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter), NULL, cmd_prune },
+	{ "forget", "REPO [SNAPSHOT...]", 1, -1, 0,
+	  "forget snapshots (space freed by prune)",
+	  "Either SNAPSHOTs or --keep-* options.",
+	  OPTS(forget_opts, cli_opts_keep, cli_opts_filter), NULL,
+	  cmd_forget },
+	{ "hold", "REPO SNAPSHOT", 2, 2, 0, "protect a snapshot from removal",
+	  NULL, OPTS(cli_opts_filter), NULL, cmd_hold },
+	{ "release", "REPO SNAPSHOT", 2, 2, 0, "remove a hold", NULL,
+	  OPTS(cli_opts_filter), NULL, cmd_release },
+	{ "drill", "REPO [SNAPSHOT|latest]", 1, 2, 0,
+	  "restore to a scratch dir, verify, report time-to-restore",
+	  "The scratch directory is DRFS_DRILL_DIR, else a temporary one.",
+	  OPTS(drill_opts, cli_opts_filter, cli_opt_json), NULL, cmd_drill },
+	{ "copy", "SRC DST [SNAPSHOT...]", 2, -1, 0,
+	  "copy snapshots to another repository",
+	  "Without SNAPSHOTs: every snapshot SRC has and DST lacks.",
+	  OPTS(copy_opts, cli_opts_filter, cli_opt_json), NULL, cmd_copy },
+	{ "lock-extend", "REPO", 1, 1, 0,
+	  "extend Object Lock retention of reachable objects", NULL,
+	  OPTS(lock_extend_opts, cli_opt_json), NULL, cmd_lock_extend },
+	{ "policy", "REPO", 1, 1, 0,
+	  "show or store the repository's retention policy",
+	  "With --keep-*: store them as the policy; without: show it.",
+	  OPTS(cli_opts_keep, cli_opt_json), NULL, cmd_policy },
+};
+const size_t cli_n_commands = ARRAY_SIZE(cli_commands);
+
+static const struct cli_cmd *find_command(const char *name)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -EINVAL;
-	*ret = (int)v;
-	return 0;
+	for (size_t i = 0; i < cli_n_commands; i++)
+		if (!strcmp(cli_commands[i].name, name))
+			return &cli_commands[i];
+	return NULL;
 }
 
-/*
- * A local replica path made absolute: mount daemonizes (chdir "/") before
- * it opens the repository.
- */
-static const char *replica_url(const char *arg)
+static void unknown_command(const char *name)
 {
-	static char abs[PATH_MAX];
-	if (strstr(arg, "://") || arg[0] == '/' || !getcwd(abs, sizeof(abs)) ||
-	    strlen(abs) + 1 + strlen(arg) >= sizeof(abs))
-		return arg;
-	strcat(abs, "/");
-	strcat(abs, arg);
-	return abs;
+	const char *names[ARRAY_SIZE(cli_commands)];
+	for (size_t i = 0; i < cli_n_commands; i++)
+		names[i] = cli_commands[i].name;
+	const char *near = cli_closest(name, names, cli_n_commands);
+	if (near)
+		cli_usage_err(NULL, "unknown command \"%s\" (did you mean "
+			      "\"%s\"?)", name, near);
+	else
+		cli_usage_err(NULL, "unknown command \"%s\"", name);
+}
+
+/* `drfs help [CMD]` */
+static int help(int argc, char **argv, int i)
+{
+	if (i + 1 >= argc) {
+		cli_help_all(stdout, cli_commands, cli_n_commands);
+		return 0;
+	}
+	const struct cli_cmd *cmd = find_command(argv[i + 1]);
+	if (!cmd) {
+		unknown_command(argv[i + 1]);
+		return EXIT_USAGE;
+	}
+	cli_help_cmd(stdout, cmd);
+	return 0;
 }
 
 int drfs_cli_main(int argc, char **argv)
 {
 	struct cli c = { 0 };
-	int opt, rc;
+	int rc, i;
 
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -1137,214 +1181,58 @@ int drfs_cli_main(int argc, char **argv)
 	 * fork of this process and stays so.
 	 */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	c.be.path_style = -1;
-	c.be.retries = -1;
-	c.keep_last = c.keep_hourly = c.keep_daily = c.keep_weekly = -1;
-	c.keep_monthly = c.keep_yearly = -1;
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
+	cli_defaults(&c);
+	/* global options before the command */
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("drfs %s\n", DRFS_VERSION);
+			return 0;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return help(argc, argv, argc);
+		rc = cli_parse_global(&c, argc, argv, &i);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc == 0)
+			break;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("drfs 0.1.0\n");
-		return 0;
-	}
-	c.cmd = argv[1];
-	const struct command *cmd = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(commands[i].name, c.cmd))
-			cmd = &commands[i];
-	if (!cmd) {
-		log_err("unknown command \"%s\" (see drfs --help)", c.cmd);
+	if (i >= argc) {
+		cli_help_all(stderr, cli_commands, cli_n_commands);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(argv[i], "help"))
+		return help(argc, argv, i);
+	if (!strcmp(argv[i], "version")) {
+		printf("drfs %s\n", DRFS_VERSION);
+		return 0;
+	}
+	const struct cli_cmd *cmd = find_command(argv[i]);
+	if (!cmd) {
+		unknown_command(argv[i]);
+		return EXIT_USAGE;
+	}
+	c.cmd = cmd->name;
+	c.command = cmd;
+	drfs_log_set_tag(cmd->name);
+	rc = cli_parse(&c, cmd, argc, argv, i + 1);
+	if (rc == 1) {
+		cli_help_cmd(stdout, cmd);
+		return 0;
+	}
+	if (rc < 0)
+		return EXIT_USAGE;
 	/* out of the environment at once, whatever the command */
 	if (take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
 	    take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
 		drop_secret(&c.password);
 		return 1;
 	}
-	optind = 2;
-	while ((opt = getopt_long(argc, argv, "fdo:qh", long_opts, NULL)) != -1) {
-		int bad = 0;
-		switch (opt) {
-		case OPT_CACHE_DIR:
-			c.cache_dir = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			c.password_file = optarg;
-			break;
-		case OPT_TIME:
-			c.time = optarg;
-			break;
-		case OPT_TAG:
-			if (c.n_tags < DRFS_TAGS_MAX)
-				c.tags[c.n_tags++] = optarg;
-			break;
-		case OPT_JSON:
-			c.json = true;
-			break;
-		case OPT_READ_DATA:
-			c.read_data = true;
-			break;
-		case OPT_READ_SUBSET:
-			c.read_subset = optarg;
-			break;
-		case OPT_NO_ENC:
-			c.no_encryption = true;
-			break;
-		case OPT_COMPRESSION:
-			bad = parse_int(optarg, -7, 22, &c.compression);
-			break;
-		case OPT_CACHE_SIZE:
-			c.cache_size = optarg;
-			break;
-		case OPT_ENDPOINT:
-			c.be.endpoint = optarg;
-			break;
-		case OPT_REGION:
-			c.be.region = optarg;
-			break;
-		case OPT_PATH_STYLE:
-			c.be.path_style = 1;
-			break;
-		case OPT_CONNECTIONS:
-			bad = parse_int(optarg, 1, 256, &c.be.connections);
-			break;
-		case OPT_RETRIES:
-			bad = parse_int(optarg, 0, 100, &c.be.retries);
-			break;
-		case OPT_INSECURE:
-			c.be.insecure_tls = true;
-			break;
-		case OPT_THREADS:
-			bad = parse_int(optarg, 1, 64, &c.threads);
-			break;
-		case OPT_NO_PARENT:
-			c.no_parent = true;
-			break;
-		case OPT_KEEP_LAST:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_last);
-			break;
-		case OPT_KEEP_HOURLY:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_hourly);
-			break;
-		case OPT_KEEP_DAILY:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_daily);
-			break;
-		case OPT_KEEP_WEEKLY:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_weekly);
-			break;
-		case OPT_KEEP_MONTHLY:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_monthly);
-			break;
-		case OPT_KEEP_YEARLY:
-			bad = parse_int(optarg, 0, 1000000, &c.keep_yearly);
-			break;
-		case OPT_KEEP_WITHIN:
-			c.keep_within = optarg;
-			break;
-		case OPT_KEEP_TAG:
-			if (c.n_keep_tags < DRFS_TAGS_MAX)
-				c.keep_tags[c.n_keep_tags++] = optarg;
-			break;
-		case OPT_DRY_RUN:
-			c.dry_run = true;
-			break;
-		case OPT_MAX_UNUSED:
-			c.max_unused = optarg;
-			break;
-		case OPT_SNAPSHOT_EVERY:
-			c.snapshot_every = optarg;
-			break;
-		case OPT_NO_SNAP_UNMOUNT:
-			c.no_snapshot_on_unmount = true;
-			break;
-		case OPT_COMPLIANCE:
-			c.compliance = true;
-			break;
-		case OPT_REPLICA:
-			c.replica = replica_url(optarg);
-			break;
-		case OPT_REPLICA_ASYNC:
-			c.replica_async = true;
-			break;
-		case OPT_REPLICA_ENDPOINT:
-			c.replica_endpoint = optarg;
-			break;
-		case OPT_REPLICA_REGION:
-			c.replica_region = optarg;
-			break;
-		case OPT_PASSWORD_FILE2:
-			c.password_file2 = optarg;
-			break;
-		case OPT_SAMPLE:
-			c.sample = optarg;
-			break;
-		case OPT_SEED:
-			c.seed = optarg;
-			break;
-		case OPT_EXPECT_ID:
-			bad = strlen(optarg) != 2 * sizeof(c.expect_id) ||
-			      drfs_unhex(optarg, sizeof(c.expect_id),
-					 c.expect_id) < 0;
-			c.have_expect_id = true;
-			break;
-		case OPT_NO_ENC2:
-			c.no_encryption2 = true;
-			break;
-		case OPT_OVERWRITE:
-			c.overwrite = optarg;
-			break;
-		case OPT_HOST:
-			c.host = optarg;
-			bad = !optarg[0] || strlen(optarg) > DRFS_HOST_MAX ||
-			      !printable(optarg);
-			break;
-		case OPT_PATH:
-			c.path = optarg;
-			break;
-		case OPT_NAME:
-			c.name = optarg;
-			break;
-		case OPT_FROM:
-			c.from = optarg;
-			break;
-		case OPT_GROUP_BY:
-			c.group_by = optarg;
-			break;
-		case 'f':
-			c.foreground = true;
-			break;
-		case 'd':
-			c.debug = true;
-			break;
-		case 'o':
-			c.fuse_opts = optarg;
-			break;
-		case 'q':
-			c.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return EXIT_USAGE;
-		}
-		if (bad) {
-			log_err("invalid value \"%s\" for an option of \"%s\"",
-				optarg, c.cmd);
-			return EXIT_USAGE;
-		}
-	}
-	c.args = argv + optind;
-	c.n_args = argc - optind;
 	if (c.host)
 		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
 	else
 		drfs_hostname(c.myhost, sizeof(c.myhost));
-	rc = cmd->fn(&c);
+	rc = cmd->run(&c);
 	drop_secret(&c.password);
 	drop_secret(&c.password2);
 	return rc;

@@ -93,11 +93,6 @@ int cmd_drill(struct cli *c)
 	struct drfs_drill_result res;
 	int e;
 
-	if (c->n_args < 1 || c->n_args > 2) {
-		fprintf(stderr, "usage: drfs drill REPO [SNAPSHOT|latest] "
-				"[--sample PERCENT] [--seed N] [--json]\n");
-		return EXIT_USAGE;
-	}
 	if (c->sample) {
 		char *end;
 		o.sample = strtod(c->sample, &end);
@@ -228,11 +223,6 @@ int cmd_copy(struct cli *c)
 	char *dcache = NULL;
 	int e, rc = 1;
 
-	if (c->n_args < 2) {
-		fprintf(stderr, "usage: drfs copy SRC DST [SNAPSHOT...] "
-				"[--password-file2 FILE] [--no-encryption2]\n");
-		return EXIT_USAGE;
-	}
 	/* both passphrases first: DST may default to SRC's, which is
 	 * dropped once SRC is open */
 	if (!c->no_encryption && get_password(c, false) < 0)
@@ -401,10 +391,8 @@ int cmd_lock_extend(struct cli *c)
 	int64_t window;
 	int e;
 
-	if (c->n_args != 1 || !c->keep_within) {
-		fprintf(stderr, "usage: drfs lock-extend REPO --keep-within "
-				"DURATION [--compliance] [--dry-run] "
-				"[--json]\n");
+	if (!c->keep_within) {
+		cli_usage_err(c->cmd, "--keep-within DURATION is required");
 		return EXIT_USAGE;
 	}
 	if (drfs_parse_duration(c->keep_within, &window) < 0 || window <= 0) {

@@ -130,8 +130,7 @@ int cmd_repair(struct cli *c)
 		return repair_index(c, c->args[1]);
 	if (c->n_args == 2 && strcmp(c->args[0], "snapshots") == 0)
 		return repair_snapshots(c, c->args[1]);
-	fprintf(stderr, "usage: drfs repair index REPO\n"
-			"       drfs repair snapshots REPO [--dry-run] "
-			"[--read-data]\n");
+	cli_usage_err(c->cmd, "unknown repair \"%s\" (want index or "
+		      "snapshots)", c->args[0]);
 	return EXIT_USAGE;
 }

@@ -532,8 +532,8 @@ int cmd_forget(struct cli *c)
 	if (have_keep_options(c))
 		return forget_policy(c);
 	if (c->n_args < 2) {
-		log_err("usage: drfs forget REPO SNAPSHOT... | drfs forget "
-			"REPO --keep-* N [--group-by G] [--dry-run]");
+		cli_usage_err(c->cmd, "want drfs forget REPO SNAPSHOT... or "
+			      "drfs forget REPO --keep-* N");
 		return EXIT_USAGE;
 	}
 	if (open_repo(c, c->args[0], &r) < 0)
