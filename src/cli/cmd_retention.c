@@ -296,7 +296,7 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 	struct drfs_prune_opts o = { 0 };
 	struct drfs_prune_result res;
 	struct drfs_snap_filter f;
-	struct verdicts pv;
+	struct verdicts pv = { 0 };
 	char *buf = strndup(args, args_len), sum[1024];
 	(void)ud;
 	int e = buf ? prune_args_parse(buf, &c) : -ENOMEM;
@@ -387,7 +387,7 @@ int cmd_prune(struct cli *c)
 	struct drfs_prune_opts o = { 0 };
 	struct drfs_prune_result res;
 	struct drfs_snap_filter f;
-	struct verdicts pv;
+	struct verdicts pv = { 0 };
 	char b1[32], b2[32];
 
 	if (need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
@@ -497,7 +497,7 @@ static int forget_policy(struct cli *c)
 	struct drfs_prune_opts o = { .no_gc = true, .policy = &pol };
 	struct drfs_prune_result res;
 	struct drfs_snap_filter f;
-	struct verdicts pv;
+	struct verdicts pv = { 0 };
 
 	if (need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
 			    "[--path P] [--tag T] [--dry-run]") < 0)
