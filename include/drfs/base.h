@@ -181,8 +181,9 @@ int drfs_parse_size(const char *s, uint64_t *ret);
 /* Parse a duration like "30s", "15m", "1h", "7d", "2w", "1h30m" into seconds. */
 int drfs_parse_duration(const char *s, int64_t *ret);
 /*
- * Parse an ISO 8601 UTC time: "2026-11-21T14:30:05Z", with optional
- * fractional seconds, or "2026-11-21 14:30:05", or "2026-11-21".
+ * Parse an RFC 3339 time: "2026-11-21T14:30:05Z" or with an offset
+ * ("2026-11-21T14:30:05+02:00", "...-05:30"), with optional fractional
+ * seconds; also "2026-11-21 14:30:05" and "2026-11-21" (both UTC).
  */
 int drfs_parse_time(const char *s, struct timespec *ret);
 /* "1.5 GiB" style; out must hold 32 bytes. Returns out. */

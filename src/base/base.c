@@ -378,8 +378,18 @@ int drfs_parse_time(const char *s, struct timespec *ret)
 				nsec *= 10;
 		}
 	}
-	if (*p == 'Z')
+	long off = 0; /* seconds east of UTC: "+02:00" */
+	if (*p == 'Z') {
 		p++;
+	} else if ((*p == '+' || *p == '-') && p != s + n) {
+		int oh, om, k = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 ||
+		    !isdigit((unsigned char)p[1]) ||
+		    !isdigit((unsigned char)p[4]) || oh > 23 || om > 59)
+			return -EINVAL;
+		off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+		p += 1 + k;
+	}
 	if (*p)
 		return -EINVAL;
 	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
@@ -391,7 +401,7 @@ int drfs_parse_time(const char *s, struct timespec *ret)
 	time_t t = timegm(&tm);
 	if (t == (time_t)-1)
 		return -EINVAL;
-	ret->tv_sec = t;
+	ret->tv_sec = t - off;
 	ret->tv_nsec = nsec;
 	return 0;
 }

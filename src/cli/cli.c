@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -87,6 +88,55 @@ int read_secret_file(const char *file, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * The first line DRFS_PASSWORD_COMMAND prints (run by /bin/sh -c, its
+ * stdin and stderr ours), read like a password file. The command itself is
+ * never shown: it may hold a secret of its own.
+ */
+static int read_secret_command(const char *cmd, char **ret)
+{
+	int p[2], ws = 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+		close(p[0]);
+		close(p[1]);
+		return e;
+	}
+	if (pid == 0) {
+		if (dup2(p[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	*ret = read_secret(p[0], "");
+	char rest[256]; /* the rest of its output: read and forgotten */
+	while (read(p[0], rest, sizeof(rest)) > 0)
+		;
+	drfs_wipe(rest, sizeof(rest));
+	close(p[0]);
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (!*ret)
+		return -ENOMEM;
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		drop_secret(ret);
+		if (WIFEXITED(ws))
+			log_err("the passphrase command (DRFS_PASSWORD_COMMAND) "
+				"failed with exit status %d",
+				WEXITSTATUS(ws));
+		else
+			log_err("the passphrase command (DRFS_PASSWORD_COMMAND) "
+				"was killed by signal %d", WTERMSIG(ws));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int take_env_secret(const char *name, char **ret)
 {
 	char *v = getenv(name);
@@ -113,10 +163,14 @@ void drop_secret(char **s)
 	*s = NULL;
 }
 
-/* The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE, tty. */
+/*
+ * The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE,
+ * DRFS_PASSWORD_COMMAND, the terminal.
+ */
 int get_password(struct cli *c, bool confirm)
 {
 	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
+	const char *cmd = getenv("DRFS_PASSWORD_COMMAND");
 	/* DRFS_PASSWORD: taken at start by drfs_cli_main (here for other
 	 * callers of the CLI helpers, such as tests/tools/drfs-craft) */
 	int e = c->password ? 0 : take_env_secret("DRFS_PASSWORD", &c->password);
@@ -124,6 +178,8 @@ int get_password(struct cli *c, bool confirm)
 		return e;
 	if (file)
 		return read_secret_file(file, &c->password);
+	if (cmd && *cmd)
+		return read_secret_command(cmd, &c->password);
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (tty < 0)
 		return 0; /* none: an encrypted repository will say so */
@@ -361,6 +417,10 @@ static int cmd_init(struct cli *c)
 	drfs_hex(id.b, 16, hex);
 	printf("created %srepository %s at %s\n",
 	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	if (!c->no_encryption)
+		fprintf(stderr, "drfs: init: keep the passphrase safe: without "
+				"it nobody can read these backups, and it "
+				"cannot be recovered\n");
 	return 0;
 }
 
@@ -375,7 +435,8 @@ static int cmd_backup(struct cli *c)
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
-		log_err("invalid --time \"%s\" (want e.g. 2026-11-21T14:30:05Z)",
+		log_err("invalid --time \"%s\" (want RFC 3339: "
+			"2026-11-21T14:30:05Z or 2026-11-21T16:30:05+02:00)",
 			c->time);
 		return EXIT_USAGE;
 	}

@@ -350,8 +350,10 @@ static int no_key(const struct key_search *ks, const char *where)
 			    where);
 	if (ks->result == -ENOKEY)
 		return fail(-ENOKEY, "repository \"%s\" is encrypted: a "
-				     "passphrase is needed (set DRFS_PASSWORD "
-				     "or --password-file)", where);
+				     "passphrase is needed (--password-file, "
+				     "DRFS_PASSWORD_FILE, "
+				     "DRFS_PASSWORD_COMMAND or DRFS_PASSWORD)",
+			    where);
 	return fail(ks->result ?: -EBADMSG,
 		    "key files of \"%s\" are unreadable: %s", where,
 		    drfs_strerror(ks->result));

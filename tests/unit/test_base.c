@@ -6,7 +6,8 @@
  * O_CREAT) are refused, and nothing is created outside the root. The id
  * set (struct drfs_idset) against a plain array. And drfs_str_show /
  * drfs_utf8_decode: repository text shown without a byte that drives a
- * terminal, printable UTF-8 kept, a table of cases.
+ * terminal, printable UTF-8 kept, a table of cases. drfs_parse_time:
+ * RFC 3339 offsets give the same instant as UTC; malformed ones refused.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -163,11 +164,51 @@ static void test_show(void)
 	CHECK_EQ(drfs_utf8_decode((const uint8_t *)"\xe2\x82\xac", 2, &cp), 0u);
 }
 
+static void test_time(void)
+{
+	static const struct {
+		const char *s;
+		int64_t sec; /* -1: refused */
+		long nsec;
+	} cases[] = {
+		{ "2026-11-21T12:30:05Z", 1795264205, 0 },
+		{ "2026-11-21T14:30:05+02:00", 1795264205, 0 },
+		{ "2026-11-21T07:00:05-05:30", 1795264205, 0 },
+		{ "2026-11-21T12:30:05+00:00", 1795264205, 0 },
+		{ "2026-11-21T12:30:05-00:00", 1795264205, 0 },
+		{ "2026-11-22T00:30:05.25+12:00", 1795264205, 250000000 },
+		{ "2026-11-21 12:30:05", 1795264205, 0 },
+		{ "2026-11-21", 1795219200, 0 },
+		{ "2026-11-21T12:30:05+2:00", -1, 0 },
+		{ "2026-11-21T12:30:05+02", -1, 0 },
+		{ "2026-11-21T12:30:05+0200", -1, 0 },
+		{ "2026-11-21T12:30:05+24:00", -1, 0 },
+		{ "2026-11-21T12:30:05+02:60", -1, 0 },
+		{ "2026-11-21T12:30:05Z+02:00", -1, 0 },
+		{ "2026-11-21T12:30:05+02:00x", -1, 0 },
+		{ "2026-11-21T12:30:05+-2:00", -1, 0 },
+		{ "2026-11-21T12:30:05+ 2:00", -1, 0 },
+		{ "2026-11-21+02:00", -1, 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct timespec t = { 0 };
+		int e = drfs_parse_time(cases[i].s, &t);
+		if (cases[i].sec < 0) {
+			CHECK_EQ(e, -EINVAL);
+			continue;
+		}
+		CHECK_EQ(e, 0);
+		CHECK_EQ((int64_t)t.tv_sec, cases[i].sec);
+		CHECK_EQ(t.tv_nsec, cases[i].nsec);
+	}
+}
+
 int main(void)
 {
 	char p[256];
 	test_init("test_base");
 	test_idset();
+	test_time();
 	snprintf(top, sizeof(top), "%s/drfs-test-base.XXXXXX",
 		 getenv("TMPDIR") ?: "/tmp");
 	if (!mkdtemp(top)) {
