@@ -12,6 +12,7 @@
 #include "drfs/backend.h"
 #include "drfs/limits.h"
 #include "drfs/lock.h"
+#include "drfs/pattern.h"
 #include "drfs/repo.h"
 
 #define EXIT_USAGE 2
@@ -44,6 +45,10 @@ struct cli {
 	const char *fuse_opts;
 	const char *cache_size;
 	bool no_parent;
+	/* backup: what is left out */
+	struct drfs_excludes excludes; /* --exclude, --exclude-file */
+	bool exclude_caches;
+	bool one_file_system;
 	bool quiet;
 	struct drfs_backend_opts be;
 	int threads;

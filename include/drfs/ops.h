@@ -8,6 +8,7 @@
 #ifndef DRFS_OPS_H
 #define DRFS_OPS_H
 
+#include "drfs/pattern.h"
 #include "drfs/repo.h"
 
 /* Per-item messages go to a drfs_report_fn (repo.h); NULL: silent. */
@@ -26,6 +27,10 @@ struct drfs_backup_opts {
 	const char *const *tags;
 	size_t n_tags;
 	bool no_parent;                  /* re-read every file */
+	/* entries left out (docs/backup.md, "What is backed up") */
+	const struct drfs_excludes *excludes; /* NULL: none */
+	bool exclude_caches;  /* a CACHEDIR.TAG directory: only the tag */
+	bool one_file_system; /* not into other file systems */
 	drfs_report_fn report;
 	void *report_data;
 	volatile struct drfs_progress *progress; /* updated as it goes */

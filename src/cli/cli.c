@@ -4,6 +4,7 @@
  * passphrase, progress on a terminal, and exit codes (0 ok, 1 failure,
  * 2 usage, 3 finished with per-file problems).
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -447,6 +448,9 @@ static int cmd_backup(struct cli *c)
 	o.tags = c->tags;
 	o.n_tags = c->n_tags;
 	o.no_parent = c->no_parent;
+	o.excludes = &c->excludes;
+	o.exclude_caches = c->exclude_caches;
+	o.one_file_system = c->one_file_system;
 	o.report = report_line;
 	progress_start(&pt, "backup", c->quiet);
 	o.progress = &pt.p;
@@ -1010,6 +1014,56 @@ static const struct cli_opt init_opts[] = {
 	{ 0 },
 };
 
+/* --exclude PATTERN (include/drfs/pattern.h) */
+static int set_exclude(struct cli *c, const struct cli_opt *o,
+		       const char *arg)
+{
+	(void)o;
+	return drfs_excludes_add(&c->excludes, arg);
+}
+
+/*
+ * --exclude-file FILE: one pattern a line; blank lines and lines starting
+ * with '#' are skipped, leading and trailing blanks (and a "\r") ignored.
+ */
+static int set_exclude_file(struct cli *c, const struct cli_opt *o,
+			    const char *arg)
+{
+	(void)o;
+	FILE *f = fopen(arg, "re");
+	char *line = NULL;
+	size_t cap = 0, no = 0;
+	ssize_t len;
+	int e = 0;
+	if (!f) {
+		e = -errno;
+		log_err("cannot read --exclude-file \"%s\": %s", arg,
+			strerror(-e));
+		return -EINVAL;
+	}
+	while (e == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		char *p = line;
+		no++;
+		while (len && isspace((unsigned char)p[len - 1]))
+			p[--len] = 0;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		e = drfs_excludes_add(&c->excludes, p);
+		if (e < 0)
+			log_err("--exclude-file \"%s\", line %zu: invalid "
+				"pattern", arg, no);
+	}
+	if (e == 0 && ferror(f)) {
+		log_err("cannot read --exclude-file \"%s\"", arg);
+		e = -EIO;
+	}
+	free(line);
+	fclose(f);
+	return e < 0 ? -EINVAL : 0;
+}
+
 static const struct cli_opt backup_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
@@ -1019,6 +1073,24 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("no-parent", 0, no_parent,
 		 "read every file again instead of trusting an unchanged "
 		 "size and mtime of the last snapshot"),
+	CLI_FN("exclude", "PATTERN", set_exclude,
+	       "leave out what PATTERN matches (repeatable): without '/' a "
+	       "name at any depth (*.o, node_modules), with '/' a path from "
+	       "DIR (/build, src/*.tmp); '*', '?', [a-z], and ** for any "
+	       "number of directories; a trailing '/' matches directories "
+	       "only; an excluded directory is not read",
+	       CLI_OPT_REPEAT),
+	CLI_FN("exclude-file", "FILE", set_exclude_file,
+	       "--exclude each line of FILE (blank lines and # comments "
+	       "skipped; repeatable)",
+	       CLI_OPT_REPEAT),
+	CLI_FLAG("exclude-caches", 0, exclude_caches,
+		 "of a directory holding a CACHEDIR.TAG file with the "
+		 "standard signature (bford.info/cachedir) keep only that "
+		 "file"),
+	CLI_FLAG("one-file-system", 0, one_file_system,
+		 "do not cross into other file systems: a mount point inside "
+		 "DIR is kept as an empty directory"),
 	{ 0 },
 };
 
@@ -1277,15 +1349,17 @@ int drfs_cli_main(int argc, char **argv)
 	c.command = cmd;
 	drfs_log_set_tag(cmd->name);
 	rc = cli_parse(&c, cmd, argc, argv, i + 1);
-	if (rc == 1) {
+	if (rc != 0) {
+		drfs_excludes_release(&c.excludes);
+		if (rc < 0)
+			return EXIT_USAGE;
 		cli_help_cmd(stdout, cmd);
 		return 0;
 	}
-	if (rc < 0)
-		return EXIT_USAGE;
 	/* out of the environment at once, whatever the command */
 	if (take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
 	    take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
+		drfs_excludes_release(&c.excludes);
 		drop_secret(&c.password);
 		return 1;
 	}
@@ -1294,6 +1368,7 @@ int drfs_cli_main(int argc, char **argv)
 	else
 		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->run(&c);
+	drfs_excludes_release(&c.excludes);
 	drop_secret(&c.password);
 	drop_secret(&c.password2);
 	return rc;

@@ -31,7 +31,10 @@ struct bk {
 	size_t win_cap;
 	struct drfs_snapshot *snap;
 	uint64_t errors;
-	char path[PATH_MAX * 2]; /* for messages only */
+	dev_t root_dev; /* --one-file-system: the file system not left */
+	/* the directory being read, from the root ("/a/b"; "" at the root):
+	 * for messages and anchored exclude patterns */
+	char path[PATH_MAX * 2];
 };
 
 static void report(struct bk *b, const char *name, int e, const char *what)
@@ -225,7 +228,12 @@ struct prefetch {
 	size_t head, n;
 };
 
-static void prefetch_ahead(struct prefetch *pf, int dirfd, char **names,
+struct bk_dir;
+static int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
+		       const struct stat *st);
+
+static void prefetch_ahead(struct bk *b, struct bk_dir *d,
+			   struct prefetch *pf, int dirfd, char **names,
 			   size_t n_names, size_t cur)
 {
 	/* what the reader has reached is no longer ahead */
@@ -248,7 +256,8 @@ static void prefetch_ahead(struct prefetch *pf, int dirfd, char **names,
 		if (fd < 0)
 			continue;
 		struct stat st;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size &&
+		    bk_excluded(b, d, names[j], &st) == 0) {
 			uint64_t l = MIN((uint64_t)st.st_size,
 					 (uint64_t)PREFETCH_FILE_MAX);
 			if (posix_fadvise(fd, 0, (off_t)l,
@@ -398,6 +407,42 @@ static int read_names(struct bk_dir *d, int fd)
 }
 
 /*
+ * A cache directory (https://bford.info/cachedir/): it holds a regular
+ * file CACHEDIR.TAG that starts with this signature.
+ */
+#define CACHEDIR_TAG "CACHEDIR.TAG"
+#define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
+
+static bool is_cache_dir(int fd)
+{
+	char sig[sizeof(CACHEDIR_SIGNATURE) - 1];
+	struct stat st;
+	int tfd = openat(fd, CACHEDIR_TAG,
+			 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (tfd < 0)
+		return false;
+	bool yes = fstat(tfd, &st) == 0 && S_ISREG(st.st_mode) &&
+		   drfs_pread_all(tfd, sig, sizeof(sig), 0) ==
+			   (ssize_t)sizeof(sig) &&
+		   memcmp(sig, CACHEDIR_SIGNATURE, sizeof(sig)) == 0;
+	close(tfd);
+	return yes;
+}
+
+/* --exclude-caches: of a cache directory only its tag is kept. */
+static void keep_only_tag(struct bk_dir *d)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < d->n_names; i++) {
+		if (strcmp(d->names[i], CACHEDIR_TAG) == 0)
+			d->names[k++] = d->names[i];
+		else
+			free(d->names[i] - 1);
+	}
+	d->n_names = k;
+}
+
+/*
  * Enter directory fd (st: its stat; parent: its tree in the parent
  * snapshot, or NULL) as the deepest of the walk; fd is the walk's then.
  */
@@ -418,6 +463,8 @@ static int bk_enter(struct bk *b, struct drfs_stack *w, int fd,
 	int e = read_names(d, fd);
 	if (e < 0)
 		return e;
+	if (b->o->exclude_caches && is_cache_dir(fd))
+		keep_only_tag(d);
 	if (b->o->progress)
 		b->o->progress->dirs++;
 	b->snap->dirs++;
@@ -539,6 +586,39 @@ static int bk_add(struct bk *b, struct bk_dir *d, const struct drfs_node *n,
 }
 
 /*
+ * Whether the entry name of d (st: its lstat) is left out: 1 excluded (a
+ * pattern, or with --one-file-system anything but a directory on another
+ * file system), -1 a directory on another file system (a mount point:
+ * kept as an empty directory, as tar and restic do), 0 backed up.
+ */
+static int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
+		       const struct stat *st)
+{
+	const struct drfs_excludes *x = b->o->excludes;
+	if (x && x->n) {
+		/* its path relative to the backed-up directory */
+		snprintf(b->path + d->plen, sizeof(b->path) - d->plen, "/%s",
+			 name);
+		bool out = drfs_excludes_match(x, b->path + 1, name,
+					       S_ISDIR(st->st_mode));
+		b->path[d->plen] = 0;
+		if (out)
+			return 1;
+	}
+	if (b->o->one_file_system && st->st_dev != b->root_dev)
+		return S_ISDIR(st->st_mode) ? -1 : 1;
+	return 0;
+}
+
+/* The tree of an empty directory (its version byte only). */
+static int bk_empty_tree(struct bk *b, struct drfs_id *ret)
+{
+	static const uint8_t empty[1] = { 1 };
+	return drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, empty, sizeof(empty),
+				    ret);
+}
+
+/*
  * The next entry of the deepest directory d: added to its tree, or for a
  * directory entered (added when it is left). A negative errno is fatal to
  * the backup; problems with the entry alone are reported.
@@ -557,11 +637,14 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 	int e = 0;
 
 	if (d->pf.on)
-		prefetch_ahead(&d->pf, d->fd, d->names, d->n_names, i);
+		prefetch_ahead(b, d, &d->pf, d->fd, d->names, d->n_names, i);
 	if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		report(b, name, -errno, "cannot stat");
 		return 0;
 	}
+	int skip = bk_excluded(b, d, name, &st);
+	if (skip > 0)
+		return 0;
 	node_from_stat(&node, &st);
 	node.name = (const uint8_t *)name;
 	node.name_len = strlen(name);
@@ -602,6 +685,11 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 		break;
 	case S_IFDIR: {
 		struct stat sst;
+		if (skip < 0) { /* another file system: kept, empty */
+			b->snap->dirs++;
+			e = bk_empty_tree(b, &node.subtree);
+			break;
+		}
 		int sub = dir_open(d->fd, name);
 		if (sub < 0 || fstat(sub, &sst) < 0) {
 			report(b, name, -errno, "cannot open");
@@ -661,6 +749,7 @@ static int backup_walk(struct bk *b, int fd, const struct drfs_id *parent,
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	b->root_dev = st.st_dev;
 	drfs_stack_init(&w, sizeof(struct bk_dir));
 	e = bk_enter(b, &w, fd, &st, parent);
 	while (e >= 0 && w.depth) {
