@@ -116,7 +116,23 @@ void cli_help_cmd(FILE *f, const struct cli_cmd *cmd)
 			     o++)
 				option(f, o);
 	}
-	global_options(f);
+	/* the global options by name; drfs help describes them */
+	char names[2048];
+	size_t l = (size_t)snprintf(names, sizeof(names), "global options "
+				    "(drfs help describes them):");
+	for (const struct cli_opt *o = cli_opts_global;
+	     o->name && l < sizeof(names); o++) {
+		char sh[8] = "";
+		if (o->short_name)
+			snprintf(sh, sizeof(sh), "-%c|", o->short_name);
+		l += (size_t)snprintf(names + l, sizeof(names) - l,
+				      "%s%s--%s%s%s",
+				      o == cli_opts_global ? " " : ", ", sh,
+				      o->name, o->arg ? " " : "",
+				      o->arg ? o->arg : "");
+	}
+	fputc('\n', f);
+	wrap(f, names, 0, 0);
 	if (cmd->repo_arg >= 0)
 		fprintf(f, "\nREPO may be left out when DRFS_REPOSITORY is "
 			   "set.\n");
