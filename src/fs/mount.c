@@ -35,7 +35,6 @@
 #include "drfs/fsint.h"
 #include "drfs/log.h"
 #include "drfs/replica.h"
-#include "drfs/dr.h"
 
 #define VIEW_TIMEOUT 86400.0 /* snapshots are immutable */
 #define VIRT_TIMEOUT 1.0     /* the dated folders change with backups */
@@ -83,12 +82,8 @@ static void reply_err(fuse_req_t req, int negerr)
 static bool snap_trusted(struct fs *fs, const struct drfs_snap_info *si,
 			 double now)
 {
-	struct drfs_replica_stats st;
 	struct drfs_backend *rep;
-	if (drfs_backend_replica_sides(fs->repo->be, NULL, &rep) < 0)
-		return true;
-	drfs_backend_replica_get_stats(fs->repo->be, &st);
-	if (!st.primary_down && !st.failovers)
+	if (!drfs_repo_replica_serving(fs->repo, &rep))
 		return true;
 	struct fs_trust *t = NULL;
 	for (size_t i = 0; i < fs->n_trust && !t; i++)
