@@ -1227,13 +1227,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- statfs -------------------------------------------------------------- */
 
-static int packs_cb(const void *key, size_t klen, const void *val,
-		    size_t vlen, void *userdata)
+static int packs_cb(const struct drfs_id *pack,
+		    const struct drfs_pack_rec *rec, void *userdata)
 {
-	(void)key;
-	(void)klen;
-	if (vlen >= 8)
-		*(uint64_t *)userdata += drfs_get_le32((const uint8_t *)val + 4);
+	(void)pack;
+	*(uint64_t *)userdata += rec->length;
 	return 0;
 }
 
@@ -1251,8 +1249,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		struct drfs_txn *t;
 		uint64_t sum = 0;
 		if (drfs_txn_begin(fs->repo->index, false, &t) == 0) {
-			if (drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, packs_cb,
-					 &sum) == 0)
+			if (drfs_index_packs_scan(t, packs_cb, &sum) == 0)
 				stored = sum;
 			drfs_txn_abort(t);
 		}
