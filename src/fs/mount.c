@@ -21,6 +21,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/file.h>
@@ -824,7 +825,7 @@ struct fs_fh {
 	uint64_t size;
 	uint64_t parent;   /* directory it was opened in (ahead.c) */
 	uint64_t next_off; /* where a sequential reader reads next (racy: a hint) */
-	bool ahead;	   /* first read still to come: read ahead across files */
+	atomic_bool ahead; /* first read still to come: read ahead across files */
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1024,7 +1025,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * second copy of a tree the kernel still caches opens every file but
 	 * reads none, and must not decode their neighbours for nothing.
 	 */
-	bool ahead = __atomic_exchange_n(&fh->ahead, false, __ATOMIC_RELAXED);
+	bool ahead = atomic_exchange_explicit(&fh->ahead, false,
+					      memory_order_relaxed);
 	fuse_reply_buf(req, buf, size);
 	free(buf);
 	if (ahead)

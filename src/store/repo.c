@@ -18,7 +18,7 @@
 #include "drfs/repo.h"
 #include "drfs/storeint.h"
 
-static __thread char last_error[512];
+static _Thread_local char last_error[512];
 
 static struct drfs_segcache *segcache_new(void);
 static void segcache_free(struct drfs_segcache *c);
