@@ -11,7 +11,7 @@
 #define FILE_SCHEME "file://"
 #define S3_SCHEME "s3://"
 
-static __thread bool last_open_s3;
+static _Thread_local bool last_open_s3;
 
 const char *drfs_backend_open_error(void)
 {
