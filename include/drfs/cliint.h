@@ -92,7 +92,10 @@ struct cli {
 /* ---- the tables (opts.c parses, help.c describes) ------------------------ */
 
 struct cli_opt;
-/* Store arg (NULL for a flag) as o says; -EINVAL when arg is not valid. */
+/*
+ * Store arg (NULL for a flag) as o says; -EINVAL when arg is not valid (the
+ * parser says so), -ECANCELED after a message of the setter's own.
+ */
 typedef int (*cli_set_fn)(struct cli *c, const struct cli_opt *o,
 			  const char *arg);
 

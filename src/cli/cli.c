@@ -1039,7 +1039,7 @@ static int set_exclude_file(struct cli *c, const struct cli_opt *o,
 		e = -errno;
 		log_err("cannot read --exclude-file \"%s\": %s", arg,
 			strerror(-e));
-		return -EINVAL;
+		return -ECANCELED;
 	}
 	while (e == 0 && (len = getline(&line, &cap, f)) >= 0) {
 		char *p = line;
@@ -1061,7 +1061,7 @@ static int set_exclude_file(struct cli *c, const struct cli_opt *o,
 	}
 	free(line);
 	fclose(f);
-	return e < 0 ? -EINVAL : 0;
+	return e < 0 ? -ECANCELED : 0;
 }
 
 static const struct cli_opt backup_opts[] = {

@@ -392,6 +392,8 @@ static int apply(struct cli *c, const struct cli_opt *o, const char *v,
 {
 	const char *cname = c->command ? c->cmd : NULL;
 	int e = o->set(c, o, v);
+	if (e == -ECANCELED) /* the setter said what is wrong */
+		return -EINVAL;
 	if (e == -E2BIG)
 		cli_usage_err(cname, "%s given too many times", spelled);
 	else if (e < 0 && o->set == cli_set_int)

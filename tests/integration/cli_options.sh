@@ -24,10 +24,32 @@ mapfile -t cmds < <("$DRFS" help | sed -n '/^commands:/,/^$/p' |
 [ "${#cmds[@]}" -ge 19 ] || fail "drfs help lists ${#cmds[@]} commands"
 info "${#cmds[@]} commands: ${cmds[*]}"
 
+# help_options [FILE] — "--name [ARG]" of each option a help text lists
+help_options() {
+	{ grep -oE '^  (-[a-zA-Z], )?--[a-z0-9-]+( [A-Z][A-Z|/0-9-]*)?' "$@" ||
+		true; } | sed 's/^ *-[a-zA-Z], //' | { grep -v -- '--help' || true; }
+}
+
+# takes CMD FILE — CMD does not call any option of FILE unknown (given a
+# value "x" if it takes one); prints how many
+takes() {
+	local c=$1 opt arg n=0
+	local -a a
+	while read -r opt arg; do
+		a=()
+		case "$arg" in [A-Z]*) a=(x) ;; esac
+		run_nocrash "$c $opt" "$DRFS" "$c" "$opt" "${a[@]}"
+		if grep -q "unknown option" "$T/last.err"; then
+			cat "$T/last.err" >&2
+			fail "drfs $c refuses $opt, which its help names"
+		fi
+		n=$((n + 1))
+	done <"$2"
+	echo "$n"
+}
+
 # the global options, as drfs help lists them
-"$DRFS" help | sed -n '/^global options/,/^$/p' |
-	grep -oE '^  (-[a-zA-Z], )?--[a-z0-9-]+( [A-Z][A-Z|/0-9-]*)?' |
-	sed 's/^ *-[a-zA-Z], //' | grep -v -- '--help' >"$T/global-opts"
+"$DRFS" help | sed -n '/^global options/,/^$/p' | help_options >"$T/global-opts"
 [ "$(wc -l <"$T/global-opts")" -ge 17 ] || fail "drfs help lists too few global options"
 
 for c in "${cmds[@]}"; do
@@ -41,30 +63,11 @@ for c in "${cmds[@]}"; do
 		fail "drfs help $c and drfs $c --help differ"
 	awk 'length > 80 { exit 1 }' "$T/help.$c" ||
 		fail "drfs $c --help has lines over 80 columns"
-	# every option help names is one the command takes
-	n=0
-	while read -r opt arg; do
-		a=()
-		case "$arg" in [A-Z]*) a=(x) ;; esac
-		run_nocrash "$c $opt" "$DRFS" "$c" "$opt" "${a[@]}"
-		if grep -q "unknown option" "$T/last.err"; then
-			cat "$T/last.err" >&2
-			fail "drfs $c: --help names $opt, which it refuses"
-		fi
-		n=$((n + 1))
-	done < <(grep -oE '^  (-[a-zA-Z], )?--[a-z0-9-]+( [A-Z][A-Z|/0-9-]*)?' \
-		"$T/help.$c" | sed 's/^ *-[a-zA-Z], //' | { grep -v -- '--help' || true; })
-	# and every global option
-	while read -r opt arg; do
-		a=()
-		case "$arg" in [A-Z]*) a=(x) ;; esac
-		run_nocrash "$c $opt" "$DRFS" "$c" "$opt" "${a[@]}"
-		if grep -q "unknown option" "$T/last.err"; then
-			cat "$T/last.err" >&2
-			fail "drfs $c refuses the global option $opt"
-		fi
-		n=$((n + 1))
-	done <"$T/global-opts"
+	# every option help names is one the command takes, and every
+	# global option
+	help_options "$T/help.$c" >"$T/opts.$c"
+	n=$(takes "$c" "$T/opts.$c")
+	n=$((n + $(takes "$c" "$T/global-opts")))
 	[ "$n" -ge 17 ] || fail "drfs $c takes only $n options"
 	grep -q -- '--cache-dir DIR' "$T/help.$c" ||
 		fail "drfs $c --help does not name the global options"
