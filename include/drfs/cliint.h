@@ -49,6 +49,7 @@ struct cli {
 	struct drfs_excludes excludes; /* --exclude, --exclude-file */
 	bool exclude_caches;
 	bool one_file_system;
+	bool skip_if_unchanged;
 	bool quiet;
 	struct drfs_backend_opts be;
 	int threads;

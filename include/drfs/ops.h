@@ -27,6 +27,11 @@ struct drfs_backup_opts {
 	const char *const *tags;
 	size_t n_tags;
 	bool no_parent;                  /* re-read every file */
+	/*
+	 * Write no snapshot when the directory's trees equal those of the
+	 * newest snapshot of the same host and path (ret->unchanged).
+	 */
+	bool skip_if_unchanged;
 	/* entries left out (docs/backup.md, "What is backed up") */
 	const struct drfs_excludes *excludes; /* NULL: none */
 	bool exclude_caches;  /* a CACHEDIR.TAG directory: only the tag */
@@ -41,6 +46,11 @@ struct drfs_backup_result {
 	char folder[DRFS_FOLDER_BUF];    /* the name it got, for good */
 	struct drfs_snapshot snap;
 	uint64_t errors; /* files that could not be read (skipped) */
+	/*
+	 * skip_if_unchanged and nothing changed: no snapshot was written;
+	 * id, folder and snap are those of the existing snapshot.
+	 */
+	bool unchanged;
 };
 
 int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,

@@ -451,6 +451,7 @@ static int cmd_backup(struct cli *c)
 	o.excludes = &c->excludes;
 	o.exclude_caches = c->exclude_caches;
 	o.one_file_system = c->one_file_system;
+	o.skip_if_unchanged = c->skip_if_unchanged;
 	o.report = report_line;
 	progress_start(&pt, "backup", c->quiet);
 	o.progress = &pt.p;
@@ -466,7 +467,11 @@ static int cmd_backup(struct cli *c)
 		return 1;
 	}
 	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
-	if (!c->quiet)
+	if (res.unchanged && !c->quiet)
+		fprintf(stderr, "nothing changed since snapshot %s (%.8s): no "
+			"snapshot written (--skip-if-unchanged)\n", res.folder,
+			drfs_id_hex(&res.id, hex));
+	else if (!c->quiet)
 		fprintf(stderr,
 			"snapshot %.8s: %llu files, %llu dirs, %s, %s added "
 			"in %.1fs\n",
@@ -1073,6 +1078,10 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("no-parent", 0, no_parent,
 		 "read every file again instead of trusting an unchanged "
 		 "size and mtime of the last snapshot"),
+	CLI_FLAG("skip-if-unchanged", 0, skip_if_unchanged,
+		 "write no snapshot when DIR (contents and metadata) is as "
+		 "the newest snapshot of this host and DIR has it; print that "
+		 "snapshot's folder (default: a snapshot every time)"),
 	CLI_FN("exclude", "PATTERN", set_exclude,
 	       "leave out what PATTERN matches (repeatable): without '/' a "
 	       "name at any depth (*.o, node_modules), with '/' a path from "

@@ -853,7 +853,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		e = -errno;
 		goto out;
 	}
-	fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOATIME as for every directory below: reading it must not
+	 * change the atime the snapshot records (--skip-if-unchanged) */
+	fd = dir_open(AT_FDCWD, real);
 	if (fd < 0) {
 		e = -errno;
 		goto out;
@@ -881,8 +883,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	e = drfs_repo_snapshots(r, &all, &n_all);
 	if (e < 0)
 		goto out;
-	const struct drfs_snap_info *parent =
-		o->no_parent ? NULL : find_parent(all, n_all, snap->host, real);
+	const struct drfs_snap_info *latest =
+		find_parent(all, n_all, snap->host, real);
+	const struct drfs_snap_info *parent = o->no_parent ? NULL : latest;
 	if (parent)
 		snap->parent = parent->id;
 	b.win_cap = 2 * (size_t)r->config.chunker.max;
@@ -901,6 +904,18 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	if (e < 0) {
 		if (drfs_writer_error(b.w))
 			drfs_repo_set_last_error("%s", drfs_writer_error(b.w));
+		goto out;
+	}
+	if (o->skip_if_unchanged && latest &&
+	    drfs_id_eq(&snap->root, &latest->snap.root) &&
+	    drfs_id_eq(&snap->meta, &latest->snap.meta)) {
+		/* the trees are durable (flushed) but nothing new names them:
+		 * identical trees were already stored by latest */
+		ret->id = latest->id;
+		ret->snap = latest->snap;
+		ret->errors = b.errors;
+		ret->unchanged = true;
+		memcpy(ret->folder, latest->folder, sizeof(ret->folder));
 		goto out;
 	}
 	struct drfs_writer_stats ws;
