@@ -118,7 +118,8 @@ bool drfs_excludes_match(const struct drfs_excludes *x, const char *path,
 		const struct drfs_pattern *p = &x->v[i];
 		if (p->dir_only && !is_dir)
 			continue;
-		if (drfs_pattern_match(p->comp, p->n, p->anchored ? path : name))
+		const char *what = p->anchored ? path : name;
+		if (drfs_pattern_match(p->comp, p->n, what))
 			return true;
 	}
 	return false;

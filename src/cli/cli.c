@@ -127,12 +127,13 @@ static int read_secret_command(const char *cmd, char **ret)
 	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
 		drop_secret(ret);
 		if (WIFEXITED(ws))
-			log_err("the passphrase command (DRFS_PASSWORD_COMMAND) "
-				"failed with exit status %d",
-				WEXITSTATUS(ws));
+			log_err("the passphrase command "
+				"(DRFS_PASSWORD_COMMAND) failed with exit "
+				"status %d", WEXITSTATUS(ws));
 		else
-			log_err("the passphrase command (DRFS_PASSWORD_COMMAND) "
-				"was killed by signal %d", WTERMSIG(ws));
+			log_err("the passphrase command "
+				"(DRFS_PASSWORD_COMMAND) was killed by signal "
+				"%d", WTERMSIG(ws));
 		return -EINVAL;
 	}
 	return 0;
@@ -1073,8 +1074,8 @@ static const struct cli_opt backup_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
 		"default: now)"),
-	CLI_FN("tag", "TAG", cli_set_tag, "record TAG with the snapshot (repeatable)",
-	       CLI_OPT_REPEAT),
+	CLI_FN("tag", "TAG", cli_set_tag,
+	       "record TAG with the snapshot (repeatable)", CLI_OPT_REPEAT),
 	CLI_FLAG("no-parent", 0, no_parent,
 		 "read every file again instead of trusting an unchanged "
 		 "size and mtime of the last snapshot"),
@@ -1152,8 +1153,8 @@ static const struct cli_opt mount_opts[] = {
 static const struct cli_opt snapshot_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339; default: now)"),
-	CLI_FN("tag", "TAG", cli_set_tag, "record TAG with the snapshot (repeatable)",
-	       CLI_OPT_REPEAT),
+	CLI_FN("tag", "TAG", cli_set_tag,
+	       "record TAG with the snapshot (repeatable)", CLI_OPT_REPEAT),
 	{ 0 },
 };
 
