@@ -63,6 +63,12 @@ struct drfs_mount_opts {
 	bool foreground;             /* -f */
 	bool debug;                  /* -d: FUSE debug output, implies -f */
 	const char *fuse_opts;       /* -o a,b,c (allow_other, ...) */
+	/*
+	 * Mount over a directory that is not empty, hiding its entries
+	 * while mounted (-o nonempty, which the cli takes out of fuse_opts:
+	 * libfuse 3 has no such option); else such a mountpoint is refused.
+	 */
+	bool nonempty;
 	uint64_t cache_size;         /* --cache-size: bytes of local cache */
 	const char *log_file;        /* NULL: <cache-dir>/mount.log once detached */
 	int64_t snapshot_every;      /* --snapshot-every: seconds; 0 never */

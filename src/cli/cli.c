@@ -946,6 +946,25 @@ static int mret_rescue(void *ud, struct drfs_repo *r,
 	return e;
 }
 
+/*
+ * The -o list without "nonempty" (into *nonempty): out has room for all
+ * of opts.
+ */
+static void strip_nonempty(const char *opts, char *out, bool *nonempty)
+{
+	size_t n = 0;
+	out[0] = 0;
+	for (const char *p = opts; p && *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == 8 && !strncmp(p, "nonempty", 8))
+			*nonempty = true;
+		else if (l)
+			n += (size_t)sprintf(out + n, "%s%.*s", n ? "," : "",
+					     (int)l, p);
+		p += l + (p[l] == ',');
+	}
+}
+
 static int cmd_mount(struct cli *c)
 {
 	struct drfs_mount_opts o = { 0 };
@@ -998,8 +1017,14 @@ static int cmd_mount(struct cli *c)
 	o.mountpoint = c->args[1];
 	o.foreground = c->foreground || c->debug;
 	o.debug = c->debug;
-	o.fuse_opts = c->fuse_opts;
+	char *fo = c->fuse_opts ? malloc(strlen(c->fuse_opts) + 1) : NULL;
+	if (c->fuse_opts && !fo)
+		return 1;
+	if (fo)
+		strip_nonempty(c->fuse_opts, fo, &o.nonempty);
+	o.fuse_opts = fo;
 	e = drfs_fs_mount(&o);
+	free(fo);
 	return e < 0 ? 1 : 0;
 }
 
@@ -1135,7 +1160,9 @@ static const struct cli_opt mount_opts[] = {
 	CLI_FLAG("foreground", 'f', foreground, "stay in the foreground"),
 	CLI_FLAG("debug", 'd', debug, "FUSE debug output (implies -f)"),
 	CLI_STR("options", 'o', "OPTS", fuse_opts,
-		"FUSE mount options, comma-separated (allow_other, ...)"),
+		"FUSE mount options, comma-separated (allow_other, ...); "
+		"nonempty: mount over a directory that is not empty (else "
+		"refused: the mount would hide its entries)"),
 	CLI_STR("cache-size", 0, "SIZE", cache_size,
 		"the most the data cache may use (e.g. 2G)"),
 	CLI_STR("snapshot-every", 0, "DURATION", snapshot_every,

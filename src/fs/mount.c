@@ -2268,7 +2268,26 @@ static int detach(const char *mp)
 }
 
 /* A usable, empty-of-mounts directory; stale FUSE mounts are detached. */
-static int check_mountpoint(const char *mp)
+/* 1 if directory mp has an entry, 0 if not; -errno. */
+static int dir_has_entries(const char *mp)
+{
+	DIR *d = opendir(mp);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return -errno;
+	while (n == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n = 1;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A usable directory nothing is mounted on (stale FUSE mounts are
+ * detached), empty unless nonempty.
+ */
+static int check_mountpoint(const char *mp, bool nonempty)
 {
 	struct stat st;
 	char real[4096];
@@ -2311,6 +2330,17 @@ static int check_mountpoint(const char *mp)
 			"there",
 			mp);
 		return -EBUSY;
+	}
+	int full = nonempty ? 0 : dir_has_entries(mp);
+	if (full < 0) {
+		log_err("mountpoint \"%s\": %s", mp, strerror(-full));
+		return full;
+	}
+	if (full) {
+		log_err("mountpoint \"%s\" is not empty: the mount would hide "
+			"what is in it (-o nonempty mounts over it anyway)",
+			mp);
+		return -ENOTEMPTY;
 	}
 	return 0;
 }
@@ -2815,7 +2845,7 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	ob.mountpoint = mp;
 	ob.repo.cache_dir = cd;
 	ob.log_file = lf;
-	r = check_mountpoint(o->mountpoint);
+	r = check_mountpoint(o->mountpoint, o->nonempty);
 	if (r < 0)
 		return r;
 	if (o->foreground || o->debug)
