@@ -25,20 +25,13 @@
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/prune.h"
+#include "drfs/testhook.h"
 
 #define MARK_DB DRFS_DB_AUX1
 #define RESCUE_DB DRFS_DB_AUX2 /* never the same as gc's: a mount's rescue
 				  may run while a prune marks in its cache */
 #define DEL_BATCH 1000
 #define SCAN_BATCH 8192
-
-/* DRFS_TEST_CRASH_AT=<step>: die like kill -9 at a named step (tests). */
-static void crash_point(const char *step)
-{
-	const char *c = getenv("DRFS_TEST_CRASH_AT");
-	if (c && strcmp(c, step) == 0)
-		_exit(137);
-}
 
 static void say(drfs_report_fn fn, void *ud, const char *fmt, ...)
 	_printf_(3, 4);
@@ -104,14 +97,14 @@ static int forget_objects(struct drfs_repo *r, const struct drfs_id *ids,
 	e = e ?: drfs_repo_forget_record(r, ids, n);
 	if (e < 0)
 		return e;
-	crash_point("record");
+	drfs_test_crash_point("record");
 	char(*names)[DRFS_OBJECT_NAME_MAX] = calloc(n, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		drfs_name_snapshot(&ids[i], names[i]);
 	e = delete_names(r->be, names, 1);
-	crash_point("forget");
+	drfs_test_crash_point("forget");
 	e = e ?: delete_names(r->be, names + 1, n - 1);
 	free(names);
 	int u = uncache_snapshots(r, ids, n);
@@ -540,7 +533,7 @@ static int outpack_flush(struct gc *g, struct outpack *op)
 	op->bytes += op->buf.len;
 	drfs_buf_reset(&op->buf);
 	op->n = 0;
-	crash_point("repack");
+	drfs_test_crash_point("repack");
 	return 0;
 }
 
@@ -1088,7 +1081,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		e = write_records(&g, &packs, &rs, &res);
 		if (e < 0)
 			goto out;
-		crash_point("deletion");
+		drfs_test_crash_point("deletion");
 	}
 	/* the packs that go leave the cache; no live blob may go with them */
 	struct doomed_ctx dc = { .packs = &packs };
@@ -1124,7 +1117,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		drfs_index_clear(r->index);
 		goto out;
 	}
-	crash_point("index");
+	drfs_test_crash_point("index");
 	/* 6. a complete index of what stays; old index objects go */
 	e = drfs_repo_write_full_index(r);
 	if (e < 0) {
@@ -1147,7 +1140,7 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		gone_bytes += packs.v[i].length;
 	}
 	e = delete_names(r->be, names, nd / 2);
-	crash_point("delete");
+	drfs_test_crash_point("delete");
 	e = e ?: delete_names(r->be, names + nd / 2, nd - nd / 2);
 	if (e < 0) {
 		say(o->report, o->report_data, "cannot delete old packs: %s "
