@@ -21,7 +21,7 @@
 #include "drfs/log.h"
 #include "drfs/replica.h"
 #include "drfs/repo.h"
-#include "drfs/storeint.h"
+#include "storeint.h"
 #include "drfs/testhook.h"
 
 struct fetch_job {
