@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backend.h - whole-object storage: put/get/get-range/head/list/delete.
- * Implementations: local directory (backend/local.c), S3 (backend/s3.c).
+ * Implementations: local directory (backend/local.c), S3 (backend/s3*.c).
  *
  * Object names are relative to the repository root and use '/' as separator
  * ("config", "keys/<hex>", "data/ab/<hex>", "index/<hex>", "snapshots/<hex>",

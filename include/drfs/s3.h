@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * s3.h - internals of the S3 backend (backend/s3.c, sigv4.c, s3xml.c),
- * exposed so unit tests and fuzzers can call the pure parts directly.
+ * s3.h - the pure parts of the S3 backend (backend/s3conf.c, sigv4.c,
+ * s3xml.c), exposed so unit tests and fuzzers can call them directly.
  * Nothing above the backend layer includes this header; use backend.h.
  *
  * Everything here is a pure function of its arguments (no network, no
@@ -147,7 +147,7 @@ int drfs_s3xml_root(const void *p, size_t len, char *out, size_t out_size);
 /* Append s with & < > " ' escaped (for DeleteObjects bodies). */
 int drfs_s3xml_escape(struct drfs_buf *out, const char *s) _warn_unused_;
 
-/* ---- configuration parsing (s3.c) -------------------------------------- */
+/* ---- configuration parsing (s3conf.c) ---------------------------------- */
 
 /*
  * Split "s3://bucket[/prefix]". The bucket must be 3..63 characters of

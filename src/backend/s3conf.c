@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * s3conf.c - the S3 backend's configuration (see s3int.h for the rooms):
+ * the repository URL, and the region, endpoint, addressing and credentials
+ * the way AWS tools find them - the options, the environment, then
+ * ~/.aws/credentials and ~/.aws/config (docs/s3.md has the order).
+ *
+ * Resolved once, at open; nothing here talks to the network. Secrets read
+ * from files are wiped from the scratch copies and never logged.
+ */
+#include "s3int.h"
+
+#include <stdio.h>
+#include <openssl/crypto.h>
+
+#include "drfs/limits.h"
+
+static bool bucket_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+int drfs_s3_parse_url(const char *url, char **ret_bucket, char **ret_prefix)
+{
+	const char *b, *slash;
+	size_t blen;
+	char *bucket, *prefix;
+
+	if (strncmp(url, "s3://", 5))
+		return -EINVAL;
+	b = url + 5;
+	slash = strchr(b, '/');
+	blen = slash ? (size_t)(slash - b) : strlen(b);
+	if (blen < 3 || blen > 63)
+		return -EINVAL;
+	for (size_t i = 0; i < blen; i++)
+		if (!bucket_char(b[i]))
+			return -EINVAL;
+
+	const char *p = slash ? slash + 1 : "";
+	size_t plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	if (plen > DRFS_S3_KEY_MAX - DRFS_OBJECT_NAME_MAX - 1)
+		return -EINVAL;
+	/* every segment non-empty, not "." or "..", printable */
+	for (size_t i = 0, seg = 0; i <= plen; i++) {
+		if (i == plen || p[i] == '/') {
+			size_t sl = i - seg;
+			if (plen && (sl == 0 || (sl == 1 && p[seg] == '.') ||
+				     (sl == 2 && !strncmp(p + seg, "..", 2))))
+				return -EINVAL;
+			seg = i + 1;
+		} else if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+			return -EINVAL;
+		}
+	}
+	bucket = strndup(b, blen);
+	prefix = strndup(p, plen);
+	if (!bucket || !prefix) {
+		free(bucket);
+		free(prefix);
+		return -ENOMEM;
+	}
+	*ret_bucket = bucket;
+	*ret_prefix = prefix;
+	return 0;
+}
+
+int drfs_s3_parse_endpoint(const char *endpoint, char **ret_base,
+			   char **ret_host)
+{
+	const char *scheme = "https", *h = endpoint, *colon;
+	size_t hlen;
+	char *base = NULL, *host = NULL;
+
+	if (!strncmp(endpoint, "https://", 8)) {
+		h = endpoint + 8;
+	} else if (!strncmp(endpoint, "http://", 7)) {
+		scheme = "http";
+		h = endpoint + 7;
+	} else if (strstr(endpoint, "://")) {
+		return -EINVAL;
+	}
+	hlen = strcspn(h, "/");
+	if (h[hlen] && strcmp(h + hlen, "/"))
+		return -EINVAL; /* a path after the host */
+	if (hlen == 0 || hlen > 255)
+		return -EINVAL;
+	for (size_t i = 0; i < hlen; i++)
+		if (!isalnum((unsigned char)h[i]) && !strchr(".-:[]_", h[i]))
+			return -EINVAL;
+	/* the Host header drops a default port, as curl would */
+	size_t host_len = hlen;
+	colon = memrchr(h, ':', hlen);
+	if (colon && !memchr(colon, ']', hlen - (size_t)(colon - h))) {
+		const char *port = colon + 1;
+		size_t pl = hlen - (size_t)(port - h);
+		if (pl == 0)
+			return -EINVAL;
+		if ((!strcmp(scheme, "https") && pl == 3 &&
+		     !strncmp(port, "443", 3)) ||
+		    (!strcmp(scheme, "http") && pl == 2 &&
+		     !strncmp(port, "80", 2)))
+			host_len = (size_t)(colon - h);
+	}
+	if (asprintf(&base, "%s://%.*s", scheme, (int)hlen, h) < 0)
+		return -ENOMEM;
+	host = strndup(h, host_len);
+	if (!host) {
+		free(base);
+		return -ENOMEM;
+	}
+	*ret_base = base;
+	*ret_host = host;
+	return 0;
+}
+
+int drfs_s3_ini_get(const char *text, size_t len, const char *section,
+		    const char *key, char **ret)
+{
+	const char *p = text, *end = text + len;
+	bool in = false;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		while (p < le && isspace((unsigned char)*p))
+			p++;
+		size_t l = s3_trim_len(p, (size_t)(le - p));
+		if (l == 0 || *p == '#' || *p == ';') {
+			/* blank or comment */
+		} else if (*p == '[') {
+			const char *close = memchr(p, ']', l);
+			in = false;
+			if (close) {
+				const char *n = p + 1;
+				size_t nl2 = (size_t)(close - n);
+				while (nl2 && isspace((unsigned char)*n))
+					n++, nl2--;
+				nl2 = s3_trim_len(n, nl2);
+				in = nl2 == strlen(section) &&
+				     !strncmp(n, section, nl2);
+			}
+		} else if (in) {
+			const char *eq = memchr(p, '=', l);
+			if (eq) {
+				size_t kl = s3_trim_len(p, (size_t)(eq - p));
+				const char *v = eq + 1;
+				while (v < p + l && isspace((unsigned char)*v))
+					v++;
+				if (kl == strlen(key) && !strncmp(p, key, kl)) {
+					char *r =
+					    strndup(v, (size_t)(p + l - v));
+					if (!r)
+						return -ENOMEM;
+					*ret = r;
+					return 0;
+				}
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return -ENOENT;
+}
+
+/* Read a small text file whole (at most 1 MiB). NULL if unreadable. */
+static char *read_small_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *p;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	p = malloc(1u << 20);
+	if (!p) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(p, 1, (1u << 20) - 1, f);
+	fclose(f);
+	p[n] = '\0';
+	*ret_len = n;
+	return p;
+}
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* aws file path: the env override, else ~/.aws/<name>. */
+static char *aws_file(const char *env, const char *name)
+{
+	const char *e = env_nonempty(env), *home = env_nonempty("HOME");
+	char *p = NULL;
+
+	if (e)
+		return strdup(e);
+	if (!home || asprintf(&p, "%s/.aws/%s", home, name) < 0)
+		return NULL;
+	return p;
+}
+
+static int profile_get(const char *file_env, const char *file_name,
+		       const char *section, const char *key, char **ret)
+{
+	_cleanup_free_ char *path = aws_file(file_env, file_name);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+
+	if (!path || !(text = read_small_file(path, &len)))
+		return -ENOENT;
+	int r = drfs_s3_ini_get(text, len, section, key, ret);
+	if (text)
+		OPENSSL_cleanse(text, len);
+	return r;
+}
+
+static int resolve_config(struct s3 *s, const struct drfs_backend_opts *o,
+			  bool *ret_custom)
+{
+	const char *profile = env_nonempty("AWS_PROFILE");
+	const char *v;
+	char *cfg_section = NULL;
+	int r;
+
+	if (!profile)
+		profile = "default";
+	if (strcmp(profile, "default") &&
+	    asprintf(&cfg_section, "profile %s", profile) < 0)
+		return -ENOMEM;
+	const char *cfgsec = cfg_section ? cfg_section : "default";
+
+	/* credentials */
+	if (env_nonempty("AWS_ACCESS_KEY_ID") &&
+	    env_nonempty("AWS_SECRET_ACCESS_KEY")) {
+		s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));
+		s->secret_key = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+		if ((v = env_nonempty("AWS_SESSION_TOKEN")))
+			s->session_token = strdup(v);
+	} else {
+		const char *fe = "AWS_SHARED_CREDENTIALS_FILE";
+		profile_get(fe, "credentials", profile, "aws_access_key_id",
+			    &s->access_key);
+		profile_get(fe, "credentials", profile, "aws_secret_access_key",
+			    &s->secret_key);
+		profile_get(fe, "credentials", profile, "aws_session_token",
+			    &s->session_token);
+		if (!s->access_key || !s->secret_key) {
+			free(s->access_key);
+			free(s->secret_key);
+			free(s->session_token);
+			s->access_key = s->secret_key = s->session_token = NULL;
+			fe = "AWS_CONFIG_FILE";
+			profile_get(fe, "config", cfgsec, "aws_access_key_id",
+				    &s->access_key);
+			profile_get(fe, "config", cfgsec,
+				    "aws_secret_access_key", &s->secret_key);
+			profile_get(fe, "config", cfgsec, "aws_session_token",
+				    &s->session_token);
+		}
+	}
+	if (!s->access_key || !s->secret_key) {
+		s3_set_err(s,
+			   "s3: no credentials: set AWS_ACCESS_KEY_ID and "
+			   "AWS_SECRET_ACCESS_KEY, or profile \"%s\" in "
+			   "~/.aws/credentials",
+			   profile);
+		free(cfg_section);
+		return -EACCES;
+	}
+
+	/* region */
+	if (o && o->region && *o->region)
+		s->region = strdup(o->region);
+	else if ((v = env_nonempty("AWS_REGION")) ||
+		 (v = env_nonempty("AWS_DEFAULT_REGION")))
+		s->region = strdup(v);
+	else if (profile_get("AWS_CONFIG_FILE", "config", cfgsec, "region",
+			     &s->region) < 0)
+		s->region = strdup("us-east-1");
+	free(cfg_section);
+	if (!s->region)
+		return -ENOMEM;
+	for (const char *c = s->region; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-') {
+			s3_set_err(s, "s3: invalid region \"%s\"", s->region);
+			return -EINVAL;
+		}
+
+	/* endpoint */
+	*ret_custom = true;
+	if (o && o->endpoint && *o->endpoint)
+		s->endpoint = strdup(o->endpoint);
+	else if ((v = env_nonempty("AWS_ENDPOINT_URL_S3")) ||
+		 (v = env_nonempty("AWS_ENDPOINT_URL")))
+		s->endpoint = strdup(v);
+	else {
+		*ret_custom = false;
+		r = asprintf(&s->endpoint, "https://s3.%s.amazonaws.com",
+			     s->region);
+		if (r < 0)
+			s->endpoint = NULL;
+	}
+	if (!s->endpoint)
+		return -ENOMEM;
+	return 0;
+}
+
+int s3_configure(struct s3 *s, const char *url,
+		 const struct drfs_backend_opts *o)
+{
+	char *base = NULL, *host = NULL, *prefix = NULL;
+	bool custom = false;
+	int r;
+
+	r = drfs_s3_parse_url(url, &s->bucket, &prefix);
+	if (r < 0) {
+		s3_set_err(s,
+			   "s3: invalid repository URL \"%s\" (want "
+			   "s3://bucket[/prefix])",
+			   url);
+		goto out;
+	}
+	r = asprintf(&s->prefix, "%s%s", prefix, prefix[0] ? "/" : "");
+	if (r < 0) {
+		s->prefix = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = resolve_config(s, o, &custom);
+	if (r < 0)
+		goto out;
+	r = drfs_s3_parse_endpoint(s->endpoint, &base, &host);
+	if (r < 0) {
+		s3_set_err(s, "s3: invalid endpoint \"%s\"", s->endpoint);
+		goto out;
+	}
+	s->path_style = o && o->path_style >= 0 ? o->path_style == 1 : custom;
+	if (s->path_style) {
+		s->url_base = TAKE_PTR(base);
+		s->host = TAKE_PTR(host);
+	} else {
+		const char *rest = strstr(base, "://") + 3;
+		if (asprintf(&s->url_base, "%.*s%s.%s", (int)(rest - base),
+			     base, s->bucket, rest) < 0 ||
+		    asprintf(&s->host, "%s.%s", s->bucket, host) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	s->connections =
+	    o && o->connections > 0 ? o->connections : S3_DEFAULT_CONNECTIONS;
+	if (s->connections > S3_MAX_CONNECTIONS)
+		s->connections = S3_MAX_CONNECTIONS;
+	s->retries = o && o->retries >= 0 ? o->retries : S3_DEFAULT_RETRIES;
+	s->insecure_tls = o && o->insecure_tls;
+	s->low_speed_time = S3_LOW_SPEED_TIME_S;
+	const char *lst = getenv("DRFS_S3_LOW_SPEED_TIME");
+	if (lst && atol(lst) > 0)
+		s->low_speed_time = atol(lst);
+	if (asprintf(&s->base.display, "s3://%s%s%s at %s", s->bucket,
+		     prefix[0] ? "/" : "", prefix, s->endpoint) < 0) {
+		s->base.display = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	free(base);
+	free(host);
+	free(prefix);
+	return r;
+}
