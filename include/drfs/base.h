@@ -130,6 +130,9 @@ int drfs_parse_time(const char *s, struct timespec *ret);
 /* "1.5 GiB" style; out must hold 32 bytes. Returns out. */
 char *drfs_fmt_bytes(uint64_t n, char *out);
 
+/* mkdir -p with mode 0700 for each directory created; 0 or -errno. */
+int drfs_mkdir_p(const char *path);
+
 /* Write/read a whole file descriptor, retrying on EINTR and short counts. */
 int drfs_write_all(int fd, const void *p, size_t len);
 int drfs_pwrite_all(int fd, const void *p, size_t len, uint64_t off);

@@ -59,6 +59,8 @@ struct cli {
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
 	const char *overwrite;        /* --overwrite MODE (restore) */
+	const char *delete_after;     /* --delete-after D (mirror) */
+	const char *verify;           /* --verify etag|size (mirror) */
 };
 
 /* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
@@ -97,6 +99,7 @@ int cmd_status(struct cli *c);
 int cmd_drill(struct cli *c);
 int cmd_copy(struct cli *c);
 int cmd_lock_extend(struct cli *c);
+int cmd_mirror(struct cli *c);
 /*
  * With --replica: which sides hold a snapshot, as a bit mask: 1 the
  * primary has its object, 2 the replica has it and all it references,
@@ -112,5 +115,18 @@ int trusted_snapshot(struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1]);
 
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
+/*
+ * Say whether the credentials be was opened with can overwrite objects
+ * (drfs_backend_probe_overwrite; each side of a replica): a warning when
+ * they can, one line (unless -q) when they cannot; nothing for backends
+ * without the probe (a local directory).
+ */
+void report_create_only(struct cli *c, struct drfs_backend *be);
+/*
+ * With S3 Object Lock on the bucket: how many snapshots are protected (every
+ * object they need retained beyond now), and a warning naming the oldest
+ * and newest that are not (drfs_lock_audit); nothing without Object Lock.
+ */
+void report_lock(struct cli *c, struct drfs_repo *r);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "drfs/base.h"
 #include "drfs/buf.h"
+#include "drfs/limits.h"
 
 /* ---- SigV4 (sigv4.c) --------------------------------------------------- */
 
@@ -83,9 +84,13 @@ void drfs_s3_md5(const void *p, size_t len, char b64[25], char *hex);
 /* Longest key or token accepted from a listing (S3 allows 1024). */
 #define DRFS_S3_KEY_MAX 1024u
 
+/* Longest ETag kept (a multipart one is "<32 hex>-<parts>", quoted). */
+#define DRFS_S3_ETAG_MAX DRFS_OBJECT_ETAG_MAX
+
 struct drfs_s3_entry {
 	char *key;
 	uint64_t size;
+	char etag[DRFS_S3_ETAG_MAX + 1]; /* as sent, quotes removed; "" none */
 };
 
 /* One ListObjectsV2 page. */
@@ -99,7 +104,8 @@ struct drfs_s3_list {
 /*
  * Parse a ListBucketResult document (at most DRFS_XML_PAGE_MAX bytes).
  * -EBADMSG on malformed XML, a wrong root, a key or token too long, a bad
- * size, a DOCTYPE, or IsTruncated true without a token. On success *ret is
+ * size, an ETag longer than DRFS_S3_ETAG_MAX, a DOCTYPE, or IsTruncated
+ * true without a token. On success *ret is
  * filled (release with drfs_s3_list_release); on failure it is zeroed.
  */
 int drfs_s3xml_parse_list(const void *p, size_t len, struct drfs_s3_list *ret);

@@ -75,3 +75,65 @@ int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
 	}
 	return 0;
 }
+
+int drfs_backend_same_bytes(struct drfs_backend *b, const char *name,
+			    const void *p, size_t len)
+{
+	struct drfs_buf got;
+	int r;
+
+	if (len == SIZE_MAX)
+		return -E2BIG;
+	drfs_buf_init(&got, len + 1);
+	r = drfs_backend_get(b, name, 0, UINT64_MAX, &got);
+	if (r == -E2BIG)
+		r = 0; /* longer than ours */
+	else if (r >= 0)
+		r = got.len == len && (len == 0 || !memcmp(got.p, p, len));
+	drfs_buf_release(&got);
+	return r;
+}
+
+struct list_plain {
+	drfs_list_info_cb cb;
+	void *userdata;
+};
+
+static int list_plain_cb(const char *name, uint64_t size, void *userdata)
+{
+	struct list_plain *lp = userdata;
+	struct drfs_obj_info info = { .size = size };
+	return lp->cb(name, &info, lp->userdata);
+}
+
+int drfs_backend_list_info(struct drfs_backend *b, const char *prefix,
+			   drfs_list_info_cb cb, void *userdata)
+{
+	struct list_plain lp = { cb, userdata };
+	if (b->ops->list_info)
+		return b->ops->list_info(b, prefix, cb, userdata);
+	return b->ops->list(b, prefix, list_plain_cb, &lp);
+}
+
+int drfs_backend_stat(struct drfs_backend *b, const char *name,
+		      struct drfs_obj_info *ret)
+{
+	struct drfs_obj_info info = { 0 };
+	int r;
+	if (b->ops->stat)
+		return b->ops->stat(b, name, ret);
+	r = b->ops->head(b, name, &info.size);
+	if (r >= 0)
+		*ret = info;
+	return r;
+}
+
+int drfs_backend_etag_md5(const char *etag, const void *p, size_t len)
+{
+	char b64[25], hex[33];
+
+	if (strlen(etag) != 32 || strspn(etag, "0123456789abcdef") != 32)
+		return -1;
+	drfs_s3_md5(p ? p : "", len, b64, hex);
+	return strcmp(etag, hex) == 0;
+}

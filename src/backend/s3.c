@@ -230,10 +230,49 @@ static int s3_get_retention(struct drfs_backend *b, const char *name,
 	return r;
 }
 
+/* PUT ?retention (with the Content-MD5 the call requires); bypass sends
+ * x-amz-bypass-governance-retention, needed to change a governance
+ * retention's mode. */
+static int put_retention(struct s3 *s, const char *key, int64_t until,
+			 bool compliance, bool bypass)
+{
+	struct drfs_buf body;
+	char md5[25], date[32];
+	struct tm tm;
+	time_t t = (time_t)until;
+	int r;
+
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return -EINVAL;
+	drfs_buf_init(&body, 1024);
+	r = drfs_buf_printf(&body,
+			    "<Retention xmlns=\"http://s3.amazonaws.com/doc/"
+			    "2006-03-01/\"><Mode>%s</Mode><RetainUntilDate>%s"
+			    "</RetainUntilDate></Retention>",
+			    compliance ? "COMPLIANCE" : "GOVERNANCE", date);
+	if (r >= 0) {
+		drfs_s3_md5(body.p, body.len, md5, NULL);
+		struct s3_req q = {.method = "PUT",
+				   .key = key,
+				   .query = {{"retention", NULL}},
+				   .nq = 1,
+				   .body = body.p,
+				   .body_len = body.len,
+				   .md5 = md5,
+				   .bypass_governance = bypass};
+		r = s3_perform_2xx(s, &q);
+	}
+	drfs_buf_release(&body);
+	return r < 0 ? r : 0;
+}
+
 /*
- * Extend name's retention (PUT ?retention, with the Content-MD5 the call
- * requires) only when it ends before until. A compliance retention stays
- * compliance.
+ * Extend name's retention only when it ends before until; a compliance
+ * retention stays compliance. Asked for compliance over a governance
+ * retention, convert it (with the governance bypass, which the credentials
+ * need: s3:BypassGovernanceRetention); when that is refused, keep it
+ * governance, extended if it ended earlier (backend.h's results).
  */
 static int s3_set_retention(struct drfs_backend *b, const char *name,
 			    int64_t until, bool compliance)
@@ -241,8 +280,7 @@ static int s3_set_retention(struct drfs_backend *b, const char *name,
 	struct s3 *s = S3(b);
 	_cleanup_free_ char *key = NULL;
 	struct drfs_s3_retention cur;
-	struct drfs_buf body;
-	char md5[25], date[32];
+	bool convert = false;
 	int r;
 
 	if (!s3_name_ok(name) || until < 0)
@@ -253,39 +291,27 @@ static int s3_set_retention(struct drfs_backend *b, const char *name,
 	if (r < 0)
 		return r;
 	if (r == 1) {
+		convert = compliance && !cur.compliance;
 		compliance |= cur.compliance;
 		if (cur.until >= until && cur.compliance == compliance)
-			return 1;
+			return DRFS_RETAIN_KEPT;
 		until = MAX(until, cur.until);
 	}
-	drfs_buf_init(&body, 1024);
-	struct tm tm;
-	time_t t = (time_t)until;
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-		r = -EINVAL;
-		goto out;
+	r = put_retention(s, key, until, compliance, convert);
+	if (r >= 0)
+		return convert ? DRFS_RETAIN_CONVERTED : DRFS_RETAIN_EXTENDED;
+	if (!convert || (r != -EACCES && r != -EPERM))
+		return r;
+	/* not allowed to convert: keep governance, extended if need be */
+	char why[S3_ERR_MAX];
+	snprintf(why, sizeof(why), "%s", s3_thread_err());
+	if (cur.until < until) {
+		r = put_retention(s, key, until, false, false);
+		if (r < 0)
+			return r;
 	}
-	r = drfs_buf_printf(&body,
-			    "<Retention xmlns=\"http://s3.amazonaws.com/doc/"
-			    "2006-03-01/\"><Mode>%s</Mode><RetainUntilDate>%s"
-			    "</RetainUntilDate></Retention>",
-			    compliance ? "COMPLIANCE" : "GOVERNANCE", date);
-	if (r < 0)
-		goto out;
-	drfs_s3_md5(body.p, body.len, md5, NULL);
-	struct s3_req q = {.method = "PUT",
-			   .key = key,
-			   .query = {{"retention", NULL}},
-			   .nq = 1,
-			   .body = body.p,
-			   .body_len = body.len,
-			   .md5 = md5};
-	r = s3_perform_2xx(s, &q);
-	r = r < 0 ? r : 0;
-out:
-	drfs_buf_release(&body);
-	return r;
+	s3_set_err(s, "%s", why);
+	return DRFS_RETAIN_NOT_CONVERTED;
 }
 
 static int del_batch(struct s3 *s, const char *const *names, size_t n)
@@ -407,8 +433,8 @@ static int list_page(struct s3 *s, const char *full_prefix, const char *token,
 	return r;
 }
 
-static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
-		   void *userdata)
+static int s3_list_info(struct drfs_backend *b, const char *prefix,
+			drfs_list_info_cb cb, void *userdata)
 {
 	struct s3 *s = S3(b);
 	_cleanup_free_ char *full = NULL;
@@ -429,10 +455,12 @@ static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
 			break;
 		for (size_t i = 0; i < l.n && r >= 0; i++) {
 			const char *k = l.entries[i].key;
+			struct drfs_obj_info info = {.size = l.entries[i].size};
 			if (strncmp(k, full, strlen(full)) ||
 			    strlen(k) - plen > DRFS_OBJECT_NAME_MAX)
 				continue; /* not ours */
-			r = cb(k + plen, l.entries[i].size, userdata);
+			memcpy(info.etag, l.entries[i].etag, sizeof(info.etag));
+			r = cb(k + plen, &info, userdata);
 		}
 		if (r >= 0 && l.truncated && token &&
 		    !strcmp(token, l.next_token)) {
@@ -451,6 +479,50 @@ static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
 	free(token);
 	drfs_buf_release(&resp);
 	return r < 0 ? r : 0;
+}
+
+struct list_sizes {
+	drfs_list_cb cb;
+	void *userdata;
+};
+
+static int list_sizes_cb(const char *name, const struct drfs_obj_info *info,
+			 void *userdata)
+{
+	struct list_sizes *ls = userdata;
+	return ls->cb(name, info->size, ls->userdata);
+}
+
+static int s3_list(struct drfs_backend *b, const char *prefix, drfs_list_cb cb,
+		   void *userdata)
+{
+	struct list_sizes ls = {cb, userdata};
+	return s3_list_info(b, prefix, list_sizes_cb, &ls);
+}
+
+static int s3_stat(struct drfs_backend *b, const char *name,
+		   struct drfs_obj_info *ret)
+{
+	struct s3 *s = S3(b);
+	_cleanup_free_ char *key = NULL;
+	struct drfs_obj_info info = {0};
+	char etag[96] = "";
+
+	if (!s3_name_ok(name))
+		return -EINVAL;
+	if (!(key = s3_full_key(s, name)))
+		return -ENOMEM;
+	int r = s3_head_key(s, key, key, &info.size, etag, sizeof(etag));
+	if (r < 0)
+		return r;
+	size_t n = strlen(etag);
+	const char *e = etag;
+	if (n >= 2 && e[0] == '"' && e[n - 1] == '"')
+		e++, n -= 2;
+	if (n <= DRFS_OBJECT_ETAG_MAX)
+		memcpy(info.etag, e, n);
+	*ret = info;
+	return 0;
 }
 
 static const char *s3_last_error(struct drfs_backend *b)
@@ -490,10 +562,13 @@ static const struct drfs_backend_ops s3_ops = {
     .get = s3_get,
     .head = s3_head,
     .list = s3_list,
+    .list_info = s3_list_info,
+    .stat = s3_stat,
     .del = s3_del,
     .del_many = s3_del_many,
     .set_retention = s3_set_retention,
     .get_retention = s3_get_retention,
+    .probe_overwrite = s3_probe_overwrite,
     .last_error = s3_last_error,
     .free = s3_free,
 };

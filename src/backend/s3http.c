@@ -261,6 +261,9 @@ static int build_request(struct s3 *s, struct s3_req *q, const char *path,
 		hv[nh++] = (struct drfs_s3_kv){"range", q->range};
 	if (q->if_none_match)
 		hv[nh++] = (struct drfs_s3_kv){"if-none-match", "*"};
+	if (q->bypass_governance)
+		hv[nh++] = (struct drfs_s3_kv){
+		    "x-amz-bypass-governance-retention", "true"};
 
 	struct drfs_sigv4_req sr = {
 	    .method = q->method,

@@ -108,6 +108,7 @@ struct s3_req {
 	const char *md5;    /* Content-MD5 (base64) or NULL */
 	char range[64];     /* "bytes=a-b" or "" */
 	bool if_none_match;
+	bool bypass_governance; /* x-amz-bypass-governance-retention: true */
 	bool conflict_retry;  /* 409 ConditionalRequestConflict is retried */
 	struct drfs_buf *out; /* 2xx body sink, or NULL */
 	int max_attempts;     /* 0: 1 + s->retries */
@@ -170,8 +171,9 @@ char *s3_full_key(struct s3 *s, const char *name);
 int s3_head_key(struct s3 *s, const char *key, const char *name,
 		uint64_t *ret_size, char *ret_etag, size_t etag_size);
 
-/* The backend's put (s3put.c). */
+/* The backend's put and probe_overwrite (s3put.c). */
 int s3_put(struct drfs_backend *b, const char *name, const void *p, size_t len,
 	   unsigned flags);
+int s3_probe_overwrite(struct drfs_backend *b);
 
 #endif

@@ -31,6 +31,38 @@ static bool etag_is(const char *etag, const char *md5hex)
 	return !strcmp(etag, md5hex);
 }
 
+/*
+ * A create-only put met key (412, or found by the fallback's HEAD): 0 when
+ * it holds exactly p[0..len) - an earlier attempt stored it and only the
+ * answer was lost - else -EEXIST with the detail recorded; nothing is
+ * replaced. md5hex, the ETag a single-part upload of these bytes gets, lets
+ * one HEAD answer the common case; otherwise (NULL, a multipart or
+ * encrypted object's ETag) the bytes are read back and compared.
+ */
+static int exists_ours(struct s3 *s, const char *key, const void *p, size_t len,
+		       const char *md5hex, const char *why)
+{
+	char etag[96] = "";
+	uint64_t size = 0;
+	int r = s3_head_key(s, key, key, &size, etag, sizeof(etag));
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && md5hex && etag_is(etag, md5hex))
+		return 0;
+	if (r == 0 && size == len) {
+		r = drfs_backend_same_bytes(&s->base, key + strlen(s->prefix),
+					    p, len);
+		if (r == 1)
+			return 0;
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	s3_set_err(s, "s3 PUT \"%s\" at %s bucket \"%s\": %s", key, s->endpoint,
+		   s->bucket, why);
+	return -EEXIST;
+}
+
 static int put_plain(struct s3 *s, const char *key, const char *name,
 		     const void *p, size_t len, bool inm, const char *sha,
 		     const char *md5, const char *md5hex)
@@ -58,10 +90,9 @@ static int put_plain(struct s3 *s, const char *key, const char *name,
 		 * proxy cutting a PUT's reply made s3_faults see a 412 on
 		 * "attempt 1". Identical bytes are never a conflict.
 		 */
-		char etag[96] = "";
-		if (s3_head_key(s, key, name, NULL, etag, sizeof(etag)) == 0 &&
-		    etag_is(etag, md5hex))
-			return 0;
+		return exists_ours(s, key, p, len, md5hex,
+				   "412 the object exists with other content "
+				   "(left as it is)");
 	}
 	if (q.status == 412) {
 		s3_set_err(s,
@@ -112,43 +143,38 @@ static enum inm_state probe_inm(struct s3 *s)
 	return st;
 }
 
-/* Create-only on a server without If-None-Match: HEAD, PUT, verify. */
-static int put_checked(struct s3 *s, const char *key, const void *p, size_t len,
-		       const char *sha, const char *md5, const char *md5hex,
-		       bool multipart);
 static int put_multipart(struct s3 *s, const char *key, const void *p,
-			 size_t len);
+			 size_t len, bool inm);
 
+/*
+ * Create-only on a server that ignores If-None-Match on PUT (and for
+ * multipart uploads, whose CompleteMultipartUpload carries it - AWS honours
+ * it there, RadosGW does not): HEAD, PUT, then check that what is there is
+ * ours (single part). An existing object is compared with our bytes, never
+ * replaced; the window between the HEAD and the PUT is the fallback's race.
+ */
 static int put_checked(struct s3 *s, const char *key, const void *p, size_t len,
 		       const char *sha, const char *md5, const char *md5hex,
 		       bool multipart)
 {
-	char etag[96];
 	int r = s3_head_key(s, key, key, NULL, NULL, 0);
 
-	if (r == 0) {
-		s3_set_err(s,
-			   "s3 PUT \"%s\" at %s bucket \"%s\": object exists",
-			   key, s->endpoint, s->bucket);
-		return -EEXIST;
-	}
+	if (r == 0)
+		return exists_ours(s, key, p, len, md5hex,
+				   "the object exists with other content "
+				   "(left as it is)");
 	if (r != -ENOENT)
 		return r;
-	r = multipart ? put_multipart(s, key, p, len)
+	r = multipart ? put_multipart(s, key, p, len, true)
 		      : put_plain(s, key, key, p, len, false, sha, md5, NULL);
+	if (r == -EEXIST && multipart) /* 412 on the completion */
+		return exists_ours(s, key, p, len, NULL,
+				   "412 the object exists with other content "
+				   "(left as it is)");
 	if (r < 0 || multipart)
 		return r;
-	r = s3_head_key(s, key, key, NULL, etag, sizeof(etag));
-	if (r < 0)
-		return r;
-	if (!etag_is(etag, md5hex)) {
-		s3_set_err(s,
-			   "s3 PUT \"%s\" at %s bucket \"%s\": another writer "
-			   "created it concurrently",
-			   key, s->endpoint, s->bucket);
-		return -EEXIST;
-	}
-	return 0;
+	return exists_ours(s, key, p, len, md5hex,
+			   "another writer created it concurrently");
 }
 
 static void abort_multipart(struct s3 *s, const char *key, const char *id)
@@ -165,8 +191,10 @@ static void abort_multipart(struct s3 *s, const char *key, const char *id)
 	s3_set_err(s, "%s", saved); /* keep the error that made us abort */
 }
 
+/* A multipart upload; inm: the completion carries If-None-Match: * (a 412
+ * there is -EEXIST, the upload aborted). */
 static int put_multipart(struct s3 *s, const char *key, const void *p,
-			 size_t len)
+			 size_t len, bool inm)
 {
 	struct drfs_buf resp, body;
 	char *id = NULL;
@@ -246,9 +274,13 @@ static int put_multipart(struct s3 *s, const char *key, const void *p,
 				    .nq = 1,
 				    .body = body.p,
 				    .body_len = body.len,
+				    .if_none_match = inm,
+				    .conflict_retry = inm,
 				    .out = &resp};
 		r = s3_perform(s, &cq);
-		if (r >= 0 && (cq.status < 200 || cq.status >= 300)) {
+		if (r >= 0 && cq.status == 412)
+			r = -EEXIST;
+		else if (r >= 0 && (cq.status < 200 || cq.status >= 300)) {
 			s3_report(s, &cq, -EIO);
 			r = -EIO;
 		}
@@ -294,11 +326,31 @@ int s3_put(struct drfs_backend *b, const char *name, const void *p, size_t len,
 		if (create_only)
 			return put_checked(s, key, p, len, NULL, NULL, NULL,
 					   true);
-		return put_multipart(s, key, p, len);
+		return put_multipart(s, key, p, len, false);
 	}
 	drfs_s3_sha256_hex(p ? p : "", len, sha);
 	drfs_s3_md5(p ? p : "", len, md5, md5hex);
 	if (create_only && probe_inm(s) != INM_HONOURED)
 		return put_checked(s, key, p, len, sha, md5, md5hex, false);
 	return put_plain(s, key, key, p, len, create_only, sha, md5, md5hex);
+}
+
+int s3_probe_overwrite(struct drfs_backend *b)
+{
+	struct s3 *s = S3(b);
+	_cleanup_free_ char *key = NULL;
+	char sha[65], md5[25];
+	int r;
+
+	if (asprintf(&key, "%s.drfs-inm-probe", s->prefix) < 0)
+		return -ENOMEM;
+	probe_inm(s); /* creates the probe object if it is not there */
+	drfs_s3_sha256_hex("probe", 5, sha);
+	drfs_s3_md5("probe", 5, md5, NULL);
+	r = put_plain(s, key, key, "probe", 5, false, sha, md5, NULL);
+	if (r == 0)
+		return 0;
+	if (r == -EACCES || r == -EPERM)
+		return 1;
+	return r;
 }

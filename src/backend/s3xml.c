@@ -42,6 +42,7 @@ struct ctx {
 	char *cur_key;
 	uint64_t cur_size;
 	bool have_size;
+	char cur_etag[DRFS_S3_ETAG_MAX + 1];
 	/* DOC_ERROR */
 	struct drfs_s3_error *error;
 	/* DOC_DELETE */
@@ -188,6 +189,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 		free(c->cur_key);
 		c->cur_key = NULL;
 		c->have_size = false;
+		c->cur_etag[0] = '\0';
 	}
 	if (c->kind == DOC_DELETE && at(c, 2, "Error")) {
 		c->del_key[0] = '\0';
@@ -237,6 +239,7 @@ static int list_push(struct ctx *c)
 	}
 	l->entries[l->n].key = TAKE_PTR(c->cur_key);
 	l->entries[l->n].size = c->cur_size;
+	memcpy(l->entries[l->n].etag, c->cur_etag, sizeof(c->cur_etag));
 	l->n++;
 	return 0;
 }
@@ -252,6 +255,19 @@ static void end_list(struct ctx *c)
 		c->cur_key = strdup(t);
 		if (!c->cur_key)
 			fail(c, -ENOMEM);
+	} else if (at(c, 3, "ETag") && parent_is(c, "Contents")) {
+		/* "&quot;<hex>&quot;" arrives as "\"<hex>\"": kept unquoted */
+		if (!(t = text(c, DRFS_S3_ETAG_MAX + 2)))
+			return;
+		size_t n = strlen(t);
+		if (n >= 2 && t[0] == '"' && t[n - 1] == '"')
+			t++, n -= 2;
+		if (n > DRFS_S3_ETAG_MAX) {
+			fail(c, -EBADMSG);
+			return;
+		}
+		memcpy(c->cur_etag, t, n);
+		c->cur_etag[n] = '\0';
 	} else if (at(c, 3, "Size") && parent_is(c, "Contents")) {
 		if (!(t = text(c, 32)))
 			return;

@@ -3,7 +3,9 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <limits.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void drfs_closep(int *fd)
@@ -238,6 +240,25 @@ char *drfs_fmt_bytes(uint64_t n, char *out)
 	else
 		snprintf(out, 32, "%.1f %s", v, units[u]);
 	return out;
+}
+
+int drfs_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	if (strlen(path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	strcpy(tmp, path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }
 
 int drfs_write_all(int fd, const void *p, size_t len)

@@ -231,6 +231,12 @@ static int cmd_init(struct cli *c)
 	drfs_hex(id.b, 16, hex);
 	printf("created %srepository %s at %s\n",
 	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	fflush(stdout);
+	struct drfs_backend *be;
+	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
+		report_create_only(c, be);
+		drfs_backend_free(be);
+	}
 	return 0;
 }
 
@@ -504,6 +510,10 @@ static int cmd_check(struct cli *c)
 		return 1;
 	}
 	e = drfs_check(r, &o);
+	if (e >= 0) {
+		report_create_only(c, r->be);
+		report_lock(c, r);
+	}
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("check failed: %s", drfs_strerror(e));
@@ -780,6 +790,7 @@ static const struct command commands[] = {
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
 	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
 	{ "copy", cmd_copy, "SRC DST [SNAPSHOT...]     copy snapshots to another repository" },
+	{ "mirror", cmd_mirror, "SRC DST [--delete-after D]  keep DST object-identical to SRC, without keys" },
 	{ "lock-extend", cmd_lock_extend, "REPO            extend Object Lock retention of reachable objects" },
 	{ "policy", cmd_policy, "REPO [--keep-* N]       show or store the repository's policy" },
 };
@@ -839,6 +850,8 @@ enum {
 	OPT_SAMPLE,
 	OPT_SEED,
 	OPT_OVERWRITE,
+	OPT_DELETE_AFTER,
+	OPT_VERIFY,
 };
 
 static const struct option long_opts[] = {
@@ -881,6 +894,8 @@ static const struct option long_opts[] = {
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
+	{ "delete-after", required_argument, NULL, OPT_DELETE_AFTER },
+	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1062,6 +1077,12 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_OVERWRITE:
 			c.overwrite = optarg;
+			break;
+		case OPT_DELETE_AFTER:
+			c.delete_after = optarg;
+			break;
+		case OPT_VERIFY:
+			c.verify = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

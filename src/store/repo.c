@@ -45,25 +45,6 @@ static int fail(int r, const char *fmt, ...)
 	return r;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (strlen(path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	strcpy(tmp, path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int open_one(const char *url, const struct drfs_backend_opts *bo,
 		    struct drfs_backend **ret)
 {
@@ -381,7 +362,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		e = -ENOMEM;
 		goto fail;
 	}
-	e = mkdir_p(r->cache_dir);
+	e = drfs_mkdir_p(r->cache_dir);
 	if (e < 0) {
 		e = fail(e, "cannot create cache directory \"%s\": %s",
 			 r->cache_dir, drfs_strerror(e));
@@ -1492,8 +1473,6 @@ static int put_index_object(struct drfs_repo *r, struct drfs_buf *plain,
 		drfs_name_index(&id, name);
 		e = drfs_backend_put(r->be, name, sealed.p, sealed.len,
 				     DRFS_PUT_CREATE_ONLY);
-		if (e == -EEXIST)
-			e = 0;
 		if (e >= 0)
 			e = collect_name(name, sealed.len, keep);
 	}
