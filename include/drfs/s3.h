@@ -153,6 +153,45 @@ int drfs_s3xml_root(const void *p, size_t len, char *out, size_t out_size);
 /* Append s with & < > " ' escaped (for DeleteObjects bodies). */
 int drfs_s3xml_escape(struct drfs_buf *out, const char *s) _warn_unused_;
 
+/* ---- credentials from providers (s3json.c, s3xml.c) --------------------- */
+
+/*
+ * Temporary credentials as the instance metadata service (IMDS), a
+ * container credentials endpoint or STS hand them out. Secrets: wipe with
+ * OPENSSL_cleanse before the memory is reused.
+ */
+struct drfs_s3_creds {
+	char access_key[129];
+	char secret_key[129];
+	char token[8193]; /* session token; "" none */
+	int64_t expires;  /* seconds since 1970 UTC; 0 never */
+};
+
+/*
+ * Parse the JSON credentials document of IMDS ("Code", "AccessKeyId",
+ * "SecretAccessKey", "Token", "Expiration", ...) or of a container endpoint
+ * (the same without "Code"): one flat object of at most 64 KiB, other
+ * members skipped. -EBADMSG when it is not such JSON, a field does not fit,
+ * "Code" is not "Success", or the key id or secret is missing; on failure
+ * *ret is zeroed.
+ */
+int drfs_s3_parse_creds_json(const void *p, size_t len,
+			     struct drfs_s3_creds *ret);
+
+/*
+ * Parse an AssumeRoleWithWebIdentityResponse (STS): its <Credentials>
+ * (AccessKeyId, SecretAccessKey, SessionToken, Expiration). -EBADMSG as
+ * above; an <ErrorResponse> is -EACCES with its code in err (may be NULL).
+ */
+int drfs_s3xml_parse_sts(const void *p, size_t len, struct drfs_s3_creds *ret,
+			 struct drfs_s3_error *err);
+
+/*
+ * "2026-12-21T20:41:43Z" (a fraction of a second allowed and dropped):
+ * seconds since 1970 UTC. -EBADMSG for anything else.
+ */
+int drfs_s3_parse_time(const char *s, int64_t *ret);
+
 /* ---- configuration parsing (s3conf.c) ---------------------------------- */
 
 /*
@@ -174,11 +213,16 @@ int drfs_s3_parse_endpoint(const char *endpoint, char **ret_base,
 /*
  * Look key up in section of an INI text as written by the AWS CLI
  * (~/.aws/credentials: "[name]"; ~/.aws/config: "[profile name]", with
- * "[default]" for the default profile). Comments start with '#' or ';'.
- * -ENOENT when absent.
+ * "[default]" for the default profile, "[services name]" for a services
+ * section). Comments start with '#' or ';'. Indented lines after a key
+ * with an empty value are that key's sub-section ("s3 =\n  endpoint_url =
+ * ..."), not keys of the section. -ENOENT when absent.
  */
 int drfs_s3_ini_get(const char *text, size_t len, const char *section,
 		    const char *key, char **ret);
+/* Look key up in sub-section sub of section (see drfs_s3_ini_get). */
+int drfs_s3_ini_get_sub(const char *text, size_t len, const char *section,
+			const char *sub, const char *key, char **ret);
 
 /*
  * The detail of the calling thread's last S3 failure, including a failed

@@ -117,52 +117,85 @@ int drfs_s3_parse_endpoint(const char *endpoint, char **ret_base,
 	return 0;
 }
 
-int drfs_s3_ini_get(const char *text, size_t len, const char *section,
-		    const char *key, char **ret)
+/* Whether the section header at p[0..l) (p at '[') names section. */
+static bool ini_header_is(const char *p, size_t l, const char *section)
+{
+	const char *close = memchr(p, ']', l);
+	if (!close)
+		return false;
+	const char *n = p + 1;
+	size_t nl = (size_t)(close - n);
+	while (nl && isspace((unsigned char)*n))
+		n++, nl--;
+	nl = s3_trim_len(n, nl);
+	return nl == strlen(section) && !strncmp(n, section, nl);
+}
+
+/*
+ * The value of key in section (sub NULL) or in sub-section sub of section.
+ * A key with an empty value opens a sub-section: the indented lines after
+ * it belong to it. Indented lines with no sub-section open are keys of the
+ * section (as before sub-sections were read).
+ */
+static int ini_find(const char *text, size_t len, const char *section,
+		    const char *sub, const char *key, char **ret)
 {
 	const char *p = text, *end = text + len;
+	char cur_sub[64] = "";
 	bool in = false;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
+		bool indented = p < le && isspace((unsigned char)*p);
 		while (p < le && isspace((unsigned char)*p))
 			p++;
 		size_t l = s3_trim_len(p, (size_t)(le - p));
+		const char *eq = l ? memchr(p, '=', l) : NULL;
 		if (l == 0 || *p == '#' || *p == ';') {
 			/* blank or comment */
 		} else if (*p == '[') {
-			const char *close = memchr(p, ']', l);
-			in = false;
-			if (close) {
-				const char *n = p + 1;
-				size_t nl2 = (size_t)(close - n);
-				while (nl2 && isspace((unsigned char)*n))
-					n++, nl2--;
-				nl2 = s3_trim_len(n, nl2);
-				in = nl2 == strlen(section) &&
-				     !strncmp(n, section, nl2);
-			}
-		} else if (in) {
-			const char *eq = memchr(p, '=', l);
-			if (eq) {
-				size_t kl = s3_trim_len(p, (size_t)(eq - p));
-				const char *v = eq + 1;
-				while (v < p + l && isspace((unsigned char)*v))
-					v++;
-				if (kl == strlen(key) && !strncmp(p, key, kl)) {
-					char *r =
-					    strndup(v, (size_t)(p + l - v));
-					if (!r)
-						return -ENOMEM;
-					*ret = r;
-					return 0;
+			in = ini_header_is(p, l, section);
+			cur_sub[0] = '\0';
+		} else if (in && eq) {
+			size_t kl = s3_trim_len(p, (size_t)(eq - p));
+			const char *v = eq + 1;
+			while (v < p + l && isspace((unsigned char)*v))
+				v++;
+			size_t vl = (size_t)(p + l - v);
+			bool nested = indented && cur_sub[0];
+			if (!nested) {
+				cur_sub[0] = '\0';
+				if (vl == 0 && kl < sizeof(cur_sub)) {
+					memcpy(cur_sub, p, kl);
+					cur_sub[kl] = '\0';
 				}
+			}
+			bool here = sub ? nested && !strcmp(cur_sub, sub)
+					: !nested;
+			if (here && kl == strlen(key) && !strncmp(p, key, kl)) {
+				char *r = strndup(v, vl);
+				if (!r)
+					return -ENOMEM;
+				*ret = r;
+				return 0;
 			}
 		}
 		p = nl ? nl + 1 : end;
 	}
 	return -ENOENT;
+}
+
+int drfs_s3_ini_get(const char *text, size_t len, const char *section,
+		    const char *key, char **ret)
+{
+	return ini_find(text, len, section, NULL, key, ret);
+}
+
+int drfs_s3_ini_get_sub(const char *text, size_t len, const char *section,
+			const char *sub, const char *key, char **ret)
+{
+	return ini_find(text, len, section, sub, key, ret);
 }
 
 /* Read a small text file whole (at most 1 MiB). NULL if unreadable. */
