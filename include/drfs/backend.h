@@ -133,6 +133,9 @@ struct drfs_backend {
 struct drfs_backend_opts {
 	const char *endpoint;   /* S3: overrides AWS_ENDPOINT_URL_S3 etc. */
 	const char *region;     /* S3: overrides AWS_REGION */
+	/* S3: the profile of ~/.aws/{credentials,config} (overrides
+	 * AWS_PROFILE; its keys win over AWS_ACCESS_KEY_ID) */
+	const char *profile;
 	int path_style;         /* S3: -1 auto, 0 virtual-hosted, 1 path */
 	int connections;        /* S3: parallel transfers; 0 = default */
 	int retries;            /* S3: attempts after the first; -1 default */

@@ -55,6 +55,7 @@ struct cli {
 	bool replica_async;           /* --replica-async */
 	const char *replica_endpoint; /* --replica-endpoint URL */
 	const char *replica_region;   /* --replica-region R */
+	const char *replica_profile;  /* --replica-profile NAME */
 	const char *password_file2;   /* --password-file2: copy's DST */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */

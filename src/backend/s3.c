@@ -540,13 +540,8 @@ static void s3_free(struct drfs_backend *b)
 	free(s->free_h);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
-	if (s->secret_key)
-		OPENSSL_cleanse(s->secret_key, strlen(s->secret_key));
-	if (s->session_token)
-		OPENSSL_cleanse(s->session_token, strlen(s->session_token));
-	free(s->secret_key);
-	free(s->session_token);
-	free(s->access_key);
+	s3_creds_release(s);
+	free(s->ca_bundle);
 	free(s->bucket);
 	free(s->prefix);
 	free(s->endpoint);
@@ -653,6 +648,7 @@ int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *o,
 	s->base.remote = true;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_mutex_init(&s->creds_lock, NULL);
 	s3_thread_err_clear();
 
 	r = s3_configure(s, url, o);

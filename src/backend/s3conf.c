@@ -11,6 +11,8 @@
 #include "s3int.h"
 
 #include <stdio.h>
+#include <strings.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "drfs/limits.h"
@@ -199,7 +201,7 @@ int drfs_s3_ini_get_sub(const char *text, size_t len, const char *section,
 }
 
 /* Read a small text file whole (at most 1 MiB). NULL if unreadable. */
-static char *read_small_file(const char *path, size_t *ret_len)
+char *s3_read_file(const char *path, size_t *ret_len)
 {
 	FILE *f = fopen(path, "re");
 	char *p;
@@ -219,16 +221,10 @@ static char *read_small_file(const char *path, size_t *ret_len)
 	return p;
 }
 
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 /* aws file path: the env override, else ~/.aws/<name>. */
 static char *aws_file(const char *env, const char *name)
 {
-	const char *e = env_nonempty(env), *home = env_nonempty("HOME");
+	const char *e = s3_env(env), *home = s3_env("HOME");
 	char *p = NULL;
 
 	if (e)
@@ -238,85 +234,84 @@ static char *aws_file(const char *env, const char *name)
 	return p;
 }
 
-static int profile_get(const char *file_env, const char *file_name,
-		       const char *section, const char *key, char **ret)
+/* Read ~/.aws/credentials and ~/.aws/config (or their overrides) once. */
+static int files_load(struct s3_aws_files *f, const struct drfs_backend_opts *o)
 {
-	_cleanup_free_ char *path = aws_file(file_env, file_name);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
+	_cleanup_free_ char *cp = aws_file("AWS_SHARED_CREDENTIALS_FILE",
+					   "credentials");
+	_cleanup_free_ char *fp = aws_file("AWS_CONFIG_FILE", "config");
 
-	if (!path || !(text = read_small_file(path, &len)))
-		return -ENOENT;
-	int r = drfs_s3_ini_get(text, len, section, key, ret);
-	if (text)
-		OPENSSL_cleanse(text, len);
-	return r;
+	memset(f, 0, sizeof(*f));
+	f->profile_given = o && o->profile && *o->profile;
+	f->profile = f->profile_given ? o->profile
+				      : s3_env("AWS_PROFILE");
+	if (!f->profile)
+		f->profile = "default";
+	if ((size_t)snprintf(f->cfgsec, sizeof(f->cfgsec), "%s%s",
+			     strcmp(f->profile, "default") ? "profile " : "",
+			     f->profile) >= sizeof(f->cfgsec))
+		return -EINVAL;
+	if (cp)
+		f->creds = s3_read_file(cp, &f->creds_len);
+	if (fp)
+		f->config = s3_read_file(fp, &f->config_len);
+	return 0;
 }
 
-static int resolve_config(struct s3 *s, const struct drfs_backend_opts *o,
-			  bool *ret_custom)
+void s3_files_release(struct s3_aws_files *f)
 {
-	const char *profile = env_nonempty("AWS_PROFILE");
+	if (f->creds)
+		OPENSSL_cleanse(f->creds, f->creds_len);
+	if (f->config)
+		OPENSSL_cleanse(f->config, f->config_len);
+	free(f->creds);
+	free(f->config);
+	f->creds = f->config = NULL;
+}
+
+int s3_files_get(const struct s3_aws_files *f, bool config, const char *key,
+		 char **ret)
+{
+	if (config)
+		return f->config ? drfs_s3_ini_get(f->config, f->config_len,
+						   f->cfgsec, key, ret)
+				 : -ENOENT;
+	return f->creds ? drfs_s3_ini_get(f->creds, f->creds_len, f->profile,
+					  key, ret)
+			: -ENOENT;
+}
+
+int s3_files_service(const struct s3_aws_files *f, const char *service,
+		     const char *key, char **ret)
+{
+	_cleanup_free_ char *name = NULL;
+	char sec[300];
+
+	if (s3_files_get(f, true, "services", &name) < 0 || !*name)
+		return -ENOENT;
+	if ((size_t)snprintf(sec, sizeof(sec), "services %s", name) >=
+	    sizeof(sec))
+		return -ENOENT;
+	return drfs_s3_ini_get_sub(f->config, f->config_len, sec, service, key,
+				   ret);
+}
+
+/* Region: the option, AWS_REGION, AWS_DEFAULT_REGION, the profile. */
+static int resolve_region(struct s3 *s, const struct drfs_backend_opts *o,
+			  const struct s3_aws_files *f)
+{
 	const char *v;
-	char *cfg_section = NULL;
-	int r;
 
-	if (!profile)
-		profile = "default";
-	if (strcmp(profile, "default") &&
-	    asprintf(&cfg_section, "profile %s", profile) < 0)
-		return -ENOMEM;
-	const char *cfgsec = cfg_section ? cfg_section : "default";
-
-	/* credentials */
-	if (env_nonempty("AWS_ACCESS_KEY_ID") &&
-	    env_nonempty("AWS_SECRET_ACCESS_KEY")) {
-		s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));
-		s->secret_key = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
-		if ((v = env_nonempty("AWS_SESSION_TOKEN")))
-			s->session_token = strdup(v);
-	} else {
-		const char *fe = "AWS_SHARED_CREDENTIALS_FILE";
-		profile_get(fe, "credentials", profile, "aws_access_key_id",
-			    &s->access_key);
-		profile_get(fe, "credentials", profile, "aws_secret_access_key",
-			    &s->secret_key);
-		profile_get(fe, "credentials", profile, "aws_session_token",
-			    &s->session_token);
-		if (!s->access_key || !s->secret_key) {
-			free(s->access_key);
-			free(s->secret_key);
-			free(s->session_token);
-			s->access_key = s->secret_key = s->session_token = NULL;
-			fe = "AWS_CONFIG_FILE";
-			profile_get(fe, "config", cfgsec, "aws_access_key_id",
-				    &s->access_key);
-			profile_get(fe, "config", cfgsec,
-				    "aws_secret_access_key", &s->secret_key);
-			profile_get(fe, "config", cfgsec, "aws_session_token",
-				    &s->session_token);
-		}
-	}
-	if (!s->access_key || !s->secret_key) {
-		s3_set_err(s,
-			   "s3: no credentials: set AWS_ACCESS_KEY_ID and "
-			   "AWS_SECRET_ACCESS_KEY, or profile \"%s\" in "
-			   "~/.aws/credentials",
-			   profile);
-		free(cfg_section);
-		return -EACCES;
-	}
-
-	/* region */
 	if (o && o->region && *o->region)
 		s->region = strdup(o->region);
-	else if ((v = env_nonempty("AWS_REGION")) ||
-		 (v = env_nonempty("AWS_DEFAULT_REGION")))
+	else if ((v = s3_env("AWS_REGION")) ||
+		 (v = s3_env("AWS_DEFAULT_REGION")))
 		s->region = strdup(v);
-	else if (profile_get("AWS_CONFIG_FILE", "config", cfgsec, "region",
-			     &s->region) < 0)
+	else if (s3_files_get(f, true, "region", &s->region) < 0 ||
+		 !*s->region) {
+		free(s->region);
 		s->region = strdup("us-east-1");
-	free(cfg_section);
+	}
 	if (!s->region)
 		return -ENOMEM;
 	for (const char *c = s->region; *c; c++)
@@ -324,24 +319,96 @@ static int resolve_config(struct s3 *s, const struct drfs_backend_opts *o,
 			s3_set_err(s, "s3: invalid region \"%s\"", s->region);
 			return -EINVAL;
 		}
-
-	/* endpoint */
-	*ret_custom = true;
-	if (o && o->endpoint && *o->endpoint)
-		s->endpoint = strdup(o->endpoint);
-	else if ((v = env_nonempty("AWS_ENDPOINT_URL_S3")) ||
-		 (v = env_nonempty("AWS_ENDPOINT_URL")))
-		s->endpoint = strdup(v);
-	else {
-		*ret_custom = false;
-		r = asprintf(&s->endpoint, "https://s3.%s.amazonaws.com",
-			     s->region);
-		if (r < 0)
-			s->endpoint = NULL;
-	}
-	if (!s->endpoint)
-		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * Endpoint, as the AWS SDKs find it: the option, AWS_ENDPOINT_URL_S3,
+ * AWS_ENDPOINT_URL, the s3 block of the profile's services section, the
+ * profile's endpoint_url (the last three unless
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else AWS in the region.
+ * *ret_custom: not AWS's own (path-style addressing by default).
+ */
+static char *file_endpoint(const struct s3_aws_files *f)
+{
+	char *c = NULL;
+
+	if (s3_files_service(f, "s3", "endpoint_url", &c) >= 0 && *c)
+		return c;
+	free(c);
+	c = NULL;
+	if (s3_files_get(f, true, "endpoint_url", &c) >= 0 && *c)
+		return c;
+	free(c);
+	return NULL;
+}
+
+static int resolve_endpoint(struct s3 *s, const struct drfs_backend_opts *o,
+			    const struct s3_aws_files *f, bool *ret_custom)
+{
+	const char *ign = s3_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	bool configured = !(ign && !strcasecmp(ign, "true"));
+	_cleanup_free_ char *c = NULL;
+	const char *v = NULL;
+
+	if (o && o->endpoint && *o->endpoint)
+		v = o->endpoint;
+	else if (configured)
+		v = s3_env("AWS_ENDPOINT_URL_S3")
+			?: s3_env("AWS_ENDPOINT_URL")
+			?: (c = file_endpoint(f));
+	if (v)
+		s->endpoint = strdup(v);
+	else if (asprintf(&s->endpoint, "https://s3.%s.amazonaws.com",
+			  s->region) < 0)
+		s->endpoint = NULL;
+	*ret_custom = v != NULL;
+	return s->endpoint ? 0 : -ENOMEM;
+}
+
+/* CA bundle: AWS_CA_BUNDLE, else the profile's ca_bundle; must exist. */
+static int resolve_ca_bundle(struct s3 *s, const struct s3_aws_files *f)
+{
+	const char *v = s3_env("AWS_CA_BUNDLE");
+
+	if (v)
+		s->ca_bundle = strdup(v);
+	else if (s3_files_get(f, true, "ca_bundle", &s->ca_bundle) < 0 ||
+		 !*s->ca_bundle) {
+		free(s->ca_bundle);
+		s->ca_bundle = NULL;
+		return 0;
+	}
+	if (!s->ca_bundle)
+		return -ENOMEM;
+	if (access(s->ca_bundle, R_OK) < 0) {
+		s3_set_err(s, "s3: cannot read the CA bundle \"%s\" "
+			      "(AWS_CA_BUNDLE or ca_bundle): %s",
+			   s->ca_bundle, strerror(errno));
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int resolve_config(struct s3 *s, const struct drfs_backend_opts *o,
+			  bool *ret_custom)
+{
+	struct s3_aws_files f;
+	int r = files_load(&f, o);
+
+	if (r < 0) {
+		s3_set_err(s, "s3: profile name too long");
+		return r;
+	}
+	r = resolve_region(s, o, &f);
+	if (r >= 0)
+		r = resolve_endpoint(s, o, &f, ret_custom);
+	if (r >= 0)
+		r = resolve_ca_bundle(s, &f);
+	if (r >= 0)
+		r = s3_creds_init(s, &f);
+	s3_files_release(&f);
+	return r;
 }
 
 int s3_configure(struct s3 *s, const char *url,

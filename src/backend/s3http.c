@@ -239,9 +239,10 @@ static int req_path(struct s3 *s, const struct s3_req *q, struct drfs_buf *out)
  */
 static int build_request(struct s3 *s, struct s3_req *q, const char *path,
 			 const char *query, const char *sha,
-			 struct drfs_buf *url, struct curl_slist **ret_list)
+			 const struct s3_signing *sg, struct drfs_buf *url,
+			 struct curl_slist **ret_list)
 {
-	char date[17], hdr[DRFS_SIGV4_MAX_PAIRS][1100];
+	char date[17];
 	struct drfs_s3_kv hv[DRFS_SIGV4_MAX_PAIRS];
 	struct drfs_buf auth;
 	struct curl_slist *list = NULL;
@@ -252,9 +253,9 @@ static int build_request(struct s3 *s, struct s3_req *q, const char *path,
 	hv[nh++] = (struct drfs_s3_kv){"host", s->host};
 	hv[nh++] = (struct drfs_s3_kv){"x-amz-date", date};
 	hv[nh++] = (struct drfs_s3_kv){"x-amz-content-sha256", sha};
-	if (s->session_token)
+	if (sg->session_token)
 		hv[nh++] = (struct drfs_s3_kv){"x-amz-security-token",
-					       s->session_token};
+					       sg->session_token};
 	if (q->md5)
 		hv[nh++] = (struct drfs_s3_kv){"content-md5", q->md5};
 	if (q->range[0])
@@ -276,8 +277,8 @@ static int build_request(struct s3 *s, struct s3_req *q, const char *path,
 	    .amz_date = date,
 	    .region = s->region,
 	    .service = "s3",
-	    .access_key = s->access_key,
-	    .secret_key = s->secret_key,
+	    .access_key = sg->access_key,
+	    .secret_key = sg->secret_key,
 	};
 	drfs_buf_init(&auth, 8192);
 	r = drfs_sigv4_authorization(&sr, &auth);
@@ -285,12 +286,18 @@ static int build_request(struct s3 *s, struct s3_req *q, const char *path,
 		r = drfs_buf_printf(url, "%s%s%s%s", s->url_base, path,
 				    query[0] ? "?" : "", query);
 	for (size_t i = 0; i < nh && r >= 0; i++) {
-		int n = snprintf(hdr[i], sizeof(hdr[i]), "%s: %s", hv[i].name,
-				 hv[i].value);
-		if (n < 0 || (size_t)n >= sizeof(hdr[i]))
-			r = -E2BIG;
-		else if (!(list = curl_slist_append(list, hdr[i])))
+		char *h = NULL;
+		struct curl_slist *l2;
+		if (asprintf(&h, "%s: %s", hv[i].name, hv[i].value) < 0) {
 			r = -ENOMEM;
+			break;
+		}
+		if (!(l2 = curl_slist_append(list, h)))
+			r = -ENOMEM;
+		else
+			list = l2;
+		OPENSSL_cleanse(h, strlen(h)); /* a session token */
+		free(h);
 	}
 	if (r >= 0) {
 		struct drfs_buf a;
@@ -334,6 +341,8 @@ static void setup_handle(struct s3 *s, struct s3_req *q, CURL *h,
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->low_speed_time);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->insecure_tls ? 0L : 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->insecure_tls ? 0L : 2L);
+	if (s->ca_bundle)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
@@ -364,10 +373,15 @@ static int attempt(struct s3 *s, struct s3_req *q, const char *path,
 {
 	struct drfs_buf url;
 	struct curl_slist *list = NULL;
+	struct s3_signing sg;
 	int r;
 
+	r = s3_creds_get(s, &sg);
+	if (r < 0)
+		return r;
 	drfs_buf_init(&url, 16384);
-	r = build_request(s, q, path, query, sha, &url, &list);
+	r = build_request(s, q, path, query, sha, &sg, &url, &list);
+	s3_signing_release(&sg);
 	if (r < 0) {
 		drfs_buf_release(&url);
 		return r;
@@ -561,6 +575,16 @@ void s3_report(struct s3 *s, struct s3_req *q, int err)
 		   qname(q), s->endpoint, s->bucket, detail);
 }
 
+/* A 400/403 saying the session token has expired. */
+static bool token_expired(const struct s3_req *q)
+{
+	const char *c = q->err.code;
+	return q->cc == CURLE_OK && (q->status == 400 || q->status == 403) &&
+	       (!strcmp(c, "ExpiredToken") ||
+		!strcmp(c, "ExpiredTokenException") ||
+		!strcmp(c, "TokenRefreshRequired"));
+}
+
 static void backoff(int attempt)
 {
 	uint64_t cap = S3_BACKOFF_BASE_MS;
@@ -602,20 +626,31 @@ int s3_perform(struct s3 *s, struct s3_req *q)
 	if (r < 0)
 		goto out;
 
+	bool renewed = false;
 	for (int i = 0; i < max; i++) {
 		if (i > 0)
 			backoff(i - 1);
 		q->attempts = i + 1;
 		r = attempt(s, q, (char *)path.p,
 			    query.p ? (char *)query.p : "", sha);
-		if (r < 0)
-			break;
+		if (r < 0) {
+			if (q->out)
+				q->out->len = q->out_base;
+			goto out; /* before any transfer: detail recorded */
+		}
 		int c = classify(s, q, &err);
 		if (c == 0) {
 			r = 0;
 			goto out;
 		}
 		r = err;
+		/* temporary credentials the server calls expired: once,
+		 * fetch new ones and send again */
+		if (!renewed && token_expired(q) && s3_creds_invalidate(s)) {
+			renewed = true;
+			i--;
+			continue;
+		}
 		if (c < 0)
 			break;
 	}
@@ -636,5 +671,97 @@ int s3_perform_2xx(struct s3 *s, struct s3_req *q)
 		s3_report(s, q, -EIO);
 		r = q->status == 404 ? -ENOENT : -EIO;
 	}
+	return r;
+}
+
+/* ---- unsigned requests to credentials providers -------------------------- */
+
+static size_t fetch_write(char *p, size_t size, size_t n, void *ud)
+{
+	struct drfs_buf *out = ud;
+	return drfs_buf_append(out, p, size * n) < 0 ? 0 : size * n;
+}
+
+static int fetch_errno(CURLcode cc, long os_errno, const char **why)
+{
+	*why = curl_easy_strerror(cc);
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		return os_errno == EHOSTUNREACH || os_errno == ENETUNREACH
+			       ? -EHOSTUNREACH
+			       : -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_WRITE_ERROR:
+		*why = "answer too large";
+		return -E2BIG;
+	default:
+		return -EIO;
+	}
+}
+
+int s3_http_fetch(struct s3 *s, const struct s3_fetch *f, struct drfs_buf *out,
+		  long *ret_status, const char **why)
+{
+	struct curl_slist *list = NULL;
+	CURLcode cc = CURLE_OK;
+	long os_errno = 0;
+	CURL *h = curl_easy_init();
+	int r = 0;
+
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->nh && r >= 0; i++) {
+		struct curl_slist *l2 = curl_slist_append(list, f->headers[i]);
+		if (!l2)
+			r = -ENOMEM;
+		else
+			list = l2;
+	}
+	for (int a = 0; r >= 0 && a < MAX(f->attempts, 1); a++) {
+		if (a)
+			backoff(0);
+		drfs_buf_reset(out);
+		curl_easy_reset(h);
+		curl_easy_setopt(h, CURLOPT_URL, f->url);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 1L);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, f->timeout_s);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
+				 s->insecure_tls ? 0L : 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+				 s->insecure_tls ? 0L : 2L);
+		if (s->ca_bundle)
+			curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fetch_write);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+		if (strcmp(f->method, "GET")) {
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, f->method);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+					 f->body ? f->body : "");
+		}
+		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK) {
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
+					  ret_status);
+			if (*ret_status < 500)
+				break; /* an answer; 5xx: again */
+			continue;
+		}
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		if (cc == CURLE_WRITE_ERROR)
+			break;
+	}
+	if (r >= 0 && cc != CURLE_OK)
+		r = fetch_errno(cc, os_errno, why);
+	for (struct curl_slist *l = list; l; l = l->next)
+		OPENSSL_cleanse(l->data, strlen(l->data)); /* a token */
+	curl_slist_free_all(list); /* may hold an Authorization token */
+	curl_easy_cleanup(h);
 	return r;
 }

@@ -3,8 +3,11 @@
  * s3int.h - private to the S3 backend, shared by its rooms:
  *
  *   s3conf.c  configuration: the repository URL, endpoint, region,
- *             addressing and credentials, from the options, the
- *             environment and ~/.aws/{credentials,config};
+ *             addressing, CA bundle, from the options, the environment
+ *             and ~/.aws/{credentials,config};
+ *   s3cred.c  credentials: the provider chain (environment, web identity,
+ *             the profile, container endpoint, instance metadata) and
+ *             their refresh before they expire;
  *   s3http.c  the HTTP engine: a pool of curl handles, one signed attempt,
  *             retries with exponential backoff and the one classification
  *             of HTTP and curl errors into negative errno, the error detail;
@@ -44,6 +47,14 @@
 
 enum inm_state { INM_UNKNOWN, INM_HONOURED, INM_IGNORED };
 
+/* Where the credentials come from (s3cred.c). */
+enum s3_provider {
+	S3_CREDS_STATIC,       /* environment or profile keys: never change */
+	S3_CREDS_WEB_IDENTITY, /* STS AssumeRoleWithWebIdentity */
+	S3_CREDS_CONTAINER,    /* ECS/EKS container credentials endpoint */
+	S3_CREDS_IMDS,         /* EC2 instance metadata service, IMDSv2 */
+};
+
 struct s3 {
 	struct drfs_backend base;
 	/* Immutable after open. */
@@ -53,9 +64,7 @@ struct s3 {
 	char *url_base; /* base URL requests go to (virtual host applied) */
 	char *host;     /* Host header, signed */
 	char *region;
-	char *access_key;
-	char *secret_key;
-	char *session_token; /* or NULL */
+	char *ca_bundle; /* CURLOPT_CAINFO (AWS_CA_BUNDLE, ca_bundle), or NULL */
 	bool path_style;
 	bool insecure_tls;
 	int retries;
@@ -70,6 +79,27 @@ struct s3 {
 	int n_free;
 	enum inm_state inm;
 	char last_err[S3_ERR_MAX]; /* most recent failure of any thread */
+
+	/*
+	 * Credentials (s3cred.c). The provider and its settings are
+	 * immutable after open; creds_lock protects the keys and times.
+	 * Static keys never change; a provider's are refreshed before they
+	 * expire.
+	 */
+	pthread_mutex_t creds_lock;
+	enum s3_provider provider;
+	char *prov_url;        /* IMDS base, container URI, or STS endpoint */
+	char *prov_auth;       /* container: Authorization value, or NULL */
+	char *prov_auth_file;  /* container: the file holding it, or NULL */
+	char *role_arn;        /* web identity */
+	char *token_file;      /* web identity: the OIDC token's file */
+	char *session_name;    /* web identity */
+	char *access_key;      /* (creds_lock) */
+	char *secret_key;      /* (creds_lock) */
+	char *session_token;   /* (creds_lock) or NULL */
+	int64_t creds_expire;  /* (creds_lock) seconds since 1970; 0 never */
+	int64_t creds_margin;  /* (creds_lock) refresh this long before */
+	double creds_tried;    /* (creds_lock) last failed refresh (mono) */
 };
 
 /* ---- configuration (s3conf.c) ------------------------------------------- */
@@ -83,6 +113,57 @@ struct s3 {
  */
 int s3_configure(struct s3 *s, const char *url,
 		 const struct drfs_backend_opts *o);
+
+/* ~/.aws/credentials and ~/.aws/config, read once at open. */
+struct s3_aws_files {
+	const char *profile; /* --profile, AWS_PROFILE, or "default" */
+	bool profile_given;  /* by the option: environment keys are skipped */
+	char cfgsec[300];    /* its section in config ("profile NAME") */
+	char *creds, *config; /* the files' text, or NULL */
+	size_t creds_len, config_len;
+};
+/* key for the profile in config (config) or credentials; -ENOENT. */
+int s3_files_get(const struct s3_aws_files *f, bool config, const char *key,
+		 char **ret);
+/* key of sub-section service ("s3", "sts") of the profile's services
+ * section ("services = NAME", "[services NAME]"); -ENOENT. */
+int s3_files_service(const struct s3_aws_files *f, const char *service,
+		     const char *key, char **ret);
+void s3_files_release(struct s3_aws_files *f);
+
+/* ---- credentials (s3cred.c) ---------------------------------------------- */
+
+/* The keys one request is signed with: copies, wiped on release. */
+struct s3_signing {
+	char *access_key, *secret_key, *session_token;
+};
+
+/*
+ * Find the credentials (docs/s3.md has the order): the environment (not
+ * with --profile), web identity, the profile's keys, a container endpoint,
+ * the instance metadata service; a provider's are fetched now, so a
+ * failure is reported at open. -EACCES with the detail recorded.
+ */
+int s3_creds_init(struct s3 *s, const struct s3_aws_files *f);
+/* The keys for one request, refreshed first when they are about to
+ * expire. -EACCES (detail recorded) when they expired and could not be. */
+int s3_creds_get(struct s3 *s, struct s3_signing *ret);
+void s3_signing_release(struct s3_signing *sg);
+/* The server said the token expired: refresh before the next request.
+ * false for static keys (nothing to refresh). */
+bool s3_creds_invalidate(struct s3 *s);
+/* Free and wipe everything s3_creds_init set (at free). */
+void s3_creds_release(struct s3 *s);
+
+/* The environment variable name, or NULL when unset or empty. */
+static inline const char *s3_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* A small text file whole (at most 1 MiB, NUL-terminated), or NULL. */
+char *s3_read_file(const char *path, size_t *ret_len);
 
 /* Length of s[0..n) without trailing white space. */
 static inline size_t s3_trim_len(const char *s, size_t n)
@@ -155,6 +236,24 @@ const char *s3_last_error_of(struct s3 *s);
 
 /* Close the idle handles of s's pool (at free; no transfer may run). */
 void s3_pool_release(struct s3 *s);
+
+/* An unsigned request to a credentials provider (not through the pool). */
+struct s3_fetch {
+	const char *method;
+	const char *url;
+	const char *headers[4]; /* "Name: value" */
+	size_t nh;
+	const char *body; /* or NULL */
+	long timeout_s;   /* the whole transfer; connecting: at most 1 s */
+	int attempts;
+};
+/*
+ * Run f; the response body into out (bounded by out->max), its status into
+ * *ret_status. 0 when a response arrived (any status), else a negative
+ * errno (-ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT, -EIO) with *why set.
+ */
+int s3_http_fetch(struct s3 *s, const struct s3_fetch *f, struct drfs_buf *out,
+		  long *ret_status, const char **why);
 
 /* ---- operations shared by s3.c and s3put.c ------------------------------ */
 

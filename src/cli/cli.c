@@ -129,6 +129,7 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_async = c->replica_async;
 	o->replica_backend.endpoint = c->replica_endpoint;
 	o->replica_backend.region = c->replica_region;
+	o->replica_backend.profile = c->replica_profile;
 }
 
 int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
@@ -803,10 +804,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nREPO is /path, file:///path or s3://bucket[/prefix].\n"
 		"options: --cache-dir DIR --password-file FILE --endpoint URL\n"
-		"  --s3-path-style --s3-connections N --retries N\n"
+		"  --region R --profile NAME --s3-path-style --s3-connections N\n"
+		"  --retries N\n"
 		"  --s3-insecure-no-tls-verify --threads N -q\n"
 		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
-		"  [--replica-region R]: mirror writes, fail reads over\n"
+		"  [--replica-region R] [--replica-profile NAME]: write both,\n"
+		"  fail reads over (mirror's DST takes the --replica-* too)\n"
 		"passphrase: DRFS_PASSWORD, DRFS_PASSWORD_FILE, or a prompt.\n");
 }
 
@@ -852,6 +855,8 @@ enum {
 	OPT_OVERWRITE,
 	OPT_DELETE_AFTER,
 	OPT_VERIFY,
+	OPT_PROFILE,
+	OPT_REPLICA_PROFILE,
 };
 
 static const struct option long_opts[] = {
@@ -896,6 +901,8 @@ static const struct option long_opts[] = {
 	{ "overwrite", required_argument, NULL, OPT_OVERWRITE },
 	{ "delete-after", required_argument, NULL, OPT_DELETE_AFTER },
 	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "replica-profile", required_argument, NULL, OPT_REPLICA_PROFILE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1083,6 +1090,12 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_VERIFY:
 			c.verify = optarg;
+			break;
+		case OPT_PROFILE:
+			c.be.profile = optarg;
+			break;
+		case OPT_REPLICA_PROFILE:
+			c.replica_profile = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

@@ -508,6 +508,8 @@ int cmd_mirror(struct cli *c)
 		dbo.endpoint = c->replica_endpoint;
 	if (c->replica_region)
 		dbo.region = c->replica_region;
+	if (c->replica_profile)
+		dbo.profile = c->replica_profile;
 	if (mirror_state_path(c, &state) < 0)
 		return 1;
 	o.state_path = state;
