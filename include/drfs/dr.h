@@ -45,8 +45,10 @@ struct drfs_drill_result {
 	uint64_t bytes_total;
 	uint64_t restore_errors;  /* entries the restore could not write */
 	uint64_t mismatches;      /* entries that differ from the snapshot */
-	double restore_seconds;   /* time-to-restore (the measured RTO) */
-	double verify_seconds;
+	/* the restore alone: the time-to-restore (the measured RTO); of the
+	 * sample only when sampled */
+	double restore_seconds;
+	double verify_seconds;    /* the verification alone, after it */
 };
 
 /*

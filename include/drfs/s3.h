@@ -196,11 +196,15 @@ int drfs_s3_parse_time(const char *s, int64_t *ret);
 
 /*
  * Split "s3://bucket[/prefix]". The bucket must be 3..63 characters of
- * [a-z0-9.-] (upper case and '_' tolerated for old buckets). The prefix is
- * returned without leading or trailing '/', "" when absent; empty segments,
- * "." and ".." are rejected. -EINVAL otherwise.
+ * [a-z0-9.-] (upper case and '_' tolerated for old buckets), begin and end
+ * with a letter or digit, have no "..", and not be an IP address. The
+ * prefix is returned without leading or trailing '/', "" when absent;
+ * empty segments, "." and ".." are rejected. -EINVAL otherwise.
  */
 int drfs_s3_parse_url(const char *url, char **ret_bucket, char **ret_prefix);
+/* What drfs_s3_parse_url refuses in url, in words ("a bucket name has at
+ * least 3 characters"), or NULL when it is a valid S3 URL. */
+const char *drfs_s3_url_problem(const char *url);
 
 /*
  * Split an endpoint "http[s]://host[:port][/]" (no scheme: https) into a

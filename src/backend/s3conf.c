@@ -23,41 +23,110 @@ static bool bucket_char(char c)
 	       (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
+static bool alnum(char c)
+{
+	return isalnum((unsigned char)c);
+}
+
+/* Whether b[0..n) is a dotted quad ("192.168.1.1"). */
+static bool ip_like(const char *b, size_t n)
+{
+	int dots = 0, digits = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '.') {
+			if (!digits)
+				return false;
+			dots++;
+			digits = 0;
+		} else if (isdigit((unsigned char)b[i]) && digits < 3) {
+			digits++;
+		} else {
+			return false;
+		}
+	}
+	return dots == 3 && digits;
+}
+
+/* What is wrong with bucket name b[0..n), or NULL. */
+static const char *bucket_problem(const char *b, size_t n)
+{
+	if (n == 0)
+		return "no bucket name";
+	if (n < 3)
+		return "a bucket name has at least 3 characters";
+	if (n > 63)
+		return "a bucket name has at most 63 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!bucket_char(b[i]))
+			return "a bucket name has only lower-case letters, "
+			       "digits, '.' and '-'";
+	if (!alnum(b[0]) || !alnum(b[n - 1]))
+		return "a bucket name begins and ends with a letter or a "
+		       "digit";
+	if (memmem(b, n, "..", 2))
+		return "a bucket name has no two dots in a row";
+	if (ip_like(b, n))
+		return "a bucket name is not an IP address";
+	return NULL;
+}
+
+/* What is wrong with prefix p[0..plen), or NULL. */
+static const char *prefix_problem(const char *p, size_t plen)
+{
+	if (plen > DRFS_S3_KEY_MAX - DRFS_OBJECT_NAME_MAX - 1)
+		return "the prefix is too long";
+	/* every segment non-empty, not "." or "..", printable */
+	for (size_t i = 0, seg = 0; i <= plen; i++) {
+		if (i == plen || p[i] == '/') {
+			size_t sl = i - seg;
+			if (plen && sl == 0)
+				return "the prefix has an empty segment (\"//\")";
+			if (plen && ((sl == 1 && p[seg] == '.') ||
+				     (sl == 2 && !strncmp(p + seg, "..", 2))))
+				return "the prefix has a \".\" or \"..\" "
+				       "segment";
+			seg = i + 1;
+		} else if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+			return "the prefix has a control character";
+		}
+	}
+	return NULL;
+}
+
+const char *drfs_s3_url_problem(const char *url)
+{
+	const char *b, *slash, *p, *why;
+	size_t blen, plen;
+
+	if (strncmp(url, "s3://", 5))
+		return "an S3 URL begins with s3://";
+	b = url + 5;
+	slash = strchr(b, '/');
+	blen = slash ? (size_t)(slash - b) : strlen(b);
+	if ((why = bucket_problem(b, blen)))
+		return why;
+	p = slash ? slash + 1 : "";
+	plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	return prefix_problem(p, plen);
+}
+
 int drfs_s3_parse_url(const char *url, char **ret_bucket, char **ret_prefix)
 {
 	const char *b, *slash;
 	size_t blen;
 	char *bucket, *prefix;
 
-	if (strncmp(url, "s3://", 5))
+	if (drfs_s3_url_problem(url))
 		return -EINVAL;
 	b = url + 5;
 	slash = strchr(b, '/');
 	blen = slash ? (size_t)(slash - b) : strlen(b);
-	if (blen < 3 || blen > 63)
-		return -EINVAL;
-	for (size_t i = 0; i < blen; i++)
-		if (!bucket_char(b[i]))
-			return -EINVAL;
-
 	const char *p = slash ? slash + 1 : "";
 	size_t plen = strlen(p);
 	while (plen && p[plen - 1] == '/')
 		plen--;
-	if (plen > DRFS_S3_KEY_MAX - DRFS_OBJECT_NAME_MAX - 1)
-		return -EINVAL;
-	/* every segment non-empty, not "." or "..", printable */
-	for (size_t i = 0, seg = 0; i <= plen; i++) {
-		if (i == plen || p[i] == '/') {
-			size_t sl = i - seg;
-			if (plen && (sl == 0 || (sl == 1 && p[seg] == '.') ||
-				     (sl == 2 && !strncmp(p + seg, "..", 2))))
-				return -EINVAL;
-			seg = i + 1;
-		} else if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
-			return -EINVAL;
-		}
-	}
 	bucket = strndup(b, blen);
 	prefix = strndup(p, plen);
 	if (!bucket || !prefix) {
@@ -421,9 +490,9 @@ int s3_configure(struct s3 *s, const char *url,
 	r = drfs_s3_parse_url(url, &s->bucket, &prefix);
 	if (r < 0) {
 		s3_set_err(s,
-			   "s3: invalid repository URL \"%s\" (want "
+			   "s3: invalid repository URL \"%s\": %s (want "
 			   "s3://bucket[/prefix])",
-			   url);
+			   url, drfs_s3_url_problem(url) ?: "out of memory");
 		goto out;
 	}
 	r = asprintf(&s->prefix, "%s%s", prefix, prefix[0] ? "/" : "");
@@ -437,7 +506,9 @@ int s3_configure(struct s3 *s, const char *url,
 		goto out;
 	r = drfs_s3_parse_endpoint(s->endpoint, &base, &host);
 	if (r < 0) {
-		s3_set_err(s, "s3: invalid endpoint \"%s\"", s->endpoint);
+		s3_set_err(s, "s3: invalid endpoint \"%s\" (want http://HOST"
+			      "[:PORT] or https://HOST[:PORT], without a "
+			      "path)", s->endpoint);
 		goto out;
 	}
 	s->path_style = o && o->path_style >= 0 ? o->path_style == 1 : custom;
