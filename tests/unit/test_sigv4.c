@@ -212,14 +212,34 @@ static void test_url(void)
 	b = p = NULL;
 	const char *bad[] = { "s3://", "s3://ab", "s3:/x/abc", "http://abc",
 			      "s3://abc/a//b", "s3://abc/../x", "s3://a b c",
-			      "s3://abc/./x", "s3://abc?x=1" };
+			      "s3://abc/./x", "s3://abc?x=1", "s3://-abc",
+			      "s3://abc-", "s3://a..b", "s3://10.0.0.1",
+			      "s3://abc/x\ty" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int r = drfs_s3_parse_url(bad[i], &b, &p);
 		if (r != -EINVAL)
 			fprintf(stderr, "accepted %s\n", bad[i]);
 		CHECK_EQ(r, -EINVAL);
 		CHECK(!b && !p);
+		/* and the reason is given in words */
+		CHECK(drfs_s3_url_problem(bad[i]) != NULL);
 	}
+	static const struct {
+		const char *url, *why;
+	} why[] = {
+	    {"s3://ab", "at least 3 characters"},
+	    {"s3://-abc", "begins and ends with a letter or a digit"},
+	    {"s3://a..b", "no two dots"},
+	    {"s3://10.0.0.1", "not an IP address"},
+	    {"s3://abc/a//b", "empty segment"},
+	    {"s3:/x/abc", "begins with s3://"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(why); i++) {
+		const char *w = drfs_s3_url_problem(why[i].url);
+		CHECK(w && strstr(w, why[i].why));
+	}
+	CHECK(!drfs_s3_url_problem("s3://Old_Bucket/p"));
+	CHECK(!drfs_s3_url_problem("s3://1.2.3.4.5/p"));
 
 	char *base = NULL, *host = NULL;
 	CHECK_EQ(drfs_s3_parse_endpoint("http://127.0.0.1:7480/", &base, &host),
