@@ -17,8 +17,8 @@
 //   FI_LOG=path         append one JSON line per request once answered: method "m",
 //                       "bucket", "key" (decoded; "" for the bucket), query parameter
 //                       names "q", "inm" (If-None-Match: * sent), "bypass"
-//                       (x-amz-bypass-governance-retention), "status", and for a
-//                       DeleteObjects POST the keys it names, "deletes"
+//                       (x-amz-bypass-governance-retention), "status", a listing's
+//                       "prefix", and for a DeleteObjects POST the keys it names, "deletes"
 //                       (tests/integration/dr_requests.sh; path-style requests)
 // Stats are printed on SIGUSR1/exit; the proxy exits by itself after FI_LIFETIME_S (default 600).
 'use strict';
@@ -51,7 +51,7 @@ const record = (req, body, status) => {
     q: (query || '').split('&').filter(Boolean).map((kv) => decodeURIComponent(kv.split('=')[0])),
     inm: req.headers['if-none-match'] === '*',
     bypass: (req.headers['x-amz-bypass-governance-retention'] || '').toLowerCase() === 'true',
-    status, deletes }) + '\n');
+    status, prefix: new URLSearchParams(query || '').get('prefix'), deletes }) + '\n');
 };
 const server = http.createServer((req, res) => {
   stats.requests++;
