@@ -65,8 +65,12 @@ def bucket_arn(bucket_ref):
 
 def statements(pairs, bucket_ref, sid):
     """Allow statements for (action, target) pairs on one bucket: one per
-    action, its resources the targets' ARNs (ListBucket on the bucket,
-    limited to the repository's prefix)."""
+    action, its resources the targets' ARNs (ListBucket on the bucket).
+
+    ListBucket is not limited to the repository's prefix (s3:prefix): S3
+    answers a HEAD or GET of a missing object with 404 only to whom may
+    list the bucket, and that check carries no prefix - with the condition
+    every "not there yet" would be a 403."""
     by_action = {}
     for a, t in sorted(pairs):
         by_action.setdefault(a, []).append(t)
@@ -75,9 +79,7 @@ def statements(pairs, bucket_ref, sid):
         name = sid + a.split(":")[1]
         if a == "s3:ListBucket":
             out.append({"Sid": name, "Effect": "Allow", "Action": a,
-                        "Resource": bucket_arn(bucket_ref),
-                        "Condition": {"StringLike": {"s3:prefix": [
-                            {"Fn::Sub": "${RepoPrefix}*"}]}}})
+                        "Resource": bucket_arn(bucket_ref)})
         elif a == "s3:CreateBucket":
             continue  # the template creates the buckets
         else:
