@@ -530,8 +530,11 @@ int cmd_mirror(struct cli *c)
 	double t0 = drfs_now_mono();
 	e = drfs_mirror(src, dst, &o, &res);
 	if (e < 0) {
-		log_err("mirror of \"%s\" to \"%s\" failed: %s", c->args[0],
-			c->args[1], drfs_strerror(e));
+		/* -EEXIST, -ENOENT: refused, and why was said above */
+		log_err("mirror of \"%s\" to \"%s\" %s%s", c->args[0],
+			c->args[1], e == -EEXIST || e == -ENOENT ? "refused" :
+			"failed: ", e == -EEXIST || e == -ENOENT ? "" :
+			drfs_strerror(e));
 		goto out;
 	}
 	char b[32], d[32];
