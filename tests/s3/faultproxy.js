@@ -14,6 +14,7 @@
 //   FI_TRUNC=0.0        probability: send headers + half the body, then RST
 //   FI_SEED=1           PRNG seed (deterministic fault sequence)
 //   FI_PIDFILE=path     write the proxy's PID there (stop it by that PID, never by name)
+//   FI_TLS_CERT=pem FI_TLS_KEY=pem  listen with TLS (HTTPS) with this certificate
 //   FI_LOG=path         append one JSON line per request once answered: method "m",
 //                       "bucket", "key" (decoded; "" for the bucket), query parameter
 //                       names "q", "inm" (If-None-Match: * sent), "bypass"
@@ -53,7 +54,10 @@ const record = (req, body, status) => {
     bypass: (req.headers['x-amz-bypass-governance-retention'] || '').toLowerCase() === 'true',
     status, prefix: new URLSearchParams(query || '').get('prefix'), deletes }) + '\n');
 };
-const server = http.createServer((req, res) => {
+const tls = process.env.FI_TLS_CERT && process.env.FI_TLS_KEY
+  ? { cert: require('fs').readFileSync(process.env.FI_TLS_CERT), key: require('fs').readFileSync(process.env.FI_TLS_KEY) }
+  : null;
+const server = (tls ? (h) => require('https').createServer(tls, h) : http.createServer)((req, res) => {
   stats.requests++;
   const chunks = [];
   res.on('finish', () => record(req, Buffer.concat(chunks), res.statusCode));
