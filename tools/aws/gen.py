@@ -6,6 +6,8 @@ request sets drfs was recorded making (tools/aws/requests.json).
     python3 tools/aws/gen.py            rewrite drfs.json and drfs-replica.json
     python3 tools/aws/gen.py --check    exit 1 if they differ from what it
                                         would write (run by the test suite)
+    python3 tools/aws/gen.py --table    the request table of
+                                        docs/disaster-recovery.md (markdown)
 
 drfs-replica.json: the replica bucket, deployed first, in a second region.
 drfs.json: the primary bucket (replicated to the replica), one IAM role per
@@ -281,8 +283,42 @@ def replica():
     }
 
 
+def table(contract):
+    """The request sets as a markdown table: one row per command (side)."""
+    cols = (("LIST", ("LIST",)), ("GET, HEAD", ("GET", "HEAD")),
+            ("PUT with If-None-Match", ("PUT+INM", "MPU-COMPLETE+INM")),
+            ("other", None), ("DELETE", ("DELETE",)))
+    rows = ["| command | " + " | ".join(c for c, _ in cols) + " |",
+            "|---" * (len(cols) + 1) + "|"]
+
+    def fmt(targets):
+        return " ".join("`%s`" % t for t in sorted(targets)) or "-"
+
+    for cmd, c in contract["commands"].items():
+        for side, e in ([("", c)] if "required" in c else sorted(c.items())):
+            classes = e["required"] + e["optional"]
+            cells = []
+            for _, verbs in cols:
+                if verbs is None:
+                    other = sorted({x for x in classes
+                                    if x.split(" ")[0] not in
+                                    ("LIST", "GET", "HEAD", "PUT+INM",
+                                     "DELETE", "MPU-COMPLETE+INM",
+                                     "MPU-CREATE", "MPU-PART", "MPU-ABORT")})
+                    cells.append(" ".join("`%s`" % x for x in other) or "-")
+                    continue
+                cells.append(fmt({x.split(" ", 1)[1] for x in classes
+                                  if x.split(" ")[0] in verbs}))
+            name = cmd + (" (%s)" % side if side else "")
+            rows.append("| %s | %s |" % (name, " | ".join(cells)))
+    return "\n".join(rows) + "\n"
+
+
 def main(argv):
     contract = load_contract()
+    if argv[:1] == ["--table"]:
+        sys.stdout.write(table(contract))
+        return 0
     out = {"drfs.json": primary(contract), "drfs-replica.json": replica()}
     bad = 0
     for name, t in out.items():
