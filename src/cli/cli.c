@@ -161,6 +161,7 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_backend.endpoint = c->replica_endpoint;
 	o->replica_backend.region = c->replica_region;
 	o->report = report_line;
+	o->replica_backend.profile = c->replica_profile;
 }
 
 int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
@@ -362,6 +363,12 @@ static int cmd_init(struct cli *c)
 	drfs_hex(id.b, 16, hex);
 	printf("created %srepository %s at %s\n",
 	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	fflush(stdout);
+	struct drfs_backend *be;
+	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
+		report_create_only(c, be);
+		drfs_backend_free(be);
+	}
 	return 0;
 }
 
@@ -679,6 +686,10 @@ static int cmd_check(struct cli *c)
 	}
 	e = drfs_check(r, &o);
 	drfs_lock_release(lock);
+	if (e >= 0) {
+		report_create_only(c, r->be);
+		report_lock(c, r);
+	}
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("check failed: %s", drfs_strerror(e));
@@ -974,6 +985,7 @@ static const struct command commands[] = {
 	{ "release", cmd_release, "REPO SNAPSHOT         remove a hold" },
 	{ "drill", cmd_drill, "REPO [SNAPSHOT] [--sample P]  restore to a scratch dir, verify, report time-to-restore" },
 	{ "copy", cmd_copy, "SRC DST [SNAPSHOT...]     copy snapshots to another repository" },
+	{ "mirror", cmd_mirror, "SRC DST [--delete-after D]  keep DST object-identical to SRC, without keys" },
 	{ "lock-extend", cmd_lock_extend, "REPO            extend Object Lock retention of reachable objects" },
 	{ "policy", cmd_policy, "REPO [--keep-* N]       show or store the repository's policy" },
 };
@@ -986,10 +998,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nREPO is /path, file:///path or s3://bucket[/prefix].\n"
 		"options: --cache-dir DIR --password-file FILE --endpoint URL\n"
-		"  --s3-path-style --s3-connections N --retries N\n"
+		"  --region R --profile NAME --s3-path-style --s3-connections N\n"
+		"  --retries N\n"
 		"  --s3-insecure-no-tls-verify --threads N -q\n"
 		"  --replica REPO2 [--replica-async] [--replica-endpoint URL]\n"
-		"  [--replica-region R]: mirror writes, fail reads over\n"
+		"  [--replica-region R] [--replica-profile NAME]: write both,\n"
+		"  fail reads over (mirror's DST takes the --replica-* too)\n"
 		"  --no-encryption: the repository is unencrypted (required to\n"
 		"  open one; no passphrase is read)  --expect-id HEX: refuse any\n"
 		"  other repository (see docs/security.md)\n"
@@ -1045,6 +1059,10 @@ enum {
 	OPT_NAME,
 	OPT_FROM,
 	OPT_GROUP_BY,
+	OPT_DELETE_AFTER,
+	OPT_VERIFY,
+	OPT_PROFILE,
+	OPT_REPLICA_PROFILE,
 };
 
 static const struct option long_opts[] = {
@@ -1094,6 +1112,10 @@ static const struct option long_opts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "group-by", required_argument, NULL, OPT_GROUP_BY },
+	{ "delete-after", required_argument, NULL, OPT_DELETE_AFTER },
+	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "replica-profile", required_argument, NULL, OPT_REPLICA_PROFILE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -1313,6 +1335,18 @@ int drfs_cli_main(int argc, char **argv)
 			break;
 		case OPT_GROUP_BY:
 			c.group_by = optarg;
+			break;
+		case OPT_DELETE_AFTER:
+			c.delete_after = optarg;
+			break;
+		case OPT_VERIFY:
+			c.verify = optarg;
+			break;
+		case OPT_PROFILE:
+			c.be.profile = optarg;
+			break;
+		case OPT_REPLICA_PROFILE:
+			c.replica_profile = optarg;
 			break;
 		case 'f':
 			c.foreground = true;

@@ -117,6 +117,8 @@ static int open_backend(const struct drfs_repo_opts *o, bool create,
 		ro.endpoint = o->replica_backend.endpoint;
 	if (o->replica_backend.region)
 		ro.region = o->replica_backend.region;
+	if (o->replica_backend.profile)
+		ro.profile = o->replica_backend.profile;
 	r = open_one(o->replica, &ro, &rep);
 	if (r < 0 && !create && r != -ENOENT && r != -EINVAL && r != -ENOMEM &&
 	    r != -EACCES) {
@@ -2730,8 +2732,6 @@ static int put_index_object(struct drfs_repo *r, struct drfs_buf *plain,
 		drfs_name_index(&id, name);
 		e = drfs_backend_put(r->be, name, sealed.p, sealed.len,
 				     DRFS_PUT_CREATE_ONLY);
-		if (e == -EEXIST)
-			e = 0;
 		if (e >= 0)
 			e = collect_name(name, sealed.len, keep);
 	}
