@@ -7,7 +7,8 @@
  * Whether the server honours it is probed once per process, on the first
  * create-only put, with a fixed probe object (".drfs-inm-probe" under the
  * prefix, never deleted, so append-only credentials can probe).
- * A server that ignores it gets HEAD, then PUT, then a HEAD that checks the
+ * A server that ignores it gets HEAD, then PUT (with If-None-Match: * all the
+ * same: a bucket policy that requires it is met), then a HEAD that checks the
  * ETag is ours (-EEXIST if another writer won); that fallback has a race
  * window between the first HEAD and the PUT (two writers can both
  * succeed there; the later one wins). Multipart uploads (objects above
@@ -149,7 +150,8 @@ static int put_multipart(struct s3 *s, const char *key, const void *p,
 /*
  * Create-only on a server that ignores If-None-Match on PUT (and for
  * multipart uploads, whose CompleteMultipartUpload carries it - AWS honours
- * it there, RadosGW does not): HEAD, PUT, then check that what is there is
+ * it there, RadosGW does not): HEAD, PUT (still with If-None-Match: *, which
+ * a create-only bucket policy requires), then check that what is there is
  * ours (single part). An existing object is compared with our bytes, never
  * replaced; the window between the HEAD and the PUT is the fallback's race.
  */
@@ -166,7 +168,7 @@ static int put_checked(struct s3 *s, const char *key, const void *p, size_t len,
 	if (r != -ENOENT)
 		return r;
 	r = multipart ? put_multipart(s, key, p, len, true)
-		      : put_plain(s, key, key, p, len, false, sha, md5, NULL);
+		      : put_plain(s, key, key, p, len, true, sha, md5, md5hex);
 	if (r == -EEXIST && multipart) /* 412 on the completion */
 		return exists_ours(s, key, p, len, NULL,
 				   "412 the object exists with other content "
