@@ -137,7 +137,27 @@ rec release drfs release "$REPO" "$first"
 rec policy drfs policy "$REPO" --keep-last 5
 rec policy drfs policy "$REPO" --keep-last 4
 rec forget drfs forget "$REPO" "$first"
+# snapshots are grouped by host and paths: a third backup makes prune remove
+# one (its pack deleted at once: nobody else uses the repository)
+echo three >"$SRC/d/small"
+drfs backup "$REPO" "$SRC" >/dev/null
 rec prune drfs prune "$REPO" --keep-last 1
+# the shipped prune timer's case, from elsewhere (another cache, e.g. the
+# pruner's credentials) while a mount is live: deletion deferred, a
+# deletion record written, nothing deleted; the next run finishes it
+echo four >"$SRC/d/small"
+drfs backup "$REPO" "$SRC" >/dev/null
+CACHE=$T/live-cache mount_repo "$T/mnt" --no-snapshot-on-unmount
+rec prune-deferred drfs prune "$REPO" --keep-last 1 --cache-dir "$T/pruner-cache"
+cat "$T/prune-deferred.out" "$T/prune-deferred.err" | grep -q 'deletion deferred' ||
+	fail "prune beside a live mount did not defer: $(cat "$T/prune-deferred.out")"
+mpid=$(daemon_pid "$T/mnt") || fail "cannot read the mount's pid"
+umount_repo "$T/mnt"
+for _ in $(seq 1 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+# the next run, the mount gone: the deferred packs and the record deleted
+rec prune-finish drfs prune "$REPO" --keep-last 1 --cache-dir "$T/pruner-cache"
+cat "$T/prune-finish.out" "$T/prune-finish.err" | grep -q 'finished 1 earlier deletion record' ||
+	fail "the next prune did not finish the deletion record: $(cat "$T/prune-finish.out" "$T/prune-finish.err")"
 rec repair-index drfs repair index "$REPO"
 
 # copy to another repository (its own keys) under another prefix
@@ -150,7 +170,7 @@ s3py "s3.create_bucket(Bucket='$B2')"
 rec_sides mirror "$B" "$PRE" "$B2" "$PRE" \
 	env -u DRFS_PASSWORD "$DRFS" mirror "$REPO" "s3://$B2/host1" --cache-dir "$T/mirror-state"
 # what the source pruned since, deleted from the mirror (no grace here)
-echo four >"$SRC/d/small"
+echo five >"$SRC/d/small"
 drfs backup "$REPO" "$SRC" >/dev/null
 drfs prune "$REPO" --keep-last 1 >/dev/null
 rec_sides mirror-delete "$B" "$PRE" "$B2" "$PRE" \

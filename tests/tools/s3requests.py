@@ -23,7 +23,7 @@ import json
 import sys
 
 DIRS = ("data/", "index/", "snapshots/", "keys/", "locks/", "holds/",
-        "forgotten/")
+        "forgotten/", "names/", "deletions/")
 
 
 def target(name):
