@@ -9,7 +9,9 @@
 #    overwrite); its backup is refused clearly;
 #  - the bucket owner cannot read what the writer wrote until the policy
 #    allows it (RadosGW gives objects to their writer), then can;
-#  - the pruner forgets and prunes what the writer wrote;
+#  - the pruner forgets and prunes what the writer wrote; beside a mount
+#    running with the writer's keys, the pruner's prune (its own cache)
+#    defers the deletion, and its next run after the mount ended deletes;
 #  - the attack the versioned bucket answers: the writer overwrites config
 #    with garbage (allowed on RadosGW), the repository no longer opens, the
 #    owner puts the previous version back, it opens again;
@@ -44,11 +46,13 @@ as() {
 	owner) "$@" ;;
 	esac
 }
-# dr WHO CMD ARGS... — drfs CMD with WHO's keys and its own cache
+# dr WHO CMD ARGS... — drfs CMD with WHO's keys and its own cache (one per
+# repository: $CS names the repository's)
+CS=
 dr() {
 	local who=$1 cmd=$2
 	shift 2
-	as "$who" "$DRFS" "$cmd" --cache-dir "$T/cache-$who" "$@"
+	as "$who" "$DRFS" "$cmd" --cache-dir "$T/cache-$who$CS" "$@"
 }
 # policy BUCKET [--owner] — the bucket policy of the drfs roles on BUCKET
 policy() {
@@ -106,6 +110,30 @@ dr pruner prune "$REPO" --keep-last 1 >/dev/null 2>"$T/prune.err" ||
 n=$(dr reader snapshots "$REPO" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 1 ] || fail "the pruner's prune left $n snapshots, want 1"
 
+# ---- the prune timer beside a least-privilege mount ----------------------------
+# The mount runs with the writer's keys (it cannot delete); the pruner runs
+# from its own cache (not handed to the mount): the deletion is deferred
+# while the mount lives, and the pruner's next run after it ended deletes.
+echo four >"$SRC/d/small"
+dr writer backup "$REPO" "$SRC" -q >/dev/null || fail "backup 3 as the writer"
+AWS_ACCESS_KEY_ID=$W_AK AWS_SECRET_ACCESS_KEY=$W_SK CACHE=$T/cache-writer-mount \
+	mount_repo "$T/mnt" --no-snapshot-on-unmount
+dr pruner prune "$REPO" --keep-last 1 >"$T/dprune.out" 2>&1 ||
+	{ cat "$T/dprune.out" >&2; fail "prune as the pruner beside the writer's mount"; }
+grep -q 'deletion deferred' "$T/dprune.out" ||
+	fail "the pruner's prune beside a live mount did not defer: $(cat "$T/dprune.out")"
+[ -f "$T/mnt/latest/d/small" ] || fail "the mount lost its latest snapshot"
+mpid=$(daemon_pid "$T/mnt") || fail "cannot read the mount's pid"
+umount_repo "$T/mnt"
+# its lock object stays (the writer cannot delete it); it ends with its
+# process
+for _ in $(seq 1 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$mpid" 2>/dev/null && fail "the mount's daemon did not exit"
+dr pruner prune "$REPO" --keep-last 1 >"$T/dprune2.out" 2>&1 ||
+	{ cat "$T/dprune2.out" >&2; fail "the pruner's prune after the mount ended"; }
+grep -q 'finished 1 earlier deletion record' "$T/dprune2.out" ||
+	fail "the deferred deletion was not finished after the mount ended: $(cat "$T/dprune2.out")"
+
 # ---- an overwrite the server allows, undone from the versioned bucket -------------
 printf 'garbage' >"$T/garbage"
 AWS_ACCESS_KEY_ID=$W_AK AWS_SECRET_ACCESS_KEY=$W_SK obj_put config "$T/garbage" ||
@@ -122,6 +150,7 @@ dr reader snapshots "$REPO" >/dev/null || fail "the repository does not open aft
 # ---- Object Lock: conversion refused per object, the run goes on -------------------
 B2=drfs-test-lp-lock-$(_rand_lower 8)
 REPO2=s3://$B2/host1
+CS=-lock
 s3py "s3.create_bucket(Bucket='$B2', ObjectLockEnabledForBucket=True)"
 policy "$B2" --owner "$OWNER_UID"
 dr writer init "$REPO2" >/dev/null 2>&1 || fail "init of the Object Lock repository"

@@ -8,7 +8,9 @@
 #  3. killed with -9 part way (s3: slowed by a proxy), the mirror never
 #     holds the new snapshot without its packs; the next run completes it;
 #  4. what the source prunes is deleted from the mirror only after the
-#     grace period (--delete-after), snapshots first;
+#     grace period (--delete-after), snapshots first; a deferred prune's
+#     deletion record (deletions/) and the folder-name claims (names/)
+#     are mirrored like every other object;
 #  5. an object damaged on the mirror is named and left (exit 3); a mirror
 #     holding another repository, or a source that is none, is refused;
 #  6. failover: the primary gone, restore, drill and mount read from the
@@ -52,7 +54,10 @@ names_of() {
 }
 # same_objects A B — the same names with the same bytes
 same_objects() {
-	diff <(names_of "$1") <(names_of "$2") >"$T/names.diff" ||
+	# one listing after the other: obj_names uses one temporary file
+	names_of "$1" >"$T/names.1"
+	names_of "$2" >"$T/names.2"
+	diff "$T/names.1" "$T/names.2" >"$T/names.diff" ||
 		{ cat "$T/names.diff" >&2; fail "$1 and $2 hold different objects"; }
 	local n
 	for n in $(names_of "$1"); do
@@ -151,6 +156,21 @@ run_nocrash "mirror after the grace period" mirror "$REPO" "$MIR" --delete-after
 grep -qE ' [1-9][0-9]* deleted, 0 to delete' "$T/last.out" ||
 	fail "the mirror did not delete after the grace period: $(cat "$T/last.out")"
 same_objects "$REPO" "$MIR"
+# a prune beside a live mount defers its deletion: the deletion record
+# (deletions/) reaches the mirror like the folder-name claims (names/)
+echo four >"$SRC/d/small" # the pruned snapshots' own pack is doomed
+drfs backup "$REPO" "$SRC" --time 2026-01-04T00:00:00Z >/dev/null
+CACHE=$T/live-cache mount_repo "$T/mnt" --no-snapshot-on-unmount
+drfs prune "$REPO" --keep-last 1 >"$T/dprune.out" 2>&1 ||
+	{ cat "$T/dprune.out" >&2; fail "prune beside a live mount"; }
+grep -q 'deletion deferred' "$T/dprune.out" ||
+	fail "prune beside a live mount did not defer: $(cat "$T/dprune.out")"
+umount_repo "$T/mnt"
+run_nocrash "mirror of a deletion record" mirror "$REPO" "$MIR" --delete-after 0s
+[ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "mirror of a deletion record: exit $RC"; }
+same_objects "$REPO" "$MIR"
+names_of "$MIR" | grep -q '^deletions/' || fail "the deletion record is not on the mirror"
+names_of "$MIR" | grep -q '^names/' || fail "the folder-name claims are not on the mirror"
 
 # ---- 5. damage and refusals ---------------------------------------------------------------
 pack=$(names_of "$MIR" | grep '^data/' | head -n 1)
