@@ -96,26 +96,6 @@ struct drfs_copy_result {
 int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 	      const struct drfs_copy_opts *o, struct drfs_copy_result *ret);
 
-/* ---- completeness on a backend ------------------------------------------- */
-
-/*
- * Whether every object snapshot s references (its trees' and files'
- * packs) exists on backend be (e.g. one side of a replica), using r's
- * cache to map blobs to packs. 1 complete, 0 incomplete (the first missing
- * object reported), negative errno.
- */
-int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
-			      const struct drfs_snap_info *s,
-			      drfs_report_fn report, void *report_data);
-
-/*
- * The newest snapshot f matches (NULL: any) complete on be (by
- * drfs_snapshot_complete_on): 0 and *ret, -ENOENT if none is.
- */
-int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
-				  const struct drfs_snap_filter *f,
-				  struct drfs_snap_info *ret);
-
 /* ---- mirror (no keys) ---------------------------------------------------- */
 
 struct drfs_mirror_opts {

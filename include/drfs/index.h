@@ -136,6 +136,35 @@ int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
 			struct drfs_blob_loc *ret);
 int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
 			const struct drfs_blob_loc *loc);
+/* A blob entry's value (as drfs_kv_scan of DRFS_DB_BLOBS hands it): 0 or
+ * -EBADMSG for one of another shape. */
+int drfs_index_blob_decode(const void *val, size_t vlen,
+			   struct drfs_blob_loc *ret);
+
+/* A pack's entry. */
+struct drfs_pack_rec {
+	uint32_t seq;     /* its local number (drfs_index_pack_by_seq) */
+	uint32_t length;  /* bytes of the pack object */
+	uint32_t n_blobs; /* blobs its trailer lists */
+};
+
+/*
+ * Visit every blob (id order) or every pack (id order) with its decoded
+ * entry, inside t. cb's return as drfs_kv_scan's (0 goes on, > 0 stops
+ * with success, < 0 stops with that error); the pointers are valid only
+ * during the call. These are the only readers of those entries' bytes.
+ */
+typedef int (*drfs_blob_visit_fn)(const struct drfs_id *id,
+				  const struct drfs_blob_loc *loc,
+				  void *userdata);
+typedef int (*drfs_pack_visit_fn)(const struct drfs_id *pack,
+				  const struct drfs_pack_rec *rec,
+				  void *userdata);
+int drfs_index_blobs_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			  void *userdata);
+int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
+			  void *userdata);
+
 /* Register a pack (idempotent); returns its local sequence number. */
 int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
 			uint32_t length, uint32_t n_blobs, uint32_t *ret_seq);

@@ -445,4 +445,33 @@ void drfs_writer_get_stats(struct drfs_writer *w,
 /* Frees; pending unflushed blobs are dropped (their packs stay orphaned). */
 void drfs_writer_free(struct drfs_writer *w);
 
+/* ---- completeness on a backend (complete.c) ------------------------------ */
+
+/*
+ * Whether every object snapshot s references (its trees' and files'
+ * packs) exists on backend be (e.g. one side of a replica), using r's
+ * cache to map blobs to packs. 1 complete, 0 incomplete (the first missing
+ * object reported), negative errno.
+ */
+int drfs_snapshot_complete_on(struct drfs_repo *r, struct drfs_backend *be,
+			      const struct drfs_snap_info *s,
+			      drfs_report_fn report, void *report_data);
+
+/*
+ * The newest snapshot f matches (NULL: any) complete on be (by
+ * drfs_snapshot_complete_on): 0 and *ret, -ENOENT if none is.
+ */
+int drfs_snapshot_newest_complete(struct drfs_repo *r, struct drfs_backend *be,
+				  const struct drfs_snap_filter *f,
+				  struct drfs_snap_info *ret);
+
+/*
+ * Whether reads of r may come from its replica now: r is a replica pair
+ * whose primary is down or has failed a read. Replication may lag, so
+ * then only snapshots complete on the replica (*ret_rep, may be NULL) are
+ * to be served: the one rule of the mount, restore and drill.
+ */
+bool drfs_repo_replica_serving(struct drfs_repo *r,
+			       struct drfs_backend **ret_rep);
+
 #endif

@@ -15,8 +15,8 @@
 #define FILE_SCHEME "file://"
 #define S3_SCHEME "s3://"
 
-static __thread bool last_open_s3;
-static __thread char url_err[512];
+static _Thread_local bool last_open_s3;
+static _Thread_local char url_err[512];
 
 const char *drfs_backend_open_error(void)
 {

@@ -125,16 +125,13 @@ int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
 int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 		     char out[DRFS_ID_HEX_LEN + 1])
 {
-	struct drfs_replica_stats st;
 	struct drfs_backend *rep;
 	struct drfs_snap_info si, nc;
 	int e = cli_find_snapshot(c, r, spec, &si);
 	if (e < 0)
 		return e;
 	drfs_id_hex(&si.id, out);
-	drfs_backend_replica_get_stats(r->be, &st);
-	if (drfs_backend_replica_sides(r->be, NULL, &rep) < 0 ||
-	    (!st.primary_down && !st.failovers))
+	if (!drfs_repo_replica_serving(r, &rep))
 		return 0;
 	e = drfs_snapshot_complete_on(r, rep, &si, report_line, NULL);
 	if (e == 1)

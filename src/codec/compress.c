@@ -29,7 +29,7 @@ struct drfs_zctx {
  */
 static pthread_key_t dctx_key;
 static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-static __thread ZSTD_DCtx *thread_dctx;
+static _Thread_local ZSTD_DCtx *thread_dctx;
 
 static void dctx_free(void *p)
 {

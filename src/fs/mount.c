@@ -21,6 +21,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/file.h>
@@ -35,7 +36,6 @@
 #include "drfs/fsint.h"
 #include "drfs/log.h"
 #include "drfs/replica.h"
-#include "drfs/dr.h"
 
 #define VIEW_TIMEOUT 86400.0 /* snapshots are immutable */
 #define VIRT_TIMEOUT 1.0     /* the dated folders change with backups */
@@ -83,12 +83,8 @@ static void reply_err(fuse_req_t req, int negerr)
 static bool snap_trusted(struct fs *fs, const struct drfs_snap_info *si,
 			 double now)
 {
-	struct drfs_replica_stats st;
 	struct drfs_backend *rep;
-	if (drfs_backend_replica_sides(fs->repo->be, NULL, &rep) < 0)
-		return true;
-	drfs_backend_replica_get_stats(fs->repo->be, &st);
-	if (!st.primary_down && !st.failovers)
+	if (!drfs_repo_replica_serving(fs->repo, &rep))
 		return true;
 	struct fs_trust *t = NULL;
 	for (size_t i = 0; i < fs->n_trust && !t; i++)
@@ -829,7 +825,7 @@ struct fs_fh {
 	uint64_t size;
 	uint64_t parent;   /* directory it was opened in (ahead.c) */
 	uint64_t next_off; /* where a sequential reader reads next (racy: a hint) */
-	bool ahead;	   /* first read still to come: read ahead across files */
+	atomic_bool ahead; /* first read still to come: read ahead across files */
 };
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1029,7 +1025,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * second copy of a tree the kernel still caches opens every file but
 	 * reads none, and must not decode their neighbours for nothing.
 	 */
-	bool ahead = __atomic_exchange_n(&fh->ahead, false, __ATOMIC_RELAXED);
+	bool ahead = atomic_exchange_explicit(&fh->ahead, false,
+					      memory_order_relaxed);
 	fuse_reply_buf(req, buf, size);
 	free(buf);
 	if (ahead)
@@ -1232,13 +1229,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- statfs -------------------------------------------------------------- */
 
-static int packs_cb(const void *key, size_t klen, const void *val,
-		    size_t vlen, void *userdata)
+static int packs_cb(const struct drfs_id *pack,
+		    const struct drfs_pack_rec *rec, void *userdata)
 {
-	(void)key;
-	(void)klen;
-	if (vlen >= 8)
-		*(uint64_t *)userdata += drfs_get_le32((const uint8_t *)val + 4);
+	(void)pack;
+	*(uint64_t *)userdata += rec->length;
 	return 0;
 }
 
@@ -1256,8 +1251,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		struct drfs_txn *t;
 		uint64_t sum = 0;
 		if (drfs_txn_begin(fs->repo->index, false, &t) == 0) {
-			if (drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, packs_cb,
-					 &sum) == 0)
+			if (drfs_index_packs_scan(t, packs_cb, &sum) == 0)
 				stored = sum;
 			drfs_txn_abort(t);
 		}

@@ -344,16 +344,12 @@ int drfs_kv_count(struct drfs_txn *t, enum drfs_db db, uint64_t *ret)
 
 #define LOC_LEN 18
 
-int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
-			struct drfs_blob_loc *ret)
+int drfs_index_blob_decode(const void *val, size_t vlen,
+			   struct drfs_blob_loc *ret)
 {
-	MDB_val v;
-	int r = kv_get_raw(t, DRFS_DB_BLOBS, id->b, DRFS_ID_LEN, &v);
-	if (r < 0)
-		return r;
-	if (v.mv_size != LOC_LEN)
+	const uint8_t *p = val;
+	if (vlen != LOC_LEN)
 		return -EBADMSG;
-	const uint8_t *p = v.mv_data;
 	ret->pack_seq = drfs_get_le32(p);
 	ret->offset = drfs_get_le32(p + 4);
 	ret->stored_len = drfs_get_le32(p + 8);
@@ -361,6 +357,60 @@ int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
 	ret->type = p[16];
 	ret->flags = p[17];
 	return 0;
+}
+
+int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
+			struct drfs_blob_loc *ret)
+{
+	MDB_val v;
+	int r = kv_get_raw(t, DRFS_DB_BLOBS, id->b, DRFS_ID_LEN, &v);
+	return r < 0 ? r : drfs_index_blob_decode(v.mv_data, v.mv_size, ret);
+}
+
+struct typed_scan {
+	drfs_blob_visit_fn blob;
+	drfs_pack_visit_fn pack;
+	void *userdata;
+};
+
+/* Entries of another shape are skipped: they are never written. */
+static int blob_entry(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
+{
+	struct typed_scan *ts = userdata;
+	struct drfs_blob_loc loc;
+	if (klen != DRFS_ID_LEN || drfs_index_blob_decode(val, vlen, &loc) < 0)
+		return 0;
+	return ts->blob(key, &loc, ts->userdata);
+}
+
+int drfs_index_blobs_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			  void *userdata)
+{
+	struct typed_scan ts = { .blob = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, blob_entry, &ts);
+}
+
+#define PACK_REC_LEN 12
+
+static int pack_entry(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
+{
+	struct typed_scan *ts = userdata;
+	const uint8_t *p = val;
+	if (klen != DRFS_ID_LEN || vlen != PACK_REC_LEN)
+		return 0;
+	struct drfs_pack_rec rec = { .seq = drfs_get_le32(p),
+				     .length = drfs_get_le32(p + 4),
+				     .n_blobs = drfs_get_le32(p + 8) };
+	return ts->pack(key, &rec, ts->userdata);
+}
+
+int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
+			  void *userdata)
+{
+	struct typed_scan ts = { .pack = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, pack_entry, &ts);
 }
 
 int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
@@ -416,7 +466,7 @@ int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
 	if (r < 0 && r != -ENOENT)
 		return r;
 	seq = r == 4 ? drfs_get_le32(cur) : 1;
-	uint8_t v[12], k[4];
+	uint8_t v[PACK_REC_LEN], k[4];
 	drfs_put_le32(v, seq);
 	drfs_put_le32(v + 4, length);
 	drfs_put_le32(v + 8, n_blobs);

@@ -283,23 +283,15 @@ struct pack_list {
 	size_t n, cap;
 };
 
-static int pack_collect(const void *key, size_t klen, const void *val,
-			size_t vlen, void *userdata)
+static int pack_collect(const struct drfs_id *pack,
+			const struct drfs_pack_rec *rec, void *userdata)
 {
 	struct pack_list *l = userdata;
-	if (klen != DRFS_ID_LEN || vlen != 12)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
-	memcpy(l->v[l->n].id.b, key, DRFS_ID_LEN);
-	l->v[l->n].seq = drfs_get_le32(val);
-	l->v[l->n].length = drfs_get_le32((const uint8_t *)val + 4);
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 256) < 0)
+		return -ENOMEM;
+	l->v[l->n].id = *pack;
+	l->v[l->n].seq = rec->seq;
+	l->v[l->n].length = rec->length;
 	l->n++;
 	return 0;
 }
@@ -368,28 +360,21 @@ struct by_seq {
 	size_t n, cap;
 };
 
-static int blob_of_seq(const void *key, size_t klen, const void *val,
-		       size_t vlen, void *userdata)
+static int blob_of_seq(const struct drfs_id *id,
+		       const struct drfs_blob_loc *loc, void *userdata)
 {
 	struct by_seq *b = userdata;
-	const uint8_t *p = val;
-	if (klen != DRFS_ID_LEN || vlen != 18 || drfs_get_le32(p) != b->seq)
+	if (loc->pack_seq != b->seq)
 		return 0;
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
-		void *n = realloc(b->v, cap * sizeof(*b->v));
-		if (!n)
-			return -ENOMEM;
-		b->v = n;
-		b->cap = cap;
-	}
+	if (drfs_grow(&b->v, &b->cap, b->n, sizeof(*b->v), 64) < 0)
+		return -ENOMEM;
 	struct drfs_pack_entry *e = &b->v[b->n++];
-	memcpy(e->id.b, key, DRFS_ID_LEN);
-	e->offset = drfs_get_le32(p + 4);
-	e->stored_len = drfs_get_le32(p + 8);
-	e->raw_len = drfs_get_le32(p + 12);
-	e->type = p[16];
-	e->flags = p[17];
+	e->id = *id;
+	e->offset = loc->offset;
+	e->stored_len = loc->stored_len;
+	e->raw_len = loc->raw_len;
+	e->type = loc->type;
+	e->flags = loc->flags;
 	return 0;
 }
 
@@ -436,8 +421,7 @@ static void read_pack(struct rd_ctx *x, struct pack_item *pi,
 		struct by_seq bs = { .seq = pi->seq };
 		struct drfs_txn *t;
 		if (drfs_txn_begin(c->r->index, false, &t) == 0) {
-			drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, blob_of_seq,
-				     &bs);
+			drfs_index_blobs_scan(t, blob_of_seq, &bs);
 			drfs_txn_abort(t);
 		}
 		es = bs.v;
@@ -587,8 +571,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	 * its size */
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {
-		e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, pack_collect,
-				 &packs);
+		e = drfs_index_packs_scan(t, pack_collect, &packs);
 		drfs_txn_abort(t);
 	}
 	e = e ?: drfs_backend_list(r->be, "data/", listed_pack, &ls);

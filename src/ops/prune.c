@@ -416,25 +416,17 @@ static void report_retained(struct drfs_repo *r, const struct gpacks *packs,
 	    "and their space returns only then", held, n, date);
 }
 
-static int gpack_collect(const void *key, size_t klen, const void *val,
-			 size_t vlen, void *userdata)
+static int gpack_collect(const struct drfs_id *pack,
+			 const struct drfs_pack_rec *rec, void *userdata)
 {
 	struct gpacks *l = userdata;
-	if (klen != DRFS_ID_LEN || vlen != 12)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 256) < 0)
+		return -ENOMEM;
 	struct gpack *g = &l->v[l->n++];
 	memset(g, 0, sizeof(*g));
-	memcpy(g->id.b, key, DRFS_ID_LEN);
-	g->seq = drfs_get_le32(val);
-	g->length = drfs_get_le32((const uint8_t *)val + 4);
+	g->id = *pack;
+	g->seq = rec->seq;
+	g->length = rec->length;
 	return 0;
 }
 
@@ -452,42 +444,28 @@ static struct gpack *gpack_find(struct gpacks *l, uint32_t seq)
 	return bsearch(&key, l->v, l->n, sizeof(*l->v), gpack_cmp_seq);
 }
 
-static void loc_decode(const uint8_t *p, struct drfs_blob_loc *loc)
-{
-	loc->pack_seq = drfs_get_le32(p);
-	loc->offset = drfs_get_le32(p + 4);
-	loc->stored_len = drfs_get_le32(p + 8);
-	loc->raw_len = drfs_get_le32(p + 12);
-	loc->type = p[16];
-	loc->flags = p[17];
-}
-
 struct account {
 	struct gpacks *packs;
 	struct drfs_txn *t;
 	uint64_t live_blobs, live_bytes;
 };
 
-static int account_blob(const void *key, size_t klen, const void *val,
-			size_t vlen, void *userdata)
+static int account_blob(const struct drfs_id *id,
+			const struct drfs_blob_loc *loc, void *userdata)
 {
 	struct account *a = userdata;
-	struct drfs_blob_loc loc;
-	if (klen != DRFS_ID_LEN || vlen != 18)
-		return 0;
-	loc_decode(val, &loc);
-	struct gpack *g = gpack_find(a->packs, loc.pack_seq);
+	struct gpack *g = gpack_find(a->packs, loc->pack_seq);
 	if (!g)
 		return 0;
 	g->blobs++;
-	int m = is_marked(a->t, MARK_DB, (const struct drfs_id *)key);
+	int m = is_marked(a->t, MARK_DB, id);
 	if (m < 0)
 		return m;
 	if (m) {
 		g->live++;
-		g->live_bytes += loc.stored_len;
+		g->live_bytes += loc->stored_len;
 		a->live_blobs++;
-		a->live_bytes += loc.stored_len;
+		a->live_bytes += loc->stored_len;
 	}
 	return 0;
 }
@@ -693,9 +671,8 @@ static int want_gone_blob(void *ud, const struct drfs_id *key,
 	struct doomed_ctx *d = ud;
 	struct drfs_blob_loc loc;
 	(void)key;
-	if (vlen != 18)
+	if (drfs_index_blob_decode(val, vlen, &loc) < 0)
 		return 0;
-	loc_decode(val, &loc);
 	struct gpack *g = gpack_find(d->packs, loc.pack_seq);
 	return g && g->gone_now;
 }
@@ -995,11 +972,11 @@ static int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out;
-	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, gpack_collect, &packs);
+	e = drfs_index_packs_scan(t, gpack_collect, &packs);
 	if (e >= 0 && packs.n)
 		qsort(packs.v, packs.n, sizeof(*packs.v), gpack_cmp_seq);
 	struct account acc = { .packs = &packs, .t = t };
-	e = e ?: drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, account_blob, &acc);
+	e = e ?: drfs_index_blobs_scan(t, account_blob, &acc);
 	drfs_txn_abort(t);
 	if (e < 0)
 		goto out;

@@ -8,33 +8,28 @@ struct acc {
 	struct drfs_stats *s;
 };
 
-static int count_blob(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
+static int count_blob(const struct drfs_id *id,
+		      const struct drfs_blob_loc *loc, void *userdata)
 {
 	struct drfs_stats *s = userdata;
-	const uint8_t *p = val;
-	(void)key;
-	if (klen != DRFS_ID_LEN || vlen != 18)
-		return 0;
+	(void)id;
 	s->blobs++;
-	if (p[16] == DRFS_BLOB_TREE)
+	if (loc->type == DRFS_BLOB_TREE)
 		s->tree_blobs++;
 	else
 		s->data_blobs++;
-	s->stored_blob_bytes += drfs_get_le32(p + 8);
-	s->raw_bytes += drfs_get_le32(p + 12);
+	s->stored_blob_bytes += loc->stored_len;
+	s->raw_bytes += loc->raw_len;
 	return 0;
 }
 
-static int count_pack(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
+static int count_pack(const struct drfs_id *pack,
+		      const struct drfs_pack_rec *rec, void *userdata)
 {
 	struct drfs_stats *s = userdata;
-	(void)key;
-	if (klen != DRFS_ID_LEN || vlen != 12)
-		return 0;
+	(void)pack;
 	s->packs++;
-	s->pack_bytes += drfs_get_le32((const uint8_t *)val + 4);
+	s->pack_bytes += rec->length;
 	return 0;
 }
 
@@ -55,8 +50,8 @@ int drfs_stats(struct drfs_repo *r, struct drfs_stats *ret)
 	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		return e;
-	e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, count_blob, &s);
-	e = e ?: drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, count_pack, &s);
+	e = drfs_index_blobs_scan(t, count_blob, &s);
+	e = e ?: drfs_index_packs_scan(t, count_pack, &s);
 	drfs_txn_abort(t);
 	if (e < 0)
 		return e;

@@ -18,7 +18,7 @@
 #include "drfs/repo.h"
 #include "drfs/storeint.h"
 
-static __thread char last_error[512];
+static _Thread_local char last_error[512];
 
 static struct drfs_segcache *segcache_new(void);
 static void segcache_free(struct drfs_segcache *c);
@@ -1372,14 +1372,11 @@ static int adopt_pack(struct drfs_repo *r, const char *name, uint64_t size)
 	return e;
 }
 
-static int collect_pack(const void *key, size_t klen, const void *val,
-			size_t vlen, void *userdata)
+static int collect_pack(const struct drfs_id *pack,
+			const struct drfs_pack_rec *rec, void *userdata)
 {
-	(void)val;
-	(void)vlen;
-	if (klen != DRFS_ID_LEN)
-		return 0;
-	int e = drfs_idset_add(userdata, (const struct drfs_id *)key);
+	(void)rec;
+	int e = drfs_idset_add(userdata, pack);
 	return e < 0 ? e : 0;
 }
 
@@ -1390,7 +1387,7 @@ static int known_packs(struct drfs_repo *r, struct drfs_idset *ret)
 	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		return e;
-	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, collect_pack, ret);
+	e = drfs_index_packs_scan(t, collect_pack, ret);
 	drfs_txn_abort(t);
 	return e;
 }
@@ -1549,16 +1546,14 @@ struct blob_sweep {
 	struct idset *ids;
 };
 
-static int sweep_cb(const void *key, size_t klen, const void *val,
-		    size_t vlen, void *userdata)
+static int sweep_cb(const struct drfs_id *id, const struct drfs_blob_loc *loc,
+		    void *userdata)
 {
 	struct blob_sweep *b = userdata;
-	if (klen != DRFS_ID_LEN || vlen < 4)
-		return 0;
-	uint32_t seq = drfs_get_le32(val);
+	uint32_t seq = loc->pack_seq;
 	if (!bsearch(&seq, b->seqs->v, b->seqs->n, sizeof(seq), u32_cmp))
 		return 0;
-	return idset_add(b->ids, key);
+	return idset_add(b->ids, id);
 }
 
 /*
@@ -1590,7 +1585,7 @@ static int forget_packs(struct drfs_repo *r, const struct drfs_id *packs,
 	if (e >= 0) {
 		qsort(seqs.v, seqs.n, sizeof(*seqs.v), u32_cmp);
 		struct blob_sweep b = { &seqs, &ids };
-		e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, sweep_cb, &b);
+		e = drfs_index_blobs_scan(t, sweep_cb, &b);
 	}
 	drfs_txn_abort(t);
 	if (e < 0)
@@ -1627,23 +1622,22 @@ struct pack_scan {
 	struct idset kept; /* named by none, but still there */
 };
 
-static int unnamed_cb(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
+static int unnamed_cb(const struct drfs_id *pack,
+		      const struct drfs_pack_rec *rec, void *userdata)
 {
 	struct pack_scan *ps = userdata;
-	(void)val;
-	(void)vlen;
-	if (klen != DRFS_ID_LEN || idset_has(ps->keep, key))
+	(void)rec;
+	if (idset_has(ps->keep, pack))
 		return 0;
-	int d = drfs_repo_pack_doomed(ps->t, key);
+	int d = drfs_repo_pack_doomed(ps->t, pack);
 	if (d != 0)
 		return d < 0 ? d : 0; /* a deletion record keeps it known */
 	char name[DRFS_OBJECT_NAME_MAX];
-	drfs_name_pack(key, name);
+	drfs_name_pack(pack, name);
 	/* the cache's records of it were verified when they were loaded */
 	if (name_in(ps->packs, name))
-		return idset_add(&ps->kept, key);
-	return idset_add(&ps->gone, key);
+		return idset_add(&ps->kept, pack);
+	return idset_add(&ps->gone, pack);
 }
 
 struct seen_drop {
@@ -1684,7 +1678,7 @@ static int drop_unnamed(struct drfs_repo *r, struct name_list *present,
 	if (e < 0)
 		return e;
 	ps.t = t;
-	e = drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, unnamed_cb, &ps);
+	e = drfs_index_packs_scan(t, unnamed_cb, &ps);
 	e = e ?: drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_drop_cb, &sd);
 	drfs_txn_abort(t);
 	for (size_t i = 0; e >= 0 && i < ps.kept.n; i++) {
@@ -2680,33 +2674,24 @@ struct full_collect {
 	size_t n_only;
 };
 
-static int full_blob(const void *key, size_t klen, const void *val,
-		     size_t vlen, void *userdata)
+static int full_blob(const struct drfs_id *id,
+		     const struct drfs_blob_loc *loc, void *userdata)
 {
 	struct full_collect *fc = userdata;
-	const uint8_t *p = val;
-	if (klen != DRFS_ID_LEN || vlen != 18)
-		return 0;
-	uint32_t seq = drfs_get_le32(p);
+	uint32_t seq = loc->pack_seq;
 	if (fc->only &&
 	    !bsearch(&seq, fc->only, fc->n_only, sizeof(seq), u32_cmp))
 		return 0;
-	if (fc->n == fc->cap) {
-		size_t cap = fc->cap ? 2 * fc->cap : 1024;
-		void *n = realloc(fc->v, cap * sizeof(*fc->v));
-		if (!n)
-			return -ENOMEM;
-		fc->v = n;
-		fc->cap = cap;
-	}
+	if (drfs_grow(&fc->v, &fc->cap, fc->n, sizeof(*fc->v), 1024) < 0)
+		return -ENOMEM;
 	struct full_entry *f = &fc->v[fc->n++];
-	f->seq = drfs_get_le32(p);
-	memcpy(f->e.id.b, key, DRFS_ID_LEN);
-	f->e.offset = drfs_get_le32(p + 4);
-	f->e.stored_len = drfs_get_le32(p + 8);
-	f->e.raw_len = drfs_get_le32(p + 12);
-	f->e.type = p[16];
-	f->e.flags = p[17];
+	f->seq = seq;
+	f->e.id = *id;
+	f->e.offset = loc->offset;
+	f->e.stored_len = loc->stored_len;
+	f->e.raw_len = loc->raw_len;
+	f->e.type = loc->type;
+	f->e.flags = loc->flags;
 	return 0;
 }
 
@@ -2752,7 +2737,7 @@ int drfs_repo_write_full_index(struct drfs_repo *r)
 		return e;
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {
-		e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, full_blob, &fc);
+		e = drfs_index_blobs_scan(t, full_blob, &fc);
 		drfs_txn_abort(t);
 	}
 	if (e < 0)
@@ -2990,8 +2975,7 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 			qsort(sorted, n, sizeof(*sorted), u32_cmp);
 			fc.only = sorted;
 			fc.n_only = n;
-			e = drfs_kv_scan(t, DRFS_DB_BLOBS, NULL, 0, full_blob,
-					 &fc);
+			e = drfs_index_blobs_scan(t, full_blob, &fc);
 			free(sorted);
 			fc.only = NULL;
 		}
