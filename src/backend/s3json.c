@@ -38,22 +38,12 @@ static bool eat(struct js *j, char c)
 	return false;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The escape after a backslash: its code point, or -1 (refused: unknown,
  * truncated, NUL, a surrogate - credentials never hold those). */
 static int escape(struct js *j)
 {
-	int cp = 0;
+	uint8_t u[2];
+	int cp;
 
 	if (j->p >= j->end)
 		return -1;
@@ -75,14 +65,9 @@ static int escape(struct js *j)
 	case 't':
 		return '\t';
 	case 'u':
-		if (j->end - j->p < 4)
+		if (j->end - j->p < 4 || drfs_unhex(j->p, 2, u) < 0)
 			return -1;
-		for (int i = 0; i < 4; i++) {
-			int h = hexval(j->p[i]);
-			if (h < 0)
-				return -1;
-			cp = cp << 4 | h;
-		}
+		cp = u[0] << 8 | u[1];
 		j->p += 4;
 		if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
 			return -1;

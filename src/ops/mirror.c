@@ -65,14 +65,8 @@ static bool starts(const char *s, const char *prefix)
 static int ents_add(struct ents *l, const char *name,
 		    const struct drfs_obj_info *info)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		struct ent *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 256) < 0)
+		return -ENOMEM;
 	struct ent *e = &l->v[l->n];
 	memset(e, 0, sizeof(*e));
 	if (!(e->name = strdup(name)))
