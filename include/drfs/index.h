@@ -52,7 +52,7 @@ enum drfs_db {
 	DRFS_DB_DIRENTS,/* directory entries (fs layer) */
 	DRFS_DB_AUX1,   /* spare, for higher layers */
 	DRFS_DB_AUX2,
-	DRFS_DB_NOW_INODES,  /* now/: inode -> attributes (fs/now.c) */
+	DRFS_DB_NOW_INODES,  /* now/: inode -> attributes (src/fs/now/) */
 	DRFS_DB_NOW_DIRENTS, /* now/: (dir inode, name) -> inode */
 	DRFS_DB_NOW_XATTRS,  /* now/: (inode, name) -> value */
 	DRFS_DB_NOW_EXTENTS, /* now/: (inode, offset) -> extent */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * now.h - the writable now/ tree of a mount (fs layer, src/fs/now.c),
+ * now.h - the writable now/ tree of a mount (fs layer, src/fs/now/),
  * independent of FUSE: a POSIX directory tree persisted in LMDB (the NOW_*
  * databases of index.h) plus staging files in <cache>/staging/, committed
  * into snapshots. docs/now.md describes the model and its crash rules.

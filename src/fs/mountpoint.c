@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mountpoint.c - the mountpoint: checks before mounting, a stale mount of a
+ * killed daemon, and drfs umount. mountint.h has what the rooms of the mount
+ * share.
+ */
+#include "mountint.h"
+
+/* ---- mountpoint checks --------------------------------------------------- */
+
+/* Is path (canonical) a mount point in /proc/self/mountinfo? */
+static bool is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		/* unescape \040 style octal escapes */
+		char *w = mp;
+		for (char *p = mp; *p; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				*w++ = (char)((p[1] - '0') << 6 |
+					      (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 3;
+			} else {
+				*w++ = *p;
+			}
+		}
+		*w = 0;
+		found = strcmp(mp, path) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int detach(const char *mp)
+{
+	if (umount2(mp, MNT_DETACH) == 0)
+		return 0;
+	int e = errno;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", mp,
+		       (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0)
+		return 0;
+	return -e;
+}
+
+/* A usable, empty-of-mounts directory; stale FUSE mounts are detached. */
+int mnt_check_mountpoint(const char *mp)
+{
+	struct stat st;
+	char real[4096];
+
+	if (stat(mp, &st) < 0) {
+		int e = errno;
+		if (e == ENOTCONN) {
+			log_warn("mountpoint \"%s\" was left by a drfs daemon "
+				 "that is gone (transport endpoint is not "
+				 "connected): unmounting it",
+				 mp);
+			int r = detach(mp);
+			if (r < 0) {
+				log_err("unmounting stale \"%s\": %s", mp,
+					drfs_strerror(r));
+				return r;
+			}
+			if (stat(mp, &st) < 0) {
+				e = errno;
+				log_err("mountpoint \"%s\": %s", mp,
+					strerror(e));
+				return -e;
+			}
+		} else {
+			log_err("mountpoint \"%s\": %s", mp, strerror(e));
+			return -e;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("mountpoint \"%s\": not a directory", mp);
+		return -ENOTDIR;
+	}
+	if (access(mp, R_OK | W_OK | X_OK) < 0 && geteuid() != 0) {
+		int e = errno;
+		log_err("mountpoint \"%s\": %s", mp, strerror(e));
+		return -e;
+	}
+	if (realpath(mp, real) && is_mounted(real)) {
+		log_err("mountpoint \"%s\": something is already mounted "
+			"there",
+			mp);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* ---- umount -------------------------------------------------------------- */
+
+/* drfs umount's wait for the daemon, in 10 ms steps (the systemd unit
+ * gives its stop 30 minutes too) */
+#define UMOUNT_NOTE_AFTER 1000
+#define UMOUNT_WAIT_MAX (30 * 6000)
+
+static bool pid_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	if (kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+int drfs_fs_umount(const char *mountpoint)
+{
+	struct stat st;
+	char pidbuf[24];
+	pid_t pid = 0;
+
+	if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
+		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
+			 "is not connected): detaching the stale mount",
+			 mountpoint);
+		int r = detach(mountpoint);
+		if (r < 0)
+			log_err("unmounting \"%s\": %s", mountpoint,
+				drfs_strerror(r));
+		return r;
+	}
+	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
+			     sizeof(pidbuf) - 1);
+	if (n > 0) {
+		pidbuf[n] = 0;
+		pid = (pid_t)atol(pidbuf);
+	}
+	/* a daemon with now/ reports how its final snapshot went */
+	char mnt_report[4096];
+	bool reports = pid > 0 && fs_ctl_report_path(mountpoint, mnt_report,
+						     sizeof(mnt_report)) == 0;
+	if (reports)
+		unlink(mnt_report); /* an older one */
+	if (umount2(mountpoint, 0) < 0) {
+		int e = errno;
+		if (e == EPERM || e == EACCES) {
+			pid_t c = fork();
+			if (c == 0) {
+				execlp("fusermount3", "fusermount3", "-u",
+				       mountpoint, (char *)NULL);
+				_exit(127);
+			}
+			int ws;
+			if (c < 0 || waitpid(c, &ws, 0) != c ||
+			    !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+				log_err("unmounting \"%s\" failed", mountpoint);
+				return -e;
+			}
+		} else {
+			if (e == EINVAL)
+				log_err("\"%s\" is not mounted", mountpoint);
+			else if (e == EBUSY)
+				log_err("unmounting \"%s\": it is busy (a "
+					"process uses it)",
+					mountpoint);
+			else
+				log_err("unmounting \"%s\": %s", mountpoint,
+					strerror(e));
+			return -e;
+		}
+	}
+	/*
+	 * Wait for the daemon to finish: the final snapshot and the uploads
+	 * may take a while (and retries, when the repository is unreachable).
+	 */
+	for (int i = 0; pid > 0 && pid_alive(pid); i++) {
+		if (i == UMOUNT_NOTE_AFTER)
+			log_info("waiting for the drfs daemon (pid %ld) to "
+				 "finish uploading and snapshotting now/",
+				 (long)pid);
+		if (i == UMOUNT_WAIT_MAX) {
+			log_err("the drfs daemon (pid %ld) is still running "
+				"after %d minutes: whether its final snapshot "
+				"succeeds will be in its log",
+				(long)pid, UMOUNT_WAIT_MAX / 6000);
+			return -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
+	return reports ? fs_ctl_report_read(mnt_report) : 0;
+}
