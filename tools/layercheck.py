@@ -5,8 +5,10 @@
 Every `#include "drfs/X.h"` of a source file under src/ or a header under
 include/drfs/ must name a header of a layer above the includer's (a lower
 number) or of its own room (or an edge of EDGES: chunk uses codec);
-`fs` and `ops` (both layer 7) never include each other; a room's private header (`*int.h`) is included only inside
-that room. Exit 1 with one line per offending include, 0 when all hold.
+`fs` and `ops` (both layer 7) never include each other. A room's private
+header (fsint.h, repoint.h, ...) lives beside its code and is included as
+"name.h" only by the files beside it. Exit 1 with one line per offending
+include, 0 when all hold.
 
 Usage: tools/layercheck.py [SOURCE_ROOT]    (default: the parent of tools/)
        tools/layercheck.py --self-test      (the check can fail)
@@ -19,16 +21,16 @@ import tempfile
 # room: (layer, directory under src/, public headers, private headers)
 ROOMS = {
     'base': (1, 'base', ['base.h', 'buf.h', 'stack.h', 'limits.h',
-                         'log.h'], []),
+                         'log.h', 'testhook.h'], []),
     'codec': (2, 'codec', ['crypto.h', 'compress.h'], []),
     'chunk': (2, 'chunk', ['chunker.h'], []),
     'backend': (3, 'backend', ['backend.h', 's3.h', 'replica.h'], []),
     'format': (4, 'format', ['format.h'], []),
     'index': (5, 'index', ['index.h'], []),
-    'store': (6, 'store', ['repo.h', 'lock.h', 'known.h'], ['storeint.h']),
+    'store': (6, 'store', ['repo.h', 'lock.h', 'known.h'], []),
     'ops': (7, 'ops', ['ops.h', 'prune.h', 'dr.h', 'repair.h', 'ondisk.h'],
             []),
-    'fs': (7, 'fs', ['fs.h', 'now.h'], ['fsint.h']),
+    'fs': (7, 'fs', ['fs.h', 'now.h'], []),
     'cli': (8, 'cli', ['cli.h'], ['cliint.h']),
 }
 
@@ -38,6 +40,8 @@ EDGES = {
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"drfs/([^"]+)"')
+# a room's private header ("fsint.h", "now/nowint.h" from its own files)
+LOCAL = re.compile(r'^\s*#\s*include\s+"([^"/]+)"')
 
 
 def header_room(name):
@@ -58,6 +62,17 @@ def check_file(path, room, problems):
     layer = ROOMS[room][0]
     with open(path, encoding='utf-8', errors='replace') as f:
         for no, line in enumerate(f, 1):
+            lm = LOCAL.match(line)
+            if lm:
+                beside = os.path.join(os.path.dirname(path), lm.group(1))
+                if not os.path.exists(beside) or path.startswith(
+                        os.path.join(os.path.dirname(os.path.dirname(
+                            os.path.abspath(path))), 'include')):
+                    problems.append('%s:%d: "%s" is not a header beside '
+                                    'it (private headers live beside their '
+                                    'code; public ones are "drfs/...")' %
+                                    (path, no, lm.group(1)))
+                continue
             m = INCLUDE.match(line)
             if not m:
                 continue
@@ -124,16 +139,17 @@ def self_test(root):
         def put(path, text):
             with open(os.path.join(t, path), 'w') as f:
                 f.write(text)
-        for h in ('repo.h', 'fs.h', 'fsint.h', 'dr.h', 'index.h',
-                  'base.h'):
+        for h in ('repo.h', 'fs.h', 'dr.h', 'index.h', 'base.h'):
             put('include/drfs/' + h, '#include "drfs/base.h"\n')
+        put('src/fs/fsint.h', '#include "drfs/repo.h"\n')
         os.makedirs(os.path.join(t, 'src/index'))
         os.makedirs(os.path.join(t, 'src/base'))
         cases = [
             ('src/store/a.c', '#include "drfs/fs.h"\n', 'layer 7'),
             ('src/fs/b.c', '#include "drfs/dr.h"\n', 'of ops'),
-            ('src/ops/c.c', '#include "drfs/fsint.h"\n', 'private to fs'),
+            ('src/ops/c.c', '#include "drfs/fsint.h"\n', 'no room'),
             ('src/index/d.c', '  #  include "drfs/repo.h"\n', 'layer 6'),
+            ('src/ops/f.c', '#include "fsint.h"\n', 'not a header beside'),
         ]
         for path, text, want in cases:
             put(path, text)
@@ -144,7 +160,7 @@ def self_test(root):
                       (path, text, got))
                 ok = False
             os.unlink(os.path.join(t, path))
-        put('src/fs/e.c', '#include "drfs/repo.h"\n#include "drfs/fsint.h"\n')
+        put('src/fs/e.c', '#include "drfs/repo.h"\n#include "fsint.h"\n')
         if check(t):
             print('self-test: an allowed include reported: %r' % check(t))
             ok = False

@@ -20,7 +20,7 @@
  * access, a second pass) is looked for from the start once, and queues
  * nothing if it is not found there either.
  */
-#include "drfs/fsint.h"
+#include "fsint.h"
 
 #define AHEAD_FILES 8
 #define AHEAD_BYTES (8u << 20)

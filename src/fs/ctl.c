@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "drfs/fs.h"
-#include "drfs/fsint.h"
+#include "fsint.h"
 #include "drfs/limits.h"
 #include "drfs/log.h"
 #include "drfs/now.h"

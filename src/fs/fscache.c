@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "drfs/fsint.h"
+#include "fsint.h"
 
 #define MEM_MAX_CHUNKS 64
 #define MEM_MAX_BYTES (12u << 20)

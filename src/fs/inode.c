@@ -13,7 +13,7 @@
 #include <dirent.h>
 #include <stdio.h>
 
-#include "drfs/fsint.h"
+#include "fsint.h"
 #include "drfs/index.h"
 
 #define REC_VERSION 2

@@ -37,7 +37,7 @@
 
 #include "drfs/lock.h"
 #include "drfs/fs.h"
-#include "drfs/fsint.h"
+#include "fsint.h"
 #include "drfs/log.h"
 #include "drfs/replica.h"
 

@@ -16,7 +16,7 @@
 
 #include "drfs/limits.h"
 #include "drfs/log.h"
-#include "drfs/storeint.h"
+#include "storeint.h"
 
 enum { H_PRESENT = 0, H_VANISHED = 1, H_ROLLED_BACK = 2 };
 enum { F_RECORD = 0, F_BASELINE = 1 };

@@ -15,6 +15,7 @@
 #include "drfs/limits.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
+#include "drfs/testhook.h"
 
 /* the kernel's inode number of the initial pid namespace */
 #define PROC_PID_INIT_INO 0xEFFFFFFCull
@@ -591,9 +592,7 @@ int drfs_lock_take(struct drfs_repo *r, enum drfs_lock_mode mode,
 	held = l;
 	pthread_mutex_unlock(&held_lock);
 	/* tests: hold the lock a while so another process can meet it */
-	const char *hold = getenv("DRFS_TEST_LOCK_SLEEP");
-	if (hold)
-		sleep((unsigned)atoi(hold));
+	drfs_test_sleep("DRFS_TEST_LOCK_SLEEP");
 	*ret = l;
 	return 0;
 fail:

@@ -23,6 +23,7 @@
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/repo.h"
+#include "drfs/testhook.h"
 
 #define JOB_BYTES_MAX (8u << 20)
 #define UPLOADS_MAX 2
@@ -276,9 +277,8 @@ static void *uploader_main(void *arg)
 		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
 					 p->buf.len, DRFS_PUT_CREATE_ONLY);
 		/* tests: a slow network after each pack (a stop in between) */
-		const char *slow = getenv("DRFS_TEST_UPLOAD_SLEEP");
-		if (slow && r >= 0)
-			usleep((useconds_t)(atof(slow) * 1e6));
+		if (r >= 0)
+			drfs_test_sleep("DRFS_TEST_UPLOAD_SLEEP");
 		size_t len = p->buf.len;
 		/* keep only what the index needs */
 		drfs_buf_release(&p->buf);

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testhook.h - the test hooks of the library, all in one room (base
+ * layer): each is an environment variable only a test sets, read where the
+ * hook is; nothing else in src/ reads a DRFS_TEST_* variable. docs/testing.md
+ * lists them.
+ *
+ *   DRFS_TEST_CRASH_AT=STEP     die like kill -9 (exit 137) at the named
+ *                               step: prune's steps, "claimed" (a
+ *                               snapshot's folder claimed, its object not
+ *                               written)
+ *   DRFS_TEST_UPLOAD_SLEEP=S    sleep S seconds (fractions allowed) after
+ *                               each pack upload of the writer
+ *   DRFS_TEST_LOCK_SLEEP=S      sleep S seconds after taking a lock
+ */
+#ifndef DRFS_TESTHOOK_H
+#define DRFS_TESTHOOK_H
+
+/* Exit with 137 when DRFS_TEST_CRASH_AT is step. */
+void drfs_test_crash_point(const char *step);
+/* Sleep for the seconds the variable var gives (nothing when unset). */
+void drfs_test_sleep(const char *var);
+
+#endif

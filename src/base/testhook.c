@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* testhook.c - the library's test hooks (testhook.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drfs/testhook.h"
+
+void drfs_test_crash_point(const char *step)
+{
+	const char *c = getenv("DRFS_TEST_CRASH_AT");
+	if (c && strcmp(c, step) == 0)
+		_exit(137);
+}
+
+void drfs_test_sleep(const char *var)
+{
+	const char *v = getenv(var);
+	double s = v ? atof(v) : 0;
+	if (s > 0)
+		usleep((useconds_t)(s * 1e6));
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repoint.h - private to the rooms of the repository (src/store/repo.c and
+ * the files beside it: sync, trailers, doomed packs, blobs, the catalogue,
+ * index writing, deletion records): the types and functions they share,
+ * named repo_*. repo.h is the API; storeint.h is shared with forgotten.c.
+ */
+#ifndef DRFS_REPOINT_H
+#define DRFS_REPOINT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drfs/compress.h"
+#include "drfs/known.h"
+#include "drfs/limits.h"
+#include "drfs/log.h"
+#include "drfs/replica.h"
+#include "drfs/repo.h"
+#include "storeint.h"
+#include "drfs/testhook.h"
+
+struct fetch_job {
+	char name[DRFS_OBJECT_NAME_MAX];
+	uint64_t size;
+	struct drfs_buf data; /* unsealed payload */
+	int err;
+};
+
+struct name_list {
+	char (*names)[DRFS_OBJECT_NAME_MAX];
+	uint64_t *sizes;
+	size_t n, cap;
+};
+
+/* A set of ids (sorted once filled). */
+struct idset {
+	struct drfs_id *v;
+	size_t n, cap;
+	bool sorted;
+};
+
+struct full_entry {
+	uint32_t seq;
+	struct drfs_pack_entry e;
+};
+
+struct full_collect {
+	struct full_entry *v;
+	size_t n, cap;
+	const uint32_t *only; /* sorted pack numbers; NULL: every pack */
+	size_t n_only;
+};
+
+/* ---- repo.c -------------------------------------------------------------- */
+int repo_fail(int r, const char *fmt, ...) _printf_(2, 3);
+/* ---- sync.c -------------------------------------------------------------- */
+void repo_fetch_all(struct drfs_repo *repo, struct fetch_job *jobs, size_t n,
+		    enum drfs_obj_kind kind);
+int repo_collect_name(const char *name, uint64_t size, void *userdata);
+void repo_name_list_free(struct name_list *l);
+int repo_sort_names(struct name_list *l);
+int repo_list_names(struct drfs_repo *r, const char *prefix,
+		    struct name_list *l);
+bool repo_name_in(const struct name_list *l, const char *name);
+void repo_damage(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
+void repo_warn(struct drfs_repo *r, const char *fmt, ...) _printf_(2, 3);
+int repo_scan_db(struct drfs_repo *r, enum drfs_db db, drfs_kv_cb cb,
+		 void *userdata);
+int repo_apply_index_object(struct drfs_txn *t, const void *p, size_t len,
+			    const struct name_list *listed,
+			    struct drfs_idset *skipped, struct idset *named);
+int drfs_repo_sync(struct drfs_repo *r, bool full);
+/* ---- doomed.c ------------------------------------------------------------ */
+int drfs_repo_pack_doomed(struct drfs_txn *t, const struct drfs_id *pack);
+int repo_index_pack(struct drfs_txn *t, const struct drfs_id *pack,
+		    uint32_t pack_len, const struct drfs_pack_entry *es,
+		    const uint8_t *raw, size_t n);
+int repo_idset_add(struct idset *s, const struct drfs_id *id);
+int repo_u32_cmp(const void *a, const void *b);
+int repo_drop_unnamed(struct drfs_repo *r, struct name_list *present,
+		      struct idset *named, const struct name_list *packs);
+int repo_apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
+			const struct drfs_buf *payload);
+int repo_forget_deletions(struct drfs_repo *r, struct idset *gone);
+int repo_sync_deletions(struct drfs_repo *r);
+/* ---- trailers.c ---------------------------------------------------------- */
+int repo_cross_check(struct drfs_repo *r, const struct name_list *packs,
+		     const struct drfs_idset *only,
+		     const struct drfs_idset *extra);
+/* ---- blobs.c ------------------------------------------------------------- */
+struct drfs_segcache *repo_segcache_new(void);
+void repo_segcache_free(struct drfs_segcache *c);
+/* ---- indexwrite.c -------------------------------------------------------- */
+int repo_full_blob(const struct drfs_id *id, const struct drfs_blob_loc *loc,
+		   void *userdata);
+int repo_full_cmp(const void *a, const void *b);
+
+#endif
