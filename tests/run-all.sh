@@ -186,6 +186,8 @@ else
 		die "RadosGW did not start (exit $rc); set DRFS_TEST_NO_S3=1 outside CI to run without it"
 	fi
 	export DRFS_TEST_S3_ENDPOINT=http://127.0.0.1:$PORT
+	# radosgw-admin on it: users for the least-privilege tests
+	export DRFS_TEST_RGW_CONF=$RGW_DIR/ceph.conf
 	say "RadosGW ready at $DRFS_TEST_S3_ENDPOINT (pids ${STARTED_PIDS[*]})"
 fi
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backend.h - whole-object storage: put/get/get-range/head/list/delete.
- * Implementations: local directory (backend/local.c), S3 (backend/s3.c).
+ * Implementations: local directory (backend/local.c), S3 (backend/s3*.c).
  *
  * Object names are relative to the repository root and use '/' as separator
  * ("config", "keys/<hex>", "data/ab/<hex>", "index/<hex>", "snapshots/<hex>",
@@ -22,11 +22,31 @@
 
 #include "drfs/base.h"
 #include "drfs/buf.h"
+#include "drfs/limits.h"
 
 struct drfs_backend;
 
-/* put flags */
-#define DRFS_PUT_CREATE_ONLY 1u /* fail with -EEXIST if name exists */
+/*
+ * put flags. DRFS_PUT_CREATE_ONLY: never replace an object (S3: the request
+ * carries If-None-Match: *). When name exists with exactly the bytes given,
+ * the put succeeds (an earlier attempt stored it and only the answer was
+ * lost); with other bytes it fails with -EEXIST and the object is left as
+ * it is.
+ */
+#define DRFS_PUT_CREATE_ONLY 1u
+
+/* Results of set_retention. */
+enum {
+	DRFS_RETAIN_EXTENDED = 0, /* set, or extended */
+	DRFS_RETAIN_KEPT = 1,     /* already retained at least that long */
+	/* compliance asked over a governance retention and converted (and
+	 * extended if need be) */
+	DRFS_RETAIN_CONVERTED = 2,
+	/* compliance asked, the conversion refused (the credentials lack
+	 * the governance bypass): still governance, extended if need be;
+	 * the refusal is the backend's last error */
+	DRFS_RETAIN_NOT_CONVERTED = 3,
+};
 
 /* Called once per object; return < 0 to stop the listing with that error. */
 typedef int (*drfs_list_cb)(const char *name, uint64_t size, void *userdata);
@@ -34,6 +54,21 @@ typedef int (*drfs_list_cb)(const char *name, uint64_t size, void *userdata);
  * the storage: the S3 server's LastModified, the file's mtime). */
 typedef int (*drfs_list_mtime_cb)(const char *name, uint64_t size,
 				  int64_t mtime, void *userdata);
+
+/* What a listing or a stat says about one object. */
+struct drfs_obj_info {
+	uint64_t size;
+	/* The server's ETag, unquoted; "" when the backend has none (a
+	 * local directory). A single-part S3 upload's is the hex MD5 of its
+	 * bytes (unless the server encrypts with KMS). */
+	char etag[DRFS_OBJECT_ETAG_MAX + 1];
+	/* Modification time in the storage's clock (Unix seconds), as
+	 * list_mtime gives it; 0: unknown (stat does not fill it). */
+	int64_t mtime;
+};
+typedef int (*drfs_list_info_cb)(const char *name,
+				 const struct drfs_obj_info *info,
+				 void *userdata);
 
 struct drfs_backend_ops {
 	/* Store p[0..len) as name, atomically (never a partial object). */
@@ -54,6 +89,12 @@ struct drfs_backend_ops {
 	/* Optional (NULL: -EOPNOTSUPP): list with modification times. */
 	int (*list_mtime)(struct drfs_backend *b, const char *prefix,
 			  drfs_list_mtime_cb cb, void *userdata);
+	/* Optional: list with each object's ETag (NULL: list, ETags ""). */
+	int (*list_info)(struct drfs_backend *b, const char *prefix,
+			 drfs_list_info_cb cb, void *userdata);
+	/* Optional: head with the ETag (NULL: head, ETag ""). -ENOENT. */
+	int (*stat)(struct drfs_backend *b, const char *name,
+		    struct drfs_obj_info *ret);
 	/* Delete name; deleting a missing object succeeds. */
 	int (*del)(struct drfs_backend *b, const char *name);
 	/* Optional batch delete (S3 DeleteObjects); NULL -> loop over del. */
@@ -62,8 +103,9 @@ struct drfs_backend_ops {
 	/*
 	 * Optional (NULL: -EOPNOTSUPP): keep name under S3 Object Lock
 	 * retention until `until` (seconds since 1970, UTC), in compliance or
-	 * governance mode; a retention already set is never shortened.
-	 * 0 extended, 1 already retained at least that long.
+	 * governance mode; a retention already set is never shortened and a
+	 * compliance one stays compliance. Returns a DRFS_RETAIN_* result;
+	 * -EOPNOTSUPP when the bucket has no Object Lock.
 	 */
 	int (*set_retention)(struct drfs_backend *b, const char *name,
 			     int64_t until, bool compliance);
@@ -74,6 +116,14 @@ struct drfs_backend_ops {
 	 */
 	int (*get_retention)(struct drfs_backend *b, const char *name,
 			     int64_t *until, bool *compliance);
+	/*
+	 * Optional (NULL: -EOPNOTSUPP): whether these credentials can replace
+	 * an existing object - tried on a fixed probe object (S3:
+	 * ".drfs-inm-probe", created create-only if absent, then PUT again
+	 * with the same bytes and no If-None-Match). 1 the overwrite was
+	 * refused (create-only is enforced), 0 it succeeded.
+	 */
+	int (*probe_overwrite)(struct drfs_backend *b);
 	/* Last error detail, or NULL. */
 	const char *(*last_error)(struct drfs_backend *b);
 	void (*free)(struct drfs_backend *b);
@@ -93,6 +143,9 @@ struct drfs_backend {
 struct drfs_backend_opts {
 	const char *endpoint;   /* S3: overrides AWS_ENDPOINT_URL_S3 etc. */
 	const char *region;     /* S3: overrides AWS_REGION */
+	/* S3: the profile of ~/.aws/{credentials,config} (overrides
+	 * AWS_PROFILE; its keys win over AWS_ACCESS_KEY_ID) */
+	const char *profile;
 	int path_style;         /* S3: -1 auto, 0 virtual-hosted, 1 path */
 	int connections;        /* S3: parallel transfers; 0 = default */
 	int retries;            /* S3: attempts after the first; -1 default */
@@ -158,6 +211,24 @@ static inline int drfs_backend_del(struct drfs_backend *b, const char *name)
 }
 int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
 			  size_t n);
+/*
+ * Whether etag is the MD5 of p[0..len) (a single-part S3 upload's ETag):
+ * 1 yes, 0 no, -1 etag is not an MD5 (none, multipart, or not hex).
+ */
+int drfs_backend_etag_md5(const char *etag, const void *p, size_t len);
+/* list with ETags where the backend has them (list_info), else "". */
+int drfs_backend_list_info(struct drfs_backend *b, const char *prefix,
+			   drfs_list_info_cb cb, void *userdata);
+/* head with the ETag where the backend has one (stat), else "". */
+int drfs_backend_stat(struct drfs_backend *b, const char *name,
+		      struct drfs_obj_info *ret);
+/*
+ * Whether object name holds exactly p[0..len): 1 yes, 0 other bytes (or
+ * absent: -ENOENT), < 0 the read failed. Reads the object whole (at most
+ * len + 1 bytes). For implementations of DRFS_PUT_CREATE_ONLY.
+ */
+int drfs_backend_same_bytes(struct drfs_backend *b, const char *name,
+			    const void *p, size_t len);
 static inline int drfs_backend_set_retention(struct drfs_backend *b,
 					     const char *name, int64_t until,
 					     bool compliance)
@@ -173,6 +244,12 @@ static inline int drfs_backend_get_retention(struct drfs_backend *b,
 	if (!b->ops->get_retention)
 		return -EOPNOTSUPP;
 	return b->ops->get_retention(b, name, until, compliance);
+}
+static inline int drfs_backend_probe_overwrite(struct drfs_backend *b)
+{
+	if (!b->ops->probe_overwrite)
+		return -EOPNOTSUPP;
+	return b->ops->probe_overwrite(b);
 }
 static inline const char *drfs_backend_last_error(struct drfs_backend *b)
 {

@@ -77,6 +77,7 @@ struct cli {
 	bool replica_async;           /* --replica-async */
 	const char *replica_endpoint; /* --replica-endpoint URL */
 	const char *replica_region;   /* --replica-region R */
+	const char *replica_profile;  /* --replica-profile NAME */
 	const char *password_file2;   /* --password-file2: copy's DST */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
@@ -88,6 +89,8 @@ struct cli {
 	const char *from;             /* --from: where now/ starts */
 	const char *group_by;         /* --group-by host,paths,tags */
 	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
+	const char *delete_after;     /* --delete-after D (mirror) */
+	const char *verify;           /* --verify etag|size (mirror) */
 };
 
 /* ---- the tables (opts.c parses, help.c describes) ------------------------ */
@@ -270,6 +273,7 @@ int cmd_status(struct cli *c);
 int cmd_drill(struct cli *c);
 int cmd_copy(struct cli *c);
 int cmd_lock_extend(struct cli *c);
+int cmd_mirror(struct cli *c);
 /*
  * With --replica: which sides hold a snapshot, as a bit mask: 1 the
  * primary has its object, 2 the replica has it and all it references,
@@ -296,5 +300,18 @@ void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f);
 bool printable(const char *s);
 
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
+/*
+ * Say whether the credentials be was opened with can overwrite objects
+ * (drfs_backend_probe_overwrite; each side of a replica): a warning when
+ * they can, one line (unless -q) when they cannot; nothing for backends
+ * without the probe (a local directory).
+ */
+void report_create_only(struct cli *c, struct drfs_backend *be);
+/*
+ * With S3 Object Lock on the bucket: how many snapshots are protected (every
+ * object they need retained beyond now), and a warning naming the oldest
+ * and newest that are not (drfs_lock_audit); nothing without Object Lock.
+ */
+void report_lock(struct cli *c, struct drfs_repo *r);
 
 #endif

@@ -46,8 +46,10 @@ struct drfs_drill_result {
 	uint64_t bytes_total;
 	uint64_t restore_errors;  /* entries the restore could not write */
 	uint64_t mismatches;      /* entries that differ from the snapshot */
-	double restore_seconds;   /* time-to-restore (the measured RTO) */
-	double verify_seconds;
+	/* the restore alone: the time-to-restore (the measured RTO); of the
+	 * sample only when sampled */
+	double restore_seconds;
+	double verify_seconds;    /* the verification alone, after it */
 };
 
 /*
@@ -94,6 +96,46 @@ struct drfs_copy_result {
 int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 	      const struct drfs_copy_opts *o, struct drfs_copy_result *ret);
 
+/* ---- mirror (no keys) ---------------------------------------------------- */
+
+struct drfs_mirror_opts {
+	/* seconds an object must have been missing from the source before
+	 * the mirror loses it too */
+	int64_t delete_after;
+	/* the file remembering since when (NULL: nothing is ever deleted) */
+	const char *state_path;
+	int threads;      /* parallel copies; 0: 4 */
+	bool verify_etag; /* compare ETags where both are MD5s, not only
+			     sizes (off for SSE-KMS buckets) */
+	bool dry_run;     /* list what would be done, change nothing */
+	drfs_report_fn report; /* each problem, named */
+	void *report_data;
+};
+
+struct drfs_mirror_result {
+	uint64_t copied, copied_bytes; /* (dry run: would be copied) */
+	uint64_t present;        /* already on the mirror, the same */
+	uint64_t replaced;       /* "policy", replaced */
+	uint64_t differ;         /* on both sides, not the same: left */
+	uint64_t failed;         /* copies and deletes that failed */
+	uint64_t deleted;        /* gone from the source long enough */
+	uint64_t pending_delete; /* gone from the source, not long enough */
+	bool snapshots_held;     /* snapshots not copied (earlier failures) */
+};
+
+/*
+ * Make dst object-identical to src, a repository, without its keys: copy
+ * what dst lacks (create-only; keys/, config, the rest, snapshots last),
+ * verify each copy by size and ETag, delete from dst what src no longer
+ * has once it has been missing for delete_after (docs/disaster-recovery.md).
+ * Objects under locks/ are not mirrored. Returns the number of problems
+ * (failed + differ; each reported), or a negative errno (-EEXIST: dst holds
+ * another repository; -ENOENT: src holds none).
+ */
+int drfs_mirror(struct drfs_backend *src, struct drfs_backend *dst,
+		const struct drfs_mirror_opts *o,
+		struct drfs_mirror_result *ret);
+
 /* ---- Object Lock retention ------------------------------------------------ */
 
 /* Called once per object with the time its retention must last until. */
@@ -111,5 +153,28 @@ typedef int (*drfs_retain_fn)(void *userdata, const char *name,
  */
 int drfs_retention_plan(struct drfs_repo *r, int64_t window, time_t now,
 			drfs_retain_fn cb, void *userdata);
+
+/* What drfs_lock_audit found. */
+struct drfs_lock_audit {
+	size_t snapshots;
+	/* protected: every object the snapshot needs (its snapshot object,
+	 * the packs of its trees and file blobs, config, keys/) is retained
+	 * beyond now */
+	size_t protected, unprotected;
+	int64_t protected_until; /* earliest end among the protected ones */
+	struct drfs_snap_info oldest_unprotected, newest_unprotected;
+	bool latest_unprotected; /* the newest snapshot is not protected */
+	/* an object the oldest unprotected snapshot needs that is not
+	 * retained beyond now */
+	char oldest_why[DRFS_OBJECT_NAME_MAX];
+};
+
+/*
+ * Which snapshots S3 Object Lock protects at time now: the retention of
+ * every object each one needs (GET ?retention once per object). 0 and *ret;
+ * -EOPNOTSUPP when the backend or the bucket has no Object Lock.
+ */
+int drfs_lock_audit(struct drfs_repo *r, time_t now,
+		    struct drfs_lock_audit *ret);
 
 #endif

@@ -52,5 +52,7 @@
 #define DRFS_XML_PAGE_MAX (16u << 20)
 /* Object names (keys under the repository root). */
 #define DRFS_OBJECT_NAME_MAX 512u
+/* Longest ETag a backend reports (S3 multipart: 32 hex, '-', parts). */
+#define DRFS_OBJECT_ETAG_MAX 64u
 
 #endif

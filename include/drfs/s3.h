@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * s3.h - internals of the S3 backend (backend/s3.c, sigv4.c, s3xml.c),
- * exposed so unit tests and fuzzers can call the pure parts directly.
+ * s3.h - the pure parts of the S3 backend (backend/s3conf.c, sigv4.c,
+ * s3xml.c), exposed so unit tests and fuzzers can call them directly.
  * Nothing above the backend layer includes this header; use backend.h.
  *
  * Everything here is a pure function of its arguments (no network, no
@@ -13,6 +13,7 @@
 
 #include "drfs/base.h"
 #include "drfs/buf.h"
+#include "drfs/limits.h"
 
 /* ---- SigV4 (sigv4.c) --------------------------------------------------- */
 
@@ -83,10 +84,14 @@ void drfs_s3_md5(const void *p, size_t len, char b64[25], char *hex);
 /* Longest key or token accepted from a listing (S3 allows 1024). */
 #define DRFS_S3_KEY_MAX 1024u
 
+/* Longest ETag kept (a multipart one is "<32 hex>-<parts>", quoted). */
+#define DRFS_S3_ETAG_MAX DRFS_OBJECT_ETAG_MAX
+
 struct drfs_s3_entry {
 	char *key;
 	uint64_t size;
 	int64_t mtime; /* LastModified (Unix seconds); 0: absent or unread */
+	char etag[DRFS_S3_ETAG_MAX + 1]; /* as sent, quotes removed; "" none */
 };
 
 /* One ListObjectsV2 page. */
@@ -100,7 +105,8 @@ struct drfs_s3_list {
 /*
  * Parse a ListBucketResult document (at most DRFS_XML_PAGE_MAX bytes).
  * -EBADMSG on malformed XML, a wrong root, a key or token too long, a bad
- * size, a DOCTYPE, or IsTruncated true without a token. On success *ret is
+ * size, an ETag longer than DRFS_S3_ETAG_MAX, a DOCTYPE, or IsTruncated
+ * true without a token. On success *ret is
  * filled (release with drfs_s3_list_release); on failure it is zeroed.
  */
 int drfs_s3xml_parse_list(const void *p, size_t len, struct drfs_s3_list *ret);
@@ -148,15 +154,58 @@ int drfs_s3xml_root(const void *p, size_t len, char *out, size_t out_size);
 /* Append s with & < > " ' escaped (for DeleteObjects bodies). */
 int drfs_s3xml_escape(struct drfs_buf *out, const char *s) _warn_unused_;
 
-/* ---- configuration parsing (s3.c) -------------------------------------- */
+/* ---- credentials from providers (s3json.c, s3xml.c) --------------------- */
+
+/*
+ * Temporary credentials as the instance metadata service (IMDS), a
+ * container credentials endpoint or STS hand them out. Secrets: wipe with
+ * OPENSSL_cleanse before the memory is reused.
+ */
+struct drfs_s3_creds {
+	char access_key[129];
+	char secret_key[129];
+	char token[8193]; /* session token; "" none */
+	int64_t expires;  /* seconds since 1970 UTC; 0 never */
+};
+
+/*
+ * Parse the JSON credentials document of IMDS ("Code", "AccessKeyId",
+ * "SecretAccessKey", "Token", "Expiration", ...) or of a container endpoint
+ * (the same without "Code"): one flat object of at most 64 KiB, other
+ * members skipped. -EBADMSG when it is not such JSON, a field does not fit,
+ * "Code" is not "Success", or the key id or secret is missing; on failure
+ * *ret is zeroed.
+ */
+int drfs_s3_parse_creds_json(const void *p, size_t len,
+			     struct drfs_s3_creds *ret);
+
+/*
+ * Parse an AssumeRoleWithWebIdentityResponse (STS): its <Credentials>
+ * (AccessKeyId, SecretAccessKey, SessionToken, Expiration). -EBADMSG as
+ * above; an <ErrorResponse> is -EACCES with its code in err (may be NULL).
+ */
+int drfs_s3xml_parse_sts(const void *p, size_t len, struct drfs_s3_creds *ret,
+			 struct drfs_s3_error *err);
+
+/*
+ * "2026-12-21T20:41:43Z" (a fraction of a second allowed and dropped):
+ * seconds since 1970 UTC. -EBADMSG for anything else.
+ */
+int drfs_s3_parse_time(const char *s, int64_t *ret);
+
+/* ---- configuration parsing (s3conf.c) ---------------------------------- */
 
 /*
  * Split "s3://bucket[/prefix]". The bucket must be 3..63 characters of
- * [a-z0-9.-] (upper case and '_' tolerated for old buckets). The prefix is
- * returned without leading or trailing '/', "" when absent; empty segments,
- * "." and ".." are rejected. -EINVAL otherwise.
+ * [a-z0-9.-] (upper case and '_' tolerated for old buckets), begin and end
+ * with a letter or digit, have no "..", and not be an IP address. The
+ * prefix is returned without leading or trailing '/', "" when absent;
+ * empty segments, "." and ".." are rejected. -EINVAL otherwise.
  */
 int drfs_s3_parse_url(const char *url, char **ret_bucket, char **ret_prefix);
+/* What drfs_s3_parse_url refuses in url, in words ("a bucket name has at
+ * least 3 characters"), or NULL when it is a valid S3 URL. */
+const char *drfs_s3_url_problem(const char *url);
 
 /*
  * Split an endpoint "http[s]://host[:port][/]" (no scheme: https) into a
@@ -169,11 +218,16 @@ int drfs_s3_parse_endpoint(const char *endpoint, char **ret_base,
 /*
  * Look key up in section of an INI text as written by the AWS CLI
  * (~/.aws/credentials: "[name]"; ~/.aws/config: "[profile name]", with
- * "[default]" for the default profile). Comments start with '#' or ';'.
- * -ENOENT when absent.
+ * "[default]" for the default profile, "[services name]" for a services
+ * section). Comments start with '#' or ';'. Indented lines after a key
+ * with an empty value are that key's sub-section ("s3 =\n  endpoint_url =
+ * ..."), not keys of the section. -ENOENT when absent.
  */
 int drfs_s3_ini_get(const char *text, size_t len, const char *section,
 		    const char *key, char **ret);
+/* Look key up in sub-section sub of section (see drfs_s3_ini_get). */
+int drfs_s3_ini_get_sub(const char *text, size_t len, const char *section,
+			const char *sub, const char *key, char **ret);
 
 /*
  * The detail of the calling thread's last S3 failure, including a failed

@@ -8,14 +8,36 @@
 #include "drfs/backend.h"
 #include "drfs/s3.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+
 #define FILE_SCHEME "file://"
 #define S3_SCHEME "s3://"
 
 static _Thread_local bool last_open_s3;
+static _Thread_local char url_err[512];
 
 const char *drfs_backend_open_error(void)
 {
+	if (url_err[0])
+		return url_err;
 	return last_open_s3 ? drfs_s3_open_error() : NULL;
+}
+
+static int _printf_(2, 3) bad_url(const char *url, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(url_err, sizeof(url_err),
+		 "invalid repository URL \"%.60s\": %s (want /path, "
+		 "file:///path or s3://bucket[/prefix])",
+		 url, what);
+	return -EINVAL;
 }
 
 int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
@@ -24,8 +46,9 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 	static const struct drfs_backend_opts none = { .path_style = -1,
 						       .retries = -1 };
 
+	url_err[0] = '\0';
 	if (!url || !*url)
-		return -EINVAL;
+		return bad_url("", "it is empty");
 	if (!opts)
 		opts = &none;
 	last_open_s3 = strncmp(url, S3_SCHEME, strlen(S3_SCHEME)) == 0;
@@ -36,7 +59,8 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 
 		/* Only file:///path: no host part. */
 		if (path[0] != '/')
-			return -EINVAL;
+			return bad_url(url, "a file:// URL has an absolute "
+					    "path and no host (file:///path)");
 		return drfs_backend_local_open(path, opts->create, ret);
 	}
 	/* Any other "scheme://" is unknown, not a relative path. */
@@ -48,9 +72,21 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 				   (*c >= '0' && *c <= '9') || *c == '+' ||
 				   *c == '-' || *c == '.'))
 			c++;
-		if (c == sep && sep != url)
-			return -EINVAL;
+		if (c == sep && sep != url) {
+			int n = (int)(sep - url);
+			if (!strncasecmp(url, "s3", 2) && n == 2)
+				return bad_url(url, "the scheme is lower case: "
+						    "s3://");
+			if (!strncasecmp(url, "file", 4) && n == 4)
+				return bad_url(url, "the scheme is lower case: "
+						    "file://");
+			return bad_url(url, "unknown scheme \"%.*s\"", n, url);
+		}
 	}
+	/* "s3:/b", "s3:b": a mistyped URL more likely than a directory */
+	if (!strncasecmp(url, "s3:", 3))
+		return bad_url(url, "an S3 URL has two slashes (s3://bucket); "
+				    "a directory named so is ./%s", url);
 	return drfs_backend_local_open(url, opts->create, ret);
 }
 
@@ -74,4 +110,66 @@ int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
 			return r;
 	}
 	return 0;
+}
+
+int drfs_backend_same_bytes(struct drfs_backend *b, const char *name,
+			    const void *p, size_t len)
+{
+	struct drfs_buf got;
+	int r;
+
+	if (len == SIZE_MAX)
+		return -E2BIG;
+	drfs_buf_init(&got, len + 1);
+	r = drfs_backend_get(b, name, 0, UINT64_MAX, &got);
+	if (r == -E2BIG)
+		r = 0; /* longer than ours */
+	else if (r >= 0)
+		r = got.len == len && (len == 0 || !memcmp(got.p, p, len));
+	drfs_buf_release(&got);
+	return r;
+}
+
+struct list_plain {
+	drfs_list_info_cb cb;
+	void *userdata;
+};
+
+static int list_plain_cb(const char *name, uint64_t size, void *userdata)
+{
+	struct list_plain *lp = userdata;
+	struct drfs_obj_info info = { .size = size };
+	return lp->cb(name, &info, lp->userdata);
+}
+
+int drfs_backend_list_info(struct drfs_backend *b, const char *prefix,
+			   drfs_list_info_cb cb, void *userdata)
+{
+	struct list_plain lp = { cb, userdata };
+	if (b->ops->list_info)
+		return b->ops->list_info(b, prefix, cb, userdata);
+	return b->ops->list(b, prefix, list_plain_cb, &lp);
+}
+
+int drfs_backend_stat(struct drfs_backend *b, const char *name,
+		      struct drfs_obj_info *ret)
+{
+	struct drfs_obj_info info = { 0 };
+	int r;
+	if (b->ops->stat)
+		return b->ops->stat(b, name, ret);
+	r = b->ops->head(b, name, &info.size);
+	if (r >= 0)
+		*ret = info;
+	return r;
+}
+
+int drfs_backend_etag_md5(const char *etag, const void *p, size_t len)
+{
+	char b64[25], hex[33];
+
+	if (strlen(etag) != 32 || strspn(etag, "0123456789abcdef") != 32)
+		return -1;
+	drfs_s3_md5(p ? p : "", len, b64, hex);
+	return strcmp(etag, hex) == 0;
 }

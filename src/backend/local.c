@@ -226,6 +226,28 @@ static int publish(int dfd, const char *tmp, const char *base, bool excl)
 	return 0;
 }
 
+/*
+ * A create-only put found name: our bytes there are success (an earlier
+ * attempt), other bytes -EEXIST; nothing is replaced either way.
+ */
+static int exists(struct local *l, const char *name, const void *p, size_t len)
+{
+	int r = drfs_backend_same_bytes(&l->b, name, p, len);
+
+	if (r == 1)
+		return 0;
+	if (r == 0 || r == -ENOENT) {
+		pthread_mutex_lock(&l->err_lock);
+		snprintf(l->err, sizeof(l->err),
+			 "create '%s/%s': the object exists with other "
+			 "content (left as it is)",
+			 l->b.display, name);
+		pthread_mutex_unlock(&l->err_lock);
+		return -EEXIST;
+	}
+	return r;
+}
+
 static int local_put(struct drfs_backend *b, const char *name, const void *p,
 		     size_t len, unsigned flags)
 {
@@ -247,7 +269,7 @@ static int local_put(struct drfs_backend *b, const char *name, const void *p,
 	/* Cheap early answer; publish() is what makes it atomic. */
 	if ((flags & DRFS_PUT_CREATE_ONLY) &&
 	    fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return -EEXIST;
+		return exists(l, name, p, len);
 
 	for (int tries = 0; fd < 0; tries++) {
 		r = drfs_random(rnd, sizeof(rnd));
@@ -269,6 +291,8 @@ static int local_put(struct drfs_backend *b, const char *name, const void *p,
 		r = publish(dfd, tmp, base, flags & DRFS_PUT_CREATE_ONLY);
 	if (r < 0) {
 		unlinkat(dfd, tmp, 0);
+		if (r == -EEXIST)
+			return exists(l, name, p, len);
 		return fail(l, "write", name, -r);
 	}
 	if (fsync(dfd) < 0)

@@ -225,10 +225,11 @@ static int rep_put(struct drfs_backend *b, const char *name, const void *p,
 			wake_catchup(rp);
 		return e;
 	}
-	/* synchronous: durable only once the replica has it too; names are
-	 * content hashes (or random), so an existing object is the same */
+	/* synchronous: durable only once the replica has it too (a
+	 * create-only put that finds our bytes there succeeds; other bytes
+	 * on the replica are damage: -EEXIST, reported) */
 	e2 = drfs_backend_put(rp->r, name, p, len, flags);
-	if (e2 < 0 && e2 != -EEXIST) {
+	if (e2 < 0 && !(e2 == -EEXIST && e == -EEXIST)) {
 		err_side = 1;
 		return e2;
 	}
@@ -274,7 +275,9 @@ static int rep_set_retention(struct drfs_backend *b, const char *name,
 	int e2 = drfs_backend_set_retention(rp->r, name, until, compliance);
 	if (e2 < 0)
 		err_side = 1;
-	return e2 < 0 ? e2 : MIN(e, e2);
+	if (e2 < 0 || e2 == DRFS_RETAIN_NOT_CONVERTED)
+		return e2;
+	return e == DRFS_RETAIN_KEPT ? e2 : e;
 }
 
 static int rep_get_retention(struct drfs_backend *b, const char *name,
@@ -443,8 +446,6 @@ static int copy_object(struct drfs_backend *from, struct drfs_backend *to,
 	if (e >= 0)
 		e = drfs_backend_put(to, name, b.p, b.len,
 				     DRFS_PUT_CREATE_ONLY);
-	if (e == -EEXIST)
-		e = 0;
 	if (e >= 0)
 		*ret_bytes += b.len;
 	drfs_buf_release(&b);

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * s3xml.c - the XML documents S3 sends back (ListBucketResult, Error,
- * DeleteResult, InitiateMultipartUploadResult, Retention), parsed with
- * expat as
- * untrusted input: bounded document size, bounded text per element, no
- * DOCTYPE (so no entity expansion), and every number checked.
+ * DeleteResult, InitiateMultipartUploadResult, Retention) and STS's
+ * AssumeRoleWithWebIdentityResponse, parsed with expat as untrusted input:
+ * bounded document size, bounded text per element, no DOCTYPE (so no
+ * entity expansion), and every number checked.
  */
 #include "drfs/s3.h"
 #include "drfs/limits.h"
 
 #include <expat.h>
+#include <openssl/crypto.h>
 
-/* Longest text kept for one element; longer text is an error. */
-#define TEXT_MAX (DRFS_S3_KEY_MAX + 1)
+/* Longest text kept for one element (an STS session token); longer text
+ * is an error. Each element is checked against its own limit too. */
+#define TEXT_MAX 8192
 #define DEPTH_MAX 16
 
 enum doc_kind {
@@ -21,6 +23,7 @@ enum doc_kind {
 	DOC_DELETE,
 	DOC_UPLOAD,
 	DOC_RETENTION,
+	DOC_STS,
 	DOC_ROOT
 };
 
@@ -43,6 +46,7 @@ struct ctx {
 	uint64_t cur_size;
 	bool have_size;
 	int64_t cur_mtime; /* 0: not given */
+	char cur_etag[DRFS_S3_ETAG_MAX + 1];
 	/* DOC_ERROR */
 	struct drfs_s3_error *error;
 	/* DOC_DELETE */
@@ -53,6 +57,9 @@ struct ctx {
 	char *upload_id;
 	/* DOC_RETENTION */
 	struct drfs_s3_retention *ret;
+	/* DOC_STS (an ErrorResponse fills error) */
+	struct drfs_s3_creds *creds;
+	bool have_exp;
 };
 
 static void fail(struct ctx *c, int err)
@@ -116,7 +123,7 @@ static int digits(const char *s, int n)
  * "2026-12-21T20:41:43Z" or "2026-12-21T20:41:43.000Z" (any fraction of a
  * second, dropped): seconds since 1970, UTC. Anything else is -EBADMSG.
  */
-static int parse_iso_utc(const char *s, int64_t *ret)
+int drfs_s3_parse_time(const char *s, int64_t *ret)
 {
 	/* YYYY-MM-DDTHH:MM:SS, every digit where it must be */
 	if (strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
@@ -180,7 +187,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 		    [DOC_DELETE] = "DeleteResult",
 		    [DOC_UPLOAD] = "InitiateMultipartUploadResult",
 		    [DOC_RETENTION] = "Retention",
+		    [DOC_STS] = "AssumeRoleWithWebIdentityResponse",
 		};
+		if (c->kind == DOC_STS && !strcmp(name, "ErrorResponse"))
+			return;
 		if (c->kind != DOC_ROOT && strcmp(name, roots[c->kind]))
 			fail(c, -EBADMSG);
 		return;
@@ -190,6 +200,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 		c->cur_key = NULL;
 		c->have_size = false;
 		c->cur_mtime = 0;
+		c->cur_etag[0] = '\0';
 	}
 	if (c->kind == DOC_DELETE && at(c, 2, "Error")) {
 		c->del_key[0] = '\0';
@@ -240,6 +251,7 @@ static int list_push(struct ctx *c)
 	l->entries[l->n].key = TAKE_PTR(c->cur_key);
 	l->entries[l->n].size = c->cur_size;
 	l->entries[l->n].mtime = c->cur_mtime;
+	memcpy(l->entries[l->n].etag, c->cur_etag, sizeof(c->cur_etag));
 	l->n++;
 	return 0;
 }
@@ -262,6 +274,19 @@ static void end_list(struct ctx *c)
 		/* a time we cannot read is no error: the entry is "new" */
 		if (drfs_parse_time(t, &ts) == 0)
 			c->cur_mtime = (int64_t)ts.tv_sec;
+	} else if (at(c, 3, "ETag") && parent_is(c, "Contents")) {
+		/* "&quot;<hex>&quot;" arrives as "\"<hex>\"": kept unquoted */
+		if (!(t = text(c, DRFS_S3_ETAG_MAX + 2)))
+			return;
+		size_t n = strlen(t);
+		if (n >= 2 && t[0] == '"' && t[n - 1] == '"')
+			t++, n -= 2;
+		if (n > DRFS_S3_ETAG_MAX) {
+			fail(c, -EBADMSG);
+			return;
+		}
+		memcpy(c->cur_etag, t, n);
+		c->cur_etag[n] = '\0';
 	} else if (at(c, 3, "Size") && parent_is(c, "Contents")) {
 		if (!(t = text(c, 32)))
 			return;
@@ -315,6 +340,42 @@ static void end_delete(struct ctx *c)
 	}
 }
 
+/* A field of <Credentials> into out[0..size) (too long: an error). */
+static void sts_field(struct ctx *c, char *out, size_t size)
+{
+	const char *t = text(c, size - 1);
+	if (t)
+		memcpy(out, t, strlen(t) + 1);
+}
+
+static void end_sts(struct ctx *c)
+{
+	const char *t;
+	struct drfs_s3_creds *k = c->creds;
+
+	if (!strcmp(c->root, "ErrorResponse")) {
+		if (at(c, 3, "Code") && (t = text(c, TEXT_MAX)))
+			copy_trunc(c->error->code, sizeof(c->error->code), t);
+		else if (at(c, 3, "Message") && (t = text(c, TEXT_MAX)))
+			copy_trunc(c->error->message, sizeof(c->error->message),
+				   t);
+		return;
+	}
+	if (c->depth != 4 || !parent_is(c, "Credentials"))
+		return;
+	if (at(c, 4, "AccessKeyId")) {
+		sts_field(c, k->access_key, sizeof(k->access_key));
+	} else if (at(c, 4, "SecretAccessKey")) {
+		sts_field(c, k->secret_key, sizeof(k->secret_key));
+	} else if (at(c, 4, "SessionToken")) {
+		sts_field(c, k->token, sizeof(k->token));
+	} else if (at(c, 4, "Expiration") && (t = text(c, 40))) {
+		if (drfs_s3_parse_time(t, &k->expires) < 0)
+			fail(c, -EBADMSG);
+		c->have_exp = true;
+	}
+}
+
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
 	struct ctx *c = ud;
@@ -356,10 +417,13 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 				fail(c, -EBADMSG);
 			c->ret->have_mode = true;
 		} else if (at(c, 2, "RetainUntilDate") && (t = text(c, 40))) {
-			if (parse_iso_utc(t, &c->ret->until) < 0)
+			if (drfs_s3_parse_time(t, &c->ret->until) < 0)
 				fail(c, -EBADMSG);
 			c->ret->have_until = true;
 		}
+		break;
+	case DOC_STS:
+		end_sts(c);
 		break;
 	case DOC_ROOT:
 		break;
@@ -498,6 +562,39 @@ int drfs_s3xml_parse_retention(const void *p, size_t len,
 		return e;
 	*ret = r;
 	return 0;
+}
+
+int drfs_s3xml_parse_sts(const void *p, size_t len, struct drfs_s3_creds *ret,
+			 struct drfs_s3_error *err)
+{
+	struct drfs_s3_error e;
+	struct ctx *c = calloc(1, sizeof(*c));
+	int r = -ENOMEM;
+
+	memset(&e, 0, sizeof(e));
+	memset(ret, 0, sizeof(*ret));
+	if (c) {
+		c->kind = DOC_STS;
+		c->creds = ret;
+		c->error = &e;
+		r = parse(c, p, len);
+		if (r >= 0 && !strcmp(c->root, "ErrorResponse"))
+			r = -EACCES;
+		else if (r >= 0 && (!ret->access_key[0] ||
+				    !ret->secret_key[0] || !c->have_exp))
+			r = -EBADMSG;
+		OPENSSL_cleanse(c->text, sizeof(c->text));
+		free(c);
+	}
+	if (r == -EACCES && err)
+		*err = e;
+	if (r < 0 && r != -EACCES) {
+		OPENSSL_cleanse(ret, sizeof(*ret));
+		memset(ret, 0, sizeof(*ret));
+	}
+	if (r == -EACCES)
+		memset(ret, 0, sizeof(*ret));
+	return r;
 }
 
 int drfs_s3xml_root(const void *p, size_t len, char *out, size_t out_size)

@@ -218,6 +218,7 @@ void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
 	o->replica_backend.endpoint = c->replica_endpoint;
 	o->replica_backend.region = c->replica_region;
 	o->report = report_line;
+	o->replica_backend.profile = c->replica_profile;
 }
 
 int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
@@ -419,6 +420,12 @@ static int cmd_init(struct cli *c)
 	drfs_hex(id.b, 16, hex);
 	printf("created %srepository %s at %s\n",
 	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	fflush(stdout);
+	struct drfs_backend *be;
+	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
+		report_create_only(c, be);
+		drfs_backend_free(be);
+	}
 	if (!c->no_encryption)
 		fprintf(stderr, "drfs: init: keep the passphrase safe: without "
 				"it nobody can read these backups, and it "
@@ -749,6 +756,10 @@ static int cmd_check(struct cli *c)
 	}
 	e = drfs_check(r, &o);
 	drfs_lock_release(lock);
+	if (e >= 0) {
+		report_create_only(c, r->be);
+		report_lock(c, r);
+	}
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("check failed: %s", drfs_strerror(e));
@@ -1224,6 +1235,18 @@ static const struct cli_opt copy_opts[] = {
 	{ 0 },
 };
 
+static const struct cli_opt mirror_opts[] = {
+	CLI_STR("delete-after", 0, "DURATION", delete_after,
+		"delete from DST what SRC no longer has only after DURATION "
+		"(default 7d)"),
+	CLI_STR("verify", 0, "MODE", verify,
+		"how an object DST has is known to be SRC's: etag (default) "
+		"or size"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "say what would be copied and deleted; change nothing"),
+	{ 0 },
+};
+
 static const struct cli_opt lock_extend_opts[] = {
 	CLI_STR("keep-within", 0, "DURATION", keep_within,
 		"retain every object reachable from a snapshot until "
@@ -1292,6 +1315,11 @@ const struct cli_cmd cli_commands[] = {
 	  "copy snapshots to another repository",
 	  "Without SNAPSHOTs: every snapshot SRC has and DST lacks.",
 	  OPTS(copy_opts, cli_opts_filter, cli_opt_json), NULL, cmd_copy },
+	{ "mirror", "SRC DST", 2, 2, 0,
+	  "keep DST object-identical to SRC, without keys",
+	  "DST is opened with the --replica-endpoint, --replica-region and "
+	  "--replica-profile options (docs/disaster-recovery.md).",
+	  OPTS(mirror_opts, cli_opt_json), NULL, cmd_mirror },
 	{ "lock-extend", "REPO", 1, 1, 0,
 	  "extend Object Lock retention of reachable objects", NULL,
 	  OPTS(lock_extend_opts, cli_opt_json), NULL, cmd_lock_extend },

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "drfs/cliint.h"
+#include "drfs/crypto.h"
 #include "drfs/dr.h"
 #include "drfs/log.h"
 #include "drfs/replica.h"
@@ -20,6 +21,83 @@ static void print_replica_stats(struct cli *c, struct drfs_repo *r)
 	if (st.failovers)
 		fprintf(stderr, "%llu read(s) served by the replica\n",
 			(unsigned long long)st.failovers);
+}
+
+/* One side of report_create_only. */
+static void probe_side(struct cli *c, struct drfs_backend *be)
+{
+	int e = drfs_backend_probe_overwrite(be);
+	if (e == -EOPNOTSUPP)
+		return;
+	if (e < 0) {
+		const char *d = drfs_backend_last_error(be);
+		log_warn("cannot tell whether the credentials used can "
+			 "overwrite objects in \"%s\": %s", be->display,
+			 d ? d : drfs_strerror(e));
+	} else if (e == 0) {
+		log_warn("the credentials used can overwrite objects in "
+			 "\"%s\" (an overwrite of \".drfs-inm-probe\" "
+			 "succeeded): whoever holds them can destroy the "
+			 "backups. Give backup hosts create-only credentials; "
+			 "where the server cannot enforce that (RadosGW, "
+			 "MinIO), keep old versions with versioning or Object "
+			 "Lock (docs/disaster-recovery.md, \"Least "
+			 "privilege\")", be->display);
+	} else if (!c->quiet) {
+		fprintf(stderr, "create-only: the credentials used cannot "
+				"overwrite objects in \"%s\" (an overwrite "
+				"was refused)\n", be->display);
+	}
+}
+
+void report_create_only(struct cli *c, struct drfs_backend *be)
+{
+	struct drfs_backend *p, *rep;
+	if (drfs_backend_replica_sides(be, &p, &rep) < 0) {
+		probe_side(c, be);
+		return;
+	}
+	probe_side(c, p);
+	probe_side(c, rep);
+}
+
+void report_lock(struct cli *c, struct drfs_repo *r)
+{
+	struct drfs_lock_audit a;
+	struct timespec ts = { 0 };
+	char t[48];
+	int e;
+
+	if (!r->be->ops->get_retention)
+		return;
+	e = drfs_lock_audit(r, time(NULL), &a);
+	if (e == -EOPNOTSUPP)
+		return; /* no Object Lock on this bucket */
+	if (e < 0) {
+		const char *d = drfs_backend_last_error(r->be);
+		log_warn("Object Lock: cannot read the retentions: %s",
+			 d ? d : drfs_strerror(e));
+		return;
+	}
+	if (a.protected && !c->quiet) {
+		ts.tv_sec = (time_t)a.protected_until;
+		iso_time(&ts, t);
+		fprintf(stderr, "Object Lock: %zu of %zu snapshot(s) protected "
+				"(every object they need retained until %.10s "
+				"at least)\n", a.protected, a.snapshots, t);
+	}
+	if (!a.unprotected)
+		return;
+	log_warn("Object Lock: %zu snapshot(s) not protected; the oldest: "
+		 "%s (\"%s\" is not retained)%s%s", a.unprotected,
+		 a.oldest_unprotected.folder, a.oldest_why,
+		 a.unprotected > 1 ? ", the newest: " : "",
+		 a.unprotected > 1 ? a.newest_unprotected.folder : "");
+	if (a.latest_unprotected)
+		log_warn("Object Lock: the latest snapshot, %s, is not "
+			 "protected: run drfs lock-extend after each backup "
+			 "(docs/disaster-recovery.md)",
+			 a.newest_unprotected.folder);
 }
 
 int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
@@ -138,6 +216,11 @@ int cmd_drill(struct cli *c)
 	drfs_repo_free(r);
 	double secs = res.restore_seconds > 1e-6 ? res.restore_seconds : 1e-6;
 	double mibs = (double)res.bytes / (1024.0 * 1024.0) / secs;
+	/* a sample's restore rate applied to the whole snapshot */
+	double full = res.bytes ? res.restore_seconds *
+					  (double)res.bytes_total /
+					  (double)res.bytes
+				: res.restore_seconds;
 	char hex[DRFS_ID_HEX_LEN + 1], t[48];
 	drfs_id_hex(&res.snap.id, hex);
 	iso_time(&res.snap.snap.time, t);
@@ -148,7 +231,8 @@ int cmd_drill(struct cli *c)
 		       "\"files_total\":%llu,\"bytes_total\":%llu,"
 		       "\"restore_errors\":%llu,\"mismatches\":%llu,"
 		       "\"restore_seconds\":%.3f,\"verify_seconds\":%.3f,"
-		       "\"throughput_mib_s\":%.1f}\n",
+		       "\"throughput_mib_s\":%.1f,"
+		       "\"restore_seconds_full_estimate\":%.3f}\n",
 		       hex, res.snap.folder, t, e == 0 ? "true" : "false",
 		       o.sample, (unsigned long long)o.seed,
 		       (unsigned long long)res.entries,
@@ -158,11 +242,10 @@ int cmd_drill(struct cli *c)
 		       (unsigned long long)res.bytes_total,
 		       (unsigned long long)res.restore_errors,
 		       (unsigned long long)res.mismatches, res.restore_seconds,
-		       res.verify_seconds, mibs);
+		       res.verify_seconds, mibs, full);
 	} else {
-		char b1[32];
-		printf("snapshot %s (%.8s)%s\n", res.snap.folder, hex,
-		       o.sample < 100 ? "" : "");
+		char b1[32], b2[32];
+		printf("snapshot %s (%.8s)\n", res.snap.folder, hex);
 		if (o.sample < 100)
 			printf("sample:          %g%% of files (seed %llu)\n",
 			       o.sample, (unsigned long long)o.seed);
@@ -170,8 +253,14 @@ int cmd_drill(struct cli *c)
 		       (unsigned long long)res.files,
 		       (unsigned long long)res.files_total,
 		       drfs_fmt_bytes(res.bytes, b1));
-		printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
-		       res.restore_seconds, mibs);
+		if (o.sample < 100)
+			printf("time-to-restore: %.2fs for the sample "
+			       "(%.1f MiB/s); all %s: about %.2fs\n",
+			       res.restore_seconds, mibs,
+			       drfs_fmt_bytes(res.bytes_total, b2), full);
+		else
+			printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
+			       res.restore_seconds, mibs);
 		printf("verify:          %.2fs\n", res.verify_seconds);
 		printf("result:          %s\n",
 		       e == 0 ? "ok" : "FAILED");
@@ -324,15 +413,213 @@ out:
 	return rc;
 }
 
+/*
+ * Where a mirror remembers since when objects have been missing from its
+ * source: DIR/mirror-<16 hex>.pending, DIR the --cache-dir or the drfs cache
+ * directory, the hex from the two URLs (one file per SRC and DST pair).
+ */
+static int mirror_state_path(struct cli *c, char **ret)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *dir = NULL, hex[DRFS_ID_HEX_LEN + 1];
+	struct drfs_buf both;
+	struct drfs_id id;
+	int e;
+
+	drfs_buf_init(&both, 2 * PATH_MAX + 8);
+	e = drfs_buf_printf(&both, "%s\n%s", c->args[0], c->args[1]);
+	if (e < 0) {
+		drfs_buf_release(&both);
+		return e;
+	}
+	drfs_sha256(both.p, both.len, &id);
+	drfs_buf_release(&both);
+	drfs_id_hex(&id, hex);
+	if (c->cache_dir)
+		e = asprintf(&dir, "%s", c->cache_dir);
+	else if (xdg && *xdg)
+		e = asprintf(&dir, "%s/drfs", xdg);
+	else if (home && *home)
+		e = asprintf(&dir, "%s/.cache/drfs", home);
+	else
+		e = asprintf(&dir, "/var/cache/drfs");
+	if (e < 0)
+		return -ENOMEM;
+	e = drfs_mkdir_p(dir, 0700);
+	if (e < 0) {
+		log_err("cannot create \"%s\" for the mirror's state: %s", dir,
+			strerror(-e));
+		free(dir);
+		return e;
+	}
+	e = asprintf(ret, "%s/mirror-%.16s.pending", dir, hex);
+	free(dir);
+	return e < 0 ? -ENOMEM : 0;
+}
+
+static int open_side(const char *url, const struct drfs_backend_opts *bo,
+		     const char *what, struct drfs_backend **ret)
+{
+	int e = drfs_backend_open(url, bo, ret);
+	if (e < 0) {
+		const char *d = drfs_backend_open_error();
+		log_err("cannot open the %s \"%s\": %s", what, url,
+			d ? d : drfs_strerror(e));
+	}
+	return e;
+}
+
+int cmd_mirror(struct cli *c)
+{
+	struct drfs_backend *src = NULL, *dst = NULL;
+	struct drfs_backend_opts dbo = c->be;
+	struct drfs_mirror_opts o = { .delete_after = 7 * 86400,
+				      .threads = c->threads,
+				      .verify_etag = true,
+				      .dry_run = c->dry_run,
+				      .report = report_line };
+	struct drfs_mirror_result res;
+	char *state = NULL;
+	int e, rc = 1;
+
+	if (c->delete_after &&
+	    (drfs_parse_duration(c->delete_after, &o.delete_after) < 0 ||
+	     o.delete_after < 0)) {
+		log_err("invalid --delete-after \"%s\" (want e.g. 7d)",
+			c->delete_after);
+		return EXIT_USAGE;
+	}
+	if (c->verify && strcmp(c->verify, "etag") &&
+	    strcmp(c->verify, "size")) {
+		log_err("invalid --verify \"%s\" (want etag or size)",
+			c->verify);
+		return EXIT_USAGE;
+	}
+	o.verify_etag = !c->verify || !strcmp(c->verify, "etag");
+	dbo.create = true; /* a local mirror's directory */
+	if (c->replica_endpoint)
+		dbo.endpoint = c->replica_endpoint;
+	if (c->replica_region)
+		dbo.region = c->replica_region;
+	if (c->replica_profile)
+		dbo.profile = c->replica_profile;
+	if (mirror_state_path(c, &state) < 0)
+		return 1;
+	o.state_path = state;
+	if (open_side(c->args[0], &c->be, "source", &src) < 0 ||
+	    open_side(c->args[1], &dbo, "mirror", &dst) < 0)
+		goto out;
+	double t0 = drfs_now_mono();
+	e = drfs_mirror(src, dst, &o, &res);
+	if (e < 0) {
+		/* -EEXIST, -ENOENT: refused, and why was said above */
+		log_err("mirror of \"%s\" to \"%s\" %s%s", c->args[0],
+			c->args[1], e == -EEXIST || e == -ENOENT ? "refused" :
+			"failed: ", e == -EEXIST || e == -ENOENT ? "" :
+			drfs_strerror(e));
+		goto out;
+	}
+	char b[32], d[32];
+	snprintf(d, sizeof(d), "%s", c->delete_after ?: "7d");
+	if (c->json)
+		printf("{\"copied\":%llu,\"copied_bytes\":%llu,"
+		       "\"present\":%llu,\"replaced\":%llu,\"differ\":%llu,"
+		       "\"failed\":%llu,\"deleted\":%llu,"
+		       "\"pending_delete\":%llu,\"snapshots_held\":%s,"
+		       "\"dry_run\":%s}\n",
+		       (unsigned long long)res.copied,
+		       (unsigned long long)res.copied_bytes,
+		       (unsigned long long)res.present,
+		       (unsigned long long)res.replaced,
+		       (unsigned long long)res.differ,
+		       (unsigned long long)res.failed,
+		       (unsigned long long)res.deleted,
+		       (unsigned long long)res.pending_delete,
+		       res.snapshots_held ? "true" : "false",
+		       c->dry_run ? "true" : "false");
+	else
+		printf("%s%llu object(s) copied (%s), %llu already there, "
+		       "%llu deleted, %llu to delete once gone from the source "
+		       "for %s, %llu failed, %llu differ, in %.1fs\n",
+		       c->dry_run ? "dry run: " : "",
+		       (unsigned long long)res.copied,
+		       drfs_fmt_bytes(res.copied_bytes, b),
+		       (unsigned long long)res.present,
+		       (unsigned long long)res.deleted,
+		       (unsigned long long)res.pending_delete, d,
+		       (unsigned long long)res.failed,
+		       (unsigned long long)res.differ,
+		       drfs_now_mono() - t0);
+	if (e > 0)
+		log_err("%d problem(s) (named above); the mirror is not "
+			"complete", e);
+	rc = e > 0 ? EXIT_PARTIAL : 0;
+out:
+	drfs_backend_free(src);
+	drfs_backend_free(dst);
+	free(state);
+	return rc;
+}
+
 struct retain_out {
 	bool json;
 	bool apply;       /* set the retention, not only list it */
 	bool compliance;
 	struct drfs_backend *be;
 	int n;
-	int extended, kept; /* objects extended, already retained enough */
-	bool failed;        /* a set_retention failed (and was reported) */
+	/* objects extended, already retained enough, converted to
+	 * compliance, left governance (conversion refused), failed */
+	int extended, kept, converted, not_converted, failed;
+	bool stopped;     /* a failure that ends the run (and was reported) */
 };
+
+/* Errors after which the next object would fail the same way. */
+static bool retain_fatal(int e)
+{
+	return e == -EOPNOTSUPP || e == -ECONNREFUSED || e == -EHOSTUNREACH ||
+	       e == -ETIMEDOUT || e == -ENOMEM || e == -EINVAL;
+}
+
+/* Set one object's retention; its result word, NULL to stop the run. */
+static const char *retain_one(struct retain_out *o, const char *name,
+			      time_t until, const char *t)
+{
+	int e = drfs_backend_set_retention(o->be, name, until, o->compliance);
+	const char *d = e < 0 || e == DRFS_RETAIN_NOT_CONVERTED
+				? drfs_backend_last_error(o->be)
+				: NULL;
+	if (e == -EOPNOTSUPP && !o->be->ops->set_retention) {
+		log_err("\"%s\" cannot hold Object Lock retention (only S3 "
+			"buckets with Object Lock can)", o->be->display);
+		o->stopped = true;
+		return NULL;
+	}
+	if (e < 0) {
+		log_err("cannot extend the retention of \"%s\": %s", name,
+			d ? d : drfs_strerror(e));
+		o->failed++;
+		o->stopped = retain_fatal(e);
+		return o->stopped ? NULL : "failed";
+	}
+	switch (e) {
+	case DRFS_RETAIN_KEPT:
+		o->kept++;
+		return "kept";
+	case DRFS_RETAIN_CONVERTED:
+		o->converted++;
+		return "converted";
+	case DRFS_RETAIN_NOT_CONVERTED:
+		log_warn("\"%s\": its governance retention could not be "
+			 "converted to compliance (%s): still governance, "
+			 "until %s at least", name,
+			 d ? d : "refused", t);
+		o->not_converted++;
+		return "not-converted";
+	default:
+		o->extended++;
+		return "extended";
+	}
+}
 
 static int print_retain(void *userdata, const char *name, time_t until)
 {
@@ -343,28 +630,8 @@ static int print_retain(void *userdata, const char *name, time_t until)
 	iso_time(&ts, t);
 	t[19] = 'Z'; /* whole seconds: "2026-11-21T14:30:05Z" */
 	t[20] = 0;
-	if (o->apply) {
-		int e = drfs_backend_set_retention(o->be, name, until,
-						   o->compliance);
-		o->failed = e < 0;
-		if (e == -EOPNOTSUPP && !o->be->ops->set_retention) {
-			log_err("\"%s\" cannot hold Object Lock retention "
-				"(only S3 buckets with Object Lock can)",
-				o->be->display);
-			return e;
-		}
-		if (e < 0) {
-			const char *d = drfs_backend_last_error(o->be);
-			log_err("cannot extend the retention of \"%s\": %s",
-				name, d ? d : drfs_strerror(e));
-			return e;
-		}
-		if (e == 1)
-			o->kept++;
-		else
-			o->extended++;
-		done = e == 1 ? "kept" : "extended";
-	}
+	if (o->apply && !(done = retain_one(o, name, until, t)))
+		return -ECANCELED;
 	if (o->json) {
 		printf("%s{\"object\":", o->n ? "," : "");
 		json_str(stdout, name);
@@ -413,12 +680,12 @@ int cmd_lock_extend(struct cli *c)
 	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	if (e < 0) {
-		if (!out.failed)
+		if (!out.stopped)
 			log_err("cannot plan retention: %s", drfs_strerror(e));
 		else if (out.n)
 			log_err("stopped after %d object(s) (%d extended); "
 				"the others are unchanged",
-				out.n, out.extended);
+				out.n, out.extended + out.converted);
 		return 1;
 	}
 	if (c->dry_run) {
@@ -427,10 +694,27 @@ int cmd_lock_extend(struct cli *c)
 				e);
 		return 0;
 	}
-	if (!c->quiet)
+	if (!c->quiet) {
 		fprintf(stderr, "%d object(s): retention extended on %d, "
-				"already long enough on %d (%s mode)\n",
-			e, out.extended, out.kept,
+				"already long enough on %d",
+			e, out.extended, out.kept);
+		if (c->compliance)
+			fprintf(stderr, ", converted from governance on %d",
+				out.converted);
+		fprintf(stderr, " (%s mode)\n",
 			c->compliance ? "compliance" : "governance");
+	}
+	if (!c->compliance && !c->quiet)
+		fprintf(stderr, "governance mode: the bucket owner, or anyone "
+				"allowed s3:BypassGovernanceRetention, can "
+				"shorten or remove these retentions; "
+				"--compliance protects against a stolen admin "
+				"key too (docs/disaster-recovery.md)\n");
+	if (out.not_converted || out.failed) {
+		log_err("%d object(s) kept governance retention (converting "
+			"needs s3:BypassGovernanceRetention), %d failed "
+			"(named above)", out.not_converted, out.failed);
+		return EXIT_PARTIAL;
+	}
 	return 0;
 }

@@ -133,9 +133,14 @@ void cli_help_cmd(FILE *f, const struct cli_cmd *cmd)
 	}
 	fputc('\n', f);
 	wrap(f, names, 0, 0);
-	if (cmd->repo_arg >= 0)
-		fprintf(f, "\nREPO may be left out when DRFS_REPOSITORY is "
-			   "set.\n");
+	if (cmd->repo_arg >= 0) {
+		/* the repo_arg-th word of the synopsis: REPO, SRC */
+		const char *w = cmd->synopsis;
+		for (int k = 0; k < cmd->repo_arg && strchr(w, ' '); k++)
+			w = strchr(w, ' ') + 1;
+		fprintf(f, "\n%.*s may be left out when DRFS_REPOSITORY is "
+			   "set.\n", (int)strcspn(w, " "), w);
+	}
 	snprintf(line, sizeof(line), "exit status: 0 success, 1 failure, 2 "
 		 "usage error%s%s.", cmd->exit3 ? ", 3 " : "",
 		 cmd->exit3 ? cmd->exit3 : "");

@@ -151,6 +151,14 @@ static int set_region(struct cli *c, const struct cli_opt *o, const char *arg)
 	return 0;
 }
 
+static int set_profile(struct cli *c, const struct cli_opt *o,
+		       const char *arg)
+{
+	(void)o;
+	c->be.profile = arg;
+	return 0;
+}
+
 static int set_insecure(struct cli *c, const struct cli_opt *o,
 			const char *arg)
 {
@@ -209,6 +217,10 @@ const struct cli_opt cli_opts_global[] = {
 	       0),
 	CLI_FN("region", "R", set_region,
 	       "S3 region (default AWS_REGION, AWS_DEFAULT_REGION)", 0),
+	CLI_FN("profile", "NAME", set_profile,
+	       "S3 credentials and settings of this profile of the AWS "
+	       "configuration (default AWS_PROFILE; docs/s3.md)",
+	       0),
 	CLI_FN("s3-path-style", NULL, set_path_style,
 	       "address buckets as ENDPOINT/BUCKET, not BUCKET.ENDPOINT", 0),
 	CLI_FN("s3-connections", "N", set_connections,
@@ -227,6 +239,8 @@ const struct cli_opt cli_opts_global[] = {
 		"the replica's S3 endpoint (default: --endpoint's)"),
 	CLI_STR("replica-region", 0, "R", replica_region,
 		"the replica's S3 region (default: --region's)"),
+	CLI_STR("replica-profile", 0, "NAME", replica_profile,
+		"the replica's AWS profile (default: --profile's)"),
 	{ 0 },
 };
 

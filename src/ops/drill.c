@@ -434,10 +434,7 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 	if (e < 0)
 		goto out;
 	res.verify_seconds = drfs_now_mono() - t1;
-	if (d.sampled) {
-		/* what a sampled recovery costs: restore and verify */
-		res.restore_seconds += res.verify_seconds;
-	} else if (!drfs_id_is_zero(&res.snap.snap.meta)) {
+	if (!d.sampled && !drfs_id_is_zero(&res.snap.snap.meta)) {
 		/* the snapshot root's own metadata, applied last by restore */
 		struct drfs_buf mt;
 		struct drfs_node n;

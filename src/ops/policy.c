@@ -340,6 +340,12 @@ char *drfs_policy_format(const struct drfs_policy *p, char *out, size_t len)
 	return out;
 }
 
+/*
+ * Objects are never overwritten (every put is create-only, so credentials
+ * that may only create objects never need more): a different policy
+ * replaces the stored one by a delete and a create-only put. A crash
+ * between the two leaves no policy, which keeps every snapshot.
+ */
 int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p)
 {
 	struct drfs_buf plain, sealed;
@@ -348,7 +354,13 @@ int drfs_policy_store(struct drfs_repo *r, const struct drfs_policy *p)
 	int e = drfs_policy_encode(p, &plain);
 	e = e ?: drfs_seal(&r->keys, DRFS_OBJ_POLICY, plain.p, plain.len,
 			   &sealed);
-	e = e ?: drfs_backend_put(r->be, "policy", sealed.p, sealed.len, 0);
+	e = e ?: drfs_backend_put(r->be, "policy", sealed.p, sealed.len,
+				  DRFS_PUT_CREATE_ONLY);
+	if (e == -EEXIST) {
+		e = drfs_backend_del(r->be, "policy");
+		e = e ?: drfs_backend_put(r->be, "policy", sealed.p, sealed.len,
+					  DRFS_PUT_CREATE_ONLY);
+	}
 	drfs_buf_release(&plain);
 	drfs_buf_release(&sealed);
 	return e;
@@ -388,7 +400,11 @@ int drfs_hold_set(struct drfs_repo *r, const struct drfs_id *snap)
 	drfs_buf_init(&sealed, DRFS_SMALL_OBJECT_MAX);
 	hold_name(snap, name);
 	int e = drfs_seal(&r->keys, DRFS_OBJ_HOLD, p, sizeof(p), &sealed);
-	e = e ?: drfs_backend_put(r->be, name, sealed.p, sealed.len, 0);
+	e = e ?: drfs_backend_put(r->be, name, sealed.p, sealed.len,
+				  DRFS_PUT_CREATE_ONLY);
+	/* held already (since an earlier time): the hold stays as it is */
+	if (e == -EEXIST)
+		e = 0;
 	drfs_buf_release(&sealed);
 	return e;
 }

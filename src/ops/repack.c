@@ -21,7 +21,8 @@ int gc_outpack_flush(struct gc *g, struct outpack *op)
 		return e;
 	drfs_sha256(op->buf.p, op->buf.len, &id);
 	drfs_name_pack(&id, name);
-	e = drfs_backend_put(r->be, name, op->buf.p, op->buf.len, 0);
+	e = drfs_backend_put(r->be, name, op->buf.p, op->buf.len,
+			     DRFS_PUT_CREATE_ONLY);
 	if (e < 0) {
 		gc_say(g->o->report, g->o->report_data,
 		       "cannot write \"%s\": %s", name,

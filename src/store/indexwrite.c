@@ -48,8 +48,6 @@ static int put_index_object(struct drfs_repo *r, struct drfs_buf *plain,
 		drfs_name_index(&id, name);
 		e = drfs_backend_put(r->be, name, sealed.p, sealed.len,
 				     DRFS_PUT_CREATE_ONLY);
-		if (e == -EEXIST)
-			e = 0;
 		if (e >= 0)
 			e = repo_collect_name(name, sealed.len, keep);
 	}

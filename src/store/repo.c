@@ -102,6 +102,8 @@ static int open_backend(const struct drfs_repo_opts *o, bool create,
 		ro.endpoint = o->replica_backend.endpoint;
 	if (o->replica_backend.region)
 		ro.region = o->replica_backend.region;
+	if (o->replica_backend.profile)
+		ro.profile = o->replica_backend.profile;
 	r = open_one(o->replica, &ro, &rep);
 	if (r < 0 && !create && r != -ENOENT && r != -EINVAL && r != -ENOMEM &&
 	    r != -EACCES) {

@@ -275,7 +275,7 @@ static void *uploader_main(void *arg)
 		drfs_name_pack(&p->id, name);
 		drfs_lock_before_upload(w->repo);
 		int r = drfs_backend_put(w->repo->be, name, p->buf.p,
-					 p->buf.len, 0);
+					 p->buf.len, DRFS_PUT_CREATE_ONLY);
 		/* tests: a slow network after each pack (a stop in between) */
 		if (r >= 0)
 			drfs_test_sleep("DRFS_TEST_UPLOAD_SLEEP");
@@ -467,10 +467,9 @@ static int index_done(struct drfs_writer *w, struct pack *done,
 		goto out;
 	drfs_sha256(sealed.p, sealed.len, &iid);
 	drfs_name_index(&iid, name);
+	/* our bytes already there are success; other bytes -EEXIST */
 	e = drfs_backend_put(w->repo->be, name, sealed.p, sealed.len,
 			     DRFS_PUT_CREATE_ONLY);
-	if (e == -EEXIST)
-		e = 0;
 	if (e < 0)
 		goto out;
 	e = drfs_txn_begin(w->repo->index, true, &t);

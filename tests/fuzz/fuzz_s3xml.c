@@ -2,7 +2,8 @@
 /*
  * fuzz_s3xml.c - every S3 XML parser on the same untrusted bytes: a
  * ListObjectsV2 page, an <Error>, a DeleteResult, an
- * InitiateMultipartUploadResult, a <Retention> and the root sniffer. Each must return
+ * InitiateMultipartUploadResult, a <Retention>, STS's
+ * AssumeRoleWithWebIdentityResponse and the root sniffer. Each must return
  * 0 or a negative errno, never crash, and uphold its documented bounds.
  */
 #include "drfs/limits.h"
@@ -48,5 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       rt.until <= 253402300800); /* by 9999-12-31T23:59:60 */
 	if (drfs_s3xml_root(data, size, root, sizeof(root)) == 0)
 		assert(strlen(root) < sizeof(root));
+	struct drfs_s3_creds *c = malloc(sizeof(*c));
+	if (c && drfs_s3xml_parse_sts(data, size, c, &e) == 0)
+		assert(c->access_key[0] && c->secret_key[0] &&
+		       strlen(c->token) < sizeof(c->token));
+	free(c);
 	return 0;
 }

@@ -107,6 +107,43 @@ grep -q 'Object Lock: [1-9][0-9]* of the [1-9][0-9]* pack(s) removed are retaine
 info "prune: $(grep 'Object Lock:' "$T/prune.out")"
 drfs check "$REPO" --read-data >/dev/null 2>"$T/check.err" ||
 	{ cat "$T/check.err" >&2; fail "check after prune on the Object Lock bucket"; }
+# check reports which snapshots the lock protects
+grep -q 'Object Lock: 1 of 1 snapshot(s) protected' "$T/check.err" ||
+	fail "check does not count the protected snapshot: $(cat "$T/check.err")"
+
+# governance -> compliance: converted by whom may bypass governance (the
+# owner here), every object; a short window, for compliance cannot be
+# lifted (not even to clean up after this test)
+CB=drfs-test-lock-c-$(_rand_lower 8)
+s3py "s3.create_bucket(Bucket='$CB', ObjectLockEnabledForBucket=True)"
+CREPO=s3://$CB/
+drfs init "$CREPO" --cache-dir "$T/cc" >/dev/null 2>&1
+drfs backup "$CREPO" "$T/src" --cache-dir "$T/cc" >/dev/null
+drfs backup "$CREPO" "$T/src" --cache-dir "$T/cc" --time "$(date -u -d "@$((now - 2 * day))" +%FT%TZ)" >/dev/null
+drfs lock-extend "$CREPO" --cache-dir "$T/cc" --keep-within 2m >/dev/null 2>"$T/g.err" ||
+	{ cat "$T/g.err" >&2; fail "lock-extend (governance) for the conversion"; }
+grep -q 'governance mode: the bucket owner' "$T/g.err" ||
+	fail "lock-extend in governance mode does not say who can lift it: $(cat "$T/g.err")"
+drfs check "$CREPO" --cache-dir "$T/cc" >/dev/null 2>"$T/cc.err" || fail "check of the conversion repository"
+grep -q 'Object Lock: 1 of 2 snapshot(s) protected' "$T/cc.err" &&
+	grep -q 'snapshot(s) not protected; the oldest: ' "$T/cc.err" ||
+	fail "check does not name the oldest snapshot the lock does not protect: $(cat "$T/cc.err")"
+drfs lock-extend "$CREPO" --cache-dir "$T/cc" --keep-within 3m --compliance \
+	>"$T/c.out" 2>"$T/c.err" || { cat "$T/c.err" >&2; fail "lock-extend --compliance over governance retention"; }
+n_conv=$(grep -c ' converted$' "$T/c.out" || true)
+[ "$n_conv" -ge 4 ] && [ "$n_conv" = "$(grep -c . "$T/c.out")" ] ||
+	fail "not every object was converted: $(cat "$T/c.out")"
+s3py "
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket='$CB'):
+    for o in page.get('Contents', []):
+        if o['Key'].split('/')[0] in ('snapshots', 'data', 'keys', 'config'):
+            try:
+                r = s3.get_object_retention(Bucket='$CB', Key=o['Key'])['Retention']
+            except s3.exceptions.ClientError:
+                continue  # outside the window
+            assert r['Mode'] == 'COMPLIANCE', (o['Key'], r)" ||
+	fail "a retention is still governance after --compliance"
+info "governance to compliance: $n_conv objects converted"
 
 # where retention cannot be set, the command says so
 NOLOCK=s3://drfs-test-nolock-$(_rand_lower 10)/

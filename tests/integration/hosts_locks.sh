@@ -79,7 +79,8 @@ setsid unshare --pid --fork --mount-proc bash -c '
 ' other "$DRFS" "$REPO" "$T/big" "$T/c-other" \
 	>"$T/other.out" 2>"$T/other.err" &
 other=$!
-trap 'kill -CONT -- -$other 2>/dev/null || true' EXIT
+# (lib.sh's cleanup still runs: this trap replaces its EXIT trap)
+trap 'rc=$?; kill -CONT -- -$other 2>/dev/null || true; _lib_cleanup "$rc"' EXIT
 obj_names data/ | sort >"$T/packs0"
 packs0=$(wc -l <"$T/packs0")
 for _ in $(seq 1 600); do

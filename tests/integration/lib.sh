@@ -9,6 +9,9 @@
 #                      with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
 #   CI                 "true": a missing S3 server is a failure, not a skip
 #   DRFS_TEST_SEED     seed for generated data (default: fixed per test)
+#   DRFS_TEST_RGW_CONF ceph.conf of the test RadosGW (tests/run-all.sh sets
+#                      it): radosgw-admin creates users for the least-
+#                      privilege tests; without it those parts skip
 #
 # Provides: $T (private temp root, noatime, removed on exit), $TOOLS,
 # $CACHE, $REPO (after make_repo), skip, fail, info, drfs, make_repo,
@@ -17,7 +20,8 @@
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
 # expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
 # umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
-# stop_proxy, mkedge, treecmp, fsmodel.
+# stop_proxy, mkedge, treecmp, fsmodel, bg_start, wait_line, s3py,
+# need_rgw_admin, rgw_admin, rgw_user.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "lib.sh is sourced by the integration tests, not run" >&2
@@ -65,6 +69,17 @@ _lib_cleanup() {
 	trap - ERR
 	set +e
 	stop_proxy
+	# background helpers (proxies, fakes) started with bg_start, by PID
+	for p in "${LIB_BG_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${LIB_BG_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	# RadosGW users made by rgw_user
+	for p in "${LIB_RGW_USERS[@]}"; do
+		rgw_admin user rm --uid="$p" --purge-keys >/dev/null 2>&1
+	done
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		mapfile -t mounts < <(_mounts_under "$T" | grep -vxF "$T")
 		for m in "${mounts[@]}"; do
@@ -114,6 +129,11 @@ fi
 CACHE=$T/cache
 export DRFS_PASSWORD="drfs test passphrase $$ 7e1f"
 unset DRFS_PASSWORD_FILE
+# never ask a real instance metadata service for credentials; the tests
+# of that provider point AWS_EC2_METADATA_SERVICE_ENDPOINT at a fake
+export AWS_EC2_METADATA_DISABLED=true
+LIB_BG_PIDS=()
+LIB_RGW_USERS=()
 export XDG_CACHE_HOME=$T/xdg-cache
 # drfs records the repositories it meets in $XDG_CONFIG_HOME/drfs
 export XDG_CONFIG_HOME=$T/xdg-config
@@ -462,6 +482,7 @@ check_repo() {
 		{ cat "$T/check" >&2; fail "drfs check --read-data${1:+ ($1)}"; }
 }
 
+# free_port — a TCP port on 127.0.0.1 nothing listens on now.
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -490,4 +511,59 @@ stop_proxy() {
 	kill -TERM "$PROXY_PID" 2>/dev/null || true
 	wait "$PROXY_PID" 2>/dev/null || true
 	PROXY_PID=
+}
+
+# bg_start CMD... — run CMD in the background, stopped by its PID when the
+# test ends (_lib_cleanup); sets BG_PID.
+bg_start() {
+	"$@" &
+	BG_PID=$!
+	LIB_BG_PIDS+=("$BG_PID")
+}
+
+# wait_line FILE PATTERN WHAT — until FILE has a line matching PATTERN
+# (10 s), else fail naming WHAT.
+wait_line() {
+	for _ in $(seq 1 100); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "$3 did not start: $(tail -n 5 "$1" 2>/dev/null)"
+}
+
+# s3py CODE [ARGS...] — python with s3 = a boto3 client of the test server
+# (the current AWS_* credentials), datetime, json, sys imported.
+s3py() {
+	python3 -c "
+import boto3, datetime, json, sys
+from botocore.config import Config
+s3 = boto3.client('s3', endpoint_url='$DRFS_TEST_S3_ENDPOINT',
+    region_name='${AWS_REGION:-us-east-1}',
+    config=Config(retries={'max_attempts': 3}))
+$1" "${@:2}"
+}
+
+# need_rgw_admin — skip (fail in CI) unless radosgw-admin can manage the
+# test server's users.
+need_rgw_admin() {
+	if [ -z "${DRFS_TEST_RGW_CONF:-}" ] || ! command -v radosgw-admin >/dev/null ||
+		! rgw_admin user list >/dev/null 2>&1; then
+		[ "${CI:-}" = true ] &&
+			fail "CI=true but radosgw-admin cannot reach the test server (DRFS_TEST_RGW_CONF)"
+		skip "DRFS_TEST_RGW_CONF not set or radosgw-admin unusable (run tests/run-all.sh)"
+	fi
+}
+
+rgw_admin() { timeout 60 radosgw-admin -c "$DRFS_TEST_RGW_CONF" "$@"; }
+
+# rgw_user NAME — create RadosGW user drfs-t-<rand>-NAME (removed at the
+# end); sets RGW_UID, RGW_AK, RGW_SK. Users cannot create buckets.
+rgw_user() {
+	RGW_UID="drfs-t-$(_rand_lower 8)-$1"
+	RGW_AK="AK$(_rand_lower 16 | tr a-z A-Z)"
+	RGW_SK="$(_rand_lower 40)"
+	rgw_admin user create --uid="$RGW_UID" --display-name="$RGW_UID" \
+		--access-key="$RGW_AK" --secret="$RGW_SK" --max-buckets=-1 \
+		>/dev/null || fail "radosgw-admin user create $RGW_UID failed"
+	LIB_RGW_USERS+=("$RGW_UID")
 }

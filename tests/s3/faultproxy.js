@@ -14,6 +14,13 @@
 //   FI_TRUNC=0.0        probability: send headers + half the body, then RST
 //   FI_SEED=1           PRNG seed (deterministic fault sequence)
 //   FI_PIDFILE=path     write the proxy's PID there (stop it by that PID, never by name)
+//   FI_TLS_CERT=pem FI_TLS_KEY=pem  listen with TLS (HTTPS) with this certificate
+//   FI_LOG=path         append one JSON line per request once answered: method "m",
+//                       "bucket", "key" (decoded; "" for the bucket), query parameter
+//                       names "q", "inm" (If-None-Match: * sent), "bypass"
+//                       (x-amz-bypass-governance-retention), "status", a listing's
+//                       "prefix", and for a DeleteObjects POST the keys it names, "deletes"
+//                       (tests/integration/dr_requests.sh; path-style requests)
 // Stats are printed on SIGUSR1/exit; the proxy exits by itself after FI_LIFETIME_S (default 600).
 'use strict';
 const http = require('http');
@@ -29,8 +36,31 @@ const stats = { requests: 0, ok: 0, reset: 0, e503: 0, e500: 0, stall: 0, trunc:
 const xmlErr = (code, msg) => `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${msg}</Message><RequestId>fi</RequestId></Error>`;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const server = http.createServer((req, res) => {
+const logFile = process.env.FI_LOG;
+const fs = require('fs');
+// record(req, body, status): one line of FI_LOG
+const record = (req, body, status) => {
+  if (!logFile) return;
+  const [path, query] = req.url.split('?');
+  const parts = path.split('/').slice(1).map(decodeURIComponent);
+  const deletes = [];
+  if (body && /(^|&)delete(=|&|$)/.test(query || '')) {
+    for (const m of body.toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)) deletes.push(m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'"));
+  }
+  fs.appendFileSync(logFile, JSON.stringify({
+    m: req.method, bucket: parts[0] || '', key: parts.slice(1).join('/'),
+    q: (query || '').split('&').filter(Boolean).map((kv) => decodeURIComponent(kv.split('=')[0])),
+    inm: req.headers['if-none-match'] === '*',
+    bypass: (req.headers['x-amz-bypass-governance-retention'] || '').toLowerCase() === 'true',
+    status, prefix: new URLSearchParams(query || '').get('prefix'), deletes }) + '\n');
+};
+const tls = process.env.FI_TLS_CERT && process.env.FI_TLS_KEY
+  ? { cert: require('fs').readFileSync(process.env.FI_TLS_CERT), key: require('fs').readFileSync(process.env.FI_TLS_KEY) }
+  : null;
+const server = (tls ? (h) => require('https').createServer(tls, h) : http.createServer)((req, res) => {
   stats.requests++;
+  const chunks = [];
+  res.on('finish', () => record(req, Buffer.concat(chunks), res.statusCode));
   const r = rnd();
   let fault = 'ok', acc = 0;
   const putHit = req.method === 'PUT' && (!process.env.FI_PUT_MATCH || req.url.includes(process.env.FI_PUT_MATCH));
@@ -65,6 +95,8 @@ const server = http.createServer((req, res) => {
       ur.pipe(res);
     });
     up.on('error', () => req.socket.destroy());
+    // the body, for FI_LOG's DeleteObjects keys (tapped as it is piped)
+    if (logFile) req.on('data', (c) => { if (chunks.length < 4096) chunks.push(c); });
     req.pipe(up);
   }, wait);
 });

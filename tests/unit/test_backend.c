@@ -143,6 +143,12 @@ static void test_create_only(struct drfs_backend *b)
 	CHECK_EQ(
 	    drfs_backend_put(b, "locks/l1", "two", 3, DRFS_PUT_CREATE_ONLY),
 	    -EEXIST);
+	/* our own bytes there (a lost answer): success, nothing replaced */
+	CHECK_EQ(
+	    drfs_backend_put(b, "locks/l1", "one", 3, DRFS_PUT_CREATE_ONLY), 0);
+	CHECK_EQ(
+	    drfs_backend_put(b, "locks/l1", "onf", 3, DRFS_PUT_CREATE_ONLY),
+	    -EEXIST);
 	struct drfs_buf out;
 	drfs_buf_init(&out, 100);
 	CHECK_EQ(drfs_backend_get(b, "locks/l1", 0, UINT64_MAX, &out), 0);
@@ -283,10 +289,18 @@ static void test_multipart(struct drfs_backend *b)
 	CHECK(out.len == 20 && !memcmp(out.p, data + (16u << 20) - 10, 20));
 	fprintf(stderr, "  multipart %zu bytes round trip: %.2f s\n", len,
 		drfs_now_mono() - t0);
-	/* create-only on a multipart-sized object that exists */
+	/* create-only on a multipart-sized object that exists: the same
+	 * bytes succeed, one byte changed is refused and nothing replaced */
+	CHECK_EQ(
+	    drfs_backend_put(b, "data/mp/big", data, len, DRFS_PUT_CREATE_ONLY),
+	    0);
+	data[len / 2] ^= 1;
 	CHECK_EQ(
 	    drfs_backend_put(b, "data/mp/big", data, len, DRFS_PUT_CREATE_ONLY),
 	    -EEXIST);
+	drfs_buf_reset(&out);
+	CHECK_EQ(drfs_backend_get(b, "data/mp/big", len / 2, 1, &out), 0);
+	CHECK(out.len == 1 && out.p[0] == (data[len / 2] ^ 1));
 	CHECK_EQ(drfs_backend_del(b, "data/mp/big"), 0);
 	drfs_buf_release(&out);
 	free(data);

@@ -223,6 +223,17 @@ static void test_basic(struct drfs_backend *b)
 	CHECK_EQ(drfs_backend_put(b, "keys/k1", "new", 3, DRFS_PUT_CREATE_ONLY),
 		 -EEXIST);
 	CHECK(has(b, "keys/k1", "old"));
+	/* the same bytes again: an earlier attempt's, success */
+	CHECK_EQ(drfs_backend_put(b, "keys/k1", "old", 3, DRFS_PUT_CREATE_ONLY),
+		 0);
+	CHECK_EQ(drfs_backend_put(b, "keys/k1", "ol", 2, DRFS_PUT_CREATE_ONLY),
+		 -EEXIST);
+	CHECK_EQ(drfs_backend_put(b, "keys/k1", "oldx", 4,
+				  DRFS_PUT_CREATE_ONLY), -EEXIST);
+	CHECK(has(b, "keys/k1", "old"));
+	CHECK_EQ(drfs_backend_same_bytes(b, "keys/k1", "old", 3), 1);
+	CHECK_EQ(drfs_backend_same_bytes(b, "keys/k1", "new", 3), 0);
+	CHECK_EQ(drfs_backend_same_bytes(b, "keys/none", "old", 3), -ENOENT);
 	CHECK_EQ(drfs_backend_put(b, "keys/k1", "new", 3, 0), 0);
 	CHECK(has(b, "keys/k1", "new"));
 

@@ -37,8 +37,10 @@ static void test_list(void)
 	if (l.n == 2) {
 		CHECK(!strcmp(l.entries[0].key, "r/data/ab/1"));
 		CHECK_EQ(l.entries[0].size, 123);
+		CHECK(!strcmp(l.entries[0].etag, "x"));
 		CHECK(!strcmp(l.entries[1].key, "r/a & b"));
 		CHECK(l.entries[1].size == UINT64_MAX);
+		CHECK(!strcmp(l.entries[1].etag, ""));
 	}
 	drfs_s3_list_release(&l);
 
@@ -76,6 +78,10 @@ static void test_list(void)
 	    "</ListBucketResult>",
 	    "<ListBucketResult><Contents><Key>a</Key></Contents>"
 	    "</ListBucketResult>",
+	    /* an ETag longer than any S3 sends */
+	    "<ListBucketResult><Contents><Key>a</Key><Size>1</Size><ETag>"
+	    "0123456789012345678901234567890123456789012345678901234567890"
+	    "12345</ETag></Contents></ListBucketResult>",
 	    "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY e \"x\">]>"
 	    "<ListBucketResult><Contents><Key>&e;</Key><Size>1</Size>"
 	    "</Contents></ListBucketResult>",

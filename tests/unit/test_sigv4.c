@@ -212,14 +212,34 @@ static void test_url(void)
 	b = p = NULL;
 	const char *bad[] = { "s3://", "s3://ab", "s3:/x/abc", "http://abc",
 			      "s3://abc/a//b", "s3://abc/../x", "s3://a b c",
-			      "s3://abc/./x", "s3://abc?x=1" };
+			      "s3://abc/./x", "s3://abc?x=1", "s3://-abc",
+			      "s3://abc-", "s3://a..b", "s3://10.0.0.1",
+			      "s3://abc/x\ty" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int r = drfs_s3_parse_url(bad[i], &b, &p);
 		if (r != -EINVAL)
 			fprintf(stderr, "accepted %s\n", bad[i]);
 		CHECK_EQ(r, -EINVAL);
 		CHECK(!b && !p);
+		/* and the reason is given in words */
+		CHECK(drfs_s3_url_problem(bad[i]) != NULL);
 	}
+	static const struct {
+		const char *url, *why;
+	} why[] = {
+	    {"s3://ab", "at least 3 characters"},
+	    {"s3://-abc", "begins and ends with a letter or a digit"},
+	    {"s3://a..b", "no two dots"},
+	    {"s3://10.0.0.1", "not an IP address"},
+	    {"s3://abc/a//b", "empty segment"},
+	    {"s3:/x/abc", "begins with s3://"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(why); i++) {
+		const char *w = drfs_s3_url_problem(why[i].url);
+		CHECK(w && strstr(w, why[i].why));
+	}
+	CHECK(!drfs_s3_url_problem("s3://Old_Bucket/p"));
+	CHECK(!drfs_s3_url_problem("s3://1.2.3.4.5/p"));
 
 	char *base = NULL, *host = NULL;
 	CHECK_EQ(drfs_s3_parse_endpoint("http://127.0.0.1:7480/", &base, &host),
@@ -270,6 +290,142 @@ static void test_ini(void)
 	CHECK(!v);
 }
 
+/* ~/.aws/config with sub-sections: a profile's s3 block, a services
+ * section (the AWS CLI's "services = NAME" and "[services NAME]"). */
+static void test_ini_sub(void)
+{
+	const char *t = "[profile p]\nregion = us-west-2\nservices = loc\n"
+			"s3 =\n  addressing_style = path\n"
+			"  endpoint_url = http://wrong\n"
+			"endpoint_url = http://profile:1\n"
+			"[services loc]\ns3 =\n"
+			"    endpoint_url = http://127.0.0.1:7480\n"
+			"sts =\n    endpoint_url = http://sts:2\n";
+	char *v = NULL;
+
+	CHECK_EQ(drfs_s3_ini_get(t, strlen(t), "profile p", "endpoint_url", &v),
+		 0);
+	CHECK(v && !strcmp(v, "http://profile:1"));
+	free(v);
+	CHECK_EQ(drfs_s3_ini_get_sub(t, strlen(t), "profile p", "s3",
+				     "addressing_style", &v),
+		 0);
+	CHECK(v && !strcmp(v, "path"));
+	free(v);
+	CHECK_EQ(drfs_s3_ini_get_sub(t, strlen(t), "services loc", "s3",
+				     "endpoint_url", &v),
+		 0);
+	CHECK(v && !strcmp(v, "http://127.0.0.1:7480"));
+	free(v);
+	CHECK_EQ(drfs_s3_ini_get_sub(t, strlen(t), "services loc", "sts",
+				     "endpoint_url", &v),
+		 0);
+	CHECK(v && !strcmp(v, "http://sts:2"));
+	free(v);
+	v = NULL;
+	/* a nested key is not a key of the section, nor of another block */
+	CHECK_EQ(drfs_s3_ini_get(t, strlen(t), "services loc", "endpoint_url",
+				 &v),
+		 -ENOENT);
+	CHECK_EQ(drfs_s3_ini_get_sub(t, strlen(t), "profile p", "sts",
+				     "endpoint_url", &v),
+		 -ENOENT);
+	CHECK(!v);
+}
+
+static void test_creds_json(void)
+{
+	struct drfs_s3_creds c;
+	const char *imds =
+	    "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : "
+	    "\"2026-12-06T10:00:00Z\",\n  \"Type\" : \"AWS-HMAC\",\n"
+	    "  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n  \"SecretAccessKey\" : "
+	    "\"s\\/ecret\\u00e9\",\n  \"Token\" : \"tok==\",\n"
+	    "  \"Expiration\" : \"2026-12-06T16:00:00Z\",\n"
+	    "  \"Extra\" : {\"a\": [1, 2.5e3, true, null, {\"b\": \"c\"}]}\n}\n";
+	CHECK_EQ(drfs_s3_parse_creds_json(imds, strlen(imds), &c), 0);
+	CHECK(!strcmp(c.access_key, "ASIAEXAMPLE"));
+	CHECK(!strcmp(c.secret_key, "s/ecret\xc3\xa9"));
+	CHECK(!strcmp(c.token, "tok=="));
+	CHECK_EQ(c.expires, 1796572800);
+
+	const char *ecs = "{\"AccessKeyId\":\"A\",\"Expiration\":"
+			  "\"2026-12-06T16:00:00.000Z\",\"RoleArn\":\"arn\","
+			  "\"SecretAccessKey\":\"S\",\"Token\":\"T\"}";
+	CHECK_EQ(drfs_s3_parse_creds_json(ecs, strlen(ecs), &c), 0);
+	CHECK(!strcmp(c.access_key, "A") && !strcmp(c.token, "T"));
+
+	const char *bad[] = {
+	    "",
+	    "{}",
+	    "[]",
+	    "{\"AccessKeyId\":\"A\"}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\"}",
+	    "{\"Code\":\"Failure\",\"AccessKeyId\":\"A\","
+	    "\"SecretAccessKey\":\"S\"}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"} x",
+	    "{\"AccessKeyId\":\"A\\u0000\",\"SecretAccessKey\":\"S\"}",
+	    "{\"AccessKeyId\":\"A\\ud800\",\"SecretAccessKey\":\"S\"}",
+	    "{\"AccessKeyId\":\"A\\q\",\"SecretAccessKey\":\"S\"}",
+	    "{\"AccessKeyId\":\"A\n\",\"SecretAccessKey\":\"S\"}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
+	    "\"Expiration\":\"tomorrow\"}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"x\":"
+	    "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"x\":-}",
+	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"x\":tru}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int r = drfs_s3_parse_creds_json(bad[i], strlen(bad[i]), &c);
+		if (r != -EBADMSG)
+			fprintf(stderr, "accepted %s\n", bad[i]);
+		CHECK_EQ(r, -EBADMSG);
+		CHECK(!c.access_key[0] && !c.secret_key[0]);
+	}
+	/* a key id longer than the field */
+	char big[400];
+	int n = snprintf(big, sizeof(big), "{\"AccessKeyId\":\"%0200d\","
+			 "\"SecretAccessKey\":\"S\"}", 0);
+	CHECK_EQ(drfs_s3_parse_creds_json(big, (size_t)n, &c), -EBADMSG);
+	/* every prefix of a valid document is refused */
+	for (size_t l = 0; l < strlen(ecs); l++)
+		CHECK_EQ(drfs_s3_parse_creds_json(ecs, l, &c), -EBADMSG);
+}
+
+static void test_sts(void)
+{
+	struct drfs_s3_creds c;
+	struct drfs_s3_error e;
+	const char *ok =
+	    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts."
+	    "amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>"
+	    "<Credentials><SessionToken>tok</SessionToken><SecretAccessKey>"
+	    "sec</SecretAccessKey><Expiration>2026-12-06T16:00:00Z"
+	    "</Expiration><AccessKeyId>ASIA1</AccessKeyId></Credentials>"
+	    "</AssumeRoleWithWebIdentityResult>"
+	    "</AssumeRoleWithWebIdentityResponse>";
+	CHECK_EQ(drfs_s3xml_parse_sts(ok, strlen(ok), &c, &e), 0);
+	CHECK(!strcmp(c.access_key, "ASIA1") && !strcmp(c.secret_key, "sec") &&
+	      !strcmp(c.token, "tok"));
+	CHECK_EQ(c.expires, 1796572800);
+	const char *err = "<ErrorResponse><Error><Type>Sender</Type><Code>"
+			  "InvalidIdentityToken</Code><Message>bad</Message>"
+			  "</Error></ErrorResponse>";
+	CHECK_EQ(drfs_s3xml_parse_sts(err, strlen(err), &c, &e), -EACCES);
+	CHECK(!strcmp(e.code, "InvalidIdentityToken"));
+	CHECK(!c.access_key[0]);
+	const char *noexp =
+	    "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentity"
+	    "Result><Credentials><SecretAccessKey>s</SecretAccessKey>"
+	    "<AccessKeyId>a</AccessKeyId></Credentials></AssumeRoleWith"
+	    "WebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+	CHECK_EQ(drfs_s3xml_parse_sts(noexp, strlen(noexp), &c, &e), -EBADMSG);
+	CHECK_EQ(drfs_s3xml_parse_sts("<Error/>", 8, &c, &e), -EBADMSG);
+	for (size_t l = 0; l < strlen(ok); l++)
+		CHECK(drfs_s3xml_parse_sts(ok, l, &c, &e) < 0);
+}
+
 int main(void)
 {
 	test_init("test_sigv4");
@@ -278,5 +434,8 @@ int main(void)
 	test_encode();
 	test_url();
 	test_ini();
+	test_ini_sub();
+	test_creds_json();
+	test_sts();
 	return test_done("test_sigv4");
 }
