@@ -80,6 +80,9 @@ for w in "${want[@]}"; do
 	grep -q "warning: \"$w\" is open to other users" "$T/check.out" ||
 		{ cat "$T/check.out" >&2; fail "check does not warn about $w"; }
 done
-[ "$(grep -c '^drfs: warning' "$T/check.out")" = "${#want[@]}" ] ||
+# (RadosGW lets these credentials overwrite objects, and check says so:
+# docs/disaster-recovery.md; that warning is not about file modes)
+[ "$(grep '^drfs: warning' "$T/check.out" |
+	grep -vc 'the credentials used can overwrite')" = "${#want[@]}" ] ||
 	{ cat "$T/check.out" >&2; fail "check warns about more than ${want[*]}"; }
 info "ok"
