@@ -25,7 +25,12 @@ for i in $(seq -w 1 5000); do : >"$T/edge/wide/f$i"; done
 for i in 0001 2047 2049 4097; do ln "$T/edge/wide/f$i" "$T/edge/wide/l$i"; done
 setfattr -n security.selinux -v system_u:object_r:etc_t:s0 \
 	"$T/edge/xattr/labelled"
-cp -a "$(realtree)" "$T/real" # a copy on $T: noatime, so atimes stay put
+# a part of a real tree (its first 250 entries; the whole of it made this
+# the suite's longest test), copied to $T: noatime, so atimes stay put
+mkdir "$T/real"
+find "$(realtree)" -mindepth 1 -maxdepth 1 | sort | sed -n 1,250p |
+	while IFS= read -r e; do cp -a "$e" "$T/real/"; done
+touch -r "$(realtree)" "$T/real"
 
 s1=$(drfs backup "$REPO" "$T/edge" --time 2026-03-01T10:00:00Z | tail -n 1)
 s2=$(drfs backup "$REPO" "$T/real" --time 2026-03-02T11:22:33Z | tail -n 1)
