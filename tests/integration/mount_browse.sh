@@ -25,10 +25,10 @@ for i in $(seq -w 1 5000); do : >"$T/edge/wide/f$i"; done
 for i in 0001 2047 2049 4097; do ln "$T/edge/wide/f$i" "$T/edge/wide/l$i"; done
 setfattr -n security.selinux -v system_u:object_r:etc_t:s0 \
 	"$T/edge/xattr/labelled"
-# a part of a real tree (its first 250 entries; the whole of it made this
+# a part of a real tree (its first 120 entries; the whole of it made this
 # the suite's longest test), copied to $T: noatime, so atimes stay put
 mkdir "$T/real"
-find "$(realtree)" -mindepth 1 -maxdepth 1 | sort | sed -n 1,250p |
+find "$(realtree)" -mindepth 1 -maxdepth 1 | sort | sed -n 1,120p |
 	while IFS= read -r e; do cp -a "$e" "$T/real/"; done
 touch -r "$(realtree)" "$T/real"
 

@@ -19,7 +19,7 @@ need_root
 make_repo
 MNT=$T/mnt
 drfs init "$REPO" >/dev/null
-OPS=${DRFS_TEST_MODEL_OPS:-2500}
+OPS=${DRFS_TEST_MODEL_OPS:-1500}
 info "seed $SEED, $OPS operations per phase"
 
 mkdir -p "$T/ref"
