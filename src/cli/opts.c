@@ -295,7 +295,7 @@ static const struct cli_opt *in_table(const struct cli_opt *t,
 {
 	for (; t->name; t++)
 		if (short_name ? t->short_name == short_name
-			       : !strcmp(t->name, name))
+			       : name && !strcmp(t->name, name))
 			return t;
 	return NULL;
 }
