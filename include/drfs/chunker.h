@@ -14,6 +14,8 @@
 
 #include "drfs/base.h"
 
+#include <stdatomic.h>
+
 struct drfs_chunker_params {
 	uint32_t min;
 	uint32_t avg; /* power of two */
@@ -60,8 +62,8 @@ struct drfs_chunk_fd {
 	/* each chunk with its file offset; a negative return stops */
 	int (*emit)(void *ud, const uint8_t *p, size_t len, uint64_t off);
 	void *ud;
-	volatile uint64_t *bytes_read; /* NULL, or a counter of bytes read */
-	volatile bool *abort;  /* NULL, or polled before each read */
+	_Atomic uint64_t *bytes_read; /* NULL, or a counter of bytes read */
+	atomic_bool *abort;  /* NULL, or polled before each read */
 };
 
 /*

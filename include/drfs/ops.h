@@ -11,13 +11,19 @@
 #include "drfs/pattern.h"
 #include "drfs/repo.h"
 
+#include <stdatomic.h>
+
 /* Per-item messages go to a drfs_report_fn (repo.h); NULL: silent. */
 
+/*
+ * Counters an operation updates as it goes while another thread (the
+ * cli's progress line) reads them: each is atomic on its own.
+ */
 struct drfs_progress {
-	uint64_t files, dirs, bytes;     /* walked */
-	uint64_t bytes_new;              /* raw bytes of new blobs */
-	uint64_t errors;
-	uint64_t kept;                   /* restore: existing entries kept */
+	_Atomic uint64_t files, dirs, bytes; /* walked */
+	_Atomic uint64_t bytes_new;          /* raw bytes of new blobs */
+	_Atomic uint64_t errors;
+	_Atomic uint64_t kept;               /* restore: existing entries kept */
 };
 
 struct drfs_backup_opts {
@@ -38,7 +44,7 @@ struct drfs_backup_opts {
 	bool one_file_system; /* not into other file systems */
 	drfs_report_fn report;
 	void *report_data;
-	volatile struct drfs_progress *progress; /* updated as it goes */
+	struct drfs_progress *progress; /* NULL, or updated as it goes */
 };
 
 struct drfs_backup_result {
@@ -87,7 +93,7 @@ struct drfs_restore_opts {
 	void *want_data;
 	drfs_report_fn report;
 	void *report_data;
-	volatile struct drfs_progress *progress;
+	struct drfs_progress *progress; /* NULL, or updated as it goes */
 };
 
 /*

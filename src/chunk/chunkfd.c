@@ -20,7 +20,7 @@ static int chunk_region(const struct drfs_chunk_fd *c, int fd, uint64_t start,
 	bool eof = false;
 
 	for (;;) {
-		if (c->abort && *c->abort)
+		if (c->abort && atomic_load(c->abort))
 			return -ECANCELED;
 		if (!eof && have < max) {
 			size_t want = c->win_cap - have;
@@ -36,7 +36,7 @@ static int chunk_region(const struct drfs_chunk_fd *c, int fd, uint64_t start,
 			if ((size_t)n < want || rd_off >= end)
 				eof = true;
 			if (c->bytes_read)
-				*c->bytes_read += (uint64_t)n;
+				atomic_fetch_add(c->bytes_read, (uint64_t)n);
 		}
 		if (have == 0)
 			break;

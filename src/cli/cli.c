@@ -351,7 +351,7 @@ int need_args(struct cli *c, int n, const char *usage)
 
 struct progress_thread {
 	pthread_t th;
-	volatile struct drfs_progress p;
+	struct drfs_progress p; /* atomic counters */
 	volatile bool stop;
 	bool on;
 	const char *verb;

@@ -33,7 +33,7 @@ static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
  * is polled between reads.
  */
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
-		 uint64_t *ret_size, volatile bool *abort)
+		 uint64_t *ret_size, atomic_bool *abort)
 {
 	struct put_ctx pc = { n, x };
 	struct drfs_chunk_fd c = {

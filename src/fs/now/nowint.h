@@ -155,7 +155,8 @@ struct drfs_now {
 				    looked: a hint, checked against LMDB */
 	double full_scan;     /* (lock) drfs_now_mono() of the last full
 				 scan of the staged set; 0: due now */
-	bool chunk_abort;     /* (lock) it was opened for writing meanwhile */
+	atomic_bool chunk_abort; /* (lock to set) opened for writing meanwhile;
+				    read by the chunker without it */
 	struct chunked
 		*batch; /* (lock) chunked by now_bg_main, not yet recorded */
 	size_t nbatch;	       /* (lock) entries of batch */
@@ -302,7 +303,7 @@ int now_persist_meta(struct drfs_now *n, struct ofile *of);
 int now_truncate_locked(struct drfs_now *n, struct ofile *of, uint64_t size);
 /* ---- chunking.c ---------------------------------------------------------- */
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
-		 uint64_t *ret_size, volatile bool *abort);
+		 uint64_t *ret_size, atomic_bool *abort);
 void now_apply_batch(struct drfs_now *n);
 bool now_in_batch(const struct drfs_now *n, uint64_t ino);
 int now_chunk_now(struct drfs_now *n, struct rec *r);
