@@ -23,8 +23,8 @@
  *   deletions  record id(32)          -> le64 time | le32 packs
  *   doomed     pack id(32) | record(32) -> "" (packs deletion records
  *              doom: readable, never deduplicated against; repo.h)
- *   and any database a higher layer names (drfs_index_db), e.g. the
- *   decoded-tree cache and the now/ tree of the mount.
+ *   and the databases of higher layers (enum drfs_db says why they are
+ *   listed here), e.g. the decoded-tree cache and the now/ tree.
  *
  * Thread rule: a struct drfs_txn belongs to one thread. Many read
  * transactions run concurrently; one write transaction at a time (others
@@ -40,32 +40,47 @@
 struct drfs_index;
 struct drfs_txn;
 
+/*
+ * The named databases of the environment. Why the index lists tables whose
+ * contents belong to higher layers (the store's catalogue, the mount's
+ * snapshot inodes, now/'s tree): LMDB wants every named database opened
+ * once, in one transaction, before the environment is shared between
+ * threads (a handle opened later is not safe to use concurrently), and
+ * the names are part of the cache's on-disk layout. So the list is fixed
+ * here; the index knows nothing of what the others hold. It decodes only
+ * blobs, packs and packseq (drfs_index_blob_*, drfs_index_pack_*); every
+ * other database is opaque bytes to it, its layout documented by the room
+ * that owns it (named below only so a reader finds that room), and
+ * drfs_index_clear() drops those derived from the repository's objects.
+ */
 enum drfs_db {
+	/* decoded here: the blob and pack maps */
 	DRFS_DB_BLOBS,
 	DRFS_DB_PACKS,
 	DRFS_DB_PACKSEQ,
-	DRFS_DB_SNAPS,
-	DRFS_DB_SEEN,
-	DRFS_DB_META,
-	DRFS_DB_TREES,  /* decoded tree cache (fs layer) */
-	DRFS_DB_INODES, /* inode table (fs layer) */
-	DRFS_DB_DIRENTS,/* directory entries (fs layer) */
-	DRFS_DB_AUX1,   /* spare, for higher layers */
-	DRFS_DB_AUX2,
-	DRFS_DB_NOW_INODES,  /* now/: inode -> attributes (src/fs/now/) */
-	DRFS_DB_NOW_DIRENTS, /* now/: (dir inode, name) -> inode */
-	DRFS_DB_NOW_XATTRS,  /* now/: (inode, name) -> value */
-	DRFS_DB_NOW_EXTENTS, /* now/: (inode, offset) -> extent */
-	DRFS_DB_NOW_META,    /* now/: counters, state */
-	DRFS_DB_TREEBLOBS,   /* tree id -> plaintext tree blob (store) */
-	DRFS_DB_FS_RECS,     /* snapshot inode records (fs layer) */
-	DRFS_DB_FS_EXTENTS,  /* snapshot file extents (fs layer) */
-	DRFS_DB_FS_ORDER,    /* snapshot directories in readdir order (fs) */
-	DRFS_DB_SNAP_HISTORY, /* every snapshot seen (store/forgotten.c) */
-	DRFS_DB_FORGOTTEN,    /* snapshot ids named by forget records */
-	DRFS_DB_RECORDS,      /* forget records loaded or refused */
-	DRFS_DB_DELETIONS,   /* deletion record id -> le64 time | le32 packs */
-	DRFS_DB_DOOMED,      /* pack id | record id -> "" (store) */
+	/* opaque to the index; owner in brackets */
+	DRFS_DB_SNAPS,        /* [store] snapshot catalogue */
+	DRFS_DB_SEEN,         /* [store] index/ objects loaded */
+	DRFS_DB_META,         /* [index: next_pack_seq; store: the rest] */
+	DRFS_DB_TREES,        /* [fs] decoded tree cache */
+	DRFS_DB_INODES,       /* [fs] inode table */
+	DRFS_DB_DIRENTS,      /* [fs] directory entries */
+	DRFS_DB_AUX1,         /* spare, for higher layers (gc's mark) */
+	DRFS_DB_AUX2,         /* spare (prune's rescue) */
+	DRFS_DB_NOW_INODES,   /* [fs/now] inode -> attributes */
+	DRFS_DB_NOW_DIRENTS,  /* [fs/now] (dir inode, name) -> inode */
+	DRFS_DB_NOW_XATTRS,   /* [fs/now] (inode, name) -> value */
+	DRFS_DB_NOW_EXTENTS,  /* [fs/now] (inode, offset) -> extent */
+	DRFS_DB_NOW_META,     /* [fs/now] counters, state */
+	DRFS_DB_TREEBLOBS,    /* [store] tree id -> plaintext tree blob */
+	DRFS_DB_FS_RECS,      /* [fs] snapshot inode records */
+	DRFS_DB_FS_EXTENTS,   /* [fs] snapshot file extents */
+	DRFS_DB_FS_ORDER,     /* [fs] snapshot directories in readdir order */
+	DRFS_DB_SNAP_HISTORY, /* [store] every snapshot seen (forgotten.c) */
+	DRFS_DB_FORGOTTEN,    /* [store] snapshot ids named by forget records */
+	DRFS_DB_RECORDS,      /* [store] forget records loaded or refused */
+	DRFS_DB_DELETIONS,    /* [store] deletion record -> le64 time | le32 */
+	DRFS_DB_DOOMED,       /* [store] pack id | record id -> "" */
 	DRFS__DB_COUNT
 };
 
