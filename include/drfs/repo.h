@@ -369,10 +369,10 @@ enum drfs_snap_problem_kind {
 struct drfs_snap_problem {
 	enum drfs_snap_problem_kind kind;
 	struct drfs_id id;  /* the snapshot that is gone (HOLE: the parent) */
-	char folder[32];    /* its folder by its time (HOLE: "") */
+	char folder[DRFS_FOLDER_BUF]; /* its folder by its time (HOLE: "") */
 	char host[DRFS_HOST_MAX_BUF]; /* its host (HOLE: the child's) */
 	struct drfs_id child;         /* HOLE: the snapshot naming it */
-	char child_folder[32];
+	char child_folder[DRFS_FOLDER_BUF];
 	char name[DRFS_OBJECT_NAME_MAX]; /* BAD_RECORD: the object */
 };
 

@@ -19,14 +19,8 @@ static int snap_add(const void *key, size_t klen, const void *val,
 	struct snap_collect *c = userdata;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 16;
-		void *p = realloc(c->v, cap * sizeof(*c->v));
-		if (!p)
-			return -ENOMEM;
-		c->v = p;
-		c->cap = cap;
-	}
+	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 16) < 0)
+		return -ENOMEM;
 	struct drfs_snap_info *si = &c->v[c->n];
 	memcpy(si->id.b, key, DRFS_ID_LEN);
 	if (drfs_snapshot_decode(val, vlen, &si->snap) < 0)

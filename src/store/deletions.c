@@ -134,7 +134,7 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 	struct drfs_buf plain;
 	struct drfs_txn *t;
 	uint32_t *seqs, *lens;
-	struct idset ids = { 0 };
+	struct id_list ids = { 0 };
 	int e;
 
 	seqs = calloc(n + 1, sizeof(*seqs));
@@ -189,7 +189,7 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 		    plain.len > empty) {
 			struct drfs_id id;
 			e = put_deletion(r, &plain, &id);
-			e = e ?: repo_idset_add(&ids, &id);
+			e = e ?: repo_id_list_add(&ids, &id);
 			drfs_buf_reset(&plain);
 			e = e ?: drfs_deletion_begin(hdr, &plain);
 		}
@@ -198,7 +198,7 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 	if (e >= 0 && plain.len > empty) {
 		struct drfs_id id;
 		e = put_deletion(r, &plain, &id);
-		e = e ?: repo_idset_add(&ids, &id);
+		e = e ?: repo_id_list_add(&ids, &id);
 	}
 	drfs_buf_release(&plain);
 	free(es);
@@ -217,14 +217,14 @@ int drfs_repo_deletion_write(struct drfs_repo *r,
 int drfs_repo_deletion_remove(struct drfs_repo *r, const struct drfs_id *id)
 {
 	char name[DRFS_OBJECT_NAME_MAX];
-	struct idset gone = { 0 };
+	struct id_list gone = { 0 };
 	drfs_name_deletion(id, name);
 	int e = drfs_backend_del(r->be, name);
 	if (e < 0 && e != -ENOENT)
 		return repo_fail(e, "cannot delete \"%s\": %s", name,
 				 drfs_backend_last_error(r->be)
 					 ?: drfs_strerror(e));
-	e = repo_idset_add(&gone, id);
+	e = repo_id_list_add(&gone, id);
 	e = e ?: repo_forget_deletions(r, &gone);
 	free(gone.v);
 	return e;

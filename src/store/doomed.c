@@ -92,26 +92,19 @@ int repo_index_pack(struct drfs_txn *t, const struct drfs_id *pack,
 }
 
 
-int repo_idset_add(struct idset *s, const struct drfs_id *id)
+int repo_id_list_add(struct id_list *l, const struct drfs_id *id)
 {
-	if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 256) < 0)
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 256) < 0)
 		return -ENOMEM;
-	s->v[s->n++] = *id;
-	s->sorted = false;
+	l->v[l->n++] = *id;
 	return 0;
 }
 
-static int id_cmp(const void *a, const void *b)
+/* drfs_idset_add without its "already a member" */
+static int set_add(struct drfs_idset *s, const struct drfs_id *id)
 {
-	return memcmp(a, b, DRFS_ID_LEN);
-}
-
-static bool idset_has(struct idset *s, const struct drfs_id *id)
-{
-	if (!s->sorted && s->n)
-		qsort(s->v, s->n, sizeof(*s->v), id_cmp);
-	s->sorted = true;
-	return s->n && bsearch(id, s->v, s->n, sizeof(*s->v), id_cmp);
+	int e = drfs_idset_add(s, id);
+	return e < 0 ? e : 0;
 }
 
 /* ---- forgetting packs in the cache ------------------------------------- */
@@ -129,7 +122,7 @@ int repo_u32_cmp(const void *a, const void *b)
 
 struct blob_sweep {
 	struct seq_set *seqs;
-	struct idset *ids;
+	struct id_list *ids;
 };
 
 static int sweep_cb(const struct drfs_id *id, const struct drfs_blob_loc *loc,
@@ -139,7 +132,7 @@ static int sweep_cb(const struct drfs_id *id, const struct drfs_blob_loc *loc,
 	uint32_t seq = loc->pack_seq;
 	if (!bsearch(&seq, b->seqs->v, b->seqs->n, sizeof(seq), repo_u32_cmp))
 		return 0;
-	return repo_idset_add(b->ids, id);
+	return repo_id_list_add(b->ids, id);
 }
 
 /*
@@ -150,7 +143,7 @@ static int forget_packs(struct drfs_repo *r, const struct drfs_id *packs,
 			size_t n)
 {
 	struct seq_set seqs = { 0 };
-	struct idset ids = { 0 };
+	struct id_list ids = { 0 };
 	struct drfs_txn *t;
 	int e;
 
@@ -201,11 +194,11 @@ out:
 }
 
 struct pack_scan {
-	struct idset *keep;            /* named by an index object */
+	const struct drfs_idset *keep; /* named by an index object */
 	const struct name_list *packs; /* the listing of data/ */
 	struct drfs_txn *t;
-	struct idset gone;
-	struct idset kept; /* named by none, but still there */
+	struct id_list gone;
+	struct id_list kept; /* named by none, but still there */
 };
 
 static int unnamed_cb(const struct drfs_id *pack,
@@ -213,7 +206,7 @@ static int unnamed_cb(const struct drfs_id *pack,
 {
 	struct pack_scan *ps = userdata;
 	(void)rec;
-	if (idset_has(ps->keep, pack))
+	if (drfs_idset_has(ps->keep, pack))
 		return 0;
 	int d = drfs_repo_pack_doomed(ps->t, pack);
 	if (d != 0)
@@ -222,30 +215,8 @@ static int unnamed_cb(const struct drfs_id *pack,
 	drfs_name_pack(pack, name);
 	/* the cache's records of it were verified when they were loaded */
 	if (repo_name_in(ps->packs, name))
-		return repo_idset_add(&ps->kept, pack);
-	return repo_idset_add(&ps->gone, pack);
-}
-
-struct seen_drop {
-	struct name_list *present;
-	struct name_list gone;
-};
-
-static int seen_drop_cb(const void *key, size_t klen, const void *val,
-			size_t vlen, void *userdata)
-{
-	struct seen_drop *sd = userdata;
-	char name[DRFS_OBJECT_NAME_MAX];
-	(void)val;
-	(void)vlen;
-	if (klen >= sizeof(name))
-		return 0;
-	memcpy(name, key, klen);
-	name[klen] = 0;
-	/* collected: deleting while scanning is not allowed */
-	return repo_name_in(sd->present, name)
-		       ? 0
-		       : repo_collect_name(name, 0, &sd->gone);
+		return repo_id_list_add(&ps->kept, pack);
+	return repo_id_list_add(&ps->gone, pack);
 }
 
 /*
@@ -256,17 +227,19 @@ static int seen_drop_cb(const void *key, size_t klen, const void *val,
  * prune stopped before deleting the pack (its next run deletes it).
  */
 int repo_drop_unnamed(struct drfs_repo *r, struct name_list *present,
-		      struct idset *named, const struct name_list *packs)
+		      const struct drfs_idset *named,
+		      const struct name_list *packs)
 {
 	struct pack_scan ps = { .keep = named, .packs = packs };
-	struct seen_drop sd = { .present = present };
+	struct name_list gone = { 0 };
 	struct drfs_txn *t;
 	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		return e;
 	ps.t = t;
 	e = drfs_index_packs_scan(t, unnamed_cb, &ps);
-	e = e ?: drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_drop_cb, &sd);
+	if (e >= 0)
+		e = repo_seen_vanished(t, present, &gone);
 	drfs_txn_abort(t);
 	for (size_t i = 0; e >= 0 && i < ps.kept.n; i++) {
 		char name[DRFS_OBJECT_NAME_MAX];
@@ -280,11 +253,11 @@ int repo_drop_unnamed(struct drfs_repo *r, struct name_list *present,
 	}
 	if (e >= 0)
 		e = forget_packs(r, ps.gone.v, ps.gone.n);
-	if (e >= 0 && sd.gone.n) {
+	if (e >= 0 && gone.n) {
 		e = drfs_txn_begin(r->index, true, &t);
-		for (size_t i = 0; e >= 0 && i < sd.gone.n; i++) {
-			e = drfs_kv_del(t, DRFS_DB_SEEN, sd.gone.names[i],
-					strlen(sd.gone.names[i]));
+		for (size_t i = 0; e >= 0 && i < gone.n; i++) {
+			e = drfs_kv_del(t, DRFS_DB_SEEN, gone.names[i],
+					strlen(gone.names[i]));
 			if (e == -ENOENT)
 				e = 0;
 		}
@@ -295,7 +268,7 @@ int repo_drop_unnamed(struct drfs_repo *r, struct name_list *present,
 	}
 	free(ps.gone.v);
 	free(ps.kept.v);
-	repo_name_list_free(&sd.gone);
+	repo_name_list_free(&gone);
 	return e;
 }
 
@@ -332,29 +305,10 @@ int repo_apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
 				sizeof(v));
 }
 
-struct rec_scan {
-	struct name_list *present;
-	struct idset gone;
-};
-
-static int rec_gone_cb(const void *key, size_t klen, const void *val,
-		       size_t vlen, void *userdata)
-{
-	struct rec_scan *rs = userdata;
-	char name[DRFS_OBJECT_NAME_MAX];
-	(void)val;
-	(void)vlen;
-	if (klen != DRFS_ID_LEN)
-		return 0;
-	drfs_name_deletion(key, name);
-	return repo_name_in(rs->present, name) ? 0
-					       : repo_idset_add(&rs->gone, key);
-}
-
 struct doomed_scan {
-	struct idset *gone_recs;
-	struct idset keys_a, keys_b; /* entries to delete: pack, record */
-	struct idset others;         /* packs still doomed by another */
+	struct drfs_idset gone_recs;
+	struct id_list keys_a, keys_b; /* entries to delete: pack, record */
+	struct drfs_idset others;      /* packs still doomed by another */
 };
 
 static int doomed_gone_cb(const void *key, size_t klen, const void *val,
@@ -366,26 +320,34 @@ static int doomed_gone_cb(const void *key, size_t klen, const void *val,
 	(void)vlen;
 	if (klen != 2 * DRFS_ID_LEN)
 		return 0;
-	if (!idset_has(ds->gone_recs, rec))
-		return repo_idset_add(&ds->others, pack);
-	int e = repo_idset_add(&ds->keys_a, pack);
-	return e ?: repo_idset_add(&ds->keys_b, rec);
+	if (!drfs_idset_has(&ds->gone_recs, rec))
+		return set_add(&ds->others, pack);
+	int e = repo_id_list_add(&ds->keys_a, pack);
+	return e ?: repo_id_list_add(&ds->keys_b, rec);
 }
 
 /*
  * A record that vanished was completed: its packs are deleted (or about
  * to be). Forget it, and the packs no other record names.
  */
-int repo_forget_deletions(struct drfs_repo *r, struct idset *gone)
+int repo_forget_deletions(struct drfs_repo *r, const struct id_list *gone)
 {
-	struct doomed_scan ds = { .gone_recs = gone };
-	struct idset packs = { 0 };
+	struct doomed_scan ds = { 0 };
+	struct id_list packs = { 0 };
+	struct drfs_idset picked = { 0 };
 	struct drfs_txn *t;
-	int e = repo_scan_db(r, DRFS_DB_DOOMED, doomed_gone_cb, &ds);
-	for (size_t i = 0; e >= 0 && i < ds.keys_a.n; i++)
-		if (!idset_has(&ds.others, &ds.keys_a.v[i]) &&
-		    !idset_has(&packs, &ds.keys_a.v[i]))
-			e = repo_idset_add(&packs, &ds.keys_a.v[i]);
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < gone->n; i++)
+		e = set_add(&ds.gone_recs, &gone->v[i]);
+	e = e ?: repo_scan_db(r, DRFS_DB_DOOMED, doomed_gone_cb, &ds);
+	for (size_t i = 0; e >= 0 && i < ds.keys_a.n; i++) {
+		const struct drfs_id *p = &ds.keys_a.v[i];
+		if (drfs_idset_has(&ds.others, p))
+			continue;
+		int added = drfs_idset_add(&picked, p);
+		e = added < 0 ? added
+			      : added ? 0 : repo_id_list_add(&packs, p);
+	}
 	e = e ?: forget_packs(r, packs.v, packs.n);
 	t = NULL;
 	if (e >= 0)
@@ -410,7 +372,9 @@ int repo_forget_deletions(struct drfs_repo *r, struct idset *gone)
 		drfs_txn_abort(t);
 	free(ds.keys_a.v);
 	free(ds.keys_b.v);
-	free(ds.others.v);
+	drfs_idset_free(&ds.gone_recs);
+	drfs_idset_free(&ds.others);
+	drfs_idset_free(&picked);
 	free(packs.v);
 	return e;
 }
@@ -419,7 +383,7 @@ int repo_forget_deletions(struct drfs_repo *r, struct idset *gone)
 int repo_sync_deletions(struct drfs_repo *r)
 {
 	struct name_list l;
-	struct rec_scan rs = { .present = &l };
+	struct id_list gone = { 0 };
 	struct drfs_txn *t;
 	struct fetch_job *jobs = NULL;
 	size_t nj = 0;
@@ -432,7 +396,8 @@ int repo_sync_deletions(struct drfs_repo *r)
 	e = e ?: drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out;
-	e = drfs_kv_scan(t, DRFS_DB_DELETIONS, NULL, 0, rec_gone_cb, &rs);
+	e = repo_ids_vanished(t, DRFS_DB_DELETIONS, drfs_name_deletion, &l,
+			      &gone);
 	if (e >= 0 && l.n && !(jobs = calloc(l.n, sizeof(*jobs))))
 		e = -ENOMEM;
 	for (size_t i = 0; e >= 0 && i < l.n; i++) {
@@ -445,8 +410,8 @@ int repo_sync_deletions(struct drfs_repo *r)
 		jobs[nj++].size = l.sizes[i];
 	}
 	drfs_txn_abort(t);
-	if (e >= 0 && rs.gone.n)
-		e = repo_forget_deletions(r, &rs.gone);
+	if (e >= 0 && gone.n)
+		e = repo_forget_deletions(r, &gone);
 	if (e < 0 || !nj)
 		goto out;
 	repo_fetch_all(r, jobs, nj, DRFS_OBJ_DELETION);
@@ -479,7 +444,7 @@ out:
 	for (size_t j = 0; j < nj; j++)
 		drfs_buf_release(&jobs[j].data);
 	free(jobs);
-	free(rs.gone.v);
+	free(gone.v);
 	repo_name_list_free(&l);
 	return e < 0 ? e : 0;
 }

@@ -24,21 +24,6 @@ enum { R_LOADED = 0, R_REFUSED = 1 };
 
 #define HISTORY_KEY "history_repo"
 
-/* Room for one more element of size bytes in *v (n used, *cap allocated). */
-static int grow(void *v, size_t *cap, size_t n, size_t size)
-{
-	void **pv = v;
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : 16;
-	void *p = realloc(*pv, c * size);
-	if (!p)
-		return -ENOMEM;
-	*pv = p;
-	*cap = c;
-	return 0;
-}
-
 static bool in_db(struct drfs_txn *t, enum drfs_db db, const struct drfs_id *id)
 {
 	uint8_t d[1];
@@ -168,7 +153,7 @@ static int refused_one(const void *key, size_t klen, const void *val,
 	name[klen] = 0;
 	if (f->listed(f->ud, name))
 		return 0;
-	if (grow(&f->gone, &f->cap, f->n, sizeof(*f->gone)) < 0)
+	if (drfs_grow(&f->gone, &f->cap, f->n, sizeof(*f->gone), 16) < 0)
 		return -ENOMEM;
 	memcpy(f->gone[f->n++], name, sizeof(name));
 	return 0;
@@ -247,7 +232,7 @@ static int settle_one(const void *key, size_t klen, const void *val,
 		memcpy(c.val, val, vlen);
 		c.len = vlen;
 	}
-	if (grow(&s->v, &s->cap, s->n, sizeof(*s->v)) < 0) {
+	if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 16) < 0) {
 		free(c.val);
 		return -ENOMEM;
 	}
@@ -486,7 +471,7 @@ static int missing_parents(struct drfs_repo *r, struct drfs_forget_entry **ret,
 		const struct drfs_id *p = &v[i].snap.parent;
 		if (drfs_id_is_zero(p) || in_db(t, DRFS_DB_SNAPS, p))
 			continue;
-		e = grow(&m, &cap, k, sizeof(*m));
+		e = drfs_grow(&m, &cap, k, sizeof(*m), 16);
 		if (e >= 0)
 			m[k++] = (struct drfs_forget_entry){ .id = *p };
 	}
@@ -558,7 +543,7 @@ static struct drfs_snap_problem *add_problem(struct audit *au,
 					     enum drfs_snap_problem_kind kind)
 {
 	struct drfs_snap_audit *a = au->a;
-	if (grow(&a->v, &au->cap, a->n, sizeof(*a->v)) < 0)
+	if (drfs_grow(&a->v, &au->cap, a->n, sizeof(*a->v), 16) < 0)
 		return NULL;
 	struct drfs_snap_problem *p = &a->v[a->n++];
 	memset(p, 0, sizeof(*p));

@@ -509,13 +509,97 @@ static int cache_dir_default(const char *id_hex, char **ret)
 	return 0;
 }
 
+/*
+ * The key the passphrase opens (or the unencrypted one), then the config
+ * it unseals, and the chunker it sets up. Errors are told (repo_fail).
+ */
+static int open_config(struct drfs_repo *r, const struct drfs_repo_opts *o)
+{
+	struct drfs_buf obj, plain;
+	uint64_t size;
+	int e;
+
+	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
+	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
+	e = drfs_backend_head(r->be, "config", &size);
+	if (e == -ENOENT) {
+		e = repo_fail(-ENOENT,
+			      "no drfs repository at \"%s\" (run \"drfs "
+			      "init\" first)",
+			      r->be->display);
+		goto out;
+	}
+	if (e < 0) {
+		e = repo_fail(e, "cannot read config of \"%s\": %s",
+			      r->be->display, drfs_strerror(e));
+		goto out;
+	}
+	struct key_search ks = { .be = r->be, .pass = o->password,
+				 .want_encrypted = !o->no_encryption,
+				 .keys = &r->keys };
+	e = drfs_backend_list(r->be, "keys/", try_key, &ks);
+	if (e < 0) {
+		e = repo_fail(e, "cannot list keys of \"%s\": %s",
+			      r->be->display, drfs_strerror(e));
+		goto out;
+	}
+	if (!ks.found) {
+		e = no_key(&ks, r->be->display);
+		goto out;
+	}
+	e = drfs_backend_get(r->be, "config", 0, UINT64_MAX, &obj);
+	if (e >= 0)
+		e = drfs_unseal(&r->keys, DRFS_OBJ_CONFIG, obj.p, obj.len,
+				&plain);
+	if (e >= 0)
+		e = drfs_config_decode(plain.p, plain.len, &r->config);
+	if (e < 0) {
+		e = repo_fail(e, "config of \"%s\": %s", r->be->display,
+			      e == -EPROTONOSUPPORT
+				      ? "unsupported format version"
+				      : drfs_strerror(e));
+		goto out;
+	}
+	e = drfs_chunker_init(&r->chunker, &r->config.chunker, r->keys.id);
+	if (e < 0) {
+		e = repo_fail(-EBADMSG,
+			      "config of \"%s\": bad chunker parameters",
+			      r->be->display);
+		goto out;
+	}
+out:
+	drfs_buf_release(&obj);
+	drfs_buf_release(&plain);
+	return e < 0 ? e : 0;
+}
+
+/* The cache directory and its LMDB index, bound to r (*fresh: new). */
+static int open_cache(struct drfs_repo *r, const struct drfs_repo_opts *o,
+		      bool *fresh)
+{
+	int e;
+	if (o->cache_dir)
+		r->cache_dir = strdup(o->cache_dir);
+	else if (cache_dir_default(r->repo_id_hex, &r->cache_dir) < 0)
+		r->cache_dir = NULL;
+	if (!r->cache_dir)
+		return -ENOMEM;
+	e = drfs_mkdir_p(r->cache_dir, 0700);
+	if (e < 0)
+		return repo_fail(e, "cannot create cache directory \"%s\": %s",
+				 r->cache_dir, drfs_strerror(e));
+	e = drfs_index_open(r->cache_dir, &r->index);
+	if (e < 0)
+		return repo_fail(e, "cannot open cache in \"%s\": %s",
+				 r->cache_dir, drfs_strerror(e));
+	return bind_cache(r, fresh);
+}
+
 int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 {
 	struct drfs_repo *r;
-	struct drfs_buf obj, plain;
 	char *location = NULL;
 	bool fresh = false, unknown = false;
-	uint64_t size;
 	int e;
 
 	last_error[0] = 0;
@@ -531,82 +615,17 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		return -ENOMEM;
 	r->report = o->report;
 	r->report_data = o->report_data;
-	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
-	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	e = open_backend(o, false, &r->be, &location);
 	if (e < 0)
 		goto repo_fail;
-	e = drfs_backend_head(r->be, "config", &size);
-	if (e == -ENOENT) {
-		e = repo_fail(-ENOENT,
-			      "no drfs repository at \"%s\" (run \"drfs "
-			      "init\" first)",
-			      r->be->display);
+	e = open_config(r, o);
+	if (e < 0)
 		goto repo_fail;
-	}
-	if (e < 0) {
-		e = repo_fail(e, "cannot read config of \"%s\": %s",
-			      r->be->display, drfs_strerror(e));
-		goto repo_fail;
-	}
-	struct key_search ks = { .be = r->be, .pass = o->password,
-				 .want_encrypted = !o->no_encryption,
-				 .keys = &r->keys };
-	e = drfs_backend_list(r->be, "keys/", try_key, &ks);
-	if (e < 0) {
-		e = repo_fail(e, "cannot list keys of \"%s\": %s",
-			      r->be->display, drfs_strerror(e));
-		goto repo_fail;
-	}
-	if (!ks.found) {
-		e = no_key(&ks, r->be->display);
-		goto repo_fail;
-	}
-	e = drfs_backend_get(r->be, "config", 0, UINT64_MAX, &obj);
-	if (e >= 0)
-		e = drfs_unseal(&r->keys, DRFS_OBJ_CONFIG, obj.p, obj.len,
-				&plain);
-	if (e >= 0)
-		e = drfs_config_decode(plain.p, plain.len, &r->config);
-	if (e < 0) {
-		e = repo_fail(e, "config of \"%s\": %s", r->be->display,
-			      e == -EPROTONOSUPPORT
-				      ? "unsupported format version"
-				      : drfs_strerror(e));
-		goto repo_fail;
-	}
-	e = drfs_chunker_init(&r->chunker, &r->config.chunker, r->keys.id);
-	if (e < 0) {
-		e = repo_fail(-EBADMSG,
-			      "config of \"%s\": bad chunker parameters",
-			      r->be->display);
-		goto repo_fail;
-	}
 	drfs_hex(r->config.repo_id, sizeof(r->config.repo_id), r->repo_id_hex);
 	e = check_identity(r, o, location, &unknown);
 	if (e < 0)
 		goto repo_fail;
-	if (o->cache_dir)
-		r->cache_dir = strdup(o->cache_dir);
-	else if (cache_dir_default(r->repo_id_hex, &r->cache_dir) < 0)
-		r->cache_dir = NULL;
-	if (!r->cache_dir) {
-		e = -ENOMEM;
-		goto repo_fail;
-	}
-	e = drfs_mkdir_p(r->cache_dir, 0700);
-	if (e < 0) {
-		e = repo_fail(e, "cannot create cache directory \"%s\": %s",
-			      r->cache_dir, drfs_strerror(e));
-		goto repo_fail;
-	}
-	e = drfs_index_open(r->cache_dir, &r->index);
-	if (e < 0) {
-		e = repo_fail(e, "cannot open cache in \"%s\": %s",
-			      r->cache_dir, drfs_strerror(e));
-		goto repo_fail;
-	}
-	e = bind_cache(r, &fresh);
+	e = open_cache(r, o, &fresh);
 	if (e < 0)
 		goto repo_fail;
 	if (r->be->remote && !(r->segs = repo_segcache_new())) {
@@ -628,14 +647,10 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		known_note(location, r->config.repo_id, r->keys.encrypted,
 			   false);
 	free(location);
-	drfs_buf_release(&obj);
-	drfs_buf_release(&plain);
 	*ret = r;
 	return 0;
 repo_fail:
 	free(location);
-	drfs_buf_release(&obj);
-	drfs_buf_release(&plain);
 	drfs_repo_free(r);
 	return e;
 }

@@ -37,11 +37,13 @@ struct name_list {
 	size_t n, cap;
 };
 
-/* A set of ids (sorted once filled). */
-struct idset {
+/*
+ * Ids in the order added, duplicates kept (records to delete, packs to
+ * forget); a set to test membership in is a struct drfs_idset (base.h).
+ */
+struct id_list {
 	struct drfs_id *v;
 	size_t n, cap;
-	bool sorted;
 };
 
 struct full_entry {
@@ -73,20 +75,27 @@ int repo_scan_db(struct drfs_repo *r, enum drfs_db db, drfs_kv_cb cb,
 		 void *userdata);
 int repo_apply_index_object(struct drfs_txn *t, const void *p, size_t len,
 			    const struct name_list *listed,
-			    struct drfs_idset *skipped, struct idset *named);
+			    struct drfs_idset *skipped,
+			    struct drfs_idset *named);
+int repo_seen_vanished(struct drfs_txn *t, const struct name_list *present,
+		       struct name_list *gone);
+int repo_ids_vanished(struct drfs_txn *t, enum drfs_db db,
+		      void (*name)(const struct drfs_id *id, char *out),
+		      const struct name_list *present, struct id_list *gone);
 int drfs_repo_sync(struct drfs_repo *r, bool full);
 /* ---- doomed.c ------------------------------------------------------------ */
 int drfs_repo_pack_doomed(struct drfs_txn *t, const struct drfs_id *pack);
 int repo_index_pack(struct drfs_txn *t, const struct drfs_id *pack,
 		    uint32_t pack_len, const struct drfs_pack_entry *es,
 		    const uint8_t *raw, size_t n);
-int repo_idset_add(struct idset *s, const struct drfs_id *id);
+int repo_id_list_add(struct id_list *l, const struct drfs_id *id);
 int repo_u32_cmp(const void *a, const void *b);
 int repo_drop_unnamed(struct drfs_repo *r, struct name_list *present,
-		      struct idset *named, const struct name_list *packs);
+		      const struct drfs_idset *named,
+		      const struct name_list *packs);
 int repo_apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
 			const struct drfs_buf *payload);
-int repo_forget_deletions(struct drfs_repo *r, struct idset *gone);
+int repo_forget_deletions(struct drfs_repo *r, const struct id_list *gone);
 int repo_sync_deletions(struct drfs_repo *r);
 /* ---- trailers.c ---------------------------------------------------------- */
 int repo_cross_check(struct drfs_repo *r, const struct name_list *packs,

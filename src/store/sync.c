@@ -262,7 +262,8 @@ int repo_scan_db(struct drfs_repo *r, enum drfs_db db, drfs_kv_cb cb,
  */
 int repo_apply_index_object(struct drfs_txn *t, const void *p, size_t len,
 			    const struct name_list *listed,
-			    struct drfs_idset *skipped, struct idset *named)
+			    struct drfs_idset *skipped,
+			    struct drfs_idset *named)
 {
 	struct drfs_indexobj_iter it;
 	struct drfs_id pack;
@@ -282,19 +283,20 @@ int repo_apply_index_object(struct drfs_txn *t, const void *p, size_t len,
 			}
 		}
 		e = repo_index_pack(t, &pack, plen, NULL, raw, n);
-		if (e >= 0 && named)
-			e = repo_idset_add(named, &pack);
+		if (e >= 0 && named && drfs_idset_add(named, &pack) < 0)
+			e = -ENOMEM;
 	}
 	return e;
 }
 
 struct seen_scan {
-	struct name_list *present;
-	bool vanished;
+	const struct name_list *present;
+	struct name_list *gone; /* NULL: stop at the first */
+	bool any;
 };
 
-static int seen_check(const void *key, size_t klen, const void *val,
-		      size_t vlen, void *userdata)
+static int seen_gone_cb(const void *key, size_t klen, const void *val,
+			size_t vlen, void *userdata)
 {
 	struct seen_scan *s = userdata;
 	char name[DRFS_OBJECT_NAME_MAX];
@@ -304,11 +306,24 @@ static int seen_check(const void *key, size_t klen, const void *val,
 		return 0;
 	memcpy(name, key, klen);
 	name[klen] = 0;
-	if (!repo_name_in(s->present, name)) {
-		s->vanished = true;
-		return 1;
-	}
-	return 0;
+	if (repo_name_in(s->present, name))
+		return 0;
+	s->any = true;
+	/* collected: deleting while scanning is not allowed */
+	return s->gone ? repo_collect_name(name, 0, s->gone) : 1;
+}
+
+/*
+ * The index objects the cache loaded (SEEN) that present (sorted) lacks:
+ * each collected into gone, or with gone NULL only whether there is one.
+ * Returns 1 if one vanished, 0 if none, or a negative errno.
+ */
+int repo_seen_vanished(struct drfs_txn *t, const struct name_list *present,
+		       struct name_list *gone)
+{
+	struct seen_scan s = { .present = present, .gone = gone };
+	int e = drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_gone_cb, &s);
+	return e < 0 ? e : s.any;
 }
 
 /*
@@ -322,7 +337,7 @@ static int seen_check(const void *key, size_t klen, const void *val,
  */
 static int sync_kind(struct drfs_repo *r, struct name_list *l,
 		     enum drfs_obj_kind kind, const struct name_list *listed,
-		     struct drfs_idset *skipped, struct idset *named)
+		     struct drfs_idset *skipped, struct drfs_idset *named)
 {
 	const size_t batch = 64;
 	struct fetch_job *jobs = calloc(batch, sizeof(*jobs));
@@ -477,34 +492,39 @@ int drfs_repo_verify_objects(struct drfs_repo *r, enum drfs_obj_kind kind,
 	return e;
 }
 
-struct snap_scan {
-	struct name_list *present;
-	struct drfs_id *gone;
-	size_t n, cap;
+struct ids_scan {
+	const struct name_list *present;
+	void (*name)(const struct drfs_id *id, char *out);
+	struct id_list *gone;
 };
 
-static int snap_gone(const void *key, size_t klen, const void *val,
-		     size_t vlen, void *userdata)
+static int id_gone_cb(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *userdata)
 {
-	struct snap_scan *s = userdata;
+	struct ids_scan *s = userdata;
 	char name[DRFS_OBJECT_NAME_MAX];
+	struct drfs_id id;
 	(void)val;
 	(void)vlen;
 	if (klen != DRFS_ID_LEN)
 		return 0;
-	drfs_name_snapshot((const struct drfs_id *)key, name);
+	memcpy(id.b, key, DRFS_ID_LEN);
+	s->name(&id, name);
 	if (repo_name_in(s->present, name))
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		void *p = realloc(s->gone, cap * sizeof(*s->gone));
-		if (!p)
-			return -ENOMEM;
-		s->gone = p;
-		s->cap = cap;
-	}
-	memcpy(s->gone[s->n++].b, key, DRFS_ID_LEN);
-	return 0;
+	return repo_id_list_add(s->gone, &id);
+}
+
+/*
+ * The ids that key db whose objects (named by name) present (sorted)
+ * lacks: added to gone, in key order.
+ */
+int repo_ids_vanished(struct drfs_txn *t, enum drfs_db db,
+		      void (*name)(const struct drfs_id *id, char *out),
+		      const struct name_list *present, struct id_list *gone)
+{
+	struct ids_scan s = { .present = present, .name = name, .gone = gone };
+	return drfs_kv_scan(t, db, NULL, 0, id_gone_cb, &s);
 }
 
 static bool snap_listed(void *ud, const struct drfs_id *id)
@@ -549,10 +569,10 @@ static int sync_records(struct drfs_repo *r)
 static int sync_repo(struct drfs_repo *r, bool full, bool repair)
 {
 	struct name_list snaps = { 0 }, idx = { 0 }, packs = { 0 };
-	struct drfs_idset skipped = { 0 }, none = { 0 };
-	struct idset named = { 0 };
+	struct drfs_idset skipped = { 0 }, none = { 0 }, named = { 0 };
 	struct drfs_txn *t;
 	int e, n_skipped;
+	bool vanished = false;
 
 	r->damaged = 0;
 	if (repair) {
@@ -570,18 +590,21 @@ static int sync_repo(struct drfs_repo *r, bool full, bool repair)
 	 * has, then drop the packs none of them names (below). Never an
 	 * empty cache in between: a mount reads from it all the while.
 	 */
-	struct seen_scan ss = { .present = &idx };
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out;
-	e = drfs_kv_scan(t, DRFS_DB_SEEN, NULL, 0, seen_check, &ss);
+	e = repo_seen_vanished(t, &idx, NULL);
 	drfs_txn_abort(t);
+	if (e > 0) {
+		vanished = true;
+		e = 0;
+	}
 	/* deletion records first: their packs never displace others */
 	e = e ?: repo_sync_deletions(r);
 	if (e < 0)
 		goto out;
 	n_skipped = sync_kind(r, &idx, DRFS_OBJ_INDEX, repair ? &packs : NULL,
-			      &skipped, ss.vanished ? &named : NULL);
+			      &skipped, vanished ? &named : NULL);
 	if (n_skipped < 0) {
 		e = n_skipped;
 		goto out;
@@ -597,31 +620,32 @@ static int sync_repo(struct drfs_repo *r, bool full, bool repair)
 	e = sync_records(r);
 	if (e < 0)
 		goto out;
-	struct snap_scan sc = { .present = &snaps };
+	struct id_list gone = { 0 };
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
 		goto out;
-	e = drfs_kv_scan(t, DRFS_DB_SNAPS, NULL, 0, snap_gone, &sc);
+	e = repo_ids_vanished(t, DRFS_DB_SNAPS, drfs_name_snapshot, &snaps,
+			      &gone);
 	drfs_txn_abort(t);
-	if (e >= 0 && sc.n) {
+	if (e >= 0 && gone.n) {
 		e = drfs_txn_begin(r->index, true, &t);
-		for (size_t i = 0; e >= 0 && i < sc.n; i++)
-			drfs_kv_del(t, DRFS_DB_SNAPS, sc.gone[i].b,
+		for (size_t i = 0; e >= 0 && i < gone.n; i++)
+			drfs_kv_del(t, DRFS_DB_SNAPS, gone.v[i].b,
 				    DRFS_ID_LEN);
 		if (e >= 0)
 			e = drfs_txn_commit(t);
 	}
-	free(sc.gone);
+	free(gone.v);
 	e = e ?: drfs_history_settle(r, snap_listed, &snaps);
 	if (e < 0)
 		goto out;
 
 	/* the packs themselves: only where the index objects fall short */
 	bool all = full || repair || n_skipped;
-	if (all || ss.vanished) {
+	if (all || vanished) {
 		if (!repair)
 			e = repo_list_names(r, "data/", &packs);
-		if (e >= 0 && ss.vanished)
+		if (e >= 0 && vanished)
 			e = repo_drop_unnamed(r, &idx, &named, &packs);
 		e = e
 			    ?: repo_cross_check(r, &packs, all ? NULL : &none,
@@ -629,7 +653,7 @@ static int sync_repo(struct drfs_repo *r, bool full, bool repair)
 	}
 out:
 	drfs_idset_free(&skipped);
-	free(named.v);
+	drfs_idset_free(&named);
 	repo_name_list_free(&packs);
 	repo_name_list_free(&snaps);
 	repo_name_list_free(&idx);

@@ -154,14 +154,8 @@ static struct pack *pack_new(void)
 
 static int pack_add_entry(struct pack *p, const struct drfs_pack_entry *e)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 64;
-		void *n = realloc(p->entries, cap * sizeof(*p->entries));
-		if (!n)
-			return -ENOMEM;
-		p->entries = n;
-		p->cap = cap;
-	}
+	if (drfs_grow(&p->entries, &p->cap, p->n, sizeof(*p->entries), 64) < 0)
+		return -ENOMEM;
 	p->entries[p->n++] = *e;
 	return 0;
 }
