@@ -7,35 +7,12 @@
  * extents are taken from the parent's tree. Everything else is read once,
  * data regions only (SEEK_DATA/SEEK_HOLE keep holes as holes), chunked on
  * this thread while the writer's workers compress, encrypt and upload.
+ *
+ * Rooms, over backupint.h: this file (the walk of the directory, its
+ * trees, the snapshot), backupfile.c (a file's data through the chunker,
+ * extended attributes, the parent's extents, read-ahead across files).
  */
-#include <dirent.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
-#include <unistd.h>
-
-#include "drfs/limits.h"
-#include "drfs/lock.h"
-#include "drfs/log.h"
-#include "drfs/ops.h"
-#include "drfs/stack.h"
-
-struct bk {
-	struct drfs_repo *r;
-	struct drfs_writer *w;
-	const struct drfs_backup_opts *o;
-	uint8_t *win;
-	size_t win_cap;
-	struct drfs_snapshot *snap;
-	uint64_t errors;
-	dev_t root_dev; /* --one-file-system: the file system not left */
-	/* the directory being read, from the root ("/a/b"; "" at the root):
-	 * for messages and anchored exclude patterns */
-	char path[PATH_MAX * 2];
-};
+#include "backupint.h"
 
 static void report(struct bk *b, const char *name, int e, const char *what)
 {
@@ -46,278 +23,6 @@ static void report(struct bk *b, const char *name, int e, const char *what)
 		b->o->report(b->o->report_data, "\"%s/%s\": %s: %s", b->path,
 			     name, what, drfs_strerror(e));
 }
-
-struct emit_ctx {
-	struct bk *b;
-	struct drfs_extent_vec *x;
-	bool failed; /* the writer refused a chunk: fatal to the backup */
-};
-
-static int emit_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
-{
-	struct emit_ctx *c = ud;
-	struct drfs_id id;
-	int e = drfs_writer_put_blob(c->b->w, DRFS_BLOB_DATA, p, len, &id);
-	if (e > 0 && c->b->o->progress)
-		c->b->o->progress->bytes_new += len;
-	e = e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
-	c->failed = e < 0;
-	return e;
-}
-
-/*
- * Read a regular file into extents. Returns 0 or a negative errno: for the
- * file (reported, skipped), or a writer failure, which is fatal to the
- * caller and marked by *fatal.
- */
-static int read_file(struct bk *b, int dirfd, const char *name,
-		     const struct stat *st, struct drfs_extent_vec *x,
-		     uint64_t *size, bool *fatal)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOATIME |
-					     O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	uint64_t end = (uint64_t)st->st_size, last = 0;
-	struct emit_ctx ec = { .b = b, .x = x };
-	struct drfs_chunk_fd c = {
-		.chunker = &b->r->chunker,
-		.win = b->win,
-		.win_cap = b->win_cap,
-		.emit = emit_chunk,
-		.ud = &ec,
-		.bytes_read = b->o->progress ? &b->o->progress->bytes : NULL,
-	};
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	int e = drfs_chunk_fd(&c, fd, end, &last);
-	*fatal = e < 0 && ec.failed;
-	close(fd);
-	*size = MAX(end, last);
-	return e;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-struct xattr_vec {
-	struct drfs_xattr *v;
-	size_t n;
-	char *names;
-	uint8_t *values;
-};
-
-static void xattr_vec_free(struct xattr_vec *xv)
-{
-	free(xv->v);
-	free(xv->names);
-	free(xv->values);
-	memset(xv, 0, sizeof(*xv));
-}
-
-static int cmp_xattr(const void *a, const void *b)
-{
-	const struct drfs_xattr *x = a, *y = b;
-	return strcmp((const char *)x->name, (const char *)y->name);
-}
-
-static int read_xattrs(int dirfd, const char *name, struct xattr_vec *xv)
-{
-	char p[64 + NAME_MAX];
-	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd, name);
-	memset(xv, 0, sizeof(*xv));
-	ssize_t len = llistxattr(p, NULL, 0);
-	if (len <= 0)
-		return len < 0 && errno != ENOTSUP && errno != ENODATA ? -errno
-									: 0;
-	xv->names = malloc((size_t)len + 1);
-	if (!xv->names)
-		return -ENOMEM;
-	len = llistxattr(p, xv->names, (size_t)len);
-	if (len < 0) {
-		xattr_vec_free(xv);
-		return errno == ERANGE ? -EAGAIN : -errno;
-	}
-	size_t count = 0;
-	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(xv->names + i) + 1)
-		count++;
-	xv->v = calloc(count ? count : 1, sizeof(*xv->v));
-	size_t vcap = 0, vlen = 0;
-	if (!xv->v)
-		goto nomem;
-	/* values into one buffer; pointers fixed up after */
-	size_t *offs = calloc(count ? count : 1, sizeof(size_t));
-	if (!offs)
-		goto nomem;
-	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(xv->names + i) + 1) {
-		const char *xn = xv->names + i;
-		ssize_t s = lgetxattr(p, xn, NULL, 0);
-		if (s < 0)
-			continue; /* vanished */
-		if ((size_t)s > DRFS_XATTR_VALUE_MAX ||
-		    strlen(xn) > DRFS_XATTR_NAME_MAX)
-			continue;
-		if (vlen + (size_t)s > vcap) {
-			vcap = (vlen + (size_t)s) * 2 + 64;
-			void *nv = realloc(xv->values, vcap);
-			if (!nv) {
-				free(offs);
-				goto nomem;
-			}
-			xv->values = nv;
-		}
-		s = lgetxattr(p, xn, xv->values + vlen, (size_t)s);
-		if (s < 0)
-			continue;
-		xv->v[xv->n].name = (const uint8_t *)xn;
-		xv->v[xv->n].name_len = strlen(xn);
-		xv->v[xv->n].value_len = (size_t)s;
-		offs[xv->n] = vlen;
-		vlen += (size_t)s;
-		xv->n++;
-	}
-	for (size_t i = 0; i < xv->n; i++)
-		xv->v[i].value = xv->values ? xv->values + offs[i]
-					    : (const uint8_t *)"";
-	free(offs);
-	qsort(xv->v, xv->n, sizeof(*xv->v), cmp_xattr);
-	return 0;
-nomem:
-	xattr_vec_free(xv);
-	return -ENOMEM;
-}
-
-static bool parent_extents_ok(struct bk *b, struct drfs_node *pn,
-			      struct drfs_extent_vec *x)
-{
-	struct drfs_extent ex;
-	int e;
-	while ((e = drfs_node_next_extent(pn, &ex)) > 0) {
-		if (drfs_repo_blob_find(b->r, &ex.id, NULL, NULL) < 0)
-			return false;
-		if (drfs_extent_vec_push(x, ex.off, ex.len, &ex.id) < 0)
-			return false;
-	}
-	return e == 0;
-}
-
-/*
- * Read-ahead across files. Reading a directory of small files one after
- * another waits for the disk once per file while the compression workers
- * idle; an initial backup ran 12.4 s with a cold page cache against 8 s
- * with a warm one. So ahead of the file being read, the next regular files
- * of the directory get POSIX_FADV_WILLNEED (their first PREFETCH_FILE_MAX
- * bytes; the kernel's sequential read-ahead does the rest), up to
- * PREFETCH_BYTES and PREFETCH_FILES in flight. Only in directories the
- * parent snapshot lacks: there every file is read; in the others most
- * files are unchanged and reading them ahead would be waste.
- */
-#define PREFETCH_BYTES (32u << 20)
-#define PREFETCH_FILES 64
-#define PREFETCH_FILE_MAX (8u << 20)
-
-struct prefetch {
-	bool on;
-	size_t next;           /* first entry not looked at yet */
-	uint64_t bytes;        /* advised ahead of the reader */
-	uint64_t len[PREFETCH_FILES]; /* ring: bytes advised per file */
-	size_t idx[PREFETCH_FILES];   /* ring: which entry */
-	size_t head, n;
-};
-
-struct bk_dir;
-static int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
-		       const struct stat *st);
-
-static void prefetch_ahead(struct bk *b, struct bk_dir *d,
-			   struct prefetch *pf, int dirfd, char **names,
-			   size_t n_names, size_t cur)
-{
-	/* what the reader has reached is no longer ahead */
-	while (pf->n && pf->idx[pf->head] <= cur) {
-		pf->bytes -= pf->len[pf->head];
-		pf->head = (pf->head + 1) % PREFETCH_FILES;
-		pf->n--;
-	}
-	if (pf->next <= cur)
-		pf->next = cur + 1;
-	while (pf->next < n_names && pf->n < PREFETCH_FILES &&
-	       pf->bytes < PREFETCH_BYTES) {
-		size_t j = pf->next++;
-		if ((unsigned char)names[j][-1] != DT_REG)
-			continue; /* never open devices or FIFOs ahead */
-		int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-		int fd = openat(dirfd, names[j], fl | O_NOATIME);
-		if (fd < 0 && errno == EPERM) /* O_NOATIME: not the owner */
-			fd = openat(dirfd, names[j], fl);
-		if (fd < 0)
-			continue;
-		struct stat st;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size &&
-		    bk_excluded(b, d, names[j], &st) == 0) {
-			uint64_t l = MIN((uint64_t)st.st_size,
-					 (uint64_t)PREFETCH_FILE_MAX);
-			if (posix_fadvise(fd, 0, (off_t)l,
-					  POSIX_FADV_WILLNEED) == 0) {
-				size_t k = (pf->head + pf->n) % PREFETCH_FILES;
-				pf->len[k] = l;
-				pf->idx[k] = j;
-				pf->n++;
-				pf->bytes += l;
-			}
-		}
-		close(fd);
-	}
-}
-
-static void node_from_stat(struct drfs_node *n, const struct stat *st)
-{
-	n->mode = st->st_mode;
-	n->uid = st->st_uid;
-	n->gid = st->st_gid;
-	n->mtime = st->st_mtim;
-	n->atime = st->st_atim;
-	n->ctime = st->st_ctim;
-	n->size = (uint64_t)st->st_size;
-	n->nlink = (uint32_t)st->st_nlink;
-	n->ino = (uint64_t)st->st_ino;
-	n->rdev = (uint64_t)st->st_rdev;
-}
-
-/*
- * The walk: the directories from the root to the one being read are frames
- * on the heap (stack.h), not on the C stack, so any depth is walked. Only
- * the root and the deepest DIR_FDS of them hold a descriptor, so the walk
- * needs fewer than 40 whatever the depth (systemd's default limit is 1024).
- * A directory above those is closed, and reopened on the way back up
- * through ".." of the directory below, which must lead to the same
- * directory (device and inode): a directory moved elsewhere meanwhile is
- * still read whole. If ".." leads elsewhere (the one below was moved out),
- * the directory is looked up again by name from the nearest one still
- * open; if it is not found that way either, that is reported, and its
- * entries not read yet are left out of the snapshot.
- */
-#define DIR_FDS 32
-
-struct bk_dir {
-	int fd;        /* -1: closed (neither the root nor a deepest one) */
-	dev_t dev;     /* what fd must be, checked when it is reopened */
-	ino_t ino;
-	size_t plen;   /* b->path's length here */
-	struct drfs_buf ptree; /* its tree in the parent snapshot, or empty */
-	struct drfs_buf tree;  /* its tree, being encoded */
-	struct drfs_tree_enc enc;
-	char **names;  /* its entries, sorted; the d_type rides in front */
-	size_t n_names, cap_names;
-	size_t next;   /* the entry to read next */
-	struct prefetch pf;
-	/* its entry in the directory above, added once its tree is stored */
-	struct drfs_node node;
-	struct xattr_vec xv;
-};
 
 static struct bk_dir *bk_at(const struct drfs_stack *w, size_t i)
 {
@@ -339,7 +44,7 @@ static void bk_dir_release(void *frame)
 	drfs_tree_enc_release(&d->enc);
 	drfs_buf_release(&d->ptree);
 	drfs_buf_release(&d->tree);
-	xattr_vec_free(&d->xv);
+	bk_xattr_vec_free(&d->xv);
 }
 
 static int dir_open(int dirfd, const char *name)
@@ -377,16 +82,10 @@ static int read_names(struct bk_dir *d, int fd)
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (d->n_names == d->cap_names) {
-			size_t cap = d->cap_names ? 2 * d->cap_names : 64;
-			void *p = realloc(d->names, cap * sizeof(*d->names));
-			if (!p) {
-				e = -ENOMEM;
-				break;
-			}
-			d->names = p;
-			d->cap_names = cap;
-		}
+		e = drfs_grow(&d->names, &d->cap_names, d->n_names,
+			      sizeof(*d->names), 64);
+		if (e < 0)
+			break;
 		/* the d_type rides in front of the name, for the prefetch */
 		size_t l = strlen(de->d_name);
 		char *nm = malloc(l + 2);
@@ -402,7 +101,7 @@ static int read_names(struct bk_dir *d, int fd)
 	if (e < 0)
 		names_free(d);
 	else if (d->n_names)
-		qsort(d->names, d->n_names, sizeof(*d->names), cmp_str);
+		qsort(d->names, d->n_names, sizeof(*d->names), bk_cmp_str);
 	return e;
 }
 
@@ -546,8 +245,8 @@ static int bk_leave(struct bk *b, struct drfs_stack *w, struct drfs_id *ret)
 {
 	struct bk_dir *d = drfs_stack_top(w);
 	int e = 0;
-	if (d->tree.len == 0)
-		e = drfs_buf_u8(&d->tree, 1); /* empty directory: version only */
+	if (d->tree.len == 0) /* empty directory: version only */
+		e = drfs_buf_u8(&d->tree, 1);
 	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, d->tree.p,
 				      d->tree.len, ret);
 	if (e < 0)
@@ -591,8 +290,8 @@ static int bk_add(struct bk *b, struct bk_dir *d, const struct drfs_node *n,
  * file system), -1 a directory on another file system (a mount point:
  * kept as an empty directory, as tar and restic do), 0 backed up.
  */
-static int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
-		       const struct stat *st)
+int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
+		const struct stat *st)
 {
 	const struct drfs_excludes *x = b->o->excludes;
 	if (x && x->n) {
@@ -637,7 +336,7 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 	int e = 0;
 
 	if (d->pf.on)
-		prefetch_ahead(b, d, &d->pf, d->fd, d->names, d->n_names, i);
+		bk_prefetch_ahead(b, d, &d->pf, d->fd, d->names, d->n_names, i);
 	if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		report(b, name, -errno, "cannot stat");
 		return 0;
@@ -645,13 +344,13 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 	int skip = bk_excluded(b, d, name, &st);
 	if (skip > 0)
 		return 0;
-	node_from_stat(&node, &st);
+	bk_node_from_stat(&node, &st);
 	node.name = (const uint8_t *)name;
 	node.name_len = strlen(name);
 	if (d->ptree.len)
 		have_pn = drfs_tree_find(d->ptree.p, d->ptree.len, node.name,
 					 node.name_len, &pn) == 0;
-	int xe = read_xattrs(d->fd, name, &xv);
+	int xe = bk_read_xattrs(d->fd, name, &xv);
 	if (xe < 0)
 		report(b, name, xe, "cannot read extended attributes");
 
@@ -666,13 +365,13 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 		    pn.mtime.tv_nsec == node.mtime.tv_nsec &&
 		    pn.ctime.tv_sec == node.ctime.tv_sec &&
 		    pn.ctime.tv_nsec == node.ctime.tv_nsec &&
-		    parent_extents_ok(b, &pn, &x)) {
+		    bk_parent_extents_ok(b, &pn, &x)) {
 			if (b->o->progress)
 				b->o->progress->bytes += node.size;
 		} else {
 			x.n = 0;
-			e = read_file(b, d->fd, name, &st, &x, &node.size,
-				      &fatal);
+			e = bk_read_file(b, d->fd, name, &st, &x, &node.size,
+					 &fatal);
 			if (e < 0 && fatal)
 				goto out;
 			if (e < 0) {
@@ -699,7 +398,7 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 		}
 		/* replaced since the fstatat: what is read is what counts */
 		if (sst.st_dev != st.st_dev || sst.st_ino != st.st_ino)
-			node_from_stat(&node, &sst);
+			bk_node_from_stat(&node, &sst);
 		snprintf(b->path + d->plen, sizeof(b->path) - d->plen, "/%s",
 			 name);
 		bool pdir = have_pn && S_ISDIR(pn.mode);
@@ -732,7 +431,7 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 	e = bk_add(b, d, &node, &xv, &x);
 out:
 	free(x.v);
-	xattr_vec_free(&xv);
+	bk_xattr_vec_free(&xv);
 	return e;
 }
 
@@ -769,7 +468,7 @@ static int backup_walk(struct bk *b, int fd, const struct drfs_id *parent,
 		/* d's entry, in the directory above */
 		d->node.subtree = id;
 		e = bk_add(b, drfs_stack_top(&w), &d->node, &d->xv, NULL);
-		xattr_vec_free(&d->xv);
+		bk_xattr_vec_free(&d->xv);
 	}
 	for (size_t i = 1; i < w.depth; i++) /* the root's is the caller's */
 		if (bk_at(&w, i)->fd >= 0)
@@ -791,11 +490,11 @@ static int backup_root_meta(struct bk *b, int fd, const struct drfs_id *root,
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	node_from_stat(&n, &st);
+	bk_node_from_stat(&n, &st);
 	n.name = (const uint8_t *)"root";
 	n.name_len = 4;
 	n.subtree = *root;
-	e = read_xattrs(fd, ".", &xv);
+	e = bk_read_xattrs(fd, ".", &xv);
 	if (e < 0)
 		report(b, ".", e, "cannot read extended attributes");
 	drfs_buf_init(&tree, DRFS_BLOB_MAX);
@@ -805,7 +504,7 @@ static int backup_root_meta(struct bk *b, int fd, const struct drfs_id *root,
 				      ret);
 	drfs_tree_enc_release(&enc);
 	drfs_buf_release(&tree);
-	xattr_vec_free(&xv);
+	bk_xattr_vec_free(&xv);
 	return e < 0 ? e : 0;
 }
 
@@ -872,7 +571,8 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	size_t used = 0;
 	for (size_t i = 0; i < o->n_tags && i < DRFS_TAGS_MAX; i++) {
 		size_t l = strlen(o->tags[i]);
-		if (l == 0 || l > DRFS_TAG_MAX || used + l + 1 > DRFS_TAGS_BUF) {
+		if (l == 0 || l > DRFS_TAG_MAX ||
+		    used + l + 1 > DRFS_TAGS_BUF) {
 			e = -EINVAL;
 			goto out;
 		}

@@ -17,92 +17,13 @@
  * of another kind is a conflict, not something to enter; an existing file
  * with other hard links is replaced, not written through; a hard link
  * goes only to a file this restore made, checked by inode at link time.
+ *
+ * Rooms, over restoreint.h: this file (the walk, what to do with each
+ * entry, drfs_restore), restorefile.c (the workers writing regular
+ * files), restoremeta.c (metadata, hard-link groups, and what follows the
+ * workers: hard links, directories' metadata, the root's).
  */
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
-#include <unistd.h>
-
-#include "drfs/limits.h"
-#include "drfs/log.h"
-#include "drfs/ondisk.h"
-#include "drfs/ops.h"
-
-struct meta {
-	uint32_t mode, uid, gid;
-	struct timespec atime, mtime;
-	size_t n_xattrs;
-	/* xattrs copied: name\0 then le32 value length, value */
-	uint8_t *xattrs;
-	size_t xattrs_len;
-};
-
-enum how {
-	H_NEW,        /* create it (O_EXCL) */
-	H_REWRITE,    /* the existing file (dev, ino) is rewritten */
-	H_IF_CHANGED, /* ... unless its content matches */
-};
-
-struct file_job {
-	struct file_job *next;
-	char *path; /* relative to the target */
-	uint64_t size;
-	struct meta m;
-	enum how how;
-	bool first;     /* first name of hard-link group `group` */
-	uint64_t group;
-	dev_t dev;      /* the existing file (H_REWRITE, H_IF_CHANGED) */
-	ino_t ino;
-	size_t n_ext;
-	struct drfs_extent ext[];
-};
-
-struct dir_meta {
-	char *path;
-	struct meta m;
-	dev_t dev;
-	ino_t ino;
-};
-
-struct link_job {
-	char *path;     /* to create */
-	uint64_t group; /* snapshot inode number */
-	bool replace;   /* an entry of the same kind is there: remove it */
-};
-
-/* The first name made of each hard-link group. */
-struct ino_map {
-	uint64_t group;
-	char *path;     /* NULL: empty slot */
-	bool made;      /* this restore made it: dev, ino */
-	dev_t dev;
-	ino_t ino;
-};
-
-struct rs {
-	struct drfs_repo *r;
-	const struct drfs_restore_opts *o;
-	int root;                     /* the target */
-	struct drfs_treewalk w;       /* the walk's */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct file_job *head, *tail; /* (lock) */
-	size_t queued;                /* (lock) */
-	bool done;                    /* (lock) */
-	int errors;                   /* (lock) */
-	int fatal;                    /* (lock) */
-
-	struct dir_meta *dirs;        /* the walk's, then after the workers */
-	size_t n_dirs, cap_dirs;
-	struct link_job *links;
-	size_t n_links, cap_links;
-	struct ino_map *inos;         /* inserted by the walk (lock); made,
-					 dev, ino set by workers (lock) */
-	size_t n_inos, cap_inos;
-};
+#include "restoreint.h"
 
 int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret)
 {
@@ -131,7 +52,7 @@ static void count_error(struct rs *s)
 }
 
 /* A failure of the entry at path (relative to the target). */
-static void problem(struct rs *s, const char *path, int e, const char *what)
+void rst_problem(struct rs *s, const char *path, int e, const char *what)
 {
 	count_error(s);
 	if (s->o->report)
@@ -141,7 +62,7 @@ static void problem(struct rs *s, const char *path, int e, const char *what)
 }
 
 /* ... whose message says it all. */
-static void problem_msg(struct rs *s, const char *path, const char *what)
+void rst_problem_msg(struct rs *s, const char *path, const char *what)
 {
 	count_error(s);
 	if (s->o->report)
@@ -150,13 +71,13 @@ static void problem_msg(struct rs *s, const char *path, const char *what)
 }
 
 /* What happened at path: someone swapped it (-ESTALE), or error e. */
-static void failed(struct rs *s, const char *path, int e, const char *what)
+void rst_failed(struct rs *s, const char *path, int e, const char *what)
 {
 	if (e == -ESTALE)
-		problem_msg(s, path, "was replaced during the restore; left "
-				     "as it is");
+		rst_problem_msg(s, path, "was replaced during the restore; "
+					     "left as it is");
 	else
-		problem(s, path, e, what);
+		rst_problem(s, path, e, what);
 }
 
 static void kept(struct rs *s)
@@ -165,481 +86,14 @@ static void kept(struct rs *s)
 		s->o->progress->kept++;
 }
 
-/* ---- metadata ------------------------------------------------------------ */
-
-/*
- * A name from the repository that cannot be used: refused, named. what:
- * "an entry", ...; kind: what it is not a valid one of.
- */
-static void refuse(struct rs *s, const char *path, const char *what,
-		   const uint8_t *name, size_t len, const char *kind)
-{
-	char q[96], msg[192];
-	drfs_name_quote(name, len, q, sizeof(q));
-	snprintf(msg, sizeof(msg), "refused %s named %s: not a valid %s", what,
-		 q, kind);
-	problem_msg(s, path, msg);
-}
-
-/*
- * The metadata of node n, whose path is path. An extended attribute whose
- * name holds a NUL byte is refused (named, counted): no such attribute
- * can exist, and set_xattrs() would read past the copy.
- */
-static int meta_from(struct rs *s, const char *path, struct meta *m,
-		     struct drfs_node *n)
-{
-	struct drfs_xattr x;
-	struct drfs_buf b;
-	int e;
-	m->mode = n->mode;
-	m->uid = n->uid;
-	m->gid = n->gid;
-	m->atime = n->atime;
-	m->mtime = n->mtime;
-	m->n_xattrs = 0;
-	m->xattrs = NULL;
-	m->xattrs_len = 0;
-	if (!n->n_xattrs)
-		return 0;
-	drfs_buf_init(&b, SIZE_MAX);
-	while ((e = drfs_node_next_xattr(n, &x)) > 0) {
-		if (memchr(x.name, 0, x.name_len)) {
-			refuse(s, path, "an extended attribute", x.name,
-			       x.name_len, "attribute name");
-			continue;
-		}
-		e = drfs_buf_append(&b, x.name, x.name_len);
-		e = e ?: drfs_buf_u8(&b, 0);
-		e = e ?: drfs_buf_le32(&b, (uint32_t)x.value_len);
-		e = e ?: drfs_buf_append(&b, x.value, x.value_len);
-		if (e < 0)
-			break;
-		m->n_xattrs++;
-	}
-	if (e < 0) {
-		drfs_buf_release(&b);
-		return e;
-	}
-	m->xattrs = drfs_buf_steal(&b, &m->xattrs_len);
-	return 0;
-}
-
-/*
- * Set m's xattrs: fd >= 0: fsetxattr, else setxattr of path (a
- * /proc/self/fd/N). First error.
- */
-static int set_xattrs(const struct meta *m, int fd, const char *path)
-{
-	const uint8_t *p = m->xattrs;
-	int e = 0;
-	for (size_t i = 0; i < m->n_xattrs; i++) {
-		const char *name = (const char *)p;
-		p += strlen(name) + 1;
-		uint32_t vl = drfs_get_le32(p);
-		p += 4;
-		int r = fd >= 0 ? fsetxattr(fd, name, p, vl, 0)
-				: setxattr(path, name, p, vl, 0);
-		if (r < 0 && !e)
-			e = -errno;
-		p += vl;
-	}
-	return e;
-}
-
-/*
- * Ownership, mode, xattrs, times of an open regular file or directory; in
- * that order (chown clears setuid). First error.
- */
-static int meta_apply_fd(int fd, const struct meta *m)
-{
-	int e = 0;
-	if (fchown(fd, m->uid, m->gid) < 0)
-		e = -errno;
-	if (fchmod(fd, m->mode & 07777) < 0 && !e)
-		e = -errno;
-	int xe = set_xattrs(m, fd, NULL);
-	e = e ?: xe;
-	struct timespec ts[2] = { m->atime, m->mtime };
-	if (futimens(fd, ts) < 0 && !e)
-		e = -errno;
-	return e;
-}
-
-/*
- * Of the symlink, device, FIFO or socket name in dir (not to be opened for
- * I/O): through an O_PATH fd that must be of its type and have no other
- * name (a hard link swapped in from elsewhere is left alone), as
- * /proc/self/fd/N, which leads to exactly that inode (a symlink's own:
- * a path through the magic link does not follow it further). Setting them
- * through the name instead would act on whatever the name holds by then.
- */
-static int meta_apply_special(int dir, const char *name, const struct meta *m)
-{
-	char proc[64];
-	struct stat st;
-	int e = 0;
-	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != (m->mode & S_IFMT) ||
-	    st.st_nlink != 1) {
-		close(fd);
-		return -ESTALE;
-	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (chown(proc, m->uid, m->gid) < 0)
-		e = -errno;
-	/* a symlink has no mode of its own */
-	if (!S_ISLNK(m->mode) && chmod(proc, m->mode & 07777) < 0 && !e)
-		e = -errno;
-	int xe = set_xattrs(m, -1, proc);
-	e = e ?: xe;
-	struct timespec ts[2] = { m->atime, m->mtime };
-	if (utimensat(AT_FDCWD, proc, ts, 0) < 0 && !e)
-		e = -errno;
-	close(fd);
-	return e;
-}
-
-/* ---- hard-link groups ---------------------------------------------------- */
-
-/*
- * The first name of each multiply-linked inode: an open-addressing hash
- * table (s->inos, cap_inos a power of two, path NULL = empty), so a tree
- * of a million hard links costs a million look-ups, not 10^12.
- */
-static size_t ino_slot(uint64_t group, size_t cap)
-{
-	uint64_t h = group * 0x9e3779b97f4a7c15ull;
-	return (size_t)(h >> 32) & (cap - 1);
-}
-
-static struct ino_map *ino_find(struct rs *s, uint64_t group)
-{
-	if (!s->cap_inos)
-		return NULL;
-	size_t mask = s->cap_inos - 1;
-	for (size_t i = ino_slot(group, s->cap_inos);; i = (i + 1) & mask) {
-		if (!s->inos[i].path)
-			return NULL;
-		if (s->inos[i].group == group)
-			return &s->inos[i];
-	}
-}
-
-static void ino_put(struct ino_map *v, size_t cap, const struct ino_map *x)
-{
-	size_t i = ino_slot(x->group, cap);
-	while (v[i].path)
-		i = (i + 1) & (cap - 1);
-	v[i] = *x;
-}
-
-/* Under s->lock (workers record into the table). */
-static int ino_add(struct rs *s, uint64_t group, const char *path)
-{
-	if (2 * (s->n_inos + 1) > s->cap_inos) {
-		size_t cap = s->cap_inos ? 2 * s->cap_inos : 64;
-		struct ino_map *v = calloc(cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->cap_inos; i++)
-			if (s->inos[i].path)
-				ino_put(v, cap, &s->inos[i]);
-		free(s->inos);
-		s->inos = v;
-		s->cap_inos = cap;
-	}
-	struct ino_map x = { .group = group, .path = strdup(path) };
-	if (!x.path)
-		return -ENOMEM;
-	ino_put(s->inos, s->cap_inos, &x);
-	s->n_inos++;
-	return 0;
-}
-
-/* This restore made the first name of group: it is st. */
-static void ino_made(struct rs *s, uint64_t group, const struct stat *st)
-{
-	pthread_mutex_lock(&s->lock);
-	struct ino_map *x = ino_find(s, group);
-	if (x) {
-		x->made = true;
-		x->dev = st->st_dev;
-		x->ino = st->st_ino;
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- regular files (workers) --------------------------------------------- */
-
-/* Split path into its directory (opened beneath the target) and name. */
-static int open_parent(struct rs *s, char *path, const char **ret_name)
-{
-	char *slash = strrchr(path, '/');
-	if (!slash) {
-		*ret_name = path;
-		return drfs_open_beneath(s->root, "", O_PATH | O_DIRECTORY, 0);
-	}
-	*slash = 0;
-	int fd = drfs_open_beneath(s->root, path, O_PATH | O_DIRECTORY, 0);
-	*slash = '/';
-	*ret_name = slash + 1;
-	return fd;
-}
-
-/*
- * The existing file (dev, ino) has other names: never write through them
- * (one may be outside the target). Remove this name and create it anew.
- */
-static int recreate(struct rs *s, struct file_job *j)
-{
-	const char *name;
-	struct stat st;
-	int dir = open_parent(s, j->path, &name), fd;
-	if (dir < 0)
-		return dir;
-	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		fd = -errno;
-	else if (st.st_dev != j->dev || st.st_ino != j->ino)
-		fd = -ESTALE;
-	else if (unlinkat(dir, name, 0) < 0)
-		fd = -errno;
-	else if ((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL |
-						 O_NOFOLLOW | O_CLOEXEC,
-			      0600)) < 0)
-		fd = -errno;
-	close(dir);
-	return fd;
-}
-
-/*
- * Open the job's file for writing (1: its content already matches, just
- * set metadata; 0: write it) into *ret_fd.
- */
-static int open_file(struct rs *s, struct file_job *j, struct drfs_buf *buf,
-		     int *ret_fd)
-{
-	struct stat st;
-	int fd, e;
-	if (j->how == H_NEW)
-		fd = drfs_open_beneath(s->root, j->path,
-				       O_WRONLY | O_CREAT | O_EXCL, 0600);
-	else
-		fd = drfs_open_beneath(s->root, j->path,
-				       (j->how == H_IF_CHANGED ? O_RDWR
-							       : O_WRONLY) |
-					       O_NONBLOCK,
-				       0);
-	/* a symlink where the walk made or saw a directory or file */
-	if (fd == -ELOOP || fd == -ENOTDIR)
-		return -ESTALE;
-	if (fd < 0 || j->how == H_NEW) {
-		*ret_fd = fd;
-		return fd < 0 ? fd : 0;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_dev != j->dev || st.st_ino != j->ino) {
-		close(fd);
-		return -ESTALE;
-	}
-	if (st.st_nlink > 1) {
-		close(fd);
-		fd = recreate(s, j);
-		*ret_fd = fd;
-		return fd < 0 ? fd : 0;
-	}
-	*ret_fd = fd;
-	if (j->how == H_IF_CHANGED && (uint64_t)st.st_size == j->size) {
-		uint64_t off, end;
-		bool hole;
-		e = drfs_file_compare(&s->r->keys, fd, j->ext, j->n_ext,
-				      j->size, buf, &off, &end, &hole);
-		if (e == 0)
-			return 1;
-		if (e < 0)
-			goto fail;
-	}
-	if (ftruncate(fd, 0) < 0) {
-		e = -errno;
-		goto fail;
-	}
-	return 0;
-fail:
-	close(fd);
-	*ret_fd = -1;
-	return e;
-}
-
-/* A full disk ends the restore (every later file would fail the same). */
-static void stop_if_full(struct rs *s, int e)
-{
-	if (e != -ENOSPC && e != -EDQUOT)
-		return;
-	pthread_mutex_lock(&s->lock);
-	s->fatal = s->fatal ?: e;
-	pthread_mutex_unlock(&s->lock);
-}
-
-static int restore_file(struct rs *s, struct file_job *j, struct drfs_buf *buf)
-{
-	int fd, e = 0;
-	int same = open_file(s, j, buf, &fd);
-	if (same < 0) {
-		if (same == -EEXIST)
-			problem_msg(s, j->path, "appeared during the restore; "
-						"left as it is");
-		else
-			failed(s, j->path, same, "cannot open");
-		stop_if_full(s, same);
-		return 0;
-	}
-	if (same) {
-		if (s->o->progress)
-			s->o->progress->kept++;
-		goto meta;
-	}
-	if (ftruncate(fd, (off_t)j->size) < 0) {
-		e = -errno;
-		goto out;
-	}
-	for (size_t i = 0; i < j->n_ext; i++) {
-		drfs_buf_reset(buf);
-		int re = drfs_repo_blob_read(s->r, &j->ext[i].id, buf);
-		if (re >= 0 && buf->len != j->ext[i].len)
-			re = -EBADMSG;
-		if (re < 0) {
-			char hex[DRFS_ID_HEX_LEN + 1];
-			char what[160];
-			snprintf(what, sizeof(what),
-				 "cannot restore bytes %llu-%llu (blob %s)",
-				 (unsigned long long)j->ext[i].off,
-				 (unsigned long long)(j->ext[i].off +
-						      j->ext[i].len),
-				 drfs_id_hex(&j->ext[i].id, hex));
-			problem(s, j->path, re, what);
-			continue;
-		}
-		e = drfs_pwrite_all(fd, buf->p, buf->len, j->ext[i].off);
-		if (e < 0)
-			goto out;
-		if (s->o->progress)
-			s->o->progress->bytes += buf->len;
-	}
-meta:
-	if (j->first) {
-		struct stat st;
-		if (fstat(fd, &st) == 0)
-			ino_made(s, j->group, &st);
-	}
-	int me = meta_apply_fd(fd, &j->m);
-	if (me < 0)
-		problem(s, j->path, me, "cannot set metadata");
-out:
-	close(fd);
-	if (e < 0) {
-		problem(s, j->path, e, "cannot write");
-		stop_if_full(s, e);
-	}
-	return e;
-}
-
-static void *worker_main(void *arg)
-{
-	struct rs *s = arg;
-	struct drfs_buf buf;
-	drfs_buf_init(&buf, DRFS_BLOB_MAX);
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		while (!s->head && !s->done)
-			pthread_cond_wait(&s->cond, &s->lock);
-		if (!s->head)
-			break;
-		struct file_job *j = s->head;
-		s->head = j->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->queued--;
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		restore_file(s, j, &buf);
-		if (s->o->progress)
-			s->o->progress->files++;
-		free(j->path);
-		free(j->m.xattrs);
-		free(j);
-		pthread_mutex_lock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
-	drfs_buf_release(&buf);
-	return NULL;
-}
-
-static int queue_file(struct rs *s, const char *path, struct drfs_node *n,
-		      enum how how, const struct stat *st, bool first)
-{
-	struct file_job *j = calloc(1, sizeof(*j) + n->n_extents *
-							    sizeof(j->ext[0]));
-	struct drfs_extent x = { 0 };
-	int e;
-	if (!j)
-		return -ENOMEM;
-	j->path = strdup(path);
-	j->size = n->size;
-	j->how = how;
-	j->first = first;
-	j->group = n->ino;
-	if (how != H_NEW) {
-		j->dev = st->st_dev;
-		j->ino = st->st_ino;
-	}
-	while ((e = drfs_node_next_extent(n, &x)) > 0 &&
-	       j->n_ext < n->n_extents)
-		j->ext[j->n_ext++] = x;
-	if (e >= 0)
-		e = meta_from(s, path, &j->m, n);
-	if (e < 0 || !j->path) {
-		free(j->path);
-		free(j->m.xattrs);
-		free(j);
-		return e < 0 ? e : -ENOMEM;
-	}
-	pthread_mutex_lock(&s->lock);
-	while (s->queued >= 256)
-		pthread_cond_wait(&s->cond, &s->lock);
-	e = s->fatal;
-	if (!e) {
-		if (s->tail)
-			s->tail->next = j;
-		else
-			s->head = j;
-		s->tail = j;
-		s->queued++;
-		pthread_cond_signal(&s->cond);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (e) {
-		free(j->path);
-		free(j->m.xattrs);
-		free(j);
-	}
-	return e;
-}
-
 /* ---- the walk ------------------------------------------------------------ */
 
 static int push_link(struct rs *s, const char *path, uint64_t group,
 		     bool replace)
 {
-	if (s->n_links == s->cap_links) {
-		size_t cap = s->cap_links ? 2 * s->cap_links : 16;
-		void *p = realloc(s->links, cap * sizeof(*s->links));
-		if (!p)
-			return -ENOMEM;
-		s->links = p;
-		s->cap_links = cap;
-	}
+	if (drfs_grow(&s->links, &s->cap_links, s->n_links, sizeof(*s->links),
+		      16) < 0)
+		return -ENOMEM;
 	char *c = strdup(path);
 	if (!c)
 		return -ENOMEM;
@@ -654,15 +108,10 @@ static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (s->n_dirs == s->cap_dirs) {
-		size_t cap = s->cap_dirs ? 2 * s->cap_dirs : 64;
-		void *p = realloc(s->dirs, cap * sizeof(*s->dirs));
-		if (!p)
-			return -ENOMEM;
-		s->dirs = p;
-		s->cap_dirs = cap;
-	}
-	int e = meta_from(s, path, &d.m, n);
+	if (drfs_grow(&s->dirs, &s->cap_dirs, s->n_dirs, sizeof(*s->dirs),
+		      64) < 0)
+		return -ENOMEM;
+	int e = rst_meta_from(s, path, &d.m, n);
 	if (e < 0)
 		return e;
 	d.path = strdup(path);
@@ -755,7 +204,7 @@ static int decide(struct rs *s, int dir, const char *name,
 			 : ow == DRFS_OVERWRITE_REPLACE
 				 ? ""
 				 : " (--overwrite replace removes it)");
-		problem_msg(s, s->w.path, what);
+		rst_problem_msg(s, s->w.path, what);
 		return A_CONFLICT;
 	}
 	bool is_new = newer(n, st);
@@ -782,6 +231,130 @@ static int decide(struct rs *s, int dir, const char *name,
 	return want == S_IFREG ? A_REWRITE : A_REPLACE;
 }
 
+/* An entry made meanwhile where this restore creates one: look again. */
+#define AGAIN 2
+
+/*
+ * Directory n at name in dir, made (act A_CREATE), its metadata queued
+ * unless A_ENTER_KEEP, pushed onto the walk. AGAIN: it appeared meanwhile
+ * in a directory this restore created (fresh).
+ */
+static int enter_dir(struct rs *s, int dir, const char *name,
+		     struct drfs_node *n, int act, bool fresh)
+{
+	const char *path = s->w.path;
+	int e;
+	if (act == A_CREATE && mkdirat(dir, name, 0700) < 0) {
+		if (errno == EEXIST && fresh)
+			return AGAIN;
+		return -errno;
+	}
+	int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					   O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR || errno == ELOOP ? -ESTALE
+							  : -errno;
+	if (act != A_ENTER_KEEP) {
+		e = push_dir_meta(s, path, n, fd);
+		if (e < 0) {
+			close(fd);
+			return e;
+		}
+	}
+	e = drfs_treewalk_push(&s->w, &n->subtree, fd, act == A_CREATE);
+	if (e < 0) {
+		char hex[DRFS_ID_HEX_LEN + 1], what[128];
+		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
+			 drfs_id_hex(&n->subtree, hex));
+		rst_problem(s, path, e, what);
+		return e == -ENOMEM ? e : 0;
+	}
+	return 0;
+}
+
+/*
+ * Symlink or special file n at name in dir, made (act A_CREATE), its
+ * metadata set. AGAIN as enter_dir.
+ */
+static int make_special(struct rs *s, int dir, const char *name,
+			struct drfs_node *n, int act, bool fresh)
+{
+	const char *path = s->w.path;
+	mode_t type = n->mode & S_IFMT;
+	struct meta m;
+	int e;
+	if (act == A_CREATE) {
+		char target[DRFS_PATH_MAX + 1];
+		int ce;
+		if (type == S_IFLNK) {
+			memcpy(target, n->target, n->target_len);
+			target[n->target_len] = 0;
+			ce = symlinkat(target, dir, name);
+		} else {
+			ce = mknodat(dir, name, type | 0600, (dev_t)n->rdev);
+		}
+		if (ce < 0) {
+			if (errno == EEXIST && fresh)
+				return AGAIN;
+			return -errno;
+		}
+	}
+	e = rst_meta_from(s, path, &m, n);
+	if (e < 0)
+		return e;
+	e = rst_meta_apply_special(dir, name, &m);
+	free(m.xattrs);
+	if (e < 0)
+		rst_failed(s, path, e, "cannot set metadata");
+	return 0;
+}
+
+/*
+ * Whether entry n (path s->w.path) is restored at all: true, with *first
+ * or *member set if it is the first name of its hard-link group (recorded
+ * now) or a later one. false, with restore_entry's result in *ret: 0 when
+ * want_file leaves it out, 1 when a symlink's target holds a NUL byte
+ * (reported), a negative errno.
+ */
+static bool admit(struct rs *s, struct drfs_node *n, bool *first,
+		  bool *member, int *ret)
+{
+	const char *path = s->w.path;
+	mode_t type = n->mode & S_IFMT;
+	if (s->o->want_file) {
+		*ret = 0;
+		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK)
+			return false;
+		if (type == S_IFREG &&
+		    !s->o->want_file(s->o->want_data, path))
+			return false;
+		n->nlink = 1;
+	}
+	if (type == S_IFLNK && memchr(n->target, 0, n->target_len)) {
+		/* symlinkat would end it at the NUL: another target */
+		char q[96], what[160];
+		drfs_name_quote(n->target, n->target_len, q, sizeof(q));
+		snprintf(what, sizeof(what), "refused a symlink to %s: a "
+			 "target cannot hold a NUL byte", q);
+		rst_problem_msg(s, path, what);
+		*ret = 1;
+		return false;
+	}
+	if (type != S_IFDIR && n->nlink > 1) {
+		if (rst_ino_find(s, n->ino)) {
+			*member = true;
+		} else {
+			pthread_mutex_lock(&s->lock);
+			*ret = rst_ino_add(s, n->ino, path);
+			pthread_mutex_unlock(&s->lock);
+			if (*ret < 0)
+				return false;
+			*first = true;
+		}
+	}
+	return true;
+}
+
 /*
  * Restore entry n, whose path is s->w.path, in directory fd dir. May push
  * a directory onto the walk. Problems are reported; returns a negative
@@ -797,35 +370,8 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	struct stat st;
 	int act = A_CREATE, e;
 
-	if (s->o->want_file) {
-		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK)
-			return 0;
-		if (type == S_IFREG &&
-		    !s->o->want_file(s->o->want_data, path))
-			return 0;
-		n->nlink = 1;
-	}
-	if (type == S_IFLNK && memchr(n->target, 0, n->target_len)) {
-		/* symlinkat would end it at the NUL: another target */
-		char q[96], what[160];
-		drfs_name_quote(n->target, n->target_len, q, sizeof(q));
-		snprintf(what, sizeof(what), "refused a symlink to %s: a "
-			 "target cannot hold a NUL byte", q);
-		problem_msg(s, path, what);
-		return 1;
-	}
-	if (type != S_IFDIR && n->nlink > 1) {
-		if (ino_find(s, n->ino)) {
-			member = true;
-		} else {
-			pthread_mutex_lock(&s->lock);
-			e = ino_add(s, n->ino, path);
-			pthread_mutex_unlock(&s->lock);
-			if (e < 0)
-				return e;
-			first = true;
-		}
-	}
+	if (!admit(s, n, &first, &member, &e))
+		return e;
 	/* in a directory this restore created, only a racer adds entries:
 	 * creating exclusively (EEXIST) finds them */
 	if (!fresh) {
@@ -854,79 +400,23 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 			return -errno;
 		act = A_CREATE;
 	}
-	switch (type) {
-	case S_IFREG:
-		return queue_file(s, path, n,
-				  act == A_CREATE	? H_NEW
-				  : act == A_IF_CHANGED ? H_IF_CHANGED
-							: H_REWRITE,
-				  &st, first);
-	case S_IFDIR: {
-		if (act == A_CREATE && mkdirat(dir, name, 0700) < 0) {
-			if (errno == EEXIST && fresh) {
-				fresh = false;
-				goto look;
-			}
-			return -errno;
-		}
-		int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-						   O_CLOEXEC);
-		if (fd < 0)
-			return errno == ENOTDIR || errno == ELOOP ? -ESTALE
-								  : -errno;
-		if (act != A_ENTER_KEEP) {
-			e = push_dir_meta(s, path, n, fd);
-			if (e < 0) {
-				close(fd);
-				return e;
-			}
-		}
-		e = drfs_treewalk_push(&s->w, &n->subtree, fd,
-				       act == A_CREATE);
-		if (e < 0) {
-			char hex[DRFS_ID_HEX_LEN + 1], what[128];
-			snprintf(what, sizeof(what),
-				 "cannot read directory (tree %s)",
-				 drfs_id_hex(&n->subtree, hex));
-			problem(s, path, e, what);
-			return e == -ENOMEM ? e : 0;
-		}
-		return 0;
+	if (type == S_IFREG)
+		return rst_queue_file(s, path, n,
+				      act == A_CREATE	? H_NEW
+				      : act == A_IF_CHANGED ? H_IF_CHANGED
+							    : H_REWRITE,
+				      &st, first);
+	e = type == S_IFDIR ? enter_dir(s, dir, name, n, act, fresh)
+			    : make_special(s, dir, name, n, act, fresh);
+	if (e == AGAIN) {
+		fresh = false;
+		goto look;
 	}
-	default: {
-		struct meta m;
-		if (act == A_CREATE) {
-			char target[DRFS_PATH_MAX + 1];
-			int ce;
-			if (type == S_IFLNK) {
-				memcpy(target, n->target, n->target_len);
-				target[n->target_len] = 0;
-				ce = symlinkat(target, dir, name);
-			} else {
-				ce = mknodat(dir, name, type | 0600,
-					     (dev_t)n->rdev);
-			}
-			if (ce < 0) {
-				if (errno == EEXIST && fresh) {
-					fresh = false;
-					goto look;
-				}
-				return -errno;
-			}
-		}
-		e = meta_from(s, path, &m, n);
-		if (e < 0)
-			return e;
-		e = meta_apply_special(dir, name, &m);
-		free(m.xattrs);
-		if (e < 0)
-			failed(s, path, e, "cannot set metadata");
-		break;
-	}
-	}
+	if (e < 0 || type == S_IFDIR)
+		return e;
 	if (first && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (st.st_mode & S_IFMT) == type)
-		ino_made(s, n->ino, &st);
+		rst_ino_made(s, n->ino, &st);
 	return 0;
 }
 
@@ -949,7 +439,7 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 		char hex[DRFS_ID_HEX_LEN + 1], what[128];
 		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
 			 drfs_id_hex(root, hex));
-		problem(s, "", e, what);
+		rst_problem(s, "", e, what);
 		return e == -ENOMEM ? e : 0;
 	}
 	e = 0;
@@ -957,14 +447,14 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 		int r = drfs_treewalk_next(w, &n);
 		if (r <= 0) {
 			if (r < 0)
-				problem(s, w->path, r,
-					"directory listing is corrupted");
+				rst_problem(s, w->path, r,
+					    "directory listing is corrupted");
 			drfs_treewalk_pop(w);
 			continue;
 		}
 		if (r == DRFS_TREE_BAD_NAME) {
-			refuse(s, w->path, "an entry", n.name, n.name_len,
-			       "file name");
+			rst_refuse(s, w->path, "an entry", n.name, n.name_len,
+				   "file name");
 			continue;
 		}
 		if (!drfs_treewalk_join(w, n.name, n.name_len)) {
@@ -974,19 +464,19 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 				 "entry %s not restored: its path would be "
 				 "longer than %d bytes",
 				 q, PATH_MAX - 1);
-			problem_msg(s, w->path, what);
+			rst_problem_msg(s, w->path, what);
 			continue;
 		}
 		int dir = drfs_treewalk_fd(w);
 		if (dir < 0) {
 			drfs_treewalk_unjoin(w);
-			failed(s, w->path, dir, "cannot open");
+			rst_failed(s, w->path, dir, "cannot open");
 			drfs_treewalk_pop(w);
 			continue;
 		}
 		int ce = restore_entry(s, dir, &n);
 		if (ce < 0)
-			failed(s, w->path, ce, "cannot restore");
+			rst_failed(s, w->path, ce, "cannot restore");
 		drfs_treewalk_unjoin(w);
 		if (ce == -ENOMEM || ce == -ENOSPC || ce == -EDQUOT) {
 			e = ce;
@@ -996,126 +486,6 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			break;
 	}
 	return e;
-}
-
-/* ---- after the workers --------------------------------------------------- */
-
-/*
- * Link the inode open as fd (O_PATH) as name in dir: that inode, not
- * whatever a name of it holds by now. AT_EMPTY_PATH needs
- * CAP_DAC_READ_SEARCH; without it, through /proc/self/fd/N. -ESTALE if
- * the inode has no name left (it was replaced meanwhile).
- */
-static int link_fd(int fd, int dir, const char *name)
-{
-	char proc[64];
-	if (linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return -errno;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	return errno == ENOENT ? -ESTALE : -errno;
-}
-
-static void make_links(struct rs *s)
-{
-	for (size_t i = 0; i < s->n_links; i++) {
-		struct link_job *l = &s->links[i];
-		struct ino_map *f = ino_find(s, l->group);
-		const char *fname, *lname;
-		struct stat st;
-		int fdir = -1, ldir = -1, ffd = -1, e = 0;
-		if (!f || !f->made) {
-			char what[PATH_MAX + 128];
-			snprintf(what, sizeof(what),
-				 "not linked: \"%s\", the first name of its "
-				 "hard-link group, was not restored",
-				 f ? f->path : "?");
-			problem_msg(s, l->path, what);
-			goto next;
-		}
-		fdir = open_parent(s, f->path, &fname);
-		ldir = open_parent(s, l->path, &lname);
-		if (fdir < 0 || ldir < 0) {
-			e = fdir < 0 ? fdir : ldir;
-		} else if ((ffd = openat(fdir, fname, O_PATH | O_NOFOLLOW |
-							      O_CLOEXEC)) < 0 ||
-			   fstat(ffd, &st) < 0 || st.st_dev != f->dev ||
-			   st.st_ino != f->ino) {
-			e = -ESTALE;
-		} else {
-			if (l->replace && unlinkat(ldir, lname, 0) < 0 &&
-			    errno != ENOENT)
-				e = -errno;
-			e = e ?: link_fd(ffd, ldir, lname);
-		}
-		if (e == -ESTALE) {
-			char what[PATH_MAX + 128];
-			snprintf(what, sizeof(what),
-				 "not linked: \"%s\", the first name of its "
-				 "hard-link group, was replaced during the "
-				 "restore",
-				 f->path);
-			problem_msg(s, l->path, what);
-		} else if (e < 0) {
-			problem(s, l->path, e, "cannot link");
-		}
-		if (ffd >= 0)
-			close(ffd);
-		if (fdir >= 0)
-			close(fdir);
-		if (ldir >= 0)
-			close(ldir);
-	next:
-		free(l->path);
-	}
-}
-
-static void set_dirs_meta(struct rs *s)
-{
-	for (size_t i = s->n_dirs; i-- > 0;) {
-		struct dir_meta *d = &s->dirs[i];
-		struct stat st;
-		int e, fd = drfs_open_beneath(s->root, d->path,
-					      O_RDONLY | O_DIRECTORY, 0);
-		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != d->dev ||
-				st.st_ino != d->ino))
-			e = -ESTALE;
-		else
-			e = fd < 0 ? fd : meta_apply_fd(fd, &d->m);
-		if (fd == -ELOOP || fd == -ENOTDIR || e == -ESTALE)
-			problem_msg(s, d->path,
-				    "was replaced during the restore; its "
-				    "metadata not set");
-		else if (e < 0)
-			problem(s, d->path, e, "cannot set metadata");
-		if (fd >= 0)
-			close(fd);
-		free(d->path);
-		free(d->m.xattrs);
-	}
-}
-
-/* Metadata of the backed-up directory itself onto the target. */
-static void restore_root_meta(struct rs *s, const struct drfs_id *meta)
-{
-	struct drfs_buf tree;
-	struct drfs_node n;
-	struct meta m;
-	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	int e = drfs_repo_blob_read(s->r, meta, &tree);
-	e = e ?: drfs_tree_find(tree.p, tree.len, (const uint8_t *)"root", 4,
-				&n);
-	e = e ?: meta_from(s, "", &m, &n);
-	if (e >= 0) {
-		e = meta_apply_fd(s->root, &m);
-		free(m.xattrs);
-	}
-	if (e < 0)
-		problem(s, "", e, "cannot set the snapshot root's metadata");
-	drfs_buf_release(&tree);
 }
 
 int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
@@ -1153,7 +523,7 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	pthread_cond_init(&s.cond, NULL);
 	int want = MIN(MAX(r->threads * 2, 2), (int)ARRAY_SIZE(th));
 	for (int i = 0; i < want; i++)
-		if (pthread_create(&th[nth], NULL, worker_main, &s) == 0)
+		if (pthread_create(&th[nth], NULL, rst_worker_main, &s) == 0)
 			nth++;
 	e = nth ? walk(&s, &si.snap.root, !existed) : -EAGAIN;
 	drfs_treewalk_release(&s.w);
@@ -1163,12 +533,12 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	pthread_mutex_unlock(&s.lock);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	make_links(&s);
-	set_dirs_meta(&s);
+	rst_make_links(&s);
+	rst_set_dirs_meta(&s);
 	bool keep_root = existed && (o->overwrite == DRFS_OVERWRITE_NEVER ||
 				     o->overwrite == DRFS_OVERWRITE_IF_NEWER);
 	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta) && !keep_root)
-		restore_root_meta(&s, &si.snap.meta);
+		rst_restore_root_meta(&s, &si.snap.meta);
 	for (size_t i = 0; i < s.cap_inos; i++)
 		free(s.inos[i].path);
 	free(s.inos);
