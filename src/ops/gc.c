@@ -287,34 +287,16 @@ static int write_records(struct gc *g, struct gpacks *packs,
 	return e;
 }
 
-int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
-	   const struct drfs_snap_info *only, size_t n_only,
-	   struct drfs_gc_result *ret)
+/* 1. the repository as it is now: whole, or gc refuses to run */
+static int sync_whole(struct drfs_repo *r, const struct drfs_gc_opts *o)
 {
-	struct gc g = { .r = r, .o = o, .mark = MARK_DB };
-	struct gpacks packs = { 0 };
-	struct records rs = { 0 };
-	struct drfs_snap_info *snaps = NULL;
-	size_t n_snaps = 0;
-	struct drfs_gc_result res = { 0 };
-	struct outpack op = { 0 };
-	struct drfs_buf scratch;
-	struct drfs_txn *t;
-	char (*names)[DRFS_OBJECT_NAME_MAX] = NULL;
-	double max_unused = o->max_unused < 0 ? 0.05 : o->max_unused;
-	int e;
-
-	drfs_buf_init(&scratch, DRFS_BLOB_MAX);
-	drfs_buf_init(&op.buf, DRFS_PACK_MAX);
-	/* 1. the repository as it is now; the packs listed here are the
-	 * only ones this run may delete */
-	e = drfs_repo_sync(r, true);
+	int e = drfs_repo_sync(r, true);
 	if (e < 0) {
 		gc_say(o->report, o->report_data,
 		       "%s: refusing to collect "
 		       "garbage (run \"drfs check\")",
 		       drfs_repo_last_error() ?: drfs_strerror(e));
-		goto out;
+		return e;
 	}
 	if (r->damaged) {
 		gc_say(o->report, o->report_data,
@@ -322,73 +304,79 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		       "object(s): refusing to collect garbage (run \"drfs "
 		       "check\")",
 		       r->damaged);
-		e = -EBADMSG;
-		goto out;
+		return -EBADMSG;
 	}
-	/* 2. mark */
-	e = gc_delete_where(r, MARK_DB, gc_want_all, NULL);
+	return 0;
+}
+
+/*
+ * 2. mark what the snapshots only[0..n_only) (NULL: every snapshot, read
+ * into *snaps for the caller to free) and o->roots reach.
+ */
+static int mark_live(struct gc *g, const struct drfs_snap_info *only,
+		     size_t n_only, struct drfs_snap_info **snaps)
+{
+	size_t n_snaps = 0;
+	int e = gc_delete_where(g->r, MARK_DB, gc_want_all, NULL);
 	if (e < 0)
-		goto out;
+		return e;
 	if (!only) {
-		e = drfs_repo_snapshots(r, &snaps, &n_snaps);
+		e = drfs_repo_snapshots(g->r, snaps, &n_snaps);
 		if (e < 0)
-			goto out;
-		only = snaps;
+			return e;
+		only = *snaps;
 		n_only = n_snaps;
 	}
 	for (size_t i = 0; e >= 0 && i < n_only; i++) {
-		e = gc_mark_tree(&g, &only[i].snap.root);
+		e = gc_mark_tree(g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
-			e = gc_mark_tree(&g, &only[i].snap.meta);
+			e = gc_mark_tree(g, &only[i].snap.meta);
 	}
-	for (size_t i = 0; e >= 0 && i < o->n_roots; i++)
-		e = gc_mark_tree(&g, &o->roots[i]);
-	if (e < 0)
-		goto out;
-	/* the records, and who is live now */
-	e = records_load(r, o, &rs, &res);
-	if (e < 0) {
-		gc_say(o->report, o->report_data, "cannot read the locks: %s",
-		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
-		goto out;
-	}
+	for (size_t i = 0; e >= 0 && i < g->o->n_roots; i++)
+		e = gc_mark_tree(g, &g->o->roots[i]);
+	return e;
+}
 
-	/* 3. account */
-	e = drfs_txn_begin(r->index, false, &t);
+/* 3. every pack with its live blobs and bytes (the marked ones) */
+static int account(struct drfs_repo *r, struct gpacks *packs,
+		   struct account *acc)
+{
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
 	if (e < 0)
-		goto out;
-	e = drfs_index_packs_scan(t, gc_gpack_collect, &packs);
-	if (e >= 0 && packs.n)
-		qsort(packs.v, packs.n, sizeof(*packs.v), gc_gpack_cmp_seq);
-	struct account acc = { .packs = &packs, .t = t };
-	e = e ?: drfs_index_blobs_scan(t, gc_account_blob, &acc);
+		return e;
+	e = drfs_index_packs_scan(t, gc_gpack_collect, packs);
+	if (e >= 0 && packs->n)
+		qsort(packs->v, packs->n, sizeof(*packs->v), gc_gpack_cmp_seq);
+	acc->packs = packs;
+	acc->t = t;
+	e = e ?: drfs_index_blobs_scan(t, gc_account_blob, acc);
 	drfs_txn_abort(t);
-	if (e < 0)
-		goto out;
-	records_classify(&rs, &packs);
-	if (o->deferred && (e = mark_recent(r, &rs, &packs, &res)) < 0) {
-		gc_say(o->report, o->report_data, "cannot list \"data/\": %s",
-		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
-		goto out;
-	}
-	res.packs_before = packs.n;
-	res.live_blobs = acc.live_blobs;
-	res.live_bytes = acc.live_bytes;
+	return e;
+}
+
+/*
+ * 3. what becomes of each pack (P_*): deleted, repacked (the emptiest
+ * until the unused bytes are at most max_unused of the live ones), kept,
+ * or left to a holder. Counted in res; *ret_keep: the bytes of the packs
+ * kept as they are.
+ */
+static int choose(struct gpacks *packs, double max_unused,
+		  struct drfs_gc_result *res, uint64_t *ret_keep)
+{
 	uint64_t unused = 0;
-	struct gpack **cand = calloc(packs.n + 1, sizeof(*cand));
+	struct gpack **cand = calloc(packs->n + 1, sizeof(*cand));
 	size_t n_cand = 0;
-	if (!cand) {
-		e = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < packs.n; i++) {
-		struct gpack *p = &packs.v[i];
-		res.pack_bytes_before += p->length;
+	if (!cand)
+		return -ENOMEM;
+	for (size_t i = 0; i < packs->n; i++) {
+		struct gpack *p = &packs->v[i];
+		res->pack_bytes_before += p->length;
 		if (p->pending) {
 			/* a holder may still read it: untouched */
 			p->action = P_PENDING;
-			res.packs_pending++;
-			res.pack_bytes_deferred += p->length;
+			res->packs_pending++;
+			res->pack_bytes_deferred += p->length;
 		} else if (p->in_record) {
 			/* its record is done with; a live blob in it (a
 			 * snapshot written meanwhile uses it) moves first */
@@ -404,24 +392,204 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 			continue;
 		}
 		if (p->action == P_DELETE)
-			res.packs_deleted++;
+			res->packs_deleted++;
 		else if (p->action == P_REPACK)
-			res.packs_repacked++;
+			res->packs_repacked++;
 	}
 	qsort(cand, n_cand, sizeof(*cand), gc_cmp_unused_desc);
-	uint64_t limit = (uint64_t)(max_unused * (double)acc.live_bytes);
+	uint64_t limit = (uint64_t)(max_unused * (double)res->live_bytes);
 	for (size_t i = 0; i < n_cand && unused > limit; i++) {
 		cand[i]->action = P_REPACK;
 		unused -= gc_pack_unused(cand[i]);
-		res.packs_repacked++;
+		res->packs_repacked++;
 	}
 	free(cand);
-	res.unused_bytes_after = unused;
+	res->unused_bytes_after = unused;
 	uint64_t keep_bytes = 0;
-	for (size_t i = 0; i < packs.n; i++)
-		if (packs.v[i].action == P_KEEP ||
-		    packs.v[i].action == P_PENDING)
-			keep_bytes += packs.v[i].length;
+	for (size_t i = 0; i < packs->n; i++)
+		if (packs->v[i].action == P_KEEP ||
+		    packs->v[i].action == P_PENDING)
+			keep_bytes += packs->v[i].length;
+	*ret_keep = keep_bytes;
+	return 0;
+}
+
+/*
+ * 5. what goes now: with an exclusive lock every doomed pack; under
+ * a prune lock only the packs of finished records that hold no live
+ * blob. The rest is doomed by a new deletion record, written before
+ * the index stops naming those packs. The packs that go leave the cache.
+ */
+static int drop_gone(struct gc *g, struct gpacks *packs, struct records *rs,
+		     struct drfs_gc_result *res)
+{
+	const struct drfs_gc_opts *o = g->o;
+	struct drfs_repo *r = g->r;
+	struct drfs_txn *t;
+	int e;
+	for (size_t i = 0; i < packs->n; i++) {
+		struct gpack *p = &packs->v[i];
+		p->gone_now = p->action == P_DELETE || p->action == P_REPACK;
+		if (o->deferred && !(p->action == P_DELETE && p->in_record))
+			p->gone_now = false;
+	}
+	if (o->deferred) {
+		e = write_records(g, packs, rs, res);
+		if (e < 0)
+			return e;
+		drfs_test_crash_point("deletion");
+	}
+	/* the packs that go leave the cache; no live blob may go with them */
+	struct doomed_ctx dc = { .packs = packs };
+	e = gc_delete_where(r, DRFS_DB_BLOBS, want_gone_blob, &dc);
+	if (e < 0)
+		return e;
+	e = drfs_txn_begin(r->index, true, &t);
+	for (size_t i = 0; e >= 0 && i < packs->n; i++) {
+		struct gpack *p = &packs->v[i];
+		uint8_t k[4] = { p->seq >> 24, p->seq >> 16, p->seq >> 8,
+				 p->seq };
+		if (!p->gone_now)
+			continue;
+		e = drfs_kv_del(t, DRFS_DB_PACKS, p->id.b, DRFS_ID_LEN);
+		if (e == -ENOENT)
+			e = 0;
+		e = e ?: drfs_kv_del(t, DRFS_DB_PACKSEQ, k, 4);
+		if (e == -ENOENT)
+			e = 0;
+	}
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+	if (e < 0)
+		return e;
+	/* the marked blobs must all be in packs that stay (a self-check) */
+	e = verify_marked_indexed(r);
+	if (e < 0) {
+		gc_say(o->report, o->report_data,
+		       "internal error: a live blob "
+		       "lost its location; nothing deleted (rerun prune)");
+		/* the cache no longer matches the index objects: rebuild */
+		drfs_index_clear(r->index);
+	}
+	return e;
+}
+
+/* 7. only now: the packs that go; *ret_bytes: their size */
+static int delete_gone(struct drfs_repo *r, const struct drfs_gc_opts *o,
+		       const struct gpacks *packs, uint64_t *ret_n,
+		       uint64_t *ret_bytes)
+{
+	char (*names)[DRFS_OBJECT_NAME_MAX];
+	size_t nd = 0;
+	uint64_t gone_bytes = 0;
+	names = calloc(packs->n + 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < packs->n; i++) {
+		if (!packs->v[i].gone_now)
+			continue;
+		drfs_name_pack(&packs->v[i].id, names[nd++]);
+		gone_bytes += packs->v[i].length;
+	}
+	int e = gc_delete_names(r->be, names, nd / 2);
+	drfs_test_crash_point("delete");
+	e = e ?: gc_delete_names(r->be, names + nd / 2, nd - nd / 2);
+	free(names);
+	if (e < 0) {
+		gc_say(o->report, o->report_data,
+		       "cannot delete old packs: %s "
+		       "(the next prune removes them)",
+		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		return e;
+	}
+	*ret_n = nd;
+	*ret_bytes = gone_bytes;
+	return 0;
+}
+
+/* 4. the live blobs of the packs to repack (any) into new packs */
+static int repack_all(struct gc *g, struct gpacks *packs, struct outpack *op,
+		      struct drfs_buf *scratch, bool any)
+{
+	int e = 0;
+	if (any) {
+		op->e = malloc(DRFS_PACK_MAX_BLOBS * sizeof(*op->e));
+		if (!op->e)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; e >= 0 && i < packs->n; i++)
+		if (packs->v[i].action == P_REPACK)
+			e = gc_repack_one(g, &packs->v[i], op, scratch);
+	return e ?: gc_outpack_flush(g, op);
+}
+
+/* 7. the deletion records this run finished */
+static int remove_records(struct drfs_repo *r, const struct drfs_gc_opts *o,
+			  const struct records *rs)
+{
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < rs->n; i++)
+		if (rs->eligible[i])
+			e = drfs_repo_deletion_remove(r, &rs->v[i].id);
+	if (e < 0)
+		gc_say(o->report, o->report_data,
+		       "%s (the next prune removes "
+		       "it)",
+		       drfs_repo_last_error() ?: drfs_strerror(e));
+	return e;
+}
+
+int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
+	   const struct drfs_snap_info *only, size_t n_only,
+	   struct drfs_gc_result *ret)
+{
+	struct gc g = { .r = r, .o = o, .mark = MARK_DB };
+	struct gpacks packs = { 0 };
+	struct records rs = { 0 };
+	struct drfs_snap_info *snaps = NULL;
+	struct drfs_gc_result res = { 0 };
+	struct outpack op = { 0 };
+	struct account acc = { 0 };
+	struct drfs_buf scratch;
+	double max_unused = o->max_unused < 0 ? 0.05 : o->max_unused;
+	uint64_t keep_bytes;
+	int e;
+
+	drfs_buf_init(&scratch, DRFS_BLOB_MAX);
+	drfs_buf_init(&op.buf, DRFS_PACK_MAX);
+	/* 1. sync; the packs listed here are the only ones this run may
+	 * delete */
+	e = sync_whole(r, o);
+	/* 2. mark */
+	e = e ?: mark_live(&g, only, n_only, &snaps);
+	if (e < 0)
+		goto out;
+	/* the records, and who is live now */
+	e = records_load(r, o, &rs, &res);
+	if (e < 0) {
+		gc_say(o->report, o->report_data, "cannot read the locks: %s",
+		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		goto out;
+	}
+
+	/* 3. account */
+	e = account(r, &packs, &acc);
+	if (e < 0)
+		goto out;
+	records_classify(&rs, &packs);
+	if (o->deferred && (e = mark_recent(r, &rs, &packs, &res)) < 0) {
+		gc_say(o->report, o->report_data, "cannot list \"data/\": %s",
+		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
+		goto out;
+	}
+	res.packs_before = packs.n;
+	res.live_blobs = acc.live_blobs;
+	res.live_bytes = acc.live_bytes;
+	e = choose(&packs, max_unused, &res, &keep_bytes);
+	if (e < 0)
+		goto out;
 	gc_say(o->report, o->report_data,
 	       "%llu pack(s): %llu to delete, %llu to repack; live %llu blob(s), "
 	       "%llu bytes",
@@ -444,74 +612,15 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		goto records; /* nothing to move; maybe records to finish */
 
 	/* 4. repack */
-	if (res.packs_repacked) {
-		op.e = malloc(DRFS_PACK_MAX_BLOBS * sizeof(*op.e));
-		if (!op.e) {
-			e = -ENOMEM;
-			goto out;
-		}
-	}
-	for (size_t i = 0; e >= 0 && i < packs.n; i++)
-		if (packs.v[i].action == P_REPACK)
-			e = gc_repack_one(&g, &packs.v[i], &op, &scratch);
-	e = e ?: gc_outpack_flush(&g, &op);
+	e = repack_all(&g, &packs, &op, &scratch, res.packs_repacked);
 	if (e < 0)
 		goto out;
 	res.packs_written = op.written;
 
-	/*
-	 * 5. what goes now: with an exclusive lock every doomed pack; under
-	 * a prune lock only the packs of finished records that hold no live
-	 * blob. The rest is doomed by a new deletion record, written before
-	 * the index stops naming those packs.
-	 */
-	for (size_t i = 0; i < packs.n; i++) {
-		struct gpack *p = &packs.v[i];
-		p->gone_now = p->action == P_DELETE || p->action == P_REPACK;
-		if (o->deferred && !(p->action == P_DELETE && p->in_record))
-			p->gone_now = false;
-	}
-	if (o->deferred) {
-		e = write_records(&g, &packs, &rs, &res);
-		if (e < 0)
-			goto out;
-		drfs_test_crash_point("deletion");
-	}
-	/* the packs that go leave the cache; no live blob may go with them */
-	struct doomed_ctx dc = { .packs = &packs };
-	e = gc_delete_where(r, DRFS_DB_BLOBS, want_gone_blob, &dc);
+	/* 5. what goes now leaves the cache */
+	e = drop_gone(&g, &packs, &rs, &res);
 	if (e < 0)
 		goto out;
-	e = drfs_txn_begin(r->index, true, &t);
-	for (size_t i = 0; e >= 0 && i < packs.n; i++) {
-		struct gpack *p = &packs.v[i];
-		uint8_t k[4] = { p->seq >> 24, p->seq >> 16, p->seq >> 8,
-				 p->seq };
-		if (!p->gone_now)
-			continue;
-		e = drfs_kv_del(t, DRFS_DB_PACKS, p->id.b, DRFS_ID_LEN);
-		if (e == -ENOENT)
-			e = 0;
-		e = e ?: drfs_kv_del(t, DRFS_DB_PACKSEQ, k, 4);
-		if (e == -ENOENT)
-			e = 0;
-	}
-	if (e >= 0)
-		e = drfs_txn_commit(t);
-	else
-		drfs_txn_abort(t);
-	if (e < 0)
-		goto out;
-	/* the marked blobs must all be in packs that stay (a self-check) */
-	e = verify_marked_indexed(r);
-	if (e < 0) {
-		gc_say(o->report, o->report_data,
-		       "internal error: a live blob "
-		       "lost its location; nothing deleted (rerun prune)");
-		/* the cache no longer matches the index objects: rebuild */
-		drfs_index_clear(r->index);
-		goto out;
-	}
 	drfs_test_crash_point("index");
 	/* 6. a complete index of what stays; old index objects go */
 	e = drfs_repo_write_full_index(r);
@@ -522,48 +631,20 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		goto out;
 	}
 	/* 7. only now: the packs that go, then the finished records */
-	size_t nd = 0;
-	uint64_t gone_bytes = 0;
-	names = calloc(packs.n + 1, sizeof(*names));
-	if (!names) {
-		e = -ENOMEM;
+	uint64_t gone_bytes;
+	e = delete_gone(r, o, &packs, &res.packs_gone, &gone_bytes);
+	if (e < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < packs.n; i++) {
-		if (!packs.v[i].gone_now)
-			continue;
-		drfs_name_pack(&packs.v[i].id, names[nd++]);
-		gone_bytes += packs.v[i].length;
-	}
-	e = gc_delete_names(r->be, names, nd / 2);
-	drfs_test_crash_point("delete");
-	e = e ?: gc_delete_names(r->be, names + nd / 2, nd - nd / 2);
-	if (e < 0) {
-		gc_say(o->report, o->report_data,
-		       "cannot delete old packs: %s "
-		       "(the next prune removes them)",
-		       drfs_backend_last_error(r->be) ?: drfs_strerror(e));
-		goto out;
-	}
-	res.packs_gone = nd;
 	res.pack_bytes_after = res.pack_bytes_before - gone_bytes + op.bytes;
 records:
-	for (size_t i = 0; e >= 0 && i < rs.n; i++)
-		if (rs.eligible[i])
-			e = drfs_repo_deletion_remove(r, &rs.v[i].id);
-	if (e < 0) {
-		gc_say(o->report, o->report_data,
-		       "%s (the next prune removes "
-		       "it)",
-		       drfs_repo_last_error() ?: drfs_strerror(e));
+	e = remove_records(r, o, &rs);
+	if (e < 0)
 		goto out;
-	}
 done:
 	e = 0;
 	*ret = res;
 out:
 	gc_delete_where(r, MARK_DB, gc_want_all, NULL);
-	free(names);
 	free(op.e);
 	drfs_buf_release(&op.buf);
 	drfs_buf_release(&scratch);

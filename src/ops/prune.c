@@ -121,6 +121,35 @@ int drfs_prune_lock(struct drfs_repo *r, struct drfs_lock **ret,
 	return e;
 }
 
+/* The policy given, else the stored one; never one that keeps nothing. */
+static int policy_get(struct drfs_repo *r, const struct drfs_prune_opts *o,
+		      struct drfs_policy *pol, char *why, size_t why_len)
+{
+	int e;
+	if (o->policy) {
+		*pol = *o->policy;
+	} else {
+		e = drfs_policy_load(r, pol);
+		if (e == -ENOENT)
+			snprintf(why, why_len,
+				 "no policy given and none stored (see \"drfs "
+				 "policy\"); refusing to remove everything");
+		else if (e < 0)
+			snprintf(why, why_len,
+				 "cannot read the stored policy: %s",
+				 drfs_strerror(e));
+		if (e < 0)
+			return e;
+	}
+	if (drfs_policy_empty(pol)) {
+		snprintf(why, why_len,
+			 "the policy keeps nothing; refusing to remove "
+			 "everything");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 	       struct drfs_prune_result *ret)
 {
@@ -152,28 +181,9 @@ int drfs_prune(struct drfs_repo *r, const struct drfs_prune_opts *o,
 			gc_say(go.report, go.report_data,
 			       "removed %zu stale lock(s)", reaped);
 	}
-	if (o->policy) {
-		pol = *o->policy;
-	} else {
-		e = drfs_policy_load(r, &pol);
-		if (e == -ENOENT)
-			snprintf(ret->why, sizeof(ret->why),
-				 "no policy given and none stored (see \"drfs "
-				 "policy\"); refusing to remove everything");
-		else if (e < 0)
-			snprintf(ret->why, sizeof(ret->why),
-				 "cannot read the stored policy: %s",
-				 drfs_strerror(e));
-		if (e < 0)
-			goto out;
-	}
-	if (drfs_policy_empty(&pol)) {
-		snprintf(ret->why, sizeof(ret->why),
-			 "the policy keeps nothing; refusing to remove "
-			 "everything");
-		e = -EINVAL;
+	e = policy_get(r, o, &pol, ret->why, sizeof(ret->why));
+	if (e < 0)
 		goto out;
-	}
 	/* the snapshots as they are now, under the lock */
 	e = drfs_repo_sync(r, false);
 	e = e ?: drfs_repo_snapshots(r, &snaps, &n);
