@@ -463,14 +463,8 @@ static int names_add(const char *name, uint64_t size, void *userdata)
 	(void)size;
 	if (strlen(name) >= DRFS_OBJECT_NAME_MAX)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 256) < 0)
+		return -ENOMEM;
 	if (!(l->v[l->n] = strdup(name)))
 		return -ENOMEM;
 	l->n++;

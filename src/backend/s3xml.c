@@ -240,14 +240,8 @@ static int list_push(struct ctx *c)
 
 	if (!c->cur_key || !c->have_size)
 		return -EBADMSG;
-	if (l->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		struct drfs_s3_entry *e = realloc(l->entries, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		l->entries = e;
-		c->cap = cap;
-	}
+	if (drfs_grow(&l->entries, &c->cap, l->n, sizeof(*l->entries), 64) < 0)
+		return -ENOMEM;
 	l->entries[l->n].key = TAKE_PTR(c->cur_key);
 	l->entries[l->n].size = c->cur_size;
 	l->entries[l->n].mtime = c->cur_mtime;

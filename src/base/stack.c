@@ -24,14 +24,8 @@ void drfs_stack_release(struct drfs_stack *s, void (*release)(void *frame))
 void *drfs_stack_next(struct drfs_stack *s)
 {
 	if (s->depth == s->n) {
-		if (s->n == s->cap) {
-			size_t cap = s->cap ? 2 * s->cap : 16;
-			void *p = realloc(s->v, cap * sizeof(*s->v));
-			if (!p)
-				return NULL;
-			s->v = p;
-			s->cap = cap;
-		}
+		if (drfs_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 16) < 0)
+			return NULL;
 		void *f = calloc(1, s->size);
 		if (!f)
 			return NULL;

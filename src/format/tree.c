@@ -351,14 +351,8 @@ int drfs_tree_find(const void *p, size_t len, const uint8_t *name,
 int drfs_extent_vec_push(struct drfs_extent_vec *x, uint64_t off,
 			 uint32_t len, const struct drfs_id *id)
 {
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 16;
-		void *p = realloc(x->v, cap * sizeof(*x->v));
-		if (!p)
-			return -ENOMEM;
-		x->v = p;
-		x->cap = cap;
-	}
+	if (drfs_grow(&x->v, &x->cap, x->n, sizeof(*x->v), 16) < 0)
+		return -ENOMEM;
 	x->v[x->n++] = (struct drfs_extent){ .off = off, .len = len, .id = *id };
 	return 0;
 }

@@ -154,14 +154,9 @@ static int check_blob(struct ck *c, const char *snap, const char *path,
 	if (drfs_idset_has(&c->indexed, &pack))
 		return 0;
 	e = drfs_idset_add(&c->seen, id);
-	if (e == 0 && c->n_unl == c->cap_unl) {
-		size_t cap = c->cap_unl ? 2 * c->cap_unl : 256;
-		void *v = realloc(c->unl, cap * sizeof(*c->unl));
-		if (!v)
-			e = -ENOMEM;
-		else
-			c->unl = v, c->cap_unl = cap;
-	}
+	if (e == 0)
+		e = drfs_grow(&c->unl, &c->cap_unl, c->n_unl, sizeof(*c->unl),
+			      256);
 	if (e < 0)
 		c->err = e;
 	else if (e == 0)

@@ -66,14 +66,9 @@ static int damaged(struct cp *c, const char *what, int err)
 	if (c->o->report)
 		c->o->report(c->o->report_data, "copy: \"%s\": %s: %s", path,
 			     what, drfs_strerror(err));
-	if (c->n_paths == c->cap_paths) {
-		size_t cap = c->cap_paths ? 2 * c->cap_paths : 16;
-		void *v = realloc(c->paths, cap * sizeof(*c->paths));
-		if (!v)
-			return -ENOMEM;
-		c->paths = v;
-		c->cap_paths = cap;
-	}
+	if (drfs_grow(&c->paths, &c->cap_paths, c->n_paths, sizeof(*c->paths),
+		      16) < 0)
+		return -ENOMEM;
 	if (!(c->paths[c->n_paths] = strdup(path)))
 		return -ENOMEM;
 	c->n_paths++;

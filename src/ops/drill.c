@@ -91,14 +91,8 @@ static int hl_check(struct dv *d, const struct drfs_node *n,
 				    "its group");
 		return 0;
 	}
-	if (d->n_hls == d->cap_hls) {
-		size_t cap = d->cap_hls ? 2 * d->cap_hls : 16;
-		void *p = realloc(d->hls, cap * sizeof(*d->hls));
-		if (!p)
-			return -ENOMEM;
-		d->hls = p;
-		d->cap_hls = cap;
-	}
+	if (drfs_grow(&d->hls, &d->cap_hls, d->n_hls, sizeof(*d->hls), 16) < 0)
+		return -ENOMEM;
 	d->hls[d->n_hls++] = (struct hl){ n->ino, st->st_dev, st->st_ino };
 	return 0;
 }

@@ -102,14 +102,8 @@ struct idvec {
 
 static int idvec_add(struct idvec *iv, const struct drfs_id *id)
 {
-	if (iv->n == iv->cap) {
-		size_t cap = iv->cap ? 2 * iv->cap : 64;
-		void *p = realloc(iv->v, cap * sizeof(*iv->v));
-		if (!p)
-			return -ENOMEM;
-		iv->v = p;
-		iv->cap = cap;
-	}
+	if (drfs_grow(&iv->v, &iv->cap, iv->n, sizeof(*iv->v), 64) < 0)
+		return -ENOMEM;
 	iv->v[iv->n++] = *id;
 	return 0;
 }

@@ -51,16 +51,9 @@ int drfs_treewalk_push(struct drfs_treewalk *w, const struct drfs_id *tree,
 	struct stat st;
 	int e;
 
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 16;
-		void *p = realloc(w->v, cap * sizeof(*w->v));
-		if (!p) {
-			e = -ENOMEM;
-			goto fail;
-		}
-		w->v = p;
-		w->cap = cap;
-	}
+	e = drfs_grow(&w->v, &w->cap, w->n, sizeof(*w->v), 16);
+	if (e < 0)
+		goto fail;
 	if (w->n == w->n_init)
 		drfs_buf_init(&w->v[w->n_init++].tree, DRFS_BLOB_MAX);
 	d = &w->v[w->n];

@@ -135,14 +135,9 @@ void drfs_damage_tags(struct drfs_snapshot *s, const char *const *paths,
 /* Remember the path of a damaged entry of this snapshot (for its tags). */
 static int damaged_path(struct rp *p, const char *path)
 {
-	if (p->n_paths == p->cap_paths) {
-		size_t cap = p->cap_paths ? 2 * p->cap_paths : 16;
-		void *v = realloc(p->paths, cap * sizeof(*p->paths));
-		if (!v)
-			return -ENOMEM;
-		p->paths = v;
-		p->cap_paths = cap;
-	}
+	if (drfs_grow(&p->paths, &p->cap_paths, p->n_paths, sizeof(*p->paths),
+		      16) < 0)
+		return -ENOMEM;
 	if (!(p->paths[p->n_paths] = strdup(path[0] ? path : ".")))
 		return -ENOMEM;
 	p->n_paths++;
