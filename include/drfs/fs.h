@@ -131,4 +131,29 @@ int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
 int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 		  char **ret_text);
 
+/*
+ * What a path inside a snapshot of a drfs mount names, for restoring it
+ * straight from the repository (`drfs restore MNT/latest/home/alice DIR`):
+ * the mount serving it (found from the path upwards, symlinks such as
+ * latest resolved first), how that mount opened its repository (no
+ * secret: URL, id, cache directory, the S3 endpoint, region, profile and
+ * addressing it was given), the snapshot's folder and the path inside it.
+ * Strings point into the struct. -ENOTCONN: not in a drfs mount; -EINVAL:
+ * in one but not inside a snapshot (now/, or the snapshots/ folders
+ * above them; *ret->why says which).
+ */
+struct drfs_fs_source {
+	char url[4096];
+	char id_hex[64];
+	char cache_dir[4096];
+	char endpoint[1024], region[128], profile[256];
+	int path_style;       /* -1 auto, 0, 1 */
+	bool no_encryption;
+	char mountpoint[4096];
+	char folder[64];      /* "DAY/TIME" */
+	char subpath[4096];   /* "" or "home/alice" */
+	char why[512];
+};
+int drfs_fs_source(const char *path, struct drfs_fs_source *ret);
+
 #endif

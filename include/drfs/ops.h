@@ -82,6 +82,16 @@ int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret);
 struct drfs_restore_opts {
 	const char *snapshot; /* spec for drfs_repo_snapshot_find */
 	const char *target;
+	/*
+	 * NULL or "": the whole snapshot, its root's contents into target.
+	 * Else a path inside the snapshot ("home/alice", '/'-separated,
+	 * empty components ignored): a directory's contents go into target
+	 * (which gets the directory's metadata, as the root's otherwise),
+	 * any other entry becomes target/NAME. -ENOENT (message in
+	 * drfs_repo_last_error()) when the path is not in the snapshot,
+	 * -ENOTDIR when a component before the last is not a directory.
+	 */
+	const char *subpath;
 	enum drfs_overwrite overwrite;
 	/*
 	 * NULL: everything. Else only the regular files for which it returns
@@ -97,7 +107,8 @@ struct drfs_restore_opts {
 };
 
 /*
- * Restore a snapshot into target (created if missing). Nothing outside
+ * Restore a snapshot, or the part subpath selects, into target (created if
+ * missing). Nothing outside
  * target is created, written, changed or linked to, whatever target
  * already holds and whatever the snapshot says: every path is resolved
  * beneath target's fd without following a symlink, names that are not

@@ -646,36 +646,107 @@ static int cmd_snapshots(struct cli *c)
 	return 0;
 }
 
+/*
+ * drfs restore MOUNTPOINT/latest/home/alice DIR: the repository, snapshot
+ * and path a path in a mounted snapshot names (drfs_fs_source), restored
+ * straight from the repository. Options given on the command line win
+ * over what the mount says. 0, or the exit status.
+ */
+static int restore_source(struct cli *c, struct drfs_fs_source *src,
+			  const char **ret_url, const char **ret_spec,
+			  const char **ret_sub)
+{
+	int e = drfs_fs_source(c->args[0], src);
+	if (e == -ENOTCONN || (e < 0 && e != -EINVAL && e != -EPERM)) {
+		cli_usage_err(c->cmd, "\"%s\": %s", c->args[0],
+			      e == -ENOTCONN ? "not in a drfs mount (want "
+					       "drfs restore REPO SNAPSHOT DIR "
+					       "or drfs restore "
+					       "MOUNTPOINT/latest[/PATH] DIR)"
+					     : drfs_strerror(e));
+		return EXIT_USAGE;
+	}
+	if (e < 0) {
+		log_err("\"%s\": %s", c->args[0], src->why);
+		return EXIT_USAGE;
+	}
+	if (!c->cache_dir && src->cache_dir[0])
+		c->cache_dir = src->cache_dir;
+	if (!c->be.endpoint && src->endpoint[0])
+		c->be.endpoint = src->endpoint;
+	if (!c->be.region && src->region[0])
+		c->be.region = src->region;
+	if (!c->be.profile && src->profile[0])
+		c->be.profile = src->profile;
+	if (c->be.path_style < 0)
+		c->be.path_style = src->path_style;
+	/* the mount's owner chose --no-encryption when it opened it */
+	if (src->no_encryption)
+		c->no_encryption = true;
+	if (!c->have_expect_id &&
+	    drfs_unhex(src->id_hex, sizeof(c->expect_id), c->expect_id) == 0)
+		c->have_expect_id = true;
+	*ret_url = src->url;
+	*ret_spec = src->folder;
+	*ret_sub = src->subpath;
+	return 0;
+}
+
 static int cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct progress_thread pt;
+	struct drfs_fs_source *src = NULL;
 	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
-	int e = need_args(c, 3, "REPO SNAPSHOT|latest DIR [--overwrite MODE] "
-				"[--host H] [--path P] [--tag T]");
-	if (e < 0)
+	const char *url, *spec, *target, *sub = NULL;
+	if (c->n_args != 2 && c->n_args != 3) {
+		cli_usage_err(c->cmd, "want drfs restore REPO SNAPSHOT|latest "
+			      "DIR, or drfs restore MOUNTPOINT/latest[/PATH] "
+			      "DIR");
 		return EXIT_USAGE;
+	}
 	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
 		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
 			"if-newer, never or replace)", c->overwrite);
 		return EXIT_USAGE;
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (c->n_args == 2) {
+		src = malloc(sizeof(*src));
+		if (!src)
+			return 1;
+		int e = restore_source(c, src, &url, &spec, &sub);
+		if (e) {
+			free(src);
+			return e;
+		}
+		target = c->args[1];
+	} else {
+		url = c->args[0];
+		spec = c->args[1];
+		target = c->args[2];
+	}
+	int e;
+	if (open_repo(c, url, &r) < 0) {
+		free(src);
 		return 1;
+	}
 	struct drfs_lock *lock;
 	char trusted[DRFS_ID_HEX_LEN + 1];
 	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
 		drfs_repo_free(r);
+		free(src);
 		return 1;
 	}
 	warn_vanished(r, true);
-	if (trusted_snapshot(c, r, c->args[1], trusted) < 0) {
+	if (trusted_snapshot(c, r, spec, trusted) < 0) {
 		drfs_lock_release(lock);
 		drfs_repo_free(r);
+		free(src);
 		return 1;
 	}
 	struct drfs_restore_opts o = { .snapshot = trusted,
-				       .target = c->args[2],
+				       .target = target,
+				       .subpath = sub,
 				       .overwrite = ow,
 				       .report = report_line };
 	progress_start(&pt, "restore", c->quiet);
@@ -689,6 +760,7 @@ static int cmd_restore(struct cli *c)
 		log_err("restore failed: %s", d && e == -ENOENT ? d
 							      : drfs_strerror(e));
 		drfs_repo_free(r);
+		free(src);
 		return 1;
 	}
 	char b[32];
@@ -703,6 +775,7 @@ static int cmd_restore(struct cli *c)
 	if (e > 0)
 		log_err("%d entries could not be restored (named above)", e);
 	drfs_repo_free(r);
+	free(src);
 	return e > 0 ? EXIT_PARTIAL : 0;
 }
 
@@ -1269,10 +1342,16 @@ const struct cli_cmd cli_commands[] = {
 	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
 	  "With --host, --path or --tag: only those snapshots.",
 	  OPTS(cli_opts_filter, cli_opt_json), NULL, cmd_snapshots },
-	{ "restore", "REPO SNAPSHOT|latest DIR", 3, 3, 0,
+	{ "restore", "REPO SNAPSHOT|latest DIR | MNT/latest[/PATH] DIR",
+	  2, 3, 0,
 	  "restore a snapshot without FUSE",
 	  "latest: this host's newest snapshot (--host, --path and --tag "
-	  "choose).",
+	  "choose). With two arguments, the first is a path in a mounted "
+	  "snapshot (MOUNTPOINT/latest/home/alice, "
+	  "MOUNTPOINT/snapshots/DAY/TIME/etc): that snapshot of the "
+	  "mount's repository, opened as the mount opened it, straight "
+	  "from the repository (faster than cp -a out of the mount); a "
+	  "directory's contents go into DIR, a file becomes DIR/NAME.",
 	  OPTS(restore_opts, cli_opts_filter),
 	  "some entries could not be restored (named)", cmd_restore },
 	{ "check", "REPO", 1, 1, 0, "verify the repository", NULL,

@@ -13,7 +13,10 @@
  *       "<cache-dir>/unmount.report", a line "ok" or "failed", then the
  *       lines to show; drfs umount removes it, unmounts, waits for the
  *       daemon to exit and reads it
- *   getxattr(MP, "user.drfs.repo")            repository id, cache dir
+ *   getxattr(MP, "user.drfs.repo")            repository id, cache dir,
+ *       then "key=value" lines: how the repository was opened (url,
+ *       endpoint, region, profile, path-style, no-encryption; never a
+ *       secret), for `drfs restore MNT/latest/...` (drfs_fs_source)
  *   setxattr(MP, "user.drfs.prune", ARGS)     run `drfs prune` in the
  *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
  *       then getxattr(MP, "user.drfs.prune-result") by the same process:
@@ -23,9 +26,11 @@
  * (fs_ctl_setxattr / fs_ctl_getxattr / fs_ctl_report_write) is called by
  * mount.c.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -365,4 +370,238 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 		return -ERANGE;
 	memcpy(out, text, (size_t)l);
 	return l;
+}
+
+/* ---- the source of a path in a snapshot ------------------------------- */
+
+static bool line_ok(const char *v)
+{
+	return v && *v && !strchr(v, '\n');
+}
+
+int fs_ctl_repo_text(const struct fs *fs, char *out, size_t len)
+{
+	const struct drfs_mount_opts *o = fs->opts;
+	const char *cd = fs->repo->cache_dir ? fs->repo->cache_dir : "";
+	size_t n = 0;
+	int w;
+
+#define ADD(...)                                                             \
+	do {                                                                 \
+		w = snprintf(out + n, len - n, __VA_ARGS__);                 \
+		if (w < 0 || (size_t)w >= len - n)                           \
+			return -ERANGE;                                      \
+		n += (size_t)w;                                              \
+	} while (0)
+	ADD("%s\n%s\n", fs->repo->repo_id_hex, strchr(cd, '\n') ? "" : cd);
+	if (o) {
+		const struct drfs_backend_opts *be = &o->repo.backend;
+		if (line_ok(o->repo.url))
+			ADD("url=%s\n", o->repo.url);
+		if (line_ok(be->endpoint))
+			ADD("endpoint=%s\n", be->endpoint);
+		if (line_ok(be->region))
+			ADD("region=%s\n", be->region);
+		if (line_ok(be->profile))
+			ADD("profile=%s\n", be->profile);
+		if (be->path_style >= 0)
+			ADD("path-style=%d\n", be->path_style);
+		if (o->repo.no_encryption)
+			ADD("no-encryption=1\n");
+	}
+#undef ADD
+	return (int)n;
+}
+
+/* /proc/self/mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
+static void unescape(char *s)
+{
+	char *d = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
+}
+
+/* Whether mount point mp holds path abs (equal, or abs below it). */
+static size_t under(const char *abs, const char *mp)
+{
+	size_t l = strlen(mp);
+	if (l == 1 && mp[0] == '/')
+		return 1;
+	if (strncmp(abs, mp, l) || (abs[l] && abs[l] != '/'))
+		return 0;
+	return l;
+}
+
+/*
+ * The innermost mount holding abs, from the kernel's table (not from
+ * anything the file system answers: a backed-up tree may carry any
+ * xattr), if it is a drfs mount of this user's or root's.
+ */
+static int find_mount(const char *abs, char *mp, size_t mp_len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0, best = 0;
+	bool drfs = false, owned = false;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - TYPE SRC SOPTS */
+		char *save, *tok = strtok_r(line, " ", &save);
+		char *point = NULL, *type = NULL, *sopts = NULL;
+		for (int i = 0; tok && i < 4; i++)
+			tok = strtok_r(NULL, " ", &save);
+		point = tok;
+		while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-"))
+			;
+		if (tok) {
+			type = strtok_r(NULL, " ", &save);
+			(void)strtok_r(NULL, " ", &save);
+			sopts = strtok_r(NULL, " \n", &save);
+		}
+		if (!point || !type)
+			continue;
+		unescape(point);
+		size_t l = under(abs, point);
+		if (!l || l < best || strlen(point) >= mp_len)
+			continue;
+		best = l;
+		strcpy(mp, point);
+		drfs = !strcmp(type, "fuse.drfs");
+		owned = false;
+		const char *u = sopts ? strstr(sopts, "user_id=") : NULL;
+		if (u) {
+			unsigned long uid = strtoul(u + 8, NULL, 10);
+			owned = uid == 0 || uid == (unsigned long)getuid();
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!best || !drfs)
+		return -ENOTCONN;
+	return owned ? 0 : -EPERM;
+}
+
+static void copy_val(char *dst, size_t len, const char *v)
+{
+	snprintf(dst, len, "%s", v);
+}
+
+int drfs_fs_source(const char *path, struct drfs_fs_source *ret)
+{
+	char *abs = realpath(path, NULL);
+	char val[3 * PATH_MAX];
+	int e;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->path_style = -1;
+	if (!abs)
+		return -errno;
+	e = find_mount(abs, ret->mountpoint, sizeof(ret->mountpoint));
+	if (e == -EPERM)
+		snprintf(ret->why, sizeof(ret->why),
+			 "the drfs mount at \"%.200s\" belongs to another "
+			 "user", ret->mountpoint);
+	if (e < 0)
+		goto out;
+
+	/* MOUNTPOINT/snapshots/DAY/TIME[/SUB] */
+	const char *rel = abs + strlen(ret->mountpoint);
+	while (*rel == '/')
+		rel++;
+	const char *day = NULL, *time = NULL, *sub = "";
+	e = -EINVAL;
+	if (strncmp(rel, "snapshots", 9) || (rel[9] && rel[9] != '/')) {
+		snprintf(ret->why, sizeof(ret->why), "%s",
+			 !strncmp(rel, "now", 3) && (!rel[3] || rel[3] == '/')
+				 ? "now/ is the live tree, not a snapshot: "
+				   "take one (drfs snapshot MOUNTPOINT) and "
+				   "restore from it"
+				 : "not inside a snapshot folder "
+				   "(MOUNTPOINT/snapshots/DAY/TIME or "
+				   "MOUNTPOINT/latest)");
+		goto out;
+	}
+	day = rel + 9 + (rel[9] == '/');
+	time = strchr(day, '/');
+	if (!*day || !time || !time[1]) {
+		snprintf(ret->why, sizeof(ret->why), "%s, not a snapshot "
+			 "folder: name one (MOUNTPOINT/snapshots/DAY/TIME or "
+			 "MOUNTPOINT/latest)", *day ? "a day folder"
+						     : "the snapshots folder");
+		goto out;
+	}
+	time++;
+	const char *end = strchr(time, '/');
+	size_t flen = (size_t)((end ? end : time + strlen(time)) - day);
+	if (flen >= sizeof(ret->folder)) {
+		snprintf(ret->why, sizeof(ret->why), "not a snapshot folder");
+		goto out;
+	}
+	memcpy(ret->folder, day, flen);
+	ret->folder[flen] = 0;
+	if (end)
+		sub = end + 1;
+	if (strlen(sub) >= sizeof(ret->subpath)) {
+		snprintf(ret->why, sizeof(ret->why), "path too long");
+		goto out;
+	}
+	strcpy(ret->subpath, sub);
+
+	ssize_t l = getxattr(ret->mountpoint, FS_CTL_REPO, val,
+			     sizeof(val) - 1);
+	if (l <= 0) {
+		e = -ENOTCONN;
+		goto out;
+	}
+	val[l] = 0;
+	char *save, *ln = strtok_r(val, "\n", &save);
+	for (int i = 0; ln; i++, ln = strtok_r(NULL, "\n", &save)) {
+		if (i == 0) {
+			copy_val(ret->id_hex, sizeof(ret->id_hex), ln);
+			continue;
+		}
+		if (i == 1 && !strchr(ln, '=')) {
+			copy_val(ret->cache_dir, sizeof(ret->cache_dir), ln);
+			continue;
+		}
+		char *eq = strchr(ln, '=');
+		if (!eq)
+			continue;
+		*eq++ = 0;
+		if (!strcmp(ln, "url"))
+			copy_val(ret->url, sizeof(ret->url), eq);
+		else if (!strcmp(ln, "endpoint"))
+			copy_val(ret->endpoint, sizeof(ret->endpoint), eq);
+		else if (!strcmp(ln, "region"))
+			copy_val(ret->region, sizeof(ret->region), eq);
+		else if (!strcmp(ln, "profile"))
+			copy_val(ret->profile, sizeof(ret->profile), eq);
+		else if (!strcmp(ln, "path-style"))
+			ret->path_style = atoi(eq) ? 1 : 0;
+		else if (!strcmp(ln, "no-encryption"))
+			ret->no_encryption = atoi(eq) != 0;
+	}
+	if (!ret->url[0] || !ret->id_hex[0]) {
+		snprintf(ret->why, sizeof(ret->why),
+			 "the mount at \"%.200s\" does not say which "
+			 "repository it serves (an older drfs?)",
+			 ret->mountpoint);
+		e = -EINVAL;
+		goto out;
+	}
+	e = 0;
+out:
+	free(abs);
+	return e;
 }

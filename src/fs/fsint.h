@@ -123,6 +123,7 @@ struct fs {
 
 	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
 	const char *mountpoint;
+	const struct drfs_mount_opts *opts; /* as given to drfs_fs_mount */
 	void *se;                 /* struct fuse_session, for invalidations */
 
 	/* retention (fs.h hooks; NULL: none) and its background gc */
@@ -192,6 +193,13 @@ bool fs_ctl_is(const char *name);
 #define FS_CTL_PRUNE "user.drfs.prune"
 #define FS_CTL_PRUNE_RESULT "user.drfs.prune-result"
 #define FS_CTL_PRUNE_MAX 8192 /* bytes of a request */
+/*
+ * The value of user.drfs.repo: lines "ID", "CACHE-DIR", then "key=value"
+ * lines naming how the repository was opened (url, endpoint, region,
+ * profile, path-style, no-encryption; never a secret; a value holding a
+ * newline is left out). Its length, or -ERANGE when longer than len.
+ */
+int fs_ctl_repo_text(const struct fs *fs, char *out, size_t len);
 /* user.drfs.snapshot: take a snapshot (blocks until durable). */
 int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 		    size_t len);

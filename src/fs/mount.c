@@ -386,6 +386,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		goto out;
 	fs.cache_size = disk;
 	fs.mountpoint = o->mountpoint;
+	fs.opts = o;
 	struct drfs_now_opts no = {
 		.cache_size = o->cache_size,
 		.snapshot_every = (double)o->snapshot_every,

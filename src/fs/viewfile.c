@@ -323,11 +323,9 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_REPO) == 0) {
-		char text[PATH_MAX + 64];
-		int n = snprintf(text, sizeof(text), "%s\n%s\n",
-				 fs->repo->repo_id_hex,
-				 fs->repo->cache_dir ? fs->repo->cache_dir : "");
-		if (n < 0 || (size_t)n >= sizeof(text))
+		char text[3 * PATH_MAX];
+		int n = fs_ctl_repo_text(fs, text, sizeof(text));
+		if (n < 0)
 			reply_err(req, -EIO);
 		else if (size == 0)
 			fuse_reply_xattr(req, (size_t)n);

@@ -452,6 +452,10 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			drfs_treewalk_pop(w);
 			continue;
 		}
+		if (s->only && w->n == 1 &&
+		    (n.name_len != s->only_len ||
+		     memcmp(n.name, s->only, s->only_len)))
+			continue;
 		if (r == DRFS_TREE_BAD_NAME) {
 			rst_refuse(s, w->path, "an entry", n.name, n.name_len,
 				   "file name");
@@ -488,6 +492,82 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 	return e;
 }
 
+/*
+ * Where o->subpath leads: *tree is the tree to walk (and *only, when the
+ * selection is not a directory, the one name to restore from it); *meta
+ * and *meta_name the tree entry whose metadata the target gets (meta zero:
+ * none). The buffer holds the names.
+ */
+struct selection {
+	struct drfs_id tree, meta;
+	uint8_t meta_name[DRFS_NAME_MAX + 1];
+	size_t meta_name_len;
+	bool only;
+};
+
+static int select_subpath(struct drfs_repo *r, const char *subpath,
+			  struct selection *sel)
+{
+	struct drfs_buf tree;
+	struct drfs_node n;
+	const char *p = subpath;
+	int e = 0;
+
+	drfs_buf_init(&tree, DRFS_BLOB_MAX);
+	while (*p) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		const char *rest = p + len;
+		while (*rest == '/')
+			rest++;
+		if (!len)
+			break;
+		if (len > DRFS_NAME_MAX || !drfs_name_ok((const uint8_t *)p,
+							 len)) {
+			drfs_repo_set_last_error("\"%.*s\" is not a file name",
+					    (int)MIN(len, (size_t)256), p);
+			e = -EINVAL;
+			break;
+		}
+		drfs_buf_reset(&tree);
+		e = drfs_repo_blob_read(r, &sel->tree, &tree);
+		if (e < 0)
+			break;
+		e = drfs_tree_find(tree.p, tree.len, (const uint8_t *)p, len,
+				   &n);
+		if (e == -ENOENT) {
+			drfs_repo_set_last_error("\"%.*s\" is not in the snapshot",
+					    (int)MIN((size_t)(p + len -
+							      subpath), 4096),
+					    subpath);
+			break;
+		}
+		if (e < 0)
+			break;
+		if (!S_ISDIR(n.mode) && *rest) {
+			drfs_repo_set_last_error("\"%.*s\" is not a directory",
+					    (int)MIN((size_t)(p + len -
+							      subpath), 4096),
+					    subpath);
+			e = -ENOTDIR;
+			break;
+		}
+		memcpy(sel->meta_name, p, len);
+		sel->meta_name_len = len;
+		sel->meta = sel->tree;
+		if (S_ISDIR(n.mode)) {
+			sel->tree = n.subtree;
+		} else {
+			sel->only = true;
+			memset(&sel->meta, 0, sizeof(sel->meta));
+		}
+		p = rest;
+	}
+	drfs_buf_release(&tree);
+	return e;
+}
+
 int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 {
 	struct rs s = { .r = r, .o = o };
@@ -499,6 +579,17 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	e = drfs_repo_snapshot_find(r, o->snapshot, &si);
 	if (e < 0)
 		return e;
+	struct selection sel = { .tree = si.snap.root, .meta = si.snap.meta,
+				 .meta_name = "root", .meta_name_len = 4 };
+	if (o->subpath) {
+		e = select_subpath(r, o->subpath, &sel);
+		if (e < 0)
+			return e;
+	}
+	if (sel.only) {
+		s.only = sel.meta_name;
+		s.only_len = sel.meta_name_len;
+	}
 	if (mkdir(o->target, 0700) < 0) {
 		if (errno != EEXIST)
 			return -errno;
@@ -525,7 +616,7 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	for (int i = 0; i < want; i++)
 		if (pthread_create(&th[nth], NULL, rst_worker_main, &s) == 0)
 			nth++;
-	e = nth ? walk(&s, &si.snap.root, !existed) : -EAGAIN;
+	e = nth ? walk(&s, &sel.tree, !existed) : -EAGAIN;
 	drfs_treewalk_release(&s.w);
 	pthread_mutex_lock(&s.lock);
 	s.done = true;
@@ -537,8 +628,9 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	rst_set_dirs_meta(&s);
 	bool keep_root = existed && (o->overwrite == DRFS_OVERWRITE_NEVER ||
 				     o->overwrite == DRFS_OVERWRITE_IF_NEWER);
-	if (e >= 0 && !drfs_id_is_zero(&si.snap.meta) && !keep_root)
-		rst_restore_root_meta(&s, &si.snap.meta);
+	if (e >= 0 && !drfs_id_is_zero(&sel.meta) && !keep_root)
+		rst_restore_root_meta(&s, &sel.meta, sel.meta_name,
+				      sel.meta_name_len);
 	for (size_t i = 0; i < s.cap_inos; i++)
 		free(s.inos[i].path);
 	free(s.inos);

@@ -92,6 +92,9 @@ struct rs {
 	struct ino_map *inos;         /* inserted by the walk (lock); made,
 					 dev, ino set by workers (lock) */
 	size_t n_inos, cap_inos;
+	/* a non-directory subpath: the one name restored from its parent */
+	const uint8_t *only;
+	size_t only_len;
 };
 
 /* ---- restore.c ----------------------------------------------------------- */
@@ -110,7 +113,12 @@ int rst_ino_add(struct rs *s, uint64_t group, const char *path);
 void rst_ino_made(struct rs *s, uint64_t group, const struct stat *st);
 void rst_make_links(struct rs *s);
 void rst_set_dirs_meta(struct rs *s);
-void rst_restore_root_meta(struct rs *s, const struct drfs_id *meta);
+/*
+ * Give the target the metadata of entry name of tree (the snapshot's meta
+ * tree and "root", or a selected directory's parent tree and its name).
+ */
+void rst_restore_root_meta(struct rs *s, const struct drfs_id *tree_id,
+			   const uint8_t *name, size_t name_len);
 /* ---- restorefile.c ------------------------------------------------------- */
 int rst_open_parent(struct rs *s, char *path, const char **ret_name);
 void *rst_worker_main(void *arg);

@@ -313,16 +313,16 @@ void rst_set_dirs_meta(struct rs *s)
 	}
 }
 
-/* Metadata of the backed-up directory itself onto the target. */
-void rst_restore_root_meta(struct rs *s, const struct drfs_id *meta)
+/* Metadata of the restored directory itself onto the target. */
+void rst_restore_root_meta(struct rs *s, const struct drfs_id *tree_id,
+			   const uint8_t *name, size_t name_len)
 {
 	struct drfs_buf tree;
 	struct drfs_node n;
 	struct meta m;
 	drfs_buf_init(&tree, DRFS_BLOB_MAX);
-	int e = drfs_repo_blob_read(s->r, meta, &tree);
-	e = e ?: drfs_tree_find(tree.p, tree.len, (const uint8_t *)"root", 4,
-				&n);
+	int e = drfs_repo_blob_read(s->r, tree_id, &tree);
+	e = e ?: drfs_tree_find(tree.p, tree.len, name, name_len, &n);
 	e = e ?: rst_meta_from(s, "", &m, &n);
 	if (e >= 0) {
 		e = rst_meta_apply_fd(s->root, &m);
@@ -330,6 +330,6 @@ void rst_restore_root_meta(struct rs *s, const struct drfs_id *meta)
 	}
 	if (e < 0)
 		rst_problem(s, "", e,
-			    "cannot set the snapshot root's metadata");
+			    "cannot set the restored directory's metadata");
 	drfs_buf_release(&tree);
 }
