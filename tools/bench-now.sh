@@ -228,7 +228,9 @@ fi
 
 [ -d "$SRC" ] || { echo "no $SRC: run tools/bench-core.sh first" >&2; exit 1; }
 
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# BENCH_DROP=0: no page-cache drops (to try the script on a shared machine;
+# the figures are then not cold-cache ones)
+drop() { [ "${BENCH_DROP:-1}" = 0 ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }; }
 run() { # NAME CMD... : append "seconds maxrss_kb load1" to $N/res.NAME
 	local name=$1 l
 	shift
