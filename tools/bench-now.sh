@@ -370,14 +370,16 @@ echo "Tree: $SIZE bytes, $(find "$SRC" -type f | wc -l) files; small tree $(find
 echo "Load at start: ${LOAD0##*load average: }; at end: ${LOAD1##*load average: }"
 echo
 NSMALL=$(find "$SMALL" -type f | wc -l)
+secs() { [ "$1" = - ] && echo - || echo "$1 s"; }
+times() { [ "$1" = - ] && echo - || echo "$1x time"; }
 r=$(col rsync_now 1); s=$(col snap_now 1); t=$(sum "$r" "$s")
 l=$(col rsync_local 1); rb=$(col restic_backup 1); fl=$(col rsync_floor 1); bo=$(col borg_backup 1)
 echo "| figure | drfs now/ | local disk | relay floor | restic backup | borg create | drfs vs restic | drfs vs floor |"
 echo "|---|---|---|---|---|---|---|---|"
-echo "| rsync -a 1.4 GB (cold cache) | $r s + snapshot $s s = $t s ($(mbs "$t") MB/s) | $l s | $fl s | $rb s | $bo s | $(ratio "$t" "$rb")x time | $(ratio "$t" "$fl")x time |"
+echo "| rsync -a 1.4 GB (cold cache) | $r s + snapshot $s s = $t s ($(mbs "$t") MB/s) | $l s | $fl s | $(secs "$rb") | $(secs "$bo") | $(times "$(ratio "$t" "$rb")") | $(times "$(ratio "$t" "$fl")") |"
 r=$(col rsync_small_now 1); s=$(col snap_small 1); t=$(sum "$r" "$s")
 l=$(col rsync_small_local 1); rb=$(col restic_small 1); fl=$(col rsync_small_floor 1); bo=$(col borg_small 1)
-echo "| first rsync -a of the small files | $r s + snapshot $s s = $t s | $l s | $fl s | $rb s | $bo s | $(ratio "$t" "$rb")x time | $(ratio "$t" "$fl")x time |"
+echo "| first rsync -a of the small files | $r s + snapshot $s s = $t s | $l s | $fl s | $(secs "$rb") | $(secs "$bo") | $(times "$(ratio "$t" "$rb")") | $(times "$(ratio "$t" "$fl")") |"
 echo
 echo "Daemon CPU (user + sys, medians): $(col cpu_big 1) s over the 1.4 GB rsync + snapshot ($(awk -v c="$(col cpu_big 1)" -v s="$SIZE" 'BEGIN { printf "%.2f", c / (s / 1e9) }') CPU-s per GB); $(col cpu_small 1) s over the small files + snapshot ($(awk -v c="$(col cpu_small 1)" -v f="$NSMALL" 'BEGIN { printf "%.0f", c / f * 1e6 }') µs per file)."
 echo

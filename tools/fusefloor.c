@@ -221,14 +221,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* Reply the attributes of path (relative to DIR), or r if it is an error. */
+static void reply_attr_of(fuse_req_t req, int r, const char *path)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	(void)fi;
-	int r = node_path(ino, path, sizeof(path));
-	if (r == 0 && fstatat(g.root_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW))
+	if (r == 0 && fstatat(g.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -236,6 +233,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	fix_ino(&st);
 	fuse_reply_attr(req, &st, attr_timeout(&st));
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	(void)fi;
+	int r = node_path(ino, path, sizeof(path));
+	reply_attr_of(req, r, rel(path));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -588,7 +594,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	char path[PATH_MAX];
-	struct stat st;
 	int r = node_path(ino, path, sizeof(path));
 	const char *p = rel(path);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE) &&
@@ -624,14 +629,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (utimensat(g.root_fd, p, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			r = -errno;
 	}
-	if (r == 0 && fstatat(g.root_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		r = -errno;
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	fix_ino(&st);
-	fuse_reply_attr(req, &st, attr_timeout(&st));
+	reply_attr_of(req, r, p);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
