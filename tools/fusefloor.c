@@ -4,11 +4,13 @@
  *
  *   fusefloor DIR MOUNTPOINT [TIMEOUT]
  *
- * Serves DIR read-only through libfuse's low-level API, configured as
- * `drfs mount` is (multi-threaded loop of at most 16 threads, readdirplus,
- * POSIX ACLs, 1 MiB reads, keep_cache, default_permissions, a read-write
- * super block), and does nothing else: a request is one system call on
- * DIR (fstatat, pread, llistxattr, ...) and a reply. What a workload costs
+ * Serves DIR through libfuse's low-level API, configured as `drfs mount`
+ * is (multi-threaded loop of at most 16 threads, readdirplus, POSIX ACLs,
+ * 1 MiB reads and writes, keep_cache, default_permissions, no flush
+ * handler), and does nothing else: a request is one system call on DIR
+ * (fstatat, pread, pwrite, openat, renameat2, fchmodat, utimensat,
+ * llistxattr, ...; a new inode owned by someone else than the daemon one
+ * more, fchownat) and a reply. What a workload costs
  * through it, against the same workload on DIR itself, is the floor no
  * FUSE file system here can go below, whatever it does in user space: the
  * kernel's round trips, copies and cache invalidations. tools/bench-floor.sh
@@ -20,7 +22,9 @@
  * needs at every step of a path walk), are cached for a day. Runs in the foreground until
  * unmounted (fusermount3 -u MOUNTPOINT) or killed. Inodes are DIR's own
  * inode numbers (DIR must be one file system); the table of their paths
- * only grows, which is fine for a benchmark. Built with the project (so
+ * only grows, which is fine for a benchmark (a renamed file gets its new
+ * path; the entries below a renamed directory keep their old paths, so
+ * don't rename directories through it). Built with the project (so
  * CI keeps it compiling, warning-free) and by bench-floor.sh:
  *
  *   gcc -std=gnu11 -O2 -Wall -Wextra tools/fusefloor.c \
@@ -69,8 +73,11 @@ static size_t slot_of(fuse_ino_t ino, size_t cap)
 	return (size_t)(ino * 0x9e3779b97f4a7c15ull) & (cap - 1);
 }
 
-/* Remember ino's path (first one wins: hard links share an inode). */
-static int node_put(fuse_ino_t ino, const char *path)
+/*
+ * Remember ino's path (first one wins: hard links share an inode, unless
+ * replace: a rename).
+ */
+static int node_set(fuse_ino_t ino, const char *path, bool replace)
 {
 	int r = 0;
 	pthread_mutex_lock(&g.lock);
@@ -104,10 +111,23 @@ static int node_put(fuse_ino_t ino, const char *path)
 		}
 		g.tab[s].ino = ino;
 		g.n++;
+	} else if (replace) {
+		char *p = strdup(path);
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		free(g.tab[s].path);
+		g.tab[s].path = p;
 	}
 out:
 	pthread_mutex_unlock(&g.lock);
 	return r;
+}
+
+static int node_put(fuse_ino_t ino, const char *path)
+{
+	return node_set(ino, path, false);
 }
 
 /* Copy ino's path into buf; -ENOENT if never looked up. */
@@ -201,14 +221,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* Reply the attributes of path (relative to DIR), or r if it is an error. */
+static void reply_attr_of(fuse_req_t req, int r, const char *path)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	(void)fi;
-	int r = node_path(ino, path, sizeof(path));
-	if (r == 0 && fstatat(g.root_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW))
+	if (r == 0 && fstatat(g.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -216,6 +233,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	fix_ino(&st);
 	fuse_reply_attr(req, &st, attr_timeout(&st));
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	(void)fi;
+	int r = node_path(ino, path, sizeof(path));
+	reply_attr_of(req, r, rel(path));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -346,13 +372,11 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char path[PATH_MAX];
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	int r = node_path(ino, path, sizeof(path));
 	int fd = r < 0 ? -1 : openat(g.root_fd, rel(path),
-				     O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+				     (fi->flags & (O_ACCMODE | O_TRUNC |
+						   O_APPEND)) |
+					     O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		fuse_reply_err(req, r < 0 ? -r : errno);
 		return;
@@ -449,6 +473,225 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
+/* ---- writes ------------------------------------------------------------ */
+
+/* A new inode at path belongs to the caller (the daemon runs as root). */
+static int new_entry(fuse_req_t req, const char *path,
+		     struct fuse_entry_param *e)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	if ((c->uid || c->gid) &&
+	    fchownat(g.root_fd, path, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return entry_of(path, e);
+}
+
+static void reply_new(fuse_req_t req, int r, const char *path)
+{
+	struct fuse_entry_param e;
+	r = r < 0 ? r : new_entry(req, path, &e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	char path[PATH_MAX];
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0 && mknodat(g.root_fd, path, mode, rdev) < 0)
+		r = -errno;
+	reply_new(req, r, path);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	char path[PATH_MAX];
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0 && mkdirat(g.root_fd, path, mode) < 0)
+		r = -errno;
+	reply_new(req, r, path);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	char path[PATH_MAX];
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0 && symlinkat(link, g.root_fd, path) < 0)
+		r = -errno;
+	reply_new(req, r, path);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		    const char *name)
+{
+	char from[PATH_MAX], path[PATH_MAX];
+	struct fuse_entry_param e;
+	int r = node_path(ino, from, sizeof(from));
+	r = r < 0 ? r : child_path(parent, name, path, sizeof(path));
+	if (r == 0 && linkat(g.root_fd, from, g.root_fd, path, 0) < 0)
+		r = -errno;
+	r = r < 0 ? r : entry_of(path, &e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	struct fuse_entry_param e;
+	int fd = -1;
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0) {
+		fd = openat(g.root_fd, path,
+			    (fi->flags & (O_ACCMODE | O_TRUNC | O_APPEND |
+					  O_EXCL)) |
+				    O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			    mode);
+		if (fd < 0)
+			r = -errno;
+	}
+	r = r < 0 ? r : new_entry(req, path, &e);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		close(fd);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	ssize_t n = pwrite((int)fi->fh, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	int r = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	char path[PATH_MAX];
+	int r = node_path(ino, path, sizeof(path));
+	const char *p = rel(path);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE) &&
+	    fchmodat(g.root_fd, p, attr->st_mode & 07777, 0) < 0)
+		r = -errno;
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fchownat(g.root_fd, p,
+		     (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+		     (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		int fd = fi ? (int)fi->fh :
+			      openat(g.root_fd, p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, attr->st_size) < 0)
+			r = -errno;
+		if (!fi && fd >= 0)
+			close(fd);
+	}
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+				 FUSE_SET_ATTR_ATIME_NOW |
+				 FUSE_SET_ATTR_MTIME_NOW))) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+					  { .tv_nsec = UTIME_OMIT } };
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		if (utimensat(g.root_fd, p, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+	}
+	reply_attr_of(req, r, p);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+	int r = child_path(parent, name, from, sizeof(from));
+	r = r < 0 ? r : child_path(newparent, newname, to, sizeof(to));
+	if (r == 0 && renameat2(g.root_fd, from, g.root_fd, to, flags) < 0)
+		r = -errno;
+	if (r == 0 && fstatat(g.root_fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		r = node_set(st.st_ino, to, true);
+	fuse_reply_err(req, -r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char path[PATH_MAX];
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0 && unlinkat(g.root_fd, path, 0) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char path[PATH_MAX];
+	int r = child_path(parent, name, path, sizeof(path));
+	if (r == 0 && unlinkat(g.root_fd, path, AT_REMOVEDIR) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	char p[64];
+	int fd;
+	int r = xpath(ino, p, sizeof(p), &fd);
+	if (r == 0) {
+		if (setxattr(p, name, value, size, flags) < 0)
+			r = -errno;
+		close(fd);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	char p[64];
+	int fd;
+	int r = xpath(ino, p, sizeof(p), &fd);
+	if (r == 0) {
+		if (removexattr(p, name) < 0)
+			r = -errno;
+		close(fd);
+	}
+	fuse_reply_err(req, -r);
+}
+
 static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -464,6 +707,19 @@ static const struct fuse_lowlevel_ops ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.create = op_create,
+	.write = op_write,
+	.fsync = op_fsync,
+	.setattr = op_setattr,
+	.rename = op_rename,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
 };
 
 int main(int argc, char **argv)

@@ -57,7 +57,8 @@ size_t drfs_chunker_cut(const struct drfs_chunker *c, const uint8_t *p,
 /* How drfs_chunk_fd reads a file and where its chunks go. */
 struct drfs_chunk_fd {
 	const struct drfs_chunker *chunker;
-	uint8_t *win;      /* the caller's buffer, win_cap >= 2 * max bytes */
+	uint8_t *win;      /* the caller's buffer, win_cap >= 2 * max bytes,
+			      or >= end when that is less */
 	size_t win_cap;
 	/* each chunk with its file offset; a negative return stops */
 	int (*emit)(void *ud, const uint8_t *p, size_t len, uint64_t off);

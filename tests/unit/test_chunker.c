@@ -2,8 +2,12 @@
 /*
  * test_chunker.c - FastCDC: parameter validation, chunk bounds, coverage,
  * determinism, restart equivalence, resynchronisation after an insert,
- * average sizes, a size histogram and a throughput figure (stderr).
+ * average sizes, drfs_chunk_fd with a window of the file's size, a size
+ * histogram and a throughput figure (stderr).
  */
+#include <unistd.h>
+
+#include "drfs/buf.h"
 #include "drfs/chunker.h"
 #include "drfs/crypto.h"
 #include "drfs/limits.h"
@@ -167,6 +171,63 @@ static void test_bounds(const uint8_t *p, size_t len)
 	free(e3);
 }
 
+/* drfs_chunk_fd's chunks as "offset length" lines */
+static int note_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
+{
+	(void)p;
+	char line[64];
+	snprintf(line, sizeof(line), "%llu %zu\n", (unsigned long long)off,
+		 len);
+	return drfs_buf_append(ud, line, strlen(line));
+}
+
+/*
+ * A window of the file's size (what now/ gives a file smaller than 2 * max)
+ * cuts the same chunks as the full 2 * max window, holes included.
+ */
+static void test_fd_window(const uint8_t *p)
+{
+	struct drfs_chunker c;
+	init_ok(&c, 4096, 8192, 65536, 2);
+	const size_t sizes[] = { 1, 4095, 5000, 40000, 100000, 131071 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int hole = 0; hole < 2; hole++) {
+			size_t size = sizes[i];
+			FILE *f = tmpfile();
+			CHECK(f != NULL);
+			if (!f)
+				return;
+			int fd = fileno(f);
+			if (hole && size > 3 * 4096) /* data, hole, data */
+				CHECK(pwrite(fd, p, 4096, 0) == 4096 &&
+				      pwrite(fd, p + 8192, size - 8192, 8192) ==
+					      (ssize_t)(size - 8192));
+			else
+				CHECK(pwrite(fd, p, size, 0) == (ssize_t)size);
+			struct drfs_buf got[2];
+			for (int k = 0; k < 2; k++) {
+				struct drfs_chunk_fd cf = {
+					.chunker = &c,
+					.win_cap = k ? size : 2 * 65536,
+					.emit = note_chunk,
+					.ud = &got[k],
+				};
+				uint64_t last = 0;
+				drfs_buf_init(&got[k], 1 << 20);
+				cf.win = malloc(cf.win_cap);
+				CHECK_EQ(drfs_chunk_fd(&cf, fd, size, &last), 0);
+				CHECK_EQ(last, size);
+				free(cf.win);
+			}
+			CHECK(got[0].len > 0 && got[0].len == got[1].len &&
+			      !memcmp(got[0].p, got[1].p, got[0].len));
+			drfs_buf_release(&got[0]);
+			drfs_buf_release(&got[1]);
+			fclose(f);
+		}
+	}
+}
+
 static void test_insert(const uint8_t *p, size_t len)
 {
 	struct drfs_chunker c;
@@ -294,6 +355,7 @@ int main(void)
 	test_bounds(p, BIG);
 	test_bounds(p, 3 * DRFS_CHUNK_MAX_DEFAULT + 12345);
 	test_insert(p, BIG);
+	test_fd_window(p);
 	test_average(p, BIG, DRFS_CHUNK_MIN_DEFAULT, DRFS_CHUNK_AVG_DEFAULT,
 		     DRFS_CHUNK_MAX_DEFAULT, true);
 	test_average(p, BIG, 16 << 10, 64 << 10, 256 << 10, false);

@@ -48,6 +48,14 @@ int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	/*
+	 * A file smaller than the window fits whole: a window of its size
+	 * cuts the same chunks and, unlike 2 * max (8 MiB, past the mmap
+	 * threshold), comes from the heap instead of an mmap and munmap per
+	 * small file.
+	 */
+	if ((uint64_t)st.st_size < c.win_cap)
+		c.win_cap = MAX((size_t)st.st_size, 1);
 	if (!(c.win = malloc(c.win_cap)))
 		return -ENOMEM;
 	int e = drfs_chunk_fd(&c, fd, (uint64_t)st.st_size, &last);
