@@ -132,6 +132,8 @@ static inline uint64_t drfs_get_le64(const uint8_t *p)
 
 /* Monotonic clock in seconds, for progress and measurements. */
 double drfs_now_mono(void);
+/* Milliseconds since t0 (a drfs_now_mono() value), at least 1. */
+uint64_t drfs_duration_ms(double t0);
 
 /*
  * This machine's name (gethostname(), "localhost" if it has none), cut to

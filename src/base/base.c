@@ -158,6 +158,12 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+uint64_t drfs_duration_ms(double t0)
+{
+	double ms = (drfs_now_mono() - t0) * 1000.0;
+	return ms < 1.0 ? 1 : (uint64_t)ms;
+}
+
 int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
 {
 	void **arr = v;

@@ -621,6 +621,11 @@ static int cmd_snapshots(struct cli *c)
 		json_str(stdout, s->host);
 		printf(",\"path\":");
 		json_str(stdout, s->path);
+		if (s->duration_ms)
+			printf(",\"duration_seconds\":%.3f",
+			       (double)s->duration_ms / 1000.0);
+		else
+			printf(",\"duration_seconds\":null");
 		printf(",\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
 		       "\"added_bytes\":%llu,\"tags\":[",
 		       (unsigned long long)s->files,
