@@ -1024,6 +1024,14 @@ static int cmd_mount(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
+	o.stats = cli_facts_stats;
+	o.metrics_textfile = c->metrics_textfile;
+	if (c->metrics_every &&
+	    (drfs_parse_duration(c->metrics_every, &o.metrics_every) < 0 ||
+	     o.metrics_every <= 0)) {
+		log_err("invalid --metrics-every \"%s\"", c->metrics_every);
+		return EXIT_USAGE;
+	}
 	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
@@ -1190,6 +1198,21 @@ static const struct cli_opt mount_opts[] = {
 		"docs/hosts.md)"),
 	CLI_STR("from", 0, "SNAPSHOT|HOST", from,
 		"where now/ starts when its lineage has no snapshot yet"),
+	CLI_STR("metrics-textfile", 0, "PATH", metrics_textfile,
+		"write Prometheus metrics to PATH (atomically) for "
+		"node_exporter's textfile collector (docs/monitoring.md)"),
+	CLI_STR("metrics-every", 0, "DURATION", metrics_every,
+		"how often --metrics-textfile is written (default 60s)"),
+	{ 0 },
+};
+
+static const struct cli_opt status_opts[] = {
+	CLI_STR("max-age", 0, "DURATION", max_age,
+		"exit 4 when the newest snapshot (or scheduled check that "
+		"found nothing to snapshot) is older"),
+	CLI_STR("stuck-after", 0, "DURATION", stuck_after,
+		"exit 4 when the upload backlog has not shrunk for this long "
+		"(default 15m)"),
 	{ 0 },
 };
 
@@ -1297,8 +1320,15 @@ const struct cli_cmd cli_commands[] = {
 	  cmd_umount },
 	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
 	  OPTS(snapshot_opts), NULL, cmd_snapshot },
-	{ "status", "MOUNTPOINT", 1, 1, -1, "pending uploads, last snapshot",
-	  NULL, NULL, NULL, cmd_status },
+	{ "status", "MOUNTPOINT|REPO", 1, 1, 0,
+	  "pending uploads, last snapshot; health for monitoring",
+	  "Exit 4 when unhealthy: the newest snapshot too old (--max-age), "
+	  "uploads stuck, or the storage not answering; each problem is "
+	  "named (docs/monitoring.md).",
+	  OPTS(status_opts, cli_opt_json), NULL, cmd_status },
+	{ "metrics", "MOUNTPOINT|REPO", 1, 1, 0,
+	  "Prometheus metrics of a mount or a repository", NULL, NULL,
+	  NULL, cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
 	  "Without --keep-*: the repository's stored policy (drfs policy).",

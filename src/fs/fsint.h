@@ -158,6 +158,20 @@ struct fs {
 		char *text;
 		size_t len;
 	} prune_res[4];               /* (gc_lock) results not yet fetched */
+
+	/* monitoring (src/fs/facts.c, docs/monitoring.md) */
+	const struct drfs_mount_opts *opts; /* stats hook, textfile */
+	pthread_mutex_t facts_lock; /* protects the facts_* fields below */
+	pthread_cond_t facts_cond;
+	pthread_t facts_thread;
+	bool facts_started, facts_quit;
+	double facts_empty;    /* drfs_now_mono() the backlog was last empty */
+	double facts_shrunk;   /* ... last smaller than before, or empty */
+	uint64_t facts_backlog; /* bytes at the last sample */
+	_Atomic int64_t last_check; /* --snapshot-every found nothing: time */
+	bool have_stats;
+	double stats_at;       /* drfs_now_mono() of stats */
+	struct drfs_facts *stats; /* the stats figures (have_stats) */
 };
 
 struct fs_prune_req {

@@ -101,6 +101,8 @@ static void now_on_snapshot(void *userdata, int result, const char *folder)
 {
 	if (result > 0)
 		mnt_now_snapshot_taken(userdata);
+	if (result == 0)
+		mnt_facts_checked(userdata);
 	if (result > 0)
 		log_info("scheduled snapshot of now/: snapshots/%s", folder);
 	else if (result < 0)
@@ -328,6 +330,8 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	pthread_mutex_init(&fs.ahead_lock, NULL);
 	pthread_mutex_init(&fs.gc_lock, NULL);
 	pthread_cond_init(&fs.gc_cond, NULL);
+	pthread_mutex_init(&fs.facts_lock, NULL);
+	pthread_cond_init(&fs.facts_cond, NULL);
 	fs.ret = o->retention;
 	fs.mount_time = (uint64_t)time(NULL);
 	fs.latest = SIZE_MAX;
@@ -484,6 +488,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
 					       &fs) == 0;
+	mnt_facts_start(&fs, o);
 	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 
 	cfg = fuse_loop_cfg_create();
@@ -500,6 +505,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;
+	mnt_facts_stop(&fs);
 	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
 		pthread_mutex_lock(&fs.gc_lock);
 		fs.gc_quit = true;
@@ -530,6 +536,8 @@ out:
 	pthread_mutex_destroy(&fs.ahead_lock);
 	pthread_mutex_destroy(&fs.gc_lock);
 	pthread_cond_destroy(&fs.gc_cond);
+	pthread_mutex_destroy(&fs.facts_lock);
+	pthread_cond_destroy(&fs.facts_cond);
 	return r;
 }
 

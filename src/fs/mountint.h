@@ -149,6 +149,19 @@ void mnt_prune_result(fuse_req_t req, struct fs *fs, size_t size);
 bool mnt_acked(const struct fs *fs, const struct drfs_id *id);
 void *mnt_gc_main(void *arg);
 void mnt_gc_status(struct fs *fs, char *out, size_t len);
+
+/* ---- facts.c: monitoring ---------------------------------------------- */
+
+#define FS_CTL_FACTS "user.drfs.facts"
+/* Start (at mount) and stop (at unmount) the sampling/textfile thread. */
+void mnt_facts_start(struct fs *fs, const struct drfs_mount_opts *o);
+void mnt_facts_stop(struct fs *fs);
+/* --snapshot-every looked and found nothing to snapshot. */
+void mnt_facts_checked(struct fs *fs);
+/* The facts of the mount's repository into f. */
+int mnt_facts_get(struct fs *fs, struct drfs_facts *f);
+/* getxattr user.drfs.facts of the mount root. */
+void mnt_facts_reply(fuse_req_t req, struct fs *fs, size_t size);
 int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
 		   char (**ret_old)[32], size_t *ret_n_old);
 /* ---- mount.c ------------------------------------------------------------- */

@@ -318,6 +318,10 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			fuse_reply_buf(req, pid, (size_t)n);
 		return;
 	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_FACTS) == 0) {
+		mnt_facts_reply(req, fs, size);
+		return;
+	}
 	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_PRUNE_RESULT) == 0) {
 		mnt_prune_result(req, fs, size);
 		return;
