@@ -75,6 +75,7 @@ struct cli {
 	/* monitoring (cmd_facts.c, docs/monitoring.md) */
 	const char *metrics_textfile; /* mount --metrics-textfile PATH */
 	const char *metrics_every;    /* mount --metrics-every D */
+	const char *metrics_listen;   /* mount --metrics-listen [ADDR:]PORT */
 	const char *max_age;          /* status --max-age D */
 	const char *stuck_after;      /* status --stuck-after D */
 	/* disaster recovery (cmd_dr.c) */

@@ -102,6 +102,36 @@ int drfs_facts_decode(const void *p, size_t len, struct drfs_facts *ret);
 /* Prometheus text exposition format 0.0.4 (docs/monitoring.md). */
 int drfs_facts_prometheus(const struct drfs_facts *f, struct drfs_buf *out);
 
+/*
+ * One snapshot as a JSON object, as `drfs snapshots --json` prints it and
+ * the mount's info files (MOUNTPOINT/info/DAY/TIME.json) hold it: id,
+ * time, folder, "on" (when on is not NULL: the replica sides), held, host,
+ * path, duration_seconds (null: not recorded), files, dirs, bytes,
+ * added_bytes, tags, parent (null: none) and, when with_drill, "drill":
+ * the last drill of this snapshot recorded in the cache directory (NULL:
+ * null). -E2BIG past out->max.
+ */
+int drfs_facts_snapshot_json(const struct drfs_snap_info *si, const char *on,
+			     bool held, bool with_drill,
+			     const struct drfs_drill_rec *drill,
+			     struct drfs_buf *out);
+
+/* ---- the mount's HTTP endpoint (mount --metrics-listen) ------------------ */
+
+#define DRFS_HTTP_REQUEST_MAX 4096 /* bytes of a request head */
+#define DRFS_HTTP_PATH_MAX 256
+
+/*
+ * The head of an HTTP/1.x request in p[0..len): 1 when it is complete (an
+ * empty line ends it) and a GET, its path (without a query) into path
+ * (path_max bytes, NUL-terminated); 0 when more bytes are needed;
+ * -EOPNOTSUPP another method; -EBADMSG anything else (no request line,
+ * a target that is not a path or too long, not HTTP/1.x, control bytes,
+ * no end within DRFS_HTTP_REQUEST_MAX bytes). Pure.
+ */
+int drfs_http_request_parse(const void *p, size_t len, char *path,
+			    size_t path_max);
+
 /* ---- the drill log ------------------------------------------------------ */
 
 /* Append d to <r->cache_dir>/drills (atomically replaced; the newest

@@ -101,7 +101,21 @@ struct drfs_mount_opts {
 	int (*stats)(struct drfs_repo *r, struct drfs_facts *f);
 	const char *metrics_textfile;
 	int64_t metrics_every;       /* seconds; 0: 60 */
+	/*
+	 * --metrics-listen: "PORT" (127.0.0.1), "ADDR:PORT" or
+	 * "[ADDR6]:PORT" (numeric); NULL: none. GET /metrics answers the
+	 * Prometheus text (HTTP/1.0); bound before the mount is ready.
+	 */
+	const char *metrics_listen;
 };
+
+/*
+ * Parse a --metrics-listen value (see above) into *ret (a sockaddr_in or
+ * sockaddr_in6 in storage) and *ret_len: 0, or -EINVAL.
+ */
+struct sockaddr_storage;
+int drfs_fs_listen_addr(const char *s, struct sockaddr_storage *ret,
+			unsigned *ret_len);
 
 #define DRFS_FACTS_STATS_EVERY 300
 

@@ -413,6 +413,17 @@ int drfs_parse_time(const char *s, struct timespec *ret)
 	return 0;
 }
 
+char *drfs_fmt_time_iso(const struct timespec *t, char out[48])
+{
+	struct tm tm;
+	time_t s = t->tv_sec;
+	gmtime_r(&s, &tm);
+	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, t->tv_nsec);
+	return out;
+}
+
 char *drfs_fmt_bytes(uint64_t n, char *out)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",

@@ -332,7 +332,9 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	pthread_cond_init(&fs.gc_cond, NULL);
 	pthread_mutex_init(&fs.facts_lock, NULL);
 	pthread_cond_init(&fs.facts_cond, NULL);
+	pthread_mutex_init(&fs.info_lock, NULL);
 	fs.ret = o->retention;
+	fs.http_fd = -1;
 	fs.mount_time = (uint64_t)time(NULL);
 	fs.latest = SIZE_MAX;
 	if (o->host)
@@ -436,6 +438,10 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		goto out;
 	}
 
+	/* before the mount is ready: a port in use fails the mount */
+	r = mnt_http_bind(&fs, o->metrics_listen);
+	if (r < 0)
+		goto out;
 	r = build_args(o, &args);
 	if (r < 0)
 		goto out;
@@ -538,6 +544,10 @@ out:
 	pthread_cond_destroy(&fs.gc_cond);
 	pthread_mutex_destroy(&fs.facts_lock);
 	pthread_cond_destroy(&fs.facts_cond);
+	mnt_info_free(&fs);
+	pthread_mutex_destroy(&fs.info_lock);
+	if (fs.http_fd >= 0)
+		close(fs.http_fd);
 	return r;
 }
 

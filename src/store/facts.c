@@ -630,6 +630,119 @@ static int log_load(struct drfs_repo *r, struct drfs_buf *b)
 	return e;
 }
 
+/* ---- one snapshot as JSON ---------------------------------------------- */
+
+int drfs_facts_snapshot_json(const struct drfs_snap_info *si, const char *on,
+			     bool held, bool with_drill,
+			     const struct drfs_drill_rec *drill,
+			     struct drfs_buf *out)
+{
+	const struct drfs_snapshot *s = &si->snap;
+	char hex[DRFS_ID_HEX_LEN + 1], t[48];
+	int e = drfs_buf_printf(out, "{\"id\":\"%s\",\"time\":\"%s\",\"folder\":",
+				drfs_id_hex(&si->id, hex),
+				drfs_fmt_time_iso(&s->time, t));
+	e = e ?: drfs_buf_json_str(out, si->folder);
+	if (on)
+		e = e ?: drfs_buf_printf(out, ",\"on\":\"%s\"", on);
+	e = e ?: drfs_buf_printf(out, ",\"held\":%s,\"host\":",
+				 held ? "true" : "false");
+	e = e ?: drfs_buf_json_str(out, s->host);
+	e = e ?: drfs_buf_printf(out, ",\"path\":");
+	e = e ?: drfs_buf_json_str(out, s->path);
+	if (s->duration_ms)
+		e = e ?: drfs_buf_printf(out, ",\"duration_seconds\":%.3f",
+					 (double)s->duration_ms / 1000.0);
+	else
+		e = e ?: drfs_buf_printf(out, ",\"duration_seconds\":null");
+	e = e ?: drfs_buf_printf(out,
+				 ",\"files\":%" PRIu64 ",\"dirs\":%" PRIu64
+				 ",\"bytes\":%" PRIu64
+				 ",\"added_bytes\":%" PRIu64 ",\"tags\":[",
+				 s->files, s->dirs, s->bytes, s->added_bytes);
+	const char *tag = s->tags;
+	for (uint32_t k = 0; k < s->n_tags && !e; k++) {
+		e = k ? drfs_buf_u8(out, ',') : 0;
+		e = e ?: drfs_buf_json_str(out, tag);
+		tag += strlen(tag) + 1;
+	}
+	e = e ?: drfs_buf_printf(out, "],\"parent\":");
+	if (drfs_id_is_zero(&s->parent))
+		e = e ?: drfs_buf_printf(out, "null");
+	else
+		e = e ?: drfs_buf_printf(out, "\"%s\"",
+					 drfs_id_hex(&s->parent, hex));
+	if (with_drill && !drill)
+		e = e ?: drfs_buf_printf(out, ",\"drill\":null");
+	else if (with_drill)
+		e = e ?: drfs_buf_printf(out,
+					 ",\"drill\":{\"time\":\"%s\""
+					 ",\"ok\":%s,\"restore_seconds\":%.3f"
+					 ",\"files\":%" PRIu64
+					 ",\"bytes\":%" PRIu64 "}",
+					 drfs_fmt_time_iso(&(struct timespec){
+						 .tv_sec = (time_t)drill->time },
+						 t),
+					 drill->ok ? "true" : "false",
+					 (double)drill->restore_ms / 1000.0,
+					 drill->files, drill->bytes);
+	return e ?: drfs_buf_u8(out, '}');
+}
+
+/* ---- an HTTP request head ----------------------------------------------- */
+
+/* Where the head ends (after its empty line) in p[0..len); 0: not yet. */
+static size_t http_head_end(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < len && p[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+int drfs_http_request_parse(const void *buf, size_t len, char *path,
+			    size_t path_max)
+{
+	const char *p = buf;
+	size_t end = http_head_end(p, MIN(len, DRFS_HTTP_REQUEST_MAX));
+	if (!end)
+		return len >= DRFS_HTTP_REQUEST_MAX ? -EBADMSG : 0;
+	const char *nl = memchr(p, '\n', end);
+	size_t ll = (size_t)(nl - p);
+	if (ll && p[ll - 1] == '\r')
+		ll--;
+	for (size_t i = 0; i < ll; i++)
+		if ((unsigned char)p[i] < 0x21 && p[i] != ' ')
+			return -EBADMSG;
+	const char *sp1 = memchr(p, ' ', ll);
+	if (!sp1 || sp1 == p)
+		return -EBADMSG;
+	const char *t = sp1 + 1;
+	const char *sp2 = memchr(t, ' ', ll - (size_t)(t - p));
+	if (!sp2)
+		return -EBADMSG;
+	size_t vl = ll - (size_t)(sp2 + 1 - p);
+	if (vl != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return -EBADMSG;
+	size_t tl = (size_t)(sp2 - t);
+	const char *q = memchr(t, '?', tl);
+	if (q)
+		tl = (size_t)(q - t);
+	if (!tl || t[0] != '/' || tl >= path_max)
+		return -EBADMSG;
+	if ((size_t)(sp1 - p) != 3 || memcmp(p, "GET", 3) != 0)
+		return -EOPNOTSUPP;
+	memcpy(path, t, tl);
+	path[tl] = 0;
+	return 1;
+}
+
 #define LOG_BYTES (DRFS_DRILL_LOG_MAX * (DRFS_DRILL_LOG_LINE_MAX + 1))
 
 int drfs_drill_log_read(struct drfs_repo *r, struct drfs_drill_rec **ret,
