@@ -5,9 +5,7 @@
 # clients nor the unmount; garbage never crashes the daemon; a port in use
 # fails the mount with a message; a bad address is a usage error.
 source "$(dirname "$0")/lib.sh"
-PYPROM=/usr/bin/python3
-$PYPROM -c 'import prometheus_client.parser' 2>/dev/null ||
-	fail "python3-prometheus-client is not installed (tests/run-all.sh installs it)"
+need_pyprom
 make_repo
 drfs init "$REPO" >/dev/null
 src=$T/src

@@ -6,10 +6,7 @@
 # drfs status --json; status --max-age exit codes; a drill recorded; the
 # mount's node_exporter textfile; the duration a snapshot records.
 source "$(dirname "$0")/lib.sh"
-# Debian's python (the package's), whatever python3 is first in PATH
-PYPROM=/usr/bin/python3
-$PYPROM -c 'import prometheus_client.parser' 2>/dev/null ||
-	fail "python3-prometheus-client is not installed (tests/run-all.sh installs it)"
+need_pyprom
 make_repo
 drfs init "$REPO" >/dev/null
 
