@@ -40,6 +40,7 @@ PACKAGES=(
 	nodejs	# tests/s3 fault proxy
 	radosgw ceph-mon ceph-osd ceph-common uuid-runtime curl ca-certificates
 	python3-boto3	# an independent S3 client: Object Lock buckets, retention
+	python3-prometheus-client	# tests/integration/monitor.sh: a real text-format parser
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -27,7 +27,7 @@ ROOMS = {
     'backend': (3, 'backend', ['backend.h', 's3.h', 'replica.h'], []),
     'format': (4, 'format', ['format.h'], []),
     'index': (5, 'index', ['index.h'], []),
-    'store': (6, 'store', ['repo.h', 'lock.h', 'known.h'], []),
+    'store': (6, 'store', ['repo.h', 'lock.h', 'known.h', 'facts.h'], []),
     'ops': (7, 'ops', ['ops.h', 'prune.h', 'dr.h', 'repair.h', 'ondisk.h'],
             []),
     'fs': (7, 'fs', ['fs.h', 'now.h'], []),

@@ -20,6 +20,8 @@
 #ifndef DRFS_BACKEND_H
 #define DRFS_BACKEND_H
 
+#include <stdatomic.h>
+
 #include "drfs/base.h"
 #include "drfs/buf.h"
 #include "drfs/limits.h"
@@ -129,6 +131,25 @@ struct drfs_backend_ops {
 	void (*free)(struct drfs_backend *b);
 };
 
+/*
+ * What went wrong with a request (the metrics' "kind" label,
+ * docs/monitoring.md): connect (connection refused, host unreachable or
+ * not found), timeout, transfer (reset, short answer, TLS), throttle (429,
+ * SlowDown), server (other 5xx), denied (403), other.
+ */
+enum drfs_backend_kind {
+	DRFS_BE_CONNECT,
+	DRFS_BE_TIMEOUT,
+	DRFS_BE_TRANSFER,
+	DRFS_BE_THROTTLE,
+	DRFS_BE_SERVER,
+	DRFS_BE_DENIED,
+	DRFS_BE_OTHER,
+	DRFS_BE_KINDS
+};
+/* "connect", "timeout", ... */
+const char *drfs_backend_kind_name(enum drfs_backend_kind k);
+
 struct drfs_backend {
 	const struct drfs_backend_ops *ops;
 	/* Printable location ("/srv/repo", "s3://bucket/prefix at https://..."). */
@@ -138,6 +159,13 @@ struct drfs_backend {
 	 * ranges and cache them rather than issue one request per blob.
 	 */
 	bool remote;
+	/*
+	 * Counters since open (C11 atomics, any thread): requests that
+	 * failed after their retries, and retries, by kind. Only the S3
+	 * backend counts (a local directory has no requests to retry).
+	 */
+	_Atomic uint64_t errors[DRFS_BE_KINDS];
+	_Atomic uint64_t retries[DRFS_BE_KINDS];
 };
 
 struct drfs_backend_opts {

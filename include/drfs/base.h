@@ -132,6 +132,8 @@ static inline uint64_t drfs_get_le64(const uint8_t *p)
 
 /* Monotonic clock in seconds, for progress and measurements. */
 double drfs_now_mono(void);
+/* Milliseconds since t0 (a drfs_now_mono() value), at least 1. */
+uint64_t drfs_duration_ms(double t0);
 
 /*
  * This machine's name (gethostname(), "localhost" if it has none), cut to
@@ -186,6 +188,8 @@ int drfs_parse_duration(const char *s, int64_t *ret);
  * seconds; also "2026-11-21 14:30:05" and "2026-11-21" (both UTC).
  */
 int drfs_parse_time(const char *s, struct timespec *ret);
+/* RFC 3339 in UTC to the nanosecond: "2026-11-21T14:30:05.000000000Z". */
+char *drfs_fmt_time_iso(const struct timespec *t, char out[48]);
 /* "1.5 GiB" style; out must hold 32 bytes. Returns out. */
 char *drfs_fmt_bytes(uint64_t n, char *out);
 

@@ -50,6 +50,12 @@ static inline void drfs_buf_reset(struct drfs_buf *b)
 {
 	b->len = 0;
 }
+/*
+ * Append s as a JSON string: quoted, '"' and '\\' escaped, characters that
+ * are not printable (drfs_cp_printable) as \\uXXXX, bytes that are not
+ * UTF-8 as \\ufffd.
+ */
+int drfs_buf_json_str(struct drfs_buf *b, const char *s) _warn_unused_;
 /* Take the memory out; the buffer is empty afterwards. */
 uint8_t *drfs_buf_steal(struct drfs_buf *b, size_t *ret_len);
 

@@ -72,6 +72,12 @@ struct cli {
 	/* writable mount */
 	const char *snapshot_every;
 	bool no_snapshot_on_unmount;
+	/* monitoring (cmd_facts.c, docs/monitoring.md) */
+	const char *metrics_textfile; /* mount --metrics-textfile PATH */
+	const char *metrics_every;    /* mount --metrics-every D */
+	const char *metrics_listen;   /* mount --metrics-listen [ADDR:]PORT */
+	const char *max_age;          /* status --max-age D */
+	const char *stuck_after;      /* status --stuck-after D */
 	/* disaster recovery (cmd_dr.c) */
 	const char *replica;          /* --replica REPO2 */
 	bool replica_async;           /* --replica-async */
@@ -268,6 +274,10 @@ int cmd_repair(struct cli *c);
 /* src/cli/cmd_now.c: talk to a mount daemon */
 int cmd_snapshot(struct cli *c);
 int cmd_status(struct cli *c);
+int cmd_metrics(struct cli *c);
+struct drfs_facts;
+/* drfs_stats() into the have_stats figures of f (the mount's hook). */
+int cli_facts_stats(struct drfs_repo *r, struct drfs_facts *f);
 
 /* src/cli/cmd_dr.c */
 int cmd_drill(struct cli *c);

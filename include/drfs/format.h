@@ -350,9 +350,18 @@ struct drfs_snapshot {
 	 * under a name derived from the catalogue, docs/format.md §8).
 	 */
 	char name[DRFS_FOLDER_BUF];
+	/*
+	 * How long the backup (drfs backup: the walk to the snapshot
+	 * object) or the commit of now/ took, in milliseconds; 0: not
+	 * recorded (payload version 1 or 2, written before durations were).
+	 */
+	uint64_t duration_ms;
 };
 
-/* Payload version 2 when s->name is set (valid for s->time), else 1. */
+/*
+ * Payload version 3 when s->duration_ms is set, else 2 when s->name is set
+ * (valid for s->time), else 1.
+ */
 int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out);
 int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret);
 

@@ -5,6 +5,7 @@
 #ifndef DRFS_FS_H
 #define DRFS_FS_H
 
+#include "drfs/facts.h"
 #include "drfs/repo.h"
 
 /*
@@ -88,7 +89,42 @@ struct drfs_mount_opts {
 	const char *from;
 	/* NULL: rmdir under snapshots/ is EROFS, no policy is enforced */
 	const struct drfs_mount_retention *retention;
+	/*
+	 * Monitoring (docs/monitoring.md). stats (NULL: none) fills the
+	 * have_stats figures of f (drfs_stats() of ops.h, which the fs
+	 * layer does not include); the mount calls it at most every
+	 * DRFS_FACTS_STATS_EVERY seconds. metrics_textfile (NULL: none):
+	 * the Prometheus text written there (atomically: PATH.tmp, then
+	 * renamed) every metrics_every seconds, for node_exporter's textfile
+	 * collector.
+	 */
+	int (*stats)(struct drfs_repo *r, struct drfs_facts *f);
+	const char *metrics_textfile;
+	int64_t metrics_every;       /* seconds; 0: 60 */
+	/*
+	 * --metrics-listen: "PORT" (127.0.0.1), "ADDR:PORT" or
+	 * "[ADDR6]:PORT" (numeric); NULL: none. GET /metrics answers the
+	 * Prometheus text (HTTP/1.0); bound before the mount is ready.
+	 */
+	const char *metrics_listen;
 };
+
+/*
+ * Parse a --metrics-listen value (see above) into *ret (a sockaddr_in or
+ * sockaddr_in6 in storage) and *ret_len: 0, or -EINVAL.
+ */
+struct sockaddr_storage;
+int drfs_fs_listen_addr(const char *s, struct sockaddr_storage *ret,
+			unsigned *ret_len);
+
+#define DRFS_FACTS_STATS_EVERY 300
+
+/*
+ * Client: the facts of the repository the mount at mountpoint serves
+ * (user.drfs.facts): -ENOTCONN not a drfs mount, -EBADMSG an answer that
+ * does not decode.
+ */
+int drfs_fs_facts(const char *mountpoint, struct drfs_facts *ret);
 
 /*
  * Mount and serve until unmounted. The serving process is not dumpable

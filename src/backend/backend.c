@@ -90,6 +90,15 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 	return drfs_backend_local_open(url, opts->create, ret);
 }
 
+const char *drfs_backend_kind_name(enum drfs_backend_kind k)
+{
+	static const char *const names[DRFS_BE_KINDS] = {
+		"connect", "timeout", "transfer", "throttle",
+		"server",  "denied",  "other"
+	};
+	return (unsigned)k < DRFS_BE_KINDS ? names[k] : "other";
+}
+
 void drfs_backend_free(struct drfs_backend *b)
 {
 	if (b)

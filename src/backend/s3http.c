@@ -529,6 +529,23 @@ static int classify(struct s3 *s, struct s3_req *q, int *ret_err)
 	}
 }
 
+/* The kind of a failed attempt, for the counters of backend.h. */
+static enum drfs_backend_kind failure_kind(const struct s3_req *q, int err)
+{
+	if (q->cc != CURLE_OK)
+		return err == -ETIMEDOUT ? DRFS_BE_TIMEOUT
+		       : err == -ECONNREFUSED || err == -EHOSTUNREACH
+			       ? DRFS_BE_CONNECT
+			       : DRFS_BE_TRANSFER;
+	if (q->status == 429 || !strcmp(q->err.code, "SlowDown"))
+		return DRFS_BE_THROTTLE;
+	if (q->status >= 500)
+		return DRFS_BE_SERVER;
+	if (q->status == 403)
+		return DRFS_BE_DENIED;
+	return DRFS_BE_OTHER;
+}
+
 void s3_report(struct s3 *s, struct s3_req *q, int err)
 {
 	const char *what;
@@ -653,7 +670,11 @@ int s3_perform(struct s3 *s, struct s3_req *q)
 		}
 		if (c < 0)
 			break;
+		if (i + 1 < max)
+			atomic_fetch_add(&s->base.retries[failure_kind(q, r)],
+					 1);
 	}
+	atomic_fetch_add(&s->base.errors[failure_kind(q, r)], 1);
 	if (q->out)
 		q->out->len = q->out_base;
 	s3_report(s, q, r);

@@ -158,6 +158,12 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+uint64_t drfs_duration_ms(double t0)
+{
+	double ms = (drfs_now_mono() - t0) * 1000.0;
+	return ms < 1.0 ? 1 : (uint64_t)ms;
+}
+
 int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
 {
 	void **arr = v;
@@ -405,6 +411,17 @@ int drfs_parse_time(const char *s, struct timespec *ret)
 	ret->tv_sec = t - off;
 	ret->tv_nsec = nsec;
 	return 0;
+}
+
+char *drfs_fmt_time_iso(const struct timespec *t, char out[48])
+{
+	struct tm tm;
+	time_t s = t->tv_sec;
+	gmtime_r(&s, &tm);
+	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, t->tv_nsec);
+	return out;
 }
 
 char *drfs_fmt_bytes(uint64_t n, char *out)

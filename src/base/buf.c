@@ -130,6 +130,26 @@ int drfs_buf_printf(struct drfs_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int drfs_buf_json_str(struct drfs_buf *b, const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s);
+	int r = drfs_buf_u8(b, '"');
+	for (size_t i = 0, k; r >= 0 && i < n; i += k ? k : 1) {
+		uint32_t cp;
+		k = drfs_utf8_decode(p + i, n - i, &cp);
+		if (!k)
+			r = drfs_buf_printf(b, "\\ufffd");
+		else if (cp == '"' || cp == '\\')
+			r = drfs_buf_printf(b, "\\%c", (char)cp);
+		else if (!drfs_cp_printable(cp))
+			r = drfs_buf_printf(b, "\\u%04x", (unsigned)cp);
+		else
+			r = drfs_buf_append(b, p + i, k);
+	}
+	return r < 0 ? r : drfs_buf_u8(b, '"');
+}
+
 uint8_t *drfs_buf_steal(struct drfs_buf *b, size_t *ret_len)
 {
 	uint8_t *p = b->p;

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -504,22 +505,13 @@ static int cmd_backup(struct cli *c)
  */
 void json_str(FILE *f, const char *s)
 {
-	const uint8_t *p = (const uint8_t *)s;
-	size_t n = strlen(s);
-	fputc('"', f);
-	for (size_t i = 0, k; i < n; i += k ? k : 1) {
-		uint32_t cp;
-		k = drfs_utf8_decode(p + i, n - i, &cp);
-		if (!k)
-			fputs("\\ufffd", f);
-		else if (cp == '"' || cp == '\\')
-			fprintf(f, "\\%c", (char)cp);
-		else if (!drfs_cp_printable(cp))
-			fprintf(f, "\\u%04x", (unsigned)cp);
-		else
-			fwrite(p + i, 1, k, f);
-	}
-	fputc('"', f);
+	struct drfs_buf b;
+	drfs_buf_init(&b, SIZE_MAX);
+	if (drfs_buf_json_str(&b, s) >= 0)
+		fwrite(b.p, 1, b.len, f);
+	else
+		fputs("null", f);
+	drfs_buf_release(&b);
 }
 
 void warn_vanished(struct drfs_repo *r, bool rollback_only)
@@ -542,12 +534,7 @@ void warn_vanished(struct drfs_repo *r, bool rollback_only)
 
 void iso_time(const struct timespec *t, char out[48])
 {
-	struct tm tm;
-	time_t s = t->tv_sec;
-	gmtime_r(&s, &tm);
-	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, t->tv_nsec);
+	drfs_fmt_time_iso(t, out);
 }
 
 static int cmd_snapshots(struct cli *c)
@@ -591,14 +578,13 @@ static int cmd_snapshots(struct cli *c)
 		       c->replica ? "on              " : "", "host:path");
 	for (size_t i = 0; i < n; i++) {
 		struct drfs_snapshot *s = &v[i].snap;
-		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		char hex[DRFS_ID_HEX_LEN + 1], b1[32], b2[32];
 		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
 		char ps[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
 		int on = snapshot_sides(r, &v[i]);
 		if (on >= 0 && (on & 4))
 			on = 4 | (on & 1);
 		drfs_id_hex(&v[i].id, hex);
-		iso_time(&s->time, t);
 		if (!c->json) {
 			printf("%-20s %.8s %10llu %12s %12s  ", v[i].folder, hex,
 			       (unsigned long long)s->files,
@@ -612,29 +598,19 @@ static int cmd_snapshots(struct cli *c)
 			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
 			continue;
 		}
-		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\",",
-		       i ? "," : "", hex, t, v[i].folder);
-		if (on >= 0)
-			printf("\"on\":\"%s\",", sides[on]);
-		printf("\"held\":%s,\"host\":",
-		       drfs_holds_has(held, n_held, &v[i].id) ? "true" : "false");
-		json_str(stdout, s->host);
-		printf(",\"path\":");
-		json_str(stdout, s->path);
-		printf(",\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
-		       "\"added_bytes\":%llu,\"tags\":[",
-		       (unsigned long long)s->files,
-		       (unsigned long long)s->dirs,
-		       (unsigned long long)s->bytes,
-		       (unsigned long long)s->added_bytes);
-		const char *tag = s->tags;
-		for (uint32_t k = 0; k < s->n_tags; k++) {
-			if (k)
-				putchar(',');
-			json_str(stdout, tag);
-			tag += strlen(tag) + 1;
+		struct drfs_buf b;
+		drfs_buf_init(&b, SIZE_MAX);
+		if (drfs_facts_snapshot_json(&v[i], on >= 0 ? sides[on] : NULL,
+					     drfs_holds_has(held, n_held,
+							    &v[i].id),
+					     false, NULL, &b) < 0) {
+			drfs_buf_release(&b);
+			log_err("cannot list snapshots: %s",
+				drfs_strerror(-ENOMEM));
+			break;
 		}
-		printf("]}");
+		printf("%s%.*s", i ? "," : "", (int)b.len, (const char *)b.p);
+		drfs_buf_release(&b);
 	}
 	if (c->json)
 		printf("]\n");
@@ -1092,6 +1068,23 @@ static int cmd_mount(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
+	o.stats = cli_facts_stats;
+	o.metrics_textfile = c->metrics_textfile;
+	o.metrics_listen = c->metrics_listen;
+	struct sockaddr_storage la;
+	unsigned la_len;
+	if (c->metrics_listen &&
+	    drfs_fs_listen_addr(c->metrics_listen, &la, &la_len) < 0) {
+		log_err("invalid --metrics-listen \"%s\" (want PORT, "
+			"ADDR:PORT or [ADDR6]:PORT)", c->metrics_listen);
+		return EXIT_USAGE;
+	}
+	if (c->metrics_every &&
+	    (drfs_parse_duration(c->metrics_every, &o.metrics_every) < 0 ||
+	     o.metrics_every <= 0)) {
+		log_err("invalid --metrics-every \"%s\"", c->metrics_every);
+		return EXIT_USAGE;
+	}
 	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
@@ -1258,6 +1251,24 @@ static const struct cli_opt mount_opts[] = {
 		"docs/hosts.md)"),
 	CLI_STR("from", 0, "SNAPSHOT|HOST", from,
 		"where now/ starts when its lineage has no snapshot yet"),
+	CLI_STR("metrics-textfile", 0, "PATH", metrics_textfile,
+		"write Prometheus metrics to PATH (atomically) for "
+		"node_exporter's textfile collector (docs/monitoring.md)"),
+	CLI_STR("metrics-every", 0, "DURATION", metrics_every,
+		"how often --metrics-textfile is written (default 60s)"),
+	CLI_STR("metrics-listen", 0, "[ADDR:]PORT", metrics_listen,
+		"answer GET /metrics over HTTP on ADDR:PORT (default "
+		"address 127.0.0.1; docs/monitoring.md)"),
+	{ 0 },
+};
+
+static const struct cli_opt status_opts[] = {
+	CLI_STR("max-age", 0, "DURATION", max_age,
+		"exit 4 when the newest snapshot (or scheduled check that "
+		"found nothing to snapshot) is older"),
+	CLI_STR("stuck-after", 0, "DURATION", stuck_after,
+		"exit 4 when the upload backlog has not shrunk for this long "
+		"(default 15m)"),
 	{ 0 },
 };
 
@@ -1371,8 +1382,15 @@ const struct cli_cmd cli_commands[] = {
 	  cmd_umount },
 	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
 	  OPTS(snapshot_opts), NULL, cmd_snapshot },
-	{ "status", "MOUNTPOINT", 1, 1, -1, "pending uploads, last snapshot",
-	  NULL, NULL, NULL, cmd_status },
+	{ "status", "MOUNTPOINT|REPO", 1, 1, 0,
+	  "pending uploads, last snapshot; health for monitoring",
+	  "Exit 4 when unhealthy: the newest snapshot too old (--max-age), "
+	  "uploads stuck, or the storage not answering; each problem is "
+	  "named (docs/monitoring.md).",
+	  OPTS(status_opts, cli_opt_json), NULL, cmd_status },
+	{ "metrics", "MOUNTPOINT|REPO", 1, 1, 0,
+	  "Prometheus metrics of a mount or a repository", NULL, NULL,
+	  NULL, cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
 	  "Without --keep-*: the repository's stored policy (drfs policy).",

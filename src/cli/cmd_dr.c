@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "drfs/cliint.h"
+#include "drfs/facts.h"
 #include "drfs/crypto.h"
 #include "drfs/dr.h"
 #include "drfs/log.h"
@@ -213,6 +214,15 @@ int cmd_drill(struct cli *c)
 		return 1;
 	}
 	print_replica_stats(c, r);
+	/* for metrics, status and the mount's info files */
+	struct drfs_drill_rec rec = {
+		.time = (int64_t)time(NULL), .snapshot = res.snap.id,
+		.ok = e == 0, .files = res.files, .bytes = res.bytes,
+		.restore_ms = (uint64_t)(res.restore_seconds * 1000) };
+	int le = drfs_drill_log_add(r, &rec);
+	if (le < 0)
+		log_warn("cannot record the drill in \"%s/drills\": %s",
+			 r->cache_dir ? r->cache_dir : "", drfs_strerror(le));
 	drfs_repo_free(r);
 	double secs = res.restore_seconds > 1e-6 ? res.restore_seconds : 1e-6;
 	double mibs = (double)res.bytes / (1024.0 * 1024.0) / secs;

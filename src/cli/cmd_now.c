@@ -37,23 +37,3 @@ int cmd_snapshot(struct cli *c)
 	printf("%s\n", folder);
 	return 0;
 }
-
-int cmd_status(struct cli *c)
-{
-	char text[2048];
-	int e = need_args(c, 1, "MOUNTPOINT");
-	if (e < 0)
-		return EXIT_USAGE;
-	e = drfs_fs_status(c->args[0], text, sizeof(text));
-	if (e == -ENOTCONN || e == -ENOTSUP) {
-		log_err("\"%s\" is not a drfs mount with a writable now/",
-			c->args[0]);
-		return 1;
-	}
-	if (e < 0) {
-		log_err("status of \"%s\": %s", c->args[0], drfs_strerror(e));
-		return 1;
-	}
-	fputs(text, stdout);
-	return 0;
-}

@@ -3,10 +3,13 @@
  * snapshot.c - snapshot objects (payload of a sealed object), their folder
  * names, and the claims that reserve a folder name (names/).
  *
- *   u8 version (1 or 2) | svarint time.sec | uvarint time.nsec | root[32] |
- *   parent[32] | meta[32] | bytes host | bytes path | uvarint n_tags |
- *   n x bytes tag | uvarint files | dirs | bytes | added_bytes |
- *   added_blobs | version 2 only: bytes name (the folder claimed at commit)
+ *   u8 version (1, 2 or 3) | svarint time.sec | uvarint time.nsec |
+ *   root[32] | parent[32] | meta[32] | bytes host | bytes path |
+ *   uvarint n_tags | n x bytes tag | uvarint files | dirs | bytes |
+ *   added_bytes | added_blobs | version 2 and 3: bytes name (the folder
+ *   claimed at commit; version 3: may be empty) | version 3 only: uvarint
+ *   duration_ms (how long the backup or commit took; never 0: a snapshot
+ *   without a duration is version 1 or 2)
  */
 #include <stdio.h>
 
@@ -71,11 +74,12 @@ int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out)
 	int r = 0;
 	const char *tag = s->tags;
 	bool named = s->name[0] != 0;
+	uint8_t version = s->duration_ms ? 3 : named ? 2 : 1;
 
 	if (s->n_tags > DRFS_TAGS_MAX ||
 	    (named && !drfs_snapshot_name_valid(s->name, &s->time)))
 		return -EINVAL;
-	r = r ?: drfs_buf_u8(out, named ? 2 : 1);
+	r = r ?: drfs_buf_u8(out, version);
 	r = r ?: drfs_buf_svarint(out, s->time.tv_sec);
 	r = r ?: drfs_buf_uvarint(out, (uint64_t)s->time.tv_nsec);
 	r = r ?: drfs_buf_append(out, s->root.b, DRFS_ID_LEN);
@@ -94,8 +98,10 @@ int drfs_snapshot_encode(const struct drfs_snapshot *s, struct drfs_buf *out)
 	r = r ?: drfs_buf_uvarint(out, s->bytes);
 	r = r ?: drfs_buf_uvarint(out, s->added_bytes);
 	r = r ?: drfs_buf_uvarint(out, s->added_blobs);
-	if (named)
+	if (version >= 2)
 		r = r ?: drfs_buf_bytes(out, s->name, strlen(s->name));
+	if (version == 3)
+		r = r ?: drfs_buf_uvarint(out, s->duration_ms);
 	return r;
 }
 
@@ -110,7 +116,7 @@ int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret)
 		return -ENOMEM;
 	drfs_rd_init(&rd, p, len);
 	uint8_t version = drfs_rd_u8(&rd);
-	if (version != 1 && version != 2)
+	if (version < 1 || version > 3)
 		goto out;
 	s->time.tv_sec = drfs_rd_svarint(&rd);
 	uint64_t ns = drfs_rd_uvarint(&rd);
@@ -141,10 +147,16 @@ int drfs_snapshot_decode(const void *p, size_t len, struct drfs_snapshot *ret)
 	s->bytes = drfs_rd_uvarint(&rd);
 	s->added_bytes = drfs_rd_uvarint(&rd);
 	s->added_blobs = drfs_rd_uvarint(&rd);
-	if (version == 2) {
+	if (version >= 2) {
 		drfs_rd_str(&rd, s->name, DRFS_FOLDER_NAME_MAX);
+		bool none = !s->name[0] && version == 3;
 		if (drfs_rd_err(&rd) ||
-		    !drfs_snapshot_name_valid(s->name, &s->time))
+		    (!none && !drfs_snapshot_name_valid(s->name, &s->time)))
+			goto out;
+	}
+	if (version == 3) {
+		s->duration_ms = drfs_rd_uvarint(&rd);
+		if (drfs_rd_err(&rd) || s->duration_ms == 0)
 			goto out;
 	}
 	if (drfs_rd_err(&rd) || drfs_rd_left(&rd) != 0)

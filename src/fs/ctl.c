@@ -230,6 +230,23 @@ int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 	return e;
 }
 
+int drfs_fs_facts(const char *mountpoint, struct drfs_facts *ret)
+{
+	char *text = malloc(DRFS_FACTS_TEXT_MAX);
+	int e = text ? is_drfs_mount(mountpoint) : -ENOMEM;
+	if (e >= 0) {
+		ssize_t l = getxattr(mountpoint, "user.drfs.facts", text,
+				     DRFS_FACTS_TEXT_MAX);
+		if (l < 0)
+			e = errno == ENOTSUP || errno == ENODATA ? -ENOTCONN
+								 : -errno;
+		else
+			e = drfs_facts_decode(text, (size_t)l, ret);
+	}
+	free(text);
+	return e;
+}
+
 /* ---- daemon ------------------------------------------------------------- */
 
 static void report_path(const char *cache_dir, char *out, size_t len)

@@ -6,7 +6,8 @@
  *
  * Inode numbers (docs/mount.md):
  *   bits 63..56  view namespace: 0 virtual, 1 snapshots/, 2 now/
- *   bits 55..0   virtual: fixed numbers and day folders; views: a counter
+ *   bits 55..0   virtual: fixed numbers, day folders and info files;
+ *                views: a counter
  *                allocated in LMDB the first time a directory is read
  * Virtual inodes are computed, never stored. View inodes live in LMDB only
  * (nothing per inode in RAM), so FUSE forget has nothing to free.
@@ -31,6 +32,7 @@
 #define DRFS_FSINT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "drfs/base.h"
@@ -50,6 +52,11 @@
 #define FS_INO_LATEST 3ull
 /* snapshots/YYYY-MM-DD: FS_INO_DAY_BASE + days since 1970-01-01 */
 #define FS_INO_DAY_BASE (1ull << 32)
+/* info/ (info.c): info/YYYY-MM-DD is FS_INO_INFO_DAY_BASE + days, and
+ * info/DAY/TIME.json FS_INO_INFO_FILE | 55 low bits of the snapshot id */
+#define FS_INO_INFO 4ull
+#define FS_INO_INFO_DAY_BASE (FS_INO_DAY_BASE + (1ull << 31))
+#define FS_INO_INFO_FILE (1ull << 55)
 
 /* struct fs_inode.flags */
 #define FS_I_LOADED 1u /* directory entries are in DIRENTS */
@@ -159,6 +166,30 @@ struct fs {
 		char *text;
 		size_t len;
 	} prune_res[4];               /* (gc_lock) results not yet fetched */
+
+	/* monitoring (src/fs/facts.c, docs/monitoring.md) */
+	const struct drfs_mount_opts *opts; /* stats hook, textfile */
+	pthread_mutex_t facts_lock; /* protects the facts_* fields below */
+	pthread_cond_t facts_cond;
+	pthread_t facts_thread;
+	bool facts_started, facts_quit;
+	double facts_empty;    /* drfs_now_mono() the backlog was last empty */
+	double facts_shrunk;   /* ... last smaller than before, or empty */
+	uint64_t facts_backlog; /* bytes at the last sample */
+	_Atomic int64_t last_check; /* --snapshot-every found nothing: time */
+	bool have_stats;
+	double stats_at;       /* drfs_now_mono() of stats */
+	struct drfs_facts *stats; /* the stats figures (have_stats) */
+	int http_fd;           /* --metrics-listen socket; -1 none */
+	pthread_t http_thread;
+	bool http_started;
+	atomic_bool http_quit;
+
+	/* the held snapshots the info files show (info.c) */
+	pthread_mutex_t info_lock; /* protects the holds* fields below */
+	struct drfs_id *holds;
+	size_t n_holds;
+	double holds_at;           /* drfs_now_mono() of the listing; 0 none */
 };
 
 struct fs_prune_req {

@@ -63,6 +63,7 @@ void mnt_inval_gone(struct fs *fs, char (*old)[32], size_t n_old)
 			fuse_lowlevel_notify_inval_inode(fs->se, dino, 0, 0);
 		}
 	}
+	mnt_info_inval_gone(fs, old, n_old);
 }
 
 /* Ask the gc thread for a run (after snapshots were forgotten). */

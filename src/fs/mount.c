@@ -101,6 +101,8 @@ static void now_on_snapshot(void *userdata, int result, const char *folder)
 {
 	if (result > 0)
 		mnt_now_snapshot_taken(userdata);
+	if (result == 0)
+		mnt_facts_checked(userdata);
 	if (result > 0)
 		log_info("scheduled snapshot of now/: snapshots/%s", folder);
 	else if (result < 0)
@@ -328,7 +330,11 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	pthread_mutex_init(&fs.ahead_lock, NULL);
 	pthread_mutex_init(&fs.gc_lock, NULL);
 	pthread_cond_init(&fs.gc_cond, NULL);
+	pthread_mutex_init(&fs.facts_lock, NULL);
+	pthread_cond_init(&fs.facts_cond, NULL);
+	pthread_mutex_init(&fs.info_lock, NULL);
 	fs.ret = o->retention;
+	fs.http_fd = -1;
 	fs.mount_time = (uint64_t)time(NULL);
 	fs.latest = SIZE_MAX;
 	if (o->host)
@@ -433,6 +439,10 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		goto out;
 	}
 
+	/* before the mount is ready: a port in use fails the mount */
+	r = mnt_http_bind(&fs, o->metrics_listen);
+	if (r < 0)
+		goto out;
 	r = build_args(o, &args);
 	if (r < 0)
 		goto out;
@@ -485,6 +495,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
 					       &fs) == 0;
+	mnt_facts_start(&fs, o);
 	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 
 	cfg = fuse_loop_cfg_create();
@@ -501,6 +512,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;
+	mnt_facts_stop(&fs);
 	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
 		pthread_mutex_lock(&fs.gc_lock);
 		fs.gc_quit = true;
@@ -531,6 +543,12 @@ out:
 	pthread_mutex_destroy(&fs.ahead_lock);
 	pthread_mutex_destroy(&fs.gc_lock);
 	pthread_cond_destroy(&fs.gc_cond);
+	pthread_mutex_destroy(&fs.facts_lock);
+	pthread_cond_destroy(&fs.facts_cond);
+	mnt_info_free(&fs);
+	pthread_mutex_destroy(&fs.info_lock);
+	if (fs.http_fd >= 0)
+		close(fs.http_fd);
 	return r;
 }
 

@@ -149,8 +149,42 @@ void mnt_prune_result(fuse_req_t req, struct fs *fs, size_t size);
 bool mnt_acked(const struct fs *fs, const struct drfs_id *id);
 void *mnt_gc_main(void *arg);
 void mnt_gc_status(struct fs *fs, char *out, size_t len);
+
+/* ---- facts.c: monitoring ---------------------------------------------- */
+
+#define FS_CTL_FACTS "user.drfs.facts"
+/* Start (at mount) and stop (at unmount) the sampling/textfile thread. */
+void mnt_facts_start(struct fs *fs, const struct drfs_mount_opts *o);
+void mnt_facts_stop(struct fs *fs);
+/* --snapshot-every looked and found nothing to snapshot. */
+void mnt_facts_checked(struct fs *fs);
+/* The facts of the mount's repository into f. */
+int mnt_facts_get(struct fs *fs, struct drfs_facts *f);
+/* --metrics-listen: bind (before the mount is ready; -errno after a
+ * message), then serve from a thread started by mnt_facts_start. */
+int mnt_http_bind(struct fs *fs, const char *listen);
+/* getxattr user.drfs.facts of the mount root. */
+void mnt_facts_reply(fuse_req_t req, struct fs *fs, size_t size);
 int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
 		   char (**ret_old)[32], size_t *ret_n_old);
+/* ---- info.c: MOUNTPOINT/info/DAY/TIME.json ------------------------------ */
+bool mnt_is_info_day_ino(uint64_t ino);
+bool mnt_is_info_file_ino(uint64_t ino);
+uint64_t mnt_info_file_ino(const struct drfs_id *snapshot);
+/* Attributes of an info file (its size: the text as it is now); -ENOENT. */
+int mnt_info_stat(struct fs *fs, uint64_t ino, struct stat *st);
+/* info/DAY/name: the info file's inode; -ENOENT. */
+int mnt_info_lookup(struct fs *fs, uint64_t day_ino, const char *name,
+		    uint64_t *ret);
+/* open renders the text once; reads serve it (direct_io). */
+void mnt_info_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mnt_info_read(fuse_req_t req, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void mnt_info_lseek(fuse_req_t req, off_t off, int whence,
+		    struct fuse_file_info *fi);
+/* Drop the info entries of the folders of old[] that are gone. */
+void mnt_info_inval_gone(struct fs *fs, char (*old)[32], size_t n_old);
+void mnt_info_free(struct fs *fs);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
 /* ---- mountpoint.c -------------------------------------------------------- */

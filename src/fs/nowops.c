@@ -63,19 +63,28 @@ void mnt_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 				r = mnt_virt_stat(fs, ino, &(struct stat){ 0 });
 			} else if (strcmp(name, "now") == 0) {
 				r = mnt_now_root(fs, &ino);
+			} else if (strcmp(name, "info") == 0) {
+				ino = FS_INO_INFO;
+				r = 0;
 			} else {
 				r = -ENOENT;
 			}
-		} else if (parent == FS_INO_SNAPSHOTS) {
+		} else if (parent == FS_INO_SNAPSHOTS ||
+			   parent == FS_INO_INFO) {
 			int64_t day = mnt_folder_day(name);
 			r = -ENOENT;
 			if (strlen(name) == 10 && day >= 0 &&
 			    mnt_day_exists(fs, day, NULL)) {
-				ino = FS_INO_DAY_BASE + (uint64_t)day;
+				ino = (parent == FS_INO_INFO
+					       ? FS_INO_INFO_DAY_BASE
+					       : FS_INO_DAY_BASE) +
+				      (uint64_t)day;
 				r = 0;
 			}
 		} else if (mnt_is_day_ino(parent)) {
 			r = mnt_folder_root(fs, parent, name, &ino);
+		} else if (mnt_is_info_day_ino(parent)) {
+			r = mnt_info_lookup(fs, parent, name, &ino);
 		} else {
 			r = -ENOTDIR;
 		}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * view.c - the read-only view: attributes, lookup and directories of the
- * virtual top (snapshots/, day folders, latest) and of snapshots. mountint.h
+ * virtual top (snapshots/, day folders, latest, info/: info.c) and of
+ * snapshots. mountint.h
  * has what the rooms of the mount share.
  */
 #include "mountint.h"
@@ -31,7 +32,8 @@ int mnt_virt_stat(struct fs *fs, uint64_t ino, struct stat *st)
 	struct fs_snap sn;
 
 	mnt_snaps_refresh(fs);
-	if (ino == FS_INO_ROOT || ino == FS_INO_SNAPSHOTS) {
+	if (ino == FS_INO_ROOT || ino == FS_INO_SNAPSHOTS ||
+	    ino == FS_INO_INFO) {
 		virt_dir_stat(fs, ino, st);
 		return 0;
 	}
@@ -49,6 +51,13 @@ int mnt_virt_stat(struct fs *fs, uint64_t ino, struct stat *st)
 		virt_dir_stat(fs, ino, st);
 		return 0;
 	}
+	if (mnt_is_info_day_ino(ino) &&
+	    mnt_day_exists(fs, (int64_t)(ino - FS_INO_INFO_DAY_BASE), NULL)) {
+		virt_dir_stat(fs, ino, st);
+		return 0;
+	}
+	if (mnt_is_info_file_ino(ino))
+		return mnt_info_stat(fs, ino, st);
 	return -ENOENT;
 }
 
@@ -213,13 +222,18 @@ static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 			if (++k > off && dlist_add(l, ino, DT_DIR, k, "now"))
 				return 0;
 		}
+		if (++k > off && dlist_add(l, FS_INO_INFO, DT_DIR, k, "info"))
+			return 0;
 		return 0;
 	}
-	if (dir == FS_INO_SNAPSHOTS || mnt_is_day_ino(dir)) {
+	/* snapshots/ and its days; info/ and its days, the same shape */
+	bool info = dir == FS_INO_INFO || mnt_is_info_day_ino(dir);
+	uint64_t base = info ? FS_INO_INFO_DAY_BASE : FS_INO_DAY_BASE;
+	if (dir == FS_INO_SNAPSHOTS || mnt_is_day_ino(dir) || info) {
 		char prev[16] = "";
-		int64_t want = dir == FS_INO_SNAPSHOTS ?
+		int64_t want = dir == FS_INO_SNAPSHOTS || dir == FS_INO_INFO ?
 				       -1 :
-				       (int64_t)(dir - FS_INO_DAY_BASE);
+				       (int64_t)(dir - base);
 		/* offsets: 3 + index in the catalogue (stable while it is) */
 		for (size_t i = 0;; i++) {
 			char folder[32];
@@ -237,8 +251,16 @@ static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 				memcpy(prev, folder, 11);
 				if (i + 3 <= off)
 					continue;
-				if (dlist_add(l, FS_INO_DAY_BASE + (uint64_t)day,
-					      DT_DIR, i + 3, folder))
+				if (dlist_add(l, base + (uint64_t)day, DT_DIR, i + 3,
+					      folder))
+					return 0;
+			} else if (info && day == want && strlen(folder) > 11 &&
+				   i + 3 > off) {
+				char name[40];
+				snprintf(name, sizeof(name), "%s.json",
+					 folder + 11);
+				if (dlist_add(l, mnt_info_file_ino(&sn.id),
+					      DT_REG, i + 3, name))
 					return 0;
 			} else if (day == want && strlen(folder) > 11 &&
 				   i + 3 > off) {
@@ -278,9 +300,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		goto fail;
 	}
 	if (FS_NS(ino) == FS_NS_VIRT) {
-		if (ino != FS_INO_ROOT)
-			parent = mnt_is_day_ino(ino) ? FS_INO_SNAPSHOTS
-						     : FS_INO_ROOT;
+		if (mnt_is_day_ino(ino))
+			parent = FS_INO_SNAPSHOTS;
+		else if (mnt_is_info_day_ino(ino))
+			parent = FS_INO_INFO;
 		r = virt_list(fs, ino, (uint64_t)off, &l);
 	} else if (mnt_is_now(fs, ino)) {
 		parent = ino;

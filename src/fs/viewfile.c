@@ -40,6 +40,10 @@ void mnt_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, -EROFS);
 		return;
 	}
+	if (mnt_is_info_file_ino(ino)) {
+		mnt_info_open(req, ino, fi);
+		return;
+	}
 	if (FS_NS(ino) == FS_NS_VIRT) {
 		reply_err(req, -EISDIR);
 		return;
@@ -132,6 +136,10 @@ void mnt_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (mnt_is_now(fs, ino)) {
 		now_read(req, size, off, fi);
+		return;
+	}
+	if (mnt_is_info_file_ino(ino)) {
+		mnt_info_read(req, size, off, fi);
 		return;
 	}
 	if ((uint64_t)off >= fh->size || size == 0) {
@@ -249,6 +257,10 @@ void mnt_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			fuse_reply_lseek(req, (off_t)r);
 		return;
 	}
+	if (mnt_is_info_file_ino(ino)) {
+		mnt_info_lseek(req, off, whence, fi);
+		return;
+	}
 	if (off < 0 || pos >= fh->size) {
 		reply_err(req, -ENXIO);
 		return;
@@ -316,6 +328,10 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_err(req, -ERANGE);
 		else
 			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_FACTS) == 0) {
+		mnt_facts_reply(req, fs, size);
 		return;
 	}
 	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_PRUNE_RESULT) == 0) {

@@ -528,6 +528,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	size_t n_all = 0;
 	char real[PATH_MAX];
 	struct drfs_lock *lock = NULL;
+	double t0 = drfs_now_mono();
 	int fd = -1, e;
 
 	snap = calloc(1, sizeof(*snap));
@@ -622,6 +623,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	drfs_writer_get_stats(b.w, &ws);
 	snap->added_bytes = ws.bytes_stored;
 	snap->added_blobs = ws.blobs_new;
+	snap->duration_ms = drfs_duration_ms(t0);
 	e = drfs_repo_snapshot_write(r, snap, &ret->id);
 	if (e < 0)
 		goto out;

@@ -122,8 +122,8 @@ WANT="drfs: restore: unknown option --dry-run"
 usage_err "restore --dry-run" drfs restore "$REPO" latest "$T/out" --dry-run
 [ "$(cat "$T/out/a")" = edited ] || fail "restore --dry-run overwrote a file"
 [ ! -e "$T/out/d" ] || fail "restore --dry-run wrote into the target"
-WANT="drfs: status: unknown option --json"
-usage_err "status --json" drfs status "$T/out" --json
+WANT="drfs: status: unknown option --dry-run"
+usage_err "status --dry-run" drfs status "$T/out" --dry-run
 WANT='--keep-daily'
 usage_err "a bad value" drfs prune "$REPO" --keep-daily many
 WANT='--tag needs a value'

@@ -482,6 +482,14 @@ check_repo() {
 		{ cat "$T/check" >&2; fail "drfs check --read-data${1:+ ($1)}"; }
 }
 
+# need_pyprom — PYPROM: Debian's python (the package's, whatever python3 is
+# first in PATH) with prometheus_client, or fail.
+need_pyprom() {
+	PYPROM=/usr/bin/python3
+	$PYPROM -c 'import prometheus_client.parser' 2>/dev/null ||
+		fail "python3-prometheus-client is not installed (tests/run-all.sh installs it)"
+}
+
 # free_port — a TCP port on 127.0.0.1 nothing listens on now.
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -296,6 +296,7 @@ static void check_snapshot_eq(const struct drfs_snapshot *a,
 	      a->bytes == b->bytes && a->added_bytes == b->added_bytes &&
 	      a->added_blobs == b->added_blobs);
 	CHECK(strcmp(a->name, b->name) == 0);
+	CHECK(a->duration_ms == b->duration_ms);
 }
 
 /*
@@ -454,8 +455,29 @@ static void test_snapshot_named(void)
 	CHECK_EQ(b.p[0], 1);
 	CHECK_EQ(drfs_buf_bytes(&b, "1968-12-31/235959", 17), 0);
 	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
-	/* version 3 is unknown */
+	/* version 3 (a duration), with a name and without one */
+	golden_snapshot2(s);
+	s->duration_ms = 1234567;
+	snapshot_round_trip(s, d, &b, &b2, 3);
+	CHECK_EQ(d->duration_ms, 1234567);
+	s->name[0] = 0;
+	snapshot_round_trip(s, d, &b, &b2, 3);
+	/* a version 3 object without a duration is not canonical: corrupt */
+	s->duration_ms = 0;
+	b.len = 0;
+	CHECK_EQ(drfs_snapshot_encode(s, &b), 0);
+	CHECK_EQ(b.p[0], 1);
 	b.p[0] = 3;
+	CHECK_EQ(drfs_buf_bytes(&b, "", 0), 0);
+	CHECK_EQ(drfs_buf_uvarint(&b, 0), 0);
+	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
+	/* the same with a duration decodes; with a bad name it does not */
+	b.len--;
+	CHECK_EQ(drfs_buf_uvarint(&b, 7), 0);
+	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), 0);
+	CHECK_EQ(d->duration_ms, 7);
+	/* version 4 is unknown */
+	b.p[0] = 4;
 	CHECK_EQ(drfs_snapshot_decode(b.p, b.len, d), -EBADMSG);
 	/* years outside 0000..9999 cannot record a name */
 	struct timespec far = { .tv_sec = 253402300800ll }; /* 10000-01-01 */

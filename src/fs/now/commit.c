@@ -536,6 +536,7 @@ static int commit_locked(struct drfs_now *n,
 	struct rec root;
 	struct drfs_id id;
 	struct agg agg = { 0 };
+	double t0 = drfs_now_mono();
 	int e;
 
 	if (!snap)
@@ -621,6 +622,7 @@ static int commit_locked(struct drfs_now *n,
 	snap->files = agg.files;
 	snap->dirs = agg.dirs;
 	snap->bytes = agg.bytes;
+	snap->duration_ms = drfs_duration_ms(t0);
 	e = drfs_repo_snapshot_write(n->r, snap, &id);
 	if (e < 0)
 		goto out;
