@@ -130,7 +130,8 @@ struct fs {
 
 	struct drfs_now *now;     /* the writable now/ (now.h), NULL: none */
 	const char *mountpoint;
-	const struct drfs_mount_opts *opts; /* as given to drfs_fs_mount */
+	const struct drfs_mount_opts *opts; /* as given to drfs_fs_mount (also
+					      the stats hook, textfile) */
 	void *se;                 /* struct fuse_session, for invalidations */
 
 	/* retention (fs.h hooks; NULL: none) and its background gc */
@@ -168,7 +169,6 @@ struct fs {
 	} prune_res[4];               /* (gc_lock) results not yet fetched */
 
 	/* monitoring (src/fs/facts.c, docs/monitoring.md) */
-	const struct drfs_mount_opts *opts; /* stats hook, textfile */
 	pthread_mutex_t facts_lock; /* protects the facts_* fields below */
 	pthread_cond_t facts_cond;
 	pthread_t facts_thread;
