@@ -203,6 +203,8 @@ struct drfs_now_status {
 	struct timespec last_snapshot; /* zero: none */
 	char last_folder[32];
 	uint64_t inodes;
+	/* the dedup-loss guard since the mount (docs/verification.md) */
+	struct drfs_guard_result guard;
 };
 int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret);
 

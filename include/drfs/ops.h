@@ -51,6 +51,8 @@ struct drfs_backup_result {
 	 * id, folder and snap are those of the existing snapshot.
 	 */
 	bool unchanged;
+	/* the dedup-loss guard's work (r->verify_budget; verification.md) */
+	struct drfs_guard_result guard;
 };
 
 int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,

@@ -433,6 +433,34 @@ static int cmd_init(struct cli *c)
 	return 0;
 }
 
+/* --verify-budget SIZE, or the default: 0, or -EINVAL (said). */
+static int verify_budget(struct cli *c, uint64_t *ret)
+{
+	*ret = DRFS_VERIFY_BUDGET_DEFAULT;
+	if (c->verify_budget && drfs_parse_size(c->verify_budget, ret) < 0) {
+		log_err("invalid --verify-budget \"%s\" (a size: 4M, 0 "
+			"disables)", c->verify_budget);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What the dedup-loss guard did in a backup (its findings were named). */
+static void report_guard(struct cli *c, const struct drfs_guard_result *g)
+{
+	char b[32];
+	if (g->bad)
+		log_warn("guard: %llu corrupted or missing old cop%s of data "
+			 "this snapshot uses, %llu stored again (named above)",
+			 (unsigned long long)g->bad, g->bad == 1 ? "y" : "ies",
+			 (unsigned long long)g->healed);
+	if (!c->quiet && g->packs_read)
+		fprintf(stderr, "guard: %llu old pack(s) this snapshot "
+			"deduplicated against verified, %s read\n",
+			(unsigned long long)g->packs_verified,
+			drfs_fmt_bytes(g->bytes_read, b));
+}
+
 static int cmd_backup(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -449,8 +477,12 @@ static int cmd_backup(struct cli *c)
 			c->time);
 		return EXIT_USAGE;
 	}
+	uint64_t budget;
+	if (verify_budget(c, &budget) < 0)
+		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	r->verify_budget = budget;
 	o.dir = c->args[1];
 	o.host = c->host;
 	o.tags = c->tags;
@@ -491,6 +523,7 @@ static int cmd_backup(struct cli *c)
 	if (res.errors)
 		log_warn("%llu entries could not be read and were skipped",
 			 (unsigned long long)res.errors);
+	report_guard(c, &res.guard);
 	printf("%s\n", res.folder);
 	drfs_repo_free(r);
 	return res.errors ? EXIT_PARTIAL : 0;
@@ -1019,9 +1052,13 @@ static int cmd_mount(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
+	uint64_t budget;
+	if (verify_budget(c, &budget) < 0)
+		return EXIT_USAGE;
 	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
+	o.repo.verify_budget = budget;
 	/* the mount wipes it in each of its processes once it is used */
 	o.password = c->no_encryption ? NULL : c->password;
 	o.repo.password = NULL;
@@ -1137,6 +1174,10 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
+	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
+		"read back up to SIZE of the old data each snapshot "
+		"deduplicates against, the packs verified longest ago first "
+		"(default 4M; 0: off; docs/verification.md)"),
 	{ 0 },
 };
 
@@ -1185,6 +1226,10 @@ static const struct cli_opt mount_opts[] = {
 		"docs/hosts.md)"),
 	CLI_STR("from", 0, "SNAPSHOT|HOST", from,
 		"where now/ starts when its lineage has no snapshot yet"),
+	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
+		"read back up to SIZE of the old data each snapshot "
+		"deduplicates against, the packs verified longest ago first "
+		"(default 4M; 0: off; docs/verification.md)"),
 	{ 0 },
 };
 

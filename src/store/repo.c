@@ -531,6 +531,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		return -ENOMEM;
 	r->report = o->report;
 	r->report_data = o->report_data;
+	r->verify_budget = o->verify_budget;
 	drfs_buf_init(&obj, DRFS_SMALL_OBJECT_MAX);
 	drfs_buf_init(&plain, DRFS_SMALL_OBJECT_MAX);
 	e = open_backend(o, false, &r->be, &location);
