@@ -807,6 +807,25 @@ static int cmd_check(struct cli *c)
 	return 0;
 }
 
+/* The verification coverage this cache knows (docs/verification.md). */
+static void print_coverage(const struct drfs_verify_coverage *vc)
+{
+	char b1[32], b2[32], when[32] = "never";
+	if (vc->oldest) {
+		time_t t = (time_t)vc->oldest;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	printf("verified (cache):   %llu of %llu packs (%s of %s), oldest "
+	       "verification %s\n",
+	       (unsigned long long)vc->packs_verified,
+	       (unsigned long long)vc->packs,
+	       drfs_fmt_bytes(vc->bytes_verified, b1),
+	       drfs_fmt_bytes(vc->bytes, b2), vc->packs_verified < vc->packs
+						 ? "never (some packs)" : when);
+}
+
 static int cmd_stats(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -820,6 +839,8 @@ static int cmd_stats(struct cli *c)
 	bool encrypted = r->keys.encrypted;
 	memcpy(id, r->repo_id_hex, sizeof(id));
 	e = drfs_stats(r, &s);
+	struct drfs_verify_coverage vc = { 0 };
+	e = e ?: drfs_repo_verify_coverage(r, &vc);
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("stats failed: %s", drfs_strerror(e));
@@ -836,7 +857,10 @@ static int cmd_stats(struct cli *c)
 		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
 		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
 		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
-		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f}\n",
+		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f,"
+		       "\"verified_packs\":%llu,\"verified_pack_bytes\":%llu,"
+		       "\"verify_packs\":%llu,\"verify_pack_bytes\":%llu,"
+		       "\"oldest_verification\":%lld}\n",
 		       id, encrypted ? "true" : "false",
 		       (unsigned long long)s.snapshots,
 		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
@@ -845,7 +869,11 @@ static int cmd_stats(struct cli *c)
 		       (unsigned long long)s.repo_bytes,
 		       (unsigned long long)s.pack_bytes,
 		       (unsigned long long)s.raw_bytes,
-		       (unsigned long long)s.logical_bytes, dedup, comp);
+		       (unsigned long long)s.logical_bytes, dedup, comp,
+		       (unsigned long long)vc.packs_verified,
+		       (unsigned long long)vc.bytes_verified,
+		       (unsigned long long)vc.packs,
+		       (unsigned long long)vc.bytes, (long long)vc.oldest);
 		return 0;
 	}
 	char b1[32], b2[32], b3[32];
@@ -862,6 +890,7 @@ static int cmd_stats(struct cli *c)
 	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
 	printf("dedup ratio:        %.2f\n", dedup);
 	printf("compression ratio:  %.2f\n", comp);
+	print_coverage(&vc);
 	return 0;
 }
 
@@ -1195,8 +1224,9 @@ static const struct cli_opt check_opts[] = {
 	CLI_FLAG("read-data", 0, read_data,
 		 "also read and verify every pack"),
 	CLI_STR("read-data-subset", 0, "N/M", read_subset,
-		"read and verify the N-th of M parts of the packs (M at most "
-		"256)"),
+		"read and verify the 1/M of the packs verified longest ago "
+		"(M at most 256; N is accepted for compatibility): M runs "
+		"read every pack (docs/verification.md)"),
 	{ 0 },
 };
 
