@@ -185,6 +185,9 @@ int drfs_index_blobs_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
 			  void *userdata);
 int drfs_index_alt_scan(struct drfs_txn *t, const struct drfs_id *id,
 			drfs_blob_visit_fn cb, void *userdata);
+/* Every other copy of every blob (DRFS_DB_ALTLOCS), in blob id order. */
+int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			 void *userdata);
 int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 			  void *userdata);
 

@@ -179,9 +179,9 @@ typedef int (*drfs_object_fn)(void *userdata, const char *name, int err,
 int drfs_repo_verify_objects(struct drfs_repo *r, enum drfs_obj_kind kind,
 			     drfs_object_fn cb, void *userdata);
 /*
- * Write index objects covering every pack the cache knows, then delete the
- * index objects that existed before (used after repair_index and by
- * prune). An old index object that cannot be deleted is an error: it still
+ * Write index objects covering every pack the cache knows (every copy of a
+ * blob but those known corrupted), then delete the index objects that
+ * existed before (used after repair_index and by prune). An old index object that cannot be deleted is an error: it still
  * lists its packs, so none of them may be deleted.
  */
 int drfs_repo_write_full_index(struct drfs_repo *r);
@@ -511,6 +511,17 @@ int drfs_repo_copy_bad(struct drfs_txn *t, const struct drfs_id *blob,
 		       uint32_t seq);
 int drfs_repo_mark_bad(struct drfs_repo *r, const struct drfs_id *blob,
 		       const struct drfs_id *pack);
+/*
+ * For a blob with other copies (prune, before it decides which packs stay):
+ * read its stored copies from the repository (never the local tree cache),
+ * the one read first first; a corrupted one is marked bad and the first
+ * good one becomes the one read first. 1: the copy read first is now
+ * verified good (the others are redundant); 0: no copy verified (every
+ * copy must stay); a negative errno when the first copy cannot be read
+ * (a backend error: nothing is decided). scratch: a buffer to read into.
+ */
+int drfs_repo_blob_settle(struct drfs_repo *r, const struct drfs_id *id,
+			  struct drfs_buf *scratch);
 
 /* ---- completeness on a backend (complete.c) ------------------------------ */
 

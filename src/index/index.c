@@ -490,6 +490,30 @@ int drfs_index_alt_scan(struct drfs_txn *t, const struct drfs_id *id,
 			    &a);
 }
 
+struct alts_all {
+	drfs_blob_visit_fn cb;
+	void *userdata;
+};
+
+static int alts_all_entry(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata)
+{
+	struct alts_all *a = userdata;
+	struct drfs_blob_loc loc;
+	struct drfs_id id;
+	if (klen != ALT_KEY_LEN || drfs_index_blob_decode(val, vlen, &loc) < 0)
+		return 0;
+	memcpy(id.b, key, DRFS_ID_LEN);
+	return a->cb(&id, &loc, a->userdata);
+}
+
+int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			 void *userdata)
+{
+	struct alts_all a = { .cb = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_ALTLOCS, NULL, 0, alts_all_entry, &a);
+}
+
 static void seq_key(uint32_t seq, uint8_t k[4])
 {
 	k[0] = seq >> 24;

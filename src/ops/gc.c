@@ -298,6 +298,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	size_t n_snaps = 0;
 	struct drfs_gc_result res = { 0 };
 	struct outpack op = { 0 };
+	struct gc_keepall keep = { 0 };
 	struct drfs_buf scratch;
 	struct drfs_txn *t;
 	char (*names)[DRFS_OBJECT_NAME_MAX] = NULL;
@@ -343,6 +344,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	}
 	for (size_t i = 0; e >= 0 && i < o->n_roots; i++)
 		e = gc_mark_tree(&g, &o->roots[i]);
+	e = e ?: gc_settle_copies(&g, &keep);
 	if (e < 0)
 		goto out;
 	/* the records, and who is live now */
@@ -360,8 +362,9 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	e = drfs_index_packs_scan(t, gc_gpack_collect, &packs);
 	if (e >= 0 && packs.n)
 		qsort(packs.v, packs.n, sizeof(*packs.v), gc_gpack_cmp_seq);
-	struct account acc = { .packs = &packs, .t = t };
+	struct account acc = { .packs = &packs, .t = t, .keep = &keep };
 	e = e ?: drfs_index_blobs_scan(t, gc_account_blob, &acc);
+	e = e ?: drfs_index_alts_scan(t, gc_account_alt, &acc);
 	drfs_txn_abort(t);
 	if (e < 0)
 		goto out;
@@ -480,6 +483,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	/* the packs that go leave the cache; no live blob may go with them */
 	struct doomed_ctx dc = { .packs = &packs };
 	e = gc_delete_where(r, DRFS_DB_BLOBS, want_gone_blob, &dc);
+	e = e ?: gc_drop_gone_alts(r, &packs);
 	if (e < 0)
 		goto out;
 	e = drfs_txn_begin(r->index, true, &t);
@@ -568,6 +572,7 @@ out:
 	drfs_buf_release(&op.buf);
 	drfs_buf_release(&scratch);
 	free(packs.v);
+	free(keep.v);
 	free(snaps);
 	records_free(&rs);
 	return e;

@@ -267,6 +267,30 @@ int repo_blob_read_alt(struct drfs_repo *r, const struct drfs_id *id,
 	return -EBADMSG;
 }
 
+int drfs_repo_blob_settle(struct drfs_repo *r, const struct drfs_id *id,
+			  struct drfs_buf *scratch)
+{
+	struct drfs_blob_loc loc;
+	struct drfs_id pack;
+	int e = drfs_repo_blob_find(r, id, &loc, &pack);
+	if (e < 0)
+		return e;
+	drfs_buf_reset(scratch);
+	e = repo_blob_read_at(r, id, &loc, &pack, scratch);
+	if (e >= 0)
+		return 1;
+	if (e != -EBADMSG && e != -ENOENT)
+		return e;
+	drfs_buf_reset(scratch);
+	/* the first good other copy is read first from now on: only if the
+	 * cache says so (the swap is committed) are the others redundant */
+	struct drfs_blob_loc now;
+	if (repo_blob_read_alt(r, id, &loc, scratch) < 0 ||
+	    drfs_repo_blob_find(r, id, &now, NULL) < 0)
+		return 0;
+	return now.pack_seq != loc.pack_seq;
+}
+
 /* ---- the guard of a writer ------------------------------------------------ */
 
 /* A deduplicated blob whose stored copy may be read back. */
