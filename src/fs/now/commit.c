@@ -769,6 +769,7 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 	ret->pending_blobs = n->pend_blobs;
 	ret->pending_bytes = n->pend_bytes;
 	ret->guard = n->guard;
+	memcpy(ret->guard_last, n->guard_last, sizeof(ret->guard_last));
 	pthread_mutex_unlock(&n->wlock);
 	free(staged.v);
 	return e < 0 ? e : 0;

@@ -148,6 +148,7 @@ struct drfs_now {
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
 	struct drfs_guard_result guard; /* (wlock) the guard, all commits */
+	char guard_last[320];           /* (wlock) its last finding */
 
 	struct ofile *ofiles; /* (lock) */
 	struct state st;      /* (lock) */
