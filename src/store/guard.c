@@ -439,6 +439,21 @@ static int cand_cmp(const void *a, const void *b)
 					     : x->loc.offset > y->loc.offset;
 }
 
+/* The copy of c read first now, if it has one (else c stays as offered). */
+static void cand_relocate(struct drfs_repo *r, struct cand *c)
+{
+	struct drfs_txn *t;
+	struct cand x = *c;
+	if (drfs_txn_begin(r->index, false, &t) < 0)
+		return;
+	int e = drfs_index_blob_get(t, &c->id, &x.loc);
+	e = e ?: drfs_index_pack_by_seq(t, x.loc.pack_seq, &x.pack, NULL);
+	e = e ?: drfs_repo_pack_verified(t, &x.pack, &x.verified);
+	drfs_txn_abort(t);
+	if (e >= 0)
+		*c = x;
+}
+
 /* Read the copy of c from the repository itself and verify it. */
 static int cand_verify(struct drfs_repo *r, const struct cand *c,
 		       struct drfs_buf *stored, struct drfs_buf *out,
@@ -485,6 +500,10 @@ int repo_guard_run(struct repo_guard *g, struct drfs_repo *r,
 	g->cut = false;
 	pthread_mutex_unlock(&g->lock);
 
+	/* where each blob is now: a prune in the mount (or its rescue) may
+	 * have moved it since it was offered */
+	for (size_t i = 0; i < n; i++)
+		cand_relocate(r, &v[i]);
 	if (n)
 		qsort(v, n, sizeof(*v), cand_cmp);
 	drfs_buf_init(&stored, DRFS_BLOB_STORED_MAX);
@@ -522,10 +541,12 @@ int repo_guard_run(struct repo_guard *g, struct drfs_repo *r,
 			int pe = me < 0 ? me
 					: put(put_data, c->type, &c->id,
 					      c->data, c->len);
-			if (pe > 0)
+			/* 0: a copy not known bad was stored meanwhile (a
+			 * rescue, another writer): that one is read first */
+			if (pe >= 0)
 				res->healed++;
 			else
-				err = err ?: (pe < 0 ? pe : -EIO);
+				err = err ?: pe;
 			if (report)
 				report(report_data,
 				       "guard: pack \"data/%.2s/%s\": blob %s "
@@ -534,7 +555,9 @@ int repo_guard_run(struct repo_guard *g, struct drfs_repo *r,
 				       e == -ENOENT ? "missing" : "corrupted",
 				       pe > 0 ? "stored again from the data "
 						"being written (healed)"
-					      : "NOT stored again");
+				       : pe == 0 ? "another copy stored since "
+						   "is read instead (healed)"
+						 : "NOT stored again");
 		}
 		bool partial = cut && key_cmp(v[i].verified, v[i].loc.pack_seq,
 					      cut_v, cut_s) >= 0;
