@@ -106,7 +106,10 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o);
 
 struct drfs_check_opts {
 	bool read_data;
-	uint32_t subset_n, subset_m; /* read-data of packs in subset n/m */
+	/* read-data of the 1/m of the packs verified longest ago (1 <=
+	 * subset_n <= subset_m; n only places the packs this cache never
+	 * verified: docs/verification.md); subset_m 0: every pack */
+	uint32_t subset_n, subset_m;
 	drfs_report_fn report;
 	void *report_data;
 };

@@ -1224,9 +1224,13 @@ static const struct cli_opt check_opts[] = {
 	CLI_FLAG("read-data", 0, read_data,
 		 "also read and verify every pack"),
 	CLI_STR("read-data-subset", 0, "N/M", read_subset,
-		"read and verify the 1/M of the packs verified longest ago "
-		"(M at most 256; N is accepted for compatibility): M runs "
-		"read every pack (docs/verification.md)"),
+		"read and verify the 1/M of the packs (M at most 256) this "
+		"cache verified longest ago, never verified first: M runs "
+		"with the same cache read every pack. N (1 to M) does not "
+		"pick a fixed part; it only says where among the packs "
+		"never verified here to start, so that N = 1..M with a new "
+		"cache each time still read every pack (docs/"
+		"verification.md)"),
 	{ 0 },
 };
 

@@ -517,24 +517,41 @@ static void *read_thread(void *arg)
 
 /*
  * --read-data-subset N/M: the 1/M of the packs (rounded up) verified
- * longest ago (drfs_repo_verify_order, the guard's order), so that M runs
- * in a row read every pack (docs/verification.md).
+ * longest ago, so that M runs in a row with one cache read every pack
+ * (docs/verification.md). The packs this cache never verified come first,
+ * in pack id order (the same in every cache) from the N-th M-th of them
+ * on, cyclically: with a new cache each time (nothing recorded), the runs
+ * N = 1..M still read every pack between them. Then the oldest
+ * verifications (drfs_repo_verify_order, the guard's order).
  */
-static int rotation_share(struct drfs_repo *r, unsigned m,
+static int id_cmp(const void *a, const void *b)
+{
+	const struct drfs_verify_pack *x = a, *y = b;
+	return memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
+}
+
+static int rotation_share(struct drfs_repo *r, unsigned nth, unsigned m,
 			  struct pack_list *ret)
 {
 	struct drfs_verify_pack *v;
-	size_t n;
+	size_t n, never = 0;
 	int e = drfs_repo_verify_order(r, &v, &n);
 	if (e < 0)
 		return e;
+	while (never < n && !v[never].verified)
+		never++;
+	if (never)
+		qsort(v, never, sizeof(*v), id_cmp);
 	size_t take = (n + m - 1) / m;
+	size_t start = never ? (size_t)((uint64_t)(nth - 1) * never / m) : 0;
 	for (size_t i = 0; e >= 0 && i < take; i++) {
+		const struct drfs_verify_pack *p =
+			i < never ? &v[(start + i) % never] : &v[i];
 		e = drfs_grow(&ret->v, &ret->cap, ret->n, sizeof(*ret->v), 64);
 		if (e >= 0)
 			ret->v[ret->n++] = (struct pack_item){
-				.id = v[i].id, .seq = v[i].seq,
-				.length = v[i].length,
+				.id = p->id, .seq = p->seq,
+				.length = p->length,
 			};
 	}
 	free(v);
@@ -699,7 +716,8 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 		struct rd_ctx x = { .c = &c, .packs = &packs };
 		struct pack_list sub = { 0 };
 		if (o->subset_m) {
-			e = rotation_share(r, o->subset_m, &sub);
+			e = rotation_share(r, o->subset_n, o->subset_m,
+					   &sub);
 			if (e < 0)
 				goto out;
 			x.packs = &sub;

@@ -11,6 +11,7 @@
 # B: the budget bounds what is read (the packs opened are counted on the
 # local backend) and the rotation reaches every pack over repeated backups.
 # C: check --read-data-subset 1/3 three times reads every pack.
+# D: 1/3, 2/3 and 3/3, each from an empty cache, read every pack too.
 source "$(dirname "$0")/lib.sh"
 make_repo
 
@@ -115,5 +116,23 @@ for run in 1 2 3; do
 done
 [ "$(stat_field verified_pack_bytes)" = "$(stat_field verify_pack_bytes)" ] ||
 	fail "3 runs of 1/3 did not read every pack"
+
+# ---- D: N/M with a new cache each run -----------------------------------------
+# nothing recorded: N places the share among the packs never verified, so
+# 1/3, 2/3, 3/3 each from an empty cache still read every pack between
+# them. Every pack corrupted: each run names the packs it read.
+all=$(obj_names data/)
+for p in $all; do obj_corrupt "$p"; done
+: >"$T/named"
+for nth in 1 2 3; do
+	! "$DRFS" check "$REPO" --read-data-subset "$nth/3" 		--cache-dir "$(fresh_cache)" >"$T/check" 2>&1 ||
+		fail "check --read-data-subset $nth/3 passed on corrupted packs"
+	grep -o 'pack "data/[0-9a-f/]*": \(blob\|content\|trailer\)' "$T/check" |
+		grep -o 'data/[0-9a-f/]*' | sort -u >>"$T/named"
+done
+named=$(sort -u "$T/named" | wc -l)
+[ "$named" = "$(echo "$all" | wc -l)" ] ||
+	fail "1/3, 2/3, 3/3 from empty caches read $named of $(echo "$all" | wc -l) packs"
+info "N/M from empty caches: $named packs read by 3 runs"
 REPO=$REPO_A
 info "ok"
