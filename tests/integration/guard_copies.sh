@@ -68,21 +68,26 @@ all_good() {
 		>"$T/check" 2>&1 || { cat "$T/check" >&2; fail "$1: check --read-data"; }
 }
 
+# prune_fresh WHY ARGS...: prune from an empty cache, then all_good
+prune_fresh() {
+	local why=$1
+	shift
+	"$DRFS" prune "$REPO" --keep-last 10 --cache-dir "$(fresh_cache)" \
+		"$@" >"$T/prune.out" 2>&1 || { cat "$T/prune.out" >&2; fail "$why"; }
+	# every blob of it is live: never a candidate
+	obj_names data/ | grep -qx "$GOOD" || { cat "$T/prune.out" >&2;
+		fail "$why deleted $GOOD, the pack of the only good copy"; }
+	all_good "after $why"
+}
+
 # the corrupted copy is read first by an empty cache: the guard's premise
 # (a restore still works: the good copy is read instead)
 heal_repo
 all_good "after the healing"
 
 # ---- A: prune, then prune with repacking, from empty caches ------------------
-"$DRFS" prune "$REPO" --keep-last 10 --cache-dir "$(fresh_cache)" \
-	>"$T/prune.out" 2>&1 || { cat "$T/prune.out" >&2; fail "prune"; }
-obj_names data/ | grep -qx "$GOOD" || { cat "$T/prune.out" >&2;
-	fail "prune deleted $GOOD, the pack of the only good copy"; }
-all_good "after prune"
-"$DRFS" prune "$REPO" --keep-last 10 --max-unused 0 \
-	--cache-dir "$(fresh_cache)" >"$T/prune.out" 2>&1 ||
-	{ cat "$T/prune.out" >&2; fail "prune --max-unused 0"; }
-all_good "after prune --max-unused 0"
+prune_fresh prune
+prune_fresh "prune --max-unused 0" --max-unused 0
 info "A: prune and repacking kept the good copy"
 
 # ---- B: repair index from an empty cache --------------------------------------
@@ -95,10 +100,7 @@ heal_repo
 	2>&1 || { cat "$T/repair.out" >&2; fail "repair index"; }
 [ "$(index_names | wc -l)" = 1 ] || fail "repair index: not one full index"
 all_good "after repair index"
-"$DRFS" prune "$REPO" --keep-last 10 --max-unused 0 \
-	--cache-dir "$(fresh_cache)" >"$T/prune.out" 2>&1 ||
-	{ cat "$T/prune.out" >&2; fail "prune after repair index"; }
-all_good "after repair index and prune --max-unused 0"
+prune_fresh "prune --max-unused 0 after repair index" --max-unused 0
 info "B: the full index of repair index lists the good copy"
 REPO=$REPO_A
 info "ok"
