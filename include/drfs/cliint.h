@@ -44,6 +44,7 @@ struct cli {
 	bool foreground, debug;
 	const char *fuse_opts;
 	const char *cache_size;
+	const char *verify_budget;    /* --verify-budget SIZE (backup, mount) */
 	bool no_parent;
 	/* backup: what is left out */
 	struct drfs_excludes excludes; /* --exclude, --exclude-file */

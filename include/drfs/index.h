@@ -23,6 +23,15 @@
  *   deletions  record id(32)          -> le64 time | le32 packs
  *   doomed     pack id(32) | record(32) -> "" (packs deletion records
  *              doom: readable, never deduplicated against; repo.h)
+ *   altlocs    blob id(32) | be32 seq -> struct drfs_blob_loc: other
+ *              copies of a blob (a blob stored again after its copy was
+ *              found corrupted; the entry in blobs is the one read first)
+ *   verified   pack id(32)            -> le64 time: when the pack (or
+ *              every blob a snapshot referenced in it) was last read and
+ *              verified (src/store/guard.c; survives drfs_index_clear)
+ *   badblobs   blob id(32) | pack id(32) -> le64 time: copies found
+ *              corrupted (never read first again; survives the clear)
+ *   and any database a higher layer names (drfs_index_db), e.g. the
  *   and the databases of higher layers (enum drfs_db says why they are
  *   listed here), e.g. the decoded-tree cache and the now/ tree.
  *
@@ -81,6 +90,9 @@ enum drfs_db {
 	DRFS_DB_RECORDS,      /* [store] forget records loaded or refused */
 	DRFS_DB_DELETIONS,    /* [store] deletion record -> le64 time | le32 */
 	DRFS_DB_DOOMED,       /* [store] pack id | record id -> "" */
+	DRFS_DB_ALTLOCS,      /* [store] blob id | be32 seq -> blob loc */
+	DRFS_DB_VERIFIED,     /* [store] pack id -> le64 time verified */
+	DRFS_DB_BADBLOBS,     /* [store] blob id | pack id -> le64 time */
 	DRFS__DB_COUNT
 };
 
@@ -156,6 +168,16 @@ int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
 int drfs_index_blob_decode(const void *val, size_t vlen,
 			   struct drfs_blob_loc *ret);
 
+/*
+ * Other copies of a blob (DRFS_DB_ALTLOCS): put one (by loc->pack_seq),
+ * visit those of id (cb as drfs_blob_visit_fn, called with id), delete
+ * one (0, or -ENOENT).
+ */
+int drfs_index_alt_put(struct drfs_txn *t, const struct drfs_id *id,
+		       const struct drfs_blob_loc *loc);
+int drfs_index_alt_del(struct drfs_txn *t, const struct drfs_id *id,
+		       uint32_t seq);
+
 /* A pack's entry. */
 struct drfs_pack_rec {
 	uint32_t seq;     /* its local number (drfs_index_pack_by_seq) */
@@ -177,6 +199,11 @@ typedef int (*drfs_pack_visit_fn)(const struct drfs_id *pack,
 				  void *userdata);
 int drfs_index_blobs_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
 			  void *userdata);
+int drfs_index_alt_scan(struct drfs_txn *t, const struct drfs_id *id,
+			drfs_blob_visit_fn cb, void *userdata);
+/* Every other copy of every blob (DRFS_DB_ALTLOCS), in blob id order. */
+int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			 void *userdata);
 int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 			  void *userdata);
 

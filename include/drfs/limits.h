@@ -16,6 +16,9 @@
 #define DRFS_BLOB_STORED_MAX (DRFS_BLOB_MAX + 4096u)
 /* Pack size target and hard ceiling for a pack object. */
 #define DRFS_PACK_TARGET_DEFAULT (16u << 20)
+/* bytes the dedup-loss guard reads back per snapshot unless told
+ * (--verify-budget; docs/verification.md) */
+#define DRFS_VERIFY_BUDGET_DEFAULT (4u << 20)
 #define DRFS_PACK_MAX (256u << 20)
 /* Blobs in one pack (bounds the trailer). */
 #define DRFS_PACK_MAX_BLOBS 65536u

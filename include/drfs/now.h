@@ -67,6 +67,11 @@ struct drfs_now_opts {
 	 * has. Read by drfs_now_open() only.
 	 */
 	const struct drfs_id *from;
+	/* each finding of the dedup-loss guard at a commit (a corrupted or
+	 * missing old copy, healed or not; docs/verification.md), from the
+	 * thread that commits; NULL: only in drfs_now_status */
+	drfs_report_fn report;
+	void *report_data;
 };
 
 /*
@@ -203,6 +208,9 @@ struct drfs_now_status {
 	struct timespec last_snapshot; /* zero: none */
 	char last_folder[32];
 	uint64_t inodes;
+	/* the dedup-loss guard since the mount (docs/verification.md) */
+	struct drfs_guard_result guard;
+	char guard_last[320]; /* its last finding ("" none), as reported */
 };
 int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret);
 

@@ -57,6 +57,8 @@ struct drfs_backup_result {
 	 * id, folder and snap are those of the existing snapshot.
 	 */
 	bool unchanged;
+	/* the dedup-loss guard's work (r->verify_budget; verification.md) */
+	struct drfs_guard_result guard;
 };
 
 int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
@@ -121,7 +123,10 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o);
 
 struct drfs_check_opts {
 	bool read_data;
-	uint32_t subset_n, subset_m; /* read-data of packs in subset n/m */
+	/* read-data of the 1/m of the packs verified longest ago (1 <=
+	 * subset_n <= subset_m; n only places the packs this cache never
+	 * verified: docs/verification.md); subset_m 0: every pack */
+	uint32_t subset_n, subset_m;
 	drfs_report_fn report;
 	void *report_data;
 };

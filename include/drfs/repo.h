@@ -55,6 +55,9 @@ struct drfs_repo_opts {
 	/* damage a sync skipped (see drfs_repo_sync); NULL: silent */
 	drfs_report_fn report;
 	void *report_data;
+	/* the dedup-loss guard's bytes per commit for this repository's
+	 * writers (drfs_writer_guard); 0: no guard */
+	uint64_t verify_budget;
 };
 
 struct drfs_init_opts {
@@ -87,6 +90,9 @@ struct drfs_repo {
 	 * look for missing packs).
 	 */
 	unsigned damaged;
+	/* bytes the dedup-loss guard reads per commit (drfs_writer_guard);
+	 * 0: off. Read by drfs_writer_new. */
+	uint64_t verify_budget;
 };
 
 /*
@@ -173,9 +179,9 @@ typedef int (*drfs_object_fn)(void *userdata, const char *name, int err,
 int drfs_repo_verify_objects(struct drfs_repo *r, enum drfs_obj_kind kind,
 			     drfs_object_fn cb, void *userdata);
 /*
- * Write index objects covering every pack the cache knows, then delete the
- * index objects that existed before (used after repair_index and by
- * prune). An old index object that cannot be deleted is an error: it still
+ * Write index objects covering every pack the cache knows (every copy of a
+ * blob but those known corrupted), then delete the index objects that
+ * existed before (used after repair_index and by prune). An old index object that cannot be deleted is an error: it still
  * lists its packs, so none of them may be deleted.
  */
 int drfs_repo_write_full_index(struct drfs_repo *r);
@@ -444,6 +450,78 @@ void drfs_writer_get_stats(struct drfs_writer *w,
 			   struct drfs_writer_stats *ret);
 /* Frees; pending unflushed blobs are dropped (their packs stay orphaned). */
 void drfs_writer_free(struct drfs_writer *w);
+
+/* ---- the dedup-loss guard and verification times (guard.c) ------------- */
+
+/*
+ * docs/verification.md. With r->verify_budget set, a writer keeps the
+ * deduplicated blobs (with their data) of the packs verified longest ago,
+ * up to the budget (in max(stored, raw) bytes). drfs_writer_guard reads
+ * those copies back from the repository and verifies them; a corrupted or
+ * missing one is marked bad in the cache and put again (a new pack at the
+ * next flush, read first from then on). Call it before the flush that
+ * precedes the snapshot object. Packs whose every kept blob verified get
+ * their verification time. Adds to *ret. 0, or a negative errno when a
+ * bad blob could not be stored again (or the cache cannot be written).
+ */
+struct drfs_guard_result {
+	uint64_t bytes_read;     /* stored bytes read back */
+	uint64_t blobs_verified; /* read and found good */
+	uint64_t packs_read, packs_verified; /* touched; recorded good */
+	uint64_t bad;            /* corrupted or missing copies found */
+	uint64_t healed;         /* of those, stored again */
+	uint64_t unread;         /* could not be read (backend errors) */
+};
+int drfs_writer_guard(struct drfs_writer *w, drfs_report_fn report,
+		      void *report_data, struct drfs_guard_result *ret);
+
+/* A pack in the order of verification: the one verified longest ago
+ * (never: 0) first, then by local number (older packs first). */
+struct drfs_verify_pack {
+	struct drfs_id id;
+	uint32_t seq, length;
+	int64_t verified; /* time of the last verification, 0: never */
+};
+/* Every pack that stays (not doomed), in that order. *ret malloc'd. */
+int drfs_repo_verify_order(struct drfs_repo *r, struct drfs_verify_pack **ret,
+			   size_t *ret_n);
+/* When pack was last verified here (0: never). */
+int drfs_repo_pack_verified(struct drfs_txn *t, const struct drfs_id *pack,
+			    int64_t *ret);
+/* Record packs[0..n) as verified at when. */
+int drfs_repo_verified_set(struct drfs_repo *r, const struct drfs_id *packs,
+			   size_t n, int64_t when);
+
+/* What this cache knows of the repository's verification (stats, metrics). */
+struct drfs_verify_coverage {
+	uint64_t packs, packs_verified; /* packs that stay; verified ever */
+	uint64_t bytes, bytes_verified; /* their pack bytes */
+	int64_t oldest; /* oldest verification of a verified pack; 0: none */
+};
+int drfs_repo_verify_coverage(struct drfs_repo *r,
+			      struct drfs_verify_coverage *ret);
+
+/*
+ * Copies found corrupted: 1 if the copy of blob in the pack of local
+ * number seq is known bad, 0 if not; mark one bad. A blob whose copy read
+ * first is bad is stored again by the next writer that has its data; of
+ * two copies the good one is read first.
+ */
+int drfs_repo_copy_bad(struct drfs_txn *t, const struct drfs_id *blob,
+		       uint32_t seq);
+int drfs_repo_mark_bad(struct drfs_repo *r, const struct drfs_id *blob,
+		       const struct drfs_id *pack);
+/*
+ * For a blob with other copies (prune, before it decides which packs stay):
+ * read its stored copies from the repository (never the local tree cache),
+ * the one read first first; a corrupted one is marked bad and the first
+ * good one becomes the one read first. 1: the copy read first is now
+ * verified good (the others are redundant); 0: no copy verified (every
+ * copy must stay); a negative errno when the first copy cannot be read
+ * (a backend error: nothing is decided). scratch: a buffer to read into.
+ */
+int drfs_repo_blob_settle(struct drfs_repo *r, const struct drfs_id *id,
+			  struct drfs_buf *scratch);
 
 /* ---- completeness on a backend (complete.c) ------------------------------ */
 

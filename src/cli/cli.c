@@ -434,6 +434,34 @@ static int cmd_init(struct cli *c)
 	return 0;
 }
 
+/* --verify-budget SIZE, or the default: 0, or -EINVAL (said). */
+static int verify_budget(struct cli *c, uint64_t *ret)
+{
+	*ret = DRFS_VERIFY_BUDGET_DEFAULT;
+	if (c->verify_budget && drfs_parse_size(c->verify_budget, ret) < 0) {
+		log_err("invalid --verify-budget \"%s\" (a size: 4M, 0 "
+			"disables)", c->verify_budget);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What the dedup-loss guard did in a backup (its findings were named). */
+static void report_guard(struct cli *c, const struct drfs_guard_result *g)
+{
+	char b[32];
+	if (g->bad)
+		log_warn("guard: %llu corrupted or missing old cop%s of data "
+			 "this snapshot uses, %llu stored again (named above)",
+			 (unsigned long long)g->bad, g->bad == 1 ? "y" : "ies",
+			 (unsigned long long)g->healed);
+	if (!c->quiet && g->packs_read)
+		fprintf(stderr, "guard: %llu old pack(s) this snapshot "
+			"deduplicated against verified, %s read\n",
+			(unsigned long long)g->packs_verified,
+			drfs_fmt_bytes(g->bytes_read, b));
+}
+
 static int cmd_backup(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -450,8 +478,12 @@ static int cmd_backup(struct cli *c)
 			c->time);
 		return EXIT_USAGE;
 	}
+	uint64_t budget;
+	if (verify_budget(c, &budget) < 0)
+		return EXIT_USAGE;
 	if (open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	r->verify_budget = budget;
 	o.dir = c->args[1];
 	o.host = c->host;
 	o.tags = c->tags;
@@ -492,6 +524,7 @@ static int cmd_backup(struct cli *c)
 	if (res.errors)
 		log_warn("%llu entries could not be read and were skipped",
 			 (unsigned long long)res.errors);
+	report_guard(c, &res.guard);
 	printf("%s\n", res.folder);
 	drfs_repo_free(r);
 	return res.errors ? EXIT_PARTIAL : 0;
@@ -823,6 +856,25 @@ static int cmd_check(struct cli *c)
 	return 0;
 }
 
+/* The verification coverage this cache knows (docs/verification.md). */
+static void print_coverage(const struct drfs_verify_coverage *vc)
+{
+	char b1[32], b2[32], when[32] = "never";
+	if (vc->oldest) {
+		time_t t = (time_t)vc->oldest;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	printf("verified (cache):   %llu of %llu packs (%s of %s), oldest "
+	       "verification %s\n",
+	       (unsigned long long)vc->packs_verified,
+	       (unsigned long long)vc->packs,
+	       drfs_fmt_bytes(vc->bytes_verified, b1),
+	       drfs_fmt_bytes(vc->bytes, b2), vc->packs_verified < vc->packs
+						 ? "never (some packs)" : when);
+}
+
 static int cmd_stats(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -836,6 +888,8 @@ static int cmd_stats(struct cli *c)
 	bool encrypted = r->keys.encrypted;
 	memcpy(id, r->repo_id_hex, sizeof(id));
 	e = drfs_stats(r, &s);
+	struct drfs_verify_coverage vc = { 0 };
+	e = e ?: drfs_repo_verify_coverage(r, &vc);
 	drfs_repo_free(r);
 	if (e < 0) {
 		log_err("stats failed: %s", drfs_strerror(e));
@@ -852,7 +906,10 @@ static int cmd_stats(struct cli *c)
 		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
 		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
 		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
-		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f}\n",
+		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f,"
+		       "\"verified_packs\":%llu,\"verified_pack_bytes\":%llu,"
+		       "\"verify_packs\":%llu,\"verify_pack_bytes\":%llu,"
+		       "\"oldest_verification\":%lld}\n",
 		       id, encrypted ? "true" : "false",
 		       (unsigned long long)s.snapshots,
 		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
@@ -861,7 +918,11 @@ static int cmd_stats(struct cli *c)
 		       (unsigned long long)s.repo_bytes,
 		       (unsigned long long)s.pack_bytes,
 		       (unsigned long long)s.raw_bytes,
-		       (unsigned long long)s.logical_bytes, dedup, comp);
+		       (unsigned long long)s.logical_bytes, dedup, comp,
+		       (unsigned long long)vc.packs_verified,
+		       (unsigned long long)vc.bytes_verified,
+		       (unsigned long long)vc.packs,
+		       (unsigned long long)vc.bytes, (long long)vc.oldest);
 		return 0;
 	}
 	char b1[32], b2[32], b3[32];
@@ -878,6 +939,7 @@ static int cmd_stats(struct cli *c)
 	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
 	printf("dedup ratio:        %.2f\n", dedup);
 	printf("compression ratio:  %.2f\n", comp);
+	print_coverage(&vc);
 	return 0;
 }
 
@@ -1085,9 +1147,13 @@ static int cmd_mount(struct cli *c)
 		log_err("invalid --metrics-every \"%s\"", c->metrics_every);
 		return EXIT_USAGE;
 	}
+	uint64_t budget;
+	if (verify_budget(c, &budget) < 0)
+		return EXIT_USAGE;
 	if (!c->no_encryption && get_password(c, false) < 0)
 		return 1;
 	repo_opts(c, &o.repo, c->args[0]);
+	o.repo.verify_budget = budget;
 	/* the mount wipes it in each of its processes once it is used */
 	o.password = c->no_encryption ? NULL : c->password;
 	o.repo.password = NULL;
@@ -1203,6 +1269,10 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
+	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
+		"read back up to SIZE of the old data each snapshot "
+		"deduplicates against, the packs verified longest ago first "
+		"(default 4M; 0: off; docs/verification.md)"),
 	{ 0 },
 };
 
@@ -1220,8 +1290,13 @@ static const struct cli_opt check_opts[] = {
 	CLI_FLAG("read-data", 0, read_data,
 		 "also read and verify every pack"),
 	CLI_STR("read-data-subset", 0, "N/M", read_subset,
-		"read and verify the N-th of M parts of the packs (M at most "
-		"256)"),
+		"read and verify the 1/M of the packs (M at most 256) this "
+		"cache verified longest ago, never verified first: M runs "
+		"with the same cache read every pack. N (1 to M) does not "
+		"pick a fixed part; it only says where among the packs "
+		"never verified here to start, so that N = 1..M with a new "
+		"cache each time still read every pack (docs/"
+		"verification.md)"),
 	{ 0 },
 };
 
@@ -1259,6 +1334,10 @@ static const struct cli_opt mount_opts[] = {
 	CLI_STR("metrics-listen", 0, "[ADDR:]PORT", metrics_listen,
 		"answer GET /metrics over HTTP on ADDR:PORT (default "
 		"address 127.0.0.1; docs/monitoring.md)"),
+	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
+		"read back up to SIZE of the old data each snapshot "
+		"deduplicates against, the packs verified longest ago first "
+		"(default 4M; 0: off; docs/verification.md)"),
 	{ 0 },
 };
 

@@ -335,7 +335,7 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 {
 	struct drfs_now_status st;
 	struct drfs_now *n = fs->now;
-	char text[4096 + 32], b1[32], b2[32], b3[32], age[32];
+	char text[4096 + 32], b1[32], b2[32], b3[32], b4[32], age[32];
 	int l;
 
 	if (!n)
@@ -363,7 +363,11 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 			     " files, %s)\n"
 			     "pending upload: %" PRIu64 " blobs, %s\n"
 			     "last snapshot: %s%s%s%s\n"
-			     "inodes: %" PRIu64 "\n%s",
+			     "inodes: %" PRIu64 "\n"
+			     "guard: %" PRIu64 " old pack(s) read, %" PRIu64
+			     " verified, %s read; %" PRIu64 " corrupted or "
+			     "missing copies found, %" PRIu64 " stored again, %"
+			     PRIu64 " not readable\n%s%s%s",
 			     st.changed ? "changed since the last snapshot"
 					: "unchanged",
 			     st.staged_files,
@@ -375,6 +379,10 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 			     st.last_folder[0] ? " (" : "",
 			     st.last_folder[0] ? age : "",
 			     st.last_folder[0] ? " ago)" : "", st.inodes,
+			     st.guard.packs_read, st.guard.packs_verified,
+			     drfs_fmt_bytes(st.guard.bytes_read, b4),
+			     st.guard.bad, st.guard.healed, st.guard.unread,
+			     st.guard_last, st.guard_last[0] ? "\n" : "",
 			     extra ? extra : "");
 	} else {
 		return -ENODATA;

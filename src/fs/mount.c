@@ -110,6 +110,18 @@ static void now_on_snapshot(void *userdata, int result, const char *folder)
 			drfs_strerror(result));
 }
 
+/* The dedup-loss guard's findings at a commit of now/ go to the log. */
+static void now_on_guard(void *userdata, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	(void)userdata;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warn("%s", buf);
+}
+
 static int open_repo(const struct drfs_mount_opts *o, bool sync,
 		     struct drfs_repo **ret)
 {
@@ -400,6 +412,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		.read_blob_data = &fs,
 		.on_snapshot = now_on_snapshot,
 		.on_snapshot_data = &fs,
+		.report = now_on_guard,
 		.host = fs.host,
 		.path = o->name,
 		.from = o->from ? &from : NULL,

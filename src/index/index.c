@@ -50,6 +50,9 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_RECORDS] = "records",
 	[DRFS_DB_DELETIONS] = "deletions",
 	[DRFS_DB_DOOMED] = "doomed",
+	[DRFS_DB_ALTLOCS] = "altlocs",
+	[DRFS_DB_VERIFIED] = "verified",
+	[DRFS_DB_BADBLOBS] = "badblobs",
 };
 
 struct drfs_index {
@@ -189,7 +192,8 @@ int drfs_index_clear(struct drfs_index *idx)
 						DRFS_DB_SEEN, DRFS_DB_TREES,
 						DRFS_DB_TREEBLOBS,
 						DRFS_DB_DELETIONS,
-						DRFS_DB_DOOMED };
+						DRFS_DB_DOOMED,
+						DRFS_DB_ALTLOCS };
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 	if (rc)
@@ -413,17 +417,101 @@ int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 	return drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, pack_entry, &ts);
 }
 
-int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
-			const struct drfs_blob_loc *loc)
+static void loc_encode(const struct drfs_blob_loc *loc, uint8_t p[LOC_LEN])
 {
-	uint8_t p[LOC_LEN];
 	drfs_put_le32(p, loc->pack_seq);
 	drfs_put_le32(p + 4, loc->offset);
 	drfs_put_le32(p + 8, loc->stored_len);
 	drfs_put_le32(p + 12, loc->raw_len);
 	p[16] = loc->type;
 	p[17] = loc->flags;
+}
+
+int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
+			const struct drfs_blob_loc *loc)
+{
+	uint8_t p[LOC_LEN];
+	loc_encode(loc, p);
 	return drfs_kv_put(t, DRFS_DB_BLOBS, id->b, DRFS_ID_LEN, p, LOC_LEN);
+}
+
+#define ALT_KEY_LEN (DRFS_ID_LEN + 4)
+
+static void alt_key(const struct drfs_id *id, uint32_t seq,
+		    uint8_t k[ALT_KEY_LEN])
+{
+	memcpy(k, id->b, DRFS_ID_LEN);
+	k[DRFS_ID_LEN] = seq >> 24;
+	k[DRFS_ID_LEN + 1] = seq >> 16;
+	k[DRFS_ID_LEN + 2] = seq >> 8;
+	k[DRFS_ID_LEN + 3] = seq;
+}
+
+int drfs_index_alt_put(struct drfs_txn *t, const struct drfs_id *id,
+		       const struct drfs_blob_loc *loc)
+{
+	uint8_t k[ALT_KEY_LEN], p[LOC_LEN];
+	alt_key(id, loc->pack_seq, k);
+	loc_encode(loc, p);
+	return drfs_kv_put(t, DRFS_DB_ALTLOCS, k, sizeof(k), p, LOC_LEN);
+}
+
+int drfs_index_alt_del(struct drfs_txn *t, const struct drfs_id *id,
+		       uint32_t seq)
+{
+	uint8_t k[ALT_KEY_LEN];
+	alt_key(id, seq, k);
+	return drfs_kv_del(t, DRFS_DB_ALTLOCS, k, sizeof(k));
+}
+
+struct alt_scan {
+	const struct drfs_id *id;
+	drfs_blob_visit_fn cb;
+	void *userdata;
+};
+
+static int alt_entry(const void *key, size_t klen, const void *val,
+		     size_t vlen, void *userdata)
+{
+	struct alt_scan *a = userdata;
+	struct drfs_blob_loc loc;
+	if (klen != ALT_KEY_LEN || memcmp(key, a->id->b, DRFS_ID_LEN))
+		return 1; /* past this blob's copies */
+	if (drfs_index_blob_decode(val, vlen, &loc) < 0)
+		return 0;
+	return a->cb(a->id, &loc, a->userdata);
+}
+
+int drfs_index_alt_scan(struct drfs_txn *t, const struct drfs_id *id,
+			drfs_blob_visit_fn cb, void *userdata)
+{
+	struct alt_scan a = { .id = id, .cb = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_ALTLOCS, id->b, DRFS_ID_LEN, alt_entry,
+			    &a);
+}
+
+struct alts_all {
+	drfs_blob_visit_fn cb;
+	void *userdata;
+};
+
+static int alts_all_entry(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata)
+{
+	struct alts_all *a = userdata;
+	struct drfs_blob_loc loc;
+	struct drfs_id id;
+	if (klen != ALT_KEY_LEN || drfs_index_blob_decode(val, vlen, &loc) < 0)
+		return 0;
+	memcpy(id.b, key, DRFS_ID_LEN);
+	return a->cb(&id, &loc, a->userdata);
+}
+
+int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
+			 void *userdata)
+{
+	struct alts_all a = { .cb = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_ALTLOCS, NULL, 0, alts_all_entry, &a);
 }
 
 static void seq_key(uint32_t seq, uint8_t k[4])

@@ -601,6 +601,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	e = backup_walk(&b, fd, parent ? &parent->snap.root : NULL,
 			&snap->root);
 	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
+	/* the old copies this snapshot deduplicated against (verification.md) */
+	e = e ?: drfs_writer_guard(b.w, o->report, o->report_data,
+				   &ret->guard);
 	e = e ?: drfs_writer_flush(b.w);
 	if (e < 0) {
 		if (drfs_writer_error(b.w))

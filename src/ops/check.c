@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drfs/limits.h"
@@ -347,6 +348,8 @@ struct rd_ctx {
 	struct pack_list *packs;
 	size_t next;
 	uint64_t bytes;
+	struct drfs_id *ok; /* (c->lock) packs read whole without a problem */
+	size_t n_ok, cap_ok;
 };
 
 struct by_seq {
@@ -373,7 +376,29 @@ static int blob_of_seq(const struct drfs_id *id,
 	return 0;
 }
 
-static void read_pack(struct rd_ctx *x, struct pack_item *pi,
+static bool o_report(struct ck *c)
+{
+	return c->o->report != NULL;
+}
+
+/*
+ * Whether blob id, corrupted in pack bad, has a copy elsewhere that reads
+ * (drfs_repo_blob_read tries the other copies and reads a good one first
+ * from then on).
+ */
+static bool good_elsewhere(struct ck *c, const struct drfs_id *id,
+			   const struct drfs_id *bad, struct drfs_buf *out)
+{
+	struct drfs_id pack;
+	drfs_buf_reset(out);
+	if (drfs_repo_blob_read(c->r, id, out) < 0)
+		return false;
+	return drfs_repo_blob_find(c->r, id, NULL, &pack) == 0 &&
+	       !drfs_id_eq(&pack, bad);
+}
+
+/* Read and verify one pack whole: true if it had no problem. */
+static bool read_pack(struct rd_ctx *x, struct pack_item *pi,
 		      struct drfs_buf *pack, struct drfs_buf *out)
 {
 	struct ck *c = x->c;
@@ -391,16 +416,13 @@ static void read_pack(struct rd_ctx *x, struct pack_item *pi,
 	if (e < 0) {
 		problem(c, "pack \"%s\": cannot read: %s", name,
 			drfs_strerror(e));
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&c->lock);
 	x->bytes += pack->len;
 	pthread_mutex_unlock(&c->lock);
 	drfs_sha256(pack->p, pack->len, &sum);
-	bool hash_ok = drfs_id_eq(&sum, &pi->id);
-	if (!hash_ok)
-		problem(c, "pack \"%s\": content does not match its name "
-			   "(corrupted)", name);
+	bool hash_ok = drfs_id_eq(&sum, &pi->id), trailer_ok = true;
 	e = -EBADMSG;
 	if (pack->len >= DRFS_PACK_TAIL_LEN)
 		e = drfs_pack_tail_parse(pack->p + pack->len -
@@ -411,6 +433,7 @@ static void read_pack(struct rd_ctx *x, struct pack_item *pi,
 		e = drfs_pack_trailer_decode(&c->r->keys, pack->p + toff, tlen,
 					     toff, &es, &n);
 	if (e < 0) {
+		trailer_ok = false;
 		problem(c, "pack \"%s\": trailer is corrupted", name);
 		/* fall back to what the index says is in this pack */
 		struct by_seq bs = { .seq = pi->seq };
@@ -422,6 +445,7 @@ static void read_pack(struct rd_ctx *x, struct pack_item *pi,
 		es = bs.v;
 		n = bs.n;
 	}
+	size_t bad = 0, elsewhere = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct drfs_pack_entry *pe = &es[i];
 		drfs_buf_reset(out);
@@ -431,11 +455,31 @@ static void read_pack(struct rd_ctx *x, struct pack_item *pi,
 			e = drfs_blob_open(&c->r->keys, NULL, pe,
 					   pack->p + pe->offset,
 					   pe->stored_len, out);
-		if (e < 0)
-			problem(c, "pack \"%s\": blob %s is corrupted",
-				name, drfs_id_hex(&pe->id, hex));
+		if (e >= 0)
+			continue;
+		bad++;
+		/* the next writer with its data stores it again */
+		drfs_repo_mark_bad(c->r, &pe->id, &pi->id);
+		if (good_elsewhere(c, &pe->id, &pi->id, out)) {
+			elsewhere++;
+			if (o_report(c))
+				c->o->report(c->o->report_data,
+					     "note: pack \"%s\": blob %s is "
+					     "corrupted; a good copy in another "
+					     "pack is read instead", name,
+					     drfs_id_hex(&pe->id, hex));
+			continue;
+		}
+		problem(c, "pack \"%s\": blob %s is corrupted", name,
+			drfs_id_hex(&pe->id, hex));
 	}
 	free(es);
+	if (!hash_ok && trailer_ok && bad && bad == elsewhere)
+		hash_ok = true; /* every corrupted blob has a good copy */
+	if (!hash_ok)
+		problem(c, "pack \"%s\": content does not match its name "
+			   "(corrupted)", name);
+	return hash_ok && trailer_ok && bad == elsewhere;
 }
 
 static void *read_thread(void *arg)
@@ -451,17 +495,62 @@ static void *read_thread(void *arg)
 		if (i >= x->packs->n)
 			break;
 		struct pack_item *pi = &x->packs->v[i];
-		const struct drfs_check_opts *o = x->c->o;
-		if (drfs_idset_has(&x->c->lost, &pi->id))
+			if (drfs_idset_has(&x->c->lost, &pi->id))
 			continue; /* named already */
-		if (o->subset_m &&
-		    (pi->id.b[0] % o->subset_m) != (o->subset_n - 1) % o->subset_m)
+		if (!read_pack(x, pi, &pack, &out))
 			continue;
-		read_pack(x, pi, &pack, &out);
+		pthread_mutex_lock(&x->c->lock);
+		if (drfs_grow(&x->ok, &x->cap_ok, x->n_ok, sizeof(*x->ok),
+			      64) >= 0)
+			x->ok[x->n_ok++] = pi->id;
+		pthread_mutex_unlock(&x->c->lock);
 	}
 	drfs_buf_release(&pack);
 	drfs_buf_release(&out);
 	return NULL;
+}
+
+/*
+ * --read-data-subset N/M: the 1/M of the packs (rounded up) verified
+ * longest ago, so that M runs in a row with one cache read every pack
+ * (docs/verification.md). The packs this cache never verified come first,
+ * in pack id order (the same in every cache) from the N-th M-th of them
+ * on, cyclically: with a new cache each time (nothing recorded), the runs
+ * N = 1..M still read every pack between them. Then the oldest
+ * verifications (drfs_repo_verify_order, the guard's order).
+ */
+static int id_cmp(const void *a, const void *b)
+{
+	const struct drfs_verify_pack *x = a, *y = b;
+	return memcmp(x->id.b, y->id.b, DRFS_ID_LEN);
+}
+
+static int rotation_share(struct drfs_repo *r, unsigned nth, unsigned m,
+			  struct pack_list *ret)
+{
+	struct drfs_verify_pack *v;
+	size_t n, never = 0;
+	int e = drfs_repo_verify_order(r, &v, &n);
+	if (e < 0)
+		return e;
+	while (never < n && !v[never].verified)
+		never++;
+	if (never)
+		qsort(v, never, sizeof(*v), id_cmp);
+	size_t take = (n + m - 1) / m;
+	size_t start = never ? (size_t)((uint64_t)(nth - 1) * never / m) : 0;
+	for (size_t i = 0; e >= 0 && i < take; i++) {
+		const struct drfs_verify_pack *p =
+			i < never ? &v[(start + i) % never] : &v[i];
+		e = drfs_grow(&ret->v, &ret->cap, ret->n, sizeof(*ret->v), 64);
+		if (e >= 0)
+			ret->v[ret->n++] = (struct pack_item){
+				.id = p->id, .seq = p->seq,
+				.length = p->length,
+			};
+	}
+	free(v);
+	return e < 0 ? -ENOMEM : 0;
 }
 
 /* ---- modes ---------------------------------------------------------- */
@@ -617,9 +706,17 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 			  "them, prune removes them)",
 			  (unsigned long long)(ls.orphans - (uint64_t)e));
 
-	/* 5. read every pack */
+	/* 5. read every pack, or the share of the rotation */
 	if (o->read_data) {
 		struct rd_ctx x = { .c = &c, .packs = &packs };
+		struct pack_list sub = { 0 };
+		if (o->subset_m) {
+			e = rotation_share(r, o->subset_n, o->subset_m,
+					   &sub);
+			if (e < 0)
+				goto out;
+			x.packs = &sub;
+		}
 		pthread_t th[8];
 		int nth = 0;
 		int want = MIN(MAX(r->threads, 2), (int)ARRAY_SIZE(th));
@@ -629,6 +726,12 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 		read_thread(&x);
 		for (int i = 0; i < nth; i++)
 			pthread_join(th[i], NULL);
+		free(sub.v);
+		e = drfs_repo_verified_set(r, x.ok, x.n_ok,
+					   (int64_t)time(NULL));
+		free(x.ok);
+		if (e < 0)
+			goto out;
 	}
 	e = c.problems;
 out:

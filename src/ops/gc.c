@@ -314,7 +314,8 @@ static int sync_whole(struct drfs_repo *r, const struct drfs_gc_opts *o)
  * into *snaps for the caller to free) and o->roots reach.
  */
 static int mark_live(struct gc *g, const struct drfs_snap_info *only,
-		     size_t n_only, struct drfs_snap_info **snaps)
+		     size_t n_only, struct drfs_snap_info **snaps,
+		     struct gc_keepall *keep)
 {
 	size_t n_snaps = 0;
 	int e = gc_delete_where(g->r, MARK_DB, gc_want_all, NULL);
@@ -334,7 +335,8 @@ static int mark_live(struct gc *g, const struct drfs_snap_info *only,
 	}
 	for (size_t i = 0; e >= 0 && i < g->o->n_roots; i++)
 		e = gc_mark_tree(g, &g->o->roots[i]);
-	return e;
+	/* a marked blob with several copies: the one read first is good */
+	return e ?: gc_settle_copies(g, keep);
 }
 
 /* 3. every pack with its live blobs and bytes (the marked ones) */
@@ -351,6 +353,7 @@ static int account(struct drfs_repo *r, struct gpacks *packs,
 	acc->packs = packs;
 	acc->t = t;
 	e = e ?: drfs_index_blobs_scan(t, gc_account_blob, acc);
+	e = e ?: drfs_index_alts_scan(t, gc_account_alt, acc);
 	drfs_txn_abort(t);
 	return e;
 }
@@ -442,6 +445,7 @@ static int drop_gone(struct gc *g, struct gpacks *packs, struct records *rs,
 	/* the packs that go leave the cache; no live blob may go with them */
 	struct doomed_ctx dc = { .packs = packs };
 	e = gc_delete_where(r, DRFS_DB_BLOBS, want_gone_blob, &dc);
+	e = e ?: gc_drop_gone_alts(r, packs);
 	if (e < 0)
 		return e;
 	e = drfs_txn_begin(r->index, true, &t);
@@ -551,7 +555,8 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	struct drfs_snap_info *snaps = NULL;
 	struct drfs_gc_result res = { 0 };
 	struct outpack op = { 0 };
-	struct account acc = { 0 };
+	struct gc_keepall keep = { 0 };
+	struct account acc = { .keep = &keep };
 	struct drfs_buf scratch;
 	double max_unused = o->max_unused < 0 ? 0.05 : o->max_unused;
 	uint64_t keep_bytes;
@@ -563,7 +568,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	 * delete */
 	e = sync_whole(r, o);
 	/* 2. mark */
-	e = e ?: mark_live(&g, only, n_only, &snaps);
+	e = e ?: mark_live(&g, only, n_only, &snaps, &keep);
 	if (e < 0)
 		goto out;
 	/* the records, and who is live now */
@@ -649,6 +654,7 @@ out:
 	drfs_buf_release(&op.buf);
 	drfs_buf_release(&scratch);
 	free(packs.v);
+	free(keep.v);
 	free(snaps);
 	records_free(&rs);
 	return e;

@@ -196,6 +196,127 @@ int gc_mark_tree(struct gc *g, const struct drfs_id *root)
 	return e;
 }
 
+/* ---- blobs with several copies ------------------------------------------- */
+
+struct alt_marked {
+	struct drfs_txn *t;
+	struct idvec ids;
+};
+
+static int alt_marked_one(const struct drfs_id *id,
+			  const struct drfs_blob_loc *loc, void *userdata)
+{
+	struct alt_marked *a = userdata;
+	(void)loc;
+	if (a->ids.n && drfs_id_eq(&a->ids.v[a->ids.n - 1], id))
+		return 0; /* its other copies come one after the other */
+	int m = gc_is_marked(a->t, MARK_DB, id);
+	return m <= 0 ? m : idvec_add(&a->ids, id);
+}
+
+/*
+ * A marked blob with other copies (docs/verification.md: one stored again
+ * after a copy was found corrupted, or two writers that stored it at once)
+ * is read: the copy read first must be a good one before the other copies
+ * may count as unused. Those of which no copy verifies keep every copy
+ * (ka, sorted). A copy that cannot be read (a backend error) stops gc.
+ */
+int gc_settle_copies(struct gc *g, struct gc_keepall *ka)
+{
+	struct alt_marked a = { 0 };
+	struct drfs_buf b;
+	char hex[DRFS_ID_HEX_LEN + 1];
+	int e = drfs_txn_begin(g->r->index, false, &a.t);
+	if (e < 0)
+		return e;
+	e = drfs_index_alts_scan(a.t, alt_marked_one, &a);
+	drfs_txn_abort(a.t);
+	drfs_buf_init(&b, DRFS_BLOB_MAX);
+	for (size_t i = 0; e >= 0 && i < a.ids.n; i++) {
+		e = drfs_repo_blob_settle(g->r, &a.ids.v[i], &b);
+		if (e < 0) {
+			gc_say(g->o->report, g->o->report_data,
+			       "blob %s has several copies and cannot be read "
+			       "(%s): refusing to collect garbage",
+			       drfs_id_hex(&a.ids.v[i], hex),
+			       drfs_backend_last_error(g->r->be)
+				       ?: drfs_strerror(e));
+			break;
+		}
+		if (e == 0) {
+			gc_say(g->o->report, g->o->report_data,
+			       "blob %s: no copy of it verifies; every copy "
+			       "is kept (run \"drfs check --read-data\")",
+			       drfs_id_hex(&a.ids.v[i], hex));
+			e = drfs_grow(&ka->v, &ka->cap, ka->n, sizeof(*ka->v),
+				      16);
+			if (e >= 0)
+				ka->v[ka->n++] = a.ids.v[i];
+		}
+	}
+	drfs_buf_release(&b);
+	free(a.ids.v);
+	return e < 0 ? e : 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, DRFS_ID_LEN);
+}
+
+/* Another copy of a blob is live only when no copy of it verified. */
+int gc_account_alt(const struct drfs_id *id, const struct drfs_blob_loc *loc,
+		   void *userdata)
+{
+	struct account *a = userdata;
+	if (!a->keep->n ||
+	    !bsearch(id, a->keep->v, a->keep->n, sizeof(*id), id_cmp))
+		return 0;
+	return gc_account_blob(id, loc, userdata);
+}
+
+struct gone_alts {
+	struct gpacks *packs;
+	struct {
+		struct drfs_id id;
+		uint32_t seq;
+	} *v;
+	size_t n, cap;
+};
+
+static int gone_alt_one(const struct drfs_id *id,
+			const struct drfs_blob_loc *loc, void *userdata)
+{
+	struct gone_alts *ga = userdata;
+	struct gpack *p = gc_gpack_find(ga->packs, loc->pack_seq);
+	if (!p || !p->gone_now)
+		return 0;
+	if (drfs_grow(&ga->v, &ga->cap, ga->n, sizeof(*ga->v), 16) < 0)
+		return -ENOMEM;
+	ga->v[ga->n].id = *id;
+	ga->v[ga->n++].seq = loc->pack_seq;
+	return 0;
+}
+
+/* The other copies in the packs that go leave the cache with them. */
+int gc_drop_gone_alts(struct drfs_repo *r, struct gpacks *packs)
+{
+	struct gone_alts ga = { .packs = packs };
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, true, &t);
+	if (e < 0)
+		return e;
+	e = drfs_index_alts_scan(t, gone_alt_one, &ga);
+	for (size_t i = 0; e >= 0 && i < ga.n; i++)
+		e = drfs_index_alt_del(t, &ga.v[i].id, ga.v[i].seq);
+	if (e >= 0)
+		e = drfs_txn_commit(t);
+	else
+		drfs_txn_abort(t);
+	free(ga.v);
+	return e;
+}
+
 /* ---- per-pack accounting ------------------------------------------------- */
 
 

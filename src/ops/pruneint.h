@@ -10,11 +10,15 @@
  *      index object are adopted from their trailers); only packs known now
  *      are ever deleted;
  *   2. mark every blob reachable from the snapshots in DRFS_DB_AUX1;
+ *      a marked blob with several copies is read until the copy read
+ *      first is a good one (the others are then unused; when none is
+ *      good, every copy stays);
  *   3. per pack: live bytes; packs without live blobs are doomed; the
  *      emptiest others are repacked until unused <= max_unused * live;
  *   4. repack: live blobs' stored records (verified) are copied verbatim
  *      into new packs (uploaded, then recorded in the cache);
- *   5. the doomed packs leave the cache, a complete new index is written
+ *   5. the doomed packs (their blobs' copies) leave the cache, a
+ *      complete new index (every copy not known corrupted) is written
  *      and the old index objects deleted (drfs_repo_write_full_index);
  *   6. only then the doomed packs are deleted.
  */
@@ -68,8 +72,15 @@ struct gpacks {
 	size_t n, cap;
 };
 
+/* marked blobs of which no copy verified: every copy stays */
+struct gc_keepall {
+	struct drfs_id *v;
+	size_t n, cap;
+};
+
 struct account {
 	struct gpacks *packs;
+	const struct gc_keepall *keep;
 	struct drfs_txn *t;
 	uint64_t live_blobs, live_bytes;
 };
@@ -94,6 +105,10 @@ int gc_delete_where(struct drfs_repo *r, enum drfs_db db,
 		    void *ud);
 int gc_is_marked(struct drfs_txn *t, enum drfs_db db, const struct drfs_id *id);
 int gc_mark_tree(struct gc *g, const struct drfs_id *root);
+int gc_settle_copies(struct gc *g, struct gc_keepall *ka);
+int gc_account_alt(const struct drfs_id *id, const struct drfs_blob_loc *loc,
+		   void *userdata);
+int gc_drop_gone_alts(struct drfs_repo *r, struct gpacks *packs);
 void gc_report_retained(struct drfs_repo *r, const struct gpacks *packs,
 			const struct drfs_gc_opts *o);
 int gc_gpack_collect(const struct drfs_id *pack,

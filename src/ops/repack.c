@@ -68,16 +68,20 @@ int gc_repack_one(struct gc *g, struct gpack *p, struct outpack *op,
 	uint64_t toff;
 	uint32_t tlen;
 	struct drfs_id sum;
+	bool altered = false;
 	int e;
 
 	drfs_name_pack(&p->id, name);
 	drfs_buf_init(&in, DRFS_PACK_MAX);
 	e = drfs_backend_get(r->be, name, 0, UINT64_MAX, &in);
+	if (e >= 0 && in.len < DRFS_PACK_TAIL_LEN)
+		e = -EBADMSG;
 	if (e >= 0) {
+		/* altered (a corrupted copy whose good copy is read first,
+		 * docs/verification.md): each blob copied is verified below,
+		 * and the trailer is authenticated */
 		drfs_sha256(in.p, in.len, &sum);
-		if (in.len != p->length || !drfs_id_eq(&sum, &p->id) ||
-		    in.len < DRFS_PACK_TAIL_LEN)
-			e = -EBADMSG;
+		altered = in.len != p->length || !drfs_id_eq(&sum, &p->id);
 	}
 	e = e ?: drfs_pack_tail_parse(in.p + in.len - DRFS_PACK_TAIL_LEN,
 				      DRFS_PACK_TAIL_LEN, in.len, &toff, &tlen);
@@ -131,6 +135,11 @@ int gc_repack_one(struct gc *g, struct gpack *p, struct outpack *op,
 		gc_say(g->o->report, g->o->report_data,
 		       "pack \"%s\" is damaged: not repacking (run \"drfs check "
 		       "--read-data\")",
+		       name);
+	else if (e >= 0 && altered)
+		gc_say(g->o->report, g->o->report_data,
+		       "pack \"%s\" does not match its name: its live blobs "
+		       "verified and were copied",
 		       name);
 	free(es);
 	drfs_buf_release(&in);

@@ -86,7 +86,8 @@ int repo_index_pack(struct drfs_txn *t, const struct drfs_id *pack,
 			.stored_len = pe.stored_len, .raw_len = pe.raw_len,
 			.type = pe.type, .flags = pe.flags,
 		};
-		e = drfs_index_blob_put(t, &pe.id, &loc);
+		e = doomed ? drfs_index_blob_put(t, &pe.id, &loc)
+			   : repo_blob_place(t, &pe.id, &loc);
 	}
 	return e;
 }

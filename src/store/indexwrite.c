@@ -26,6 +26,22 @@ int repo_full_blob(const struct drfs_id *id, const struct drfs_blob_loc *loc,
 	return 0;
 }
 
+struct full_alt {
+	struct drfs_txn *t;
+	struct full_collect *fc;
+};
+
+/* Another copy of a blob is listed too, unless it is known corrupted. */
+static int full_alt(const struct drfs_id *id, const struct drfs_blob_loc *loc,
+		    void *userdata)
+{
+	struct full_alt *fa = userdata;
+	int bad = drfs_repo_copy_bad(fa->t, id, loc->pack_seq);
+	if (bad)
+		return bad < 0 ? bad : 0;
+	return repo_full_blob(id, loc, fa->fc);
+}
+
 int repo_full_cmp(const void *a, const void *b)
 {
 	const struct full_entry *x = a, *y = b;
@@ -68,7 +84,11 @@ int drfs_repo_write_full_index(struct drfs_repo *r)
 		return e;
 	e = drfs_txn_begin(r->index, false, &t);
 	if (e >= 0) {
+		struct full_alt fa = { .t = t, .fc = &fc };
 		e = drfs_index_blobs_scan(t, repo_full_blob, &fc);
+		/* every copy: a cache that reads the corrupted one first
+		 * (docs/verification.md) must still find the good one */
+		e = e ?: drfs_index_alts_scan(t, full_alt, &fa);
 		drfs_txn_abort(t);
 	}
 	if (e < 0)

@@ -615,6 +615,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 		return -ENOMEM;
 	r->report = o->report;
 	r->report_data = o->report_data;
+	r->verify_budget = o->verify_budget;
 	e = open_backend(o, false, &r->be, &location);
 	if (e < 0)
 		goto repo_fail;

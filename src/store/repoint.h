@@ -104,6 +104,31 @@ int repo_cross_check(struct drfs_repo *r, const struct name_list *packs,
 /* ---- blobs.c ------------------------------------------------------------- */
 struct drfs_segcache *repo_segcache_new(void);
 void repo_segcache_free(struct drfs_segcache *c);
+int repo_blob_read_at(struct drfs_repo *r, const struct drfs_id *id,
+		      const struct drfs_blob_loc *loc,
+		      const struct drfs_id *pack, struct drfs_buf *out);
+/* ---- guard.c ------------------------------------------------------------- */
+int repo_blob_place(struct drfs_txn *t, const struct drfs_id *id,
+		    const struct drfs_blob_loc *loc);
+int repo_mark_bad(struct drfs_txn *t, const struct drfs_id *blob,
+		  const struct drfs_id *pack);
+int repo_blob_read_alt(struct drfs_repo *r, const struct drfs_id *id,
+		       const struct drfs_blob_loc *first, struct drfs_buf *out);
+struct repo_guard;
+typedef int (*repo_guard_put_fn)(void *userdata, enum drfs_blob_type type,
+				 const struct drfs_id *id, const void *p,
+				 size_t len);
+/* NULL when budget is 0 (or out of memory: no guard) */
+struct repo_guard *repo_guard_new(uint64_t budget);
+void repo_guard_free(struct repo_guard *g);
+/* A deduplicated blob (p: its data): kept if its pack is due. */
+void repo_guard_offer(struct repo_guard *g, struct drfs_repo *r,
+		      enum drfs_blob_type type, const struct drfs_id *id,
+		      const void *p, size_t len);
+/* Verify what was kept, put a corrupted one again; adds to *res. */
+int repo_guard_run(struct repo_guard *g, struct drfs_repo *r,
+		   repo_guard_put_fn put, void *put_data, drfs_report_fn report,
+		   void *report_data, struct drfs_guard_result *res);
 /* ---- indexwrite.c -------------------------------------------------------- */
 int repo_full_blob(const struct drfs_id *id, const struct drfs_blob_loc *loc,
 		   void *userdata);

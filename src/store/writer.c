@@ -24,6 +24,7 @@
 #include "drfs/log.h"
 #include "drfs/repo.h"
 #include "drfs/testhook.h"
+#include "repoint.h"
 
 #define JOB_BYTES_MAX (8u << 20)
 #define UPLOADS_MAX 2
@@ -66,6 +67,10 @@ struct drfs_writer {
 
 	/* (L) tree blobs to put into the local tree cache at flush */
 	struct job *trees;
+
+	/* deduplicated blobs to verify at the next commit (guard.c; its own
+	 * lock); NULL: no guard */
+	struct repo_guard *guard;
 
 	int err;     /* (L) first failure, sticky */
 	char errmsg[512]; /* (L) it in words, when known */
@@ -315,6 +320,7 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 		free(w);
 		return -ENOMEM;
 	}
+	w->guard = repo_guard_new(r->verify_budget);
 	for (int i = 0; i < r->threads; i++)
 		if (pthread_create(&w->workers[w->n_workers], NULL, worker_main,
 				   w) == 0)
@@ -334,14 +340,18 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 /*
  * Whether the repository has the blob in a pack that stays: a blob whose
  * only known copy is in a pack a deletion record dooms is written again
- * (docs/retention.md, "Deferred deletion").
+ * (docs/retention.md, "Deferred deletion"), and so is one whose copy read
+ * first is known corrupted (docs/verification.md).
  */
 static bool in_cache(struct drfs_writer *w, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
+	struct drfs_blob_loc loc;
 	if (drfs_txn_begin(w->repo->index, false, &t) < 0)
 		return false;
 	int e = drfs_repo_blob_doomed(t, id);
+	if (e == 0 && drfs_index_blob_get(t, id, &loc) == 0)
+		e = drfs_repo_copy_bad(t, id, loc.pack_seq);
 	drfs_txn_abort(t);
 	return e == 0;
 }
@@ -389,8 +399,10 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 	if (cached || set_has(w, id)) {
 		w->stats.blobs_dup++;
 		w->stats.bytes_dup_raw += len;
-		e = 0;
-		goto out;
+		pthread_mutex_unlock(&w->lock);
+		if (cached && w->guard)
+			repo_guard_offer(w->guard, w->repo, type, id, p, len);
+		return 0;
 	}
 	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
 		pthread_cond_wait(&w->cond, &w->lock);
@@ -479,7 +491,7 @@ static int index_done(struct drfs_writer *w, struct pack *done,
 				.raw_len = pe->raw_len, .type = pe->type,
 				.flags = pe->flags,
 			};
-			e = drfs_index_blob_put(t, &pe->id, &loc);
+			e = repo_blob_place(t, &pe->id, &loc);
 		}
 	}
 	e = e ?: drfs_kv_put(t, DRFS_DB_SEEN, name, strlen(name), "", 0);
@@ -537,6 +549,21 @@ int drfs_writer_flush(struct drfs_writer *w)
 	return e;
 }
 
+static int guard_put(void *w, enum drfs_blob_type type,
+		     const struct drfs_id *id, const void *p, size_t len)
+{
+	return drfs_writer_put(w, type, id, p, len);
+}
+
+int drfs_writer_guard(struct drfs_writer *w, drfs_report_fn report,
+		      void *report_data, struct drfs_guard_result *ret)
+{
+	if (!w->guard)
+		return 0;
+	return repo_guard_run(w->guard, w->repo, guard_put, w, report,
+			      report_data, ret);
+}
+
 const char *drfs_writer_error(struct drfs_writer *w)
 {
 	const char *m;
@@ -589,6 +616,7 @@ void drfs_writer_free(struct drfs_writer *w)
 		w->trees = n;
 	}
 	free(w->workers);
+	repo_guard_free(w->guard);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	free(w);

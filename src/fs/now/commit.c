@@ -592,7 +592,8 @@ static int commit_locked(struct drfs_now *n,
 	}
 	if (e < 0)
 		goto out;
-	e = now_make_durable(n);
+	e = ret_live ? 0 : now_guard(n);
+	e = e < 0 ? e : now_make_durable(n);
 	if (e < 0)
 		goto out;
 	if (ret_live) {
@@ -769,6 +770,8 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 	pthread_mutex_lock(&n->wlock);
 	ret->pending_blobs = n->pend_blobs;
 	ret->pending_bytes = n->pend_bytes;
+	ret->guard = n->guard;
+	memcpy(ret->guard_last, n->guard_last, sizeof(ret->guard_last));
 	pthread_mutex_unlock(&n->wlock);
 	free(staged.v);
 	return e < 0 ? e : 0;

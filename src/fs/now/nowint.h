@@ -147,6 +147,8 @@ struct drfs_now {
 	uint64_t pend_blobs, pend_bytes; /* (wlock) put since the last flush */
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
+	struct drfs_guard_result guard; /* (wlock) the guard, all commits */
+	char guard_last[320];           /* (wlock) its last finding */
 
 	struct ofile *ofiles; /* (lock) */
 	struct state st;      /* (lock) */
@@ -308,6 +310,8 @@ void now_apply_batch(struct drfs_now *n);
 bool now_in_batch(const struct drfs_now *n, uint64_t ino);
 int now_chunk_now(struct drfs_now *n, struct rec *r);
 int now_make_durable(struct drfs_now *n);
+/* ---- guard.c ----------------------------------------------------------- */
+int now_guard(struct drfs_now *n);
 /* ---- commit.c ------------------------------------------------------------ */
 int drfs_now_snapshot(struct drfs_now *n,
 		      const struct drfs_now_snapshot_opts *o,
