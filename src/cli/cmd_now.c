@@ -3,15 +3,15 @@
  * work; these talk to it through src/fs/ctl.c). */
 #include <stdio.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/fs.h"
 #include "drfs/log.h"
 
-int cmd_snapshot(struct cli *c)
+int cli_cmd_snapshot(struct cli *c)
 {
 	char folder[4096 + 64];
 	struct timespec t;
-	int e = need_args(c, 1, "MOUNTPOINT [--time ISO8601] [--tag T]...");
+	int e = cli_need_args(c, 1, "MOUNTPOINT [--time ISO8601] [--tag T]...");
 	if (e < 0)
 		return EXIT_USAGE;
 	if (c->time && drfs_parse_time(c->time, &t) < 0) {
@@ -38,10 +38,10 @@ int cmd_snapshot(struct cli *c)
 	return 0;
 }
 
-int cmd_status(struct cli *c)
+int cli_cmd_status(struct cli *c)
 {
 	char text[2048];
-	int e = need_args(c, 1, "MOUNTPOINT");
+	int e = cli_need_args(c, 1, "MOUNTPOINT");
 	if (e < 0)
 		return EXIT_USAGE;
 	e = drfs_fs_status(c->args[0], text, sizeof(text));

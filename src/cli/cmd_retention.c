@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/fs.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
@@ -143,7 +143,7 @@ static int policy_scope(struct cli *c, struct drfs_prune_opts *o,
 	return 0;
 }
 
-void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
+void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 {
 	char b1[32], b2[32], b3[32], hex[DRFS_ID_HEX_LEN + 1];
 	size_t n = 0;
@@ -330,7 +330,7 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
 			   res.kept, res.removed);
 	else {
-		gc_summary(&res.gc, sum, sizeof(sum));
+		cli_gc_summary(&res.gc, sum, sizeof(sum));
 		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
 				    "removed; %s\n", res.kept, res.removed,
 				    sum) < 0)
@@ -380,7 +380,7 @@ static int prune_in_mount(struct cli *c, const char *mp)
 	return e < 0 ? 1 : 0;
 }
 
-int cmd_prune(struct cli *c)
+int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy pol;
@@ -390,7 +390,7 @@ int cmd_prune(struct cli *c)
 	struct verdicts pv = { 0 };
 	char b1[32], b2[32];
 
-	if (need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
+	if (cli_need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
 			    "[--keep-within D] [--keep-tag T] [--group-by G] "
@@ -412,8 +412,8 @@ int cmd_prune(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.gc.dry_run = c->dry_run;
-	o.gc.report = c->quiet ? NULL : report_line;
-	if (open_repo(c, c->args[0], &r) < 0)
+	o.gc.report = c->quiet ? NULL : cli_report_line;
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	/*
 	 * Mounted on this machine with this cache: the mount runs it, with
@@ -453,7 +453,7 @@ int cmd_prune(struct cli *c)
 		return 0;
 	}
 	char sum[1024];
-	gc_summary(&res.gc, sum, sizeof(sum));
+	cli_gc_summary(&res.gc, sum, sizeof(sum));
 	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
 		res.removed, sum);
 	if (res.gc.waiting[0])
@@ -499,13 +499,13 @@ static int forget_policy(struct cli *c)
 	struct drfs_snap_filter f;
 	struct verdicts pv = { 0 };
 
-	if (need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
+	if (cli_need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
 			    "[--path P] [--tag T] [--dry-run]") < 0)
 		return EXIT_USAGE;
 	if (cli_policy(c, &pol) < 0 || policy_scope(c, &o, &f, &pv) < 0)
 		return EXIT_USAGE;
 	o.gc.dry_run = c->dry_run;
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
@@ -524,7 +524,7 @@ static int forget_policy(struct cli *c)
 	return 0;
 }
 
-int cmd_forget(struct cli *c)
+int cli_cmd_forget(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_lock *lock = NULL;
@@ -536,7 +536,7 @@ int cmd_forget(struct cli *c)
 			      "drfs forget REPO --keep-* N");
 		return EXIT_USAGE;
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	size_t n = (size_t)c->n_args - 1;
 	struct drfs_id *ids = calloc(n, sizeof(*ids));
@@ -583,9 +583,9 @@ static int hold_cmd(struct cli *c, bool set)
 {
 	struct drfs_repo *r;
 	struct drfs_id id;
-	if (need_args(c, 2, "REPO SNAPSHOT") < 0)
+	if (cli_need_args(c, 2, "REPO SNAPSHOT") < 0)
 		return EXIT_USAGE;
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock = NULL;
 	char why[512] = "";
@@ -611,23 +611,23 @@ static int hold_cmd(struct cli *c, bool set)
 	return e < 0 ? 1 : 0;
 }
 
-int cmd_hold(struct cli *c)
+int cli_cmd_hold(struct cli *c)
 {
 	return hold_cmd(c, true);
 }
 
-int cmd_release(struct cli *c)
+int cli_cmd_release(struct cli *c)
 {
 	return hold_cmd(c, false);
 }
 
-int cmd_policy(struct cli *c)
+int cli_cmd_policy(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy p;
 	char text[256 + DRFS_TAGS_BUF];
 	int e;
-	if (need_args(c, 1, "REPO [--keep-* ...]") < 0)
+	if (cli_need_args(c, 1, "REPO [--keep-* ...]") < 0)
 		return EXIT_USAGE;
 	bool set = have_keep_options(c);
 	if (set) {
@@ -639,7 +639,7 @@ int cmd_policy(struct cli *c)
 			return EXIT_USAGE;
 		}
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	if (set) {
 		e = drfs_policy_store(r, &p);

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_repo.c - the commands on a repository without FUSE: init, backup,
+ * snapshots, restore, check, stats; progress on a terminal.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "drfs/cli.h"
+#include "drfs/fs.h"
+#include "drfs/limits.h"
+#include "drfs/lock.h"
+#include "drfs/log.h"
+#include "drfs/ops.h"
+#include "drfs/prune.h"
+#include "drfs/repo.h"
+
+#include "cliint.h"
+
+/* ---- progress ---------------------------------------------------------- */
+
+struct progress_thread {
+	pthread_t th;
+	volatile struct drfs_progress p;
+	volatile bool stop;
+	bool on;
+	const char *verb;
+	double start;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress_thread *pt = arg;
+	while (!pt->stop) {
+		usleep(250000);
+		char b1[32], b2[32];
+		double el = drfs_now_mono() - pt->start;
+		fprintf(stderr, "\r%s: %llu files, %s, %s new, %.0fs   ",
+			pt->verb, (unsigned long long)pt->p.files,
+			drfs_fmt_bytes(pt->p.bytes, b1),
+			drfs_fmt_bytes(pt->p.bytes_new, b2), el);
+	}
+	return NULL;
+}
+
+static void progress_start(struct progress_thread *pt, const char *verb,
+			   bool quiet)
+{
+	memset((void *)pt, 0, sizeof(*pt));
+	pt->verb = verb;
+	pt->start = drfs_now_mono();
+	if (quiet || !isatty(STDERR_FILENO))
+		return;
+	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
+}
+
+static void progress_stop(struct progress_thread *pt)
+{
+	if (!pt->on)
+		return;
+	pt->stop = true;
+	pthread_join(pt->th, NULL);
+	fputs("\r\033[K", stderr);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+int cli_cmd_init(struct cli *c)
+{
+	struct drfs_repo_opts o;
+	struct drfs_init_opts io = { .no_encryption = c->no_encryption,
+				     .zstd_level = c->compression };
+	struct drfs_id id;
+	int e = cli_need_args(c, 1, "REPO [--no-encryption] [--compression N]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (!c->no_encryption) {
+		e = cli_get_password(c, true);
+		if (e < 0)
+			return 1;
+	}
+	cli_repo_opts(c, &o, c->args[0]);
+	e = drfs_repo_init(&o, &io, &id);
+	cli_drop_secret(&c->password);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		return 1;
+	}
+	char hex[DRFS_ID_HEX_LEN + 1];
+	drfs_hex(id.b, 16, hex);
+	printf("created %srepository %s at %s\n",
+	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	fflush(stdout);
+	struct drfs_backend *be;
+	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
+		cli_report_create_only(c, be);
+		drfs_backend_free(be);
+	}
+	if (!c->no_encryption)
+		fprintf(stderr, "drfs: init: keep the passphrase safe: without "
+				"it nobody can read these backups, and it "
+				"cannot be recovered\n");
+	return 0;
+}
+
+int cli_cmd_backup(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_backup_opts o = { 0 };
+	struct drfs_backup_result res = { 0 };
+	struct progress_thread pt;
+	int e = cli_need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
+				"[--host H]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
+		log_err("invalid --time \"%s\" (want RFC 3339: "
+			"2026-11-21T14:30:05Z or 2026-11-21T16:30:05+02:00)",
+			c->time);
+		return EXIT_USAGE;
+	}
+	if (cli_open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	o.dir = c->args[1];
+	o.host = c->host;
+	o.tags = c->tags;
+	o.n_tags = c->n_tags;
+	o.no_parent = c->no_parent;
+	o.excludes = &c->excludes;
+	o.exclude_caches = c->exclude_caches;
+	o.one_file_system = c->one_file_system;
+	o.skip_if_unchanged = c->skip_if_unchanged;
+	o.report = cli_report_line;
+	progress_start(&pt, "backup", c->quiet);
+	o.progress = &pt.p;
+	double t0 = drfs_now_mono();
+	e = drfs_backup(r, &o, &res);
+	progress_stop(&pt);
+	double el = drfs_now_mono() - t0;
+	if (e < 0) {
+		log_err("backup of \"%s\" failed: %s%s%s", o.dir,
+			drfs_strerror(e), drfs_repo_last_error() ? ": " : "",
+			drfs_repo_last_error() ?: "");
+		drfs_repo_free(r);
+		return 1;
+	}
+	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
+	if (res.unchanged && !c->quiet)
+		fprintf(stderr, "nothing changed since snapshot %s (%.8s): no "
+			"snapshot written (--skip-if-unchanged)\n", res.folder,
+			drfs_id_hex(&res.id, hex));
+	else if (!c->quiet)
+		fprintf(stderr,
+			"snapshot %.8s: %llu files, %llu dirs, %s, %s added "
+			"in %.1fs\n",
+			drfs_id_hex(&res.id, hex),
+			(unsigned long long)res.snap.files,
+			(unsigned long long)res.snap.dirs,
+			drfs_fmt_bytes(res.snap.bytes, b1),
+			drfs_fmt_bytes(res.snap.added_bytes, b2), el);
+	if (res.errors)
+		log_warn("%llu entries could not be read and were skipped",
+			 (unsigned long long)res.errors);
+	printf("%s\n", res.folder);
+	drfs_repo_free(r);
+	return res.errors ? EXIT_PARTIAL : 0;
+}
+
+int cli_cmd_snapshots(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_snap_info *v;
+	size_t n;
+	int e = cli_need_args(c, 1, "REPO [--json] [--host H] [--path P] "
+				"[--tag T]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (cli_open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	e = drfs_repo_snapshots(r, &v, &n);
+	if (e < 0) {
+		log_err("cannot list snapshots: %s", drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	/* only those of --host, --path, --tag (any of them) */
+	struct drfs_snap_filter f = { .host = c->host, .path = c->path,
+				      .tags = c->tags, .n_tags = c->n_tags };
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (drfs_snap_filter_match(&f, &v[i].snap) && m++ != i)
+			v[m - 1] = v[i];
+	n = m;
+	/* holds: one listing, not a request per snapshot */
+	struct drfs_id *held = NULL;
+	size_t n_held = 0;
+	drfs_holds_list(r, &held, &n_held);
+	/* with --replica: which sides hold each snapshot (replication lag) */
+	static const char *const sides[] = { "-", "primary", "replica",
+					      "both", "partial",
+					      "primary+partial" };
+	if (c->json)
+		printf("[");
+	else
+		printf("%-20s %-8s %10s %12s %12s  %s%s\n", "folder", "id",
+		       "files", "size", "added",
+		       c->replica ? "on              " : "", "host:path");
+	for (size_t i = 0; i < n; i++) {
+		struct drfs_snapshot *s = &v[i].snap;
+		char hex[DRFS_ID_HEX_LEN + 1], t[48], b1[32], b2[32];
+		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
+		char ps[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
+		int on = cli_snapshot_sides(r, &v[i]);
+		if (on >= 0 && (on & 4))
+			on = 4 | (on & 1);
+		drfs_id_hex(&v[i].id, hex);
+		cli_iso_time(&s->time, t);
+		if (!c->json) {
+			printf("%-20s %.8s %10llu %12s %12s  ", v[i].folder, hex,
+			       (unsigned long long)s->files,
+			       drfs_fmt_bytes(s->bytes, b1),
+			       drfs_fmt_bytes(s->added_bytes, b2));
+			if (on >= 0)
+				printf("%-15s ", sides[on]);
+			printf("%s:%s%s\n",
+			       drfs_str_show(s->host, hs, sizeof(hs)),
+			       drfs_str_show(s->path, ps, sizeof(ps)),
+			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
+			continue;
+		}
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"folder\":\"%s\",",
+		       i ? "," : "", hex, t, v[i].folder);
+		if (on >= 0)
+			printf("\"on\":\"%s\",", sides[on]);
+		printf("\"held\":%s,\"host\":",
+		       drfs_holds_has(held, n_held, &v[i].id) ? "true" : "false");
+		cli_json_str(stdout, s->host);
+		printf(",\"path\":");
+		cli_json_str(stdout, s->path);
+		printf(",\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
+		       "\"added_bytes\":%llu,\"tags\":[",
+		       (unsigned long long)s->files,
+		       (unsigned long long)s->dirs,
+		       (unsigned long long)s->bytes,
+		       (unsigned long long)s->added_bytes);
+		const char *tag = s->tags;
+		for (uint32_t k = 0; k < s->n_tags; k++) {
+			if (k)
+				putchar(',');
+			cli_json_str(stdout, tag);
+			tag += strlen(tag) + 1;
+		}
+		printf("]}");
+	}
+	if (c->json)
+		printf("]\n");
+	fflush(stdout);
+	cli_warn_vanished(r, false);
+	free(held);
+	free(v);
+	drfs_repo_free(r);
+	return 0;
+}
+
+int cli_cmd_restore(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct progress_thread pt;
+	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
+	int e = cli_need_args(c, 3, "REPO SNAPSHOT|latest DIR "
+				    "[--overwrite MODE] [--host H] [--path P] "
+				    "[--tag T]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
+		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
+			"if-newer, never or replace)", c->overwrite);
+		return EXIT_USAGE;
+	}
+	if (cli_open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	struct drfs_lock *lock;
+	char trusted[DRFS_ID_HEX_LEN + 1];
+	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
+		drfs_repo_free(r);
+		return 1;
+	}
+	cli_warn_vanished(r, true);
+	if (cli_trusted_snapshot(c, r, c->args[1], trusted) < 0) {
+		drfs_lock_release(lock);
+		drfs_repo_free(r);
+		return 1;
+	}
+	struct drfs_restore_opts o = { .snapshot = trusted,
+				       .target = c->args[2],
+				       .overwrite = ow,
+				       .report = cli_report_line };
+	progress_start(&pt, "restore", c->quiet);
+	o.progress = &pt.p;
+	double t0 = drfs_now_mono();
+	e = drfs_restore(r, &o);
+	progress_stop(&pt);
+	drfs_lock_release(lock);
+	if (e < 0) {
+		const char *d = drfs_repo_last_error();
+		log_err("restore failed: %s", d && e == -ENOENT ? d
+							      : drfs_strerror(e));
+		drfs_repo_free(r);
+		return 1;
+	}
+	char b[32];
+	if (!c->quiet)
+		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
+			(unsigned long long)pt.p.files,
+			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
+	if (!c->quiet && pt.p.kept)
+		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
+			(unsigned long long)pt.p.kept,
+			c->overwrite ? c->overwrite : "always");
+	if (e > 0)
+		log_err("%d entries could not be restored (named above)", e);
+	drfs_repo_free(r);
+	return e > 0 ? EXIT_PARTIAL : 0;
+}
+
+int cli_cmd_check(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_check_opts o = { .read_data = c->read_data,
+				     .report = cli_report_line };
+	int e = cli_need_args(c, 1, "REPO [--read-data] "
+				    "[--read-data-subset N/M]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (c->read_subset) {
+		if (sscanf(c->read_subset, "%u/%u", &o.subset_n, &o.subset_m) !=
+			    2 ||
+		    !o.subset_m || !o.subset_n || o.subset_n > o.subset_m ||
+		    o.subset_m > 256) {
+			log_err("invalid --read-data-subset \"%s\" (want N/M)",
+				c->read_subset);
+			return EXIT_USAGE;
+		}
+		o.read_data = true;
+	}
+	struct drfs_repo_opts ro;
+	if (!c->no_encryption && cli_get_password(c, false) < 0)
+		return 1;
+	cli_repo_opts(c, &ro, c->args[0]);
+	ro.no_sync = true;
+	ro.report = NULL; /* drfs_check names the damage the sync skips */
+	if (cli_open_repo_with(c, &ro, &r) < 0)
+		return 1;
+	struct drfs_lock *lock = NULL;
+	char why[512] = "";
+	e = drfs_lock_take(r, DRFS_LOCK_SHARED, DRFS_ROLE_READER, &lock, why,
+			   sizeof(why));
+	if (e == -EBUSY) {
+		log_err("repository is locked: %s", why);
+		drfs_repo_free(r);
+		return 1;
+	}
+	if (e < 0)
+		log_warn("%s: going on without a lock (a prune elsewhere "
+			 "could delete data this command needs)", why);
+	/* full: the packs no index object lists are read too (check lists
+	 * data/ anyway), so the walk finds every blob that exists */
+	e = drfs_repo_sync(r, true);
+	if (e < 0) {
+		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
+		drfs_lock_release(lock);
+		drfs_repo_free(r);
+		return 1;
+	}
+	e = drfs_check(r, &o);
+	drfs_lock_release(lock);
+	if (e >= 0) {
+		cli_report_create_only(c, r->be);
+		cli_report_lock(c, r);
+	}
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("check failed: %s", drfs_strerror(e));
+		return 1;
+	}
+	if (e) {
+		log_err("check found %d problem(s)", e);
+		return 1;
+	}
+	if (!c->quiet)
+		fprintf(stderr, "no problems found\n");
+	return 0;
+}
+
+int cli_cmd_stats(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_stats s;
+	int e = cli_need_args(c, 1, "REPO [--json]");
+	if (e < 0)
+		return EXIT_USAGE;
+	if (cli_open_repo(c, c->args[0], &r) < 0)
+		return 1;
+	char id[sizeof(r->repo_id_hex)];
+	bool encrypted = r->keys.encrypted;
+	memcpy(id, r->repo_id_hex, sizeof(id));
+	e = drfs_stats(r, &s);
+	drfs_repo_free(r);
+	if (e < 0) {
+		log_err("stats failed: %s", drfs_strerror(e));
+		return 1;
+	}
+	double dedup = s.raw_bytes ? (double)s.logical_bytes / (double)s.raw_bytes
+				   : 1.0;
+	double comp = s.stored_blob_bytes ? (double)s.raw_bytes /
+						    (double)s.stored_blob_bytes
+					  : 1.0;
+	if (c->json) {
+		printf("{\"repo_id\":\"%s\",\"encrypted\":%s,"
+		       "\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,"
+		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
+		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
+		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
+		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f}\n",
+		       id, encrypted ? "true" : "false",
+		       (unsigned long long)s.snapshots,
+		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
+		       (unsigned long long)s.data_blobs,
+		       (unsigned long long)s.tree_blobs,
+		       (unsigned long long)s.repo_bytes,
+		       (unsigned long long)s.pack_bytes,
+		       (unsigned long long)s.raw_bytes,
+		       (unsigned long long)s.logical_bytes, dedup, comp);
+		return 0;
+	}
+	char b1[32], b2[32], b3[32];
+	printf("repository id:      %s (%s)\n", id,
+	       encrypted ? "encrypted" : "unencrypted");
+	printf("snapshots:          %llu\n", (unsigned long long)s.snapshots);
+	printf("packs:              %llu\n", (unsigned long long)s.packs);
+	printf("blobs:              %llu (%llu data, %llu tree)\n",
+	       (unsigned long long)s.blobs, (unsigned long long)s.data_blobs,
+	       (unsigned long long)s.tree_blobs);
+	printf("logical size:       %s (all snapshots)\n",
+	       drfs_fmt_bytes(s.logical_bytes, b1));
+	printf("unique data:        %s\n", drfs_fmt_bytes(s.raw_bytes, b2));
+	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
+	printf("dedup ratio:        %.2f\n", dedup);
+	printf("compression ratio:  %.2f\n", comp);
+	return 0;
+}
+
