@@ -36,6 +36,13 @@ struct drfs_backup_opts {
 	const struct drfs_excludes *excludes; /* NULL: none */
 	bool exclude_caches;  /* a CACHEDIR.TAG directory: only the tag */
 	bool one_file_system; /* not into other file systems */
+	/*
+	 * Write nothing (no lock, pack, index object or snapshot): ret->snap
+	 * says what the snapshot would hold, its added_bytes and added_blobs
+	 * the raw bytes and blobs not yet in the repository; no id, no
+	 * folder (ret->unchanged as in a real run).
+	 */
+	bool dry_run;
 	drfs_report_fn report;
 	void *report_data;
 	volatile struct drfs_progress *progress; /* updated as it goes */
@@ -73,6 +80,19 @@ enum drfs_overwrite {
 /* "always", "if-changed", "if-newer", "never", "replace"; -EINVAL. */
 int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret);
 
+/* What restore would do with one entry (drfs_restore_opts.dry_run). */
+enum drfs_restore_action {
+	DRFS_RESTORE_CREATE,    /* nothing there: created */
+	DRFS_RESTORE_OVERWRITE, /* one of the same kind there: rewritten */
+	DRFS_RESTORE_REPLACE,   /* one of another kind there: removed first
+				   (--overwrite replace) */
+	DRFS_RESTORE_KEEP,      /* the one there is left (the overwrite mode,
+				   or a file whose content matches) */
+	DRFS_RESTORE_LINK,      /* a hard link to a name restored before */
+};
+/* "create", "overwrite", "replace", "keep", "link". */
+const char *drfs_restore_action_name(enum drfs_restore_action a);
+
 struct drfs_restore_opts {
 	const char *snapshot; /* spec for drfs_repo_snapshot_find */
 	const char *target;
@@ -85,6 +105,18 @@ struct drfs_restore_opts {
 	 */
 	bool (*want_file)(void *data, const char *path);
 	void *want_data;
+	/*
+	 * Change nothing in target (which need not exist; nothing is
+	 * created): call plan for each entry with what a restore would do,
+	 * its path relative to target, its mode and size; a directory
+	 * already there is entered without a call. Conflicts are reported
+	 * (and counted) as in a real run; progress counts the files and
+	 * bytes that would be written and the entries kept.
+	 */
+	bool dry_run;
+	void (*plan)(void *data, enum drfs_restore_action a, const char *path,
+		     uint32_t mode, uint64_t size);
+	void *plan_data;
 	drfs_report_fn report;
 	void *report_data;
 	volatile struct drfs_progress *progress;

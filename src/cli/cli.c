@@ -117,6 +117,11 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "write nothing: read and chunk DIR as a backup would and "
+		 "print what the snapshot would hold and how many bytes are "
+		 "new to the repository (looked up in the index; before "
+		 "compression)"),
 	{ 0 },
 };
 
@@ -127,6 +132,10 @@ static const struct cli_opt restore_opts[] = {
 		"(keep files whose content matches), if-newer (only if the "
 		"snapshot's is newer), never, replace (always, and remove a "
 		"non-directory of another kind in the way)"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "change nothing: print, one line each, what would be "
+		 "created, overwritten, replaced or kept in DIR, and the "
+		 "conflicts; DIR need not exist"),
 	{ 0 },
 };
 
@@ -173,6 +182,10 @@ static const struct cli_opt snapshot_opts[] = {
 		"the snapshot's time (RFC 3339; default: now)"),
 	CLI_FN("tag", "TAG", cli_set_tag,
 	       "record TAG with the snapshot (repeatable)", CLI_OPT_REPEAT),
+	CLI_FLAG("skip-if-unchanged", 0, skip_if_unchanged,
+		 "write no snapshot when now/ has not changed since the last "
+		 "one; print that one's folder (default: a snapshot every "
+		 "time)"),
 	{ 0 },
 };
 

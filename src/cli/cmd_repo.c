@@ -140,6 +140,7 @@ int cli_cmd_backup(struct cli *c)
 	o.exclude_caches = c->exclude_caches;
 	o.one_file_system = c->one_file_system;
 	o.skip_if_unchanged = c->skip_if_unchanged;
+	o.dry_run = c->dry_run;
 	o.report = cli_report_line;
 	progress_start(&pt, "backup", c->quiet);
 	o.progress = &pt.p;
@@ -155,10 +156,26 @@ int cli_cmd_backup(struct cli *c)
 		return 1;
 	}
 	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
+	if (c->dry_run && !res.unchanged) {
+		printf("dry run: would store %llu files, %llu dirs, %s; new to "
+		       "the repository: %s in %llu blobs (before "
+		       "compression); nothing written\n",
+		       (unsigned long long)res.snap.files,
+		       (unsigned long long)res.snap.dirs,
+		       drfs_fmt_bytes(res.snap.bytes, b1),
+		       drfs_fmt_bytes(res.snap.added_bytes, b2),
+		       (unsigned long long)res.snap.added_blobs);
+		if (res.errors)
+			log_warn("%llu entries could not be read and would be "
+				 "skipped", (unsigned long long)res.errors);
+		drfs_repo_free(r);
+		return res.errors ? EXIT_PARTIAL : 0;
+	}
 	if (res.unchanged && !c->quiet)
 		fprintf(stderr, "nothing changed since snapshot %s (%.8s): no "
-			"snapshot written (--skip-if-unchanged)\n", res.folder,
-			drfs_id_hex(&res.id, hex));
+			"snapshot %swritten (--skip-if-unchanged)\n",
+			res.folder, drfs_id_hex(&res.id, hex),
+			c->dry_run ? "would be " : "");
 	else if (!c->quiet)
 		fprintf(stderr,
 			"snapshot %.8s: %llu files, %llu dirs, %s, %s added "
@@ -272,6 +289,18 @@ int cli_cmd_snapshots(struct cli *c)
 	return 0;
 }
 
+/* restore --dry-run: one line per entry, "create  dir/file" */
+static void restore_plan_line(void *data, enum drfs_restore_action a,
+			      const char *path, uint32_t mode, uint64_t size)
+{
+	char show[DRFS_SHOW_BUF(PATH_MAX)];
+	(void)data;
+	(void)size;
+	printf("%-9s %s%s\n", drfs_restore_action_name(a),
+	       drfs_str_show(path, show, sizeof(show)),
+	       S_ISDIR(mode) ? "/" : "");
+}
+
 int cli_cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -289,9 +318,10 @@ int cli_cmd_restore(struct cli *c)
 	}
 	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
-	struct drfs_lock *lock;
+	struct drfs_lock *lock = NULL;
 	char trusted[DRFS_ID_HEX_LEN + 1];
-	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
+	/* a dry run writes nothing to the repository, not even a lock */
+	if (!c->dry_run && cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}
@@ -304,6 +334,8 @@ int cli_cmd_restore(struct cli *c)
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
 				       .overwrite = ow,
+				       .dry_run = c->dry_run,
+				       .plan = restore_plan_line,
 				       .report = cli_report_line };
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;
@@ -319,16 +351,24 @@ int cli_cmd_restore(struct cli *c)
 		return 1;
 	}
 	char b[32];
-	if (!c->quiet)
+	if (c->dry_run)
+		printf("dry run: would write %llu files, %s; keep %llu "
+		       "existing entries (--overwrite %s); nothing changed\n",
+		       (unsigned long long)pt.p.files,
+		       drfs_fmt_bytes(pt.p.bytes, b),
+		       (unsigned long long)pt.p.kept,
+		       c->overwrite ? c->overwrite : "always");
+	else if (!c->quiet)
 		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
 			(unsigned long long)pt.p.files,
 			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
-	if (!c->quiet && pt.p.kept)
+	if (!c->quiet && !c->dry_run && pt.p.kept)
 		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
 			(unsigned long long)pt.p.kept,
 			c->overwrite ? c->overwrite : "always");
 	if (e > 0)
-		log_err("%d entries could not be restored (named above)", e);
+		log_err("%d entries could not be restored (named above)%s", e,
+			c->dry_run ? " (dry run)" : "");
 	drfs_repo_free(r);
 	return e > 0 ? EXIT_PARTIAL : 0;
 }

@@ -7,6 +7,11 @@
  * extents are taken from the parent's tree. Everything else is read once,
  * data regions only (SEEK_DATA/SEEK_HOLE keep holes as holes), chunked on
  * this thread while the writer's workers compress, encrypt and upload.
+ *
+ * A dry run (o->dry_run) walks and chunks the same way but hands nothing
+ * to a writer: each blob's id is looked up in the index (and in the set
+ * of blobs this run has already counted), and what is new is counted.
+ * No lock, pack, index object or snapshot is written.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -25,7 +30,9 @@
 
 struct bk {
 	struct drfs_repo *r;
-	struct drfs_writer *w;
+	struct drfs_writer *w;           /* NULL in a dry run */
+	struct drfs_idset dry;           /* a dry run: the new blobs seen */
+	uint64_t dry_bytes;              /* ... and their raw bytes */
 	const struct drfs_backup_opts *o;
 	uint8_t *win;
 	size_t win_cap;
@@ -47,6 +54,35 @@ static void report(struct bk *b, const char *name, int e, const char *what)
 			     name, what, drfs_strerror(e));
 }
 
+/*
+ * Store a blob (its id in *ret): 1 if it is new to the repository, 0 if
+ * it is there already, or a writer failure. In a dry run nothing is
+ * stored: the same answer from the index alone.
+ */
+static int bk_put(struct bk *b, enum drfs_blob_type type, const void *p,
+		  size_t len, struct drfs_id *ret)
+{
+	struct drfs_txn *t;
+	if (b->w)
+		return drfs_writer_put_blob(b->w, type, p, len, ret);
+	if (len > DRFS_BLOB_MAX)
+		return -E2BIG;
+	drfs_blob_id(&b->r->keys, p, len, ret);
+	int e = drfs_txn_begin(b->r->index, false, &t);
+	if (e < 0)
+		return e;
+	/* what the writer deduplicates against: not a blob being deleted */
+	e = drfs_repo_blob_doomed(t, ret);
+	drfs_txn_abort(t);
+	if (e == 0)
+		return 0;
+	e = drfs_idset_add(&b->dry, ret);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	b->dry_bytes += len;
+	return 1;
+}
+
 struct emit_ctx {
 	struct bk *b;
 	struct drfs_extent_vec *x;
@@ -57,7 +93,7 @@ static int emit_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct emit_ctx *c = ud;
 	struct drfs_id id;
-	int e = drfs_writer_put_blob(c->b->w, DRFS_BLOB_DATA, p, len, &id);
+	int e = bk_put(c->b, DRFS_BLOB_DATA, p, len, &id);
 	if (e > 0 && c->b->o->progress)
 		c->b->o->progress->bytes_new += len;
 	e = e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
@@ -548,8 +584,7 @@ static int bk_leave(struct bk *b, struct drfs_stack *w, struct drfs_id *ret)
 	int e = 0;
 	if (d->tree.len == 0)
 		e = drfs_buf_u8(&d->tree, 1); /* empty directory: version only */
-	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, d->tree.p,
-				      d->tree.len, ret);
+	e = e ?: bk_put(b, DRFS_BLOB_TREE, d->tree.p, d->tree.len, ret);
 	if (e < 0)
 		return e;
 	if (w->depth > 1) { /* the root's descriptor is the caller's */
@@ -614,8 +649,7 @@ static int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
 static int bk_empty_tree(struct bk *b, struct drfs_id *ret)
 {
 	static const uint8_t empty[1] = { 1 };
-	return drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, empty, sizeof(empty),
-				    ret);
+	return bk_put(b, DRFS_BLOB_TREE, empty, sizeof(empty), ret);
 }
 
 /*
@@ -801,8 +835,7 @@ static int backup_root_meta(struct bk *b, int fd, const struct drfs_id *root,
 	drfs_buf_init(&tree, DRFS_BLOB_MAX);
 	drfs_tree_enc_init(&enc, &tree);
 	e = drfs_tree_enc_add(&enc, &n, xv.v, xv.n, NULL, 0);
-	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, tree.p, tree.len,
-				      ret);
+	e = e ?: bk_put(b, DRFS_BLOB_TREE, tree.p, tree.len, ret);
 	drfs_tree_enc_release(&enc);
 	drfs_buf_release(&tree);
 	xattr_vec_free(&xv);
@@ -835,9 +868,11 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	if (!snap)
 		return -ENOMEM;
 	b.snap = snap;
-	/* a shared lock: prune (exclusive) must not run while we write */
+	/* a shared lock: prune (exclusive) must not run while we write (a
+	 * dry run writes nothing, not even a lock) */
 	char why[256] = "";
-	e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+	e = o->dry_run ? 0
+		       : drfs_lock_acquire(r, false, &lock, why, sizeof(why));
 	if (e == -EBUSY && why[0])
 		drfs_repo_set_last_error("repository is locked: %s", why);
 	else if (e < 0)
@@ -894,15 +929,15 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		e = -ENOMEM;
 		goto out;
 	}
-	e = drfs_writer_new(r, &b.w);
+	e = o->dry_run ? 0 : drfs_writer_new(r, &b.w);
 	if (e < 0)
 		goto out;
 	e = backup_walk(&b, fd, parent ? &parent->snap.root : NULL,
 			&snap->root);
 	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
-	e = e ?: drfs_writer_flush(b.w);
+	e = e ?: (b.w ? drfs_writer_flush(b.w) : 0);
 	if (e < 0) {
-		if (drfs_writer_error(b.w))
+		if (b.w && drfs_writer_error(b.w))
 			drfs_repo_set_last_error("%s", drfs_writer_error(b.w));
 		goto out;
 	}
@@ -918,6 +953,14 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		memcpy(ret->folder, latest->folder, sizeof(ret->folder));
 		goto out;
 	}
+	if (o->dry_run) {
+		/* what would have been written; no id, no folder */
+		snap->added_bytes = b.dry_bytes;
+		snap->added_blobs = b.dry.n + b.dry.has_zero;
+		ret->snap = *snap;
+		ret->errors = b.errors;
+		goto out;
+	}
 	struct drfs_writer_stats ws;
 	drfs_writer_get_stats(b.w, &ws);
 	snap->added_bytes = ws.bytes_stored;
@@ -930,6 +973,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	memcpy(ret->folder, snap->name, sizeof(ret->folder));
 out:
 	drfs_writer_free(b.w);
+	drfs_idset_free(&b.dry);
 	drfs_lock_release(lock);
 	free(b.win);
 	free(all);

@@ -165,6 +165,18 @@ static void kept(struct rs *s)
 		s->o->progress->kept++;
 }
 
+const char *drfs_restore_action_name(enum drfs_restore_action a)
+{
+	static const char *const names[] = {
+		[DRFS_RESTORE_CREATE] = "create",
+		[DRFS_RESTORE_OVERWRITE] = "overwrite",
+		[DRFS_RESTORE_REPLACE] = "replace",
+		[DRFS_RESTORE_KEEP] = "keep",
+		[DRFS_RESTORE_LINK] = "link",
+	};
+	return (unsigned)a < ARRAY_SIZE(names) ? names[a] : "?";
+}
+
 /* ---- metadata ------------------------------------------------------------ */
 
 /*
@@ -740,6 +752,8 @@ static int decide(struct rs *s, int dir, const char *name,
 	mode_t have = st->st_mode & S_IFMT, want = n->mode & S_IFMT;
 	if (have != want) {
 		if (ow == DRFS_OVERWRITE_REPLACE && have != S_IFDIR) {
+			if (s->o->dry_run)
+				return A_REPLACE;
 			if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
 				return -errno;
 			return A_CREATE;
@@ -783,6 +797,125 @@ static int decide(struct rs *s, int dir, const char *name,
 }
 
 /*
+ * Whether the existing file name in dir (st) holds n's content, read
+ * without changing it (not even its atime, where O_NOATIME is allowed):
+ * what --overwrite if-changed would find. false when it cannot tell.
+ */
+static bool same_content(struct rs *s, int dir, const char *name,
+			 struct drfs_node *n, const struct stat *st)
+{
+	struct drfs_extent x = { 0 }, *v;
+	struct drfs_buf buf;
+	uint64_t off, end;
+	size_t k = 0;
+	bool hole, same = false;
+	/* a file with other names is written anew (open_file) */
+	if (st->st_nlink > 1 || (uint64_t)st->st_size != n->size)
+		return false;
+	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					   O_NOATIME | O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					       O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	v = calloc(n->n_extents ? n->n_extents : 1, sizeof(*v));
+	drfs_buf_init(&buf, DRFS_BLOB_MAX);
+	while (v && k < n->n_extents && drfs_node_next_extent(n, &x) > 0)
+		v[k++] = x;
+	if (v)
+		same = drfs_file_compare(&s->r->keys, fd, v, k, n->size, &buf,
+					 &off, &end, &hole) == 0;
+	drfs_buf_release(&buf);
+	free(v);
+	close(fd);
+	return same;
+}
+
+/*
+ * A dry run's restore_entry: what it would do with n (path s->w.path) in
+ * directory dir (-1: a directory the restore would create), said through
+ * o->plan; nothing is changed. Pushes the directories to walk.
+ */
+static int plan_entry(struct rs *s, int dir, struct drfs_node *n)
+{
+	const struct drfs_restore_opts *o = s->o;
+	const char *name = drfs_treewalk_name(&s->w);
+	mode_t type = n->mode & S_IFMT;
+	struct stat st = { 0 };
+	int act = A_CREATE, e;
+	enum drfs_restore_action a;
+
+	if (dir >= 0) {
+		if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			act = decide(s, dir, name, n, &st);
+		else if (errno != ENOENT)
+			return -errno;
+		if (act < 0)
+			return act;
+	}
+	if (act == A_CONFLICT)
+		return 1; /* reported */
+	if (type == S_IFDIR && act != A_CREATE) {
+		int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+						   O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		e = drfs_treewalk_push(&s->w, &n->subtree, fd, false);
+		goto pushed;
+	}
+	if (type != S_IFDIR && n->nlink > 1 && act != A_SKIP) {
+		if (ino_find(s, n->ino)) {
+			o->plan(o->plan_data, DRFS_RESTORE_LINK, s->w.path,
+				n->mode, n->size);
+			return 0;
+		}
+		pthread_mutex_lock(&s->lock);
+		e = ino_add(s, n->ino, s->w.path);
+		pthread_mutex_unlock(&s->lock);
+		if (e < 0)
+			return e;
+	}
+	if (act == A_IF_CHANGED)
+		act = same_content(s, dir, name, n, &st) ? A_SKIP : A_REWRITE;
+	switch (act) {
+	case A_SKIP:
+	case A_META:
+		a = DRFS_RESTORE_KEEP;
+		kept(s);
+		break;
+	case A_REPLACE:
+		/* decide's dry answer for another kind in the way */
+		a = (st.st_mode & S_IFMT) == type ? DRFS_RESTORE_OVERWRITE
+						  : DRFS_RESTORE_REPLACE;
+		break;
+	case A_REWRITE:
+		a = DRFS_RESTORE_OVERWRITE;
+		break;
+	default:
+		a = DRFS_RESTORE_CREATE;
+		break;
+	}
+	o->plan(o->plan_data, a, s->w.path, n->mode, n->size);
+	if (type == S_IFREG && a != DRFS_RESTORE_KEEP && o->progress) {
+		o->progress->files++;
+		o->progress->bytes += n->size;
+	}
+	if (type != S_IFDIR)
+		return 0;
+	e = drfs_treewalk_push(&s->w, &n->subtree, -1, false);
+pushed:
+	if (e < 0) {
+		char hex[DRFS_ID_HEX_LEN + 1], what[128];
+		snprintf(what, sizeof(what), "cannot read directory (tree %s)",
+			 drfs_id_hex(&n->subtree, hex));
+		problem(s, s->w.path, e, what);
+		return e == -ENOMEM ? e : 0;
+	}
+	return 0;
+}
+
+/*
  * Restore entry n, whose path is s->w.path, in directory fd dir. May push
  * a directory onto the walk. Problems are reported; returns a negative
  * errno only when the whole restore must stop (or the caller reports it).
@@ -797,6 +930,8 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	struct stat st;
 	int act = A_CREATE, e;
 
+	if (s->o->dry_run)
+		return plan_entry(s, dir, n);
 	if (s->o->want_file) {
 		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK)
 			return 0;
@@ -978,7 +1113,9 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			continue;
 		}
 		int dir = drfs_treewalk_fd(w);
-		if (dir < 0) {
+		if (dir == -ENOENT && s->o->dry_run)
+			dir = -1; /* a directory the restore would create */
+		else if (dir < 0) {
 			drfs_treewalk_unjoin(w);
 			failed(s, w->path, dir, "cannot open");
 			drfs_treewalk_pop(w);
@@ -1118,6 +1255,24 @@ static void restore_root_meta(struct rs *s, const struct drfs_id *meta)
 	drfs_buf_release(&tree);
 }
 
+/* drfs_restore of a dry run: the walk alone, on this thread. */
+static int dry_run(struct rs *s, const struct drfs_id *root)
+{
+	drfs_treewalk_init(&s->w, s->r, s->root);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	int e = walk(s, root, false);
+	drfs_treewalk_release(&s->w);
+	for (size_t i = 0; i < s->cap_inos; i++)
+		free(s->inos[i].path);
+	free(s->inos);
+	if (s->root >= 0)
+		close(s->root);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	return e < 0 ? e : s->errors;
+}
+
 int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 {
 	struct rs s = { .r = r, .o = o };
@@ -1129,6 +1284,13 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	e = drfs_repo_snapshot_find(r, o->snapshot, &si);
 	if (e < 0)
 		return e;
+	if (o->dry_run) {
+		/* the target as it is, if it is there; nothing is made */
+		s.root = open(o->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s.root < 0 && errno != ENOENT)
+			return -errno;
+		return dry_run(&s, &si.snap.root);
+	}
 	if (mkdir(o->target, 0700) < 0) {
 		if (errno != EEXIST)
 			return -errno;
