@@ -106,6 +106,15 @@ struct drfs_restore_opts {
 	bool (*want_file)(void *data, const char *path);
 	void *want_data;
 	/*
+	 * Paths (relative to the snapshot's root, as backup's excludes):
+	 * an entry exclude matches is not restored, nor anything below it;
+	 * with include (n > 0) only the entries it matches, everything below
+	 * a directory it matches, and the directories on the way to them (a
+	 * directory made on the way that stays empty is removed again).
+	 * NULL: no filter.
+	 */
+	const struct drfs_excludes *include, *exclude;
+	/*
 	 * Change nothing in target (which need not exist; nothing is
 	 * created): call plan for each entry with what a restore would do,
 	 * its path relative to target, its mode and size; a directory

@@ -86,6 +86,14 @@ static int set_exclude_file(struct cli *c, const struct cli_opt *o,
 	return e < 0 ? -ECANCELED : 0;
 }
 
+/* restore --include PATTERN */
+static int set_include(struct cli *c, const struct cli_opt *o,
+		       const char *arg)
+{
+	(void)o;
+	return drfs_excludes_add(&c->includes, arg);
+}
+
 static const struct cli_opt backup_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
@@ -136,6 +144,16 @@ static const struct cli_opt restore_opts[] = {
 		 "change nothing: print, one line each, what would be "
 		 "created, overwritten, replaced or kept in DIR, and the "
 		 "conflicts; DIR need not exist"),
+	CLI_FN("include", "PATTERN", set_include,
+	       "restore only what PATTERN matches (repeatable; patterns as "
+	       "backup --exclude, paths from the snapshot's root): those "
+	       "entries, all below a matching directory, and the "
+	       "directories on the way to them",
+	       CLI_OPT_REPEAT),
+	CLI_FN("exclude", "PATTERN", set_exclude,
+	       "do not restore what PATTERN matches, nor anything below it "
+	       "(repeatable; patterns as backup --exclude)",
+	       CLI_OPT_REPEAT),
 	{ 0 },
 };
 
@@ -411,6 +429,7 @@ int drfs_cli_main(int argc, char **argv)
 	rc = cli_parse(&c, cmd, argc, argv, i + 1);
 	if (rc != 0) {
 		drfs_excludes_release(&c.excludes);
+		drfs_excludes_release(&c.includes);
 		if (rc < 0)
 			return EXIT_USAGE;
 		cli_help_cmd(stdout, cmd);
@@ -420,6 +439,7 @@ int drfs_cli_main(int argc, char **argv)
 	if (cli_take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
 	    cli_take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
 		drfs_excludes_release(&c.excludes);
+		drfs_excludes_release(&c.includes);
 		cli_drop_secret(&c.password);
 		return 1;
 	}
@@ -429,6 +449,7 @@ int drfs_cli_main(int argc, char **argv)
 		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->run(&c);
 	drfs_excludes_release(&c.excludes);
+	drfs_excludes_release(&c.includes);
 	cli_drop_secret(&c.password);
 	cli_drop_secret(&c.password2);
 	return rc;

@@ -48,6 +48,7 @@ struct cli {
 	bool no_parent;
 	/* backup: what is left out */
 	struct drfs_excludes excludes; /* --exclude, --exclude-file */
+	struct drfs_excludes includes; /* restore --include */
 	bool exclude_caches;
 	bool one_file_system;
 	bool skip_if_unchanged;

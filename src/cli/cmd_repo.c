@@ -336,6 +336,8 @@ int cli_cmd_restore(struct cli *c)
 				       .overwrite = ow,
 				       .dry_run = c->dry_run,
 				       .plan = restore_plan_line,
+				       .include = &c->includes,
+				       .exclude = &c->excludes,
 				       .report = cli_report_line };
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;

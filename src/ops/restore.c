@@ -65,6 +65,7 @@ struct dir_meta {
 	struct meta m;
 	dev_t dev;
 	ino_t ino;
+	bool on_way;    /* made only on the way to --include matches */
 };
 
 struct link_job {
@@ -660,7 +661,7 @@ static int push_link(struct rs *s, const char *path, uint64_t group,
 }
 
 static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
-			 int fd)
+			 int fd, bool on_way)
 {
 	struct dir_meta d;
 	struct stat st;
@@ -684,6 +685,7 @@ static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
 	}
 	d.dev = st.st_dev;
 	d.ino = st.st_ino;
+	d.on_way = on_way;
 	s->dirs[s->n_dirs++] = d;
 	return 0;
 }
@@ -797,6 +799,37 @@ static int decide(struct rs *s, int dir, const char *name,
 }
 
 /*
+ * The entry at path (last component name) against o->include and
+ * o->exclude: SEL_NO not restored (nor its subtree), SEL_YES restored,
+ * SEL_WAY a directory entered only because an --include match may be
+ * below it.
+ */
+enum { SEL_NO, SEL_YES, SEL_WAY };
+static int selected(const struct drfs_restore_opts *o, const char *path,
+		    const char *name, bool is_dir)
+{
+	if (o->exclude && o->exclude->n &&
+	    drfs_excludes_match(o->exclude, path, name, is_dir))
+		return SEL_NO;
+	if (!o->include || !o->include->n ||
+	    drfs_excludes_match(o->include, path, name, is_dir))
+		return SEL_YES;
+	/* below a directory that matches? each ancestor, from the top */
+	char up[PATH_MAX];
+	snprintf(up, sizeof(up), "%s", path);
+	for (char *sl = strchr(up, '/'); sl; sl = strchr(sl + 1, '/')) {
+		*sl = 0;
+		const char *base = strrchr(up, '/');
+		bool m = drfs_excludes_match(o->include, up,
+					     base ? base + 1 : up, true);
+		*sl = '/';
+		if (m)
+			return SEL_YES;
+	}
+	return is_dir ? SEL_WAY : SEL_NO;
+}
+
+/*
  * Whether the existing file name in dir (st) holds n's content, read
  * without changing it (not even its atime, where O_NOATIME is allowed):
  * what --overwrite if-changed would find. false when it cannot tell.
@@ -846,6 +879,9 @@ static int plan_entry(struct rs *s, int dir, struct drfs_node *n)
 	int act = A_CREATE, e;
 	enum drfs_restore_action a;
 
+	int sel = selected(o, s->w.path, name, type == S_IFDIR);
+	if (sel == SEL_NO)
+		return 0;
 	if (dir >= 0) {
 		if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			act = decide(s, dir, name, n, &st);
@@ -896,7 +932,8 @@ static int plan_entry(struct rs *s, int dir, struct drfs_node *n)
 		a = DRFS_RESTORE_CREATE;
 		break;
 	}
-	o->plan(o->plan_data, a, s->w.path, n->mode, n->size);
+	if (sel == SEL_YES)
+		o->plan(o->plan_data, a, s->w.path, n->mode, n->size);
 	if (type == S_IFREG && a != DRFS_RESTORE_KEEP && o->progress) {
 		o->progress->files++;
 		o->progress->bytes += n->size;
@@ -932,6 +969,9 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 
 	if (s->o->dry_run)
 		return plan_entry(s, dir, n);
+	int sel = selected(s->o, path, name, type == S_IFDIR);
+	if (sel == SEL_NO)
+		return 0;
 	if (s->o->want_file) {
 		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK)
 			return 0;
@@ -1009,8 +1049,11 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 		if (fd < 0)
 			return errno == ENOTDIR || errno == ELOOP ? -ESTALE
 								  : -errno;
-		if (act != A_ENTER_KEEP) {
-			e = push_dir_meta(s, path, n, fd);
+		/* a directory only on the way to --include matches: its
+		 * metadata only if this restore made it */
+		if (act != A_ENTER_KEEP && (sel != SEL_WAY || act == A_CREATE)) {
+			e = push_dir_meta(s, path, n, fd,
+					  sel == SEL_WAY && act == A_CREATE);
 			if (e < 0) {
 				close(fd);
 				return e;
@@ -1210,11 +1253,33 @@ static void make_links(struct rs *s)
 	}
 }
 
+/*
+ * A directory made only on the way to --include matches: removed if it
+ * stayed empty (and is still the one made). true if it is gone.
+ */
+static bool remove_if_empty(struct rs *s, const struct dir_meta *d)
+{
+	const char *name;
+	struct stat st;
+	char *path = strdup(d->path);
+	int dir = path ? open_parent(s, path, &name) : -ENOMEM;
+	bool gone = dir >= 0 &&
+		    fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == d->dev && st.st_ino == d->ino &&
+		    unlinkat(dir, name, AT_REMOVEDIR) == 0;
+	if (dir >= 0)
+		close(dir);
+	free(path);
+	return gone;
+}
+
 static void set_dirs_meta(struct rs *s)
 {
 	for (size_t i = s->n_dirs; i-- > 0;) {
 		struct dir_meta *d = &s->dirs[i];
 		struct stat st;
+		if (d->on_way && remove_if_empty(s, d))
+			goto next;
 		int e, fd = drfs_open_beneath(s->root, d->path,
 					      O_RDONLY | O_DIRECTORY, 0);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != d->dev ||
@@ -1230,6 +1295,7 @@ static void set_dirs_meta(struct rs *s)
 			problem(s, d->path, e, "cannot set metadata");
 		if (fd >= 0)
 			close(fd);
+	next:
 		free(d->path);
 		free(d->m.xattrs);
 	}
