@@ -200,8 +200,21 @@ void cli_help_all(FILE *f, const struct cli_cmd *cmds, size_t n);
 /* `drfs help CMD`, `drfs CMD --help`. */
 void cli_help_cmd(FILE *f, const struct cli_cmd *cmd);
 
-/* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
+/* Messages kept for a --json document (at most CLI_MSGS_MAX). */
+#define CLI_MSGS_MAX 4096
+struct cli_msgs {
+	char **v;
+	size_t n, cap;
+	size_t dropped; /* past CLI_MSGS_MAX (or out of memory) */
+};
+/*
+ * Print one "drfs: ..." line on stderr (a drfs_report_fn); userdata NULL
+ * or a struct cli_msgs that also keeps it (thread-safe).
+ */
 void cli_report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
+/* The messages as a JSON array of strings. */
+void cli_msgs_json(FILE *f, const struct cli_msgs *m);
+void cli_msgs_release(struct cli_msgs *m);
 /*
  * Fill c->password, unless it is set, from DRFS_PASSWORD (taken out of the
  * environment as cli_take_env_secret does), the password file or the

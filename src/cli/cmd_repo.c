@@ -113,12 +113,39 @@ int cli_cmd_init(struct cli *c)
 	return 0;
 }
 
+/* backup --json: one object (docs/json.md) */
+static void backup_json(const struct cli *c,
+			const struct drfs_backup_result *res,
+			const struct cli_msgs *msgs, double seconds)
+{
+	char hex[DRFS_ID_HEX_LEN + 1] = "";
+	bool written = !c->dry_run && !res->unchanged;
+	if (!c->dry_run || res->unchanged)
+		drfs_id_hex(&res->id, hex);
+	printf("{\"dry_run\":%s,\"snapshot_written\":%s,\"unchanged\":%s,"
+	       "\"id\":\"%s\",\"folder\":\"%s\",\"files\":%llu,"
+	       "\"dirs\":%llu,\"bytes\":%llu,\"added_bytes\":%llu,"
+	       "\"added_blobs\":%llu,\"errors\":%llu,\"seconds\":%.3f,"
+	       "\"messages\":",
+	       c->dry_run ? "true" : "false", written ? "true" : "false",
+	       res->unchanged ? "true" : "false", hex, res->folder,
+	       (unsigned long long)res->snap.files,
+	       (unsigned long long)res->snap.dirs,
+	       (unsigned long long)res->snap.bytes,
+	       (unsigned long long)res->snap.added_bytes,
+	       (unsigned long long)res->snap.added_blobs,
+	       (unsigned long long)res->errors, seconds);
+	cli_msgs_json(stdout, msgs);
+	printf("}\n");
+}
+
 int cli_cmd_backup(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_backup_opts o = { 0 };
 	struct drfs_backup_result res = { 0 };
 	struct progress_thread pt;
+	struct cli_msgs msgs = { 0 };
 	int e = cli_need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
 				"[--host H]");
 	if (e < 0)
@@ -142,6 +169,7 @@ int cli_cmd_backup(struct cli *c)
 	o.skip_if_unchanged = c->skip_if_unchanged;
 	o.dry_run = c->dry_run;
 	o.report = cli_report_line;
+	o.report_data = c->json ? &msgs : NULL;
 	progress_start(&pt, "backup", c->quiet);
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
@@ -156,6 +184,12 @@ int cli_cmd_backup(struct cli *c)
 		return 1;
 	}
 	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
+	if (c->json) {
+		backup_json(c, &res, &msgs, el);
+		cli_msgs_release(&msgs);
+		drfs_repo_free(r);
+		return res.errors ? EXIT_PARTIAL : 0;
+	}
 	if (c->dry_run && !res.unchanged) {
 		printf("dry run: would store %llu files, %llu dirs, %s; new to "
 		       "the repository: %s in %llu blobs (before "
@@ -289,13 +323,24 @@ int cli_cmd_snapshots(struct cli *c)
 	return 0;
 }
 
-/* restore --dry-run: one line per entry, "create  dir/file" */
+/*
+ * restore --dry-run: one line per entry, "create  dir/file"; with --json
+ * (data: a counter) one element of the "plan" array.
+ */
 static void restore_plan_line(void *data, enum drfs_restore_action a,
 			      const char *path, uint32_t mode, uint64_t size)
 {
 	char show[DRFS_SHOW_BUF(PATH_MAX)];
-	(void)data;
-	(void)size;
+	size_t *n_json = data;
+	if (n_json) {
+		printf("%s{\"action\":\"%s\",\"path\":", (*n_json)++ ? "," : "",
+		       drfs_restore_action_name(a));
+		cli_json_str(stdout, path);
+		printf(",\"dir\":%s,\"size\":%llu}",
+		       S_ISDIR(mode) ? "true" : "false",
+		       (unsigned long long)size);
+		return;
+	}
 	printf("%-9s %s%s\n", drfs_restore_action_name(a),
 	       drfs_str_show(path, show, sizeof(show)),
 	       S_ISDIR(mode) ? "/" : "");
@@ -331,6 +376,8 @@ int cli_cmd_restore(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	struct cli_msgs msgs = { 0 };
+	size_t n_plan = 0;
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = c->args[2],
 				       .overwrite = ow,
@@ -339,12 +386,34 @@ int cli_cmd_restore(struct cli *c)
 				       .include = &c->includes,
 				       .exclude = &c->excludes,
 				       .report = cli_report_line };
+	if (c->json) {
+		o.report_data = &msgs;
+		o.plan_data = &n_plan;
+		printf("{\"dry_run\":%s,\"snapshot\":\"%s\",\"target\":",
+		       c->dry_run ? "true" : "false", trusted);
+		cli_json_str(stdout, c->args[2]);
+		printf(",\"plan\":[");
+	}
 	progress_start(&pt, "restore", c->quiet);
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_restore(r, &o);
 	progress_stop(&pt);
 	drfs_lock_release(lock);
+	if (c->json) {
+		/* the document is closed whatever happened: it parses */
+		printf("],\"ok\":%s,\"files\":%llu,\"bytes\":%llu,"
+		       "\"kept\":%llu,\"errors\":%d,\"seconds\":%.3f,"
+		       "\"messages\":",
+		       e == 0 ? "true" : "false",
+		       (unsigned long long)pt.p.files,
+		       (unsigned long long)pt.p.bytes,
+		       (unsigned long long)pt.p.kept, e > 0 ? e : 0,
+		       drfs_now_mono() - t0);
+		cli_msgs_json(stdout, &msgs);
+		printf("}\n");
+		cli_msgs_release(&msgs);
+	}
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
 		log_err("restore failed: %s", d && e == -ENOENT ? d
@@ -353,6 +422,8 @@ int cli_cmd_restore(struct cli *c)
 		return 1;
 	}
 	char b[32];
+	if (c->json)
+		goto done;
 	if (c->dry_run)
 		printf("dry run: would write %llu files, %s; keep %llu "
 		       "existing entries (--overwrite %s); nothing changed\n",
@@ -371,6 +442,7 @@ int cli_cmd_restore(struct cli *c)
 	if (e > 0)
 		log_err("%d entries could not be restored (named above)%s", e,
 			c->dry_run ? " (dry run)" : "");
+done:
 	drfs_repo_free(r);
 	return e > 0 ? EXIT_PARTIAL : 0;
 }
@@ -378,8 +450,10 @@ int cli_cmd_restore(struct cli *c)
 int cli_cmd_check(struct cli *c)
 {
 	struct drfs_repo *r;
+	struct cli_msgs msgs = { 0 };
 	struct drfs_check_opts o = { .read_data = c->read_data,
-				     .report = cli_report_line };
+				     .report = cli_report_line,
+				     .report_data = c->json ? &msgs : NULL };
 	int e = cli_need_args(c, 1, "REPO [--read-data] "
 				    "[--read-data-subset N/M]");
 	if (e < 0)
@@ -431,6 +505,15 @@ int cli_cmd_check(struct cli *c)
 		cli_report_lock(c, r);
 	}
 	drfs_repo_free(r);
+	if (c->json) {
+		/* problems: drfs_check's count; messages: also its warnings */
+		printf("{\"ok\":%s,\"read_data\":%s,\"problems\":%d,"
+		       "\"messages\":", e == 0 ? "true" : "false",
+		       o.read_data ? "true" : "false", e > 0 ? e : 0);
+		cli_msgs_json(stdout, &msgs);
+		printf("}\n");
+		cli_msgs_release(&msgs);
+	}
 	if (e < 0) {
 		log_err("check failed: %s", drfs_strerror(e));
 		return 1;
@@ -439,7 +522,7 @@ int cli_cmd_check(struct cli *c)
 		log_err("check found %d problem(s)", e);
 		return 1;
 	}
-	if (!c->quiet)
+	if (!c->quiet && !c->json)
 		fprintf(stderr, "no problems found\n");
 	return 0;
 }

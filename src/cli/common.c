@@ -30,13 +30,51 @@
 
 void cli_report_line(void *userdata, const char *fmt, ...)
 {
-	(void)userdata;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct cli_msgs *m = userdata;
 	char msg[2 * PATH_MAX + 1024]; /* a target and a path within it */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "drfs: %s\n", msg);
+	if (!m)
+		return;
+	/* restore's workers report from several threads */
+	pthread_mutex_lock(&lock);
+	if (m->n == m->cap && m->cap < CLI_MSGS_MAX) {
+		size_t cap = m->cap ? 2 * m->cap : 16;
+		char **v = realloc(m->v, cap * sizeof(*v));
+		if (v) {
+			m->v = v;
+			m->cap = cap;
+		}
+	}
+	char *copy = m->n < m->cap ? strdup(msg) : NULL;
+	if (copy)
+		m->v[m->n++] = copy;
+	else
+		m->dropped++;
+	pthread_mutex_unlock(&lock);
+}
+
+void cli_msgs_json(FILE *f, const struct cli_msgs *m)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < m->n; i++) {
+		if (i)
+			fputc(',', f);
+		cli_json_str(f, m->v[i]);
+	}
+	fputc(']', f);
+}
+
+void cli_msgs_release(struct cli_msgs *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i]);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
 }
 
 /*

@@ -276,7 +276,7 @@ const struct cli_opt cli_opts_filter[] = {
 };
 
 const struct cli_opt cli_opt_json[] = {
-	CLI_FLAG("json", 0, json, "print JSON on stdout"),
+	CLI_FLAG("json", 0, json, "print one JSON document on stdout (its fields: docs/json.md)"),
 	{ 0 },
 };
 
