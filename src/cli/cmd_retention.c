@@ -76,7 +76,25 @@ struct verdicts {
 	unsigned group_by;
 	size_t group; /* of the last line printed; SIZE_MAX: none yet */
 	struct drfs_buf *out; /* NULL: stdout; else "out:" lines (a mount) */
+	bool json;            /* elements of a JSON array on stdout */
+	size_t n;             /* verdicts printed */
 };
+
+/* One verdict as an element of the "snapshots" array (docs/json.md). */
+static void verdict_json(struct verdicts *pv, const struct drfs_snap_info *s,
+			 const struct drfs_policy_verdict *v)
+{
+	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF) +
+	       64];
+	printf("%s{\"id\":\"%s\",\"folder\":\"%s\",\"keep\":%s,"
+	       "\"reasons\":\"%s\",\"group\":", pv->n++ ? "," : "",
+	       drfs_id_hex(&s->id, hex), s->folder, v->keep ? "true" : "false",
+	       v->keep ? drfs_policy_reasons(v->reasons, why) : "");
+	cli_json_str(stdout, drfs_group_format(pv->group_by, &s->snap, g,
+					       sizeof(g)));
+	printf("}");
+}
 
 static void verdict_out(struct verdicts *pv, const char *line)
 {
@@ -93,6 +111,10 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 	struct verdicts *pv = userdata;
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
 	char line[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 128];
+	if (pv->json) {
+		verdict_json(pv, s, v);
+		return;
+	}
 	if (pv->group_by && v->group != pv->group) {
 		char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX +
 				     DRFS_TAGS_BUF) + 64];
@@ -380,6 +402,32 @@ static int prune_in_mount(struct cli *c, const char *mp)
 	return e < 0 ? 1 : 0;
 }
 
+/*
+ * The rest of prune's or forget's --json document after the verdicts
+ * (closed whatever happened, so that it parses); gc: prune's counts.
+ */
+static void retention_json_end(const struct cli *c, int e,
+			       const struct drfs_prune_result *res, bool gc)
+{
+	(void)c;
+	printf("],\"ok\":%s,\"kept\":%zu,\"removed\":%zu", e < 0 ? "false"
+								: "true",
+	       res->kept, res->removed);
+	if (gc)
+		printf(",\"packs_deleted\":%llu,\"packs_repacked\":%llu,"
+		       "\"packs_written\":%llu,\"packs_waiting\":%llu,"
+		       "\"pack_bytes_before\":%llu,\"pack_bytes_after\":%llu",
+		       (unsigned long long)(c->dry_run ? res->gc.packs_deleted
+						       : res->gc.packs_gone),
+		       (unsigned long long)res->gc.packs_repacked,
+		       (unsigned long long)res->gc.packs_written,
+		       (unsigned long long)(res->gc.packs_deferred +
+					    res->gc.packs_pending),
+		       (unsigned long long)res->gc.pack_bytes_before,
+		       (unsigned long long)res->gc.pack_bytes_after);
+	printf("}\n");
+}
+
 int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -424,10 +472,22 @@ int cli_cmd_prune(struct cli *c)
 	if (drfs_fs_find_mount(r->repo_id_hex, r->cache_dir, mp,
 			       sizeof(mp)) == 0) {
 		drfs_repo_free(r);
+		if (c->json) {
+			log_err("--json: not for a prune that the mount at "
+				"\"%s\" runs (run it without --json)", mp);
+			return EXIT_USAGE;
+		}
 		return prune_in_mount(c, mp);
+	}
+	if (c->json) {
+		pv.json = true;
+		printf("{\"dry_run\":%s,\"snapshots\":[",
+		       c->dry_run ? "true" : "false");
 	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
+	if (c->json)
+		retention_json_end(c, e, &res, true);
 	fflush(stdout);
 	if (e == -EBUSY) {
 		log_err("repository is locked: %s", res.why);
@@ -438,7 +498,7 @@ int cli_cmd_prune(struct cli *c)
 						       : drfs_strerror(e));
 		return 1;
 	}
-	if (c->quiet)
+	if (c->quiet || c->json)
 		return 0;
 	if (c->dry_run) {
 		fprintf(stderr,
@@ -489,6 +549,23 @@ static int resolve(struct cli *c, struct drfs_repo *r, int first,
 	return 0;
 }
 
+/* forget SNAPSHOT... --json: each snapshot named and what became of it */
+static void forget_json(const struct cli *c, struct drfs_repo *r,
+			const struct drfs_id *ids, size_t n, int e)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	printf("{\"dry_run\":%s,\"snapshots\":[", c->dry_run ? "true"
+							       : "false");
+	for (size_t i = 0; i < n; i++) {
+		bool held = drfs_hold_check(r, &ids[i]) > 0;
+		printf("%s{\"id\":\"%s\",\"held\":%s,\"forgotten\":%s}",
+		       i ? "," : "", drfs_id_hex(&ids[i], hex),
+		       held ? "true" : "false",
+		       !c->dry_run && e >= 0 ? "true" : "false");
+	}
+	printf("],\"ok\":%s}\n", e >= 0 ? "true" : "false");
+}
+
 /* drfs forget REPO --keep-* ...: the policy, per group, without gc. */
 static int forget_policy(struct cli *c)
 {
@@ -507,8 +584,15 @@ static int forget_policy(struct cli *c)
 	o.gc.dry_run = c->dry_run;
 	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	if (c->json) {
+		pv.json = true;
+		printf("{\"dry_run\":%s,\"snapshots\":[",
+		       c->dry_run ? "true" : "false");
+	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
+	if (c->json)
+		retention_json_end(c, e, &res, false);
 	fflush(stdout);
 	if (e < 0) {
 		log_err("%s%s", e == -EBUSY ? "repository is locked: " :
@@ -516,7 +600,7 @@ static int forget_policy(struct cli *c)
 			res.why[0] ? res.why : drfs_strerror(e));
 		return 1;
 	}
-	if (!c->quiet)
+	if (!c->quiet && !c->json)
 		fprintf(stderr, "%s%zu snapshot(s) kept, %zu %s; run \"drfs "
 			"prune\" to free their space\n",
 			c->dry_run ? "dry run: " : "", res.kept, res.removed,
@@ -549,7 +633,7 @@ int cli_cmd_forget(struct cli *c)
 		log_err("repository is locked: %s", why);
 		goto out;
 	}
-	if (c->dry_run) {
+	if (c->dry_run && !c->json) {
 		for (size_t i = 0; i < n; i++) {
 			int h = drfs_hold_check(r, &ids[i]);
 			printf("%s: %s\n", c->args[i + 1],
@@ -558,7 +642,9 @@ int cli_cmd_forget(struct cli *c)
 		}
 		goto out;
 	}
-	e = drfs_forget(r, ids, n);
+	e = c->dry_run ? 0 : drfs_forget(r, ids, n);
+	if (c->json)
+		forget_json(c, r, ids, n, e);
 	if (e == -EBUSY) {
 		for (size_t i = 0; i < n; i++)
 			if (drfs_hold_check(r, &ids[i]) > 0)
@@ -568,7 +654,7 @@ int cli_cmd_forget(struct cli *c)
 					c->args[i + 1]);
 	} else if (e < 0) {
 		log_err("forget failed: %s", drfs_strerror(e));
-	} else if (!c->quiet) {
+	} else if (!c->quiet && !c->json) {
 		fprintf(stderr, "%zu snapshot(s) forgotten; run \"drfs prune\" "
 				"to free their space\n", n);
 	}

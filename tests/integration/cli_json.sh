@@ -108,6 +108,15 @@ json_run restore 3 drfs restore "$REPO" latest "$T/r1" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["errors"] == 1 and "in the way" in d["messages"][0], d' \
 	"$T/last.out" || fail "restore --json with a conflict: wrong values"
 json_run drill 0 drfs drill "$REPO" --json
+json_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["kept"] == 1 and d["removed"] == 1 and len(d["snapshots"]) == 2, d' \
+	"$T/last.out" || fail "prune --dry-run --json: wrong values"
+json_run forget 0 drfs forget "$REPO" --json --keep-last 2
+first=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+json_run forget 0 drfs forget "$REPO" "${first:0:12}" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["snapshots"] == [{"id": sys.argv[2], "held": False, "forgotten": True}], d' \
+	"$T/last.out" "$first" || fail "forget SNAPSHOT --json: wrong values"
+json_run prune 0 drfs prune "$REPO" --json --keep-last 1
 drfs policy "$REPO" --keep-daily 7 >/dev/null || fail "policy --keep-daily failed"
 json_run policy 0 drfs policy "$REPO" --json
 make_repo_2() { # a second repository beside the first
@@ -120,7 +129,7 @@ make_repo_2
 "$DRFS" init "$REPO2" --cache-dir "$T/cache2" >/dev/null 2>&1 || fail "init of the second repository failed"
 json_run copy 0 drfs copy "$REPO" "$REPO2" --json
 json_run mirror 0 drfs mirror "$REPO" "$REPO2-m" --json
-info "backup, snapshots, stats, check, restore, drill, policy, copy, mirror: --json matches docs/json.md"
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror: --json matches docs/json.md"
 
 # commands that do not report refuse --json
 for cmd in "init $T/x" "umount $T/x" "hold $REPO latest" "repair index $REPO"; do
