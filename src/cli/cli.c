@@ -271,6 +271,14 @@ static const struct cli_opt lock_extend_opts[] = {
 
 #define OPTS(...) ((const struct cli_opt *const[]){ __VA_ARGS__, NULL })
 
+static const struct cli_opt key_opts[] = {
+	CLI_STR("new-password-file", 0, "FILE", new_password_file,
+		"key add, key passwd: the new passphrase is the first line "
+		"of FILE (else DRFS_PASSWORD2, else asked twice on the "
+		"terminal)"),
+	{ 0 },
+};
+
 const struct cli_cmd cli_commands[] = {
 	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
 	  OPTS(init_opts), NULL, cli_cmd_init },
@@ -337,6 +345,14 @@ const struct cli_cmd cli_commands[] = {
 	{ "lock-extend", "REPO", 1, 1, 0,
 	  "extend Object Lock retention of reachable objects", NULL,
 	  OPTS(lock_extend_opts, cli_opt_json), NULL, cli_cmd_lock_extend },
+	{ "key", "list|add|remove|passwd REPO [KEY]", 2, 3, 1,
+	  "the repository's passphrases (key files)",
+	  "list: the key files, the one this passphrase opens marked. add: "
+	  "a key file for a new passphrase (read back and opened before it "
+	  "counts). remove KEY (a prefix of its id): never the one this "
+	  "passphrase opens, never the last. passwd: add the new one, then "
+	  "remove the one used; a crash in between leaves both working.",
+	  OPTS(key_opts, cli_opt_json), NULL, cli_cmd_key },
 	{ "policy", "REPO", 1, 1, 0,
 	  "show or store the repository's retention policy",
 	  "With --keep-*: store them as the policy; without: show it.",

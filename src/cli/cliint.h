@@ -81,6 +81,7 @@ struct cli {
 	const char *replica_region;   /* --replica-region R */
 	const char *replica_profile;  /* --replica-profile NAME */
 	const char *password_file2;   /* --password-file2: copy's DST */
+	const char *new_password_file; /* key add|passwd */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
 	const char *overwrite;        /* --overwrite MODE (restore) */
@@ -221,6 +222,11 @@ void cli_msgs_release(struct cli_msgs *m);
  * terminal; none without any.
  */
 int cli_get_password(struct cli *c, bool confirm);
+/*
+ * A line from fd (without echo on a terminal, after prompt), in secret
+ * memory; NULL without memory.
+ */
+char *cli_read_secret(int fd, const char *prompt);
 /* The first line of file, in secret memory; logs why it cannot. */
 int cli_read_secret_file(const char *file, char **ret);
 /*
@@ -270,6 +276,9 @@ int cli_cmd_snapshots(struct cli *c);
 int cli_cmd_restore(struct cli *c);
 int cli_cmd_check(struct cli *c);
 int cli_cmd_stats(struct cli *c);
+
+/* src/cli/cmd_key.c: key list|add|remove|passwd */
+int cli_cmd_key(struct cli *c);
 
 /* src/cli/cmd_mount.c */
 int cli_cmd_mount(struct cli *c);

@@ -82,7 +82,7 @@ void cli_msgs_release(struct cli_msgs *m)
  * secret memory: the passphrase never passes through a stdio buffer or the
  * stack. NULL if out of memory.
  */
-static char *read_secret(int fd, const char *prompt)
+char *cli_read_secret(int fd, const char *prompt)
 {
 	struct termios old, raw;
 	bool tty = isatty(fd);
@@ -123,7 +123,7 @@ int cli_read_secret_file(const char *file, char **ret)
 			strerror(e));
 		return -e;
 	}
-	*ret = read_secret(fd, "");
+	*ret = cli_read_secret(fd, "");
 	close(fd);
 	return *ret ? 0 : -ENOMEM;
 }
@@ -153,7 +153,7 @@ static int read_secret_command(const char *cmd, char **ret)
 		_exit(127);
 	}
 	close(p[1]);
-	*ret = read_secret(p[0], "");
+	*ret = cli_read_secret(p[0], "");
 	char rest[256]; /* the rest of its output: read and forgotten */
 	while (read(p[0], rest, sizeof(rest)) > 0)
 		;
@@ -225,9 +225,9 @@ int cli_get_password(struct cli *c, bool confirm)
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (tty < 0)
 		return 0; /* none: an encrypted repository will say so */
-	c->password = read_secret(tty, "passphrase: ");
+	c->password = cli_read_secret(tty, "passphrase: ");
 	if (confirm && c->password) {
-		char *again = read_secret(tty, "passphrase again: ");
+		char *again = cli_read_secret(tty, "passphrase again: ");
 		if (!again || strcmp(again, c->password) != 0) {
 			close(tty);
 			cli_drop_secret(&again);
