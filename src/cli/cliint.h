@@ -252,6 +252,9 @@ int cli_open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
  */
 int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
 	     struct drfs_lock **ret);
+/* The same with a full sync (drfs_repo_sync) when full. */
+int cli_lock_sync(struct drfs_repo *r, enum drfs_lock_role role, bool full,
+		  struct drfs_lock **ret);
 /* "3 packs deleted, 1 repacked, 30 MiB -> 15 MiB; ..." of a gc. */
 struct drfs_gc_result;
 void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len);

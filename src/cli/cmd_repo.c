@@ -478,23 +478,9 @@ int cli_cmd_check(struct cli *c)
 	if (cli_open_repo_with(c, &ro, &r) < 0)
 		return 1;
 	struct drfs_lock *lock = NULL;
-	char why[512] = "";
-	e = drfs_lock_take(r, DRFS_LOCK_SHARED, DRFS_ROLE_READER, &lock, why,
-			   sizeof(why));
-	if (e == -EBUSY) {
-		log_err("repository is locked: %s", why);
-		drfs_repo_free(r);
-		return 1;
-	}
-	if (e < 0)
-		log_warn("%s: going on without a lock (a prune elsewhere "
-			 "could delete data this command needs)", why);
-	/* full: the packs no index object lists are read too (check lists
-	 * data/ anyway), so the walk finds every blob that exists */
-	e = drfs_repo_sync(r, true);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-		drfs_lock_release(lock);
+	/* a full sync: the packs no index object lists are read too (check
+	 * lists data/ anyway), so the walk finds every blob that exists */
+	if (cli_lock_sync(r, DRFS_ROLE_READER, true, &lock) < 0) {
 		drfs_repo_free(r);
 		return 1;
 	}

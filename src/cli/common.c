@@ -282,6 +282,12 @@ int cli_open_repo_with(struct cli *c, struct drfs_repo_opts *o,
 int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
 	     struct drfs_lock **ret)
 {
+	return cli_lock_sync(r, role, false, ret);
+}
+
+int cli_lock_sync(struct drfs_repo *r, enum drfs_lock_role role, bool full,
+		  struct drfs_lock **ret)
+{
 	char why[512] = "";
 	*ret = NULL;
 	int e = drfs_lock_take(r, DRFS_LOCK_SHARED, role, ret, why,
@@ -294,7 +300,7 @@ int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
 		log_warn("%s: going on without a lock (a prune elsewhere "
 			 "could delete data this command needs)", why);
 	/* a prune may have finished between the open and the lock */
-	e = drfs_repo_sync(r, false);
+	e = drfs_repo_sync(r, full);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		drfs_lock_release(*ret);

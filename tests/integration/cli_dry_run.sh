@@ -35,6 +35,16 @@ tree_state() {
 	(cd "$1" && find . -printf '%p %y %m %s %T@ %l\n' | sort &&
 		find . -type f -exec sha256sum {} + | sort)
 }
+# unchanged BEFORE AFTER WHAT — the states numbered BEFORE (saved) and
+# AFTER (taken now) of the repository and the cache are the same
+unchanged() {
+	repo_state >"$T/repo.$2"
+	cache_state >"$T/cache.$2"
+	cmp -s "$T/repo.$1" "$T/repo.$2" ||
+		{ diff "$T/repo.$1" "$T/repo.$2" >&2 || true; fail "$3 changed the repository"; }
+	cmp -s "$T/cache.$1" "$T/cache.$2" ||
+		{ diff "$T/cache.$1" "$T/cache.$2" >&2 || true; fail "$3 changed the cache's files"; }
+}
 nsnap() { drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 
 # ---- backup --dry-run ----------------------------------------------------
@@ -44,12 +54,7 @@ cache_state >"$T/cache.0"
 run_nocrash "backup --dry-run" drfs backup "$REPO" "$T/src" --dry-run
 [ "$RC" = 0 ] || { cat "$T/last.err" >&2; fail "backup --dry-run: exit $RC"; }
 cp "$T/last.out" "$T/dry.out"
-repo_state >"$T/repo.1"
-cache_state >"$T/cache.1"
-cmp -s "$T/repo.0" "$T/repo.1" ||
-	{ diff "$T/repo.0" "$T/repo.1" >&2 || true; fail "backup --dry-run changed the repository"; }
-cmp -s "$T/cache.0" "$T/cache.1" ||
-	{ diff "$T/cache.0" "$T/cache.1" >&2 || true; fail "backup --dry-run changed the cache's files"; }
+unchanged 0 1 "backup --dry-run"
 [ "$(nsnap)" = 1 ] || fail "backup --dry-run wrote a snapshot"
 line=$(cat "$T/dry.out")
 info "dry run said: $line"
@@ -146,12 +151,7 @@ printf '%s\n' "create    new" "keep      b" "keep      hl" "keep      sub/deep/c
 	sort >"$T/want"
 diff "$T/want" "$T/plan" >&2 || fail "--overwrite never: wrong plan"
 
-repo_state >"$T/repo.3"
-cache_state >"$T/cache.3"
-cmp -s "$T/repo.2" "$T/repo.3" ||
-	{ diff "$T/repo.2" "$T/repo.3" >&2 || true; fail "restore --dry-run changed the repository"; }
-cmp -s "$T/cache.2" "$T/cache.3" ||
-	{ diff "$T/cache.2" "$T/cache.3" >&2 || true; fail "restore --dry-run changed the cache's files"; }
+unchanged 2 3 "restore --dry-run"
 
 # the real restore (--overwrite replace) does what its dry run said
 run_nocrash "restore --overwrite replace" drfs restore "$REPO" latest "$T/dst" \
