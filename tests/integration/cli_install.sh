@@ -26,7 +26,8 @@ cmp -s "$DRFS" "$R$bin" || fail "the installed $bin is not the drfs under test"
 info "binary: $bin"
 
 # the units: every one there, each drfs it runs the installed one
-for u in drfs-mount@.service drfs-prune@.service drfs-prune@.timer \
+for u in drfs-mount@.service drfs-backup@.service drfs-backup@.timer \
+	drfs-prune@.service drfs-prune@.timer \
 	drfs-drill@.service drfs-drill@.timer drfs-mirror@.service drfs-mirror@.timer; do
 	[ -f "$units/$u" ] || fail "unit $u not installed in $prefix/lib/systemd/system"
 done
@@ -77,11 +78,18 @@ if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T/verify"
 	cp "$units"/* "$T/verify/"
 	sed -i "s|$bin|$R$bin|g" "$T/verify"/*.service
-	(cd "$T/verify" && systemd-analyze verify drfs-mount@t.service drfs-prune@t.service \
+	(cd "$T/verify" && systemd-analyze verify drfs-mount@t.service \
+		drfs-backup@t.service drfs-backup@t.timer drfs-prune@t.service \
 		drfs-prune@t.timer drfs-drill@t.service drfs-drill@t.timer \
 		drfs-mirror@t.service drfs-mirror@t.timer) >"$T/verify.out" 2>&1 ||
 		{ cat "$T/verify.out" >&2; fail "systemd-analyze verify rejects the installed units"; }
 	info "systemd-analyze verify: the installed units pass"
+	# the hardened backup unit: exposure at most 5 (docs/disaster-recovery.md)
+	score=$(cd "$T/verify" && systemd-analyze security --offline=yes \
+		drfs-backup@t.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	[ -n "$score" ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) <= 5)" "$score" ||
+		fail "systemd-analyze security rates drfs-backup@ \"$score\", want <= 5"
+	info "systemd-analyze security: drfs-backup@ exposure $score"
 else
 	info "no systemd-analyze here: units not verified"
 fi
