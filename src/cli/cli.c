@@ -271,6 +271,13 @@ static const struct cli_opt lock_extend_opts[] = {
 
 #define OPTS(...) ((const struct cli_opt *const[]){ __VA_ARGS__, NULL })
 
+static const struct cli_opt snapshots_opts[] = {
+	CLI_FLAG("utc", 0, utc,
+		 "leave out the local-time column (the folders are UTC "
+		 "either way)"),
+	{ 0 },
+};
+
 static const struct cli_opt key_opts[] = {
 	CLI_STR("new-password-file", 0, "FILE", new_password_file,
 		"key add, key passwd: the new passphrase is the first line "
@@ -288,7 +295,8 @@ const struct cli_cmd cli_commands[] = {
 	  cli_cmd_backup },
 	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
 	  "With --host, --path or --tag: only those snapshots.",
-	  OPTS(cli_opts_filter, cli_opt_json), NULL, cli_cmd_snapshots },
+	  OPTS(snapshots_opts, cli_opts_filter, cli_opt_json), NULL,
+	  cli_cmd_snapshots },
 	{ "restore", "REPO SNAPSHOT|latest DIR", 3, 3, 0,
 	  "restore a snapshot without FUSE",
 	  "latest: this host's newest snapshot (--host, --path and --tag "

@@ -35,6 +35,7 @@ struct cli {
 	const char *tags[DRFS_TAGS_MAX];
 	size_t n_tags;
 	bool json;
+	bool utc;      /* snapshots: no local-time column */
 	bool read_data;
 	const char *read_subset;
 	bool no_encryption;  /* --no-encryption: no passphrase is used */

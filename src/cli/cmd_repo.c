@@ -227,6 +227,21 @@ int cli_cmd_backup(struct cli *c)
 	return res.errors ? EXIT_PARTIAL : 0;
 }
 
+/* "2026-11-21T15:30:05+01:00": t in the local time zone (TZ) */
+static void local_time(const struct timespec *t, char out[40])
+{
+	struct tm tm;
+	time_t s = t->tv_sec;
+	if (!localtime_r(&s, &tm)) {
+		snprintf(out, 40, "%-25s", "?");
+		return;
+	}
+	long off = tm.tm_gmtoff / 60;
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+		 labs(off) / 60, labs(off) % 60);
+}
+
 int cli_cmd_snapshots(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -263,7 +278,8 @@ int cli_cmd_snapshots(struct cli *c)
 	if (c->json)
 		printf("[");
 	else
-		printf("%-20s %-8s %10s %12s %12s  %s%s\n", "folder", "id",
+		printf("%-20s %s%-8s %10s %12s %12s  %s%s\n", "folder",
+		       c->utc ? "" : "local time                ", "id",
 		       "files", "size", "added",
 		       c->replica ? "on              " : "", "host:path");
 	for (size_t i = 0; i < n; i++) {
@@ -277,7 +293,11 @@ int cli_cmd_snapshots(struct cli *c)
 		drfs_id_hex(&v[i].id, hex);
 		cli_iso_time(&s->time, t);
 		if (!c->json) {
-			printf("%-20s %.8s %10llu %12s %12s  ", v[i].folder, hex,
+			char lt[40] = "";
+			if (!c->utc)
+				local_time(&s->time, lt);
+			printf("%-20s %s%s%.8s %10llu %12s %12s  ", v[i].folder,
+			       lt, c->utc ? "" : " ", hex,
 			       (unsigned long long)s->files,
 			       drfs_fmt_bytes(s->bytes, b1),
 			       drfs_fmt_bytes(s->added_bytes, b2));
