@@ -12,6 +12,8 @@
 #ifndef DRFS_CHUNKER_H
 #define DRFS_CHUNKER_H
 
+#include <stdatomic.h>
+
 #include "drfs/base.h"
 
 struct drfs_chunker_params {
@@ -60,7 +62,7 @@ struct drfs_chunk_fd {
 	/* each chunk with its file offset; a negative return stops */
 	int (*emit)(void *ud, const uint8_t *p, size_t len, uint64_t off);
 	void *ud;
-	volatile uint64_t *bytes_read; /* NULL, or a counter of bytes read */
+	_Atomic uint64_t *bytes_read; /* NULL, or a counter of bytes read */
 	volatile bool *abort;  /* NULL, or polled before each read */
 };
 

@@ -8,16 +8,24 @@
 #ifndef DRFS_OPS_H
 #define DRFS_OPS_H
 
+#include <stdatomic.h>
+
 #include "drfs/pattern.h"
 #include "drfs/repo.h"
 
 /* Per-item messages go to a drfs_report_fn (repo.h); NULL: silent. */
 
+/*
+ * Counters an operation updates as it goes, from several threads (restore's
+ * workers); another thread may read them at any time (a progress line).
+ */
 struct drfs_progress {
-	uint64_t files, dirs, bytes;     /* walked */
-	uint64_t bytes_new;              /* raw bytes of new blobs */
-	uint64_t errors;
-	uint64_t kept;                   /* restore: existing entries kept */
+	_Atomic uint64_t files, dirs, bytes; /* walked */
+	_Atomic uint64_t bytes_new;          /* raw bytes of new blobs */
+	_Atomic uint64_t errors;
+	_Atomic uint64_t kept;               /* restore: existing entries kept */
+	_Atomic uint64_t bytes_total;        /* restore: the snapshot's size;
+						0: not known */
 };
 
 struct drfs_backup_opts {
@@ -45,7 +53,7 @@ struct drfs_backup_opts {
 	bool dry_run;
 	drfs_report_fn report;
 	void *report_data;
-	volatile struct drfs_progress *progress; /* updated as it goes */
+	struct drfs_progress *progress; /* updated as it goes; NULL: none */
 };
 
 struct drfs_backup_result {
@@ -128,7 +136,7 @@ struct drfs_restore_opts {
 	void *plan_data;
 	drfs_report_fn report;
 	void *report_data;
-	volatile struct drfs_progress *progress;
+	struct drfs_progress *progress; /* NULL: none */
 };
 
 /*

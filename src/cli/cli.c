@@ -125,6 +125,9 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
+	CLI_FLAG("progress", 0, progress,
+		 "a progress line on stderr also when it is no terminal "
+		 "(on a terminal always, unless -q)"),
 	CLI_FLAG("dry-run", 0, dry_run,
 		 "write nothing: read and chunk DIR as a backup would and "
 		 "print what the snapshot would hold and how many bytes are "
@@ -140,6 +143,9 @@ static const struct cli_opt restore_opts[] = {
 		"(keep files whose content matches), if-newer (only if the "
 		"snapshot's is newer), never, replace (always, and remove a "
 		"non-directory of another kind in the way)"),
+	CLI_FLAG("progress", 0, progress,
+		 "a progress line on stderr (percentage, rate, ETA) also when "
+		 "it is no terminal (on a terminal always, unless -q)"),
 	CLI_FLAG("dry-run", 0, dry_run,
 		 "change nothing: print, one line each, what would be "
 		 "created, overwritten, replaced or kept in DIR, and the "

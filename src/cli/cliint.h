@@ -36,6 +36,7 @@ struct cli {
 	size_t n_tags;
 	bool json;
 	bool utc;      /* snapshots: no local-time column */
+	bool progress; /* backup, restore: a progress line also off a tty */
 	bool read_data;
 	const char *read_subset;
 	bool no_encryption;  /* --no-encryption: no passphrase is used */

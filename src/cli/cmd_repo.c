@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,35 +32,75 @@
 
 struct progress_thread {
 	pthread_t th;
-	volatile struct drfs_progress p;
-	volatile bool stop;
+	struct drfs_progress p; /* the operation's counters (atomic) */
+	atomic_bool stop;
 	bool on;
 	const char *verb;
 	double start;
 };
 
+/* "1:02:03", "2:03" */
+static void fmt_eta(double s, char out[32])
+{
+	unsigned long t = s > 0 && s < 1e7 ? (unsigned long)(s + 0.5) : 0;
+	if (t >= 3600)
+		snprintf(out, 32, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60,
+			 t % 60);
+	else
+		snprintf(out, 32, "%lu:%02lu", t / 60, t % 60);
+}
+
+/*
+ * One line, rewritten in place every 250 ms: with a known total the
+ * percentage, the bytes of the total, the rate and the time left;
+ * without, the counts, the bytes, the rate and the time spent.
+ */
 static void *progress_main(void *arg)
 {
 	struct progress_thread *pt = arg;
-	while (!pt->stop) {
+	while (!atomic_load(&pt->stop)) {
 		usleep(250000);
-		char b1[32], b2[32];
+		char b1[32], b2[32], b3[32], eta[32];
 		double el = drfs_now_mono() - pt->start;
-		fprintf(stderr, "\r%s: %llu files, %s, %s new, %.0fs   ",
-			pt->verb, (unsigned long long)pt->p.files,
-			drfs_fmt_bytes(pt->p.bytes, b1),
-			drfs_fmt_bytes(pt->p.bytes_new, b2), el);
+		uint64_t bytes = pt->p.bytes, total = pt->p.bytes_total;
+		uint64_t files = pt->p.files;
+		double rate = el > 0 ? (double)bytes / el : 0;
+		drfs_fmt_bytes((uint64_t)rate, b3);
+		if (total) {
+			fmt_eta(rate > 0 && total > bytes
+					? (double)(total - bytes) / rate
+					: 0, eta);
+			fprintf(stderr, "\r%s: %5.1f%% %s of %s, %s/s, ETA %s, "
+				"%llu files\033[K", pt->verb,
+				bytes >= total ? 100.0
+					       : 100.0 * (double)bytes /
+							 (double)total,
+				drfs_fmt_bytes(bytes, b1),
+				drfs_fmt_bytes(total, b2), b3, eta,
+				(unsigned long long)files);
+		} else {
+			fmt_eta(el, eta);
+			fprintf(stderr, "\r%s: %llu files, %s, %s new, %s/s, "
+				"%s\033[K", pt->verb,
+				(unsigned long long)files,
+				drfs_fmt_bytes(bytes, b1),
+				drfs_fmt_bytes(pt->p.bytes_new, b2), b3, eta);
+		}
 	}
 	return NULL;
 }
 
+/*
+ * On a terminal (stderr), unless quiet; elsewhere only when forced
+ * (--progress).
+ */
 static void progress_start(struct progress_thread *pt, const char *verb,
-			   bool quiet)
+			   bool quiet, bool force)
 {
-	memset((void *)pt, 0, sizeof(*pt));
+	memset(pt, 0, sizeof(*pt));
 	pt->verb = verb;
 	pt->start = drfs_now_mono();
-	if (quiet || !isatty(STDERR_FILENO))
+	if (quiet || (!force && !isatty(STDERR_FILENO)))
 		return;
 	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
 }
@@ -68,7 +109,7 @@ static void progress_stop(struct progress_thread *pt)
 {
 	if (!pt->on)
 		return;
-	pt->stop = true;
+	atomic_store(&pt->stop, true);
 	pthread_join(pt->th, NULL);
 	fputs("\r\033[K", stderr);
 }
@@ -170,7 +211,7 @@ int cli_cmd_backup(struct cli *c)
 	o.dry_run = c->dry_run;
 	o.report = cli_report_line;
 	o.report_data = c->json ? &msgs : NULL;
-	progress_start(&pt, "backup", c->quiet);
+	progress_start(&pt, "backup", c->quiet, c->progress);
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_backup(r, &o, &res);
@@ -414,7 +455,7 @@ int cli_cmd_restore(struct cli *c)
 		cli_json_str(stdout, c->args[2]);
 		printf(",\"plan\":[");
 	}
-	progress_start(&pt, "restore", c->quiet);
+	progress_start(&pt, "restore", c->quiet || c->json, c->progress);
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_restore(r, &o);

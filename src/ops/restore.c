@@ -1350,6 +1350,8 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	e = drfs_repo_snapshot_find(r, o->snapshot, &si);
 	if (e < 0)
 		return e;
+	if (o->progress)
+		o->progress->bytes_total = si.snap.bytes;
 	if (o->dry_run) {
 		/* the target as it is, if it is there; nothing is made */
 		s.root = open(o->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
