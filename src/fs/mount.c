@@ -475,8 +475,11 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 			if (nfd > 2)
 				close(nfd);
 		}
-		if (lfd >= 0)
+		if (lfd >= 0) {
 			drfs_log_set_fd(lfd);
+			/* several mounts may share a cache's mount.log */
+			drfs_log_set_stamp(o->mountpoint);
+		}
 		mnt_report(ready_fd, 0);
 		ready_fd = -1;
 	}
