@@ -245,4 +245,11 @@ int drfs_open_beneath(int root, const char *path, int flags, mode_t mode);
 /* The fallback: one openat(O_NOFOLLOW) per component, same contract. */
 int drfs_open_beneath_walk(int root, const char *path, int flags, mode_t mode);
 
+/*
+ * Tell systemd (sd_notify(3): the datagram to $NOTIFY_SOCKET, no
+ * libsystemd), e.g. "READY=1". 0 also when $NOTIFY_SOCKET is not set;
+ * -errno when it cannot be sent. (src/base/sdnotify.c)
+ */
+int drfs_sd_notify(const char *state);
+
 #endif

@@ -12,6 +12,8 @@
 #ifndef DRFS_CHUNKER_H
 #define DRFS_CHUNKER_H
 
+#include <stdatomic.h>
+
 #include "drfs/base.h"
 
 #include <stdatomic.h>

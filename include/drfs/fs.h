@@ -142,13 +142,15 @@ int drfs_fs_umount(const char *mountpoint);
 /*
  * Ask the daemon mounted at mountpoint to snapshot now/ (time: ISO 8601 or
  * NULL for now) and wait until the snapshot is durable; its folder path
- * (MOUNTPOINT/snapshots/DAY/TIME) goes to ret_folder. -ENOTCONN: not a
+ * (MOUNTPOINT/snapshots/DAY/TIME) goes to ret_folder. With if_changed,
+ * no snapshot when now/ has not changed since the last one: 1, and
+ * ret_folder the last snapshot's (empty: none yet). -ENOTCONN: not a
  * drfs mount with a writable now/. (src/fs/ctl.c)
  */
 #define DRFS_FS_CTL_DECLARED 1
 int drfs_fs_snapshot(const char *mountpoint, const char *time,
-		     const char *const *tags, size_t n_tags, char *ret_folder,
-		     size_t len);
+		     bool if_changed, const char *const *tags, size_t n_tags,
+		     char *ret_folder, size_t len);
 /* A few lines of text: changes, pending uploads, last snapshot and age. */
 int drfs_fs_status(const char *mountpoint, char *out, size_t len);
 /*

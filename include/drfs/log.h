@@ -22,6 +22,11 @@ void drfs_log(enum drfs_log_level lvl, const char *fmt, ...) _printf_(2, 3);
 /* Redirect messages to fd (e.g. a log file after daemonising). */
 void drfs_log_set_fd(int fd);
 /*
+ * Begin each line with its time (UTC, ms) and subject (a mount's log file:
+ * the mountpoint); NULL: plain lines (a terminal). subject is not copied.
+ */
+void drfs_log_set_stamp(const char *subject);
+/*
  * Errors start "drfs: TAG: " instead of "drfs: error: " once tag is set:
  * the command that runs (the cli sets it); NULL: as before. Warnings stay
  * "drfs: warning: ...". Not copied.

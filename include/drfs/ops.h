@@ -8,6 +8,8 @@
 #ifndef DRFS_OPS_H
 #define DRFS_OPS_H
 
+#include <stdatomic.h>
+
 #include "drfs/pattern.h"
 #include "drfs/repo.h"
 
@@ -16,14 +18,16 @@
 /* Per-item messages go to a drfs_report_fn (repo.h); NULL: silent. */
 
 /*
- * Counters an operation updates as it goes while another thread (the
- * cli's progress line) reads them: each is atomic on its own.
+ * Counters an operation updates as it goes, from several threads (restore's
+ * workers); another thread may read them at any time (a progress line).
  */
 struct drfs_progress {
 	_Atomic uint64_t files, dirs, bytes; /* walked */
 	_Atomic uint64_t bytes_new;          /* raw bytes of new blobs */
 	_Atomic uint64_t errors;
 	_Atomic uint64_t kept;               /* restore: existing entries kept */
+	_Atomic uint64_t bytes_total;        /* restore: the snapshot's size;
+						0: not known */
 };
 
 struct drfs_backup_opts {
@@ -42,6 +46,13 @@ struct drfs_backup_opts {
 	const struct drfs_excludes *excludes; /* NULL: none */
 	bool exclude_caches;  /* a CACHEDIR.TAG directory: only the tag */
 	bool one_file_system; /* not into other file systems */
+	/*
+	 * Write nothing (no lock, pack, index object or snapshot): ret->snap
+	 * says what the snapshot would hold, its added_bytes and added_blobs
+	 * the raw bytes and blobs not yet in the repository; no id, no
+	 * folder (ret->unchanged as in a real run).
+	 */
+	bool dry_run;
 	drfs_report_fn report;
 	void *report_data;
 	struct drfs_progress *progress; /* NULL, or updated as it goes */
@@ -81,6 +92,19 @@ enum drfs_overwrite {
 /* "always", "if-changed", "if-newer", "never", "replace"; -EINVAL. */
 int drfs_overwrite_parse(const char *s, enum drfs_overwrite *ret);
 
+/* What restore would do with one entry (drfs_restore_opts.dry_run). */
+enum drfs_restore_action {
+	DRFS_RESTORE_CREATE,    /* nothing there: created */
+	DRFS_RESTORE_OVERWRITE, /* one of the same kind there: rewritten */
+	DRFS_RESTORE_REPLACE,   /* one of another kind there: removed first
+				   (--overwrite replace) */
+	DRFS_RESTORE_KEEP,      /* the one there is left (the overwrite mode,
+				   or a file whose content matches) */
+	DRFS_RESTORE_LINK,      /* a hard link to a name restored before */
+};
+/* "create", "overwrite", "replace", "keep", "link". */
+const char *drfs_restore_action_name(enum drfs_restore_action a);
+
 struct drfs_restore_opts {
 	const char *snapshot; /* spec for drfs_repo_snapshot_find */
 	const char *target;
@@ -103,6 +127,27 @@ struct drfs_restore_opts {
 	 */
 	bool (*want_file)(void *data, const char *path);
 	void *want_data;
+	/*
+	 * Paths (relative to the snapshot's root, as backup's excludes):
+	 * an entry exclude matches is not restored, nor anything below it;
+	 * with include (n > 0) only the entries it matches, everything below
+	 * a directory it matches, and the directories on the way to them (a
+	 * directory made on the way that stays empty is removed again).
+	 * NULL: no filter.
+	 */
+	const struct drfs_excludes *include, *exclude;
+	/*
+	 * Change nothing in target (which need not exist; nothing is
+	 * created): call plan for each entry with what a restore would do,
+	 * its path relative to target, its mode and size; a directory
+	 * already there is entered without a call. Conflicts are reported
+	 * (and counted) as in a real run; progress counts the files and
+	 * bytes that would be written and the entries kept.
+	 */
+	bool dry_run;
+	void (*plan)(void *data, enum drfs_restore_action a, const char *path,
+		     uint32_t mode, uint64_t size);
+	void *plan_data;
 	drfs_report_fn report;
 	void *report_data;
 	struct drfs_progress *progress; /* NULL, or updated as it goes */

@@ -93,7 +93,33 @@ struct drfs_repo {
 	/* bytes the dedup-loss guard reads per commit (drfs_writer_guard);
 	 * 0: off. Read by drfs_writer_new. */
 	uint64_t verify_budget;
+	/* the key file the repository was opened with ("keys/<hex>") */
+	char key_name[DRFS_OBJECT_NAME_MAX];
 };
+
+/* ---- key files (keys.c) -------------------------------------------------- */
+
+struct drfs_key_info {
+	struct drfs_id id;  /* keys/<hex of id> */
+	uint64_t size;
+	bool current;       /* the one this repository was opened with */
+};
+/* The key files, in listing order; *ret malloc'd (free()). */
+int drfs_repo_keys_list(struct drfs_repo *r, struct drfs_key_info **ret,
+			size_t *ret_n);
+/*
+ * Add a key file for passphrase pass (the same master keys), then read it
+ * back and open it: 0 (its id in *ret_id) only once it works.
+ * -EOPNOTSUPP for an unencrypted repository, -EINVAL for an empty
+ * passphrase, backend errors.
+ */
+int drfs_repo_key_add(struct drfs_repo *r, const char *pass,
+		      struct drfs_id *ret_id);
+/*
+ * Delete key file id. -EBUSY when it is the one this repository was
+ * opened with or the last one (never leaves none that works), -ENOENT.
+ */
+int drfs_repo_key_remove(struct drfs_repo *r, const struct drfs_id *id);
 
 /*
  * Create a new repository at o->url (creating a local directory or bucket)

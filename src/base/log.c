@@ -3,11 +3,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 int drfs_log_max_level = DRFS_LOG_INFO;
 static int log_fd = STDERR_FILENO;
 static const char *log_tag;
+static const char *log_stamp; /* NULL: lines without time and subject */
 
 void drfs_log_set_tag(const char *tag)
 {
@@ -19,15 +21,35 @@ void drfs_log_set_fd(int fd)
 	log_fd = fd;
 }
 
+void drfs_log_set_stamp(const char *subject)
+{
+	log_stamp = subject;
+}
+
 void drfs_log(enum drfs_log_level lvl, const char *fmt, ...)
 {
 	if ((int)lvl > drfs_log_max_level)
 		return;
 	static const char *const prefix[] = { "error: ", "warning: ", "", "" };
 	char line[2048];
-	int n = log_tag && lvl == DRFS_LOG_ERR
-			? snprintf(line, sizeof(line), "drfs: %s: ", log_tag)
-			: snprintf(line, sizeof(line), "drfs: %s", prefix[lvl]);
+	int t = 0;
+	if (log_stamp) {
+		/* "2026-11-21T14:30:05.123Z /mnt/backup drfs: ..." */
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		t = snprintf(line, 512, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ "
+			     "%.400s ", tm.tm_year + 1900, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     ts.tv_nsec / 1000000, log_stamp);
+		t = t < 0 ? 0 : MIN(t, 511);
+	}
+	int n = t + (log_tag && lvl == DRFS_LOG_ERR
+			? snprintf(line + t, sizeof(line) - (size_t)t,
+				   "drfs: %s: ", log_tag)
+			: snprintf(line + t, sizeof(line) - (size_t)t, "drfs: %s",
+				   prefix[lvl]));
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cli.c - the drfs command: a table of commands, one option parser, the
- * passphrase, progress on a terminal, and exit codes (0 ok, 1 failure,
- * 2 usage, 3 finished with per-file problems).
+ * cli.c - the drfs command: the table of commands and their options, and
+ * main (exit codes: 0 ok, 1 failure, 2 usage, 3 finished with per-file
+ * problems). The commands are in cmd_*.c, what they share in common.c.
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -13,13 +13,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "drfs/cli.h"
-#include "drfs/cliint.h"
 #include "drfs/fs.h"
 #include "drfs/limits.h"
 #include "drfs/lock.h"
@@ -28,1157 +26,7 @@
 #include "drfs/prune.h"
 #include "drfs/repo.h"
 
-void report_line(void *userdata, const char *fmt, ...)
-{
-	(void)userdata;
-	char msg[2 * PATH_MAX + 1024]; /* a target and a path within it */
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "drfs: %s\n", msg);
-}
-
-/*
- * Read one line from fd (no echo when it's a terminal) straight into
- * secret memory: the passphrase never passes through a stdio buffer or the
- * stack. NULL if out of memory.
- */
-static char *read_secret(int fd, const char *prompt)
-{
-	struct termios old, raw;
-	bool tty = isatty(fd);
-	char *buf = drfs_secret_alloc(DRFS_PASSPHRASE_MAX + 1);
-	size_t n = 0;
-	if (!buf)
-		return NULL;
-	if (tty) {
-		fputs(prompt, stderr);
-		fflush(stderr);
-		tcgetattr(fd, &old);
-		raw = old;
-		raw.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(fd, TCSAFLUSH, &raw);
-	}
-	for (;;) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1);
-		if (r <= 0 || ch == '\n')
-			break;
-		if (n < DRFS_PASSPHRASE_MAX)
-			buf[n++] = ch;
-	}
-	buf[n] = 0;
-	if (tty) {
-		tcsetattr(fd, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	return buf;
-}
-
-int read_secret_file(const char *file, char **ret)
-{
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		log_err("cannot read password file \"%s\": %s", file,
-			strerror(e));
-		return -e;
-	}
-	*ret = read_secret(fd, "");
-	close(fd);
-	return *ret ? 0 : -ENOMEM;
-}
-
-/*
- * The first line DRFS_PASSWORD_COMMAND prints (run by /bin/sh -c, its
- * stdin and stderr ours), read like a password file. The command itself is
- * never shown: it may hold a secret of its own.
- */
-static int read_secret_command(const char *cmd, char **ret)
-{
-	int p[2], ws = 0;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = -errno;
-		close(p[0]);
-		close(p[1]);
-		return e;
-	}
-	if (pid == 0) {
-		if (dup2(p[1], STDOUT_FILENO) < 0)
-			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	*ret = read_secret(p[0], "");
-	char rest[256]; /* the rest of its output: read and forgotten */
-	while (read(p[0], rest, sizeof(rest)) > 0)
-		;
-	drfs_wipe(rest, sizeof(rest));
-	close(p[0]);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	if (!*ret)
-		return -ENOMEM;
-	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-		drop_secret(ret);
-		if (WIFEXITED(ws))
-			log_err("the passphrase command "
-				"(DRFS_PASSWORD_COMMAND) failed with exit "
-				"status %d", WEXITSTATUS(ws));
-		else
-			log_err("the passphrase command "
-				"(DRFS_PASSWORD_COMMAND) was killed by signal "
-				"%d", WTERMSIG(ws));
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int take_env_secret(const char *name, char **ret)
-{
-	char *v = getenv(name);
-	if (!v)
-		return 0;
-	*ret = drfs_secret_strdup(v);
-	/*
-	 * In place: /proc/PID/environ shows the process's original
-	 * environment block, which unsetenv() leaves as it was (and a
-	 * forked mount daemon would inherit the copy).
-	 */
-	drfs_wipe(v, strlen(v));
-	unsetenv(name);
-	if (!*ret) {
-		log_err("out of memory reading %s", name);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void drop_secret(char **s)
-{
-	drfs_secret_free(*s);
-	*s = NULL;
-}
-
-/*
- * The passphrase: DRFS_PASSWORD, --password-file/DRFS_PASSWORD_FILE,
- * DRFS_PASSWORD_COMMAND, the terminal.
- */
-int get_password(struct cli *c, bool confirm)
-{
-	const char *file = c->password_file ?: getenv("DRFS_PASSWORD_FILE");
-	const char *cmd = getenv("DRFS_PASSWORD_COMMAND");
-	/* DRFS_PASSWORD: taken at start by drfs_cli_main (here for other
-	 * callers of the CLI helpers, such as tests/tools/drfs-craft) */
-	int e = c->password ? 0 : take_env_secret("DRFS_PASSWORD", &c->password);
-	if (e < 0 || c->password)
-		return e;
-	if (file)
-		return read_secret_file(file, &c->password);
-	if (cmd && *cmd)
-		return read_secret_command(cmd, &c->password);
-	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
-	if (tty < 0)
-		return 0; /* none: an encrypted repository will say so */
-	c->password = read_secret(tty, "passphrase: ");
-	if (confirm && c->password) {
-		char *again = read_secret(tty, "passphrase again: ");
-		if (!again || strcmp(again, c->password) != 0) {
-			close(tty);
-			drop_secret(&again);
-			drop_secret(&c->password);
-			log_err("the passphrases do not match");
-			return -EINVAL;
-		}
-		drop_secret(&again);
-	}
-	close(tty);
-	return c->password ? 0 : -ENOMEM;
-}
-
-void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url)
-{
-	memset(o, 0, sizeof(*o));
-	o->url = url;
-	o->cache_dir = c->cache_dir;
-	/* --no-encryption: no passphrase is read or given */
-	o->no_encryption = c->no_encryption;
-	o->password = c->no_encryption ? NULL : c->password;
-	o->have_expect_id = c->have_expect_id;
-	memcpy(o->expect_id, c->expect_id, sizeof(o->expect_id));
-	o->backend = c->be;
-	o->threads = c->threads;
-	o->replica = c->replica;
-	o->replica_async = c->replica_async;
-	o->replica_backend.endpoint = c->replica_endpoint;
-	o->replica_backend.region = c->replica_region;
-	o->report = report_line;
-	o->replica_backend.profile = c->replica_profile;
-}
-
-int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
-		   struct drfs_repo **ret)
-{
-	int e = drfs_repo_open(o, ret);
-	/* the keys are unwrapped: the passphrase is not needed any more */
-	o->password = NULL;
-	drop_secret(&c->password);
-	if (e < 0) {
-		const char *why = drfs_repo_last_error();
-		if (why)
-			log_err("%s", why);
-		else
-			log_err("cannot open repository \"%s\": %s", o->url,
-				drfs_strerror(e));
-	}
-	return e;
-}
-
-int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
-	     struct drfs_lock **ret)
-{
-	char why[512] = "";
-	*ret = NULL;
-	int e = drfs_lock_take(r, DRFS_LOCK_SHARED, role, ret, why,
-			       sizeof(why));
-	if (e == -EBUSY) {
-		log_err("repository is locked: %s", why);
-		return e;
-	}
-	if (e < 0)
-		log_warn("%s: going on without a lock (a prune elsewhere "
-			 "could delete data this command needs)", why);
-	/* a prune may have finished between the open and the lock */
-	e = drfs_repo_sync(r, false);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-		drfs_lock_release(*ret);
-		*ret = NULL;
-	}
-	return e;
-}
-
-int open_repo(struct cli *c, const char *url, struct drfs_repo **ret)
-{
-	struct drfs_repo_opts o;
-	if (!c->no_encryption) {
-		int e = get_password(c, false);
-		if (e < 0)
-			return e;
-	}
-	repo_opts(c, &o, url);
-	return open_repo_with(c, &o, ret);
-}
-
-bool printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-/* "drfs: hosts in this repository: a (3 snapshots), b (1 snapshot)" */
-static void hint_hosts(struct drfs_repo *r)
-{
-	struct drfs_snap_info *v;
-	size_t n;
-	char line[1024];
-	size_t l = 0;
-	if (drfs_repo_snapshots(r, &v, &n) < 0)
-		return;
-	for (size_t i = 0; i < n && l < sizeof(line); i++) {
-		size_t same = 0;
-		bool first = true;
-		for (size_t k = 0; k < n; k++) {
-			if (strcmp(v[k].snap.host, v[i].snap.host) != 0)
-				continue;
-			first = first && k >= i;
-			same++;
-		}
-		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
-		if (first)
-			l += (size_t)snprintf(line + l, sizeof(line) - l,
-					      "%s\"%s\" (%zu snapshot%s)",
-					      l ? ", " : "",
-					      drfs_str_show(v[i].snap.host, hs,
-							    sizeof(hs)),
-					      same, same == 1 ? "" : "s");
-	}
-	if (l)
-		log_info("hosts in this repository: %s (choose with --host)",
-			 line);
-	free(v);
-}
-
-void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f)
-{
-	*f = (struct drfs_snap_filter){ .host = c->myhost,
-					.path = c->path,
-					.tags = c->tags,
-					.n_tags = c->n_tags };
-}
-
-int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
-		      struct drfs_snap_info *ret)
-{
-	struct drfs_snap_filter f;
-	cli_latest_filter(c, &f);
-	int e = drfs_repo_snapshot_find_in(r, spec, &f, ret);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-		if (e == -ENOENT && strcmp(spec, "latest") == 0)
-			hint_hosts(r);
-	}
-	return e;
-}
-
-int need_args(struct cli *c, int n, const char *usage)
-{
-	if (c->n_args != n) {
-		cli_usage_err(c->cmd, "want drfs %s %s", c->cmd, usage);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* ---- progress ---------------------------------------------------------- */
-
-struct progress_thread {
-	pthread_t th;
-	struct drfs_progress p; /* atomic counters */
-	volatile bool stop;
-	bool on;
-	const char *verb;
-	double start;
-};
-
-static void *progress_main(void *arg)
-{
-	struct progress_thread *pt = arg;
-	while (!pt->stop) {
-		usleep(250000);
-		char b1[32], b2[32];
-		double el = drfs_now_mono() - pt->start;
-		fprintf(stderr, "\r%s: %llu files, %s, %s new, %.0fs   ",
-			pt->verb, (unsigned long long)pt->p.files,
-			drfs_fmt_bytes(pt->p.bytes, b1),
-			drfs_fmt_bytes(pt->p.bytes_new, b2), el);
-	}
-	return NULL;
-}
-
-static void progress_start(struct progress_thread *pt, const char *verb,
-			   bool quiet)
-{
-	memset((void *)pt, 0, sizeof(*pt));
-	pt->verb = verb;
-	pt->start = drfs_now_mono();
-	if (quiet || !isatty(STDERR_FILENO))
-		return;
-	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
-}
-
-static void progress_stop(struct progress_thread *pt)
-{
-	if (!pt->on)
-		return;
-	pt->stop = true;
-	pthread_join(pt->th, NULL);
-	fputs("\r\033[K", stderr);
-}
-
-/* ---- commands ------------------------------------------------------------ */
-
-static int cmd_init(struct cli *c)
-{
-	struct drfs_repo_opts o;
-	struct drfs_init_opts io = { .no_encryption = c->no_encryption,
-				     .zstd_level = c->compression };
-	struct drfs_id id;
-	int e = need_args(c, 1, "REPO [--no-encryption] [--compression N]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (!c->no_encryption) {
-		e = get_password(c, true);
-		if (e < 0)
-			return 1;
-	}
-	repo_opts(c, &o, c->args[0]);
-	e = drfs_repo_init(&o, &io, &id);
-	drop_secret(&c->password);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-		return 1;
-	}
-	char hex[DRFS_ID_HEX_LEN + 1];
-	drfs_hex(id.b, 16, hex);
-	printf("created %srepository %s at %s\n",
-	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
-	fflush(stdout);
-	struct drfs_backend *be;
-	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
-		report_create_only(c, be);
-		drfs_backend_free(be);
-	}
-	if (!c->no_encryption)
-		fprintf(stderr, "drfs: init: keep the passphrase safe: without "
-				"it nobody can read these backups, and it "
-				"cannot be recovered\n");
-	return 0;
-}
-
-/* --verify-budget SIZE, or the default: 0, or -EINVAL (said). */
-static int verify_budget(struct cli *c, uint64_t *ret)
-{
-	*ret = DRFS_VERIFY_BUDGET_DEFAULT;
-	if (c->verify_budget && drfs_parse_size(c->verify_budget, ret) < 0) {
-		log_err("invalid --verify-budget \"%s\" (a size: 4M, 0 "
-			"disables)", c->verify_budget);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* What the dedup-loss guard did in a backup (its findings were named). */
-static void report_guard(struct cli *c, const struct drfs_guard_result *g)
-{
-	char b[32];
-	if (g->bad)
-		log_warn("guard: %llu corrupted or missing old cop%s of data "
-			 "this snapshot uses, %llu stored again (named above)",
-			 (unsigned long long)g->bad, g->bad == 1 ? "y" : "ies",
-			 (unsigned long long)g->healed);
-	if (!c->quiet && g->packs_read)
-		fprintf(stderr, "guard: %llu old pack(s) this snapshot "
-			"deduplicated against verified, %s read\n",
-			(unsigned long long)g->packs_verified,
-			drfs_fmt_bytes(g->bytes_read, b));
-}
-
-static int cmd_backup(struct cli *c)
-{
-	struct drfs_repo *r;
-	struct drfs_backup_opts o = { 0 };
-	struct drfs_backup_result res = { 0 };
-	struct progress_thread pt;
-	int e = need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
-				"[--host H]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (c->time && drfs_parse_time(c->time, &o.time) < 0) {
-		log_err("invalid --time \"%s\" (want RFC 3339: "
-			"2026-11-21T14:30:05Z or 2026-11-21T16:30:05+02:00)",
-			c->time);
-		return EXIT_USAGE;
-	}
-	uint64_t budget;
-	if (verify_budget(c, &budget) < 0)
-		return EXIT_USAGE;
-	if (open_repo(c, c->args[0], &r) < 0)
-		return 1;
-	r->verify_budget = budget;
-	o.dir = c->args[1];
-	o.host = c->host;
-	o.tags = c->tags;
-	o.n_tags = c->n_tags;
-	o.no_parent = c->no_parent;
-	o.excludes = &c->excludes;
-	o.exclude_caches = c->exclude_caches;
-	o.one_file_system = c->one_file_system;
-	o.skip_if_unchanged = c->skip_if_unchanged;
-	o.report = report_line;
-	progress_start(&pt, "backup", c->quiet);
-	o.progress = &pt.p;
-	double t0 = drfs_now_mono();
-	e = drfs_backup(r, &o, &res);
-	progress_stop(&pt);
-	double el = drfs_now_mono() - t0;
-	if (e < 0) {
-		log_err("backup of \"%s\" failed: %s%s%s", o.dir,
-			drfs_strerror(e), drfs_repo_last_error() ? ": " : "",
-			drfs_repo_last_error() ?: "");
-		drfs_repo_free(r);
-		return 1;
-	}
-	char b1[32], b2[32], hex[DRFS_ID_HEX_LEN + 1];
-	if (res.unchanged && !c->quiet)
-		fprintf(stderr, "nothing changed since snapshot %s (%.8s): no "
-			"snapshot written (--skip-if-unchanged)\n", res.folder,
-			drfs_id_hex(&res.id, hex));
-	else if (!c->quiet)
-		fprintf(stderr,
-			"snapshot %.8s: %llu files, %llu dirs, %s, %s added "
-			"in %.1fs\n",
-			drfs_id_hex(&res.id, hex),
-			(unsigned long long)res.snap.files,
-			(unsigned long long)res.snap.dirs,
-			drfs_fmt_bytes(res.snap.bytes, b1),
-			drfs_fmt_bytes(res.snap.added_bytes, b2), el);
-	if (res.errors)
-		log_warn("%llu entries could not be read and were skipped",
-			 (unsigned long long)res.errors);
-	report_guard(c, &res.guard);
-	printf("%s\n", res.folder);
-	drfs_repo_free(r);
-	return res.errors ? EXIT_PARTIAL : 0;
-}
-
-/*
- * s as a JSON string: valid UTF-8 as it is (JSON text is UTF-8), what
- * drfs_cp_printable() refuses as \uXXXX, and each byte that is part of no
- * valid UTF-8 sequence (a Latin-1 file name, hostile bytes) as U+FFFD, as
- * Go's encoding/json does: the output always parses.
- */
-void json_str(FILE *f, const char *s)
-{
-	struct drfs_buf b;
-	drfs_buf_init(&b, SIZE_MAX);
-	if (drfs_buf_json_str(&b, s) >= 0)
-		fwrite(b.p, 1, b.len, f);
-	else
-		fputs("null", f);
-	drfs_buf_release(&b);
-}
-
-void warn_vanished(struct drfs_repo *r, bool rollback_only)
-{
-	struct drfs_snap_audit a;
-	char msg[DRFS_SNAP_PROBLEM_TEXT_MAX];
-	bool hole = false;
-	if (drfs_repo_snapshot_audit(r, &a) < 0)
-		return;
-	for (size_t i = 0; i < a.n; i++) {
-		if (rollback_only && a.v[i].kind != DRFS_SNAP_ROLLED_BACK)
-			continue;
-		hole |= a.v[i].kind == DRFS_SNAP_HOLE;
-		log_warn("%s", drfs_snap_problem_text(&a.v[i], msg));
-	}
-	if (hole && a.no_records)
-		fprintf(stderr, "drfs: %s\n", DRFS_NO_RECORDS_NOTE);
-	drfs_snap_audit_release(&a);
-}
-
-void iso_time(const struct timespec *t, char out[48])
-{
-	drfs_fmt_time_iso(t, out);
-}
-
-static int cmd_snapshots(struct cli *c)
-{
-	struct drfs_repo *r;
-	struct drfs_snap_info *v;
-	size_t n;
-	int e = need_args(c, 1, "REPO [--json] [--host H] [--path P] "
-				"[--tag T]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (open_repo(c, c->args[0], &r) < 0)
-		return 1;
-	e = drfs_repo_snapshots(r, &v, &n);
-	if (e < 0) {
-		log_err("cannot list snapshots: %s", drfs_strerror(e));
-		drfs_repo_free(r);
-		return 1;
-	}
-	/* only those of --host, --path, --tag (any of them) */
-	struct drfs_snap_filter f = { .host = c->host, .path = c->path,
-				      .tags = c->tags, .n_tags = c->n_tags };
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (drfs_snap_filter_match(&f, &v[i].snap) && m++ != i)
-			v[m - 1] = v[i];
-	n = m;
-	/* holds: one listing, not a request per snapshot */
-	struct drfs_id *held = NULL;
-	size_t n_held = 0;
-	drfs_holds_list(r, &held, &n_held);
-	/* with --replica: which sides hold each snapshot (replication lag) */
-	static const char *const sides[] = { "-", "primary", "replica",
-					      "both", "partial",
-					      "primary+partial" };
-	if (c->json)
-		printf("[");
-	else
-		printf("%-20s %-8s %10s %12s %12s  %s%s\n", "folder", "id",
-		       "files", "size", "added",
-		       c->replica ? "on              " : "", "host:path");
-	for (size_t i = 0; i < n; i++) {
-		struct drfs_snapshot *s = &v[i].snap;
-		char hex[DRFS_ID_HEX_LEN + 1], b1[32], b2[32];
-		char hs[DRFS_SHOW_BUF(DRFS_HOST_MAX)];
-		char ps[DRFS_SHOW_BUF(DRFS_PATH_MAX)];
-		int on = snapshot_sides(r, &v[i]);
-		if (on >= 0 && (on & 4))
-			on = 4 | (on & 1);
-		drfs_id_hex(&v[i].id, hex);
-		if (!c->json) {
-			printf("%-20s %.8s %10llu %12s %12s  ", v[i].folder, hex,
-			       (unsigned long long)s->files,
-			       drfs_fmt_bytes(s->bytes, b1),
-			       drfs_fmt_bytes(s->added_bytes, b2));
-			if (on >= 0)
-				printf("%-15s ", sides[on]);
-			printf("%s:%s%s\n",
-			       drfs_str_show(s->host, hs, sizeof(hs)),
-			       drfs_str_show(s->path, ps, sizeof(ps)),
-			       drfs_holds_has(held, n_held, &v[i].id) ? "  [held]" : "");
-			continue;
-		}
-		struct drfs_buf b;
-		drfs_buf_init(&b, SIZE_MAX);
-		if (drfs_facts_snapshot_json(&v[i], on >= 0 ? sides[on] : NULL,
-					     drfs_holds_has(held, n_held,
-							    &v[i].id),
-					     false, NULL, &b) < 0) {
-			drfs_buf_release(&b);
-			log_err("cannot list snapshots: %s",
-				drfs_strerror(-ENOMEM));
-			break;
-		}
-		printf("%s%.*s", i ? "," : "", (int)b.len, (const char *)b.p);
-		drfs_buf_release(&b);
-	}
-	if (c->json)
-		printf("]\n");
-	fflush(stdout);
-	warn_vanished(r, false);
-	free(held);
-	free(v);
-	drfs_repo_free(r);
-	return 0;
-}
-
-/*
- * drfs restore MOUNTPOINT/latest/home/alice DIR: the repository, snapshot
- * and path a path in a mounted snapshot names (drfs_fs_source), restored
- * straight from the repository. Options given on the command line win
- * over what the mount says. 0, or the exit status.
- */
-static int restore_source(struct cli *c, struct drfs_fs_source *src,
-			  const char **ret_url, const char **ret_spec,
-			  const char **ret_sub)
-{
-	int e = drfs_fs_source(c->args[0], src);
-	if (e == -ENOTCONN || (e < 0 && e != -EINVAL && e != -EPERM)) {
-		cli_usage_err(c->cmd, "\"%s\": %s", c->args[0],
-			      e == -ENOTCONN ? "not in a drfs mount (want "
-					       "drfs restore REPO SNAPSHOT DIR "
-					       "or drfs restore "
-					       "MOUNTPOINT/latest[/PATH] DIR)"
-					     : drfs_strerror(e));
-		return EXIT_USAGE;
-	}
-	if (e < 0) {
-		log_err("\"%s\": %s", c->args[0], src->why);
-		return EXIT_USAGE;
-	}
-	if (!c->cache_dir && src->cache_dir[0])
-		c->cache_dir = src->cache_dir;
-	if (!c->be.endpoint && src->endpoint[0])
-		c->be.endpoint = src->endpoint;
-	if (!c->be.region && src->region[0])
-		c->be.region = src->region;
-	if (!c->be.profile && src->profile[0])
-		c->be.profile = src->profile;
-	if (c->be.path_style < 0)
-		c->be.path_style = src->path_style;
-	/* the mount's owner chose --no-encryption when it opened it */
-	if (src->no_encryption)
-		c->no_encryption = true;
-	if (!c->have_expect_id &&
-	    drfs_unhex(src->id_hex, sizeof(c->expect_id), c->expect_id) == 0)
-		c->have_expect_id = true;
-	*ret_url = src->url;
-	*ret_spec = src->folder;
-	*ret_sub = src->subpath;
-	return 0;
-}
-
-static int cmd_restore(struct cli *c)
-{
-	struct drfs_repo *r;
-	struct progress_thread pt;
-	struct drfs_fs_source *src = NULL;
-	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
-	const char *url, *spec, *target, *sub = NULL;
-	if (c->n_args != 2 && c->n_args != 3) {
-		cli_usage_err(c->cmd, "want drfs restore REPO SNAPSHOT|latest "
-			      "DIR, or drfs restore MOUNTPOINT/latest[/PATH] "
-			      "DIR");
-		return EXIT_USAGE;
-	}
-	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
-		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
-			"if-newer, never or replace)", c->overwrite);
-		return EXIT_USAGE;
-	}
-	if (c->n_args == 2) {
-		src = malloc(sizeof(*src));
-		if (!src)
-			return 1;
-		int e = restore_source(c, src, &url, &spec, &sub);
-		if (e) {
-			free(src);
-			return e;
-		}
-		target = c->args[1];
-	} else {
-		url = c->args[0];
-		spec = c->args[1];
-		target = c->args[2];
-	}
-	int e;
-	if (open_repo(c, url, &r) < 0) {
-		free(src);
-		return 1;
-	}
-	struct drfs_lock *lock;
-	char trusted[DRFS_ID_HEX_LEN + 1];
-	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {
-		drfs_repo_free(r);
-		free(src);
-		return 1;
-	}
-	warn_vanished(r, true);
-	if (trusted_snapshot(c, r, spec, trusted) < 0) {
-		drfs_lock_release(lock);
-		drfs_repo_free(r);
-		free(src);
-		return 1;
-	}
-	struct drfs_restore_opts o = { .snapshot = trusted,
-				       .target = target,
-				       .subpath = sub,
-				       .overwrite = ow,
-				       .report = report_line };
-	progress_start(&pt, "restore", c->quiet);
-	o.progress = &pt.p;
-	double t0 = drfs_now_mono();
-	e = drfs_restore(r, &o);
-	progress_stop(&pt);
-	drfs_lock_release(lock);
-	if (e < 0) {
-		const char *d = drfs_repo_last_error();
-		log_err("restore failed: %s", d && e == -ENOENT ? d
-							      : drfs_strerror(e));
-		drfs_repo_free(r);
-		free(src);
-		return 1;
-	}
-	char b[32];
-	if (!c->quiet)
-		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
-			(unsigned long long)pt.p.files,
-			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
-	if (!c->quiet && pt.p.kept)
-		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
-			(unsigned long long)pt.p.kept,
-			c->overwrite ? c->overwrite : "always");
-	if (e > 0)
-		log_err("%d entries could not be restored (named above)", e);
-	drfs_repo_free(r);
-	free(src);
-	return e > 0 ? EXIT_PARTIAL : 0;
-}
-
-static int cmd_check(struct cli *c)
-{
-	struct drfs_repo *r;
-	struct drfs_check_opts o = { .read_data = c->read_data,
-				     .report = report_line };
-	int e = need_args(c, 1, "REPO [--read-data] [--read-data-subset N/M]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (c->read_subset) {
-		if (sscanf(c->read_subset, "%u/%u", &o.subset_n, &o.subset_m) !=
-			    2 ||
-		    !o.subset_m || !o.subset_n || o.subset_n > o.subset_m ||
-		    o.subset_m > 256) {
-			log_err("invalid --read-data-subset \"%s\" (want N/M)",
-				c->read_subset);
-			return EXIT_USAGE;
-		}
-		o.read_data = true;
-	}
-	struct drfs_repo_opts ro;
-	if (!c->no_encryption && get_password(c, false) < 0)
-		return 1;
-	repo_opts(c, &ro, c->args[0]);
-	ro.no_sync = true;
-	ro.report = NULL; /* drfs_check names the damage the sync skips */
-	if (open_repo_with(c, &ro, &r) < 0)
-		return 1;
-	struct drfs_lock *lock = NULL;
-	char why[512] = "";
-	e = drfs_lock_take(r, DRFS_LOCK_SHARED, DRFS_ROLE_READER, &lock, why,
-			   sizeof(why));
-	if (e == -EBUSY) {
-		log_err("repository is locked: %s", why);
-		drfs_repo_free(r);
-		return 1;
-	}
-	if (e < 0)
-		log_warn("%s: going on without a lock (a prune elsewhere "
-			 "could delete data this command needs)", why);
-	/* full: the packs no index object lists are read too (check lists
-	 * data/ anyway), so the walk finds every blob that exists */
-	e = drfs_repo_sync(r, true);
-	if (e < 0) {
-		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
-		drfs_lock_release(lock);
-		drfs_repo_free(r);
-		return 1;
-	}
-	e = drfs_check(r, &o);
-	drfs_lock_release(lock);
-	if (e >= 0) {
-		report_create_only(c, r->be);
-		report_lock(c, r);
-	}
-	drfs_repo_free(r);
-	if (e < 0) {
-		log_err("check failed: %s", drfs_strerror(e));
-		return 1;
-	}
-	if (e) {
-		log_err("check found %d problem(s)", e);
-		return 1;
-	}
-	if (!c->quiet)
-		fprintf(stderr, "no problems found\n");
-	return 0;
-}
-
-/* The verification coverage this cache knows (docs/verification.md). */
-static void print_coverage(const struct drfs_verify_coverage *vc)
-{
-	char b1[32], b2[32], when[32] = "never";
-	if (vc->oldest) {
-		time_t t = (time_t)vc->oldest;
-		struct tm tm;
-		if (gmtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	}
-	printf("verified (cache):   %llu of %llu packs (%s of %s), oldest "
-	       "verification %s\n",
-	       (unsigned long long)vc->packs_verified,
-	       (unsigned long long)vc->packs,
-	       drfs_fmt_bytes(vc->bytes_verified, b1),
-	       drfs_fmt_bytes(vc->bytes, b2), vc->packs_verified < vc->packs
-						 ? "never (some packs)" : when);
-}
-
-static int cmd_stats(struct cli *c)
-{
-	struct drfs_repo *r;
-	struct drfs_stats s;
-	int e = need_args(c, 1, "REPO [--json]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (open_repo(c, c->args[0], &r) < 0)
-		return 1;
-	char id[sizeof(r->repo_id_hex)];
-	bool encrypted = r->keys.encrypted;
-	memcpy(id, r->repo_id_hex, sizeof(id));
-	e = drfs_stats(r, &s);
-	struct drfs_verify_coverage vc = { 0 };
-	e = e ?: drfs_repo_verify_coverage(r, &vc);
-	drfs_repo_free(r);
-	if (e < 0) {
-		log_err("stats failed: %s", drfs_strerror(e));
-		return 1;
-	}
-	double dedup = s.raw_bytes ? (double)s.logical_bytes / (double)s.raw_bytes
-				   : 1.0;
-	double comp = s.stored_blob_bytes ? (double)s.raw_bytes /
-						    (double)s.stored_blob_bytes
-					  : 1.0;
-	if (c->json) {
-		printf("{\"repo_id\":\"%s\",\"encrypted\":%s,"
-		       "\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,"
-		       "\"data_blobs\":%llu,\"tree_blobs\":%llu,"
-		       "\"repo_bytes\":%llu,\"pack_bytes\":%llu,"
-		       "\"raw_bytes\":%llu,\"logical_bytes\":%llu,"
-		       "\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f,"
-		       "\"verified_packs\":%llu,\"verified_pack_bytes\":%llu,"
-		       "\"verify_packs\":%llu,\"verify_pack_bytes\":%llu,"
-		       "\"oldest_verification\":%lld}\n",
-		       id, encrypted ? "true" : "false",
-		       (unsigned long long)s.snapshots,
-		       (unsigned long long)s.packs, (unsigned long long)s.blobs,
-		       (unsigned long long)s.data_blobs,
-		       (unsigned long long)s.tree_blobs,
-		       (unsigned long long)s.repo_bytes,
-		       (unsigned long long)s.pack_bytes,
-		       (unsigned long long)s.raw_bytes,
-		       (unsigned long long)s.logical_bytes, dedup, comp,
-		       (unsigned long long)vc.packs_verified,
-		       (unsigned long long)vc.bytes_verified,
-		       (unsigned long long)vc.packs,
-		       (unsigned long long)vc.bytes, (long long)vc.oldest);
-		return 0;
-	}
-	char b1[32], b2[32], b3[32];
-	printf("repository id:      %s (%s)\n", id,
-	       encrypted ? "encrypted" : "unencrypted");
-	printf("snapshots:          %llu\n", (unsigned long long)s.snapshots);
-	printf("packs:              %llu\n", (unsigned long long)s.packs);
-	printf("blobs:              %llu (%llu data, %llu tree)\n",
-	       (unsigned long long)s.blobs, (unsigned long long)s.data_blobs,
-	       (unsigned long long)s.tree_blobs);
-	printf("logical size:       %s (all snapshots)\n",
-	       drfs_fmt_bytes(s.logical_bytes, b1));
-	printf("unique data:        %s\n", drfs_fmt_bytes(s.raw_bytes, b2));
-	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
-	printf("dedup ratio:        %.2f\n", dedup);
-	printf("compression ratio:  %.2f\n", comp);
-	print_coverage(&vc);
-	return 0;
-}
-
-/* ---- retention hooks of drfs mount (fs.h) -------------------------------- */
-
-struct mount_retention {
-	struct drfs_policy policy;
-	bool have_policy; /* given on the command line */
-	/* the mount's own group: the only snapshots its policy touches */
-	struct drfs_snap_filter group;
-};
-
-/* --keep-* of the command line; -EINVAL. */
-static int mount_policy(const struct cli *c, struct mount_retention *m)
-{
-	m->have_policy = c->keep_last >= 0 || c->keep_hourly >= 0 ||
-			 c->keep_daily >= 0 || c->keep_weekly >= 0 ||
-			 c->keep_monthly >= 0 || c->keep_yearly >= 0 ||
-			 c->keep_within || c->n_keep_tags;
-	if (cli_policy(c, &m->policy) < 0)
-		return -EINVAL;
-	if (m->have_policy && drfs_policy_empty(&m->policy)) {
-		log_err("the --keep-* options given keep nothing");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int mret_forget(void *ud, struct drfs_repo *r,
-		       const struct drfs_id *ids, size_t n)
-{
-	(void)ud;
-	return drfs_forget(r, ids, n);
-}
-
-static int mret_enforce(void *ud, struct drfs_repo *r)
-{
-	struct mount_retention *m = ud;
-	struct drfs_policy p;
-	struct drfs_snap_info *all = NULL;
-	struct drfs_policy_verdict *v = NULL;
-	struct drfs_id *ids = NULL;
-	size_t n = 0, nf = 0;
-	int e;
-
-	if (m->have_policy) {
-		p = m->policy;
-	} else {
-		e = drfs_policy_load(r, &p);
-		if (e < 0)
-			return e == -ENOENT ? 0 : e;
-	}
-	if (drfs_policy_empty(&p))
-		return 0;
-	e = drfs_repo_snapshots(r, &all, &n);
-	if (e < 0 || n == 0)
-		goto out;
-	size_t m_n = 0; /* those of the mount's group, moved to the front */
-	for (size_t i = 0; i < n; i++)
-		if (drfs_snap_filter_match(&m->group, &all[i].snap) &&
-		    m_n++ != i)
-			all[m_n - 1] = all[i];
-	n = m_n;
-	if (n == 0)
-		goto out;
-	v = calloc(n, sizeof(*v));
-	ids = calloc(n, sizeof(*ids));
-	e = v && ids ? drfs_policy_apply(&p, all, n, time(NULL), v) : -ENOMEM;
-	for (size_t i = 0; e >= 0 && i < n; i++) {
-		if (v[i].keep)
-			continue;
-		int h = drfs_hold_check(r, &all[i].id);
-		if (h < 0)
-			e = h;
-		else if (h == 0)
-			ids[nf++] = all[i].id;
-	}
-	if (e >= 0 && nf)
-		e = drfs_forget(r, ids, nf);
-	if (e >= 0)
-		e = (int)nf;
-out:
-	free(all);
-	free(v);
-	free(ids);
-	return e;
-}
-
-static int mret_gc(void *ud, struct drfs_repo *r, const struct drfs_id *roots,
-		   size_t n_roots, char *msg, size_t msg_len)
-{
-	struct drfs_lock *lock = NULL;
-	struct drfs_gc_opts go = { .max_unused = -1, .roots = roots,
-				   .n_roots = n_roots };
-	struct drfs_gc_result res;
-	char why[512] = "";
-	(void)ud;
-
-	int e = drfs_prune_lock(r, &lock, &go.deferred, why, sizeof(why));
-	if (e < 0) {
-		snprintf(msg, msg_len, "%s", why[0] ? why : drfs_strerror(e));
-		return e;
-	}
-	go.holder = drfs_lock_id(lock);
-	e = drfs_gc(r, &go, &res);
-	drfs_lock_release(lock);
-	if (e < 0)
-		snprintf(msg, msg_len, "%s", drfs_strerror(e));
-	else
-		gc_summary(&res, msg, msg_len);
-	return e;
-}
-
-static int mret_rescue(void *ud, struct drfs_repo *r,
-		       const struct drfs_id *roots, size_t n_roots, char *msg,
-		       size_t msg_len)
-{
-	uint64_t n = 0;
-	(void)ud;
-	int e = drfs_gc_rescue(r, roots, n_roots, NULL, NULL, &n);
-	if (e < 0)
-		snprintf(msg, msg_len, "%s", drfs_strerror(e));
-	else
-		snprintf(msg, msg_len, "%" PRIu64 " blob(s) written again",
-			 n);
-	return e;
-}
-
-/*
- * The -o list without "nonempty" (into *nonempty): out has room for all
- * of opts.
- */
-static void strip_nonempty(const char *opts, char *out, bool *nonempty)
-{
-	size_t n = 0;
-	out[0] = 0;
-	for (const char *p = opts; p && *p;) {
-		size_t l = strcspn(p, ",");
-		if (l == 8 && !strncmp(p, "nonempty", 8))
-			*nonempty = true;
-		else if (l)
-			n += (size_t)sprintf(out + n, "%s%.*s", n ? "," : "",
-					     (int)l, p);
-		p += l + (p[l] == ',');
-	}
-}
-
-static int cmd_mount(struct cli *c)
-{
-	struct drfs_mount_opts o = { 0 };
-	struct mount_retention mr;
-	struct drfs_mount_retention hooks = {
-		.forget = mret_forget,
-		.enforce = mret_enforce,
-		.gc = mret_gc,
-		.rescue = mret_rescue,
-		.prune = cli_mount_prune,
-		.ud = &mr,
-	};
-	if (mount_policy(c, &mr) < 0)
-		return EXIT_USAGE;
-	if (c->name && (!c->name[0] || c->name[0] == '/' ||
-			strlen(c->name) > DRFS_NAME_MAX ||
-			!printable(c->name))) {
-		log_err("invalid --name \"%s\" (1..255 printable bytes, not "
-			"starting with \"/\", which backup paths do)", c->name);
-		return EXIT_USAGE;
-	}
-	mr.group = (struct drfs_snap_filter){
-		.host = c->myhost, .path = c->name ? c->name : "now"
-	};
-	o.host = c->host;
-	o.name = c->name;
-	o.from = c->from;
-	o.retention = &hooks;
-	int e = need_args(c, 2, "REPO MOUNTPOINT [-f] [-o OPTS] "
-				"[--cache-dir D] [--cache-size SIZE]");
-	if (e < 0)
-		return EXIT_USAGE;
-	if (c->cache_size && drfs_parse_size(c->cache_size, &o.cache_size) < 0) {
-		log_err("invalid --cache-size \"%s\"", c->cache_size);
-		return EXIT_USAGE;
-	}
-	if (c->snapshot_every &&
-	    (drfs_parse_duration(c->snapshot_every, &o.snapshot_every) < 0 ||
-	     o.snapshot_every <= 0)) {
-		log_err("invalid --snapshot-every \"%s\"", c->snapshot_every);
-		return EXIT_USAGE;
-	}
-	o.no_snapshot_on_unmount = c->no_snapshot_on_unmount;
-	o.stats = cli_facts_stats;
-	o.metrics_textfile = c->metrics_textfile;
-	o.metrics_listen = c->metrics_listen;
-	struct sockaddr_storage la;
-	unsigned la_len;
-	if (c->metrics_listen &&
-	    drfs_fs_listen_addr(c->metrics_listen, &la, &la_len) < 0) {
-		log_err("invalid --metrics-listen \"%s\" (want PORT, "
-			"ADDR:PORT or [ADDR6]:PORT)", c->metrics_listen);
-		return EXIT_USAGE;
-	}
-	if (c->metrics_every &&
-	    (drfs_parse_duration(c->metrics_every, &o.metrics_every) < 0 ||
-	     o.metrics_every <= 0)) {
-		log_err("invalid --metrics-every \"%s\"", c->metrics_every);
-		return EXIT_USAGE;
-	}
-	uint64_t budget;
-	if (verify_budget(c, &budget) < 0)
-		return EXIT_USAGE;
-	if (!c->no_encryption && get_password(c, false) < 0)
-		return 1;
-	repo_opts(c, &o.repo, c->args[0]);
-	o.repo.verify_budget = budget;
-	/* the mount wipes it in each of its processes once it is used */
-	o.password = c->no_encryption ? NULL : c->password;
-	o.repo.password = NULL;
-	o.mountpoint = c->args[1];
-	o.foreground = c->foreground || c->debug;
-	o.debug = c->debug;
-	char *fo = c->fuse_opts ? malloc(strlen(c->fuse_opts) + 1) : NULL;
-	if (c->fuse_opts && !fo)
-		return 1;
-	if (fo)
-		strip_nonempty(c->fuse_opts, fo, &o.nonempty);
-	o.fuse_opts = fo;
-	e = drfs_fs_mount(&o);
-	free(fo);
-	return e < 0 ? 1 : 0;
-}
-
-static int cmd_umount(struct cli *c)
-{
-	int e = need_args(c, 1, "MOUNTPOINT");
-	if (e < 0)
-		return EXIT_USAGE;
-	e = drfs_fs_umount(c->args[0]);
-	return e < 0 ? 1 : 0;
-}
+#include "cliint.h"
 
 /* ---- the commands and their options ------------------------------------ */
 
@@ -1238,6 +86,14 @@ static int set_exclude_file(struct cli *c, const struct cli_opt *o,
 	return e < 0 ? -ECANCELED : 0;
 }
 
+/* restore --include PATTERN */
+static int set_include(struct cli *c, const struct cli_opt *o,
+		       const char *arg)
+{
+	(void)o;
+	return drfs_excludes_add(&c->includes, arg);
+}
+
 static const struct cli_opt backup_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
@@ -1269,6 +125,14 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
+	CLI_FLAG("progress", 0, progress,
+		 "a progress line on stderr also when it is no terminal "
+		 "(on a terminal always, unless -q)"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "write nothing: read and chunk DIR as a backup would and "
+		 "print what the snapshot would hold and how many bytes are "
+		 "new to the repository (looked up in the index; before "
+		 "compression)"),
 	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
 		"read back up to SIZE of the old data each snapshot "
 		"deduplicates against, the packs verified longest ago first "
@@ -1283,6 +147,23 @@ static const struct cli_opt restore_opts[] = {
 		"(keep files whose content matches), if-newer (only if the "
 		"snapshot's is newer), never, replace (always, and remove a "
 		"non-directory of another kind in the way)"),
+	CLI_FLAG("progress", 0, progress,
+		 "a progress line on stderr (percentage, rate, ETA) also when "
+		 "it is no terminal (on a terminal always, unless -q)"),
+	CLI_FLAG("dry-run", 0, dry_run,
+		 "change nothing: print, one line each, what would be "
+		 "created, overwritten, replaced or kept in DIR, and the "
+		 "conflicts; DIR need not exist"),
+	CLI_FN("include", "PATTERN", set_include,
+	       "restore only what PATTERN matches (repeatable; patterns as "
+	       "backup --exclude, paths from the snapshot's root): those "
+	       "entries, all below a matching directory, and the "
+	       "directories on the way to them",
+	       CLI_OPT_REPEAT),
+	CLI_FN("exclude", "PATTERN", set_exclude,
+	       "do not restore what PATTERN matches, nor anything below it "
+	       "(repeatable; patterns as backup --exclude)",
+	       CLI_OPT_REPEAT),
 	{ 0 },
 };
 
@@ -1356,6 +237,10 @@ static const struct cli_opt snapshot_opts[] = {
 		"the snapshot's time (RFC 3339; default: now)"),
 	CLI_FN("tag", "TAG", cli_set_tag,
 	       "record TAG with the snapshot (repeatable)", CLI_OPT_REPEAT),
+	CLI_FLAG("skip-if-unchanged", 0, skip_if_unchanged,
+		 "write no snapshot when now/ has not changed since the last "
+		 "one; print that one's folder (default: a snapshot every "
+		 "time)"),
 	{ 0 },
 };
 
@@ -1423,15 +308,32 @@ static const struct cli_opt lock_extend_opts[] = {
 
 #define OPTS(...) ((const struct cli_opt *const[]){ __VA_ARGS__, NULL })
 
+static const struct cli_opt snapshots_opts[] = {
+	CLI_FLAG("utc", 0, utc,
+		 "leave out the local-time column (the folders are UTC "
+		 "either way)"),
+	{ 0 },
+};
+
+static const struct cli_opt key_opts[] = {
+	CLI_STR("new-password-file", 0, "FILE", new_password_file,
+		"key add, key passwd: the new passphrase is the first line "
+		"of FILE (else DRFS_PASSWORD2, else asked twice on the "
+		"terminal)"),
+	{ 0 },
+};
+
 const struct cli_cmd cli_commands[] = {
 	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
-	  OPTS(init_opts), NULL, cmd_init },
+	  OPTS(init_opts), NULL, cli_cmd_init },
 	{ "backup", "REPO DIR", 2, 2, 0, "snapshot a directory", NULL,
-	  OPTS(backup_opts), "some entries could not be read and were skipped",
-	  cmd_backup },
+	  OPTS(backup_opts, cli_opt_json),
+	  "some entries could not be read and were skipped",
+	  cli_cmd_backup },
 	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
 	  "With --host, --path or --tag: only those snapshots.",
-	  OPTS(cli_opts_filter, cli_opt_json), NULL, cmd_snapshots },
+	  OPTS(snapshots_opts, cli_opts_filter, cli_opt_json), NULL,
+	  cli_cmd_snapshots },
 	{ "restore", "REPO SNAPSHOT|latest DIR | MNT/latest[/PATH] DIR",
 	  2, 3, 0,
 	  "restore a snapshot without FUSE",
@@ -1442,67 +344,77 @@ const struct cli_cmd cli_commands[] = {
 	  "mount's repository, opened as the mount opened it, straight "
 	  "from the repository (faster than cp -a out of the mount); a "
 	  "directory's contents go into DIR, a file becomes DIR/NAME.",
-	  OPTS(restore_opts, cli_opts_filter),
-	  "some entries could not be restored (named)", cmd_restore },
+	  OPTS(restore_opts, cli_opts_filter, cli_opt_json),
+	  "some entries could not be restored (named)", cli_cmd_restore },
 	{ "check", "REPO", 1, 1, 0, "verify the repository", NULL,
-	  OPTS(check_opts), NULL, cmd_check },
+	  OPTS(check_opts, cli_opt_json), NULL, cli_cmd_check },
 	{ "stats", "REPO", 1, 1, 0, "sizes and ratios", NULL,
-	  OPTS(cli_opt_json), NULL, cmd_stats },
+	  OPTS(cli_opt_json), NULL, cli_cmd_stats },
 	{ "repair", "index|snapshots REPO", 2, 2, 1,
 	  "rebuild the index; rewrite damaged snapshots", NULL,
-	  OPTS(repair_opts), NULL, cmd_repair },
+	  OPTS(repair_opts), NULL, cli_cmd_repair },
 	{ "mount", "REPO MOUNTPOINT", 2, 2, 0,
 	  "mount the snapshots, and a writable now/",
 	  "The --keep-* options are the policy the mount applies to now/'s "
 	  "own snapshots (default: the repository's stored policy).",
-	  OPTS(mount_opts, cli_opts_keep), NULL, cmd_mount },
+	  OPTS(mount_opts, cli_opts_keep), NULL, cli_cmd_mount },
 	{ "umount", "MOUNTPOINT", 1, 1, -1,
 	  "unmount (after a final snapshot and upload)", NULL, NULL, NULL,
-	  cmd_umount },
+	  cli_cmd_umount },
 	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
-	  OPTS(snapshot_opts), NULL, cmd_snapshot },
+	  OPTS(snapshot_opts), NULL, cli_cmd_snapshot },
 	{ "status", "MOUNTPOINT|REPO", 1, 1, 0,
 	  "pending uploads, last snapshot; health for monitoring",
 	  "Exit 4 when unhealthy: the newest snapshot too old (--max-age), "
 	  "uploads stuck, or the storage not answering; each problem is "
 	  "named (docs/monitoring.md).",
-	  OPTS(status_opts, cli_opt_json), NULL, cmd_status },
+	  OPTS(status_opts, cli_opt_json), NULL, cli_cmd_status },
 	{ "metrics", "MOUNTPOINT|REPO", 1, 1, 0,
 	  "Prometheus metrics of a mount or a repository", NULL, NULL,
-	  NULL, cmd_metrics },
+	  NULL, cli_cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
 	  "Without --keep-*: the repository's stored policy (drfs policy).",
-	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter), NULL, cmd_prune },
+	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opt_json),
+	  NULL, cli_cmd_prune },
 	{ "forget", "REPO [SNAPSHOT...]", 1, -1, 0,
 	  "forget snapshots (space freed by prune)",
 	  "Either SNAPSHOTs or --keep-* options.",
-	  OPTS(forget_opts, cli_opts_keep, cli_opts_filter), NULL,
-	  cmd_forget },
+	  OPTS(forget_opts, cli_opts_keep, cli_opts_filter, cli_opt_json),
+	  NULL, cli_cmd_forget },
 	{ "hold", "REPO SNAPSHOT", 2, 2, 0, "protect a snapshot from removal",
-	  NULL, OPTS(cli_opts_filter), NULL, cmd_hold },
+	  NULL, OPTS(cli_opts_filter), NULL, cli_cmd_hold },
 	{ "release", "REPO SNAPSHOT", 2, 2, 0, "remove a hold", NULL,
-	  OPTS(cli_opts_filter), NULL, cmd_release },
+	  OPTS(cli_opts_filter), NULL, cli_cmd_release },
 	{ "drill", "REPO [SNAPSHOT|latest]", 1, 2, 0,
 	  "restore to a scratch dir, verify, report time-to-restore",
 	  "The scratch directory is DRFS_DRILL_DIR, else a temporary one.",
-	  OPTS(drill_opts, cli_opts_filter, cli_opt_json), NULL, cmd_drill },
+	  OPTS(drill_opts, cli_opts_filter, cli_opt_json), NULL,
+	  cli_cmd_drill },
 	{ "copy", "SRC DST [SNAPSHOT...]", 2, -1, 0,
 	  "copy snapshots to another repository",
 	  "Without SNAPSHOTs: every snapshot SRC has and DST lacks.",
-	  OPTS(copy_opts, cli_opts_filter, cli_opt_json), NULL, cmd_copy },
+	  OPTS(copy_opts, cli_opts_filter, cli_opt_json), NULL, cli_cmd_copy },
 	{ "mirror", "SRC DST", 2, 2, 0,
 	  "keep DST object-identical to SRC, without keys",
 	  "DST is opened with the --replica-endpoint, --replica-region and "
 	  "--replica-profile options (docs/disaster-recovery.md).",
-	  OPTS(mirror_opts, cli_opt_json), NULL, cmd_mirror },
+	  OPTS(mirror_opts, cli_opt_json), NULL, cli_cmd_mirror },
 	{ "lock-extend", "REPO", 1, 1, 0,
 	  "extend Object Lock retention of reachable objects", NULL,
-	  OPTS(lock_extend_opts, cli_opt_json), NULL, cmd_lock_extend },
+	  OPTS(lock_extend_opts, cli_opt_json), NULL, cli_cmd_lock_extend },
+	{ "key", "list|add|remove|passwd REPO [KEY]", 2, 3, 1,
+	  "the repository's passphrases (key files)",
+	  "list: the key files, the one this passphrase opens marked. add: "
+	  "a key file for a new passphrase (read back and opened before it "
+	  "counts). remove KEY (a prefix of its id): never the one this "
+	  "passphrase opens, never the last. passwd: add the new one, then "
+	  "remove the one used; a crash in between leaves both working.",
+	  OPTS(key_opts, cli_opt_json), NULL, cli_cmd_key },
 	{ "policy", "REPO", 1, 1, 0,
 	  "show or store the repository's retention policy",
 	  "With --keep-*: store them as the policy; without: show it.",
-	  OPTS(cli_opts_keep, cli_opt_json), NULL, cmd_policy },
+	  OPTS(cli_opts_keep, cli_opt_json), NULL, cli_cmd_policy },
 };
 const size_t cli_n_commands = ARRAY_SIZE(cli_commands);
 
@@ -1592,16 +504,18 @@ int drfs_cli_main(int argc, char **argv)
 	rc = cli_parse(&c, cmd, argc, argv, i + 1);
 	if (rc != 0) {
 		drfs_excludes_release(&c.excludes);
+		drfs_excludes_release(&c.includes);
 		if (rc < 0)
 			return EXIT_USAGE;
 		cli_help_cmd(stdout, cmd);
 		return 0;
 	}
 	/* out of the environment at once, whatever the command */
-	if (take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
-	    take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
+	if (cli_take_env_secret("DRFS_PASSWORD", &c.password) < 0 ||
+	    cli_take_env_secret("DRFS_PASSWORD2", &c.password2) < 0) {
 		drfs_excludes_release(&c.excludes);
-		drop_secret(&c.password);
+		drfs_excludes_release(&c.includes);
+		cli_drop_secret(&c.password);
 		return 1;
 	}
 	if (c.host)
@@ -1610,7 +524,8 @@ int drfs_cli_main(int argc, char **argv)
 		drfs_hostname(c.myhost, sizeof(c.myhost));
 	rc = cmd->run(&c);
 	drfs_excludes_release(&c.excludes);
-	drop_secret(&c.password);
-	drop_secret(&c.password2);
+	drfs_excludes_release(&c.includes);
+	cli_drop_secret(&c.password);
+	cli_drop_secret(&c.password2);
 	return rc;
 }

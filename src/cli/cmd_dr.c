@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/facts.h"
 #include "drfs/crypto.h"
 #include "drfs/dr.h"
@@ -24,7 +24,7 @@ static void print_replica_stats(struct cli *c, struct drfs_repo *r)
 			(unsigned long long)st.failovers);
 }
 
-/* One side of report_create_only. */
+/* One side of cli_report_create_only. */
 static void probe_side(struct cli *c, struct drfs_backend *be)
 {
 	int e = drfs_backend_probe_overwrite(be);
@@ -51,7 +51,7 @@ static void probe_side(struct cli *c, struct drfs_backend *be)
 	}
 }
 
-void report_create_only(struct cli *c, struct drfs_backend *be)
+void cli_report_create_only(struct cli *c, struct drfs_backend *be)
 {
 	struct drfs_backend *p, *rep;
 	if (drfs_backend_replica_sides(be, &p, &rep) < 0) {
@@ -62,7 +62,7 @@ void report_create_only(struct cli *c, struct drfs_backend *be)
 	probe_side(c, rep);
 }
 
-void report_lock(struct cli *c, struct drfs_repo *r)
+void cli_report_lock(struct cli *c, struct drfs_repo *r)
 {
 	struct drfs_lock_audit a;
 	struct timespec ts = { 0 };
@@ -82,7 +82,7 @@ void report_lock(struct cli *c, struct drfs_repo *r)
 	}
 	if (a.protected && !c->quiet) {
 		ts.tv_sec = (time_t)a.protected_until;
-		iso_time(&ts, t);
+		cli_iso_time(&ts, t);
 		fprintf(stderr, "Object Lock: %zu of %zu snapshot(s) protected "
 				"(every object they need retained until %.10s "
 				"at least)\n", a.protected, a.snapshots, t);
@@ -101,7 +101,7 @@ void report_lock(struct cli *c, struct drfs_repo *r)
 			 a.newest_unprotected.folder);
 }
 
-int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
+int cli_snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
 {
 	struct drfs_backend *p, *rep;
 	char name[DRFS_OBJECT_NAME_MAX];
@@ -123,8 +123,8 @@ int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si)
  * snapshot must be complete there; "latest" falls back to the newest
  * complete one. Fills out with the snapshot's hex id.
  */
-int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
-		     char out[DRFS_ID_HEX_LEN + 1])
+int cli_trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+			 char out[DRFS_ID_HEX_LEN + 1])
 {
 	struct drfs_backend *rep;
 	struct drfs_snap_info si, nc;
@@ -134,7 +134,7 @@ int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 	drfs_id_hex(&si.id, out);
 	if (!drfs_repo_replica_serving(r, &rep))
 		return 0;
-	e = drfs_snapshot_complete_on(r, rep, &si, report_line, NULL);
+	e = drfs_snapshot_complete_on(r, rep, &si, cli_report_line, NULL);
 	if (e == 1)
 		return 0;
 	if (e < 0) {
@@ -162,10 +162,10 @@ int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 	return 0;
 }
 
-int cmd_drill(struct cli *c)
+int cli_cmd_drill(struct cli *c)
 {
 	struct drfs_repo *r;
-	struct drfs_drill_opts o = { .sample = 100, .report = report_line };
+	struct drfs_drill_opts o = { .sample = 100, .report = cli_report_line };
 	struct drfs_drill_result res;
 	int e;
 
@@ -192,12 +192,12 @@ int cmd_drill(struct cli *c)
 	}
 	o.snapshot = c->n_args == 2 ? c->args[1] : "latest";
 	o.scratch = getenv("DRFS_DRILL_DIR");
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock;
 	char trusted[DRFS_ID_HEX_LEN + 1];
 	e = cli_lock(r, DRFS_ROLE_READER, &lock);
-	e = e ?: trusted_snapshot(c, r, o.snapshot, trusted);
+	e = e ?: cli_trusted_snapshot(c, r, o.snapshot, trusted);
 	if (e < 0) {
 		drfs_lock_release(lock);
 		drfs_repo_free(r);
@@ -233,7 +233,7 @@ int cmd_drill(struct cli *c)
 				: res.restore_seconds;
 	char hex[DRFS_ID_HEX_LEN + 1], t[48];
 	drfs_id_hex(&res.snap.id, hex);
-	iso_time(&res.snap.snap.time, t);
+	cli_iso_time(&res.snap.snap.time, t);
 	if (c->json) {
 		printf("{\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
 		       "\"ok\":%s,\"sample_percent\":%g,\"seed\":%llu,"
@@ -296,21 +296,21 @@ static int get_password2(struct cli *c)
 {
 	const char *file = c->password_file2 ?: getenv("DRFS_PASSWORD_FILE2");
 	if (c->no_encryption2) {
-		drop_secret(&c->password2);
+		cli_drop_secret(&c->password2);
 		return 0;
 	}
 	if (c->password2)
 		return 0;
 	if (file)
-		return read_secret_file(file, &c->password2);
-	int e = get_password(c, false);
+		return cli_read_secret_file(file, &c->password2);
+	int e = cli_get_password(c, false);
 	if (e < 0 || !c->password)
 		return e;
 	c->password2 = drfs_secret_strdup(c->password);
 	return c->password2 ? 0 : -ENOMEM;
 }
 
-int cmd_copy(struct cli *c)
+int cli_cmd_copy(struct cli *c)
 {
 	struct drfs_repo *src = NULL, *dst = NULL;
 	struct drfs_lock *src_lock = NULL, *dst_lock = NULL;
@@ -321,15 +321,15 @@ int cmd_copy(struct cli *c)
 
 	/* both passphrases first: DST may default to SRC's, which is
 	 * dropped once SRC is open */
-	if (!c->no_encryption && get_password(c, false) < 0)
+	if (!c->no_encryption && cli_get_password(c, false) < 0)
 		return 1;
 	if (get_password2(c) < 0)
 		return 1;
-	if (open_repo(c, c->args[0], &src) < 0)
+	if (cli_open_repo(c, c->args[0], &src) < 0)
 		goto out;
 	if (cli_lock(src, DRFS_ROLE_READER, &src_lock) < 0)
 		goto out;
-	repo_opts(c, &o, c->args[1]);
+	cli_repo_opts(c, &o, c->args[1]);
 	o.no_encryption = c->no_encryption2;
 	o.password = c->password2;
 	o.have_expect_id = false; /* --expect-id names SRC */
@@ -341,7 +341,7 @@ int cmd_copy(struct cli *c)
 		o.cache_dir = dcache;
 	}
 	e = drfs_repo_open(&o, &dst);
-	drop_secret(&c->password2);
+	cli_drop_secret(&c->password2);
 	if (e < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(e));
 		goto out;
@@ -383,7 +383,7 @@ int cmd_copy(struct cli *c)
 		.snapshots = (const char *const *)c->args + 2,
 		.n_snapshots = (size_t)c->n_args - 2,
 		.latest = &latest,
-		.report = report_line,
+		.report = cli_report_line,
 	};
 	double t0 = drfs_now_mono();
 	e = drfs_copy(src, dst, &co, &res);
@@ -479,7 +479,7 @@ static int open_side(const char *url, const struct drfs_backend_opts *bo,
 	return e;
 }
 
-int cmd_mirror(struct cli *c)
+int cli_cmd_mirror(struct cli *c)
 {
 	struct drfs_backend *src = NULL, *dst = NULL;
 	struct drfs_backend_opts dbo = c->be;
@@ -487,7 +487,7 @@ int cmd_mirror(struct cli *c)
 				      .threads = c->threads,
 				      .verify_etag = true,
 				      .dry_run = c->dry_run,
-				      .report = report_line };
+				      .report = cli_report_line };
 	struct drfs_mirror_result res;
 	char *state = NULL;
 	int e, rc = 1;
@@ -637,14 +637,14 @@ static int print_retain(void *userdata, const char *name, time_t until)
 	struct timespec ts = { .tv_sec = until };
 	char t[48];
 	const char *done = "";
-	iso_time(&ts, t);
+	cli_iso_time(&ts, t);
 	t[19] = 'Z'; /* whole seconds: "2026-11-21T14:30:05Z" */
 	t[20] = 0;
 	if (o->apply && !(done = retain_one(o, name, until, t)))
 		return -ECANCELED;
 	if (o->json) {
 		printf("%s{\"object\":", o->n ? "," : "");
-		json_str(stdout, name);
+		cli_json_str(stdout, name);
 		printf(",\"retain_until\":\"%s\"", t);
 		if (*done)
 			printf(",\"result\":\"%s\"", done);
@@ -656,7 +656,7 @@ static int print_retain(void *userdata, const char *name, time_t until)
 	return 0;
 }
 
-int cmd_lock_extend(struct cli *c)
+int cli_cmd_lock_extend(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct retain_out out = { .json = c->json,
@@ -674,7 +674,7 @@ int cmd_lock_extend(struct cli *c)
 			c->keep_within);
 		return EXIT_USAGE;
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock;
 	if (cli_lock(r, DRFS_ROLE_READER, &lock) < 0) {

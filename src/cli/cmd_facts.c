@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/facts.h"
 #include "drfs/fs.h"
 #include "drfs/log.h"
@@ -48,7 +48,7 @@ static int get_facts(struct cli *c, const char *arg, struct drfs_facts *f)
 		return 1;
 	}
 	/* not a mount: a repository */
-	if (open_repo(c, arg, &r) < 0)
+	if (cli_open_repo(c, arg, &r) < 0)
 		return 1;
 	e = drfs_facts_collect(r, true, f);
 	if (e >= 0 && cli_facts_stats(r, f) < 0)
@@ -63,11 +63,11 @@ static int get_facts(struct cli *c, const char *arg, struct drfs_facts *f)
 	return 0;
 }
 
-int cmd_metrics(struct cli *c)
+int cli_cmd_metrics(struct cli *c)
 {
 	struct drfs_facts *f = malloc(sizeof(*f));
 	struct drfs_buf b;
-	int e = need_args(c, 1, "MOUNTPOINT|REPO");
+	int e = cli_need_args(c, 1, "MOUNTPOINT|REPO");
 	if (e < 0 || !f) {
 		free(f);
 		return e < 0 ? EXIT_USAGE : 1;
@@ -94,7 +94,7 @@ static void json_time(const char *key, const struct timespec *t, bool comma)
 		printf("\"%s\":null%s", key, comma ? "," : "");
 		return;
 	}
-	iso_time(t, s);
+	cli_iso_time(t, s);
 	printf("\"%s\":\"%s\"%s", key, s, comma ? "," : "");
 }
 
@@ -122,7 +122,7 @@ static void status_json(const struct drfs_facts *f, bool have_newest,
 {
 	printf("{\"repository\":\"%s\",\"mounted\":%s,\"host\":", f->repo,
 	       f->mounted ? "true" : "false");
-	json_str(stdout, f->host);
+	cli_json_str(stdout, f->host);
 	printf(",\"snapshots\":%" PRIu64 ",", f->snapshots);
 	json_time("newest_snapshot", newest, true);
 	if (have_newest)
@@ -146,7 +146,7 @@ static void status_json(const struct drfs_facts *f, bool have_newest,
 	for (size_t i = 0; i < f->n_hosts; i++) {
 		const struct drfs_facts_host *h = &f->hosts[i];
 		printf("%s{\"host\":", i ? "," : "");
-		json_str(stdout, h->host);
+		cli_json_str(stdout, h->host);
 		printf(",\"folder\":\"%s\",", h->folder);
 		json_time("time", &h->time, true);
 		if (h->duration_ms)
@@ -173,19 +173,19 @@ static void status_json(const struct drfs_facts *f, bool have_newest,
 	printf(",\"problems\":[");
 	for (size_t i = 0; i < n_problems; i++) {
 		printf("%s", i ? "," : "");
-		json_str(stdout, problems[i]);
+		cli_json_str(stdout, problems[i]);
 	}
 	printf("]}\n");
 }
 
-int cmd_status(struct cli *c)
+int cli_cmd_status(struct cli *c)
 {
 	char text[2048], p[3][200];
 	const char *problems[3];
 	size_t n_problems = 0;
 	int64_t max_age = 0, stuck = STUCK_AFTER_DEFAULT;
 	struct timespec newest = { 0 };
-	int e = need_args(c, 1, "MOUNTPOINT|REPO [--json] [--max-age D] "
+	int e = cli_need_args(c, 1, "MOUNTPOINT|REPO [--json] [--max-age D] "
 				"[--stuck-after D]");
 	if (e < 0)
 		return EXIT_USAGE;
@@ -249,7 +249,7 @@ int cmd_status(struct cli *c)
 		printf("repository %s: %" PRIu64 " snapshots\n", f->repo,
 		       f->snapshots);
 		for (size_t i = 0; i < f->n_hosts; i++) {
-			iso_time(&f->hosts[i].time, t);
+			cli_iso_time(&f->hosts[i].time, t);
 			printf("newest of %s: %s (%s)\n", f->hosts[i].host,
 			       f->hosts[i].folder, t);
 		}

@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
 #include "drfs/repair.h"
@@ -15,11 +15,11 @@
 static int open_unsynced(struct cli *c, const char *url, struct drfs_repo **r)
 {
 	struct drfs_repo_opts ro;
-	if (!c->no_encryption && get_password(c, false) < 0)
+	if (!c->no_encryption && cli_get_password(c, false) < 0)
 		return -EINVAL;
-	repo_opts(c, &ro, url);
+	cli_repo_opts(c, &ro, url);
 	ro.no_sync = true;
-	return open_repo_with(c, &ro, r);
+	return cli_open_repo_with(c, &ro, r);
 }
 
 static int repair_index(struct cli *c, const char *url)
@@ -84,8 +84,8 @@ static int repair_snapshots(struct cli *c, const char *url)
 	struct drfs_repair_result res;
 	char why[256] = "";
 	/* a real run rebuilds the cache first (drfs_repair_snapshots) */
-	if ((c->dry_run ? open_repo(c, url, &r) : open_unsynced(c, url, &r)) <
-	    0)
+	if ((c->dry_run ? cli_open_repo(c, url, &r)
+			: open_unsynced(c, url, &r)) < 0)
 		return 1;
 	/* it forgets snapshots and rewrites the index, like a prune */
 	int e = c->dry_run ? 0
@@ -124,7 +124,7 @@ static int repair_snapshots(struct cli *c, const char *url)
 	return 0;
 }
 
-int cmd_repair(struct cli *c)
+int cli_cmd_repair(struct cli *c)
 {
 	if (c->n_args == 2 && strcmp(c->args[0], "index") == 0)
 		return repair_index(c, c->args[1]);

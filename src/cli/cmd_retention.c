@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/fs.h"
 #include "drfs/lock.h"
 #include "drfs/log.h"
@@ -76,7 +76,25 @@ struct verdicts {
 	unsigned group_by;
 	size_t group; /* of the last line printed; SIZE_MAX: none yet */
 	struct drfs_buf *out; /* NULL: stdout; else "out:" lines (a mount) */
+	bool json;            /* elements of a JSON array on stdout */
+	size_t n;             /* verdicts printed */
 };
+
+/* One verdict as an element of the "snapshots" array (docs/json.md). */
+static void verdict_json(struct verdicts *pv, const struct drfs_snap_info *s,
+			 const struct drfs_policy_verdict *v)
+{
+	char hex[DRFS_ID_HEX_LEN + 1], why[128];
+	char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF) +
+	       64];
+	printf("%s{\"id\":\"%s\",\"folder\":\"%s\",\"keep\":%s,"
+	       "\"reasons\":\"%s\",\"group\":", pv->n++ ? "," : "",
+	       drfs_id_hex(&s->id, hex), s->folder, v->keep ? "true" : "false",
+	       v->keep ? drfs_policy_reasons(v->reasons, why) : "");
+	cli_json_str(stdout, drfs_group_format(pv->group_by, &s->snap, g,
+					       sizeof(g)));
+	printf("}");
+}
 
 static void verdict_out(struct verdicts *pv, const char *line)
 {
@@ -93,6 +111,10 @@ static void print_verdict(void *userdata, const struct drfs_snap_info *s,
 	struct verdicts *pv = userdata;
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
 	char line[DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF + 128];
+	if (pv->json) {
+		verdict_json(pv, s, v);
+		return;
+	}
 	if (pv->group_by && v->group != pv->group) {
 		char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX +
 				     DRFS_TAGS_BUF) + 64];
@@ -143,7 +165,7 @@ static int policy_scope(struct cli *c, struct drfs_prune_opts *o,
 	return 0;
 }
 
-void gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
+void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 {
 	char b1[32], b2[32], b3[32], hex[DRFS_ID_HEX_LEN + 1];
 	size_t n = 0;
@@ -330,7 +352,7 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 		out_report(out, "dry run: %zu snapshot(s) kept, %zu removed",
 			   res.kept, res.removed);
 	else {
-		gc_summary(&res.gc, sum, sizeof(sum));
+		cli_gc_summary(&res.gc, sum, sizeof(sum));
 		if (drfs_buf_printf(out, "err:%zu snapshot(s) kept, %zu "
 				    "removed; %s\n", res.kept, res.removed,
 				    sum) < 0)
@@ -380,7 +402,33 @@ static int prune_in_mount(struct cli *c, const char *mp)
 	return e < 0 ? 1 : 0;
 }
 
-int cmd_prune(struct cli *c)
+/*
+ * The rest of prune's or forget's --json document after the verdicts
+ * (closed whatever happened, so that it parses); gc: prune's counts.
+ */
+static void retention_json_end(const struct cli *c, int e,
+			       const struct drfs_prune_result *res, bool gc)
+{
+	(void)c;
+	printf("],\"ok\":%s,\"kept\":%zu,\"removed\":%zu", e < 0 ? "false"
+								: "true",
+	       res->kept, res->removed);
+	if (gc)
+		printf(",\"packs_deleted\":%llu,\"packs_repacked\":%llu,"
+		       "\"packs_written\":%llu,\"packs_waiting\":%llu,"
+		       "\"pack_bytes_before\":%llu,\"pack_bytes_after\":%llu",
+		       (unsigned long long)(c->dry_run ? res->gc.packs_deleted
+						       : res->gc.packs_gone),
+		       (unsigned long long)res->gc.packs_repacked,
+		       (unsigned long long)res->gc.packs_written,
+		       (unsigned long long)(res->gc.packs_deferred +
+					    res->gc.packs_pending),
+		       (unsigned long long)res->gc.pack_bytes_before,
+		       (unsigned long long)res->gc.pack_bytes_after);
+	printf("}\n");
+}
+
+int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy pol;
@@ -390,7 +438,7 @@ int cmd_prune(struct cli *c)
 	struct verdicts pv = { 0 };
 	char b1[32], b2[32];
 
-	if (need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
+	if (cli_need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
 			    "[--keep-within D] [--keep-tag T] [--group-by G] "
@@ -412,8 +460,8 @@ int cmd_prune(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.gc.dry_run = c->dry_run;
-	o.gc.report = c->quiet ? NULL : report_line;
-	if (open_repo(c, c->args[0], &r) < 0)
+	o.gc.report = c->quiet ? NULL : cli_report_line;
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	/*
 	 * Mounted on this machine with this cache: the mount runs it, with
@@ -424,10 +472,22 @@ int cmd_prune(struct cli *c)
 	if (drfs_fs_find_mount(r->repo_id_hex, r->cache_dir, mp,
 			       sizeof(mp)) == 0) {
 		drfs_repo_free(r);
+		if (c->json) {
+			log_err("--json: not for a prune that the mount at "
+				"\"%s\" runs (run it without --json)", mp);
+			return EXIT_USAGE;
+		}
 		return prune_in_mount(c, mp);
+	}
+	if (c->json) {
+		pv.json = true;
+		printf("{\"dry_run\":%s,\"snapshots\":[",
+		       c->dry_run ? "true" : "false");
 	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
+	if (c->json)
+		retention_json_end(c, e, &res, true);
 	fflush(stdout);
 	if (e == -EBUSY) {
 		log_err("repository is locked: %s", res.why);
@@ -438,7 +498,7 @@ int cmd_prune(struct cli *c)
 						       : drfs_strerror(e));
 		return 1;
 	}
-	if (c->quiet)
+	if (c->quiet || c->json)
 		return 0;
 	if (c->dry_run) {
 		fprintf(stderr,
@@ -453,7 +513,7 @@ int cmd_prune(struct cli *c)
 		return 0;
 	}
 	char sum[1024];
-	gc_summary(&res.gc, sum, sizeof(sum));
+	cli_gc_summary(&res.gc, sum, sizeof(sum));
 	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
 		res.removed, sum);
 	if (res.gc.waiting[0])
@@ -489,6 +549,23 @@ static int resolve(struct cli *c, struct drfs_repo *r, int first,
 	return 0;
 }
 
+/* forget SNAPSHOT... --json: each snapshot named and what became of it */
+static void forget_json(const struct cli *c, struct drfs_repo *r,
+			const struct drfs_id *ids, size_t n, int e)
+{
+	char hex[DRFS_ID_HEX_LEN + 1];
+	printf("{\"dry_run\":%s,\"snapshots\":[", c->dry_run ? "true"
+							       : "false");
+	for (size_t i = 0; i < n; i++) {
+		bool held = drfs_hold_check(r, &ids[i]) > 0;
+		printf("%s{\"id\":\"%s\",\"held\":%s,\"forgotten\":%s}",
+		       i ? "," : "", drfs_id_hex(&ids[i], hex),
+		       held ? "true" : "false",
+		       !c->dry_run && e >= 0 ? "true" : "false");
+	}
+	printf("],\"ok\":%s}\n", e >= 0 ? "true" : "false");
+}
+
 /* drfs forget REPO --keep-* ...: the policy, per group, without gc. */
 static int forget_policy(struct cli *c)
 {
@@ -499,16 +576,23 @@ static int forget_policy(struct cli *c)
 	struct drfs_snap_filter f;
 	struct verdicts pv = { 0 };
 
-	if (need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
+	if (cli_need_args(c, 1, "REPO --keep-* N [--group-by G] [--host H] "
 			    "[--path P] [--tag T] [--dry-run]") < 0)
 		return EXIT_USAGE;
 	if (cli_policy(c, &pol) < 0 || policy_scope(c, &o, &f, &pv) < 0)
 		return EXIT_USAGE;
 	o.gc.dry_run = c->dry_run;
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
+	if (c->json) {
+		pv.json = true;
+		printf("{\"dry_run\":%s,\"snapshots\":[",
+		       c->dry_run ? "true" : "false");
+	}
 	int e = drfs_prune(r, &o, &res);
 	drfs_repo_free(r);
+	if (c->json)
+		retention_json_end(c, e, &res, false);
 	fflush(stdout);
 	if (e < 0) {
 		log_err("%s%s", e == -EBUSY ? "repository is locked: " :
@@ -516,7 +600,7 @@ static int forget_policy(struct cli *c)
 			res.why[0] ? res.why : drfs_strerror(e));
 		return 1;
 	}
-	if (!c->quiet)
+	if (!c->quiet && !c->json)
 		fprintf(stderr, "%s%zu snapshot(s) kept, %zu %s; run \"drfs "
 			"prune\" to free their space\n",
 			c->dry_run ? "dry run: " : "", res.kept, res.removed,
@@ -524,7 +608,7 @@ static int forget_policy(struct cli *c)
 	return 0;
 }
 
-int cmd_forget(struct cli *c)
+int cli_cmd_forget(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_lock *lock = NULL;
@@ -536,7 +620,7 @@ int cmd_forget(struct cli *c)
 			      "drfs forget REPO --keep-* N");
 		return EXIT_USAGE;
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	size_t n = (size_t)c->n_args - 1;
 	struct drfs_id *ids = calloc(n, sizeof(*ids));
@@ -549,7 +633,7 @@ int cmd_forget(struct cli *c)
 		log_err("repository is locked: %s", why);
 		goto out;
 	}
-	if (c->dry_run) {
+	if (c->dry_run && !c->json) {
 		for (size_t i = 0; i < n; i++) {
 			int h = drfs_hold_check(r, &ids[i]);
 			printf("%s: %s\n", c->args[i + 1],
@@ -558,7 +642,9 @@ int cmd_forget(struct cli *c)
 		}
 		goto out;
 	}
-	e = drfs_forget(r, ids, n);
+	e = c->dry_run ? 0 : drfs_forget(r, ids, n);
+	if (c->json)
+		forget_json(c, r, ids, n, e);
 	if (e == -EBUSY) {
 		for (size_t i = 0; i < n; i++)
 			if (drfs_hold_check(r, &ids[i]) > 0)
@@ -568,7 +654,7 @@ int cmd_forget(struct cli *c)
 					c->args[i + 1]);
 	} else if (e < 0) {
 		log_err("forget failed: %s", drfs_strerror(e));
-	} else if (!c->quiet) {
+	} else if (!c->quiet && !c->json) {
 		fprintf(stderr, "%zu snapshot(s) forgotten; run \"drfs prune\" "
 				"to free their space\n", n);
 	}
@@ -583,9 +669,9 @@ static int hold_cmd(struct cli *c, bool set)
 {
 	struct drfs_repo *r;
 	struct drfs_id id;
-	if (need_args(c, 2, "REPO SNAPSHOT") < 0)
+	if (cli_need_args(c, 2, "REPO SNAPSHOT") < 0)
 		return EXIT_USAGE;
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	struct drfs_lock *lock = NULL;
 	char why[512] = "";
@@ -611,23 +697,23 @@ static int hold_cmd(struct cli *c, bool set)
 	return e < 0 ? 1 : 0;
 }
 
-int cmd_hold(struct cli *c)
+int cli_cmd_hold(struct cli *c)
 {
 	return hold_cmd(c, true);
 }
 
-int cmd_release(struct cli *c)
+int cli_cmd_release(struct cli *c)
 {
 	return hold_cmd(c, false);
 }
 
-int cmd_policy(struct cli *c)
+int cli_cmd_policy(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct drfs_policy p;
 	char text[256 + DRFS_TAGS_BUF];
 	int e;
-	if (need_args(c, 1, "REPO [--keep-* ...]") < 0)
+	if (cli_need_args(c, 1, "REPO [--keep-* ...]") < 0)
 		return EXIT_USAGE;
 	bool set = have_keep_options(c);
 	if (set) {
@@ -639,7 +725,7 @@ int cmd_policy(struct cli *c)
 			return EXIT_USAGE;
 		}
 	}
-	if (open_repo(c, c->args[0], &r) < 0)
+	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	if (set) {
 		e = drfs_policy_store(r, &p);

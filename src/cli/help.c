@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 
 #define HELP_WIDTH 79
 #define HELP_COL 28 /* where an option's help starts */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/log.h"
 
 void cli_usage_err(const char *cmd, const char *fmt, ...)
@@ -96,7 +96,7 @@ static int set_keep_tag(struct cli *c, const struct cli_opt *o,
 static int set_host(struct cli *c, const struct cli_opt *o, const char *arg)
 {
 	(void)o;
-	if (!arg[0] || strlen(arg) > DRFS_HOST_MAX || !printable(arg))
+	if (!arg[0] || strlen(arg) > DRFS_HOST_MAX || !cli_printable(arg))
 		return -EINVAL;
 	c->host = arg;
 	return 0;
@@ -276,7 +276,7 @@ const struct cli_opt cli_opts_filter[] = {
 };
 
 const struct cli_opt cli_opt_json[] = {
-	CLI_FLAG("json", 0, json, "print JSON on stdout"),
+	CLI_FLAG("json", 0, json, "print one JSON document on stdout (its fields: docs/json.md)"),
 	{ 0 },
 };
 

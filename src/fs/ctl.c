@@ -4,8 +4,9 @@
  * attributes of the mount root (docs/now.md).
  *
  *   setxattr(MP, "user.drfs.snapshot", ARGS)  take a snapshot of now/,
- *       returning once it is durable; ARGS are lines "time=ISO8601" and
- *       "tag=T" (empty: now, no tags)
+ *       returning once it is durable; ARGS are lines "time=ISO8601",
+ *       "tag=T" and "if-changed" (empty: now, no tags, always); with
+ *       if-changed and nothing changed it fails with EALREADY
  *   getxattr(MP, "user.drfs.last-snapshot")   folder of the last snapshot
  *   getxattr(MP, "user.drfs.status")          a few lines of text
  *   getxattr(MP, "user.drfs.unmount-report")  the file where the daemon
@@ -69,8 +70,8 @@ static int is_drfs_mount(const char *mountpoint)
 /* ---- client ------------------------------------------------------------- */
 
 int drfs_fs_snapshot(const char *mountpoint, const char *time,
-		     const char *const *tags, size_t n_tags, char *ret_folder,
-		     size_t len)
+		     bool if_changed, const char *const *tags, size_t n_tags,
+		     char *ret_folder, size_t len)
 {
 	struct drfs_buf args;
 	int e = is_drfs_mount(mountpoint);
@@ -79,6 +80,8 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 	drfs_buf_init(&args, CTL_ARGS_MAX);
 	if (time)
 		e = drfs_buf_printf(&args, "time=%s\n", time);
+	if (e >= 0 && if_changed)
+		e = drfs_buf_printf(&args, "if-changed\n");
 	for (size_t i = 0; e >= 0 && i < n_tags; i++) {
 		if (strchr(tags[i], '\n'))
 			e = -EINVAL;
@@ -93,13 +96,15 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		     args.len, 0) < 0)
 		e = errno == ENOTSUP || errno == ENOENT ? -ENOTCONN : -errno;
 	drfs_buf_release(&args);
-	if (e < 0)
+	if (e < 0 && (e != -EALREADY || !if_changed))
 		return e;
 	ssize_t l = getxattr(mountpoint, CTL_LAST, ret_folder, len - 1);
-	if (l < 0)
+	if (l < 0 && errno == ENODATA && e == -EALREADY)
+		l = 0; /* nothing changed, and no snapshot yet */
+	else if (l < 0)
 		return -errno;
 	ret_folder[l] = 0;
-	return 0;
+	return e == -EALREADY ? 1 : 0;
 }
 
 int drfs_fs_status(const char *mountpoint, char *out, size_t len)
@@ -309,13 +314,15 @@ int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 			    strlen(line + 4) > DRFS_TAG_MAX)
 				return -EINVAL;
 			tags[so.n_tags++] = line + 4;
+		} else if (!strcmp(line, "if-changed")) {
+			so.if_changed = true;
 		} else if (*line) {
 			return -EINVAL;
 		}
 	}
 	so.tags = tags;
 	int e = drfs_now_snapshot(n, &so, folder);
-	return e < 0 ? e : 0;
+	return e < 0 ? e : e == 0 ? -EALREADY : 0;
 }
 
 static void fmt_age(double s, char *out, size_t max)

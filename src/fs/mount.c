@@ -499,12 +499,18 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 			if (nfd > 2)
 				close(nfd);
 		}
-		if (lfd >= 0)
+		if (lfd >= 0) {
 			drfs_log_set_fd(lfd);
+			/* several mounts may share a cache's mount.log */
+			drfs_log_set_stamp(o->mountpoint);
+		}
 		mnt_report(ready_fd, 0);
 		ready_fd = -1;
 	}
 	log_info("mounted \"%s\" on \"%s\"", o->repo.url, o->mountpoint);
+	/* Type=notify: ready only now that the mount is there */
+	if (drfs_sd_notify("READY=1\nSTATUS=mounted") < 0)
+		log_warn("cannot notify systemd ($NOTIFY_SOCKET)");
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
 					       &fs) == 0;
@@ -522,6 +528,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	mount_marker_drop(marker, fs.repo->cache_dir);
+	drfs_sd_notify("STOPPING=1");
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fs.se = NULL;

@@ -8,11 +8,45 @@
  * data regions only (SEEK_DATA/SEEK_HOLE keep holes as holes), chunked on
  * this thread while the writer's workers compress, encrypt and upload.
  *
+ * A dry run (o->dry_run) walks and chunks the same way but hands nothing
+ * to a writer: each blob's id is looked up in the index (and in the set
+ * of blobs this run has already counted), and what is new is counted.
+ * No lock, pack, index object or snapshot is written.
+ *
  * Rooms, over backupint.h: this file (the walk of the directory, its
  * trees, the snapshot), backupfile.c (a file's data through the chunker,
  * extended attributes, the parent's extents, read-ahead across files).
  */
 #include "backupint.h"
+
+/*
+ * Store a blob (its id in *ret): 1 if it is new to the repository, 0 if
+ * it is there already, or a writer failure. In a dry run nothing is
+ * stored: the same answer from the index alone.
+ */
+int bk_put(struct bk *b, enum drfs_blob_type type, const void *p, size_t len,
+	   struct drfs_id *ret)
+{
+	struct drfs_txn *t;
+	if (b->w)
+		return drfs_writer_put_blob(b->w, type, p, len, ret);
+	if (len > DRFS_BLOB_MAX)
+		return -E2BIG;
+	drfs_blob_id(&b->r->keys, p, len, ret);
+	int e = drfs_txn_begin(b->r->index, false, &t);
+	if (e < 0)
+		return e;
+	/* what the writer deduplicates against: not a blob being deleted */
+	e = drfs_repo_blob_doomed(t, ret);
+	drfs_txn_abort(t);
+	if (e == 0)
+		return 0;
+	e = drfs_idset_add(&b->dry, ret);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	b->dry_bytes += len;
+	return 1;
+}
 
 static void report(struct bk *b, const char *name, int e, const char *what)
 {
@@ -247,8 +281,7 @@ static int bk_leave(struct bk *b, struct drfs_stack *w, struct drfs_id *ret)
 	int e = 0;
 	if (d->tree.len == 0) /* empty directory: version only */
 		e = drfs_buf_u8(&d->tree, 1);
-	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, d->tree.p,
-				      d->tree.len, ret);
+	e = e ?: bk_put(b, DRFS_BLOB_TREE, d->tree.p, d->tree.len, ret);
 	if (e < 0)
 		return e;
 	if (w->depth > 1) { /* the root's descriptor is the caller's */
@@ -313,8 +346,7 @@ int bk_excluded(struct bk *b, struct bk_dir *d, const char *name,
 static int bk_empty_tree(struct bk *b, struct drfs_id *ret)
 {
 	static const uint8_t empty[1] = { 1 };
-	return drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, empty, sizeof(empty),
-				    ret);
+	return bk_put(b, DRFS_BLOB_TREE, empty, sizeof(empty), ret);
 }
 
 /*
@@ -500,8 +532,7 @@ static int backup_root_meta(struct bk *b, int fd, const struct drfs_id *root,
 	drfs_buf_init(&tree, DRFS_BLOB_MAX);
 	drfs_tree_enc_init(&enc, &tree);
 	e = drfs_tree_enc_add(&enc, &n, xv.v, xv.n, NULL, 0);
-	e = e ?: drfs_writer_put_blob(b->w, DRFS_BLOB_TREE, tree.p, tree.len,
-				      ret);
+	e = e ?: bk_put(b, DRFS_BLOB_TREE, tree.p, tree.len, ret);
 	drfs_tree_enc_release(&enc);
 	drfs_buf_release(&tree);
 	bk_xattr_vec_free(&xv);
@@ -537,7 +568,9 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	b.snap = snap;
 	/* a shared lock: prune (exclusive) must not run while we write */
 	char why[256] = "";
-	e = drfs_lock_acquire(r, false, &lock, why, sizeof(why));
+	/* a dry run writes nothing, not even a lock */
+	e = o->dry_run ? 0
+		       : drfs_lock_acquire(r, false, &lock, why, sizeof(why));
 	if (e == -EBUSY && why[0])
 		drfs_repo_set_last_error("repository is locked: %s", why);
 	else if (e < 0)
@@ -595,18 +628,20 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		e = -ENOMEM;
 		goto out;
 	}
-	e = drfs_writer_new(r, &b.w);
+	e = o->dry_run ? 0 : drfs_writer_new(r, &b.w);
 	if (e < 0)
 		goto out;
 	e = backup_walk(&b, fd, parent ? &parent->snap.root : NULL,
 			&snap->root);
 	e = e ?: backup_root_meta(&b, fd, &snap->root, &snap->meta);
 	/* the old copies this snapshot deduplicated against (verification.md) */
-	e = e ?: drfs_writer_guard(b.w, o->report, o->report_data,
-				   &ret->guard);
-	e = e ?: drfs_writer_flush(b.w);
+	if (b.w) {
+		e = e ?: drfs_writer_guard(b.w, o->report, o->report_data,
+					   &ret->guard);
+		e = e ?: drfs_writer_flush(b.w);
+	}
 	if (e < 0) {
-		if (drfs_writer_error(b.w))
+		if (b.w && drfs_writer_error(b.w))
 			drfs_repo_set_last_error("%s", drfs_writer_error(b.w));
 		goto out;
 	}
@@ -622,6 +657,14 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		memcpy(ret->folder, latest->folder, sizeof(ret->folder));
 		goto out;
 	}
+	if (o->dry_run) {
+		/* what would have been written; no id, no folder */
+		snap->added_bytes = b.dry_bytes;
+		snap->added_blobs = b.dry.n + b.dry.has_zero;
+		ret->snap = *snap;
+		ret->errors = b.errors;
+		goto out;
+	}
 	struct drfs_writer_stats ws;
 	drfs_writer_get_stats(b.w, &ws);
 	snap->added_bytes = ws.bytes_stored;
@@ -635,6 +678,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	memcpy(ret->folder, snap->name, sizeof(ret->folder));
 out:
 	drfs_writer_free(b.w);
+	drfs_idset_free(&b.dry);
 	drfs_lock_release(lock);
 	free(b.win);
 	free(all);

@@ -16,7 +16,7 @@ static int emit_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct emit_ctx *c = ud;
 	struct drfs_id id;
-	int e = drfs_writer_put_blob(c->b->w, DRFS_BLOB_DATA, p, len, &id);
+	int e = bk_put(c->b, DRFS_BLOB_DATA, p, len, &id);
 	if (e > 0 && c->b->o->progress)
 		c->b->o->progress->bytes_new += len;
 	e = e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);

@@ -24,7 +24,9 @@
 
 struct bk {
 	struct drfs_repo *r;
-	struct drfs_writer *w;
+	struct drfs_writer *w;           /* NULL in a dry run */
+	struct drfs_idset dry;           /* a dry run: the new blobs seen */
+	uint64_t dry_bytes;              /* ... and their raw bytes */
 	const struct drfs_backup_opts *o;
 	uint8_t *win;
 	size_t win_cap;
@@ -107,6 +109,9 @@ int bk_read_file(struct bk *b, int dirfd, const char *name,
 		 const struct stat *st, struct drfs_extent_vec *x,
 		 uint64_t *size, bool *fatal);
 int bk_cmp_str(const void *a, const void *b);
+/* A blob into the writer, or (dry run) looked up: 1 new, 0 known, < 0. */
+int bk_put(struct bk *b, enum drfs_blob_type type, const void *p, size_t len,
+	   struct drfs_id *ret);
 void bk_xattr_vec_free(struct xattr_vec *xv);
 int bk_read_xattrs(int dirfd, const char *name, struct xattr_vec *xv);
 bool bk_parent_extents_ok(struct bk *b, struct drfs_node *pn,

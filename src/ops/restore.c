@@ -80,7 +80,7 @@ void rst_failed(struct rs *s, const char *path, int e, const char *what)
 		rst_problem(s, path, e, what);
 }
 
-static void kept(struct rs *s)
+void rst_kept(struct rs *s)
 {
 	if (s->o->progress)
 		s->o->progress->kept++;
@@ -102,7 +102,7 @@ static int push_link(struct rs *s, const char *path, uint64_t group,
 }
 
 static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
-			 int fd)
+			 int fd, bool on_way)
 {
 	struct dir_meta d;
 	struct stat st;
@@ -121,6 +121,7 @@ static int push_dir_meta(struct rs *s, const char *path, struct drfs_node *n,
 	}
 	d.dev = st.st_dev;
 	d.ino = st.st_ino;
+	d.on_way = on_way;
 	s->dirs[s->n_dirs++] = d;
 	return 0;
 }
@@ -169,26 +170,17 @@ static bool same_special(int dir, const char *name, const struct drfs_node *n,
 	return true;
 }
 
-enum act {
-	A_CREATE,    /* nothing there (any more) */
-	A_ENTER,     /* an existing directory: restore into it */
-	A_ENTER_KEEP, /* ... and leave its own metadata */
-	A_REWRITE,   /* an existing file: rewrite it */
-	A_IF_CHANGED, /* ... unless its content matches */
-	A_META,      /* an equal symlink/special: set metadata only */
-	A_REPLACE,   /* an existing symlink/special: remove, create */
-	A_SKIP,      /* leave it (counted as kept) */
-	A_CONFLICT,  /* of another kind, left (reported) */
-};
 
 /* What to do with the existing entry st at name in dir, for node n. */
-static int decide(struct rs *s, int dir, const char *name,
-		  struct drfs_node *n, const struct stat *st)
+int rst_decide(struct rs *s, int dir, const char *name, struct drfs_node *n,
+	       const struct stat *st)
 {
 	enum drfs_overwrite ow = s->o->overwrite;
 	mode_t have = st->st_mode & S_IFMT, want = n->mode & S_IFMT;
 	if (have != want) {
 		if (ow == DRFS_OVERWRITE_REPLACE && have != S_IFDIR) {
+			if (s->o->dry_run)
+				return A_REPLACE;
 			if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
 				return -errno;
 			return A_CREATE;
@@ -240,7 +232,7 @@ static int decide(struct rs *s, int dir, const char *name,
  * in a directory this restore created (fresh).
  */
 static int enter_dir(struct rs *s, int dir, const char *name,
-		     struct drfs_node *n, int act, bool fresh)
+		     struct drfs_node *n, int act, bool fresh, int sel)
 {
 	const char *path = s->w.path;
 	int e;
@@ -254,8 +246,11 @@ static int enter_dir(struct rs *s, int dir, const char *name,
 	if (fd < 0)
 		return errno == ENOTDIR || errno == ELOOP ? -ESTALE
 							  : -errno;
-	if (act != A_ENTER_KEEP) {
-		e = push_dir_meta(s, path, n, fd);
+	/* a directory only on the way to --include matches: its metadata
+	 * only if this restore made it */
+	if (act != A_ENTER_KEEP && (sel != RST_SEL_WAY || act == A_CREATE)) {
+		e = push_dir_meta(s, path, n, fd,
+				  sel == RST_SEL_WAY && act == A_CREATE);
 		if (e < 0) {
 			close(fd);
 			return e;
@@ -370,6 +365,11 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	struct stat st;
 	int act = A_CREATE, e;
 
+	if (s->o->dry_run)
+		return rst_plan_entry(s, dir, n);
+	int sel = rst_selected(s->o, path, name, type == S_IFDIR);
+	if (sel == RST_SEL_NO)
+		return 0;
 	if (!admit(s, n, &first, &member, &e))
 		return e;
 	/* in a directory this restore created, only a racer adds entries:
@@ -377,7 +377,7 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	if (!fresh) {
 	look:
 		if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			act = decide(s, dir, name, n, &st);
+			act = rst_decide(s, dir, name, n, &st);
 		else if (errno != ENOENT)
 			return -errno;
 		else
@@ -388,11 +388,11 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 	if (act == A_CONFLICT)
 		return 1; /* reported */
 	if (act == A_SKIP) {
-		kept(s);
+		rst_kept(s);
 		return 0;
 	}
 	if (act == A_META)
-		kept(s);
+		rst_kept(s);
 	if (member)
 		return push_link(s, path, n->ino, act != A_CREATE);
 	if (act == A_REPLACE) {
@@ -406,7 +406,7 @@ static int restore_entry(struct rs *s, int dir, struct drfs_node *n)
 				      : act == A_IF_CHANGED ? H_IF_CHANGED
 							    : H_REWRITE,
 				      &st, first);
-	e = type == S_IFDIR ? enter_dir(s, dir, name, n, act, fresh)
+	e = type == S_IFDIR ? enter_dir(s, dir, name, n, act, fresh, sel)
 			    : make_special(s, dir, name, n, act, fresh);
 	if (e == AGAIN) {
 		fresh = false;
@@ -429,7 +429,7 @@ static bool stopped(struct rs *s)
 }
 
 /* fresh: the target was created empty by this restore. */
-static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
+int rst_walk(struct rs *s, const struct drfs_id *root, bool fresh)
 {
 	struct drfs_treewalk *w = &s->w;
 	struct drfs_node n;
@@ -472,7 +472,9 @@ static int walk(struct rs *s, const struct drfs_id *root, bool fresh)
 			continue;
 		}
 		int dir = drfs_treewalk_fd(w);
-		if (dir < 0) {
+		if (dir == -ENOENT && s->o->dry_run)
+			dir = -1; /* a directory the restore would create */
+		else if (dir < 0) {
 			drfs_treewalk_unjoin(w);
 			rst_failed(s, w->path, dir, "cannot open");
 			drfs_treewalk_pop(w);
@@ -590,6 +592,15 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 		s.only = sel.meta_name;
 		s.only_len = sel.meta_name_len;
 	}
+	if (o->progress)
+		o->progress->bytes_total = si.snap.bytes;
+	if (o->dry_run) {
+		/* the target as it is, if it is there; nothing is made */
+		s.root = open(o->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s.root < 0 && errno != ENOENT)
+			return -errno;
+		return rst_dry_run(&s, &sel.tree);
+	}
 	if (mkdir(o->target, 0700) < 0) {
 		if (errno != EEXIST)
 			return -errno;
@@ -616,7 +627,7 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 	for (int i = 0; i < want; i++)
 		if (pthread_create(&th[nth], NULL, rst_worker_main, &s) == 0)
 			nth++;
-	e = nth ? walk(&s, &sel.tree, !existed) : -EAGAIN;
+	e = nth ? rst_walk(&s, &sel.tree, !existed) : -EAGAIN;
 	drfs_treewalk_release(&s.w);
 	pthread_mutex_lock(&s.lock);
 	s.done = true;

@@ -55,7 +55,22 @@ struct dir_meta {
 	struct meta m;
 	dev_t dev;
 	ino_t ino;
+	bool on_way;    /* made only on the way to --include matches */
 };
+
+/* What restore_entry does with an entry already in the target. */
+enum act {
+	A_CREATE,    /* nothing there (any more) */
+	A_ENTER,     /* an existing directory: restore into it */
+	A_ENTER_KEEP, /* ... and leave its own metadata */
+	A_REWRITE,   /* an existing file: rewrite it */
+	A_IF_CHANGED, /* ... unless its content matches */
+	A_META,      /* an equal symlink/special: set metadata only */
+	A_REPLACE,   /* an existing symlink/special: remove, create */
+	A_SKIP,      /* leave it (counted as kept) */
+	A_CONFLICT,  /* of another kind, left (reported) */
+};
+
 
 struct link_job {
 	char *path;     /* to create */
@@ -98,6 +113,26 @@ struct rs {
 };
 
 /* ---- restore.c ----------------------------------------------------------- */
+void rst_kept(struct rs *s);
+/* What to do (A_*) with the existing entry st at name in dir, for n. */
+int rst_decide(struct rs *s, int dir, const char *name, struct drfs_node *n,
+	       const struct stat *st);
+/* fresh: the target was created empty by this restore. */
+int rst_walk(struct rs *s, const struct drfs_id *root, bool fresh);
+/* ---- restoreplan.c: --include/--exclude, and --dry-run ------------------- */
+enum { RST_SEL_NO, RST_SEL_YES, RST_SEL_WAY };
+/*
+ * The entry at path (last component name) against o->include and
+ * o->exclude: RST_SEL_NO not restored (nor its subtree), RST_SEL_YES
+ * restored, RST_SEL_WAY a directory entered only because an --include
+ * match may be below it.
+ */
+int rst_selected(const struct drfs_restore_opts *o, const char *path,
+		 const char *name, bool is_dir);
+/* A dry run's restore_entry: what it would do, said through o->plan. */
+int rst_plan_entry(struct rs *s, int dir, struct drfs_node *n);
+/* drfs_restore of a dry run: the walk alone, on this thread. */
+int rst_dry_run(struct rs *s, const struct drfs_id *root);
 void rst_problem(struct rs *s, const char *path, int e, const char *what);
 void rst_problem_msg(struct rs *s, const char *path, const char *what);
 void rst_failed(struct rs *s, const char *path, int e, const char *what);

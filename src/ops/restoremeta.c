@@ -288,11 +288,33 @@ void rst_make_links(struct rs *s)
 	}
 }
 
+/*
+ * A directory made only on the way to --include matches: removed if it
+ * stayed empty (and is still the one made). true if it is gone.
+ */
+static bool remove_if_empty(struct rs *s, const struct dir_meta *d)
+{
+	const char *name;
+	struct stat st;
+	char *path = strdup(d->path);
+	int dir = path ? rst_open_parent(s, path, &name) : -ENOMEM;
+	bool gone = dir >= 0 &&
+		    fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == d->dev && st.st_ino == d->ino &&
+		    unlinkat(dir, name, AT_REMOVEDIR) == 0;
+	if (dir >= 0)
+		close(dir);
+	free(path);
+	return gone;
+}
+
 void rst_set_dirs_meta(struct rs *s)
 {
 	for (size_t i = s->n_dirs; i-- > 0;) {
 		struct dir_meta *d = &s->dirs[i];
 		struct stat st;
+		if (d->on_way && remove_if_empty(s, d))
+			goto next;
 		int e, fd = drfs_open_beneath(s->root, d->path,
 					      O_RDONLY | O_DIRECTORY, 0);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != d->dev ||
@@ -308,6 +330,7 @@ void rst_set_dirs_meta(struct rs *s)
 			rst_problem(s, d->path, e, "cannot set metadata");
 		if (fd >= 0)
 			close(fd);
+	next:
 		free(d->path);
 		free(d->m.xattrs);
 	}

@@ -270,6 +270,7 @@ struct key_search {
 	const char *pass;
 	bool want_encrypted; /* key files of the other mode are skipped */
 	struct drfs_keys *keys;
+	char *name;  /* the one that opened (DRFS_OBJECT_NAME_MAX bytes) */
 	int found;   /* 1 once a key opened */
 	int result;  /* best error so far */
 	int seen;
@@ -304,6 +305,8 @@ static int try_key(const char *name, uint64_t size, void *userdata)
 	drfs_buf_release(&b);
 	if (r >= 0) {
 		ks->found = 1;
+		if (ks->name)
+			snprintf(ks->name, DRFS_OBJECT_NAME_MAX, "%s", name);
 		return 0;
 	}
 	/* prefer telling "wrong passphrase" over "garbage key file" */
@@ -536,7 +539,7 @@ static int open_config(struct drfs_repo *r, const struct drfs_repo_opts *o)
 	}
 	struct key_search ks = { .be = r->be, .pass = o->password,
 				 .want_encrypted = !o->no_encryption,
-				 .keys = &r->keys };
+				 .keys = &r->keys, .name = r->key_name };
 	e = drfs_backend_list(r->be, "keys/", try_key, &ks);
 	if (e < 0) {
 		e = repo_fail(e, "cannot list keys of \"%s\": %s",

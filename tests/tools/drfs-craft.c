@@ -29,7 +29,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "drfs/cliint.h"
+#include "cliint.h"
 #include "drfs/format.h"
 #include "drfs/log.h"
 #include "drfs/repo.h"
@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: bad --time\n", prog);
 		return 2;
 	}
-	if (open_repo(&c, url, &r) < 0)
+	if (cli_open_repo(&c, url, &r) < 0)
 		return 1;
 	if (c.password) {
 		explicit_bzero(c.password, strlen(c.password));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cliint.h - what command implementations (src/cli/cmd_*.c) share with the
- * command table in cli.c: the parsed command line and a few helpers.
+ * command table in cli.c: the parsed command line, the option tables and
+ * the helpers of common.c. Private to src/cli (and tests/tools/drfs-craft).
  */
 #ifndef DRFS_CLIINT_H
 #define DRFS_CLIINT_H
@@ -34,6 +35,8 @@ struct cli {
 	const char *tags[DRFS_TAGS_MAX];
 	size_t n_tags;
 	bool json;
+	bool utc;      /* snapshots: no local-time column */
+	bool progress; /* backup, restore: a progress line also off a tty */
 	bool read_data;
 	const char *read_subset;
 	bool no_encryption;  /* --no-encryption: no passphrase is used */
@@ -48,6 +51,7 @@ struct cli {
 	bool no_parent;
 	/* backup: what is left out */
 	struct drfs_excludes excludes; /* --exclude, --exclude-file */
+	struct drfs_excludes includes; /* restore --include */
 	bool exclude_caches;
 	bool one_file_system;
 	bool skip_if_unchanged;
@@ -86,6 +90,7 @@ struct cli {
 	const char *replica_region;   /* --replica-region R */
 	const char *replica_profile;  /* --replica-profile NAME */
 	const char *password_file2;   /* --password-file2: copy's DST */
+	const char *new_password_file; /* key add|passwd */
 	const char *sample;           /* --sample PERCENT (drill) */
 	const char *seed;             /* --seed N (drill --sample) */
 	const char *overwrite;        /* --overwrite MODE (restore) */
@@ -205,29 +210,47 @@ void cli_help_all(FILE *f, const struct cli_cmd *cmds, size_t n);
 /* `drfs help CMD`, `drfs CMD --help`. */
 void cli_help_cmd(FILE *f, const struct cli_cmd *cmd);
 
-/* Print one "drfs: ..." line on stderr (a drfs_report_fn). */
-void report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
+/* Messages kept for a --json document (at most CLI_MSGS_MAX). */
+#define CLI_MSGS_MAX 4096
+struct cli_msgs {
+	char **v;
+	size_t n, cap;
+	size_t dropped; /* past CLI_MSGS_MAX (or out of memory) */
+};
+/*
+ * Print one "drfs: ..." line on stderr (a drfs_report_fn); userdata NULL
+ * or a struct cli_msgs that also keeps it (thread-safe).
+ */
+void cli_report_line(void *userdata, const char *fmt, ...) _printf_(2, 3);
+/* The messages as a JSON array of strings. */
+void cli_msgs_json(FILE *f, const struct cli_msgs *m);
+void cli_msgs_release(struct cli_msgs *m);
 /*
  * Fill c->password, unless it is set, from DRFS_PASSWORD (taken out of the
- * environment as take_env_secret does), the password file or the
+ * environment as cli_take_env_secret does), the password file or the
  * terminal; none without any.
  */
-int get_password(struct cli *c, bool confirm);
+int cli_get_password(struct cli *c, bool confirm);
+/*
+ * A line from fd (without echo on a terminal, after prompt), in secret
+ * memory; NULL without memory.
+ */
+char *cli_read_secret(int fd, const char *prompt);
 /* The first line of file, in secret memory; logs why it cannot. */
-int read_secret_file(const char *file, char **ret);
+int cli_read_secret_file(const char *file, char **ret);
 /*
  * Move environment variable name into secret memory (*ret, untouched when
  * it is not set), overwrite its value in place and unset it.
  */
-int take_env_secret(const char *name, char **ret);
+int cli_take_env_secret(const char *name, char **ret);
 /* drfs_secret_free(*s) and *s = NULL. */
-void drop_secret(char **s);
-void repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
+void cli_drop_secret(char **s);
+void cli_repo_opts(struct cli *c, struct drfs_repo_opts *o, const char *url);
 /*
  * Open REPO, printing a clear error on failure; c->password is dropped
  * once the repository is open (or could not be).
  */
-int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
+int cli_open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
 /*
  * A shared lock for a command that reads (DRFS_ROLE_READER) or writes a
  * repository, then the cache synced under it (a prune may have finished
@@ -238,53 +261,73 @@ int open_repo(struct cli *c, const char *url, struct drfs_repo **ret);
  */
 int cli_lock(struct drfs_repo *r, enum drfs_lock_role role,
 	     struct drfs_lock **ret);
+/* The same with a full sync (drfs_repo_sync) when full. */
+int cli_lock_sync(struct drfs_repo *r, enum drfs_lock_role role, bool full,
+		  struct drfs_lock **ret);
 /* "3 packs deleted, 1 repacked, 30 MiB -> 15 MiB; ..." of a gc. */
 struct drfs_gc_result;
-void gc_summary(const struct drfs_gc_result *res, char *out, size_t len);
-/* The same with options the caller filled (repo_opts and more). */
-int open_repo_with(struct cli *c, struct drfs_repo_opts *o,
-		   struct drfs_repo **ret);
+void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len);
+/* The same with options the caller filled (cli_repo_opts and more). */
+int cli_open_repo_with(struct cli *c, struct drfs_repo_opts *o,
+		       struct drfs_repo **ret);
 /* -EINVAL and a usage line unless exactly n positional arguments. */
-int need_args(struct cli *c, int n, const char *usage);
-void json_str(FILE *f, const char *s);
+int cli_need_args(struct cli *c, int n, const char *usage);
+void cli_json_str(FILE *f, const char *s);
 /*
  * Warn (stderr) about snapshots gone without a forget record and refused
  * records (drfs_repo_snapshot_audit); only rollbacks with rollback_only.
  */
-void warn_vanished(struct drfs_repo *r, bool rollback_only);
+void cli_warn_vanished(struct drfs_repo *r, bool rollback_only);
 /* "2026-11-21T14:30:05.123456789Z" */
-void iso_time(const struct timespec *t, char out[48]);
+void cli_iso_time(const struct timespec *t, char out[48]);
+
+/* src/cli/cmd_repo.c: the commands on a repository without FUSE */
+int cli_cmd_init(struct cli *c);
+int cli_cmd_backup(struct cli *c);
+/* --verify-budget SIZE, or the default (backup, mount): -EINVAL said */
+int cli_verify_budget(struct cli *c, uint64_t *ret);
+int cli_cmd_snapshots(struct cli *c);
+int cli_cmd_restore(struct cli *c);
+int cli_cmd_check(struct cli *c);
+int cli_cmd_stats(struct cli *c);
+
+/* src/cli/cmd_key.c: key list|add|remove|passwd */
+int cli_cmd_key(struct cli *c);
+
+/* src/cli/cmd_mount.c */
+int cli_cmd_mount(struct cli *c);
+int cli_cmd_umount(struct cli *c);
 
 /* src/cli/cmd_retention.c */
 struct drfs_policy;
 /* The --keep-* options as a policy; -EINVAL (after a message) if invalid. */
 int cli_policy(const struct cli *c, struct drfs_policy *p);
-int cmd_prune(struct cli *c);
+int cli_cmd_prune(struct cli *c);
 /* The mount's prune hook (struct drfs_mount_retention.prune). */
 int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 		    size_t args_len, const struct drfs_id *roots,
 		    size_t n_roots, struct drfs_buf *out);
-int cmd_forget(struct cli *c);
-int cmd_hold(struct cli *c);
-int cmd_release(struct cli *c);
-int cmd_policy(struct cli *c);
+int cli_cmd_forget(struct cli *c);
+int cli_cmd_hold(struct cli *c);
+int cli_cmd_release(struct cli *c);
+int cli_cmd_policy(struct cli *c);
 
 /* src/cli/cmd_repair.c: repair index, repair snapshots */
-int cmd_repair(struct cli *c);
+int cli_cmd_repair(struct cli *c);
 
 /* src/cli/cmd_now.c: talk to a mount daemon */
-int cmd_snapshot(struct cli *c);
-int cmd_status(struct cli *c);
-int cmd_metrics(struct cli *c);
+int cli_cmd_snapshot(struct cli *c);
+int cli_cmd_status(struct cli *c); /* cmd_facts.c */
+int cli_cmd_metrics(struct cli *c);
 struct drfs_facts;
 /* drfs_stats() into the have_stats figures of f (the mount's hook). */
 int cli_facts_stats(struct drfs_repo *r, struct drfs_facts *f);
 
 /* src/cli/cmd_dr.c */
-int cmd_drill(struct cli *c);
-int cmd_copy(struct cli *c);
-int cmd_lock_extend(struct cli *c);
-int cmd_mirror(struct cli *c);
+int cli_cmd_drill(struct cli *c);
+int cli_cmd_copy(struct cli *c);
+int cli_cmd_lock_extend(struct cli *c);
+int cli_cmd_mirror(struct cli *c);
 /*
  * With --replica: which sides hold a snapshot, as a bit mask: 1 the
  * primary has its object, 2 the replica has it and all it references,
@@ -296,8 +339,8 @@ int cmd_mirror(struct cli *c);
  * falls back to the newest complete one (with a warning). Fills out with
  * its hex id; errors are logged.
  */
-int trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
-		     char out[DRFS_ID_HEX_LEN + 1]);
+int cli_trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
+			 char out[DRFS_ID_HEX_LEN + 1]);
 /*
  * The snapshot spec names for c ("latest": the newest of --host, by
  * default this machine, with --path and --tag if given); errors are
@@ -308,21 +351,21 @@ int cli_find_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 /* What "latest" means for c: --host (else this machine), --path, --tag. */
 void cli_latest_filter(const struct cli *c, struct drfs_snap_filter *f);
 /* Whether s has no control characters (safe to print). */
-bool printable(const char *s);
+bool cli_printable(const char *s);
 
-int snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
+int cli_snapshot_sides(struct drfs_repo *r, const struct drfs_snap_info *si);
 /*
  * Say whether the credentials be was opened with can overwrite objects
  * (drfs_backend_probe_overwrite; each side of a replica): a warning when
  * they can, one line (unless -q) when they cannot; nothing for backends
  * without the probe (a local directory).
  */
-void report_create_only(struct cli *c, struct drfs_backend *be);
+void cli_report_create_only(struct cli *c, struct drfs_backend *be);
 /*
  * With S3 Object Lock on the bucket: how many snapshots are protected (every
  * object they need retained beyond now), and a warning naming the oldest
  * and newest that are not (drfs_lock_audit); nothing without Object Lock.
  */
-void report_lock(struct cli *c, struct drfs_repo *r);
+void cli_report_lock(struct cli *c, struct drfs_repo *r);
 
 #endif

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# cli_install: `meson install` (into a DESTDIR) puts in place the drfs
+# binary under test, the systemd units naming the binary by its installed
+# path (the configured prefix and bindir, not a path written into them),
+# drfs(1) with a section per command of the binary's help and each of its
+# options, and a bash completion that offers every command and each
+# command's options; `systemd-analyze verify` accepts the installed units
+# (where it is installed).
+. "$(dirname "$0")/lib.sh"
+
+R=$T/root
+meson install -C "$DRFS_BUILD" --destdir "$R" --no-rebuild >"$T/install.log" 2>&1 ||
+	{ cat "$T/install.log" >&2; fail "meson install failed"; }
+opt() { meson introspect "$DRFS_BUILD" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == sys.argv[1]][0])' "$1"; }
+prefix=$(opt prefix)
+bindir=$(opt bindir)
+mandir=$(opt mandir)
+datadir=$(opt datadir)
+case $bindir in /*) bin=$bindir/drfs ;; *) bin=$prefix/$bindir/drfs ;; esac
+case $mandir in /*) ;; *) mandir=$prefix/$mandir ;; esac
+case $datadir in /*) ;; *) datadir=$prefix/$datadir ;; esac
+units=$R$prefix/lib/systemd/system
+
+cmp -s "$DRFS" "$R$bin" || fail "the installed $bin is not the drfs under test"
+info "binary: $bin"
+
+# the units: every one there, each drfs it runs the installed one
+for u in drfs-mount@.service drfs-backup@.service drfs-backup@.timer \
+	drfs-prune@.service drfs-prune@.timer \
+	drfs-drill@.service drfs-drill@.timer drfs-mirror@.service drfs-mirror@.timer; do
+	[ -f "$units/$u" ] || fail "unit $u not installed in $prefix/lib/systemd/system"
+done
+! grep -l '@BINDIR@' "$units"/* || fail "a unit still holds @BINDIR@"
+grep -ho '[^ =]*/drfs ' "$units"/*.service | sort -u >"$T/paths"
+[ "$(cat "$T/paths")" = "$bin " ] ||
+	fail "the units run $(tr '\n' ' ' <"$T/paths"), want only $bin"
+info "units: each runs $bin"
+
+# options CMD — the long options drfs help CMD lists, one a line
+options() { "$DRFS" help "$1" | sed -n '/^options:/,/^$/p' |
+	{ grep -o -- '^  *\(-[a-zA-Z], \)\{0,1\}--[a-z0-9-]*' || true; } | grep -o -- '--[a-z0-9-]*' || true; }
+# drfs(1): a section per command, each option of the command in it
+man=$R$mandir/man1/drfs.1
+[ -f "$man" ] || fail "drfs.1 not installed in $mandir/man1"
+MANWIDTH=200 man -l "$man" >"$T/man.txt" 2>"$T/man.err" ||
+	{ cat "$T/man.err" >&2; fail "man cannot render drfs.1"; }
+cmds=$("$DRFS" help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 && $1 != "commands:" { print $1 }')
+[ "$(echo "$cmds" | wc -l)" -ge 20 ] || fail "drfs help lists too few commands"
+for c in $cmds; do
+	grep -q "^COMMAND: ${c^^}$" "$T/man.txt" || fail "drfs(1) has no section for $c"
+	while read -r o; do
+		sed -n "/^COMMAND: ${c^^}$/,/^COMMAND: /p" "$T/man.txt" | grep -q -- " $o" ||
+			fail "drfs(1), section $c, lacks $o"
+	done < <(options "$c")
+done
+info "drfs(1): a section per command with its options"
+
+# bash completion: commands, then each command's options
+comp=$R$datadir/bash-completion/completions/drfs
+[ -f "$comp" ] || fail "bash completion not installed in $datadir/bash-completion/completions"
+complete_words() { # WORDS... — what the completion offers for the last word
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _drfs; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$comp" "$@"
+}
+for c in $cmds; do
+	complete_words drfs "${c:0:3}" | grep -qx "$c" || fail "completion of \"${c:0:3}\" lacks $c"
+	while read -r o; do
+		complete_words drfs "$c" "${o:0:4}" | grep -qx -- "$o" ||
+			fail "completion of \"drfs $c ${o:0:4}\" lacks $o"
+	done < <(options "$c")
+done
+complete_words drfs backup --cache | grep -qx -- --cache-dir || fail "completion lacks the global --cache-dir"
+info "bash completion: every command and each command's options"
+
+if command -v systemd-analyze >/dev/null; then
+	# verify where the units will run the binary: the DESTDIR's copy
+	mkdir -p "$T/verify"
+	cp "$units"/* "$T/verify/"
+	sed -i "s|$bin|$R$bin|g" "$T/verify"/*.service
+	(cd "$T/verify" && systemd-analyze verify drfs-mount@t.service \
+		drfs-backup@t.service drfs-backup@t.timer drfs-prune@t.service \
+		drfs-prune@t.timer drfs-drill@t.service drfs-drill@t.timer \
+		drfs-mirror@t.service drfs-mirror@t.timer) >"$T/verify.out" 2>&1 ||
+		{ cat "$T/verify.out" >&2; fail "systemd-analyze verify rejects the installed units"; }
+	info "systemd-analyze verify: the installed units pass"
+	# the hardened backup unit: exposure at most 5 (docs/disaster-recovery.md)
+	score=$(cd "$T/verify" && systemd-analyze security --offline=yes \
+		drfs-backup@t.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	[ -n "$score" ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) <= 5)" "$score" ||
+		fail "systemd-analyze security rates drfs-backup@ \"$score\", want <= 5"
+	info "systemd-analyze security: drfs-backup@ exposure $score"
+else
+	info "no systemd-analyze here: units not verified"
+fi
+info "ok"

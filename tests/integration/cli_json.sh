@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# cli_json: every command that takes --json prints one JSON document on
+# stdout that parses and matches the schema docs/json.md documents for it
+# (read from its tables here: each field there, of its type, and no field
+# that is not there); a command that does not report refuses --json.
+. "$(dirname "$0")/lib.sh"
+
+make_repo
+drfs init "$REPO" >/dev/null 2>&1 || fail "init failed"
+S=$T/src
+mkdir -p "$S/d"
+head -c 200000 /dev/urandom >"$S/a"
+printf 'caf\xe9 latin-1\n' >"$S/b"
+printf 'x' >"$S/$(printf 'bad\xffname')"
+echo c >"$S/d/c"
+
+# json_check CMD-NAME — the document in $T/last.out against docs/json.md's
+# tables for "drfs CMD-NAME"
+json_check() {
+	python3 - "$DRFS_SRC/docs/json.md" "$1" "$T/last.out" <<'EOF' ||
+import json, re, sys
+doc, cmd, out = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(doc, encoding='utf-8').read()
+m = re.search(r'^## drfs ' + re.escape(cmd) + r'\n(.*?)(?=^## |\Z)', text,
+              re.M | re.S)
+assert m, 'docs/json.md has no section "## drfs %s"' % cmd
+section = m.group(1)
+# the tables of the section: the first is the document's (or its array
+# elements'), a second one the elements of its array field
+tables = []
+for t in re.findall(r'((?:^\|.*\|\n)+)', section, re.M):
+    rows = [r for r in t.strip().split('\n')[2:]]
+    fields = {}
+    for r in rows:
+        cells = [c.strip() for c in r.strip('|').split('|')]
+        fields[cells[0]] = cells[1]
+    tables.append(fields)
+assert tables, 'no table for %s' % cmd
+types = {'string': str, 'integer': int, 'number': (int, float),
+         'boolean': bool, 'array': list, 'object': dict}
+raw = open(out, encoding='utf-8').read()
+assert raw.endswith('\n') and raw.count('\n') == 1, \
+    'not one document on one line: %r' % raw[:200]
+v = json.loads(raw)
+
+def check(obj, fields, where):
+    assert isinstance(obj, dict), '%s: not an object' % where
+    for k in obj:
+        assert k in fields, '%s: field "%s" is not documented' % (where, k)
+    for k, t in fields.items():
+        optional = 'optional' in t
+        if k not in obj:
+            assert optional, '%s: documented field "%s" missing' % (where, k)
+            continue
+        want = types[t.split(',')[0].strip()]
+        val = obj[k]
+        ok = isinstance(val, want) and not (
+            want in (int, (int, float)) and isinstance(val, bool))
+        assert ok, '%s: "%s" is %r, want %s' % (where, k, val, t)
+
+if isinstance(v, list):
+    for i, e in enumerate(v):
+        check(e, tables[0], '%s[%d]' % (cmd, i))
+else:
+    check(v, tables[0], cmd)
+    # an array field whose elements are objects: the second table
+    for k, val in v.items():
+        if isinstance(val, list) and val and isinstance(val[0], dict):
+            assert len(tables) > 1, '%s.%s: elements not documented' % (cmd, k)
+            for i, e in enumerate(val):
+                check(e, tables[1], '%s.%s[%d]' % (cmd, k, i))
+print('%s: %d bytes of JSON match docs/json.md' % (cmd, len(raw)),
+      file=sys.stderr)
+EOF
+	{ head -c 2000 "$T/last.out" >&2; fail "drfs $1 --json does not match docs/json.md"; }
+}
+# json_run NAME RC CMD... — run, expect exit RC, check against NAME
+json_run() {
+	local name=$1 want=$2
+	shift 2
+	run_nocrash "$name --json" "$@"
+	[ "$RC" = "$want" ] || { cat "$T/last.err" >&2; fail "$* : exit $RC, want $want"; }
+	json_check "$name"
+}
+
+json_run backup 0 drfs backup "$REPO" "$S" --json --tag t1
+json_run backup 0 drfs backup "$REPO" "$S" --json --dry-run
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and not d["snapshot_written"] and d["files"] == 4, d' \
+	"$T/last.out" || fail "backup --dry-run --json: wrong values"
+echo more >"$S/d/new"
+json_run backup 0 drfs backup "$REPO" "$S" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["snapshot_written"] and len(d["id"]) == 64 and d["files"] == 5, d' \
+	"$T/last.out" || fail "backup --json: wrong values"
+json_run snapshots 0 drfs snapshots "$REPO" --json
+json_run stats 0 drfs stats "$REPO" --json
+json_run check 0 drfs check "$REPO" --json
+json_run check 0 drfs check "$REPO" --json --read-data
+json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
+	"$T/last.out" || fail "restore --dry-run --json: wrong plan"
+[ ! -e "$T/r1" ] || fail "restore --dry-run --json made DIR"
+json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["files"] == 5 and d["plan"] == [], d' \
+	"$T/last.out" || fail "restore --json: wrong values"
+# a conflict: exit 3, the problem among the messages
+rm "$T/r1/a" && mkdir "$T/r1/a"
+json_run restore 3 drfs restore "$REPO" latest "$T/r1" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["errors"] == 1 and "in the way" in d["messages"][0], d' \
+	"$T/last.out" || fail "restore --json with a conflict: wrong values"
+json_run drill 0 drfs drill "$REPO" --json
+json_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["kept"] == 1 and d["removed"] == 1 and len(d["snapshots"]) == 2, d' \
+	"$T/last.out" || fail "prune --dry-run --json: wrong values"
+json_run forget 0 drfs forget "$REPO" --json --keep-last 2
+first=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+json_run forget 0 drfs forget "$REPO" "${first:0:12}" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["snapshots"] == [{"id": sys.argv[2], "held": False, "forgotten": True}], d' \
+	"$T/last.out" "$first" || fail "forget SNAPSHOT --json: wrong values"
+json_run prune 0 drfs prune "$REPO" --json --keep-last 1
+drfs policy "$REPO" --keep-daily 7 >/dev/null || fail "policy --keep-daily failed"
+json_run policy 0 drfs policy "$REPO" --json
+make_repo_2() { # a second repository beside the first
+	case $REPO in
+	s3://*) REPO2="s3://drfs-test-$(_rand_lower 12)/" ;;
+	*) REPO2=$T/repo2 ;;
+	esac
+}
+make_repo_2
+"$DRFS" init "$REPO2" --cache-dir "$T/cache2" >/dev/null 2>&1 || fail "init of the second repository failed"
+json_run copy 0 drfs copy "$REPO" "$REPO2" --json
+json_run mirror 0 drfs mirror "$REPO" "$REPO2-m" --json
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror: --json matches docs/json.md"
+
+# commands that do not report refuse --json
+for cmd in "init $T/x" "umount $T/x" "hold $REPO latest" "repair index $REPO"; do
+	run_nocrash "$cmd --json" "$DRFS" $cmd --json
+	[ "$RC" = 2 ] && [ ! -s "$T/last.out" ] ||
+		fail "drfs $cmd --json: exit $RC, want 2 and nothing on stdout"
+done
+info "ok"
