@@ -50,7 +50,7 @@ cmds=$("$DRFS" help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 && $1 != "comman
 for c in $cmds; do
 	grep -q "^COMMAND: ${c^^}$" "$T/man.txt" || fail "drfs(1) has no section for $c"
 	while read -r o; do
-		sed -n "/^COMMAND: ${c^^}$/,/^COMMAND: /p" "$T/man.txt" | grep -q -- " $o" ||
+		grep -q -- " $o" <<<"$(sed -n "/^COMMAND: ${c^^}$/,/^COMMAND: /p" "$T/man.txt")" ||
 			fail "drfs(1), section $c, lacks $o"
 	done < <(options "$c")
 done
@@ -59,18 +59,20 @@ info "drfs(1): a section per command with its options"
 # bash completion: commands, then each command's options
 comp=$R$datadir/bash-completion/completions/drfs
 [ -f "$comp" ] || fail "bash completion not installed in $datadir/bash-completion/completions"
+# (captured before grep: with pipefail, grep -q leaving early would fail
+# the writer with SIGPIPE)
 complete_words() { # WORDS... — what the completion offers for the last word
 	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _drfs; printf "%s\n" "${COMPREPLY[@]}"' \
 		_ "$comp" "$@"
 }
 for c in $cmds; do
-	complete_words drfs "${c:0:3}" | grep -qx "$c" || fail "completion of \"${c:0:3}\" lacks $c"
+	grep -qx "$c" <<<"$(complete_words drfs "${c:0:3}")" || fail "completion of \"${c:0:3}\" lacks $c"
 	while read -r o; do
-		complete_words drfs "$c" "${o:0:4}" | grep -qx -- "$o" ||
+		grep -qx -- "$o" <<<"$(complete_words drfs "$c" "${o:0:4}")" ||
 			fail "completion of \"drfs $c ${o:0:4}\" lacks $o"
 	done < <(options "$c")
 done
-complete_words drfs backup --cache | grep -qx -- --cache-dir || fail "completion lacks the global --cache-dir"
+grep -qx -- --cache-dir <<<"$(complete_words drfs backup --cache)" || fail "completion lacks the global --cache-dir"
 info "bash completion: every command and each command's options"
 
 if command -v systemd-analyze >/dev/null; then

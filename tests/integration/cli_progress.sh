@@ -29,7 +29,8 @@ info "terminal: $(wc -l <"$T/lines") refreshes, e.g. \"$(head -1 "$T/lines" | tr
 drfs restore "$REPO" latest "$T/r2" 2>"$T/plain.err" || fail "restore failed"
 ! grep -aq '%' "$T/plain.err" || fail "a progress line without a terminal"
 drfs restore "$REPO" latest "$T/r3" --progress 2>"$T/forced.err" || fail "restore --progress failed"
-tr '\r' '\n' <"$T/forced.err" | grep -aqE '^restore: +[0-9.]+% ' ||
+tr '\r' '\n' <"$T/forced.err" >"$T/forced.lines"
+grep -aqE '^restore: +[0-9.]+% ' "$T/forced.lines" ||
 	{ cat -v "$T/forced.err" >&2; fail "--progress: no progress line"; }
 script -qfec "$(printf '%q ' "$DRFS" restore "$REPO" latest "$T/r4" --cache-dir "$CACHE" -q)" \
 	/dev/null >"$T/q.out" 2>&1 || fail "restore -q under script failed"

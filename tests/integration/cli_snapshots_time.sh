@@ -28,7 +28,8 @@ want 2026-07-01/120000 Europe/Berlin 2026-07-01T14:00:00+02:00
 want 2026-11-21/143005 America/New_York 2026-11-21T09:30:05-05:00
 want 2026-11-21/143005 Asia/Kolkata 2026-11-21T20:00:05+05:30
 want 2026-11-21/143005 UTC 2026-11-21T14:30:05+00:00
-TZ=Europe/Berlin drfs snapshots "$REPO" | head -1 | grep -q '^folder  *local time  *id ' ||
+TZ=Europe/Berlin drfs snapshots "$REPO" >"$T/list" || fail "snapshots failed"
+head -1 "$T/list" | grep -q '^folder  *local time  *id ' ||
 	fail "the header does not name the local-time column"
 info "local time next to the folder, with the offset of that date"
 
@@ -36,7 +37,8 @@ r=$(row 2026-11-21/143005 Europe/Berlin --utc)
 [ -n "$r" ] && ! echo "$r" | grep -q '+01:00' &&
 	[ "$(echo "$r" | awk '{ print $2 }' | wc -c)" = 9 ] ||
 	fail "--utc: \"$r\", want the folder, then the id"
-TZ=Europe/Berlin drfs snapshots "$REPO" --utc | head -1 | grep -q '^folder  *id ' ||
+TZ=Europe/Berlin drfs snapshots "$REPO" --utc >"$T/list" || fail "snapshots --utc failed"
+head -1 "$T/list" | grep -q '^folder  *id ' ||
 	fail "--utc: the header still names a local-time column"
 info "--utc: no local-time column"
 info "ok"
