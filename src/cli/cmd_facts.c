@@ -214,6 +214,8 @@ int cli_cmd_status(struct cli *c)
 	if (f->last_check > at)
 		at = (double)f->last_check;
 	double age = (double)f->now - at;
+	if (age < 0 && age > -1) /* now is in whole seconds */
+		age = 0;
 	if (max_age && (!at || age > (double)max_age)) {
 		if (at)
 			snprintf(p[n_problems], sizeof(p[0]),

@@ -453,7 +453,12 @@ static void per_host(struct prom *m, const char *name, const char *help,
 		any = true;
 		switch (what) {
 		case 0: v = ts(&h->time); break;
-		case 1: v = (double)f->now - ts(&h->time); break;
+		case 1: /* now is in whole seconds: a snapshot of this
+			 * second is 0 s old, not -0.5 s */
+			v = (double)f->now - ts(&h->time);
+			if (v < 0 && v > -1)
+				v = 0;
+			break;
 		case 2: v = (double)h->duration_ms / 1000; break;
 		case 3: v = (double)h->added_bytes; break;
 		case 4: v = (double)h->files; break;
