@@ -91,6 +91,10 @@ struct cli {
 	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
 	const char *delete_after;     /* --delete-after D (mirror) */
 	const char *verify;           /* --verify etag|size (mirror) */
+	/* several repositories in one mount */
+	const char *mount_config;     /* --config FILE */
+	const char *retry_every;      /* --retry-every DURATION */
+	char *conf_text;              /* the parsed --config (owned) */
 };
 
 /* ---- the tables (opts.c parses, help.c describes) ------------------------ */
@@ -261,6 +265,38 @@ int cmd_forget(struct cli *c);
 int cmd_hold(struct cli *c);
 int cmd_release(struct cli *c);
 int cmd_policy(struct cli *c);
+
+/* src/cli/mountconf.c: the config file of drfs mount --config */
+struct drfs_mount_conf_entry {
+	const char *key, *value; /* into the parsed text */
+	unsigned line;
+};
+struct drfs_mount_conf_section {
+	const char *name;        /* the folder: drfs_fs_multi_name_ok */
+	unsigned line;
+	struct drfs_mount_conf_entry *e;
+	size_t n;
+};
+struct drfs_mount_conf {
+	struct drfs_mount_conf_section *s;
+	size_t n;
+	char *text;
+};
+/*
+ * Parse a config file's bytes (a pure function over buf, len; fuzzed by
+ * tests/fuzz/fuzz_mountconf.c). -EINVAL with "line N: what" in err, or
+ * -ENOMEM; on success *ret holds at least one section, each with a
+ * repository, only known keys, each once.
+ */
+int drfs_mount_conf_parse(const char *buf, size_t len,
+			  struct drfs_mount_conf *ret, char *err,
+			  size_t errlen);
+void drfs_mount_conf_release(struct drfs_mount_conf *c);
+/* The value of key in s (and its line into *ret_line), or NULL. */
+const char *drfs_mount_conf_get(const struct drfs_mount_conf_section *s,
+				const char *key, unsigned *ret_line);
+/* The first line DRFS_PASSWORD_COMMAND-style cmd prints, as a secret. */
+int read_secret_command(const char *cmd, char **ret);
 
 /* src/cli/cmd_repair.c: repair index, repair snapshots */
 int cmd_repair(struct cli *c);

@@ -108,8 +108,8 @@ static void now_on_snapshot(void *userdata, int result, const char *folder)
 			drfs_strerror(result));
 }
 
-static int open_repo(const struct drfs_mount_opts *o, bool sync,
-		     struct drfs_repo **ret)
+int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
+		  struct drfs_repo **ret)
 {
 	struct drfs_repo_opts ro = o->repo;
 	if (o->password)
@@ -173,7 +173,7 @@ static int resolve_from(struct drfs_repo *repo, const struct drfs_mount_opts *o,
 	return r < 0 ? r : -ENOENT;
 }
 
-static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
+int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
 {
 	char opts[4096];
 	int r = 0;
@@ -312,9 +312,12 @@ static void mount_marker_drop(int fd, const char *cache_dir)
 
 /*
  * Open, mount and serve. ready_fd >= 0: write the status there once
- * mounted (or failed) and switch logging to the log file.
+ * mounted (or failed) and switch logging to the log file. h: a repository
+ * of a several-repository mount (multi.c): the process's signals are not
+ * the session's, and h->mounted is called once it is mounted.
  */
-static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
+int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
+	      const struct mnt_served *h)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
@@ -353,7 +356,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	 * processes (docs/security.md) */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-	r = open_repo(o, sync, &fs.repo);
+	r = mnt_open_repo(o, sync, &fs.repo);
 	/* the keys are unwrapped (or never will be): the passphrase goes */
 	if (o->password)
 		drfs_wipe(o->password, strlen(o->password));
@@ -432,7 +435,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		goto out;
 	}
 
-	r = build_args(o, &args);
+	r = mnt_build_args(o, &args);
 	if (r < 0)
 		goto out;
 	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
@@ -443,16 +446,19 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		r = -EINVAL;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) < 0) {
+	if (!h && fuse_set_signal_handlers(se) < 0) {
 		r = -EIO;
 		goto out;
 	}
 	if (fuse_session_mount(se, o->mountpoint) < 0) {
 		log_err("mounting on \"%s\" failed", o->mountpoint);
 		r = -EIO;
-		fuse_remove_signal_handlers(se);
+		if (!h)
+			fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	if (h)
+		h->mounted(h->ud, se);
 
 	if (ready_fd >= 0) {
 		char *path = NULL;
@@ -498,7 +504,8 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	}
 	mount_marker_drop(marker, fs.repo->cache_dir);
 	fuse_session_unmount(se);
-	fuse_remove_signal_handlers(se);
+	if (!h)
+		fuse_remove_signal_handlers(se);
 	fs.se = NULL;
 	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
 		pthread_mutex_lock(&fs.gc_lock);
@@ -534,7 +541,7 @@ out:
 }
 
 /* An absolute form of a relative local path or URL (the daemon runs in /). */
-static char *absolute(const char *p)
+char *mnt_absolute(const char *p)
 {
 	char cwd[4096];
 	char *out = NULL;
@@ -558,10 +565,10 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 
 	if (!in->mountpoint || !in->repo.url)
 		return -EINVAL;
-	url = absolute(in->repo.url);
-	mp = absolute(in->mountpoint);
-	cd = in->repo.cache_dir ? absolute(in->repo.cache_dir) : NULL;
-	lf = in->log_file ? absolute(in->log_file) : NULL;
+	url = mnt_absolute(in->repo.url);
+	mp = mnt_absolute(in->mountpoint);
+	cd = in->repo.cache_dir ? mnt_absolute(in->repo.cache_dir) : NULL;
+	lf = in->log_file ? mnt_absolute(in->log_file) : NULL;
 	if (!url || !mp || (in->repo.cache_dir && !cd) ||
 	    (in->log_file && !lf))
 		return -ENOMEM;
@@ -573,10 +580,10 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	if (r < 0)
 		return r;
 	if (o->foreground || o->debug)
-		return serve(o, true, -1);
+		return mnt_serve(o, true, -1, NULL);
 
 	/* validate in the parent, where the terminal still shows errors */
-	r = open_repo(o, true, &repo);
+	r = mnt_open_repo(o, true, &repo);
 	if (r < 0)
 		return r;
 	/* --from: the child starts from what the parent found */
@@ -610,7 +617,7 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 		setsid();
 		if (chdir("/") < 0)
 			_exit(1);
-		r = serve(o, false, fds[1]);
+		r = mnt_serve(o, false, fds[1], NULL);
 		_exit(r < 0 ? 1 : 0);
 	}
 	/* the daemon has its copy */

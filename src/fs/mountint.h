@@ -153,8 +153,38 @@ int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
 		   char (**ret_old)[32], size_t *ret_n_old);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
+/* A repository of a several-repository mount, served by mnt_serve. */
+struct mnt_served {
+	/* the session is mounted (se: its struct fuse_session) */
+	void (*mounted)(void *ud, struct fuse_session *se);
+	void *ud;
+};
+int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
+	      const struct mnt_served *h);
+/* Open o's repository; what failed is logged. */
+int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
+		  struct drfs_repo **ret);
+/* libfuse's arguments: default_permissions, fsname, o->fuse_opts, -d */
+int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a);
+/* An absolute form of a relative local path or URL (malloc'd; NULL). */
+char *mnt_absolute(const char *p);
+/* ---- multi.c ------------------------------------------------------------- */
+/* the root of a several-repository mount: its folders and their states */
+#define MULTI_XATTR "user.drfs.repositories"
+/*
+ * drfs umount of a several-repository mount: each repository's folder
+ * (its final snapshot reported per repository), then the root; -ENOTCONN
+ * when mountpoint is not one.
+ */
+int mnt_multi_umount(const char *mountpoint);
 /* ---- mountpoint.c -------------------------------------------------------- */
 /* A usable, mount-free directory, empty unless nonempty (-o nonempty). */
 int mnt_check_mountpoint(const char *mp, bool nonempty);
+/* umount2, or fusermount3 -u when not allowed; logs what failed */
+int mnt_unmount(const char *mp);
+/* lazily: umount2(MNT_DETACH), or fusermount3 -u -z */
+int mnt_detach(const char *mp);
+/* Wait for the daemon pid to exit (notes after 10 s, gives up after 30 m). */
+int mnt_wait_daemon(pid_t pid);
 
 #endif
