@@ -121,6 +121,20 @@ int mnt_check_mountpoint(const char *mp, bool nonempty)
 		log_err("mountpoint \"%s\": %s", mp, strerror(e));
 		return -e;
 	}
+	char pb[24];
+	if (realpath(mp, real) && is_mounted(real) &&
+	    getxattr(mp, PID_XATTR, pb, sizeof(pb)) < 0 && errno == ENOTCONN) {
+		/* attributes still cached, but the daemon is gone */
+		log_warn("mountpoint \"%s\" was left by a drfs daemon that is "
+			 "gone (transport endpoint is not connected): "
+			 "unmounting it", mp);
+		int r = mnt_detach(mp);
+		if (r < 0) {
+			log_err("unmounting stale \"%s\": %s", mp,
+				drfs_strerror(r));
+			return r;
+		}
+	}
 	if (realpath(mp, real) && is_mounted(real)) {
 		log_err("mountpoint \"%s\": something is already mounted "
 			"there",
@@ -223,7 +237,10 @@ int drfs_fs_umount(const char *mountpoint)
 	char pidbuf[24];
 	pid_t pid = 0;
 
-	if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
+	char pb[24];
+	if ((stat(mountpoint, &st) < 0 && errno == ENOTCONN) ||
+	    (getxattr(mountpoint, PID_XATTR, pb, sizeof(pb)) < 0 &&
+	     errno == ENOTCONN)) {
 		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
 			 "is not connected): detaching the stale mount",
 			 mountpoint);

@@ -20,7 +20,13 @@
 
 #include "mountint.h"
 
-#define ROOT_TIMEOUT (86400.0 * 365) /* the folders never change */
+/*
+ * The folders never change: their names are cached for good (unmounting
+ * MOUNTPOINT/NAME then needs no lookup); attributes for a second, so that
+ * a stat of a mount whose daemon was killed says so soon (ENOTCONN).
+ */
+#define ROOT_TIMEOUT (86400.0 * 365)
+#define ROOT_ATTR_TIMEOUT 1.0
 #define RETRY_DEFAULT 60.0
 #define LIST_MAX 65536
 
@@ -105,7 +111,8 @@ static void root_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 				continue;
 			memset(&e, 0, sizeof(e));
 			e.ino = FUSE_ROOT_ID + 1 + i;
-			e.attr_timeout = e.entry_timeout = ROOT_TIMEOUT;
+			e.entry_timeout = ROOT_TIMEOUT;
+			e.attr_timeout = ROOT_ATTR_TIMEOUT;
 			root_stat(m, e.ino, &e.attr);
 			fuse_reply_entry(req, &e);
 			return;
@@ -125,7 +132,7 @@ static void root_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	root_stat(m, ino, &st);
-	fuse_reply_attr(req, &st, ROOT_TIMEOUT);
+	fuse_reply_attr(req, &st, ROOT_ATTR_TIMEOUT);
 }
 
 static void root_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -358,7 +365,7 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-static void log_to_file(const char *file, int ready_fd)
+static void log_to_file(const char *file)
 {
 	int lfd = file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			      0600)
@@ -373,7 +380,6 @@ static void log_to_file(const char *file, int ready_fd)
 	}
 	if (lfd >= 0)
 		drfs_log_set_fd(lfd);
-	mnt_report(ready_fd, 0);
 }
 
 static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
@@ -419,6 +425,9 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 		mnt_report(ready_fd, -EAGAIN);
 		return -EAGAIN;
 	}
+	/* detached: what the repositories' threads say goes to the log */
+	if (ready_fd >= 0)
+		log_to_file(mm->log_file);
 	bool sig_started =
 		pthread_create(&sig_thread, NULL, signal_main, m) == 0;
 	for (size_t i = 0; i < m->n; i++)
@@ -437,8 +446,7 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 		pthread_cond_wait(&m->cond, &m->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (ready_fd >= 0)
-		log_to_file(mm->log_file, ready_fd);
+	mnt_report(ready_fd, 0);
 	log_info("mounted %zu repositories on \"%s\"", m->n, m->mountpoint);
 
 	pthread_mutex_lock(&m->lock);
