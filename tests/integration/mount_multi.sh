@@ -46,8 +46,9 @@ latest() { printf '%s/%s' "$1" "$(readlink "$1/latest")"; }
 
 # mount_wait ARGS... — drfs mount ARGS; wait until $M is mounted
 mount_wait() {
-	"$DRFS" mount "$@" >"$T/mount.out" 2>"$T/mount.err" ||
-		{ cat "$T/mount.err" >&2; fail "drfs mount $* exited $?"; }
+	local rc=0
+	"$DRFS" mount "$@" >"$T/mount.out" 2>"$T/mount.err" || rc=$?
+	[ "$rc" = 0 ] || { cat "$T/mount.err" >&2; fail "drfs mount $* exited $rc"; }
 	mountpoint -q "$M" || fail "drfs mount returned but $M is not mounted"
 }
 
