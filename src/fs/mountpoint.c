@@ -8,6 +8,15 @@
 
 /* ---- mountpoint checks --------------------------------------------------- */
 
+/*
+ * What a request to a FUSE mount whose daemon is gone fails with: ENOTCONN,
+ * or ECONNABORTED for one that was under way when the connection ended.
+ */
+static bool daemon_gone(int e)
+{
+	return e == ENOTCONN || e == ECONNABORTED;
+}
+
 /* Is path (canonical) a mount point in /proc/self/mountinfo? */
 static bool is_mounted(const char *path)
 {
@@ -90,7 +99,7 @@ int mnt_check_mountpoint(const char *mp, bool nonempty)
 
 	if (stat(mp, &st) < 0) {
 		int e = errno;
-		if (e == ENOTCONN) {
+		if (daemon_gone(e)) {
 			log_warn("mountpoint \"%s\" was left by a drfs daemon "
 				 "that is gone (transport endpoint is not "
 				 "connected): unmounting it",
@@ -123,7 +132,8 @@ int mnt_check_mountpoint(const char *mp, bool nonempty)
 	}
 	char pb[24];
 	if (realpath(mp, real) && is_mounted(real) &&
-	    getxattr(mp, PID_XATTR, pb, sizeof(pb)) < 0 && errno == ENOTCONN) {
+	    getxattr(mp, PID_XATTR, pb, sizeof(pb)) < 0 &&
+	    daemon_gone(errno)) {
 		/* attributes still cached, but the daemon is gone */
 		log_warn("mountpoint \"%s\" was left by a drfs daemon that is "
 			 "gone (transport endpoint is not connected): "
@@ -238,9 +248,9 @@ int drfs_fs_umount(const char *mountpoint)
 	pid_t pid = 0;
 
 	char pb[24];
-	if ((stat(mountpoint, &st) < 0 && errno == ENOTCONN) ||
+	if ((stat(mountpoint, &st) < 0 && daemon_gone(errno)) ||
 	    (getxattr(mountpoint, PID_XATTR, pb, sizeof(pb)) < 0 &&
-	     errno == ENOTCONN)) {
+	     daemon_gone(errno))) {
 		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
 			 "is not connected): detaching the stale mount",
 			 mountpoint);
