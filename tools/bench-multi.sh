@@ -36,7 +36,7 @@ kb() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$PID/status"; }
 echo "after mount: RssAnon $(kb RssAnon) kB, RssFile $(kb RssFile) kB"
 pids=()
 for r in r1 r2 r3; do
-	(cd "$M/$r/snapshots/2026-01-01/000000" && tar -cf - . | cat >/dev/null) &
+	(cd "$M/$r/snapshots/2026-01-01/000000" && tar -cf - . | wc -c >"$B/$r.bytes") &
 	pids+=($!)
 done
 max_anon=0 max_file=0
@@ -48,4 +48,5 @@ while [ -n "$(jobs -rp)" ]; do
 done
 wait "${pids[@]}"
 echo "during the copies (peak of samples): RssAnon $max_anon kB, RssFile $max_file kB"
+echo "bytes of tar per repository: $(cat "$B/r1.bytes") $(cat "$B/r2.bytes") $(cat "$B/r3.bytes")"
 echo "VmHWM $(kb VmHWM) kB; at the end: RssAnon $(kb RssAnon) kB, RssFile $(kb RssFile) kB"

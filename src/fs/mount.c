@@ -496,7 +496,8 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	if (!cfg) {
 		r = -ENOMEM;
 	} else {
-		fuse_loop_cfg_set_max_threads(cfg, 16);
+		/* several repositories: one daemon's budget (multi.c) */
+		fuse_loop_cfg_set_max_threads(cfg, h ? MULTI_MAX_THREADS : 16);
 		fuse_loop_cfg_set_idle_threads(cfg, 4);
 		r = fuse_session_loop_mt(se, cfg);
 		r = r > 0 ? 0 : r; /* > 0: ended by a signal */

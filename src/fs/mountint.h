@@ -171,6 +171,8 @@ char *mnt_absolute(const char *p);
 /* ---- multi.c ------------------------------------------------------------- */
 /* the root of a several-repository mount: its folders and their states */
 #define MULTI_XATTR "user.drfs.repositories"
+/* FUSE threads of each repository's session (a single mount has 16) */
+#define MULTI_MAX_THREADS 8
 /*
  * drfs umount of a several-repository mount: each repository's folder
  * (its final snapshot reported per repository), then the root; -ENOTCONN

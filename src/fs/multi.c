@@ -29,6 +29,7 @@
 #define ROOT_ATTR_TIMEOUT 1.0
 #define RETRY_DEFAULT 60.0
 #define LIST_MAX 65536
+#define TRIM_EVERY 5 /* seconds */
 
 enum mr_state { MR_STARTING, MR_SERVING, MR_UNAVAILABLE, MR_ENDED };
 static const char *const state_name[] = { "starting", "serving",
@@ -430,6 +431,7 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 		log_to_file(mm->log_file);
 	bool sig_started =
 		pthread_create(&sig_thread, NULL, signal_main, m) == 0;
+	fs_cache_share((unsigned)m->n);
 	for (size_t i = 0; i < m->n; i++)
 		m->r[i].started = pthread_create(&m->r[i].thread, NULL,
 						 repo_main, &m->r[i]) == 0;
@@ -450,8 +452,22 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 	log_info("mounted %zu repositories on \"%s\"", m->n, m->mountpoint);
 
 	pthread_mutex_lock(&m->lock);
-	while (!m->root_done && !m->signalled)
-		pthread_cond_wait(&m->cond, &m->lock);
+	while (!m->root_done && !m->signalled) {
+		/*
+		 * Give the arenas' free pages back every few seconds: the
+		 * sessions' threads free MiB-sized chunks in the middle of
+		 * the arenas, which glibc keeps resident otherwise.
+		 */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += TRIM_EVERY;
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &ts) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&m->lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&m->lock);
+		}
+	}
 	m->quit = true;
 	pthread_cond_broadcast(&m->cond);
 	bool root_done = m->root_done;
