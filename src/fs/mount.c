@@ -556,12 +556,68 @@ char *mnt_absolute(const char *p)
 	return out;
 }
 
+int mnt_daemonize(const char *mountpoint, int (*child)(void *arg, int fd),
+		  void (*forked)(void *arg), void *arg)
+{
+	int fds[2], r;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		r = child(arg, fds[1]);
+		_exit(r < 0 ? 1 : 0);
+	}
+	if (forked)
+		forked(arg);
+	close(fds[1]);
+	int status;
+	ssize_t n;
+	do {
+		n = read(fds[0], &status, sizeof(status));
+	} while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n != sizeof(status)) {
+		log_err("the mount daemon for \"%s\" exited before the mount "
+			"was ready",
+			mountpoint);
+		waitpid(pid, NULL, WNOHANG);
+		return -EIO;
+	}
+	if (status < 0)
+		waitpid(pid, NULL, 0); /* it already said why */
+	return status;
+}
+
+static int serve_child(void *arg, int ready_fd)
+{
+	return mnt_serve(arg, false, ready_fd, NULL);
+}
+
+/* the daemon has its copy */
+static void wipe_password(void *arg)
+{
+	const struct drfs_mount_opts *o = arg;
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
+}
+
 int drfs_fs_mount(const struct drfs_mount_opts *in)
 {
 	struct drfs_mount_opts ob = *in, *o = &ob;
 	_cleanup_free_ char *url = NULL, *mp = NULL, *cd = NULL, *lf = NULL;
 	struct drfs_repo *repo = NULL;
-	int fds[2];
 	int r;
 
 	if (!in->mountpoint || !in->repo.url)
@@ -603,42 +659,5 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	if (r < 0)
 		return r;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		setsid();
-		if (chdir("/") < 0)
-			_exit(1);
-		r = mnt_serve(o, false, fds[1], NULL);
-		_exit(r < 0 ? 1 : 0);
-	}
-	/* the daemon has its copy */
-	if (o->password)
-		drfs_wipe(o->password, strlen(o->password));
-	close(fds[1]);
-	int status;
-	ssize_t n;
-	do {
-		n = read(fds[0], &status, sizeof(status));
-	} while (n < 0 && errno == EINTR);
-	close(fds[0]);
-	if (n != sizeof(status)) {
-		log_err("the mount daemon for \"%s\" exited before the mount "
-			"was ready",
-			o->mountpoint);
-		waitpid(pid, NULL, WNOHANG);
-		return -EIO;
-	}
-	if (status < 0)
-		waitpid(pid, NULL, 0); /* it already said why */
-	return status;
+	return mnt_daemonize(o->mountpoint, serve_child, wipe_password, o);
 }

@@ -164,6 +164,14 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 /* Open o's repository; what failed is logged. */
 int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
 		  struct drfs_repo **ret);
+/*
+ * Fork the daemon: the child (setsid, chdir /) runs child(arg, fd), which
+ * writes its status to fd once mounted (mnt_report), and exits; the parent
+ * calls forked(arg) and returns the status the daemon reported (-EIO if it
+ * exited before saying).
+ */
+int mnt_daemonize(const char *mountpoint, int (*child)(void *arg, int fd),
+		  void (*forked)(void *arg), void *arg);
 /* libfuse's arguments: default_permissions, fsname, o->fuse_opts, -d */
 int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a);
 /* An absolute form of a relative local path or URL (malloc'd; NULL). */
@@ -186,6 +194,8 @@ int mnt_check_mountpoint(const char *mp, bool nonempty);
 int mnt_unmount(const char *mp);
 /* lazily: umount2(MNT_DETACH), or fusermount3 -u -z */
 int mnt_detach(const char *mp);
+/* The pid the daemon serving mountpoint gives (user.drfs.pid), or 0. */
+pid_t mnt_daemon_pid(const char *mountpoint);
 /* Wait for the daemon pid to exit (notes after 10 s, gives up after 30 m). */
 int mnt_wait_daemon(pid_t pid);
 

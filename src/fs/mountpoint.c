@@ -218,6 +218,17 @@ int mnt_unmount(const char *mountpoint)
 	return -e;
 }
 
+pid_t mnt_daemon_pid(const char *mountpoint)
+{
+	char pidbuf[24];
+	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
+			     sizeof(pidbuf) - 1);
+	if (n <= 0)
+		return 0;
+	pidbuf[n] = 0;
+	return (pid_t)atol(pidbuf);
+}
+
 int mnt_wait_daemon(pid_t pid)
 {
 	/*
@@ -244,7 +255,6 @@ int mnt_wait_daemon(pid_t pid)
 int drfs_fs_umount(const char *mountpoint)
 {
 	struct stat st;
-	char pidbuf[24];
 	pid_t pid = 0;
 
 	char pb[24];
@@ -263,12 +273,7 @@ int drfs_fs_umount(const char *mountpoint)
 	int r = mnt_multi_umount(mountpoint);
 	if (r != -ENOTCONN)
 		return r;
-	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
-			     sizeof(pidbuf) - 1);
-	if (n > 0) {
-		pidbuf[n] = 0;
-		pid = (pid_t)atol(pidbuf);
-	}
+	pid = mnt_daemon_pid(mountpoint);
 	/* a daemon with now/ reports how its final snapshot went */
 	char mnt_report[4096];
 	bool reports = pid > 0 && fs_ctl_report_path(mountpoint, mnt_report,

@@ -638,12 +638,35 @@ static char *default_log(void)
 	return p;
 }
 
+struct multi_fork {
+	struct multi *m;
+	const struct drfs_mount_multi *mm;
+};
+
+static int multi_child(void *arg, int ready_fd)
+{
+	struct multi_fork *f = arg;
+	int r = multi_serve(f->m, f->mm, ready_fd);
+	multi_free(f->m);
+	return r;
+}
+
+/* the daemon has its copies */
+static void multi_forked(void *arg)
+{
+	struct multi *m = ((struct multi_fork *)arg)->m;
+	for (size_t i = 0; i < m->n; i++) {
+		drfs_secret_free(m->r[i].password);
+		m->r[i].password = NULL;
+	}
+}
+
 int drfs_fs_mount_multi(const struct drfs_mount_multi *mm)
 {
 	struct multi m = { .retry = mm->retry > 0 ? mm->retry : RETRY_DEFAULT };
 	_cleanup_free_ char *mp = NULL, *log = NULL;
 	struct drfs_mount_multi mb = *mm;
-	int fds[2], r;
+	int r;
 
 	if (!mm->mountpoint || mm->n == 0)
 		return -EINVAL;
@@ -675,49 +698,8 @@ int drfs_fs_mount_multi(const struct drfs_mount_multi *mm)
 		r = multi_serve(&m, &mb, -1);
 		goto out;
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto out;
-	}
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		goto out;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		setsid();
-		if (chdir("/") < 0)
-			_exit(1);
-		r = multi_serve(&m, &mb, fds[1]);
-		multi_free(&m);
-		_exit(r < 0 ? 1 : 0);
-	}
-	close(fds[1]);
-	/* the daemon has its copies */
-	for (size_t i = 0; i < m.n; i++) {
-		drfs_secret_free(m.r[i].password);
-		m.r[i].password = NULL;
-	}
-	int status;
-	ssize_t n;
-	do {
-		n = read(fds[0], &status, sizeof(status));
-	} while (n < 0 && errno == EINTR);
-	close(fds[0]);
-	if (n != sizeof(status)) {
-		log_err("the mount daemon for \"%s\" exited before the mount "
-			"was ready", mp);
-		waitpid(pid, NULL, WNOHANG);
-		r = -EIO;
-	} else {
-		if (status < 0)
-			waitpid(pid, NULL, 0);
-		r = status;
-	}
+	struct multi_fork mf = { .m = &m, .mm = &mb };
+	r = mnt_daemonize(mp, multi_child, multi_forked, &mf);
 out:
 	multi_free(&m);
 	return r;
@@ -738,7 +720,7 @@ int drfs_fs_multi_list(const char *mountpoint, char *out, size_t len)
 
 int mnt_multi_umount(const char *mountpoint)
 {
-	char *list = malloc(LIST_MAX), pidbuf[24];
+	char *list = malloc(LIST_MAX);
 	char (*reports)[PATH_MAX + 1] = NULL;
 	char **names = NULL;
 	size_t n = 0;
@@ -757,12 +739,7 @@ int mnt_multi_umount(const char *mountpoint)
 	r = -ENOMEM;
 	if (!reports || !names)
 		goto out;
-	ssize_t l = getxattr(mountpoint, PID_XATTR, pidbuf,
-			     sizeof(pidbuf) - 1);
-	if (l > 0) {
-		pidbuf[l] = 0;
-		pid = (pid_t)atol(pidbuf);
-	}
+	pid = mnt_daemon_pid(mountpoint);
 	size_t i = 0;
 	r = 0;
 	for (char *line = list, *next; line && *line && i < n; line = next) {

@@ -102,7 +102,12 @@ grep -q "$NC: not snapshotted: the repository is unavailable" "$T/snap.err" ||
 # copy out and compare, through the mount
 TC "$T/src-a" "$(latest "$M/$NA")" || fail "$NA latest differs"
 TC "$T/src-b" "$(latest "$M/$NB")" || fail "$NB latest differs"
+# both at once: one daemon, two sessions, two chunk caches
+cp -a "$(latest "$M/$NA")/." "$T/out-a" &
+cpa=$!
 cp -a "$M/$NB/latest/." "$T/out-b"
+wait "$cpa" || fail "copy out of $NA failed"
+TC "$T/src-a" "$T/out-a" || fail "copy out of $NA differs"
 TC "$T/src-b" "$T/out-b" || fail "copy out of $NB differs"
 
 # status: a section per repository, the dead one's error, exit 1
