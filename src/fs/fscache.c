@@ -4,7 +4,9 @@
  *
  * Three levels, each bounded:
  *   1. an in-memory LRU of decoded chunks (MEM_MAX_CHUNKS entries and
- *      MEM_MAX_BYTES bytes); entries are reference counted, so a chunk
+ *      MEM_MAX_BYTES bytes, divided among the caches of a daemon serving
+ *      several repositories: fs_cache_share); entries are reference
+ *      counted, each knows its cache, so a chunk
  *      evicted while a reply still uses it lives until that reply is sent;
  *      concurrent readers of a chunk being loaded wait for the one loader;
  *   2. optionally, files of decoded chunks in <cache-dir>/chunks/ (disk_max

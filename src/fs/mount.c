@@ -80,6 +80,23 @@ void mnt_report(int fd, int status)
 	}
 }
 
+void mnt_log_to_file(const char *file)
+{
+	int lfd = file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			      0600)
+		       : -1;
+	int nfd = open("/dev/null", O_RDWR);
+	if (nfd >= 0) {
+		dup2(nfd, 0);
+		dup2(nfd, 1);
+		dup2(lfd >= 0 ? lfd : nfd, 2);
+		if (nfd > 2)
+			close(nfd);
+	}
+	if (lfd >= 0)
+		drfs_log_set_fd(lfd);
+}
+
 /* now/ reads data and tree blobs through the mount's chunk cache. */
 static int now_read_blob(void *userdata, const struct drfs_id *id,
 			 struct drfs_buf *out)
@@ -462,27 +479,11 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 
 	if (ready_fd >= 0) {
 		char *path = NULL;
-		int lfd = -1;
-		if (o->log_file)
-			lfd = open(o->log_file,
-				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				   0600);
-		else if (asprintf(&path, "%s/mount.log",
-				  fs.repo->cache_dir) >= 0)
-			lfd = open(path,
-				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				   0600);
+		if (!o->log_file &&
+		    asprintf(&path, "%s/mount.log", fs.repo->cache_dir) < 0)
+			path = NULL;
+		mnt_log_to_file(o->log_file ? o->log_file : path);
 		free(path);
-		int nfd = open("/dev/null", O_RDWR);
-		if (nfd >= 0) {
-			dup2(nfd, 0);
-			dup2(nfd, 1);
-			dup2(lfd >= 0 ? lfd : nfd, 2);
-			if (nfd > 2)
-				close(nfd);
-		}
-		if (lfd >= 0)
-			drfs_log_set_fd(lfd);
 		mnt_report(ready_fd, 0);
 		ready_fd = -1;
 	}

@@ -153,6 +153,8 @@ int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
 		   char (**ret_old)[32], size_t *ret_n_old);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
+/* Detached: stdin, stdout to /dev/null, stderr and the log to file. */
+void mnt_log_to_file(const char *file);
 /* A repository of a several-repository mount, served by mnt_serve. */
 struct mnt_served {
 	/* the session is mounted (se: its struct fuse_session) */

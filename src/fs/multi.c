@@ -366,23 +366,6 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-static void log_to_file(const char *file)
-{
-	int lfd = file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			      0600)
-		       : -1;
-	int nfd = open("/dev/null", O_RDWR);
-	if (nfd >= 0) {
-		dup2(nfd, 0);
-		dup2(nfd, 1);
-		dup2(lfd >= 0 ? lfd : nfd, 2);
-		if (nfd > 2)
-			close(nfd);
-	}
-	if (lfd >= 0)
-		drfs_log_set_fd(lfd);
-}
-
 static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 		       int ready_fd)
 {
@@ -428,7 +411,7 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 	}
 	/* detached: what the repositories' threads say goes to the log */
 	if (ready_fd >= 0)
-		log_to_file(mm->log_file);
+		mnt_log_to_file(mm->log_file);
 	bool sig_started =
 		pthread_create(&sig_thread, NULL, signal_main, m) == 0;
 	fs_cache_share((unsigned)m->n);
