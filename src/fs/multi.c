@@ -82,7 +82,7 @@ bool drfs_fs_multi_name_ok(const char *name)
 	return true;
 }
 
-/* ---- the root session ----------------------------------------------------- */
+/* ---- the root session --------------------------------------------------- */
 
 static bool root_ino(const struct multi *m, fuse_ino_t ino)
 {
@@ -163,7 +163,9 @@ static void root_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	for (size_t i = (size_t)off; i < n + 2; i++) {
-		const char *name = i == 0 ? "." : i == 1 ? ".." : m->r[i - 2].name;
+		const char *name = i == 0   ? "."
+				   : i == 1 ? ".."
+					    : m->r[i - 2].name;
 		fuse_ino_t e = i == 0 ? ino : i == 1 ? FUSE_ROOT_ID
 						     : FUSE_ROOT_ID + i - 1;
 		root_stat(m, e, &st);
@@ -319,7 +321,7 @@ static void *repo_main(void *arg)
 	return NULL;
 }
 
-/* ---- the daemon ------------------------------------------------------------ */
+/* ---- the daemon --------------------------------------------------------- */
 
 struct root_loop {
 	struct multi *m;
