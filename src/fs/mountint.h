@@ -189,6 +189,9 @@ char *mnt_absolute(const char *p);
  * when mountpoint is not one.
  */
 int mnt_multi_umount(const char *mountpoint);
+/* Whether path is the folder of a repository a several-repository mount
+ * serves (its parent's MULTI_XATTR says "serving"). */
+bool mnt_multi_serving(const char *path);
 /* ---- mountpoint.c -------------------------------------------------------- */
 /* A usable, mount-free directory, empty unless nonempty (-o nonempty). */
 int mnt_check_mountpoint(const char *mp, bool nonempty);
@@ -198,7 +201,11 @@ int mnt_unmount(const char *mp);
 int mnt_detach(const char *mp);
 /* The pid the daemon serving mountpoint gives (user.drfs.pid), or 0. */
 pid_t mnt_daemon_pid(const char *mountpoint);
-/* Wait for the daemon pid to exit (notes after 10 s, gives up after 30 m). */
-int mnt_wait_daemon(pid_t pid);
+/*
+ * Wait for the daemon pid to exit, or with folder (a repository's folder
+ * of a several-repository mount) until that repository's session ended;
+ * a note after 10 s, -ETIMEDOUT after 30 minutes.
+ */
+int mnt_wait_daemon(pid_t pid, const char *folder);
 
 #endif

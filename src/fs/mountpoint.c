@@ -229,13 +229,17 @@ pid_t mnt_daemon_pid(const char *mountpoint)
 	return (pid_t)atol(pidbuf);
 }
 
-int mnt_wait_daemon(pid_t pid)
+int mnt_wait_daemon(pid_t pid, const char *folder)
 {
 	/*
 	 * Wait for the daemon to finish: the final snapshot and the uploads
 	 * may take a while (and retries, when the repository is unreachable).
+	 * A folder of a several-repository mount: until the daemon says that
+	 * repository's session ended (the daemon serves the others on).
 	 */
-	for (int i = 0; pid > 0 && pid_alive(pid); i++) {
+	for (int i = 0; pid > 0 && pid_alive(pid) &&
+			(!folder || mnt_multi_serving(folder));
+	     i++) {
 		if (i == UMOUNT_NOTE_AFTER)
 			log_info("waiting for the drfs daemon (pid %ld) to "
 				 "finish uploading and snapshotting now/",
@@ -280,10 +284,11 @@ int drfs_fs_umount(const char *mountpoint)
 						     sizeof(mnt_report)) == 0;
 	if (reports)
 		unlink(mnt_report); /* an older one */
+	bool folder = mnt_multi_serving(mountpoint);
 	r = mnt_unmount(mountpoint);
 	if (r < 0)
 		return r;
-	r = mnt_wait_daemon(pid);
+	r = mnt_wait_daemon(pid, folder ? mountpoint : NULL);
 	if (r < 0)
 		return r;
 	return reports ? fs_ctl_report_read(mnt_report) : 0;

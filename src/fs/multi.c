@@ -703,6 +703,36 @@ int drfs_fs_multi_list(const char *mountpoint, char *out, size_t len)
 	return 0;
 }
 
+bool mnt_multi_serving(const char *path)
+{
+	char parent[PATH_MAX], *slash, *list, *p;
+	bool found = false;
+
+	if (!realpath(path, parent) &&
+	    snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
+		return false;
+	while ((slash = strrchr(parent, '/')) && !slash[1] && slash > parent)
+		*slash = 0;
+	slash = strrchr(parent, '/');
+	if (!slash || !drfs_fs_multi_name_ok(slash + 1))
+		return false;
+	*slash = 0;
+	const char *name = slash + 1;
+	size_t nl = strlen(name);
+	list = malloc(LIST_MAX);
+	if (!list || drfs_fs_multi_list(*parent ? parent : "/", list,
+					LIST_MAX) < 0) {
+		free(list);
+		return false;
+	}
+	for (p = list; p && *p && !found; p = strchr(p, '\n'), p = p ? p + 1
+								    : NULL)
+		found = !strncmp(p, name, nl) && p[nl] == '\t' &&
+			!strncmp(p + nl + 1, "serving\t", 8);
+	free(list);
+	return found;
+}
+
 int mnt_multi_umount(const char *mountpoint)
 {
 	char *list = malloc(LIST_MAX);
@@ -754,7 +784,7 @@ int mnt_multi_umount(const char *mountpoint)
 	r = mnt_unmount(mountpoint);
 	if (r < 0)
 		goto out;
-	r = mnt_wait_daemon(pid);
+	r = mnt_wait_daemon(pid, NULL);
 	for (size_t k = 0; r >= 0 && k < i; k++) {
 		if (!reports[k][0])
 			continue;

@@ -185,6 +185,13 @@ grep -q "^\[dead\] unavailable: " "$T/status.out" || fail "status: $(cat "$T/sta
 # drfs snapshot of one folder of the config mount
 F=$(drfs snapshot "$M/db")
 [ -d "$F" ] || fail "snapshot of db: '$F'"
+# drfs umount of one folder: that repository ends, the daemon serves on
+timeout 120 "$DRFS" umount "$M/db" 2>"$T/umount.err" ||
+	fail "umount of one folder: $(cat "$T/umount.err")"
+[ -z "$(ls -A "$M/db")" ] || fail "db still mounted after its umount"
+[ -d "$M/web/now" ] || fail "web went with db"
+drfs status "$M" >"$T/status.out" 2>/dev/null || true
+grep -q "^\[db\] ended" "$T/status.out" || fail "status after umount of db: $(cat "$T/status.out")"
 
 info "kill -9 of the daemon: drfs umount cleans up every mount"
 PID=$(daemon_pid "$M")
