@@ -56,7 +56,7 @@ for t in "$@"; do
 	clang -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 		-DFUSE_USE_VERSION=312 -g -O1 \
 		-fsanitize=fuzzer,$SAN -fno-sanitize-recover=undefined $EXTRA \
-		-I"$SRC/include" "$SRC/tests/fuzz/fuzz_$t.c" \
+		-I"$SRC/include" -I"$SRC/src/cli" "$SRC/tests/fuzz/fuzz_$t.c" \
 		"$BUILD/lib/libdrfs.a" $LIBS -o "$BUILD/bin/fuzz_$t"
 done
 

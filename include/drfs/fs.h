@@ -127,6 +127,37 @@ int drfs_fs_listen_addr(const char *s, struct sockaddr_storage *ret,
 int drfs_fs_facts(const char *mountpoint, struct drfs_facts *ret);
 
 /*
+ * Several repositories in one mount (docs/mount.md): one daemon, the
+ * repository repos[i] at MOUNTPOINT/names[i] (each repos[i].mountpoint is
+ * ignored; their foreground, debug, fuse_opts, nonempty and log_file are
+ * the ones here). A repository that cannot be opened shows as an empty
+ * folder and is tried again every retry seconds; it never fails the
+ * mount. Each repos[i].password is wiped once that repository is open.
+ */
+struct drfs_mount_multi {
+	const char *mountpoint;
+	struct drfs_mount_opts *repos;
+	const char *const *names; /* safe single path components, unique */
+	size_t n;
+	bool foreground, debug, nonempty;
+	const char *fuse_opts;
+	const char *log_file;     /* NULL: <the first cache dir>/mount.log */
+	double retry;             /* seconds; 0: 60 */
+};
+int drfs_fs_mount_multi(const struct drfs_mount_multi *m);
+/*
+ * Whether name is a valid folder name of a several-repository mount:
+ * 1..64 bytes of [A-Za-z0-9._-], not starting with '.'.
+ */
+bool drfs_fs_multi_name_ok(const char *name);
+/*
+ * The folders of the several-repository mount at mountpoint: lines
+ * "NAME\tSTATE\tMESSAGE\n" (STATE: serving, starting, unavailable, ended)
+ * into out; -ENOTCONN if mountpoint is no such mount.
+ */
+int drfs_fs_multi_list(const char *mountpoint, char *out, size_t len);
+
+/*
  * Mount and serve until unmounted. The serving process is not dumpable
  * (prctl PR_SET_DUMPABLE 0): no core dump of it holds the keys, and other
  * processes of the user cannot ptrace it. Without foreground, returns in the

@@ -33,6 +33,21 @@ void drfs_log_set_stamp(const char *subject);
  */
 void drfs_log_set_tag(const char *tag);
 
+/*
+ * Messages of the calling thread start "drfs: ...PREFIX: " (the folder
+ * name of a repository in a several-repository mount); NULL: none. Not
+ * copied.
+ */
+void drfs_log_set_thread_prefix(const char *prefix);
+/*
+ * The text of the calling thread's last error message (without "drfs: "
+ * and prefixes; "" when none since drfs_log_clear_last_error), valid
+ * until its next one: what `drfs status` shows for a repository that
+ * could not be opened.
+ */
+const char *drfs_log_last_error(void);
+void drfs_log_clear_last_error(void);
+
 #define log_err(...) drfs_log(DRFS_LOG_ERR, __VA_ARGS__)
 #define log_warn(...) drfs_log(DRFS_LOG_WARN, __VA_ARGS__)
 #define log_info(...) drfs_log(DRFS_LOG_INFO, __VA_ARGS__)

@@ -207,6 +207,12 @@ static const struct cli_opt mount_opts[] = {
 		"docs/hosts.md)"),
 	CLI_STR("from", 0, "SNAPSHOT|HOST", from,
 		"where now/ starts when its lineage has no snapshot yet"),
+	CLI_STR("config", 0, "FILE", mount_config,
+		"mount the repositories FILE names, each at MOUNTPOINT/NAME "
+		"(docs/mount.md)"),
+	CLI_STR("retry-every", 0, "DURATION", retry_every,
+		"with several repositories: try one that could not be opened "
+		"again this often (default 60s)"),
 	CLI_STR("metrics-textfile", 0, "PATH", metrics_textfile,
 		"write Prometheus metrics to PATH (atomically) for "
 		"node_exporter's textfile collector (docs/monitoring.md)"),
@@ -221,6 +227,17 @@ static const struct cli_opt mount_opts[] = {
 		"(default 4M; 0: off; docs/verification.md)"),
 	{ 0 },
 };
+
+const struct cli_opt *cli_mount_opt(const char *name)
+{
+	const struct cli_opt *const tables[] = { cli_opts_global,
+						 cli_opts_keep, mount_opts };
+	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
+		for (const struct cli_opt *o = tables[t]; o->name; o++)
+			if (!strcmp(o->name, name))
+				return o;
+	return NULL;
+}
 
 static const struct cli_opt status_opts[] = {
 	CLI_STR("max-age", 0, "DURATION", max_age,
@@ -353,10 +370,14 @@ const struct cli_cmd cli_commands[] = {
 	{ "repair", "index|snapshots REPO", 2, 2, 1,
 	  "rebuild the index; rewrite damaged snapshots", NULL,
 	  OPTS(repair_opts), NULL, cli_cmd_repair },
-	{ "mount", "REPO MOUNTPOINT", 2, 2, 0,
+	{ "mount", "REPO... MOUNTPOINT", 1, -1, 0,
 	  "mount the snapshots, and a writable now/",
 	  "The --keep-* options are the policy the mount applies to now/'s "
-	  "own snapshots (default: the repository's stored policy).",
+	  "own snapshots (default: the repository's stored policy). With "
+	  "several repositories (or --config FILE and MOUNTPOINT alone) "
+	  "each is at MOUNTPOINT/NAME, NAME the last component of its path "
+	  "or its bucket[-prefix]; a --cache-dir DIR is then DIR/NAME for "
+	  "each.",
 	  OPTS(mount_opts, cli_opts_keep), NULL, cli_cmd_mount },
 	{ "umount", "MOUNTPOINT", 1, 1, -1,
 	  "unmount (after a final snapshot and upload)", NULL, NULL, NULL,

@@ -103,6 +103,10 @@ struct cli {
 	char myhost[DRFS_HOST_MAX_BUF]; /* --host, else this machine's */
 	const char *delete_after;     /* --delete-after D (mirror) */
 	const char *verify;           /* --verify etag|size (mirror) */
+	/* several repositories in one mount */
+	const char *mount_config;     /* --config FILE */
+	const char *retry_every;      /* --retry-every DURATION */
+	char *conf_text;              /* the parsed --config (owned) */
 };
 
 /* ---- the tables (opts.c parses, help.c describes) ------------------------ */
@@ -312,12 +316,55 @@ int cli_cmd_hold(struct cli *c);
 int cli_cmd_release(struct cli *c);
 int cli_cmd_policy(struct cli *c);
 
+/* src/cli/mountconf.c: the config file of drfs mount --config */
+struct drfs_mount_conf_entry {
+	const char *key, *value; /* into the parsed text */
+	unsigned line;
+};
+struct drfs_mount_conf_section {
+	const char *name;        /* the folder: drfs_fs_multi_name_ok */
+	unsigned line;
+	struct drfs_mount_conf_entry *e;
+	size_t n;
+};
+struct drfs_mount_conf {
+	struct drfs_mount_conf_section *s;
+	size_t n;
+	char *text;
+};
+/*
+ * Parse a config file's bytes (a pure function over buf, len; fuzzed by
+ * tests/fuzz/fuzz_mountconf.c). -EINVAL with "line N: what" in err, or
+ * -ENOMEM; on success *ret holds at least one section, each with a
+ * repository, only known keys, each once.
+ */
+int drfs_mount_conf_parse(const char *buf, size_t len,
+			  struct drfs_mount_conf *ret, char *err,
+			  size_t errlen);
+void drfs_mount_conf_release(struct drfs_mount_conf *c);
+/* The value of key in s (and its line into *ret_line), or NULL. */
+const char *drfs_mount_conf_get(const struct drfs_mount_conf_section *s,
+				const char *key, unsigned *ret_line);
+/* The first line DRFS_PASSWORD_COMMAND-style cmd prints, as a secret. */
+int cli_read_secret_command(const char *cmd, char **ret);
+/* The option of drfs mount (or a global one) a config key sets; NULL. */
+const struct cli_opt *cli_mount_opt(const char *name);
+
 /* src/cli/cmd_repair.c: repair index, repair snapshots */
 int cli_cmd_repair(struct cli *c);
 
 /* src/cli/cmd_now.c: talk to a mount daemon */
 int cli_cmd_snapshot(struct cli *c);
 int cli_cmd_status(struct cli *c); /* cmd_facts.c */
+/*
+ * The repositories of the several-repository mount at mp, one line each
+ * "NAME\tSTATE\tMESSAGE" (malloc'd), or NULL when mp is not one; the next
+ * line of such a listing split; whether mp is the folder of a repository
+ * such a mount could not open (then said). cmd_now.c.
+ */
+char *cli_multi_list(const char *mp);
+bool cli_next_repo(char **p, char **name, char **state, char **msg);
+bool cli_unavailable_folder(const char *mp);
 int cli_cmd_metrics(struct cli *c);
 struct drfs_facts;
 /* drfs_stats() into the have_stats figures of f (the mount's hook). */

@@ -5,6 +5,7 @@
  * repository opened here.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -118,7 +119,8 @@ static void json_drill(const char *key, bool have,
 
 static void status_json(const struct drfs_facts *f, bool have_newest,
 			const struct timespec *newest, double age,
-			const char *const *problems, size_t n_problems)
+			const char *const *problems, size_t n_problems,
+			bool embedded)
 {
 	printf("{\"repository\":\"%s\",\"mounted\":%s,\"host\":", f->repo,
 	       f->mounted ? "true" : "false");
@@ -175,20 +177,16 @@ static void status_json(const struct drfs_facts *f, bool have_newest,
 		printf("%s", i ? "," : "");
 		cli_json_str(stdout, problems[i]);
 	}
-	printf("]}\n");
+	printf(embedded ? "]}" : "]}\n");
 }
 
-int cli_cmd_status(struct cli *c)
+static int status_of(struct cli *c, const char *mp, bool embedded)
 {
 	char text[2048], p[3][200];
 	const char *problems[3];
 	size_t n_problems = 0;
 	int64_t max_age = 0, stuck = STUCK_AFTER_DEFAULT;
 	struct timespec newest = { 0 };
-	int e = cli_need_args(c, 1, "MOUNTPOINT|REPO [--json] [--max-age D] "
-				"[--stuck-after D]");
-	if (e < 0)
-		return EXIT_USAGE;
 	if (c->max_age && (drfs_parse_duration(c->max_age, &max_age) < 0 ||
 			   max_age <= 0)) {
 		log_err("invalid --max-age \"%s\" (want a duration: 26h)",
@@ -204,7 +202,7 @@ int cli_cmd_status(struct cli *c)
 	struct drfs_facts *f = malloc(sizeof(*f));
 	if (!f)
 		return 1;
-	if (get_facts(c, c->args[0], f)) {
+	if (get_facts(c, mp, f)) {
 		free(f);
 		return 1;
 	}
@@ -242,8 +240,8 @@ int cli_cmd_status(struct cli *c)
 		problems[i] = p[i];
 	if (c->json) {
 		status_json(f, have, &newest, (double)f->now - (double)newest.tv_sec,
-			    problems, n_problems);
-	} else if (f->mounted && drfs_fs_status(c->args[0], text,
+			    problems, n_problems, embedded);
+	} else if (f->mounted && drfs_fs_status(mp, text,
 						  sizeof(text)) >= 0) {
 		fputs(text, stdout);
 	} else {
@@ -261,4 +259,62 @@ int cli_cmd_status(struct cli *c)
 		log_err("%s", problems[i]);
 	free(f);
 	return n_problems ? EXIT_UNHEALTHY : 0;
+}
+
+int cli_cmd_status(struct cli *c)
+{
+	char *name, *state, *msg, *p;
+	int e = cli_need_args(c, 1, "MOUNTPOINT|REPO [--json] [--max-age D] "
+				"[--stuck-after D]");
+	if (e < 0)
+		return EXIT_USAGE;
+	char *list = cli_multi_list(c->args[0]);
+	if (!list) {
+		if (cli_unavailable_folder(c->args[0]))
+			return 1;
+		return status_of(c, c->args[0], false);
+	}
+	/* each repository of a several-repository mount: a section, or an
+	 * element of "repositories" */
+	int rc = 0;
+	size_t n = 0, bad = 0;
+	if (c->json)
+		printf("{\"repositories\":[");
+	for (p = list; cli_next_repo(&p, &name, &state, &msg); n++) {
+		char mp[PATH_MAX];
+		if (c->json) {
+			printf("%s{\"name\":", n ? "," : "");
+			cli_json_str(stdout, name);
+			printf(",\"state\":");
+			cli_json_str(stdout, state);
+			printf(",\"message\":");
+			cli_json_str(stdout, msg);
+			printf(",\"status\":");
+		} else {
+			printf("%s[%s] %s%s%s\n", n ? "\n" : "", name, state,
+			       *msg ? ": " : "", msg);
+		}
+		fflush(stdout);
+		if (!strcmp(state, "unavailable"))
+			bad++;
+		if (strcmp(state, "serving")) {
+			if (c->json)
+				printf("null}");
+			continue;
+		}
+		snprintf(mp, sizeof(mp), "%s/%s", c->args[0], name);
+		int r = status_of(c, mp, c->json);
+		if (c->json)
+			printf("}");
+		rc = rc ? rc : r;
+	}
+	free(list);
+	if (c->json)
+		printf("]}\n");
+	fflush(stdout);
+	if (bad) {
+		log_err("%zu of %zu repositories unavailable", bad, n);
+		rc = rc ? rc : 1;
+	}
+	return rc;
 }

@@ -133,7 +133,7 @@ int cli_read_secret_file(const char *file, char **ret)
  * stdin and stderr ours), read like a password file. The command itself is
  * never shown: it may hold a secret of its own.
  */
-static int read_secret_command(const char *cmd, char **ret)
+int cli_read_secret_command(const char *cmd, char **ret)
 {
 	int p[2], ws = 0;
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -221,7 +221,7 @@ int cli_get_password(struct cli *c, bool confirm)
 	if (file)
 		return cli_read_secret_file(file, &c->password);
 	if (cmd && *cmd)
-		return read_secret_command(cmd, &c->password);
+		return cli_read_secret_command(cmd, &c->password);
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	if (tty < 0)
 		return 0; /* none: an encrypted repository will say so */

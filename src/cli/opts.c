@@ -531,7 +531,8 @@ static void default_repo(struct cli *c, const struct cli_cmd *cmd)
 	    n + 1 > (int)ARRAY_SIZE(with_repo))
 		return;
 	bool guess = cmd->max_args != cmd->min_args && at == 0 &&
-		     strcmp(cmd->name, "copy") != 0;
+		     strcmp(cmd->name, "copy") != 0 &&
+		     strcmp(cmd->name, "mount") != 0;
 	if (!(n < cmd->min_args ||
 	      (guess && n && !looks_like_repo(c->args[0]))))
 		return;

@@ -4,7 +4,9 @@
  *
  * Three levels, each bounded:
  *   1. an in-memory LRU of decoded chunks (MEM_MAX_CHUNKS entries and
- *      MEM_MAX_BYTES bytes); entries are reference counted, so a chunk
+ *      MEM_MAX_BYTES bytes, divided among the caches of a daemon serving
+ *      several repositories: fs_cache_share); entries are reference
+ *      counted, each knows its cache, so a chunk
  *      evicted while a reply still uses it lives until that reply is sent;
  *      concurrent readers of a chunk being loaded wait for the one loader;
  *   2. optionally, files of decoded chunks in <cache-dir>/chunks/ (disk_max
@@ -17,6 +19,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +32,7 @@
 #define PREFETCH_RING 32
 
 struct fs_chunk {
+	struct fs_chunk_cache *cache; /* its cache (several per process) */
 	struct drfs_id id;
 	uint8_t *data;
 	size_t len;
@@ -113,10 +117,24 @@ static void lru_front(struct fs_chunk_cache *c, struct fs_chunk *ch)
 	c->head = ch;
 }
 
+/*
+ * How many chunk caches of this process share the memory bound (one per
+ * repository of a several-repository mount: one budget for the daemon).
+ */
+static atomic_uint mem_share = 1;
+
+void fs_cache_share(unsigned n)
+{
+	atomic_store(&mem_share, n ? n : 1);
+}
+
 static void lru_evict(struct fs_chunk_cache *c)
 {
 	struct fs_chunk *ch = c->tail;
-	while (ch && (c->n > MEM_MAX_CHUNKS || c->bytes > MEM_MAX_BYTES)) {
+	unsigned share = atomic_load(&mem_share);
+	size_t max_n = MAX(MEM_MAX_CHUNKS / share, 8u);
+	size_t max_bytes = MEM_MAX_BYTES / share;
+	while (ch && (c->n > max_n || c->bytes > max_bytes)) {
 		struct fs_chunk *prev = ch->prev;
 		if (ch->state != 0)
 			lru_unlink(c, ch);
@@ -309,6 +327,7 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
 	}
+	ch->cache = c;
 	ch->id = *id;
 	ch->refs = 2; /* the LRU's and ours */
 	ch->in_lru = true;
@@ -357,16 +376,15 @@ const uint8_t *fs_chunk_data(const struct fs_chunk *ch, size_t *ret_len)
 	return ch->data;
 }
 
-/* The cache a chunk belongs to, for fs_chunk_put (one cache per process). */
-static struct fs_chunk_cache *the_cache;
-
 void fs_chunk_put(struct fs_chunk *ch)
 {
 	if (!ch)
 		return;
-	pthread_mutex_lock(&the_cache->lock);
+	/* the cache outlives its chunks' readers (fs_cache_free is last) */
+	struct fs_chunk_cache *c = ch->cache;
+	pthread_mutex_lock(&c->lock);
 	unref_locked(ch);
-	pthread_mutex_unlock(&the_cache->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- prefetch ------------------------------------------------------------ */
@@ -438,7 +456,6 @@ int fs_cache_new(struct drfs_repo *repo, uint64_t disk_bytes,
 			disk_evict(c); /* counts what is there */
 		}
 	}
-	the_cache = c;
 	for (int i = 0; i < PREFETCH_THREADS; i++) {
 		if (pthread_create(&c->threads[i], NULL, prefetch_main, c))
 			break;
@@ -465,7 +482,5 @@ void fs_cache_free(struct fs_chunk_cache *c)
 	pthread_cond_destroy(&c->loaded);
 	pthread_cond_destroy(&c->work);
 	free(c->dir);
-	if (the_cache == c)
-		the_cache = NULL;
 	free(c);
 }

@@ -301,6 +301,11 @@ void fs_inode_path(struct fs *fs, uint64_t ino, char *out, size_t max);
 
 struct fs_chunk; /* a decoded data blob, reference counted */
 
+/*
+ * The in-memory bound of every chunk cache of the process is divided by n
+ * (the repositories of a several-repository mount; default 1).
+ */
+void fs_cache_share(unsigned n);
 int fs_cache_new(struct drfs_repo *repo, uint64_t disk_bytes,
 		 struct fs_chunk_cache **ret);
 void fs_cache_free(struct fs_chunk_cache *c);

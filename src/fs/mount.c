@@ -80,6 +80,26 @@ void mnt_report(int fd, int status)
 	}
 }
 
+void mnt_log_to_file(const char *file, const char *stamp)
+{
+	int lfd = file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			      0600)
+		       : -1;
+	int nfd = open("/dev/null", O_RDWR);
+	if (nfd >= 0) {
+		dup2(nfd, 0);
+		dup2(nfd, 1);
+		dup2(lfd >= 0 ? lfd : nfd, 2);
+		if (nfd > 2)
+			close(nfd);
+	}
+	if (lfd >= 0) {
+		drfs_log_set_fd(lfd);
+		/* several mounts may share a cache's mount.log */
+		drfs_log_set_stamp(stamp);
+	}
+}
+
 /* now/ reads data and tree blobs through the mount's chunk cache. */
 static int now_read_blob(void *userdata, const struct drfs_id *id,
 			 struct drfs_buf *out)
@@ -122,8 +142,8 @@ static void now_on_guard(void *userdata, const char *fmt, ...)
 	log_warn("%s", buf);
 }
 
-static int open_repo(const struct drfs_mount_opts *o, bool sync,
-		     struct drfs_repo **ret)
+int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
+		  struct drfs_repo **ret)
 {
 	struct drfs_repo_opts ro = o->repo;
 	if (o->password)
@@ -187,7 +207,7 @@ static int resolve_from(struct drfs_repo *repo, const struct drfs_mount_opts *o,
 	return r < 0 ? r : -ENOENT;
 }
 
-static int build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
+int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a)
 {
 	char opts[4096];
 	int r = 0;
@@ -326,9 +346,12 @@ static void mount_marker_drop(int fd, const char *cache_dir)
 
 /*
  * Open, mount and serve. ready_fd >= 0: write the status there once
- * mounted (or failed) and switch logging to the log file.
+ * mounted (or failed) and switch logging to the log file. h: a repository
+ * of a several-repository mount (multi.c): the process's signals are not
+ * the session's, and h->mounted is called once it is mounted.
  */
-static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
+int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
+	      const struct mnt_served *h)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
@@ -371,7 +394,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	 * processes (docs/security.md) */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-	r = open_repo(o, sync, &fs.repo);
+	r = mnt_open_repo(o, sync, &fs.repo);
 	/* the keys are unwrapped (or never will be): the passphrase goes */
 	if (o->password)
 		drfs_wipe(o->password, strlen(o->password));
@@ -456,7 +479,7 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	r = mnt_http_bind(&fs, o->metrics_listen);
 	if (r < 0)
 		goto out;
-	r = build_args(o, &args);
+	r = mnt_build_args(o, &args);
 	if (r < 0)
 		goto out;
 	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
@@ -467,43 +490,27 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 		r = -EINVAL;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) < 0) {
+	if (!h && fuse_set_signal_handlers(se) < 0) {
 		r = -EIO;
 		goto out;
 	}
 	if (fuse_session_mount(se, o->mountpoint) < 0) {
 		log_err("mounting on \"%s\" failed", o->mountpoint);
 		r = -EIO;
-		fuse_remove_signal_handlers(se);
+		if (!h)
+			fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	if (h)
+		h->mounted(h->ud, se);
 
 	if (ready_fd >= 0) {
 		char *path = NULL;
-		int lfd = -1;
-		if (o->log_file)
-			lfd = open(o->log_file,
-				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				   0600);
-		else if (asprintf(&path, "%s/mount.log",
-				  fs.repo->cache_dir) >= 0)
-			lfd = open(path,
-				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-				   0600);
+		if (!o->log_file &&
+		    asprintf(&path, "%s/mount.log", fs.repo->cache_dir) < 0)
+			path = NULL;
+		mnt_log_to_file(o->log_file ? o->log_file : path, o->mountpoint);
 		free(path);
-		int nfd = open("/dev/null", O_RDWR);
-		if (nfd >= 0) {
-			dup2(nfd, 0);
-			dup2(nfd, 1);
-			dup2(lfd >= 0 ? lfd : nfd, 2);
-			if (nfd > 2)
-				close(nfd);
-		}
-		if (lfd >= 0) {
-			drfs_log_set_fd(lfd);
-			/* several mounts may share a cache's mount.log */
-			drfs_log_set_stamp(o->mountpoint);
-		}
 		mnt_report(ready_fd, 0);
 		ready_fd = -1;
 	}
@@ -521,7 +528,8 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	if (!cfg) {
 		r = -ENOMEM;
 	} else {
-		fuse_loop_cfg_set_max_threads(cfg, 16);
+		/* several repositories: one daemon's budget (multi.c) */
+		fuse_loop_cfg_set_max_threads(cfg, h ? MULTI_MAX_THREADS : 16);
 		fuse_loop_cfg_set_idle_threads(cfg, 4);
 		r = fuse_session_loop_mt(se, cfg);
 		r = r > 0 ? 0 : r; /* > 0: ended by a signal */
@@ -530,7 +538,8 @@ static int serve(const struct drfs_mount_opts *o, bool sync, int ready_fd)
 	mount_marker_drop(marker, fs.repo->cache_dir);
 	drfs_sd_notify("STOPPING=1");
 	fuse_session_unmount(se);
-	fuse_remove_signal_handlers(se);
+	if (!h)
+		fuse_remove_signal_handlers(se);
 	fs.se = NULL;
 	mnt_facts_stop(&fs);
 	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
@@ -573,7 +582,7 @@ out:
 }
 
 /* An absolute form of a relative local path or URL (the daemon runs in /). */
-static char *absolute(const char *p)
+char *mnt_absolute(const char *p)
 {
 	char cwd[4096];
 	char *out = NULL;
@@ -587,20 +596,76 @@ static char *absolute(const char *p)
 	return out;
 }
 
+int mnt_daemonize(const char *mountpoint, int (*child)(void *arg, int fd),
+		  void (*forked)(void *arg), void *arg)
+{
+	int fds[2], r;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		r = child(arg, fds[1]);
+		_exit(r < 0 ? 1 : 0);
+	}
+	if (forked)
+		forked(arg);
+	close(fds[1]);
+	int status;
+	ssize_t n;
+	do {
+		n = read(fds[0], &status, sizeof(status));
+	} while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n != sizeof(status)) {
+		log_err("the mount daemon for \"%s\" exited before the mount "
+			"was ready",
+			mountpoint);
+		waitpid(pid, NULL, WNOHANG);
+		return -EIO;
+	}
+	if (status < 0)
+		waitpid(pid, NULL, 0); /* it already said why */
+	return status;
+}
+
+static int serve_child(void *arg, int ready_fd)
+{
+	return mnt_serve(arg, false, ready_fd, NULL);
+}
+
+/* the daemon has its copy */
+static void wipe_password(void *arg)
+{
+	const struct drfs_mount_opts *o = arg;
+	if (o->password)
+		drfs_wipe(o->password, strlen(o->password));
+}
+
 int drfs_fs_mount(const struct drfs_mount_opts *in)
 {
 	struct drfs_mount_opts ob = *in, *o = &ob;
 	_cleanup_free_ char *url = NULL, *mp = NULL, *cd = NULL, *lf = NULL;
 	struct drfs_repo *repo = NULL;
-	int fds[2];
 	int r;
 
 	if (!in->mountpoint || !in->repo.url)
 		return -EINVAL;
-	url = absolute(in->repo.url);
-	mp = absolute(in->mountpoint);
-	cd = in->repo.cache_dir ? absolute(in->repo.cache_dir) : NULL;
-	lf = in->log_file ? absolute(in->log_file) : NULL;
+	url = mnt_absolute(in->repo.url);
+	mp = mnt_absolute(in->mountpoint);
+	cd = in->repo.cache_dir ? mnt_absolute(in->repo.cache_dir) : NULL;
+	lf = in->log_file ? mnt_absolute(in->log_file) : NULL;
 	if (!url || !mp || (in->repo.cache_dir && !cd) ||
 	    (in->log_file && !lf))
 		return -ENOMEM;
@@ -612,10 +677,10 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	if (r < 0)
 		return r;
 	if (o->foreground || o->debug)
-		return serve(o, true, -1);
+		return mnt_serve(o, true, -1, NULL);
 
 	/* validate in the parent, where the terminal still shows errors */
-	r = open_repo(o, true, &repo);
+	r = mnt_open_repo(o, true, &repo);
 	if (r < 0)
 		return r;
 	/* --from: the child starts from what the parent found */
@@ -634,42 +699,5 @@ int drfs_fs_mount(const struct drfs_mount_opts *in)
 	if (r < 0)
 		return r;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		setsid();
-		if (chdir("/") < 0)
-			_exit(1);
-		r = serve(o, false, fds[1]);
-		_exit(r < 0 ? 1 : 0);
-	}
-	/* the daemon has its copy */
-	if (o->password)
-		drfs_wipe(o->password, strlen(o->password));
-	close(fds[1]);
-	int status;
-	ssize_t n;
-	do {
-		n = read(fds[0], &status, sizeof(status));
-	} while (n < 0 && errno == EINTR);
-	close(fds[0]);
-	if (n != sizeof(status)) {
-		log_err("the mount daemon for \"%s\" exited before the mount "
-			"was ready",
-			o->mountpoint);
-		waitpid(pid, NULL, WNOHANG);
-		return -EIO;
-	}
-	if (status < 0)
-		waitpid(pid, NULL, 0); /* it already said why */
-	return status;
+	return mnt_daemonize(o->mountpoint, serve_child, wipe_password, o);
 }

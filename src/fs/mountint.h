@@ -187,8 +187,59 @@ void mnt_info_inval_gone(struct fs *fs, char (*old)[32], size_t n_old);
 void mnt_info_free(struct fs *fs);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
+/* Detached: stdin, stdout to /dev/null, stderr and the log to file. */
+void mnt_log_to_file(const char *file, const char *stamp);
+/* A repository of a several-repository mount, served by mnt_serve. */
+struct mnt_served {
+	/* the session is mounted (se: its struct fuse_session) */
+	void (*mounted)(void *ud, struct fuse_session *se);
+	void *ud;
+};
+int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
+	      const struct mnt_served *h);
+/* Open o's repository; what failed is logged. */
+int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
+		  struct drfs_repo **ret);
+/*
+ * Fork the daemon: the child (setsid, chdir /) runs child(arg, fd), which
+ * writes its status to fd once mounted (mnt_report), and exits; the parent
+ * calls forked(arg) and returns the status the daemon reported (-EIO if it
+ * exited before saying).
+ */
+int mnt_daemonize(const char *mountpoint, int (*child)(void *arg, int fd),
+		  void (*forked)(void *arg), void *arg);
+/* libfuse's arguments: default_permissions, fsname, o->fuse_opts, -d */
+int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a);
+/* An absolute form of a relative local path or URL (malloc'd; NULL). */
+char *mnt_absolute(const char *p);
+/* ---- multi.c ------------------------------------------------------------- */
+/* the root of a several-repository mount: its folders and their states */
+#define MULTI_XATTR "user.drfs.repositories"
+/* FUSE threads of each repository's session (a single mount has 16) */
+#define MULTI_MAX_THREADS 8
+/*
+ * drfs umount of a several-repository mount: each repository's folder
+ * (its final snapshot reported per repository), then the root; -ENOTCONN
+ * when mountpoint is not one.
+ */
+int mnt_multi_umount(const char *mountpoint);
+/* Whether path is the folder of a repository a several-repository mount
+ * serves (its parent's MULTI_XATTR says "serving"). */
+bool mnt_multi_serving(const char *path);
 /* ---- mountpoint.c -------------------------------------------------------- */
 /* A usable, mount-free directory, empty unless nonempty (-o nonempty). */
 int mnt_check_mountpoint(const char *mp, bool nonempty);
+/* umount2, or fusermount3 -u when not allowed; logs what failed */
+int mnt_unmount(const char *mp);
+/* lazily: umount2(MNT_DETACH), or fusermount3 -u -z */
+int mnt_detach(const char *mp);
+/* The pid the daemon serving mountpoint gives (user.drfs.pid), or 0. */
+pid_t mnt_daemon_pid(const char *mountpoint);
+/*
+ * Wait for the daemon pid to exit, or with folder (a repository's folder
+ * of a several-repository mount) until that repository's session ended;
+ * a note after 10 s, -ETIMEDOUT after 30 minutes.
+ */
+int mnt_wait_daemon(pid_t pid, const char *folder);
 
 #endif

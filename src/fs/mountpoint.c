@@ -8,6 +8,15 @@
 
 /* ---- mountpoint checks --------------------------------------------------- */
 
+/*
+ * What a request to a FUSE mount whose daemon is gone fails with: ENOTCONN,
+ * or ECONNABORTED for one that was under way when the connection ended.
+ */
+static bool daemon_gone(int e)
+{
+	return e == ENOTCONN || e == ECONNABORTED;
+}
+
 /* Is path (canonical) a mount point in /proc/self/mountinfo? */
 static bool is_mounted(const char *path)
 {
@@ -41,7 +50,7 @@ static bool is_mounted(const char *path)
 	return found;
 }
 
-static int detach(const char *mp)
+int mnt_detach(const char *mp)
 {
 	if (umount2(mp, MNT_DETACH) == 0)
 		return 0;
@@ -90,12 +99,12 @@ int mnt_check_mountpoint(const char *mp, bool nonempty)
 
 	if (stat(mp, &st) < 0) {
 		int e = errno;
-		if (e == ENOTCONN) {
+		if (daemon_gone(e)) {
 			log_warn("mountpoint \"%s\" was left by a drfs daemon "
 				 "that is gone (transport endpoint is not "
 				 "connected): unmounting it",
 				 mp);
-			int r = detach(mp);
+			int r = mnt_detach(mp);
 			if (r < 0) {
 				log_err("unmounting stale \"%s\": %s", mp,
 					drfs_strerror(r));
@@ -120,6 +129,21 @@ int mnt_check_mountpoint(const char *mp, bool nonempty)
 		int e = errno;
 		log_err("mountpoint \"%s\": %s", mp, strerror(e));
 		return -e;
+	}
+	char pb[24];
+	if (realpath(mp, real) && is_mounted(real) &&
+	    getxattr(mp, PID_XATTR, pb, sizeof(pb)) < 0 &&
+	    daemon_gone(errno)) {
+		/* attributes still cached, but the daemon is gone */
+		log_warn("mountpoint \"%s\" was left by a drfs daemon that is "
+			 "gone (transport endpoint is not connected): "
+			 "unmounting it", mp);
+		int r = mnt_detach(mp);
+		if (r < 0) {
+			log_err("unmounting stale \"%s\": %s", mp,
+				drfs_strerror(r));
+			return r;
+		}
 	}
 	if (realpath(mp, real) && is_mounted(real)) {
 		log_err("mountpoint \"%s\": something is already mounted "
@@ -164,67 +188,58 @@ static bool pid_alive(pid_t pid)
 	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
-int drfs_fs_umount(const char *mountpoint)
+int mnt_unmount(const char *mountpoint)
 {
-	struct stat st;
-	char pidbuf[24];
-	pid_t pid = 0;
-
-	if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
-		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
-			 "is not connected): detaching the stale mount",
-			 mountpoint);
-		int r = detach(mountpoint);
-		if (r < 0)
-			log_err("unmounting \"%s\": %s", mountpoint,
-				drfs_strerror(r));
-		return r;
-	}
-	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
-			     sizeof(pidbuf) - 1);
-	if (n > 0) {
-		pidbuf[n] = 0;
-		pid = (pid_t)atol(pidbuf);
-	}
-	/* a daemon with now/ reports how its final snapshot went */
-	char mnt_report[4096];
-	bool reports = pid > 0 && fs_ctl_report_path(mountpoint, mnt_report,
-						     sizeof(mnt_report)) == 0;
-	if (reports)
-		unlink(mnt_report); /* an older one */
-	if (umount2(mountpoint, 0) < 0) {
-		int e = errno;
-		if (e == EPERM || e == EACCES) {
-			pid_t c = fork();
-			if (c == 0) {
-				execlp("fusermount3", "fusermount3", "-u",
-				       mountpoint, (char *)NULL);
-				_exit(127);
-			}
-			int ws;
-			if (c < 0 || waitpid(c, &ws, 0) != c ||
-			    !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-				log_err("unmounting \"%s\" failed", mountpoint);
-				return -e;
-			}
-		} else {
-			if (e == EINVAL)
-				log_err("\"%s\" is not mounted", mountpoint);
-			else if (e == EBUSY)
-				log_err("unmounting \"%s\": it is busy (a "
-					"process uses it)",
-					mountpoint);
-			else
-				log_err("unmounting \"%s\": %s", mountpoint,
-					strerror(e));
+	if (umount2(mountpoint, 0) == 0)
+		return 0;
+	int e = errno;
+	if (e == EPERM || e == EACCES) {
+		pid_t c = fork();
+		if (c == 0) {
+			execlp("fusermount3", "fusermount3", "-u", mountpoint,
+			       (char *)NULL);
+			_exit(127);
+		}
+		int ws;
+		if (c < 0 || waitpid(c, &ws, 0) != c || !WIFEXITED(ws) ||
+		    WEXITSTATUS(ws) != 0) {
+			log_err("unmounting \"%s\" failed", mountpoint);
 			return -e;
 		}
+		return 0;
 	}
+	if (e == EINVAL)
+		log_err("\"%s\" is not mounted", mountpoint);
+	else if (e == EBUSY)
+		log_err("unmounting \"%s\": it is busy (a process uses it)",
+			mountpoint);
+	else
+		log_err("unmounting \"%s\": %s", mountpoint, strerror(e));
+	return -e;
+}
+
+pid_t mnt_daemon_pid(const char *mountpoint)
+{
+	char pidbuf[24];
+	ssize_t n = getxattr(mountpoint, PID_XATTR, pidbuf,
+			     sizeof(pidbuf) - 1);
+	if (n <= 0)
+		return 0;
+	pidbuf[n] = 0;
+	return (pid_t)atol(pidbuf);
+}
+
+int mnt_wait_daemon(pid_t pid, const char *folder)
+{
 	/*
 	 * Wait for the daemon to finish: the final snapshot and the uploads
 	 * may take a while (and retries, when the repository is unreachable).
+	 * A folder of a several-repository mount: until the daemon says that
+	 * repository's session ended (the daemon serves the others on).
 	 */
-	for (int i = 0; pid > 0 && pid_alive(pid); i++) {
+	for (int i = 0; pid > 0 && pid_alive(pid) &&
+			(!folder || mnt_multi_serving(folder));
+	     i++) {
 		if (i == UMOUNT_NOTE_AFTER)
 			log_info("waiting for the drfs daemon (pid %ld) to "
 				 "finish uploading and snapshotting now/",
@@ -238,5 +253,43 @@ int drfs_fs_umount(const char *mountpoint)
 		}
 		usleep(10000);
 	}
+	return 0;
+}
+
+int drfs_fs_umount(const char *mountpoint)
+{
+	struct stat st;
+	pid_t pid = 0;
+
+	char pb[24];
+	if ((stat(mountpoint, &st) < 0 && daemon_gone(errno)) ||
+	    (getxattr(mountpoint, PID_XATTR, pb, sizeof(pb)) < 0 &&
+	     daemon_gone(errno))) {
+		log_warn("\"%s\": the drfs daemon is gone (transport endpoint "
+			 "is not connected): detaching the stale mount",
+			 mountpoint);
+		int r = mnt_detach(mountpoint);
+		if (r < 0)
+			log_err("unmounting \"%s\": %s", mountpoint,
+				drfs_strerror(r));
+		return r;
+	}
+	int r = mnt_multi_umount(mountpoint);
+	if (r != -ENOTCONN)
+		return r;
+	pid = mnt_daemon_pid(mountpoint);
+	/* a daemon with now/ reports how its final snapshot went */
+	char mnt_report[4096];
+	bool reports = pid > 0 && fs_ctl_report_path(mountpoint, mnt_report,
+						     sizeof(mnt_report)) == 0;
+	if (reports)
+		unlink(mnt_report); /* an older one */
+	bool folder = mnt_multi_serving(mountpoint);
+	r = mnt_unmount(mountpoint);
+	if (r < 0)
+		return r;
+	r = mnt_wait_daemon(pid, folder ? mountpoint : NULL);
+	if (r < 0)
+		return r;
 	return reports ? fs_ctl_report_read(mnt_report) : 0;
 }
