@@ -41,6 +41,7 @@ PACKAGES=(
 	radosgw ceph-mon ceph-osd ceph-common uuid-runtime curl ca-certificates
 	python3-boto3	# an independent S3 client: Object Lock buckets, retention
 	python3-prometheus-client	# tests/integration/monitor.sh: a real text-format parser
+	systemd	# systemd-analyze verify of the installed units (cli_install)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
