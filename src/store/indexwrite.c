@@ -36,6 +36,13 @@ static int full_alt(const struct drfs_id *id, const struct drfs_blob_loc *loc,
 		    void *userdata)
 {
 	struct full_alt *fa = userdata;
+	struct drfs_id pack;
+	/* a copy whose pack this cache no longer knows is no copy */
+	int known = drfs_index_pack_by_seq(fa->t, loc->pack_seq, &pack, NULL);
+	if (known == -ENOENT)
+		return 0;
+	if (known < 0)
+		return known;
 	int bad = drfs_repo_copy_bad(fa->t, id, loc->pack_seq);
 	if (bad)
 		return bad < 0 ? bad : 0;

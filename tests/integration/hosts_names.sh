@@ -108,7 +108,7 @@ if [ "$DRFS_TEST_BACKEND" = local ]; then
 			--time "$2" -q | tail -n 1
 	}
 	lsnaps() {
-		"$DRFS" snapshots "$L" --no-encryption \
+		"$DRFS" snapshots "$L" --no-encryption --utc \
 			--cache-dir "$T/legacy-fresh$1" | tail -n +2 |
 			awk '{ print $1, $2 }'
 	}
@@ -124,7 +124,13 @@ d = os.path.join(sys.argv[1], 'snapshots')
 for n in os.listdir(d):
     b = open(os.path.join(d, n), 'rb').read()
     head, payload = b[:8], b[8:-32]
-    assert head == b'DRFS\x04\x01\x00\x00' and payload[0] == 2, n
+    assert head == b'DRFS\x04\x01\x00\x00' and payload[0] in (2, 3), n
+    if payload[0] == 3:
+        # version 3 ends in the duration (a uvarint): version 2 without it
+        i = len(payload) - 1
+        while payload[i - 1] & 0x80:
+            i -= 1
+        payload = b'\x02' + payload[1:i]
     for l in range(17, 23):
         if payload[-l - 1] == l and re.fullmatch(
                 rb'\d{4}-\d\d-\d\d/\d{6}(\.\d+)?', payload[-l:]):

@@ -290,7 +290,7 @@ def name_second(snaps):
 def decode_snapshot(p, what):
     r = Reader(p, what)
     version = r.u8()
-    need(version in (1, 2), '%s: version' % what)
+    need(version in (1, 2, 3), '%s: version' % what)
     s = {'sec': r.svarint(), 'nsec': r.uvarint()}
     need(s['nsec'] < 10**9, '%s: nsec' % what)
     s['root'], s['parent'], s['meta'] = r.raw(32), r.raw(32), r.raw(32)
@@ -309,11 +309,16 @@ def decode_snapshot(p, what):
     for k in ('files', 'dirs', 'bytes', 'added_bytes', 'added_blobs'):
         s[k] = r.uvarint()
     s['name'] = None
-    if version == 2:
+    s['duration_ms'] = None
+    if version >= 2:
         name = r.bytes(0, 22)
-        need(name.isascii() and name_valid(name.decode(), s['sec']),
-             '%s: bad folder name %r' % (what, name))
-        s['name'] = name.decode()
+        if version == 2 or name:
+            need(name.isascii() and name_valid(name.decode(), s['sec']),
+                 '%s: bad folder name %r' % (what, name))
+            s['name'] = name.decode()
+    if version == 3:
+        s['duration_ms'] = r.uvarint()
+        need(s['duration_ms'] >= 1, '%s: duration 0' % what)
     r.end()
     return s
 
