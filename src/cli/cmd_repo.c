@@ -475,6 +475,31 @@ static int restore_source(struct cli *c, struct drfs_fs_source *src,
 	return 0;
 }
 
+/* The lines after a restore (e > 0: entries not restored, named). */
+static void restore_summary(struct cli *c, const struct drfs_progress *p,
+			    int e, double secs)
+{
+	char b[32];
+	if (c->dry_run)
+		printf("dry run: would write %llu files, %s; keep %llu "
+		       "existing entries (--overwrite %s); nothing changed\n",
+		       (unsigned long long)p->files,
+		       drfs_fmt_bytes(p->bytes, b),
+		       (unsigned long long)p->kept,
+		       c->overwrite ? c->overwrite : "always");
+	else if (!c->quiet)
+		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
+			(unsigned long long)p->files,
+			drfs_fmt_bytes(p->bytes, b), secs);
+	if (!c->quiet && !c->dry_run && p->kept)
+		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
+			(unsigned long long)p->kept,
+			c->overwrite ? c->overwrite : "always");
+	if (e > 0)
+		log_err("%d entries could not be restored (named above)%s", e,
+			c->dry_run ? " (dry run)" : "");
+}
+
 int cli_cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -575,28 +600,8 @@ int cli_cmd_restore(struct cli *c)
 		free(src);
 		return 1;
 	}
-	char b[32];
-	if (c->json)
-		goto done;
-	if (c->dry_run)
-		printf("dry run: would write %llu files, %s; keep %llu "
-		       "existing entries (--overwrite %s); nothing changed\n",
-		       (unsigned long long)pt.p.files,
-		       drfs_fmt_bytes(pt.p.bytes, b),
-		       (unsigned long long)pt.p.kept,
-		       c->overwrite ? c->overwrite : "always");
-	else if (!c->quiet)
-		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
-			(unsigned long long)pt.p.files,
-			drfs_fmt_bytes(pt.p.bytes, b), drfs_now_mono() - t0);
-	if (!c->quiet && !c->dry_run && pt.p.kept)
-		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
-			(unsigned long long)pt.p.kept,
-			c->overwrite ? c->overwrite : "always");
-	if (e > 0)
-		log_err("%d entries could not be restored (named above)%s", e,
-			c->dry_run ? " (dry run)" : "");
-done:
+	if (!c->json)
+		restore_summary(c, &pt.p, e, drfs_now_mono() - t0);
 	drfs_repo_free(r);
 	free(src);
 	return e > 0 ? EXIT_PARTIAL : 0;
