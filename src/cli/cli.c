@@ -94,6 +94,13 @@ static int set_include(struct cli *c, const struct cli_opt *o,
 	return drfs_excludes_add(&c->includes, arg);
 }
 
+/* backup and mount: the dedup-loss guard's budget */
+#define OPT_VERIFY_BUDGET                                                     \
+	CLI_STR("verify-budget", 0, "SIZE", verify_budget,                    \
+		"read back up to SIZE of the old data each snapshot "         \
+		"deduplicates against, the packs verified longest ago first " \
+		"(default 4M; 0: off; docs/verification.md)")
+
 static const struct cli_opt backup_opts[] = {
 	CLI_STR("time", 0, "TIME", time,
 		"the snapshot's time (RFC 3339, e.g. 2026-11-21T14:30:05Z; "
@@ -133,10 +140,7 @@ static const struct cli_opt backup_opts[] = {
 		 "print what the snapshot would hold and how many bytes are "
 		 "new to the repository (looked up in the index; before "
 		 "compression)"),
-	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
-		"read back up to SIZE of the old data each snapshot "
-		"deduplicates against, the packs verified longest ago first "
-		"(default 4M; 0: off; docs/verification.md)"),
+	OPT_VERIFY_BUDGET,
 	{ 0 },
 };
 
@@ -221,10 +225,7 @@ static const struct cli_opt mount_opts[] = {
 	CLI_STR("metrics-listen", 0, "[ADDR:]PORT", metrics_listen,
 		"answer GET /metrics over HTTP on ADDR:PORT (default "
 		"address 127.0.0.1; docs/monitoring.md)"),
-	CLI_STR("verify-budget", 0, "SIZE", verify_budget,
-		"read back up to SIZE of the old data each snapshot "
-		"deduplicates against, the packs verified longest ago first "
-		"(default 4M; 0: off; docs/verification.md)"),
+	OPT_VERIFY_BUDGET,
 	{ 0 },
 };
 
