@@ -60,6 +60,11 @@ struct drfs_facts {
 	bool have_stats; /* drfs_stats() figures (docs/monitoring.md) */
 	uint64_t repo_bytes, raw_bytes, stored_bytes, logical_bytes;
 
+	/* what this cache verified (drfs_repo_verify_coverage) */
+	bool have_verify;
+	uint64_t verify_packs, verified_packs, verify_bytes, verified_bytes;
+	int64_t oldest_verification; /* Unix seconds; 0 none */
+
 	bool have_drill, have_drill_ok;
 	struct drfs_drill_rec drill;    /* the last drill */
 	struct drfs_drill_rec drill_ok; /* the last successful one */

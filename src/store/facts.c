@@ -9,6 +9,7 @@
  *   repo=HEX  host=HEX  now=SEC  snapshots=N  endpoint_up=-1|0|1
  *   error.KIND=N  retry.KIND=N
  *   stats=REPO_BYTES RAW STORED LOGICAL
+ *   verify=PACKS VERIFIED_PACKS BYTES VERIFIED_BYTES OLDEST
  *   drill=TIME SNAPSHOT-HEX OK RESTORE_MS FILES BYTES (also drill_ok=)
  *   mount=OBJ BYTES BLOBS PBYTES AGE_MS STALLED_MS RSS LAST_CHECK CHANGED
  *         LAST_SEC LAST_NSEC
@@ -84,6 +85,13 @@ int drfs_facts_collect(struct drfs_repo *r, bool ask_endpoint,
 		uint64_t size;
 		f->endpoint_up = drfs_backend_head(r->be, "config", &size) >= 0;
 	}
+	struct drfs_verify_coverage vc = { 0 };
+	f->have_verify = drfs_repo_verify_coverage(r, &vc) >= 0;
+	f->verify_packs = vc.packs;
+	f->verified_packs = vc.packs_verified;
+	f->verify_bytes = vc.bytes;
+	f->verified_bytes = vc.bytes_verified;
+	f->oldest_verification = vc.oldest;
 	f->have_drill = f->have_drill_ok = false;
 	if (drfs_drill_log_read(r, &d, &nd) >= 0) {
 		for (size_t i = 0; i < nd; i++) {
@@ -157,6 +165,13 @@ int drfs_facts_encode(const struct drfs_facts *f, struct drfs_buf *out)
 					 " %" PRIu64 " %" PRIu64 "\n",
 					 f->repo_bytes, f->raw_bytes,
 					 f->stored_bytes, f->logical_bytes);
+	if (f->have_verify)
+		e = e ?: drfs_buf_printf(out, "verify=%" PRIu64 " %" PRIu64
+					 " %" PRIu64 " %" PRIu64 " %" PRId64
+					 "\n", f->verify_packs,
+					 f->verified_packs, f->verify_bytes,
+					 f->verified_bytes,
+					 f->oldest_verification);
 	if (f->have_drill)
 		e = e ?: put_drill(out, "drill", &f->drill);
 	if (f->have_drill_ok)
@@ -327,6 +342,15 @@ static bool parse_line(char *key, char *val, struct drfs_facts *f)
 				num_u(v[2], &f->stored_bytes) &&
 				num_u(v[3], &f->logical_bytes);
 		return f->have_stats;
+	} else if (!strcmp(key, "verify")) {
+		f->have_verify = n == 5 && num_u(v[0], &f->verify_packs) &&
+				 num_u(v[1], &f->verified_packs) &&
+				 num_u(v[2], &f->verify_bytes) &&
+				 num_u(v[3], &f->verified_bytes) &&
+				 num_s(v[4], &f->oldest_verification) &&
+				 f->verified_packs <= f->verify_packs &&
+				 f->verified_bytes <= f->verify_bytes;
+		return f->have_verify;
 	} else if (!strcmp(key, "drill")) {
 		return (f->have_drill = parse_drill(v, n, &f->drill));
 	} else if (!strcmp(key, "drill_ok")) {
@@ -503,6 +527,23 @@ int drfs_facts_prometheus(const struct drfs_facts *f, struct drfs_buf *out)
 	for (int k = 0; k < DRFS_BE_KINDS; k++)
 		sample(&m, "drfs_backend_retries_total", "kind",
 		       drfs_backend_kind_name(k), (double)f->retries[k]);
+	if (f->have_verify) {
+		gauge(&m, "drfs_verified_packs_ratio",
+		      "Share of the packs this cache has read back and "
+		      "verified (dedup-loss guard, check --read-data-subset).",
+		      f->verify_packs ? (double)f->verified_packs /
+						(double)f->verify_packs
+				      : 1.0);
+		gauge(&m, "drfs_verified_bytes_ratio",
+		      "Share of the pack bytes this cache has verified.",
+		      f->verify_bytes ? (double)f->verified_bytes /
+						(double)f->verify_bytes
+				      : 1.0);
+		if (f->oldest_verification)
+			gauge(&m, "drfs_oldest_verification_timestamp_seconds",
+			      "When the verified pack verified longest ago was "
+			      "read back.", (double)f->oldest_verification);
+	}
 	if (f->have_stats) {
 		gauge(&m, "drfs_repository_size_bytes",
 		      "Bytes of every object of the repository.",

@@ -80,7 +80,15 @@ check_metrics "$T/m1" \
 	"list(m['drfs_compression_ratio'].values())[0] > 1" \
 	"sum(m['drfs_backend_errors_total'].values()) == 0" \
 	"'drfs_last_drill_timestamp_seconds' not in m" \
-	"'drfs_upload_backlog_objects' not in m"
+	"'drfs_upload_backlog_objects' not in m" \
+	"0 <= list(m['drfs_verified_packs_ratio'].values())[0] <= 1"
+# check --read-data reads every pack back: all of them verified
+drfs check "$REPO" --read-data >/dev/null 2>&1 || fail "check --read-data failed"
+drfs metrics "$REPO" >"$T/m1v"
+check_metrics "$T/m1v" \
+	"list(m['drfs_verified_packs_ratio'].values()) == [1]" \
+	"list(m['drfs_verified_bytes_ratio'].values()) == [1]" \
+	"list(m['drfs_oldest_verification_timestamp_seconds'].values())[0] > 1.7e9"
 
 # 2. status of the repository: young -> 0, --max-age shorter -> 4
 drfs status "$REPO" --host h1 --max-age 1h >/dev/null ||
