@@ -445,8 +445,7 @@ int fs_ctl_repo_text(const struct fs *fs, char *out, size_t len)
 	return (int)n;
 }
 
-/* /proc/self/mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
-static void unescape(char *s)
+void fs_mountinfo_unescape(char *s)
 {
 	char *d = s;
 	for (; *s; s++) {
@@ -503,7 +502,7 @@ static int find_mount(const char *abs, char *mp, size_t mp_len)
 		}
 		if (!point || !type)
 			continue;
-		unescape(point);
+		fs_mountinfo_unescape(point);
 		size_t l = under(abs, point);
 		if (!l || l < best || strlen(point) >= mp_len)
 			continue;

@@ -217,6 +217,11 @@ void fs_ahead_first_read(struct fs *fs, uint64_t dir, uint64_t ino);
 
 /* ---- ctl.c: the control channel (xattrs of the mount root) -------------- */
 
+/*
+ * A path of /proc/self/mountinfo, in place: the kernel escapes ' ', '\t',
+ * '\n' and '\\' there as \ooo.
+ */
+void fs_mountinfo_unescape(char *s);
 /* Whether name is a control attribute ("user.drfs."). */
 bool fs_ctl_is(const char *name);
 /* handled by mount.c: the repository, prune requests and their results */

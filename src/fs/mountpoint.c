@@ -30,20 +30,7 @@ static bool is_mounted(const char *path)
 		char mp[4096];
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
 			continue;
-		/* unescape \040 style octal escapes */
-		char *w = mp;
-		for (char *p = mp; *p; p++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
-			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-			    p[3] <= '7') {
-				*w++ = (char)((p[1] - '0') << 6 |
-					      (p[2] - '0') << 3 | (p[3] - '0'));
-				p += 3;
-			} else {
-				*w++ = *p;
-			}
-		}
-		*w = 0;
+		fs_mountinfo_unescape(mp);
 		found = strcmp(mp, path) == 0;
 	}
 	fclose(f);
