@@ -193,6 +193,10 @@ static int bk_enter(struct bk *b, struct drfs_stack *w, int fd,
 	drfs_buf_reset(&d->tree);
 	if (parent && drfs_repo_blob_read(b->r, parent, &d->ptree) < 0)
 		drfs_buf_reset(&d->ptree); /* no parent: read everything */
+	d->pstate = -1;
+	if (d->ptree.len &&
+	    drfs_tree_iter_init(&d->pit, d->ptree.p, d->ptree.len) == 0)
+		d->pstate = 0;
 	int e = read_names(d, fd);
 	if (e < 0)
 		return e;
@@ -218,6 +222,38 @@ static int bk_enter(struct bk *b, struct drfs_stack *w, int fd,
 		o->fd = -1;
 	}
 	return 0;
+}
+
+/*
+ * The parent tree's entry named name, if it has one. Names must be asked
+ * in increasing order (names[] is sorted as trees are): one forward scan
+ * of the parent tree then serves the whole directory, where a scan per
+ * name (drfs_tree_find) cost time quadratic in the directory's size.
+ */
+static bool bk_parent_entry(struct bk_dir *d, const uint8_t *name,
+			    size_t len, struct drfs_node *ret)
+{
+	while (d->pstate >= 0) {
+		if (d->pstate == 0) {
+			if (drfs_tree_iter_next(&d->pit, &d->pnode) <= 0) {
+				d->pstate = -1;
+				break;
+			}
+			d->pstate = 1;
+		}
+		size_t pl = d->pnode.name_len;
+		int c = memcmp(d->pnode.name, name, MIN(pl, len));
+		if (c == 0)
+			c = pl < len ? -1 : pl > len;
+		if (c > 0)
+			return false;
+		d->pstate = 0;
+		if (c == 0) {
+			*ret = d->pnode;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Directory k, looked up by name from the nearest open one above it. */
@@ -379,9 +415,7 @@ static int bk_entry(struct bk *b, struct drfs_stack *w, struct bk_dir *d)
 	bk_node_from_stat(&node, &st);
 	node.name = (const uint8_t *)name;
 	node.name_len = strlen(name);
-	if (d->ptree.len)
-		have_pn = drfs_tree_find(d->ptree.p, d->ptree.len, node.name,
-					 node.name_len, &pn) == 0;
+	have_pn = bk_parent_entry(d, node.name, node.name_len, &pn);
 	int xe = bk_read_xattrs(d->fd, name, &xv);
 	if (xe < 0)
 		report(b, name, xe, "cannot read extended attributes");

@@ -90,6 +90,15 @@ struct bk_dir {
 	ino_t ino;
 	size_t plen;   /* b->path's length here */
 	struct drfs_buf ptree; /* its tree in the parent snapshot, or empty */
+	/*
+	 * A cursor over ptree: the entries come in increasing name order, as
+	 * names[] does, so one forward scan finds them all (bk_parent_entry).
+	 * pstate: 0 pnode to be read, 1 pnode read and not yet passed, -1 the
+	 * end of ptree (or a damaged entry: what follows is read whole).
+	 */
+	struct drfs_tree_iter pit;
+	struct drfs_node pnode;
+	int pstate;
 	struct drfs_buf tree;  /* its tree, being encoded */
 	struct drfs_tree_enc enc;
 	char **names;  /* its entries, sorted; the d_type rides in front */
