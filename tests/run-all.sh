@@ -194,7 +194,7 @@ else
 fi
 
 # --- tests ------------------------------------------------------------------
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:malloc_context_size=10
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TMPDIR=$ROOT/tmp
 mkdir -p "$TMPDIR"

@@ -81,8 +81,9 @@ treecmp --sparse "$T/edge" "$T/cp-edge" ||
 cp -a "$R" "$T/cp-real"
 treecmp "$T/real" "$T/cp-real" ||
 	fail "cp -a out of the real snapshot differs"
-# rsync keeps no atimes (--atimes only whole seconds): cp -a checked those
-rsync -aHAXS "$E/" "$T/rs-edge/"
+# rsync keeps no atimes (--atimes only whole seconds): cp -a checked those;
+# edge_rsync (lib.sh) leaves sparse/2g and 5g to cp -a, also checked above
+edge_rsync -aHAXS "$E/" "$T/rs-edge/"
 treecmp --sparse --no-atime "$T/edge" "$T/rs-edge" ||
 	fail "rsync -aHAXS out of the edge snapshot differs"
 rsync -aHAXS "$R/" "$T/rs-real/"

@@ -80,7 +80,7 @@ PID=$(daemon_pid "$M")
 [ "$(daemon_pid "$M/$NA")" = "$PID" ] && [ "$(daemon_pid "$M/$NB")" = "$PID" ] ||
 	fail "not one daemon: $PID, $(daemon_pid "$M/$NA"), $(daemon_pid "$M/$NB")"
 
-rsync -aHAXS "$T/src-a/" "$M/$NA/now/"
+edge_rsync -aHAXS "$T/src-a/" "$M/$NA/now/"
 rsync -aHAXS "$T/src-b/" "$M/$NB/now/"
 
 # one repository's snapshot

@@ -10,8 +10,9 @@ need_root
 make_repo
 
 MNT=$T/mnt
-# rsync keeps atimes only to the second (-U), so they are not compared
-RS=(rsync -aHAXS --delete)
+# rsync keeps atimes only to the second (-U), so they are not compared;
+# edge_rsync (lib.sh): rsync, but the two multi-GiB sparse files with cp
+RS=(edge_rsync -aHAXS --delete)
 drfs init "$REPO" >/dev/null
 mkedge "$T/src"
 mount_repo "$MNT"
