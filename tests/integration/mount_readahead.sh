@@ -2,8 +2,8 @@
 # Big files are read out of a snapshot in requests of up to 1 MiB (issue
 # 21): the daemon raises its mount's read_ahead_kb (the kernel caps FUSE
 # read-ahead at it, 128 KiB by default, whatever max_pages says), so a
-# cold sequential read of a 12 MiB file with 128 KiB reads, as cat and dd
-# do, costs about 12 READ requests instead of 96. Counted in the daemon's
+# cold sequential read of a 12 MiB file with 128 KiB reads (dd bs=128k)
+# costs about 12 READ requests instead of 96. Counted in the daemon's
 # own request log (-d), not timed. The content read back is the file's.
 source "$(dirname "$0")/lib.sh"
 need_root
