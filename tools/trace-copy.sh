@@ -9,9 +9,20 @@
 #
 #   bash tools/trace-copy.sh [N] [SRC]
 #
+# With --cpu, the mount runs without -d and each command reports instead
+# the daemon's CPU (utime + stime from /proc/PID/stat, user and system
+# apart) per file and per MB: the work of the read path, not the time.
+#
+#   bash tools/trace-copy.sh --cpu [N] [SRC]
+#
 # Environment: DRFS (default build/dev/drfs, else build/release/drfs),
 # TRACE_DIR (default /var/tmp/drfs-trace).
 set -euo pipefail
+CPU=
+if [ "${1:-}" = --cpu ]; then
+	CPU=1
+	shift
+fi
 N=${1:-1000}
 SRCROOT=${2:-/usr/share/doc}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,12 +43,40 @@ rm -rf "$T" && mkdir -p "$T/src" "$T/mnt"
 (cd "$SRCROOT" && find . -type f | sort | sed -n "1,${N}p") >"$T/list"
 rsync -a --files-from="$T/list" "$SRCROOT/" "$T/src/"
 files=$(find "$T/src" -type f | wc -l)
+mb=$(du -sm "$T/src" | cut -f1)
 "$DRFS" init "$T/repo" >/dev/null 2>&1
 "$DRFS" --cache-dir "$T/cache" backup "$T/repo" "$T/src" >/dev/null 2>&1
-"$DRFS" --cache-dir "$T/cache" mount "$T/repo" "$T/mnt" -d >"$T/log" 2>&1 &
+if [ -n "$CPU" ]; then
+	"$DRFS" --cache-dir "$T/cache" mount "$T/repo" "$T/mnt" -f >"$T/log" 2>&1 &
+else
+	"$DRFS" --cache-dir "$T/cache" mount "$T/repo" "$T/mnt" -d >"$T/log" 2>&1 &
+fi
 DPID=$!
 for _ in $(seq 100); do mountpoint -q "$T/mnt" && break; sleep 0.1; done
 S=$(ls -d "$T"/mnt/snapshots/*/*/ | head -n 1)
+# the daemon's utime and stime, in clock ticks
+ticks() { sed 's/^.*) //' "/proc/$DPID/stat" | awk '{ print $12, $13 }'; }
+cpu() { # title, command...
+	local title=$1 u0 s0 u1 s1; shift
+	sync; echo 3 >/proc/sys/vm/drop_caches
+	read -r u0 s0 < <(ticks)
+	"$@" >/dev/null
+	sleep 0.5 # asynchronous RELEASEs
+	read -r u1 s1 < <(ticks)
+	awk -v t="$title" -v f="$files" -v mb="$mb" -v hz="$(getconf CLK_TCK)" \
+		-v u=$((u1 - u0)) -v s=$((s1 - s0)) 'BEGIN {
+		printf "| %s | %.2f | %.2f | %.0f | %.2f |\n", t, u / hz,
+			s / hz, (u + s) / hz * 1e6 / f, (u + s) / hz * 1e3 / mb }'
+}
+if [ -n "$CPU" ]; then
+	echo "| daemon CPU ($files files, $mb MB) | user s | system s | us per file | ms per MB |"
+	echo '|---|---|---|---|---|'
+	cpu "cp -a out of the snapshot" cp -a "$S" "$T/out1"
+	cpu "rsync -aHAX out of the snapshot" rsync -aHAX "$S" "$T/out2/"
+	cpu "ls -lR of the snapshot" ls -lR "$S"
+	cpu "find of the snapshot" find "$S"
+	exit 0
+fi
 count() { # title, command...
 	local title=$1; shift
 	sync; echo 3 >/proc/sys/vm/drop_caches

@@ -494,13 +494,20 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 		r = -EIO;
 		goto out;
 	}
+	/* canonical while it is still a plain directory (mountpoint.c) */
+	char *canon = h ? NULL : realpath(o->mountpoint, NULL);
 	if (fuse_session_mount(se, o->mountpoint) < 0) {
 		log_err("mounting on \"%s\" failed", o->mountpoint);
+		free(canon);
 		r = -EIO;
 		if (!h)
 			fuse_remove_signal_handlers(se);
 		goto out;
 	}
+	if (canon && mnt_raise_readahead(canon, READ_MAX >> 10) < 0)
+		log_debug("read-ahead of \"%s\" stays at the kernel's default",
+			  o->mountpoint);
+	free(canon);
 	if (h)
 		h->mounted(h->ud, se);
 

@@ -233,6 +233,8 @@ int mnt_check_mountpoint(const char *mp, bool nonempty);
 int mnt_unmount(const char *mp);
 /* lazily: umount2(MNT_DETACH), or fusermount3 -u -z */
 int mnt_detach(const char *mp);
+/* read_ahead_kb of the mount on canon (best effort; mountpoint.c) */
+int mnt_raise_readahead(const char *canon, unsigned kb);
 /* The pid the daemon serving mountpoint gives (user.drfs.pid), or 0. */
 pid_t mnt_daemon_pid(const char *mountpoint);
 /*

@@ -37,6 +37,46 @@ static bool is_mounted(const char *path)
 	return found;
 }
 
+/*
+ * The kernel caps a FUSE mount's read-ahead at the smaller of the INIT
+ * reply's max_readahead and its backing device's read_ahead_kb, which
+ * starts at 128 KiB: a big file is read in requests of 128 KiB, or of the
+ * reader's size (256 KiB for cp), however large max_pages is. Raise
+ * read_ahead_kb of the new mount's device (/sys/class/bdi/MAJ:MIN) to kb,
+ * before the INIT reply (the loop is not running: nothing here may touch
+ * the mount). canon is the canonical mount point; the newest mount on it
+ * is ours. Best effort: without root the file is not writable, and reads
+ * stay as they were. Returns 0 or a negative errno.
+ */
+int mnt_raise_readahead(const char *canon, unsigned kb)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192], dev[32] = "", path[96];
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], d[32];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) != 2)
+			continue;
+		fs_mountinfo_unescape(mp);
+		if (strcmp(mp, canon) == 0)
+			snprintf(dev, sizeof(dev), "%s", d);
+	}
+	fclose(f);
+	if (!dev[0] || strchr(dev, '/'))
+		return r;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = dprintf(fd, "%u", kb) < 0 ? -EIO : 0;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 int mnt_detach(const char *mp)
 {
 	if (umount2(mp, MNT_DETACH) == 0)
