@@ -61,8 +61,12 @@ int mnt_raise_readahead(const char *canon, unsigned kb)
 		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) != 2)
 			continue;
 		fs_mountinfo_unescape(mp);
+		/* only a FUSE mount's own device (0:N): never a disk's */
+		const char *sep = strstr(line, " - ");
 		if (strcmp(mp, canon) == 0)
-			snprintf(dev, sizeof(dev), "%s", d);
+			snprintf(dev, sizeof(dev), "%s",
+				 sep && strncmp(sep + 3, "fuse", 4) == 0 &&
+				 strncmp(d, "0:", 2) == 0 ? d : "");
 	}
 	fclose(f);
 	if (!dev[0] || strchr(dev, '/'))
