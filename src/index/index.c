@@ -160,6 +160,31 @@ int drfs_index_open(const char *dir, struct drfs_index **ret)
 	return drfs_index_open_flags(dir, 0, ret);
 }
 
+/* Create and open idx->env in dir (MDB_WRITEMAP if idx->writemap). */
+static int env_open(struct drfs_index *idx, const char *dir)
+{
+	int rc = mdb_env_create(&idx->env);
+	if (rc) {
+		idx->env = NULL;
+		return lmdb_err(rc);
+	}
+	mdb_env_set_mapsize(idx->env, MAP_SIZE);
+	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
+	mdb_env_set_maxreaders(idx->env, MAX_READERS);
+	int e = prealloc_lock_file(dir);
+	if (e >= 0)
+		e = lmdb_err(mdb_env_open(idx->env, dir,
+					  MDB_NOTLS | MDB_NORDAHEAD |
+						  (idx->writemap ? MDB_WRITEMAP
+								 : 0),
+					  0600));
+	if (e < 0) {
+		mdb_env_close(idx->env);
+		idx->env = NULL;
+	}
+	return e;
+}
+
 int drfs_index_open_flags(const char *dir, unsigned flags,
 			  struct drfs_index **ret)
 {
@@ -171,26 +196,21 @@ int drfs_index_open_flags(const char *dir, unsigned flags,
 	if (!idx)
 		return -ENOMEM;
 	pthread_mutex_init(&idx->pool_lock, NULL);
-	rc = mdb_env_create(&idx->env);
-	if (rc)
-		goto fail;
-	mdb_env_set_mapsize(idx->env, MAP_SIZE);
-	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
-	mdb_env_set_maxreaders(idx->env, MAX_READERS);
-	int pe = prealloc_lock_file(dir);
-	if (pe < 0) {
-		mdb_env_close(idx->env);
-		free(idx);
-		return pe;
-	}
 	idx->writemap = flags & DRFS_INDEX_WRITEMAP;
-	rc = mdb_env_open(idx->env, dir,
-			  MDB_NOTLS | MDB_NORDAHEAD |
-				  (idx->writemap ? MDB_WRITEMAP : 0),
-			  0600);
-	if (rc)
-		goto fail;
-	reserve(idx); /* before the first write, for MDB_WRITEMAP */
+	int e = env_open(idx, dir);
+	if (e >= 0)
+		reserve(idx); /* before the first write, for MDB_WRITEMAP */
+	if (e >= 0 && idx->writemap && !atomic_load(&idx->reserved_end)) {
+		/* no reserve (disk full, no fallocate): pwrite's ENOSPC */
+		mdb_env_close(idx->env);
+		idx->writemap = false;
+		e = env_open(idx, dir);
+	}
+	if (e < 0) {
+		pthread_mutex_destroy(&idx->pool_lock);
+		free(idx);
+		return e;
+	}
 	mdb_reader_check(idx->env, &dead);
 	rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 	if (rc)
@@ -210,8 +230,8 @@ int drfs_index_open_flags(const char *dir, unsigned flags,
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
-	if (idx->env)
-		mdb_env_close(idx->env);
+	mdb_env_close(idx->env);
+	pthread_mutex_destroy(&idx->pool_lock);
 	free(idx);
 	return lmdb_err(rc);
 }
