@@ -108,6 +108,17 @@ struct drfs_blob_loc {
 
 /* Open (creating) the environment in dir. */
 int drfs_index_open(const char *dir, struct drfs_index **ret);
+/*
+ * DRFS_INDEX_WRITEMAP: MDB_WRITEMAP. A commit stores its pages through the
+ * shared map instead of a pwrite each (they are in the page cache at once,
+ * as with pwrite: a kill -9 keeps what was committed; drfs_index_sync is
+ * an msync). data.mdb's apparent size becomes the map size (sparse); the
+ * space past the last page is kept allocated (fallocate), so that a
+ * commit on a full disk still has its pages.
+ */
+#define DRFS_INDEX_WRITEMAP 1u
+int drfs_index_open_flags(const char *dir, unsigned flags,
+			  struct drfs_index **ret);
 void drfs_index_free(struct drfs_index *idx);
 /* Drop every entry of the repository-derived databases (rebuild). */
 int drfs_index_clear(struct drfs_index *idx);

@@ -45,6 +45,7 @@ struct drfs_repo_opts {
 	struct drfs_backend_opts backend;
 	int threads;             /* worker threads; 0 = number of CPUs */
 	bool no_sync;            /* don't refresh the cache at open */
+	bool index_writemap;     /* DRFS_INDEX_WRITEMAP (a mount's daemon) */
 	/* second repository mirrored by every write, read when the primary
 	 * fails (include/drfs/replica.h); NULL: none */
 	const char *replica;

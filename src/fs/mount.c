@@ -150,6 +150,7 @@ int mnt_open_repo(const struct drfs_mount_opts *o, bool sync,
 		ro.password = o->password;
 	if (!sync)
 		ro.no_sync = true;
+	ro.index_writemap = true; /* commits of now/: docs/now.md */
 	int r = drfs_repo_open(&ro, ret);
 	if (r < 0) {
 		const char *why = drfs_repo_last_error();

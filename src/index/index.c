@@ -23,12 +23,27 @@
  */
 #define RESERVE (16ull << 20)
 /*
+ * With MDB_WRITEMAP a transaction writes its new pages through the map,
+ * and a page the file system cannot allocate is a SIGBUS, not ENOSPC: the
+ * reserve is larger (a transaction may add up to half of it), and falls
+ * back to RESERVE when that much is not free.
+ */
+#define WRITEMAP_RESERVE (64ull << 20)
+/*
  * The size LMDB gives lock.mdb for MAX_READERS (1021 more 64-byte reader
  * slots after a 192-byte header; checked: 65536 on x86-64 glibc). LMDB
  * derives the reader count of an existing lock file from its size, so it
  * must be exactly this: every process then sees the same table.
  */
 #define LOCK_FILE_BYTES ((MAX_READERS - 1) * 64u + 192u)
+/*
+ * Ended read transactions kept reset (mdb_txn_reset: the reader slot
+ * stays ours, no snapshot is pinned) for the next drfs_txn_begin to renew:
+ * with MDB_NOTLS, mdb_txn_begin takes the lock file's reader mutex to find
+ * a slot and mdb_txn_abort gives it back, on every read. At most this
+ * many, i.e. about the FUSE loop's threads and the daemon's own.
+ */
+#define READ_POOL 32
 
 static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_BLOBS] = "blobs",     [DRFS_DB_PACKS] = "packs",
@@ -59,11 +74,16 @@ struct drfs_index {
 	MDB_env *env;
 	MDB_dbi dbi[DRFS__DB_COUNT];
 	_Atomic uint64_t reserved_end; /* data.mdb bytes known allocated */
+	bool writemap;                 /* DRFS_INDEX_WRITEMAP */
+	pthread_mutex_t pool_lock;
+	struct drfs_txn *pool[READ_POOL]; /* (pool_lock) reset read txns */
+	int npool;                        /* (pool_lock) */
 };
 
 struct drfs_txn {
 	struct drfs_index *idx;
 	MDB_txn *txn;
+	bool rdonly;
 };
 
 /* The one translation of LMDB result codes. */
@@ -121,14 +141,52 @@ static void reserve(struct drfs_index *idx)
 	    mdb_env_get_fd(idx->env, &fd))
 		return;
 	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	if (used + RESERVE / 2 <= atomic_load(&idx->reserved_end))
+	uint64_t want = idx->writemap ? WRITEMAP_RESERVE : RESERVE;
+	if (used + want / 2 <= atomic_load(&idx->reserved_end))
 		return;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)RESERVE) ==
-	    0)
-		atomic_store(&idx->reserved_end, used + RESERVE);
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)want) != 0) {
+		want = RESERVE;
+		if (!idx->writemap || used + want / 2 <=
+					      atomic_load(&idx->reserved_end) ||
+		    fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used,
+			      (off_t)want) != 0)
+			return;
+	}
+	atomic_store(&idx->reserved_end, used + want);
 }
 
 int drfs_index_open(const char *dir, struct drfs_index **ret)
+{
+	return drfs_index_open_flags(dir, 0, ret);
+}
+
+/* Create and open idx->env in dir (MDB_WRITEMAP if idx->writemap). */
+static int env_open(struct drfs_index *idx, const char *dir)
+{
+	int rc = mdb_env_create(&idx->env);
+	if (rc) {
+		idx->env = NULL;
+		return lmdb_err(rc);
+	}
+	mdb_env_set_mapsize(idx->env, MAP_SIZE);
+	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
+	mdb_env_set_maxreaders(idx->env, MAX_READERS);
+	int e = prealloc_lock_file(dir);
+	if (e >= 0)
+		e = lmdb_err(mdb_env_open(idx->env, dir,
+					  MDB_NOTLS | MDB_NORDAHEAD |
+						  (idx->writemap ? MDB_WRITEMAP
+								 : 0),
+					  0600));
+	if (e < 0) {
+		mdb_env_close(idx->env);
+		idx->env = NULL;
+	}
+	return e;
+}
+
+int drfs_index_open_flags(const char *dir, unsigned flags,
+			  struct drfs_index **ret)
 {
 	struct drfs_index *idx;
 	MDB_txn *txn = NULL;
@@ -137,21 +195,22 @@ int drfs_index_open(const char *dir, struct drfs_index **ret)
 	idx = calloc(1, sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
-	rc = mdb_env_create(&idx->env);
-	if (rc)
-		goto fail;
-	mdb_env_set_mapsize(idx->env, MAP_SIZE);
-	mdb_env_set_maxdbs(idx->env, DRFS__DB_COUNT + 4);
-	mdb_env_set_maxreaders(idx->env, MAX_READERS);
-	int pe = prealloc_lock_file(dir);
-	if (pe < 0) {
+	pthread_mutex_init(&idx->pool_lock, NULL);
+	idx->writemap = flags & DRFS_INDEX_WRITEMAP;
+	int e = env_open(idx, dir);
+	if (e >= 0)
+		reserve(idx); /* before the first write, for MDB_WRITEMAP */
+	if (e >= 0 && idx->writemap && !atomic_load(&idx->reserved_end)) {
+		/* no reserve (disk full, no fallocate): pwrite's ENOSPC */
 		mdb_env_close(idx->env);
-		free(idx);
-		return pe;
+		idx->writemap = false;
+		e = env_open(idx, dir);
 	}
-	rc = mdb_env_open(idx->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
-	if (rc)
-		goto fail;
+	if (e < 0) {
+		pthread_mutex_destroy(&idx->pool_lock);
+		free(idx);
+		return e;
+	}
 	mdb_reader_check(idx->env, &dead);
 	rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
 	if (rc)
@@ -171,8 +230,8 @@ int drfs_index_open(const char *dir, struct drfs_index **ret)
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
-	if (idx->env)
-		mdb_env_close(idx->env);
+	mdb_env_close(idx->env);
+	pthread_mutex_destroy(&idx->pool_lock);
 	free(idx);
 	return lmdb_err(rc);
 }
@@ -181,6 +240,11 @@ void drfs_index_free(struct drfs_index *idx)
 {
 	if (!idx)
 		return;
+	for (int i = 0; i < idx->npool; i++) {
+		mdb_txn_abort(idx->pool[i]->txn);
+		free(idx->pool[i]);
+	}
+	pthread_mutex_destroy(&idx->pool_lock);
 	mdb_env_close(idx->env);
 	free(idx);
 }
@@ -225,12 +289,51 @@ int drfs_index_sync(struct drfs_index *idx)
 	return lmdb_err(mdb_env_sync(idx->env, 1));
 }
 
+/* A pooled read transaction renewed, or NULL. */
+static struct drfs_txn *read_renew(struct drfs_index *idx)
+{
+	struct drfs_txn *t = NULL;
+	pthread_mutex_lock(&idx->pool_lock);
+	if (idx->npool > 0)
+		t = idx->pool[--idx->npool];
+	pthread_mutex_unlock(&idx->pool_lock);
+	if (t && mdb_txn_renew(t->txn) != 0) {
+		mdb_txn_abort(t->txn);
+		free(t);
+		t = NULL;
+	}
+	return t;
+}
+
+/* End read transaction t: reset into the pool, or aborted if it is full. */
+static void read_end(struct drfs_txn *t)
+{
+	struct drfs_index *idx = t->idx;
+	mdb_txn_reset(t->txn);
+	pthread_mutex_lock(&idx->pool_lock);
+	if (idx->npool < READ_POOL) {
+		idx->pool[idx->npool++] = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&idx->pool_lock);
+	if (t) {
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+}
+
 int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
 {
-	struct drfs_txn *t = malloc(sizeof(*t));
+	struct drfs_txn *t = write ? NULL : read_renew(idx);
+	if (t) {
+		*ret = t;
+		return 0;
+	}
+	t = malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->idx = idx;
+	t->rdonly = !write;
 	int rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc) {
 		free(t);
@@ -242,6 +345,10 @@ int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
 
 int drfs_txn_commit(struct drfs_txn *t)
 {
+	if (t->rdonly) {
+		read_end(t);
+		return 0;
+	}
 	int rc = mdb_txn_commit(t->txn);
 	if (!rc)
 		reserve(t->idx);
@@ -253,6 +360,10 @@ void drfs_txn_abort(struct drfs_txn *t)
 {
 	if (!t)
 		return;
+	if (t->rdonly) {
+		read_end(t);
+		return;
+	}
 	mdb_txn_abort(t->txn);
 	free(t);
 }

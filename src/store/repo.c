@@ -591,7 +591,9 @@ static int open_cache(struct drfs_repo *r, const struct drfs_repo_opts *o,
 	if (e < 0)
 		return repo_fail(e, "cannot create cache directory \"%s\": %s",
 				 r->cache_dir, drfs_strerror(e));
-	e = drfs_index_open(r->cache_dir, &r->index);
+	e = drfs_index_open_flags(r->cache_dir,
+				  o->index_writemap ? DRFS_INDEX_WRITEMAP : 0,
+				  &r->index);
 	if (e < 0)
 		return repo_fail(e, "cannot open cache in \"%s\": %s",
 				 r->cache_dir, drfs_strerror(e));

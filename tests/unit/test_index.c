@@ -328,6 +328,48 @@ static void test_concurrent(struct drfs_index *idx)
 		atomic_load(&reader_snapshots), WRITES);
 }
 
+/*
+ * Read transactions are pooled (reset, renewed): a renewed one sees the
+ * newest commit, more held at once than the pool keeps all work; the same
+ * with DRFS_INDEX_WRITEMAP, whose commits a plain open then reads.
+ */
+static void test_pool_writemap(struct drfs_index **idxp)
+{
+	struct drfs_txn *held[40], *t;
+	uint8_t v[4];
+
+	drfs_index_free(*idxp);
+	CHECK_EQ(drfs_index_open_flags(dir, DRFS_INDEX_WRITEMAP, idxp), 0);
+	struct drfs_index *idx = *idxp;
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < ARRAY_SIZE(held); i++)
+			CHECK_EQ(drfs_txn_begin(idx, false, &held[i]), 0);
+		for (size_t i = 0; i < ARRAY_SIZE(held); i++)
+			drfs_txn_abort(held[i]);
+	}
+	for (uint32_t i = 1; i <= 100; i++) {
+		drfs_put_le32(v, i);
+		CHECK_EQ(drfs_txn_begin(idx, true, &t), 0);
+		CHECK_EQ(drfs_kv_put(t, DRFS_DB_AUX1, "pool", 4, v, 4), 0);
+		CHECK_EQ(drfs_txn_commit(t), 0);
+		CHECK_EQ(drfs_txn_begin(idx, false, &t), 0);
+		CHECK_EQ(drfs_kv_get_fixed(t, DRFS_DB_AUX1, "pool", 4, v, 4),
+			 4);
+		CHECK_EQ(drfs_get_le32(v), i);
+		if (i % 2)
+			drfs_txn_abort(t);
+		else
+			CHECK_EQ(drfs_txn_commit(t), 0); /* a read: pooled */
+	}
+	drfs_index_free(idx);
+	CHECK_EQ(drfs_index_open(dir, idxp), 0);
+	idx = *idxp;
+	CHECK_EQ(drfs_txn_begin(idx, false, &t), 0);
+	CHECK_EQ(drfs_kv_get_fixed(t, DRFS_DB_AUX1, "pool", 4, v, 4), 4);
+	CHECK_EQ(drfs_get_le32(v), 100);
+	drfs_txn_abort(t);
+}
+
 int main(void)
 {
 	struct drfs_index *idx = NULL;
@@ -347,6 +389,7 @@ int main(void)
 		test_append(idx);
 		test_clear_reopen(&idx);
 		test_concurrent(idx);
+		test_pool_writemap(&idx);
 		drfs_index_free(idx);
 	}
 	drfs_index_free(NULL);
