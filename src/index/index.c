@@ -198,6 +198,12 @@ int drfs_index_open_flags(const char *dir, unsigned flags,
 	pthread_mutex_init(&idx->pool_lock, NULL);
 	idx->writemap = flags & DRFS_INDEX_WRITEMAP;
 	int e = env_open(idx, dir);
+	if (e < 0 && idx->writemap) {
+		/* e.g. a file system that cannot hold data.mdb's sparse
+		 * MAP_SIZE (MDB_WRITEMAP ftruncates it to that): pwrite */
+		idx->writemap = false;
+		e = env_open(idx, dir);
+	}
 	if (e >= 0)
 		reserve(idx); /* before the first write, for MDB_WRITEMAP */
 	if (e >= 0 && idx->writemap && !atomic_load(&idx->reserved_end)) {
