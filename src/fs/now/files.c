@@ -398,6 +398,30 @@ ssize_t drfs_now_write(struct drfs_now_file *f, const void *buf, size_t len,
 	return e < 0 ? e : (ssize_t)len;
 }
 
+/*
+ * FALLOC_FL_ZERO_RANGE where the staging file system lacks it (tmpfs: a
+ * cache directory there): the bytes inside the file become a hole, a
+ * range past its end extends it (unless FALLOC_FL_KEEP_SIZE). What reads
+ * see is the same; only the allocation differs. 0 or -errno.
+ */
+static int zero_range_by_hole(int fd, int mode, uint64_t off, uint64_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	uint64_t size = (uint64_t)st.st_size, end = off + len;
+	if (end < off || end > INT64_MAX)
+		return -EFBIG;
+	if (off < size &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)(MIN(end, size) - off)) < 0)
+		return -errno;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size &&
+	    ftruncate(fd, (off_t)end) < 0)
+		return -errno;
+	return 0;
+}
+
 int drfs_now_fallocate(struct drfs_now_file *f, int mode, uint64_t off,
 		       uint64_t len)
 {
@@ -410,10 +434,12 @@ int drfs_now_fallocate(struct drfs_now_file *f, int mode, uint64_t off,
 	pthread_mutex_lock(&n->lock);
 	e = ensure_staged(n, f->of, UINT64_MAX);
 	e = e < 0 ? e : mark_written(n, f->of);
-	if (e >= 0 && f->of->mem) /* tmpfs lacks FALLOC_FL_ZERO_RANGE */
+	if (e >= 0 && f->of->mem) /* fallocate on the staging file on disk */
 		e = now_spill(n, f->of->ino, f->of, false);
 	if (e >= 0 && fallocate(f->of->fd, mode, (off_t)off, (off_t)len) < 0)
 		e = -errno;
+	if (e == -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
+		e = zero_range_by_hole(f->of->fd, mode, off, len);
 	if (e >= 0) {
 		now_ts(&f->of->mtime);
 		f->of->ctime = f->of->mtime;
