@@ -189,6 +189,9 @@ void mnt_info_free(struct fs *fs);
 void mnt_report(int fd, int status);
 /* Detached: stdin, stdout to /dev/null, stderr and the log to file. */
 void mnt_log_to_file(const char *file, const char *stamp);
+/* SIGPIPE ignored, few malloc arenas and a fixed mmap threshold, not
+ * dumpable: the process of a mount daemon (mnt_serve, multi.c). */
+void mnt_tune_process(void);
 /* A repository of a several-repository mount, served by mnt_serve. */
 struct mnt_served {
 	/* the session is mounted (se: its struct fuse_session) */
