@@ -31,7 +31,6 @@
  *              verified (src/store/guard.c; survives drfs_index_clear)
  *   badblobs   blob id(32) | pack id(32) -> le64 time: copies found
  *              corrupted (never read first again; survives the clear)
- *   and any database a higher layer names (drfs_index_db), e.g. the
  *   and the databases of higher layers (enum drfs_db says why they are
  *   listed here), e.g. the decoded-tree cache and the now/ tree.
  *
@@ -124,9 +123,24 @@ int drfs_index_set_nosync(struct drfs_index *idx, bool on);
 /* Flush every committed transaction to disk. */
 int drfs_index_sync(struct drfs_index *idx);
 
+/*
+ * Begin a transaction on idx: a read transaction (write false; many run
+ * at once) or the write transaction (write true; a second one blocks here
+ * until the first ends).
+ * @param[out] ret  the transaction, for this thread only; end it with
+ *                  drfs_txn_commit or drfs_txn_abort. Untouched on failure.
+ * Returns 0, or -ENOMEM, -EAGAIN (no reader slot left), -EBADMSG (the
+ * environment is corrupted), -ENOSPC, another negative errno of LMDB's.
+ */
 int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret);
+/*
+ * Commit t and free it, whatever the outcome (t is not usable after).
+ * Returns 0, or -ENOSPC (the map or the transaction is full: nothing of t
+ * is committed), another negative errno.
+ */
 int drfs_txn_commit(struct drfs_txn *t);
-void drfs_txn_abort(struct drfs_txn *t); /* accepts NULL */
+/* Abort t and free it; accepts NULL. */
+void drfs_txn_abort(struct drfs_txn *t);
 
 /* Generic key/value access; values are copied out. */
 int drfs_kv_get(struct drfs_txn *t, enum drfs_db db, const void *key,
