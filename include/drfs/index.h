@@ -56,9 +56,11 @@ struct drfs_txn;
  * threads (a handle opened later is not safe to use concurrently), and
  * the names are part of the cache's on-disk layout. So the list is fixed
  * here; the index knows nothing of what the others hold. It decodes only
- * blobs, packs and packseq (drfs_index_blob_*, drfs_index_pack_*); every
- * other database is opaque bytes to it, its layout documented by the room
- * that owns it (named below only so a reader finds that room), and
+ * blobs, packs, packseq and altlocs (drfs_index_blob_*, drfs_index_pack_*,
+ * drfs_index_alt_*) and, for the store, the deletion records' entries
+ * (drfs_index_deletion_*); every other database is opaque bytes to it, its
+ * layout documented by the room that owns it (named below only so a
+ * reader finds that room), and
  * drfs_index_clear() drops those derived from the repository's objects.
  */
 enum drfs_db {
@@ -87,7 +89,7 @@ enum drfs_db {
 	DRFS_DB_SNAP_HISTORY, /* [store] every snapshot seen (forgotten.c) */
 	DRFS_DB_FORGOTTEN,    /* [store] snapshot ids named by forget records */
 	DRFS_DB_RECORDS,      /* [store] forget records loaded or refused */
-	DRFS_DB_DELETIONS,    /* [store] deletion record -> le64 time | le32 */
+	DRFS_DB_DELETIONS,    /* [store] record -> drfs_deletion_rec */
 	DRFS_DB_DOOMED,       /* [store] pack id | record id -> "" */
 	DRFS_DB_ALTLOCS,      /* [store] blob id | be32 seq -> blob loc */
 	DRFS_DB_VERIFIED,     /* [store] pack id -> le64 time verified */
@@ -220,6 +222,30 @@ int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
 			 void *userdata);
 int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 			  void *userdata);
+
+/*
+ * A deletion record's entry (DRFS_DB_DELETIONS, keyed by the record's id;
+ * the store owns what it means, src/store/deletions.c): the time in the
+ * record's header and how many packs it dooms.
+ */
+struct drfs_deletion_rec {
+	int64_t time;
+	uint32_t n_packs;
+};
+
+typedef int (*drfs_deletion_visit_fn)(const struct drfs_id *record,
+				      const struct drfs_deletion_rec *rec,
+				      void *userdata);
+/* Store rec as record's entry, inside write transaction t. */
+int drfs_index_deletion_put(struct drfs_txn *t, const struct drfs_id *record,
+			    const struct drfs_deletion_rec *rec);
+/*
+ * Visit every deletion record's entry (id order) inside t; cb as
+ * drfs_blob_visit_fn's. Entries of another shape are skipped. These two
+ * are the only users of the entry's bytes.
+ */
+int drfs_index_deletions_scan(struct drfs_txn *t, drfs_deletion_visit_fn cb,
+			      void *userdata);
 
 /* Register a pack (idempotent); returns its local sequence number. */
 int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
