@@ -257,7 +257,7 @@ static void finish_now(struct fs *fs, const struct drfs_mount_opts *o)
 
 	if (!o->no_snapshot_on_unmount) {
 		struct drfs_now_snapshot_opts so = { .if_changed = true };
-		char folder[32];
+		char folder[DRFS_FOLDER_BUF];
 		drfs_repo_set_last_error("%s", "");
 		e = drfs_now_snapshot(fs->now, &so, folder);
 		if (e > 0)
