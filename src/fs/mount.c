@@ -476,7 +476,11 @@ static int open_now(struct fs *fs, const struct drfs_mount_opts *o,
 		.path = o->name,
 		.from = from,
 	};
-	/* tests and benchmarks compare with staging on disk only */
+	/*
+	 * A setting of the mount's environment, not a test hook (testhook.h):
+	 * DRFS_MEM_STAGING=0 stages every file on disk (docs/now.md; tests
+	 * and benchmarks compare with it).
+	 */
 	const char *ms = getenv("DRFS_MEM_STAGING");
 	no.no_mem_staging = ms && !strcmp(ms, "0");
 	r = drfs_now_open(fs->repo, &no, &fs->now);
