@@ -10,7 +10,8 @@
 /* ---- retention: forgetting snapshots, background gc --------------------- */
 
 /* The catalogue's folder names (a copy), for finding what disappeared. */
-int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF], size_t *ret_n)
+int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF],
+		     size_t *ret_n)
 {
 	pthread_mutex_lock(&fs->snap_lock);
 	size_t n = fs->n_snaps;

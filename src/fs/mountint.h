@@ -139,7 +139,8 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void mnt_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void mnt_op_statfs(fuse_req_t req, fuse_ino_t ino);
 /* ---- gc.c ---------------------------------------------------------------- */
-int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF], size_t *ret_n);
+int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF],
+		     size_t *ret_n);
 void mnt_snaps_reload(struct fs *fs);
 void mnt_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF], size_t n_old);
 void mnt_gc_request(struct fs *fs);
@@ -183,7 +184,8 @@ void mnt_info_read(fuse_req_t req, size_t size, off_t off,
 void mnt_info_lseek(fuse_req_t req, off_t off, int whence,
 		    struct fuse_file_info *fi);
 /* Drop the info entries of the folders of old[] that are gone. */
-void mnt_info_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF], size_t n_old);
+void mnt_info_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF],
+			 size_t n_old);
 void mnt_info_free(struct fs *fs);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
