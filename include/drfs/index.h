@@ -107,8 +107,18 @@ struct drfs_blob_loc {
 	uint8_t flags;
 };
 
-/* Open (creating) the environment in dir. */
+/*
+ * Open the environment in the existing directory dir, creating its files
+ * and every named database when missing; readers a dead process left are
+ * cleared. Once per process per directory (the environment is shared by
+ * all threads).
+ * @param[out] ret  the environment, the caller's to drfs_index_free; set
+ *                  only on success.
+ * Returns 0, or -ENOMEM, -ENOSPC (no room for the lock file), -EBADMSG
+ * (not an environment of this LMDB, or corrupted), another negative errno.
+ */
 int drfs_index_open(const char *dir, struct drfs_index **ret);
+/* Close idx and free it (accepts NULL); no transaction may be open. */
 void drfs_index_free(struct drfs_index *idx);
 /* Drop every entry of the repository-derived databases (rebuild). */
 int drfs_index_clear(struct drfs_index *idx);
@@ -144,12 +154,24 @@ int drfs_txn_commit(struct drfs_txn *t);
 /* Abort t and free it; accepts NULL. */
 void drfs_txn_abort(struct drfs_txn *t);
 
-/* Generic key/value access; values are copied out. */
+/*
+ * Generic key/value access, inside t (a write transaction for put, append,
+ * del). Keys and values are copied (in, or out): no pointer into the map
+ * reaches the caller. LMDB bounds a key to 511 bytes (a longer one fails).
+ *
+ * get appends key's value to out: 0, -ENOENT absent, -E2BIG past
+ * out->max, -ENOMEM (out untouched on failure).
+ */
 int drfs_kv_get(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen, struct drfs_buf *out);
-/* Like get but into a fixed buffer; returns the value length. -E2BIG. */
+/*
+ * Like get but into out[0..max): returns the value length, -ENOENT
+ * absent, -E2BIG longer than max (out untouched). out may be NULL with
+ * max 0 to ask only whether key is there (any answer but -ENOENT: yes).
+ */
 int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
 		      size_t klen, void *out, size_t max);
+/* Store (or replace) key's value: 0, -ENOSPC (map or transaction full). */
 int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen, const void *val, size_t vlen);
 /*
@@ -171,10 +193,13 @@ typedef int (*drfs_kv_cb)(const void *key, size_t klen, const void *val,
 			  size_t vlen, void *userdata);
 int drfs_kv_scan(struct drfs_txn *t, enum drfs_db db, const void *start,
 		 size_t slen, drfs_kv_cb cb, void *userdata);
-/* Number of entries in db. */
+/* Number of entries in db, as t sees it, in *ret (set only on success). */
 int drfs_kv_count(struct drfs_txn *t, enum drfs_db db, uint64_t *ret);
 
-/* Blob index. */
+/*
+ * Blob index: get id's location into *ret (0, -ENOENT absent, -EBADMSG an
+ * entry of another shape); put (write transaction) stores or replaces it.
+ */
 int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
 			struct drfs_blob_loc *ret);
 int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
@@ -247,11 +272,22 @@ int drfs_index_deletion_put(struct drfs_txn *t, const struct drfs_id *record,
 int drfs_index_deletions_scan(struct drfs_txn *t, drfs_deletion_visit_fn cb,
 			      void *userdata);
 
-/* Register a pack (idempotent); returns its local sequence number. */
+/*
+ * Register a pack (idempotent; write transaction): *ret_seq its local
+ * sequence number, the one it had when already known.
+ */
 int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
 			uint32_t length, uint32_t n_blobs, uint32_t *ret_seq);
+/*
+ * The pack of local number seq (*ret_pack) and its length (ret_length may
+ * be NULL). 0, -ENOENT no such number, -EBADMSG an entry of another shape.
+ */
 int drfs_index_pack_by_seq(struct drfs_txn *t, uint32_t seq,
 			   struct drfs_id *ret_pack, uint32_t *ret_length);
+/*
+ * A pack's local number and length (either pointer may be NULL: only
+ * whether it is known). 0, -ENOENT unknown, -EBADMSG another shape.
+ */
 int drfs_index_pack_lookup(struct drfs_txn *t, const struct drfs_id *pack,
 			   uint32_t *ret_seq, uint32_t *ret_length);
 
