@@ -186,9 +186,20 @@ struct drfs_backend_opts {
  * Local: -ENOENT if the directory is missing (unless opts->create).
  * S3: checks the bucket exists and the credentials work (a cheap signed
  * request) and fails with a clear error before any work starts.
+ * @param opts  NULL: the defaults; read during the call only (the strings
+ *              it names are copied).
+ * @param[out] ret  the backend, the caller's to drfs_backend_free; set
+ *                  only on success.
+ * Returns 0, or a negative errno of the list above (-EINVAL for a URL of
+ * no known shape; drfs_backend_open_error() says why).
  */
 int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 		      struct drfs_backend **ret);
+/*
+ * drfs_backend_open's two halves, for a URL already told apart: a local
+ * directory (path non-empty; create: make it and its parents, mode 0700)
+ * and an S3 bucket. Same contract for ret and the errors.
+ */
 int drfs_backend_local_open(const char *path, bool create,
 			    struct drfs_backend **ret);
 /*
@@ -199,10 +210,21 @@ int drfs_backend_local_open(const char *path, bool create,
 int drfs_backend_local_dirfd(struct drfs_backend *b);
 int drfs_backend_s3_open(const char *url, const struct drfs_backend_opts *opts,
 			 struct drfs_backend **ret);
+/*
+ * Close b and free it (accepts NULL). No operation on b may still be
+ * running in another thread.
+ */
 void drfs_backend_free(struct drfs_backend *b);
 /* Detail of the calling thread's last failed drfs_backend_open, or NULL. */
 const char *drfs_backend_open_error(void);
 
+/*
+ * The operations. Each wrapper's contract is its op's in struct
+ * drfs_backend_ops above (arguments, what it returns), with the errors and
+ * the thread rule at the top of this file; the optional ops answer
+ * -EOPNOTSUPP where the backend has none. Every pointer argument is read
+ * during the call only; name is an object name as described at the top.
+ */
 static inline int drfs_backend_put(struct drfs_backend *b, const char *name,
 				   const void *p, size_t len, unsigned flags)
 {
@@ -237,6 +259,11 @@ static inline int drfs_backend_del(struct drfs_backend *b, const char *name)
 {
 	return b->ops->del(b, name);
 }
+/*
+ * Delete names[0..n) (n 0: nothing): in batches where the backend can (S3
+ * DeleteObjects), else one by one. Stops at the first failure: the names
+ * before it are gone, the rest may not be.
+ */
 int drfs_backend_del_many(struct drfs_backend *b, const char *const *names,
 			  size_t n);
 /*
@@ -279,6 +306,12 @@ static inline int drfs_backend_probe_overwrite(struct drfs_backend *b)
 		return -EOPNOTSUPP;
 	return b->ops->probe_overwrite(b);
 }
+/*
+ * The detail of a failure, or NULL: S3, the calling thread's last one,
+ * else b's most recent; a local directory, b's most recent. The text is
+ * in a buffer of the calling thread, valid until that thread's next call
+ * on a backend; it never holds secrets.
+ */
 static inline const char *drfs_backend_last_error(struct drfs_backend *b)
 {
 	return b->ops->last_error ? b->ops->last_error(b) : NULL;

@@ -48,6 +48,9 @@ int drfs_chunker_init(struct drfs_chunker *c,
 		      const uint8_t seed[32]);
 
 /*
+ * After init c is only read: one chunker serves any number of threads at
+ * once, and needs no release.
+ *
  * Length of the first chunk of p[0..len). If len <= min, returns len. If no
  * cut point is found before max, returns min(len, max). Callers pass the
  * whole rest of the input or at least max bytes; with fewer bytes and more

@@ -11,7 +11,13 @@
 
 struct drfs_zctx;
 
+/*
+ * A context compressing at zstd level (clamped to zstd's range), the
+ * caller's to drfs_zctx_free; NULL when out of memory. Used by one thread
+ * at a time (any thread).
+ */
 struct drfs_zctx *drfs_zctx_new(int level);
+/* Free z (accepts NULL). */
 void drfs_zctx_free(struct drfs_zctx *z);
 
 /*

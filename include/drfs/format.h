@@ -47,9 +47,19 @@ enum drfs_obj_kind {
 
 #define DRFS_SEAL_HEADER_LEN 8
 
+/*
+ * Seal payload p[0..len) as an object of kind, encrypted with k's data key
+ * when k is (a fresh random nonce), and append it to out. 0, or -E2BIG
+ * (past out->max), -ENOMEM, -EIO (the cipher failed); out as it was on
+ * failure. Pure but for the nonce: any thread.
+ */
 int drfs_seal(const struct drfs_keys *k, enum drfs_obj_kind kind,
 	      const void *p, size_t len, struct drfs_buf *out) _warn_unused_;
-/* -EBADMSG: bad magic/kind/version/enc, or failed authentication. */
+/*
+ * The inverse: check obj[0..len) is a sealed object of kind in k's mode
+ * and append its payload to out.
+ * -EBADMSG: bad magic/kind/version/enc, or failed authentication.
+ */
 int drfs_unseal(const struct drfs_keys *k, enum drfs_obj_kind kind,
 		const void *obj, size_t len, struct drfs_buf *out) _warn_unused_;
 
@@ -64,6 +74,14 @@ int drfs_unseal(const struct drfs_keys *k, enum drfs_obj_kind kind,
 #define DRFS_KEYFILE_LEN_ENC (8 + 1 + 1 + 4 + 4 + 32 + 12 + 64 + 16)
 #define DRFS_KEYFILE_LEN_PLAIN (8 + 1 + 1 + 4 + 4 + 32 + 64)
 
+/*
+ * Append a key file holding k's keys to out: wrapped with a key scrypt
+ * derives from pass (sp, a fresh random salt) when k->encrypted, else in
+ * the clear (pass unused). 0, or -EBADMSG (sp out of range), -E2BIG,
+ * -ENOMEM, -EIO, the error of the random source; out as it was on
+ * failure. The plaintext keys and the
+ * wrapping key are wiped from the stack before it returns.
+ */
 int drfs_keyfile_create(const struct drfs_keys *k, const char *pass,
 			const struct drfs_scrypt_params *sp,
 			struct drfs_buf *out) _warn_unused_;
@@ -83,7 +101,16 @@ struct drfs_config {
 	uint32_t pack_target;
 };
 
+/*
+ * Append c's encoding (the config object's payload) to out: 0, or -E2BIG,
+ * -ENOMEM (out may then hold part of it).
+ */
 int drfs_config_encode(const struct drfs_config *c, struct drfs_buf *out);
+/*
+ * Decode a config payload into *ret (set only on success): -EBADMSG
+ * malformed or out of range (chunker parameters, zstd level, pack
+ * target), -EPROTONOSUPPORT another format version.
+ */
 int drfs_config_decode(const void *p, size_t len, struct drfs_config *ret);
 
 /* ---- packs: data/<xx>/<pack-id> --------------------------------------- */

@@ -31,7 +31,6 @@
  *              verified (src/store/guard.c; survives drfs_index_clear)
  *   badblobs   blob id(32) | pack id(32) -> le64 time: copies found
  *              corrupted (never read first again; survives the clear)
- *   and any database a higher layer names (drfs_index_db), e.g. the
  *   and the databases of higher layers (enum drfs_db says why they are
  *   listed here), e.g. the decoded-tree cache and the now/ tree.
  *
@@ -57,9 +56,11 @@ struct drfs_txn;
  * threads (a handle opened later is not safe to use concurrently), and
  * the names are part of the cache's on-disk layout. So the list is fixed
  * here; the index knows nothing of what the others hold. It decodes only
- * blobs, packs and packseq (drfs_index_blob_*, drfs_index_pack_*); every
- * other database is opaque bytes to it, its layout documented by the room
- * that owns it (named below only so a reader finds that room), and
+ * blobs, packs, packseq and altlocs (drfs_index_blob_*, drfs_index_pack_*,
+ * drfs_index_alt_*) and, for the store, the deletion records' entries
+ * (drfs_index_deletion_*); every other database is opaque bytes to it, its
+ * layout documented by the room that owns it (named below only so a
+ * reader finds that room), and
  * drfs_index_clear() drops those derived from the repository's objects.
  */
 enum drfs_db {
@@ -88,7 +89,7 @@ enum drfs_db {
 	DRFS_DB_SNAP_HISTORY, /* [store] every snapshot seen (forgotten.c) */
 	DRFS_DB_FORGOTTEN,    /* [store] snapshot ids named by forget records */
 	DRFS_DB_RECORDS,      /* [store] forget records loaded or refused */
-	DRFS_DB_DELETIONS,    /* [store] deletion record -> le64 time | le32 */
+	DRFS_DB_DELETIONS,    /* [store] record -> drfs_deletion_rec */
 	DRFS_DB_DOOMED,       /* [store] pack id | record id -> "" */
 	DRFS_DB_ALTLOCS,      /* [store] blob id | be32 seq -> blob loc */
 	DRFS_DB_VERIFIED,     /* [store] pack id -> le64 time verified */
@@ -106,7 +107,16 @@ struct drfs_blob_loc {
 	uint8_t flags;
 };
 
-/* Open (creating) the environment in dir. */
+/*
+ * Open the environment in the existing directory dir, creating its files
+ * and every named database when missing; readers a dead process left are
+ * cleared. Once per process per directory (the environment is shared by
+ * all threads).
+ * @param[out] ret  the environment, the caller's to drfs_index_free; set
+ *                  only on success.
+ * Returns 0, or -ENOMEM, -ENOSPC (no room for the lock file), -EBADMSG
+ * (not an environment of this LMDB, or corrupted), another negative errno.
+ */
 int drfs_index_open(const char *dir, struct drfs_index **ret);
 /*
  * DRFS_INDEX_WRITEMAP: MDB_WRITEMAP. A commit stores its pages through the
@@ -119,6 +129,7 @@ int drfs_index_open(const char *dir, struct drfs_index **ret);
 #define DRFS_INDEX_WRITEMAP 1u
 int drfs_index_open_flags(const char *dir, unsigned flags,
 			  struct drfs_index **ret);
+/* Close idx and free it (accepts NULL); no transaction may be open. */
 void drfs_index_free(struct drfs_index *idx);
 /* Drop every entry of the repository-derived databases (rebuild). */
 int drfs_index_clear(struct drfs_index *idx);
@@ -135,16 +146,43 @@ int drfs_index_set_nosync(struct drfs_index *idx, bool on);
 /* Flush every committed transaction to disk. */
 int drfs_index_sync(struct drfs_index *idx);
 
+/*
+ * Begin a transaction on idx: a read transaction (write false; many run
+ * at once) or the write transaction (write true; a second one blocks here
+ * until the first ends).
+ * @param[out] ret  the transaction, for this thread only; end it with
+ *                  drfs_txn_commit or drfs_txn_abort. Untouched on failure.
+ * Returns 0, or -ENOMEM, -EAGAIN (no reader slot left), -EBADMSG (the
+ * environment is corrupted), -ENOSPC, another negative errno of LMDB's.
+ */
 int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret);
+/*
+ * Commit t and free it, whatever the outcome (t is not usable after).
+ * Returns 0, or -ENOSPC (the map or the transaction is full: nothing of t
+ * is committed), another negative errno.
+ */
 int drfs_txn_commit(struct drfs_txn *t);
-void drfs_txn_abort(struct drfs_txn *t); /* accepts NULL */
+/* Abort t and free it; accepts NULL. */
+void drfs_txn_abort(struct drfs_txn *t);
 
-/* Generic key/value access; values are copied out. */
+/*
+ * Generic key/value access, inside t (a write transaction for put, append,
+ * del). Keys and values are copied (in, or out): no pointer into the map
+ * reaches the caller. LMDB bounds a key to 511 bytes (a longer one fails).
+ *
+ * get appends key's value to out: 0, -ENOENT absent, -E2BIG past
+ * out->max, -ENOMEM (out untouched on failure).
+ */
 int drfs_kv_get(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen, struct drfs_buf *out);
-/* Like get but into a fixed buffer; returns the value length. -E2BIG. */
+/*
+ * Like get but into out[0..max): returns the value length, -ENOENT
+ * absent, -E2BIG longer than max (out untouched). out may be NULL with
+ * max 0 to ask only whether key is there (any answer but -ENOENT: yes).
+ */
 int drfs_kv_get_fixed(struct drfs_txn *t, enum drfs_db db, const void *key,
 		      size_t klen, void *out, size_t max);
+/* Store (or replace) key's value: 0, -ENOSPC (map or transaction full). */
 int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen, const void *val, size_t vlen);
 /*
@@ -166,10 +204,13 @@ typedef int (*drfs_kv_cb)(const void *key, size_t klen, const void *val,
 			  size_t vlen, void *userdata);
 int drfs_kv_scan(struct drfs_txn *t, enum drfs_db db, const void *start,
 		 size_t slen, drfs_kv_cb cb, void *userdata);
-/* Number of entries in db. */
+/* Number of entries in db, as t sees it, in *ret (set only on success). */
 int drfs_kv_count(struct drfs_txn *t, enum drfs_db db, uint64_t *ret);
 
-/* Blob index. */
+/*
+ * Blob index: get id's location into *ret (0, -ENOENT absent, -EBADMSG an
+ * entry of another shape); put (write transaction) stores or replaces it.
+ */
 int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
 			struct drfs_blob_loc *ret);
 int drfs_index_blob_put(struct drfs_txn *t, const struct drfs_id *id,
@@ -218,11 +259,46 @@ int drfs_index_alts_scan(struct drfs_txn *t, drfs_blob_visit_fn cb,
 int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 			  void *userdata);
 
-/* Register a pack (idempotent); returns its local sequence number. */
+/*
+ * A deletion record's entry (DRFS_DB_DELETIONS, keyed by the record's id;
+ * the store owns what it means, src/store/deletions.c): the time in the
+ * record's header and how many packs it dooms.
+ */
+struct drfs_deletion_rec {
+	int64_t time;
+	uint32_t n_packs;
+};
+
+typedef int (*drfs_deletion_visit_fn)(const struct drfs_id *record,
+				      const struct drfs_deletion_rec *rec,
+				      void *userdata);
+/* Store rec as record's entry, inside write transaction t. */
+int drfs_index_deletion_put(struct drfs_txn *t, const struct drfs_id *record,
+			    const struct drfs_deletion_rec *rec);
+/*
+ * Visit every deletion record's entry (id order) inside t; cb as
+ * drfs_blob_visit_fn's. Entries of another shape are skipped. These two
+ * are the only users of the entry's bytes.
+ */
+int drfs_index_deletions_scan(struct drfs_txn *t, drfs_deletion_visit_fn cb,
+			      void *userdata);
+
+/*
+ * Register a pack (idempotent; write transaction): *ret_seq its local
+ * sequence number, the one it had when already known.
+ */
 int drfs_index_pack_add(struct drfs_txn *t, const struct drfs_id *pack,
 			uint32_t length, uint32_t n_blobs, uint32_t *ret_seq);
+/*
+ * The pack of local number seq (*ret_pack) and its length (ret_length may
+ * be NULL). 0, -ENOENT no such number, -EBADMSG an entry of another shape.
+ */
 int drfs_index_pack_by_seq(struct drfs_txn *t, uint32_t seq,
 			   struct drfs_id *ret_pack, uint32_t *ret_length);
+/*
+ * A pack's local number and length (either pointer may be NULL: only
+ * whether it is known). 0, -ENOENT unknown, -EBADMSG another shape.
+ */
 int drfs_index_pack_lookup(struct drfs_txn *t, const struct drfs_id *pack,
 			   uint32_t *ret_seq, uint32_t *ret_length);
 

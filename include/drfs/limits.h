@@ -46,11 +46,16 @@
 /*
  * Snapshot folder names: "YYYY-MM-DD/HHMMSS" with an optional ".N" suffix
  * (N <= DRFS_FOLDER_SUFFIX_MAX) as recorded, up to 22 bytes; the buffer
- * also holds the "~" and 8 hex digits added to a name shown twice.
+ * also holds the "~" and 8 hex digits added to a name shown twice:
+ *   17 ("YYYY-MM-DD/HHMMSS") + 5 (".9999") = 22 = DRFS_FOLDER_NAME_MAX,
+ *   + 1 ("~") + 8 (hex) + 1 (NUL) = 32 = DRFS_FOLDER_BUF.
+ * Every buffer that holds a folder name is char [DRFS_FOLDER_BUF].
  */
 #define DRFS_FOLDER_SUFFIX_MAX 9999
 #define DRFS_FOLDER_NAME_MAX 22u
 #define DRFS_FOLDER_BUF 32
+_Static_assert(DRFS_FOLDER_NAME_MAX + 1 + 8 + 1 <= DRFS_FOLDER_BUF,
+	       "a folder name shown twice fits DRFS_FOLDER_BUF");
 /* S3 XML listing page. */
 #define DRFS_XML_PAGE_MAX (16u << 20)
 /* Object names (keys under the repository root). */

@@ -197,7 +197,7 @@ struct drfs_now_snapshot_opts {
  */
 int drfs_now_snapshot(struct drfs_now *n,
 		      const struct drfs_now_snapshot_opts *o,
-		      char ret_folder[32]);
+		      char ret_folder[DRFS_FOLDER_BUF]);
 
 struct drfs_now_status {
 	bool changed;              /* now/ differs from the last snapshot */
@@ -206,7 +206,7 @@ struct drfs_now_status {
 	uint64_t pending_blobs;    /* blobs handed to the writer, unflushed */
 	uint64_t pending_bytes;
 	struct timespec last_snapshot; /* zero: none */
-	char last_folder[32];
+	char last_folder[DRFS_FOLDER_BUF];
 	uint64_t inodes;
 	/* the dedup-loss guard since the mount (docs/verification.md) */
 	struct drfs_guard_result guard;

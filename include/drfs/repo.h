@@ -146,6 +146,11 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
  * (drfs_secret_alloc); o->password is not kept.
  */
 int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret);
+/*
+ * Close the cache and the backend, wipe the keys and free r (accepts
+ * NULL). No writer of r may be left, nor any call on r running in another
+ * thread.
+ */
 void drfs_repo_free(struct drfs_repo *r);
 /* Text for the last open/init failure of this thread (never secrets). */
 const char *drfs_repo_last_error(void);
@@ -455,6 +460,11 @@ struct drfs_writer_stats {
 	uint64_t packs;
 };
 
+/*
+ * A writer into r (which must outlive it), with its worker and uploader
+ * threads started. *ret the caller's to drfs_writer_free, set only on
+ * success. -ENOMEM, or -EAGAIN when no thread could be started.
+ */
 int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret);
 /*
  * Add a blob whose id the caller computed with drfs_blob_id (so the caller
@@ -467,12 +477,19 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 /* Compute the id and put. */
 int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
 			 const void *p, size_t len, struct drfs_id *ret_id);
+/*
+ * Wait until every blob put so far is in an uploaded pack, write the
+ * index/ object of the new packs and record them in the cache. 0, or the
+ * pipeline's first failure (a negative errno): it stays the writer's, and
+ * every later put and flush returns it (drfs_writer_error in words).
+ */
 int drfs_writer_flush(struct drfs_writer *w);
 /*
  * The first failure of the pipeline in words ("cannot upload
  * \"data/ab/...\": s3 PUT ... 503 SlowDown"), or NULL.
  */
 const char *drfs_writer_error(struct drfs_writer *w);
+/* A copy of the counters so far (any thread, any time). */
 void drfs_writer_get_stats(struct drfs_writer *w,
 			   struct drfs_writer_stats *ret);
 /* Frees; pending unflushed blobs are dropped (their packs stay orphaned). */

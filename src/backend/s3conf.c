@@ -530,6 +530,11 @@ int s3_configure(struct s3 *s, const char *url,
 		s->connections = S3_MAX_CONNECTIONS;
 	s->retries = o && o->retries >= 0 ? o->retries : S3_DEFAULT_RETRIES;
 	s->insecure_tls = o && o->insecure_tls;
+	/*
+	 * A setting of the environment, not a test hook (testhook.h): the
+	 * seconds below 1 KiB/s before a transfer is cut and retried
+	 * (docs/s3.md); anything but a number > 0 keeps the default.
+	 */
 	s->low_speed_time = S3_LOW_SPEED_TIME_S;
 	const char *lst = getenv("DRFS_S3_LOW_SPEED_TIME");
 	if (lst && atol(lst) > 0)

@@ -193,41 +193,35 @@ static void abort_multipart(struct s3 *s, const char *key, const char *id)
 	s3_set_err(s, "%s", saved); /* keep the error that made us abort */
 }
 
-/* A multipart upload; inm: the completion carries If-None-Match: * (a 412
- * there is -EEXIST, the upload aborted). */
-static int put_multipart(struct s3 *s, const char *key, const void *p,
-			 size_t len, bool inm)
+/* A multipart upload begun: its id into *ret_id (to free). resp: scratch. */
+static int mp_initiate(struct s3 *s, const char *key, struct drfs_buf *resp,
+		       char **ret_id)
 {
-	struct drfs_buf resp, body;
-	char *id = NULL;
-	size_t nparts = (len + S3_PART_SIZE - 1) / S3_PART_SIZE;
-	char(*etags)[96] = NULL;
-	int r;
-
-	if (nparts > 10000)
-		return -E2BIG;
-	drfs_buf_init(&resp, S3_ERRBODY_MAX);
-	drfs_buf_init(&body, nparts * 160 + 128);
 	struct s3_req q = {.method = "POST",
 			   .key = key,
 			   .query = {{"uploads", NULL}},
 			   .nq = 1,
-			   .out = &resp};
-	r = s3_perform_2xx(s, &q);
-	if (r >= 0 && drfs_s3xml_parse_upload_id(resp.p, resp.len, &id) < 0) {
+			   .out = resp};
+	int r = s3_perform_2xx(s, &q);
+
+	if (r >= 0 && drfs_s3xml_parse_upload_id(resp->p, resp->len,
+						 ret_id) < 0) {
 		s3_set_err(s,
 			   "s3 POST \"%s\" at %s bucket \"%s\": bad "
 			   "InitiateMultipartUploadResult",
 			   key, s->endpoint, s->bucket);
 		r = -EIO;
 	}
-	if (r < 0)
-		goto out;
-	etags = calloc(nparts, sizeof(*etags));
-	if (!etags) {
-		r = -ENOMEM;
-		goto abort;
-	}
+	return r;
+}
+
+/* The nparts parts of p[0..len) uploaded, their ETags into etags[]. */
+static int mp_put_parts(struct s3 *s, const char *key, const char *id,
+			const void *p, size_t len, size_t nparts,
+			char (*etags)[96])
+{
+	int r;
+
 	for (size_t i = 0; i < nparts; i++) {
 		const uint8_t *pp = (const uint8_t *)p + i * S3_PART_SIZE;
 		size_t pl = MIN((size_t)S3_PART_SIZE, len - i * S3_PART_SIZE);
@@ -249,36 +243,56 @@ static int put_multipart(struct s3 *s, const char *key, const void *p,
 			r = -EIO;
 		}
 		if (r < 0)
-			goto abort;
+			return r;
 		memcpy(etags[i], pq.etag, sizeof(etags[i]));
 	}
-	r = drfs_buf_printf(&body, "<CompleteMultipartUpload>");
+	return 0;
+}
+
+/* The CompleteMultipartUpload document of nparts ETags into body. */
+static int mp_complete_body(struct drfs_buf *body, size_t nparts,
+			    char (*etags)[96])
+{
+	int r = drfs_buf_printf(body, "<CompleteMultipartUpload>");
+
 	for (size_t i = 0; i < nparts && r >= 0; i++) {
-		r = drfs_buf_printf(&body,
+		r = drfs_buf_printf(body,
 				    "<Part><PartNumber>%zu</PartNumber>"
 				    "<ETag>",
 				    i + 1);
 		if (r >= 0)
-			r = drfs_s3xml_escape(&body, etags[i]);
+			r = drfs_s3xml_escape(body, etags[i]);
 		if (r >= 0)
-			r = drfs_buf_printf(&body, "</ETag></Part>");
+			r = drfs_buf_printf(body, "</ETag></Part>");
 	}
 	if (r >= 0)
-		r = drfs_buf_printf(&body, "</CompleteMultipartUpload>");
-	if (r < 0)
-		goto abort;
+		r = drfs_buf_printf(body, "</CompleteMultipartUpload>");
+	return r < 0 ? r : 0;
+}
+
+/*
+ * The upload completed with body (inm: If-None-Match: *, a 412 is
+ * -EEXIST); a 200 that carries an <Error> is tried again, three times in
+ * all. resp: scratch.
+ */
+static int mp_complete(struct s3 *s, const char *key, const char *id,
+		       const struct drfs_buf *body, bool inm,
+		       struct drfs_buf *resp)
+{
+	int r = -EIO;
+
 	for (int tries = 0; tries < 3; tries++) {
 		char root[64] = "";
-		drfs_buf_reset(&resp);
+		drfs_buf_reset(resp);
 		struct s3_req cq = {.method = "POST",
 				    .key = key,
 				    .query = {{"uploadId", id}},
 				    .nq = 1,
-				    .body = body.p,
-				    .body_len = body.len,
+				    .body = body->p,
+				    .body_len = body->len,
 				    .if_none_match = inm,
 				    .conflict_retry = inm,
-				    .out = &resp};
+				    .out = resp};
 		r = s3_perform(s, &cq);
 		if (r >= 0 && cq.status == 412)
 			r = -EEXIST;
@@ -287,23 +301,47 @@ static int put_multipart(struct s3 *s, const char *key, const void *p,
 			r = -EIO;
 		}
 		if (r < 0)
-			goto abort;
+			return r;
 		/* a 200 may still carry an <Error> */
-		if (drfs_s3xml_root(resp.p, resp.len, root, sizeof(root)) >=
+		if (drfs_s3xml_root(resp->p, resp->len, root, sizeof(root)) >=
 			0 &&
-		    strcmp(root, "Error")) {
-			r = 0;
-			goto out;
-		}
+		    strcmp(root, "Error"))
+			return 0;
 		struct drfs_s3_error e;
 		memset(&e, 0, sizeof(e));
-		drfs_s3xml_parse_error(resp.p, resp.len, &e);
+		drfs_s3xml_parse_error(resp->p, resp->len, &e);
 		s3_set_err(s, "s3 POST \"%s\" at %s bucket \"%s\": 200 %s", key,
 			   s->endpoint, s->bucket, e.code[0] ? e.code : "?");
 		r = -EIO;
 	}
-abort:
-	abort_multipart(s, key, id);
+	return r;
+}
+
+/* A multipart upload; inm: the completion carries If-None-Match: * (a 412
+ * there is -EEXIST, the upload aborted). */
+static int put_multipart(struct s3 *s, const char *key, const void *p,
+			 size_t len, bool inm)
+{
+	struct drfs_buf resp, body;
+	char *id = NULL;
+	size_t nparts = (len + S3_PART_SIZE - 1) / S3_PART_SIZE;
+	char(*etags)[96] = NULL;
+	int r;
+
+	if (nparts > 10000)
+		return -E2BIG;
+	drfs_buf_init(&resp, S3_ERRBODY_MAX);
+	drfs_buf_init(&body, nparts * 160 + 128);
+	r = mp_initiate(s, key, &resp, &id);
+	if (r < 0)
+		goto out;
+	etags = calloc(nparts, sizeof(*etags));
+	r = etags ? 0 : -ENOMEM;
+	r = r ?: mp_put_parts(s, key, id, p, len, nparts, etags);
+	r = r ?: mp_complete_body(&body, nparts, etags);
+	r = r ?: mp_complete(s, key, id, &body, inm, &resp);
+	if (r < 0)
+		abort_multipart(s, key, id);
 out:
 	free(etags);
 	free(id);

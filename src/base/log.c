@@ -11,9 +11,9 @@ static int log_fd = STDERR_FILENO;
 static const char *log_tag;
 static const char *log_stamp; /* NULL: lines without time and subject */
 /* the repository a thread of a several-repository mount works for */
-static __thread const char *log_prefix;
+static _Thread_local const char *log_prefix;
 /* the calling thread's last error message (drfs_log_last_error) */
-static __thread char last_err[512];
+static _Thread_local char last_err[512];
 
 void drfs_log_set_tag(const char *tag)
 {

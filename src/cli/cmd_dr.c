@@ -162,19 +162,15 @@ int cli_trusted_snapshot(struct cli *c, struct drfs_repo *r, const char *spec,
 	return 0;
 }
 
-int cli_cmd_drill(struct cli *c)
+/* --sample and --seed into *o; EXIT_USAGE (logged) if either is bad. */
+static int drill_opts(struct cli *c, struct drfs_drill_opts *o)
 {
-	struct drfs_repo *r;
-	struct drfs_drill_opts o = { .sample = 100, .report = cli_report_line };
-	struct drfs_drill_result res;
-	int e;
-
 	if (c->sample) {
 		char *end;
-		o.sample = strtod(c->sample, &end);
+		o->sample = strtod(c->sample, &end);
 		if (*end == '%')
 			end++;
-		if (*end || !(o.sample > 0 && o.sample <= 100)) {
+		if (*end || !(o->sample > 0 && o->sample <= 100)) {
 			log_err("invalid --sample \"%s\" (want a percentage "
 				"above 0, at most 100)", c->sample);
 			return EXIT_USAGE;
@@ -182,14 +178,84 @@ int cli_cmd_drill(struct cli *c)
 	}
 	if (c->seed) {
 		char *end;
-		o.seed = strtoull(c->seed, &end, 10);
+		o->seed = strtoull(c->seed, &end, 10);
 		if (*end) {
 			log_err("invalid --seed \"%s\"", c->seed);
 			return EXIT_USAGE;
 		}
 	} else {
-		o.seed = (uint64_t)time(NULL);
+		o->seed = (uint64_t)time(NULL);
 	}
+	return 0;
+}
+
+/* A drill's outcome e (> 0: mismatches, restore errors): text or JSON. */
+static void drill_print(struct cli *c, const struct drfs_drill_opts *o,
+			const struct drfs_drill_result *res, int e)
+{
+	double rs = res->restore_seconds;
+	double mibs = (double)res->bytes / (1024.0 * 1024.0) /
+		      (rs > 1e-6 ? rs : 1e-6);
+	/* a sample's restore rate applied to the whole snapshot */
+	double full = res->bytes ? rs * (double)res->bytes_total /
+					   (double)res->bytes
+				 : rs;
+	char hex[DRFS_ID_HEX_LEN + 1], t[48];
+	drfs_id_hex(&res->snap.id, hex);
+	cli_iso_time(&res->snap.snap.time, t);
+	if (c->json) {
+		printf("{\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
+		       "\"ok\":%s,\"sample_percent\":%g,\"seed\":%llu,"
+		       "\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
+		       "\"files_total\":%llu,\"bytes_total\":%llu,"
+		       "\"restore_errors\":%llu,\"mismatches\":%llu,"
+		       "\"restore_seconds\":%.3f,\"verify_seconds\":%.3f,"
+		       "\"throughput_mib_s\":%.1f,"
+		       "\"restore_seconds_full_estimate\":%.3f}\n",
+		       hex, res->snap.folder, t, e == 0 ? "true" : "false",
+		       o->sample, (unsigned long long)o->seed,
+		       (unsigned long long)res->entries,
+		       (unsigned long long)res->files,
+		       (unsigned long long)res->bytes,
+		       (unsigned long long)res->files_total,
+		       (unsigned long long)res->bytes_total,
+		       (unsigned long long)res->restore_errors,
+		       (unsigned long long)res->mismatches, rs,
+		       res->verify_seconds, mibs, full);
+	} else {
+		char b1[32], b2[32];
+		printf("snapshot %s (%.8s)\n", res->snap.folder, hex);
+		if (o->sample < 100)
+			printf("sample:          %g%% of files (seed %llu)\n",
+			       o->sample, (unsigned long long)o->seed);
+		printf("verified:        %llu of %llu files, %s\n",
+		       (unsigned long long)res->files,
+		       (unsigned long long)res->files_total,
+		       drfs_fmt_bytes(res->bytes, b1));
+		if (o->sample < 100)
+			printf("time-to-restore: %.2fs for the sample "
+			       "(%.1f MiB/s); all %s: about %.2fs\n",
+			       res->restore_seconds, mibs,
+			       drfs_fmt_bytes(res->bytes_total, b2), full);
+		else
+			printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
+			       res->restore_seconds, mibs);
+		printf("verify:          %.2fs\n", res->verify_seconds);
+		printf("result:          %s\n",
+		       e == 0 ? "ok" : "FAILED");
+	}
+}
+
+int cli_cmd_drill(struct cli *c)
+{
+	struct drfs_repo *r;
+	struct drfs_drill_opts o = { .sample = 100, .report = cli_report_line };
+	struct drfs_drill_result res;
+	int e;
+
+	e = drill_opts(c, &o);
+	if (e)
+		return e;
 	o.snapshot = c->n_args == 2 ? c->args[1] : "latest";
 	o.scratch = getenv("DRFS_DRILL_DIR");
 	if (cli_open_repo(c, c->args[0], &r) < 0)
@@ -224,57 +290,7 @@ int cli_cmd_drill(struct cli *c)
 		log_warn("cannot record the drill in \"%s/drills\": %s",
 			 r->cache_dir ? r->cache_dir : "", drfs_strerror(le));
 	drfs_repo_free(r);
-	double secs = res.restore_seconds > 1e-6 ? res.restore_seconds : 1e-6;
-	double mibs = (double)res.bytes / (1024.0 * 1024.0) / secs;
-	/* a sample's restore rate applied to the whole snapshot */
-	double full = res.bytes ? res.restore_seconds *
-					  (double)res.bytes_total /
-					  (double)res.bytes
-				: res.restore_seconds;
-	char hex[DRFS_ID_HEX_LEN + 1], t[48];
-	drfs_id_hex(&res.snap.id, hex);
-	cli_iso_time(&res.snap.snap.time, t);
-	if (c->json) {
-		printf("{\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
-		       "\"ok\":%s,\"sample_percent\":%g,\"seed\":%llu,"
-		       "\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
-		       "\"files_total\":%llu,\"bytes_total\":%llu,"
-		       "\"restore_errors\":%llu,\"mismatches\":%llu,"
-		       "\"restore_seconds\":%.3f,\"verify_seconds\":%.3f,"
-		       "\"throughput_mib_s\":%.1f,"
-		       "\"restore_seconds_full_estimate\":%.3f}\n",
-		       hex, res.snap.folder, t, e == 0 ? "true" : "false",
-		       o.sample, (unsigned long long)o.seed,
-		       (unsigned long long)res.entries,
-		       (unsigned long long)res.files,
-		       (unsigned long long)res.bytes,
-		       (unsigned long long)res.files_total,
-		       (unsigned long long)res.bytes_total,
-		       (unsigned long long)res.restore_errors,
-		       (unsigned long long)res.mismatches, res.restore_seconds,
-		       res.verify_seconds, mibs, full);
-	} else {
-		char b1[32], b2[32];
-		printf("snapshot %s (%.8s)\n", res.snap.folder, hex);
-		if (o.sample < 100)
-			printf("sample:          %g%% of files (seed %llu)\n",
-			       o.sample, (unsigned long long)o.seed);
-		printf("verified:        %llu of %llu files, %s\n",
-		       (unsigned long long)res.files,
-		       (unsigned long long)res.files_total,
-		       drfs_fmt_bytes(res.bytes, b1));
-		if (o.sample < 100)
-			printf("time-to-restore: %.2fs for the sample "
-			       "(%.1f MiB/s); all %s: about %.2fs\n",
-			       res.restore_seconds, mibs,
-			       drfs_fmt_bytes(res.bytes_total, b2), full);
-		else
-			printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
-			       res.restore_seconds, mibs);
-		printf("verify:          %.2fs\n", res.verify_seconds);
-		printf("result:          %s\n",
-		       e == 0 ? "ok" : "FAILED");
-	}
+	drill_print(c, &o, &res, e);
 	if (e > 0) {
 		log_err("drill found %llu mismatch(es) and %llu restore "
 			"error(s) (named above)",

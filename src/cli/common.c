@@ -42,14 +42,9 @@ void cli_report_line(void *userdata, const char *fmt, ...)
 		return;
 	/* restore's workers report from several threads */
 	pthread_mutex_lock(&lock);
-	if (m->n == m->cap && m->cap < CLI_MSGS_MAX) {
-		size_t cap = m->cap ? 2 * m->cap : 16;
-		char **v = realloc(m->v, cap * sizeof(*v));
-		if (v) {
-			m->v = v;
-			m->cap = cap;
-		}
-	}
+	/* out of memory: this one is dropped below */
+	if (m->cap < CLI_MSGS_MAX)
+		(void)drfs_grow(&m->v, &m->cap, m->n, sizeof(*m->v), 16);
 	char *copy = m->n < m->cap ? strdup(msg) : NULL;
 	if (copy)
 		m->v[m->n++] = copy;

@@ -292,7 +292,7 @@ int fs_ctl_setxattr(struct drfs_now *n, const char *name, const char *value,
 	const char *tags[DRFS_TAGS_MAX];
 	char buf[CTL_ARGS_MAX + 1];
 	struct drfs_now_snapshot_opts so = { 0 };
-	char folder[32];
+	char folder[DRFS_FOLDER_BUF];
 
 	if (strcmp(name, CTL_SNAPSHOT))
 		return -EPERM;

@@ -227,13 +227,8 @@ static void disk_evict(struct fs_chunk_cache *c)
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
 			continue;
 		total += (uint64_t)st.st_size;
-		if (n == cap) {
-			struct disk_ent *nv = realloc(v, 2 * cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-			cap *= 2;
-		}
+		if (drfs_grow(&v, &cap, n, sizeof(*v), cap) < 0)
+			break;
 		v[n].t = st.st_mtime;
 		memcpy(v[n].name, de->d_name, DRFS_ID_HEX_LEN + 1);
 		n++;

@@ -87,7 +87,7 @@ struct fs_snap {
 	struct drfs_id root;
 	struct drfs_id meta; /* the root's own attributes; zero: none */
 	struct timespec time;
-	char folder[32];
+	char folder[DRFS_FOLDER_BUF];
 };
 
 struct fs_chunk_cache;

@@ -10,13 +10,14 @@
 /* ---- retention: forgetting snapshots, background gc --------------------- */
 
 /* The catalogue's folder names (a copy), for finding what disappeared. */
-int mnt_folders_copy(struct fs *fs, char (**ret)[32], size_t *ret_n)
+int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF],
+		     size_t *ret_n)
 {
 	pthread_mutex_lock(&fs->snap_lock);
 	size_t n = fs->n_snaps;
-	char (*v)[32] = calloc(n ? n : 1, 32);
+	char (*v)[DRFS_FOLDER_BUF] = calloc(n ? n : 1, sizeof(*v));
 	for (size_t i = 0; v && i < n; i++)
-		memcpy(v[i], fs->snaps[i].folder, 32);
+		memcpy(v[i], fs->snaps[i].folder, sizeof(*v));
 	pthread_mutex_unlock(&fs->snap_lock);
 	if (!v)
 		return -ENOMEM;
@@ -40,7 +41,7 @@ void mnt_snaps_reload(struct fs *fs)
  * on the path of an operation on snapshots/ or a day folder (the kernel
  * holds their locks): after the reply, or from another thread.
  */
-void mnt_inval_gone(struct fs *fs, char (*old)[32], size_t n_old)
+void mnt_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF], size_t n_old)
 {
 	struct fs_snap sn;
 	if (!fs->se)
@@ -133,7 +134,7 @@ static int prune_with_root(void *ud, const struct drfs_id *root)
 static int prune_run(struct fs *fs, struct fs_prune_req *req)
 {
 	struct prune_ctx pc = { fs, req };
-	char (*old)[32] = NULL;
+	char (*old)[DRFS_FOLDER_BUF] = NULL;
 	size_t n_old = 0;
 	int e;
 	if (!fs->ret || !fs->ret->prune)
@@ -452,7 +453,7 @@ void mnt_gc_status(struct fs *fs, char *out, size_t len)
  * (one snapshot): forget them. -EBUSY, nothing forgotten, if one is held.
  */
 int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
-		   char (**ret_old)[32], size_t *ret_n_old)
+		   char (**ret_old)[DRFS_FOLDER_BUF], size_t *ret_n_old)
 {
 	struct drfs_id *ids = NULL;
 	size_t n = 0;

@@ -225,7 +225,8 @@ void mnt_info_lseek(fuse_req_t req, off_t off, int whence,
 							: (off_t)fh->len);
 }
 
-void mnt_info_inval_gone(struct fs *fs, char (*old)[32], size_t n_old)
+void mnt_info_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF],
+			 size_t n_old)
 {
 	struct fs_snap sn;
 	if (!fs->se)

@@ -8,18 +8,18 @@
  * extents, and two directory keys (by name for lookup, by index for
  * readdir). Nothing per inode stays in RAM. Read transactions are short and
  * never span a FUSE reply; a directory is written in write transactions of
- * at most FILL_BATCH entries, then marked loaded.
+ * at most FILL_BATCH entries, then marked loaded. Reading what is
+ * materialised (lookup, listing, extents, xattrs) is inoderead.c's;
+ * inodeint.h has the helpers both use.
  */
 #include <dirent.h>
 #include <stdio.h>
 
-#include "fsint.h"
-#include "drfs/index.h"
+#include "inodeint.h"
 
 #define REC_VERSION 2
 #define REC_MAX (1 + 18 * 10 + DRFS_ID_LEN + 1 + DRFS_NAME_MAX + 10 + \
 		 DRFS_PATH_MAX)
-#define EXT_VAL_LEN (8 + 4 + DRFS_ID_LEN)
 
 /*
  * "fsgen3": inode records (compact, varints) and extents in databases of
@@ -29,51 +29,6 @@
  */
 static const char GEN_KEY[] = "fsgen3";
 static const char NEXT_KEY[] = "next";
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* tag | be64 ino: returns the key length (9). */
-static size_t key_ino(uint8_t *k, char tag, uint64_t ino)
-{
-	k[0] = (uint8_t)tag;
-	put_be64(k + 1, ino);
-	return 9;
-}
-
-static void txn_abortp(struct drfs_txn **t)
-{
-	drfs_txn_abort(*t);
-}
-#define _cleanup_txn_ _cleanup_(txn_abortp)
-
-static void buf_releasep(struct drfs_buf *b)
-{
-	drfs_buf_release(b);
-}
 
 /* ---- inode records ----------------------------------------------------- */
 
@@ -651,207 +606,4 @@ int fs_dir_load(struct fs *fs, const struct fs_inode *dir)
 	r = drfs_txn_commit(t);
 	t = NULL;
 	return r;
-}
-
-int fs_dir_lookup(struct fs *fs, uint64_t dir, const char *name,
-		  uint64_t *ret_ino)
-{
-	uint8_t k[9 + DRFS_NAME_MAX], v[9];
-	size_t nl = strlen(name);
-	_cleanup_txn_ struct drfs_txn *t = NULL;
-	int r;
-
-	if (nl == 0 || nl > DRFS_NAME_MAX)
-		return nl ? -ENAMETOOLONG : -ENOENT;
-	size_t kl = key_ino(k, 'n', dir);
-	memcpy(k + kl, name, nl);
-	r = drfs_txn_begin(fs->repo->index, false, &t);
-	if (r < 0)
-		return r;
-	r = drfs_kv_get_fixed(t, DRFS_DB_DIRENTS, k, kl + nl, v, sizeof(v));
-	if (r < 0)
-		return r == -E2BIG ? -EBADMSG : r;
-	if (r != 9)
-		return -EBADMSG;
-	*ret_ino = get_be64(v);
-	return 0;
-}
-
-struct list_ctx {
-	uint64_t dir;
-	fs_dirent_cb cb;
-	void *userdata;
-};
-
-static int list_cb(const void *key, size_t klen, const void *val,
-		   size_t vlen, void *userdata)
-{
-	struct list_ctx *c = userdata;
-	const uint8_t *k = key, *v = val;
-	char name[DRFS_NAME_MAX + 1];
-
-	if (klen != 12 || get_be64(k) != c->dir)
-		return 1;
-	if (vlen < 10 || vlen > 9 + DRFS_NAME_MAX)
-		return -EBADMSG;
-	memcpy(name, v + 9, vlen - 9);
-	name[vlen - 9] = 0;
-	return c->cb(get_be32(k + 8), get_be64(v), v[8], name, c->userdata);
-}
-
-int fs_dir_list(struct fs *fs, uint64_t dir, uint32_t idx, fs_dirent_cb cb,
-		void *userdata)
-{
-	uint8_t k[12];
-	struct list_ctx c = { dir, cb, userdata };
-	_cleanup_txn_ struct drfs_txn *t = NULL;
-	int r;
-
-	put_be64(k, dir);
-	put_be32(k + 8, idx);
-	r = drfs_txn_begin(fs->repo->index, false, &t);
-	if (r < 0)
-		return r;
-	return drfs_kv_scan(t, DRFS_DB_FS_ORDER, k, sizeof(k), list_cb, &c);
-}
-
-/* ---- extents, xattrs ------------------------------------------------------ */
-
-struct ext_ctx {
-	uint64_t ino;
-	struct fs_extent *out;
-	int max, n;
-};
-
-static int ext_cb(const void *key, size_t klen, const void *val, size_t vlen,
-		  void *userdata)
-{
-	struct ext_ctx *c = userdata;
-	const uint8_t *k = key, *v = val;
-
-	if (klen != 16 || get_be64(k) != c->ino)
-		return 1;
-	if (vlen != EXT_VAL_LEN)
-		return -EBADMSG;
-	struct fs_extent *e = &c->out[c->n++];
-	e->off = drfs_get_le64(v);
-	e->len = drfs_get_le32(v + 8);
-	memcpy(e->id.b, v + 12, DRFS_ID_LEN);
-	return c->n == c->max ? 1 : 0;
-}
-
-int fs_extents_from(struct fs *fs, uint64_t ino, uint64_t off,
-		    struct fs_extent *out, int max)
-{
-	uint8_t k[16];
-	struct ext_ctx c = { ino, out, max, 0 };
-	_cleanup_txn_ struct drfs_txn *t = NULL;
-	int r;
-
-	if (max <= 0)
-		return 0;
-	put_be64(k, ino);
-	put_be64(k + 8, off + 1); /* first extent whose end > off */
-	r = drfs_txn_begin(fs->repo->index, false, &t);
-	if (r < 0)
-		return r;
-	r = drfs_kv_scan(t, DRFS_DB_FS_EXTENTS, k, sizeof(k), ext_cb, &c);
-	return r < 0 ? r : c.n;
-}
-
-int fs_xattr_get(struct fs *fs, uint64_t ino, const char *name, void *out,
-		 size_t max)
-{
-	uint8_t k[9 + DRFS_XATTR_NAME_MAX];
-	size_t nl = strlen(name);
-	_cleanup_txn_ struct drfs_txn *t = NULL;
-	_cleanup_(buf_releasep) struct drfs_buf v = { 0 };
-	int r;
-
-	if (nl == 0 || nl > DRFS_XATTR_NAME_MAX)
-		return -ENODATA;
-	size_t kl = key_ino(k, 'x', ino);
-	memcpy(k + kl, name, nl);
-	drfs_buf_init(&v, DRFS_XATTR_VALUE_MAX);
-	r = drfs_txn_begin(fs->repo->index, false, &t);
-	if (r < 0)
-		return r;
-	r = drfs_kv_get(t, DRFS_DB_INODES, k, kl + nl, &v);
-	if (r < 0)
-		return r == -ENOENT ? -ENODATA : r;
-	if (out) {
-		if (v.len > max)
-			return -ERANGE;
-		if (v.len)
-			memcpy(out, v.p, v.len);
-	}
-	return (int)v.len;
-}
-
-struct xl_ctx {
-	uint64_t ino;
-	char *out;
-	size_t max, len;
-};
-
-static int xl_cb(const void *key, size_t klen, const void *val, size_t vlen,
-		 void *userdata)
-{
-	struct xl_ctx *c = userdata;
-	const uint8_t *k = key;
-	(void)val;
-	(void)vlen;
-
-	if (klen < 10 || k[0] != 'x' || get_be64(k + 1) != c->ino)
-		return 1;
-	size_t nl = klen - 9;
-	if (c->out) {
-		if (c->len + nl + 1 > c->max)
-			return -ERANGE;
-		memcpy(c->out + c->len, k + 9, nl);
-		c->out[c->len + nl] = 0;
-	}
-	c->len += nl + 1;
-	return 0;
-}
-
-int fs_xattr_list(struct fs *fs, uint64_t ino, char *out, size_t max)
-{
-	uint8_t k[9];
-	struct xl_ctx c = { ino, out, max, 0 };
-	_cleanup_txn_ struct drfs_txn *t = NULL;
-	int r;
-
-	key_ino(k, 'x', ino);
-	r = drfs_txn_begin(fs->repo->index, false, &t);
-	if (r < 0)
-		return r;
-	r = drfs_kv_scan(t, DRFS_DB_INODES, k, sizeof(k), xl_cb, &c);
-	if (r < 0)
-		return r;
-	return (int)c.len;
-}
-
-void fs_inode_path(struct fs *fs, uint64_t ino, char *out, size_t max)
-{
-	char tmp[DRFS_PATH_MAX + 1];
-	size_t pos = sizeof(tmp) - 1;
-	struct fs_inode in;
-
-	tmp[pos] = 0;
-	for (int depth = 0; depth < 512; depth++) {
-		if (fs_inode_get(fs, ino, &in) < 0)
-			break;
-		if (pos < (size_t)in.name_len + 1)
-			break;
-		pos -= in.name_len;
-		memcpy(tmp + pos, in.name, in.name_len);
-		if (in.flags & FS_I_ROOT) {
-			snprintf(out, max, "%s", tmp + pos);
-			return;
-		}
-		tmp[--pos] = '/';
-		ino = in.parent;
-	}
-	snprintf(out, max, "inode %llu", (unsigned long long)ino);
 }

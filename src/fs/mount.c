@@ -258,7 +258,7 @@ static void finish_now(struct fs *fs, const struct drfs_mount_opts *o)
 
 	if (!o->no_snapshot_on_unmount) {
 		struct drfs_now_snapshot_opts so = { .if_changed = true };
-		char folder[32];
+		char folder[DRFS_FOLDER_BUF];
 		drfs_repo_set_last_error("%s", "");
 		e = drfs_now_snapshot(fs->now, &so, folder);
 		if (e > 0)
@@ -345,38 +345,56 @@ static void mount_marker_drop(int fd, const char *cache_dir)
 	close(fd);
 }
 
-/*
- * Open, mount and serve. ready_fd >= 0: write the status there once
- * mounted (or failed) and switch logging to the log file. h: a repository
- * of a several-repository mount (multi.c): the process's signals are not
- * the session's, and h->mounted is called once it is mounted.
- */
-int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
-	      const struct mnt_served *h)
+/* The state of one mount before anything is opened. */
+static void fs_state_init(struct fs *fs, const struct drfs_mount_opts *o)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se = NULL;
-	struct fuse_loop_config *cfg = NULL;
-	struct fs fs;
-	int r;
-
-	memset(&fs, 0, sizeof(fs));
-	pthread_mutex_init(&fs.snap_lock, NULL);
-	pthread_mutex_init(&fs.log_lock, NULL);
-	pthread_mutex_init(&fs.ahead_lock, NULL);
-	pthread_mutex_init(&fs.gc_lock, NULL);
-	pthread_cond_init(&fs.gc_cond, NULL);
-	pthread_mutex_init(&fs.facts_lock, NULL);
-	pthread_cond_init(&fs.facts_cond, NULL);
-	pthread_mutex_init(&fs.info_lock, NULL);
-	fs.ret = o->retention;
-	fs.http_fd = -1;
-	fs.mount_time = (uint64_t)time(NULL);
-	fs.latest = SIZE_MAX;
+	memset(fs, 0, sizeof(*fs));
+	pthread_mutex_init(&fs->snap_lock, NULL);
+	pthread_mutex_init(&fs->log_lock, NULL);
+	pthread_mutex_init(&fs->ahead_lock, NULL);
+	pthread_mutex_init(&fs->gc_lock, NULL);
+	pthread_cond_init(&fs->gc_cond, NULL);
+	pthread_mutex_init(&fs->facts_lock, NULL);
+	pthread_cond_init(&fs->facts_cond, NULL);
+	pthread_mutex_init(&fs->info_lock, NULL);
+	fs->ret = o->retention;
+	fs->http_fd = -1;
+	fs->mount_time = (uint64_t)time(NULL);
+	fs->latest = SIZE_MAX;
 	if (o->host)
-		snprintf(fs.host, sizeof(fs.host), "%s", o->host);
+		snprintf(fs->host, sizeof(fs->host), "%s", o->host);
 	else
-		drfs_hostname(fs.host, sizeof(fs.host));
+		drfs_hostname(fs->host, sizeof(fs->host));
+}
+
+/* What fs_state_init and serving built, in reverse (the session is gone). */
+static void fs_state_release(struct fs *fs)
+{
+	drfs_now_free(fs->now);
+	drfs_lock_release(fs->lock);
+	free(fs->acked);
+	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++)
+		free(fs->prune_res[i].text);
+	fs_cache_free(fs->cache);
+	drfs_repo_free(fs->repo);
+	free(fs->snaps);
+	free(fs->trust);
+	pthread_mutex_destroy(&fs->snap_lock);
+	pthread_mutex_destroy(&fs->log_lock);
+	pthread_mutex_destroy(&fs->ahead_lock);
+	pthread_mutex_destroy(&fs->gc_lock);
+	pthread_cond_destroy(&fs->gc_cond);
+	pthread_mutex_destroy(&fs->facts_lock);
+	pthread_cond_destroy(&fs->facts_cond);
+	mnt_info_free(fs);
+	pthread_mutex_destroy(&fs->info_lock);
+	if (fs->http_fd >= 0)
+		close(fs->http_fd);
+}
+
+/* The process as a mount daemon wants it: its allocator, no core dumps. */
+void mnt_tune_process(void)
+{
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Few malloc arenas: FUSE and prefetch threads allocate and free
@@ -394,116 +412,150 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	/* no core dump with the keys in it, no ptrace by the user's other
 	 * processes (docs/security.md) */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
-	r = mnt_open_repo(o, sync, &fs.repo);
+/*
+ * The repository, the mount's cache tables, the snapshot catalogue, the
+ * snapshot --from names (*ret_from, when o->from) and the decoded-chunk
+ * cache; the passphrase is wiped once the keys are unwrapped. Failures are
+ * logged.
+ */
+static int open_repo_state(struct fs *fs, const struct drfs_mount_opts *o,
+			   bool sync, struct drfs_id *ret_from)
+{
+	int r = mnt_open_repo(o, sync, &fs->repo);
+
 	/* the keys are unwrapped (or never will be): the passphrase goes */
 	if (o->password)
 		drfs_wipe(o->password, strlen(o->password));
 	if (r < 0)
-		goto out;
-	r = fs_index_prepare(&fs);
+		return r;
+	r = fs_index_prepare(fs);
 	if (r < 0) {
 		log_err("preparing the mount's cache in \"%s\": %s",
-			fs.repo->cache_dir ? fs.repo->cache_dir : "?",
+			fs->repo->cache_dir ? fs->repo->cache_dir : "?",
 			drfs_strerror(r));
-		goto out;
+		return r;
 	}
-	r = mnt_snaps_refresh(&fs);
+	r = mnt_snaps_refresh(fs);
 	if (r < 0) {
 		log_err("reading the snapshot catalogue: %s",
 			drfs_strerror(r));
-		goto out;
+		return r;
 	}
-	struct drfs_id from;
 	if (o->from) {
-		r = resolve_from(fs.repo, o, fs.host, &from);
+		r = resolve_from(fs->repo, o, fs->host, ret_from);
 		if (r < 0)
-			goto out;
+			return r;
 	}
 	uint64_t disk = 0;
 	if (o->repo.url && strncmp(o->repo.url, "s3://", 5) == 0)
 		disk = o->cache_size ? o->cache_size : (1ull << 30);
-	r = fs_cache_new(fs.repo, disk, &fs.cache);
+	r = fs_cache_new(fs->repo, disk, &fs->cache);
 	if (r < 0)
-		goto out;
-	fs.cache_size = disk;
-	fs.mountpoint = o->mountpoint;
-	fs.opts = o;
+		return r;
+	fs->cache_size = disk;
+	fs->mountpoint = o->mountpoint;
+	fs->opts = o;
+	return 0;
+}
+
+/* now/ over the open repository, started from *from if given. Logged. */
+static int open_now(struct fs *fs, const struct drfs_mount_opts *o,
+		    const struct drfs_id *from)
+{
+	int r;
 	struct drfs_now_opts no = {
 		.cache_size = o->cache_size,
 		.snapshot_every = (double)o->snapshot_every,
 		.read_blob = now_read_blob,
-		.read_blob_data = &fs,
+		.read_blob_data = fs,
 		.on_snapshot = now_on_snapshot,
-		.on_snapshot_data = &fs,
+		.on_snapshot_data = fs,
 		.report = now_on_guard,
-		.host = fs.host,
+		.host = fs->host,
 		.path = o->name,
-		.from = o->from ? &from : NULL,
+		.from = from,
 	};
-	/* tests and benchmarks compare with staging on disk only */
+	/*
+	 * A setting of the mount's environment, not a test hook (testhook.h):
+	 * DRFS_MEM_STAGING=0 stages every file on disk (docs/now.md; tests
+	 * and benchmarks compare with it).
+	 */
 	const char *ms = getenv("DRFS_MEM_STAGING");
 	no.no_mem_staging = ms && !strcmp(ms, "0");
-	r = drfs_now_open(fs.repo, &no, &fs.now);
-	if (r < 0) {
-		log_err("opening now/ in \"%s\": %s", fs.repo->cache_dir,
+	r = drfs_now_open(fs->repo, &no, &fs->now);
+	if (r < 0)
+		log_err("opening now/ in \"%s\": %s", fs->repo->cache_dir,
 			drfs_strerror(r));
-		goto out;
-	}
-	/*
-	 * A shared lock for the mount's lifetime: a prune in another process
-	 * then defers deleting packs until this mount has acknowledged them
-	 * (after rescuing what now/ uses from them), and never deletes packs
-	 * it uploaded since its last snapshot. Read-only credentials cannot
-	 * write one; browsing still works.
-	 */
+	return r;
+}
+
+/*
+ * A shared lock for the mount's lifetime: a prune in another process then
+ * defers deleting packs until this mount has acknowledged them (after
+ * rescuing what now/ uses from them), and never deletes packs it uploaded
+ * since its last snapshot. Read-only credentials cannot write one;
+ * browsing still works. Then a sync: a prune may have finished between the
+ * open and the lock. Logged.
+ */
+static int lock_and_sync(struct fs *fs)
+{
 	char why[512] = "";
-	r = drfs_lock_take(fs.repo, DRFS_LOCK_SHARED, DRFS_ROLE_MOUNT,
-			   &fs.lock, why, sizeof(why));
+	int r = drfs_lock_take(fs->repo, DRFS_LOCK_SHARED, DRFS_ROLE_MOUNT,
+			       &fs->lock, why, sizeof(why));
+
 	if (r == -EBUSY) {
 		log_err("repository is locked: %s", why);
-		goto out;
+		return r;
 	}
-	if (r < 0) {
+	if (r < 0)
 		log_warn("%s: a prune elsewhere could free data this mount "
 			 "uses", why);
-		r = 0;
-	}
-	/* a prune may have finished between the open and the lock */
-	r = drfs_repo_sync(fs.repo, false);
+	r = drfs_repo_sync(fs->repo, false);
 	if (r < 0) {
 		log_err("%s", drfs_repo_last_error() ?: drfs_strerror(r));
-		goto out;
+		return r;
 	}
+	return 0;
+}
+
+/*
+ * The FUSE session, mounted on o->mountpoint (*ret_se is set even when the
+ * mount fails, for the caller to destroy). h: see mnt_serve. Logged.
+ */
+static int session_mount(struct fs *fs, const struct drfs_mount_opts *o,
+			 const struct mnt_served *h, struct fuse_args *args,
+			 struct fuse_session **ret_se)
+{
+	struct fuse_session *se;
+	int r;
 
 	/* before the mount is ready: a port in use fails the mount */
-	r = mnt_http_bind(&fs, o->metrics_listen);
+	r = mnt_http_bind(fs, o->metrics_listen);
 	if (r < 0)
-		goto out;
-	r = mnt_build_args(o, &args);
+		return r;
+	r = mnt_build_args(o, args);
 	if (r < 0)
-		goto out;
-	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
-	fs.se = se;
+		return r;
+	se = fuse_session_new(args, &ops, sizeof(ops), fs);
+	fs->se = se;
+	*ret_se = se;
 	if (!se) {
 		log_err("mount options \"%s\" not understood",
 			o->fuse_opts ? o->fuse_opts : "");
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	if (!h && fuse_set_signal_handlers(se) < 0) {
-		r = -EIO;
-		goto out;
-	}
+	if (!h && fuse_set_signal_handlers(se) < 0)
+		return -EIO;
 	/* canonical while it is still a plain directory (mountpoint.c) */
 	char *canon = h ? NULL : realpath(o->mountpoint, NULL);
 	if (fuse_session_mount(se, o->mountpoint) < 0) {
 		log_err("mounting on \"%s\" failed", o->mountpoint);
 		free(canon);
-		r = -EIO;
 		if (!h)
 			fuse_remove_signal_handlers(se);
-		goto out;
+		return -EIO;
 	}
 	if (canon && mnt_raise_readahead(canon, READ_MAX >> 10) < 0)
 		log_debug("read-ahead of \"%s\" stays at the kernel's default",
@@ -511,38 +563,99 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	free(canon);
 	if (h)
 		h->mounted(h->ud, se);
+	return 0;
+}
 
+/*
+ * Mounted: the parent hears of it through ready_fd (and logging moves to
+ * the log file), systemd through $NOTIFY_SOCKET.
+ */
+static void announce_mounted(struct fs *fs, const struct drfs_mount_opts *o,
+			     int ready_fd)
+{
 	if (ready_fd >= 0) {
 		char *path = NULL;
 		if (!o->log_file &&
-		    asprintf(&path, "%s/mount.log", fs.repo->cache_dir) < 0)
+		    asprintf(&path, "%s/mount.log", fs->repo->cache_dir) < 0)
 			path = NULL;
 		mnt_log_to_file(o->log_file ? o->log_file : path, o->mountpoint);
 		free(path);
 		mnt_report(ready_fd, 0);
-		ready_fd = -1;
 	}
 	log_info("mounted \"%s\" on \"%s\"", o->repo.url, o->mountpoint);
 	/* Type=notify: ready only now that the mount is there */
 	if (drfs_sd_notify("READY=1\nSTATUS=mounted") < 0)
 		log_warn("cannot notify systemd ($NOTIFY_SOCKET)");
+}
+
+/* The FUSE loop until unmounted or signalled. h: see mnt_serve. */
+static int session_loop(struct fuse_session *se, const struct mnt_served *h)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int r;
+
+	if (!cfg)
+		return -ENOMEM;
+	/* several repositories: one daemon's budget (multi.c) */
+	fuse_loop_cfg_set_max_threads(cfg, h ? MULTI_MAX_THREADS : 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	r = fuse_session_loop_mt(se, cfg);
+	r = r > 0 ? 0 : r; /* > 0: ended by a signal */
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+/* The gc thread ends: a running gc finishes; a pending one waits. */
+static void gc_thread_stop(struct fs *fs)
+{
+	if (!fs->gc_started)
+		return;
+	pthread_mutex_lock(&fs->gc_lock);
+	fs->gc_quit = true;
+	pthread_cond_broadcast(&fs->gc_cond);
+	pthread_mutex_unlock(&fs->gc_lock);
+	pthread_join(fs->gc_thread, NULL);
+	fs->gc_started = false;
+}
+
+/*
+ * Open, mount and serve. ready_fd >= 0: write the status there once
+ * mounted (or failed) and switch logging to the log file. h: a repository
+ * of a several-repository mount (multi.c): the process's signals are not
+ * the session's, and h->mounted is called once it is mounted.
+ */
+int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
+	      const struct mnt_served *h)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct drfs_id from;
+	struct fs fs;
+	int r;
+
+	fs_state_init(&fs, o);
+	mnt_tune_process();
+	r = open_repo_state(&fs, o, sync, &from);
+	if (r < 0)
+		goto out;
+	r = open_now(&fs, o, o->from ? &from : NULL);
+	if (r < 0)
+		goto out;
+	r = lock_and_sync(&fs);
+	if (r < 0)
+		goto out;
+	r = session_mount(&fs, o, h, &args, &se);
+	if (r < 0)
+		goto out;
+	announce_mounted(&fs, o, ready_fd);
+	ready_fd = -1;
 	if (fs.ret)
 		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
 					       &fs) == 0;
 	mnt_facts_start(&fs, o);
 	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		r = -ENOMEM;
-	} else {
-		/* several repositories: one daemon's budget (multi.c) */
-		fuse_loop_cfg_set_max_threads(cfg, h ? MULTI_MAX_THREADS : 16);
-		fuse_loop_cfg_set_idle_threads(cfg, 4);
-		r = fuse_session_loop_mt(se, cfg);
-		r = r > 0 ? 0 : r; /* > 0: ended by a signal */
-		fuse_loop_cfg_destroy(cfg);
-	}
+	r = session_loop(se, h);
 	mount_marker_drop(marker, fs.repo->cache_dir);
 	drfs_sd_notify("STOPPING=1");
 	fuse_session_unmount(se);
@@ -550,14 +663,7 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 		fuse_remove_signal_handlers(se);
 	fs.se = NULL;
 	mnt_facts_stop(&fs);
-	if (fs.gc_started) { /* a running gc finishes; a pending one waits */
-		pthread_mutex_lock(&fs.gc_lock);
-		fs.gc_quit = true;
-		pthread_cond_broadcast(&fs.gc_cond);
-		pthread_mutex_unlock(&fs.gc_lock);
-		pthread_join(fs.gc_thread, NULL);
-		fs.gc_started = false;
-	}
+	gc_thread_stop(&fs);
 	if (fs.now)
 		finish_now(&fs, o);
 	log_info("unmounted \"%s\"", o->mountpoint);
@@ -566,26 +672,7 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
-	drfs_now_free(fs.now);
-	drfs_lock_release(fs.lock);
-	free(fs.acked);
-	for (size_t i = 0; i < ARRAY_SIZE(fs.prune_res); i++)
-		free(fs.prune_res[i].text);
-	fs_cache_free(fs.cache);
-	drfs_repo_free(fs.repo);
-	free(fs.snaps);
-	free(fs.trust);
-	pthread_mutex_destroy(&fs.snap_lock);
-	pthread_mutex_destroy(&fs.log_lock);
-	pthread_mutex_destroy(&fs.ahead_lock);
-	pthread_mutex_destroy(&fs.gc_lock);
-	pthread_cond_destroy(&fs.gc_cond);
-	pthread_mutex_destroy(&fs.facts_lock);
-	pthread_cond_destroy(&fs.facts_cond);
-	mnt_info_free(&fs);
-	pthread_mutex_destroy(&fs.info_lock);
-	if (fs.http_fd >= 0)
-		close(fs.http_fd);
+	fs_state_release(&fs);
 	return r;
 }
 

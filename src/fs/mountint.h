@@ -139,9 +139,10 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void mnt_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void mnt_op_statfs(fuse_req_t req, fuse_ino_t ino);
 /* ---- gc.c ---------------------------------------------------------------- */
-int mnt_folders_copy(struct fs *fs, char (**ret)[32], size_t *ret_n);
+int mnt_folders_copy(struct fs *fs, char (**ret)[DRFS_FOLDER_BUF],
+		     size_t *ret_n);
 void mnt_snaps_reload(struct fs *fs);
-void mnt_inval_gone(struct fs *fs, char (*old)[32], size_t n_old);
+void mnt_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF], size_t n_old);
 void mnt_gc_request(struct fs *fs);
 void mnt_watermark_update(struct fs *fs);
 int mnt_prune_request(struct fs *fs, pid_t pid, const char *args, size_t len);
@@ -166,7 +167,7 @@ int mnt_http_bind(struct fs *fs, const char *listen);
 /* getxattr user.drfs.facts of the mount root. */
 void mnt_facts_reply(fuse_req_t req, struct fs *fs, size_t size);
 int mnt_snap_rmdir(struct fs *fs, uint64_t parent, const char *name,
-		   char (**ret_old)[32], size_t *ret_n_old);
+		   char (**ret_old)[DRFS_FOLDER_BUF], size_t *ret_n_old);
 /* ---- info.c: MOUNTPOINT/info/DAY/TIME.json ------------------------------ */
 bool mnt_is_info_day_ino(uint64_t ino);
 bool mnt_is_info_file_ino(uint64_t ino);
@@ -183,12 +184,16 @@ void mnt_info_read(fuse_req_t req, size_t size, off_t off,
 void mnt_info_lseek(fuse_req_t req, off_t off, int whence,
 		    struct fuse_file_info *fi);
 /* Drop the info entries of the folders of old[] that are gone. */
-void mnt_info_inval_gone(struct fs *fs, char (*old)[32], size_t n_old);
+void mnt_info_inval_gone(struct fs *fs, char (*old)[DRFS_FOLDER_BUF],
+			 size_t n_old);
 void mnt_info_free(struct fs *fs);
 /* ---- mount.c ------------------------------------------------------------- */
 void mnt_report(int fd, int status);
 /* Detached: stdin, stdout to /dev/null, stderr and the log to file. */
 void mnt_log_to_file(const char *file, const char *stamp);
+/* SIGPIPE ignored, few malloc arenas and a fixed mmap threshold, not
+ * dumpable: the process of a mount daemon (mnt_serve, multi.c). */
+void mnt_tune_process(void);
 /* A repository of a several-repository mount, served by mnt_serve. */
 struct mnt_served {
 	/* the session is mounted (se: its struct fuse_session) */

@@ -14,58 +14,17 @@
  * SIGHUP the daemon detaches each repository's mount, waits for its final
  * snapshot, then detaches the root; drfs umount unmounts the folders one
  * by one, then the root (mnt_multi_umount).
+ *
+ * The root session is multiroot.c's, drfs status and umount of the whole
+ * multiclient.c's; multiint.h holds what the three share.
  */
 #include <pthread.h>
 #include <time.h>
 
-#include "mountint.h"
+#include "multiint.h"
 
-/*
- * The folders never change: their names are cached for good (unmounting
- * MOUNTPOINT/NAME then needs no lookup); attributes for a second, so that
- * a stat of a mount whose daemon was killed says so soon (ENOTCONN).
- */
-#define ROOT_TIMEOUT (86400.0 * 365)
-#define ROOT_ATTR_TIMEOUT 1.0
 #define RETRY_DEFAULT 60.0
-#define LIST_MAX 65536
 #define TRIM_EVERY 5 /* seconds */
-
-enum mr_state { MR_STARTING, MR_SERVING, MR_UNAVAILABLE, MR_ENDED };
-static const char *const state_name[] = { "starting", "serving",
-					  "unavailable", "ended" };
-
-struct multi;
-
-struct mrepo {
-	struct multi *m;
-	const char *name;
-	struct drfs_mount_opts o; /* o.mountpoint: MOUNTPOINT/NAME */
-	char *path, *url, *cache_dir;
-	char *password;           /* secret memory, until it is open */
-	pthread_t thread;
-	bool started;
-	bool synced;              /* the parent opened it: no sync again */
-	/* under m->lock */
-	enum mr_state state;
-	char error[512];
-	double next_try;          /* drfs_now_mono() */
-};
-
-struct multi {
-	pthread_mutex_t lock;     /* protects the fields marked so */
-	pthread_cond_t cond;
-	bool quit;                /* (lock) shutting down */
-	bool root_done;           /* (lock) the root session ended */
-	bool signalled;           /* (lock) the signal thread got one */
-	struct mrepo *r;
-	size_t n;
-	const char *mountpoint;
-	double retry;
-	uid_t uid;
-	gid_t gid;
-	struct timespec start;
-};
 
 bool drfs_fs_multi_name_ok(const char *name)
 {
@@ -81,177 +40,6 @@ bool drfs_fs_multi_name_ok(const char *name)
 	}
 	return true;
 }
-
-/* ---- the root session --------------------------------------------------- */
-
-static bool root_ino(const struct multi *m, fuse_ino_t ino)
-{
-	return ino >= FUSE_ROOT_ID && ino < FUSE_ROOT_ID + 1 + m->n;
-}
-
-static void root_stat(const struct multi *m, fuse_ino_t ino, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
-	st->st_mode = S_IFDIR | 0755;
-	st->st_nlink = ino == FUSE_ROOT_ID ? 2 + m->n : 2;
-	st->st_uid = m->uid;
-	st->st_gid = m->gid;
-	st->st_atim = st->st_mtim = st->st_ctim = m->start;
-	st->st_blksize = 4096;
-}
-
-static void root_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct multi *m = fuse_req_userdata(req);
-	struct fuse_entry_param e;
-
-	if (parent == FUSE_ROOT_ID) {
-		for (size_t i = 0; i < m->n; i++) {
-			if (strcmp(name, m->r[i].name))
-				continue;
-			memset(&e, 0, sizeof(e));
-			e.ino = FUSE_ROOT_ID + 1 + i;
-			e.entry_timeout = ROOT_TIMEOUT;
-			e.attr_timeout = ROOT_ATTR_TIMEOUT;
-			root_stat(m, e.ino, &e.attr);
-			fuse_reply_entry(req, &e);
-			return;
-		}
-	}
-	fuse_reply_err(req, ENOENT);
-}
-
-static void root_getattr(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_file_info *fi)
-{
-	struct multi *m = fuse_req_userdata(req);
-	struct stat st;
-	(void)fi;
-	if (!root_ino(m, ino)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	root_stat(m, ino, &st);
-	fuse_reply_attr(req, &st, ROOT_ATTR_TIMEOUT);
-}
-
-static void root_opendir(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_file_info *fi)
-{
-	struct multi *m = fuse_req_userdata(req);
-	if (!root_ino(m, ino)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
-}
-
-static void root_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			 off_t off, struct fuse_file_info *fi)
-{
-	struct multi *m = fuse_req_userdata(req);
-	size_t n = ino == FUSE_ROOT_ID ? m->n : 0, used = 0;
-	char *buf = malloc(size);
-	struct stat st;
-	(void)fi;
-
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < n + 2; i++) {
-		const char *name = i == 0   ? "."
-				   : i == 1 ? ".."
-					    : m->r[i - 2].name;
-		fuse_ino_t e = i == 0 ? ino : i == 1 ? FUSE_ROOT_ID
-						     : FUSE_ROOT_ID + i - 1;
-		root_stat(m, e, &st);
-		size_t l = fuse_add_direntry(req, buf + used, size - used, name,
-					     &st, (off_t)i + 1);
-		if (l > size - used)
-			break;
-		used += l;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-}
-
-/* "NAME\tSTATE\tMESSAGE\n" per repository */
-static size_t root_list(struct multi *m, char *out, size_t max)
-{
-	size_t l = 0;
-	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->n && l < max; i++) {
-		struct mrepo *r = &m->r[i];
-		char msg[sizeof(r->error) + 64] = "";
-		if (r->state == MR_UNAVAILABLE)
-			snprintf(msg, sizeof(msg), "%s (tried again every "
-				 "%.0f s)", r->error, m->retry);
-		for (char *p = msg; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		int k = snprintf(out + l, max - l, "%s\t%s\t%s\n", r->name,
-				 state_name[r->state], msg);
-		l = k < 0 ? max : MIN(max, l + (size_t)k);
-	}
-	pthread_mutex_unlock(&m->lock);
-	return l;
-}
-
-static void root_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			  size_t size)
-{
-	struct multi *m = fuse_req_userdata(req);
-	char *text = NULL;
-	size_t l = 0;
-
-	if (ino != FUSE_ROOT_ID) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	text = malloc(LIST_MAX);
-	if (!text) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (!strcmp(name, PID_XATTR)) {
-		l = (size_t)snprintf(text, LIST_MAX, "%ld", (long)getpid());
-	} else if (!strcmp(name, MULTI_XATTR)) {
-		l = root_list(m, text, LIST_MAX);
-	} else {
-		free(text);
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	if (size == 0)
-		fuse_reply_xattr(req, l);
-	else if (l > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, text, l);
-	free(text);
-}
-
-static void root_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	(void)ino;
-	if (size == 0)
-		fuse_reply_xattr(req, 0);
-	else
-		fuse_reply_buf(req, NULL, 0);
-}
-
-static const struct fuse_lowlevel_ops root_ops = {
-	.lookup = root_lookup,
-	.getattr = root_getattr,
-	.opendir = root_opendir,
-	.readdir = root_readdir,
-	.getxattr = root_getxattr,
-	.listxattr = root_listxattr,
-};
 
 /* ---- one repository ----------------------------------------------------- */
 
@@ -368,60 +156,36 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
-		       int ready_fd)
+/* The root session, mounted on m->mountpoint into rl->se. Logged. */
+static int root_mount(struct multi *m, const struct drfs_mount_multi *mm,
+		      struct root_loop *rl)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct drfs_mount_opts ao = { .fuse_opts = mm->fuse_opts,
 				      .debug = mm->debug };
-	struct root_loop rl = { .m = m };
-	pthread_t root_thread, sig_thread;
-	sigset_t set = stop_signals();
-	int r;
+	int r = mnt_build_args(&ao, &args);
 
-	/* the signal thread takes them; every other thread inherits this */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	mallopt(M_ARENA_MAX, 4); /* as mnt_serve: docs/mount.md, Memory */
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-
-	r = mnt_build_args(&ao, &args);
-	if (r < 0) {
-		mnt_report(ready_fd, r);
+	if (r < 0)
 		return r;
-	}
-	rl.se = fuse_session_new(&args, &root_ops, sizeof(root_ops), m);
+	rl->se = fuse_session_new(&args, &multi_root_ops,
+				  sizeof(multi_root_ops), m);
 	fuse_opt_free_args(&args);
-	if (!rl.se) {
+	if (!rl->se) {
 		log_err("mount options \"%s\" not understood",
 			mm->fuse_opts ? mm->fuse_opts : "");
-		mnt_report(ready_fd, -EINVAL);
 		return -EINVAL;
 	}
-	if (fuse_session_mount(rl.se, m->mountpoint) < 0) {
+	if (fuse_session_mount(rl->se, m->mountpoint) < 0) {
 		log_err("mounting on \"%s\" failed", m->mountpoint);
-		fuse_session_destroy(rl.se);
-		mnt_report(ready_fd, -EIO);
+		fuse_session_destroy(rl->se);
 		return -EIO;
 	}
-	if (pthread_create(&root_thread, NULL, root_main, &rl) != 0) {
-		fuse_session_unmount(rl.se);
-		fuse_session_destroy(rl.se);
-		mnt_report(ready_fd, -EAGAIN);
-		return -EAGAIN;
-	}
-	/* detached: what the repositories' threads say goes to the log */
-	if (ready_fd >= 0)
-		mnt_log_to_file(mm->log_file, mm->mountpoint);
-	bool sig_started =
-		pthread_create(&sig_thread, NULL, signal_main, m) == 0;
-	fs_cache_share((unsigned)m->n);
-	for (size_t i = 0; i < m->n; i++)
-		m->r[i].started = pthread_create(&m->r[i].thread, NULL,
-						 repo_main, &m->r[i]) == 0;
+	return 0;
+}
 
-	/* ready once every repository was tried (the log names each) */
+/* Until every repository started was tried (the log names each). */
+static void wait_tried(struct multi *m)
+{
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		bool starting = false;
@@ -433,9 +197,14 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 		pthread_cond_wait(&m->cond, &m->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
-	mnt_report(ready_fd, 0);
-	log_info("mounted %zu repositories on \"%s\"", m->n, m->mountpoint);
+}
 
+/*
+ * Until the root session ends or a stop signal comes; then m->quit.
+ * Returns whether the root session had ended.
+ */
+static bool serve_until_stop(struct multi *m)
+{
 	pthread_mutex_lock(&m->lock);
 	while (!m->root_done && !m->signalled) {
 		/*
@@ -457,8 +226,12 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 	pthread_cond_broadcast(&m->cond);
 	bool root_done = m->root_done;
 	pthread_mutex_unlock(&m->lock);
+	return root_done;
+}
 
-	/* the repositories first, while the root still serves their names */
+/* The repositories end first, while the root still serves their names. */
+static void repos_stop(struct multi *m, bool root_done)
+{
 	if (!root_done) {
 		for (size_t i = 0; i < m->n; i++) {
 			pthread_mutex_lock(&m->lock);
@@ -471,6 +244,45 @@ static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
 	for (size_t i = 0; i < m->n; i++)
 		if (m->r[i].started)
 			pthread_join(m->r[i].thread, NULL);
+}
+
+static int multi_serve(struct multi *m, const struct drfs_mount_multi *mm,
+		       int ready_fd)
+{
+	struct root_loop rl = { .m = m };
+	pthread_t root_thread, sig_thread;
+	sigset_t set = stop_signals();
+	int r;
+
+	/* the signal thread takes them; every other thread inherits this */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	mnt_tune_process(); /* as mnt_serve: docs/mount.md, Memory */
+	r = root_mount(m, mm, &rl);
+	if (r < 0) {
+		mnt_report(ready_fd, r);
+		return r;
+	}
+	if (pthread_create(&root_thread, NULL, root_main, &rl) != 0) {
+		fuse_session_unmount(rl.se);
+		fuse_session_destroy(rl.se);
+		mnt_report(ready_fd, -EAGAIN);
+		return -EAGAIN;
+	}
+	/* detached: what the repositories' threads say goes to the log */
+	if (ready_fd >= 0)
+		mnt_log_to_file(mm->log_file, mm->mountpoint);
+	bool sig_started =
+		pthread_create(&sig_thread, NULL, signal_main, m) == 0;
+	fs_cache_share((unsigned)m->n);
+	for (size_t i = 0; i < m->n; i++)
+		m->r[i].started = pthread_create(&m->r[i].thread, NULL,
+						 repo_main, &m->r[i]) == 0;
+	wait_tried(m);
+	mnt_report(ready_fd, 0);
+	log_info("mounted %zu repositories on \"%s\"", m->n, m->mountpoint);
+
+	bool root_done = serve_until_stop(m);
+	repos_stop(m, root_done);
 	if (!root_done)
 		mnt_detach(m->mountpoint);
 	pthread_join(root_thread, NULL);
@@ -687,118 +499,5 @@ int drfs_fs_mount_multi(const struct drfs_mount_multi *mm)
 	r = mnt_daemonize(mp, multi_child, multi_forked, &mf);
 out:
 	multi_free(&m);
-	return r;
-}
-
-/* ---- the client: status and umount ------------------------------------- */
-
-int drfs_fs_multi_list(const char *mountpoint, char *out, size_t len)
-{
-	ssize_t l = getxattr(mountpoint, MULTI_XATTR, out, len - 1);
-	if (l < 0)
-		return errno == ENODATA || errno == ENOTSUP || errno == ENOSYS
-			       ? -ENOTCONN
-			       : -errno;
-	out[l] = 0;
-	return 0;
-}
-
-bool mnt_multi_serving(const char *path)
-{
-	char parent[PATH_MAX], *slash, *list, *p;
-	bool found = false;
-
-	if (!realpath(path, parent) &&
-	    snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
-		return false;
-	while ((slash = strrchr(parent, '/')) && !slash[1] && slash > parent)
-		*slash = 0;
-	slash = strrchr(parent, '/');
-	if (!slash || !drfs_fs_multi_name_ok(slash + 1))
-		return false;
-	*slash = 0;
-	const char *name = slash + 1;
-	size_t nl = strlen(name);
-	list = malloc(LIST_MAX);
-	if (!list || drfs_fs_multi_list(*parent ? parent : "/", list,
-					LIST_MAX) < 0) {
-		free(list);
-		return false;
-	}
-	for (p = list; p && *p && !found; p = strchr(p, '\n'), p = p ? p + 1
-								    : NULL)
-		found = !strncmp(p, name, nl) && p[nl] == '\t' &&
-			!strncmp(p + nl + 1, "serving\t", 8);
-	free(list);
-	return found;
-}
-
-int mnt_multi_umount(const char *mountpoint)
-{
-	char *list = malloc(LIST_MAX);
-	char (*reports)[PATH_MAX + 1] = NULL;
-	char **names = NULL;
-	size_t n = 0;
-	pid_t pid = 0;
-	int r = -ENOMEM;
-
-	if (!list)
-		return -ENOMEM;
-	r = drfs_fs_multi_list(mountpoint, list, LIST_MAX);
-	if (r < 0)
-		goto out;
-	for (char *p = list; *p; p++)
-		n += *p == '\n';
-	reports = calloc(n + 1, sizeof(*reports));
-	names = calloc(n + 1, sizeof(*names));
-	r = -ENOMEM;
-	if (!reports || !names)
-		goto out;
-	pid = mnt_daemon_pid(mountpoint);
-	size_t i = 0;
-	r = 0;
-	for (char *line = list, *next; line && *line && i < n; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		char *st = strchr(line, '\t');
-		if (!st)
-			continue;
-		*st++ = 0;
-		if (strncmp(st, "serving\t", 8) || !drfs_fs_multi_name_ok(line))
-			continue;
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", mountpoint, line);
-		names[i] = line;
-		if (fs_ctl_report_path(path, reports[i], sizeof(reports[i])))
-			reports[i][0] = 0;
-		else
-			unlink(reports[i]); /* an older one */
-		drfs_log_set_thread_prefix(line);
-		r = mnt_unmount(path);
-		drfs_log_set_thread_prefix(NULL);
-		i++;
-		if (r < 0)
-			goto out;
-	}
-	r = mnt_unmount(mountpoint);
-	if (r < 0)
-		goto out;
-	r = mnt_wait_daemon(pid, NULL);
-	for (size_t k = 0; r >= 0 && k < i; k++) {
-		if (!reports[k][0])
-			continue;
-		drfs_log_set_thread_prefix(names[k]);
-		if (fs_ctl_report_read(reports[k]) < 0)
-			r = -EIO;
-		else
-			log_info("unmounted (its final snapshot and uploads "
-				 "done)");
-		drfs_log_set_thread_prefix(NULL);
-	}
-out:
-	free(list);
-	free(reports);
-	free(names);
 	return r;
 }

@@ -209,7 +209,7 @@ void mnt_op_readlink(fuse_req_t req, fuse_ino_t ino)
 void mnt_now_snapshot_taken(struct fs *fs)
 {
 	struct drfs_now_status st;
-	char (*old)[32] = NULL;
+	char (*old)[DRFS_FOLDER_BUF] = NULL;
 	size_t n_old = 0;
 	if (fs->ret && mnt_folders_copy(fs, &old, &n_old) == 0) {
 		int f = fs->ret->enforce(fs->ret->ud, fs->repo);
@@ -373,7 +373,7 @@ void mnt_op_rmdir(fuse_req_t req, fuse_ino_t p, const char *n)
 	struct fs *fs = req_fs(req);
 	uint64_t dir;
 	if (FS_NS(p) == FS_NS_VIRT) {
-		char (*old)[32] = NULL;
+		char (*old)[DRFS_FOLDER_BUF] = NULL;
 		size_t n_old = 0;
 		int r = mnt_snap_rmdir(fs, p, n, &old, &n_old);
 		reply_err(req, r);

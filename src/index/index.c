@@ -491,6 +491,7 @@ int drfs_index_blob_get(struct drfs_txn *t, const struct drfs_id *id,
 struct typed_scan {
 	drfs_blob_visit_fn blob;
 	drfs_pack_visit_fn pack;
+	drfs_deletion_visit_fn deletion;
 	void *userdata;
 };
 
@@ -532,6 +533,38 @@ int drfs_index_packs_scan(struct drfs_txn *t, drfs_pack_visit_fn cb,
 {
 	struct typed_scan ts = { .pack = cb, .userdata = userdata };
 	return drfs_kv_scan(t, DRFS_DB_PACKS, NULL, 0, pack_entry, &ts);
+}
+
+#define DELETION_REC_LEN 12 /* le64 time | le32 packs */
+
+int drfs_index_deletion_put(struct drfs_txn *t, const struct drfs_id *record,
+			    const struct drfs_deletion_rec *rec)
+{
+	uint8_t v[DELETION_REC_LEN];
+	drfs_put_le64(v, (uint64_t)rec->time);
+	drfs_put_le32(v + 8, rec->n_packs);
+	return drfs_kv_put(t, DRFS_DB_DELETIONS, record->b, DRFS_ID_LEN, v,
+			   sizeof(v));
+}
+
+static int deletion_entry(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *userdata)
+{
+	struct typed_scan *ts = userdata;
+	const uint8_t *p = val;
+	if (klen != DRFS_ID_LEN || vlen != DELETION_REC_LEN)
+		return 0;
+	struct drfs_deletion_rec rec = { .time = (int64_t)drfs_get_le64(p),
+					 .n_packs = drfs_get_le32(p + 8) };
+	return ts->deletion(key, &rec, ts->userdata);
+}
+
+int drfs_index_deletions_scan(struct drfs_txn *t, drfs_deletion_visit_fn cb,
+			      void *userdata)
+{
+	struct typed_scan ts = { .deletion = cb, .userdata = userdata };
+	return drfs_kv_scan(t, DRFS_DB_DELETIONS, NULL, 0, deletion_entry,
+			    &ts);
 }
 
 static void loc_encode(const struct drfs_blob_loc *loc, uint8_t p[LOC_LEN])

@@ -584,6 +584,102 @@ static const struct drfs_snap_info *find_parent(struct drfs_snap_info *v,
 	return NULL;
 }
 
+/*
+ * A shared lock (prune, exclusive, must not run while we write; a dry run
+ * writes nothing, not even a lock), then a sync: a prune may have finished
+ * between the open and the lock, and only now may the cache be trusted for
+ * deduplication. Failures leave their detail in drfs_repo_last_error.
+ */
+static int backup_lock(struct drfs_repo *r, const struct drfs_backup_opts *o,
+		       struct drfs_lock **ret_lock)
+{
+	char why[256] = "";
+	int e = o->dry_run ? 0
+			   : drfs_lock_acquire(r, false, ret_lock, why,
+					       sizeof(why));
+
+	if (e == -EBUSY && why[0])
+		drfs_repo_set_last_error("repository is locked: %s", why);
+	else if (e < 0)
+		drfs_repo_set_last_error("cannot take a lock: %s",
+					 drfs_backend_last_error(r->be)
+						 ?: drfs_strerror(e));
+	return e ?: drfs_repo_sync(r, false);
+}
+
+/* The new snapshot's time, host, path (real) and tags; -EINVAL: a bad tag. */
+static int snap_describe(struct drfs_snapshot *snap,
+			 const struct drfs_backup_opts *o, const char *real)
+{
+	size_t used = 0;
+
+	if (o->time.tv_sec || o->time.tv_nsec)
+		snap->time = o->time;
+	else
+		clock_gettime(CLOCK_REALTIME, &snap->time);
+	if (o->host)
+		snprintf(snap->host, sizeof(snap->host), "%s", o->host);
+	else
+		drfs_hostname(snap->host, sizeof(snap->host));
+	snprintf(snap->path, sizeof(snap->path), "%s", real);
+	for (size_t i = 0; i < o->n_tags && i < DRFS_TAGS_MAX; i++) {
+		size_t l = strlen(o->tags[i]);
+		if (l == 0 || l > DRFS_TAG_MAX ||
+		    used + l + 1 > DRFS_TAGS_BUF)
+			return -EINVAL;
+		memcpy(snap->tags + used, o->tags[i], l + 1);
+		used += l + 1;
+		snap->n_tags++;
+	}
+	return 0;
+}
+
+/*
+ * The trees are walked and flushed: the snapshot written (none if
+ * --skip-if-unchanged finds latest's trees again, or a dry run) and *ret
+ * filled. t0: when the backup began.
+ */
+static int backup_finish(struct bk *b, const struct drfs_snap_info *latest,
+			 double t0, struct drfs_backup_result *ret)
+{
+	const struct drfs_backup_opts *o = b->o;
+	struct drfs_snapshot *snap = b->snap;
+	int e;
+
+	if (o->skip_if_unchanged && latest &&
+	    drfs_id_eq(&snap->root, &latest->snap.root) &&
+	    drfs_id_eq(&snap->meta, &latest->snap.meta)) {
+		/* the trees are durable (flushed) but nothing new names them:
+		 * identical trees were already stored by latest */
+		ret->id = latest->id;
+		ret->snap = latest->snap;
+		ret->errors = b->errors;
+		ret->unchanged = true;
+		memcpy(ret->folder, latest->folder, sizeof(ret->folder));
+		return 0;
+	}
+	if (o->dry_run) {
+		/* what would have been written; no id, no folder */
+		snap->added_bytes = b->dry_bytes;
+		snap->added_blobs = b->dry.n + b->dry.has_zero;
+		ret->snap = *snap;
+		ret->errors = b->errors;
+		return 0;
+	}
+	struct drfs_writer_stats ws;
+	drfs_writer_get_stats(b->w, &ws);
+	snap->added_bytes = ws.bytes_stored;
+	snap->added_blobs = ws.blobs_new;
+	snap->duration_ms = drfs_duration_ms(t0);
+	e = drfs_repo_snapshot_write(b->r, snap, &ret->id);
+	if (e < 0)
+		return e;
+	ret->snap = *snap;
+	ret->errors = b->errors;
+	memcpy(ret->folder, snap->name, sizeof(ret->folder));
+	return 0;
+}
+
 int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		struct drfs_backup_result *ret)
 {
@@ -600,20 +696,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 	if (!snap)
 		return -ENOMEM;
 	b.snap = snap;
-	/* a shared lock: prune (exclusive) must not run while we write */
-	char why[256] = "";
-	/* a dry run writes nothing, not even a lock */
-	e = o->dry_run ? 0
-		       : drfs_lock_acquire(r, false, &lock, why, sizeof(why));
-	if (e == -EBUSY && why[0])
-		drfs_repo_set_last_error("repository is locked: %s", why);
-	else if (e < 0)
-		drfs_repo_set_last_error("cannot take a lock: %s",
-					 drfs_backend_last_error(r->be)
-						 ?: drfs_strerror(e));
-	/* a prune may have finished between the open and the lock: only
-	 * now may the cache be trusted for deduplication */
-	e = e ?: drfs_repo_sync(r, false);
+	e = backup_lock(r, o, &lock);
 	if (e < 0)
 		goto out;
 	if (!realpath(o->dir, real)) {
@@ -627,28 +710,8 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 		e = -errno;
 		goto out;
 	}
-	if (o->time.tv_sec || o->time.tv_nsec)
-		snap->time = o->time;
-	else
-		clock_gettime(CLOCK_REALTIME, &snap->time);
-	if (o->host)
-		snprintf(snap->host, sizeof(snap->host), "%s", o->host);
-	else
-		drfs_hostname(snap->host, sizeof(snap->host));
-	snprintf(snap->path, sizeof(snap->path), "%s", real);
-	size_t used = 0;
-	for (size_t i = 0; i < o->n_tags && i < DRFS_TAGS_MAX; i++) {
-		size_t l = strlen(o->tags[i]);
-		if (l == 0 || l > DRFS_TAG_MAX ||
-		    used + l + 1 > DRFS_TAGS_BUF) {
-			e = -EINVAL;
-			goto out;
-		}
-		memcpy(snap->tags + used, o->tags[i], l + 1);
-		used += l + 1;
-		snap->n_tags++;
-	}
-	e = drfs_repo_snapshots(r, &all, &n_all);
+	e = snap_describe(snap, o, real);
+	e = e ?: drfs_repo_snapshots(r, &all, &n_all);
 	if (e < 0)
 		goto out;
 	const struct drfs_snap_info *latest =
@@ -679,37 +742,7 @@ int drfs_backup(struct drfs_repo *r, const struct drfs_backup_opts *o,
 			drfs_repo_set_last_error("%s", drfs_writer_error(b.w));
 		goto out;
 	}
-	if (o->skip_if_unchanged && latest &&
-	    drfs_id_eq(&snap->root, &latest->snap.root) &&
-	    drfs_id_eq(&snap->meta, &latest->snap.meta)) {
-		/* the trees are durable (flushed) but nothing new names them:
-		 * identical trees were already stored by latest */
-		ret->id = latest->id;
-		ret->snap = latest->snap;
-		ret->errors = b.errors;
-		ret->unchanged = true;
-		memcpy(ret->folder, latest->folder, sizeof(ret->folder));
-		goto out;
-	}
-	if (o->dry_run) {
-		/* what would have been written; no id, no folder */
-		snap->added_bytes = b.dry_bytes;
-		snap->added_blobs = b.dry.n + b.dry.has_zero;
-		ret->snap = *snap;
-		ret->errors = b.errors;
-		goto out;
-	}
-	struct drfs_writer_stats ws;
-	drfs_writer_get_stats(b.w, &ws);
-	snap->added_bytes = ws.bytes_stored;
-	snap->added_blobs = ws.blobs_new;
-	snap->duration_ms = drfs_duration_ms(t0);
-	e = drfs_repo_snapshot_write(r, snap, &ret->id);
-	if (e < 0)
-		goto out;
-	ret->snap = *snap;
-	ret->errors = b.errors;
-	memcpy(ret->folder, snap->name, sizeof(ret->folder));
+	e = backup_finish(&b, latest, t0, ret);
 out:
 	drfs_writer_free(b.w);
 	drfs_idset_free(&b.dry);

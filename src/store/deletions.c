@@ -12,18 +12,16 @@ struct rec_collect {
 	size_t n, cap;
 };
 
-static int rec_collect_cb(const void *key, size_t klen, const void *val,
-			  size_t vlen, void *userdata)
+static int rec_collect_cb(const struct drfs_id *record,
+			  const struct drfs_deletion_rec *rec, void *userdata)
 {
 	struct rec_collect *c = userdata;
-	if (klen != DRFS_ID_LEN || vlen != 12)
-		return 0;
 	if (drfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v), 8) < 0)
 		return -ENOMEM;
 	struct drfs_deletion_info *d = &c->v[c->n++];
-	memcpy(d->id.b, key, DRFS_ID_LEN);
-	d->time = (int64_t)drfs_get_le64(val);
-	d->n_packs = drfs_get_le32((const uint8_t *)val + 8);
+	d->id = *record;
+	d->time = rec->time;
+	d->n_packs = rec->n_packs;
 	return 0;
 }
 
@@ -39,7 +37,12 @@ int drfs_repo_deletions(struct drfs_repo *r, struct drfs_deletion_info **ret,
 			size_t *ret_n)
 {
 	struct rec_collect c = { 0 };
-	int e = repo_scan_db(r, DRFS_DB_DELETIONS, rec_collect_cb, &c);
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(r->index, false, &t);
+	if (e < 0)
+		return e;
+	e = drfs_index_deletions_scan(t, rec_collect_cb, &c);
+	drfs_txn_abort(t);
 	if (e < 0) {
 		free(c.v);
 		return e;

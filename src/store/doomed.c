@@ -285,7 +285,7 @@ int repo_apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
 	uint32_t plen, count = 0;
 	size_t n;
 	const uint8_t *raw;
-	uint8_t k[2 * DRFS_ID_LEN], v[12];
+	uint8_t k[2 * DRFS_ID_LEN];
 
 	int e = drfs_deletion_decode(payload->p, payload->len, &d);
 	e = e ?: drfs_indexobj_iter_init(&it, d.index, d.index_len);
@@ -300,10 +300,8 @@ int repo_apply_deletion(struct drfs_txn *t, const struct drfs_id *id,
 	e = e
 		    ?: repo_apply_index_object(t, d.index, d.index_len, NULL,
 					       NULL, NULL);
-	drfs_put_le64(v, (uint64_t)d.time);
-	drfs_put_le32(v + 8, count);
-	return e ?: drfs_kv_put(t, DRFS_DB_DELETIONS, id->b, DRFS_ID_LEN, v,
-				sizeof(v));
+	struct drfs_deletion_rec rec = { .time = d.time, .n_packs = count };
+	return e ?: drfs_index_deletion_put(t, id, &rec);
 }
 
 struct doomed_scan {

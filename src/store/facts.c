@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * facts.c - the figures monitoring reads (facts.h): collected from a
- * repository, encoded for the mount's control channel, rendered in the
- * Prometheus text format; and the drill log of a cache directory.
+ * repository, encoded for the mount's control channel, the drill log's
+ * lines decoded, one snapshot as JSON, an HTTP request head parsed. Their
+ * Prometheus rendering is factsprom.c's; the drill log file drilllog.c's.
  *
  * The encoding (user.drfs.facts) is key=value lines, numbers in decimal,
  * names in hex:
@@ -26,8 +27,6 @@
 
 #include "drfs/facts.h"
 #include "drfs/limits.h"
-
-#define DRILL_LOG_NAME "drills"
 
 /* ---- collecting ----------------------------------------------------------- */
 
@@ -405,214 +404,6 @@ out:
 	return e;
 }
 
-/* ---- Prometheus text format ----------------------------------------------- */
-
-struct prom {
-	struct drfs_buf *b;
-	const struct drfs_facts *f;
-	int e;
-};
-
-/* A label value: \ " and newline escaped; bytes as they are (UTF-8). */
-static void label(struct prom *m, const char *s)
-{
-	for (; *s && m->e >= 0; s++) {
-		if (*s == '\\' || *s == '"')
-			m->e = drfs_buf_printf(m->b, "\\%c", *s);
-		else if (*s == '\n')
-			m->e = drfs_buf_printf(m->b, "\\n");
-		else
-			m->e = drfs_buf_append(m->b, s, 1);
-	}
-}
-
-static void head(struct prom *m, const char *name, const char *type,
-		 const char *help)
-{
-	if (m->e >= 0)
-		m->e = drfs_buf_printf(m->b, "# HELP %s %s\n# TYPE %s %s\n",
-				       name, help, name, type);
-}
-
-/* name{repository="...",<k>="<v>"} value */
-static void sample(struct prom *m, const char *name, const char *k,
-		   const char *v, double value)
-{
-	if (m->e < 0)
-		return;
-	m->e = drfs_buf_printf(m->b, "%s{repository=\"", name);
-	label(m, m->f->repo);
-	if (k && m->e >= 0) {
-		m->e = drfs_buf_printf(m->b, "\",%s=\"", k);
-		label(m, v);
-	}
-	if (m->e >= 0)
-		m->e = drfs_buf_printf(m->b, "\"} %.17g\n", value);
-}
-
-static void gauge(struct prom *m, const char *name, const char *help,
-		  double value)
-{
-	head(m, name, "gauge", help);
-	sample(m, name, NULL, NULL, value);
-}
-
-static double ts(const struct timespec *t)
-{
-	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
-}
-
-static void per_host(struct prom *m, const char *name, const char *help,
-		     int what)
-{
-	const struct drfs_facts *f = m->f;
-	bool any = false;
-	for (size_t i = 0; i < f->n_hosts; i++) {
-		const struct drfs_facts_host *h = &f->hosts[i];
-		double v;
-		if (what == 2 && !h->duration_ms)
-			continue;
-		if (!any)
-			head(m, name, "gauge", help);
-		any = true;
-		switch (what) {
-		case 0: v = ts(&h->time); break;
-		case 1: /* now is in whole seconds: a snapshot of this
-			 * second is 0 s old, not -0.5 s */
-			v = (double)f->now - ts(&h->time);
-			if (v < 0 && v > -1)
-				v = 0;
-			break;
-		case 2: v = (double)h->duration_ms / 1000; break;
-		case 3: v = (double)h->added_bytes; break;
-		case 4: v = (double)h->files; break;
-		case 5: v = (double)h->bytes; break;
-		default: v = (double)h->snapshots; break;
-		}
-		sample(m, name, "host", h->host, v);
-	}
-}
-
-int drfs_facts_prometheus(const struct drfs_facts *f, struct drfs_buf *out)
-{
-	struct prom m = { .b = out, .f = f };
-
-	gauge(&m, "drfs_snapshots", "Snapshots in the repository.",
-	      (double)f->snapshots);
-	per_host(&m, "drfs_host_snapshots", "Snapshots of each host.", 6);
-	per_host(&m, "drfs_last_snapshot_timestamp_seconds",
-		 "Time of the newest snapshot of each host (Unix seconds).", 0);
-	per_host(&m, "drfs_last_snapshot_age_seconds",
-		 "Age of the newest snapshot of each host.", 1);
-	per_host(&m, "drfs_last_snapshot_duration_seconds",
-		 "How long the newest snapshot's backup or commit took "
-		 "(absent when it did not record it).", 2);
-	per_host(&m, "drfs_last_snapshot_added_bytes",
-		 "Stored bytes the newest snapshot of each host added.", 3);
-	per_host(&m, "drfs_last_snapshot_files",
-		 "Files in the newest snapshot of each host.", 4);
-	per_host(&m, "drfs_last_snapshot_bytes",
-		 "Logical bytes of the newest snapshot of each host.", 5);
-	if (f->endpoint_up >= 0)
-		gauge(&m, "drfs_endpoint_up",
-		      "1 when the repository's storage answered a request for "
-		      "its config, else 0.", f->endpoint_up);
-	head(&m, "drfs_backend_errors_total", "counter",
-	     "Storage requests that failed after their retries, by kind.");
-	for (int k = 0; k < DRFS_BE_KINDS; k++)
-		sample(&m, "drfs_backend_errors_total", "kind",
-		       drfs_backend_kind_name(k), (double)f->errors[k]);
-	head(&m, "drfs_backend_retries_total", "counter",
-	     "Storage requests retried, by the kind of failure.");
-	for (int k = 0; k < DRFS_BE_KINDS; k++)
-		sample(&m, "drfs_backend_retries_total", "kind",
-		       drfs_backend_kind_name(k), (double)f->retries[k]);
-	if (f->have_verify) {
-		gauge(&m, "drfs_verified_packs_ratio",
-		      "Share of the packs this cache has read back and "
-		      "verified (dedup-loss guard, check --read-data-subset).",
-		      f->verify_packs ? (double)f->verified_packs /
-						(double)f->verify_packs
-				      : 1.0);
-		gauge(&m, "drfs_verified_bytes_ratio",
-		      "Share of the pack bytes this cache has verified.",
-		      f->verify_bytes ? (double)f->verified_bytes /
-						(double)f->verify_bytes
-				      : 1.0);
-		if (f->oldest_verification)
-			gauge(&m, "drfs_oldest_verification_timestamp_seconds",
-			      "When the verified pack verified longest ago was "
-			      "read back.", (double)f->oldest_verification);
-	}
-	if (f->have_stats) {
-		gauge(&m, "drfs_repository_size_bytes",
-		      "Bytes of every object of the repository.",
-		      (double)f->repo_bytes);
-		gauge(&m, "drfs_repository_unique_bytes",
-		      "Bytes of the unique blobs before compression.",
-		      (double)f->raw_bytes);
-		gauge(&m, "drfs_repository_logical_bytes",
-		      "Bytes of all snapshots added up.",
-		      (double)f->logical_bytes);
-		gauge(&m, "drfs_dedup_ratio",
-		      "Logical bytes of all snapshots per unique byte.",
-		      f->raw_bytes ? (double)f->logical_bytes /
-					     (double)f->raw_bytes
-				   : 0);
-		gauge(&m, "drfs_compression_ratio",
-		      "Unique bytes per stored (compressed, encrypted) byte.",
-		      f->stored_bytes ? (double)f->raw_bytes /
-						(double)f->stored_bytes
-				      : 0);
-	}
-	if (f->have_drill) {
-		gauge(&m, "drfs_last_drill_timestamp_seconds",
-		      "When the last drill of this cache directory finished.",
-		      (double)f->drill.time);
-		gauge(&m, "drfs_last_drill_success",
-		      "1 when the last drill restored and verified everything.",
-		      f->drill.ok);
-	}
-	if (f->have_drill_ok) {
-		gauge(&m, "drfs_last_successful_drill_timestamp_seconds",
-		      "When the last successful drill finished.",
-		      (double)f->drill_ok.time);
-		gauge(&m, "drfs_last_successful_drill_restore_seconds",
-		      "Time-to-restore the last successful drill measured.",
-		      (double)f->drill_ok.restore_ms / 1000);
-	}
-	if (f->mounted) {
-		gauge(&m, "drfs_upload_backlog_objects",
-		      "Files of now/ whose data is not yet durable in the "
-		      "repository.", (double)f->backlog_objects);
-		gauge(&m, "drfs_upload_backlog_bytes",
-		      "Bytes of those files.", (double)f->backlog_bytes);
-		gauge(&m, "drfs_upload_pending_blobs",
-		      "Blobs handed to the pack writer, not yet uploaded.",
-		      (double)f->pending_blobs);
-		gauge(&m, "drfs_upload_pending_bytes",
-		      "Bytes of those blobs.", (double)f->pending_bytes);
-		gauge(&m, "drfs_upload_backlog_oldest_age_seconds",
-		      "Seconds since the backlog was last empty (0: empty).",
-		      f->backlog_age);
-		gauge(&m, "drfs_upload_stalled_seconds",
-		      "Seconds since the backlog last shrank (0: empty).",
-		      f->stalled);
-		gauge(&m, "drfs_daemon_resident_memory_bytes",
-		      "Resident memory of the mount daemon.",
-		      (double)f->rss_bytes);
-		if (f->last_check)
-			gauge(&m, "drfs_last_check_timestamp_seconds",
-			      "When --snapshot-every last found nothing "
-			      "changed to snapshot.",
-			      (double)f->last_check);
-		gauge(&m, "drfs_now_changed",
-		      "1 when now/ changed since its last snapshot.",
-		      f->changed);
-	}
-	return m.e < 0 ? m.e : 0;
-}
-
 /* ---- the drill log ------------------------------------------------------- */
 
 size_t drfs_drill_log_parse(const void *p, size_t len,
@@ -639,41 +430,6 @@ size_t drfs_drill_log_parse(const void *p, size_t len,
 		s += l + 1;
 	}
 	return n;
-}
-
-static int log_path(struct drfs_repo *r, const char *suffix, char *out,
-		    size_t len)
-{
-	if (!r->cache_dir)
-		return -ENOENT;
-	int l = snprintf(out, len, "%s/" DRILL_LOG_NAME "%s", r->cache_dir,
-			 suffix);
-	return l < 0 || (size_t)l >= len ? -ENAMETOOLONG : 0;
-}
-
-/* The log's bytes into b (at most its max); 0 and nothing when absent. */
-static int log_load(struct drfs_repo *r, struct drfs_buf *b)
-{
-	char path[PATH_MAX];
-	int e = log_path(r, "", path, sizeof(path));
-	if (e < 0)
-		return e;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	e = drfs_buf_reserve(b, b->max);
-	while (e >= 0 && b->len < b->max) {
-		ssize_t k = read(fd, b->p + b->len, b->max - b->len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			e = k < 0 ? -errno : 0;
-			break;
-		}
-		b->len += (size_t)k;
-	}
-	close(fd);
-	return e;
 }
 
 /* ---- one snapshot as JSON ---------------------------------------------- */
@@ -787,68 +543,4 @@ int drfs_http_request_parse(const void *buf, size_t len, char *path,
 	memcpy(path, t, tl);
 	path[tl] = 0;
 	return 1;
-}
-
-#define LOG_BYTES (DRFS_DRILL_LOG_MAX * (DRFS_DRILL_LOG_LINE_MAX + 1))
-
-int drfs_drill_log_read(struct drfs_repo *r, struct drfs_drill_rec **ret,
-			size_t *ret_n)
-{
-	struct drfs_buf b;
-	drfs_buf_init(&b, LOG_BYTES);
-	int e = log_load(r, &b);
-	struct drfs_drill_rec *v =
-		e < 0 ? NULL : calloc(DRFS_DRILL_LOG_MAX, sizeof(*v));
-	if (e >= 0 && !v)
-		e = -ENOMEM;
-	if (e >= 0) {
-		*ret_n = drfs_drill_log_parse(b.p, b.len, v,
-					      DRFS_DRILL_LOG_MAX);
-		*ret = v;
-	}
-	drfs_buf_release(&b);
-	return e < 0 ? e : 0;
-}
-
-int drfs_drill_log_add(struct drfs_repo *r, const struct drfs_drill_rec *d)
-{
-	struct drfs_drill_rec *v = NULL;
-	size_t n = 0;
-	char path[PATH_MAX], tmp[PATH_MAX], hex[DRFS_ID_HEX_LEN + 1];
-	struct drfs_buf b;
-	int e = log_path(r, "", path, sizeof(path));
-	e = e ?: log_path(r, ".tmp", tmp, sizeof(tmp));
-	e = e ?: drfs_drill_log_read(r, &v, &n);
-	if (e < 0)
-		return e;
-	drfs_buf_init(&b, LOG_BYTES);
-	size_t from = n + 1 > DRFS_DRILL_LOG_MAX ? n + 1 - DRFS_DRILL_LOG_MAX
-						 : 0;
-	for (size_t i = from; e >= 0 && i <= n; i++) {
-		const struct drfs_drill_rec *x = i < n ? &v[i] : d;
-		e = drfs_buf_printf(&b, "%" PRId64 " %s %s %" PRIu64 " %" PRIu64
-				    " %" PRIu64 "\n",
-				    x->time, drfs_id_hex(&x->snapshot, hex),
-				    x->ok ? "ok" : "failed", x->restore_ms,
-				    x->files, x->bytes);
-	}
-	free(v);
-	int fd = e < 0 ? -1
-		       : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-					   O_NOFOLLOW,
-			      0600);
-	if (e >= 0 && fd < 0)
-		e = -errno;
-	if (e >= 0)
-		e = drfs_pwrite_all(fd, b.p, b.len, 0);
-	if (e >= 0 && fsync(fd) < 0)
-		e = -errno;
-	if (fd >= 0)
-		close(fd);
-	if (e >= 0 && rename(tmp, path) < 0)
-		e = -errno;
-	if (e < 0 && fd >= 0)
-		unlink(tmp);
-	drfs_buf_release(&b);
-	return e < 0 ? e : 0;
 }

@@ -28,15 +28,9 @@ static int add_name(const char *name, uint64_t size, void *userdata)
 	/* keys/<64 hex>: anything else there is no key file of ours */
 	if (strncmp(name, "keys/", 5) || drfs_id_parse(name + 5, &id) < 0)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p) {
-			l->e = -ENOMEM;
-			return -ENOMEM;
-		}
-		l->v = p;
-		l->cap = cap;
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 8) < 0) {
+		l->e = -ENOMEM;
+		return -ENOMEM;
 	}
 	struct drfs_key_info *k = &l->v[l->n++];
 	k->id = id;

@@ -113,18 +113,12 @@ int repo_collect_name(const char *name, uint64_t size, void *userdata)
 	struct name_list *l = userdata;
 	if (strlen(name) >= DRFS_OBJECT_NAME_MAX)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *p = realloc(l->names, cap * sizeof(*l->names));
-		if (!p)
-			return -ENOMEM;
-		l->names = p;
-		p = realloc(l->sizes, cap * sizeof(*l->sizes));
-		if (!p)
-			return -ENOMEM;
-		l->sizes = p;
-		l->cap = cap;
-	}
+	/* two arrays, one room: sizes follows names */
+	size_t cap = l->cap, scap = l->cap;
+	if (drfs_grow(&l->names, &cap, l->n, sizeof(*l->names), 256) < 0 ||
+	    drfs_grow(&l->sizes, &scap, l->n, sizeof(*l->sizes), 256) < 0)
+		return -ENOMEM;
+	l->cap = cap;
 	strcpy(l->names[l->n], name);
 	l->sizes[l->n++] = size;
 	return 0;
