@@ -615,7 +615,16 @@ int cli_cmd_umount(struct cli *c)
 	int e = cli_need_args(c, 1, "MOUNTPOINT");
 	if (e < 0)
 		return EXIT_USAGE;
+	/*
+	 * The daemon takes its final snapshot and drains its uploads after
+	 * the kernel let go of the mount and says nothing until it ends:
+	 * the progress line is the time spent waiting.
+	 */
+	struct cli_progress pt;
+	cli_progress_start(&pt, c, "files");
+	atomic_store(&pt.p.phase, "final snapshot and uploads");
 	e = drfs_fs_umount(c->args[0]);
+	cli_progress_stop(&pt);
 	return e < 0 ? 1 : 0;
 }
 

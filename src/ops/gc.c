@@ -332,6 +332,8 @@ static int mark_live(struct gc *g, const struct drfs_snap_info *only,
 		e = gc_mark_tree(g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
 			e = gc_mark_tree(g, &only[i].snap.meta);
+		if (g->o->progress)
+			g->o->progress->files++;
 	}
 	for (size_t i = 0; e >= 0 && i < g->o->n_roots; i++)
 		e = gc_mark_tree(g, &g->o->roots[i]);
@@ -523,9 +525,21 @@ static int repack_all(struct gc *g, struct gpacks *packs, struct outpack *op,
 		if (!op->e)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; e >= 0 && i < packs->n; i++)
+	struct drfs_progress *pr = g->o->progress;
+	uint64_t total = 0;
+	for (size_t i = 0; i < packs->n; i++)
 		if (packs->v[i].action == P_REPACK)
-			e = gc_repack_one(g, &packs->v[i], op, scratch);
+			total += packs->v[i].length;
+	drfs_progress_phase(pr, "repacking", "packs", total);
+	for (size_t i = 0; e >= 0 && i < packs->n; i++) {
+		if (packs->v[i].action != P_REPACK)
+			continue;
+		e = gc_repack_one(g, &packs->v[i], op, scratch);
+		if (pr) {
+			pr->bytes += packs->v[i].length;
+			pr->files++;
+		}
+	}
 	return e ?: gc_outpack_flush(g, op);
 }
 
@@ -566,8 +580,10 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	drfs_buf_init(&op.buf, DRFS_PACK_MAX);
 	/* 1. sync; the packs listed here are the only ones this run may
 	 * delete */
+	drfs_progress_phase(o->progress, "syncing", NULL, 0);
 	e = sync_whole(r, o);
 	/* 2. mark */
+	drfs_progress_phase(o->progress, "marking", "snapshots", 0);
 	e = e ?: mark_live(&g, only, n_only, &snaps, &keep);
 	if (e < 0)
 		goto out;
@@ -580,6 +596,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	}
 
 	/* 3. account */
+	drfs_progress_phase(o->progress, "counting", NULL, 0);
 	e = account(r, &packs, &acc);
 	if (e < 0)
 		goto out;
@@ -595,14 +612,19 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	e = choose(&packs, max_unused, &res, &keep_bytes);
 	if (e < 0)
 		goto out;
+	char live[32];
+	if (o->exact_bytes)
+		snprintf(live, sizeof(live), "%llu B",
+			 (unsigned long long)res.live_bytes);
+	else
+		drfs_fmt_bytes(res.live_bytes, live);
 	gc_say(o->report, o->report_data,
 	       "%llu pack(s): %llu to delete, %llu to repack; live %llu blob(s), "
-	       "%llu bytes",
+	       "%s",
 	       (unsigned long long)res.packs_before,
 	       (unsigned long long)res.packs_deleted,
 	       (unsigned long long)res.packs_repacked,
-	       (unsigned long long)res.live_blobs,
-	       (unsigned long long)res.live_bytes);
+	       (unsigned long long)res.live_blobs, live);
 	gc_report_retained(r, &packs, o);
 	if (o->dry_run) {
 		/* about: the kept packs plus the live part of repacked ones */
@@ -628,6 +650,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		goto out;
 	drfs_test_crash_point("index");
 	/* 6. a complete index of what stays; old index objects go */
+	drfs_progress_phase(o->progress, "writing the index", NULL, 0);
 	e = drfs_repo_write_full_index(r);
 	if (e < 0) {
 		gc_say(o->report, o->report_data,
@@ -637,6 +660,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	}
 	/* 7. only now: the packs that go, then the finished records */
 	uint64_t gone_bytes;
+	drfs_progress_phase(o->progress, "deleting packs", NULL, 0);
 	e = delete_gone(r, o, &packs, &res.packs_gone, &gone_bytes);
 	if (e < 0)
 		goto out;

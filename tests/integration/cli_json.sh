@@ -85,6 +85,30 @@ json_run() {
 	json_check "$name"
 }
 
+# json_lines_run NAME RC CMD... --json --progress: every line but the
+# last against "drfs progress", the last (type "summary") against NAME
+json_lines_run() {
+	local name=$1 want=$2 n=0
+	shift 2
+	run_nocrash "$name --json --progress" "$@"
+	[ "$RC" = "$want" ] || { cat "$T/last.err" >&2; fail "$* : exit $RC, want $want"; }
+	cp "$T/last.out" "$T/lines.out"
+	local total
+	total=$(wc -l <"$T/lines.out")
+	while IFS= read -r line; do
+		n=$((n + 1))
+		printf '%s\n' "$line" >"$T/last.out"
+		if [ "$n" -lt "$total" ]; then
+			json_check progress
+		else
+			json_check "$name"
+			python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["type"] == "summary"' \
+				"$T/last.out" || fail "$name --json --progress: the last line is no summary"
+		fi
+	done <"$T/lines.out"
+	[ "$n" -ge 1 ] || fail "$name --json --progress: no output"
+}
+
 json_run backup 0 drfs backup "$REPO" "$S" --json --tag t1
 json_run backup 0 drfs backup "$REPO" "$S" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and not d["snapshot_written"] and d["files"] == 4, d' \
@@ -97,6 +121,8 @@ json_run snapshots 0 drfs snapshots "$REPO" --json
 json_run stats 0 drfs stats "$REPO" --json
 json_run check 0 drfs check "$REPO" --json
 json_run check 0 drfs check "$REPO" --json --read-data
+json_lines_run check 0 drfs check "$REPO" --json --read-data --progress
+json_lines_run backup 0 drfs backup "$REPO" "$S" --json --progress --dry-run
 json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
 	"$T/last.out" || fail "restore --dry-run --json: wrong plan"
@@ -110,7 +136,9 @@ json_run restore 3 drfs restore "$REPO" latest "$T/r1" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["errors"] == 1 and "in the way" in d["messages"][0], d' \
 	"$T/last.out" || fail "restore --json with a conflict: wrong values"
 json_run drill 0 drfs drill "$REPO" --json
+json_lines_run drill 0 drfs drill "$REPO" --json --progress
 json_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1
+json_lines_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1 --progress
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["kept"] == 1 and d["removed"] == 1 and len(d["snapshots"]) == 2, d' \
 	"$T/last.out" || fail "prune --dry-run --json: wrong values"
 json_run forget 0 drfs forget "$REPO" --json --keep-last 2

@@ -3,6 +3,8 @@
 # shows a progress line refreshed in place ("\r") with a percentage of the
 # snapshot's size, the rate and an ETA, ending at 100%, and erases it;
 # with stderr not a terminal there is none unless --progress; -q hides it.
+# check --read-data the same (the phase, a percentage of the packs'
+# bytes); with --json --progress JSON lines on stdout, the summary last.
 . "$(dirname "$0")/lib.sh"
 command -v script >/dev/null || skip "no script(1)"
 
@@ -36,4 +38,44 @@ script -qfec "$(printf '%q ' "$DRFS" restore "$REPO" latest "$T/r4" --cache-dir 
 	/dev/null >"$T/q.out" 2>&1 || fail "restore -q under script failed"
 ! grep -aq '%' "$T/q.out" || fail "-q: a progress line on the terminal"
 info "no terminal: none unless --progress; -q: none"
+
+# check --read-data on a terminal: the phase, a percentage of the packs'
+# bytes, the rate and an ETA
+script -qfec "$(printf '%q ' "$DRFS" check "$REPO" --read-data --threads 1 --cache-dir "$CACHE")" \
+	/dev/null >"$T/ck.out" 2>&1 || { cat "$T/ck.out" >&2; fail "check --read-data under script failed"; }
+tr '\r' '\n' <"$T/ck.out" | grep -a '^check: ' >"$T/ck.lines" || true
+grep -aqE '^check: reading packs: +[0-9]+\.[0-9]% [0-9.]+ [KMG]?i?B of 114\.[0-9] MiB, [0-9.]+ [KMG]?i?B/s, ETA [0-9]+:[0-9]{2}, [0-9]+ packs' "$T/ck.lines" ||
+	{ cat -v "$T/ck.out" >&2; fail "check --read-data: no progress line with a percentage"; }
+grep -aq 'no problems found' "$T/ck.out" || fail "check --read-data: no result on the terminal"
+info "check --read-data: e.g. \"$(grep -a 'reading packs' "$T/ck.lines" | head -1 | tr -d '\033' | sed 's/\[K$//')\""
+
+# without a terminal and without --progress: only the result on stderr
+drfs check "$REPO" --read-data >"$T/ck2.out" 2>"$T/ck2.err" || fail "check --read-data failed"
+[ "$(cat "$T/ck2.err")" = "no problems found" ] ||
+	{ cat -v "$T/ck2.err" >&2; fail "check without a terminal printed more than its result"; }
+[ ! -s "$T/ck2.out" ] || fail "check without a terminal printed on stdout"
+drfs restore "$REPO" latest "$T/r5" >"$T/r5.out" 2>"$T/r5.err" || fail "restore failed"
+grep -aqv '^restored [0-9]* files, ' "$T/r5.err" && { cat -v "$T/r5.err" >&2; fail "restore without a terminal printed more than its result"; }
+
+# --json --progress: JSON lines, progress first, the summary last
+drfs check "$REPO" --read-data --threads 1 --json --progress >"$T/ck.jsonl" 2>"$T/ck.jerr" ||
+	fail "check --json --progress failed"
+python3 - "$T/ck.jsonl" <<'PY' || fail "check --json --progress: not the documented JSON lines"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) >= 2, "no progress line"
+for p in lines[:-1]:
+    assert p["type"] == "progress" and p["command"] == "check", p
+    for k in ("seconds", "count", "bytes", "bytes_new", "errors",
+              "bytes_per_second"):
+        assert isinstance(p[k], (int, float)), (k, p)
+    assert p["phase"] is None or isinstance(p["phase"], str), p
+reading = [p for p in lines[:-1] if p["phase"] == "reading packs"]
+assert reading and all(0 <= p["percent"] <= 100 and p["unit"] == "packs"
+                       and p["bytes_total"] > 100e6 for p in reading), lines
+s = lines[-1]
+assert s["type"] == "summary" and s["ok"] is True and s["read_data"] is True, s
+PY
+[ ! -s "$T/ck.jerr" ] || { cat "$T/ck.jerr" >&2; fail "check --json --progress wrote on stderr"; }
+info "check --json --progress: $(($(wc -l <"$T/ck.jsonl") - 1)) progress line(s), then the summary"
 info "ok"
