@@ -337,7 +337,7 @@ static const struct cli_opt key_opts[] = {
 
 const struct cli_cmd cli_commands[] = {
 	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
-	  OPTS(init_opts), NULL, cli_cmd_init },
+	  OPTS(init_opts, cli_opt_json), NULL, cli_cmd_init },
 	{ "backup", "REPO DIR", 2, 2, 0, "snapshot a directory", NULL,
 	  OPTS(backup_opts, cli_opt_progress, cli_opt_json),
 	  "some entries could not be read and were skipped",
@@ -366,7 +366,7 @@ const struct cli_cmd cli_commands[] = {
 	  OPTS(cli_opt_json), NULL, cli_cmd_stats },
 	{ "repair", "index|snapshots REPO", 2, 2, 1,
 	  "rebuild the index; rewrite damaged snapshots", NULL,
-	  OPTS(repair_opts), NULL, cli_cmd_repair },
+	  OPTS(repair_opts, cli_opt_json), NULL, cli_cmd_repair },
 	{ "mount", "REPO... MOUNTPOINT", 1, -1, 0,
 	  "mount the snapshots, and a writable now/",
 	  "The --keep-* options are the policy the mount applies to now/'s "
@@ -402,9 +402,10 @@ const struct cli_cmd cli_commands[] = {
 	  OPTS(forget_opts, cli_opts_keep, cli_opts_filter, cli_opt_json),
 	  NULL, cli_cmd_forget },
 	{ "hold", "REPO SNAPSHOT", 2, 2, 0, "protect a snapshot from removal",
-	  NULL, OPTS(cli_opts_filter), NULL, cli_cmd_hold },
+	  NULL, OPTS(cli_opts_filter, cli_opt_json), NULL, cli_cmd_hold },
 	{ "release", "REPO SNAPSHOT", 2, 2, 0, "remove a hold", NULL,
-	  OPTS(cli_opts_filter), NULL, cli_cmd_release },
+	  OPTS(cli_opts_filter, cli_opt_json), NULL,
+	  cli_cmd_release },
 	{ "drill", "REPO [SNAPSHOT|latest]", 1, 2, 0,
 	  "restore to a scratch dir, verify, report time-to-restore",
 	  "The scratch directory is DRFS_DRILL_DIR, else a temporary one.",

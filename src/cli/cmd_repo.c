@@ -53,8 +53,16 @@ int cli_cmd_init(struct cli *c)
 	}
 	char hex[DRFS_ID_HEX_LEN + 1];
 	drfs_hex(id.b, 16, hex);
-	printf("created %srepository %s at %s\n",
-	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	if (c->json) {
+		printf("{\"repo_id\":\"%s\",\"repo\":", hex);
+		cli_json_str(stdout, c->args[0]);
+		printf(",\"encrypted\":%s}\n",
+		       c->no_encryption ? "false" : "true");
+	} else {
+		printf("created %srepository %s at %s\n",
+		       c->no_encryption ? "unencrypted " : "", hex,
+		       c->args[0]);
+	}
 	fflush(stdout);
 	struct drfs_backend *be;
 	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {

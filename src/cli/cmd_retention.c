@@ -724,6 +724,12 @@ static int hold_cmd(struct cli *c, bool set)
 				drfs_backend_last_error(r->be) ?:
 					drfs_strerror(e));
 	}
+	if (e >= 0 && c->json) {
+		char hex[DRFS_ID_HEX_LEN + 1];
+		drfs_id_hex(&id, hex);
+		printf("{\"id\":\"%s\",\"held\":%s}\n", hex,
+		       set ? "true" : "false");
+	}
 	drfs_lock_release(lock);
 	drfs_repo_free(r);
 	return e < 0 ? 1 : 0;

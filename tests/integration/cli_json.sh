@@ -6,7 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 make_repo
-drfs init "$REPO" >/dev/null 2>&1 || fail "init failed"
+json_init() {
+	python3 -c 'import json,re,sys; d=json.load(open(sys.argv[1])); assert re.fullmatch("[0-9a-f]{32}", d["repo_id"]) and d["repo"] == sys.argv[2] and d["encrypted"], d' \
+		"$T/last.out" "$REPO" || fail "init --json: wrong values"
+}
 S=$T/src
 mkdir -p "$S/d"
 head -c 200000 /dev/urandom >"$S/a"
@@ -109,6 +112,8 @@ json_lines_run() {
 	[ "$n" -ge 1 ] || fail "$name --json --progress: no output"
 }
 
+json_run init 0 drfs init "$REPO" --json
+json_init
 json_run backup 0 drfs backup "$REPO" "$S" --json --tag t1
 json_run backup 0 drfs backup "$REPO" "$S" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and not d["snapshot_written"] and d["files"] == 4, d' \
@@ -159,10 +164,43 @@ make_repo_2
 "$DRFS" init "$REPO2" --cache-dir "$T/cache2" >/dev/null 2>&1 || fail "init of the second repository failed"
 json_run copy 0 drfs copy "$REPO" "$REPO2" --json
 json_run mirror 0 drfs mirror "$REPO" "$REPO2-m" --json
-info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror: --json matches docs/json.md"
+
+# hold, release: the snapshot's id and its hold
+id=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+json_run hold 0 drfs hold "$REPO" latest --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"id": sys.argv[2], "held": True}, d' \
+	"$T/last.out" "$id" || fail "hold --json: wrong values"
+drfs snapshots "$REPO" --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[-1]["held"]' ||
+	fail "hold --json did not hold"
+json_run release 0 drfs release "$REPO" latest --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"id": sys.argv[2], "held": False}, d' \
+	"$T/last.out" "$id" || fail "release --json: wrong values"
+drfs snapshots "$REPO" --json | python3 -c 'import json,sys; assert not json.load(sys.stdin)[-1]["held"]' ||
+	fail "release --json did not release"
+# a failed hold: nothing on stdout
+run_nocrash "hold --json of no snapshot" "$DRFS" hold "$REPO" ffffffffffff --json --cache-dir "$CACHE"
+[ "$RC" = 1 ] && [ ! -s "$T/last.out" ] || fail "hold --json of no snapshot: exit $RC, want 1 and nothing on stdout"
+
+# repair: a clean index and snapshots, then a lost pack
+json_run repair 0 drfs repair index "$REPO" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"repair": "index", "damaged_objects": 0}, d' \
+	"$T/last.out" || fail "repair index --json: wrong values"
+json_run repair 0 drfs repair snapshots "$REPO" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["snapshots"] == 1 and d["repaired"] == 0 and not d["dry_run"], d' \
+	"$T/last.out" || fail "repair snapshots --json: wrong values"
+lost=$(obj_sizes data/ | sort -n | tail -1 | cut -d' ' -f2)
+[ -n "$lost" ] || fail "no pack found"
+obj_del "$lost"
+obj_names "" | grep -v '^locks/' >"$T/objects.before"
+json_run repair 0 drfs repair snapshots "$REPO" --json --dry-run
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["repaired"] == 1 and d["bytes_lost"] > 0 and d["messages"], d' \
+	"$T/last.out" || fail "repair snapshots --dry-run --json of a lost pack: wrong values"
+obj_names "" | grep -v '^locks/' | cmp -s - "$T/objects.before" ||
+	fail "repair snapshots --dry-run --json changed the repository"
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, repair: --json matches docs/json.md"
 
 # commands that do not report refuse --json
-for cmd in "init $T/x" "umount $T/x" "hold $REPO latest" "repair index $REPO"; do
+for cmd in "mount $REPO $T/x" "umount $T/x" "snapshot $T/x" "metrics $REPO"; do
 	run_nocrash "$cmd --json" "$DRFS" $cmd --json
 	[ "$RC" = 2 ] && [ ! -s "$T/last.out" ] ||
 		fail "drfs $cmd --json: exit $RC, want 2 and nothing on stdout"
