@@ -36,6 +36,7 @@ struct drfs_progress {
 	 */
 	_Atomic(const char *) phase;
 	_Atomic(const char *) unit;
+	_Atomic double phase_start; /* drfs_now_mono() as it began; 0: none */
 };
 
 /* Enter a phase (see phase above); a no-op without p. */

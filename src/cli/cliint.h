@@ -300,7 +300,6 @@ struct cli_progress {
 	const char *verb;   /* the command */
 	const char *unit;   /* what p.files counts: "files", "packs" */
 	double start;
-	double phase_start; /* the rate is that of the phase */
 };
 /*
  * Start the progress of c's command unless -q: on a terminal (stderr) a
@@ -310,7 +309,7 @@ struct cli_progress {
  */
 void cli_progress_start(struct cli_progress *pt, const struct cli *c,
 			const char *unit);
-/* Stop it and erase the line. */
+/* Stop it: a last refresh, then the line erased. */
 void cli_progress_stop(struct cli_progress *pt);
 /*
  * "{" of the --json document of a command with --progress: with it the

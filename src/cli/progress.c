@@ -24,6 +24,13 @@ static void fmt_eta(double s, char out[32])
 		snprintf(out, 32, "%lu:%02lu", t / 60, t % 60);
 }
 
+/* Seconds since the current phase began (the rate is that of the phase). */
+static double phase_seconds(const struct cli_progress *pt, double el)
+{
+	double ps = atomic_load(&pt->p.phase_start);
+	return ps > 0 ? pt->start + el - ps : el;
+}
+
 /* One JSON line: {"type":"progress",...} (docs/json.md) */
 static void progress_json(struct cli_progress *pt, double el)
 {
@@ -31,7 +38,7 @@ static void progress_json(struct cli_progress *pt, double el)
 	const char *phase = atomic_load(&p->phase);
 	const char *unit = atomic_load(&p->unit) ?: pt->unit;
 	uint64_t bytes = p->bytes, total = p->bytes_total;
-	double pel = pt->start + el - pt->phase_start;
+	double pel = phase_seconds(pt, el);
 	double rate = pel > 0 ? (double)bytes / pel : 0;
 	printf("{\"type\":\"progress\",\"command\":\"%s\",\"phase\":",
 	       pt->verb);
@@ -66,10 +73,10 @@ static void progress_line(struct cli_progress *pt, double el)
 	const struct drfs_progress *p = &pt->p;
 	const char *phase = atomic_load(&p->phase);
 	const char *unit = atomic_load(&p->unit) ?: pt->unit;
-	char b1[32], b2[32], b3[32], eta[32], head[128];
+	char b1[32], b2[32], b3[32], eta[32], head[320];
 	uint64_t bytes = p->bytes, total = p->bytes_total;
 	uint64_t files = p->files, new = p->bytes_new;
-	double pel = pt->start + el - pt->phase_start;
+	double pel = phase_seconds(pt, el);
 	double rate = pel > 0 ? (double)bytes / pel : 0;
 	snprintf(head, sizeof(head), "%s: %s%s", pt->verb, phase ?: "",
 		 phase ? ": " : "");
@@ -109,10 +116,8 @@ static void *progress_main(void *arg)
 	const char *last_phase = NULL;
 	for (unsigned tick = 1; !atomic_load(&pt->stop); tick++) {
 		usleep(250000);
-		double now = drfs_now_mono(), el = now - pt->start;
+		double el = drfs_now_mono() - pt->start;
 		const char *phase = atomic_load(&pt->p.phase);
-		if (phase != last_phase)
-			pt->phase_start = now;
 		if (!pt->json) {
 			progress_line(pt, el);
 		} else if (tick % 4 == 0 || phase != last_phase) {
@@ -130,7 +135,7 @@ void cli_progress_start(struct cli_progress *pt, const struct cli *c,
 	memset(pt, 0, sizeof(*pt));
 	pt->verb = c->cmd;
 	pt->unit = unit;
-	pt->start = pt->phase_start = drfs_now_mono();
+	pt->start = drfs_now_mono();
 	if (c->quiet)
 		return;
 	if (c->json) {
@@ -143,6 +148,11 @@ void cli_progress_start(struct cli_progress *pt, const struct cli *c,
 	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
 }
 
+/*
+ * A last refresh with the final counters (a command shorter than one tick
+ * shows its line too: in a terminal's scrollback, a --progress log, or as
+ * the last progress line before the JSON summary), then the line erased.
+ */
 void cli_progress_stop(struct cli_progress *pt)
 {
 	if (!pt->on)
@@ -150,8 +160,13 @@ void cli_progress_stop(struct cli_progress *pt)
 	atomic_store(&pt->stop, true);
 	pthread_join(pt->th, NULL);
 	pt->on = false;
-	if (!pt->json)
-		fputs("\r\033[K", stderr);
+	double el = drfs_now_mono() - pt->start;
+	if (pt->json) {
+		progress_json(pt, el);
+		return;
+	}
+	progress_line(pt, el);
+	fputs("\r\033[K", stderr);
 }
 
 bool cli_exact_bytes;

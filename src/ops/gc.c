@@ -489,7 +489,8 @@ static int delete_gone(struct drfs_repo *r, const struct drfs_gc_opts *o,
 {
 	char (*names)[DRFS_OBJECT_NAME_MAX];
 	size_t nd = 0;
-	uint64_t gone_bytes = 0;
+	uint64_t gone_bytes = 0, half_bytes = 0;
+	struct drfs_progress *pr = o->progress;
 	names = calloc(packs->n + 1, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
@@ -499,9 +500,25 @@ static int delete_gone(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		drfs_name_pack(&packs->v[i].id, names[nd++]);
 		gone_bytes += packs->v[i].length;
 	}
+	/* the first batch's bytes (names[0 .. nd / 2) are in packs' order) */
+	for (size_t i = 0, k = 0; k < nd / 2; i++) {
+		if (packs->v[i].gone_now) {
+			half_bytes += packs->v[i].length;
+			k++;
+		}
+	}
+	drfs_progress_phase(pr, "deleting packs", "packs", gone_bytes);
 	int e = gc_delete_names(r->be, names, nd / 2);
+	if (pr && e >= 0) {
+		pr->files = nd / 2;
+		pr->bytes = half_bytes;
+	}
 	drfs_test_crash_point("delete");
 	e = e ?: gc_delete_names(r->be, names + nd / 2, nd - nd / 2);
+	if (pr && e >= 0) {
+		pr->files = nd;
+		pr->bytes = gone_bytes;
+	}
 	free(names);
 	if (e < 0) {
 		gc_say(o->report, o->report_data,
@@ -660,7 +677,6 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	}
 	/* 7. only now: the packs that go, then the finished records */
 	uint64_t gone_bytes;
-	drfs_progress_phase(o->progress, "deleting packs", NULL, 0);
 	e = delete_gone(r, o, &packs, &res.packs_gone, &gone_bytes);
 	if (e < 0)
 		goto out;

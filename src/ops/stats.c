@@ -78,5 +78,6 @@ void drfs_progress_phase(struct drfs_progress *p, const char *phase,
 	atomic_store(&p->files, 0);
 	atomic_store(&p->bytes_total, bytes_total);
 	atomic_store(&p->unit, unit);
+	atomic_store(&p->phase_start, drfs_now_mono());
 	atomic_store(&p->phase, phase);
 }
