@@ -380,7 +380,7 @@ const struct cli_cmd cli_commands[] = {
 	  "unmount (after a final snapshot and upload)", NULL,
 	  OPTS(cli_opt_progress), NULL, cli_cmd_umount },
 	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
-	  OPTS(snapshot_opts), NULL, cli_cmd_snapshot },
+	  OPTS(snapshot_opts, cli_opt_json), NULL, cli_cmd_snapshot },
 	{ "status", "MOUNTPOINT|REPO", 1, 1, 0,
 	  "pending uploads, last snapshot; health for monitoring",
 	  "Exit 4 when unhealthy: the newest snapshot too old (--max-age), "

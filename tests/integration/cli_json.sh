@@ -181,26 +181,45 @@ drfs snapshots "$REPO" --json | python3 -c 'import json,sys; assert not json.loa
 run_nocrash "hold --json of no snapshot" "$DRFS" hold "$REPO" ffffffffffff --json --cache-dir "$CACHE"
 [ "$RC" = 1 ] && [ ! -s "$T/last.out" ] || fail "hold --json of no snapshot: exit $RC, want 1 and nothing on stdout"
 
+# snapshot of a mount's now/: written, then unchanged with
+# --skip-if-unchanged (the same folder, none written)
+if fuse_ok; then
+	mount_repo "$T/mnt"
+	echo new >"$T/mnt/now/snapfile"
+	json_run snapshot 0 drfs snapshot "$T/mnt" --json
+	spath=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["written"] and "repository" not in d, d; print(d["path"])' "$T/last.out") ||
+		fail "snapshot --json: wrong values"
+	case $spath in "$T/mnt/snapshots/"*) ;; *) fail "snapshot --json: path $spath is not in the mount's snapshots/" ;; esac
+	[ "$(cat "$spath/snapfile")" = new ] || fail "snapshot --json: no $spath/snapfile"
+	json_run snapshot 0 drfs snapshot "$T/mnt" --json --skip-if-unchanged
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"path": sys.argv[2], "written": False}, d' \
+		"$T/last.out" "$spath" || fail "snapshot --json --skip-if-unchanged: wrong values"
+	umount_repo "$T/mnt"
+else
+	info "(no FUSE here: snapshot --json not tested)"
+fi
+
 # repair: a clean index and snapshots, then a lost pack
+nsnap=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 json_run repair 0 drfs repair index "$REPO" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"repair": "index", "damaged_objects": 0}, d' \
 	"$T/last.out" || fail "repair index --json: wrong values"
 json_run repair 0 drfs repair snapshots "$REPO" --json
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["snapshots"] == 1 and d["repaired"] == 0 and not d["dry_run"], d' \
-	"$T/last.out" || fail "repair snapshots --json: wrong values"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["snapshots"] == int(sys.argv[2]) and d["repaired"] == 0 and not d["dry_run"], d' \
+	"$T/last.out" "$nsnap" || fail "repair snapshots --json: wrong values"
 lost=$(obj_sizes data/ | sort -n | tail -1 | cut -d' ' -f2)
 [ -n "$lost" ] || fail "no pack found"
 obj_del "$lost"
 obj_names "" | grep -v '^locks/' >"$T/objects.before"
 json_run repair 0 drfs repair snapshots "$REPO" --json --dry-run
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["repaired"] == 1 and d["bytes_lost"] > 0 and d["messages"], d' \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["repaired"] >= 1 and d["bytes_lost"] > 0 and d["messages"], d' \
 	"$T/last.out" || fail "repair snapshots --dry-run --json of a lost pack: wrong values"
 obj_names "" | grep -v '^locks/' | cmp -s - "$T/objects.before" ||
 	fail "repair snapshots --dry-run --json changed the repository"
-info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, repair: --json matches docs/json.md"
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, snapshot, repair: --json matches docs/json.md"
 
 # commands that do not report refuse --json
-for cmd in "mount $REPO $T/x" "umount $T/x" "snapshot $T/x" "metrics $REPO"; do
+for cmd in "mount $REPO $T/x" "umount $T/x" "metrics $REPO"; do
 	run_nocrash "$cmd --json" "$DRFS" $cmd --json
 	[ "$RC" = 2 ] && [ ! -s "$T/last.out" ] ||
 		fail "drfs $cmd --json: exit $RC, want 2 and nothing on stdout"
