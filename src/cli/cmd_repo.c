@@ -334,18 +334,24 @@ int cli_cmd_snapshots(struct cli *c)
  * restore --dry-run: one line per entry, "create  dir/file"; with --json
  * (data: a counter) one element of the "plan" array.
  */
+struct plan_json {
+	size_t n; /* elements so far */
+	FILE *f;  /* NULL: stdout; else held until the progress lines end */
+};
+
 static void restore_plan_line(void *data, enum drfs_restore_action a,
 			      const char *path, uint32_t mode, uint64_t size)
 {
 	char show[DRFS_SHOW_BUF(PATH_MAX)];
-	size_t *n_json = data;
-	if (n_json) {
-		printf("%s{\"action\":\"%s\",\"path\":", (*n_json)++ ? "," : "",
-		       drfs_restore_action_name(a));
-		cli_json_str(stdout, path);
-		printf(",\"dir\":%s,\"size\":%llu}",
-		       S_ISDIR(mode) ? "true" : "false",
-		       (unsigned long long)size);
+	struct plan_json *pj = data;
+	if (pj) {
+		FILE *f = pj->f ?: stdout;
+		fprintf(f, "%s{\"action\":\"%s\",\"path\":",
+			pj->n++ ? "," : "", drfs_restore_action_name(a));
+		cli_json_str(f, path);
+		fprintf(f, ",\"dir\":%s,\"size\":%llu}",
+			S_ISDIR(mode) ? "true" : "false",
+			(unsigned long long)size);
 		return;
 	}
 	printf("%-9s %s%s\n", drfs_restore_action_name(a),
@@ -489,7 +495,9 @@ int cli_cmd_restore(struct cli *c)
 		return 1;
 	}
 	struct cli_msgs msgs = { 0 };
-	size_t n_plan = 0;
+	struct plan_json plan = { 0 };
+	char *held = NULL;
+	size_t held_len = 0;
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = target,
 				       .subpath = sub,
@@ -501,11 +509,22 @@ int cli_cmd_restore(struct cli *c)
 				       .report = cli_report_line };
 	if (c->json) {
 		o.report_data = &msgs;
-		o.plan_data = &n_plan;
+		o.plan_data = &plan;
 	}
-	/* the plan (a dry run) streams into the document; progress lines
-	 * (a real run) come before it */
-	if (c->json && c->dry_run)
+	/*
+	 * The plan (a dry run) streams into the document; with JSON progress
+	 * lines it waits for them to end, as the whole document does.
+	 */
+	if (c->json && c->dry_run && c->progress) {
+		plan.f = open_memstream(&held, &held_len);
+		if (!plan.f) {
+			log_err("out of memory");
+			drfs_repo_free(r);
+			free(src);
+			return 1;
+		}
+	}
+	if (c->json && c->dry_run && !plan.f)
 		restore_json_head(c, trusted, target);
 	cli_progress_start(&pt, c, "files");
 	o.progress = &pt.p;
@@ -513,8 +532,13 @@ int cli_cmd_restore(struct cli *c)
 	e = drfs_restore(r, &o);
 	cli_progress_stop(&pt);
 	drfs_lock_release(lock);
-	if (c->json && !c->dry_run)
+	if (c->json && (!c->dry_run || plan.f))
 		restore_json_head(c, trusted, target);
+	if (plan.f) {
+		fclose(plan.f);
+		fwrite(held, 1, held_len, stdout);
+		free(held);
+	}
 	if (c->json) {
 		/* the document is closed whatever happened: it parses */
 		printf("],\"ok\":%s,\"files\":%llu,\"bytes\":%llu,"

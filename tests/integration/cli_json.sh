@@ -132,6 +132,13 @@ json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
 	"$T/last.out" || fail "restore --dry-run --json: wrong plan"
 [ ! -e "$T/r1" ] || fail "restore --dry-run --json made DIR"
+# the plan streams into the document: with --progress it waits for the
+# progress lines (the last of them printed as the restore ends)
+json_lines_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run --progress
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
+	"$T/last.out" || fail "restore --dry-run --json --progress: wrong plan"
+[ "$(wc -l <"$T/lines.out")" -ge 2 ] || fail "restore --dry-run --json --progress: no progress line"
+[ ! -e "$T/r1" ] || fail "restore --dry-run --json --progress made DIR"
 json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["files"] == 5 and d["plan"] == [], d' \
 	"$T/last.out" || fail "restore --json: wrong values"
