@@ -33,6 +33,9 @@ struct drfs_drill_opts {
 	bool keep;            /* leave the restored tree (path in result) */
 	drfs_report_fn report;
 	void *report_data;
+	/* NULL, or: phases restoring (as drfs_restore; a sample without a
+	 * total), verifying (total: the bytes restored) */
+	struct drfs_progress *progress;
 };
 
 struct drfs_drill_result {
@@ -75,6 +78,9 @@ struct drfs_copy_opts {
 	const struct drfs_snap_filter *latest;
 	drfs_report_fn report;
 	void *report_data;
+	/* NULL, or: files the snapshots copied, bytes the plaintext read
+	 * from src, bytes_new the pack bytes written to dst */
+	struct drfs_progress *progress;
 };
 
 struct drfs_copy_result {

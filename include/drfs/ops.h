@@ -28,7 +28,20 @@ struct drfs_progress {
 	_Atomic uint64_t kept;               /* restore: existing entries kept */
 	_Atomic uint64_t bytes_total;        /* restore: the snapshot's size;
 						0: not known */
+	/*
+	 * What it is doing now, a static string ("reading packs"), and what
+	 * files counts in it ("packs"); NULL: its only phase, files. Set as
+	 * a phase starts, with the counters it uses (bytes, bytes_total,
+	 * files) reset by the operation.
+	 */
+	_Atomic(const char *) phase;
+	_Atomic(const char *) unit;
+	_Atomic double phase_start; /* drfs_now_mono() as it began; 0: none */
 };
+
+/* Enter a phase (see phase above); a no-op without p. */
+void drfs_progress_phase(struct drfs_progress *p, const char *phase,
+			 const char *unit, uint64_t bytes_total);
 
 struct drfs_backup_opts {
 	const char *dir;
@@ -174,6 +187,9 @@ struct drfs_check_opts {
 	uint32_t subset_n, subset_m;
 	drfs_report_fn report;
 	void *report_data;
+	/* NULL, or: phases; reading packs with bytes_total the packs' size,
+	 * bytes read so far, files the packs read */
+	struct drfs_progress *progress;
 };
 
 /*

@@ -131,6 +131,7 @@ struct drfs_gc_opts {
 	size_t n_roots;
 	drfs_report_fn report; /* one line per decision; NULL: silent */
 	void *report_data;
+	bool exact_bytes;   /* report sizes as "N B", not "1.2 MiB" */
 	/*
 	 * The caller holds a prune lock, not an exclusive one: other
 	 * processes may be using the repository. Doomed packs are then named
@@ -139,6 +140,12 @@ struct drfs_gc_opts {
 	 */
 	bool deferred;
 	const uint8_t *holder; /* the caller's lock id, for the record */
+	/*
+	 * NULL, or its phases: syncing, marking (files: snapshots), counting
+	 * (packs), repacking (total: the packs' size; files: packs read),
+	 * writing the index, deleting packs.
+	 */
+	struct drfs_progress *progress;
 };
 
 struct drfs_gc_result {

@@ -132,9 +132,6 @@ static const struct cli_opt backup_opts[] = {
 	CLI_FLAG("one-file-system", 0, one_file_system,
 		 "do not cross into other file systems: a mount point inside "
 		 "DIR is kept as an empty directory"),
-	CLI_FLAG("progress", 0, progress,
-		 "a progress line on stderr also when it is no terminal "
-		 "(on a terminal always, unless -q)"),
 	CLI_FLAG("dry-run", 0, dry_run,
 		 "write nothing: read and chunk DIR as a backup would and "
 		 "print what the snapshot would hold and how many bytes are "
@@ -151,9 +148,6 @@ static const struct cli_opt restore_opts[] = {
 		"(keep files whose content matches), if-newer (only if the "
 		"snapshot's is newer), never, replace (always, and remove a "
 		"non-directory of another kind in the way)"),
-	CLI_FLAG("progress", 0, progress,
-		 "a progress line on stderr (percentage, rate, ETA) also when "
-		 "it is no terminal (on a terminal always, unless -q)"),
 	CLI_FLAG("dry-run", 0, dry_run,
 		 "change nothing: print, one line each, what would be "
 		 "created, overwritten, replaced or kept in DIR, and the "
@@ -343,9 +337,9 @@ static const struct cli_opt key_opts[] = {
 
 const struct cli_cmd cli_commands[] = {
 	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
-	  OPTS(init_opts), NULL, cli_cmd_init },
+	  OPTS(init_opts, cli_opt_json), NULL, cli_cmd_init },
 	{ "backup", "REPO DIR", 2, 2, 0, "snapshot a directory", NULL,
-	  OPTS(backup_opts, cli_opt_json),
+	  OPTS(backup_opts, cli_opt_progress, cli_opt_json),
 	  "some entries could not be read and were skipped",
 	  cli_cmd_backup },
 	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
@@ -362,15 +356,17 @@ const struct cli_cmd cli_commands[] = {
 	  "mount's repository, opened as the mount opened it, straight "
 	  "from the repository (faster than cp -a out of the mount); a "
 	  "directory's contents go into DIR, a file becomes DIR/NAME.",
-	  OPTS(restore_opts, cli_opts_filter, cli_opt_json),
+	  OPTS(restore_opts, cli_opts_filter, cli_opt_progress,
+	       cli_opt_json),
 	  "some entries could not be restored (named)", cli_cmd_restore },
 	{ "check", "REPO", 1, 1, 0, "verify the repository", NULL,
-	  OPTS(check_opts, cli_opt_json), NULL, cli_cmd_check },
+	  OPTS(check_opts, cli_opt_progress, cli_opt_json), NULL,
+	  cli_cmd_check },
 	{ "stats", "REPO", 1, 1, 0, "sizes and ratios", NULL,
 	  OPTS(cli_opt_json), NULL, cli_cmd_stats },
 	{ "repair", "index|snapshots REPO", 2, 2, 1,
 	  "rebuild the index; rewrite damaged snapshots", NULL,
-	  OPTS(repair_opts), NULL, cli_cmd_repair },
+	  OPTS(repair_opts, cli_opt_json), NULL, cli_cmd_repair },
 	{ "mount", "REPO... MOUNTPOINT", 1, -1, 0,
 	  "mount the snapshots, and a writable now/",
 	  "The --keep-* options are the policy the mount applies to now/'s "
@@ -381,10 +377,10 @@ const struct cli_cmd cli_commands[] = {
 	  "each.",
 	  OPTS(mount_opts, cli_opts_keep), NULL, cli_cmd_mount },
 	{ "umount", "MOUNTPOINT", 1, 1, -1,
-	  "unmount (after a final snapshot and upload)", NULL, NULL, NULL,
-	  cli_cmd_umount },
+	  "unmount (after a final snapshot and upload)", NULL,
+	  OPTS(cli_opt_progress), NULL, cli_cmd_umount },
 	{ "snapshot", "MOUNTPOINT", 1, 1, -1, "snapshot now/ of a mount", NULL,
-	  OPTS(snapshot_opts), NULL, cli_cmd_snapshot },
+	  OPTS(snapshot_opts, cli_opt_json), NULL, cli_cmd_snapshot },
 	{ "status", "MOUNTPOINT|REPO", 1, 1, 0,
 	  "pending uploads, last snapshot; health for monitoring",
 	  "Exit 4 when unhealthy: the newest snapshot too old (--max-age), "
@@ -397,7 +393,8 @@ const struct cli_cmd cli_commands[] = {
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
 	  "Without --keep-*: the repository's stored policy (drfs policy).",
-	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opt_json),
+	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opt_progress,
+	       cli_opt_json),
 	  NULL, cli_cmd_prune },
 	{ "forget", "REPO [SNAPSHOT...]", 1, -1, 0,
 	  "forget snapshots (space freed by prune)",
@@ -405,18 +402,20 @@ const struct cli_cmd cli_commands[] = {
 	  OPTS(forget_opts, cli_opts_keep, cli_opts_filter, cli_opt_json),
 	  NULL, cli_cmd_forget },
 	{ "hold", "REPO SNAPSHOT", 2, 2, 0, "protect a snapshot from removal",
-	  NULL, OPTS(cli_opts_filter), NULL, cli_cmd_hold },
+	  NULL, OPTS(cli_opts_filter, cli_opt_json), NULL, cli_cmd_hold },
 	{ "release", "REPO SNAPSHOT", 2, 2, 0, "remove a hold", NULL,
-	  OPTS(cli_opts_filter), NULL, cli_cmd_release },
+	  OPTS(cli_opts_filter, cli_opt_json), NULL,
+	  cli_cmd_release },
 	{ "drill", "REPO [SNAPSHOT|latest]", 1, 2, 0,
 	  "restore to a scratch dir, verify, report time-to-restore",
 	  "The scratch directory is DRFS_DRILL_DIR, else a temporary one.",
-	  OPTS(drill_opts, cli_opts_filter, cli_opt_json), NULL,
-	  cli_cmd_drill },
+	  OPTS(drill_opts, cli_opts_filter, cli_opt_progress, cli_opt_json),
+	  NULL, cli_cmd_drill },
 	{ "copy", "SRC DST [SNAPSHOT...]", 2, -1, 0,
 	  "copy snapshots to another repository",
 	  "Without SNAPSHOTs: every snapshot SRC has and DST lacks.",
-	  OPTS(copy_opts, cli_opts_filter, cli_opt_json), NULL, cli_cmd_copy },
+	  OPTS(copy_opts, cli_opts_filter, cli_opt_progress, cli_opt_json),
+	  NULL, cli_cmd_copy },
 	{ "mirror", "SRC DST", 2, 2, 0,
 	  "keep DST object-identical to SRC, without keys",
 	  "DST is opened with the --replica-endpoint, --replica-region and "
@@ -540,6 +539,7 @@ int drfs_cli_main(int argc, char **argv)
 		cli_drop_secret(&c.password);
 		return 1;
 	}
+	cli_exact_bytes = c.bytes;
 	if (c.host)
 		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
 	else

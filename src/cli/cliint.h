@@ -7,12 +7,15 @@
 #ifndef DRFS_CLIINT_H
 #define DRFS_CLIINT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include "drfs/backend.h"
 #include "drfs/limits.h"
 #include "drfs/lock.h"
+#include "drfs/ops.h"
 #include "drfs/pattern.h"
 #include "drfs/repo.h"
 
@@ -35,8 +38,9 @@ struct cli {
 	const char *tags[DRFS_TAGS_MAX];
 	size_t n_tags;
 	bool json;
+	bool bytes;    /* --bytes: cli_exact_bytes */
 	bool utc;      /* snapshots: no local-time column */
-	bool progress; /* backup, restore: a progress line also off a tty */
+	bool progress; /* a progress line also off a tty (progress.c) */
 	bool read_data;
 	const char *read_subset;
 	bool no_encryption;  /* --no-encryption: no passphrase is used */
@@ -284,6 +288,40 @@ void cli_json_str(FILE *f, const char *s);
 void cli_warn_vanished(struct drfs_repo *r, bool rollback_only);
 /* "2026-11-21T14:30:05.123456789Z" */
 void cli_iso_time(const struct timespec *t, char out[48]);
+
+/* ---- progress.c: the progress of a long command -------------------------- */
+
+struct cli_progress {
+	struct drfs_progress p; /* the operation's counters (atomic) */
+	pthread_t th;
+	atomic_bool stop;
+	bool on, json;
+	bool always_counts; /* counts and bytes also while 0 (backup) */
+	const char *verb;   /* the command */
+	const char *unit;   /* what p.files counts: "files", "packs" */
+	double start;
+};
+/*
+ * Start the progress of c's command unless -q: on a terminal (stderr) a
+ * line rewritten in place, elsewhere only with --progress; with --json
+ * only with --progress, as JSON lines on stdout (docs/json.md). pt->p is
+ * the operation's struct drfs_progress either way.
+ */
+void cli_progress_start(struct cli_progress *pt, const struct cli *c,
+			const char *unit);
+/* Stop it: a last refresh, then the line erased. */
+void cli_progress_stop(struct cli_progress *pt);
+/*
+ * "{" of the --json document of a command with --progress: with it the
+ * last of the JSON lines, with "type":"summary" first.
+ */
+void cli_json_begin(const struct cli *c);
+/* --bytes: sizes for people exact ("15463883 B"), not "14.7 MiB" */
+extern bool cli_exact_bytes;
+/* n as cli_exact_bytes says; the progress line is always human */
+char *cli_size(uint64_t n, char out[32]);
+/* --progress (backup, restore, check, copy, drill, prune, umount) */
+extern const struct cli_opt cli_opt_progress[];
 
 /* src/cli/cmd_repo.c: the commands on a repository without FUSE */
 int cli_cmd_init(struct cli *c);

@@ -204,7 +204,8 @@ static void drill_print(struct cli *c, const struct drfs_drill_opts *o,
 	drfs_id_hex(&res->snap.id, hex);
 	cli_iso_time(&res->snap.snap.time, t);
 	if (c->json) {
-		printf("{\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
+		cli_json_begin(c);
+		printf("\"snapshot\":\"%s\",\"folder\":\"%s\",\"time\":\"%s\","
 		       "\"ok\":%s,\"sample_percent\":%g,\"seed\":%llu,"
 		       "\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
 		       "\"files_total\":%llu,\"bytes_total\":%llu,"
@@ -231,12 +232,12 @@ static void drill_print(struct cli *c, const struct drfs_drill_opts *o,
 		printf("verified:        %llu of %llu files, %s\n",
 		       (unsigned long long)res->files,
 		       (unsigned long long)res->files_total,
-		       drfs_fmt_bytes(res->bytes, b1));
+		       cli_size(res->bytes, b1));
 		if (o->sample < 100)
 			printf("time-to-restore: %.2fs for the sample "
 			       "(%.1f MiB/s); all %s: about %.2fs\n",
 			       res->restore_seconds, mibs,
-			       drfs_fmt_bytes(res->bytes_total, b2), full);
+			       cli_size(res->bytes_total, b2), full);
 		else
 			printf("time-to-restore: %.2fs (%.1f MiB/s)\n",
 			       res->restore_seconds, mibs);
@@ -270,7 +271,11 @@ int cli_cmd_drill(struct cli *c)
 		return 1;
 	}
 	o.snapshot = trusted;
+	struct cli_progress pt;
+	cli_progress_start(&pt, c, "files");
+	o.progress = &pt.p;
 	e = drfs_drill(r, &o, &res);
+	cli_progress_stop(&pt);
 	drfs_lock_release(lock);
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
@@ -387,7 +392,7 @@ int cli_cmd_copy(struct cli *c)
 		char b[32];
 		printf("same repository: copied %llu missing object(s), %s\n",
 		       (unsigned long long)st.copied,
-		       drfs_fmt_bytes(st.copied_bytes, b));
+		       cli_size(st.copied_bytes, b));
 		rc = 0;
 		goto out;
 	}
@@ -401,8 +406,12 @@ int cli_cmd_copy(struct cli *c)
 		.latest = &latest,
 		.report = cli_report_line,
 	};
+	struct cli_progress pt;
+	cli_progress_start(&pt, c, "snapshots");
+	co.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_copy(src, dst, &co, &res);
+	cli_progress_stop(&pt);
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
 		log_err("copy failed: %s%s%s", drfs_strerror(e), d ? ": " : "",
@@ -410,8 +419,9 @@ int cli_cmd_copy(struct cli *c)
 		goto out;
 	}
 	char b1[32], b2[32];
-	if (c->json)
-		printf("{\"copied\":%llu,\"skipped\":%llu,\"blobs_new\":%llu,"
+	if (c->json) {
+		cli_json_begin(c);
+		printf("\"copied\":%llu,\"skipped\":%llu,\"blobs_new\":%llu,"
 		       "\"blobs_dup\":%llu,\"bytes_read\":%llu,"
 		       "\"bytes_stored\":%llu}\n",
 		       (unsigned long long)res.copied,
@@ -420,15 +430,16 @@ int cli_cmd_copy(struct cli *c)
 		       (unsigned long long)res.blobs_dup,
 		       (unsigned long long)res.bytes_read,
 		       (unsigned long long)res.bytes_stored);
-	else
+	} else {
 		printf("copied %llu snapshot(s), %llu already there; %llu new "
 		       "blobs, %s stored, %s read in %.1fs\n",
 		       (unsigned long long)res.copied,
 		       (unsigned long long)res.skipped,
 		       (unsigned long long)res.blobs_new,
-		       drfs_fmt_bytes(res.bytes_stored, b1),
-		       drfs_fmt_bytes(res.bytes_read, b2),
+		       cli_size(res.bytes_stored, b1),
+		       cli_size(res.bytes_read, b2),
 		       drfs_now_mono() - t0);
+	}
 	rc = e > 0 ? EXIT_PARTIAL : 0;
 out:
 	drfs_lock_release(dst_lock);
@@ -569,7 +580,7 @@ int cli_cmd_mirror(struct cli *c)
 		       "for %s, %llu failed, %llu differ, in %.1fs\n",
 		       c->dry_run ? "dry run: " : "",
 		       (unsigned long long)res.copied,
-		       drfs_fmt_bytes(res.copied_bytes, b),
+		       cli_size(res.copied_bytes, b),
 		       (unsigned long long)res.present,
 		       (unsigned long long)res.deleted,
 		       (unsigned long long)res.pending_delete, d,

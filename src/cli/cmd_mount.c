@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "drfs/cli.h"
+#include "drfs/facts.h"
 #include "drfs/fs.h"
 #include "drfs/limits.h"
 #include "drfs/lock.h"
@@ -610,12 +611,42 @@ int cli_cmd_mount(struct cli *c)
 	return e < 0 ? 1 : 0;
 }
 
+/* umount's phase: what its daemon had not yet uploaded */
+static void umount_phase(const char *mp, char *out, size_t len)
+{
+	struct drfs_facts *f = calloc(1, sizeof(*f));
+	char b1[32], b2[32];
+	/* as drfs status says them: a staged file's blobs are pending too */
+	if (f && drfs_fs_facts(mp, f) == 0 && f->mounted)
+		snprintf(out, len, "final snapshot and uploads (at unmount: "
+			 "staged %" PRIu64 " files, %s; pending upload %"
+			 PRIu64 " blobs, %s)", f->backlog_objects,
+			 cli_size(f->backlog_bytes, b1), f->pending_blobs,
+			 cli_size(f->pending_bytes, b2));
+	free(f);
+}
+
 int cli_cmd_umount(struct cli *c)
 {
 	int e = cli_need_args(c, 1, "MOUNTPOINT");
 	if (e < 0)
 		return EXIT_USAGE;
+	/*
+	 * The daemon takes its final snapshot and drains its uploads after
+	 * the kernel let go of the mount: its control channel (xattrs on
+	 * the mount's root) is gone then, and it says nothing until it
+	 * ends. So the progress line names what was waiting when umount
+	 * began (user.drfs.facts: staged files, bytes not yet durable) and
+	 * the time spent; no percentage.
+	 */
+	struct cli_progress pt;
+	char phase[256] = "final snapshot and uploads";
+	cli_progress_start(&pt, c, "files");
+	if (pt.on)
+		umount_phase(c->args[0], phase, sizeof(phase));
+	atomic_store(&pt.p.phase, phase);
 	e = drfs_fs_umount(c->args[0]);
+	cli_progress_stop(&pt);
 	return e < 0 ? 1 : 0;
 }
 

@@ -74,7 +74,25 @@ bool cli_unavailable_folder(const char *mp)
 	return said;
 }
 
-static int snapshot_one(struct cli *c, const char *mp)
+/* snapshot --json: one object (in an array for several repositories) */
+static void snapshot_json(const char *name, const char *path, bool written,
+			  size_t *n)
+{
+	printf("%s{", *n ? "," : "");
+	if (name) {
+		printf("\"repository\":");
+		cli_json_str(stdout, name);
+		printf(",");
+	}
+	printf("\"path\":");
+	cli_json_str(stdout, path);
+	printf(",\"written\":%s}", written ? "true" : "false");
+	(*n)++;
+}
+
+/* name: of a several-repository mount's repository, else NULL */
+static int snapshot_one(struct cli *c, const char *mp, const char *name,
+			size_t *n)
 {
 	char folder[4096 + 64];
 	struct timespec t;
@@ -103,12 +121,17 @@ static int snapshot_one(struct cli *c, const char *mp)
 			fprintf(stderr, "now/ has not changed and this mount "
 				"has no snapshot yet: none written "
 				"(--skip-if-unchanged)\n");
+		if (c->json)
+			snapshot_json(name, "", false, n);
 		return 0;
 	}
 	if (e == 1 && !c->quiet)
 		fprintf(stderr, "nothing changed since %s: no snapshot written "
 			"(--skip-if-unchanged)\n", folder);
-	printf("%s\n", folder);
+	if (c->json)
+		snapshot_json(name, folder, e != 1, n);
+	else
+		printf("%s\n", folder);
 	fflush(stdout);
 	return 0;
 }
@@ -126,10 +149,17 @@ int cli_cmd_snapshot(struct cli *c)
 		return EXIT_USAGE;
 	}
 	char *list = cli_multi_list(c->args[0]);
-	if (!list)
-		return snapshot_one(c, c->args[0]);
+	size_t n = 0;
+	if (!list) {
+		int rc = snapshot_one(c, c->args[0], NULL, &n);
+		if (n)
+			printf("\n");
+		return rc;
+	}
 	/* every repository of a several-repository mount */
 	int rc = 0;
+	if (c->json)
+		printf("[");
 	for (p = list; cli_next_repo(&p, &name, &state, &msg);) {
 		char mp[PATH_MAX];
 		if (strcmp(state, "serving")) {
@@ -139,8 +169,10 @@ int cli_cmd_snapshot(struct cli *c)
 			continue;
 		}
 		snprintf(mp, sizeof(mp), "%s/%s", c->args[0], name);
-		rc |= snapshot_one(c, mp);
+		rc |= snapshot_one(c, mp, name, &n);
 	}
+	if (c->json)
+		printf("]\n");
 	free(list);
 	return rc;
 }

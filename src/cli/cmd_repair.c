@@ -51,7 +51,11 @@ static int repair_index(struct cli *c, const char *url)
 		log_err("cannot write the index: %s", drfs_strerror(e));
 		goto out;
 	}
-	fprintf(stderr, "index rebuilt from the packs\n");
+	if (c->json)
+		printf("{\"repair\":\"index\","
+		       "\"damaged_objects\":%u}\n", damaged);
+	else
+		fprintf(stderr, "index rebuilt from the packs\n");
 	if (damaged)
 		log_warn("%u damaged or missing object(s), named above, are "
 			 "not in the new index; \"drfs check\" names any "
@@ -74,6 +78,26 @@ static void report_stdout(void *userdata, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* repair snapshots --json (docs/json.md) */
+static void repair_snapshots_json(const struct cli *c,
+				  const struct drfs_repair_result *res,
+				  const struct cli_msgs *msgs)
+{
+	printf("{\"repair\":\"snapshots\",\"dry_run\":%s,"
+	       "\"snapshots\":%llu,\"repaired\":%llu,\"kept_held\":%llu,"
+	       "\"files\":%llu,\"dirs\":%llu,\"bytes_lost\":%llu,"
+	       "\"messages\":",
+	       c->dry_run ? "true" : "false",
+	       (unsigned long long)res->snapshots,
+	       (unsigned long long)res->repaired,
+	       (unsigned long long)res->kept_held,
+	       (unsigned long long)res->files,
+	       (unsigned long long)res->dirs,
+	       (unsigned long long)res->bytes_lost);
+	cli_msgs_json(stdout, msgs);
+	printf("}\n");
+}
+
 static int repair_snapshots(struct cli *c, const char *url)
 {
 	struct drfs_repo *r;
@@ -82,7 +106,13 @@ static int repair_snapshots(struct cli *c, const char *url)
 				      .read_data = c->read_data,
 				      .report = report_stdout };
 	struct drfs_repair_result res;
+	struct cli_msgs msgs = { 0 };
 	char why[256] = "";
+	/* --json: the report's lines on stderr, and in "messages" */
+	if (c->json) {
+		o.report = cli_report_line;
+		o.report_data = &msgs;
+	}
 	/* a real run rebuilds the cache first (drfs_repair_snapshots) */
 	if ((c->dry_run ? cli_open_repo(c, url, &r)
 			: open_unsynced(c, url, &r)) < 0)
@@ -105,7 +135,13 @@ static int repair_snapshots(struct cli *c, const char *url)
 		const char *d = drfs_repo_last_error();
 		log_err("repair failed: %s%s%s", drfs_strerror(e),
 			d ? ": " : "", d ? d : "");
+		cli_msgs_release(&msgs);
 		return 1;
+	}
+	if (c->json) {
+		repair_snapshots_json(c, &res, &msgs);
+		cli_msgs_release(&msgs);
+		return 0;
 	}
 	if (!res.repaired)
 		printf("no damaged snapshots (%llu checked)\n",

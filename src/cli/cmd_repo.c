@@ -28,92 +28,6 @@
 
 #include "cliint.h"
 
-/* ---- progress ---------------------------------------------------------- */
-
-struct progress_thread {
-	pthread_t th;
-	struct drfs_progress p; /* the operation's counters (atomic) */
-	atomic_bool stop;
-	bool on;
-	const char *verb;
-	double start;
-};
-
-/* "1:02:03", "2:03" */
-static void fmt_eta(double s, char out[32])
-{
-	unsigned long t = s > 0 && s < 1e7 ? (unsigned long)(s + 0.5) : 0;
-	if (t >= 3600)
-		snprintf(out, 32, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60,
-			 t % 60);
-	else
-		snprintf(out, 32, "%lu:%02lu", t / 60, t % 60);
-}
-
-/*
- * One line, rewritten in place every 250 ms: with a known total the
- * percentage, the bytes of the total, the rate and the time left;
- * without, the counts, the bytes, the rate and the time spent.
- */
-static void *progress_main(void *arg)
-{
-	struct progress_thread *pt = arg;
-	while (!atomic_load(&pt->stop)) {
-		usleep(250000);
-		char b1[32], b2[32], b3[32], eta[32];
-		double el = drfs_now_mono() - pt->start;
-		uint64_t bytes = pt->p.bytes, total = pt->p.bytes_total;
-		uint64_t files = pt->p.files;
-		double rate = el > 0 ? (double)bytes / el : 0;
-		drfs_fmt_bytes((uint64_t)rate, b3);
-		if (total) {
-			fmt_eta(rate > 0 && total > bytes
-					? (double)(total - bytes) / rate
-					: 0, eta);
-			fprintf(stderr, "\r%s: %5.1f%% %s of %s, %s/s, ETA %s, "
-				"%llu files\033[K", pt->verb,
-				bytes >= total ? 100.0
-					       : 100.0 * (double)bytes /
-							 (double)total,
-				drfs_fmt_bytes(bytes, b1),
-				drfs_fmt_bytes(total, b2), b3, eta,
-				(unsigned long long)files);
-		} else {
-			fmt_eta(el, eta);
-			fprintf(stderr, "\r%s: %llu files, %s, %s new, %s/s, "
-				"%s\033[K", pt->verb,
-				(unsigned long long)files,
-				drfs_fmt_bytes(bytes, b1),
-				drfs_fmt_bytes(pt->p.bytes_new, b2), b3, eta);
-		}
-	}
-	return NULL;
-}
-
-/*
- * On a terminal (stderr), unless quiet; elsewhere only when forced
- * (--progress).
- */
-static void progress_start(struct progress_thread *pt, const char *verb,
-			   bool quiet, bool force)
-{
-	memset(pt, 0, sizeof(*pt));
-	pt->verb = verb;
-	pt->start = drfs_now_mono();
-	if (quiet || (!force && !isatty(STDERR_FILENO)))
-		return;
-	pt->on = pthread_create(&pt->th, NULL, progress_main, pt) == 0;
-}
-
-static void progress_stop(struct progress_thread *pt)
-{
-	if (!pt->on)
-		return;
-	atomic_store(&pt->stop, true);
-	pthread_join(pt->th, NULL);
-	fputs("\r\033[K", stderr);
-}
-
 /* ---- commands ------------------------------------------------------------ */
 
 int cli_cmd_init(struct cli *c)
@@ -139,8 +53,16 @@ int cli_cmd_init(struct cli *c)
 	}
 	char hex[DRFS_ID_HEX_LEN + 1];
 	drfs_hex(id.b, 16, hex);
-	printf("created %srepository %s at %s\n",
-	       c->no_encryption ? "unencrypted " : "", hex, c->args[0]);
+	if (c->json) {
+		printf("{\"repo_id\":\"%s\",\"repo\":", hex);
+		cli_json_str(stdout, c->args[0]);
+		printf(",\"encrypted\":%s}\n",
+		       c->no_encryption ? "false" : "true");
+	} else {
+		printf("created %srepository %s at %s\n",
+		       c->no_encryption ? "unencrypted " : "", hex,
+		       c->args[0]);
+	}
 	fflush(stdout);
 	struct drfs_backend *be;
 	if (drfs_backend_open(c->args[0], &c->be, &be) >= 0) {
@@ -163,7 +85,8 @@ static void backup_json(const struct cli *c,
 	bool written = !c->dry_run && !res->unchanged;
 	if (!c->dry_run || res->unchanged)
 		drfs_id_hex(&res->id, hex);
-	printf("{\"dry_run\":%s,\"snapshot_written\":%s,\"unchanged\":%s,"
+	cli_json_begin(c);
+	printf("\"dry_run\":%s,\"snapshot_written\":%s,\"unchanged\":%s,"
 	       "\"id\":\"%s\",\"folder\":\"%s\",\"files\":%llu,"
 	       "\"dirs\":%llu,\"bytes\":%llu,\"added_bytes\":%llu,"
 	       "\"added_blobs\":%llu,\"errors\":%llu,\"seconds\":%.3f,"
@@ -205,7 +128,7 @@ static void report_guard(struct cli *c, const struct drfs_guard_result *g)
 		fprintf(stderr, "guard: %llu old pack(s) this snapshot "
 			"deduplicated against verified, %s read\n",
 			(unsigned long long)g->packs_verified,
-			drfs_fmt_bytes(g->bytes_read, b));
+			cli_size(g->bytes_read, b));
 }
 
 int cli_cmd_backup(struct cli *c)
@@ -213,7 +136,7 @@ int cli_cmd_backup(struct cli *c)
 	struct drfs_repo *r;
 	struct drfs_backup_opts o = { 0 };
 	struct drfs_backup_result res = { 0 };
-	struct progress_thread pt;
+	struct cli_progress pt;
 	struct cli_msgs msgs = { 0 };
 	int e = cli_need_args(c, 2, "REPO DIR [--time ISO8601] [--tag T] "
 				"[--host H]");
@@ -243,11 +166,12 @@ int cli_cmd_backup(struct cli *c)
 	o.dry_run = c->dry_run;
 	o.report = cli_report_line;
 	o.report_data = c->json ? &msgs : NULL;
-	progress_start(&pt, "backup", c->quiet, c->progress);
+	cli_progress_start(&pt, c, "files");
+	pt.always_counts = true;
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_backup(r, &o, &res);
-	progress_stop(&pt);
+	cli_progress_stop(&pt);
 	double el = drfs_now_mono() - t0;
 	if (e < 0) {
 		log_err("backup of \"%s\" failed: %s%s%s", o.dir,
@@ -270,8 +194,8 @@ int cli_cmd_backup(struct cli *c)
 		       "compression); nothing written\n",
 		       (unsigned long long)res.snap.files,
 		       (unsigned long long)res.snap.dirs,
-		       drfs_fmt_bytes(res.snap.bytes, b1),
-		       drfs_fmt_bytes(res.snap.added_bytes, b2),
+		       cli_size(res.snap.bytes, b1),
+		       cli_size(res.snap.added_bytes, b2),
 		       (unsigned long long)res.snap.added_blobs);
 		if (res.errors)
 			log_warn("%llu entries could not be read and would be "
@@ -291,8 +215,8 @@ int cli_cmd_backup(struct cli *c)
 			drfs_id_hex(&res.id, hex),
 			(unsigned long long)res.snap.files,
 			(unsigned long long)res.snap.dirs,
-			drfs_fmt_bytes(res.snap.bytes, b1),
-			drfs_fmt_bytes(res.snap.added_bytes, b2), el);
+			cli_size(res.snap.bytes, b1),
+			cli_size(res.snap.added_bytes, b2), el);
 	if (res.errors)
 		log_warn("%llu entries could not be read and were skipped",
 			 (unsigned long long)res.errors);
@@ -372,8 +296,8 @@ int cli_cmd_snapshots(struct cli *c)
 			printf("%-20s %s%s%.8s %10llu %12s %12s  ", v[i].folder,
 			       lt, c->utc ? "" : " ", hex,
 			       (unsigned long long)s->files,
-			       drfs_fmt_bytes(s->bytes, b1),
-			       drfs_fmt_bytes(s->added_bytes, b2));
+			       cli_size(s->bytes, b1),
+			       cli_size(s->added_bytes, b2));
 			if (on >= 0)
 				printf("%-15s ", sides[on]);
 			printf("%s:%s%s\n",
@@ -410,18 +334,24 @@ int cli_cmd_snapshots(struct cli *c)
  * restore --dry-run: one line per entry, "create  dir/file"; with --json
  * (data: a counter) one element of the "plan" array.
  */
+struct plan_json {
+	size_t n; /* elements so far */
+	FILE *f;  /* NULL: stdout; else held until the progress lines end */
+};
+
 static void restore_plan_line(void *data, enum drfs_restore_action a,
 			      const char *path, uint32_t mode, uint64_t size)
 {
 	char show[DRFS_SHOW_BUF(PATH_MAX)];
-	size_t *n_json = data;
-	if (n_json) {
-		printf("%s{\"action\":\"%s\",\"path\":", (*n_json)++ ? "," : "",
-		       drfs_restore_action_name(a));
-		cli_json_str(stdout, path);
-		printf(",\"dir\":%s,\"size\":%llu}",
-		       S_ISDIR(mode) ? "true" : "false",
-		       (unsigned long long)size);
+	struct plan_json *pj = data;
+	if (pj) {
+		FILE *f = pj->f ?: stdout;
+		fprintf(f, "%s{\"action\":\"%s\",\"path\":",
+			pj->n++ ? "," : "", drfs_restore_action_name(a));
+		cli_json_str(f, path);
+		fprintf(f, ",\"dir\":%s,\"size\":%llu}",
+			S_ISDIR(mode) ? "true" : "false",
+			(unsigned long long)size);
 		return;
 	}
 	printf("%-9s %s%s\n", drfs_restore_action_name(a),
@@ -475,6 +405,17 @@ static int restore_source(struct cli *c, struct drfs_fs_source *src,
 	return 0;
 }
 
+/* restore --json: the document up to its plan */
+static void restore_json_head(const struct cli *c, const char *snap,
+			      const char *target)
+{
+	cli_json_begin(c);
+	printf("\"dry_run\":%s,\"snapshot\":\"%s\",\"target\":",
+	       c->dry_run ? "true" : "false", snap);
+	cli_json_str(stdout, target);
+	printf(",\"plan\":[");
+}
+
 /* The lines after a restore (e > 0: entries not restored, named). */
 static void restore_summary(struct cli *c, const struct drfs_progress *p,
 			    int e, double secs)
@@ -484,13 +425,13 @@ static void restore_summary(struct cli *c, const struct drfs_progress *p,
 		printf("dry run: would write %llu files, %s; keep %llu "
 		       "existing entries (--overwrite %s); nothing changed\n",
 		       (unsigned long long)p->files,
-		       drfs_fmt_bytes(p->bytes, b),
+		       cli_size(p->bytes, b),
 		       (unsigned long long)p->kept,
 		       c->overwrite ? c->overwrite : "always");
 	else if (!c->quiet)
 		fprintf(stderr, "restored %llu files, %s in %.1fs\n",
 			(unsigned long long)p->files,
-			drfs_fmt_bytes(p->bytes, b), secs);
+			cli_size(p->bytes, b), secs);
 	if (!c->quiet && !c->dry_run && p->kept)
 		fprintf(stderr, "kept %llu existing entries (--overwrite %s)\n",
 			(unsigned long long)p->kept,
@@ -503,7 +444,7 @@ static void restore_summary(struct cli *c, const struct drfs_progress *p,
 int cli_cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
-	struct progress_thread pt;
+	struct cli_progress pt;
 	struct drfs_fs_source *src = NULL;
 	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
 	const char *url, *spec, *target, *sub = NULL;
@@ -554,7 +495,9 @@ int cli_cmd_restore(struct cli *c)
 		return 1;
 	}
 	struct cli_msgs msgs = { 0 };
-	size_t n_plan = 0;
+	struct plan_json plan = { 0 };
+	char *held = NULL;
+	size_t held_len = 0;
 	struct drfs_restore_opts o = { .snapshot = trusted,
 				       .target = target,
 				       .subpath = sub,
@@ -566,18 +509,36 @@ int cli_cmd_restore(struct cli *c)
 				       .report = cli_report_line };
 	if (c->json) {
 		o.report_data = &msgs;
-		o.plan_data = &n_plan;
-		printf("{\"dry_run\":%s,\"snapshot\":\"%s\",\"target\":",
-		       c->dry_run ? "true" : "false", trusted);
-		cli_json_str(stdout, target);
-		printf(",\"plan\":[");
+		o.plan_data = &plan;
 	}
-	progress_start(&pt, "restore", c->quiet || c->json, c->progress);
+	/*
+	 * The plan (a dry run) streams into the document; with JSON progress
+	 * lines it waits for them to end, as the whole document does.
+	 */
+	if (c->json && c->dry_run && c->progress) {
+		plan.f = open_memstream(&held, &held_len);
+		if (!plan.f) {
+			log_err("out of memory");
+			drfs_repo_free(r);
+			free(src);
+			return 1;
+		}
+	}
+	if (c->json && c->dry_run && !plan.f)
+		restore_json_head(c, trusted, target);
+	cli_progress_start(&pt, c, "files");
 	o.progress = &pt.p;
 	double t0 = drfs_now_mono();
 	e = drfs_restore(r, &o);
-	progress_stop(&pt);
+	cli_progress_stop(&pt);
 	drfs_lock_release(lock);
+	if (c->json && (!c->dry_run || plan.f))
+		restore_json_head(c, trusted, target);
+	if (plan.f) {
+		fclose(plan.f);
+		fwrite(held, 1, held_len, stdout);
+		free(held);
+	}
 	if (c->json) {
 		/* the document is closed whatever happened: it parses */
 		printf("],\"ok\":%s,\"files\":%llu,\"bytes\":%llu,"
@@ -611,6 +572,7 @@ int cli_cmd_check(struct cli *c)
 {
 	struct drfs_repo *r;
 	struct cli_msgs msgs = { 0 };
+	struct cli_progress pt;
 	struct drfs_check_opts o = { .read_data = c->read_data,
 				     .report = cli_report_line,
 				     .report_data = c->json ? &msgs : NULL };
@@ -644,7 +606,10 @@ int cli_cmd_check(struct cli *c)
 		drfs_repo_free(r);
 		return 1;
 	}
+	cli_progress_start(&pt, c, "packs");
+	o.progress = &pt.p;
 	e = drfs_check(r, &o);
+	cli_progress_stop(&pt);
 	drfs_lock_release(lock);
 	if (e >= 0) {
 		cli_report_create_only(c, r->be);
@@ -653,7 +618,8 @@ int cli_cmd_check(struct cli *c)
 	drfs_repo_free(r);
 	if (c->json) {
 		/* problems: drfs_check's count; messages: also its warnings */
-		printf("{\"ok\":%s,\"read_data\":%s,\"problems\":%d,"
+		cli_json_begin(c);
+		printf("\"ok\":%s,\"read_data\":%s,\"problems\":%d,"
 		       "\"messages\":", e == 0 ? "true" : "false",
 		       o.read_data ? "true" : "false", e > 0 ? e : 0);
 		cli_msgs_json(stdout, &msgs);
@@ -687,8 +653,8 @@ static void print_coverage(const struct drfs_verify_coverage *vc)
 	       "verification %s\n",
 	       (unsigned long long)vc->packs_verified,
 	       (unsigned long long)vc->packs,
-	       drfs_fmt_bytes(vc->bytes_verified, b1),
-	       drfs_fmt_bytes(vc->bytes, b2), vc->packs_verified < vc->packs
+	       cli_size(vc->bytes_verified, b1),
+	       cli_size(vc->bytes, b2), vc->packs_verified < vc->packs
 						 ? "never (some packs)" : when);
 }
 
@@ -751,9 +717,9 @@ int cli_cmd_stats(struct cli *c)
 	       (unsigned long long)s.blobs, (unsigned long long)s.data_blobs,
 	       (unsigned long long)s.tree_blobs);
 	printf("logical size:       %s (all snapshots)\n",
-	       drfs_fmt_bytes(s.logical_bytes, b1));
-	printf("unique data:        %s\n", drfs_fmt_bytes(s.raw_bytes, b2));
-	printf("repository size:    %s\n", drfs_fmt_bytes(s.repo_bytes, b3));
+	       cli_size(s.logical_bytes, b1));
+	printf("unique data:        %s\n", cli_size(s.raw_bytes, b2));
+	printf("repository size:    %s\n", cli_size(s.repo_bytes, b3));
 	printf("dedup ratio:        %.2f\n", dedup);
 	printf("compression ratio:  %.2f\n", comp);
 	print_coverage(&vc);

@@ -77,6 +77,7 @@ struct verdicts {
 	size_t group; /* of the last line printed; SIZE_MAX: none yet */
 	struct drfs_buf *out; /* NULL: stdout; else "out:" lines (a mount) */
 	bool json;            /* elements of a JSON array on stdout */
+	FILE *f;              /* json: where instead; NULL: stdout */
 	size_t n;             /* verdicts printed */
 };
 
@@ -87,13 +88,15 @@ static void verdict_json(struct verdicts *pv, const struct drfs_snap_info *s,
 	char hex[DRFS_ID_HEX_LEN + 1], why[128];
 	char g[DRFS_SHOW_BUF(DRFS_HOST_MAX + DRFS_PATH_MAX + DRFS_TAGS_BUF) +
 	       64];
-	printf("%s{\"id\":\"%s\",\"folder\":\"%s\",\"keep\":%s,"
-	       "\"reasons\":\"%s\",\"group\":", pv->n++ ? "," : "",
-	       drfs_id_hex(&s->id, hex), s->folder, v->keep ? "true" : "false",
-	       v->keep ? drfs_policy_reasons(v->reasons, why) : "");
-	cli_json_str(stdout, drfs_group_format(pv->group_by, &s->snap, g,
-					       sizeof(g)));
-	printf("}");
+	FILE *f = pv->f ?: stdout;
+	fprintf(f, "%s{\"id\":\"%s\",\"folder\":\"%s\",\"keep\":%s,"
+		"\"reasons\":\"%s\",\"group\":", pv->n++ ? "," : "",
+		drfs_id_hex(&s->id, hex), s->folder,
+		v->keep ? "true" : "false",
+		v->keep ? drfs_policy_reasons(v->reasons, why) : "");
+	cli_json_str(f, drfs_group_format(pv->group_by, &s->snap, g,
+					  sizeof(g)));
+	fputc('}', f);
 }
 
 static void verdict_out(struct verdicts *pv, const char *line)
@@ -175,8 +178,8 @@ void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 			      (unsigned long long)res->packs_gone,
 			      (unsigned long long)res->packs_repacked,
 			      (unsigned long long)res->packs_written,
-			      drfs_fmt_bytes(res->pack_bytes_before, b1),
-			      drfs_fmt_bytes(res->pack_bytes_after, b2));
+			      cli_size(res->pack_bytes_before, b1),
+			      cli_size(res->pack_bytes_after, b2));
 	if (n < len && res->records_completed)
 		n += (size_t)snprintf(out + n, len - n,
 				      "; finished %llu earlier deletion "
@@ -187,7 +190,7 @@ void cli_gc_summary(const struct drfs_gc_result *res, char *out, size_t len)
 				      "; %llu pack(s), %s, wait for deletion",
 				      (unsigned long long)(res->packs_deferred +
 							   res->packs_pending),
-				      drfs_fmt_bytes(res->pack_bytes_deferred,
+				      cli_size(res->pack_bytes_deferred,
 						     b3));
 	if (n < len && res->packs_recent)
 		n += (size_t)snprintf(out + n, len - n,
@@ -338,6 +341,7 @@ int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,
 	}
 	pv.out = out;
 	o.gc.dry_run = c.dry_run;
+	o.gc.exact_bytes = c.bytes;
 	o.gc.report = out_report;
 	o.gc.report_data = out;
 	o.gc.roots = roots;
@@ -428,6 +432,14 @@ static void retention_json_end(const struct cli *c, int e,
 	printf("}\n");
 }
 
+/* prune --json: the document up to its verdicts */
+static void prune_json_head(const struct cli *c)
+{
+	cli_json_begin(c);
+	printf("\"dry_run\":%s,\"snapshots\":[",
+	       c->dry_run ? "true" : "false");
+}
+
 int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -460,6 +472,7 @@ int cli_cmd_prune(struct cli *c)
 		return EXIT_USAGE;
 	}
 	o.gc.dry_run = c->dry_run;
+	o.gc.exact_bytes = c->bytes;
 	o.gc.report = c->quiet ? NULL : cli_report_line;
 	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
@@ -479,13 +492,32 @@ int cli_cmd_prune(struct cli *c)
 		}
 		return prune_in_mount(c, mp);
 	}
+	/* with JSON progress lines, the verdicts wait for the document */
+	char *verdicts = NULL;
+	size_t verdicts_len = 0;
 	if (c->json) {
 		pv.json = true;
-		printf("{\"dry_run\":%s,\"snapshots\":[",
-		       c->dry_run ? "true" : "false");
+		if (c->progress)
+			pv.f = open_memstream(&verdicts, &verdicts_len);
+		if (c->progress && !pv.f) {
+			drfs_repo_free(r);
+			return 1;
+		}
+		if (!pv.f)
+			prune_json_head(c);
 	}
+	struct cli_progress pt;
+	cli_progress_start(&pt, c, "snapshots");
+	o.gc.progress = &pt.p;
 	int e = drfs_prune(r, &o, &res);
+	cli_progress_stop(&pt);
 	drfs_repo_free(r);
+	if (pv.f) {
+		fclose(pv.f);
+		prune_json_head(c);
+		fwrite(verdicts, 1, verdicts_len, stdout);
+		free(verdicts);
+	}
 	if (c->json)
 		retention_json_end(c, e, &res, true);
 	fflush(stdout);
@@ -508,8 +540,8 @@ int cli_cmd_prune(struct cli *c)
 			res.kept, res.removed,
 			(unsigned long long)res.gc.packs_deleted,
 			(unsigned long long)res.gc.packs_repacked,
-			drfs_fmt_bytes(res.gc.pack_bytes_before, b1),
-			drfs_fmt_bytes(res.gc.pack_bytes_after, b2));
+			cli_size(res.gc.pack_bytes_before, b1),
+			cli_size(res.gc.pack_bytes_after, b2));
 		return 0;
 	}
 	char sum[1024];
@@ -691,6 +723,12 @@ static int hold_cmd(struct cli *c, bool set)
 				set ? "hold" : "release", c->args[1],
 				drfs_backend_last_error(r->be) ?:
 					drfs_strerror(e));
+	}
+	if (e >= 0 && c->json) {
+		char hex[DRFS_ID_HEX_LEN + 1];
+		drfs_id_hex(&id, hex);
+		printf("{\"id\":\"%s\",\"held\":%s}\n", hex,
+		       set ? "true" : "false");
 	}
 	drfs_lock_release(lock);
 	drfs_repo_free(r);

@@ -206,6 +206,9 @@ const struct cli_opt cli_opts_global[] = {
 		"worker threads, 1 to 64 (default: one per CPU)"),
 	CLI_FLAG("quiet", 'q', quiet,
 		 "print only errors, warnings and the command's result"),
+	CLI_FLAG("bytes", 0, bytes,
+		 "print sizes as exact byte counts (\"15463883 B\") instead "
+		 "of \"14.7 MiB\" (JSON has exact bytes either way)"),
 	CLI_FN("host", "NAME", set_host,
 	       "the host snapshots record, and whose \"latest\" is meant "
 	       "(default: this machine's name); with snapshots, prune and "
@@ -277,6 +280,15 @@ const struct cli_opt cli_opts_filter[] = {
 
 const struct cli_opt cli_opt_json[] = {
 	CLI_FLAG("json", 0, json, "print one JSON document on stdout (its fields: docs/json.md)"),
+	{ 0 },
+};
+
+const struct cli_opt cli_opt_progress[] = {
+	CLI_FLAG("progress", 0, progress,
+		 "a progress line on stderr (percentage, rate and ETA where "
+		 "the total is known) also when it is no terminal (on a "
+		 "terminal always, unless -q); with --json: JSON lines on "
+		 "stdout (docs/json.md)"),
 	{ 0 },
 };
 

@@ -421,6 +421,8 @@ static bool read_pack(struct rd_ctx *x, struct pack_item *pi,
 	pthread_mutex_lock(&c->lock);
 	x->bytes += pack->len;
 	pthread_mutex_unlock(&c->lock);
+	if (c->o->progress)
+		c->o->progress->bytes += pack->len;
 	drfs_sha256(pack->p, pack->len, &sum);
 	bool hash_ok = drfs_id_eq(&sum, &pi->id), trailer_ok = true;
 	e = -EBADMSG;
@@ -497,7 +499,10 @@ static void *read_thread(void *arg)
 		struct pack_item *pi = &x->packs->v[i];
 			if (drfs_idset_has(&x->c->lost, &pi->id))
 			continue; /* named already */
-		if (!read_pack(x, pi, &pack, &out))
+		bool ok = read_pack(x, pi, &pack, &out);
+		if (x->c->o->progress)
+			x->c->o->progress->files++;
+		if (!ok)
 			continue;
 		pthread_mutex_lock(&x->c->lock);
 		if (drfs_grow(&x->ok, &x->cap_ok, x->n_ok, sizeof(*x->ok),
@@ -645,6 +650,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 	/* 0. key material and caches are private */
 	check_modes(r, o);
 	/* 1. the index objects themselves, and the packs they list */
+	drfs_progress_phase(o->progress, "index and snapshot objects", NULL, 0);
 	e = drfs_repo_verify_objects(r, DRFS_OBJ_INDEX, index_object, &c);
 	e = e ?: drfs_repo_verify_objects(r, DRFS_OBJ_SNAPSHOT,
 					  snapshot_object, &c);
@@ -678,6 +684,7 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 		goto out;
 
 	/* 4. every snapshot's trees and blobs */
+	drfs_progress_phase(o->progress, "snapshots' trees", NULL, 0);
 	e = drfs_repo_snapshots(r, &snaps, &n_snaps);
 	if (e < 0)
 		goto out;
@@ -717,6 +724,10 @@ int drfs_check(struct drfs_repo *r, const struct drfs_check_opts *o)
 				goto out;
 			x.packs = &sub;
 		}
+		uint64_t total = 0;
+		for (size_t i = 0; i < x.packs->n; i++)
+			total += x.packs->v[i].length;
+		drfs_progress_phase(o->progress, "reading packs", "packs", total);
 		pthread_t th[8];
 		int nth = 0;
 		int want = MIN(MAX(r->threads, 2), (int)ARRAY_SIZE(th));

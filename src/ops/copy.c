@@ -214,6 +214,8 @@ static int copy_data(struct cp *c, const struct drfs_id *idp,
 		return e;
 	}
 	c->res->bytes_read += c->data.len;
+	if (c->o->progress)
+		c->o->progress->bytes += c->data.len;
 	e = count_put(c, drfs_writer_put_blob(c->w, DRFS_BLOB_DATA, c->data.p,
 					      c->data.len, ret));
 	if (e >= 0 && drfs_buf_append(&c->fresh, id->b, DRFS_ID_LEN) >= 0 &&
@@ -569,6 +571,8 @@ static int copy_one(struct cp *c, const struct drfs_snap_info *s,
 		goto out;
 	drfs_writer_get_stats(c->w, &ws);
 	c->res->bytes_stored += ws.bytes_stored;
+	if (c->o->progress)
+		c->o->progress->bytes_new += ws.bytes_stored;
 	ns->added_bytes = ws.bytes_stored;
 	ns->added_blobs = ws.blobs_new;
 	memset(&ns->parent, 0, sizeof(ns->parent));
@@ -632,6 +636,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 		char hex[DRFS_ID_HEX_LEN + 1], nhex[DRFS_ID_HEX_LEN + 1];
 		struct drfs_id nid;
 		drfs_id_hex(&s->id, hex);
+		if (o->progress && i) /* the one before is done */
+			o->progress->files++;
 		if (dst_has(dv, dn, s)) {
 			res.skipped++;
 			continue;
@@ -670,6 +676,8 @@ int drfs_copy(struct drfs_repo *src, struct drfs_repo *dst,
 		if (e < 0)
 			goto out;
 	}
+	if (o->progress && np)
+		o->progress->files++;
 	e = failed;
 out:
 	free(pick);

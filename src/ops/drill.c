@@ -158,6 +158,8 @@ static void check_content(struct dv *d, int dir, const char *name,
 			 drfs_id_hex(&id, hex));
 	} else {
 		d->res->bytes += n->size;
+		if (d->o->progress)
+			d->o->progress->bytes += n->size;
 	}
 }
 
@@ -212,6 +214,8 @@ static void verify_entry(struct dv *d, int dir, const char *name,
 		check_content(d, dir, name, n);
 		if (d->res->mismatches == before)
 			d->res->files++;
+		if (d->o->progress)
+			d->o->progress->files++;
 		break;
 	case S_IFLNK: {
 		char t[DRFS_PATH_MAX + 1];
@@ -413,12 +417,17 @@ int drfs_drill(struct drfs_repo *r, const struct drfs_drill_opts *o,
 		.want_data = &d,
 		.report = o->report,
 		.report_data = o->report_data,
+		.progress = o->progress,
 	};
+	drfs_progress_phase(o->progress, "restoring", "files", 0);
 	e = drfs_restore(r, &ro);
 	if (e < 0)
 		goto out;
 	res.restore_errors = (uint64_t)e;
 	res.restore_seconds = drfs_now_mono() - t0;
+	/* verify: the bytes restored are read again */
+	drfs_progress_phase(o->progress, "verifying", "files",
+			    o->progress ? o->progress->bytes : 0);
 
 	/* verify */
 	double t1 = drfs_now_mono();

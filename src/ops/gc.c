@@ -332,6 +332,8 @@ static int mark_live(struct gc *g, const struct drfs_snap_info *only,
 		e = gc_mark_tree(g, &only[i].snap.root);
 		if (e >= 0 && !drfs_id_is_zero(&only[i].snap.meta))
 			e = gc_mark_tree(g, &only[i].snap.meta);
+		if (g->o->progress)
+			g->o->progress->files++;
 	}
 	for (size_t i = 0; e >= 0 && i < g->o->n_roots; i++)
 		e = gc_mark_tree(g, &g->o->roots[i]);
@@ -487,7 +489,8 @@ static int delete_gone(struct drfs_repo *r, const struct drfs_gc_opts *o,
 {
 	char (*names)[DRFS_OBJECT_NAME_MAX];
 	size_t nd = 0;
-	uint64_t gone_bytes = 0;
+	uint64_t gone_bytes = 0, half_bytes = 0;
+	struct drfs_progress *pr = o->progress;
 	names = calloc(packs->n + 1, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
@@ -497,9 +500,25 @@ static int delete_gone(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		drfs_name_pack(&packs->v[i].id, names[nd++]);
 		gone_bytes += packs->v[i].length;
 	}
+	/* the first batch's bytes (names[0 .. nd / 2) are in packs' order) */
+	for (size_t i = 0, k = 0; k < nd / 2; i++) {
+		if (packs->v[i].gone_now) {
+			half_bytes += packs->v[i].length;
+			k++;
+		}
+	}
+	drfs_progress_phase(pr, "deleting packs", "packs", gone_bytes);
 	int e = gc_delete_names(r->be, names, nd / 2);
+	if (pr && e >= 0) {
+		pr->files = nd / 2;
+		pr->bytes = half_bytes;
+	}
 	drfs_test_crash_point("delete");
 	e = e ?: gc_delete_names(r->be, names + nd / 2, nd - nd / 2);
+	if (pr && e >= 0) {
+		pr->files = nd;
+		pr->bytes = gone_bytes;
+	}
 	free(names);
 	if (e < 0) {
 		gc_say(o->report, o->report_data,
@@ -523,9 +542,21 @@ static int repack_all(struct gc *g, struct gpacks *packs, struct outpack *op,
 		if (!op->e)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; e >= 0 && i < packs->n; i++)
+	struct drfs_progress *pr = g->o->progress;
+	uint64_t total = 0;
+	for (size_t i = 0; i < packs->n; i++)
 		if (packs->v[i].action == P_REPACK)
-			e = gc_repack_one(g, &packs->v[i], op, scratch);
+			total += packs->v[i].length;
+	drfs_progress_phase(pr, "repacking", "packs", total);
+	for (size_t i = 0; e >= 0 && i < packs->n; i++) {
+		if (packs->v[i].action != P_REPACK)
+			continue;
+		e = gc_repack_one(g, &packs->v[i], op, scratch);
+		if (pr) {
+			pr->bytes += packs->v[i].length;
+			pr->files++;
+		}
+	}
 	return e ?: gc_outpack_flush(g, op);
 }
 
@@ -566,8 +597,10 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	drfs_buf_init(&op.buf, DRFS_PACK_MAX);
 	/* 1. sync; the packs listed here are the only ones this run may
 	 * delete */
+	drfs_progress_phase(o->progress, "syncing", NULL, 0);
 	e = sync_whole(r, o);
 	/* 2. mark */
+	drfs_progress_phase(o->progress, "marking", "snapshots", 0);
 	e = e ?: mark_live(&g, only, n_only, &snaps, &keep);
 	if (e < 0)
 		goto out;
@@ -580,6 +613,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	}
 
 	/* 3. account */
+	drfs_progress_phase(o->progress, "counting", NULL, 0);
 	e = account(r, &packs, &acc);
 	if (e < 0)
 		goto out;
@@ -595,14 +629,19 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 	e = choose(&packs, max_unused, &res, &keep_bytes);
 	if (e < 0)
 		goto out;
+	char live[32];
+	if (o->exact_bytes)
+		snprintf(live, sizeof(live), "%llu B",
+			 (unsigned long long)res.live_bytes);
+	else
+		drfs_fmt_bytes(res.live_bytes, live);
 	gc_say(o->report, o->report_data,
 	       "%llu pack(s): %llu to delete, %llu to repack; live %llu blob(s), "
-	       "%llu bytes",
+	       "%s",
 	       (unsigned long long)res.packs_before,
 	       (unsigned long long)res.packs_deleted,
 	       (unsigned long long)res.packs_repacked,
-	       (unsigned long long)res.live_blobs,
-	       (unsigned long long)res.live_bytes);
+	       (unsigned long long)res.live_blobs, live);
 	gc_report_retained(r, &packs, o);
 	if (o->dry_run) {
 		/* about: the kept packs plus the live part of repacked ones */
@@ -628,6 +667,7 @@ int gc_run(struct drfs_repo *r, const struct drfs_gc_opts *o,
 		goto out;
 	drfs_test_crash_point("index");
 	/* 6. a complete index of what stays; old index objects go */
+	drfs_progress_phase(o->progress, "writing the index", NULL, 0);
 	e = drfs_repo_write_full_index(r);
 	if (e < 0) {
 		gc_say(o->report, o->report_data,

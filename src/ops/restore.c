@@ -592,7 +592,9 @@ int drfs_restore(struct drfs_repo *r, const struct drfs_restore_opts *o)
 		s.only = sel.meta_name;
 		s.only_len = sel.meta_name_len;
 	}
-	if (o->progress)
+	/* the snapshot's size is the total unless a part is chosen */
+	if (o->progress && !o->want_file && !(o->subpath && *o->subpath) &&
+	    !(o->include && o->include->n) && !(o->exclude && o->exclude->n))
 		o->progress->bytes_total = si.snap.bytes;
 	if (o->dry_run) {
 		/* the target as it is, if it is there; nothing is made */

@@ -68,3 +68,16 @@ int drfs_stats(struct drfs_repo *r, struct drfs_stats *ret)
 	*ret = s;
 	return 0;
 }
+
+void drfs_progress_phase(struct drfs_progress *p, const char *phase,
+			 const char *unit, uint64_t bytes_total)
+{
+	if (!p)
+		return;
+	atomic_store(&p->bytes, 0);
+	atomic_store(&p->files, 0);
+	atomic_store(&p->bytes_total, bytes_total);
+	atomic_store(&p->unit, unit);
+	atomic_store(&p->phase_start, drfs_now_mono());
+	atomic_store(&p->phase, phase);
+}

@@ -6,7 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 make_repo
-drfs init "$REPO" >/dev/null 2>&1 || fail "init failed"
+json_init() {
+	python3 -c 'import json,re,sys; d=json.load(open(sys.argv[1])); assert re.fullmatch("[0-9a-f]{32}", d["repo_id"]) and d["repo"] == sys.argv[2] and d["encrypted"], d' \
+		"$T/last.out" "$REPO" || fail "init --json: wrong values"
+}
 S=$T/src
 mkdir -p "$S/d"
 head -c 200000 /dev/urandom >"$S/a"
@@ -85,6 +88,32 @@ json_run() {
 	json_check "$name"
 }
 
+# json_lines_run NAME RC CMD... --json --progress: every line but the
+# last against "drfs progress", the last (type "summary") against NAME
+json_lines_run() {
+	local name=$1 want=$2 n=0
+	shift 2
+	run_nocrash "$name --json --progress" "$@"
+	[ "$RC" = "$want" ] || { cat "$T/last.err" >&2; fail "$* : exit $RC, want $want"; }
+	cp "$T/last.out" "$T/lines.out"
+	local total
+	total=$(wc -l <"$T/lines.out")
+	while IFS= read -r line; do
+		n=$((n + 1))
+		printf '%s\n' "$line" >"$T/last.out"
+		if [ "$n" -lt "$total" ]; then
+			json_check progress
+		else
+			json_check "$name"
+			python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["type"] == "summary"' \
+				"$T/last.out" || fail "$name --json --progress: the last line is no summary"
+		fi
+	done <"$T/lines.out"
+	[ "$n" -ge 1 ] || fail "$name --json --progress: no output"
+}
+
+json_run init 0 drfs init "$REPO" --json
+json_init
 json_run backup 0 drfs backup "$REPO" "$S" --json --tag t1
 json_run backup 0 drfs backup "$REPO" "$S" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and not d["snapshot_written"] and d["files"] == 4, d' \
@@ -97,10 +126,19 @@ json_run snapshots 0 drfs snapshots "$REPO" --json
 json_run stats 0 drfs stats "$REPO" --json
 json_run check 0 drfs check "$REPO" --json
 json_run check 0 drfs check "$REPO" --json --read-data
+json_lines_run check 0 drfs check "$REPO" --json --read-data --progress
+json_lines_run backup 0 drfs backup "$REPO" "$S" --json --progress --dry-run
 json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
 	"$T/last.out" || fail "restore --dry-run --json: wrong plan"
 [ ! -e "$T/r1" ] || fail "restore --dry-run --json made DIR"
+# the plan streams into the document: with --progress it waits for the
+# progress lines (the last of them printed as the restore ends)
+json_lines_run restore 0 drfs restore "$REPO" latest "$T/r1" --json --dry-run --progress
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["plan"]) == 6, d' \
+	"$T/last.out" || fail "restore --dry-run --json --progress: wrong plan"
+[ "$(wc -l <"$T/lines.out")" -ge 2 ] || fail "restore --dry-run --json --progress: no progress line"
+[ ! -e "$T/r1" ] || fail "restore --dry-run --json --progress made DIR"
 json_run restore 0 drfs restore "$REPO" latest "$T/r1" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["files"] == 5 and d["plan"] == [], d' \
 	"$T/last.out" || fail "restore --json: wrong values"
@@ -110,7 +148,9 @@ json_run restore 3 drfs restore "$REPO" latest "$T/r1" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["errors"] == 1 and "in the way" in d["messages"][0], d' \
 	"$T/last.out" || fail "restore --json with a conflict: wrong values"
 json_run drill 0 drfs drill "$REPO" --json
+json_lines_run drill 0 drfs drill "$REPO" --json --progress
 json_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1
+json_lines_run prune 0 drfs prune "$REPO" --json --dry-run --keep-last 1 --progress
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["kept"] == 1 and d["removed"] == 1 and len(d["snapshots"]) == 2, d' \
 	"$T/last.out" || fail "prune --dry-run --json: wrong values"
 json_run forget 0 drfs forget "$REPO" --json --keep-last 2
@@ -131,10 +171,62 @@ make_repo_2
 "$DRFS" init "$REPO2" --cache-dir "$T/cache2" >/dev/null 2>&1 || fail "init of the second repository failed"
 json_run copy 0 drfs copy "$REPO" "$REPO2" --json
 json_run mirror 0 drfs mirror "$REPO" "$REPO2-m" --json
-info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror: --json matches docs/json.md"
+
+# hold, release: the snapshot's id and its hold
+id=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+json_run hold 0 drfs hold "$REPO" latest --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"id": sys.argv[2], "held": True}, d' \
+	"$T/last.out" "$id" || fail "hold --json: wrong values"
+drfs snapshots "$REPO" --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[-1]["held"]' ||
+	fail "hold --json did not hold"
+json_run release 0 drfs release "$REPO" latest --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"id": sys.argv[2], "held": False}, d' \
+	"$T/last.out" "$id" || fail "release --json: wrong values"
+drfs snapshots "$REPO" --json | python3 -c 'import json,sys; assert not json.load(sys.stdin)[-1]["held"]' ||
+	fail "release --json did not release"
+# a failed hold: nothing on stdout
+run_nocrash "hold --json of no snapshot" "$DRFS" hold "$REPO" ffffffffffff --json --cache-dir "$CACHE"
+[ "$RC" = 1 ] && [ ! -s "$T/last.out" ] || fail "hold --json of no snapshot: exit $RC, want 1 and nothing on stdout"
+
+# snapshot of a mount's now/: written, then unchanged with
+# --skip-if-unchanged (the same folder, none written)
+if fuse_ok; then
+	mount_repo "$T/mnt"
+	echo new >"$T/mnt/now/snapfile"
+	json_run snapshot 0 drfs snapshot "$T/mnt" --json
+	spath=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["written"] and "repository" not in d, d; print(d["path"])' "$T/last.out") ||
+		fail "snapshot --json: wrong values"
+	case $spath in "$T/mnt/snapshots/"*) ;; *) fail "snapshot --json: path $spath is not in the mount's snapshots/" ;; esac
+	[ "$(cat "$spath/snapfile")" = new ] || fail "snapshot --json: no $spath/snapfile"
+	json_run snapshot 0 drfs snapshot "$T/mnt" --json --skip-if-unchanged
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"path": sys.argv[2], "written": False}, d' \
+		"$T/last.out" "$spath" || fail "snapshot --json --skip-if-unchanged: wrong values"
+	umount_repo "$T/mnt"
+else
+	info "(no FUSE here: snapshot --json not tested)"
+fi
+
+# repair: a clean index and snapshots, then a lost pack
+nsnap=$(drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+json_run repair 0 drfs repair index "$REPO" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"repair": "index", "damaged_objects": 0}, d' \
+	"$T/last.out" || fail "repair index --json: wrong values"
+json_run repair 0 drfs repair snapshots "$REPO" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["snapshots"] == int(sys.argv[2]) and d["repaired"] == 0 and not d["dry_run"], d' \
+	"$T/last.out" "$nsnap" || fail "repair snapshots --json: wrong values"
+lost=$(obj_sizes data/ | sort -n | tail -1 | cut -d' ' -f2)
+[ -n "$lost" ] || fail "no pack found"
+obj_del "$lost"
+obj_names "" | grep -v '^locks/' >"$T/objects.before"
+json_run repair 0 drfs repair snapshots "$REPO" --json --dry-run
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and d["repaired"] >= 1 and d["bytes_lost"] > 0 and d["messages"], d' \
+	"$T/last.out" || fail "repair snapshots --dry-run --json of a lost pack: wrong values"
+obj_names "" | grep -v '^locks/' | cmp -s - "$T/objects.before" ||
+	fail "repair snapshots --dry-run --json changed the repository"
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, snapshot, repair: --json matches docs/json.md"
 
 # commands that do not report refuse --json
-for cmd in "init $T/x" "umount $T/x" "hold $REPO latest" "repair index $REPO"; do
+for cmd in "mount $REPO $T/x" "umount $T/x" "metrics $REPO"; do
 	run_nocrash "$cmd --json" "$DRFS" $cmd --json
 	[ "$RC" = 2 ] && [ ! -s "$T/last.out" ] ||
 		fail "drfs $cmd --json: exit $RC, want 2 and nothing on stdout"

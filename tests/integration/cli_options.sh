@@ -108,9 +108,9 @@ nsnap() { drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(len
 # options other commands take, or none does: refused, nothing runs
 WANT="drfs: check: unknown option --tag"
 usage_err "check --tag" drfs check "$REPO" --tag x
-WANT="drfs: hold: unknown option --json"
-usage_err "hold --json" drfs hold "$REPO" latest --json
-[ ! -s "$T/last.out" ] || fail "hold --json printed: $(cat "$T/last.out")"
+WANT="drfs: metrics: unknown option --json"
+usage_err "metrics --json" drfs metrics "$REPO" --json
+[ ! -s "$T/last.out" ] || fail "metrics --json printed: $(cat "$T/last.out")"
 WANT="drfs: snapshots: unknown option --keep-daily"
 usage_err "snapshots --keep-daily" drfs snapshots "$REPO" --keep-daily 3
 WANT="drfs: stats: unknown option --dry-run"
