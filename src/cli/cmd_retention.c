@@ -438,7 +438,8 @@ int cli_cmd_prune(struct cli *c)
 	struct verdicts pv = { 0 };
 	char b1[32], b2[32];
 
-	if (cli_need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
+	if (cli_need_args(c, 1, "REPO|MOUNTPOINT [--keep-last N] "
+			    "[--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
 			    "[--keep-within D] [--keep-tag T] [--group-by G] "
@@ -461,6 +462,16 @@ int cli_cmd_prune(struct cli *c)
 	}
 	o.gc.dry_run = c->dry_run;
 	o.gc.report = c->quiet ? NULL : cli_report_line;
+	/* a mount point (as drfs status takes one): that mount runs it */
+	if (drfs_fs_is_mount(c->args[0])) {
+		if (c->json) {
+			log_err("--json: not for a prune that the mount at "
+				"\"%s\" runs (run it without --json)",
+				c->args[0]);
+			return EXIT_USAGE;
+		}
+		return prune_in_mount(c, c->args[0]);
+	}
 	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	/*
