@@ -189,6 +189,14 @@ void mnt_info_free(struct fs *fs);
 void mnt_report(int fd, int status);
 /* Detached: stdin, stdout to /dev/null, stderr and the log to file. */
 void mnt_log_to_file(const char *file, const char *stamp);
+/*
+ * The log file of the mount at mountpoint (absolute) in directory dir:
+ * "dir/mount-NAME.log", NAME the mountpoint escaped as systemd-escape
+ * --path does ("/srv/backup" -> "srv-backup", "/" -> "-"; bytes other
+ * than [A-Za-z0-9:_.] and a leading '.' as \xNN), a long one cut and
+ * followed by a hash of the whole. malloc'd; NULL without memory.
+ */
+char *mnt_log_path(const char *dir, const char *mountpoint);
 /* A repository of a several-repository mount, served by mnt_serve. */
 struct mnt_served {
 	/* the session is mounted (se: its struct fuse_session) */
