@@ -298,8 +298,8 @@ const struct cli_opt cli_opts_limit[] = {
 	       "whole process together (docs/cli.md)",
 	       0),
 	CLI_FN("limit-download", "RATE", set_limit,
-	       "receive at most RATE from the repositories (as "
-	       "--limit-upload)",
+	       "receive at most RATE from the repositories (RATE as for "
+	       "the upload limit)",
 	       0),
 	{ 0 },
 };

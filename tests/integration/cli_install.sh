@@ -3,7 +3,7 @@
 # binary under test, the systemd units naming the binary by its installed
 # path (the configured prefix and bindir, not a path written into them),
 # drfs(1) with a section per command of the binary's help and each of its
-# options, and a bash completion that offers every command and each
+# options, and bash and zsh completions that offer every command and each
 # command's options; `systemd-analyze verify` accepts the installed units
 # (where it is installed).
 . "$(dirname "$0")/lib.sh"
@@ -74,6 +74,29 @@ for c in $cmds; do
 done
 grep -qx -- --cache-dir <<<"$(complete_words drfs backup --cache)" || fail "completion lacks the global --cache-dir"
 info "bash completion: every command and each command's options"
+
+# zsh completion: installed; zsh -n clean; the same commands and options
+zcomp=$R$datadir/zsh/site-functions/_drfs
+[ -f "$zcomp" ] || fail "zsh completion not installed in $datadir/zsh/site-functions"
+head -n 1 "$zcomp" | grep -qx '#compdef drfs' || fail "_drfs does not start with #compdef drfs"
+if command -v zsh >/dev/null; then
+	zsh -n "$zcomp" || fail "zsh -n rejects _drfs"
+	zwords() { # WORDS... — what _drfs offers for the last word (compadd stubbed)
+		zsh -fc 'compadd() { [[ $1 == -- ]] && shift; printf "%s\n" "$@"; }
+			_files() { :; }; f=$1; shift; words=("$@"); CURRENT=$#
+			source "$f"' _ "$zcomp" "$@"
+	}
+	for c in $cmds; do
+		grep -qx "$c" <<<"$(zwords drfs "${c:0:3}")" || fail "zsh: no $c at the command"
+		while read -r o; do
+			grep -qx -- "$o" <<<"$(zwords drfs "$c" "${o:0:4}")" ||
+				fail "zsh completion of \"drfs $c ${o:0:4}\" lacks $o"
+		done < <(options "$c")
+	done
+	info "zsh completion: zsh -n clean, every command and each command's options"
+else
+	info "no zsh here: _drfs installed, not run"
+fi
 
 if command -v systemd-analyze >/dev/null; then
 	# verify where the units will run the binary: the DESTDIR's copy
