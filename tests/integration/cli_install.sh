@@ -109,12 +109,15 @@ if command -v systemd-analyze >/dev/null; then
 		drfs-mirror@t.service drfs-mirror@t.timer) >"$T/verify.out" 2>&1 ||
 		{ cat "$T/verify.out" >&2; fail "systemd-analyze verify rejects the installed units"; }
 	info "systemd-analyze verify: the installed units pass"
-	# the hardened backup unit: exposure at most 5 (docs/disaster-recovery.md)
-	score=$(cd "$T/verify" && systemd-analyze security --offline=yes \
-		drfs-backup@t.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-	[ -n "$score" ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) <= 5)" "$score" ||
-		fail "systemd-analyze security rates drfs-backup@ \"$score\", want <= 5"
-	info "systemd-analyze security: drfs-backup@ exposure $score"
+	# the hardened backup, prune and drill units: exposure at most 5
+	# (docs/disaster-recovery.md)
+	for u in backup prune drill; do
+		score=$(cd "$T/verify" && systemd-analyze security --offline=yes \
+			drfs-$u@t.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+		[ -n "$score" ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) <= 5)" "$score" ||
+			fail "systemd-analyze security rates drfs-$u@ \"$score\", want <= 5"
+		info "systemd-analyze security: drfs-$u@ exposure $score"
+	done
 else
 	info "no systemd-analyze here: units not verified"
 fi
