@@ -396,7 +396,9 @@ const struct cli_cmd cli_commands[] = {
 	  NULL, cli_cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
-	  "Without --keep-*: the repository's stored policy (drfs policy).",
+	  "Without --keep-*: the repository's stored policy (drfs policy). "
+	  "A MOUNTPOINT's mount runs the prune; in a mount of several "
+	  "repositories, name one: MOUNTPOINT/NAME.",
 	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opts_limit,
 	       cli_opt_json),
 	  NULL, cli_cmd_prune },

@@ -428,6 +428,33 @@ static void retention_json_end(const struct cli *c, int e,
 	printf("}\n");
 }
 
+/*
+ * mp is the root of a several-repository mount: say which folders to
+ * prune instead (a prune deletes: never every repository at once by
+ * accident). Whether it was.
+ */
+static bool prune_multi_root(const char *mp)
+{
+	char *list = cli_multi_list(mp), *p, *name, *state, *msg;
+	char names[1024] = "", *first = NULL;
+	size_t o = 0;
+
+	if (!list)
+		return false;
+	for (p = list; cli_next_repo(&p, &name, &state, &msg);) {
+		if (!first)
+			first = name;
+		if (o < sizeof(names))
+			o += (size_t)snprintf(names + o, sizeof(names) - o,
+					      "%s%s", o ? ", " : "", name);
+	}
+	log_err("\"%s\" mounts several repositories (%s): prune one at a "
+		"time, e.g. drfs prune %s/%s", mp, names, mp,
+		first ? first : "NAME");
+	free(list);
+	return true;
+}
+
 int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -462,7 +489,13 @@ int cli_cmd_prune(struct cli *c)
 	}
 	o.gc.dry_run = c->dry_run;
 	o.gc.report = c->quiet ? NULL : cli_report_line;
+	/* several repositories mounted there: the prune is one's */
+	if (prune_multi_root(c->args[0]))
+		return EXIT_USAGE;
 	/* a mount point (as drfs status takes one): that mount runs it */
+	if (!drfs_fs_is_mount(c->args[0]) &&
+	    cli_unavailable_folder(c->args[0]))
+		return 1;
 	if (drfs_fs_is_mount(c->args[0])) {
 		if (c->json) {
 			log_err("--json: not for a prune that the mount at "
