@@ -414,6 +414,7 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	fs.http_fd = -1;
 	fs.mount_time = (uint64_t)time(NULL);
 	fs.latest = SIZE_MAX;
+	fs.log_prefix = drfs_log_thread_prefix();
 	if (o->host)
 		snprintf(fs.host, sizeof(fs.host), "%s", o->host);
 	else
@@ -560,8 +561,8 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	if (drfs_sd_notify("READY=1\nSTATUS=mounted") < 0)
 		log_warn("cannot notify systemd ($NOTIFY_SOCKET)");
 	if (fs.ret)
-		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
-					       &fs) == 0;
+		fs.gc_started = drfs_log_thread_create(&fs.gc_thread,
+						       mnt_gc_main, &fs) == 0;
 	mnt_facts_start(&fs, o);
 	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 

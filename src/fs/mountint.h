@@ -60,9 +60,13 @@
  */
 #define NOW_TIMEOUT 86400.0
 
+/* Every request handler's struct fs; its log lines carry the session's
+ * prefix (libfuse's loop threads serve one session each). */
 static inline struct fs *req_fs(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	struct fs *fs = fuse_req_userdata(req);
+	drfs_log_set_thread_prefix(fs->log_prefix);
+	return fs;
 }
 
 /* The one place a negative errno (or 0: success) becomes a FUSE reply. */

@@ -7,6 +7,9 @@
 # several-repository mount, MOUNTPOINT/NAME is one repository's mount and
 # prunes that one only; MOUNTPOINT itself is refused (exit 2, naming the
 # folders), and the folder of a repository that ended says so (exit 1).
+# The mount's one log file stamps each line of a repository with its
+# folder, those of its gc thread (the prune) and of its request handlers
+# (the retention after a snapshot) too.
 . "$(dirname "$0")/lib.sh"
 fuse_ok || skip "needs root and FUSE"
 
@@ -72,7 +75,7 @@ for r in "$RA" "$RB"; do
 done
 M2=$T/mnt2
 mkdir -p "$M2"
-"$DRFS" mount "$RA" "$RB" "$M2" --cache-dir "$T/mcache" >"$T/mount.out" 2>"$T/mount.err" ||
+"$DRFS" mount "$RA" "$RB" "$M2" --cache-dir "$T/mcache" --keep-last 1 >"$T/mount.out" 2>"$T/mount.err" ||
 	{ cat "$T/mount.err" >&2; fail "drfs mount RA RB MNT failed"; }
 # the folder drfs gives a repository named on the command line (docs/mount.md)
 name_of() {
@@ -105,6 +108,22 @@ grep -q "2026-04-01/100000 .* remove" "$T/last.out" ||
 [ "$(nrepos "$RB")" = 2 ] || fail "prune MNT/$NA touched the other repository $RB"
 [ "$(cat "$M2/$NA/latest/a")" = two ] || fail "$NA reads other bytes after its prune"
 [ "$(cat "$M2/$NB/latest/a")" = two ] || fail "$NB reads other bytes"
+
+# two snapshots of NB's now/: the mount's --keep-last 1 (applied after a
+# snapshot, to now/'s snapshots) forgets the first, in the request
+# handler of the second
+for x in three four; do
+	echo "$x" >"$M2/$NB/now/b"
+	drfs snapshot "$M2/$NB" >/dev/null 2>"$T/snap.err" || fail "snapshot $NB: $(cat "$T/snap.err")"
+done
+[ "$(nrepos "$RB")" = 3 ] || fail "snapshots of $NB: $(nrepos "$RB") snapshots, want 3 (2 backups, now/'s last)"
+log=$(ls "$T/mcache/$NA"/mount-*.log)
+grep -q " drfs: $NA: prune handed over by pid [0-9]*: done$" "$log" ||
+	{ cat "$log" >&2; fail "the log's prune line does not name $NA"; }
+grep -q " drfs: $NB: retention policy: forgot 1 snapshot$" "$log" ||
+	{ cat "$log" >&2; fail "the log's retention line does not name $NB"; }
+! grep -E "drfs: (prune handed|retention policy|gc after)" "$log" ||
+	fail "a line of a repository's without its name"
 
 # a repository whose folder ended: said so, not taken for a repository
 "$DRFS" umount "$M2/$NB" 2>"$T/umount.err" || fail "umount $NB: $(cat "$T/umount.err")"
