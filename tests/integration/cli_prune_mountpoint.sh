@@ -75,19 +75,12 @@ for r in "$RA" "$RB"; do
 done
 M2=$T/mnt2
 mkdir -p "$M2"
-"$DRFS" mount "$RA" "$RB" "$M2" --cache-dir "$T/mcache" --keep-last 1 >"$T/mount.out" 2>"$T/mount.err" ||
-	{ cat "$T/mount.err" >&2; fail "drfs mount RA RB MNT failed"; }
-# the folder drfs gives a repository named on the command line (docs/mount.md)
-name_of() {
-	local u=${1#s3://}
-	u=${u%/}
-	case "$1" in
-	s3://*) printf '%s' "${u//\//-}" ;;
-	*) basename "$u" ;;
-	esac
-}
-NA=$(name_of "$RA")
-NB=$(name_of "$RB")
+# folders named by a config file: a for RA, b for RB
+NA=a NB=b
+printf '[%s]\nrepository = %s\n' "$NA" "$RA" "$NB" "$RB" >"$T/all.conf"
+"$DRFS" mount --config "$T/all.conf" "$M2" --cache-dir "$T/mcache" --keep-last 1 \
+	>"$T/mount.out" 2>"$T/mount.err" ||
+	{ cat "$T/mount.err" >&2; fail "drfs mount --config MNT failed"; }
 [ -d "$M2/$NA/snapshots" ] && [ -d "$M2/$NB/snapshots" ] ||
 	fail "$NA and $NB are not mounted: $(ls "$M2")"
 
