@@ -264,8 +264,8 @@ static void test_rate(void)
 		int e = drfs_parse_rate(cases[i].s, &v);
 		if (!cases[i].bps) {
 			if (e != -EINVAL || v != 7)
-				fprintf(stderr, "rate \"%s\": %d, %" PRIu64 "\n",
-					cases[i].s, e, v);
+				fprintf(stderr, "rate \"%s\": %d, %" PRIu64
+					"\n", cases[i].s, e, v);
 			CHECK_EQ(e, -EINVAL);
 			CHECK(v == 7);
 			continue;
