@@ -42,6 +42,7 @@ PACKAGES=(
 	python3-boto3	# an independent S3 client: Object Lock buckets, retention
 	python3-prometheus-client	# tests/integration/monitor.sh: a real text-format parser
 	systemd	# systemd-analyze verify of the installed units (cli_install)
+	zsh	# zsh -n and a run of the installed zsh completion (cli_install)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

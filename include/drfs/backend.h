@@ -219,6 +219,23 @@ void drfs_backend_free(struct drfs_backend *b);
 const char *drfs_backend_open_error(void);
 
 /*
+ * Bandwidth limits of this process (--limit-upload, --limit-download),
+ * bytes per second, 0 for none: one token bucket each, shared by every
+ * backend and every thread of the process (a copy's two repositories, a
+ * replica's two sides, a mount's FUSE and upload threads). A put waits
+ * until its bytes fit before it is sent, a get after its bytes arrived,
+ * so a transfer of n bytes takes at least about n / rate seconds beyond
+ * a burst of a quarter of a second's worth. Each backend implementation
+ * calls drfs_backend_limit_up/down with the bytes of an object's put or
+ * get (not of its retries, listings or other requests). Set before any
+ * backend transfers; thread-safe.
+ */
+void drfs_backend_set_limits(uint64_t up_bps, uint64_t down_bps);
+/* Wait until n more bytes may go up (down). */
+void drfs_backend_limit_up(uint64_t n);
+void drfs_backend_limit_down(uint64_t n);
+
+/*
  * The operations. Each wrapper's contract is its op's in struct
  * drfs_backend_ops above (arguments, what it returns), with the errors and
  * the thread rule at the top of this file; the optional ops answer

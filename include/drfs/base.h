@@ -180,6 +180,13 @@ int drfs_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
  * -EINVAL on garbage or overflow.
  */
 int drfs_parse_size(const char *s, uint64_t *ret);
+/*
+ * Parse a transfer rate into bytes per second: a whole number is KiB/s
+ * (restic's unit: "512" is 512 KiB/s); with a unit it is a size as
+ * drfs_parse_size takes it, per second, "/s" optional ("300K", "2M",
+ * "2MiB/s"). At least 1 KiB/s. -EINVAL on garbage, 0 or overflow.
+ */
+int drfs_parse_rate(const char *s, uint64_t *ret);
 /* Parse a duration like "30s", "15m", "1h", "7d", "2w", "1h30m" into seconds. */
 int drfs_parse_duration(const char *s, int64_t *ret);
 /*

@@ -199,6 +199,12 @@ int drfs_fs_find_mount(const char *repo_id_hex, const char *cache_dir,
  */
 int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 		  char **ret_text);
+/*
+ * Whether path is the root of a drfs mount (it answers the mount's control
+ * attributes; an ordinary directory never does), for the commands that
+ * take REPO|MOUNTPOINT.
+ */
+bool drfs_fs_is_mount(const char *path);
 
 /*
  * What a path inside a snapshot of a drfs mount names, for restoring it

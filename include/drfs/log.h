@@ -7,6 +7,8 @@
 #ifndef DRFS_LOG_H
 #define DRFS_LOG_H
 
+#include <pthread.h>
+
 #include "drfs/base.h"
 
 enum drfs_log_level {
@@ -39,6 +41,15 @@ void drfs_log_set_tag(const char *tag);
  * copied.
  */
 void drfs_log_set_thread_prefix(const char *prefix);
+/* The calling thread's prefix (NULL: none). */
+const char *drfs_log_thread_prefix(void);
+/*
+ * pthread_create(t, NULL, fn, arg), the new thread starting with the
+ * calling thread's prefix: the threads a repository's session starts in a
+ * several-repository mount (gc, uploads, lock refresh, ...) stamp their
+ * lines with its name too. 0 or a positive errno, as pthread_create.
+ */
+int drfs_log_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 /*
  * The text of the calling thread's last error message (without "drfs: "
  * and prefixes; "" when none since drfs_log_clear_last_error), valid

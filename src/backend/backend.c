@@ -8,9 +8,11 @@
 #include "drfs/backend.h"
 #include "drfs/s3.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
+#include <time.h>
 
 #define FILE_SCHEME "file://"
 #define S3_SCHEME "s3://"
@@ -88,6 +90,76 @@ int drfs_backend_open(const char *url, const struct drfs_backend_opts *opts,
 		return bad_url(url, "an S3 URL has two slashes (s3://bucket); "
 				    "a directory named so is ./%s", url);
 	return drfs_backend_local_open(url, opts->create, ret);
+}
+
+/*
+ * A token bucket that may go into debt: a transfer takes its bytes at once
+ * and its caller sleeps until the debt is paid, so concurrent transfers
+ * queue behind each other and together keep to the rate.
+ */
+struct limiter {
+	pthread_mutex_t lock;
+	_Atomic uint64_t rate; /* bytes per second; 0: no limit */
+	double tokens;         /* bytes that may go now (< 0: owed) */
+	double last;           /* drfs_now_mono() of the last refill */
+};
+
+static struct limiter limit_up = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct limiter limit_down = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The burst allowed after an idle time: a quarter of a second's worth. */
+#define LIMIT_BURST_S 0.25
+
+static void limiter_set(struct limiter *l, uint64_t rate)
+{
+	pthread_mutex_lock(&l->lock);
+	l->rate = rate;
+	l->tokens = (double)rate * LIMIT_BURST_S;
+	l->last = drfs_now_mono();
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void limiter_take(struct limiter *l, uint64_t n)
+{
+	double wait = 0, now, rate, cap;
+	struct timespec ts;
+
+	if (!n || !atomic_load(&l->rate))
+		return;
+	pthread_mutex_lock(&l->lock);
+	rate = (double)l->rate;
+	cap = rate * LIMIT_BURST_S;
+	now = drfs_now_mono();
+	l->tokens += rate * (now - l->last);
+	if (l->tokens > cap)
+		l->tokens = cap;
+	l->last = now;
+	l->tokens -= (double)n;
+	if (l->tokens < 0)
+		wait = -l->tokens / rate;
+	pthread_mutex_unlock(&l->lock);
+	if (wait <= 0)
+		return;
+	ts.tv_sec = (time_t)wait;
+	ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void drfs_backend_set_limits(uint64_t up_bps, uint64_t down_bps)
+{
+	limiter_set(&limit_up, up_bps);
+	limiter_set(&limit_down, down_bps);
+}
+
+void drfs_backend_limit_up(uint64_t n)
+{
+	limiter_take(&limit_up, n);
+}
+
+void drfs_backend_limit_down(uint64_t n)
+{
+	limiter_take(&limit_down, n);
 }
 
 const char *drfs_backend_kind_name(enum drfs_backend_kind k)

@@ -263,6 +263,7 @@ static int local_put(struct drfs_backend *b, const char *name, const void *p,
 	if (!name_ok(name))
 		return -EINVAL;
 	base = split_name(name, dir);
+	drfs_backend_limit_up(len);
 	dfd = open_parent(l, dir, true);
 	if (dfd < 0)
 		return fail(l, "create directory", dir, -dfd);
@@ -335,6 +336,7 @@ static int local_get(struct drfs_backend *b, const char *name, uint64_t off,
 	if ((uint64_t)got != n)
 		return fail(l, "read", name, EIO);
 	out->len += (size_t)n;
+	drfs_backend_limit_down(n);
 	return 0;
 }
 

@@ -383,7 +383,8 @@ int drfs_backend_replica_open(struct drfs_backend *primary,
 	pthread_cond_init(&rp->cond, NULL);
 	atomic_init(&rp->logged, false);
 	if (flags & DRFS_REPLICA_ASYNC)
-		rp->th_on = pthread_create(&rp->th, NULL, catchup_main, rp) == 0;
+		rp->th_on = drfs_log_thread_create(&rp->th, catchup_main,
+						   rp) == 0;
 	*ret = &rp->b;
 	return 0;
 }

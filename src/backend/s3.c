@@ -90,6 +90,7 @@ static int s3_get(struct drfs_backend *b, const char *name, uint64_t off,
 	struct s3 *s = S3(b);
 	_cleanup_free_ char *key = NULL;
 	struct s3_req q = {.method = "GET", .out = out};
+	size_t before = out->len;
 	int r;
 
 	if (!s3_name_ok(name))
@@ -133,6 +134,7 @@ static int s3_get(struct drfs_backend *b, const char *name, uint64_t off,
 			out->len = q.out_base + n;
 		}
 	}
+	drfs_backend_limit_down(out->len - before);
 	return 0;
 }
 

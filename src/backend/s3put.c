@@ -362,6 +362,7 @@ int s3_put(struct drfs_backend *b, const char *name, const void *p, size_t len,
 		return -EINVAL;
 	if (!(key = s3_full_key(s, name)))
 		return -ENOMEM;
+	drfs_backend_limit_up(len);
 	if (len > S3_MULTIPART_THRESHOLD) {
 		if (create_only)
 			return put_checked(s, key, p, len, NULL, NULL, NULL,

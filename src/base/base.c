@@ -307,6 +307,34 @@ int drfs_parse_size(const char *s, uint64_t *ret)
 	return 0;
 }
 
+int drfs_parse_rate(const char *s, uint64_t *ret)
+{
+	char num[32];
+	size_t len;
+	uint64_t v;
+
+	if (!s)
+		return -EINVAL;
+	len = strlen(s);
+	if (len > 2 && !strcmp(s + len - 2, "/s"))
+		len -= 2;
+	if (len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (drfs_parse_size(num, &v) < 0)
+		return -EINVAL;
+	if (strspn(num, "0123456789") == len) { /* KiB/s */
+		if (v > UINT64_MAX >> 10)
+			return -EINVAL;
+		v <<= 10;
+	}
+	if (v < 1024)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
 int drfs_parse_duration(const char *s, int64_t *ret)
 {
 	int64_t total = 0;

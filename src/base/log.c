@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "drfs/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +25,37 @@ void drfs_log_set_tag(const char *tag)
 void drfs_log_set_thread_prefix(const char *prefix)
 {
 	log_prefix = prefix;
+}
+
+const char *drfs_log_thread_prefix(void)
+{
+	return log_prefix;
+}
+
+struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+	const char *prefix;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_start ts = *(struct thread_start *)p;
+	free(p);
+	log_prefix = ts.prefix;
+	return ts.fn(ts.arg);
+}
+
+int drfs_log_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	struct thread_start *ts = malloc(sizeof(*ts));
+	if (!ts)
+		return ENOMEM;
+	*ts = (struct thread_start){ fn, arg, log_prefix };
+	int e = pthread_create(t, NULL, thread_main, ts);
+	if (e)
+		free(ts);
+	return e;
 }
 
 const char *drfs_log_last_error(void)

@@ -339,7 +339,7 @@ const struct cli_cmd cli_commands[] = {
 	{ "init", "REPO", 1, 1, 0, "create a repository", NULL,
 	  OPTS(init_opts, cli_opt_json), NULL, cli_cmd_init },
 	{ "backup", "REPO DIR", 2, 2, 0, "snapshot a directory", NULL,
-	  OPTS(backup_opts, cli_opt_progress, cli_opt_json),
+	  OPTS(backup_opts, cli_opts_limit, cli_opt_progress, cli_opt_json),
 	  "some entries could not be read and were skipped",
 	  cli_cmd_backup },
 	{ "snapshots", "REPO", 1, 1, 0, "list snapshots",
@@ -356,17 +356,18 @@ const struct cli_cmd cli_commands[] = {
 	  "mount's repository, opened as the mount opened it, straight "
 	  "from the repository (faster than cp -a out of the mount); a "
 	  "directory's contents go into DIR, a file becomes DIR/NAME.",
-	  OPTS(restore_opts, cli_opts_filter, cli_opt_progress,
+	  OPTS(restore_opts, cli_opts_filter, cli_opts_limit, cli_opt_progress,
 	       cli_opt_json),
 	  "some entries could not be restored (named)", cli_cmd_restore },
 	{ "check", "REPO", 1, 1, 0, "verify the repository", NULL,
-	  OPTS(check_opts, cli_opt_progress, cli_opt_json), NULL,
-	  cli_cmd_check },
+	  OPTS(check_opts, cli_opts_limit, cli_opt_progress, cli_opt_json),
+	  NULL, cli_cmd_check },
 	{ "stats", "REPO", 1, 1, 0, "sizes and ratios", NULL,
 	  OPTS(cli_opt_json), NULL, cli_cmd_stats },
 	{ "repair", "index|snapshots REPO", 2, 2, 1,
 	  "rebuild the index; rewrite damaged snapshots", NULL,
-	  OPTS(repair_opts, cli_opt_json), NULL, cli_cmd_repair },
+	  OPTS(repair_opts, cli_opts_limit, cli_opt_json), NULL,
+	  cli_cmd_repair },
 	{ "mount", "REPO... MOUNTPOINT", 1, -1, 0,
 	  "mount the snapshots, and a writable now/",
 	  "The --keep-* options are the policy the mount applies to now/'s "
@@ -375,7 +376,7 @@ const struct cli_cmd cli_commands[] = {
 	  "each is at MOUNTPOINT/NAME, NAME the last component of its path "
 	  "or its bucket[-prefix]; a --cache-dir DIR is then DIR/NAME for "
 	  "each.",
-	  OPTS(mount_opts, cli_opts_keep), NULL, cli_cmd_mount },
+	  OPTS(mount_opts, cli_opts_keep, cli_opts_limit), NULL, cli_cmd_mount },
 	{ "umount", "MOUNTPOINT", 1, 1, -1,
 	  "unmount (after a final snapshot and upload)", NULL,
 	  OPTS(cli_opt_progress), NULL, cli_cmd_umount },
@@ -392,8 +393,11 @@ const struct cli_cmd cli_commands[] = {
 	  NULL, cli_cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
-	  "Without --keep-*: the repository's stored policy (drfs policy).",
-	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opt_progress,
+	  "Without --keep-*: the repository's stored policy (drfs policy). "
+	  "A MOUNTPOINT's mount runs the prune; in a mount of several "
+	  "repositories, name one: MOUNTPOINT/NAME.",
+	  OPTS(prune_opts, cli_opts_keep, cli_opts_filter, cli_opts_limit,
+	       cli_opt_progress,
 	       cli_opt_json),
 	  NULL, cli_cmd_prune },
 	{ "forget", "REPO [SNAPSHOT...]", 1, -1, 0,
@@ -409,18 +413,20 @@ const struct cli_cmd cli_commands[] = {
 	{ "drill", "REPO [SNAPSHOT|latest]", 1, 2, 0,
 	  "restore to a scratch dir, verify, report time-to-restore",
 	  "The scratch directory is DRFS_DRILL_DIR, else a temporary one.",
-	  OPTS(drill_opts, cli_opts_filter, cli_opt_progress, cli_opt_json),
+	  OPTS(drill_opts, cli_opts_filter, cli_opts_limit, cli_opt_progress,
+	       cli_opt_json),
 	  NULL, cli_cmd_drill },
 	{ "copy", "SRC DST [SNAPSHOT...]", 2, -1, 0,
 	  "copy snapshots to another repository",
 	  "Without SNAPSHOTs: every snapshot SRC has and DST lacks.",
-	  OPTS(copy_opts, cli_opts_filter, cli_opt_progress, cli_opt_json),
+	  OPTS(copy_opts, cli_opts_filter, cli_opts_limit, cli_opt_progress,
+	       cli_opt_json),
 	  NULL, cli_cmd_copy },
 	{ "mirror", "SRC DST", 2, 2, 0,
 	  "keep DST object-identical to SRC, without keys",
 	  "DST is opened with the --replica-endpoint, --replica-region and "
 	  "--replica-profile options (docs/disaster-recovery.md).",
-	  OPTS(mirror_opts, cli_opt_json), NULL, cli_cmd_mirror },
+	  OPTS(mirror_opts, cli_opts_limit, cli_opt_json), NULL, cli_cmd_mirror },
 	{ "lock-extend", "REPO", 1, 1, 0,
 	  "extend Object Lock retention of reachable objects", NULL,
 	  OPTS(lock_extend_opts, cli_opt_json), NULL, cli_cmd_lock_extend },
@@ -544,6 +550,7 @@ int drfs_cli_main(int argc, char **argv)
 		snprintf(c.myhost, sizeof(c.myhost), "%s", c.host);
 	else
 		drfs_hostname(c.myhost, sizeof(c.myhost));
+	drfs_backend_set_limits(c.limit_up, c.limit_down);
 	rc = cmd->run(&c);
 	drfs_excludes_release(&c.excludes);
 	drfs_excludes_release(&c.includes);

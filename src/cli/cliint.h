@@ -52,6 +52,8 @@ struct cli {
 	const char *fuse_opts;
 	const char *cache_size;
 	const char *verify_budget;    /* --verify-budget SIZE (backup, mount) */
+	/* --limit-upload, --limit-download RATE: bytes/s, 0 none */
+	uint64_t limit_up, limit_down;
 	bool no_parent;
 	/* backup: what is left out */
 	struct drfs_excludes excludes; /* --exclude, --exclude-file */
@@ -187,6 +189,8 @@ extern const struct cli_opt cli_opts_keep[];
 extern const struct cli_opt cli_opts_filter[];
 /* --json */
 extern const struct cli_opt cli_opt_json[];
+/* --limit-upload, --limit-download (the commands that move data in bulk) */
+extern const struct cli_opt cli_opts_limit[];
 
 /*
  * Parse argv[first..argc) for cmd into c (c->args: the arguments that are

@@ -440,6 +440,33 @@ static void prune_json_head(const struct cli *c)
 	       c->dry_run ? "true" : "false");
 }
 
+/*
+ * mp is the root of a several-repository mount: say which folders to
+ * prune instead (a prune deletes: never every repository at once by
+ * accident). Whether it was.
+ */
+static bool prune_multi_root(const char *mp)
+{
+	char *list = cli_multi_list(mp), *p, *name, *state, *msg;
+	char names[1024] = "", *first = NULL;
+	size_t o = 0;
+
+	if (!list)
+		return false;
+	for (p = list; cli_next_repo(&p, &name, &state, &msg);) {
+		if (!first)
+			first = name;
+		if (o < sizeof(names))
+			o += (size_t)snprintf(names + o, sizeof(names) - o,
+					      "%s%s", o ? ", " : "", name);
+	}
+	log_err("\"%s\" mounts several repositories (%s): prune one at a "
+		"time, e.g. drfs prune %s/%s", mp, names, mp,
+		first ? first : "NAME");
+	free(list);
+	return true;
+}
+
 int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -450,7 +477,8 @@ int cli_cmd_prune(struct cli *c)
 	struct verdicts pv = { 0 };
 	char b1[32], b2[32];
 
-	if (cli_need_args(c, 1, "REPO [--keep-last N] [--keep-hourly N] "
+	if (cli_need_args(c, 1, "REPO|MOUNTPOINT [--keep-last N] "
+			    "[--keep-hourly N] "
 			    "[--keep-daily N] [--keep-weekly N] "
 			    "[--keep-monthly N] [--keep-yearly N] "
 			    "[--keep-within D] [--keep-tag T] [--group-by G] "
@@ -474,6 +502,22 @@ int cli_cmd_prune(struct cli *c)
 	o.gc.dry_run = c->dry_run;
 	o.gc.exact_bytes = c->bytes;
 	o.gc.report = c->quiet ? NULL : cli_report_line;
+	/* several repositories mounted there: the prune is one's */
+	if (prune_multi_root(c->args[0]))
+		return EXIT_USAGE;
+	/* a mount point (as drfs status takes one): that mount runs it */
+	if (!drfs_fs_is_mount(c->args[0]) &&
+	    cli_unavailable_folder(c->args[0]))
+		return 1;
+	if (drfs_fs_is_mount(c->args[0])) {
+		if (c->json) {
+			log_err("--json: not for a prune that the mount at "
+				"\"%s\" runs (run it without --json)",
+				c->args[0]);
+			return EXIT_USAGE;
+		}
+		return prune_in_mount(c, c->args[0]);
+	}
 	if (cli_open_repo(c, c->args[0], &r) < 0)
 		return 1;
 	/*

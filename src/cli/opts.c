@@ -187,6 +187,22 @@ static int set_replica(struct cli *c, const struct cli_opt *o,
 	return 0;
 }
 
+/* --limit-upload, --limit-download RATE (drfs_parse_rate) */
+static int set_limit(struct cli *c, const struct cli_opt *o, const char *arg)
+{
+	bool up = !strcmp(o->name, "limit-upload");
+	uint64_t v;
+	if (drfs_parse_rate(arg, &v) < 0) {
+		cli_usage_err(c->cmd, "invalid value \"%s\" for --%s (want a "
+			      "rate of at least 1 KiB/s: a whole number of "
+			      "KiB/s, or with a unit: 300K, 2M, 2MiB/s)",
+			      arg, o->name);
+		return -ECANCELED;
+	}
+	*(up ? &c->limit_up : &c->limit_down) = v;
+	return 0;
+}
+
 /* ---- the shared groups --------------------------------------------------- */
 
 const struct cli_opt cli_opts_global[] = {
@@ -275,6 +291,19 @@ const struct cli_opt cli_opts_filter[] = {
 	CLI_FN("tag", "TAG", cli_set_tag,
 	       "only snapshots with TAG (repeatable: any of them)",
 	       CLI_OPT_REPEAT),
+	{ 0 },
+};
+
+const struct cli_opt cli_opts_limit[] = {
+	CLI_FN("limit-upload", "RATE", set_limit,
+	       "send at most RATE to the repositories: a whole number of "
+	       "KiB/s (as restic), or with a unit (300K, 2M, 2MiB/s); the "
+	       "whole process together (docs/cli.md)",
+	       0),
+	CLI_FN("limit-download", "RATE", set_limit,
+	       "receive at most RATE from the repositories (RATE as for "
+	       "the upload limit)",
+	       0),
 	{ 0 },
 };
 

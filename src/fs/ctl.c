@@ -66,6 +66,11 @@ static int is_drfs_mount(const char *mountpoint)
 		       : -ENOTCONN;
 }
 
+bool drfs_fs_is_mount(const char *path)
+{
+	return is_drfs_mount(path) == 0;
+}
+
 
 /* ---- client ------------------------------------------------------------- */
 

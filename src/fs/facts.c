@@ -405,11 +405,11 @@ void mnt_facts_start(struct fs *fs, const struct drfs_mount_opts *o)
 {
 	fs->opts = o;
 	fs->stats = calloc(1, sizeof(*fs->stats));
-	fs->facts_started = pthread_create(&fs->facts_thread, NULL,
-					   facts_main, fs) == 0;
+	fs->facts_started = drfs_log_thread_create(&fs->facts_thread,
+						   facts_main, fs) == 0;
 	if (fs->http_fd >= 0)
-		fs->http_started = pthread_create(&fs->http_thread, NULL,
-						  http_main, fs) == 0;
+		fs->http_started = drfs_log_thread_create(&fs->http_thread,
+							  http_main, fs) == 0;
 }
 
 void mnt_facts_stop(struct fs *fs)

@@ -94,6 +94,9 @@ struct fs_chunk_cache;
 
 struct fs {
 	struct drfs_repo *repo;
+	/* its folder in a several-repository mount (drfs_log): its threads'
+	 * and request handlers' lines start with it; NULL: none */
+	const char *log_prefix;
 	struct fs_chunk_cache *cache;
 	uint64_t cache_size;
 

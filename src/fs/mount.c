@@ -6,6 +6,8 @@
  */
 #include "mountint.h"
 
+#include <ctype.h>
+
 /* ---- init ---------------------------------------------------------------- */
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -80,6 +82,46 @@ void mnt_report(int fd, int status)
 	}
 }
 
+/* Room for an escaped mountpoint in a file name (NAME_MAX 255). */
+#define LOG_NAME_MAX 200
+
+char *mnt_log_path(const char *dir, const char *mountpoint)
+{
+	char name[LOG_NAME_MAX + 32];
+	size_t n = 0;
+	uint64_t h = 14695981039346656037ull; /* FNV-1a of the whole */
+	const char *p = mountpoint;
+	char *ret = NULL;
+
+	while (*p == '/')
+		p++;
+	if (!*p)
+		name[n++] = '-';
+	for (; *p && n < LOG_NAME_MAX; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '/') {
+			while (p[1] == '/')
+				p++;
+			if (p[1])
+				name[n++] = '-';
+		} else if (isalnum(ch) || ch == ':' || ch == '_' ||
+			   (ch == '.' && n > 0)) {
+			name[n++] = (char)ch;
+		} else {
+			n += (size_t)snprintf(name + n, 5, "\\x%02x", ch);
+		}
+	}
+	for (const char *q = mountpoint; *q; q++)
+		h = (h ^ (unsigned char)*q) * 1099511628211ull;
+	if (*p)
+		n += (size_t)snprintf(name + n, 18, "-%016llx",
+				      (unsigned long long)h);
+	name[n] = 0;
+	if (asprintf(&ret, "%s/mount-%s.log", dir, name) < 0)
+		return NULL;
+	return ret;
+}
+
 void mnt_log_to_file(const char *file, const char *stamp)
 {
 	int lfd = file ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -95,7 +137,7 @@ void mnt_log_to_file(const char *file, const char *stamp)
 	}
 	if (lfd >= 0) {
 		drfs_log_set_fd(lfd);
-		/* several mounts may share a cache's mount.log */
+		/* lines say which mount, wherever the file is */
 		drfs_log_set_stamp(stamp);
 	}
 }
@@ -361,6 +403,7 @@ static void fs_state_init(struct fs *fs, const struct drfs_mount_opts *o)
 	fs->http_fd = -1;
 	fs->mount_time = (uint64_t)time(NULL);
 	fs->latest = SIZE_MAX;
+	fs->log_prefix = drfs_log_thread_prefix();
 	if (o->host)
 		snprintf(fs->host, sizeof(fs->host), "%s", o->host);
 	else
@@ -575,9 +618,8 @@ static void announce_mounted(struct fs *fs, const struct drfs_mount_opts *o,
 {
 	if (ready_fd >= 0) {
 		char *path = NULL;
-		if (!o->log_file &&
-		    asprintf(&path, "%s/mount.log", fs->repo->cache_dir) < 0)
-			path = NULL;
+		if (!o->log_file)
+			path = mnt_log_path(fs->repo->cache_dir, o->mountpoint);
 		mnt_log_to_file(o->log_file ? o->log_file : path, o->mountpoint);
 		free(path);
 		mnt_report(ready_fd, 0);
@@ -650,8 +692,8 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 	announce_mounted(&fs, o, ready_fd);
 	ready_fd = -1;
 	if (fs.ret)
-		fs.gc_started = pthread_create(&fs.gc_thread, NULL, mnt_gc_main,
-					       &fs) == 0;
+		fs.gc_started = drfs_log_thread_create(&fs.gc_thread,
+						       mnt_gc_main, &fs) == 0;
 	mnt_facts_start(&fs, o);
 	int marker = mount_marker(fs.repo->cache_dir, o->mountpoint);
 

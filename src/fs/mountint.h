@@ -60,9 +60,13 @@
  */
 #define NOW_TIMEOUT 86400.0
 
+/* Every request handler's struct fs; its log lines carry the session's
+ * prefix (libfuse's loop threads serve one session each). */
 static inline struct fs *req_fs(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	struct fs *fs = fuse_req_userdata(req);
+	drfs_log_set_thread_prefix(fs->log_prefix);
+	return fs;
 }
 
 /* The one place a negative errno (or 0: success) becomes a FUSE reply. */
@@ -194,6 +198,14 @@ void mnt_log_to_file(const char *file, const char *stamp);
 /* SIGPIPE ignored, few malloc arenas and a fixed mmap threshold, not
  * dumpable: the process of a mount daemon (mnt_serve, multi.c). */
 void mnt_tune_process(void);
+/*
+ * The log file of the mount at mountpoint (absolute) in directory dir:
+ * "dir/mount-NAME.log", NAME the mountpoint escaped as systemd-escape
+ * --path does ("/srv/backup" -> "srv-backup", "/" -> "-"; bytes other
+ * than [A-Za-z0-9:_.] and a leading '.' as \xNN), a long one cut and
+ * followed by a hash of the whole. malloc'd; NULL without memory.
+ */
+char *mnt_log_path(const char *dir, const char *mountpoint);
 /* A repository of a several-repository mount, served by mnt_serve. */
 struct mnt_served {
 	/* the session is mounted (se: its struct fuse_session) */

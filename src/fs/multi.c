@@ -399,9 +399,9 @@ static int multi_validate(struct multi *m, char **ret_log)
 		if (!realpath(repo->cache_dir, dirs[i]))
 			snprintf(dirs[i], sizeof(dirs[i]), "%s",
 				 repo->cache_dir);
-		if (!*ret_log &&
-		    asprintf(ret_log, "%s/mount.log", repo->cache_dir) < 0)
-			*ret_log = NULL;
+		if (!*ret_log)
+			*ret_log = mnt_log_path(repo->cache_dir,
+						m->mountpoint);
 		drfs_repo_free(repo);
 		for (size_t k = 0; k < i && r >= 0; k++)
 			if (dirs[k][0] && !strcmp(dirs[k], dirs[i])) {
@@ -418,7 +418,7 @@ static int multi_validate(struct multi *m, char **ret_log)
 }
 
 /* The log file when none was given and no repository opened. */
-static char *default_log(void)
+static char *default_log(const char *mountpoint)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char *dir = NULL, *p = NULL;
@@ -428,9 +428,8 @@ static char *default_log(void)
 		(void)!asprintf(&dir, "%s/.cache/drfs", home);
 	else
 		dir = strdup("/var/cache/drfs");
-	if (dir && drfs_mkdir_p(dir, 0700) >= 0 &&
-	    asprintf(&p, "%s/mount.log", dir) < 0)
-		p = NULL;
+	if (dir && drfs_mkdir_p(dir, 0700) >= 0)
+		p = mnt_log_path(dir, mountpoint);
 	free(dir);
 	return p;
 }
@@ -489,7 +488,7 @@ int drfs_fs_mount_multi(const struct drfs_mount_multi *mm)
 	if (r < 0)
 		goto out;
 	if (!log)
-		log = default_log();
+		log = default_log(mp);
 	mb.log_file = log;
 	if (mm->foreground || mm->debug) {
 		r = multi_serve(&m, &mb, -1);

@@ -31,7 +31,7 @@ grep -q "^guard: 1 old pack(s) read, 0 verified, .* read; 1 corrupted or missing
 	fail "status: not the guard's counters of one healing"
 grep -q "^guard: pack \"$pack\": blob [0-9a-f]\{64\} is corrupted: stored again from the data being written (healed)$" "$T/status" ||
 	fail "status: no finding"
-log=$(find "$CACHE" -name mount.log | head -1)
+log=$(find "$CACHE" -name "mount-*.log" | head -1)
 [ -n "$log" ] || fail "no mount log"
 grep -q "warning: guard: pack \"$pack\": blob [0-9a-f]\{64\} is corrupted: stored again from the data being written (healed)" "$log" ||
 	{ cat "$log" >&2; fail "the mount log does not name the healing"; }

@@ -129,8 +129,8 @@ wait "$sleeper" 2>/dev/null || true
 [ $(($(date +%s) - t0)) -lt 4 ] || fail "the unmount waited for a silent client"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "the daemon is still running"
-grep -q "AddressSanitizer\|runtime error" "$CACHE/mount.log" &&
-	fail "sanitizer report in the daemon's log: $(cat "$CACHE/mount.log")"
+grep -q "AddressSanitizer\|runtime error" "$CACHE"/mount-*.log &&
+	fail "sanitizer report in the daemon's log: $(cat "$CACHE"/mount-*.log)"
 # the port is free again
 # (SO_REUSEADDR: connections in TIME_WAIT do not count, a listener would)
 python3 -c 'import socket, sys; s = socket.socket()

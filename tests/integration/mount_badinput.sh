@@ -100,7 +100,7 @@ info "damaged: ${bad[0]}"
 # reading it again fails again, and the rest of the mount keeps working
 cat "$S/files/${bad[0]}" >/dev/null 2>&1 && fail "second read of the damaged file worked"
 cmp -s "$S/files/small-1" "$T/src/files/small-1" || fail "small-1 after EIO"
-log=$(find "$CACHE" -name mount.log | head -n 1)
+log=$(find "$CACHE" -name "mount-*.log" | head -n 1)
 [ -n "$log" ] || fail "no mount.log under $CACHE"
 grep -F "files/${bad[0]}" "$log" >/dev/null ||
 	fail "the log does not name files/${bad[0]}: $(cat "$log")"

@@ -94,7 +94,7 @@ for i in $(seq 1 200); do
 done
 [ "$lost" -gt 0 ] ||
 	fail "no file was lost: the kill did not hit memory staging"
-grep -qs "lost their content" "$T/mount.err" "$CACHE/mount.log" ||
+grep -qs "lost their content" "$T/mount.err" "$CACHE"/mount-*.log ||
 	fail "the daemon did not log the lost files"
 info "$lost of 200 unsynced files were emptied by kill -9"
 # the tree is sound: a snapshot of it works, a re-run repairs it

@@ -77,14 +77,14 @@ grep -q '^staged: 1 files' <<<"$st" || stale_status=$(head -n 2 <<<"$st" | tr '\
 # ---- kill -9 after the snapshot: nothing it holds may be lost -----------------
 kill9 "$MNT"
 exec {wfd}>&- 2>/dev/null || true
-logged=$(cat "$CACHE/mount.log" 2>/dev/null | wc -l)
+logged=$(cat "$CACHE"/mount-*.log 2>/dev/null | wc -l)
 mount_repo "$MNT"
 treecmp --no-atime --ignore-root-times "$SRC" "$MNT/snapshots/2026-09-01/000000" ||
 	fail "the snapshot changed after kill -9"
 treecmp --no-atime --ignore-root-times "$SRC" "$MNT/now" ||
 	fail "now/ lost content the snapshot holds (kill -9 after drfs snapshot)"
 if grep -qs "lost their content" "$T/mount.err" ||
-	tail -n +$((logged + 1)) "$CACHE/mount.log" 2>/dev/null |
+	tail -n +$((logged + 1)) "$CACHE"/mount-*.log 2>/dev/null |
 	grep -q "lost their content"; then
 	fail "recovery reported lost files although a snapshot covered them"
 fi

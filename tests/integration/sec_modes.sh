@@ -48,7 +48,7 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
 	drfs snapshot "$T/mnt" >/dev/null
 	umount_repo "$T/mnt"
 	mounted=1
-	[ -n "$(find "$CACHE" -name mount.log)" ] || fail "no mount.log in the cache"
+	[ -n "$(find "$CACHE" -name "mount-*.log")" ] || fail "no mount.log in the cache"
 fi
 
 roots=("$CACHE" "$CACHE.dst" "$XDG_CONFIG_HOME/drfs")

@@ -203,12 +203,89 @@ static void test_time(void)
 	}
 }
 
+/* drfs_parse_rate: restic's KiB/s for a bare number, else a size per second */
+static void test_rate(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t bps; /* 0: refused */
+	} cases[] = {
+		{ "1", 1024 },
+		{ "512", 512 << 10 },
+		{ "1/s", 1024 },
+		{ "300K", 300 << 10 },
+		{ "300k/s", 300 << 10 },
+		{ "2M", 2 << 20 },
+		{ "2MiB/s", 2 << 20 },
+		{ "2mib/s", 2 << 20 },
+		{ "2MB", 2 << 20 },
+		{ "1G", 1ull << 30 },
+		{ "1T", 1ull << 40 },
+		{ "1K", 1024 },
+		{ "0001", 1024 },
+		/* the largest: 2^54 - 1 KiB/s and 2^24 - 1 TiB/s */
+		{ "18014398509481983", 18014398509481983ull << 10 },
+		{ "16777215T", 16777215ull << 40 },
+		/* overflow: one more, or beyond what strtoull takes */
+		{ "18014398509481984", 0 },
+		{ "16777216T", 0 },
+		{ "17179869184G", 0 },
+		{ "18446744073709551616", 0 },
+		{ "99999999999999999999999999999", 0 },
+		/* below 1 KiB/s */
+		{ "0", 0 },
+		{ "0K", 0 },
+		{ "0/s", 0 },
+		/* garbage */
+		{ "", 0 },
+		{ "/s", 0 },
+		{ "K", 0 },
+		{ "K/s", 0 },
+		{ "-1", 0 },
+		{ "+1", 0 },
+		{ " 1", 0 },
+		{ "1 ", 0 },
+		{ "1 K", 0 },
+		{ "1.5M", 0 },
+		{ "0x10", 0 },
+		{ "1KiB/", 0 },
+		{ "1K/s/s", 0 },
+		{ "1K/S", 0 },
+		{ "1/m", 0 },
+		{ "1E", 0 },
+		{ "1KK", 0 },
+		{ "1Kib/s", 1024 },
+		{ "1KiBs", 0 },
+		{ "00000000000000000000000000000001", 0 }, /* 32 characters */
+		{ "0000000000000000000000000000001", 1024 }, /* 31 */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t v = 7;
+		int e = drfs_parse_rate(cases[i].s, &v);
+		if (!cases[i].bps) {
+			if (e != -EINVAL || v != 7)
+				fprintf(stderr, "rate \"%s\": %d, %" PRIu64
+					"\n", cases[i].s, e, v);
+			CHECK_EQ(e, -EINVAL);
+			CHECK(v == 7);
+			continue;
+		}
+		if (e || v != cases[i].bps)
+			fprintf(stderr, "rate \"%s\": %d, %" PRIu64 "\n",
+				cases[i].s, e, v);
+		CHECK_EQ(e, 0);
+		CHECK(v == cases[i].bps);
+	}
+	CHECK_EQ(drfs_parse_rate(NULL, &(uint64_t){ 0 }), -EINVAL);
+}
+
 int main(void)
 {
 	char p[256];
 	test_init("test_base");
 	test_idset();
 	test_time();
+	test_rate();
 	snprintf(top, sizeof(top), "%s/drfs-test-base.XXXXXX",
 		 getenv("TMPDIR") ?: "/tmp");
 	if (!mkdtemp(top)) {
