@@ -441,6 +441,61 @@ static void restore_summary(struct cli *c, const struct drfs_progress *p,
 			c->dry_run ? " (dry run)" : "");
 }
 
+/*
+ * restore's arguments: REPO SNAPSHOT DIR, or MOUNTPOINT/latest[/PATH] DIR
+ * (then *src is the mount's, malloc'd). The exit status on a usage error,
+ * or -1 to go on.
+ */
+static int restore_args(struct cli *c, enum drfs_overwrite *ow,
+			struct drfs_fs_source **src, const char **url,
+			const char **spec, const char **target,
+			const char **sub)
+{
+	if (c->n_args != 2 && c->n_args != 3) {
+		cli_usage_err(c->cmd, "want drfs restore REPO SNAPSHOT|latest "
+			      "DIR, or drfs restore MOUNTPOINT/latest[/PATH] "
+			      "DIR");
+		return EXIT_USAGE;
+	}
+	if (c->overwrite && drfs_overwrite_parse(c->overwrite, ow) < 0) {
+		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
+			"if-newer, never or replace)", c->overwrite);
+		return EXIT_USAGE;
+	}
+	if (c->n_args == 3) {
+		*url = c->args[0];
+		*spec = c->args[1];
+		*target = c->args[2];
+		return -1;
+	}
+	*src = malloc(sizeof(**src));
+	if (!*src)
+		return 1;
+	int e = restore_source(c, *src, url, spec, sub);
+	if (e) {
+		free(*src);
+		*src = NULL;
+		return e;
+	}
+	*target = c->args[1];
+	return -1;
+}
+
+/* The end of restore's JSON document, closed whatever happened. */
+static void restore_json_end(int e, const struct drfs_progress *p,
+			     struct cli_msgs *msgs, double secs)
+{
+	printf("],\"ok\":%s,\"files\":%llu,\"bytes\":%llu,"
+	       "\"kept\":%llu,\"errors\":%d,\"seconds\":%.3f,"
+	       "\"messages\":",
+	       e == 0 ? "true" : "false", (unsigned long long)p->files,
+	       (unsigned long long)p->bytes, (unsigned long long)p->kept,
+	       e > 0 ? e : 0, secs);
+	cli_msgs_json(stdout, msgs);
+	printf("}\n");
+	cli_msgs_release(msgs);
+}
+
 int cli_cmd_restore(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -448,33 +503,9 @@ int cli_cmd_restore(struct cli *c)
 	struct drfs_fs_source *src = NULL;
 	enum drfs_overwrite ow = DRFS_OVERWRITE_ALWAYS;
 	const char *url, *spec, *target, *sub = NULL;
-	int e;
-	if (c->n_args != 2 && c->n_args != 3) {
-		cli_usage_err(c->cmd, "want drfs restore REPO SNAPSHOT|latest "
-			      "DIR, or drfs restore MOUNTPOINT/latest[/PATH] "
-			      "DIR");
-		return EXIT_USAGE;
-	}
-	if (c->overwrite && drfs_overwrite_parse(c->overwrite, &ow) < 0) {
-		log_err("invalid --overwrite \"%s\" (want always, if-changed, "
-			"if-newer, never or replace)", c->overwrite);
-		return EXIT_USAGE;
-	}
-	if (c->n_args == 2) {
-		src = malloc(sizeof(*src));
-		if (!src)
-			return 1;
-		e = restore_source(c, src, &url, &spec, &sub);
-		if (e) {
-			free(src);
-			return e;
-		}
-		target = c->args[1];
-	} else {
-		url = c->args[0];
-		spec = c->args[1];
-		target = c->args[2];
-	}
+	int e = restore_args(c, &ow, &src, &url, &spec, &target, &sub);
+	if (e >= 0)
+		return e;
 	if (cli_open_repo(c, url, &r) < 0) {
 		free(src);
 		return 1;
@@ -539,20 +570,8 @@ int cli_cmd_restore(struct cli *c)
 		fwrite(held, 1, held_len, stdout);
 		free(held);
 	}
-	if (c->json) {
-		/* the document is closed whatever happened: it parses */
-		printf("],\"ok\":%s,\"files\":%llu,\"bytes\":%llu,"
-		       "\"kept\":%llu,\"errors\":%d,\"seconds\":%.3f,"
-		       "\"messages\":",
-		       e == 0 ? "true" : "false",
-		       (unsigned long long)pt.p.files,
-		       (unsigned long long)pt.p.bytes,
-		       (unsigned long long)pt.p.kept, e > 0 ? e : 0,
-		       drfs_now_mono() - t0);
-		cli_msgs_json(stdout, &msgs);
-		printf("}\n");
-		cli_msgs_release(&msgs);
-	}
+	if (c->json)
+		restore_json_end(e, &pt.p, &msgs, drfs_now_mono() - t0);
 	if (e < 0) {
 		const char *d = drfs_repo_last_error();
 		log_err("restore failed: %s", d && e == -ENOENT ? d

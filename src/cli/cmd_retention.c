@@ -467,6 +467,73 @@ static bool prune_multi_root(const char *mp)
 	return true;
 }
 
+/*
+ * Where a prune of c->args[0] runs: in the mount there (or the mount of
+ * that repository with this cache), refused for the root of a
+ * several-repository mount, else here with *r opened. The exit status, or
+ * -1 to go on here.
+ */
+static int prune_route(struct cli *c, struct drfs_repo **r)
+{
+	const char *mp = c->args[0];
+	char found[PATH_MAX];
+
+	/* several repositories mounted there: the prune is one's */
+	if (prune_multi_root(mp))
+		return EXIT_USAGE;
+	/* a mount point (as drfs status takes one): that mount runs it */
+	if (!drfs_fs_is_mount(mp) && cli_unavailable_folder(mp))
+		return 1;
+	if (!drfs_fs_is_mount(mp)) {
+		if (cli_open_repo(c, mp, r) < 0)
+			return 1;
+		/*
+		 * Mounted on this machine with this cache: the mount runs it,
+		 * with now/'s data kept alive (the shipped prune timer and
+		 * mount unit share the default cache directory).
+		 */
+		if (drfs_fs_find_mount((*r)->repo_id_hex, (*r)->cache_dir,
+				       found, sizeof(found)) != 0)
+			return -1;
+		drfs_repo_free(*r);
+		*r = NULL;
+		mp = found;
+	}
+	if (c->json) {
+		log_err("--json: not for a prune that the mount at \"%s\" "
+			"runs (run it without --json)", mp);
+		return EXIT_USAGE;
+	}
+	return prune_in_mount(c, mp);
+}
+
+/* What a prune did (or would do: --dry-run), for people, on stderr. */
+static void prune_print(const struct cli *c,
+			const struct drfs_prune_result *res)
+{
+	char b1[32], b2[32], sum[1024];
+	if (c->dry_run) {
+		fprintf(stderr,
+			"dry run: %zu snapshot(s) kept, %zu removed; packs: "
+			"%llu to delete, %llu to repack; pack bytes %s -> "
+			"%s\n",
+			res->kept, res->removed,
+			(unsigned long long)res->gc.packs_deleted,
+			(unsigned long long)res->gc.packs_repacked,
+			cli_size(res->gc.pack_bytes_before, b1),
+			cli_size(res->gc.pack_bytes_after, b2));
+		return;
+	}
+	cli_gc_summary(&res->gc, sum, sizeof(sum));
+	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res->kept,
+		res->removed, sum);
+	if (res->gc.waiting[0])
+		fprintf(stderr, "drfs: other processes use the repository: the "
+				"packs are deleted by a prune after each has "
+				"acknowledged the deletion or ended; waiting "
+				"for %s\n", res->gc.waiting);
+}
+
 int cli_cmd_prune(struct cli *c)
 {
 	struct drfs_repo *r;
@@ -475,7 +542,6 @@ int cli_cmd_prune(struct cli *c)
 	struct drfs_prune_result res;
 	struct drfs_snap_filter f;
 	struct verdicts pv = { 0 };
-	char b1[32], b2[32];
 
 	if (cli_need_args(c, 1, "REPO|MOUNTPOINT [--keep-last N] "
 			    "[--keep-hourly N] "
@@ -502,40 +568,9 @@ int cli_cmd_prune(struct cli *c)
 	o.gc.dry_run = c->dry_run;
 	o.gc.exact_bytes = c->bytes;
 	o.gc.report = c->quiet ? NULL : cli_report_line;
-	/* several repositories mounted there: the prune is one's */
-	if (prune_multi_root(c->args[0]))
-		return EXIT_USAGE;
-	/* a mount point (as drfs status takes one): that mount runs it */
-	if (!drfs_fs_is_mount(c->args[0]) &&
-	    cli_unavailable_folder(c->args[0]))
-		return 1;
-	if (drfs_fs_is_mount(c->args[0])) {
-		if (c->json) {
-			log_err("--json: not for a prune that the mount at "
-				"\"%s\" runs (run it without --json)",
-				c->args[0]);
-			return EXIT_USAGE;
-		}
-		return prune_in_mount(c, c->args[0]);
-	}
-	if (cli_open_repo(c, c->args[0], &r) < 0)
-		return 1;
-	/*
-	 * Mounted on this machine with this cache: the mount runs it, with
-	 * now/'s data kept alive (the shipped prune timer and mount unit
-	 * share the default cache directory).
-	 */
-	char mp[PATH_MAX];
-	if (drfs_fs_find_mount(r->repo_id_hex, r->cache_dir, mp,
-			       sizeof(mp)) == 0) {
-		drfs_repo_free(r);
-		if (c->json) {
-			log_err("--json: not for a prune that the mount at "
-				"\"%s\" runs (run it without --json)", mp);
-			return EXIT_USAGE;
-		}
-		return prune_in_mount(c, mp);
-	}
+	int rc = prune_route(c, &r);
+	if (rc >= 0)
+		return rc;
 	/* with JSON progress lines, the verdicts wait for the document */
 	char *verdicts = NULL;
 	size_t verdicts_len = 0;
@@ -574,29 +609,8 @@ int cli_cmd_prune(struct cli *c)
 						       : drfs_strerror(e));
 		return 1;
 	}
-	if (c->quiet || c->json)
-		return 0;
-	if (c->dry_run) {
-		fprintf(stderr,
-			"dry run: %zu snapshot(s) kept, %zu removed; packs: "
-			"%llu to delete, %llu to repack; pack bytes %s -> "
-			"%s\n",
-			res.kept, res.removed,
-			(unsigned long long)res.gc.packs_deleted,
-			(unsigned long long)res.gc.packs_repacked,
-			cli_size(res.gc.pack_bytes_before, b1),
-			cli_size(res.gc.pack_bytes_after, b2));
-		return 0;
-	}
-	char sum[1024];
-	cli_gc_summary(&res.gc, sum, sizeof(sum));
-	fprintf(stderr, "%zu snapshot(s) kept, %zu removed; %s\n", res.kept,
-		res.removed, sum);
-	if (res.gc.waiting[0])
-		fprintf(stderr, "drfs: other processes use the repository: the "
-				"packs are deleted by a prune after each has "
-				"acknowledged the deletion or ended; waiting "
-				"for %s\n", res.gc.waiting);
+	if (!c->quiet && !c->json)
+		prune_print(c, &res);
 	return 0;
 }
 

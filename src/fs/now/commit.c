@@ -525,6 +525,133 @@ static int snap_tags(struct drfs_snapshot *s,
  * durable and return the root tree there instead (no snapshot, nothing
  * marked clean). Under freeze (exclusive) and lock.
  */
+/* Chunk now every staged file (list: the 'S' set) whose extents are stale. */
+static int chunk_stale(struct drfs_now *n, const struct ino_list *staged)
+{
+	int e = 0;
+	for (size_t i = 0; e >= 0 && i < staged->n; i++) {
+		struct drfs_txn *rt;
+		struct rec r;
+		e = drfs_txn_begin(n->r->index, false, &rt);
+		if (e < 0)
+			break;
+		int g = now_rec_get(rt, staged->v[i], &r);
+		drfs_txn_abort(rt);
+		if (g < 0 || !(r.flags & I_STALE) || (r.flags & I_ORPHAN))
+			continue;
+		e = now_chunk_now(n, &r);
+	}
+	return e;
+}
+
+/*
+ * The trees of now/ into snap->root and snap->meta (their totals in agg),
+ * a second pass after copying the directories that other links reach.
+ */
+static int build_trees(struct drfs_now *n, struct commit *c,
+		       struct drfs_snapshot *snap, struct agg *agg)
+{
+	struct rec root;
+	int e;
+	for (int pass = 0;; pass++) {
+		e = drfs_txn_begin(n->r->index, false, &c->t);
+		e = e < 0 ? e : now_rec_get(c->t, DRFS_NOW_ROOT, &root);
+		e = e < 0 ? e : commit_dir(c, &root, &snap->root, agg);
+		e = e < 0 ? e : root_meta(c, &root, &snap->root, &snap->meta);
+		drfs_txn_abort(c->t);
+		c->t = NULL;
+		if (e < 0 || !c->unreached.n || pass > 0)
+			return e;
+		/* once more after copying the directories with other links */
+		e = materialize_all(n, &c->unreached);
+		c->n_upd = c->clean.n = c->unreached.n = 0;
+		*agg = (struct agg){ 0 };
+		if (e < 0)
+			return e;
+	}
+}
+
+/* What the snapshot object says besides its trees: sizes added, time... */
+static void snap_describe_now(struct drfs_now *n,
+			      const struct drfs_now_snapshot_opts *o,
+			      struct drfs_snapshot *snap,
+			      const struct agg *agg, double t0)
+{
+	struct drfs_writer_stats ws = { 0 };
+	pthread_mutex_lock(&n->wlock);
+	if (n->w)
+		drfs_writer_get_stats(n->w, &ws);
+	if (ws.blobs_new >= n->snap_stats.blobs_new &&
+	    ws.bytes_stored >= n->snap_stats.bytes_stored) {
+		snap->added_blobs = ws.blobs_new - n->snap_stats.blobs_new;
+		snap->added_bytes = ws.bytes_stored -
+				    n->snap_stats.bytes_stored;
+	}
+	n->snap_stats = ws;
+	pthread_mutex_unlock(&n->wlock);
+	if (o->time.tv_sec || o->time.tv_nsec)
+		snap->time = o->time;
+	else
+		now_ts(&snap->time);
+	memcpy(snap->host, n->host, sizeof(snap->host));
+	memcpy(snap->path, n->path, sizeof(snap->path));
+	snap->parent = n->st.last;
+	snap->files = agg->files;
+	snap->dirs = agg->dirs;
+	snap->bytes = agg->bytes;
+	snap->duration_ms = drfs_duration_ms(t0);
+}
+
+/*
+ * Snapshot id written: the new trees, the clean flags, the state s and the
+ * snapshot's 'K' mark, in one transaction.
+ */
+static int mark_committed(struct drfs_now *n, const struct commit *c,
+			  const struct state *s, const struct drfs_id *id)
+{
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(n->r->index, true, &t);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; e >= 0 && i < c->n_upd; i++) {
+		struct rec r;
+		e = now_rec_get(t, c->upd[i].ino, &r);
+		if (e < 0)
+			break;
+		r.tree = c->upd[i].tree;
+		r.agg_files = c->upd[i].agg.files;
+		r.agg_dirs = c->upd[i].agg.dirs;
+		r.agg_bytes = c->upd[i].agg.bytes;
+		r.flags = (r.flags & ~I_DIRTY) | I_AGG;
+		e = now_rec_put(t, &r);
+	}
+	for (size_t i = 0; e >= 0 && i < c->clean.n; i++) {
+		struct rec r;
+		if (now_rec_get(t, c->clean.v[i], &r) < 0)
+			continue;
+		r.flags &= ~I_DIRTY;
+		e = now_rec_put(t, &r);
+	}
+	if (e >= 0) {
+		/* the root's own attributes may have changed alone */
+		struct rec r;
+		e = now_rec_get(t, DRFS_NOW_ROOT, &r);
+		r.flags &= ~I_DIRTY;
+		e = e < 0 ? e : now_rec_put(t, &r);
+	}
+	e = e < 0 ? e : now_state_put(t, s);
+	if (e >= 0) {
+		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
+		memcpy(k + 1, id->b, DRFS_ID_LEN);
+		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
+	}
+	if (e < 0) {
+		drfs_txn_abort(t);
+		return e;
+	}
+	return now_commit(n, t);
+}
+
 static int commit_locked(struct drfs_now *n,
 			 const struct drfs_now_snapshot_opts *o,
 			 char ret_folder[32], struct drfs_id *ret_live)
@@ -560,36 +687,8 @@ static int commit_locked(struct drfs_now *n,
 	e = now_set_list(t, 'S', &staged);
 	drfs_txn_abort(t);
 	t = NULL;
-	for (size_t i = 0; e >= 0 && i < staged.n; i++) {
-		struct drfs_txn *rt;
-		struct rec r;
-		e = drfs_txn_begin(n->r->index, false, &rt);
-		if (e < 0)
-			break;
-		int g = now_rec_get(rt, staged.v[i], &r);
-		drfs_txn_abort(rt);
-		if (g < 0 || !(r.flags & I_STALE) || (r.flags & I_ORPHAN))
-			continue;
-		e = now_chunk_now(n, &r);
-	}
-	if (e < 0)
-		goto out;
-	for (int pass = 0;; pass++) {
-		e = drfs_txn_begin(n->r->index, false, &c.t);
-		e = e < 0 ? e : now_rec_get(c.t, DRFS_NOW_ROOT, &root);
-		e = e < 0 ? e : commit_dir(&c, &root, &snap->root, &agg);
-		e = e < 0 ? e : root_meta(&c, &root, &snap->root, &snap->meta);
-		drfs_txn_abort(c.t);
-		c.t = NULL;
-		if (e < 0 || !c.unreached.n || pass > 0)
-			break;
-		/* once more after copying the directories with other links */
-		e = materialize_all(n, &c.unreached);
-		c.n_upd = c.clean.n = c.unreached.n = 0;
-		agg = (struct agg){ 0 };
-		if (e < 0)
-			break;
-	}
+	e = e < 0 ? e : chunk_stale(n, &staged);
+	e = e < 0 ? e : build_trees(n, &c, snap, &agg);
 	if (e < 0)
 		goto out;
 	e = ret_live ? 0 : now_guard(n);
@@ -601,29 +700,7 @@ static int commit_locked(struct drfs_now *n,
 		e = 1;
 		goto out;
 	}
-	struct drfs_writer_stats ws = { 0 };
-	pthread_mutex_lock(&n->wlock);
-	if (n->w)
-		drfs_writer_get_stats(n->w, &ws);
-	if (ws.blobs_new >= n->snap_stats.blobs_new &&
-	    ws.bytes_stored >= n->snap_stats.bytes_stored) {
-		snap->added_blobs = ws.blobs_new - n->snap_stats.blobs_new;
-		snap->added_bytes = ws.bytes_stored -
-				    n->snap_stats.bytes_stored;
-	}
-	n->snap_stats = ws;
-	pthread_mutex_unlock(&n->wlock);
-	if (o->time.tv_sec || o->time.tv_nsec)
-		snap->time = o->time;
-	else
-		now_ts(&snap->time);
-	memcpy(snap->host, n->host, sizeof(snap->host));
-	memcpy(snap->path, n->path, sizeof(snap->path));
-	snap->parent = n->st.last;
-	snap->files = agg.files;
-	snap->dirs = agg.dirs;
-	snap->bytes = agg.bytes;
-	snap->duration_ms = drfs_duration_ms(t0);
+	snap_describe_now(n, o, snap, &agg, t0);
 	e = drfs_repo_snapshot_write(n->r, snap, &id);
 	if (e < 0)
 		goto out;
@@ -631,45 +708,7 @@ static int commit_locked(struct drfs_now *n,
 	memcpy(s.last_folder, snap->name, sizeof(s.last_folder));
 	s.last = id;
 	s.last_time = snap->time;
-
-	/* the new trees and clean flags, in one transaction */
-	e = drfs_txn_begin(n->r->index, true, &t);
-	for (size_t i = 0; e >= 0 && i < c.n_upd; i++) {
-		struct rec r;
-		e = now_rec_get(t, c.upd[i].ino, &r);
-		if (e < 0)
-			break;
-		r.tree = c.upd[i].tree;
-		r.agg_files = c.upd[i].agg.files;
-		r.agg_dirs = c.upd[i].agg.dirs;
-		r.agg_bytes = c.upd[i].agg.bytes;
-		r.flags = (r.flags & ~I_DIRTY) | I_AGG;
-		e = now_rec_put(t, &r);
-	}
-	for (size_t i = 0; e >= 0 && i < c.clean.n; i++) {
-		struct rec r;
-		if (now_rec_get(t, c.clean.v[i], &r) < 0)
-			continue;
-		r.flags &= ~I_DIRTY;
-		e = now_rec_put(t, &r);
-	}
-	if (e >= 0) {
-		/* the root's own attributes may have changed alone */
-		struct rec r;
-		e = now_rec_get(t, DRFS_NOW_ROOT, &r);
-		r.flags &= ~I_DIRTY;
-		e = e < 0 ? e : now_rec_put(t, &r);
-	}
-	e = e < 0 ? e : now_state_put(t, &s);
-	if (e >= 0) {
-		uint8_t k[1 + DRFS_ID_LEN] = { 'K' };
-		memcpy(k + 1, id.b, DRFS_ID_LEN);
-		e = drfs_kv_put(t, DRFS_DB_NOW_META, k, sizeof(k), "", 0);
-	}
-	if (e >= 0) {
-		e = now_commit(n, t);
-		t = NULL;
-	}
+	e = mark_committed(n, &c, &s, &id);
 	if (e < 0)
 		goto out;
 	n->st = s;

@@ -569,157 +569,177 @@ static int is_ancestor(struct drfs_txn *t, uint64_t a, uint64_t dir)
 	return -ELOOP;
 }
 
+/* A rename under way: its two directories, source and (if any) target. */
+struct ren {
+	struct drfs_now *n;
+	struct drfs_txn *t;
+	uint64_t dir, newdir, src, dst;
+	const char *name, *newname;
+	size_t len;                /* of newname */
+	struct rec *d, *nd, *s, *x; /* nd == d in one directory */
+	bool have_dst, unl;        /* unl: x lost its last link */
+	struct timespec now;
+};
+
+/*
+ * RENAME_EXCHANGE: the two entries swap their inodes. 0, 1 when there is
+ * nothing to change (one inode under both names), or -errno.
+ */
+static int ren_exchange(struct ren *r)
+{
+	struct rec *s = r->s, *x = r->x;
+	int e;
+	if (!r->have_dst)
+		return -ENOENT;
+	if (r->src == r->dst)
+		return 1;
+	if ((S_ISDIR(s->mode) && (e = is_ancestor(r->t, r->src, r->newdir))) ||
+	    (S_ISDIR(x->mode) && (e = is_ancestor(r->t, r->dst, r->dir))))
+		return e > 0 ? -EINVAL : e;
+	e = now_dent_repoint(r->t, r->dir, r->name, r->dst);
+	e = e < 0 ? e : now_dent_repoint(r->t, r->newdir, r->newname, r->src);
+	if (e < 0)
+		return e;
+	if (r->dir != r->newdir && S_ISDIR(s->mode) != S_ISDIR(x->mode)) {
+		if (S_ISDIR(s->mode)) {
+			r->d->nlink--;
+			r->nd->nlink++;
+		} else {
+			r->d->nlink++;
+			r->nd->nlink--;
+		}
+	}
+	s->ctime = x->ctime = r->now;
+	e = now_rec_put(r->t, s);
+	return e < 0 ? e : now_rec_put(r->t, x);
+}
+
+/*
+ * A plain rename (RENAME_NOREPLACE or none): a target is replaced, if the
+ * kinds agree (a directory only if empty). 0, 1 when there is nothing to
+ * change (the target is the source), or -errno.
+ */
+static int ren_move(struct ren *r, unsigned int flags)
+{
+	struct rec *s = r->s, *x = r->x;
+	int e;
+	if (r->have_dst && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (r->have_dst && r->src == r->dst)
+		return 1;
+	if (S_ISDIR(s->mode)) {
+		e = is_ancestor(r->t, r->src, r->newdir);
+		if (e != 0)
+			return e > 0 ? -EINVAL : e;
+	}
+	if (r->have_dst) {
+		if (S_ISDIR(s->mode) && !S_ISDIR(x->mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(s->mode) && S_ISDIR(x->mode))
+			return -EISDIR;
+		if (S_ISDIR(x->mode)) {
+			e = now_dir_is_empty(r->t, r->dst);
+			if (e <= 0)
+				return e == 0 ? -ENOTEMPTY : e;
+			if (r->nd->nlink > 2)
+				r->nd->nlink--;
+		}
+		e = now_dent_del(r->t, r->newdir, r->newname);
+		e = e < 0 ? e : drop_link(r->n, r->t, x, &r->now, &r->unl);
+		if (e < 0)
+			return e;
+	}
+	e = now_dent_del(r->t, r->dir, r->name);
+	e = e < 0 ? e : now_dent_add(r->t, r->nd, r->newname, r->len, r->src);
+	if (e < 0)
+		return e;
+	if (S_ISDIR(s->mode) && r->dir != r->newdir) {
+		if (r->d->nlink > 2)
+			r->d->nlink--;
+		r->nd->nlink++;
+	}
+	s->ctime = r->now;
+	return now_rec_put(r->t, s);
+}
+
+/* The records of a rename: both directories, the source, the target. */
+static int ren_load(struct ren *r, struct rec *d, struct rec *nd_,
+		    struct rec *s, struct rec *x)
+{
+	int e = now_rec_get(r->t, r->dir, d);
+	if (e < 0)
+		return e;
+	r->d = d;
+	r->nd = nd_;
+	if (r->newdir == r->dir)
+		r->nd = d;
+	else if ((e = now_rec_get(r->t, r->newdir, nd_)) < 0)
+		return e;
+	r->s = s;
+	r->x = x;
+	e = now_rec_get(r->t, r->src, s);
+	if (e >= 0 && r->have_dst)
+		e = now_rec_get(r->t, r->dst, x);
+	return e;
+}
+
 int drfs_now_rename(struct drfs_now *n, uint64_t dir, const char *name,
 		    uint64_t newdir, const char *newname, unsigned int flags)
 {
-	struct drfs_txn *t = NULL;
-	struct rec d, nd_, *nd, s, x;
-	uint64_t src, dst = 0;
-	size_t len;
-	bool have_dst, unl = false;
-	struct timespec now;
+	struct ren r = { .n = n, .dir = dir, .newdir = newdir, .name = name,
+			 .newname = newname };
+	struct rec d, nd, s, x;
 	int e;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
 		return -EINVAL;
-	e = now_check_name(newname, &len);
+	e = now_check_name(newname, &r.len);
 	if (e < 0)
 		return e;
 	pthread_mutex_lock(&n->lock);
 	e = now_ensure_mat(n, dir);
 	e = e < 0 ? e : now_ensure_mat(n, newdir);
-	e = e < 0 ? e : child_of(n, dir, name, &src);
+	e = e < 0 ? e : child_of(n, dir, name, &r.src);
 	if (e < 0)
 		goto out;
-	have_dst = child_of(n, newdir, newname, &dst) == 0;
-	if (have_dst && !(flags & RENAME_EXCHANGE)) {
-		e = now_ensure_mat(n, dst);
+	r.have_dst = child_of(n, newdir, newname, &r.dst) == 0;
+	if (r.have_dst && !(flags & RENAME_EXCHANGE)) {
+		e = now_ensure_mat(n, r.dst);
 		if (e == -ENOTDIR)
 			e = 0;
 		if (e < 0)
 			goto out;
 	}
-	e = drfs_txn_begin(n->r->index, true, &t);
-	e = e < 0 ? e : now_rec_get(t, dir, &d);
+	e = drfs_txn_begin(n->r->index, true, &r.t);
+	e = e < 0 ? e : ren_load(&r, &d, &nd, &s, &x);
 	if (e < 0)
 		goto out;
-	if (newdir == dir) {
-		nd = &d;
-	} else {
-		nd = &nd_;
-		e = now_rec_get(t, newdir, nd);
-		if (e < 0)
-			goto out;
-	}
-	e = now_rec_get(t, src, &s);
+	now_ts(&r.now);
+	e = flags & RENAME_EXCHANGE ? ren_exchange(&r) : ren_move(&r, flags);
 	if (e < 0)
 		goto out;
-	if (have_dst) {
-		e = now_rec_get(t, dst, &x);
+	if (e == 0) {
+		d.mtime = d.ctime = r.now;
+		r.nd->mtime = r.nd->ctime = r.now;
+		e = now_rec_put(r.t, &d);
+		if (e >= 0 && r.nd != &d)
+			e = now_rec_put(r.t, r.nd);
+		e = e < 0 ? e : now_mark_dirty(r.t, r.src);
+		if (e >= 0 && r.have_dst && (flags & RENAME_EXCHANGE))
+			e = now_mark_dirty(r.t, r.dst);
+		e = e < 0 ? e : now_mark_dirty(r.t, dir);
+		e = e < 0 ? e : now_mark_dirty(r.t, newdir);
 		if (e < 0)
 			goto out;
 	}
-	now_ts(&now);
-	if (flags & RENAME_EXCHANGE) {
-		if (!have_dst) {
-			e = -ENOENT;
-			goto out;
-		}
-		if (src == dst)
-			goto commit;
-		if ((S_ISDIR(s.mode) && (e = is_ancestor(t, src, newdir))) ||
-		    (S_ISDIR(x.mode) && (e = is_ancestor(t, dst, dir)))) {
-			if (e > 0)
-				e = -EINVAL;
-			goto out;
-		}
-		e = now_dent_repoint(t, dir, name, dst);
-		e = e < 0 ? e : now_dent_repoint(t, newdir, newname, src);
-		if (e < 0)
-			goto out;
-		if (dir != newdir && S_ISDIR(s.mode) != S_ISDIR(x.mode)) {
-			if (S_ISDIR(s.mode)) {
-				d.nlink--;
-				nd->nlink++;
-			} else {
-				d.nlink++;
-				nd->nlink--;
-			}
-		}
-		s.ctime = x.ctime = now;
-		e = now_rec_put(t, &s);
-		e = e < 0 ? e : now_rec_put(t, &x);
-	} else {
-		if (have_dst && (flags & RENAME_NOREPLACE)) {
-			e = -EEXIST;
-			goto out;
-		}
-		if (have_dst && src == dst)
-			goto commit;
-		if (S_ISDIR(s.mode)) {
-			e = is_ancestor(t, src, newdir);
-			if (e != 0) {
-				if (e > 0)
-					e = -EINVAL;
-				goto out;
-			}
-		}
-		if (have_dst) {
-			if (S_ISDIR(s.mode) && !S_ISDIR(x.mode)) {
-				e = -ENOTDIR;
-				goto out;
-			}
-			if (!S_ISDIR(s.mode) && S_ISDIR(x.mode)) {
-				e = -EISDIR;
-				goto out;
-			}
-			if (S_ISDIR(x.mode)) {
-				e = now_dir_is_empty(t, dst);
-				if (e == 0)
-					e = -ENOTEMPTY;
-				if (e < 0)
-					goto out;
-				if (nd->nlink > 2)
-					nd->nlink--;
-			}
-			e = now_dent_del(t, newdir, newname);
-			e = e < 0 ? e : drop_link(n, t, &x, &now, &unl);
-			if (e < 0)
-				goto out;
-		}
-		e = now_dent_del(t, dir, name);
-		e = e < 0 ? e : now_dent_add(t, nd, newname, len, src);
-		if (e < 0)
-			goto out;
-		if (S_ISDIR(s.mode) && dir != newdir) {
-			if (d.nlink > 2)
-				d.nlink--;
-			nd->nlink++;
-		}
-		s.ctime = now;
-		e = now_rec_put(t, &s);
-	}
-	d.mtime = d.ctime = now;
-	nd->mtime = nd->ctime = now;
-	e = e < 0 ? e : now_rec_put(t, &d);
-	if (e >= 0 && nd != &d)
-		e = now_rec_put(t, nd);
-	e = e < 0 ? e : now_mark_dirty(t, src);
-	if (e >= 0 && have_dst && (flags & RENAME_EXCHANGE))
-		e = now_mark_dirty(t, dst);
-	e = e < 0 ? e : now_mark_dirty(t, dir);
-	e = e < 0 ? e : now_mark_dirty(t, newdir);
-commit:
-	if (e >= 0) {
-		e = now_commit(n, t);
-		t = NULL;
-	}
-	if (e >= 0 && unl)
-		now_unlink_staging(n, dst);
+	e = now_commit(n, r.t);
+	r.t = NULL;
+	if (e >= 0 && r.unl)
+		now_unlink_staging(n, r.dst);
 out:
-	drfs_txn_abort(t);
+	drfs_txn_abort(r.t);
 	pthread_mutex_unlock(&n->lock);
 	return e;
 }
