@@ -57,33 +57,33 @@ at_least "backup --limit-upload 256" $(($(now_ms) - t0)) $((2 * MIB)) \
 # ---- restore (a fresh cache: every byte from the repository) ---------------
 t0=$(now_ms)
 "$DRFS" restore --cache-dir "$(fresh_cache)" "$REPO" latest "$T/r1" -q \
-	--limit-download 1M || fail "limited restore failed"
-at_least "restore --limit-download 1M" $(($(now_ms) - t0)) $((4 * MIB)) \
-	$((1024 * 1024))
+	--limit-download 2M || fail "limited restore failed"
+at_least "restore --limit-download 2M" $(($(now_ms) - t0)) $((4 * MIB)) \
+	$((2 * 1024 * 1024))
 cmp "$T/src/a" "$T/r1/a" && cmp "$T/src/b" "$T/r1/b" ||
 	fail "the limited restore restored other bytes"
 
 # ---- check --read-data ----------------------------------------------------
 t0=$(now_ms)
 "$DRFS" check --cache-dir "$(fresh_cache)" "$REPO" --read-data -q \
-	--limit-download 2MiB/s >/dev/null || fail "limited check failed"
-at_least "check --read-data --limit-download 2MiB/s" $(($(now_ms) - t0)) \
-	$((4 * MIB)) $((2 * 1024 * 1024))
+	--limit-download 4MiB/s >/dev/null || fail "limited check failed"
+at_least "check --read-data --limit-download 4MiB/s" $(($(now_ms) - t0)) \
+	$((4 * MIB)) $((4 * 1024 * 1024))
 
 # ---- mount: snapshot reads and now/'s uploads ------------------------------
 if fuse_ok; then
 	M=$T/mnt
 	CACHE=$(fresh_cache)
-	mount_repo "$M" --limit-download 512K --limit-upload 256K
+	mount_repo "$M" --limit-download 1M --limit-upload 512K
 	t0=$(now_ms)
 	cmp "$T/src/a" "$M/latest/a" || fail "the mount reads other bytes"
-	at_least "mount --limit-download 512K: read" $(($(now_ms) - t0)) \
-		$((2 * MIB)) $((512 * 1024))
+	at_least "mount --limit-download 1M: read" $(($(now_ms) - t0)) \
+		$((2 * MIB)) $((1024 * 1024))
 	t0=$(now_ms)
 	seeded_bytes 3 $((2 * MIB)) >"$M/now/c"
 	umount_repo "$M"	# the final snapshot and its upload
-	at_least "mount --limit-upload 256K: write and umount" \
-		$(($(now_ms) - t0)) $((2 * MIB)) $((256 * 1024))
+	at_least "mount --limit-upload 512K: write and umount" \
+		$(($(now_ms) - t0)) $((2 * MIB)) $((512 * 1024))
 	drfs restore "$REPO" latest "$T/r2" -q || fail "restore of now/ failed"
 	seeded_bytes 3 $((2 * MIB)) | cmp - "$T/r2/c" ||
 		fail "now/c was not uploaded whole"
