@@ -389,8 +389,9 @@ const struct cli_cmd cli_commands[] = {
 	  "named (docs/monitoring.md).",
 	  OPTS(status_opts, cli_opt_json), NULL, cli_cmd_status },
 	{ "metrics", "MOUNTPOINT|REPO", 1, 1, 0,
-	  "Prometheus metrics of a mount or a repository", NULL, NULL,
-	  NULL, cli_cmd_metrics },
+	  "Prometheus metrics of a mount or a repository",
+	  "With --json: the same samples as one JSON document.",
+	  OPTS(cli_opt_json), NULL, cli_cmd_metrics },
 	{ "prune", "REPO|MOUNTPOINT", 1, 1, 0,
 	  "apply a retention policy, free space",
 	  "Without --keep-*: the repository's stored policy (drfs policy). "

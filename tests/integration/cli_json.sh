@@ -223,10 +223,40 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"]
 	"$T/last.out" || fail "repair snapshots --dry-run --json of a lost pack: wrong values"
 obj_names "" | grep -v '^locks/' | cmp -s - "$T/objects.before" ||
 	fail "repair snapshots --dry-run --json changed the repository"
-info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, snapshot, repair: --json matches docs/json.md"
+info "backup, snapshots, stats, check, restore, drill, prune, forget, policy, copy, mirror, init, hold, release, snapshot, repair, metrics: --json matches docs/json.md"
+
+# metrics: the samples of the text format, the same values
+json_run metrics 0 drfs metrics "$REPO" --json
+drfs metrics "$REPO" >"$T/metrics.txt" || fail "drfs metrics failed"
+python3 - "$T/last.out" "$T/metrics.txt" <<'PY' || fail "metrics --json differs from the text format"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+text = {}
+for l in open(sys.argv[2]):
+    if l.startswith('#') or not l.strip():
+        continue
+    key, _, v = l.rstrip('\n').rpartition(' ')
+    text[key] = float(v)
+got = {}
+for m in d['metrics']:
+    assert set(m) == {'name', 'type', 'help', 'labels', 'value'}, m
+    assert m['type'] in ('gauge', 'counter'), m
+    assert m['help'], m
+    lab = ','.join('%s="%s"' % kv for kv in m['labels'].items())
+    got[m['name'] + ('{%s}' % lab if lab else '')] = m['value']
+assert set(got) == set(text), set(got) ^ set(text)
+for k, v in text.items():
+    if math.isfinite(v):
+        # the age grows between the two runs
+        assert got[k] == v or 'age' in k or 'timestamp' in k, (k, v, got[k])
+    else:
+        assert got[k] is None, k
+snaps = [m for m in d['metrics'] if m['name'] == 'drfs_snapshots']
+assert len(snaps) == 1 and snaps[0]['value'] >= 1, snaps
+PY
 
 # commands that do not report refuse --json
-for cmd in "mount $REPO $T/x" "umount $T/x" "metrics $REPO"; do
+for cmd in "mount $REPO $T/x" "umount $T/x"; do
 	run_nocrash "$cmd --json" "$DRFS" $cmd --json
 	[ "$RC" = 2 ] && [ ! -s "$T/last.out" ] ||
 		fail "drfs $cmd --json: exit $RC, want 2 and nothing on stdout"

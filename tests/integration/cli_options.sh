@@ -108,9 +108,9 @@ nsnap() { drfs snapshots "$REPO" --json | python3 -c 'import json,sys; print(len
 # options other commands take, or none does: refused, nothing runs
 WANT="drfs: check: unknown option --tag"
 usage_err "check --tag" drfs check "$REPO" --tag x
-WANT="drfs: metrics: unknown option --json"
-usage_err "metrics --json" drfs metrics "$REPO" --json
-[ ! -s "$T/last.out" ] || fail "metrics --json printed: $(cat "$T/last.out")"
+WANT="drfs: snapshots: unknown option --progress"
+usage_err "snapshots --progress" drfs snapshots "$REPO" --progress
+[ ! -s "$T/last.out" ] || fail "snapshots --progress printed: $(cat "$T/last.out")"
 WANT="drfs: snapshots: unknown option --keep-daily"
 usage_err "snapshots --keep-daily" drfs snapshots "$REPO" --keep-daily 3
 WANT="drfs: stats: unknown option --dry-run"
