@@ -236,7 +236,7 @@ static int virt_list(struct fs *fs, uint64_t dir, uint64_t off,
 				       (int64_t)(dir - base);
 		/* offsets: 3 + index in the catalogue (stable while it is) */
 		for (size_t i = 0;; i++) {
-			char folder[32];
+			char folder[DRFS_FOLDER_BUF];
 			if (mnt_snap_get(fs, i, &sn) < 0)
 				break;
 			memcpy(folder, sn.folder, sizeof(folder));

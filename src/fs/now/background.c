@@ -83,7 +83,7 @@ void *now_bg_main(void *arg)
 			    n->o.snapshot_every) {
 			struct drfs_now_snapshot_opts so = { 0 };
 			so.if_changed = true;
-			char folder[32];
+			char folder[DRFS_FOLDER_BUF];
 			n->last_snap_mono = drfs_now_mono();
 			pthread_mutex_unlock(&n->lock);
 			int e = drfs_now_snapshot(n, &so, folder);

@@ -654,7 +654,7 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 
 static int commit_locked(struct drfs_now *n,
 			 const struct drfs_now_snapshot_opts *o,
-			 char ret_folder[32], struct drfs_id *ret_live)
+			 char ret_folder[DRFS_FOLDER_BUF], struct drfs_id *ret_live)
 {
 	struct commit c = { .n = n };
 	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
@@ -715,7 +715,7 @@ static int commit_locked(struct drfs_now *n,
 	now_unlinks_flush(n); /* the new state on disk (best effort) */
 	for (struct ofile *of = n->ofiles; of; of = of->next)
 		of->marked = false;
-	memcpy(ret_folder, s.last_folder, 32);
+	memcpy(ret_folder, s.last_folder, DRFS_FOLDER_BUF);
 	n->last_snap_mono = drfs_now_mono();
 	e = 1;
 out:
@@ -731,7 +731,7 @@ out:
 
 int drfs_now_snapshot(struct drfs_now *n,
 		      const struct drfs_now_snapshot_opts *o,
-		      char ret_folder[32])
+		      char ret_folder[DRFS_FOLDER_BUF])
 {
 	pthread_rwlock_wrlock(&n->freeze);
 	pthread_mutex_lock(&n->lock);
@@ -749,7 +749,7 @@ int drfs_now_with_live_tree(struct drfs_now *n,
 {
 	struct drfs_now_snapshot_opts so = { 0 };
 	struct drfs_id root;
-	char folder[32];
+	char folder[DRFS_FOLDER_BUF];
 
 	pthread_rwlock_wrlock(&n->freeze);
 	pthread_mutex_lock(&n->lock);
@@ -804,7 +804,7 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 	ret->last_snapshot = drfs_id_is_zero(&n->st.last)
 				     ? (struct timespec){ 0 }
 				     : n->st.last_time;
-	memcpy(ret->last_folder, n->st.last_folder, 32);
+	memcpy(ret->last_folder, n->st.last_folder, DRFS_FOLDER_BUF);
 	pthread_mutex_unlock(&n->lock);
 	pthread_mutex_lock(&n->wlock);
 	ret->pending_blobs = n->pend_blobs;

@@ -101,7 +101,7 @@ struct state {
 	struct drfs_id base;      /* snapshot now/ started from (or zero) */
 	struct drfs_id last;      /* last snapshot committed (or base) */
 	struct timespec last_time;
-	char last_folder[32];
+	char last_folder[DRFS_FOLDER_BUF];
 };
 
 struct ofile {
@@ -315,7 +315,7 @@ int now_guard(struct drfs_now *n);
 /* ---- commit.c ------------------------------------------------------------ */
 int drfs_now_snapshot(struct drfs_now *n,
 		      const struct drfs_now_snapshot_opts *o,
-		      char ret_folder[32]);
+		      char ret_folder[DRFS_FOLDER_BUF]);
 /* ---- background.c -------------------------------------------------------- */
 void *now_bg_main(void *arg);
 

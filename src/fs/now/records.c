@@ -195,14 +195,8 @@ void now_chunk_cancel(struct drfs_now *n, uint64_t ino)
 
 int now_ino_list_push(struct ino_list *l, uint64_t ino)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (drfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 64) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = ino;
 	return 0;
 }
@@ -479,17 +473,12 @@ static int ext_scan_cb(const void *key, size_t klen, const void *val,
 		return 1;
 	memcpy(x.id.b, v + 12, DRFS_ID_LEN);
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		void *p = realloc(s->v, cap * sizeof(*s->v));
-		if (!p)
+		/* two arrays, one capacity: each grows from the same one */
+		size_t cap = s->cap, kcap = s->cap;
+		if (drfs_grow(&s->v, &cap, s->n, sizeof(*s->v), 16) < 0 ||
+		    (s->keys_only && drfs_grow(&s->keys, &kcap, s->n,
+					       sizeof(*s->keys), 16) < 0))
 			return -ENOMEM;
-		s->v = p;
-		if (s->keys_only) {
-			p = realloc(s->keys, cap * sizeof(*s->keys));
-			if (!p)
-				return -ENOMEM;
-			s->keys = p;
-		}
 		s->cap = cap;
 	}
 	if (s->keys_only)
