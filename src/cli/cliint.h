@@ -348,6 +348,8 @@ int cli_cmd_umount(struct cli *c);
 struct drfs_policy;
 /* The --keep-* options as a policy; -EINVAL (after a message) if invalid. */
 int cli_policy(const struct cli *c, struct drfs_policy *p);
+/* Whether the command line holds any --keep-* option. */
+bool cli_have_keep_options(const struct cli *c);
 int cli_cmd_prune(struct cli *c);
 /* The mount's prune hook (struct drfs_mount_retention.prune). */
 int cli_mount_prune(void *ud, struct drfs_repo *r, const char *args,

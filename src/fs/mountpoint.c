@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mountpoint.c - the mountpoint: checks before mounting, a stale mount of a
- * killed daemon, and drfs umount. mountint.h has what the rooms of the mount
- * share.
+ * killed daemon, drfs umount, its read-ahead and its log file's name.
+ * mountint.h has what the rooms of the mount share.
  */
 #include "mountint.h"
+
+#include <ctype.h>
 
 /* ---- mountpoint checks --------------------------------------------------- */
 
@@ -323,4 +325,44 @@ int drfs_fs_umount(const char *mountpoint)
 	if (r < 0)
 		return r;
 	return reports ? fs_ctl_report_read(mnt_report) : 0;
+}
+
+/* Room for an escaped mountpoint in a file name (NAME_MAX 255). */
+#define LOG_NAME_MAX 200
+
+char *mnt_log_path(const char *dir, const char *mountpoint)
+{
+	char name[LOG_NAME_MAX + 32];
+	size_t n = 0;
+	uint64_t h = 14695981039346656037ull; /* FNV-1a of the whole */
+	const char *p = mountpoint;
+	char *ret = NULL;
+
+	while (*p == '/')
+		p++;
+	if (!*p)
+		name[n++] = '-';
+	for (; *p && n < LOG_NAME_MAX; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '/') {
+			while (p[1] == '/')
+				p++;
+			if (p[1])
+				name[n++] = '-';
+		} else if (isalnum(ch) || ch == ':' || ch == '_' ||
+			   (ch == '.' && n > 0)) {
+			name[n++] = (char)ch;
+		} else {
+			n += (size_t)snprintf(name + n, 5, "\\x%02x", ch);
+		}
+	}
+	for (const char *q = mountpoint; *q; q++)
+		h = (h ^ (unsigned char)*q) * 1099511628211ull;
+	if (*p)
+		n += (size_t)snprintf(name + n, 18, "-%016llx",
+				      (unsigned long long)h);
+	name[n] = 0;
+	if (asprintf(&ret, "%s/mount-%s.log", dir, name) < 0)
+		return NULL;
+	return ret;
 }
