@@ -52,12 +52,7 @@ expect_clean_failure "prune EMPTYDIR" drfs prune "$T/empty" --keep-last 1
 grep -q "no drfs repository\|not a drfs repository\|does not exist\|no such" "$T/last.err" ||
 	{ cat "$T/last.err" >&2; fail "prune EMPTYDIR: unclear error"; }
 # several repositories in one mount: MNT/NAME is that repository's
-make_repo
-RA=$REPO
-make_repo
-RB=$REPO
-[ "$RA" != "$RB" ] || RB=$T/repo-b # local: make_repo gives one path
-[ "$DRFS_TEST_BACKEND" = local ] && RA=$T/repo-a
+make_two_repos
 # each repository its own cache
 rdrfs() { # CMD REPO ARGS...
 	local cmd=$1 r=$2 cache=$T/cache-a

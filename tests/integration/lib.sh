@@ -20,7 +20,8 @@
 # seeded_bytes, run_nocrash, with_cache, no_removal_reported,
 # expect_clean_failure, restored_is, hold, hold_wait, mount_repo,
 # umount_repo, daemon_pid, kill9, check_repo, free_port, start_proxy,
-# stop_proxy, mkedge, treecmp, fsmodel, bg_start, wait_line, s3py,
+# stop_proxy, mkedge, edge_rsync, make_two_repos, treecmp, fsmodel, bg_start,
+# wait_line, s3py,
 # need_rgw_admin, rgw_admin, rgw_user.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -291,6 +292,17 @@ obj_corrupt() {
 }
 # obj_truncate NAME — keep the first half of an object of $REPO
 obj_truncate() { obj_edit "$1" 'b[:len(b) // 2]'; }
+
+# make_two_repos — two repositories, $RA and $RB: two buckets on S3, two
+# directories on the local backend (make_repo gives one path there).
+make_two_repos() {
+	make_repo
+	RA=$REPO
+	make_repo
+	RB=$REPO
+	[ "$RA" != "$RB" ] || RB=$T/repo-b
+	[ "$DRFS_TEST_BACKEND" != local ] || RA=$T/repo-a
+}
 
 # repo_bytes — total stored bytes of the repository.
 repo_bytes() {

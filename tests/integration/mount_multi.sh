@@ -13,12 +13,7 @@ source "$(dirname "$0")/lib.sh"
 need_root
 fuse_ok || skip "no FUSE"
 
-make_repo
-RA=$REPO
-make_repo
-RB=$REPO
-[ "$RA" != "$RB" ] || RB=$T/repo-b # local: make_repo gives one path
-[ "$DRFS_TEST_BACKEND" = local ] && RA=$T/repo-a
+make_two_repos
 drfs init "$RA" >/dev/null
 drfs init "$RB" >/dev/null
 RC=$T/repo-c # does not exist yet
