@@ -10,7 +10,7 @@
 #   DRFS_BUILD_DIR   build directory (default: <source>/build/ci)
 #   DRFS_TEST_NO_S3  1: do not start RadosGW; the s3 tests skip (not in CI)
 #   DRFS_TEST_SEED   seed for generated data and fuzz mutations
-#   DRFS_TEST_JOBS   tests run at a time (default 4)
+#   DRFS_TEST_JOBS   tests run at a time (default 3)
 #   CI               true: a server that does not come up is a failure
 # The last line of output is always "N passed, N failed" (skipped tests are
 # counted on the line before it).
@@ -209,7 +209,7 @@ rm -f "$BUILD/meson-logs/testlog.json"
 rc=0
 # three at a time on two cores: the tests wait on mounts, uploads and
 # kills for much of their time (two at a time kept the cores half idle)
-meson test -C "$BUILD" --num-processes "${DRFS_TEST_JOBS:-4}" \
+meson test -C "$BUILD" --num-processes "${DRFS_TEST_JOBS:-3}" \
 	--print-errorlogs "$@" || rc=$?
 
 summary=$(python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
