@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "drfs/index.h"
@@ -349,6 +350,20 @@ int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
 	return 0;
 }
 
+/*
+ * The file system of idx has no room left (below 1 MiB for us). LMDB
+ * turns a pwrite that wrote less than asked, which is what a full disk
+ * does to a commit's run of pages, into EIO: that EIO is ENOSPC.
+ */
+static bool disk_full(struct drfs_index *idx)
+{
+	struct statvfs sv;
+	int fd;
+	if (mdb_env_get_fd(idx->env, &fd) || fstatvfs(fd, &sv) < 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
+}
+
 int drfs_txn_commit(struct drfs_txn *t)
 {
 	if (t->rdonly) {
@@ -358,6 +373,8 @@ int drfs_txn_commit(struct drfs_txn *t)
 	int rc = mdb_txn_commit(t->txn);
 	if (!rc)
 		reserve(t->idx);
+	else if (rc == EIO && disk_full(t->idx))
+		rc = ENOSPC; /* LMDB's word for a short pwrite */
 	free(t);
 	return lmdb_err(rc);
 }
