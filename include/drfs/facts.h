@@ -106,6 +106,12 @@ int drfs_facts_decode(const void *p, size_t len, struct drfs_facts *ret);
 
 /* Prometheus text exposition format 0.0.4 (docs/monitoring.md). */
 int drfs_facts_prometheus(const struct drfs_facts *f, struct drfs_buf *out);
+/*
+ * The same samples as the body of a JSON document after its opening
+ * brace: "metrics":[{name, type, help, labels, value}...]}\n (value null
+ * for NaN or an infinity; docs/json.md). 0 or -ENOMEM (buffer full).
+ */
+int drfs_facts_metrics_json(const struct drfs_facts *f, struct drfs_buf *out);
 
 /*
  * One snapshot as a JSON object, as `drfs snapshots --json` prints it and

@@ -4,7 +4,6 @@
  * status, of a mount (its daemon answers user.drfs.facts) or of a
  * repository opened here.
  */
-#include <math.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -65,115 +64,6 @@ static int get_facts(struct cli *c, const char *arg, struct drfs_facts *f)
 	return 0;
 }
 
-/* A metric's label value as written in the text format, unescaped. */
-static void json_label_value(const char *p, const char *end)
-{
-	char v[1024];
-	size_t n = 0;
-	for (; p < end && n < sizeof(v) - 1; p++) {
-		if (*p == '\\' && p + 1 < end) {
-			p++;
-			v[n++] = *p == 'n' ? '\n' : *p;
-		} else {
-			v[n++] = *p;
-		}
-	}
-	v[n] = 0;
-	cli_json_str(stdout, v);
-}
-
-/*
- * One sample line "name{k="v",...} value" of the text format drfs itself
- * wrote, as a JSON object with its family's type and help. -EBADMSG if it
- * is not one.
- */
-static int json_sample(const char *l, const char *end, const char *type,
-		       const char *help)
-{
-	const char *name_end = l, *p;
-	while (name_end < end && *name_end != '{' && *name_end != ' ')
-		name_end++;
-	printf("{\"name\":\"%.*s\",\"type\":", (int)(name_end - l), l);
-	cli_json_str(stdout, type);
-	printf(",\"help\":");
-	cli_json_str(stdout, help);
-	printf(",\"labels\":{");
-	p = name_end;
-	if (p < end && *p == '{') {
-		p++;
-		bool first = true;
-		while (p < end && *p != '}') {
-			const char *k = p, *eq = memchr(p, '=', (size_t)(end - p));
-			if (!eq || eq + 1 >= end || eq[1] != '"')
-				return -EBADMSG;
-			const char *v = eq + 2, *q = v;
-			while (q < end && *q != '"')
-				q += *q == '\\' ? 2 : 1;
-			if (q >= end)
-				return -EBADMSG;
-			printf("%s\"%.*s\":", first ? "" : ",", (int)(eq - k), k);
-			json_label_value(v, q);
-			first = false;
-			p = q + 1;
-			if (p < end && *p == ',')
-				p++;
-		}
-		if (p >= end)
-			return -EBADMSG;
-		p++;
-	}
-	while (p < end && *p == ' ')
-		p++;
-	char num[64];
-	snprintf(num, sizeof(num), "%.*s", (int)(end - p), p);
-	char *stop;
-	double v = strtod(num, &stop);
-	if (stop == num)
-		return -EBADMSG;
-	/* NaN and the infinities have no JSON spelling */
-	if (isfinite(v))
-		printf("},\"value\":%s}", num);
-	else
-		printf("},\"value\":null}");
-	return 0;
-}
-
-/*
- * metrics --json: the samples of the text format as
- * {"metrics":[{name, type, help, labels, value}...]} (docs/json.md).
- */
-static int metrics_json(const struct cli *c, const char *t, size_t len)
-{
-	char type[32] = "", help[512] = "";
-	const char *end = t + len;
-	bool first = true;
-	int e = 0;
-
-	cli_json_begin(c);
-	printf("\"metrics\":[");
-	while (t < end && e >= 0) {
-		const char *nl = memchr(t, '\n', (size_t)(end - t));
-		const char *le = nl ? nl : end;
-		const char *sp;
-		if (le - t > 7 && !strncmp(t, "# HELP ", 7) &&
-		    (sp = memchr(t + 7, ' ', (size_t)(le - t - 7))))
-			snprintf(help, sizeof(help), "%.*s",
-				 (int)(le - sp - 1), sp + 1);
-		else if (le - t > 7 && !strncmp(t, "# TYPE ", 7) &&
-			 (sp = memchr(t + 7, ' ', (size_t)(le - t - 7))))
-			snprintf(type, sizeof(type), "%.*s",
-				 (int)(le - sp - 1), sp + 1);
-		else if (le > t && *t != '#') {
-			printf("%s", first ? "" : ",");
-			e = json_sample(t, le, type, help);
-			first = false;
-		}
-		t = nl ? nl + 1 : end;
-	}
-	printf("]}\n");
-	return e;
-}
-
 int cli_cmd_metrics(struct cli *c)
 {
 	struct drfs_facts *f = malloc(sizeof(*f));
@@ -188,10 +78,11 @@ int cli_cmd_metrics(struct cli *c)
 		return 1;
 	}
 	drfs_buf_init(&b, 4 * DRFS_FACTS_TEXT_MAX);
-	e = drfs_facts_prometheus(f, &b);
+	e = c->json ? drfs_facts_metrics_json(f, &b)
+		    : drfs_facts_prometheus(f, &b);
 	if (e >= 0 && c->json)
-		e = metrics_json(c, (const char *)b.p, b.len);
-	else if (e >= 0)
+		cli_json_begin(c);
+	if (e >= 0)
 		fwrite(b.p, 1, b.len, stdout);
 	if (e < 0)
 		log_err("metrics: %s", drfs_strerror(e));

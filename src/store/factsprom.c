@@ -4,12 +4,18 @@
  * format (drfs_facts_prometheus): what `drfs metrics`, the mount's
  * --metrics-textfile and its --metrics-listen serve (docs/monitoring.md).
  */
+#include <math.h>
+
 #include "drfs/facts.h"
 
 struct prom {
 	struct drfs_buf *b;
 	const struct drfs_facts *f;
 	int e;
+	/* JSON (drfs_facts_metrics_json): the family's type and help, and
+	 * whether a sample was written already */
+	bool json, sep;
+	const char *type, *help;
 };
 
 /* A label value: \ " and newline escaped; bytes as they are (UTF-8). */
@@ -28,9 +34,34 @@ static void label(struct prom *m, const char *s)
 static void head(struct prom *m, const char *name, const char *type,
 		 const char *help)
 {
-	if (m->e >= 0)
+	m->type = type;
+	m->help = help;
+	if (m->e >= 0 && !m->json)
 		m->e = drfs_buf_printf(m->b, "# HELP %s %s\n# TYPE %s %s\n",
 				       name, help, name, type);
+}
+
+/* The same sample as one object of drfs_facts_metrics_json's array. */
+static void sample_json(struct prom *m, const char *name, const char *k,
+			const char *v, double value)
+{
+	int e = drfs_buf_printf(m->b, "%s{\"name\":\"%s\",\"type\":\"%s\","
+				"\"help\":", m->sep ? "," : "", name, m->type);
+	e = e < 0 ? e : drfs_buf_json_str(m->b, m->help);
+	e = e < 0 ? e : drfs_buf_printf(m->b, ",\"labels\":{\"repository\":");
+	e = e < 0 ? e : drfs_buf_json_str(m->b, m->f->repo);
+	if (k) {
+		e = e < 0 ? e : drfs_buf_printf(m->b, ",\"%s\":", k);
+		e = e < 0 ? e : drfs_buf_json_str(m->b, v);
+	}
+	/* NaN and the infinities have no JSON spelling */
+	if (isfinite(value))
+		e = e < 0 ? e : drfs_buf_printf(m->b, "},\"value\":%.17g}",
+						value);
+	else
+		e = e < 0 ? e : drfs_buf_printf(m->b, "},\"value\":null}");
+	m->sep = true;
+	m->e = e;
 }
 
 /* name{repository="...",<k>="<v>"} value */
@@ -39,6 +70,10 @@ static void sample(struct prom *m, const char *name, const char *k,
 {
 	if (m->e < 0)
 		return;
+	if (m->json) {
+		sample_json(m, name, k, v, value);
+		return;
+	}
 	m->e = drfs_buf_printf(m->b, "%s{repository=\"", name);
 	label(m, m->f->repo);
 	if (k && m->e >= 0) {
@@ -245,15 +280,28 @@ static void prom_mount(struct prom *m)
 	}
 }
 
+/* Every family of figures into m. */
+static int prom_all(struct prom *m)
+{
+	prom_snapshots(m);
+	prom_backend(m);
+	prom_verified(m);
+	prom_sizes(m);
+	prom_drills(m);
+	prom_mount(m);
+	return m->e < 0 ? m->e : 0;
+}
+
 int drfs_facts_prometheus(const struct drfs_facts *f, struct drfs_buf *out)
 {
 	struct prom m = { .b = out, .f = f };
+	return prom_all(&m);
+}
 
-	prom_snapshots(&m);
-	prom_backend(&m);
-	prom_verified(&m);
-	prom_sizes(&m);
-	prom_drills(&m);
-	prom_mount(&m);
-	return m.e < 0 ? m.e : 0;
+int drfs_facts_metrics_json(const struct drfs_facts *f, struct drfs_buf *out)
+{
+	struct prom m = { .b = out, .f = f, .json = true };
+	int e = drfs_buf_printf(out, "\"metrics\":[");
+	e = e < 0 ? e : prom_all(&m);
+	return e < 0 ? e : drfs_buf_printf(out, "]}\n");
 }
