@@ -52,11 +52,20 @@ static bool snap_trusted(struct fs *fs, const struct drfs_snap_info *si,
 	return t->complete;
 }
 
-int mnt_snaps_refresh(struct fs *fs)
+/*
+ * Reload the catalogue if it is older than SNAPS_REFRESH. The kernel
+ * caches symlinks (FUSE_CAP_CACHE_SYMLINKS), latest's too, so a reload
+ * that changes latest's target drops that copy (inval: after the lock is
+ * released). Not while serving the READLINK of latest itself: the kernel
+ * holds the page it fills locked until the reply, which has the new
+ * target anyway.
+ */
+static int snaps_refresh(struct fs *fs, bool inval)
 {
 	struct drfs_snap_info *v = NULL;
 	size_t n = 0;
 	double now = drfs_now_mono();
+	bool changed = false;
 	int r = 0;
 
 	pthread_mutex_lock(&fs->snap_lock);
@@ -71,6 +80,8 @@ int mnt_snaps_refresh(struct fs *fs)
 		goto out;
 	}
 	size_t k = 0;
+	struct drfs_id was = fs->latest < fs->n_snaps ? fs->snaps[fs->latest].id
+						       : (struct drfs_id){ 0 };
 	fs->latest = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
 		if (!snap_trusted(fs, &v[i], now))
@@ -91,10 +102,25 @@ int mnt_snaps_refresh(struct fs *fs)
 	fs->snaps = s;
 	fs->n_snaps = k;
 	fs->snaps_loaded = now;
+	struct drfs_id is = fs->latest < k ? s[fs->latest].id
+					   : (struct drfs_id){ 0 };
+	changed = !drfs_id_eq(&was, &is);
 out:
 	pthread_mutex_unlock(&fs->snap_lock);
 	free(v);
+	if (changed && inval && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_LATEST, 0, 0);
 	return r;
+}
+
+int mnt_snaps_refresh(struct fs *fs)
+{
+	return snaps_refresh(fs, true);
+}
+
+int mnt_snaps_refresh_readlink(struct fs *fs)
+{
+	return snaps_refresh(fs, false);
 }
 
 /* Days since 1970-01-01 of "YYYY-MM-DD...", or -1. */

@@ -14,7 +14,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* max_write also sets max_pages, which bounds reads: 1 MiB */
 	conn->max_write = READ_MAX;
 	conn->max_readahead = READ_MAX;
-	/* no FUSE_CAP_CACHE_SYMLINKS: latest changes with every backup */
+	/*
+	 * Symlinks cached by the kernel: a symlink's target never changes
+	 * under its inode number (snapshots are immutable, now/ replaces a
+	 * symlink by a new inode), except latest's, which is dropped when it
+	 * changes (mnt_snaps_refresh). Without this, every path through latest/
+	 * costs a READLINK: three per file of a cp -a out of MNT/latest/.
+	 */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/*

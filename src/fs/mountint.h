@@ -80,6 +80,7 @@ static inline void reply_err(fuse_req_t req, int negerr)
 
 /* ---- catalogue.c --------------------------------------------------------- */
 int mnt_snaps_refresh(struct fs *fs);
+int mnt_snaps_refresh_readlink(struct fs *fs); /* in READLINK of latest */
 int64_t mnt_folder_day(const char *f);
 int mnt_snap_get(struct fs *fs, size_t i, struct fs_snap *ret);
 int mnt_snap_by_folder(struct fs *fs, const char *folder, struct fs_snap *ret);

@@ -162,7 +162,7 @@ void mnt_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int r;
 
 	if (ino == FS_INO_LATEST) {
-		mnt_snaps_refresh(fs);
+		mnt_snaps_refresh_readlink(fs);
 		if (mnt_snap_get(fs, SIZE_MAX, &sn) < 0) {
 			reply_err(req, -ENOENT);
 			return;
