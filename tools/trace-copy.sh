@@ -94,6 +94,8 @@ count() { # title, command...
 	echo
 }
 count "cp -a out of the snapshot" cp -a "$S" "$T/out1"
+count "cp -a out of latest/ (the path walks go through the symlink)" \
+	cp -a "$T/mnt/latest/" "$T/out3"
 count "rsync -aHAX out of the snapshot" rsync -aHAX "$S" "$T/out2/"
 count "ls -lR of the snapshot" ls -lR "$S"
 count "find of the snapshot" find "$S"
