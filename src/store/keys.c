@@ -13,6 +13,7 @@
 #include "drfs/format.h"
 #include "drfs/limits.h"
 #include "drfs/repo.h"
+#include "drfs/testhook.h"
 
 struct key_list {
 	struct drfs_repo *r;
@@ -67,6 +68,8 @@ int drfs_repo_key_add(struct drfs_repo *r, const char *pass,
 		return -EOPNOTSUPP;
 	if (!pass || !*pass)
 		return -EINVAL;
+	if (drfs_test_scrypt_log2n())
+		sp.log2n = (uint8_t)drfs_test_scrypt_log2n();
 	check = drfs_secret_alloc(sizeof(*check));
 	if (!check)
 		return -ENOMEM;

@@ -6,6 +6,9 @@
 # random moments — always leaves the old or the new passphrase working, and
 # the data readable with it.
 . "$(dirname "$0")/lib.sh"
+# the default scrypt cost (lib.sh lowers it for speed): passwd is killed
+# at random moments of its work below
+unset DRFS_TEST_SCRYPT_LOG2N
 
 make_repo
 export DRFS_PASSWORD=old-pass
@@ -80,6 +83,22 @@ done
 info "passwd killed at random moments ($killed of 6 killed): a working passphrase every time (now \"$cur\")"
 DRFS_PASSWORD=$cur drfs restore "$REPO" latest "$T/out" -q 2>/dev/null || fail "restore with \"$cur\" failed"
 cmp -s "$T/src/a" "$T/out/a" || fail "the data restored with \"$cur\" differ"
+
+# the scrypt cost of new key files: log2n 15 (docs/format.md) from init,
+# key add and passwd; 10 with lib.sh's test hook (DRFS_TEST_SCRYPT_LOG2N)
+log2n() { # the log2n byte of every key file, sorted
+	for k in $(obj_names keys/); do
+		obj_get "$k" "$T/kf"
+		od -A n -t u1 -j 9 -N 1 "$T/kf" | tr -d ' '
+	done | sort | uniq | tr '\n' ' '
+}
+[ "$(log2n)" = "15 " ] || fail "key files of log2n $(log2n), not 15"
+make_repo
+[ "$DRFS_TEST_BACKEND" = local ] && REPO=$T/repo-hook
+CACHE=$(fresh_cache)
+DRFS_TEST_SCRYPT_LOG2N=10 drfs init "$REPO" >/dev/null 2>&1 ||
+	fail "init with the hook"
+[ "$(log2n)" = "10 " ] || fail "with the hook: key files of log2n $(log2n)"
 
 # a subcommand that is none
 run_nocrash "key frob" drfs key frob "$REPO"

@@ -140,6 +140,9 @@ fi
 
 CACHE=$T/cache
 export DRFS_PASSWORD="drfs test passphrase $$ 7e1f"
+# new key files at scrypt N = 2^10, not 2^15 (testhook.h): every command
+# opens its repository in milliseconds; cli_key checks the default
+export DRFS_TEST_SCRYPT_LOG2N=${DRFS_TEST_SCRYPT_LOG2N-10}
 unset DRFS_PASSWORD_FILE
 # never ask a real instance metadata service for credentials; the tests
 # of that provider point AWS_EC2_METADATA_SERVICE_ENDPOINT at a fake
