@@ -11,8 +11,11 @@
 # Checked: no two GETs of one pack overlap (the unaligned 4 MiB reads
 # before this fetched the middle of a pack up to three times), the bytes
 # fetched are at most the packs' size, `drfs status` reports segments read
-# ahead and used. local: the copy and the corrupted pack only (local reads
-# do not go through segments).
+# ahead and used, and the copy did not write the decoded chunks to the
+# cache directory (the disk level takes a chunk at its second load, which
+# reading a directory again after the kernel dropped it shows). local: the
+# copy and the corrupted pack only (local reads do not go through segments
+# and have no disk level).
 source "$(dirname "$0")/lib.sh"
 need_root
 fuse_ok || skip "FUSE is not available"
@@ -59,12 +62,31 @@ mount_fresh() {
 mount_fresh "$T/fi1.log"
 : >"$T/fi1.log" # what the copy alone asks for
 cp -a "$SNAP/." "$T/out1/"
+cp "$T/fi1.log" "$T/fi1.cp.log" 2>/dev/null || true
 treecmp --no-atime "$T/src" "$T/out1" || fail "the copy differs from the source"
 status=$(getfattr --only-values -n user.drfs.status "$MNT")
+if [ "$DRFS_TEST_BACKEND" = s3 ]; then
+	# the disk level takes a chunk at its second load, not its first: the
+	# copy wrote (almost) nothing there; reading d0 again once the kernel
+	# and the daemon's memory (12 MiB) have dropped it fills it
+	c1=$(du -sb "$MCACHE/chunks" | cut -f1)
+	[ "$c1" -lt $((2 << 20)) ] ||
+		fail "the copy wrote $c1 bytes of chunks to the cache directory"
+	python3 -c 'import os, sys
+for n in os.listdir(sys.argv[1]):
+    fd = os.open(os.path.join(sys.argv[1], n), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)' "$SNAP/d0"
+	cat "$SNAP"/d0/* | cmp - <(cat "$T"/src/d0/*) ||
+		fail "d0 read again differs"
+	c2=$(du -sb "$MCACHE/chunks" | cut -f1)
+	[ "$c2" -gt $((c1 + (2 << 20))) ] ||
+		fail "reading d0 again did not fill the disk cache ($c1 -> $c2 bytes)"
+fi
 umount_repo "$MNT"
 if [ "$DRFS_TEST_BACKEND" = s3 ]; then
 	info "$(grep '^reads:' <<<"$status")"
-	python3 - "$T/fi1.log" "$pack_bytes" <<'EOF' || fail "the copy's GETs (above)"
+	python3 - "$T/fi1.cp.log" "$pack_bytes" <<'EOF' || fail "the copy's GETs (above)"
 import collections, json, sys
 gets = [json.loads(l) for l in open(sys.argv[1])]
 data = [g for g in gets if g["m"] == "GET" and g["key"].startswith("data/")]
