@@ -68,6 +68,10 @@ struct fs_chunk_cache {
 	pthread_t threads[PREFETCH_THREADS];
 	int n_threads;
 
+	/* chunk reads of the request threads (not the prefetch threads):
+	 * all, and those that waited for a load (cache lock) */
+	uint64_t reads, waited;
+
 	/* disk level: dir NULL when disabled */
 	char *dir;
 	_Atomic uint64_t seen[SEEN_SLOTS]; /* tags of chunks loaded once */
@@ -320,6 +324,9 @@ static int load(struct fs_chunk_cache *c, struct fs_chunk *ch)
 	return 0;
 }
 
+/* the prefetch threads' chunk reads are not counted in reads, waited */
+static _Thread_local bool prefetching;
+
 int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		 struct fs_chunk **ret)
 {
@@ -327,10 +334,14 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 	int r;
 
 	pthread_mutex_lock(&c->lock);
+	if (!prefetching)
+		c->reads++;
 	ch = lru_find(c, id);
 	if (ch) {
 		ch->refs++;
 		lru_front(c, ch);
+		if (ch->state == 0 && !prefetching)
+			c->waited++;
 		while (ch->state == 0)
 			pthread_cond_wait(&c->loaded, &c->lock);
 		r = ch->state < 0 ? ch->state : 0;
@@ -358,6 +369,8 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		c->tail = ch;
 	c->head = ch;
 	c->n++;
+	if (!prefetching)
+		c->waited++;
 	lru_evict(c);
 	pthread_mutex_unlock(&c->lock);
 
@@ -388,6 +401,15 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		return r;
 	*ret = ch;
 	return 0;
+}
+
+void fs_cache_stats(struct fs_chunk_cache *c, uint64_t *ret_reads,
+		    uint64_t *ret_waited)
+{
+	pthread_mutex_lock(&c->lock);
+	*ret_reads = c->reads;
+	*ret_waited = c->waited;
+	pthread_mutex_unlock(&c->lock);
 }
 
 const uint8_t *fs_chunk_data(const struct fs_chunk *ch, size_t *ret_len)
@@ -430,6 +452,7 @@ static void *prefetch_main(void *arg)
 	struct fs_chunk_cache *c = arg;
 	struct fs_chunk *ch;
 
+	prefetching = true;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->stop && c->ring_n == 0)

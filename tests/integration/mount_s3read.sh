@@ -123,7 +123,7 @@ EOF
 	[ "${BASH_REMATCH[1]}" -ge 1 ] ||
 		fail "no segment read ahead was used: $status"
 else
-	grep -q '^reads:' <<<"$status" &&
+	grep -q 'segment GETs' <<<"$status" &&
 		fail "a local repository reports segment reads: $status"
 fi
 
