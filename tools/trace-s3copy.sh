@@ -10,7 +10,8 @@
 # packs' bytes they cover (overlaps fetched twice), how many were in flight
 # at once (ms at each level, from the proxy's times), the daemon's CPU
 # (utime and stime from /proc/PID/stat) and its write_bytes (/proc/PID/io)
-# during the copy, and `drfs status`'s reads line. Counts, not times: not a
+# during the copy, its RssAnon and VmHWM after it, and `drfs status`'s
+# reads line. Counts, not times: not a
 # benchmark. The bucket is removed at the end.
 #
 #   bash tools/trace-s3copy.sh [N] [SRC]      (STEP=K: every K-th file)
@@ -80,6 +81,7 @@ awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" 'BEGIN {
 	printf "daemon CPU during the copy: user %.2f s, system %.2f s\n",
 		u / hz, s / hz }'
 echo "daemon write_bytes during the copy: $((w1 - w0))"
+echo "daemon memory after the copy: $(grep -E '^(RssAnon|VmHWM)' "/proc/$DPID/status" | tr -s ' \t' ' ' | paste -sd,)"
 getfattr --only-values -n user.drfs.status "$T/mnt" 2>/dev/null | grep '^reads:' || true
 python3 - "$T/fi.cp.log" "$files" <<'PY'
 import collections, json, sys
