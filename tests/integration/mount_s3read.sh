@@ -86,7 +86,7 @@ fi
 umount_repo "$MNT"
 if [ "$DRFS_TEST_BACKEND" = s3 ]; then
 	info "$(grep '^reads:' <<<"$status")"
-	python3 - "$T/fi1.cp.log" "$pack_bytes" <<'EOF' || fail "the copy's GETs (above)"
+	python3 - "$T/fi1.cp.log" "$pack_bytes" <<'EOF' || fail "GETs (above)"
 import collections, json, sys
 gets = [json.loads(l) for l in open(sys.argv[1])]
 data = [g for g in gets if g["m"] == "GET" and g["key"].startswith("data/")]
@@ -133,7 +133,8 @@ fi
 big=$(obj_sizes data/ | sort -n | tail -n 1 | cut -d' ' -f2)
 obj_corrupt "$big"
 mount_fresh "$T/fi2.log"
-cp -a "$SNAP/." "$T/out2/" 2>"$T/cp2.err" && fail "cp -a of a corrupted pack succeeded"
+cp -a "$SNAP/." "$T/out2/" 2>"$T/cp2.err" &&
+	fail "cp -a of a corrupted pack succeeded"
 bad=()
 while IFS= read -r f; do
 	cmp -s "$T/src/$f" "$SNAP/$f" 2>/dev/null || bad+=("$f")
