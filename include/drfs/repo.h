@@ -276,6 +276,22 @@ int drfs_repo_list_ids(struct drfs_repo *r, const char *dir,
 int drfs_repo_blob_find(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_blob_loc *ret_loc,
 			struct drfs_id *ret_pack);
+/*
+ * What the reads of a remote repository's pack segments did since it was
+ * opened (blobs.c; docs/mount.md, "Reading from S3"): all zero for a local
+ * repository. Any thread.
+ */
+struct drfs_repo_read_stats {
+	uint64_t gets;         /* segment GETs, the read-ahead's included */
+	uint64_t bytes;        /* bytes they returned */
+	uint64_t ahead;        /* GETs of the read-ahead thread */
+	uint64_t ahead_used;   /* ... whose segment was read afterwards */
+	uint64_t ahead_failed; /* ... that failed (the reader retries) */
+	uint64_t waits;        /* reads that waited for a GET in flight */
+	uint64_t direct;       /* reads past the segments: all in flight */
+};
+void drfs_repo_read_stats(struct drfs_repo *r,
+			  struct drfs_repo_read_stats *ret);
 /* Read, decrypt, decompress and verify one blob; appends to out. */
 int drfs_repo_blob_read(struct drfs_repo *r, const struct drfs_id *id,
 			struct drfs_buf *out);

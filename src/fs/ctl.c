@@ -346,8 +346,10 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 		    char *out, size_t max)
 {
 	struct drfs_now_status st;
+	struct drfs_repo_read_stats rs;
 	struct drfs_now *n = fs->now;
-	char text[4096 + 32], b1[32], b2[32], b3[32], b4[32], age[32];
+	char text[4096 + 32], b1[32], b2[32], b3[32], b4[32], b5[32], age[32];
+	char reads[320] = "";
 	int l;
 
 	if (!n)
@@ -366,6 +368,24 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 	} else if (!strcmp(name, CTL_STATUS)) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
+		uint64_t cr, cw;
+		drfs_repo_read_stats(fs->repo, &rs);
+		cr = cw = 0;
+		if (fs->cache)
+			fs_cache_stats(fs->cache, &cr, &cw);
+		if (fs->repo->be->remote)
+			snprintf(reads, sizeof(reads),
+				 "reads: %" PRIu64 " segment GETs, %s; %"
+				 PRIu64 " read ahead (%" PRIu64 " used); %"
+				 PRIu64 " reads waited for a GET in flight; %"
+				 PRIu64 " of %" PRIu64 " chunk reads waited "
+				 "for their chunk\n",
+				 rs.gets, drfs_fmt_bytes(rs.bytes, b5),
+				 rs.ahead, rs.ahead_used, rs.waits, cw, cr);
+		else
+			snprintf(reads, sizeof(reads),
+				 "reads: %" PRIu64 " of %" PRIu64 " chunk reads "
+				 "waited for their chunk\n", cw, cr);
 		if (st.last_folder[0])
 			fmt_age(difftime(now.tv_sec, st.last_snapshot.tv_sec),
 				age, sizeof(age));
@@ -379,7 +399,7 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 			     "guard: %" PRIu64 " old pack(s) read, %" PRIu64
 			     " verified, %s read; %" PRIu64 " corrupted or "
 			     "missing copies found, %" PRIu64 " stored again, %"
-			     PRIu64 " not readable\n%s%s%s",
+			     PRIu64 " not readable\n%s%s%s%s",
 			     st.changed ? "changed since the last snapshot"
 					: "unchanged",
 			     st.staged_files,
@@ -395,7 +415,7 @@ int fs_ctl_getxattr(struct fs *fs, const char *name, const char *extra,
 			     drfs_fmt_bytes(st.guard.bytes_read, b4),
 			     st.guard.bad, st.guard.healed, st.guard.unread,
 			     st.guard_last, st.guard_last[0] ? "\n" : "",
-			     extra ? extra : "");
+			     reads, extra ? extra : "");
 	} else {
 		return -ENODATA;
 	}

@@ -12,6 +12,8 @@
  *   2. optionally, files of decoded chunks in <cache-dir>/chunks/ (disk_max
  *      bytes in all; evicted oldest-first by mtime), verified against their
  *      blob id when read back, useful when the repository is remote;
+ *      a chunk is written there the second time it is loaded from the
+ *      repository (SEEN_SLOTS);
  *   3. the repository (drfs_repo_blob_read: decrypt, decompress, verify).
  * Prefetch requests go into a small ring drained by PREFETCH_THREADS
  * background threads; when the ring is full, a request is dropped.
@@ -30,6 +32,16 @@
 #define MEM_MAX_BYTES (12u << 20)
 #define PREFETCH_THREADS 2
 #define PREFETCH_RING 32
+/*
+ * A chunk goes to the disk level the second time it is loaded from the
+ * repository, not the first: a copy out of the mount reads each chunk
+ * once, and writing every one of them to <cache-dir>/chunks/ doubled the
+ * disk writes of a cp -a out of an s3:// repository (the decoded tree a
+ * second time) and took an eighth of the daemon's CPU (open, write,
+ * rename: docs/benchmarks.md). SEEN_SLOTS tags of chunks loaded once
+ * (a lossy table: 128 KiB).
+ */
+#define SEEN_SLOTS 16384
 
 struct fs_chunk {
 	struct fs_chunk_cache *cache; /* its cache (several per process) */
@@ -56,8 +68,13 @@ struct fs_chunk_cache {
 	pthread_t threads[PREFETCH_THREADS];
 	int n_threads;
 
+	/* chunk reads of the request threads (not the prefetch threads):
+	 * all, and those that waited for a load (cache lock) */
+	uint64_t reads, waited;
+
 	/* disk level: dir NULL when disabled */
 	char *dir;
+	_Atomic uint64_t seen[SEEN_SLOTS]; /* tags of chunks loaded once */
 	uint64_t disk_max;
 	pthread_mutex_t disk_lock; /* protects disk_bytes, evicting */
 	uint64_t disk_bytes;
@@ -276,6 +293,18 @@ static void disk_write(struct fs_chunk_cache *c, const struct drfs_id *id,
 
 /* ---- loading ------------------------------------------------------------- */
 
+/* true if id was loaded from the repository before (and forgotten since);
+ * else remember that it was */
+static bool seen_before(struct fs_chunk_cache *c, const struct drfs_id *id)
+{
+	uint64_t tag, slot;
+	memcpy(&tag, id->b, sizeof(tag));
+	memcpy(&slot, id->b + sizeof(tag), sizeof(slot));
+	tag |= 1; /* 0 is an empty slot */
+	slot %= SEEN_SLOTS;
+	return atomic_exchange(&c->seen[slot], tag) == tag;
+}
+
 static int load(struct fs_chunk_cache *c, struct fs_chunk *ch)
 {
 	struct drfs_buf b;
@@ -290,10 +319,13 @@ static int load(struct fs_chunk_cache *c, struct fs_chunk *ch)
 		return r;
 	}
 	ch->data = drfs_buf_steal(&b, &ch->len);
-	if (c->dir && ch->len)
+	if (c->dir && ch->len && seen_before(c, &ch->id))
 		disk_write(c, &ch->id, ch->data, ch->len);
 	return 0;
 }
+
+/* the prefetch threads' chunk reads are not counted in reads, waited */
+static _Thread_local bool prefetching;
 
 int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		 struct fs_chunk **ret)
@@ -302,10 +334,14 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 	int r;
 
 	pthread_mutex_lock(&c->lock);
+	if (!prefetching)
+		c->reads++;
 	ch = lru_find(c, id);
 	if (ch) {
 		ch->refs++;
 		lru_front(c, ch);
+		if (ch->state == 0 && !prefetching)
+			c->waited++;
 		while (ch->state == 0)
 			pthread_cond_wait(&c->loaded, &c->lock);
 		r = ch->state < 0 ? ch->state : 0;
@@ -333,6 +369,8 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		c->tail = ch;
 	c->head = ch;
 	c->n++;
+	if (!prefetching)
+		c->waited++;
 	lru_evict(c);
 	pthread_mutex_unlock(&c->lock);
 
@@ -363,6 +401,15 @@ int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		return r;
 	*ret = ch;
 	return 0;
+}
+
+void fs_cache_stats(struct fs_chunk_cache *c, uint64_t *ret_reads,
+		    uint64_t *ret_waited)
+{
+	pthread_mutex_lock(&c->lock);
+	*ret_reads = c->reads;
+	*ret_waited = c->waited;
+	pthread_mutex_unlock(&c->lock);
 }
 
 const uint8_t *fs_chunk_data(const struct fs_chunk *ch, size_t *ret_len)
@@ -405,6 +452,7 @@ static void *prefetch_main(void *arg)
 	struct fs_chunk_cache *c = arg;
 	struct fs_chunk *ch;
 
+	prefetching = true;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->stop && c->ring_n == 0)

@@ -320,6 +320,12 @@ void fs_cache_free(struct fs_chunk_cache *c);
 /* Get a decoded chunk (from memory, disk or the repository). */
 int fs_cache_get(struct fs_chunk_cache *c, const struct drfs_id *id,
 		 struct fs_chunk **ret);
+/*
+ * How many chunks the request threads asked fs_cache_get for, and how many
+ * of those were not in memory ready (loaded or waited for a load).
+ */
+void fs_cache_stats(struct fs_chunk_cache *c, uint64_t *ret_reads,
+		    uint64_t *ret_waited);
 const uint8_t *fs_chunk_data(const struct fs_chunk *ch, size_t *ret_len);
 void fs_chunk_put(struct fs_chunk *ch); /* accepts NULL */
 /* Start fetching a chunk in the background (best effort, never blocks). */

@@ -636,7 +636,7 @@ int drfs_repo_open(const struct drfs_repo_opts *o, struct drfs_repo **ret)
 	e = open_cache(r, o, &fresh);
 	if (e < 0)
 		goto repo_fail;
-	if (r->be->remote && !(r->segs = repo_segcache_new())) {
+	if (r->be->remote && !(r->segs = repo_segcache_new(r->be))) {
 		e = -ENOMEM;
 		goto repo_fail;
 	}
@@ -667,9 +667,9 @@ void drfs_repo_free(struct drfs_repo *r)
 {
 	if (!r)
 		return;
+	repo_segcache_free(r->segs); /* its read-ahead thread uses be */
 	drfs_index_free(r->index);
 	drfs_backend_free(r->be);
-	repo_segcache_free(r->segs);
 	free(r->cache_dir);
 	drfs_secret_free(r); /* wipes the keys */
 }

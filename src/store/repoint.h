@@ -102,7 +102,7 @@ int repo_cross_check(struct drfs_repo *r, const struct name_list *packs,
 		     const struct drfs_idset *only,
 		     const struct drfs_idset *extra);
 /* ---- blobs.c ------------------------------------------------------------- */
-struct drfs_segcache *repo_segcache_new(void);
+struct drfs_segcache *repo_segcache_new(struct drfs_backend *be);
 void repo_segcache_free(struct drfs_segcache *c);
 int repo_blob_read_at(struct drfs_repo *r, const struct drfs_id *id,
 		      const struct drfs_blob_loc *loc,

@@ -20,7 +20,10 @@
 //                       names "q", "inm" (If-None-Match: * sent), "bypass"
 //                       (x-amz-bypass-governance-retention), "status", a listing's
 //                       "prefix", and for a DeleteObjects POST the keys it names, "deletes"
-//                       (tests/integration/dr_requests.sh; path-style requests)
+//                       (tests/integration/dr_requests.sh; path-style requests); the
+//                       Range header "range" (null: none), the response body bytes sent
+//                       "bytes", and "t0"/"t1", ms since the proxy started, when the
+//                       request arrived and when its answer was sent (mount_s3read.sh)
 // Stats are printed on SIGUSR1/exit; the proxy exits by itself after FI_LIFETIME_S (default 600).
 'use strict';
 const http = require('http');
@@ -39,7 +42,8 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const logFile = process.env.FI_LOG;
 const fs = require('fs');
 // record(req, body, status): one line of FI_LOG
-const record = (req, body, status) => {
+const t00 = Date.now();
+const record = (req, body, status, t0, bytes) => {
   if (!logFile) return;
   const [path, query] = req.url.split('?');
   const parts = path.split('/').slice(1).map(decodeURIComponent);
@@ -52,7 +56,8 @@ const record = (req, body, status) => {
     q: (query || '').split('&').filter(Boolean).map((kv) => decodeURIComponent(kv.split('=')[0])),
     inm: req.headers['if-none-match'] === '*',
     bypass: (req.headers['x-amz-bypass-governance-retention'] || '').toLowerCase() === 'true',
-    status, prefix: new URLSearchParams(query || '').get('prefix'), deletes }) + '\n');
+    status, prefix: new URLSearchParams(query || '').get('prefix'), deletes,
+    range: req.headers.range || null, bytes, t0, t1: Date.now() - t00 }) + '\n');
 };
 const tls = process.env.FI_TLS_CERT && process.env.FI_TLS_KEY
   ? { cert: require('fs').readFileSync(process.env.FI_TLS_CERT), key: require('fs').readFileSync(process.env.FI_TLS_KEY) }
@@ -60,7 +65,11 @@ const tls = process.env.FI_TLS_CERT && process.env.FI_TLS_KEY
 const server = (tls ? (h) => require('https').createServer(tls, h) : http.createServer)((req, res) => {
   stats.requests++;
   const chunks = [];
-  res.on('finish', () => record(req, Buffer.concat(chunks), res.statusCode));
+  const t0 = Date.now() - t00;
+  let sentBytes = 0;
+  const write0 = res.write.bind(res);
+  res.write = (c, ...a) => { if (c && c.length) sentBytes += c.length; return write0(c, ...a); };
+  res.on('finish', () => record(req, Buffer.concat(chunks), res.statusCode, t0, sentBytes));
   const r = rnd();
   let fault = 'ok', acc = 0;
   const putHit = req.method === 'PUT' && (!process.env.FI_PUT_MATCH || req.url.includes(process.env.FI_PUT_MATCH));
