@@ -491,8 +491,9 @@ struct drfs_writer_ids {
 /*
  * Add a blob whose id a worker computes (hashing off the caller's thread:
  * a chunker then only cuts). Copies p; the id goes to ids->v[ids->n++];
- * the dedup check is done by the worker. May block while the pipeline is
- * full. 0 or a negative errno (also a deferred failure).
+ * the dedup check is done by the worker. Not for tree blobs (-EINVAL:
+ * drfs_writer_put keeps those for the tree cache). May block while the
+ * pipeline is full. 0 or a negative errno (also a deferred failure).
  */
 int drfs_writer_put_deferred(struct drfs_writer *w, enum drfs_blob_type type,
 			     const void *p, size_t len,

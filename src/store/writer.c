@@ -411,19 +411,50 @@ static bool tree_cached(struct drfs_writer *w, const struct drfs_id *id)
 	return e != -ENOENT;
 }
 
+/* A job holding a copy of p (id and ids left for the caller), or NULL. */
+static struct job *job_new(enum drfs_blob_type type, const void *p,
+			   size_t len)
+{
+	struct job *j = malloc(sizeof(*j) + len);
+	if (!j)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	j->type = type;
+	j->len = len;
+	memcpy(j->data, p, len);
+	return j;
+}
+
 /* Keep a copy of a tree blob for the local tree cache. Lock held. */
 static void remember_tree(struct drfs_writer *w, const struct drfs_id *id,
 			  const void *p, size_t len)
 {
-	struct job *j = malloc(sizeof(*j) + len);
+	struct job *j = job_new(DRFS_BLOB_TREE, p, len);
 	if (!j)
 		return; /* only a cache */
-	j->type = DRFS_BLOB_TREE;
 	j->id = *id;
-	j->len = len;
-	memcpy(j->data, p, len);
 	j->next = w->trees;
 	w->trees = j;
+}
+
+/* Wait for room for len more bytes of jobs. w->err after. Lock held. */
+static int job_room(struct drfs_writer *w, size_t len)
+{
+	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	return w->err;
+}
+
+/* Queue j for the workers. Lock held. */
+static void job_queue(struct drfs_writer *w, struct job *j)
+{
+	if (w->jobs_tail)
+		w->jobs_tail->next = j;
+	else
+		w->jobs_head = j;
+	w->jobs_tail = j;
+	w->jobs_bytes += j->len;
+	pthread_cond_broadcast(&w->cond);
 }
 
 int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
@@ -447,11 +478,9 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 			repo_guard_offer(w->guard, w->repo, type, id, p, len);
 		return 0;
 	}
-	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
-		pthread_cond_wait(&w->cond, &w->lock);
-	if ((e = w->err) < 0)
+	if ((e = job_room(w, len)) < 0)
 		goto out;
-	struct job *j = malloc(sizeof(*j) + len);
+	struct job *j = job_new(type, p, len);
 	if (!j) {
 		e = -ENOMEM;
 		goto out;
@@ -461,19 +490,8 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 		free(j);
 		goto out;
 	}
-	j->next = NULL;
-	j->type = type;
 	j->id = *id;
-	j->ids = NULL;
-	j->len = len;
-	memcpy(j->data, p, len);
-	if (w->jobs_tail)
-		w->jobs_tail->next = j;
-	else
-		w->jobs_head = j;
-	w->jobs_tail = j;
-	w->jobs_bytes += len;
-	pthread_cond_broadcast(&w->cond);
+	job_queue(w, j);
 	e = 1;
 out:
 	pthread_mutex_unlock(&w->lock);
@@ -495,19 +513,15 @@ int drfs_writer_put_deferred(struct drfs_writer *w, enum drfs_blob_type type,
 			     const void *p, size_t len,
 			     struct drfs_writer_ids *ids)
 {
+	if (type == DRFS_BLOB_TREE) /* the tree cache wants its id now */
+		return -EINVAL;
 	if (len > DRFS_BLOB_MAX)
 		return -E2BIG;
-	struct job *j = malloc(sizeof(*j) + len);
+	struct job *j = job_new(type, p, len);
 	if (!j)
 		return -ENOMEM;
-	memset(j, 0, sizeof(*j));
-	j->type = type;
-	j->len = len;
-	memcpy(j->data, p, len);
 	pthread_mutex_lock(&w->lock);
-	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
-		pthread_cond_wait(&w->cond, &w->lock);
-	int e = w->err;
+	int e = job_room(w, len);
 	/* the slots are grown under the lock: workers write them under it */
 	if (e >= 0 && drfs_grow(&ids->v, &ids->cap, ids->n, sizeof(*ids->v),
 				64) < 0)
@@ -520,13 +534,7 @@ int drfs_writer_put_deferred(struct drfs_writer *w, enum drfs_blob_type type,
 	j->ids = ids;
 	j->slot = ids->n++;
 	ids->pending++;
-	if (w->jobs_tail)
-		w->jobs_tail->next = j;
-	else
-		w->jobs_head = j;
-	w->jobs_tail = j;
-	w->jobs_bytes += len;
-	pthread_cond_broadcast(&w->cond);
+	job_queue(w, j);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
