@@ -174,7 +174,8 @@ profile_backup() {
 	rm -rf "$N/repo" "$N/bcache"
 	"$DRFS" init "$N/repo" >/dev/null 2>&1
 	/usr/bin/time -f '%U %S' -o "$N/time.out" "$DRFS" backup "$N/repo" \
-		"$src" --cache-dir "$N/bcache" >/dev/null 2>"$N/err.out"
+		"$src" --cache-dir "$N/bcache" >/dev/null 2>"$N/err.out" ||
+		{ cat "$N/err.out" >&2; exit 1; }
 	read -r u s <"$N/time.out"
 	awk -v l="$label" -v f="$files" -v b="$bytes" -v c="$(echo "$u $s" |
 		awk '{ print $1 + $2 }')" -v rs="$(du -sb "$N/repo" | cut -f1)" \
