@@ -309,7 +309,8 @@ static void test_deferred(struct drfs_repo *r)
 	CHECK_EQ(drfs_writer_put_blob(w, DRFS_BLOB_DATA, big + 1, 7000, &b), 1);
 	CHECK_EQ(drfs_writer_flush(w), 0);
 	/* present (a), new twice (big + 2), present again (b), new */
-	CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big, 5000, &ids), 0);
+	CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big, 5000, &ids),
+		 0);
 	for (int i = 0; i < 2; i++)
 		CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big + 2,
 						  300000, &ids), 0);

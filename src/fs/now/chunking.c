@@ -37,7 +37,8 @@ static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 		e = drfs_writer_put_deferred(n->w, DRFS_BLOB_DATA, p, len,
 					     &c->ids);
 	pthread_mutex_unlock(&n->wlock);
-	return e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &zero);
+	return e < 0 ? e
+		     : drfs_extent_vec_push(c->x, off, (uint32_t)len, &zero);
 }
 
 /* Wait for the ids of c's chunks and fill them in. */
@@ -48,8 +49,9 @@ static int put_wait(struct put_ctx *c, int e)
 		return e;
 	pthread_mutex_lock(&n->wlock);
 	/* a writer replaced meanwhile joined its workers: nothing pending */
-	int e2 = c->wgen == n->wgen && n->w ? drfs_writer_ids_wait(n->w, &c->ids)
-					     : -EIO;
+	int e2 = c->wgen == n->wgen && n->w
+			 ? drfs_writer_ids_wait(n->w, &c->ids)
+			 : -EIO;
 	n->pend_blobs += c->ids.fresh;
 	n->pend_bytes += c->ids.fresh_bytes;
 	pthread_mutex_unlock(&n->wlock);
