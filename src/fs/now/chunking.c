@@ -10,42 +10,53 @@
 struct put_ctx {
 	struct drfs_now *n;
 	struct drfs_extent_vec *x;
-	struct drfs_writer_ids ids; /* x->v[i]'s id: ids.v[i] */
+	bool defer;                 /* ids computed by the writer's workers */
+	struct drfs_writer_ids ids; /* then x->v[i]'s id: ids.v[i] */
 	uint64_t wgen;              /* n->wgen at the first put */
 	bool put;
 };
 
 /*
- * Hand a chunk to the writer, whose workers hash it (this thread only
- * cuts: the chunker is the pipeline's one serial stage, docs/now.md);
- * its extent gets its id in put_wait.
+ * Hand a chunk to the writer. A file staged on disk (past MEM_FILE_MAX)
+ * has its chunks hashed by the writer's workers (this thread only cuts:
+ * the chunker is the pipeline's one serial stage, docs/now.md) and its
+ * extents get their ids in put_wait; a small file's chunk is hashed here
+ * (waiting for a worker per file cost ~100 µs of CPU per small file).
  */
 static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
-	static const struct drfs_id zero;
 	struct put_ctx *c = ud;
 	struct drfs_now *n = c->n;
+	struct drfs_id id = { 0 };
 	int e;
+	if (!c->defer)
+		drfs_blob_id(&n->r->keys, p, len, &id);
 	pthread_mutex_lock(&n->wlock);
 	if (!c->put) {
 		c->put = true;
 		c->wgen = n->wgen;
 	}
-	if (!n->w || c->wgen != n->wgen)
+	if (!n->w || c->wgen != n->wgen) {
 		e = -EIO; /* the writer failed: what it had is lost */
-	else
+	} else if (c->defer) {
 		e = drfs_writer_put_deferred(n->w, DRFS_BLOB_DATA, p, len,
 					     &c->ids);
+	} else {
+		e = drfs_writer_put(n->w, DRFS_BLOB_DATA, &id, p, len);
+		if (e > 0) {
+			n->pend_blobs++;
+			n->pend_bytes += len;
+		}
+	}
 	pthread_mutex_unlock(&n->wlock);
-	return e < 0 ? e
-		     : drfs_extent_vec_push(c->x, off, (uint32_t)len, &zero);
+	return e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
 }
 
 /* Wait for the ids of c's chunks and fill them in. */
 static int put_wait(struct put_ctx *c, int e)
 {
 	struct drfs_now *n = c->n;
-	if (!c->put)
+	if (!c->put || !c->defer)
 		return e;
 	pthread_mutex_lock(&n->wlock);
 	/* a writer replaced meanwhile joined its workers: nothing pending */
@@ -92,6 +103,7 @@ int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 		c.win_cap = MAX((size_t)st.st_size, 1);
 	if (!(c.win = malloc(c.win_cap)))
 		return -ENOMEM;
+	pc.defer = (uint64_t)st.st_size > MEM_FILE_MAX;
 	int e = drfs_chunk_fd(&c, fd, (uint64_t)st.st_size, &last);
 	free(c.win);
 	e = put_wait(&pc, e);
