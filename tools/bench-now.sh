@@ -41,7 +41,9 @@
 # every 0.2 s) and the repository's size; then the FUSE requests per file
 # by opcode (a second mount with -d, BENCH_PROFILE_REQ files, default
 # 2000); then, when BENCH_SRC exists, the daemon's CPU per GB over rsync
-# -a of that tree + snapshot. DRFS_MEM_STAGING and the like pass through.
+# -a of that tree + snapshot, the relay floor's, and `drfs backup`'s CPU
+# per GB on the same tree (`profile 0`: that tree only, no small files).
+# DRFS_MEM_STAGING and the like pass through.
 set -euo pipefail
 PROFILE=
 if [ "${1:-}" = profile ]; then
@@ -164,6 +166,23 @@ profile_floor() {
 		l, f, c / tk, c / tk / f * 1e6, c / tk / (b / 1e9), ra, rf }'
 	rm -rf "$FLOOR"
 }
+# profile_backup LABEL SRC FILES BYTES: `drfs backup` of SRC into a fresh
+# repository and cache: its CPU (user + sys, /usr/bin/time), the floor the
+# daemon's CPU per GB is compared with (same chunker, writer, zstd level)
+profile_backup() {
+	local label=$1 src=$2 files=$3 bytes=$4 u s
+	rm -rf "$N/repo" "$N/bcache"
+	"$DRFS" init "$N/repo" >/dev/null 2>&1
+	/usr/bin/time -f '%U %S' -o "$N/time.out" "$DRFS" backup "$N/repo" \
+		"$src" --cache-dir "$N/bcache" >/dev/null 2>"$N/err.out" ||
+		{ cat "$N/err.out" >&2; exit 1; }
+	read -r u s <"$N/time.out"
+	awk -v l="$label" -v f="$files" -v b="$bytes" -v c="$(echo "$u $s" |
+		awk '{ print $1 + $2 }')" -v rs="$(du -sb "$N/repo" | cut -f1)" \
+		'BEGIN { printf "| %s | %d | %.2f | %.0f | %.1f | - | - | - | %.1f |\n",
+		l, f, c, c / f * 1e6, c / (b / 1e9), rs / 1e6 }'
+	rm -rf "$N/bcache"
+}
 # profile_requests FILES: FUSE requests per file by opcode, from a mount
 # with -d over the first FILES/1000 directories of the small files
 profile_requests() {
@@ -203,6 +222,7 @@ if [ -n "$PROFILE" ]; then
 	gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
 		$(pkg-config --cflags --libs fuse3) -lpthread -o "$N/fusefloor"
 	for f in "$@"; do
+		[ "$f" -gt 0 ] || continue # profile 0: BENCH_SRC only
 		SMALL_P=$B/m/small-$f
 		make_small "$SMALL_P" $((f / 1000))
 		find "$SMALL_P" -type f -exec cat {} + >/dev/null # page cache
@@ -213,10 +233,13 @@ if [ -n "$PROFILE" ]; then
 	if [ -d "$SRC" ]; then
 		f=$(find "$SRC" -type f | wc -l)
 		sz=$(du -sb --apparent-size "$SRC" | cut -f1)
+		find "$SRC" -type f -exec cat {} + >/dev/null # page cache
 		profile_copy "$SRC, drfs now/" "$SRC" "$f" "$sz"
 		profile_floor "$SRC, relay floor" "$SRC" "$f" "$sz"
+		profile_backup "$SRC, drfs backup" "$SRC" "$f" "$sz"
 	fi
 	REQ=${BENCH_PROFILE_REQ:-2000}
+	[ "$1" -gt 0 ] || REQ=0
 	if [ "$REQ" -gt 0 ]; then
 		echo
 		SMALL_P=$B/m/small-$1

@@ -494,6 +494,35 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
 			 const void *p, size_t len, struct drfs_id *ret_id);
 /*
+ * Ids computed by the writer's workers (drfs_writer_put_deferred): the
+ * caller's, zeroed before the first put; v[i] is the id of its i-th put
+ * once drfs_writer_ids_wait returned. Release with drfs_writer_ids_free.
+ */
+struct drfs_writer_ids {
+	struct drfs_id *v;
+	size_t n, cap;
+	size_t pending;              /* (writer's lock) */
+	uint64_t fresh, fresh_bytes; /* (writer's lock) new blobs among them */
+};
+/*
+ * Add a blob whose id a worker computes (hashing off the caller's thread:
+ * a chunker then only cuts). Copies p; the id goes to ids->v[ids->n++];
+ * the dedup check is done by the worker. Not for tree blobs (-EINVAL:
+ * drfs_writer_put keeps those for the tree cache). May block while the
+ * pipeline is full. 0 or a negative errno (also a deferred failure).
+ */
+int drfs_writer_put_deferred(struct drfs_writer *w, enum drfs_blob_type type,
+			     const void *p, size_t len,
+			     struct drfs_writer_ids *ids);
+/*
+ * Wait until every id of ids is computed (and every put of it stored or
+ * found present). 0, or the pipeline's failure: the ids are then valid
+ * but their blobs may be lost. Always waits for the workers to be done
+ * with ids, so ids may be freed afterwards.
+ */
+int drfs_writer_ids_wait(struct drfs_writer *w, struct drfs_writer_ids *ids);
+void drfs_writer_ids_free(struct drfs_writer_ids *ids);
+/*
  * Wait until every blob put so far is in an uploaded pack, write the
  * index/ object of the new packs and record them in the cache. 0, or the
  * pipeline's first failure (a negative errno): it stays the writer's, and

@@ -34,6 +34,8 @@ struct job {
 	struct job *next;
 	enum drfs_blob_type type;
 	struct drfs_id id;
+	struct drfs_writer_ids *ids; /* deferred: the id goes to ids->v[slot] */
+	size_t slot;
 	size_t len;
 	uint8_t data[];
 };
@@ -196,6 +198,33 @@ static void seal_open_pack(struct drfs_writer *w)
 	pthread_cond_broadcast(&w->cond);
 }
 
+static bool in_cache(struct drfs_writer *w, const struct drfs_id *id);
+
+/*
+ * A deferred job: compute its id; whether the blob is present already
+ * (counted as put would, offered to the guard), else claim it in the
+ * pending set. Without the lock.
+ */
+static bool deferred_dedup(struct drfs_writer *w, struct job *j)
+{
+	drfs_blob_id(&w->repo->keys, j->data, j->len, &j->id);
+	bool cached = in_cache(w, &j->id);
+	pthread_mutex_lock(&w->lock);
+	bool dup = cached || set_has(w, &j->id);
+	if (dup) {
+		w->stats.blobs_dup++;
+		w->stats.bytes_dup_raw += j->len;
+	} else if (set_add(w, &j->id) < 0) {
+		set_err(w, -ENOMEM);
+		dup = true;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (cached && w->guard)
+		repo_guard_offer(w->guard, w->repo, j->type, &j->id, j->data,
+				 j->len);
+	return dup;
+}
+
 static void *worker_main(void *arg)
 {
 	struct drfs_writer *w = arg;
@@ -217,10 +246,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		struct drfs_pack_entry e;
+		int r = 0;
+		if (j->ids && deferred_dedup(w, j)) {
+			pthread_mutex_lock(&w->lock);
+			goto done; /* present: nothing to store */
+		}
 		drfs_buf_reset(&sealed);
-		int r = z ? drfs_blob_seal(&w->repo->keys, z, j->type, &j->id,
-					   j->data, j->len, &sealed, &e)
-			  : -ENOMEM;
+		r = z ? drfs_blob_seal(&w->repo->keys, z, j->type, &j->id,
+				       j->data, j->len, &sealed, &e)
+		      : -ENOMEM;
 
 		pthread_mutex_lock(&w->lock);
 		/* wait while the upload queue is full: bounded memory */
@@ -239,8 +273,17 @@ static void *worker_main(void *arg)
 			if (w->open->buf.len >= w->repo->config.pack_target ||
 			    w->open->n >= DRFS_PACK_MAX_BLOBS)
 				seal_open_pack(w);
+			if (j->ids) {
+				j->ids->fresh++;
+				j->ids->fresh_bytes += j->len;
+			}
 		} else {
 			set_err(w, r);
+		}
+done:
+		if (j->ids) {
+			j->ids->v[j->slot] = j->id;
+			j->ids->pending--;
 		}
 		w->jobs_bytes -= j->len;
 		w->jobs_busy--;
@@ -368,19 +411,50 @@ static bool tree_cached(struct drfs_writer *w, const struct drfs_id *id)
 	return e != -ENOENT;
 }
 
+/* A job holding a copy of p (id and ids left for the caller), or NULL. */
+static struct job *job_new(enum drfs_blob_type type, const void *p,
+			   size_t len)
+{
+	struct job *j = malloc(sizeof(*j) + len);
+	if (!j)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	j->type = type;
+	j->len = len;
+	memcpy(j->data, p, len);
+	return j;
+}
+
 /* Keep a copy of a tree blob for the local tree cache. Lock held. */
 static void remember_tree(struct drfs_writer *w, const struct drfs_id *id,
 			  const void *p, size_t len)
 {
-	struct job *j = malloc(sizeof(*j) + len);
+	struct job *j = job_new(DRFS_BLOB_TREE, p, len);
 	if (!j)
 		return; /* only a cache */
-	j->type = DRFS_BLOB_TREE;
 	j->id = *id;
-	j->len = len;
-	memcpy(j->data, p, len);
 	j->next = w->trees;
 	w->trees = j;
+}
+
+/* Wait for room for len more bytes of jobs. w->err after. Lock held. */
+static int job_room(struct drfs_writer *w, size_t len)
+{
+	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	return w->err;
+}
+
+/* Queue j for the workers. Lock held. */
+static void job_queue(struct drfs_writer *w, struct job *j)
+{
+	if (w->jobs_tail)
+		w->jobs_tail->next = j;
+	else
+		w->jobs_head = j;
+	w->jobs_tail = j;
+	w->jobs_bytes += j->len;
+	pthread_cond_broadcast(&w->cond);
 }
 
 int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
@@ -404,11 +478,9 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 			repo_guard_offer(w->guard, w->repo, type, id, p, len);
 		return 0;
 	}
-	while (w->jobs_bytes + len > JOB_BYTES_MAX && w->jobs_bytes && !w->err)
-		pthread_cond_wait(&w->cond, &w->lock);
-	if ((e = w->err) < 0)
+	if ((e = job_room(w, len)) < 0)
 		goto out;
-	struct job *j = malloc(sizeof(*j) + len);
+	struct job *j = job_new(type, p, len);
 	if (!j) {
 		e = -ENOMEM;
 		goto out;
@@ -418,18 +490,8 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 		free(j);
 		goto out;
 	}
-	j->next = NULL;
-	j->type = type;
 	j->id = *id;
-	j->len = len;
-	memcpy(j->data, p, len);
-	if (w->jobs_tail)
-		w->jobs_tail->next = j;
-	else
-		w->jobs_head = j;
-	w->jobs_tail = j;
-	w->jobs_bytes += len;
-	pthread_cond_broadcast(&w->cond);
+	job_queue(w, j);
 	e = 1;
 out:
 	pthread_mutex_unlock(&w->lock);
@@ -445,6 +507,52 @@ int drfs_writer_put_blob(struct drfs_writer *w, enum drfs_blob_type type,
 	if (e >= 0)
 		*ret_id = id;
 	return e;
+}
+
+int drfs_writer_put_deferred(struct drfs_writer *w, enum drfs_blob_type type,
+			     const void *p, size_t len,
+			     struct drfs_writer_ids *ids)
+{
+	if (type == DRFS_BLOB_TREE) /* the tree cache wants its id now */
+		return -EINVAL;
+	if (len > DRFS_BLOB_MAX)
+		return -E2BIG;
+	struct job *j = job_new(type, p, len);
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_lock(&w->lock);
+	int e = job_room(w, len);
+	/* the slots are grown under the lock: workers write them under it */
+	if (e >= 0 && drfs_grow(&ids->v, &ids->cap, ids->n, sizeof(*ids->v),
+				64) < 0)
+		e = -ENOMEM;
+	if (e < 0) {
+		pthread_mutex_unlock(&w->lock);
+		free(j);
+		return e;
+	}
+	j->ids = ids;
+	j->slot = ids->n++;
+	ids->pending++;
+	job_queue(w, j);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+int drfs_writer_ids_wait(struct drfs_writer *w, struct drfs_writer_ids *ids)
+{
+	pthread_mutex_lock(&w->lock);
+	while (ids->pending)
+		pthread_cond_wait(&w->cond, &w->lock);
+	int e = w->err;
+	pthread_mutex_unlock(&w->lock);
+	return e;
+}
+
+void drfs_writer_ids_free(struct drfs_writer_ids *ids)
+{
+	free(ids->v);
+	memset(ids, 0, sizeof(*ids));
 }
 
 /* Write index/<id> for the done packs and record them in LMDB. */
@@ -590,6 +698,8 @@ void drfs_writer_free(struct drfs_writer *w)
 	while (w->jobs_head) {
 		struct job *j = w->jobs_head;
 		w->jobs_head = j->next;
+		if (j->ids)
+			j->ids->pending--;
 		free(j);
 	}
 	w->jobs_tail = NULL;

@@ -293,6 +293,52 @@ static int live_cb(void *ud, const struct drfs_id *root)
 	return 7;
 }
 
+/*
+ * drfs_writer_put_deferred: the workers compute the ids (those put_blob
+ * computes), deduplicate against the repository and against each other,
+ * and count what was new; the blobs read back after a flush.
+ */
+static void test_deferred(struct drfs_repo *r)
+{
+	struct drfs_writer *w = NULL;
+	struct drfs_writer_ids ids = { 0 };
+	struct drfs_id a, b;
+	struct drfs_buf got;
+	CHECK_EQ(drfs_writer_new(r, &w), 0);
+	CHECK_EQ(drfs_writer_put_blob(w, DRFS_BLOB_DATA, big, 5000, &a), 1);
+	CHECK_EQ(drfs_writer_put_blob(w, DRFS_BLOB_DATA, big + 1, 7000, &b), 1);
+	CHECK_EQ(drfs_writer_flush(w), 0);
+	/* present (a), new twice (big + 2), present again (b), new */
+	CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big, 5000, &ids),
+		 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big + 2,
+						  300000, &ids), 0);
+	CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big + 1, 7000,
+					  &ids), 0);
+	CHECK_EQ(drfs_writer_put_deferred(w, DRFS_BLOB_DATA, big + 3, 1, &ids),
+		 0);
+	CHECK_EQ(drfs_writer_ids_wait(w, &ids), 0);
+	CHECK_EQ(ids.n, 5);
+	CHECK_EQ(ids.pending, 0);
+	CHECK_EQ(ids.fresh, 2);
+	CHECK_EQ(ids.fresh_bytes, 300001);
+	CHECK(drfs_id_eq(&ids.v[0], &a));
+	CHECK(drfs_id_eq(&ids.v[1], &ids.v[2]));
+	CHECK(drfs_id_eq(&ids.v[3], &b));
+	CHECK(!drfs_id_eq(&ids.v[1], &ids.v[4]));
+	CHECK_EQ(drfs_writer_flush(w), 0);
+	drfs_buf_init(&got, DRFS_BLOB_MAX);
+	CHECK_EQ(drfs_repo_blob_read(r, &ids.v[1], &got), 0);
+	CHECK(got.len == 300000 && !memcmp(got.p, big + 2, got.len));
+	drfs_buf_reset(&got);
+	CHECK_EQ(drfs_repo_blob_read(r, &ids.v[4], &got), 0);
+	CHECK(got.len == 1 && got.p[0] == big[3]);
+	drfs_buf_release(&got);
+	drfs_writer_ids_free(&ids);
+	drfs_writer_free(w);
+}
+
 int main(void)
 {
 	test_init("test_now");
@@ -308,6 +354,7 @@ int main(void)
 	/* build, reopen (persistence of uncommitted changes), verify */
 	struct drfs_repo *r = open_repo("cache1");
 	struct drfs_now *n = NULL;
+	test_deferred(r);
 	CHECK_EQ(drfs_now_open(r, NULL, &n), 0);
 	build(n);
 	drfs_now_free(n);

@@ -10,22 +10,67 @@
 struct put_ctx {
 	struct drfs_now *n;
 	struct drfs_extent_vec *x;
+	bool defer;                 /* ids computed by the writer's workers */
+	struct drfs_writer_ids ids; /* then x->v[i]'s id: ids.v[i] */
+	uint64_t wgen;              /* n->wgen at the first put */
+	bool put;
 };
 
+/*
+ * Hand a chunk to the writer. A file staged on disk (past MEM_FILE_MAX)
+ * has its chunks hashed by the writer's workers (this thread only cuts:
+ * the chunker is the pipeline's one serial stage, docs/now.md) and its
+ * extents get their ids in put_wait; a small file's chunk is hashed here
+ * (waiting for a worker per file cost ~100 µs of CPU per small file).
+ */
 static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct put_ctx *c = ud;
 	struct drfs_now *n = c->n;
-	struct drfs_id id;
+	struct drfs_id id = { 0 };
+	int e;
+	if (!c->defer)
+		drfs_blob_id(&n->r->keys, p, len, &id);
 	pthread_mutex_lock(&n->wlock);
-	int e = n->w ? drfs_writer_put_blob(n->w, DRFS_BLOB_DATA, p, len, &id)
-		     : -EIO;
-	if (e > 0) {
-		n->pend_blobs++;
-		n->pend_bytes += len;
+	if (!c->put) {
+		c->put = true;
+		c->wgen = n->wgen;
+	}
+	if (!n->w || c->wgen != n->wgen) {
+		e = -EIO; /* the writer failed: what it had is lost */
+	} else if (c->defer) {
+		e = drfs_writer_put_deferred(n->w, DRFS_BLOB_DATA, p, len,
+					     &c->ids);
+	} else {
+		e = drfs_writer_put(n->w, DRFS_BLOB_DATA, &id, p, len);
+		if (e > 0) {
+			n->pend_blobs++;
+			n->pend_bytes += len;
+		}
 	}
 	pthread_mutex_unlock(&n->wlock);
 	return e < 0 ? e : drfs_extent_vec_push(c->x, off, (uint32_t)len, &id);
+}
+
+/* Wait for the ids of c's chunks and fill them in. */
+static int put_wait(struct put_ctx *c, int e)
+{
+	struct drfs_now *n = c->n;
+	if (!c->put || !c->defer)
+		return e;
+	pthread_mutex_lock(&n->wlock);
+	/* a writer replaced meanwhile joined its workers: nothing pending */
+	int e2 = c->wgen == n->wgen && n->w
+			 ? drfs_writer_ids_wait(n->w, &c->ids)
+			 : -EIO;
+	n->pend_blobs += c->ids.fresh;
+	n->pend_bytes += c->ids.fresh_bytes;
+	pthread_mutex_unlock(&n->wlock);
+	e = e < 0 ? e : e2;
+	for (size_t i = 0; e >= 0 && i < c->x->n; i++)
+		c->x->v[i].id = c->ids.v[i];
+	drfs_writer_ids_free(&c->ids);
+	return e;
 }
 
 /*
@@ -35,7 +80,7 @@ static int put_chunk(void *ud, const uint8_t *p, size_t len, uint64_t off)
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 		 uint64_t *ret_size, atomic_bool *abort)
 {
-	struct put_ctx pc = { n, x };
+	struct put_ctx pc = { .n = n, .x = x };
 	struct drfs_chunk_fd c = {
 		.chunker = &n->r->chunker,
 		.win_cap = 2 * (size_t)n->r->config.chunker.max,
@@ -58,8 +103,10 @@ int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 		c.win_cap = MAX((size_t)st.st_size, 1);
 	if (!(c.win = malloc(c.win_cap)))
 		return -ENOMEM;
+	pc.defer = (uint64_t)st.st_size > MEM_FILE_MAX;
 	int e = drfs_chunk_fd(&c, fd, (uint64_t)st.st_size, &last);
 	free(c.win);
+	e = put_wait(&pc, e);
 	*ret_size = (uint64_t)st.st_size;
 	return e;
 }
@@ -194,6 +241,7 @@ int now_make_durable(struct drfs_now *n)
 		drfs_writer_free(n->w);
 		n->w = NULL;
 		drfs_writer_new(n->r, &n->w);
+		n->wgen++; /* chunks put into it are lost: put_wait */
 	} else {
 		n->flush_epoch++;
 		n->pend_blobs = n->pend_bytes = 0;

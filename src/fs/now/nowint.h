@@ -146,6 +146,7 @@ struct drfs_now {
 	struct drfs_writer *w; /* (wlock) */
 	uint64_t pend_blobs, pend_bytes; /* (wlock) put since the last flush */
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
+	uint64_t wgen;                   /* (wlock) writers replaced */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
 	struct drfs_guard_result guard; /* (wlock) the guard, all commits */
 	char guard_last[320];           /* (wlock) its last finding */
