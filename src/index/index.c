@@ -102,6 +102,7 @@ struct group {
 	pthread_t owner;
 	int depth;       /* the owner's group transactions */
 	int direct;      /* other write transactions running or waiting */
+	bool wwait;      /* the writer thread waits for the owner */
 	bool want_begin, want_commit, want_rollback;
 	int begin_err;   /* the last failed begin (for its waiters) */
 	int commit_err;  /* the last commit's result */
@@ -634,7 +635,9 @@ static void *group_main(void *arg)
 	for (;;) {
 		double now = drfs_now_mono();
 		if (g->owned) {
+			g->wwait = true;
 			pthread_cond_wait(&g->wcond, &g->m);
+			g->wwait = false;
 			continue;
 		}
 		if (!g->txn)
@@ -656,6 +659,14 @@ static void *group_main(void *arg)
 				pthread_cond_broadcast(&g->cond);
 			} else if (g->txn) {
 				group_commit(idx);
+			}
+			if (g->quit && (g->commit_err < 0 || !g->txn)) {
+				/* the log keeps what could not be committed:
+				 * the next open replays it */
+				if (g->txn)
+					mdb_txn_abort(g->txn);
+				g->txn = NULL;
+				break;
 			}
 			continue;
 		}
@@ -931,7 +942,10 @@ static int group_end(struct drfs_txn *t, bool commit)
 	if (--g->depth == 0) {
 		g->owned = false;
 		pthread_cond_broadcast(&g->cond);
-		pthread_cond_signal(&g->wcond);
+		/* a wake-up per operation was a context switch each */
+		if (g->wwait || g->want_rollback || g->direct ||
+		    g->want_commit || g->pos >= GROUP_LOG_COMMIT)
+			pthread_cond_signal(&g->wcond);
 	}
 	pthread_mutex_unlock(&g->m);
 	drfs_buf_release(&t->j);
