@@ -103,6 +103,7 @@ struct group {
 	int depth;       /* the owner's group transactions */
 	int direct;      /* other write transactions running or waiting */
 	bool wwait;      /* the writer thread waits for the owner */
+	struct drfs_txn *spare; /* an ended group transaction, for the next */
 	bool want_begin, want_commit, want_rollback;
 	int begin_err;   /* the last failed begin (for its waiters) */
 	int commit_err;  /* the last commit's result */
@@ -771,6 +772,11 @@ void drfs_index_group_stop(struct drfs_index *idx)
 	pthread_mutex_unlock(&g->m);
 	pthread_join(g->thr, NULL);
 	g->on = false;
+	if (g->spare) {
+		drfs_buf_release(&g->spare->j);
+		free(g->spare);
+		g->spare = NULL;
+	}
 	close(g->fd);
 	pthread_mutex_destroy(&g->m);
 	pthread_cond_destroy(&g->cond);
@@ -878,9 +884,14 @@ int drfs_txn_begin_group(struct drfs_index *idx, bool write,
 		}
 	}
 	struct drfs_txn *t = NULL;
-	if (e >= 0) {
+	if (e >= 0 && g->spare) {
+		t = g->spare; /* its record buffer keeps its memory */
+		g->spare = NULL;
+	} else if (e >= 0) {
 		t = calloc(1, sizeof(*t));
-		if (!t)
+		if (t)
+			drfs_buf_init(&t->j, GROUP_LOG_MAX);
+		else
 			e = -ENOMEM;
 	}
 	if (e >= 0) {
@@ -888,7 +899,7 @@ int drfs_txn_begin_group(struct drfs_index *idx, bool write,
 		t->txn = g->txn;
 		t->rdonly = !write;
 		t->grouped = true;
-		drfs_buf_init(&t->j, GROUP_LOG_MAX);
+		t->broken = false;
 		*ret = t;
 	} else if (group_mine(g) && --g->depth == 0) {
 		g->owned = false;
@@ -947,9 +958,16 @@ static int group_end(struct drfs_txn *t, bool commit)
 		    g->want_commit || g->pos >= GROUP_LOG_COMMIT)
 			pthread_cond_signal(&g->wcond);
 	}
+	if (!g->spare && t->j.cap <= (64u << 10)) {
+		drfs_buf_reset(&t->j);
+		g->spare = t;
+		t = NULL;
+	}
 	pthread_mutex_unlock(&g->m);
-	drfs_buf_release(&t->j);
-	free(t);
+	if (t) {
+		drfs_buf_release(&t->j);
+		free(t);
+	}
 	return e;
 }
 
