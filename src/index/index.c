@@ -680,17 +680,10 @@ static void *group_main(void *arg)
 			continue;
 		}
 		if (g->txn || g->retry > now) {
-			double at = g->retry > now ? g->retry : g->first + GROUP_SEC;
+			double at = g->retry > now ? g->retry
+						   : g->first + GROUP_SEC;
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			double d = at - now;
-			d = d < 0 ? 0 : d;
-			ts.tv_sec += (time_t)d;
-			ts.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			drfs_realtime_after(at - now, &ts);
 			pthread_cond_timedwait(&g->wcond, &g->m, &ts);
 		} else {
 			pthread_cond_wait(&g->wcond, &g->m);

@@ -733,7 +733,8 @@ out:
 /* commit_locked_direct with ordinary transactions (see now_txn). */
 static int commit_locked(struct drfs_now *n,
 			 const struct drfs_now_snapshot_opts *o,
-			 char ret_folder[DRFS_FOLDER_BUF], struct drfs_id *ret_root)
+			 char ret_folder[DRFS_FOLDER_BUF],
+			 struct drfs_id *ret_root)
 {
 	int e = drfs_index_group_flush(n->r->index);
 	if (e < 0)
