@@ -159,8 +159,12 @@ int drfs_index_sync(struct drfs_index *idx);
  * first waits for the group to be committed; drfs_index_sync() commits
  * the group first. A thread holding a group transaction may begin more
  * (they share it) but no other write transaction (-EDEADLK).
+ * The log starts with a header naming its format (the record layout and
+ * the numbering of enum drfs_db); a log of another format is refused,
+ * left as it is, and nothing is changed.
  * @param[out] ret_replayed  records replayed (may be NULL)
- * Returns 0, or a negative errno (the log cannot be opened or replayed).
+ * Returns 0, -EPROTO (the log is of another format), or another negative
+ * errno (the log cannot be opened or replayed).
  */
 int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
 			   uint64_t *ret_replayed);
@@ -172,14 +176,18 @@ int drfs_index_group_flush(struct drfs_index *idx);
 int drfs_txn_begin_group(struct drfs_index *idx, bool write,
 			 struct drfs_txn **ret);
 /*
- * The log's parser, pure over (buf, len): calls cb for each operation of
- * each complete, intact record of group gen, in order, and stops at the
- * first record that is torn, corrupted, of another group or malformed
- * (nothing of that record is passed to cb). op: 'P' put, 'D' delete,
- * 'X' drop db (klen, vlen 0). cb returning < 0 stops with that.
- * @param[out] ret_end  bytes of buf that are valid records
+ * The log's parser, pure over (buf, len), the log from its start: checks
+ * its header (a buf shorter than that is a log never begun: no records),
+ * then calls cb for each operation of each complete, intact record of
+ * group gen, in order, and stops at the first record that is torn,
+ * corrupted, of another group or malformed (nothing of that record is
+ * passed to cb). op: 'P' put, 'D' delete, 'X' drop db (klen, vlen 0). cb
+ * returning < 0 stops with that.
+ * @param[out] ret_end  bytes of buf that are the header and valid records
+ *                      (0 if the header is missing or wrong)
  * @param[out] ret_records  records passed to cb
- * Returns 0 or cb's negative result.
+ * Returns 0, -EPROTO (a header of another format: cb is not called), or
+ * cb's negative result.
  */
 typedef int (*drfs_glog_fn)(void *ud, char op, unsigned db, const void *key,
 			    size_t klen, const void *val, size_t vlen);

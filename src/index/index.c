@@ -86,6 +86,18 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 #define GROUP_LOG_COMMIT (4ull << 20)   /* commit once the log holds this */
 #define GROUP_LOG_MAX (1ull << 30)      /* a longer log is not replayed */
 #define GROUP_KEY "group_gen"
+/*
+ * The log starts with a header naming its format: GLOG_FILE_MAGIC, le32
+ * GLOG_VERSION, le32 DRFS__DB_COUNT and le64 the hash of the database
+ * names in the order of enum drfs_db (records name databases by number,
+ * so a log of another numbering must not be replayed). A log of another
+ * header is refused (-EPROTO), never replayed nor overwritten: the
+ * replies to its operations were sent. Bump GLOG_VERSION when the record
+ * layout changes; a change of enum drfs_db changes the hash by itself.
+ */
+#define GLOG_FILE_MAGIC "DRFSNLOG"
+#define GLOG_VERSION 1
+#define GLOG_FILE_HDR 24
 #define GLOG_MAGIC 0x4c475244u /* "DRGL" */
 #define GLOG_HDR 24            /* magic, payload length, gen, hash */
 #define GLOG_OP 8              /* op, db, le16 key length, le32 value length */
@@ -306,6 +318,14 @@ void drfs_index_free(struct drfs_index *idx)
 	free(idx);
 }
 
+/*
+ * An ordinary write transaction (drfs_txn_begin), not a bare
+ * mdb_txn_begin: with group commit started it first waits until the open
+ * group is committed and keeps a new one from beginning until it ends
+ * (group_direct_begin), so no record of an uncommitted group is older
+ * than the clear, and a thread holding a group transaction gets -EDEADLK
+ * instead of blocking on LMDB's write lock.
+ */
 int drfs_index_clear(struct drfs_index *idx)
 {
 	static const enum drfs_db derived[] = { DRFS_DB_BLOBS, DRFS_DB_PACKS,
@@ -315,20 +335,20 @@ int drfs_index_clear(struct drfs_index *idx)
 						DRFS_DB_DELETIONS,
 						DRFS_DB_DOOMED,
 						DRFS_DB_ALTLOCS };
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
-	if (rc)
-		return lmdb_err(rc);
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(idx, true, &t);
+	if (e < 0)
+		return e;
 	for (size_t i = 0; i < ARRAY_SIZE(derived); i++) {
-		rc = mdb_drop(txn, idx->dbi[derived[i]], 0);
-		if (rc) {
-			mdb_txn_abort(txn);
-			return lmdb_err(rc);
+		e = drfs_kv_drop(t, derived[i]);
+		if (e < 0) {
+			drfs_txn_abort(t);
+			return e;
 		}
 	}
 	MDB_val k = { .mv_size = 13, .mv_data = "next_pack_seq" };
-	mdb_del(txn, idx->dbi[DRFS_DB_META], &k, NULL);
-	return lmdb_err(mdb_txn_commit(txn));
+	mdb_del(t->txn, idx->dbi[DRFS_DB_META], &k, NULL);
+	return drfs_txn_commit(t);
 }
 
 static int glog_add(struct drfs_txn *t, char op, enum drfs_db db,
@@ -425,6 +445,19 @@ static uint64_t glog_frame_hash(const uint8_t *hdr, const uint8_t *payload,
 	return glog_hash(h, payload, plen);
 }
 
+/* The header a log of this format starts with. */
+static void glog_file_hdr(uint8_t h[GLOG_FILE_HDR])
+{
+	uint64_t names = 0xcbf29ce484222325ull;
+	for (int i = 0; i < DRFS__DB_COUNT; i++)
+		names = glog_hash(names, (const uint8_t *)db_names[i],
+				  strlen(db_names[i]) + 1);
+	memcpy(h, GLOG_FILE_MAGIC, 8);
+	drfs_put_le32(h + 8, GLOG_VERSION);
+	drfs_put_le32(h + 12, DRFS__DB_COUNT);
+	drfs_put_le64(h + 16, names);
+}
+
 /* Check the operations of one record's payload; call cb if it is given. */
 static int glog_ops(const uint8_t *p, size_t n, drfs_glog_fn cb, void *ud)
 {
@@ -458,10 +491,19 @@ int drfs_index_glog_parse(const void *buf, size_t len, uint64_t gen,
 			  uint64_t *ret_records)
 {
 	const uint8_t *p = buf;
+	uint8_t want[GLOG_FILE_HDR];
 	size_t off = 0;
 	uint64_t recs = 0;
 	int e = 0;
-	while (len - off >= GLOG_HDR) {
+	/* shorter than the header: a log never begun (records follow it) */
+	if (len >= GLOG_FILE_HDR) {
+		glog_file_hdr(want);
+		if (memcmp(p, want, GLOG_FILE_HDR))
+			e = -EPROTO;
+		else
+			off = GLOG_FILE_HDR;
+	}
+	while (off && len - off >= GLOG_HDR) {
 		const uint8_t *h = p + off;
 		size_t plen = drfs_get_le32(h + 4);
 		if (drfs_get_le32(h) != GLOG_MAGIC ||
@@ -521,7 +563,10 @@ static int glog_apply(void *ud, char op, unsigned db, const void *key,
 	return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
 }
 
-/* Apply the log's records of group gen (its first bytes) inside txn. */
+/*
+ * Apply the log's records of group gen (in its first bytes) inside txn:
+ * -EPROTO if the log is of another format.
+ */
 static int glog_replay(struct drfs_index *idx, MDB_txn *txn, uint64_t bytes,
 		       uint64_t gen, uint64_t *ret_records, size_t *ret_end)
 {
@@ -569,7 +614,8 @@ static int group_open(struct drfs_index *idx)
 	pthread_mutex_unlock(&g->m);
 	int e = lmdb_err(mdb_txn_begin(idx->env, NULL, 0, &txn));
 	if (e >= 0 && g->pos) {
-		e = glog_replay(idx, txn, g->pos, g->gen, NULL, NULL);
+		e = glog_replay(idx, txn, GLOG_FILE_HDR + g->pos, g->gen,
+				NULL, NULL);
 		if (e < 0)
 			mdb_txn_abort(txn);
 	}
@@ -706,6 +752,13 @@ int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
 	if (g->fd < 0)
 		return -errno;
 	int e = fstat(g->fd, &st) < 0 ? -errno : 0;
+	if (e >= 0 && st.st_size < GLOG_FILE_HDR) {
+		/* new (or never begun: records follow the header) */
+		uint8_t h[GLOG_FILE_HDR];
+		glog_file_hdr(h);
+		ssize_t w = pwrite(g->fd, h, sizeof(h), 0);
+		e = w == (ssize_t)sizeof(h) ? 0 : w < 0 ? -errno : -EIO;
+	}
 	e = e < 0 ? e : lmdb_err(mdb_txn_begin(idx->env, NULL, 0, &txn));
 	if (e < 0) {
 		close(g->fd);
@@ -888,6 +941,35 @@ int drfs_txn_begin_group(struct drfs_index *idx, bool write,
 			e = -ENOMEM;
 	}
 	if (e >= 0) {
+		/*
+		 * The group's MDB_txn is handed to this thread here, without
+		 * LMDB knowing. Why that is sound:
+		 * - LMDB's write lock (a process-shared robust mutex in
+		 *   lock.mdb) is taken by mdb_txn_begin and released by
+		 *   mdb_txn_commit/abort, and only its locker may release it
+		 *   (from another thread the unlock fails, EPERM for a robust
+		 *   mutex, and the lock stays taken). So begin, commit and
+		 *   abort of the group happen on the writer thread only:
+		 *   group_open (begin, abort of a failed replay),
+		 *   group_commit (commit, abort) and group_main (abort at
+		 *   a rollback and at quit); group_end never ends it.
+		 * - Between those, LMDB keeps no per-thread state for a
+		 *   write transaction, so any one thread at a time may use
+		 *   it: the owner, which took g->owned under g->m (just
+		 *   above) and gives it back under g->m (group_end). The
+		 *   writer thread touches g->txn only with g->m held and
+		 *   !g->owned, setting owned itself before it unlocks to
+		 *   commit (group_commit), or while no one can have it
+		 *   (group_open publishes g->txn only after the begin;
+		 *   group_main aborts with g->m held and !g->owned).
+		 * - pthread_mutex_lock/unlock synchronize memory (POSIX XBD
+		 *   4.12): whatever a thread wrote into the transaction (its
+		 *   dirty pages, page lists, cursors' db state) before the
+		 *   unlock that gave up ownership happens before whatever
+		 *   the next owner does after the lock that took it. No
+		 *   other ordering is relied on: g->txn, owned and owner are
+		 *   read and written with g->m held only.
+		 */
 		t->idx = idx;
 		t->txn = g->txn;
 		t->rdonly = !write;
@@ -917,7 +999,7 @@ static int group_log(struct drfs_txn *t)
 	drfs_put_le64(h + 16, glog_frame_hash(h, h + GLOG_HDR, plen));
 	while (done < t->j.len) {
 		ssize_t r = pwrite(g->fd, h + done, t->j.len - done,
-				   (off_t)(g->pos + done));
+				   (off_t)(GLOG_FILE_HDR + g->pos + done));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)

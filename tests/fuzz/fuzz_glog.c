@@ -2,7 +2,8 @@
 /*
  * fuzz_glog.c - drfs_index_glog_parse() (now.log, the group commit's log
  * in the cache directory, replayed at the next mount): the first 8 bytes
- * are the group number asked for, the rest the log. Every operation
+ * are the group number asked for, the rest the log (its header first). A
+ * header of another format is refused before any record. Every operation
  * passed on lies inside the log, is well formed, and the valid prefix
  * ends at a record boundary inside the input.
  */
@@ -41,8 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t recs = UINT64_MAX;
 	int e = drfs_index_glog_parse(data + 8, size - 8, drfs_get_le64(data),
 				      op_cb, &s, &end, &recs);
-	assert(e == 0);
+	/* -EPROTO: a header of another format, nothing passed on */
+	assert(e == 0 || e == -EPROTO);
 	assert(end <= size - 8);
-	assert(recs == 0 ? end == 0 : end >= 24 * recs);
+	assert(e == 0 || (end == 0 && recs == 0 && s.ops == 0));
+	/* records follow the 24-byte header, each at least 24 bytes */
+	assert(recs == 0 ? end == 0 || end == 24 : end >= 24 + 24 * recs);
 	return 0;
 }

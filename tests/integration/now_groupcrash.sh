@@ -7,8 +7,11 @@
 # of them is in now/. A second round cuts now.log in the middle of a
 # record before the remount: the mount opens, the records before the cut
 # are applied, the torn one and those after it are not (unless their
-# group was committed before the kill), and a snapshot and drfs check
-# work.
+# group was committed before the kill), the mount log says how many
+# records it replayed, and a snapshot and drfs check work. Before that
+# remount, the same log with another format version in its header is
+# refused: the mount fails naming now.log, and the log is left as it was
+# (the remount with the version put back replays it).
 source "$(dirname "$0")/lib.sh"
 need_root
 make_repo
@@ -89,6 +92,16 @@ print("%d entries, %d differ" % (len(b), bad))
 sys.exit(1 if bad else 0)
 PY
 
+MLOG=$CACHE/mount-$(systemd-escape --path "$MNT").log
+# replayed_line: the mount log's last "replayed" line since the last
+# mark_log (empty if none)
+mark_log() { MARK=$(wc -l <"$MLOG" 2>/dev/null || echo 0); }
+replayed_line() {
+	tail -n +$((MARK + 1)) "$MLOG" 2>/dev/null |
+		{ grep -o 'now/: replayed [0-9]* logged operation(s) of an interrupted session' || true; } |
+		tail -n 1
+}
+
 pid=$(daemon_pid "$MNT") || fail "cannot read the daemon's pid"
 ops=$(python3 "$T/burst.py" "$MNT/now" "$T/model" "$pid") ||
 	fail "the burst of operations failed"
@@ -97,26 +110,15 @@ kill -0 "$pid" 2>/dev/null && fail "the daemon survived kill -9"
 fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
 info "$ops operations, then kill -9"
 
-mount_repo "$MNT"
-python3 "$T/compare.py" "$MNT/now/base" "$T/model/base" >"$T/cmp" 2>&1 ||
-	{ cat "$T/cmp" >&2; fail "operations replied to before kill -9 are missing after the remount"; }
-info "$(tail -n 1 "$T/cmp")"
-
-# torn log: mkdirs (one record each), kill -9, cut the log in a record
-cat >"$T/mkdirs.py" <<'PY'
-import os, sys
-d, pid = sys.argv[1], int(sys.argv[2])
-for i in range(3000):
-    os.mkdir(os.path.join(d, "t%04d" % i))
-os.kill(pid, 9)
-PY
-# records.py LOG: the records of the group at the start of the log, one
-# line each: start offset, end offset, names of the directory entries it
-# put (now_dirents keys 'n' dir name)
+# records.py LOG: the records of the group at the start of the log (after
+# its 24-byte header), one line each: start offset, end offset, names of
+# the directory entries it put (now_dirents keys 'n' dir name)
 cat >"$T/records.py" <<'PY'
 import struct, sys
 b = open(sys.argv[1], "rb").read()
-off, gen = 0, None
+if b[:8] != b"DRFSNLOG":
+    sys.exit("no now.log header")
+off, gen = 24, None
 while off + 24 <= len(b):
     magic, plen, g = struct.unpack_from("<IIQ", b, off)
     if magic != 0x4c475244 or (gen is not None and g != gen) or \
@@ -133,13 +135,39 @@ while off + 24 <= len(b):
     print(off, off + 24 + plen, " ".join(names) or "-")
     off += 24 + plen
 PY
+# the group open at the kill, if any, is the one at the log's start: the
+# remount replays all of its records, or none if it was committed
+nall=$(python3 "$T/records.py" "$CACHE/now.log" | wc -l) ||
+	fail "cannot read now.log"
+mark_log
+mount_repo "$MNT"
+python3 "$T/compare.py" "$MNT/now/base" "$T/model/base" >"$T/cmp" 2>&1 ||
+	{ cat "$T/cmp" >&2; fail "operations replied to before kill -9 are missing after the remount"; }
+info "$(tail -n 1 "$T/cmp")"
+line=$(replayed_line)
+case "$line" in
+"") info "no replayed line (the group was committed before the kill)" ;;
+"now/: replayed $nall logged"*) info "mount log: $line" ;;
+*) fail "mount log: \"$line\", expected $nall records replayed" ;;
+esac
+
+# torn log: mkdirs (one record each), kill -9, cut the log in a record
+cat >"$T/mkdirs.py" <<'PY'
+import os, sys
+d, pid = sys.argv[1], int(sys.argv[2])
+for i in range(3000):
+    os.mkdir(os.path.join(d, "t%04d" % i))
+os.kill(pid, 9)
+PY
 mkdir "$MNT/now/torn"
 pid=$(daemon_pid "$MNT") || fail "cannot read the daemon's pid"
 python3 "$T/mkdirs.py" "$MNT/now/torn" "$pid" || fail "mkdirs failed"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
 [ -s "$CACHE/now.log" ] || fail "no now.log in the cache directory"
-python3 "$T/records.py" "$CACHE/now.log" | grep ' t[0-9]' >"$T/recs" || true
+python3 "$T/records.py" "$CACHE/now.log" >"$T/allrecs" ||
+	fail "cannot read now.log"
+grep ' t[0-9]' "$T/allrecs" >"$T/recs" || true
 nrec=$(wc -l <"$T/recs")
 [ "$nrec" -ge 3 ] ||
 	fail "the log holds $nrec records of mkdirs (at least 3 expected)"
@@ -148,8 +176,30 @@ cut=$(((nrec + 1) / 2))
 read -r start end torn_name < <(sed -n "${cut}p" "$T/recs")
 keep_last=$(sed -n "$((cut - 1))p" "$T/recs" | cut -d' ' -f3)
 truncate -s $(((start + end) / 2)) "$CACHE/now.log"
+# records intact before the cut: what a replay applies
+nkept=$(awk -v s="$start" '$1 < s' "$T/allrecs" | wc -l)
 info "$nrec records; cut in the one of $torn_name (kept up to $keep_last)"
 
+# another format: the version in the header (bytes 8-11) changed
+sha=$(sha256sum <"$CACHE/now.log")
+printf '\x63\x00\x00\x00' |
+	dd of="$CACHE/now.log" bs=1 seek=8 conv=notrunc status=none
+sha_bad=$(sha256sum <"$CACHE/now.log")
+expect_clean_failure "mount with a now.log of another format" \
+	drfs mount "$REPO" "$MNT"
+grep -qF "$CACHE/now.log\" is of another format" "$T/last.err" ||
+	fail "the refusal does not name now.log: $(cat "$T/last.err")"
+grep -qF "mount with that version once" "$T/last.err" ||
+	fail "the refusal does not say what to do: $(cat "$T/last.err")"
+mountpoint -q "$MNT" && fail "mounted with a now.log of another format"
+[ "$(sha256sum <"$CACHE/now.log")" = "$sha_bad" ] ||
+	fail "the refused now.log was changed"
+printf '\x01\x00\x00\x00' |
+	dd of="$CACHE/now.log" bs=1 seek=8 conv=notrunc status=none
+[ "$(sha256sum <"$CACHE/now.log")" = "$sha" ] || fail "cannot restore now.log"
+info "refused: $(grep -o '"[^"]*now.log" is of another format' "$T/last.err")"
+
+mark_log
 mount_repo "$MNT"
 ls "$MNT/now/torn" >"$T/torn.ls" || fail "cannot list now/torn after the cut"
 last=$(tail -n 1 "$T/torn.ls")
@@ -158,14 +208,19 @@ n=$(wc -l <"$T/torn.ls")
 	fail "now/torn has $n entries up to $last: not a prefix of the mkdirs"
 grep -qx "$keep_last" "$T/torn.ls" ||
 	fail "$keep_last (a record before the cut) is missing"
+line=$(replayed_line)
 if grep -qx "$torn_name" "$T/torn.ls"; then
 	# only if the group was committed before the kill: all of it is there
 	[ "$last" = t2999 ] ||
 		fail "$torn_name (the torn record) is there, but not the rest"
+	[ -z "$line" ] || fail "mount log: \"$line\", but nothing to replay"
 	info "the group was committed before the kill: nothing to replay"
 else
 	[ "$last" = "$keep_last" ] ||
 		fail "now/torn ends at $last, expected $keep_last"
+	[ "$line" = "now/: replayed $nkept logged operation(s) of an interrupted session" ] ||
+		fail "mount log: \"$line\", expected $nkept records replayed"
+	info "mount log: $line"
 fi
 mkdir "$MNT/now/after" || fail "mkdir after the replay"
 snap=$(drfs snapshot "$MNT") || fail "snapshot after the replay"

@@ -195,26 +195,46 @@ static void mem_init(struct drfs_now *n)
 }
 
 /*
- * Group commit of metadata (docs/now.md, "Group commit"), unless
- * DRFS_GROUP_COMMIT=0: replay what the log holds of a group the last
- * daemon did not commit, then start the index's group.
+ * Group commit of metadata (docs/now.md, "Group commit"): replay what the
+ * log holds of a group the last daemon did not commit, then start the
+ * index's group, unless DRFS_GROUP_COMMIT=0. Then the log is still
+ * replayed (and its group counted as committed), so that a later session
+ * with group commit never applies those records over newer changes.
  */
 static int group_start(struct drfs_now *n)
 {
 	const char *env = getenv("DRFS_GROUP_COMMIT");
 	char p[PATH_MAX];
 	uint64_t replayed = 0;
-	if (env && !strcmp(env, "0"))
-		return 0;
+	bool off = env && !strcmp(env, "0");
 	snprintf(p, sizeof(p), "%s/now.log", n->r->cache_dir);
+	if (off && access(p, F_OK) < 0)
+		return 0;
 	int e = drfs_index_group_start(n->r->index, p, &replayed);
+	if (e == -EPROTO) {
+		drfs_repo_set_last_error(
+			"\"%s\" is of another format (written by another "
+			"version of drfs): mount with that version once, "
+			"which commits it; removing it loses the now/ "
+			"operations of the session it logged", p);
+		return e;
+	}
 	if (e < 0) {
 		drfs_repo_set_last_error("cannot replay \"%s\": %s", p,
 					 strerror(-e));
 		return e;
 	}
-	n->group = true;
+	n->replayed = replayed;
+	if (off)
+		drfs_index_group_stop(n->r->index);
+	else
+		n->group = true;
 	return 0;
+}
+
+uint64_t drfs_now_replayed(const struct drfs_now *n)
+{
+	return n->replayed;
 }
 
 int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,

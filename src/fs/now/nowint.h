@@ -211,6 +211,7 @@ struct drfs_now {
 	 */
 	bool group;
 	atomic_bool direct;
+	uint64_t replayed; /* records of now.log replayed at open */
 
 	bool stopped;    /* drfs_now_stop ran: no background threads */
 	int stop_result; /* its result */
