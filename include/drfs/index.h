@@ -168,7 +168,10 @@ int drfs_index_sync(struct drfs_index *idx);
  */
 int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
 			   uint64_t *ret_replayed);
-/* Commit the group, stop the writer thread, close the log. */
+/*
+ * Commit the group, stop the writer thread, close the log: emptied once
+ * everything is committed and synced, else kept for the next open.
+ */
 void drfs_index_group_stop(struct drfs_index *idx);
 /* Commit the group now (not synced): 0 or the commit's negative errno. */
 int drfs_index_group_flush(struct drfs_index *idx);

@@ -818,6 +818,13 @@ void drfs_index_group_stop(struct drfs_index *idx)
 	pthread_mutex_unlock(&g->m);
 	pthread_join(g->thr, NULL);
 	g->on = false;
+	/*
+	 * All committed (nothing of group gen in the log): made durable,
+	 * the log is emptied, so only an interrupted session leaves records
+	 * (and only those make another version of drfs refuse the log).
+	 */
+	if (!g->pos && mdb_env_sync(idx->env, 1) == 0)
+		(void)!ftruncate(g->fd, 0);
 	if (g->spare) {
 		drfs_buf_release(&g->spare->j);
 		free(g->spare);

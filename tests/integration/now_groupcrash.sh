@@ -11,7 +11,8 @@
 # records it replayed, and a snapshot and drfs check work. Before that
 # remount, the same log with another format version in its header is
 # refused: the mount fails naming now.log, and the log is left as it was
-# (the remount with the version put back replays it).
+# (the remount with the version put back replays it). A clean unmount
+# leaves the log empty.
 source "$(dirname "$0")/lib.sh"
 need_root
 make_repo
@@ -226,5 +227,9 @@ mkdir "$MNT/now/after" || fail "mkdir after the replay"
 snap=$(drfs snapshot "$MNT") || fail "snapshot after the replay"
 cmp <(ls "$snap/torn") "$T/torn.ls" || fail "the snapshot differs from now/"
 umount_repo "$MNT"
+# a clean unmount commits everything and empties the log: nothing is left
+# for a later mount (of any version) to replay or refuse
+[ -e "$CACHE/now.log" ] && [ ! -s "$CACHE/now.log" ] ||
+	fail "now.log after a clean unmount: $(stat -c %s "$CACHE/now.log" 2>&1)"
 check_repo "after the torn log"
 info "ok"
