@@ -132,6 +132,11 @@ static inline uint64_t drfs_get_le64(const uint8_t *p)
 
 /* Monotonic clock in seconds, for progress and measurements. */
 double drfs_now_mono(void);
+/*
+ * CLOCK_REALTIME sec seconds from now (negative: now), the absolute
+ * deadline pthread_cond_timedwait wants.
+ */
+void drfs_realtime_after(double sec, struct timespec *ret);
 /* Milliseconds since t0 (a drfs_now_mono() value), at least 1. */
 uint64_t drfs_duration_ms(double t0);
 

@@ -147,6 +147,58 @@ int drfs_index_set_nosync(struct drfs_index *idx, bool on);
 int drfs_index_sync(struct drfs_index *idx);
 
 /*
+ * Group commit (docs/now.md, "Group commit"). Once started, write
+ * transactions begun with drfs_txn_begin_group() are not committed one by
+ * one: they share one LMDB write transaction (the group), which a writer
+ * thread commits every few milliseconds. Each one's commit instead writes
+ * one record (the after-image of every key it put or deleted) to the log
+ * at log_path (one pwrite, no fsync): a kill -9 after that keeps it, and
+ * drfs_index_group_start() replays the log's records of the uncommitted
+ * group into LMDB before anything else. drfs_txn_begin_group(write false)
+ * reads the group's state. Every other write transaction (drfs_txn_begin)
+ * first waits for the group to be committed; drfs_index_sync() commits
+ * the group first. A thread holding a group transaction may begin more
+ * (they share it) but no other write transaction (-EDEADLK).
+ * The log starts with a header naming its format (the record layout and
+ * the numbering of enum drfs_db); a log of another format is refused,
+ * left as it is, and nothing is changed.
+ * @param[out] ret_replayed  records replayed (may be NULL)
+ * Returns 0, -EPROTO (the log is of another format), or another negative
+ * errno (the log cannot be opened or replayed).
+ */
+int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
+			   uint64_t *ret_replayed);
+/*
+ * Commit the group, stop the writer thread, close the log: emptied once
+ * everything is committed and synced, else kept for the next open.
+ */
+void drfs_index_group_stop(struct drfs_index *idx);
+/* Commit the group now (not synced): 0 or the commit's negative errno. */
+int drfs_index_group_flush(struct drfs_index *idx);
+/* Like drfs_txn_begin, inside the group when one was started. */
+int drfs_txn_begin_group(struct drfs_index *idx, bool write,
+			 struct drfs_txn **ret);
+/*
+ * The log's parser, pure over (buf, len), the log from its start: checks
+ * its header (a buf shorter than that is a log never begun: no records),
+ * then calls cb for each operation of each complete, intact record of
+ * group gen, in order, and stops at the first record that is torn,
+ * corrupted, of another group or malformed (nothing of that record is
+ * passed to cb). op: 'P' put, 'D' delete, 'X' drop db (klen, vlen 0). cb
+ * returning < 0 stops with that.
+ * @param[out] ret_end  bytes of buf that are the header and valid records
+ *                      (0 if the header is missing or wrong)
+ * @param[out] ret_records  records passed to cb
+ * Returns 0, -EPROTO (a header of another format: cb is not called), or
+ * cb's negative result.
+ */
+typedef int (*drfs_glog_fn)(void *ud, char op, unsigned db, const void *key,
+			    size_t klen, const void *val, size_t vlen);
+int drfs_index_glog_parse(const void *buf, size_t len, uint64_t gen,
+			  drfs_glog_fn cb, void *ud, size_t *ret_end,
+			  uint64_t *ret_records);
+
+/*
  * Begin a transaction on idx: a read transaction (write false; many run
  * at once) or the write transaction (write true; a second one blocks here
  * until the first ends).

@@ -213,6 +213,12 @@ struct drfs_now_status {
 	char guard_last[320]; /* its last finding ("" none), as reported */
 };
 int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret);
+/*
+ * Records of now.log (group commit, docs/now.md) that the open replayed:
+ * logged operations of a session that ended before committing them
+ * (kill -9, crash). The caller logs them once the log is where it goes.
+ */
+uint64_t drfs_now_replayed(const struct drfs_now *n);
 
 /*
  * Push durable everything chunked so far (writer flush) and drop staging

@@ -158,6 +158,19 @@ double drfs_now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void drfs_realtime_after(double sec, struct timespec *ret)
+{
+	clock_gettime(CLOCK_REALTIME, ret);
+	if (sec <= 0)
+		return;
+	ret->tv_sec += (time_t)sec;
+	ret->tv_nsec += (long)((sec - (double)(time_t)sec) * 1e9);
+	if (ret->tv_nsec >= 1000000000L) {
+		ret->tv_sec++;
+		ret->tv_nsec -= 1000000000L;
+	}
+}
+
 uint64_t drfs_duration_ms(double t0)
 {
 	double ms = (drfs_now_mono() - t0) * 1000.0;

@@ -493,10 +493,11 @@ static int open_now(struct fs *fs, const struct drfs_mount_opts *o,
 	 */
 	const char *ms = getenv("DRFS_MEM_STAGING");
 	no.no_mem_staging = ms && !strcmp(ms, "0");
+	drfs_repo_set_last_error("%s", "");
 	r = drfs_now_open(fs->repo, &no, &fs->now);
 	if (r < 0)
 		log_err("opening now/ in \"%s\": %s", fs->repo->cache_dir,
-			drfs_strerror(r));
+			drfs_repo_last_error() ?: drfs_strerror(r));
 	return r;
 }
 
@@ -657,6 +658,9 @@ int mnt_serve(const struct drfs_mount_opts *o, bool sync, int ready_fd,
 		goto out;
 	announce_mounted(&fs, o, ready_fd);
 	ready_fd = -1;
+	if (drfs_now_replayed(fs.now))
+		log_info("now/: replayed %" PRIu64 " logged operation(s) of "
+			 "an interrupted session", drfs_now_replayed(fs.now));
 	if (fs.ret)
 		fs.gc_started = drfs_log_thread_create(&fs.gc_thread,
 						       mnt_gc_main, &fs) == 0;

@@ -71,8 +71,65 @@ static const char *const db_names[DRFS__DB_COUNT] = {
 	[DRFS_DB_BADBLOBS] = "badblobs",
 };
 
+/*
+ * Group commit (index.h): the group is one LMDB write transaction, begun
+ * and committed by the writer thread (LMDB's write lock belongs to the
+ * thread that took it) and used meanwhile by one thread at a time (owner)
+ * for the group transactions of drfs_txn_begin_group. Each of them writes
+ * one record to the log before it returns; the records of the open group
+ * carry its number gen, which its commit stores in the meta database
+ * (GROUP_KEY) in the same transaction, so a replay applies only the
+ * records of the group after the last one committed.
+ */
+#define GROUP_SEC 0.01                  /* a group lives at most this */
+#define GROUP_LOG_SIZE (8ull << 20)     /* the log, allocated at start */
+#define GROUP_LOG_COMMIT (4ull << 20)   /* commit once the log holds this */
+#define GROUP_LOG_MAX (1ull << 30)      /* a longer log is not replayed */
+#define GROUP_KEY "group_gen"
+/*
+ * The log starts with a header naming its format: GLOG_FILE_MAGIC, le32
+ * GLOG_VERSION, le32 DRFS__DB_COUNT and le64 the hash of the database
+ * names in the order of enum drfs_db (records name databases by number,
+ * so a log of another numbering must not be replayed). A log of another
+ * header is refused (-EPROTO), never replayed nor overwritten: the
+ * replies to its operations were sent. Bump GLOG_VERSION when the record
+ * layout changes; a change of enum drfs_db changes the hash by itself.
+ */
+#define GLOG_FILE_MAGIC "DRFSNLOG"
+#define GLOG_VERSION 1
+#define GLOG_FILE_HDR 24
+#define GLOG_MAGIC 0x4c475244u /* "DRGL" */
+#define GLOG_HDR 24            /* magic, payload length, gen, hash */
+#define GLOG_OP 8              /* op, db, le16 key length, le32 value length */
+
+struct group {
+	bool on;
+	pthread_mutex_t m;
+	pthread_cond_t cond;  /* waiters: begun, committed, released */
+	pthread_cond_t wcond; /* the writer thread */
+	pthread_t thr;
+	bool quit;
+	MDB_txn *txn;    /* the open group (or NULL) */
+	bool owned;      /* a thread uses txn (the writer thread to commit) */
+	pthread_t owner;
+	int depth;       /* the owner's group transactions */
+	int direct;      /* other write transactions running or waiting */
+	bool wwait;      /* the writer thread waits for the owner */
+	struct drfs_txn *spare; /* an ended group transaction, for the next */
+	bool want_begin, want_commit, want_rollback;
+	int begin_err;   /* the last failed begin (for its waiters) */
+	int commit_err;  /* the last commit's result */
+	uint64_t commits; /* commit attempts (flush waits for one) */
+	double first;    /* drfs_now_mono() of the group's first record */
+	double retry;    /* after a failed commit: not before this */
+	uint64_t gen;    /* the open group's number */
+	int fd;          /* the log */
+	uint64_t pos;    /* bytes of records of group gen in the log */
+};
+
 struct drfs_index {
 	MDB_env *env;
+	struct group g;
 	MDB_dbi dbi[DRFS__DB_COUNT];
 	_Atomic uint64_t reserved_end; /* data.mdb bytes known allocated */
 	bool writemap;                 /* DRFS_INDEX_WRITEMAP */
@@ -85,6 +142,10 @@ struct drfs_txn {
 	struct drfs_index *idx;
 	MDB_txn *txn;
 	bool rdonly;
+	bool grouped;   /* txn is the group's */
+	bool direct;    /* a write transaction counted in g.direct */
+	bool broken;    /* grouped: a write failed half way */
+	struct drfs_buf j; /* grouped writes: the record (header first) */
 };
 
 /* The one translation of LMDB result codes. */
@@ -247,6 +308,7 @@ void drfs_index_free(struct drfs_index *idx)
 {
 	if (!idx)
 		return;
+	drfs_index_group_stop(idx);
 	for (int i = 0; i < idx->npool; i++) {
 		mdb_txn_abort(idx->pool[i]->txn);
 		free(idx->pool[i]);
@@ -256,6 +318,14 @@ void drfs_index_free(struct drfs_index *idx)
 	free(idx);
 }
 
+/*
+ * An ordinary write transaction (drfs_txn_begin), not a bare
+ * mdb_txn_begin: with group commit started it first waits until the open
+ * group is committed and keeps a new one from beginning until it ends
+ * (group_direct_begin), so no record of an uncommitted group is older
+ * than the clear, and a thread holding a group transaction gets -EDEADLK
+ * instead of blocking on LMDB's write lock.
+ */
 int drfs_index_clear(struct drfs_index *idx)
 {
 	static const enum drfs_db derived[] = { DRFS_DB_BLOBS, DRFS_DB_PACKS,
@@ -265,25 +335,37 @@ int drfs_index_clear(struct drfs_index *idx)
 						DRFS_DB_DELETIONS,
 						DRFS_DB_DOOMED,
 						DRFS_DB_ALTLOCS };
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
-	if (rc)
-		return lmdb_err(rc);
+	struct drfs_txn *t;
+	int e = drfs_txn_begin(idx, true, &t);
+	if (e < 0)
+		return e;
 	for (size_t i = 0; i < ARRAY_SIZE(derived); i++) {
-		rc = mdb_drop(txn, idx->dbi[derived[i]], 0);
-		if (rc) {
-			mdb_txn_abort(txn);
-			return lmdb_err(rc);
+		e = drfs_kv_drop(t, derived[i]);
+		if (e < 0) {
+			drfs_txn_abort(t);
+			return e;
 		}
 	}
 	MDB_val k = { .mv_size = 13, .mv_data = "next_pack_seq" };
-	mdb_del(txn, idx->dbi[DRFS_DB_META], &k, NULL);
-	return lmdb_err(mdb_txn_commit(txn));
+	mdb_del(t->txn, idx->dbi[DRFS_DB_META], &k, NULL);
+	return drfs_txn_commit(t);
+}
+
+static int glog_add(struct drfs_txn *t, char op, enum drfs_db db,
+		    const MDB_val *k, const MDB_val *v);
+
+/* A write of t failed: a group transaction must not be kept. */
+static int wfail(struct drfs_txn *t, int rc)
+{
+	if (rc && rc != MDB_NOTFOUND)
+		t->broken = true;
+	return lmdb_err(rc);
 }
 
 int drfs_kv_drop(struct drfs_txn *t, enum drfs_db db)
 {
-	return lmdb_err(mdb_drop(t->txn, t->idx->dbi[db], 0));
+	int rc = mdb_drop(t->txn, t->idx->dbi[db], 0);
+	return rc ? wfail(t, rc) : glog_add(t, 'X', db, NULL, NULL);
 }
 
 int drfs_index_set_nosync(struct drfs_index *idx, bool on)
@@ -293,6 +375,9 @@ int drfs_index_set_nosync(struct drfs_index *idx, bool on)
 
 int drfs_index_sync(struct drfs_index *idx)
 {
+	int e = drfs_index_group_flush(idx);
+	if (e < 0)
+		return e;
 	return lmdb_err(mdb_env_sync(idx->env, 1));
 }
 
@@ -329,27 +414,6 @@ static void read_end(struct drfs_txn *t)
 	}
 }
 
-int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
-{
-	struct drfs_txn *t = write ? NULL : read_renew(idx);
-	if (t) {
-		*ret = t;
-		return 0;
-	}
-	t = malloc(sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	t->idx = idx;
-	t->rdonly = !write;
-	int rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-	if (rc) {
-		free(t);
-		return lmdb_err(rc);
-	}
-	*ret = t;
-	return 0;
-}
-
 /*
  * The file system of idx has no room left (below 1 MiB for us). LMDB
  * turns a pwrite that wrote less than asked, which is what a full disk
@@ -364,8 +428,664 @@ static bool disk_full(struct drfs_index *idx)
 	return (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
 }
 
+/* ---- group commit --------------------------------------------------- */
+
+static uint64_t glog_hash(uint64_t h, const uint8_t *p, size_t n)
+{
+	/* FNV-1a 64: catches torn and stale bytes, not an adversary */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t glog_frame_hash(const uint8_t *hdr, const uint8_t *payload,
+				size_t plen)
+{
+	uint64_t h = glog_hash(0xcbf29ce484222325ull, hdr, 16);
+	return glog_hash(h, payload, plen);
+}
+
+/* The header a log of this format starts with. */
+static void glog_file_hdr(uint8_t h[GLOG_FILE_HDR])
+{
+	uint64_t names = 0xcbf29ce484222325ull;
+	for (int i = 0; i < DRFS__DB_COUNT; i++)
+		names = glog_hash(names, (const uint8_t *)db_names[i],
+				  strlen(db_names[i]) + 1);
+	memcpy(h, GLOG_FILE_MAGIC, 8);
+	drfs_put_le32(h + 8, GLOG_VERSION);
+	drfs_put_le32(h + 12, DRFS__DB_COUNT);
+	drfs_put_le64(h + 16, names);
+}
+
+/* Check the operations of one record's payload; call cb if it is given. */
+static int glog_ops(const uint8_t *p, size_t n, drfs_glog_fn cb, void *ud)
+{
+	size_t o = 0;
+	while (o < n) {
+		if (n - o < GLOG_OP)
+			return -EBADMSG;
+		char op = (char)p[o];
+		unsigned db = p[o + 1];
+		size_t kl = drfs_get_le16(p + o + 2);
+		size_t vl = drfs_get_le32(p + o + 4);
+		o += GLOG_OP;
+		if (db >= DRFS__DB_COUNT || kl > n - o || vl > n - o - kl)
+			return -EBADMSG;
+		if (op == 'X' ? kl || vl
+			      : (op != 'P' && op != 'D') || !kl || kl > 511 ||
+					(op == 'D' && vl))
+			return -EBADMSG;
+		if (cb) {
+			int e = cb(ud, op, db, p + o, kl, p + o + kl, vl);
+			if (e < 0)
+				return e;
+		}
+		o += kl + vl;
+	}
+	return 0;
+}
+
+int drfs_index_glog_parse(const void *buf, size_t len, uint64_t gen,
+			  drfs_glog_fn cb, void *ud, size_t *ret_end,
+			  uint64_t *ret_records)
+{
+	const uint8_t *p = buf;
+	uint8_t want[GLOG_FILE_HDR];
+	size_t off = 0;
+	uint64_t recs = 0;
+	int e = 0;
+	/* shorter than the header: a log never begun (records follow it) */
+	if (len >= GLOG_FILE_HDR) {
+		glog_file_hdr(want);
+		if (memcmp(p, want, GLOG_FILE_HDR))
+			e = -EPROTO;
+		else
+			off = GLOG_FILE_HDR;
+	}
+	while (off && len - off >= GLOG_HDR) {
+		const uint8_t *h = p + off;
+		size_t plen = drfs_get_le32(h + 4);
+		if (drfs_get_le32(h) != GLOG_MAGIC ||
+		    drfs_get_le64(h + 8) != gen || plen > len - off - GLOG_HDR ||
+		    drfs_get_le64(h + 16) !=
+			    glog_frame_hash(h, h + GLOG_HDR, plen) ||
+		    glog_ops(h + GLOG_HDR, plen, NULL, NULL) < 0)
+			break;
+		e = glog_ops(h + GLOG_HDR, plen, cb, ud);
+		if (e < 0)
+			break;
+		off += GLOG_HDR + plen;
+		recs++;
+	}
+	if (ret_end)
+		*ret_end = off;
+	if (ret_records)
+		*ret_records = recs;
+	return e;
+}
+
+/* Append one operation to t's record (a group write transaction). */
+static int glog_add(struct drfs_txn *t, char op, enum drfs_db db,
+		    const MDB_val *k, const MDB_val *v)
+{
+	uint8_t h[GLOG_OP] = { (uint8_t)op, (uint8_t)db };
+	size_t vl = v ? v->mv_size : 0;
+	if (!t->grouped || t->rdonly)
+		return 0;
+	drfs_put_le16(h + 2, (uint16_t)(k ? k->mv_size : 0));
+	drfs_put_le32(h + 4, (uint32_t)vl);
+	int e = t->j.len ? 0 : drfs_buf_append(&t->j, (uint8_t[GLOG_HDR]){ 0 },
+					       GLOG_HDR);
+	e = e < 0 ? e : drfs_buf_append(&t->j, h, sizeof(h));
+	if (e >= 0 && k)
+		e = drfs_buf_append(&t->j, k->mv_data, k->mv_size);
+	if (e >= 0 && vl)
+		e = drfs_buf_append(&t->j, v->mv_data, vl);
+	if (e < 0)
+		t->broken = true; /* in the group, not in the log */
+	return e;
+}
+
+static int glog_apply(void *ud, char op, unsigned db, const void *key,
+		      size_t klen, const void *val, size_t vlen)
+{
+	struct drfs_txn *t = ud;
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+	int rc;
+	if (op == 'P')
+		rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
+	else if (op == 'D')
+		rc = mdb_del(t->txn, t->idx->dbi[db], &k, NULL);
+	else
+		rc = mdb_drop(t->txn, t->idx->dbi[db], 0);
+	return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+/*
+ * Apply the log's records of group gen (in its first bytes) inside txn:
+ * -EPROTO if the log is of another format.
+ */
+static int glog_replay(struct drfs_index *idx, MDB_txn *txn, uint64_t bytes,
+		       uint64_t gen, uint64_t *ret_records, size_t *ret_end)
+{
+	struct drfs_txn t = { .idx = idx, .txn = txn };
+	if (bytes > GROUP_LOG_MAX)
+		return -EFBIG;
+	uint8_t *buf = malloc(bytes ? bytes : 1);
+	if (!buf)
+		return -ENOMEM;
+	size_t got = 0;
+	while (got < bytes) {
+		ssize_t r = pread(idx->g.fd, buf + got, bytes - got,
+				  (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	int e = drfs_index_glog_parse(buf, got, gen, glog_apply, &t, ret_end,
+				      ret_records);
+	free(buf);
+	return e;
+}
+
+static int gen_put(struct drfs_index *idx, MDB_txn *txn, uint64_t gen)
+{
+	uint8_t b[8];
+	drfs_put_le64(b, gen);
+	MDB_val k = { .mv_size = sizeof(GROUP_KEY) - 1, .mv_data = GROUP_KEY };
+	MDB_val v = { .mv_size = 8, .mv_data = b };
+	return lmdb_err(mdb_put(txn, idx->dbi[DRFS_DB_META], &k, &v, 0));
+}
+
+/*
+ * Writer thread, g->m held: begin the group and apply the records it
+ * already has in the log (after a rollback or a failed commit).
+ */
+static int group_open(struct drfs_index *idx)
+{
+	struct group *g = &idx->g;
+	MDB_txn *txn;
+	g->owned = true;
+	g->owner = pthread_self();
+	pthread_mutex_unlock(&g->m);
+	int e = lmdb_err(mdb_txn_begin(idx->env, NULL, 0, &txn));
+	if (e >= 0 && g->pos) {
+		e = glog_replay(idx, txn, GLOG_FILE_HDR + g->pos, g->gen,
+				NULL, NULL);
+		if (e < 0)
+			mdb_txn_abort(txn);
+	}
+	pthread_mutex_lock(&g->m);
+	g->owned = false;
+	g->txn = e < 0 ? NULL : txn;
+	if (e >= 0)
+		g->first = drfs_now_mono(); /* committed GROUP_SEC from now */
+	return e;
+}
+
+/* Writer thread, g->m held, g->txn open and not owned: commit it. */
+static void group_commit(struct drfs_index *idx)
+{
+	struct group *g = &idx->g;
+	MDB_txn *txn = g->txn;
+	g->owned = true;
+	g->owner = pthread_self();
+	pthread_mutex_unlock(&g->m);
+	int e = gen_put(idx, txn, g->gen);
+	int rc = e < 0 ? 0 : mdb_txn_commit(txn);
+	if (e < 0)
+		mdb_txn_abort(txn);
+	else if (rc == EIO && disk_full(idx))
+		rc = ENOSPC;
+	if (e >= 0 && !rc)
+		reserve(idx);
+	pthread_mutex_lock(&g->m);
+	g->owned = false;
+	g->txn = NULL;
+	g->commit_err = e < 0 ? e : lmdb_err(rc);
+	g->commits++;
+	g->want_commit = false;
+	if (g->commit_err >= 0) {
+		g->gen++;
+		g->pos = 0;
+		g->first = 0;
+	} else {
+		/* the records stay in the log; the group comes back from it */
+		g->retry = drfs_now_mono() + 0.1;
+		group_open(idx);
+	}
+	pthread_cond_broadcast(&g->cond);
+}
+
+static bool group_due(struct group *g, double now)
+{
+	if (!g->txn && !g->pos)
+		return false;
+	if (g->quit || g->want_commit)
+		return true;
+	if (now < g->retry)
+		return false;
+	return g->direct || g->pos >= GROUP_LOG_COMMIT ||
+	       (g->first && now - g->first >= GROUP_SEC) ||
+	       (!g->txn && g->pos); /* a commit failed and so did the begin */
+}
+
+static void *group_main(void *arg)
+{
+	struct drfs_index *idx = arg;
+	struct group *g = &idx->g;
+	pthread_mutex_lock(&g->m);
+	for (;;) {
+		double now = drfs_now_mono();
+		if (g->owned) {
+			g->wwait = true;
+			pthread_cond_wait(&g->wcond, &g->m);
+			g->wwait = false;
+			continue;
+		}
+		if (!g->txn)
+			g->want_rollback = false;
+		if (g->txn && g->want_rollback) {
+			g->want_rollback = false;
+			MDB_txn *txn = g->txn;
+			g->txn = NULL;
+			mdb_txn_abort(txn); /* no owner: nobody uses it */
+			g->begin_err = group_open(idx);
+			pthread_cond_broadcast(&g->cond);
+			continue;
+		}
+		if (group_due(g, now)) {
+			if (!g->txn && group_open(idx) < 0) {
+				g->commits++;
+				g->want_commit = false;
+				g->retry = now + 0.1;
+				pthread_cond_broadcast(&g->cond);
+			} else if (g->txn) {
+				group_commit(idx);
+			}
+			if (g->quit && (g->commit_err < 0 || !g->txn)) {
+				/* the log keeps what could not be committed:
+				 * the next open replays it */
+				if (g->txn)
+					mdb_txn_abort(g->txn);
+				g->txn = NULL;
+				break;
+			}
+			continue;
+		}
+		if (g->quit && !g->txn)
+			break;
+		if (!g->txn && g->want_begin && !g->direct) {
+			g->want_begin = false;
+			g->begin_err = group_open(idx);
+			pthread_cond_broadcast(&g->cond);
+			continue;
+		}
+		if (g->txn || g->retry > now) {
+			double at = g->retry > now ? g->retry
+						   : g->first + GROUP_SEC;
+			struct timespec ts;
+			drfs_realtime_after(at - now, &ts);
+			pthread_cond_timedwait(&g->wcond, &g->m, &ts);
+		} else {
+			pthread_cond_wait(&g->wcond, &g->m);
+		}
+	}
+	pthread_mutex_unlock(&g->m);
+	return NULL;
+}
+
+int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
+			   uint64_t *ret_replayed)
+{
+	struct group *g = &idx->g;
+	uint64_t committed = 0, recs = 0;
+	struct stat st;
+	MDB_txn *txn;
+	if (g->on)
+		return -EBUSY;
+	g->fd = open(log_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (g->fd < 0)
+		return -errno;
+	int e = fstat(g->fd, &st) < 0 ? -errno : 0;
+	if (e >= 0 && st.st_size < GLOG_FILE_HDR) {
+		/* new (or never begun: records follow the header) */
+		uint8_t h[GLOG_FILE_HDR];
+		glog_file_hdr(h);
+		ssize_t w = pwrite(g->fd, h, sizeof(h), 0);
+		e = w == (ssize_t)sizeof(h) ? 0 : w < 0 ? -errno : -EIO;
+	}
+	e = e < 0 ? e : lmdb_err(mdb_txn_begin(idx->env, NULL, 0, &txn));
+	if (e < 0) {
+		close(g->fd);
+		return e;
+	}
+	MDB_val k = { .mv_size = sizeof(GROUP_KEY) - 1, .mv_data = GROUP_KEY };
+	MDB_val v;
+	if (mdb_get(txn, idx->dbi[DRFS_DB_META], &k, &v) == 0 &&
+	    v.mv_size == 8)
+		committed = drfs_get_le64(v.mv_data);
+	/*
+	 * The records of the group after the last committed one; then that
+	 * group counts as committed, so no record now in the log (all of
+	 * groups <= committed + 1) is ever taken for one of a later group.
+	 */
+	e = glog_replay(idx, txn, (uint64_t)st.st_size, committed + 1, &recs,
+			NULL);
+	e = e < 0 ? e : gen_put(idx, txn, committed + 1);
+	if (e >= 0)
+		e = lmdb_err(mdb_txn_commit(txn));
+	else
+		mdb_txn_abort(txn);
+	if (e >= 0 && st.st_size < (off_t)GROUP_LOG_SIZE)
+		posix_fallocate(g->fd, 0, GROUP_LOG_SIZE); /* else: grows */
+	if (e < 0) {
+		close(g->fd);
+		return e;
+	}
+	pthread_mutex_init(&g->m, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	pthread_cond_init(&g->wcond, NULL);
+	g->gen = committed + 2;
+	g->pos = 0;
+	g->quit = false;
+	e = -pthread_create(&g->thr, NULL, group_main, idx);
+	if (e < 0) {
+		pthread_mutex_destroy(&g->m);
+		pthread_cond_destroy(&g->cond);
+		pthread_cond_destroy(&g->wcond);
+		close(g->fd);
+		return e;
+	}
+	g->on = true;
+	if (ret_replayed)
+		*ret_replayed = recs;
+	return 0;
+}
+
+void drfs_index_group_stop(struct drfs_index *idx)
+{
+	struct group *g = &idx->g;
+	if (!g->on)
+		return;
+	pthread_mutex_lock(&g->m);
+	g->quit = true;
+	pthread_cond_signal(&g->wcond);
+	pthread_mutex_unlock(&g->m);
+	pthread_join(g->thr, NULL);
+	g->on = false;
+	/*
+	 * All committed (nothing of group gen in the log): made durable,
+	 * the log is emptied, so only an interrupted session leaves records
+	 * (and only those make another version of drfs refuse the log).
+	 */
+	if (!g->pos && mdb_env_sync(idx->env, 1) == 0)
+		(void)!ftruncate(g->fd, 0);
+	if (g->spare) {
+		drfs_buf_release(&g->spare->j);
+		free(g->spare);
+		g->spare = NULL;
+	}
+	close(g->fd);
+	pthread_mutex_destroy(&g->m);
+	pthread_cond_destroy(&g->cond);
+	pthread_cond_destroy(&g->wcond);
+}
+
+static bool group_mine(const struct group *g)
+{
+	return g->owned && pthread_equal(g->owner, pthread_self());
+}
+
+int drfs_index_group_flush(struct drfs_index *idx)
+{
+	struct group *g = &idx->g;
+	if (!g->on)
+		return 0;
+	pthread_mutex_lock(&g->m);
+	int e = 0;
+	if (group_mine(g)) {
+		e = -EDEADLK;
+	} else if (g->txn || g->pos) {
+		uint64_t c = g->commits;
+		g->want_commit = true;
+		g->retry = 0;
+		pthread_cond_signal(&g->wcond);
+		while (g->commits == c)
+			pthread_cond_wait(&g->cond, &g->m);
+		e = g->commit_err;
+	}
+	pthread_mutex_unlock(&g->m);
+	return e;
+}
+
+/* Wait until no group is open, for a write transaction of its own. */
+static int group_direct_begin(struct group *g)
+{
+	pthread_mutex_lock(&g->m);
+	if (group_mine(g)) {
+		pthread_mutex_unlock(&g->m);
+		return -EDEADLK;
+	}
+	g->direct++;
+	pthread_cond_signal(&g->wcond);
+	int e = 0;
+	while (g->txn || g->owned || g->pos) {
+		uint64_t c = g->commits;
+		pthread_cond_wait(&g->cond, &g->m);
+		if (c != g->commits && g->commit_err < 0 &&
+		    (g->txn || g->pos)) {
+			e = g->commit_err;
+			break;
+		}
+	}
+	if (e < 0) {
+		g->direct--;
+		pthread_cond_signal(&g->wcond);
+	}
+	pthread_mutex_unlock(&g->m);
+	return e;
+}
+
+static void group_direct_end(struct group *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->direct--;
+	pthread_cond_broadcast(&g->cond);
+	pthread_cond_signal(&g->wcond);
+	pthread_mutex_unlock(&g->m);
+}
+
+int drfs_txn_begin_group(struct drfs_index *idx, bool write,
+			 struct drfs_txn **ret)
+{
+	struct group *g = &idx->g;
+	if (!g->on)
+		return drfs_txn_begin(idx, write, ret);
+	pthread_mutex_lock(&g->m);
+	int e = 0;
+	if (group_mine(g)) {
+		g->depth++;
+	} else {
+		for (;;) {
+			if (!g->owned && !g->direct && !g->want_rollback &&
+			    g->txn) {
+				g->owned = true;
+				g->owner = pthread_self();
+				g->depth = 1;
+				break;
+			}
+			if (!write && !g->txn && !g->pos) {
+				/* nothing uncommitted: a read of LMDB */
+				pthread_mutex_unlock(&g->m);
+				return drfs_txn_begin(idx, false, ret);
+			}
+			if (!g->txn && !g->want_begin) {
+				g->want_begin = true;
+				g->begin_err = 0;
+				pthread_cond_signal(&g->wcond);
+			}
+			pthread_cond_wait(&g->cond, &g->m);
+			if (!g->txn && g->begin_err < 0 && !g->want_begin) {
+				e = g->begin_err;
+				break;
+			}
+		}
+	}
+	struct drfs_txn *t = NULL;
+	if (e >= 0 && g->spare) {
+		t = g->spare; /* its record buffer keeps its memory */
+		g->spare = NULL;
+	} else if (e >= 0) {
+		t = calloc(1, sizeof(*t));
+		if (t)
+			drfs_buf_init(&t->j, GROUP_LOG_MAX);
+		else
+			e = -ENOMEM;
+	}
+	if (e >= 0) {
+		/*
+		 * The group's MDB_txn is handed to this thread here, without
+		 * LMDB knowing. Why that is sound:
+		 * - LMDB's write lock (a process-shared robust mutex in
+		 *   lock.mdb) is taken by mdb_txn_begin and released by
+		 *   mdb_txn_commit/abort, and only its locker may release it
+		 *   (from another thread the unlock fails, EPERM for a robust
+		 *   mutex, and the lock stays taken). So begin, commit and
+		 *   abort of the group happen on the writer thread only:
+		 *   group_open (begin, abort of a failed replay),
+		 *   group_commit (commit, abort) and group_main (abort at
+		 *   a rollback and at quit); group_end never ends it.
+		 * - Between those, LMDB keeps no per-thread state for a
+		 *   write transaction, so any one thread at a time may use
+		 *   it: the owner, which took g->owned under g->m (just
+		 *   above) and gives it back under g->m (group_end). The
+		 *   writer thread touches g->txn only with g->m held and
+		 *   !g->owned, setting owned itself before it unlocks to
+		 *   commit (group_commit), or while no one can have it
+		 *   (group_open publishes g->txn only after the begin;
+		 *   group_main aborts with g->m held and !g->owned).
+		 * - pthread_mutex_lock/unlock synchronize memory (POSIX XBD
+		 *   4.12): whatever a thread wrote into the transaction (its
+		 *   dirty pages, page lists, cursors' db state) before the
+		 *   unlock that gave up ownership happens before whatever
+		 *   the next owner does after the lock that took it. No
+		 *   other ordering is relied on: g->txn, owned and owner are
+		 *   read and written with g->m held only.
+		 */
+		t->idx = idx;
+		t->txn = g->txn;
+		t->rdonly = !write;
+		t->grouped = true;
+		t->broken = false;
+		*ret = t;
+	} else if (group_mine(g) && --g->depth == 0) {
+		g->owned = false;
+		pthread_cond_broadcast(&g->cond);
+		pthread_cond_signal(&g->wcond);
+	}
+	pthread_mutex_unlock(&g->m);
+	return e;
+}
+
+/* Write t's record to the log: 0, or a negative errno (not logged). */
+static int group_log(struct drfs_txn *t)
+{
+	struct group *g = &t->idx->g;
+	uint8_t *h = t->j.p;
+	size_t plen = t->j.len - GLOG_HDR, done = 0;
+	if (plen > UINT32_MAX)
+		return -EFBIG;
+	drfs_put_le32(h, GLOG_MAGIC);
+	drfs_put_le32(h + 4, (uint32_t)plen);
+	drfs_put_le64(h + 8, g->gen); /* ours: the owner's to change */
+	drfs_put_le64(h + 16, glog_frame_hash(h, h + GLOG_HDR, plen));
+	while (done < t->j.len) {
+		ssize_t r = pwrite(g->fd, h + done, t->j.len - done,
+				   (off_t)(GLOG_FILE_HDR + g->pos + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+/* End group transaction t: logged (commit) or given up. */
+static int group_end(struct drfs_txn *t, bool commit)
+{
+	struct group *g = &t->idx->g;
+	int e = 0;
+	bool wrote = t->j.len > 0;
+	if (commit && wrote && !t->broken)
+		e = group_log(t);
+	if (t->broken || (wrote && (!commit || e < 0)))
+		e = e < 0 ? e : commit ? -EIO : 0;
+	pthread_mutex_lock(&g->m);
+	if (wrote && commit && e >= 0)
+		g->pos += t->j.len;
+	else if (wrote || t->broken) {
+		g->want_rollback = true; /* in the group, not in the log */
+	}
+	if (--g->depth == 0) {
+		g->owned = false;
+		pthread_cond_broadcast(&g->cond);
+		/* a wake-up per operation was a context switch each */
+		if (g->wwait || g->want_rollback || g->direct ||
+		    g->want_commit || g->pos >= GROUP_LOG_COMMIT)
+			pthread_cond_signal(&g->wcond);
+	}
+	if (!g->spare && t->j.cap <= (64u << 10)) {
+		drfs_buf_reset(&t->j);
+		g->spare = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&g->m);
+	if (t) {
+		drfs_buf_release(&t->j);
+		free(t);
+	}
+	return e;
+}
+
+int drfs_txn_begin(struct drfs_index *idx, bool write, struct drfs_txn **ret)
+{
+	struct drfs_txn *t = write ? NULL : read_renew(idx);
+	if (t) {
+		*ret = t;
+		return 0;
+	}
+	if (write && idx->g.on) {
+		int e = group_direct_begin(&idx->g);
+		if (e < 0)
+			return e;
+	}
+	t = calloc(1, sizeof(*t));
+	int rc = t ? mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY,
+				   &t->txn)
+		   : ENOMEM;
+	if (rc) {
+		if (write && idx->g.on)
+			group_direct_end(&idx->g);
+		free(t);
+		return lmdb_err(rc);
+	}
+	t->idx = idx;
+	t->rdonly = !write;
+	t->direct = write && idx->g.on;
+	*ret = t;
+	return 0;
+}
+
 int drfs_txn_commit(struct drfs_txn *t)
 {
+	if (t->grouped)
+		return group_end(t, true);
 	if (t->rdonly) {
 		read_end(t);
 		return 0;
@@ -375,6 +1095,8 @@ int drfs_txn_commit(struct drfs_txn *t)
 		reserve(t->idx);
 	else if (rc == EIO && disk_full(t->idx))
 		rc = ENOSPC; /* LMDB's word for a short pwrite */
+	if (t->direct)
+		group_direct_end(&t->idx->g);
 	free(t);
 	return lmdb_err(rc);
 }
@@ -383,11 +1105,17 @@ void drfs_txn_abort(struct drfs_txn *t)
 {
 	if (!t)
 		return;
+	if (t->grouped) {
+		group_end(t, false);
+		return;
+	}
 	if (t->rdonly) {
 		read_end(t);
 		return;
 	}
 	mdb_txn_abort(t->txn);
+	if (t->direct)
+		group_direct_end(&t->idx->g);
 	free(t);
 }
 
@@ -427,7 +1155,8 @@ int drfs_kv_put(struct drfs_txn *t, enum drfs_db db, const void *key,
 {
 	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
 	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
-	return lmdb_err(mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0));
+	int rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
+	return rc ? wfail(t, rc) : glog_add(t, 'P', db, &k, &v);
 }
 
 int drfs_kv_append(struct drfs_txn *t, enum drfs_db db, const void *key,
@@ -438,14 +1167,15 @@ int drfs_kv_append(struct drfs_txn *t, enum drfs_db db, const void *key,
 	int rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, MDB_APPEND);
 	if (rc == MDB_KEYEXIST) /* not past the last key */
 		rc = mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0);
-	return lmdb_err(rc);
+	return rc ? wfail(t, rc) : glog_add(t, 'P', db, &k, &v);
 }
 
 int drfs_kv_del(struct drfs_txn *t, enum drfs_db db, const void *key,
 		size_t klen)
 {
 	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
-	return lmdb_err(mdb_del(t->txn, t->idx->dbi[db], &k, NULL));
+	int rc = mdb_del(t->txn, t->idx->dbi[db], &k, NULL);
+	return rc ? wfail(t, rc) : glog_add(t, 'D', db, &k, NULL);
 }
 
 int drfs_kv_scan(struct drfs_txn *t, enum drfs_db db, const void *start,

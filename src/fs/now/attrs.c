@@ -92,7 +92,7 @@ int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 
 	pthread_rwlock_rdlock(&n->freeze);
 	pthread_mutex_lock(&n->lock);
-	e = drfs_txn_begin(n->r->index, false, &t);
+	e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, ino, &r);
 		drfs_txn_abort(t);
@@ -129,7 +129,7 @@ int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 		if (e < 0)
 			goto out;
 	}
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, ino, &r);
 	if (e < 0)
 		goto out;
@@ -181,7 +181,7 @@ int drfs_now_setxattr(struct drfs_now *n, uint64_t ino, const char *name,
 	now_put_be64(k, ino);
 	memcpy(k + 8, name, nl);
 	pthread_mutex_lock(&n->lock);
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, ino, &r);
 	if (e < 0)
 		goto out;
@@ -249,7 +249,7 @@ int drfs_now_getxattr(struct drfs_now *n, uint64_t ino, const char *name,
 	now_put_be64(k, ino);
 	memcpy(k + 8, name, nl);
 	drfs_buf_init(&v, DRFS_XATTR_VALUE_MAX);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		struct rec r;
 		e = now_rec_get(t, ino, &r);
@@ -276,7 +276,7 @@ int drfs_now_listxattr(struct drfs_now *n, uint64_t ino, char *out,
 	struct drfs_txn *t;
 	struct drfs_buf names;
 	drfs_buf_init(&names, 1u << 30);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_xattr_names(t, ino, &names);
 		drfs_txn_abort(t);
@@ -303,7 +303,7 @@ int drfs_now_removexattr(struct drfs_now *n, uint64_t ino, const char *name)
 	now_put_be64(k, ino);
 	memcpy(k + 8, name, nl);
 	pthread_mutex_lock(&n->lock);
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, ino, &r);
 	e = e < 0 ? e : drfs_kv_del(t, DRFS_DB_NOW_XATTRS, k, 8 + nl);
 	if (e == -ENOENT)

@@ -29,7 +29,7 @@ static int pick_stale(struct drfs_now *n, uint64_t *ret_ino, uint64_t *ret_gen)
 	struct drfs_txn *t;
 	struct ino_list staged = { 0 };
 	struct rec r;
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	int found = 0;

@@ -143,7 +143,7 @@ static int apply_chunked(struct drfs_now *n, uint64_t ino, uint64_t gen,
 			 uint64_t epoch)
 {
 	struct drfs_txn *t = NULL; /* begin leaves it alone on failure */
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	e = e < 0 ? e : apply_chunked_in(t, ino, gen, x, size, epoch);
 	if (e >= 0)
 		e = now_commit(n, t);
@@ -163,7 +163,7 @@ void now_apply_batch(struct drfs_now *n)
 	struct drfs_txn *t = NULL;
 	if (!n->nbatch)
 		return;
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	for (size_t i = 0; e >= 0 && i < n->nbatch; i++) {
 		if (!b[i].ino)
 			continue; /* cancelled */
@@ -251,7 +251,7 @@ int now_make_durable(struct drfs_now *n)
 	if (e < 0 && n->chunking)
 		n->chunk_abort = true;
 
-	int e2 = drfs_txn_begin(n->r->index, true, &t);
+	int e2 = now_txn(n, true, &t);
 	if (e2 < 0)
 		return e < 0 ? e : e2;
 	e2 = now_set_list(t, 'S', &staged);

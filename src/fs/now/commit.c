@@ -234,7 +234,7 @@ static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
 		e = now_ensure_mat(n, dir);
 		if (e < 0)
 			break;
-		e = drfs_txn_begin(n->r->index, false, &t);
+		e = now_txn(n, false, &t);
 		if (e < 0)
 			break;
 		struct subdirs s = { .t = t, .dir = dir, .out = &todo };
@@ -245,7 +245,7 @@ static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
 	free(todo.v);
 	if (e < 0)
 		return e;
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	if (e < 0)
 		return e;
 	for (size_t i = 0; e >= 0 && i < changed->n; i++) {
@@ -532,7 +532,7 @@ static int chunk_stale(struct drfs_now *n, const struct ino_list *staged)
 	for (size_t i = 0; e >= 0 && i < staged->n; i++) {
 		struct drfs_txn *rt;
 		struct rec r;
-		e = drfs_txn_begin(n->r->index, false, &rt);
+		e = now_txn(n, false, &rt);
 		if (e < 0)
 			break;
 		int g = now_rec_get(rt, staged->v[i], &r);
@@ -554,7 +554,7 @@ static int build_trees(struct drfs_now *n, struct commit *c,
 	struct rec root;
 	int e;
 	for (int pass = 0;; pass++) {
-		e = drfs_txn_begin(n->r->index, false, &c->t);
+		e = now_txn(n, false, &c->t);
 		e = e < 0 ? e : now_rec_get(c->t, DRFS_NOW_ROOT, &root);
 		e = e < 0 ? e : commit_dir(c, &root, &snap->root, agg);
 		e = e < 0 ? e : root_meta(c, &root, &snap->root, &snap->meta);
@@ -610,7 +610,7 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 			  const struct state *s, const struct drfs_id *id)
 {
 	struct drfs_txn *t;
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	if (e < 0)
 		return e;
 	for (size_t i = 0; e >= 0 && i < c->n_upd; i++) {
@@ -652,9 +652,10 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 	return now_commit(n, t);
 }
 
-static int commit_locked(struct drfs_now *n,
-			 const struct drfs_now_snapshot_opts *o,
-			 char ret_folder[DRFS_FOLDER_BUF], struct drfs_id *ret_live)
+static int commit_locked_direct(struct drfs_now *n,
+				const struct drfs_now_snapshot_opts *o,
+				char ret_folder[DRFS_FOLDER_BUF],
+				struct drfs_id *ret_live)
 {
 	struct commit c = { .n = n };
 	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
@@ -674,7 +675,7 @@ static int commit_locked(struct drfs_now *n,
 	for (struct ofile *of = n->ofiles; of && e >= 0; of = of->next)
 		e = now_persist_meta(n, of);
 	now_apply_batch(n); /* what the background thread chunked already */
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, false, &t);
+	e = e < 0 ? e : now_txn(n, false, &t);
 	e = e < 0 ? e : now_rec_get(t, DRFS_NOW_ROOT, &root);
 	if (e < 0)
 		goto out;
@@ -726,6 +727,21 @@ out:
 	free(c.unreached.v);
 	free(staged.v);
 	free(snap);
+	return e;
+}
+
+/* commit_locked_direct with ordinary transactions (see now_txn). */
+static int commit_locked(struct drfs_now *n,
+			 const struct drfs_now_snapshot_opts *o,
+			 char ret_folder[DRFS_FOLDER_BUF],
+			 struct drfs_id *ret_root)
+{
+	int e = drfs_index_group_flush(n->r->index);
+	if (e < 0)
+		return e;
+	atomic_store(&n->direct, true);
+	e = commit_locked_direct(n, o, ret_folder, ret_root);
+	atomic_store(&n->direct, false);
 	return e;
 }
 
@@ -783,7 +799,7 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 	struct rec r;
 	memset(ret, 0, sizeof(*ret));
 	pthread_mutex_lock(&n->lock);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, DRFS_NOW_ROOT, &r);
 		ret->changed = e >= 0 && (r.flags & I_DIRTY);

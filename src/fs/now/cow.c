@@ -120,7 +120,7 @@ int now_ensure_mat(struct drfs_now *n, uint64_t ino)
 	struct drfs_buf tree;
 	int e;
 
-	e = drfs_txn_begin(n->r->index, false, &t);
+	e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	e = now_rec_get(t, ino, &d);
@@ -141,7 +141,7 @@ int now_ensure_mat(struct drfs_now *n, uint64_t ino)
 	struct drfs_node nd;
 	struct state s = n->st;
 	e = drfs_tree_iter_init(&it, tree.p, tree.len);
-	e = e ?: drfs_txn_begin(n->r->index, true, &t);
+	e = e ?: now_txn(n, true, &t);
 	if (e < 0) {
 		drfs_buf_release(&tree);
 		return e == -EBADMSG ? -EIO : e;

@@ -56,7 +56,7 @@ int now_persist_meta(struct drfs_now *n, struct ofile *of)
 	struct stat fs;
 	if (!of->meta_dirty)
 		return 0;
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, of->ino, &r);
 	if (e < 0) {
 		drfs_txn_abort(t);
@@ -86,7 +86,7 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 	now_chunk_cancel(n, of->ino);
 	if (of->marked)
 		return 0;
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, of->ino, &r);
 		drfs_txn_abort(t);
@@ -96,7 +96,7 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 			return 0;
 		}
 	}
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, of->ino, &r);
 	if (e >= 0) {
 		r.flags |= I_STALE;
@@ -130,7 +130,7 @@ static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto)
 
 	if (of->fd >= 0)
 		return 0;
-	e = drfs_txn_begin(n->r->index, false, &t);
+	e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	e = now_rec_get(t, of->ino, &r);
@@ -188,7 +188,7 @@ static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto)
 	if (e < 0)
 		goto out_s;
 record:
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	if (e >= 0) {
 		r.flags |= I_STAGED | I_STALE;
 		r.gen++;
@@ -246,7 +246,7 @@ int drfs_now_open_file(struct drfs_now *n, uint64_t ino, int flags,
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_lock(&n->lock);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, ino, &r);
 		drfs_txn_abort(t);
@@ -294,7 +294,7 @@ ssize_t drfs_now_read(struct drfs_now_file *f, void *buf, size_t len,
 	fd = f->of->fd;
 	e = 0;
 	if (fd < 0) {
-		e = drfs_txn_begin(n->r->index, false, &t);
+		e = now_txn(n, false, &t);
 		if (e >= 0) {
 			e = now_rec_get(t, f->of->ino, &r);
 			if (e >= 0 && off < r.size) {
@@ -469,7 +469,7 @@ int64_t drfs_now_lseek(struct drfs_now_file *f, int64_t off, int whence)
 		pthread_mutex_unlock(&n->lock);
 		return res < 0 ? -errno : res;
 	}
-	e = drfs_txn_begin(n->r->index, false, &t);
+	e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, f->of->ino, &r);
 		e = e < 0 ? e
@@ -551,14 +551,14 @@ void drfs_now_release(struct drfs_now_file *f)
 		struct drfs_txn *t;
 		struct rec r;
 		uint32_t act = 0;
-		if (drfs_txn_begin(n->r->index, false, &t) == 0) {
+		if (now_txn(n, false, &t) == 0) {
 			if (now_rec_get(t, ino, &r) == 0)
 				act = closed_action(&r);
 			drfs_txn_abort(t);
 		}
 		if (!act)
 			now_ino_list_push(&n->stale_q, ino); /* a hint */
-		if (act && drfs_txn_begin(n->r->index, true, &t) == 0) {
+		if (act && now_txn(n, true, &t) == 0) {
 			bool unl = false;
 			int e = now_rec_get(t, ino, &r);
 			if (e >= 0 && closed_action(&r) != act)

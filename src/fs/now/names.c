@@ -64,7 +64,7 @@ static void unlink_staging_now(struct drfs_now *n, uint64_t ino)
 	 * index sync): that file is the content now. Both happen under
 	 * n->lock, so the record says which one this is.
 	 */
-	if (drfs_txn_begin(n->r->index, false, &t) == 0) {
+	if (now_txn(n, false, &t) == 0) {
 		bool staged =
 			now_rec_get(t, ino, &r) == 0 && (r.flags & I_STAGED);
 		drfs_txn_abort(t);
@@ -174,7 +174,7 @@ int drfs_now_getattr(struct drfs_now *n, uint64_t ino, struct stat *ret)
 	struct drfs_txn *t;
 	struct rec r;
 	pthread_mutex_lock(&n->lock);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_rec_get(t, ino, &r);
 		drfs_txn_abort(t);
@@ -195,7 +195,7 @@ int drfs_now_lookup(struct drfs_now *n, uint64_t dir, const char *name,
 		return -ENAMETOOLONG;
 	pthread_mutex_lock(&n->lock);
 	int e = now_ensure_mat(n, dir);
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, false, &t);
+	e = e < 0 ? e : now_txn(n, false, &t);
 	if (e >= 0) {
 		e = now_dent_get(t, dir, name, &ino, NULL);
 		e = e < 0 ? e : now_rec_get(t, ino, &r);
@@ -243,7 +243,7 @@ int drfs_now_readdir(struct drfs_now *n, uint64_t dir, uint64_t after,
 	uint8_t k[17];
 	pthread_mutex_lock(&n->lock);
 	int e = now_ensure_mat(n, dir);
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, false, &s.t);
+	e = e < 0 ? e : now_txn(n, false, &s.t);
 	if (e >= 0) {
 		now_dkey_seq(k, dir, after + 1);
 		e = drfs_kv_scan(s.t, DRFS_DB_NOW_DIRENTS, k, 17, readdir_cb,
@@ -274,7 +274,7 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	pthread_mutex_lock(&n->lock);
 	e = now_ensure_mat(n, dir);
 	s = n->st; /* after now_ensure_mat, which allocates inodes */
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, true, &t);
+	e = e < 0 ? e : now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, dir, &d);
 	if (e < 0)
 		goto out;
@@ -392,7 +392,7 @@ int drfs_now_readlink(struct drfs_now *n, uint64_t ino, char *out,
 {
 	struct drfs_txn *t;
 	struct rec r;
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	e = now_rec_get(t, ino, &r);
@@ -419,7 +419,7 @@ int drfs_now_link(struct drfs_now *n, uint64_t ino, uint64_t dir,
 		return e;
 	pthread_mutex_lock(&n->lock);
 	e = now_ensure_mat(n, dir);
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, true, &t);
+	e = e < 0 ? e : now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, dir, &d);
 	e = e < 0 ? e : now_rec_get(t, ino, &c);
 	if (e < 0)
@@ -466,7 +466,7 @@ int drfs_now_unlink(struct drfs_now *n, uint64_t dir, const char *name)
 	struct timespec now;
 	pthread_mutex_lock(&n->lock);
 	int e = now_ensure_mat(n, dir);
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, true, &t);
+	e = e < 0 ? e : now_txn(n, true, &t);
 	e = e < 0 ? e : now_dent_get(t, dir, name, &ino, NULL);
 	e = e < 0 ? e : now_rec_get(t, ino, &c);
 	e = e < 0 ? e : now_rec_get(t, dir, &d);
@@ -498,7 +498,7 @@ static int child_of(struct drfs_now *n, uint64_t dir, const char *name,
 		    uint64_t *ret)
 {
 	struct drfs_txn *t;
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	e = now_dent_get(t, dir, name, ret, NULL);
@@ -516,7 +516,7 @@ int drfs_now_rmdir(struct drfs_now *n, uint64_t dir, const char *name)
 	int e = now_ensure_mat(n, dir);
 	e = e < 0 ? e : child_of(n, dir, name, &ino);
 	e = e < 0 ? e : now_ensure_mat(n, ino);
-	e = e < 0 ? e : drfs_txn_begin(n->r->index, true, &t);
+	e = e < 0 ? e : now_txn(n, true, &t);
 	e = e < 0 ? e : now_rec_get(t, ino, &c);
 	e = e < 0 ? e : now_rec_get(t, dir, &d);
 	if (e < 0)
@@ -712,7 +712,7 @@ int drfs_now_rename(struct drfs_now *n, uint64_t dir, const char *name,
 		if (e < 0)
 			goto out;
 	}
-	e = drfs_txn_begin(n->r->index, true, &r.t);
+	e = now_txn(n, true, &r.t);
 	e = e < 0 ? e : ren_load(&r, &d, &nd, &s, &x);
 	if (e < 0)
 		goto out;

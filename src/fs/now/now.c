@@ -16,7 +16,7 @@ static void mem_drain(struct drfs_now *n)
 	for (size_t i = 0; n->w && i < l.n; i++) {
 		struct drfs_txn *t;
 		struct rec r;
-		if (drfs_txn_begin(n->r->index, false, &t) < 0)
+		if (now_txn(n, false, &t) < 0)
 			break;
 		int g = now_rec_get(t, l.v[i], &r);
 		drfs_txn_abort(t);
@@ -65,7 +65,7 @@ static bool meta_has(struct drfs_now *n, char tag, const struct drfs_id *id)
 	struct drfs_txn *t;
 	uint8_t k[1 + DRFS_ID_LEN] = { (uint8_t)tag };
 	memcpy(k + 1, id->b, DRFS_ID_LEN);
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e >= 0) {
 		e = drfs_kv_get_fixed(t, DRFS_DB_NOW_META, k, sizeof(k), NULL,
 				      0);
@@ -94,7 +94,7 @@ static int load_or_reset(struct drfs_now *n)
 	struct drfs_snap_info *all = NULL;
 	size_t n_all = 0;
 	struct rec root;
-	int e = drfs_txn_begin(n->r->index, false, &t);
+	int e = now_txn(n, false, &t);
 	if (e < 0)
 		return e;
 	e = now_state_get(t, &n->st);
@@ -154,7 +154,7 @@ static int load_or_reset(struct drfs_now *n)
 	/* remember every snapshot seen, so only new ones are followed, and
 	 * the one --from started now/ from ('F' after the 'K's) */
 	if (e >= 0 && n_all)
-		e = drfs_txn_begin(n->r->index, true, &t);
+		e = now_txn(n, true, &t);
 	for (size_t i = 0; e >= 0 && n_all && i <= n_all + 1; i++) {
 		if (i == n_all + 1) {
 			e = now_commit(n, t);
@@ -194,6 +194,49 @@ static void mem_init(struct drfs_now *n)
 	n->mem = calloc(MEM_SLOTS, sizeof(*n->mem));
 }
 
+/*
+ * Group commit of metadata (docs/now.md, "Group commit"): replay what the
+ * log holds of a group the last daemon did not commit, then start the
+ * index's group, unless DRFS_GROUP_COMMIT=0. Then the log is still
+ * replayed (and its group counted as committed), so that a later session
+ * with group commit never applies those records over newer changes.
+ */
+static int group_start(struct drfs_now *n)
+{
+	const char *env = getenv("DRFS_GROUP_COMMIT");
+	char p[PATH_MAX];
+	uint64_t replayed = 0;
+	bool off = env && !strcmp(env, "0");
+	snprintf(p, sizeof(p), "%s/now.log", n->r->cache_dir);
+	if (off && access(p, F_OK) < 0)
+		return 0;
+	int e = drfs_index_group_start(n->r->index, p, &replayed);
+	if (e == -EPROTO) {
+		drfs_repo_set_last_error(
+			"\"%s\" is of another format (written by another "
+			"version of drfs): mount with that version once, "
+			"which commits it; removing it loses the now/ "
+			"operations of the session it logged", p);
+		return e;
+	}
+	if (e < 0) {
+		drfs_repo_set_last_error("cannot replay \"%s\": %s", p,
+					 strerror(-e));
+		return e;
+	}
+	n->replayed = replayed;
+	if (off)
+		drfs_index_group_stop(n->r->index);
+	else
+		n->group = true;
+	return 0;
+}
+
+uint64_t drfs_now_replayed(const struct drfs_now *n)
+{
+	return n->replayed;
+}
+
 int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 		  struct drfs_now **ret)
 {
@@ -228,9 +271,12 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	pthread_mutex_init(&n->synclock, NULL);
 	pthread_cond_init(&n->syncer_cond, NULL);
 	e = drfs_index_set_nosync(r->index, true);
+	e = e < 0 ? e : group_start(n);
+	atomic_store(&n->direct, true);
 	e = e < 0 ? e : load_or_reset(n);
 	n->o.from = NULL; /* the caller's, valid during open only */
 	e = e < 0 ? e : now_recover(n);
+	atomic_store(&n->direct, false);
 	e = e < 0 ? e : drfs_writer_new(r, &n->w);
 	if (e >= 0) {
 		n->last_snap_mono = drfs_now_mono();
@@ -271,6 +317,9 @@ int drfs_now_stop(struct drfs_now *n)
 		n->syncer_started = false;
 	}
 	pthread_mutex_lock(&n->lock);
+	/* a failed commit of the group: the sync below says so */
+	drfs_index_group_flush(n->r->index);
+	atomic_store(&n->direct, true);
 	mem_drain(n);
 	int e = n->w ? now_make_durable(n) : -EIO;
 	size_t lost = mem_spill_all(n);
@@ -293,6 +342,8 @@ void drfs_now_free(struct drfs_now *n)
 	if (!n)
 		return;
 	drfs_now_stop(n);
+	if (n->group)
+		drfs_index_group_stop(n->r->index);
 	drfs_index_set_nosync(n->r->index, false);
 	drfs_writer_free(n->w);
 	while (n->ofiles) {

@@ -203,6 +203,17 @@ struct drfs_now {
 	bool syncer_quit;          /* (lock) */
 	pthread_cond_t syncer_cond; /* (lock) */
 
+	/*
+	 * Group commit (docs/now.md): metadata operations share one LMDB
+	 * transaction that the index commits every few milliseconds; each
+	 * writes its changes to <cache>/now.log first. direct: now_txn
+	 * begins ordinary transactions (set under n->lock by the long
+	 * operations that hold it throughout).
+	 */
+	bool group;
+	atomic_bool direct;
+	uint64_t replayed; /* records of now.log replayed at open */
+
 	bool stopped;    /* drfs_now_stop ran: no background threads */
 	int stop_result; /* its result */
 };
@@ -242,6 +253,7 @@ int now_state_get(struct drfs_txn *t, struct state *s);
 int now_state_put(struct drfs_txn *t, const struct state *s);
 int now_set_put(struct drfs_txn *t, char tag, uint64_t ino);
 int now_set_del(struct drfs_txn *t, char tag, uint64_t ino);
+int now_txn(struct drfs_now *n, bool write, struct drfs_txn **ret);
 int now_commit(struct drfs_now *n, struct drfs_txn *t);
 void now_chunk_cancel(struct drfs_now *n, uint64_t ino);
 int now_ino_list_push(struct ino_list *l, uint64_t ino);

@@ -170,6 +170,19 @@ int now_set_del(struct drfs_txn *t, char tag, uint64_t ino)
 	return e == -ENOENT ? 0 : e;
 }
 
+/*
+ * Begin a transaction of now/: one of the index's group (group commit,
+ * docs/now.md) unless n->direct is set (a snapshot, the recovery at open,
+ * the drain at unmount: long work whose transactions are ordinary ones,
+ * each committing the group first).
+ */
+int now_txn(struct drfs_now *n, bool write, struct drfs_txn **ret)
+{
+	if (atomic_load(&n->direct))
+		return drfs_txn_begin(n->r->index, write, ret);
+	return drfs_txn_begin_group(n->r->index, write, ret);
+}
+
 /* Commit a write transaction of now/ (not yet synced to disk). */
 int now_commit(struct drfs_now *n, struct drfs_txn *t)
 {

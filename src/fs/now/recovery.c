@@ -99,7 +99,7 @@ int now_reset_state(struct drfs_now *n, const struct drfs_snap_info *si)
 			have_meta = true;
 		}
 	}
-	e = drfs_txn_begin(n->r->index, true, &t);
+	e = now_txn(n, true, &t);
 	if (e < 0)
 		goto out;
 	static const enum drfs_db dbs[] = {
@@ -192,7 +192,7 @@ int now_recover(struct drfs_now *n)
 	struct drfs_txn *t;
 	struct ino_list orph = { 0 }, staged = { 0 };
 	size_t lost = 0;
-	int e = drfs_txn_begin(n->r->index, true, &t);
+	int e = now_txn(n, true, &t);
 	if (e < 0)
 		return e;
 	e = now_set_list(t, 'O', &orph);
@@ -259,7 +259,7 @@ int now_recover(struct drfs_now *n)
 		drfs_txn_abort(t);
 	/* staging files LMDB no longer needs go once that is on disk */
 	if (e >= 0 && now_index_sync(n) >= 0 &&
-	    drfs_txn_begin(n->r->index, false, &t) >= 0) {
+	    now_txn(n, false, &t) >= 0) {
 		staging_clean(n, t);
 		drfs_txn_abort(t);
 	}
