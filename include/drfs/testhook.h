@@ -24,7 +24,7 @@
 void drfs_test_crash_point(const char *step);
 /* Sleep for the seconds the variable var gives (nothing when unset). */
 void drfs_test_sleep(const char *var);
-/* The log2n DRFS_TEST_SCRYPT_LOG2N asks for (10..22), else 0. */
-int drfs_test_scrypt_log2n(void);
+/* The log2n DRFS_TEST_SCRYPT_LOG2N asks for (10..22), else log2n. */
+unsigned char drfs_test_scrypt_log2n(unsigned char log2n);
 
 #endif

@@ -13,11 +13,11 @@ void drfs_test_crash_point(const char *step)
 		_exit(137);
 }
 
-int drfs_test_scrypt_log2n(void)
+unsigned char drfs_test_scrypt_log2n(unsigned char log2n)
 {
 	const char *v = getenv("DRFS_TEST_SCRYPT_LOG2N");
 	int n = v ? atoi(v) : 0;
-	return n >= 10 && n <= 22 ? n : 0;
+	return n >= 10 && n <= 22 ? (unsigned char)n : log2n;
 }
 
 void drfs_test_sleep(const char *var)

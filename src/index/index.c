@@ -576,18 +576,11 @@ static int glog_replay(struct drfs_index *idx, MDB_txn *txn, uint64_t bytes,
 	uint8_t *buf = malloc(bytes ? bytes : 1);
 	if (!buf)
 		return -ENOMEM;
-	size_t got = 0;
-	while (got < bytes) {
-		ssize_t r = pread(idx->g.fd, buf + got, bytes - got,
-				  (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	int e = drfs_index_glog_parse(buf, got, gen, glog_apply, &t, ret_end,
-				      ret_records);
+	ssize_t got = drfs_pread_all(idx->g.fd, buf, bytes, 0);
+	int e = got < 0 ? (int)got
+			: drfs_index_glog_parse(buf, (size_t)got, gen,
+						glog_apply, &t, ret_end,
+						ret_records);
 	free(buf);
 	return e;
 }
@@ -756,8 +749,7 @@ int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
 		/* new (or never begun: records follow the header) */
 		uint8_t h[GLOG_FILE_HDR];
 		glog_file_hdr(h);
-		ssize_t w = pwrite(g->fd, h, sizeof(h), 0);
-		e = w == (ssize_t)sizeof(h) ? 0 : w < 0 ? -errno : -EIO;
+		e = drfs_pwrite_all(g->fd, h, sizeof(h), 0);
 	}
 	e = e < 0 ? e : lmdb_err(mdb_txn_begin(idx->env, NULL, 0, &txn));
 	if (e < 0) {
@@ -997,23 +989,14 @@ static int group_log(struct drfs_txn *t)
 {
 	struct group *g = &t->idx->g;
 	uint8_t *h = t->j.p;
-	size_t plen = t->j.len - GLOG_HDR, done = 0;
+	size_t plen = t->j.len - GLOG_HDR;
 	if (plen > UINT32_MAX)
 		return -EFBIG;
 	drfs_put_le32(h, GLOG_MAGIC);
 	drfs_put_le32(h + 4, (uint32_t)plen);
 	drfs_put_le64(h + 8, g->gen); /* ours: the owner's to change */
 	drfs_put_le64(h + 16, glog_frame_hash(h, h + GLOG_HDR, plen));
-	while (done < t->j.len) {
-		ssize_t r = pwrite(g->fd, h + done, t->j.len - done,
-				   (off_t)(GLOG_FILE_HDR + g->pos + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		done += (size_t)r;
-	}
-	return 0;
+	return drfs_pwrite_all(g->fd, h, t->j.len, GLOG_FILE_HDR + g->pos);
 }
 
 /* End group transaction t: logged (commit) or given up. */

@@ -68,8 +68,7 @@ int drfs_repo_key_add(struct drfs_repo *r, const char *pass,
 		return -EOPNOTSUPP;
 	if (!pass || !*pass)
 		return -EINVAL;
-	if (drfs_test_scrypt_log2n())
-		sp.log2n = (uint8_t)drfs_test_scrypt_log2n();
+	sp.log2n = drfs_test_scrypt_log2n(sp.log2n);
 	check = drfs_secret_alloc(sizeof(*check));
 	if (!check)
 		return -ENOMEM;

@@ -220,8 +220,7 @@ int drfs_repo_init(const struct drfs_repo_opts *o,
 	struct drfs_scrypt_params sp = io->scrypt;
 	if (!sp.log2n)
 		sp = DRFS_SCRYPT_DEFAULT;
-	if (drfs_test_scrypt_log2n())
-		sp.log2n = (uint8_t)drfs_test_scrypt_log2n();
+	sp.log2n = drfs_test_scrypt_log2n(sp.log2n);
 	r = drfs_keyfile_create(keys, o->password, &sp, &kf);
 	if (r < 0)
 		goto out;
