@@ -20,6 +20,13 @@ unsigned char drfs_test_scrypt_log2n(unsigned char log2n)
 	return n >= 10 && n <= 22 ? (unsigned char)n : log2n;
 }
 
+size_t drfs_test_tree_spill(size_t bytes)
+{
+	const char *v = getenv("DRFS_TEST_TREE_SPILL");
+	long long n = v ? atoll(v) : 0;
+	return n >= 1 ? (size_t)n : bytes;
+}
+
 void drfs_test_sleep(const char *var)
 {
 	const char *v = getenv(var);

@@ -29,6 +29,12 @@
 #define JOB_BYTES_MAX (8u << 20)
 #define UPLOADS_MAX 2
 #define UPLOADERS 4
+/*
+ * Copies of new tree blobs kept for the local tree cache until the next
+ * flush: past this many bytes they go into LMDB at once (a snapshot of
+ * now/ with 400 000 files made ~40 MB of them, all held until its flush).
+ */
+#define TREES_BYTES_MAX (4u << 20)
 
 struct job {
 	struct job *next;
@@ -69,6 +75,8 @@ struct drfs_writer {
 
 	/* (L) tree blobs to put into the local tree cache at flush */
 	struct job *trees;
+	size_t trees_bytes; /* (L) */
+	size_t trees_max;   /* TREES_BYTES_MAX (or a test's) */
 
 	/* deduplicated blobs to verify at the next commit (guard.c; its own
 	 * lock); NULL: no guard */
@@ -356,6 +364,7 @@ int drfs_writer_new(struct drfs_repo *r, struct drfs_writer **ret)
 	if (!w)
 		return -ENOMEM;
 	w->repo = r;
+	w->trees_max = drfs_test_tree_spill(TREES_BYTES_MAX);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	w->workers = calloc((size_t)r->threads, sizeof(*w->workers));
@@ -435,6 +444,66 @@ static void remember_tree(struct drfs_writer *w, const struct drfs_id *id,
 	j->id = *id;
 	j->next = w->trees;
 	w->trees = j;
+	w->trees_bytes += len;
+}
+
+/* Tree blobs into the local tree cache in transaction t. */
+static int trees_put(struct drfs_txn *t, const struct job *trees)
+{
+	int e = 0;
+	for (const struct job *j = trees; e >= 0 && j; j = j->next)
+		e = drfs_kv_put(t, DRFS_DB_TREEBLOBS, j->id.b, DRFS_ID_LEN,
+				j->data, j->len);
+	return e;
+}
+
+static void jobs_free(struct job *j)
+{
+	while (j) {
+		struct job *n = j->next;
+		free(j);
+		j = n;
+	}
+}
+
+/*
+ * The remembered trees taken from w (lock held) once they reach
+ * TREES_BYTES_MAX; NULL before.
+ */
+static struct job *trees_take(struct drfs_writer *w)
+{
+	if (w->trees_bytes < w->trees_max)
+		return NULL;
+	struct job *t = w->trees;
+	w->trees = NULL;
+	w->trees_bytes = 0;
+	return t;
+}
+
+/*
+ * Store trees (from trees_take) in the tree cache now, in a transaction
+ * of their own, and free them. Without the lock. A tree cached before its
+ * pack is uploaded is harmless: the cache is read by id only, and whether
+ * a blob is in the repository is the blob index's to say (in_cache).
+ * Failure only leaves them out of the cache.
+ */
+static void trees_store(struct drfs_writer *w, struct job *trees)
+{
+	struct drfs_txn *t;
+	if (trees && drfs_txn_begin(w->repo->index, true, &t) >= 0) {
+		int e = trees_put(t, trees);
+		if (e < 0)
+			drfs_txn_abort(t);
+		else
+			e = drfs_txn_commit(t);
+		if (e < 0)
+			log_warn("the local tree cache was not updated (%s); "
+				 "its trees are read from the repository",
+				 drfs_strerror(e));
+		/* tests: cached, their pack not yet uploaded */
+		drfs_test_crash_point("trees-cached");
+	}
+	jobs_free(trees);
 }
 
 /* Wait for room for len more bytes of jobs. w->err after. Lock held. */
@@ -464,9 +533,12 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 		return -E2BIG;
 	bool cached = in_cache(w, id);
 	bool want_tree = type == DRFS_BLOB_TREE && !tree_cached(w, id);
+	struct job *spill = NULL;
 	pthread_mutex_lock(&w->lock);
-	if (want_tree && !w->err)
+	if (want_tree && !w->err) {
 		remember_tree(w, id, p, len);
+		spill = trees_take(w);
+	}
 	int e = w->err;
 	if (e < 0)
 		goto out;
@@ -474,6 +546,7 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 		w->stats.blobs_dup++;
 		w->stats.bytes_dup_raw += len;
 		pthread_mutex_unlock(&w->lock);
+		trees_store(w, spill);
 		if (cached && w->guard)
 			repo_guard_offer(w->guard, w->repo, type, id, p, len);
 		return 0;
@@ -495,6 +568,7 @@ int drfs_writer_put(struct drfs_writer *w, enum drfs_blob_type type,
 	e = 1;
 out:
 	pthread_mutex_unlock(&w->lock);
+	trees_store(w, spill);
 	return e;
 }
 
@@ -607,9 +681,7 @@ static int index_done(struct drfs_writer *w, struct pack *done,
 cache_only:
 	e = drfs_txn_begin(w->repo->index, true, &t);
 commit:
-	for (struct job *j = trees; e >= 0 && j; j = j->next)
-		e = drfs_kv_put(t, DRFS_DB_TREEBLOBS, j->id.b, DRFS_ID_LEN,
-				j->data, j->len);
+	e = e ?: trees_put(t, trees);
 	if (e >= 0) {
 		e = drfs_txn_commit(t);
 		t = NULL;
@@ -635,14 +707,11 @@ int drfs_writer_flush(struct drfs_writer *w)
 	struct job *trees = w->trees;
 	w->done = NULL;
 	w->trees = NULL;
+	w->trees_bytes = 0;
 	pthread_mutex_unlock(&w->lock);
 	if (e >= 0)
 		e = index_done(w, done, trees);
-	while (trees) {
-		struct job *n = trees->next;
-		free(trees);
-		trees = n;
-	}
+	jobs_free(trees);
 	while (done) {
 		struct pack *n = done->next;
 		pack_free(done);
@@ -720,11 +789,7 @@ void drfs_writer_free(struct drfs_writer *w)
 		pack_free(p);
 	}
 	set_clear(w);
-	while (w->trees) {
-		struct job *n = w->trees->next;
-		free(w->trees);
-		w->trees = n;
-	}
+	jobs_free(w->trees);
 	free(w->workers);
 	repo_guard_free(w->guard);
 	pthread_mutex_destroy(&w->lock);

@@ -3,6 +3,8 @@
  * commit.c - the commit of now/ into a snapshot. nowint.h has the layout and
  * the locks.
  */
+#include <malloc.h>
+
 #include "nowint.h"
 
 /* ---- commit ------------------------------------------------------------ */
@@ -756,6 +758,12 @@ int drfs_now_snapshot(struct drfs_now *n,
 	int e = commit_locked(n, o, ret_folder, NULL);
 	pthread_mutex_unlock(&n->lock);
 	pthread_rwlock_unlock(&n->freeze);
+	/*
+	 * What the commit allocated (its lists, the writer's packs) is free
+	 * now but stays in the threads' malloc arenas: give it back, or the
+	 * daemon's RssAnon keeps the largest commit's size (docs/now.md).
+	 */
+	malloc_trim(0);
 	return e;
 }
 
