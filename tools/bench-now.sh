@@ -30,6 +30,18 @@
 #     README's command, rsync -aHAX --delete;
 #   - the daemon's peak RSS (VmHWM).
 #
+#   bash tools/bench-now.sh cores [RUNS]
+#
+# The daemon's throughput on 1 core (`taskset -c 0 drfs mount`) and on
+# all of them, alternating, RUNS each (default 3): rsync -a of BENCH_SRC
+# into now/ of a fresh repository (cold page cache) + `drfs snapshot`,
+# wall time, MB/s, the daemon's CPU-s and its CPU-s per wall second; and,
+# from the last 2-core run, the daemon's CPU by thread name (drfs-chunk:
+# the now/ chunker, one thread; drfs-seal: the writer's workers, hashing,
+# compressing, encrypting; drfs-upload; drfs: the FUSE loop's threads;
+# "exited": threads gone before the end, FUSE threads mostly), the
+# profile that says what more cores would give.
+#
 #   bash tools/bench-now.sh profile [N...]
 #
 # Untimed per-file figures, meaningful on a busy machine (wall time is
@@ -46,8 +58,12 @@
 # DRFS_MEM_STAGING and the like pass through.
 set -euo pipefail
 PROFILE=
+CORES=
 if [ "${1:-}" = profile ]; then
 	PROFILE=1
+	shift
+elif [ "${1:-}" = cores ]; then
+	CORES=1
 	shift
 fi
 RUNS=${1:-3}
@@ -275,6 +291,78 @@ mount_drfs() {
 	PID=$(getfattr -n user.drfs.pid --only-values "$MNT" 2>/dev/null)
 	[ -n "$PID" ] || { echo "no daemon pid" >&2; exit 1; }
 }
+
+# ---- cores: throughput on 1 core and on all -------------------------------
+# thread_cpu PID: "name CPU-s" per thread name of PID, and "exited"
+thread_cpu() {
+	local tk total
+	tk=$(getconf CLK_TCK)
+	total=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
+	for t in /proc/"$1"/task/*; do
+		# comm may hold spaces: the fields after its ")" are fixed
+		sed 's/^.*) //' "$t/stat" | awk -v n="$(cat "$t/comm")" \
+			'{ print n, $12 + $13 }'
+	done | awk -v tk="$tk" -v total="$total" '
+		{ c[$1] += $2; s += $2 }
+		END {
+			for (n in c) printf "%s %.2f\n", n, c[n] / tk
+			printf "exited %.2f\n", (total - s) / tk
+		}' | sort
+}
+if [ -n "$CORES" ]; then
+	[ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
+	NCPU=$(nproc)
+	rm -f "$N"/res.cores*
+	for i in $(seq 1 "$RUNS"); do
+		order="1 $NCPU"
+		[ $((i % 2)) = 0 ] && order="$NCPU 1"
+		for c in $order; do
+			rm -rf "$N/repo" "$N/cache"
+			sync
+			sleep "${BENCH_SETTLE:-61}" # see the main runs below
+			"$DRFS" init "$N/repo" >/dev/null 2>&1
+			pin=()
+			[ "$c" = 1 ] && pin=(taskset -c 0)
+			"${pin[@]}" "$DRFS" mount "$N/repo" "$MNT" \
+				--cache-dir "$N/cache" >/dev/null
+			PID=$(getfattr -n user.drfs.pid --only-values "$MNT")
+			c0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+			drop
+			t0=$(date +%s.%N)
+			rsync -a "$SRC/" "$MNT/now/src/"
+			"$DRFS" snapshot "$MNT" >/dev/null
+			t1=$(date +%s.%N)
+			c1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+			[ "$c" = "$NCPU" ] && thread_cpu "$PID" >"$N/threads.out"
+			"$DRFS" umount "$MNT"
+			awk -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) \
+				-v tk="$(getconf CLK_TCK)" \
+				'BEGIN { printf "%.2f %.2f\n", b - a, c / tk }' \
+				>>"$N/res.cores$c"
+			echo "cores $c: $(tail -1 "$N/res.cores$c")" >&2
+		done
+	done
+	echo "Daemon on 1 core and on $NCPU ($DRFS, $(date +%F), $RUNS runs" \
+		"each, alternating; $SRC, $(awk -v s="$SIZE" \
+		'BEGIN { printf "%.3f GB", s / 1e9 }')):"
+	echo
+	echo "| daemon's cores | rsync + snapshot, s (runs) | MB/s | daemon CPU-s | daemon CPU-s per wall s |"
+	echo "|---|---|---|---|---|"
+	for c in 1 "$NCPU"; do
+		w=$(col "cores$c" 1)
+		cpu=$(col "cores$c" 2)
+		echo "| $c | $w ($(all "cores$c")) | $(mbs "$w") | $cpu |" \
+			"$(ratio "$cpu" "$w") |"
+	done
+	echo
+	echo "Daemon CPU by thread, last $NCPU-core run:"
+	echo
+	echo "| thread | CPU-s |"
+	echo "|---|---|"
+	awk '{ printf "| %s | %s |\n", $1, $2 }' "$N/threads.out"
+	rm -rf "$N/repo" "$N/cache"
+	exit 0
+fi
 
 # can this build write to now/?
 rm -rf "$N/repo" "$N/cache"

@@ -449,6 +449,7 @@ out:
 
 static void *prefetch_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "drfs-prefetch");
 	struct fs_chunk_cache *c = arg;
 	struct fs_chunk *ch;
 

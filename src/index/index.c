@@ -669,6 +669,7 @@ static bool group_due(struct group *g, double now)
 
 static void *group_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "drfs-group");
 	struct drfs_index *idx = arg;
 	struct group *g = &idx->g;
 	pthread_mutex_lock(&g->m);

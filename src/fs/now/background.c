@@ -62,6 +62,7 @@ static int pick_stale(struct drfs_now *n, uint64_t *ret_ino, uint64_t *ret_gen)
 
 void *now_bg_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "drfs-chunk");
 	struct drfs_now *n = arg;
 	struct chunked batch[APPLY_BATCH];
 	double idle_since = drfs_now_mono();

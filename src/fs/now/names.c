@@ -134,6 +134,7 @@ int now_unlinks_flush(struct drfs_now *n)
  */
 void *now_syncer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "drfs-sync");
 	struct drfs_now *n = arg;
 	pthread_mutex_lock(&n->lock);
 	while (!n->syncer_quit) {
