@@ -295,13 +295,15 @@ mount_drfs() {
 # ---- cores: throughput on 1 core and on all -------------------------------
 # thread_cpu PID: "name CPU-s" per thread name of PID, and "exited"
 thread_cpu() {
-	local tk total
+	local tk total t n st
 	tk=$(getconf CLK_TCK)
 	total=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
 	for t in /proc/"$1"/task/*; do
-		# comm may hold spaces: the fields after its ")" are fixed
-		sed 's/^.*) //' "$t/stat" | awk -v n="$(cat "$t/comm")" \
-			'{ print n, $12 + $13 }'
+		# a thread may end meanwhile (then it counts as exited); comm
+		# may hold spaces: the fields after its ")" are fixed
+		n=$(cat "$t/comm" 2>/dev/null) && st=$(cat "$t/stat" 2>/dev/null) ||
+			continue
+		sed 's/^.*) //' <<<"$st" | awk -v n="$n" '{ print n, $12 + $13 }'
 	done | awk -v tk="$tk" -v total="$total" '
 		{ c[$1] += $2; s += $2 }
 		END {

@@ -789,6 +789,7 @@ int drfs_now_with_live_tree(struct drfs_now *n,
 		return e;
 	e = fn(ud, &root);
 	pthread_mutex_unlock(&n->wlock);
+	malloc_trim(0); /* as after a snapshot */
 	return e;
 }
 
