@@ -25,6 +25,11 @@
 #   restore_mntpath drfs restore MNT/latest DIR
 #   restore_repo    drfs restore REPO latest DIR
 #   restic          restic restore latest (local restic repository)
+#   cp_floor        cp -a out of tools/fusefloor relaying TREE (a FUSE
+#                   file system that does no work, configured as drfs
+#                   mount: the kernel's share of any copy out of FUSE)
+#   cp_floor_warm   the same again, same mount, no cache drop: the floor
+#                   under cp_mount_warm
 # and with --s3 (repositories in buckets drfs-bco-*-TOKEN, removed at the
 # end):
 #   cp_mount_s3     cp -a out of a mount of the s3:// repository
@@ -32,13 +37,14 @@
 #   restic_s3       restic restore from s3:ENDPOINT/bucket
 # The ratio column says what each row is compared with (issue 21: copy-out
 # <= 1.5x restic, warm re-copy <= 1.3x disk to disk, S3 <= 1.3x local).
-# "daemon CPU" is the mount daemon's utime+stime (/proc/PID/stat) during
-# the copy. Every copy is compared with TREE (tests/tools/treecmp.py:
+# "daemon CPU" is the mount daemon's (or the relay's) utime+stime
+# (/proc/PID/stat) during the copy. Every copy is compared with TREE (tests/tools/treecmp.py:
 # content, modes, owners, mtimes, xattrs, ACLs, hard links; not atimes)
 # and the script stops with an error if one differs.
 #
 # Environment: DRFS (default build/release/drfs), BENCH_DIR (default
-# /var/tmp/drfs-copyout). Needs root (drop_caches, FUSE), restic, rsync.
+# /var/tmp/drfs-copyout). Needs root (drop_caches, FUSE), restic, rsync,
+# gcc and libfuse3-dev (tools/fusefloor.c is built here).
 set -euo pipefail
 S3=
 if [ "${1:-}" = --s3 ]; then
@@ -70,13 +76,31 @@ if [ -n "$S3" ]; then
 fi
 MNT=$B/mnt
 DPID=
+FPID=
 umount_mnt() {
 	mountpoint -q "$MNT" || return 0
+	if [ -n "$FPID" ]; then
+		fusermount3 -u "$MNT" || die "cannot unmount $MNT"
+		wait "$FPID" || :
+		FPID= DPID=
+		return 0
+	fi
 	"$DRFS" umount "$MNT" >/dev/null 2>&1 || die "cannot unmount $MNT"
 	DPID=
 }
+floor_mount() { # the relay over TREE on MNT
+	"$B/fusefloor" "$TREE" "$MNT" &
+	FPID=$!
+	DPID=$FPID # its CPU in the daemon column
+	for _ in $(seq 1 100); do mountpoint -q "$MNT" && return 0; sleep 0.1; done
+	die "fusefloor did not mount on $MNT"
+}
 cleanup() {
 	set +e
+	if [ -n "$FPID" ]; then
+		fusermount3 -u "$MNT"
+		wait "$FPID"
+	fi
 	mountpoint -q "$MNT" && "$DRFS" umount "$MNT" >/dev/null 2>&1
 	rm -rf "$B/out" "$B/out2" "$B/cache"
 	if [ -n "$S3" ]; then
@@ -87,6 +111,9 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -rf "$B" && mkdir -p "$B" "$MNT"
+gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
+	$(pkg-config --cflags --libs fuse3) -lpthread -o "$B/fusefloor" ||
+	die "cannot build tools/fusefloor.c"
 echo "bench-copyout: backing up $TREE" >&2
 "$DRFS" init "$B/repo" >/dev/null 2>&1 || die "drfs init $B/repo failed"
 "$DRFS" --cache-dir "$B/cache0" backup "$B/repo" "$TREE" -q >/dev/null
@@ -137,9 +164,10 @@ mount_fresh() { # REPO
 fresh() { rm -rf "$B/out" "$B/out2" "$B/cache" "$B/rcache"; }
 
 names=(disk disk_warm cp_mount cp_mount_warm rsync_mount restore_mntpath
-	restore_repo restic)
+	restore_repo restic cp_floor cp_floor_warm)
 [ -z "$S3" ] || names+=(cp_mount_s3 restore_s3 restic_s3)
 declare -A REF=([disk_warm]=disk [cp_mount_warm]=disk_warm [cp_mount_s3]=cp_mount
+	[cp_floor]=disk [cp_floor_warm]=disk_warm
 	[restore_s3]=restore_repo [restic_s3]=restic)
 for i in $(seq "$RUNS"); do
 	echo "bench-copyout: run $i of $RUNS" >&2
@@ -179,6 +207,13 @@ for i in $(seq "$RUNS"); do
 			timed $n restic -q -r "$B/restic" --cache-dir "$B/rcache" \
 				restore latest --target "$B/out"
 			verify $n "$B/out$TREE" ;;
+		cp_floor) fresh; floor_mount; cold
+			timed $n cp -a "$MNT/." "$B/out"
+			verify $n "$B/out" ;;
+		cp_floor_warm) # the relay of cp_floor, still up
+			rm -rf "$B/out2"; timed $n cp -a "$MNT/." "$B/out2"
+			umount_mnt
+			verify $n "$B/out2" ;;
 		restic_s3) fresh; cold
 			timed $n restic -q -r "$RESTIC_S3" --cache-dir "$B/rcache" \
 				restore latest --target "$B/out"
@@ -197,7 +232,7 @@ echo "|---|---|---|---|---|"
 for n in "${names[@]}"; do
 	ref=${REF[$n]:-restic}
 	dc=-
-	case $n in *mount*) dc=$(printf '%.2f' "$(echo "${C[$n]}" | med)") ;; esac
+	case $n in *mount* | *floor*) dc=$(printf '%.2f' "$(echo "${C[$n]}" | med)") ;; esac
 	printf '| %s | %.2f | %s| %.2fx %s | %s |\n' "$n" "${M[$n]}" \
 		"$(printf '%.2f ' ${R[$n]})" \
 		"$(echo "${M[$n]} / ${M[$ref]}" | bc -l)" "$ref" "$dc"
