@@ -286,8 +286,8 @@ ratio() { case "$1$2" in *-*) echo - ;; *) awk -v a="$1" -v b="$2" 'BEGIN { prin
 SIZE=$(du -sb --apparent-size "$SRC" | cut -f1)
 mbs() { awk -v s="$SIZE" -v t="$1" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
 hwm() { awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
-mount_drfs() {
-	"$DRFS" mount "$N/repo" "$MNT" --cache-dir "$N/cache" >/dev/null
+mount_drfs() { # [PREFIX...]: e.g. taskset -c 0
+	"$@" "$DRFS" mount "$N/repo" "$MNT" --cache-dir "$N/cache" >/dev/null
 	PID=$(getfattr -n user.drfs.pid --only-values "$MNT" 2>/dev/null)
 	[ -n "$PID" ] || { echo "no daemon pid" >&2; exit 1; }
 }
@@ -297,7 +297,7 @@ mount_drfs() {
 thread_cpu() {
 	local tk total t n st
 	tk=$(getconf CLK_TCK)
-	total=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
+	total=$(cpu_ticks "$1")
 	for t in /proc/"$1"/task/*; do
 		# a thread may end meanwhile (then it counts as exited); comm
 		# may hold spaces: the fields after its ")" are fixed
@@ -325,16 +325,14 @@ if [ -n "$CORES" ]; then
 			"$DRFS" init "$N/repo" >/dev/null 2>&1
 			pin=()
 			[ "$c" = 1 ] && pin=(taskset -c 0)
-			"${pin[@]}" "$DRFS" mount "$N/repo" "$MNT" \
-				--cache-dir "$N/cache" >/dev/null
-			PID=$(getfattr -n user.drfs.pid --only-values "$MNT")
-			c0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+			mount_drfs "${pin[@]}"
+			c0=$(cpu_ticks "$PID")
 			drop
 			t0=$(date +%s.%N)
 			rsync -a "$SRC/" "$MNT/now/src/"
 			"$DRFS" snapshot "$MNT" >/dev/null
 			t1=$(date +%s.%N)
-			c1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+			c1=$(cpu_ticks "$PID")
 			[ "$c" = "$NCPU" ] && thread_cpu "$PID" >"$N/threads.out"
 			"$DRFS" umount "$MNT"
 			awk -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) \

@@ -73,7 +73,8 @@ struct drfs_writer {
 	struct drfs_id *set;
 	size_t set_cap, set_n;
 
-	/* (L) tree blobs to put into the local tree cache at flush */
+	/* (L) tree blobs to put into the local tree cache: at flush, or
+	 * before once trees_bytes (headers included) reach trees_max */
 	struct job *trees;
 	size_t trees_bytes; /* (L) */
 	size_t trees_max;   /* TREES_BYTES_MAX (or a test's) */
