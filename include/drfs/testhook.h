@@ -21,6 +21,11 @@
  *   DRFS_TEST_TREE_SPILL=BYTES  the writer stores the copies of new tree
  *                               blobs in the local tree cache once they
  *                               pass BYTES (>= 1) instead of 4 MiB
+ *   DRFS_TEST_GROUP_SEC=S       a group of now/'s metadata records is
+ *                               committed after at most S seconds
+ *                               (0.001..600) instead of 10 ms, so that a
+ *                               test's kill -9 finds the group it made
+ *                               still open, its records in now.log
  */
 #ifndef DRFS_TESTHOOK_H
 #define DRFS_TESTHOOK_H
@@ -35,5 +40,7 @@ void drfs_test_sleep(const char *var);
 unsigned char drfs_test_scrypt_log2n(unsigned char log2n);
 /* The bytes DRFS_TEST_TREE_SPILL asks for (>= 1), else bytes. */
 size_t drfs_test_tree_spill(size_t bytes);
+/* The seconds DRFS_TEST_GROUP_SEC asks for (0.001..600), else sec. */
+double drfs_test_group_sec(double sec);
 
 #endif

@@ -34,3 +34,10 @@ void drfs_test_sleep(const char *var)
 	if (s > 0)
 		usleep((useconds_t)(s * 1e6));
 }
+
+double drfs_test_group_sec(double sec)
+{
+	const char *v = getenv("DRFS_TEST_GROUP_SEC");
+	double s = v ? atof(v) : 0;
+	return s >= 0.001 && s <= 600 ? s : sec;
+}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "drfs/index.h"
+#include "drfs/testhook.h"
 
 #define MAP_SIZE (256ull << 30) /* sparse; grows only as used */
 #define MAX_READERS 1022
@@ -121,6 +122,7 @@ struct group {
 	int commit_err;  /* the last commit's result */
 	uint64_t commits; /* commit attempts (flush waits for one) */
 	double first;    /* drfs_now_mono() of the group's first record */
+	double sec;      /* a group lives at most this (GROUP_SEC) */
 	double retry;    /* after a failed commit: not before this */
 	uint64_t gen;    /* the open group's number */
 	int fd;          /* the log */
@@ -616,7 +618,7 @@ static int group_open(struct drfs_index *idx)
 	g->owned = false;
 	g->txn = e < 0 ? NULL : txn;
 	if (e >= 0)
-		g->first = drfs_now_mono(); /* committed GROUP_SEC from now */
+		g->first = drfs_now_mono(); /* committed g->sec from now */
 	return e;
 }
 
@@ -663,7 +665,7 @@ static bool group_due(struct group *g, double now)
 	if (now < g->retry)
 		return false;
 	return g->direct || g->pos >= GROUP_LOG_COMMIT ||
-	       (g->first && now - g->first >= GROUP_SEC) ||
+	       (g->first && now - g->first >= g->sec) ||
 	       (!g->txn && g->pos); /* a commit failed and so did the begin */
 }
 
@@ -721,7 +723,7 @@ static void *group_main(void *arg)
 		}
 		if (g->txn || g->retry > now) {
 			double at = g->retry > now ? g->retry
-						   : g->first + GROUP_SEC;
+						   : g->first + g->sec;
 			struct timespec ts;
 			drfs_realtime_after(at - now, &ts);
 			pthread_cond_timedwait(&g->wcond, &g->m, &ts);
@@ -785,6 +787,7 @@ int drfs_index_group_start(struct drfs_index *idx, const char *log_path,
 	pthread_cond_init(&g->wcond, NULL);
 	g->gen = committed + 2;
 	g->pos = 0;
+	g->sec = drfs_test_group_sec(GROUP_SEC);
 	g->quit = false;
 	e = -pthread_create(&g->thr, NULL, group_main, idx);
 	if (e < 0) {
