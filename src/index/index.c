@@ -887,7 +887,9 @@ static int group_direct_begin(struct group *g)
 		}
 	}
 	if (e < 0) {
-		g->direct--;
+		/* as group_direct_end: the last one ends the others' wait */
+		if (--g->direct == 0)
+			pthread_cond_broadcast(&g->cond);
 		pthread_cond_signal(&g->wcond);
 	}
 	pthread_mutex_unlock(&g->m);
