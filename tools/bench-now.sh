@@ -42,6 +42,14 @@
 # "exited": threads gone before the end, FUSE threads mostly), the
 # profile that says what more cores would give.
 #
+#   bash tools/bench-now.sh loop [RUNS]
+#
+# drfs's FUSE loop (src/fs/loop.c) against libfuse's (the mount started
+# with DRFS_FUSE_LOOP=libfuse), alternating, RUNS each (default 3): rsync
+# -a into now/ of a fresh repository (cold page cache) + `drfs snapshot`
+# of 10 000 of the small files and of BENCH_SRC, wall time, the daemon's
+# CPU-s and its RssAnon peak.
+#
 #   bash tools/bench-now.sh profile [N...]
 #
 # Untimed per-file figures, meaningful on a busy machine (wall time is
@@ -59,11 +67,15 @@
 set -euo pipefail
 PROFILE=
 CORES=
+LOOP=
 if [ "${1:-}" = profile ]; then
 	PROFILE=1
 	shift
 elif [ "${1:-}" = cores ]; then
 	CORES=1
+	shift
+elif [ "${1:-}" = loop ]; then
+	LOOP=1
 	shift
 fi
 RUNS=${1:-3}
@@ -360,6 +372,64 @@ if [ -n "$CORES" ]; then
 	echo "| thread | CPU-s |"
 	echo "|---|---|"
 	awk '{ printf "| %s | %s |\n", $1, $2 }' "$N/threads.out"
+	rm -rf "$N/repo" "$N/cache"
+	exit 0
+fi
+
+# ---- loop: drfs's FUSE loop against libfuse's -----------------------------
+if [ -n "$LOOP" ]; then
+	[ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
+	make_small "$B/m/small-10000" 10
+	rm -f "$N"/res.loop*
+	for tree in small "$SRC"; do
+		t=$tree
+		[ "$tree" = small ] && t=$B/m/small-10000
+		for i in $(seq 1 "$RUNS"); do
+			order="libfuse drfs"
+			[ $((i % 2)) = 0 ] && order="drfs libfuse"
+			for v in $order; do
+				rm -rf "$N/repo" "$N/cache"
+				sync
+				sleep "${BENCH_SETTLE:-61}" # see the main runs below
+				"$DRFS" init "$N/repo" >/dev/null 2>&1
+				pre=(env)
+				[ "$v" = libfuse ] && pre=(env DRFS_FUSE_LOOP=libfuse)
+				mount_drfs "${pre[@]}"
+				start_sampler "$PID" "$N/rss.sample"
+				c0=$(cpu_ticks "$PID")
+				drop
+				t0=$(date +%s.%N)
+				rsync -a "$t/" "$MNT/now/src/"
+				"$DRFS" snapshot "$MNT" >/dev/null
+				t1=$(date +%s.%N)
+				c1=$(cpu_ticks "$PID")
+				stop_sampler
+				"$DRFS" umount "$MNT"
+				k=loop.${tree//\//_}.$v
+				awk -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) \
+					-v tk="$(getconf CLK_TCK)" \
+					-v r="$(peak "$N/rss.sample" 1)" \
+					'BEGIN { printf "%.2f %.2f %s\n", b - a, c / tk, r }' \
+					>>"$N/res.$k"
+				echo "$k: $(tail -1 "$N/res.$k")" >&2
+			done
+		done
+	done
+	echo "FUSE loops ($DRFS, $(date +%F), $RUNS runs each, alternating):"
+	echo
+	echo "| tree | loop | rsync + snapshot, s (runs) | daemon CPU-s | RssAnon peak MiB | time vs libfuse's |"
+	echo "|---|---|---|---|---|---|"
+	for tree in small "$SRC"; do
+		k=loop.${tree//\//_}
+		name=$tree
+		[ "$tree" = small ] && name="10 000 small files"
+		lw=$(col "$k.libfuse" 1)
+		for v in libfuse drfs; do
+			w=$(col "$k.$v" 1)
+			echo "| $name | $v | $w ($(all "$k.$v")) | $(col "$k.$v" 2) |" \
+				"$(col "$k.$v" 3) | $(ratio "$w" "$lw") |"
+		done
+	done
 	rm -rf "$N/repo" "$N/cache"
 	exit 0
 fi

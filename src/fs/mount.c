@@ -600,13 +600,23 @@ static void announce_mounted(struct fs *fs, const struct drfs_mount_opts *o,
 /* The FUSE loop until unmounted or signalled. h: see mnt_serve. */
 static int session_loop(struct fuse_session *se, const struct mnt_served *h)
 {
+	/* several repositories: one daemon's budget (multi.c) */
+	int max = h ? MULTI_MAX_THREADS : 16;
+	/*
+	 * A setting of the mount's environment, not a test hook:
+	 * DRFS_FUSE_LOOP=libfuse serves with libfuse's loop instead of
+	 * loop.c's (docs/benchmarks.md compares them).
+	 */
+	const char *v = getenv("DRFS_FUSE_LOOP");
+	if (!v || strcmp(v, "libfuse"))
+		return mnt_loop(se, max, 4);
+
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	int r;
 
 	if (!cfg)
 		return -ENOMEM;
-	/* several repositories: one daemon's budget (multi.c) */
-	fuse_loop_cfg_set_max_threads(cfg, h ? MULTI_MAX_THREADS : 16);
+	fuse_loop_cfg_set_max_threads(cfg, max);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	r = fuse_session_loop_mt(se, cfg);
 	r = r > 0 ? 0 : r; /* > 0: ended by a signal */

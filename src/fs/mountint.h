@@ -230,6 +230,13 @@ int mnt_daemonize(const char *mountpoint, int (*child)(void *arg, int fd),
 int mnt_build_args(const struct drfs_mount_opts *o, struct fuse_args *a);
 /* An absolute form of a relative local path or URL (malloc'd; NULL). */
 char *mnt_absolute(const char *p);
+/* ---- loop.c -------------------------------------------------------------- */
+/*
+ * Serve se until it ends (unmounted, or exited by a signal): at most max
+ * worker threads, at most pollers_max of them waiting for a request, in
+ * poll(2) (loop.c says why). 0, or the error that ended it.
+ */
+int mnt_loop(struct fuse_session *se, int max, int pollers_max);
 /* ---- multi.c ------------------------------------------------------------- */
 /* the root of a several-repository mount: its folders and their states */
 #define MULTI_XATTR "user.drfs.repositories"
