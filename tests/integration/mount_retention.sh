@@ -72,7 +72,20 @@ rmdir "$S/2026-05-03/110000" || fail "rmdir of the latest snapshot failed"
 rmdir "$S/2026-05-09" 2>/dev/null && fail "rmdir of a missing day succeeded"
 
 # ---- held: EBUSY, and a day holding a held snapshot forgets nothing -------
-"$DRFS" hold "$REPO" 2026-05-01/140000 --cache-dir "$CLI" >/dev/null
+# the rmdirs above start the mount's gc, whose prune holds the repository
+# exclusively for a moment: hold refuses then ("repository is locked")
+held=0
+for _ in $(seq 1 60); do
+	if "$DRFS" hold "$REPO" 2026-05-01/140000 --cache-dir "$CLI" \
+		>/dev/null 2>"$T/hold.err"; then
+		held=1
+		break
+	fi
+	grep -q "repository is locked" "$T/hold.err" ||
+		fail "hold: $(cat "$T/hold.err")"
+	sleep 0.5
+done
+[ "$held" = 1 ] || fail "hold still refused after 30 s: $(cat "$T/hold.err")"
 rmdir "$S/2026-05-01/140000" 2>"$T/rmdir.err" &&
 	fail "rmdir of a held snapshot succeeded"
 grep -qi "busy" "$T/rmdir.err" || fail "held: $(cat "$T/rmdir.err")"
