@@ -304,6 +304,32 @@ mount_drfs() { # [PREFIX...]: e.g. taskset -c 0
 	[ -n "$PID" ] || { echo "no daemon pid" >&2; exit 1; }
 }
 
+# fresh_copy TREE [PREFIX...]: a fresh repository mounted (PREFIX: e.g.
+# taskset -c 0, or env VAR=...), then rsync -a of TREE into now/ (cold
+# page cache) + `drfs snapshot`; sets WALL and CPU (the daemon's), in
+# seconds, and leaves it mounted. FRESH_SAMPLE=1: RssAnon sampled into
+# $N/rss.sample meanwhile.
+fresh_copy() {
+	local tree=$1 c0 t0
+	shift
+	rm -rf "$N/repo" "$N/cache"
+	sync
+	sleep "${BENCH_SETTLE:-61}" # see the main runs below
+	"$DRFS" init "$N/repo" >/dev/null 2>&1
+	mount_drfs "$@"
+	[ "${FRESH_SAMPLE:-0}" = 1 ] && start_sampler "$PID" "$N/rss.sample"
+	c0=$(cpu_ticks "$PID")
+	drop
+	t0=$(date +%s.%N)
+	rsync -a "$tree/" "$MNT/now/src/"
+	"$DRFS" snapshot "$MNT" >/dev/null
+	WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	CPU=$(awk -v c=$(($(cpu_ticks "$PID") - c0)) -v tk="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", c / tk }')
+	[ "${FRESH_SAMPLE:-0}" = 1 ] && stop_sampler
+	return 0
+}
+
 # ---- cores: throughput on 1 core and on all -------------------------------
 # thread_cpu PID: "name CPU-s" per thread name of PID, and "exited"
 thread_cpu() {
@@ -331,26 +357,12 @@ if [ -n "$CORES" ]; then
 		order="1 $NCPU"
 		[ $((i % 2)) = 0 ] && order="$NCPU 1"
 		for c in $order; do
-			rm -rf "$N/repo" "$N/cache"
-			sync
-			sleep "${BENCH_SETTLE:-61}" # see the main runs below
-			"$DRFS" init "$N/repo" >/dev/null 2>&1
 			pin=()
 			[ "$c" = 1 ] && pin=(taskset -c 0)
-			mount_drfs "${pin[@]}"
-			c0=$(cpu_ticks "$PID")
-			drop
-			t0=$(date +%s.%N)
-			rsync -a "$SRC/" "$MNT/now/src/"
-			"$DRFS" snapshot "$MNT" >/dev/null
-			t1=$(date +%s.%N)
-			c1=$(cpu_ticks "$PID")
+			fresh_copy "$SRC" "${pin[@]}"
 			[ "$c" = "$NCPU" ] && thread_cpu "$PID" >"$N/threads.out"
 			"$DRFS" umount "$MNT"
-			awk -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) \
-				-v tk="$(getconf CLK_TCK)" \
-				'BEGIN { printf "%.2f %.2f\n", b - a, c / tk }' \
-				>>"$N/res.cores$c"
+			echo "$WALL $CPU" >>"$N/res.cores$c"
 			echo "cores $c: $(tail -1 "$N/res.cores$c")" >&2
 		done
 	done
@@ -388,29 +400,12 @@ if [ -n "$LOOP" ]; then
 			order="libfuse drfs"
 			[ $((i % 2)) = 0 ] && order="drfs libfuse"
 			for v in $order; do
-				rm -rf "$N/repo" "$N/cache"
-				sync
-				sleep "${BENCH_SETTLE:-61}" # see the main runs below
-				"$DRFS" init "$N/repo" >/dev/null 2>&1
 				pre=(env)
 				[ "$v" = libfuse ] && pre=(env DRFS_FUSE_LOOP=libfuse)
-				mount_drfs "${pre[@]}"
-				start_sampler "$PID" "$N/rss.sample"
-				c0=$(cpu_ticks "$PID")
-				drop
-				t0=$(date +%s.%N)
-				rsync -a "$t/" "$MNT/now/src/"
-				"$DRFS" snapshot "$MNT" >/dev/null
-				t1=$(date +%s.%N)
-				c1=$(cpu_ticks "$PID")
-				stop_sampler
+				FRESH_SAMPLE=1 fresh_copy "$t" "${pre[@]}"
 				"$DRFS" umount "$MNT"
 				k=loop.${tree//\//_}.$v
-				awk -v a="$t0" -v b="$t1" -v c=$((c1 - c0)) \
-					-v tk="$(getconf CLK_TCK)" \
-					-v r="$(peak "$N/rss.sample" 1)" \
-					'BEGIN { printf "%.2f %.2f %s\n", b - a, c / tk, r }' \
-					>>"$N/res.$k"
+				echo "$WALL $CPU $(peak "$N/rss.sample" 1)" >>"$N/res.$k"
 				echo "$k: $(tail -1 "$N/res.$k")" >&2
 			done
 		done

@@ -13,9 +13,9 @@
  * descriptor is non-blocking) and go back to poll. That costs a few
  * wake-ups of idle threads per request and saves the wait for a remote
  * CPU, which dominates a chain of small synchronous requests: on the
- * 2-vCPU benchmark machine an rsync of 10 000 small files into now/ took
- * 23 % less time, the 1.4 GB tree 19 % less (docs/benchmarks.md, "The FUSE
- * loop").
+ * 2-vCPU benchmark machine an rsync into now/ took 2-23 % less time,
+ * depending on the run, for 10-26 % more daemon CPU over small files
+ * (docs/benchmarks.md, "The FUSE loop, and this machine").
  *
  * At most pollers_max workers poll. When the last of them takes a
  * request, a parked worker polls instead, or a new one is started (up to
