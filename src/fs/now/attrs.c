@@ -150,7 +150,7 @@ int drfs_now_setattr(struct drfs_now *n, uint64_t ino, const struct stat *st,
 		r.mtime = st->st_mtim;
 	r.ctime = (which & DRFS_NOW_SET_CTIME) ? st->st_ctim : now;
 	e = now_rec_put(t, &r);
-	e = e < 0 ? e : now_mark_dirty(t, ino);
+	e = e < 0 ? e : now_mark_dirty(n, t, ino);
 	if (e >= 0) {
 		e = now_commit(n, t);
 		t = NULL;
@@ -226,7 +226,7 @@ int drfs_now_setxattr(struct drfs_now *n, uint64_t ino, const char *name,
 	}
 	now_ts(&r.ctime);
 	e = e < 0 ? e : now_rec_put(t, &r);
-	e = e < 0 ? e : now_mark_dirty(t, ino);
+	e = e < 0 ? e : now_mark_dirty(n, t, ino);
 	if (e >= 0) {
 		e = now_commit(n, t);
 		t = NULL;
@@ -310,7 +310,7 @@ int drfs_now_removexattr(struct drfs_now *n, uint64_t ino, const char *name)
 		e = -ENODATA;
 	now_ts(&r.ctime);
 	e = e < 0 ? e : now_rec_put(t, &r);
-	e = e < 0 ? e : now_mark_dirty(t, ino);
+	e = e < 0 ? e : now_mark_dirty(n, t, ino);
 	if (e >= 0) {
 		e = now_commit(n, t);
 		t = NULL;

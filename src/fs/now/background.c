@@ -139,7 +139,7 @@ void *now_bg_main(void *arg)
 		if ((pend && (pend >= SYNC_PENDING_BYTES ||
 			      drfs_now_mono() - idle_since >= 5)) ||
 		    (full && !n->space_stuck)) {
-			now_make_durable(n);
+			now_make_durable(n, true);
 			idle_since = drfs_now_mono();
 		}
 	}

@@ -215,15 +215,37 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 	return e;
 }
 
+/* Until no now_make_durable runs. Under n->lock (let go while waiting). */
+void now_flush_wait(struct drfs_now *n)
+{
+	while (n->flushing)
+		pthread_cond_wait(&n->flush_cond, &n->lock);
+}
+
+static int make_durable(struct drfs_now *n, bool unlock);
+
 /*
  * Flush the writer; then staged files whose chunks that flush covered, and
  * any other whose extents are durable, stop being staged unless open
  * (their staging is dropped). If the flush fails, the blobs handed to the
  * writer may be lost: files whose extents reference them become stale
  * again, and what the background thread is chunking is not recorded.
- * Under n->lock.
+ * Under n->lock; with unlock, n->lock is let go while the flush waits for
+ * the uploads (the rest of now/ goes on meanwhile). One at a time: a
+ * second call waits for the first to record its flags, or a successful
+ * flush could clear I_PENDING of files whose blobs a failed one lost.
  */
-int now_make_durable(struct drfs_now *n)
+int now_make_durable(struct drfs_now *n, bool unlock)
+{
+	now_flush_wait(n);
+	n->flushing = true;
+	int e = make_durable(n, unlock);
+	n->flushing = false;
+	pthread_cond_broadcast(&n->flush_cond);
+	return e;
+}
+
+static int make_durable(struct drfs_now *n, bool unlock)
 {
 	struct drfs_txn *t;
 	struct ino_list staged = { 0 }, drop = { 0 };
@@ -232,6 +254,8 @@ int now_make_durable(struct drfs_now *n)
 
 	now_apply_batch(
 		n); /* its blobs are in the writer: the flush covers them */
+	if (unlock)
+		pthread_mutex_unlock(&n->lock);
 	pthread_mutex_lock(&n->wlock);
 	e = n->w ? drfs_writer_flush(n->w) : -EIO;
 	if (e < 0) {
@@ -248,6 +272,8 @@ int now_make_durable(struct drfs_now *n)
 	}
 	done = n->flush_epoch;
 	pthread_mutex_unlock(&n->wlock);
+	if (unlock)
+		pthread_mutex_lock(&n->lock);
 	if (e < 0 && n->chunking)
 		n->chunk_abort = true;
 

@@ -254,7 +254,7 @@ static int materialize_all(struct drfs_now *n, const struct ino_list *changed)
 		struct ino_list ps = { 0 };
 		e = now_parents_of(t, changed->v[i], &ps);
 		for (size_t j = 0; e >= 0 && j < ps.n; j++)
-			e = now_mark_dirty(t, ps.v[j]);
+			e = now_mark_dirty(n, t, ps.v[j]);
 		free(ps.v);
 	}
 	if (e >= 0)
@@ -521,12 +521,6 @@ static int snap_tags(struct drfs_snapshot *s,
 	return 0;
 }
 
-/* Everything under freeze + lock. */
-/*
- * Commit now/ into a snapshot; with ret_live, stop once the trees are
- * durable and return the root tree there instead (no snapshot, nothing
- * marked clean). Under freeze (exclusive) and lock.
- */
 /* Chunk now every staged file (list: the 'S' set) whose extents are stale. */
 static int chunk_stale(struct drfs_now *n, const struct ino_list *staged)
 {
@@ -604,9 +598,20 @@ static void snap_describe_now(struct drfs_now *n,
 	snap->duration_ms = drfs_duration_ms(t0);
 }
 
+/* ino's I_DIRTY cleared: 1, or 0 if it is gone. */
+static int clear_dirty(struct drfs_txn *t, uint64_t ino)
+{
+	struct rec r;
+	if (now_rec_get(t, ino, &r) < 0)
+		return 0;
+	r.flags &= ~I_DIRTY;
+	int e = now_rec_put(t, &r);
+	return e < 0 ? e : 1;
+}
+
 /*
  * Snapshot id written: the new trees, the clean flags, the state s and the
- * snapshot's 'K' mark, in one transaction.
+ * snapshot's 'K' mark, in one transaction. Under lock, redirty_on off.
  */
 static int mark_committed(struct drfs_now *n, const struct commit *c,
 			  const struct state *s, const struct drfs_id *id)
@@ -617,9 +622,9 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 		return e;
 	for (size_t i = 0; e >= 0 && i < c->n_upd; i++) {
 		struct rec r;
-		e = now_rec_get(t, c->upd[i].ino, &r);
-		if (e < 0)
-			break;
+		/* removed while the snapshot waited for its uploads */
+		if (now_rec_get(t, c->upd[i].ino, &r) < 0)
+			continue;
 		r.tree = c->upd[i].tree;
 		r.agg_files = c->upd[i].agg.files;
 		r.agg_dirs = c->upd[i].agg.dirs;
@@ -627,19 +632,19 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 		r.flags = (r.flags & ~I_DIRTY) | I_AGG;
 		e = now_rec_put(t, &r);
 	}
-	for (size_t i = 0; e >= 0 && i < c->clean.n; i++) {
-		struct rec r;
-		if (now_rec_get(t, c->clean.v[i], &r) < 0)
-			continue;
-		r.flags &= ~I_DIRTY;
-		e = now_rec_put(t, &r);
-	}
-	if (e >= 0) {
-		/* the root's own attributes may have changed alone */
-		struct rec r;
-		e = now_rec_get(t, DRFS_NOW_ROOT, &r);
-		r.flags &= ~I_DIRTY;
-		e = e < 0 ? e : now_rec_put(t, &r);
+	for (size_t i = 0; e >= 0 && i < c->clean.n; i++)
+		e = clear_dirty(t, c->clean.v[i]);
+	/* the root's own attributes may have changed alone */
+	e = e < 0 ? e : clear_dirty(t, DRFS_NOW_ROOT);
+	/*
+	 * What changed while the snapshot waited for its uploads is dirty
+	 * again, with its parents: cleared first, so that marking it walks
+	 * up through the parents cleared above.
+	 */
+	for (size_t i = 0; e >= 0 && i < n->redirty.n; i++) {
+		e = clear_dirty(t, n->redirty.v[i]);
+		if (e > 0)
+			e = now_mark_dirty(n, t, n->redirty.v[i]);
 	}
 	e = e < 0 ? e : now_state_put(t, s);
 	if (e >= 0) {
@@ -654,110 +659,153 @@ static int mark_committed(struct drfs_now *n, const struct commit *c,
 	return now_commit(n, t);
 }
 
-static int commit_locked_direct(struct drfs_now *n,
-				const struct drfs_now_snapshot_opts *o,
-				char ret_folder[DRFS_FOLDER_BUF],
-				struct drfs_id *ret_live)
+/*
+ * The first half of a commit: the trees of now/ built and handed to the
+ * writer (snap->root, snap->meta; c the directories and files to mark
+ * clean), after chunking every staged file whose extents are stale.
+ * 0: nothing changed and o->if_changed; 1: built. Under commit_mx, freeze
+ * (exclusive) and lock, with direct transactions.
+ */
+static int commit_build(struct drfs_now *n,
+			const struct drfs_now_snapshot_opts *o,
+			struct commit *c, struct drfs_snapshot *snap,
+			struct agg *agg)
 {
-	struct commit c = { .n = n };
-	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
 	struct drfs_txn *t = NULL;
 	struct ino_list staged = { 0 };
 	struct rec root;
-	struct drfs_id id;
-	struct agg agg = { 0 };
-	double t0 = drfs_now_mono();
-	int e;
-
-	if (!snap)
-		return -ENOMEM;
-	e = snap_tags(snap, o);
+	int e = snap_tags(snap, o);
 	if (e < 0)
-		goto out;
+		return e;
 	for (struct ofile *of = n->ofiles; of && e >= 0; of = of->next)
 		e = now_persist_meta(n, of);
 	now_apply_batch(n); /* what the background thread chunked already */
 	e = e < 0 ? e : now_txn(n, false, &t);
 	e = e < 0 ? e : now_rec_get(t, DRFS_NOW_ROOT, &root);
-	if (e < 0)
-		goto out;
-	if (o->if_changed && !(root.flags & I_DIRTY)) {
-		ret_folder[0] = 0;
-		e = 0;
-		goto out;
+	if (e >= 0 && o->if_changed && !(root.flags & I_DIRTY)) {
+		drfs_txn_abort(t);
+		return 0;
 	}
 	/* every staged file whose extents are stale gets chunked now */
-	e = now_set_list(t, 'S', &staged);
+	e = e < 0 ? e : now_set_list(t, 'S', &staged);
 	drfs_txn_abort(t);
-	t = NULL;
 	e = e < 0 ? e : chunk_stale(n, &staged);
-	e = e < 0 ? e : build_trees(n, &c, snap, &agg);
-	if (e < 0)
-		goto out;
-	e = ret_live ? 0 : now_guard(n);
-	e = e < 0 ? e : now_make_durable(n);
-	if (e < 0)
-		goto out;
-	if (ret_live) {
-		*ret_live = snap->root;
-		e = 1;
-		goto out;
-	}
-	snap_describe_now(n, o, snap, &agg, t0);
-	e = drfs_repo_snapshot_write(n->r, snap, &id);
-	if (e < 0)
-		goto out;
-	struct state s = n->st;
-	memcpy(s.last_folder, snap->name, sizeof(s.last_folder));
-	s.last = id;
-	s.last_time = snap->time;
-	e = mark_committed(n, &c, &s, &id);
-	if (e < 0)
-		goto out;
-	n->st = s;
-	now_unlinks_flush(n); /* the new state on disk (best effort) */
-	for (struct ofile *of = n->ofiles; of; of = of->next)
-		of->marked = false;
-	memcpy(ret_folder, s.last_folder, DRFS_FOLDER_BUF);
-	n->last_snap_mono = drfs_now_mono();
-	e = 1;
-out:
-	drfs_txn_abort(t);
-	drfs_txn_abort(c.t);
-	free(c.upd);
-	free(c.clean.v);
-	free(c.unreached.v);
 	free(staged.v);
-	free(snap);
-	return e;
+	e = e < 0 ? e : build_trees(n, c, snap, agg);
+	return e < 0 ? e : 1;
 }
 
-/* commit_locked_direct with ordinary transactions (see now_txn). */
-static int commit_locked(struct drfs_now *n,
-			 const struct drfs_now_snapshot_opts *o,
-			 char ret_folder[DRFS_FOLDER_BUF],
-			 struct drfs_id *ret_root)
+static void commit_free(struct commit *c)
 {
-	int e = drfs_index_group_flush(n->r->index);
+	drfs_txn_abort(c->t);
+	free(c->upd);
+	free(c->clean.v);
+	free(c->unreached.v);
+}
+
+/*
+ * Take lock and freeze for a commit's build: after commit_mx, and once no
+ * now_make_durable runs (which may hold neither while it waits for the
+ * writer, but needs lock to finish).
+ */
+static void commit_enter(struct drfs_now *n)
+{
+	pthread_mutex_lock(&n->commit_mx);
+	pthread_rwlock_wrlock(&n->freeze);
+	pthread_mutex_lock(&n->lock);
+	now_flush_wait(n);
+	if (n->chunking)
+		n->chunk_abort = true;
+}
+
+/*
+ * The second half of a snapshot, its trees built (commit_build): wait for
+ * the uploads, write the snapshot object, mark clean what it holds. Only
+ * the last step holds lock throughout; the rest of now/ goes on while the
+ * uploads take their time (a slow S3 made every stat and write in now/
+ * wait for them): what changes meanwhile is noted (now_mark_dirty) and
+ * stays dirty for the next snapshot. Entered under freeze and lock; lets
+ * go of freeze at once, returns with lock held.
+ */
+static int commit_finish(struct drfs_now *n,
+			 const struct drfs_now_snapshot_opts *o,
+			 struct commit *c, struct drfs_snapshot *snap,
+			 const struct agg *agg, double t0,
+			 char ret_folder[DRFS_FOLDER_BUF])
+{
+	struct drfs_id id;
+	/* a data write from here on marks its file again (mark_written) */
+	for (struct ofile *of = n->ofiles; of; of = of->next)
+		of->marked = false;
+	n->redirty.n = 0;
+	n->redirty_on = true;
+	atomic_store(&n->direct, false);
+	pthread_rwlock_unlock(&n->freeze);
+	pthread_mutex_unlock(&n->lock);
+	int e = now_guard(n);
+	pthread_mutex_lock(&n->lock);
+	e = e < 0 ? e : now_make_durable(n, true);
+	if (e >= 0) {
+		snap_describe_now(n, o, snap, agg, t0);
+		pthread_mutex_unlock(&n->lock);
+		e = drfs_repo_snapshot_write(n->r, snap, &id);
+		pthread_mutex_lock(&n->lock);
+	}
+	n->redirty_on = false;
+	if (e >= 0)
+		e = drfs_index_group_flush(n->r->index);
+	if (e >= 0) {
+		struct state s = n->st;
+		memcpy(s.last_folder, snap->name, sizeof(s.last_folder));
+		s.last = id;
+		s.last_time = snap->time;
+		atomic_store(&n->direct, true);
+		e = mark_committed(n, c, &s, &id);
+		atomic_store(&n->direct, false);
+		if (e >= 0)
+			n->st = s;
+	}
+	n->redirty.n = 0;
 	if (e < 0)
 		return e;
-	atomic_store(&n->direct, true);
-	e = commit_locked_direct(n, o, ret_folder, ret_root);
-	atomic_store(&n->direct, false);
-	return e;
+	now_unlinks_flush(n); /* the new state on disk (best effort) */
+	memcpy(ret_folder, n->st.last_folder, DRFS_FOLDER_BUF);
+	n->last_snap_mono = drfs_now_mono();
+	return 1;
 }
 
 int drfs_now_snapshot(struct drfs_now *n,
 		      const struct drfs_now_snapshot_opts *o,
 		      char ret_folder[DRFS_FOLDER_BUF])
 {
-	pthread_rwlock_wrlock(&n->freeze);
-	pthread_mutex_lock(&n->lock);
-	if (n->chunking)
-		n->chunk_abort = true;
-	int e = commit_locked(n, o, ret_folder, NULL);
+	struct commit c = { .n = n };
+	struct agg agg = { 0 };
+	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
+	double t0 = drfs_now_mono();
+	bool frozen = true;
+	int e;
+
+	if (!snap)
+		return -ENOMEM;
+	commit_enter(n);
+	e = drfs_index_group_flush(n->r->index);
+	atomic_store(&n->direct, true);
+	e = e < 0 ? e : commit_build(n, o, &c, snap, &agg);
+	drfs_txn_abort(c.t);
+	c.t = NULL;
+	if (e == 0)
+		ret_folder[0] = 0;
+	if (e > 0) {
+		frozen = false;
+		e = commit_finish(n, o, &c, snap, &agg, t0, ret_folder);
+	}
+	atomic_store(&n->direct, false);
 	pthread_mutex_unlock(&n->lock);
-	pthread_rwlock_unlock(&n->freeze);
+	if (frozen)
+		pthread_rwlock_unlock(&n->freeze);
+	pthread_mutex_unlock(&n->commit_mx);
+	commit_free(&c);
+	free(snap);
 	/*
 	 * What the commit allocated (its lists, the writer's packs) is free
 	 * now but stays in the threads' malloc arenas: give it back, or the
@@ -767,28 +815,41 @@ int drfs_now_snapshot(struct drfs_now *n,
 	return e;
 }
 
+/*
+ * The live tree of now/, durable, passed to fn while now/'s writer stays
+ * idle (wlock held): no snapshot, nothing marked clean. lock and freeze
+ * are held until the trees are durable.
+ */
 int drfs_now_with_live_tree(struct drfs_now *n,
 			    int (*fn)(void *ud, const struct drfs_id *root),
 			    void *ud)
 {
 	struct drfs_now_snapshot_opts so = { 0 };
-	struct drfs_id root;
-	char folder[DRFS_FOLDER_BUF];
-
-	pthread_rwlock_wrlock(&n->freeze);
-	pthread_mutex_lock(&n->lock);
-	if (n->chunking)
-		n->chunk_abort = true;
-	int e = commit_locked(n, &so, folder, &root);
+	struct commit c = { .n = n };
+	struct agg agg = { 0 };
+	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		return -ENOMEM;
+	commit_enter(n);
+	int e = drfs_index_group_flush(n->r->index);
+	atomic_store(&n->direct, true);
+	e = e < 0 ? e : commit_build(n, &so, &c, snap, &agg);
+	drfs_txn_abort(c.t);
+	c.t = NULL;
+	e = e < 0 ? e : now_make_durable(n, false);
+	atomic_store(&n->direct, false);
 	/* lock order: freeze, lock, wlock; wlock alone is kept for fn */
 	if (e >= 0)
 		pthread_mutex_lock(&n->wlock);
 	pthread_mutex_unlock(&n->lock);
 	pthread_rwlock_unlock(&n->freeze);
-	if (e < 0)
-		return e;
-	e = fn(ud, &root);
-	pthread_mutex_unlock(&n->wlock);
+	if (e >= 0) {
+		e = fn(ud, &snap->root);
+		pthread_mutex_unlock(&n->wlock);
+	}
+	pthread_mutex_unlock(&n->commit_mx);
+	commit_free(&c);
+	free(snap);
 	malloc_trim(0); /* as after a snapshot */
 	return e;
 }
@@ -796,7 +857,7 @@ int drfs_now_with_live_tree(struct drfs_now *n,
 int drfs_now_sync(struct drfs_now *n)
 {
 	pthread_mutex_lock(&n->lock);
-	int e = now_make_durable(n);
+	int e = now_make_durable(n, true);
 	pthread_mutex_unlock(&n->lock);
 	return e;
 }

@@ -155,7 +155,7 @@ int now_ensure_mat(struct drfs_now *n, uint64_t ino)
 	d.flags |= I_MAT;
 	e = e < 0 ? e : now_rec_put(t, &d);
 	if (e >= 0 && dirty)
-		e = now_mark_dirty(t, d.ino);
+		e = now_mark_dirty(n, t, d.ino);
 	e = e < 0 ? e : now_state_put(t, &s);
 	if (e >= 0)
 		e = now_commit(n, t);

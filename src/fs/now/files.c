@@ -102,7 +102,7 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 		r.flags |= I_STALE;
 		r.gen++;
 		e = now_rec_put(t, &r);
-		e = e < 0 ? e : now_mark_dirty(t, of->ino);
+		e = e < 0 ? e : now_mark_dirty(n, t, of->ino);
 	}
 	if (e >= 0)
 		e = now_commit(n, t);
@@ -194,7 +194,7 @@ record:
 		r.gen++;
 		e = now_rec_put(t, &r);
 		e = e < 0 ? e : now_set_put(t, 'S', r.ino);
-		e = e < 0 ? e : now_mark_dirty(t, r.ino);
+		e = e < 0 ? e : now_mark_dirty(n, t, r.ino);
 		if (e >= 0)
 			e = now_commit(n, t);
 		else

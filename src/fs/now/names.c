@@ -38,7 +38,7 @@ static int drop_link(struct drfs_now *n, struct drfs_txn *t, struct rec *r,
 	r->ctime = *now;
 	if (r->nlink > 0 && !S_ISDIR(r->mode)) {
 		int e = now_rec_put(t, r);
-		return e ?: now_mark_dirty(t, r->ino);
+		return e ?: now_mark_dirty(n, t, r->ino);
 	}
 	if (now_ofile_find(n, r->ino)) {
 		r->flags |= I_ORPHAN;
@@ -334,7 +334,7 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	e = now_rec_put(t, c);
 	e = e < 0 ? e : now_dent_add(t, &d, name, len, c->ino);
 	e = e < 0 ? e : now_rec_put(t, &d);
-	e = e < 0 ? e : now_mark_dirty(t, dir);
+	e = e < 0 ? e : now_mark_dirty(n, t, dir);
 	e = e < 0 ? e : now_state_put(t, &s);
 	if (e >= 0) {
 		e = now_commit(n, t);
@@ -444,8 +444,8 @@ int drfs_now_link(struct drfs_now *n, uint64_t ino, uint64_t dir,
 	e = now_dent_add(t, &d, name, len, ino);
 	e = e < 0 ? e : now_rec_put(t, &d);
 	e = e < 0 ? e : now_rec_put(t, &c);
-	e = e < 0 ? e : now_mark_dirty(t, ino);
-	e = e < 0 ? e : now_mark_dirty(t, dir);
+	e = e < 0 ? e : now_mark_dirty(n, t, ino);
+	e = e < 0 ? e : now_mark_dirty(n, t, dir);
 	if (e >= 0) {
 		e = now_commit(n, t);
 		t = NULL;
@@ -481,7 +481,7 @@ int drfs_now_unlink(struct drfs_now *n, uint64_t dir, const char *name)
 	d.mtime = d.ctime = now;
 	e = now_dent_del(t, dir, name);
 	e = e < 0 ? e : now_rec_put(t, &d);
-	e = e < 0 ? e : now_mark_dirty(t, dir);
+	e = e < 0 ? e : now_mark_dirty(n, t, dir);
 	e = e < 0 ? e : drop_link(n, t, &c, &now, &unl);
 	if (e >= 0) {
 		e = now_commit(n, t);
@@ -533,7 +533,7 @@ int drfs_now_rmdir(struct drfs_now *n, uint64_t dir, const char *name)
 		d.nlink--;
 	e = now_dent_del(t, dir, name);
 	e = e < 0 ? e : now_rec_put(t, &d);
-	e = e < 0 ? e : now_mark_dirty(t, dir);
+	e = e < 0 ? e : now_mark_dirty(n, t, dir);
 	e = e < 0 ? e : now_delete_inode(n, t, &c, &unl);
 	if (e >= 0) {
 		e = now_commit(n, t);
@@ -727,11 +727,11 @@ int drfs_now_rename(struct drfs_now *n, uint64_t dir, const char *name,
 		e = now_rec_put(r.t, &d);
 		if (e >= 0 && r.nd != &d)
 			e = now_rec_put(r.t, r.nd);
-		e = e < 0 ? e : now_mark_dirty(r.t, r.src);
+		e = e < 0 ? e : now_mark_dirty(n, r.t, r.src);
 		if (e >= 0 && r.have_dst && (flags & RENAME_EXCHANGE))
-			e = now_mark_dirty(r.t, r.dst);
-		e = e < 0 ? e : now_mark_dirty(r.t, dir);
-		e = e < 0 ? e : now_mark_dirty(r.t, newdir);
+			e = now_mark_dirty(n, r.t, r.dst);
+		e = e < 0 ? e : now_mark_dirty(n, r.t, dir);
+		e = e < 0 ? e : now_mark_dirty(n, r.t, newdir);
 		if (e < 0)
 			goto out;
 	}

@@ -264,8 +264,10 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 		return e;
 	}
 	mem_init(n);
+	pthread_mutex_init(&n->commit_mx, NULL);
 	pthread_rwlock_init(&n->freeze, NULL);
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->flush_cond, NULL);
 	pthread_mutex_init(&n->wlock, NULL);
 	pthread_cond_init(&n->bg_cond, NULL);
 	pthread_mutex_init(&n->synclock, NULL);
@@ -321,7 +323,7 @@ int drfs_now_stop(struct drfs_now *n)
 	drfs_index_group_flush(n->r->index);
 	atomic_store(&n->direct, true);
 	mem_drain(n);
-	int e = n->w ? now_make_durable(n) : -EIO;
+	int e = n->w ? now_make_durable(n, false) : -EIO;
 	size_t lost = mem_spill_all(n);
 	int e2 = now_unlinks_flush(n);
 	pthread_mutex_unlock(&n->lock);
@@ -353,8 +355,10 @@ void drfs_now_free(struct drfs_now *n)
 			close(of->fd);
 		free(of);
 	}
+	pthread_mutex_destroy(&n->commit_mx);
 	pthread_rwlock_destroy(&n->freeze);
 	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->flush_cond);
 	pthread_mutex_destroy(&n->wlock);
 	pthread_cond_destroy(&n->bg_cond);
 	pthread_mutex_destroy(&n->synclock);
@@ -362,6 +366,7 @@ void drfs_now_free(struct drfs_now *n)
 	now_mem_clear(n);
 	free(n->mem);
 	free(n->unl.v);
+	free(n->redirty.v);
 	free(n->stale_q.v);
 	free(n->staging);
 	free(n);

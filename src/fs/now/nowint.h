@@ -31,9 +31,13 @@
  *   I_PENDING and I_STALE imply I_STAGED. For a directory, tree is valid
  *   unless I_MAT and I_DIRTY.
  *
- * Locks (in this order): freeze (rw: data writes shared, commit
- * exclusive), lock (every metadata operation, the ofile list and the
- * cached state), wlock (a sequence of writer puts vs writer flush).
+ * Locks (in this order): commit_mx (one commit at a time), freeze (rw:
+ * data writes shared, a commit's build exclusive), lock (every metadata
+ * operation, the ofile list and the cached state), wlock (a sequence of
+ * writer puts vs writer flush). A snapshot holds freeze and lock while it
+ * builds its trees, and neither while it waits for its uploads (see
+ * commit.c): the flags it clears afterwards are set again for what
+ * changed meanwhile (redirty).
  */
 #ifndef DRFS_NOWINT_H
 #define DRFS_NOWINT_H
@@ -140,6 +144,7 @@ struct drfs_now {
 	char host[DRFS_HOST_MAX_BUF]; /* the lineage: o.host, o.path */
 	char path[DRFS_PATH_MAX_BUF];
 
+	pthread_mutex_t commit_mx;
 	pthread_rwlock_t freeze;
 	pthread_mutex_t lock;
 	pthread_mutex_t wlock;
@@ -166,6 +171,16 @@ struct drfs_now {
 	uint64_t staged_bytes; /* (lock) approximate */
 	bool space_stuck;      /* (lock) over cache_size, nothing to free */
 	double last_snap_mono; /* (lock) */
+	/*
+	 * now_make_durable runs one at a time (flushing), from its writer
+	 * flush to the flags it records after it, even where it lets go of
+	 * n->lock while the flush waits for uploads.
+	 */
+	bool flushing;           /* (lock) */
+	pthread_cond_t flush_cond; /* (lock) flushing ended */
+	/* inodes marked dirty while a snapshot waits for its uploads */
+	bool redirty_on;            /* (lock) */
+	struct ino_list redirty;    /* (lock) */
 
 	pthread_t bg;
 	bool bg_started;
@@ -269,7 +284,7 @@ int now_dent_repoint(struct drfs_txn *t, uint64_t dir, const char *name,
 		     uint64_t ino);
 int now_parents_of(struct drfs_txn *t, uint64_t ino, struct ino_list *out);
 int now_dir_is_empty(struct drfs_txn *t, uint64_t dir);
-int now_mark_dirty(struct drfs_txn *t, uint64_t ino);
+int now_mark_dirty(struct drfs_now *n, struct drfs_txn *t, uint64_t ino);
 int now_ext_put(struct drfs_txn *t, uint64_t ino, const struct drfs_extent *x);
 int now_ext_range(struct drfs_txn *t, uint64_t ino, uint64_t off,
 		  uint64_t until, struct ext_scan *s);
@@ -322,7 +337,8 @@ int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 void now_apply_batch(struct drfs_now *n);
 bool now_in_batch(const struct drfs_now *n, uint64_t ino);
 int now_chunk_now(struct drfs_now *n, struct rec *r);
-int now_make_durable(struct drfs_now *n);
+int now_make_durable(struct drfs_now *n, bool unlock);
+void now_flush_wait(struct drfs_now *n);
 /* ---- guard.c ----------------------------------------------------------- */
 int now_guard(struct drfs_now *n);
 /* ---- commit.c ------------------------------------------------------------ */

@@ -131,7 +131,8 @@ out:
 
 
 /* A staged file whose staging content is gone becomes an empty file. */
-static int lose_content(struct drfs_txn *t, struct rec *r)
+static int lose_content(struct drfs_now *n, struct drfs_txn *t,
+			struct rec *r)
 {
 	int e = now_ext_clear(t, r->ino);
 	r->size = r->blocks = 0;
@@ -141,7 +142,7 @@ static int lose_content(struct drfs_txn *t, struct rec *r)
 	r->ctime = r->mtime;
 	e = e < 0 ? e : now_rec_put(t, r);
 	e = e < 0 ? e : now_set_del(t, 'S', r->ino);
-	return e < 0 ? e : now_mark_dirty(t, r->ino);
+	return e < 0 ? e : now_mark_dirty(n, t, r->ino);
 }
 
 /*
@@ -237,7 +238,7 @@ int now_recover(struct drfs_now *n)
 		if (fd < 0 || (have && fs.st_size == 0 && r.size)) {
 			if (fd >= 0)
 				close(fd);
-			e = lose_content(t, &r);
+			e = lose_content(n, t, &r);
 			lost++;
 			continue;
 		}
