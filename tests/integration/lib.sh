@@ -289,9 +289,11 @@ open(sys.argv[1], "wb").write(b)' "$f" "$2"
 	obj_put "$1" "$f"
 	rm -f "$f"
 }
-# obj_corrupt NAME — flip two bytes in the middle of an object of $REPO
+# obj_corrupt NAME [NUM DEN] — flip two bytes of an object of $REPO, at
+# NUM/DEN of its length (default: the middle)
 obj_corrupt() {
-	obj_edit "$1" 'b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0x5a, b[len(b) // 2 + 1] ^ 0xa5]) + b[len(b) // 2 + 2:]'
+	local at="len(b) * ${2:-1} // ${3:-2}"
+	obj_edit "$1" "b[:$at] + bytes([b[$at] ^ 0x5a, b[$at + 1] ^ 0xa5]) + b[$at + 2:]"
 }
 # obj_truncate NAME — keep the first half of an object of $REPO
 obj_truncate() { obj_edit "$1" 'b[:len(b) // 2]'; }
