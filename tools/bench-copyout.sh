@@ -111,7 +111,8 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -rf "$B" && mkdir -p "$B" "$MNT"
-gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
+gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
+	-I"$TOP/include" -I"$TOP/src/fs" "$TOP/tools/fusefloor.c" "$TOP/src/fs/loop.c" \
 	$(pkg-config --cflags --libs fuse3) -lpthread -o "$B/fusefloor" ||
 	die "cannot build tools/fusefloor.c"
 echo "bench-copyout: backing up $TREE" >&2

@@ -58,7 +58,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
+gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
+	-I"$TOP/include" -I"$TOP/src/fs" "$TOP/tools/fusefloor.c" "$TOP/src/fs/loop.c" \
 	$(pkg-config --cflags --libs fuse3) -lpthread -o "$F/fusefloor"
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }

@@ -247,7 +247,8 @@ if [ -n "$PROFILE" ]; then
 	echo
 	echo "| tree | files | daemon CPU-s | µs per file | CPU-s per GB | LMDB txns per file | RssAnon peak MiB | RssFile peak MiB | repository MB |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
+	gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
+		-I"$TOP/include" -I"$TOP/src/fs" "$TOP/tools/fusefloor.c" "$TOP/src/fs/loop.c" \
 		$(pkg-config --cflags --libs fuse3) -lpthread -o "$N/fusefloor"
 	for f in "$@"; do
 		[ "$f" -gt 0 ] || continue # profile 0: BENCH_SRC only
@@ -441,7 +442,8 @@ rm -f "$MNT/now/.probe"
 "$DRFS" umount "$MNT"
 
 make_small "$SMALL" "$SMALL_DIRS"
-gcc -std=gnu11 -O2 -Wall -Wextra "$TOP/tools/fusefloor.c" \
+gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
+	-I"$TOP/include" -I"$TOP/src/fs" "$TOP/tools/fusefloor.c" "$TOP/src/fs/loop.c" \
 	$(pkg-config --cflags --libs fuse3) -lpthread -o "$N/fusefloor"
 # floor_run NAME SRC DEST: rsync -a SRC into DEST below a tools/fusefloor
 # mount of $N/floor-back (the write floor: a relay to the local disk that

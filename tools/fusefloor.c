@@ -5,7 +5,9 @@
  *   fusefloor DIR MOUNTPOINT [TIMEOUT]
  *
  * Serves DIR through libfuse's low-level API, configured as `drfs mount`
- * is (multi-threaded loop of at most 16 threads, readdirplus, POSIX ACLs,
+ * is (drfs's own FUSE loop, src/fs/loop.c: at most 16 threads, 4 of them
+ * polling; FUSEFLOOR_LOOP=libfuse: libfuse's loop, as drfs
+ * DRFS_FUSE_LOOP=libfuse; readdirplus, POSIX ACLs,
  * 1 MiB reads and writes, keep_cache, default_permissions, no flush
  * handler), and does nothing else: a request is one system call on DIR
  * (fstatat, pread, pwrite, openat, renameat2, fchmodat, utimensat,
@@ -27,7 +29,8 @@
  * don't rename directories through it). Built with the project (so
  * CI keeps it compiling, warning-free) and by bench-floor.sh:
  *
- *   gcc -std=gnu11 -O2 -Wall -Wextra tools/fusefloor.c \
+ *   gcc -std=gnu11 -O2 -Wall -Wextra -DFUSE_USE_VERSION=312 -Iinclude \
+ *       -Isrc/fs tools/fusefloor.c src/fs/loop.c \
  *       $(pkg-config --cflags --libs fuse3) -lpthread -o fusefloor
  */
 #ifndef _GNU_SOURCE
@@ -42,6 +45,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -692,6 +696,27 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -r);
 }
 
+/* src/fs/loop.c: drfs's FUSE loop; what it takes from libdrfs: */
+int mnt_loop(struct fuse_session *se, int max, int pollers_max);
+void drfs_log(int lvl, const char *fmt, ...);
+const char *drfs_strerror(int negerr);
+
+void drfs_log(int lvl, const char *fmt, ...)
+{
+	va_list ap;
+	(void)lvl;
+	va_start(ap, fmt);
+	fputs("fusefloor: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+const char *drfs_strerror(int negerr)
+{
+	return strerror(-negerr);
+}
+
 static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -755,7 +780,13 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (fuse_session_mount(se, argv[2]) < 0)
 		goto out_signals;
-	cfg = fuse_loop_cfg_create();
+	const char *lp = getenv("FUSEFLOOR_LOOP");
+	if (!lp || strcmp(lp, "libfuse")) {
+		r = mnt_loop(se, 16, 4) < 0;
+		cfg = NULL;
+	} else {
+		cfg = fuse_loop_cfg_create();
+	}
 	if (cfg) {
 		fuse_loop_cfg_set_max_threads(cfg, 16);
 		fuse_loop_cfg_set_idle_threads(cfg, 4);
