@@ -22,6 +22,13 @@
  *       mount (its gc thread, now/ kept alive); ARGS "name=value" lines;
  *       then getxattr(MP, "user.drfs.prune-result") by the same process:
  *       its output, lines "out:..." and "err:..." (mount.c serves these)
+ *   ARGS of snapshot and prune starting with a line "defer": the setxattr
+ *       only hands the request over; getxattr(MP, "user.drfs.run") by the
+ *       same process runs it and answers "ok" or its error. The CLI asks
+ *       that way (ctl_request): the kernel holds the root's inode lock
+ *       through a setxattr, not a getxattr, so `ls MP` no longer waits
+ *       for a snapshot or a prune. A daemon older than this refuses the
+ *       line (EINVAL): then the CLI sends the plain setxattr.
  *
  * The client half runs in the CLI process; the daemon half
  * (fs_ctl_setxattr / fs_ctl_getxattr / fs_ctl_report_write) is called by
@@ -74,6 +81,38 @@ bool drfs_fs_is_mount(const char *path)
 
 /* ---- client ------------------------------------------------------------- */
 
+/*
+ * Set control attribute name of the mount root to args and have it run:
+ * the setxattr only hands it over (FS_CTL_DEFER), the getxattr of
+ * FS_CTL_RUN runs it. Through a setxattr the kernel holds the root's
+ * inode lock: a snapshot waiting for its uploads, or a prune, made every
+ * `ls` of the mount wait for it. A daemon older than this refuses the
+ * hand-over with EINVAL (before it did anything): then the setxattr runs
+ * it. 0 or -errno.
+ */
+static int ctl_request(const char *mountpoint, const char *name,
+		       const char *args, size_t len)
+{
+	size_t dl = strlen(FS_CTL_DEFER);
+	char *v = malloc(dl + len);
+	char ok[16];
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, FS_CTL_DEFER, dl);
+	if (len)
+		memcpy(v + dl, args, len);
+	int e = setxattr(mountpoint, name, v, dl + len, 0) < 0 ? -errno : 0;
+	free(v);
+	if (e == 0)
+		return getxattr(mountpoint, FS_CTL_RUN, ok, sizeof(ok)) < 0
+			       ? -errno
+			       : 0;
+	if (e != -EINVAL)
+		return e;
+	return setxattr(mountpoint, name, len ? args : "", len, 0) < 0 ? -errno
+								  : 0;
+}
+
 int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		     bool if_changed, const char *const *tags, size_t n_tags,
 		     char *ret_folder, size_t len)
@@ -97,9 +136,9 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		drfs_buf_release(&args);
 		return e == -E2BIG ? -EINVAL : e;
 	}
-	if (setxattr(mountpoint, CTL_SNAPSHOT, args.len ? (char *)args.p : "",
-		     args.len, 0) < 0)
-		e = errno == ENOTSUP || errno == ENOENT ? -ENOTCONN : -errno;
+	e = ctl_request(mountpoint, CTL_SNAPSHOT, (char *)args.p, args.len);
+	if (e == -ENOTSUP || e == -ENOENT)
+		e = -ENOTCONN;
 	drfs_buf_release(&args);
 	if (e < 0 && (e != -EALREADY || !if_changed))
 		return e;
@@ -223,9 +262,9 @@ int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 	*ret_text = NULL;
 	if (e < 0)
 		return e;
-	if (setxattr(mountpoint, FS_CTL_PRUNE, args_len ? args : "", args_len,
-		     0) < 0)
-		e = errno == ENOTSUP ? -ENOTCONN : -errno;
+	e = ctl_request(mountpoint, FS_CTL_PRUNE, args, args_len);
+	if (e == -ENOTSUP)
+		e = -ENOTCONN;
 	ssize_t l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, NULL, 0);
 	char *text = l >= 0 ? malloc((size_t)l + 1) : NULL;
 	if (text) {

@@ -171,6 +171,15 @@ struct fs {
 		size_t len;
 	} prune_res[4];               /* (gc_lock) results not yet fetched */
 
+	/* control requests set with FS_CTL_DEFER, not yet run */
+	pthread_mutex_t ctl_lock;
+	struct fs_ctl_defer {
+		pid_t pid; /* the requester; 0: free slot */
+		char name[32];
+		char *args;
+		size_t len;
+	} ctl_defer[4]; /* (ctl_lock) */
+
 	/* monitoring (src/fs/facts.c, docs/monitoring.md) */
 	pthread_mutex_t facts_lock; /* protects the facts_* fields below */
 	pthread_cond_t facts_cond;
@@ -232,6 +241,14 @@ bool fs_ctl_is(const char *name);
 #define FS_CTL_PRUNE "user.drfs.prune"
 #define FS_CTL_PRUNE_RESULT "user.drfs.prune-result"
 #define FS_CTL_PRUNE_MAX 8192 /* bytes of a request */
+/*
+ * A request set with "defer\n" before its arguments is only kept; the
+ * same process's getxattr of FS_CTL_RUN runs it (the kernel holds the
+ * root's inode lock through a setxattr, not through a getxattr: `ls` of
+ * the mount waited for a whole snapshot or prune). See ctl.c.
+ */
+#define FS_CTL_DEFER "defer\n"
+#define FS_CTL_RUN "user.drfs.run"
 /*
  * The value of user.drfs.repo: lines "ID", "CACHE-DIR", then "key=value"
  * lines naming how the repository was opened (url, endpoint, region,

@@ -362,6 +362,7 @@ static void fs_state_init(struct fs *fs, const struct drfs_mount_opts *o)
 	pthread_mutex_init(&fs->ahead_lock, NULL);
 	pthread_mutex_init(&fs->gc_lock, NULL);
 	pthread_cond_init(&fs->gc_cond, NULL);
+	pthread_mutex_init(&fs->ctl_lock, NULL);
 	pthread_mutex_init(&fs->facts_lock, NULL);
 	pthread_cond_init(&fs->facts_cond, NULL);
 	pthread_mutex_init(&fs->info_lock, NULL);
@@ -384,6 +385,8 @@ static void fs_state_release(struct fs *fs)
 	free(fs->acked);
 	for (size_t i = 0; i < ARRAY_SIZE(fs->prune_res); i++)
 		free(fs->prune_res[i].text);
+	for (size_t i = 0; i < ARRAY_SIZE(fs->ctl_defer); i++)
+		free(fs->ctl_defer[i].args);
 	fs_cache_free(fs->cache);
 	drfs_repo_free(fs->repo);
 	free(fs->snaps);
@@ -393,6 +396,7 @@ static void fs_state_release(struct fs *fs)
 	pthread_mutex_destroy(&fs->ahead_lock);
 	pthread_mutex_destroy(&fs->gc_lock);
 	pthread_cond_destroy(&fs->gc_cond);
+	pthread_mutex_destroy(&fs->ctl_lock);
 	pthread_mutex_destroy(&fs->facts_lock);
 	pthread_cond_destroy(&fs->facts_cond);
 	mnt_info_free(fs);

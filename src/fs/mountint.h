@@ -108,6 +108,7 @@ void mnt_op_forget_multi(fuse_req_t req, size_t count,
 void mnt_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void mnt_op_readlink(fuse_req_t req, fuse_ino_t ino);
 void mnt_now_snapshot_taken(struct fs *fs);
+void mnt_ctl_run(fuse_req_t req, struct fs *fs, size_t size);
 void mnt_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		    int to_set, struct fuse_file_info *fi);
 void mnt_op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,

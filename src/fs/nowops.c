@@ -516,17 +516,92 @@ void mnt_op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync,
 	reply_err(req, mnt_is_now(fs, i) ? drfs_now_sync_meta(fs->now) : 0);
 }
 
+/* A control request (setxattr n of the mount root, value v) run now. */
+static int ctl_run(struct fs *fs, pid_t pid, const char *n, const char *v,
+		   size_t s)
+{
+	if (strcmp(n, FS_CTL_PRUNE) == 0)
+		return mnt_prune_request(fs, pid, v, s);
+	int r = fs_ctl_setxattr(fs->now, n, v, s);
+	if (r == 0)
+		mnt_now_snapshot_taken(fs);
+	return r;
+}
+
+/* Keep a control request for the requester's getxattr of FS_CTL_RUN. */
+static int ctl_defer(struct fs *fs, pid_t pid, const char *n, const char *v,
+		     size_t s)
+{
+	if (strlen(n) >= sizeof(fs->ctl_defer[0].name))
+		return -EPERM;
+	if (s > FS_CTL_PRUNE_MAX)
+		return -E2BIG;
+	char *args = malloc(s + 1);
+	if (!args)
+		return -ENOMEM;
+	memcpy(args, v, s);
+	pthread_mutex_lock(&fs->ctl_lock);
+	/* the requester's earlier one, a free slot, or the first gives way */
+	struct fs_ctl_defer *d = &fs->ctl_defer[0];
+	for (size_t i = 0; i < ARRAY_SIZE(fs->ctl_defer); i++)
+		if (fs->ctl_defer[i].pid == pid || !fs->ctl_defer[i].pid) {
+			d = &fs->ctl_defer[i];
+			break;
+		}
+	free(d->args);
+	d->pid = pid;
+	snprintf(d->name, sizeof(d->name), "%s", n);
+	d->args = args;
+	d->len = s;
+	pthread_mutex_unlock(&fs->ctl_lock);
+	return 0;
+}
+
+/*
+ * getxattr FS_CTL_RUN: run the caller's deferred request; "ok" or its
+ * error. A size query runs nothing.
+ */
+void mnt_ctl_run(fuse_req_t req, struct fs *fs, size_t size)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	struct fs_ctl_defer d = { 0 };
+	pthread_mutex_lock(&fs->ctl_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(fs->ctl_defer); i++) {
+		if (fs->ctl_defer[i].pid != pid)
+			continue;
+		d = fs->ctl_defer[i];
+		if (size >= 2)
+			memset(&fs->ctl_defer[i], 0, sizeof(d));
+		break;
+	}
+	pthread_mutex_unlock(&fs->ctl_lock);
+	if (!d.pid) {
+		reply_err(req, -ENODATA);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, 2);
+	} else if (size < 2) {
+		reply_err(req, -ERANGE);
+	} else {
+		int r = ctl_run(fs, pid, d.name, d.args, d.len);
+		free(d.args);
+		if (r < 0)
+			reply_err(req, r);
+		else
+			fuse_reply_buf(req, "ok", 2);
+	}
+}
+
 void mnt_op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v,
 		     size_t s, int f)
 {
 	struct fs *fs = req_fs(req);
+	size_t dl = strlen(FS_CTL_DEFER);
 	int r;
-	if (i == FS_INO_ROOT && strcmp(n, FS_CTL_PRUNE) == 0) {
-		r = mnt_prune_request(fs, fuse_req_ctx(req)->pid, v, s);
+	if (i == FS_INO_ROOT && fs_ctl_is(n) && s >= dl &&
+	    !memcmp(v, FS_CTL_DEFER, dl)) {
+		r = ctl_defer(fs, fuse_req_ctx(req)->pid, n, v + dl, s - dl);
 	} else if (i == FS_INO_ROOT && fs_ctl_is(n)) {
-		r = fs_ctl_setxattr(fs->now, n, v, s);
-		if (r == 0)
-			mnt_now_snapshot_taken(fs);
+		r = ctl_run(fs, fuse_req_ctx(req)->pid, n, v, s);
 	} else if (mnt_is_now(fs, i))
 		r = drfs_now_setxattr(fs->now, FS_NOW_NUM(i), n, v, s, f);
 	else

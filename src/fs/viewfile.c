@@ -338,6 +338,10 @@ void mnt_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		mnt_prune_result(req, fs, size);
 		return;
 	}
+	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_RUN) == 0) {
+		mnt_ctl_run(req, fs, size);
+		return;
+	}
 	if (ino == FS_INO_ROOT && strcmp(name, FS_CTL_REPO) == 0) {
 		char text[3 * PATH_MAX];
 		int n = fs_ctl_repo_text(fs, text, sizeof(text));

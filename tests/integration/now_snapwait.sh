@@ -2,7 +2,8 @@
 # While a snapshot waits for its uploads, now/ goes on (docs/now.md,
 # "Snapshots"): the uploads are slowed (DRFS_TEST_UPLOAD_SLEEP=3 s per
 # pack, a slow S3) and `drfs snapshot` runs while a driver changes now/
-# every 0.25 s: a file in a directory the snapshot marks clean, a write
+# every 0.25 s (each followed by an `ls` of the mount root and `drfs
+# status`): a file in a directory the snapshot marks clean, a write
 # through a descriptor opened before the snapshot, a file deep under
 # clean directories, chmod, rename across directories, unlink, rmdir of a
 # directory the snapshot holds, mkdir, a hard link, an xattr, truncate, a
@@ -10,9 +11,12 @@
 # on local disk, whose state is kept after each one. Then:
 #  - the snapshot equals the shadow after some prefix of the changes
 #    (a point in time, nothing of what came after);
-#  - at least 3 changes after that point completed while the snapshot
-#    still ran (they used to wait for the uploads: a stat in now/ took
-#    the whole upload time);
+#  - at least 3 changes after that point (with their ls and status)
+#    completed while the snapshot still ran: they used to wait for the
+#    uploads (a stat in now/ took the whole upload time; the ls, also
+#    while the kernel held the root's inode lock through the snapshot's
+#    setxattr; the background chunker held now/'s lock while it waited
+#    for the flush);
 #  - the next snapshot equals the shadow after all changes (what changed
 #    while the first waited stays dirty, parents included), and so do
 #    now/ and latest/ after a remount.
@@ -148,6 +152,10 @@ def drive(mnt, shadow, drfs, cache):
     for ch in changes:
         time.sleep(0.25)
         both(ch)
+        # and what waited on the mount root: ls of it, drfs status
+        os.listdir(mnt)
+        subprocess.run([drfs, "status", mnt], check=True,
+                       stdout=subprocess.DEVNULL)
         alive.append(proc.poll() is None)
         states.append(manifest(shadow))
     out, err = proc.communicate()

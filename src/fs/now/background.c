@@ -128,9 +128,8 @@ void *now_bg_main(void *arg)
 				break; /* let the writer or commit go first */
 		}
 		now_apply_batch(n);
-		pthread_mutex_lock(&n->wlock);
-		uint64_t pend = n->pend_bytes;
-		pthread_mutex_unlock(&n->wlock);
+		/* not under wlock: a flush holds it while it waits */
+		uint64_t pend = atomic_load(&n->pend_bytes);
 		bool full = n->o.cache_size &&
 			    n->staged_bytes > n->o.cache_size / 2;
 		/* memory staging half full: flush, so that it can be freed */

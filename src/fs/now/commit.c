@@ -892,12 +892,12 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret)
 				     : n->st.last_time;
 	memcpy(ret->last_folder, n->st.last_folder, DRFS_FOLDER_BUF);
 	pthread_mutex_unlock(&n->lock);
-	pthread_mutex_lock(&n->wlock);
-	ret->pending_blobs = n->pend_blobs;
-	ret->pending_bytes = n->pend_bytes;
+	ret->pending_blobs = atomic_load(&n->pend_blobs);
+	ret->pending_bytes = atomic_load(&n->pend_bytes);
+	pthread_mutex_lock(&n->glock);
 	ret->guard = n->guard;
 	memcpy(ret->guard_last, n->guard_last, sizeof(ret->guard_last));
-	pthread_mutex_unlock(&n->wlock);
+	pthread_mutex_unlock(&n->glock);
 	free(staged.v);
 	return e < 0 ? e : 0;
 }

@@ -269,6 +269,7 @@ int drfs_now_open(struct drfs_repo *r, const struct drfs_now_opts *o,
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->flush_cond, NULL);
 	pthread_mutex_init(&n->wlock, NULL);
+	pthread_mutex_init(&n->glock, NULL);
 	pthread_cond_init(&n->bg_cond, NULL);
 	pthread_mutex_init(&n->synclock, NULL);
 	pthread_cond_init(&n->syncer_cond, NULL);
@@ -360,6 +361,7 @@ void drfs_now_free(struct drfs_now *n)
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->flush_cond);
 	pthread_mutex_destroy(&n->wlock);
+	pthread_mutex_destroy(&n->glock);
 	pthread_cond_destroy(&n->bg_cond);
 	pthread_mutex_destroy(&n->synclock);
 	pthread_cond_destroy(&n->syncer_cond);

@@ -149,12 +149,15 @@ struct drfs_now {
 	pthread_mutex_t lock;
 	pthread_mutex_t wlock;
 	struct drfs_writer *w; /* (wlock) */
-	uint64_t pend_blobs, pend_bytes; /* (wlock) put since the last flush */
+	/* put since the last flush: changed under wlock, read without it
+	   (a flush holds wlock while it waits for the uploads) */
+	_Atomic uint64_t pend_blobs, pend_bytes;
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
 	uint64_t wgen;                   /* (wlock) writers replaced */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
-	struct drfs_guard_result guard; /* (wlock) the guard, all commits */
-	char guard_last[320];           /* (wlock) its last finding */
+	pthread_mutex_t glock;          /* the two below (after wlock) */
+	struct drfs_guard_result guard; /* (glock) the guard, all commits */
+	char guard_last[320];           /* (glock) its last finding */
 
 	struct ofile *ofiles; /* (lock) */
 	struct state st;      /* (lock) */
