@@ -175,6 +175,7 @@ struct fs {
 	pthread_mutex_t ctl_lock;
 	struct fs_ctl_defer {
 		pid_t pid; /* the requester; 0: free slot */
+		uid_t uid; /* its user: a reused pid runs nothing of another */
 		char name[32];
 		char *args;
 		size_t len;

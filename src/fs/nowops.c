@@ -529,9 +529,10 @@ static int ctl_run(struct fs *fs, pid_t pid, const char *n, const char *v,
 }
 
 /* Keep a control request for the requester's getxattr of FS_CTL_RUN. */
-static int ctl_defer(struct fs *fs, pid_t pid, const char *n, const char *v,
-		     size_t s)
+static int ctl_defer(struct fs *fs, const struct fuse_ctx *cx, const char *n,
+		     const char *v, size_t s)
 {
+	pid_t pid = cx->pid;
 	if (strlen(n) >= sizeof(fs->ctl_defer[0].name))
 		return -EPERM;
 	if (s > FS_CTL_PRUNE_MAX)
@@ -550,6 +551,7 @@ static int ctl_defer(struct fs *fs, pid_t pid, const char *n, const char *v,
 		}
 	free(d->args);
 	d->pid = pid;
+	d->uid = cx->uid;
 	snprintf(d->name, sizeof(d->name), "%s", n);
 	d->args = args;
 	d->len = s;
@@ -563,15 +565,17 @@ static int ctl_defer(struct fs *fs, pid_t pid, const char *n, const char *v,
  */
 void mnt_ctl_run(fuse_req_t req, struct fs *fs, size_t size)
 {
-	pid_t pid = fuse_req_ctx(req)->pid;
+	const struct fuse_ctx *cx = fuse_req_ctx(req);
+	pid_t pid = cx->pid;
 	struct fs_ctl_defer d = { 0 };
 	pthread_mutex_lock(&fs->ctl_lock);
 	for (size_t i = 0; i < ARRAY_SIZE(fs->ctl_defer); i++) {
-		if (fs->ctl_defer[i].pid != pid)
+		struct fs_ctl_defer *c = &fs->ctl_defer[i];
+		if (c->pid != pid || c->uid != cx->uid)
 			continue;
-		d = fs->ctl_defer[i];
+		d = *c;
 		if (size >= 2)
-			memset(&fs->ctl_defer[i], 0, sizeof(d));
+			memset(c, 0, sizeof(*c));
 		break;
 	}
 	pthread_mutex_unlock(&fs->ctl_lock);
@@ -599,7 +603,7 @@ void mnt_op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v,
 	int r;
 	if (i == FS_INO_ROOT && fs_ctl_is(n) && s >= dl &&
 	    !memcmp(v, FS_CTL_DEFER, dl)) {
-		r = ctl_defer(fs, fuse_req_ctx(req)->pid, n, v + dl, s - dl);
+		r = ctl_defer(fs, fuse_req_ctx(req), n, v + dl, s - dl);
 	} else if (i == FS_INO_ROOT && fs_ctl_is(n)) {
 		r = ctl_run(fs, fuse_req_ctx(req)->pid, n, v, s);
 	} else if (mnt_is_now(fs, i))
