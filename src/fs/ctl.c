@@ -88,7 +88,9 @@ bool drfs_fs_is_mount(const char *path)
  * inode lock: a snapshot waiting for its uploads, or a prune, made every
  * `ls` of the mount wait for it. A daemon older than this refuses the
  * hand-over with EINVAL (before it did anything): then the setxattr runs
- * it. 0 or -errno.
+ * it. 0 or -errno; -ENOTCONN when the mount root takes no such attribute
+ * (the request's own errors, from the getxattr, are passed on as they
+ * are: a failed upload's ENOENT is no "not a drfs mount").
  */
 static int ctl_request(const char *mountpoint, const char *name,
 		       const char *args, size_t len)
@@ -107,10 +109,11 @@ static int ctl_request(const char *mountpoint, const char *name,
 		return getxattr(mountpoint, FS_CTL_RUN, ok, sizeof(ok)) < 0
 			       ? -errno
 			       : 0;
-	if (e != -EINVAL)
-		return e;
-	return setxattr(mountpoint, name, len ? args : "", len, 0) < 0 ? -errno
-								  : 0;
+	if (e == -EINVAL)
+		e = setxattr(mountpoint, name, len ? args : "", len, 0) < 0
+			    ? -errno
+			    : 0;
+	return e == -ENOTSUP || e == -ENOENT ? -ENOTCONN : e;
 }
 
 int drfs_fs_snapshot(const char *mountpoint, const char *time,
@@ -137,8 +140,6 @@ int drfs_fs_snapshot(const char *mountpoint, const char *time,
 		return e == -E2BIG ? -EINVAL : e;
 	}
 	e = ctl_request(mountpoint, CTL_SNAPSHOT, (char *)args.p, args.len);
-	if (e == -ENOTSUP || e == -ENOENT)
-		e = -ENOTCONN;
 	drfs_buf_release(&args);
 	if (e < 0 && (e != -EALREADY || !if_changed))
 		return e;
@@ -263,8 +264,6 @@ int drfs_fs_prune(const char *mountpoint, const char *args, size_t args_len,
 	if (e < 0)
 		return e;
 	e = ctl_request(mountpoint, FS_CTL_PRUNE, args, args_len);
-	if (e == -ENOTSUP)
-		e = -ENOTCONN;
 	ssize_t l = getxattr(mountpoint, FS_CTL_PRUNE_RESULT, NULL, 0);
 	char *text = l >= 0 ? malloc((size_t)l + 1) : NULL;
 	if (text) {

@@ -18,8 +18,13 @@
 #    setxattr; the background chunker held now/'s lock while it waited
 #    for the flush);
 #  - the next snapshot equals the shadow after all changes (what changed
-#    while the first waited stays dirty, parents included), and so do
-#    now/ and latest/ after a remount.
+#    while the first waited stays dirty, parents included);
+#  - once more with the root dirty at the build and, while the snapshot
+#    waits, changes only deep under a directory clean at the build,
+#    nothing after: the next snapshot has them (a build that noted only
+#    the changed inode, not the parents it dirtied, left that directory
+#    dirty under a clean root: lost for every later snapshot);
+#  - now/ and latest/ after a remount equal the shadow.
 source "$(dirname "$0")/lib.sh"
 need_root
 make_repo
@@ -190,8 +195,37 @@ def drive(mnt, shadow, drfs, cache):
                       if got2.get(k) != states[-1].get(k))
         sys.exit(f"the next snapshot lost changes made while the first "
                  f"waited: {diff[:8]}")
-    json.dump(states[-1], open(f"{shadow}.final.json", "w"))
     print("the next snapshot holds every change")
+
+    # Once more with nothing changed after the wait: the root dirty at
+    # the build (a new top-level file), then changes only two and more
+    # levels under d5, clean at the build, while the snapshot waits. The
+    # snapshot clears the root; d5, dirtied meanwhile, must not be left
+    # dirty under a clean root (nothing below it would reach a snapshot).
+    both(write("top2", b"a new top-level file"))
+    proc = subprocess.Popen([drfs, "snapshot", "--cache-dir", cache, mnt],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    both(lambda r: os.chmod(f"{r}/d5/e/f", 0o750))
+    both(write("d5/e/f/deep.txt", b" and deeper", "ab"))
+    if proc.poll() is not None:
+        sys.exit("the third snapshot ended before the changes: too fast "
+                 "to test the wait")
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"the third snapshot failed: {err.decode()}")
+    r = subprocess.run([drfs, "snapshot", "--cache-dir", cache, mnt],
+                       capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"the fourth snapshot failed: {r.stderr.decode()}")
+    want, got4 = manifest(shadow), manifest(r.stdout.decode().strip())
+    if got4 != want:
+        diff = sorted(k for k in set(got4) | set(want)
+                      if got4.get(k) != want.get(k))
+        sys.exit(f"changes under a directory clean at the build, made "
+                 f"while the snapshot waited, are lost: {diff[:8]}")
+    json.dump(want, open(f"{shadow}.final.json", "w"))
+    print("and so does the one after changes only deep under a clean one")
 
 if sys.argv[1] == "check":
     check(*sys.argv[2:4])

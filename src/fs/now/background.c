@@ -104,19 +104,22 @@ void *now_bg_main(void *arg)
 			n->chunk_abort = false;
 			int fd = now_staging_open(n, ino, O_RDONLY, NULL);
 			pthread_mutex_unlock(&n->lock);
+			uint64_t wgen = 0;
 			int e = fd < 0 ? -errno
-				       : now_chunk_fd(n, fd, &x, &size,
+				       : now_chunk_fd(n, fd, &x, &size, &wgen,
 						      &n->chunk_abort);
 			if (fd >= 0)
 				close(fd);
 			pthread_mutex_lock(&n->wlock);
 			uint64_t epoch = n->flush_epoch;
+			if (wgen != n->wgen)
+				e = -EIO; /* its writer failed: chunks lost */
 			pthread_mutex_unlock(&n->wlock);
 			pthread_mutex_lock(&n->lock);
 			bool aborted = n->chunk_abort || e < 0;
 			if (!aborted) {
 				n->batch[n->nbatch++] = (struct chunked){
-					ino, gen, size, epoch, x };
+					ino, gen, size, epoch, wgen, x };
 				x = (struct drfs_extent_vec){ 0 };
 			}
 			n->chunking = 0;

@@ -75,10 +75,11 @@ static int put_wait(struct put_ctx *c, int e)
 
 /*
  * Chunk fd exactly as a backup would (drfs_chunk_fd). abort (may be NULL)
- * is polled between reads.
+ * is polled between reads. ret_wgen (may be NULL): the n->wgen of the
+ * writer its chunks went to (n->wgen now if there were none).
  */
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
-		 uint64_t *ret_size, atomic_bool *abort)
+		 uint64_t *ret_size, uint64_t *ret_wgen, atomic_bool *abort)
 {
 	struct put_ctx pc = { .n = n, .x = x };
 	struct drfs_chunk_fd c = {
@@ -108,6 +109,8 @@ int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
 	free(c.win);
 	e = put_wait(&pc, e);
 	*ret_size = (uint64_t)st.st_size;
+	if (ret_wgen)
+		*ret_wgen = pc.put ? pc.wgen : atomic_load(&n->wgen);
 	return e;
 }
 
@@ -164,6 +167,14 @@ void now_apply_batch(struct drfs_now *n)
 	if (!n->nbatch)
 		return;
 	int e = now_txn(n, true, &t);
+	/*
+	 * A writer that failed since an entry's chunks went to it lost them:
+	 * the file stays stale (its flush's record phase cannot see entries
+	 * not yet applied, and it no longer holds n->lock while it flushes)
+	 */
+	for (size_t i = 0; i < n->nbatch; i++)
+		if (b[i].wgen != atomic_load(&n->wgen))
+			b[i].ino = 0;
 	for (size_t i = 0; e >= 0 && i < n->nbatch; i++) {
 		if (!b[i].ino)
 			continue; /* cancelled */
@@ -205,7 +216,7 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 		fd = now_staging_open(n, r->ino, O_RDONLY, NULL);
 	if (fd < 0)
 		return -errno;
-	int e = now_chunk_fd(n, fd, &x, &size, NULL);
+	int e = now_chunk_fd(n, fd, &x, &size, NULL, NULL);
 	close(fd);
 	pthread_mutex_lock(&n->wlock);
 	uint64_t epoch = n->flush_epoch;

@@ -734,6 +734,8 @@ static int commit_finish(struct drfs_now *n,
 			 char ret_folder[DRFS_FOLDER_BUF])
 {
 	struct drfs_id id;
+	/* the writer holding the trees; one failing meanwhile lost them */
+	uint64_t wgen = atomic_load(&n->wgen);
 	/* a data write from here on marks its file again (mark_written) */
 	for (struct ofile *of = n->ofiles; of; of = of->next)
 		of->marked = false;
@@ -745,6 +747,14 @@ static int commit_finish(struct drfs_now *n,
 	int e = now_guard(n);
 	pthread_mutex_lock(&n->lock);
 	e = e < 0 ? e : now_make_durable(n, true);
+	if (e >= 0 && atomic_load(&n->wgen) != wgen) {
+		/* a flush in between failed (the background's): what the
+		   trees reference went with its writer */
+		drfs_repo_set_last_error("an upload failed while the snapshot "
+					 "waited for its own (the mount log "
+					 "says why); nothing was written");
+		e = -EIO;
+	}
 	if (e >= 0) {
 		snap_describe_now(n, o, snap, agg, t0);
 		pthread_mutex_unlock(&n->lock);

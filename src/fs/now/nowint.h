@@ -153,7 +153,7 @@ struct drfs_now {
 	   (a flush holds wlock while it waits for the uploads) */
 	_Atomic uint64_t pend_blobs, pend_bytes;
 	uint64_t flush_epoch;            /* (wlock) successful flushes */
-	uint64_t wgen;                   /* (wlock) writers replaced */
+	_Atomic uint64_t wgen; /* writers replaced (changed under wlock) */
 	struct drfs_writer_stats snap_stats; /* (wlock) at the last snapshot */
 	pthread_mutex_t glock;          /* the two below (after wlock) */
 	struct drfs_guard_result guard; /* (glock) the guard, all commits */
@@ -240,6 +240,7 @@ struct drfs_now {
 struct chunked {
 	uint64_t ino; /* 0: cancelled */
 	uint64_t gen, size, epoch;
+	uint64_t wgen; /* the writer its chunks went to (n->wgen) */
 	struct drfs_extent_vec x;
 };
 
@@ -336,7 +337,7 @@ int now_persist_meta(struct drfs_now *n, struct ofile *of);
 int now_truncate_locked(struct drfs_now *n, struct ofile *of, uint64_t size);
 /* ---- chunking.c ---------------------------------------------------------- */
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
-		 uint64_t *ret_size, atomic_bool *abort);
+		 uint64_t *ret_size, uint64_t *ret_wgen, atomic_bool *abort);
 void now_apply_batch(struct drfs_now *n);
 bool now_in_batch(const struct drfs_now *n, uint64_t ino);
 int now_chunk_now(struct drfs_now *n, struct rec *r);

@@ -427,23 +427,31 @@ int now_dir_is_empty(struct drfs_txn *t, uint64_t dir)
 /*
  * Mark ino and (transitively) its parents dirty, up to the first dirty
  * one on each path: the parents still to mark wait on the heap (any depth).
- * While a snapshot waits for its uploads (n->redirty_on), ino is also
- * noted: the snapshot clears the flags of what it wrote, then marks the
- * noted inodes dirty again (commit.c, mark_committed). Under n->lock.
+ * While a snapshot waits for its uploads (n->redirty_on), ino and every
+ * parent marked are also noted: the snapshot clears the flags of what it
+ * wrote, then marks the noted inodes dirty again (commit.c,
+ * mark_committed). A parent counts too: a directory clean at the
+ * snapshot's build, dirtied meanwhile below a dirty one that the
+ * snapshot then clears, would be left dirty under a clean parent, and
+ * nothing below it would reach a snapshot again. Under n->lock.
  */
 int now_mark_dirty(struct drfs_now *n, struct drfs_txn *t, uint64_t ino)
 {
 	struct rec r;
 	struct ino_list todo = { 0 };
 	int e;
-	if (n->redirty_on &&
-	    (!n->redirty.n || n->redirty.v[n->redirty.n - 1] != ino) &&
-	    now_ino_list_push(&n->redirty, ino) < 0)
-		return -ENOMEM;
+	bool first = true;
 	for (;;) {
 		e = now_rec_get(t, ino, &r);
 		if (e < 0)
 			break;
+		if ((first || !(r.flags & I_DIRTY)) && n->redirty_on &&
+		    (!n->redirty.n || n->redirty.v[n->redirty.n - 1] != ino) &&
+		    now_ino_list_push(&n->redirty, ino) < 0) {
+			e = -ENOMEM;
+			break;
+		}
+		first = false;
 		if (!(r.flags & I_DIRTY)) {
 			r.flags |= I_DIRTY;
 			e = now_rec_put(t, &r);
