@@ -87,10 +87,13 @@ bool drfs_fs_is_mount(const char *path)
  * FS_CTL_RUN runs it. Through a setxattr the kernel holds the root's
  * inode lock: a snapshot waiting for its uploads, or a prune, made every
  * `ls` of the mount wait for it. A daemon older than this refuses the
- * hand-over with EINVAL (before it did anything): then the setxattr runs
- * it. 0 or -errno; -ENOTCONN when the mount root takes no such attribute
- * (the request's own errors, from the getxattr, are passed on as they
- * are: a failed upload's ENOENT is no "not a drfs mount").
+ * hand-over with EINVAL (a snapshot before anything ran; a prune after
+ * committing now/'s live tree, which is harmless), and so does this one
+ * when the requester's pid is outside its pid namespace: then the plain
+ * setxattr runs it. 0 or -errno; -ENOTCONN when the mount root takes no
+ * such attribute (the request's own errors, from the getxattr, are
+ * passed on as they are: a failed upload's ENOENT is no "not a drfs
+ * mount").
  */
 static int ctl_request(const char *mountpoint, const char *name,
 		       const char *args, size_t len)

@@ -533,6 +533,8 @@ static int ctl_defer(struct fs *fs, const struct fuse_ctx *cx, const char *n,
 		     const char *v, size_t s)
 {
 	pid_t pid = cx->pid;
+	if (pid == 0) /* outside our pid namespace: not told apart */
+		return -EINVAL; /* the CLI sends the plain setxattr then */
 	if (strlen(n) >= sizeof(fs->ctl_defer[0].name))
 		return -EPERM;
 	if (s > FS_CTL_PRUNE_MAX)
@@ -588,6 +590,9 @@ void mnt_ctl_run(fuse_req_t req, struct fs *fs, size_t size)
 	} else {
 		int r = ctl_run(fs, pid, d.name, d.args, d.len);
 		free(d.args);
+		/* ENOSYS to a GETXATTR: the kernel sends no getxattr again */
+		if (r == -ENOSYS)
+			r = -EIO;
 		if (r < 0)
 			reply_err(req, r);
 		else

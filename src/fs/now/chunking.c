@@ -222,6 +222,13 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 	uint64_t epoch = n->flush_epoch;
 	pthread_mutex_unlock(&n->wlock);
 	e = e < 0 ? e : apply_chunked(n, r->ino, r->gen, &x, size, epoch);
+	/*
+	 * No longer stale: an open file's next write must mark it again (a
+	 * gc's live tree, or a build that failed later, left it "marked" and
+	 * that write's bytes never reached a snapshot, then were unstaged)
+	 */
+	if (e >= 0 && of)
+		of->marked = false;
 	free(x.v);
 	return e;
 }

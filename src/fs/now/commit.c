@@ -706,14 +706,24 @@ static void commit_free(struct commit *c)
 /*
  * Take lock and freeze for a commit's build: after commit_mx, and once no
  * now_make_durable runs (which may hold neither while it waits for the
- * writer, but needs lock to finish).
+ * writer, but needs lock to finish). That wait is made before freeze is
+ * taken: with freeze held, every write and setattr in now/ waited for a
+ * background flush's uploads.
  */
 static void commit_enter(struct drfs_now *n)
 {
 	pthread_mutex_lock(&n->commit_mx);
-	pthread_rwlock_wrlock(&n->freeze);
-	pthread_mutex_lock(&n->lock);
-	now_flush_wait(n);
+	for (;;) {
+		pthread_mutex_lock(&n->lock);
+		now_flush_wait(n);
+		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_wrlock(&n->freeze);
+		pthread_mutex_lock(&n->lock);
+		if (!n->flushing)
+			break;
+		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&n->freeze);
+	}
 	if (n->chunking)
 		n->chunk_abort = true;
 }
