@@ -20,7 +20,10 @@ seeded_bytes $((SEED + 1)) 4096 >"$SRC/small.bin"
 drfs init "$REPO" >/dev/null
 
 # ---- a flaky server: everything still completes, byte for byte -------------
-start_proxy "$T/proxy1.log" FI_503=0.03 FI_RESET=0.03 FI_TRUNC=0.02 \
+# 5 % each: with ~150 requests, 3 % left one kind out in about 1 run in
+# 100 (0.97^150; seen once, 2026-12-07: 2 503s, no reset), and the check
+# below wants both; 9 attempts per request keep a failure out of reach
+start_proxy "$T/proxy1.log" FI_503=0.05 FI_RESET=0.05 FI_TRUNC=0.02 \
 	FI_DELAY_MS=2 FI_JITTER_MS=5 FI_SEED="$SEED"
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PROXY_PORT
 run_nocrash "backup through faults" drfs backup "$REPO" "$SRC" -q
