@@ -221,13 +221,6 @@ int drfs_now_status(struct drfs_now *n, struct drfs_now_status *ret);
 uint64_t drfs_now_replayed(const struct drfs_now *n);
 
 /*
- * Push durable everything chunked so far (writer flush) and drop staging
- * files that are no longer needed. Called by the background thread when
- * staging passes half of cache_size, and by drfs_now_free.
- */
-int drfs_now_sync(struct drfs_now *n);
-
-/*
  * Call fn with a tree describing now/ as it is (stale staged files chunked,
  * the trees of changed directories written, the writer flushed; no
  * snapshot is written, nothing is marked clean) while nothing of now/ can

@@ -729,6 +729,25 @@ static void commit_enter(struct drfs_now *n)
 }
 
 /*
+ * A commit's first half, shared by a snapshot and the live tree: lock and
+ * freeze taken (commit_enter), the group flushed, commit_build with direct
+ * transactions (left on). Returns as commit_build.
+ */
+static int commit_begin(struct drfs_now *n,
+			const struct drfs_now_snapshot_opts *o,
+			struct commit *c, struct drfs_snapshot *snap,
+			struct agg *agg)
+{
+	commit_enter(n);
+	int e = drfs_index_group_flush(n->r->index);
+	atomic_store(&n->direct, true);
+	e = e < 0 ? e : commit_build(n, o, c, snap, agg);
+	drfs_txn_abort(c->t);
+	c->t = NULL;
+	return e;
+}
+
+/*
  * The second half of a snapshot, its trees built (commit_build): wait for
  * the uploads, write the snapshot object, mark clean what it holds. Only
  * the last step holds lock throughout; the rest of now/ goes on while the
@@ -746,10 +765,7 @@ static int commit_finish(struct drfs_now *n,
 	struct drfs_id id;
 	/* the writer holding the trees; one failing meanwhile lost them */
 	uint64_t wgen = atomic_load(&n->wgen);
-	/* a data write from here on marks its file again (mark_written) */
-	for (struct ofile *of = n->ofiles; of; of = of->next)
-		of->marked = false;
-	n->redirty.n = 0;
+	/* (an open file's next write marks it again: now_chunk_now) */
 	n->redirty_on = true;
 	atomic_store(&n->direct, false);
 	pthread_rwlock_unlock(&n->freeze);
@@ -807,12 +823,7 @@ int drfs_now_snapshot(struct drfs_now *n,
 
 	if (!snap)
 		return -ENOMEM;
-	commit_enter(n);
-	e = drfs_index_group_flush(n->r->index);
-	atomic_store(&n->direct, true);
-	e = e < 0 ? e : commit_build(n, o, &c, snap, &agg);
-	drfs_txn_abort(c.t);
-	c.t = NULL;
+	e = commit_begin(n, o, &c, snap, &agg);
 	if (e == 0)
 		ret_folder[0] = 0;
 	if (e > 0) {
@@ -850,12 +861,7 @@ int drfs_now_with_live_tree(struct drfs_now *n,
 	struct drfs_snapshot *snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
-	commit_enter(n);
-	int e = drfs_index_group_flush(n->r->index);
-	atomic_store(&n->direct, true);
-	e = e < 0 ? e : commit_build(n, &so, &c, snap, &agg);
-	drfs_txn_abort(c.t);
-	c.t = NULL;
+	int e = commit_begin(n, &so, &c, snap, &agg);
 	e = e < 0 ? e : now_make_durable(n, false);
 	atomic_store(&n->direct, false);
 	/* lock order: freeze, lock, wlock; wlock alone is kept for fn */
@@ -871,14 +877,6 @@ int drfs_now_with_live_tree(struct drfs_now *n,
 	commit_free(&c);
 	free(snap);
 	malloc_trim(0); /* as after a snapshot */
-	return e;
-}
-
-int drfs_now_sync(struct drfs_now *n)
-{
-	pthread_mutex_lock(&n->lock);
-	int e = now_make_durable(n, true);
-	pthread_mutex_unlock(&n->lock);
 	return e;
 }
 
