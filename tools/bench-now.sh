@@ -50,6 +50,14 @@
 # of 10 000 of the small files and of BENCH_SRC, wall time, the daemon's
 # CPU-s and its RssAnon peak.
 #
+#   bash tools/bench-now.sh uring [RUNS]
+#
+# FUSE over io_uring against /dev/fuse (the mount started with
+# DRFS_FUSE_URING=0), alternating, RUNS each (default 3), as `loop` does
+# (same trees, same figures). Needs the fuse module's enable_uring
+# parameter set (echo Y >/sys/module/fuse/parameters/enable_uring); the
+# main run says which transport its drfs and relay columns used.
+#
 #   bash tools/bench-now.sh profile [N...]
 #
 # Untimed per-file figures, meaningful on a busy machine (wall time is
@@ -75,9 +83,16 @@ elif [ "${1:-}" = cores ]; then
 	CORES=1
 	shift
 elif [ "${1:-}" = loop ]; then
-	LOOP=1
+	LOOP=loop
+	shift
+elif [ "${1:-}" = uring ]; then
+	LOOP=uring
 	shift
 fi
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+TRANSPORT=/dev/fuse
+[ "$(cat "$URING_PARAM" 2>/dev/null)" = Y ] &&
+	[ "${DRFS_FUSE_URING:-}" != 0 ] && TRANSPORT=io_uring
 RUNS=${1:-3}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DRFS=${DRFS:-$TOP/build/release/drfs}
@@ -389,20 +404,27 @@ if [ -n "$CORES" ]; then
 	exit 0
 fi
 
-# ---- loop: drfs's FUSE loop against libfuse's -----------------------------
+# ---- loop: drfs's FUSE loop against libfuse's; uring: io_uring or not -----
 if [ -n "$LOOP" ]; then
 	[ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
+	if [ "$LOOP" = uring ] && [ "$TRANSPORT" != io_uring ]; then
+		echo "FUSE over io_uring is off ($URING_PARAM, DRFS_FUSE_URING)" >&2
+		exit 1
+	fi
+	base=libfuse other=drfs basepre=(env DRFS_FUSE_LOOP=libfuse)
+	[ "$LOOP" = uring ] &&
+		base=devfuse other=uring basepre=(env DRFS_FUSE_URING=0)
 	make_small "$B/m/small-10000" 10
 	rm -f "$N"/res.loop*
 	for tree in small "$SRC"; do
 		t=$tree
 		[ "$tree" = small ] && t=$B/m/small-10000
 		for i in $(seq 1 "$RUNS"); do
-			order="libfuse drfs"
-			[ $((i % 2)) = 0 ] && order="drfs libfuse"
+			order="$base $other"
+			[ $((i % 2)) = 0 ] && order="$other $base"
 			for v in $order; do
 				pre=(env)
-				[ "$v" = libfuse ] && pre=(env DRFS_FUSE_LOOP=libfuse)
+				[ "$v" = "$base" ] && pre=("${basepre[@]}")
 				FRESH_SAMPLE=1 fresh_copy "$t" "${pre[@]}"
 				"$DRFS" umount "$MNT"
 				k=loop.${tree//\//_}.$v
@@ -411,16 +433,21 @@ if [ -n "$LOOP" ]; then
 			done
 		done
 	done
-	echo "FUSE loops ($DRFS, $(date +%F), $RUNS runs each, alternating):"
+	if [ "$LOOP" = uring ]; then
+		echo "FUSE over io_uring against /dev/fuse ($DRFS, $(date +%F)," \
+			"$RUNS runs each, alternating):"
+	else
+		echo "FUSE loops ($DRFS, $(date +%F), $RUNS runs each, alternating):"
+	fi
 	echo
-	echo "| tree | loop | rsync + snapshot, s (runs) | daemon CPU-s | RssAnon peak MiB | time vs libfuse's |"
+	echo "| tree | variant | rsync + snapshot, s (runs) | daemon CPU-s | RssAnon peak MiB | time vs $base |"
 	echo "|---|---|---|---|---|---|"
 	for tree in small "$SRC"; do
 		k=loop.${tree//\//_}
 		name=$tree
 		[ "$tree" = small ] && name="10 000 small files"
-		lw=$(col "$k.libfuse" 1)
-		for v in libfuse drfs; do
+		lw=$(col "$k.$base" 1)
+		for v in "$base" "$other"; do
 			w=$(col "$k.$v" 1)
 			echo "| $name | $v | $w ($(all "$k.$v")) | $(col "$k.$v" 2) |" \
 				"$(col "$k.$v" 3) | $(ratio "$w" "$lw") |"
@@ -546,6 +573,7 @@ sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 echo
 echo "Tree: $SIZE bytes, $(find "$SRC" -type f | wc -l) files; small tree $(find "$SMALL" -type f | wc -l) files; medians of $RUNS runs; $(nproc) cores; $(date -u +%F)"
 echo "Load at start: ${LOAD0##*load average: }; at end: ${LOAD1##*load average: }"
+echo "FUSE transport of drfs and the relay: $TRANSPORT"
 echo
 NSMALL=$(find "$SMALL" -type f | wc -l)
 secs() { [ "$1" = - ] && echo - || echo "$1 s"; }
