@@ -52,11 +52,12 @@
 #
 #   bash tools/bench-now.sh uring [RUNS]
 #
-# FUSE over io_uring against /dev/fuse (the mount started with
-# DRFS_FUSE_URING=0), alternating, RUNS each (default 3), as `loop` does
-# (same trees, same figures). Needs the fuse module's enable_uring
-# parameter set (echo Y >/sys/module/fuse/parameters/enable_uring); the
-# main run says which transport its drfs and relay columns used.
+# FUSE over io_uring (the mount started with DRFS_FUSE_URING=1) against
+# /dev/fuse, alternating, RUNS each (default 3), as `loop` does (same
+# trees, same figures). Needs the fuse module's enable_uring parameter
+# set (echo Y >/sys/module/fuse/parameters/enable_uring). The main run
+# uses io_uring for drfs and the relay when DRFS_FUSE_URING=1 is in the
+# environment and the parameter is set, and says which it used.
 #
 #   bash tools/bench-now.sh profile [N...]
 #
@@ -92,7 +93,7 @@ fi
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 TRANSPORT=/dev/fuse
 [ "$(cat "$URING_PARAM" 2>/dev/null)" = Y ] &&
-	[ "${DRFS_FUSE_URING:-}" != 0 ] && TRANSPORT=io_uring
+	[ "${DRFS_FUSE_URING:-}" = 1 ] && TRANSPORT=io_uring
 RUNS=${1:-3}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DRFS=${DRFS:-$TOP/build/release/drfs}
@@ -407,13 +408,17 @@ fi
 # ---- loop: drfs's FUSE loop against libfuse's; uring: io_uring or not -----
 if [ -n "$LOOP" ]; then
 	[ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
-	if [ "$LOOP" = uring ] && [ "$TRANSPORT" != io_uring ]; then
-		echo "FUSE over io_uring is off ($URING_PARAM, DRFS_FUSE_URING)" >&2
+	if [ "$LOOP" = uring ] &&
+		[ "$(cat "$URING_PARAM" 2>/dev/null)" != Y ]; then
+		echo "the kernel does not allow FUSE over io_uring ($URING_PARAM)" >&2
 		exit 1
 	fi
 	base=libfuse other=drfs basepre=(env DRFS_FUSE_LOOP=libfuse)
-	[ "$LOOP" = uring ] &&
-		base=devfuse other=uring basepre=(env DRFS_FUSE_URING=0)
+	otherpre=(env)
+	if [ "$LOOP" = uring ]; then
+		base=devfuse other=uring basepre=(env -u DRFS_FUSE_URING)
+		otherpre=(env DRFS_FUSE_URING=1)
+	fi
 	make_small "$B/m/small-10000" 10
 	rm -f "$N"/res.loop*
 	for tree in small "$SRC"; do
@@ -423,7 +428,7 @@ if [ -n "$LOOP" ]; then
 			order="$base $other"
 			[ $((i % 2)) = 0 ] && order="$other $base"
 			for v in $order; do
-				pre=(env)
+				pre=("${otherpre[@]}")
 				[ "$v" = "$base" ] && pre=("${basepre[@]}")
 				FRESH_SAMPLE=1 fresh_copy "$t" "${pre[@]}"
 				"$DRFS" umount "$MNT"

@@ -174,8 +174,10 @@ static void *worker_main(void *arg)
 }
 
 /*
- * FUSE over io_uring (Linux >= 6.14, CONFIG_FUSE_IO_URING, and the fuse
- * module's enable_uring parameter set by the administrator).
+ * FUSE over io_uring (Linux >= 6.14, CONFIG_FUSE_IO_URING, the fuse
+ * module's enable_uring parameter set by the administrator, and
+ * DRFS_FUSE_URING=1 in the mount's environment: it makes a first copy
+ * into now/ faster and a no-change rsync -aHAX slower, docs/mount.md).
  *
  * The kernel then queues each request on the queue of the CPU its caller
  * runs on and hands it to one of the entries registered on that queue: a
@@ -190,7 +192,7 @@ static void *worker_main(void *arg)
  * writev that routes each reply by its unique: into the entry that holds
  * that request, or to /dev/fuse for the rest: INIT, notifications). The
  * INIT reply is patched to offer FUSE_OVER_IO_URING; once the kernel has
- * it, uring_threads register per_queue entries on every CPU's queue, each
+ * it, uring_starter's threads register per_queue entries on every CPU's queue, each
  * with its own thread and ring (a request may block in the daemon, an
  * fsync waiting for an upload say, so a queue gets another thread when
  * its last idle one takes a request, up to max_queue). A request handed
@@ -500,7 +502,7 @@ static void ent_leave_locked(struct uring *u, struct uent *e)
 static void uring_retire(struct uring *u)
 {
 	pthread_mutex_lock(&urings_m);
-	u->fd = -1;
+	__atomic_store_n(&u->fd, -1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&urings_m);
 }
 
@@ -764,13 +766,15 @@ static void patch_init(struct uring *u, struct iovec *iov, int n)
 static ssize_t uring_writev(int fd, struct iovec *iov, int n, void *ud)
 {
 	(void)ud;
-	struct uring *u = uring_of_fd(fd);
+	struct uent *e = tl_ent;
+	/* a ring thread's own session needs no lookup */
+	struct uring *u = e && __atomic_load_n(&e->u->fd, __ATOMIC_RELAXED) == fd
+				  ? e->u : uring_of_fd(fd);
 	struct out_hdr o;
 
 	if (!u || n < 1 || iov[0].iov_len < OUT_HDR)
 		return writev(fd, iov, n);
 	memcpy(&o, iov[0].iov_base, OUT_HDR);
-	struct uent *e = tl_ent;
 	if (e && e->u == u && !o.unique && e->unique && e->replied)
 		return ent_hold_note(e, iov, n);
 	if (e && e->u == u && e->unique == o.unique && o.unique) {
@@ -876,14 +880,20 @@ static bool uring_enabled(void)
 
 /*
  * Before the session's first request: the custom I/O that offers FUSE
- * over io_uring at INIT. NULL (and /dev/fuse as before) when the kernel
- * or the machine cannot.
+ * over io_uring at INIT. NULL (and /dev/fuse as before) unless asked for,
+ * or when the kernel or the machine cannot.
  */
 static struct uring *uring_setup(struct fuse_session *se, int fd, int max)
 {
 	const char *v = getenv("DRFS_FUSE_URING");
-	if ((v && !strcmp(v, "0")) || !uring_enabled())
+	if (!v || strcmp(v, "1"))
 		return NULL;
+	if (!uring_enabled()) {
+		log_warn("DRFS_FUSE_URING=1, but the kernel does not allow "
+			 "FUSE over io_uring (/sys/module/fuse/parameters/"
+			 "enable_uring): serving through /dev/fuse");
+		return NULL;
+	}
 	struct uring *u = calloc(1, sizeof(*u));
 	struct uent probe = { .rfd = -1 };
 	if (!u)

@@ -1,14 +1,15 @@
 #!/bin/bash
 # FUSE over io_uring (src/fs/loop.c; docs/mount.md "FUSE over io_uring").
-# With the fuse module's enable_uring parameter set, a mount must serve its
-# requests through per-CPU rings: the log says so, threads named
+# With the fuse module's enable_uring parameter set and DRFS_FUSE_URING=1,
+# a mount must serve its requests through per-CPU rings: the log says so, threads named
 # drfs-fuse-ring exist and spend the CPU of the copy, and what is copied
 # into now/ (a real tree, parallel writers, hard links, xattrs, an fsync'd
 # file) is what a snapshot holds, after a kill -9 and a remount too.
 # When the rings cannot be made after the kernel accepted the offer, the
 # mount must fall back to /dev/fuse and serve (the kernel holds every
 # request until each CPU's queue has an entry: without the fallback the
-# first request waits forever). DRFS_FUSE_URING=0 keeps /dev/fuse.
+# first request waits forever). Without DRFS_FUSE_URING=1, or without the
+# kernel's parameter, /dev/fuse serves (the latter with a warning).
 # The parameter is the machine's: restored at the end.
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -17,6 +18,7 @@ PARAM=/sys/module/fuse/parameters/enable_uring
 OLD=$(cat "$PARAM")
 trap 'rc=$?; echo "$OLD" >"$PARAM"; _lib_cleanup "$rc"' EXIT
 echo Y >"$PARAM"
+export DRFS_FUSE_URING=1
 
 make_repo
 MNT=$T/mnt
@@ -137,14 +139,26 @@ mount_log | grep -q 'serving through /dev/fuse' ||
 	{ mount_log >&2; fail "the fallback was not logged"; }
 umount_repo "$MNT"
 
-# 3. DRFS_FUSE_URING=0: /dev/fuse only
+# 3. not asked for: /dev/fuse only, whatever the kernel allows
 for f in "$CACHE"/mount-*.log; do : >"$f"; done
-DRFS_FUSE_URING=0 mount_repo "$MNT"
+unset DRFS_FUSE_URING
+mount_repo "$MNT"
 pid=$(daemon_pid "$MNT")
 ls "$MNT/now" >/dev/null
 read -r nthreads ticks < <(ring_ticks "$pid")
-[ "$nthreads" = 0 ] || fail "DRFS_FUSE_URING=0 started $nthreads ring threads"
-mount_log | grep -q 'io_uring' && fail "DRFS_FUSE_URING=0 still offered io_uring"
+[ "$nthreads" = 0 ] || fail "without DRFS_FUSE_URING=1: $nthreads ring threads"
+mount_log | grep -q 'io_uring' && fail "without DRFS_FUSE_URING=1: io_uring offered"
+umount_repo "$MNT"
+
+# 4. asked for, but the kernel does not allow it: a warning, /dev/fuse
+echo N >"$PARAM"
+DRFS_FUSE_URING=1 mount_repo "$MNT"
+pid=$(daemon_pid "$MNT")
+ls "$MNT/now" >/dev/null
+read -r nthreads ticks < <(ring_ticks "$pid")
+[ "$nthreads" = 0 ] || fail "enable_uring=N: $nthreads ring threads"
+mount_log | grep -q 'does not allow FUSE over io_uring' ||
+	{ mount_log >&2; fail "enable_uring=N: no warning"; }
 umount_repo "$MNT"
 check_repo "after the fallbacks"
 info "served through io_uring; fell back to /dev/fuse when it could not"
