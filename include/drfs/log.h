@@ -51,6 +51,12 @@ const char *drfs_log_thread_prefix(void);
  */
 int drfs_log_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 /*
+ * The calling thread may run on every CPU the process may: a thread
+ * started from a FUSE request's handler inherits the single CPU that
+ * FUSE over io_uring pins the handler's thread to (src/fs/loop.c).
+ */
+void drfs_thread_unpin(void);
+/*
  * The text of the calling thread's last error message (without "drfs: "
  * and prefixes; "" when none since drfs_log_clear_last_error), valid
  * until its next one: what `drfs status` shows for a repository that

@@ -2,6 +2,8 @@
 #include "drfs/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,14 @@ int drfs_log_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 	if (e)
 		free(ts);
 	return e;
+}
+
+void drfs_thread_unpin(void)
+{
+	cpu_set_t cs;
+	/* the main thread's (the process's id is its thread's) */
+	if (sched_getaffinity(getpid(), sizeof(cs), &cs) == 0)
+		pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
 }
 
 const char *drfs_log_last_error(void)

@@ -277,7 +277,6 @@ struct uent {
 	char *payload;
 	uint64_t unique; /* the request being served, 0: none */
 	bool replied;	 /* under u->m unless from the serving thread */
-	bool initial;	 /* one of the first: the ring is not ready yet */
 	struct note *notes, **notes_tail; /* for after the reply's commit */
 	struct uent *next;
 };
@@ -285,12 +284,16 @@ struct uent {
 struct uring {
 	struct fuse_session *se;
 	int fd;		       /* -1 once retired: the lookup key */
-	int devfd;	       /* /dev/fuse, for notifications */
+	int devfd;	       /* a dup of /dev/fuse: commits, notifications */
+	struct uent probe;     /* a ring of its own, to refuse with */
+	struct note *notes, **notes_tail; /* for the notifier thread */
+	pthread_cond_t ncond;  /* notes queued, or stop */
 	pthread_mutex_t m;
 	pthread_cond_t cond;   /* a reply from another thread; busy falls */
 	struct uent *ents;     /* every entry, for replies from other threads */
-	int nq, per_queue, max_queue;
+	int nq;
 	int *idle, *threads;   /* per queue */
+	int *per;	       /* entries to register on each queue */
 	int busy;	       /* entries inside fuse_session_process_buf */
 	int live;	       /* threads not yet ended */
 	bool stop;	       /* the loop ended: serve nothing more */
@@ -341,11 +344,13 @@ static void ent_unmap(struct uent *e)
 }
 
 /* A ring of 128-byte SQEs for e, mapped. */
-static int ent_ring(struct uent *e)
+static int ent_ring(struct uent *e, bool shared)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 |
 					      IORING_SETUP_SINGLE_ISSUER |
 					      IORING_SETUP_DEFER_TASKRUN };
+	if (shared) /* submitted to by whichever thread refuses */
+		p.flags = IORING_SETUP_SQE128;
 	e->rfd = sys_setup(2, &p);
 	if (e->rfd < 0) {
 		p = (struct io_uring_params){ .flags = IORING_SETUP_SQE128 };
@@ -400,7 +405,7 @@ static void ent_queue(struct uent *e, int op, uint64_t commit_id,
 							   i * 128);
 	memset(sqe, 0, 128);
 	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = e->u->fd;
+	sqe->fd = e->u->devfd;
 	sqe->cmd_op = op;
 	sqe->addr = (uint64_t)(uintptr_t)e->iov;
 	sqe->len = iovs;
@@ -436,23 +441,21 @@ static int ent_wait(struct uent *e)
  */
 static void uring_refuse(struct uring *u)
 {
-	struct uent e = { .u = u, .rfd = -1 };
+	struct uent *e = &u->probe;
 
-	if (ent_ring(&e) < 0) {
-		log_err("FUSE over io_uring: cannot fall back to /dev/fuse; "
-			"requests will wait until unmounted");
-		return;
+	pthread_mutex_lock(&u->m);
+	if (e->rfd >= 0) {
+		e->iov[0] = (struct iovec){ &e->hdr, sizeof(e->hdr) };
+		ent_queue(e, URING_CMD_REGISTER, 0, 1);
+		ent_wait(e);
 	}
-	e.iov[0] = (struct iovec){ &e.hdr, sizeof(e.hdr) };
-	ent_queue(&e, URING_CMD_REGISTER, 0, 1);
-	ent_wait(&e);
-	ent_unmap(&e);
+	pthread_mutex_unlock(&u->m);
 }
 
 static void *uent_main(void *arg);
 
 /* One more entry with its thread on queue qid. u->m held. */
-static int spawn_ent_locked(struct uring *u, int qid, bool initial)
+static int spawn_ent_locked(struct uring *u, int qid)
 {
 	struct uent *e = calloc(1, sizeof(*e));
 	pthread_attr_t a;
@@ -464,7 +467,6 @@ static int spawn_ent_locked(struct uring *u, int qid, bool initial)
 	e->u = u;
 	e->qid = qid;
 	e->rfd = -1;
-	e->initial = initial;
 	err = pthread_attr_init(&a);
 	if (err == 0) {
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -483,6 +485,18 @@ static int spawn_ent_locked(struct uring *u, int qid, bool initial)
 	return 0;
 }
 
+/* A thread of u has ended. u->m held. The last one after the stop
+ * closes what they shared. */
+static void uring_left_locked(struct uring *u)
+{
+	if (--u->live == 0 && u->stop) {
+		ent_unmap(&u->probe);
+		if (u->devfd >= 0)
+			close(u->devfd);
+		u->devfd = -1;
+	}
+}
+
 /* An entry's thread leaves. u->m held. */
 static void ent_leave_locked(struct uring *u, struct uent *e)
 {
@@ -491,7 +505,7 @@ static void ent_leave_locked(struct uring *u, struct uent *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	u->threads[e->qid]--;
-	u->live--;
+	uring_left_locked(u);
 }
 
 /*
@@ -518,22 +532,63 @@ static void ent_drop_notes(struct uent *e)
 
 /*
  * Submit the queued commit (the kernel takes the reply as it is
- * submitted), then write the notifications its handler made after
- * replying, as /dev/fuse would have had them: after the reply.
+ * submitted), then pass the notifications its handler made after
+ * replying to the notifier thread: they reach the kernel after the
+ * reply, as over /dev/fuse. Not from this thread: an invalidation waits
+ * for the directory's lock, and whoever took that lock once the reply
+ * came (a lookup in the same directory, from this CPU) may be the next
+ * request of this very entry.
  */
-static void ent_send_notes(struct uent *e)
+static void ent_pass_notes(struct uent *e)
 {
-	unsigned pending = *e->sq_tail -
-		__atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
-	while (pending && sys_enter(e->rfd, pending, 0, 0) < 0 &&
-	       errno == EINTR)
-		;
-	for (struct note *n = e->notes; n; n = n->next)
-		if (write(e->u->devfd, n->data, n->len) < 0 &&
-		    errno != ENOENT)
-			log_debug("FUSE over io_uring: a notification: %s",
-				  drfs_strerror(-errno));
-	ent_drop_notes(e);
+	struct uring *u = e->u;
+	for (int i = 0; i < 1000; i++) {
+		unsigned pending = *e->sq_tail -
+			__atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
+		if (!pending)
+			break;
+		if (sys_enter(e->rfd, pending, 0, 0) < 0 && errno != EINTR)
+			usleep(1000); /* EAGAIN, EBUSY: completions first */
+	}
+	pthread_mutex_lock(&u->m);
+	*u->notes_tail = e->notes;
+	u->notes_tail = e->notes_tail;
+	e->notes = NULL;
+	e->notes_tail = &e->notes;
+	pthread_cond_signal(&u->ncond);
+	pthread_mutex_unlock(&u->m);
+}
+
+/* The notifier thread: held notifications, in order, to /dev/fuse. */
+static void *uring_notifier(void *arg)
+{
+	struct uring *u = arg;
+
+	pthread_setname_np(pthread_self(), "drfs-fuse-note");
+	pthread_mutex_lock(&u->m);
+	for (;;) {
+		while (!u->notes && !u->stop)
+			pthread_cond_wait(&u->ncond, &u->m);
+		struct note *list = u->notes;
+		if (!list)
+			break; /* stopped, nothing left */
+		u->notes = NULL;
+		u->notes_tail = &u->notes;
+		pthread_mutex_unlock(&u->m);
+		while (list) {
+			struct note *n = list;
+			list = n->next;
+			if (write(u->devfd, n->data, n->len) < 0 &&
+			    errno != ENOENT)
+				log_debug("FUSE over io_uring: a notification: "
+					  "%s", drfs_strerror(-errno));
+			free(n);
+		}
+		pthread_mutex_lock(&u->m);
+	}
+	uring_left_locked(u);
+	pthread_mutex_unlock(&u->m);
+	return NULL;
 }
 
 /*
@@ -591,7 +646,8 @@ static void *uent_main(void *arg)
 {
 	struct uent *e = arg;
 	struct uring *u = e->u;
-	int r;
+	bool served = false; /* a request came: the ring was ready */
+	int r, retries = 0;
 
 	pthread_setname_np(pthread_self(), "drfs-fuse-ring");
 	tl_ent = e;
@@ -606,7 +662,7 @@ static void *uent_main(void *arg)
 	CPU_ZERO(&cs);
 	CPU_SET(e->qid, &cs);
 	pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
-	r = ent_ring(e);
+	r = ent_ring(e, false);
 	if (r == 0) {
 		/* page-aligned payload; the headers are rebuilt before it */
 		size_t lead = 4096;
@@ -620,11 +676,6 @@ static void *uent_main(void *arg)
 	if (r == 0 && getenv("DRFS_TEST_URING_FAIL"))
 		r = -EMFILE;
 	if (r < 0) {
-		if (!e->initial) { /* the ring works: one entry fewer */
-			log_warn("FUSE over io_uring: one more thread for "
-				 "queue %d: %s", e->qid, drfs_strerror(r));
-			goto failed;
-		}
 		log_warn("FUSE over io_uring: queue %d: %s; serving through "
 			 "/dev/fuse", e->qid, drfs_strerror(r));
 		uring_refuse(u);
@@ -640,11 +691,28 @@ static void *uent_main(void *arg)
 			ent_queue(e, URING_CMD_REGISTER, 0, 2);
 			continue;
 		}
-		if (r < 0) {
-			if (r != -ENOTCONN && r != -ECANCELED && r != -ENODEV)
-				log_warn("FUSE over io_uring: queue %d: %s",
-					 e->qid, drfs_strerror(r));
+		if (r == -ENOTCONN || r == -ECANCELED || r == -ENODEV ||
+		    r == -ECONNABORTED)
+			break; /* the connection ended */
+		if (r < 0 && !served) { /* never registered: go back */
+			log_warn("FUSE over io_uring: queue %d: %s; serving "
+				 "through /dev/fuse", e->qid, drfs_strerror(r));
+			uring_refuse(u);
 			break;
+		}
+		if (r < 0) {
+			/*
+			 * Its entry is lost to the kernel; a queue left
+			 * without one would hold its CPU's requests for good:
+			 * register the buffers again, as a new entry.
+			 */
+			log_warn("FUSE over io_uring: queue %d: %s", e->qid,
+				 drfs_strerror(r));
+			if (++retries > 100)
+				break;
+			usleep(10000);
+			ent_queue(e, URING_CMD_REGISTER, 0, 2);
+			continue;
 		}
 		size_t len = 0;
 		char *req = ent_request(e, &len);
@@ -656,8 +724,8 @@ static void *uent_main(void *arg)
 			break; /* left to the kernel's teardown at unmount */
 		}
 		u->busy++;
-		if (--u->idle[e->qid] == 0 && u->threads[e->qid] < u->max_queue)
-			spawn_ent_locked(u, e->qid, false);
+		u->idle[e->qid]--;
+		served = true;
 		e->unique = h.unique;
 		e->replied = false;
 		pthread_mutex_unlock(&u->m);
@@ -688,7 +756,7 @@ static void *uent_main(void *arg)
 			goto unmap;
 		ent_queue(e, URING_CMD_COMMIT_AND_FETCH, h.unique, 2);
 		if (e->notes) /* the reply reaches the kernel, then these */
-			ent_send_notes(e);
+			ent_pass_notes(e);
 	}
 failed:
 	pthread_mutex_lock(&u->m);
@@ -828,44 +896,74 @@ static ssize_t uring_read(int fd, void *buf, size_t len, void *ud)
 	return r;
 }
 
+static void *uring_notifier(void *arg);
+
+/*
+ * Every entry at once: the kernel hands a request waiting on a queue
+ * only to an entry that commits, never to one that registers later, so
+ * a queue cannot grow when its threads are all busy.
+ */
 static void *uring_starter(void *arg)
 {
 	struct uring *u = arg;
-	int r = 0;
+	pthread_t t;
+	int r = 0, n = 0;
 
 	pthread_mutex_lock(&u->m);
+	r = -pthread_create(&t, NULL, uring_notifier, u);
+	if (r == 0) {
+		pthread_detach(t);
+		u->live++;
+	}
 	for (int q = 0; q < u->nq && r == 0 && !u->stop; q++)
-		for (int i = 0; i < u->per_queue && r == 0; i++)
-			r = spawn_ent_locked(u, q, true);
+		for (int i = 0; i < u->per[q] && r == 0; i++, n++)
+			r = spawn_ent_locked(u, q);
 	pthread_mutex_unlock(&u->m);
 	if (r < 0) {
 		log_warn("FUSE over io_uring: cannot start its threads: %s; "
 			 "serving through /dev/fuse", drfs_strerror(r));
 		uring_refuse(u);
 	} else {
-		log_info("FUSE over io_uring: %d queues, %d threads each",
-			 u->nq, u->per_queue);
+		log_info("FUSE over io_uring: %d queues, %d threads", u->nq,
+			 n);
 	}
 	return NULL;
 }
 
-/* How many queues the kernel makes: one per possible CPU. */
-static int possible_cpus(void)
+/*
+ * A CPU list of /sys/devices/system/cpu ("0-3,8-11"): into in[] (up to
+ * max CPUs) when in is not NULL; how many CPUs it names.
+ */
+static int cpu_list(const char *path, bool *in, int max)
 {
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	int lo = 0, hi = -1;
-	if (f) {
-		char s[64];
-		if (fgets(s, sizeof(s), f)) {
-			char *p = strrchr(s, ',');
-			p = p ? p + 1 : s;
-			char *dash = strchr(p, '-');
-			hi = atoi(dash ? dash + 1 : p);
+	FILE *f = fopen(path, "re");
+	char s[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	if (!fgets(s, sizeof(s), f))
+		s[0] = 0;
+	fclose(f);
+	for (char *p = s; *p && *p != '\n';) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+		if (end == p || lo < 0)
+			return -1;
+		if (*end == '-') {
+			p = end + 1;
+			hi = strtol(p, &end, 10);
+			if (end == p || hi < lo)
+				return -1;
 		}
-		fclose(f);
+		for (long c = lo; c <= hi && c < 4096; c++) {
+			if (in && c < max)
+				in[c] = true;
+			n++;
+		}
+		p = *end == ',' ? end + 1 : end;
 	}
-	(void)lo;
-	return hi + 1;
+	return n;
 }
 
 /* Whether the administrator enabled it (/sys/module/fuse/parameters). */
@@ -894,43 +992,72 @@ static struct uring *uring_setup(struct fuse_session *se, int fd, int max)
 			 "enable_uring): serving through /dev/fuse");
 		return NULL;
 	}
+	/*
+	 * The kernel makes a queue per possible CPU, numbered 0..n-1, and
+	 * every one needs an entry; the online ones get max / online
+	 * threads each (2 at least), the others 1.
+	 */
+	int nq = cpu_list("/sys/devices/system/cpu/possible", NULL, 0);
+	if (nq <= 0)
+		return NULL;
+	bool *on = calloc(nq, sizeof(bool));
 	struct uring *u = calloc(1, sizeof(*u));
-	struct uent probe = { .rfd = -1 };
-	if (!u)
-		return NULL;
+	if (!u || !on)
+		goto fail;
+	int online = cpu_list("/sys/devices/system/cpu/online", on, nq);
+	int each = online > 0 && max / online > 2 ? max / online : 2;
 	u->se = se;
-	u->fd = u->devfd = fd;
-	u->nq = possible_cpus();
-	/* threads: max in all (2 per queue at least), few at first */
-	u->max_queue = u->nq > 0 && max / u->nq > 2 ? max / u->nq : 2;
-	u->per_queue = u->nq > 4 ? 1 : 2;
-	u->idle = calloc(u->nq > 0 ? u->nq : 1, sizeof(int));
-	u->threads = calloc(u->nq > 0 ? u->nq : 1, sizeof(int));
-	/* can this process make such rings (io_uring may be disabled)? */
-	if (u->nq <= 0 || !u->idle || !u->threads || ent_ring(&probe) < 0) {
-		free(u->idle);
-		free(u->threads);
-		free(u);
-		return NULL;
-	}
-	ent_unmap(&probe);
+	u->fd = fd;
+	u->devfd = -1;
+	u->probe.rfd = -1;
+	u->probe.u = u;
+	u->nq = nq;
+	u->notes_tail = &u->notes;
+	u->idle = calloc(nq, sizeof(int));
+	u->threads = calloc(nq, sizeof(int));
+	u->per = calloc(nq, sizeof(int));
+	if (!u->idle || !u->threads || !u->per)
+		goto fail;
+	for (int q = 0; q < nq; q++)
+		u->per[q] = online > 0 && !on[q] ? 1 : each;
+	/*
+	 * Its own descriptor of /dev/fuse for commits and notifications: a
+	 * thread late at the end must not reach a number reused meanwhile.
+	 * And a ring made now (can this process make them at all?), kept to
+	 * refuse with when the others cannot be made.
+	 */
+	u->devfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (u->devfd < 0 || ent_ring(&u->probe, true) < 0)
+		goto fail;
 	pthread_mutex_init(&u->m, NULL);
 	pthread_cond_init(&u->cond, NULL);
+	pthread_cond_init(&u->ncond, NULL);
 	static const struct fuse_custom_io io = { .read = uring_read,
 						  .writev = uring_writev };
 	if (fuse_session_custom_io(se, &io, fd) < 0) {
+		pthread_cond_destroy(&u->ncond);
 		pthread_cond_destroy(&u->cond);
 		pthread_mutex_destroy(&u->m);
-		free(u->idle);
-		free(u->threads);
-		free(u);
-		return NULL;
+		goto fail;
 	}
+	free(on);
 	pthread_mutex_lock(&urings_m);
 	u->next_u = urings;
 	urings = u;
 	pthread_mutex_unlock(&urings_m);
 	return u;
+fail:
+	if (u) {
+		ent_unmap(&u->probe);
+		if (u->devfd >= 0)
+			close(u->devfd);
+		free(u->idle);
+		free(u->threads);
+		free(u->per);
+		free(u);
+	}
+	free(on);
+	return NULL;
 }
 
 /*
@@ -943,8 +1070,13 @@ static void uring_stop(struct uring *u)
 	pthread_mutex_lock(&u->m);
 	u->stop = true;
 	pthread_cond_broadcast(&u->cond);
+	pthread_cond_broadcast(&u->ncond);
 	while (u->busy > 0)
 		pthread_cond_wait(&u->cond, &u->m);
+	if (u->live == 0) { /* the rings were never started */
+		u->live = 1;
+		uring_left_locked(u);
+	}
 	pthread_mutex_unlock(&u->m);
 	uring_retire(u);
 }

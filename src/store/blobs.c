@@ -210,6 +210,7 @@ static int seg_fetch(struct drfs_segcache *c, struct seg *g)
 static void *ahead_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "drfs-ahead");
+	drfs_thread_unpin();
 	struct drfs_segcache *c = arg;
 
 	pthread_mutex_lock(&c->lock);

@@ -237,6 +237,7 @@ static bool deferred_dedup(struct drfs_writer *w, struct job *j)
 static void *worker_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "drfs-seal");
+	drfs_thread_unpin();
 	struct drfs_writer *w = arg;
 	struct drfs_zctx *z = drfs_zctx_new(w->repo->config.zstd_level);
 	struct drfs_buf sealed;
@@ -309,6 +310,7 @@ done:
 static void *uploader_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "drfs-upload");
+	drfs_thread_unpin();
 	struct drfs_writer *w = arg;
 	char name[DRFS_OBJECT_NAME_MAX];
 
