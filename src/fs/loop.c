@@ -642,6 +642,14 @@ static char *ent_request(struct uent *e, size_t *len)
 	return start;
 }
 
+/* An error for the request in e, without its handler. */
+static void ent_answer_err(struct uent *e, uint64_t unique, int negerr)
+{
+	struct out_hdr o = { OUT_HDR, negerr, unique };
+	memcpy(e->hdr.in_out, &o, sizeof(o));
+	e->hdr.ent.payload_sz = 0;
+}
+
 static void *uent_main(void *arg)
 {
 	struct uent *e = arg;
@@ -720,8 +728,16 @@ static void *uent_main(void *arg)
 		memcpy(&h, e->hdr.in_out, sizeof(h));
 		pthread_mutex_lock(&u->m);
 		if (u->stop) {
+			/*
+			 * The loop ended: ENOTCONN, as the connection's abort
+			 * at unmount would answer (our rings keep /dev/fuse
+			 * open, so closing it no longer aborts; a lazy unmount
+			 * of a busy mount would leave its users waiting).
+			 */
 			pthread_mutex_unlock(&u->m);
-			break; /* left to the kernel's teardown at unmount */
+			ent_answer_err(e, h.unique, -ENOTCONN);
+			ent_queue(e, URING_CMD_COMMIT_AND_FETCH, h.unique, 2);
+			continue;
 		}
 		u->busy++;
 		u->idle[e->qid]--;
@@ -735,9 +751,7 @@ static void *uent_main(void *arg)
 		} else {
 			log_warn("FUSE over io_uring: a malformed request "
 				 "(opcode %u)", h.opcode);
-			struct out_hdr o = { OUT_HDR, -EIO, h.unique };
-			memcpy(e->hdr.in_out, &o, sizeof(o));
-			e->hdr.ent.payload_sz = 0;
+			ent_answer_err(e, h.unique, -EIO);
 			e->replied = true;
 		}
 		pthread_mutex_lock(&u->m);
@@ -749,11 +763,10 @@ static void *uent_main(void *arg)
 			pthread_cond_wait(&u->cond, &u->m);
 		bool replied = e->replied;
 		e->unique = 0;
-		if (replied)
-			u->idle[e->qid]++;
+		u->idle[e->qid]++;
 		pthread_mutex_unlock(&u->m);
-		if (!replied) /* the loop ended: left to the kernel's teardown */
-			goto unmap;
+		if (!replied) /* the loop ended first */
+			ent_answer_err(e, h.unique, -ENOTCONN);
 		ent_queue(e, URING_CMD_COMMIT_AND_FETCH, h.unique, 2);
 		if (e->notes) /* the reply reaches the kernel, then these */
 			ent_pass_notes(e);
@@ -762,7 +775,6 @@ failed:
 	pthread_mutex_lock(&u->m);
 	u->idle[e->qid]--;
 	pthread_mutex_unlock(&u->m);
-unmap:
 	ent_drop_notes(e);
 	ent_unmap(e);
 	free(e->area);
@@ -773,14 +785,20 @@ unmap:
 	return NULL;
 }
 
-/* A reply's bytes into e's buffers. */
+/*
+ * A reply's bytes into e's buffers. They overwrite the request's payload:
+ * a handler must not read its request (a name, a write's data) after
+ * replying, which none does.
+ */
 static ssize_t ent_reply(struct uent *e, const struct iovec *iov, int n)
 {
 	size_t total = 0, off = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	if (total < OUT_HDR || iov[0].iov_len < OUT_HDR)
-		return -EINVAL;
+	if (total < OUT_HDR || iov[0].iov_len < OUT_HDR) {
+		errno = EINVAL;
+		return -1;
+	}
 	struct out_hdr o;
 	memcpy(&o, iov[0].iov_base, OUT_HDR);
 	if (total - OUT_HDR > e->u->payload_sz) {
@@ -824,9 +842,12 @@ static void patch_init(struct uring *u, struct iovec *iov, int n)
 		return;
 	flags2 |= FUSE_OVER_IO_URING_FLAG2;
 	memcpy(o + 32, &flags2, 4);
+	/* as the kernel sizes it: max_pages only with FUSE_MAX_PAGES */
+	size_t page = (size_t)getpagesize();
+	size_t pages = (flags & (1u << 22)) ? max_pages : 32;
 	size_t pay = max_write > 8192 ? max_write : 8192;
-	if ((size_t)max_pages * 4096 > pay)
-		pay = (size_t)max_pages * 4096;
+	if (pages * page > pay)
+		pay = pages * page;
 	u->payload_sz = pay;
 	u->offered = true;
 }
