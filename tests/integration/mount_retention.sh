@@ -34,14 +34,16 @@ done
 S=$MNT/snapshots
 
 # gc_wait RUNS — wait until the mount's gc finished at least RUNS runs and
-# nothing is pending; its last outcome must be "done"
+# nothing is pending; its last outcome must be "done". A run that found
+# the repository locked (a `drfs hold` of this test writing its record at
+# that moment) waits and retries a minute later: wait for that retry.
 gc_wait() {
 	local want=$1 st
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 1000); do
 		st=$(drfs status "$MNT")
 		if grep -q "^gc runs: " <<<"$st" &&
 			[ "$(sed -n 's/^gc runs: //p' <<<"$st")" -ge "$want" ] &&
-			! grep -qE "^gc: (pending|running)" <<<"$st"; then
+			! grep -qE "^gc: (pending|running|waiting)" <<<"$st"; then
 			grep -q "^gc: done" <<<"$st" ||
 				fail "gc did not succeed: $(grep '^gc' <<<"$st")"
 			info "$(grep '^gc: ' <<<"$st")"
