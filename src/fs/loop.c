@@ -192,10 +192,11 @@ static void *worker_main(void *arg)
  * writev that routes each reply by its unique: into the entry that holds
  * that request, or to /dev/fuse for the rest: INIT, notifications). The
  * INIT reply is patched to offer FUSE_OVER_IO_URING; once the kernel has
- * it, uring_starter's threads register per_queue entries on every CPU's queue, each
- * with its own thread and ring (a request may block in the daemon, an
- * fsync waiting for an upload say, so a queue gets another thread when
- * its last idle one takes a request, up to max_queue). A request handed
+ * it, uring_starter registers u->per[q] entries on every CPU's queue q,
+ * each with its own thread and ring, all at once (a request may block in
+ * the daemon, an fsync waiting for an upload say, and the kernel hands a
+ * waiting request only to an entry that commits, never to a new one, so
+ * a queue cannot grow on demand). A request handed
  * over is rebuilt as /dev/fuse would have delivered it (in header, the
  * op's header, the payload, contiguous) and given to
  * fuse_session_process_buf. Forgets and interrupts still come through
@@ -292,7 +293,6 @@ struct uring {
 	pthread_cond_t cond;   /* a reply from another thread; busy falls */
 	struct uent *ents;     /* every entry, for replies from other threads */
 	int nq;
-	int *idle, *threads;   /* per queue */
 	int *per;	       /* entries to register on each queue */
 	int busy;	       /* entries inside fuse_session_process_buf */
 	int live;	       /* threads not yet ended */
@@ -415,6 +415,12 @@ static void ent_queue(struct uent *e, int op, uint64_t commit_id,
 	__atomic_store_n(e->sq_tail, tail + 1, __ATOMIC_RELEASE);
 }
 
+/* SQEs queued and not yet taken by the kernel */
+static unsigned ent_pending(const struct uent *e)
+{
+	return *e->sq_tail - __atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
+}
+
 /* Submit what is queued and wait for one completion: its result. */
 static int ent_wait(struct uent *e)
 {
@@ -426,9 +432,8 @@ static int ent_wait(struct uent *e)
 					 __ATOMIC_RELEASE);
 			return res;
 		}
-		unsigned pending = *e->sq_tail -
-			__atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
-		if (sys_enter(e->rfd, pending, 1, IORING_ENTER_GETEVENTS) < 0 &&
+		if (sys_enter(e->rfd, ent_pending(e), 1,
+			      IORING_ENTER_GETEVENTS) < 0 &&
 		    errno != EINTR && errno != EAGAIN && errno != EBUSY)
 			return -errno;
 	}
@@ -467,6 +472,7 @@ static int spawn_ent_locked(struct uring *u, int qid)
 	e->u = u;
 	e->qid = qid;
 	e->rfd = -1;
+	e->notes_tail = &e->notes;
 	err = pthread_attr_init(&a);
 	if (err == 0) {
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -479,8 +485,6 @@ static int spawn_ent_locked(struct uring *u, int qid)
 	}
 	e->next = u->ents;
 	u->ents = e;
-	u->threads[qid]++;
-	u->idle[qid]++;
 	u->live++;
 	return 0;
 }
@@ -504,7 +508,6 @@ static void ent_leave_locked(struct uring *u, struct uent *e)
 	while (*pp != e)
 		pp = &(*pp)->next;
 	*pp = e->next;
-	u->threads[e->qid]--;
 	uring_left_locked(u);
 }
 
@@ -542,14 +545,10 @@ static void ent_drop_notes(struct uent *e)
 static void ent_pass_notes(struct uent *e)
 {
 	struct uring *u = e->u;
-	for (int i = 0; i < 1000; i++) {
-		unsigned pending = *e->sq_tail -
-			__atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
-		if (!pending)
-			break;
-		if (sys_enter(e->rfd, pending, 0, 0) < 0 && errno != EINTR)
+	for (int i = 0; i < 1000 && ent_pending(e); i++)
+		if (sys_enter(e->rfd, ent_pending(e), 0, 0) < 0 &&
+		    errno != EINTR)
 			usleep(1000); /* EAGAIN, EBUSY: completions first */
-	}
 	pthread_mutex_lock(&u->m);
 	*u->notes_tail = e->notes;
 	u->notes_tail = e->notes_tail;
@@ -612,8 +611,6 @@ static ssize_t ent_hold_note(struct uent *e, const struct iovec *iov, int n)
 		memcpy(nt->data + nt->len, iov[i].iov_base, iov[i].iov_len);
 		nt->len += iov[i].iov_len;
 	}
-	if (!e->notes_tail)
-		e->notes_tail = &e->notes;
 	*e->notes_tail = nt;
 	e->notes_tail = &nt->next;
 	return (ssize_t)total;
@@ -625,20 +622,17 @@ static ssize_t ent_hold_note(struct uent *e, const struct iovec *iov, int n)
  * and the in header go just before the payload. NULL if the kernel's
  * figures do not add up.
  */
-static char *ent_request(struct uent *e, size_t *len)
+static char *ent_request(struct uent *e, const struct in_hdr *h)
 {
-	struct in_hdr h;
-	memcpy(&h, e->hdr.in_out, sizeof(h));
 	size_t pay = e->hdr.ent.payload_sz;
-	if (h.len < IN_HDR + pay || pay > e->u->payload_sz)
+	if (h->len < IN_HDR + pay || pay > e->u->payload_sz)
 		return NULL;
-	size_t op = h.len - IN_HDR - pay;
+	size_t op = h->len - IN_HDR - pay;
 	if (op > URING_HDR_SZ)
 		return NULL;
 	char *start = e->payload - op - IN_HDR;
 	memcpy(start + IN_HDR, e->hdr.op_in, op);
-	memcpy(start, &h, IN_HDR);
-	*len = h.len;
+	memcpy(start, h, IN_HDR);
 	return start;
 }
 
@@ -722,10 +716,9 @@ static void *uent_main(void *arg)
 			ent_queue(e, URING_CMD_REGISTER, 0, 2);
 			continue;
 		}
-		size_t len = 0;
-		char *req = ent_request(e, &len);
 		struct in_hdr h;
 		memcpy(&h, e->hdr.in_out, sizeof(h));
+		char *req = ent_request(e, &h);
 		pthread_mutex_lock(&u->m);
 		if (u->stop) {
 			/*
@@ -740,13 +733,12 @@ static void *uent_main(void *arg)
 			continue;
 		}
 		u->busy++;
-		u->idle[e->qid]--;
 		served = true;
 		e->unique = h.unique;
 		e->replied = false;
 		pthread_mutex_unlock(&u->m);
 		if (req) {
-			struct fuse_buf b = { .mem = req, .size = len };
+			struct fuse_buf b = { .mem = req, .size = h.len };
 			fuse_session_process_buf(u->se, &b);
 		} else {
 			log_warn("FUSE over io_uring: a malformed request "
@@ -763,7 +755,6 @@ static void *uent_main(void *arg)
 			pthread_cond_wait(&u->cond, &u->m);
 		bool replied = e->replied;
 		e->unique = 0;
-		u->idle[e->qid]++;
 		pthread_mutex_unlock(&u->m);
 		if (!replied) /* the loop ended first */
 			ent_answer_err(e, h.unique, -ENOTCONN);
@@ -772,9 +763,6 @@ static void *uent_main(void *arg)
 			ent_pass_notes(e);
 	}
 failed:
-	pthread_mutex_lock(&u->m);
-	u->idle[e->qid]--;
-	pthread_mutex_unlock(&u->m);
 	ent_drop_notes(e);
 	ent_unmap(e);
 	free(e->area);
@@ -1034,10 +1022,8 @@ static struct uring *uring_setup(struct fuse_session *se, int fd, int max)
 	u->probe.u = u;
 	u->nq = nq;
 	u->notes_tail = &u->notes;
-	u->idle = calloc(nq, sizeof(int));
-	u->threads = calloc(nq, sizeof(int));
 	u->per = calloc(nq, sizeof(int));
-	if (!u->idle || !u->threads || !u->per)
+	if (!u->per)
 		goto fail;
 	for (int q = 0; q < nq; q++)
 		u->per[q] = online > 0 && !on[q] ? 1 : each;
@@ -1072,8 +1058,6 @@ fail:
 		ent_unmap(&u->probe);
 		if (u->devfd >= 0)
 			close(u->devfd);
-		free(u->idle);
-		free(u->threads);
 		free(u->per);
 		free(u);
 	}
