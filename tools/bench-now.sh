@@ -59,14 +59,6 @@
 # uses io_uring for drfs and the relay when DRFS_FUSE_URING=1 is in the
 # environment and the parameter is set, and says which it used.
 #
-#   bash tools/bench-now.sh passthrough [RUNS]
-#
-# FUSE passthrough of writes (the mount started with
-# DRFS_FUSE_PASSTHROUGH=1, as root) against without, alternating, RUNS
-# each (default 3), as `loop` does (same trees, same figures). The main
-# run uses passthrough for drfs (not for the relay, which has none) when
-# DRFS_FUSE_PASSTHROUGH=1 is in the environment, and says so.
-#
 #   bash tools/bench-now.sh profile [N...]
 #
 # Untimed per-file figures, meaningful on a busy machine (wall time is
@@ -97,15 +89,11 @@ elif [ "${1:-}" = loop ]; then
 elif [ "${1:-}" = uring ]; then
 	LOOP=uring
 	shift
-elif [ "${1:-}" = passthrough ]; then
-	LOOP=passthrough
-	shift
 fi
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 TRANSPORT=/dev/fuse
 [ "$(cat "$URING_PARAM" 2>/dev/null)" = Y ] &&
 	[ "${DRFS_FUSE_URING:-}" = 1 ] && TRANSPORT=io_uring
-[ "${DRFS_FUSE_PASSTHROUGH:-}" = 1 ] && TRANSPORT="$TRANSPORT, passthrough writes (drfs only)"
 RUNS=${1:-3}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DRFS=${DRFS:-$TOP/build/release/drfs}
@@ -430,10 +418,6 @@ if [ -n "$LOOP" ]; then
 	if [ "$LOOP" = uring ]; then
 		base=devfuse other=uring basepre=(env -u DRFS_FUSE_URING)
 		otherpre=(env DRFS_FUSE_URING=1)
-	elif [ "$LOOP" = passthrough ]; then
-		base=plain other=passthrough
-		basepre=(env -u DRFS_FUSE_PASSTHROUGH)
-		otherpre=(env DRFS_FUSE_PASSTHROUGH=1)
 	fi
 	make_small "$B/m/small-10000" 10
 	rm -f "$N"/res.loop*
@@ -457,9 +441,6 @@ if [ -n "$LOOP" ]; then
 	if [ "$LOOP" = uring ]; then
 		echo "FUSE over io_uring against /dev/fuse ($DRFS, $(date +%F)," \
 			"$RUNS runs each, alternating):"
-	elif [ "$LOOP" = passthrough ]; then
-		echo "FUSE passthrough of writes against without ($DRFS," \
-			"$(date +%F), $RUNS runs each, alternating; $TRANSPORT):"
 	else
 		echo "FUSE loops ($DRFS, $(date +%F), $RUNS runs each, alternating):"
 	fi

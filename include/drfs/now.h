@@ -179,16 +179,6 @@ int64_t drfs_now_lseek(struct drfs_now_file *f, int64_t off, int whence);
 int drfs_now_fsync(struct drfs_now_file *f, bool datasync);
 /* Last reference gone. NULL ok. */
 void drfs_now_release(struct drfs_now_file *f);
-/*
- * FUSE passthrough for an open file: the backing id its open reply gives
- * the kernel (which then reads and writes the staging file itself), or 0
- * to serve it as usual. reg registers a descriptor (an id > 0, or a
- * negative errno), unreg drops an id once no open handle uses it. An
- * inode's handles all share one id while any uses it; a first one is
- * only made for the one open handle of a file opened for writing.
- */
-int drfs_now_passthrough(struct drfs_now_file *f, int (*reg)(int fd),
-			 void (*unreg)(int id));
 
 /* ---- snapshots and status ------------------------------------------- */
 

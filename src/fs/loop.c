@@ -174,161 +174,6 @@ static void *worker_main(void *arg)
 }
 
 /*
- * FUSE passthrough (Linux >= 6.9, CONFIG_FUSE_PASSTHROUGH, a daemon with
- * CAP_SYS_ADMIN; opt-in: DRFS_FUSE_PASSTHROUGH=1, docs/mount.md). The
- * INIT reply offers FUSE_PASSTHROUGH (max_stack_depth 1: a staging file
- * on a plain file system), and the open or create reply of a file opened
- * for writing in now/ names its staging file, registered as a backing
- * file: the kernel then writes (and reads) the staging file itself, and
- * WRITE requests no longer reach the daemon. libfuse 3.14 knows none of
- * it, so both replies are patched on their way out (the custom I/O of
- * the session, or uring_writev): the handler sets tl_pt_id just before
- * its fuse_reply_open or fuse_reply_create, which writes the reply from
- * the same thread.
- */
-#include <sys/ioctl.h>
-
-#define FUSE_PASSTHROUGH_FLAG2 (1u << 5) /* bit 37 of the 64 flags */
-#define FOPEN_PASSTHROUGH_FLAG (1u << 7)
-#define FOPEN_PASSTHROUGH_KEEP (1u << 0 | 1u << 5 | 1u << 6)
-#define FUSE_INIT_OP 26
-#define FUSE_INIT_EXT_FLAG (1u << 30)
-#define IN_HDR 40	 /* struct fuse_in_header */
-#define OUT_HDR 16	 /* struct fuse_out_header */
-
-struct backing_map { /* struct fuse_backing_map */
-	int32_t fd;
-	uint32_t flags;
-	uint64_t padding;
-};
-#define IOC_BACKING_OPEN _IOW(229, 1, struct backing_map)
-#define IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
-
-static bool pt_want;		/* asked for: offer it at INIT */
-static int pt_fd = -1;		/* the session's /dev/fuse */
-static atomic_bool pt_on;	/* offered, and not refused since */
-static _Atomic uint64_t pt_init_unique;
-static __thread int tl_pt_id;	/* for this thread's next open reply */
-
-bool mnt_pt_enabled(void)
-{
-	return atomic_load_explicit(&pt_on, memory_order_relaxed);
-}
-
-void mnt_pt_reply_as(int id)
-{
-	tl_pt_id = id;
-}
-
-int mnt_pt_register(int fd)
-{
-	struct backing_map m = { .fd = fd };
-	if (!mnt_pt_enabled())
-		return -EOPNOTSUPP;
-	int id = ioctl(pt_fd, IOC_BACKING_OPEN, &m);
-	if (id > 0)
-		return id;
-	int e = id < 0 ? -errno : -EIO;
-	/* the kernel did not take the offer, or we may not: stop asking */
-	if (e != -EMFILE && e != -ENOMEM && e != -EBADF &&
-	    atomic_exchange(&pt_on, false))
-		log_warn("FUSE passthrough: the kernel refuses backing files "
-			 "(%s); writes into now/ go through the daemon",
-			 drfs_strerror(e));
-	return e;
-}
-
-void mnt_pt_unregister(int id)
-{
-	uint32_t v = (uint32_t)id;
-	if (id > 0 && ioctl(pt_fd, IOC_BACKING_CLOSE, &v) < 0)
-		log_warn("FUSE passthrough: closing backing file %d: %s", id,
-			 drfs_strerror(-errno));
-}
-
-/* A request read from /dev/fuse: note INIT's unique. */
-static void pt_read_seen(const void *buf, ssize_t r)
-{
-	struct { uint32_t len, opcode; uint64_t unique; } h;
-	if (r < IN_HDR)
-		return;
-	memcpy(&h, buf, sizeof(h));
-	if (h.opcode == FUSE_INIT_OP)
-		atomic_store(&pt_init_unique, h.unique);
-}
-
-/* A reply on its way out: the INIT and passthrough open replies patched. */
-static void pt_patch(const struct iovec *iov, int n)
-{
-	struct { uint32_t len; int32_t error; uint64_t unique; } o;
-	if (n < 1 || iov[0].iov_len < OUT_HDR)
-		return;
-	memcpy(&o, iov[0].iov_base, OUT_HDR);
-	int id = tl_pt_id;
-	if (id && o.unique) {
-		tl_pt_id = 0;
-		/* fuse_open_out ends the reply (after fuse_entry_out: CREATE) */
-		if (o.error || n < 2 || iov[n - 1].iov_len < 16)
-			return;
-		char *p = (char *)iov[n - 1].iov_base + iov[n - 1].iov_len - 16;
-		uint32_t fl;
-		int32_t b = id;
-		memcpy(&fl, p + 8, 4);
-		/* the kernel refuses the others (FOPEN_KEEP_CACHE): direct
-		   I/O, parallel direct writes, no flush */
-		fl = (fl & FOPEN_PASSTHROUGH_KEEP) | FOPEN_PASSTHROUGH_FLAG;
-		memcpy(p + 8, &fl, 4);
-		memcpy(p + 12, &b, 4);
-		return;
-	}
-	if (!pt_want || !o.unique || o.error || n != 2 ||
-	    o.unique != atomic_load(&pt_init_unique) || iov[1].iov_len < 40)
-		return;
-	char *p = iov[1].iov_base;
-	uint32_t flags, flags2, depth = 1;
-	memcpy(&flags, p + 12, 4);
-	if (!(flags & FUSE_INIT_EXT_FLAG))
-		return; /* a kernel without flags2 has no passthrough */
-	memcpy(&flags2, p + 32, 4);
-	flags2 |= FUSE_PASSTHROUGH_FLAG2;
-	memcpy(p + 32, &flags2, 4);
-	memcpy(p + 36, &depth, 4);
-	atomic_store(&pt_on, true);
-	log_info("FUSE passthrough offered: writes into now/ go to their "
-		 "staging files in the kernel");
-}
-
-static ssize_t pt_io_read(int fd, void *buf, size_t len, void *ud)
-{
-	(void)ud;
-	ssize_t r = read(fd, buf, len);
-	pt_read_seen(buf, r);
-	return r;
-}
-
-static ssize_t pt_io_writev(int fd, struct iovec *iov, int n, void *ud)
-{
-	(void)ud;
-	pt_patch(iov, n);
-	return writev(fd, iov, n);
-}
-
-/* Whether asked for, and possible at all for this process. */
-static bool pt_wanted(void)
-{
-	const char *v = getenv("DRFS_FUSE_PASSTHROUGH");
-	if (!v || strcmp(v, "1"))
-		return false;
-	if (geteuid() != 0) {
-		log_warn("DRFS_FUSE_PASSTHROUGH=1, but the kernel registers "
-			 "backing files only for a daemon with CAP_SYS_ADMIN: "
-			 "writes go through the daemon");
-		return false;
-	}
-	return true;
-}
-
-/*
  * FUSE over io_uring (Linux >= 6.14, CONFIG_FUSE_IO_URING, the fuse
  * module's enable_uring parameter set by the administrator, and
  * DRFS_FUSE_URING=1 in the mount's environment: it makes a first copy
@@ -367,10 +212,14 @@ static bool pt_wanted(void)
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#define FUSE_INIT_OP 26
+#define FUSE_INIT_EXT_FLAG (1u << 30)
 #define FUSE_OVER_IO_URING_FLAG2 (1u << 9) /* bit 41 of the 64 flags */
 #define URING_CMD_REGISTER 1
 #define URING_CMD_COMMIT_AND_FETCH 2
 #define URING_HDR_SZ 128 /* in_out and op_in of the request header */
+#define IN_HDR 40	 /* struct fuse_in_header */
+#define OUT_HDR 16	 /* struct fuse_out_header */
 
 struct in_hdr {
 	uint32_t len, opcode;
@@ -1000,7 +849,6 @@ static ssize_t uring_writev(int fd, struct iovec *iov, int n, void *ud)
 				  ? e->u : uring_of_fd(fd);
 	struct out_hdr o;
 
-	pt_patch(iov, n);
 	if (!u || n < 1 || iov[0].iov_len < OUT_HDR)
 		return writev(fd, iov, n);
 	memcpy(&o, iov[0].iov_base, OUT_HDR);
@@ -1045,7 +893,6 @@ static ssize_t uring_read(int fd, void *buf, size_t len, void *ud)
 {
 	(void)ud;
 	ssize_t r = read(fd, buf, len);
-	pt_read_seen(buf, r);
 	if (r >= (ssize_t)IN_HDR) {
 		struct in_hdr h;
 		memcpy(&h, buf, IN_HDR);
@@ -1248,16 +1095,7 @@ int mnt_loop(struct fuse_session *se, int max, int pollers_max)
 
 	if (fl < 0 || fcntl(l.fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	pt_want = pt_wanted();
-	pt_fd = l.fd;
 	struct uring *u = uring_setup(se, l.fd, max);
-	static const struct fuse_custom_io pt_io = { .read = pt_io_read,
-						     .writev = pt_io_writev };
-	if (!u && pt_want && fuse_session_custom_io(se, &pt_io, l.fd) < 0) {
-		log_warn("FUSE passthrough: cannot patch the session's "
-			 "replies; writes go through the daemon");
-		pt_want = false;
-	}
 	pthread_mutex_init(&l.m, NULL);
 	pthread_cond_init(&l.park, NULL);
 	pthread_cond_init(&l.done, NULL);

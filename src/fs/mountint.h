@@ -238,12 +238,6 @@ char *mnt_absolute(const char *p);
  * poll(2) (loop.c says why). 0, or the error that ended it.
  */
 int mnt_loop(struct fuse_session *se, int max, int pollers_max);
-/* FUSE passthrough (loop.c): whether the kernel took the offer */
-bool mnt_pt_enabled(void);
-/* the backing id the calling thread's next open or create reply gives */
-void mnt_pt_reply_as(int id);
-int mnt_pt_register(int fd);
-void mnt_pt_unregister(int id);
 /* ---- multi.c ------------------------------------------------------------- */
 /* the root of a several-repository mount: its folders and their states */
 #define MULTI_XATTR "user.drfs.repositories"

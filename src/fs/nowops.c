@@ -469,12 +469,7 @@ void mnt_op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
 	e.entry_timeout = NOW_TIMEOUT;
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
-	if (mnt_pt_enabled())
-		mnt_pt_reply_as(drfs_now_passthrough(f, mnt_pt_register,
-						     mnt_pt_unregister));
-	int rr = fuse_reply_create(req, &e, fi);
-	mnt_pt_reply_as(0);
-	if (rr == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		drfs_now_release(f);
 }
 

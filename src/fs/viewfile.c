@@ -32,12 +32,7 @@ void mnt_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		fi->fh = (uintptr_t)f;
 		fi->keep_cache = 1;
-		if (mnt_pt_enabled())
-			mnt_pt_reply_as(drfs_now_passthrough(
-				f, mnt_pt_register, mnt_pt_unregister));
-		r = fuse_reply_open(req, fi);
-		mnt_pt_reply_as(0);
-		if (r == -ENOENT)
+		if (fuse_reply_open(req, fi) == -ENOENT)
 			drfs_now_release(f);
 		return;
 	}

@@ -209,7 +209,6 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 	struct drfs_extent_vec x = { 0 };
 	uint64_t size;
 	struct ofile *of = now_ofile_find(n, r->ino);
-	struct stat pre;
 	int fd;
 	if (of && of->fd >= 0)
 		fd = dup(of->fd);
@@ -217,8 +216,6 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 		fd = now_staging_open(n, r->ino, O_RDONLY, NULL);
 	if (fd < 0)
 		return -errno;
-	/* what the kernel writes from now on (passthrough) is a change */
-	bool pt = of && of->pt_writers && fstat(fd, &pre) == 0;
 	int e = now_chunk_fd(n, fd, &x, &size, NULL, NULL);
 	close(fd);
 	pthread_mutex_lock(&n->wlock);
@@ -232,11 +229,6 @@ int now_chunk_now(struct drfs_now *n, struct rec *r)
 	 */
 	if (e >= 0 && of)
 		of->marked = false;
-	if (e >= 0 && pt) {
-		of->pt_clean = true;
-		of->pt_clean_ctim = pre.st_ctim;
-		of->pt_clean_size = pre.st_size;
-	}
 	free(x.v);
 	return e;
 }

@@ -765,8 +765,7 @@ static int commit_finish(struct drfs_now *n,
 	struct drfs_id id;
 	/* the writer holding the trees; one failing meanwhile lost them */
 	uint64_t wgen = atomic_load(&n->wgen);
-	/* (an open file's next write marks it again: now_chunk_now; a
-	   passthrough one's, unseen, the next now_pt_check) */
+	/* (an open file's next write marks it again: now_chunk_now) */
 	n->redirty_on = true;
 	atomic_store(&n->direct, false);
 	pthread_rwlock_unlock(&n->freeze);

@@ -54,8 +54,6 @@ int now_persist_meta(struct drfs_now *n, struct ofile *of)
 	struct drfs_txn *t = NULL; /* begin leaves it alone on failure */
 	struct rec r;
 	struct stat fs;
-	now_pt_check(n, of);
-	now_pt_observe(n, of);
 	if (!of->meta_dirty)
 		return 0;
 	int e = now_txn(n, true, &t);
@@ -117,12 +115,10 @@ static int mark_written(struct drfs_now *n, struct ofile *of)
 
 /*
  * Copy the file's content (bytes below upto) into a new staging file, or a
- * memfd when there is nothing to copy, and switch the inode to it; with
- * disk (passthrough: the kernel will write it, past any bound) an unnamed
- * file on disk instead of the memfd. Under n->lock.
+ * memfd when there is nothing to copy, and switch the inode to it. Under
+ * n->lock.
  */
-static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto,
-			 bool disk)
+static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto)
 {
 	char p[PATH_MAX], tmp[PATH_MAX + 8];
 	struct drfs_txn *t;
@@ -151,8 +147,8 @@ static int ensure_staged(struct drfs_now *n, struct ofile *of, uint64_t upto,
 	 * for a deferred unlink keeps the disk path, see unlink_staging_now).
 	 */
 	uint64_t size = MIN(r.size, upto);
-	if (s.n == 0 && (disk || size <= MEM_FILE_MAX) &&
-	    access(p, F_OK) != 0 && now_mem_new(n, of->ino, disk)) {
+	if (s.n == 0 && size <= MEM_FILE_MAX && access(p, F_OK) != 0 &&
+	    now_mem_new(n, of->ino)) {
 		mem = true;
 		fd = now_staging_open(n, of->ino, O_RDWR, NULL);
 		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
@@ -227,7 +223,7 @@ out_s:
 /* Truncate an open file. Under n->lock. */
 int now_truncate_locked(struct drfs_now *n, struct ofile *of, uint64_t size)
 {
-	int e = ensure_staged(n, of, size, false);
+	int e = ensure_staged(n, of, size);
 	e = e < 0 ? e : mark_written(n, of);
 	if (e >= 0 && of->mem && size > MEM_FILE_MAX)
 		e = now_spill(n, of->ino, of, false);
@@ -380,7 +376,7 @@ ssize_t drfs_now_write(struct drfs_now_file *f, const void *buf, size_t len,
 	wait_for_space(n);
 	pthread_rwlock_rdlock(&n->freeze);
 	pthread_mutex_lock(&n->lock);
-	e = ensure_staged(n, f->of, UINT64_MAX, false);
+	e = ensure_staged(n, f->of, UINT64_MAX);
 	e = e < 0 ? e : mark_written(n, f->of);
 	if (e >= 0 && f->of->mem && off + len > MEM_FILE_MAX)
 		e = now_spill(n, f->of->ino, f->of, false);
@@ -394,7 +390,7 @@ ssize_t drfs_now_write(struct drfs_now_file *f, const void *buf, size_t len,
 		f->of->ctime = f->of->mtime;
 		f->of->meta_dirty = true;
 		n->staged_bytes += len;
-		if (f->of->mem && !now_mem_tmp(n, f->of->ino))
+		if (f->of->mem)
 			n->mem_bytes += len;
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -436,7 +432,7 @@ int drfs_now_fallocate(struct drfs_now_file *f, int mode, uint64_t off,
 		return -EOPNOTSUPP;
 	pthread_rwlock_rdlock(&n->freeze);
 	pthread_mutex_lock(&n->lock);
-	e = ensure_staged(n, f->of, UINT64_MAX, false);
+	e = ensure_staged(n, f->of, UINT64_MAX);
 	e = e < 0 ? e : mark_written(n, f->of);
 	if (e >= 0 && f->of->mem) /* fallocate on the staging file on disk */
 		e = now_spill(n, f->of->ino, f->of, false);
@@ -549,14 +545,6 @@ void drfs_now_release(struct drfs_now_file *f)
 	now_persist_meta(n, of);
 	if ((f->flags & O_ACCMODE) != O_RDONLY)
 		of->writers--;
-	if (f->pt) {
-		if ((f->flags & O_ACCMODE) != O_RDONLY)
-			of->pt_writers--;
-		if (--of->pt_refs == 0) {
-			of->pt_close(of->pt_id);
-			of->pt_id = 0;
-		}
-	}
 	if (--of->refs == 0) {
 		uint64_t ino = of->ino;
 		now_ofile_unlink(n, of);
@@ -598,130 +586,4 @@ void drfs_now_release(struct drfs_now_file *f)
 	pthread_mutex_destroy(&f->clock);
 	drfs_buf_release(&f->cbuf);
 	free(f);
-}
-
-/* ---- FUSE passthrough ---------------------------------------------------- */
-
-/*
- * What writes the daemon did not see did (the kernel wrote the staging
- * file itself): a new ctime or size of fd is a write, whose time becomes
- * the file's mtime and ctime. Under n->lock.
- */
-void now_pt_observe(struct drfs_now *n, struct ofile *of)
-{
-	struct stat st;
-	if (!of->pt_writers || of->fd < 0 || fstat(of->fd, &st) < 0)
-		return;
-	if (st.st_ctim.tv_sec == of->pt_ctim.tv_sec &&
-	    st.st_ctim.tv_nsec == of->pt_ctim.tv_nsec &&
-	    st.st_size == of->pt_size)
-		return;
-	uint64_t blocks = (uint64_t)st.st_blocks * 512;
-	n->staged_bytes += blocks - of->pt_blocks;
-	of->pt_ctim = st.st_ctim;
-	of->pt_size = st.st_size;
-	of->pt_blocks = blocks;
-	of->mtime = st.st_mtim;
-	of->ctime = st.st_ctim;
-	of->meta_dirty = true;
-}
-
-/*
- * A file chunked while open for passthrough writes (pt_clean) that the
- * kernel wrote since becomes stale and dirty again, as its next WRITE
- * would have made it. Not sooner: a stale file whose unnamed staging is
- * lost with the daemon comes back empty (now_recover), while the one
- * the snapshot held is what it should come back as. Called before every
- * snapshot, gc and fsync, and at release (now_persist_meta). Under
- * n->lock.
- */
-void now_pt_check(struct drfs_now *n, struct ofile *of)
-{
-	struct stat st;
-	if (!of->pt_clean || !of->pt_writers || of->fd < 0 ||
-	    fstat(of->fd, &st) < 0)
-		return;
-	if (st.st_ctim.tv_sec == of->pt_clean_ctim.tv_sec &&
-	    st.st_ctim.tv_nsec == of->pt_clean_ctim.tv_nsec &&
-	    st.st_size == of->pt_clean_size)
-		return;
-	of->pt_clean = false;
-	of->marked = false;
-	if (mark_written(n, of) < 0)
-		of->pt_clean = true; /* try again next time */
-}
-
-/* Whether of's file holds no data. Under n->lock. */
-static bool pt_empty(struct drfs_now *n, const struct ofile *of)
-{
-	struct drfs_txn *t;
-	struct rec r;
-	if (now_txn(n, false, &t) < 0)
-		return false;
-	bool empty = now_rec_get(t, of->ino, &r) >= 0 && S_ISREG(r.mode) &&
-		     r.size == 0;
-	drfs_txn_abort(t);
-	return empty;
-}
-
-int drfs_now_passthrough(struct drfs_now_file *f, int (*reg)(int fd),
-			 void (*unreg)(int id))
-{
-	struct drfs_now *n = f->n;
-	struct ofile *of = f->of;
-	bool w = (f->flags & O_ACCMODE) != O_RDONLY;
-	int id = 0;
-	pthread_mutex_lock(&n->lock);
-	if (of->pt_id > 0) {
-		id = of->pt_id; /* every open of the inode must share it */
-	} else if (w && of->refs == 1 && (of->fd >= 0 || pt_empty(n, of))) {
-		/*
-		 * The only open handle (the kernel counts no more than the
-		 * daemon does) of a file already staged or empty (created,
-		 * truncated by the open: staging it copies nothing; a file
-		 * with content opened only to be read back would be copied
-		 * and marked changed for nothing): the file is staged on
-		 * disk (memory staging would have to spill past
-		 * MEM_FILE_MAX, which it cannot under the kernel's writes)
-		 * and marked written now, since its writes will not come
-		 * here.
-		 */
-		int e = 0;
-		if (of->fd >= 0 && of->mem && !now_mem_tmp(n, of->ino)) {
-			/* in a memfd (truncated by this open): empty, it is
-			   made again unnamed on disk; else it spills */
-			struct stat st;
-			if (fstat(of->fd, &st) == 0 && st.st_size == 0) {
-				now_mem_remove(n, of->ino);
-				close(of->fd);
-				of->fd = -1;
-			} else {
-				e = now_spill(n, of->ino, of, false);
-			}
-		}
-		e = e < 0 ? e : ensure_staged(n, of, UINT64_MAX, true);
-		e = e < 0 ? e : mark_written(n, of);
-		id = e < 0 ? 0 : reg(of->fd);
-		if (id > 0) {
-			struct stat st;
-			of->pt_clean = false; /* marked written above */
-			of->pt_id = id;
-			of->pt_close = unreg;
-			of->pt_size = -1; /* the first look counts as a write */
-			if (fstat(of->fd, &st) == 0) {
-				of->pt_ctim = st.st_ctim;
-				of->pt_size = st.st_size;
-				of->pt_blocks = (uint64_t)st.st_blocks * 512;
-			}
-		}
-		id = id > 0 ? id : 0;
-	}
-	if (id > 0) {
-		f->pt = true;
-		of->pt_refs++;
-		if (w)
-			of->pt_writers++;
-	}
-	pthread_mutex_unlock(&n->lock);
-	return id;
 }

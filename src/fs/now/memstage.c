@@ -25,49 +25,19 @@ struct mem_slot *now_mem_find(struct drfs_now *n, uint64_t ino)
 	}
 }
 
-static void mem_remove(struct drfs_now *n, uint64_t ino, bool keep);
-
 /* Close ino's memfd and free its slot (backward-shift). Under n->lock. */
 void now_mem_remove(struct drfs_now *n, uint64_t ino)
-{
-	mem_remove(n, ino, false);
-}
-
-/*
- * The same for content no longer wanted (no handle holds the descriptor):
- * an unnamed file is emptied and kept for the next (tmp_pool).
- */
-void now_mem_drop(struct drfs_now *n, uint64_t ino)
-{
-	mem_remove(n, ino, true);
-}
-
-static void mem_remove(struct drfs_now *n, uint64_t ino, bool keep)
 {
 	struct mem_slot *sl = now_mem_find(n, ino);
 	if (!sl)
 		return;
 	struct stat st;
-	bool known = fstat(sl->fd, &st) == 0;
-	if (known) {
+	if (fstat(sl->fd, &st) == 0) {
 		uint64_t b = (uint64_t)st.st_blocks * 512;
-		if (!sl->tmp)
-			n->mem_bytes -= MIN(n->mem_bytes, b);
+		n->mem_bytes -= MIN(n->mem_bytes, b);
 		n->staged_bytes -= MIN(n->staged_bytes, b);
 	}
-	/*
-	 * Emptied by a hole first: ext4 flushes at the next close a file
-	 * truncated to 0 while it held delayed-allocation blocks
-	 * (auto_da_alloc), and the kernel's backing file is closed after
-	 */
-	if (keep && sl->tmp && known && n->tmp_pool_n < TMP_POOL &&
-	    (st.st_size == 0 ||
-	     fallocate(sl->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-		       st.st_size) == 0) &&
-	    ftruncate(sl->fd, 0) == 0)
-		n->tmp_pool[n->tmp_pool_n++] = sl->fd;
-	else
-		close(sl->fd);
+	close(sl->fd);
 	size_t i = (size_t)(sl - n->mem);
 	n->mem[i].ino = 0;
 	n->mem_n--;
@@ -85,22 +55,16 @@ static void mem_remove(struct drfs_now *n, uint64_t ino, bool keep)
 
 /*
  * A new, empty memfd as ino's staging content, kept by the table (open it
- * with now_staging_open); with tmp an unnamed file in the staging
- * directory instead (on disk, so not bound by MEM_BYTES_MAX; and about a
- * tenth of what a named staging file costs to make and drop: ~19 µs
- * against ~220 µs on ext4, docs/benchmarks.md). False when memory
- * staging is full: stage on disk. Under n->lock.
+ * with now_staging_open). False when memory staging is full: stage on disk.
+ * Under n->lock.
  */
-bool now_mem_new(struct drfs_now *n, uint64_t ino, bool tmp)
+bool now_mem_new(struct drfs_now *n, uint64_t ino)
 {
 	if (!n->mem || n->mem_n >= n->mem_max ||
-	    (!tmp && n->mem_bytes >= MEM_BYTES_MAX))
+	    n->mem_bytes >= MEM_BYTES_MAX)
 		return false;
 	now_mem_remove(n, ino);
-	int fd = !tmp		 ? memfd_create("drfs-staging", MFD_CLOEXEC)
-		 : n->tmp_pool_n ? n->tmp_pool[--n->tmp_pool_n]
-				 : open(n->staging,
-					O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = memfd_create("drfs-staging", MFD_CLOEXEC);
 	if (fd < 0)
 		return false;
 	size_t i = mem_hash(ino);
@@ -108,55 +72,12 @@ bool now_mem_new(struct drfs_now *n, uint64_t ino, bool tmp)
 		i = (i + 1) & (MEM_SLOTS - 1);
 	n->mem[i].ino = ino;
 	n->mem[i].fd = fd;
-	n->mem[i].tmp = tmp;
 	n->mem_n++;
 	return true;
 }
 
-/* Whether ino is staged in an unnamed file (now_mem_new's tmp). */
-bool now_mem_tmp(struct drfs_now *n, uint64_t ino)
-{
-	struct mem_slot *sl = now_mem_find(n, ino);
-	return sl && sl->tmp;
-}
-
-/*
- * Give ino's unnamed staging file (slot sl) its name: linked as tmp,
- * then installed (fsync'd if sync). The inode stays: the kernel's
- * backing file, and of->fd, go on with it. Under n->lock.
- */
-static int spill_tmp(struct drfs_now *n, struct mem_slot *sl, uint64_t ino,
-		     struct ofile *of, bool sync, const char *tmp,
-		     const char *p)
-{
-	char proc[64];
-	struct stat st;
-	if (fstat(sl->fd, &st) < 0)
-		return -errno;
-	unlink(tmp); /* one a crash left */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sl->fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0 &&
-	    linkat(sl->fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH) < 0)
-		return -errno;
-	/* no ftruncate as now_staging_install does: the kernel may be
-	   writing it (passthrough) */
-	if ((sync && fsync(sl->fd) < 0) || rename(tmp, p) < 0) {
-		int e = -errno;
-		unlink(tmp);
-		return e;
-	}
-	now_chunk_cancel(n, ino);
-	now_mem_remove(n, ino);
-	n->staged_bytes += (uint64_t)st.st_blocks * 512;
-	if (of && of->fd >= 0 && of->mem)
-		of->mem = false; /* of->fd: the same inode, now named */
-	return 0;
-}
-
 void now_mem_clear(struct drfs_now *n)
 {
-	while (n->tmp_pool_n)
-		close(n->tmp_pool[--n->tmp_pool_n]);
 	for (size_t i = 0; n->mem && i < MEM_SLOTS; i++)
 		if (n->mem[i].ino) {
 			close(n->mem[i].fd);
@@ -259,12 +180,10 @@ int now_spill(struct drfs_now *n, uint64_t ino, struct ofile *of, bool sync)
 	struct stat st;
 	if (!sl)
 		return 0;
-	now_staging_path(n, ino, p, sizeof(p));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	if (sl->tmp)
-		return spill_tmp(n, sl, ino, of, sync, tmp, p);
 	if (fstat(sl->fd, &st) < 0)
 		return -errno;
+	now_staging_path(n, ino, p, sizeof(p));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -320,7 +239,6 @@ void now_rec_stat(struct drfs_now *n, const struct rec *r, struct stat *st)
 	struct ofile *of = now_ofile_find(n, r->ino);
 	if (!of)
 		return;
-	now_pt_observe(n, of);
 	struct stat fs;
 	if (of->fd >= 0 && fstat(of->fd, &fs) == 0) {
 		st->st_size = fs.st_size;

@@ -72,7 +72,7 @@ static void unlink_staging_now(struct drfs_now *n, uint64_t ino)
 			return;
 	}
 	if (now_mem_find(n, ino)) {
-		now_mem_drop(n, ino);
+		now_mem_remove(n, ino);
 		return;
 	}
 	now_staging_path(n, ino, p, sizeof(p));
@@ -315,7 +315,7 @@ static int do_create(struct drfs_now *n, uint64_t dir, const char *name,
 	d.mtime = d.ctime = c->ctime;
 	if (S_ISREG(mode)) {
 		/* staged from the start: its first write needs no txn */
-		if (!now_mem_new(n, c->ino, false)) {
+		if (!now_mem_new(n, c->ino)) {
 			char p[PATH_MAX];
 			now_staging_path(n, c->ino, p, sizeof(p));
 			int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,

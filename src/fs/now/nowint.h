@@ -76,7 +76,6 @@
 #define MEM_SLOTS 8192               /* memfd table (power of two) */
 #define MEM_FILES_MAX (MEM_SLOTS / 2) /* memfd-staged files at once */
 #define MEM_BYTES_MAX (64ull << 20)  /* their bytes */
-#define TMP_POOL (MEM_FILES_MAX / 2)  /* unnamed staging files kept */
 #define MEM_FILE_MAX (1ull << 20)    /* a larger file spills to disk */
 /*
  * The background thread chunks closed files in batches: a close wakes it
@@ -121,26 +120,6 @@ struct ofile {
 	bool marked;     /* I_DIRTY|I_STALE recorded since the last commit */
 	bool meta_dirty; /* mtime/ctime to persist */
 	struct timespec mtime, ctime;
-	/*
-	 * FUSE passthrough (drfs_now_passthrough): the kernel reads and
-	 * writes fd itself for pt_refs open handles (pt_writers of them
-	 * writable) under backing id pt_id (0: none), closed by pt_close;
-	 * what the daemon last saw of fd (its ctime, size, blocks) tells
-	 * it when writes it never saw happened.
-	 */
-	int pt_id, pt_refs, pt_writers;
-	void (*pt_close)(int id);
-	struct timespec pt_ctim;
-	off_t pt_size;
-	uint64_t pt_blocks;
-	/*
-	 * Chunked while open for passthrough (a snapshot, a gc's live
-	 * tree): no longer stale, as of fd's ctime and size then; a change
-	 * of either makes it stale again (now_pt_check)
-	 */
-	bool pt_clean;
-	struct timespec pt_clean_ctim;
-	off_t pt_clean_size;
 };
 
 struct drfs_now_file {
@@ -151,7 +130,6 @@ struct drfs_now_file {
 	struct drfs_id cid;
 	bool cvalid;
 	struct drfs_buf cbuf;
-	bool pt; /* counted in of->pt_refs */
 };
 
 struct ino_list {
@@ -234,22 +212,8 @@ struct drfs_now {
 	struct mem_slot {
 		uint64_t ino; /* 0: free */
 		int fd;
-		/*
-		 * fd is an unnamed file in the staging directory
-		 * (O_TMPFILE), not a memfd: a passthrough file's, which
-		 * the kernel writes past any bound; it spills by a link
-		 * and keeps its inode, the kernel's backing file
-		 */
-		bool tmp;
 	} *mem;
 	size_t mem_n, mem_max;
-	/*
-	 * Unnamed staging files (mem_slot.tmp) dropped empty, for the next
-	 * passthrough file: ext4 spent ~0.3 ms of CPU in its inode
-	 * allocator (recently_deleted) for each one made and dropped
-	 */
-	int tmp_pool[TMP_POOL];
-	size_t tmp_pool_n;
 	uint64_t mem_bytes; /* approximate; exact after now_make_durable */
 
 	pthread_t syncer;
@@ -338,9 +302,7 @@ void now_staging_path(struct drfs_now *n, uint64_t ino, char *out, size_t max);
 /* ---- memstage.c ---------------------------------------------------------- */
 struct mem_slot *now_mem_find(struct drfs_now *n, uint64_t ino);
 void now_mem_remove(struct drfs_now *n, uint64_t ino);
-void now_mem_drop(struct drfs_now *n, uint64_t ino);
-bool now_mem_new(struct drfs_now *n, uint64_t ino, bool tmp);
-bool now_mem_tmp(struct drfs_now *n, uint64_t ino);
+bool now_mem_new(struct drfs_now *n, uint64_t ino);
 void now_mem_clear(struct drfs_now *n);
 int now_staging_open(struct drfs_now *n, uint64_t ino, int flags,
 		     bool *ret_mem);
@@ -372,8 +334,6 @@ void *now_syncer_main(void *arg);
 int now_ofile_get(struct drfs_now *n, const struct rec *r, struct ofile **ret);
 void now_ofile_unlink(struct drfs_now *n, struct ofile *of);
 int now_persist_meta(struct drfs_now *n, struct ofile *of);
-void now_pt_observe(struct drfs_now *n, struct ofile *of);
-void now_pt_check(struct drfs_now *n, struct ofile *of);
 int now_truncate_locked(struct drfs_now *n, struct ofile *of, uint64_t size);
 /* ---- chunking.c ---------------------------------------------------------- */
 int now_chunk_fd(struct drfs_now *n, int fd, struct drfs_extent_vec *x,
