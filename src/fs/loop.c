@@ -489,16 +489,21 @@ static int spawn_ent_locked(struct uring *u, int qid)
 	return 0;
 }
 
+/* What u's threads share: the probe ring, the /dev/fuse dup. u->m held. */
+static void uring_close_shared_locked(struct uring *u)
+{
+	ent_unmap(&u->probe);
+	if (u->devfd >= 0)
+		close(u->devfd);
+	u->devfd = -1;
+}
+
 /* A thread of u has ended. u->m held. The last one after the stop
  * closes what they shared. */
 static void uring_left_locked(struct uring *u)
 {
-	if (--u->live == 0 && u->stop) {
-		ent_unmap(&u->probe);
-		if (u->devfd >= 0)
-			close(u->devfd);
-		u->devfd = -1;
-	}
+	if (--u->live == 0 && u->stop)
+		uring_close_shared_locked(u);
 }
 
 /* An entry's thread leaves. u->m held. */
@@ -1078,10 +1083,8 @@ static void uring_stop(struct uring *u)
 	pthread_cond_broadcast(&u->ncond);
 	while (u->busy > 0)
 		pthread_cond_wait(&u->cond, &u->m);
-	if (u->live == 0) { /* the rings were never started */
-		u->live = 1;
-		uring_left_locked(u);
-	}
+	if (u->live == 0) /* the rings were never started */
+		uring_close_shared_locked(u);
 	pthread_mutex_unlock(&u->m);
 	uring_retire(u);
 }
