@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include "mountint.h"
 
@@ -176,8 +177,10 @@ static void *worker_main(void *arg)
 /*
  * FUSE over io_uring (Linux >= 6.14, CONFIG_FUSE_IO_URING, the fuse
  * module's enable_uring parameter set by the administrator, and
- * DRFS_FUSE_URING=1 in the mount's environment: it makes a first copy
- * into now/ faster and a no-change rsync -aHAX slower, docs/mount.md).
+ * DRFS_FUSE_URING=1 in the mount's environment: on the 2-vCPU benchmark
+ * machine copies into now/ and a no-change rsync -aHAX take 0.6-0.75x the
+ * time they take over /dev/fuse, the latter thanks to ent_linger;
+ * docs/mount.md).
  *
  * The kernel then queues each request on the queue of the CPU its caller
  * runs on and hands it to one of the entries registered on that queue: a
@@ -300,6 +303,7 @@ struct uring {
 	bool started, offered;
 	uint64_t init_unique;
 	size_t payload_sz;
+	long spin_us;	       /* ent_linger's time, µs (0: none) */
 	struct uring *next_u;
 };
 
@@ -436,6 +440,52 @@ static int ent_wait(struct uent *e)
 			      IORING_ENTER_GETEVENTS) < 0 &&
 		    errno != EINTR && errno != EAGAIN && errno != EBUSY)
 			return -errno;
+	}
+}
+
+/*
+ * After a reply: submit it, and look for the next request for up to
+ * u->spin_us, giving the CPU to whoever wants it between looks, before
+ * sleeping in ent_wait.
+ *
+ * Why: the reply wakes its caller while this thread still runs on the
+ * caller's CPU. Were this thread to sleep at once, the scheduler would see
+ * that CPU busy and, the other idle, move the caller there (it prefers a
+ * recently used idle CPU); the caller's next request then lands on that
+ * CPU's queue, whose pinned thread replies, and the caller moves back:
+ * a migration and a wake-up of an idle CPU per request, self-sustaining
+ * (a no-change rsync -aHAX of 100 000 files: 236 000 migrations of rsync
+ * for 401 000 requests, 1.2-1.6x the time over /dev/fuse). Yielding
+ * instead lets the caller run here at once; its next request usually
+ * comes to this very entry (the kernel hands a request to the entry that
+ * committed last) while it still looks, and nobody sleeps or crosses
+ * CPUs (40 000 migrations; 0.72x /dev/fuse's time; docs/benchmarks.md,
+ * "FUSE over io_uring: the caller that changed CPU at every request").
+ * The cost: up to spin_us of CPU after a request that no other follows.
+ */
+static void ent_linger(struct uent *e)
+{
+	long spin = e->u->spin_us;
+	struct timespec t0, t;
+
+	if (spin <= 0)
+		return;
+	if (ent_pending(e) &&
+	    sys_enter(e->rfd, ent_pending(e), 0, 0) < 0 && errno != EINTR)
+		return; /* ent_wait submits it, or says why not */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (*e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE))
+			return;
+		/* runs the ring's deferred work: a request's completion */
+		sys_enter(e->rfd, 0, 0, IORING_ENTER_GETEVENTS);
+		if (*e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000L +
+			    (t.tv_nsec - t0.tv_nsec) / 1000 >= spin)
+			return;
+		sched_yield();
 	}
 }
 
@@ -692,6 +742,8 @@ static void *uent_main(void *arg)
 	e->iov[1] = (struct iovec){ e->payload, u->payload_sz };
 	ent_queue(e, URING_CMD_REGISTER, 0, 2);
 	for (;;) {
+		if (served)
+			ent_linger(e);
 		r = ent_wait(e);
 		if (r == -EAGAIN) { /* INIT not yet processed: register again */
 			usleep(1000);
@@ -991,6 +1043,27 @@ static bool uring_enabled(void)
 }
 
 /*
+ * ent_linger's time: DRFS_FUSE_URING_SPIN=MICROSECONDS (0 to 1000; 0
+ * sleeps at once), 50 unless set. 20-100 gave the same times here.
+ */
+static long uring_spin_setting(void)
+{
+	const char *v = getenv("DRFS_FUSE_URING_SPIN");
+	char *end;
+
+	if (!v)
+		return 50;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 0 || n > 1000) {
+		log_warn("DRFS_FUSE_URING_SPIN=\"%s\": not a number of "
+			 "microseconds from 0 to 1000; using 50", v);
+		return 50;
+	}
+	return n;
+}
+
+/*
  * Before the session's first request: the custom I/O that offers FUSE
  * over io_uring at INIT. NULL (and /dev/fuse as before) unless asked for,
  * or when the kernel or the machine cannot.
@@ -1027,6 +1100,7 @@ static struct uring *uring_setup(struct fuse_session *se, int fd, int max)
 	u->probe.u = u;
 	u->nq = nq;
 	u->notes_tail = &u->notes;
+	u->spin_us = uring_spin_setting();
 	u->per = calloc(nq, sizeof(int));
 	if (!u->per)
 		goto fail;

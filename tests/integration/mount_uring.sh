@@ -139,6 +139,30 @@ mount_log | grep -q 'serving through /dev/fuse' ||
 	{ mount_log >&2; fail "the fallback was not logged"; }
 umount_repo "$MNT"
 
+# 2b. DRFS_FUSE_URING_SPIN (how long a ring thread looks for the next
+# request after a reply): 0 sleeps at once and still serves; a value that
+# is not 0-1000 microseconds is named in a warning, and the mount serves
+for spin in 0 1001 12x; do
+	for f in "$CACHE"/mount-*.log; do : >"$f"; done
+	DRFS_FUSE_URING_SPIN=$spin mount_repo "$MNT"
+	pid=$(daemon_pid "$MNT")
+	rsync -aHAX "$SRC/" "$MNT/now/spin$spin/" ||
+		fail "rsync with DRFS_FUSE_URING_SPIN=$spin failed"
+	treecmp --no-atime "$SRC" "$MNT/now/spin$spin" >"$T/cmp" ||
+		{ head "$T/cmp" >&2; fail "now/spin$spin differs from $SRC"; }
+	read -r nthreads ticks < <(ring_ticks "$pid")
+	[ "$nthreads" -ge 2 ] && [ "$ticks" -ge 5 ] ||
+		fail "DRFS_FUSE_URING_SPIN=$spin: the rings did not serve"
+	if [ "$spin" = 0 ]; then
+		mount_log | grep -q 'DRFS_FUSE_URING_SPIN' &&
+			{ mount_log >&2; fail "a warning for DRFS_FUSE_URING_SPIN=0"; }
+	else
+		mount_log | grep -q "DRFS_FUSE_URING_SPIN=\"$spin\": not a number" ||
+			{ mount_log >&2; fail "no warning for DRFS_FUSE_URING_SPIN=$spin"; }
+	fi
+	umount_repo "$MNT"
+done
+
 # 3. not asked for: /dev/fuse only, whatever the kernel allows
 for f in "$CACHE"/mount-*.log; do : >"$f"; done
 unset DRFS_FUSE_URING
