@@ -178,7 +178,7 @@ static void *worker_main(void *arg)
  * FUSE over io_uring (Linux >= 6.14, CONFIG_FUSE_IO_URING, the fuse
  * module's enable_uring parameter set by the administrator, and
  * DRFS_FUSE_URING=1 in the mount's environment: on the 2-vCPU benchmark
- * machine copies into now/ and a no-change rsync -aHAX take 0.6-0.75x the
+ * machine copies into now/ and a no-change rsync -aHAX take 0.65-0.8x the
  * time they take over /dev/fuse, the latter thanks to ent_linger;
  * docs/mount.md).
  *
@@ -459,7 +459,7 @@ static int ent_wait(struct uent *e)
  * instead lets the caller run here at once; its next request usually
  * comes to this very entry (the kernel hands a request to the entry that
  * committed last) while it still looks, and nobody sleeps or crosses
- * CPUs (40 000 migrations; 0.72x /dev/fuse's time; docs/benchmarks.md,
+ * CPUs (40 000 migrations; 0.7-0.8x /dev/fuse's time; docs/benchmarks.md,
  * "FUSE over io_uring: the caller that changed CPU at every request").
  * The cost: up to spin_us of CPU after a request that no other follows.
  */
