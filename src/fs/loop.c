@@ -457,9 +457,8 @@ static int ent_wait(struct uent *e)
  * (a no-change rsync -aHAX of 100 000 files: 236 000 migrations of rsync
  * for 401 000 requests, 1.2-1.6x the time over /dev/fuse). Yielding
  * instead lets the caller run here at once; its next request usually
- * comes to this very entry (the kernel hands a request to the entry that
- * committed last) while it still looks, and nobody sleeps or crosses
- * CPUs (40 000 migrations; 0.7-0.8x /dev/fuse's time; docs/benchmarks.md,
+ * comes to this very entry while it still looks (so the traces show),
+ * and nobody sleeps or crosses CPUs (40 000 migrations; 0.7-0.8x /dev/fuse's time; docs/benchmarks.md,
  * "FUSE over io_uring: the caller that changed CPU at every request").
  * The cost: up to spin_us of CPU after a request that no other follows.
  */
