@@ -54,7 +54,9 @@
 #
 # FUSE over io_uring (the mount started with DRFS_FUSE_URING=1) against
 # /dev/fuse, alternating, RUNS each (default 3), as `loop` does (same
-# trees, same figures). Needs the fuse module's enable_uring parameter
+# trees, same figures), and in both modes a row for the README's
+# no-change `rsync -aHAX --delete` over the 10 000 small files, warm
+# (its time and the daemon's CPU). Needs the fuse module's enable_uring parameter
 # set (echo Y >/sys/module/fuse/parameters/enable_uring). The main run
 # uses io_uring for drfs and the relay when DRFS_FUSE_URING=1 is in the
 # environment and the parameter is set, and says which it used.
@@ -431,10 +433,25 @@ if [ -n "$LOOP" ]; then
 				pre=("${otherpre[@]}")
 				[ "$v" = "$base" ] && pre=("${basepre[@]}")
 				FRESH_SAMPLE=1 fresh_copy "$t" "${pre[@]}"
-				"$DRFS" umount "$MNT"
 				k=loop.${tree//\//_}.$v
 				echo "$WALL $CPU $(peak "$N/rss.sample" 1)" >>"$N/res.$k"
 				echo "$k: $(tail -1 "$N/res.$k")" >&2
+				if [ "$tree" = small ]; then
+					# the README's no-change re-run, warm: once
+					# to warm, then timed with the daemon's CPU
+					rsync -aHAX --delete "$t/" "$MNT/now/src/"
+					c0=$(cpu_ticks "$PID")
+					t0=$(date +%s.%N)
+					rsync -aHAX --delete "$t/" "$MNT/now/src/"
+					echo "$(awk -v a="$t0" -v b="$(date +%s.%N)" \
+						'BEGIN { printf "%.2f", b - a }')" \
+						"$(awk -v c=$(($(cpu_ticks "$PID") - c0)) \
+						-v tk="$(getconf CLK_TCK)" \
+						'BEGIN { printf "%.2f", c / tk }')" \
+						>>"$N/res.$k.noop"
+					echo "$k.noop: $(tail -1 "$N/res.$k.noop")" >&2
+				fi
+				"$DRFS" umount "$MNT"
 			done
 		done
 	done
@@ -447,15 +464,22 @@ if [ -n "$LOOP" ]; then
 	echo
 	echo "| tree | variant | rsync + snapshot, s (runs) | daemon CPU-s | RssAnon peak MiB | time vs $base |"
 	echo "|---|---|---|---|---|---|"
-	for tree in small "$SRC"; do
+	for tree in small small.noop "$SRC"; do
 		k=loop.${tree//\//_}
+		sfx=
 		name=$tree
 		[ "$tree" = small ] && name="10 000 small files"
-		lw=$(col "$k.$base" 1)
+		if [ "$tree" = small.noop ]; then
+			k=loop.small sfx=.noop
+			name="10 000 small files: no-change rsync -aHAX --delete, warm (no snapshot)"
+		fi
+		lw=$(col "$k.$base$sfx" 1)
 		for v in "$base" "$other"; do
-			w=$(col "$k.$v" 1)
-			echo "| $name | $v | $w ($(all "$k.$v")) | $(col "$k.$v" 2) |" \
-				"$(col "$k.$v" 3) | $(ratio "$w" "$lw") |"
+			w=$(col "$k.$v$sfx" 1)
+			rss=$(col "$k.$v" 3)
+			[ -n "$sfx" ] && rss=-
+			echo "| $name | $v | $w ($(all "$k.$v$sfx")) |" \
+				"$(col "$k.$v$sfx" 2) | $rss | $(ratio "$w" "$lw") |"
 		done
 	done
 	rm -rf "$N/repo" "$N/cache"
