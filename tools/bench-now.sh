@@ -56,8 +56,8 @@
 # /dev/fuse, alternating, RUNS each (default 3), as `loop` does (same
 # trees, same figures), and in both modes a row for the README's
 # no-change `rsync -aHAX --delete` over the 10 000 small files, warm
-# (its time and the daemon's CPU). Needs the fuse module's enable_uring parameter
-# set (echo Y >/sys/module/fuse/parameters/enable_uring). The main run
+# (its time and the daemon's CPU). Needs the fuse module's enable_uring
+# parameter set (echo Y >/sys/module/fuse/parameters/enable_uring). The main run
 # uses io_uring for drfs and the relay when DRFS_FUSE_URING=1 is in the
 # environment and the parameter is set, and says which it used.
 #
@@ -328,8 +328,16 @@ mount_drfs() { # [PREFIX...]: e.g. taskset -c 0
 # page cache) + `drfs snapshot`; sets WALL and CPU (the daemon's), in
 # seconds, and leaves it mounted. FRESH_SAMPLE=1: RssAnon sampled into
 # $N/rss.sample meanwhile.
+# mark: note the time and the daemon's CPU; since_mark: WALL and CPU
+# (seconds) since then
+mark() { MARK_C=$(cpu_ticks "$PID"); MARK_T=$(date +%s.%N); }
+since_mark() {
+	WALL=$(awk -v a="$MARK_T" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	CPU=$(awk -v c=$(($(cpu_ticks "$PID") - MARK_C)) -v tk="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", c / tk }')
+}
 fresh_copy() {
-	local tree=$1 c0 t0
+	local tree=$1
 	shift
 	rm -rf "$N/repo" "$N/cache"
 	sync
@@ -337,14 +345,11 @@ fresh_copy() {
 	"$DRFS" init "$N/repo" >/dev/null 2>&1
 	mount_drfs "$@"
 	[ "${FRESH_SAMPLE:-0}" = 1 ] && start_sampler "$PID" "$N/rss.sample"
-	c0=$(cpu_ticks "$PID")
 	drop
-	t0=$(date +%s.%N)
+	mark
 	rsync -a "$tree/" "$MNT/now/src/"
 	"$DRFS" snapshot "$MNT" >/dev/null
-	WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-	CPU=$(awk -v c=$(($(cpu_ticks "$PID") - c0)) -v tk="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%.2f", c / tk }')
+	since_mark
 	[ "${FRESH_SAMPLE:-0}" = 1 ] && stop_sampler
 	return 0
 }
@@ -440,15 +445,10 @@ if [ -n "$LOOP" ]; then
 					# the README's no-change re-run, warm: once
 					# to warm, then timed with the daemon's CPU
 					rsync -aHAX --delete "$t/" "$MNT/now/src/"
-					c0=$(cpu_ticks "$PID")
-					t0=$(date +%s.%N)
+					mark
 					rsync -aHAX --delete "$t/" "$MNT/now/src/"
-					echo "$(awk -v a="$t0" -v b="$(date +%s.%N)" \
-						'BEGIN { printf "%.2f", b - a }')" \
-						"$(awk -v c=$(($(cpu_ticks "$PID") - c0)) \
-						-v tk="$(getconf CLK_TCK)" \
-						'BEGIN { printf "%.2f", c / tk }')" \
-						>>"$N/res.$k.noop"
+					since_mark
+					echo "$WALL $CPU" >>"$N/res.$k.noop"
 					echo "$k.noop: $(tail -1 "$N/res.$k.noop")" >&2
 				fi
 				"$DRFS" umount "$MNT"

@@ -700,6 +700,14 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 int mnt_loop(struct fuse_session *se, int max, int pollers_max);
 void drfs_log(int lvl, const char *fmt, ...);
 const char *drfs_strerror(int negerr);
+double drfs_now_mono(void);
+
+double drfs_now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 void drfs_log(int lvl, const char *fmt, ...)
 {

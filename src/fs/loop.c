@@ -425,12 +425,18 @@ static unsigned ent_pending(const struct uent *e)
 	return *e->sq_tail - __atomic_load_n(e->sq_head, __ATOMIC_ACQUIRE);
 }
 
+/* a completion waits in e's ring */
+static bool ent_has_cqe(const struct uent *e)
+{
+	return *e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE);
+}
+
 /* Submit what is queued and wait for one completion: its result. */
 static int ent_wait(struct uent *e)
 {
 	for (;;) {
 		unsigned head = *e->cq_head;
-		if (head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE)) {
+		if (ent_has_cqe(e)) {
 			int res = e->cqes[head & *e->cq_mask].res;
 			__atomic_store_n(e->cq_head, head + 1,
 					 __ATOMIC_RELEASE);
@@ -458,31 +464,23 @@ static int ent_wait(struct uent *e)
  * for 401 000 requests, 1.2-1.6x the time over /dev/fuse). Yielding
  * instead lets the caller run here at once; its next request usually
  * comes to this very entry while it still looks (so the traces show),
- * and nobody sleeps or crosses CPUs (40 000 migrations; 0.7-0.8x /dev/fuse's time; docs/benchmarks.md,
- * "FUSE over io_uring: the caller that changed CPU at every request").
+ * and nobody sleeps or crosses CPUs (40 000 migrations; 0.7-0.8x
+ * /dev/fuse's time; docs/benchmarks.md, "FUSE over io_uring: the caller
+ * that changed CPU at every request").
  * The cost: up to spin_us of CPU after a request that no other follows.
  */
 static void ent_linger(struct uent *e)
 {
-	long spin = e->u->spin_us;
-	struct timespec t0, t;
-
-	if (spin <= 0)
+	if (e->u->spin_us <= 0)
 		return;
 	if (ent_pending(e) &&
 	    sys_enter(e->rfd, ent_pending(e), 0, 0) < 0 && errno != EINTR)
 		return; /* ent_wait submits it, or says why not */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double end = drfs_now_mono() + (double)e->u->spin_us / 1e6;
 	for (;;) {
-		if (*e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE))
-			return;
 		/* runs the ring's deferred work: a request's completion */
 		sys_enter(e->rfd, 0, 0, IORING_ENTER_GETEVENTS);
-		if (*e->cq_head != __atomic_load_n(e->cq_tail, __ATOMIC_ACQUIRE))
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000000L +
-			    (t.tv_nsec - t0.tv_nsec) / 1000 >= spin)
+		if (ent_has_cqe(e) || drfs_now_mono() >= end)
 			return;
 		sched_yield();
 	}
