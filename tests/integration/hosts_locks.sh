@@ -72,9 +72,13 @@ pid=30000
 while [ -e "/proc/$pid" ] || [ -e "/proc/$((pid + 1))" ]; do
 	pid=$((pid + 7))
 done
+# DRFS_TEST_UPLOAD_SLEEP: 2 s after each pack it uploads, so that it is
+# caught holding its lock with a pack uploaded (unslowed, it could end
+# between two looks of the loop below on a fast machine)
 setsid unshare --pid --fork --mount-proc bash -c '
 	echo '"$pid"' >/proc/sys/kernel/ns_last_pid
-	"$1" backup "$2" "$3" --cache-dir "$4" --host web2 -q
+	DRFS_TEST_UPLOAD_SLEEP=2 "$1" backup "$2" "$3" --cache-dir "$4" \
+		--host web2 -q
 	exit $? # not exec: the backup gets the pid set above
 ' other "$DRFS" "$REPO" "$T/big" "$T/c-other" \
 	>"$T/other.out" 2>"$T/other.err" &
