@@ -98,8 +98,9 @@ static void name_second(struct drfs_snap_info *v, size_t a, size_t b)
 				 si->snap.name);
 		} else {
 			char hex[DRFS_ID_HEX_LEN + 1];
-			snprintf(si->folder, sizeof(si->folder), "%s~%.8s",
-				 si->snap.name, drfs_id_hex(&si->id, hex));
+			snprintf(si->folder, sizeof(si->folder), "%.*s~%.8s",
+				 (int)DRFS_FOLDER_NAME_MAX, si->snap.name,
+				 drfs_id_hex(&si->id, hex));
 		}
 	}
 	for (size_t i = a; i < b; i++) {
