@@ -61,6 +61,16 @@
 # uses io_uring for drfs and the relay when DRFS_FUSE_URING=1 is in the
 # environment and the parameter is set, and says which it used.
 #
+#   bash tools/bench-now.sh level [RUNS]
+#
+# The repository's zstd level (`drfs init --compression L`, for L in
+# BENCH_LEVELS, default "3 2 1") against restic backup (its default
+# compression, auto), in a rotating order, RUNS each (default 3): rsync -a
+# of BENCH_SRC into now/ of a fresh repository (cold page cache) + `drfs
+# snapshot`, or `restic backup` of it into a fresh restic repository;
+# wall time, the daemon's CPU-s and CPU-s per GB, and the repository's
+# size: what a cheaper level buys in time and costs in space.
+#
 #   bash tools/bench-now.sh profile [N...]
 #
 # Untimed per-file figures, meaningful on a busy machine (wall time is
@@ -79,6 +89,7 @@ set -euo pipefail
 PROFILE=
 CORES=
 LOOP=
+LEVEL=
 if [ "${1:-}" = profile ]; then
 	PROFILE=1
 	shift
@@ -90,6 +101,9 @@ elif [ "${1:-}" = loop ]; then
 	shift
 elif [ "${1:-}" = uring ]; then
 	LOOP=uring
+	shift
+elif [ "${1:-}" = level ]; then
+	LEVEL=1
 	shift
 fi
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
@@ -342,7 +356,9 @@ fresh_copy() {
 	rm -rf "$N/repo" "$N/cache"
 	sync
 	sleep "${BENCH_SETTLE:-61}" # see the main runs below
-	"$DRFS" init "$N/repo" >/dev/null 2>&1
+	# FRESH_INIT: options of drfs init, e.g. "--compression 1"
+	# shellcheck disable=SC2086
+	"$DRFS" init ${FRESH_INIT:-} "$N/repo" >/dev/null 2>&1
 	mount_drfs "$@"
 	[ "${FRESH_SAMPLE:-0}" = 1 ] && start_sampler "$PID" "$N/rss.sample"
 	drop
@@ -408,6 +424,66 @@ if [ -n "$CORES" ]; then
 	echo "| thread | CPU-s |"
 	echo "|---|---|"
 	awk '{ printf "| %s | %s |\n", $1, $2 }' "$N/threads.out"
+	rm -rf "$N/repo" "$N/cache"
+	exit 0
+fi
+
+# ---- level: the repository's zstd level, against restic ------------------
+if [ -n "$LEVEL" ]; then
+	[ -d "$SRC" ] || { echo "no $SRC" >&2; exit 1; }
+	command -v restic >/dev/null || { echo "no restic" >&2; exit 1; }
+	read -r -a levels <<<"${BENCH_LEVELS:-3 2 1}"
+	variants=(restic "${levels[@]}")
+	rm -f "$N"/res.level.*
+	for i in $(seq 1 "$RUNS"); do
+		# rotate the order by one each run
+		order=()
+		for j in "${!variants[@]}"; do
+			order+=("${variants[$(((i - 1 + j) % ${#variants[@]}))]}")
+		done
+		for v in "${order[@]}"; do
+			if [ "$v" = restic ]; then
+				rm -rf "$N/restic-repo"
+				sync
+				sleep "${BENCH_SETTLE:-61}"
+				restic init -q -r "$N/restic-repo" >/dev/null
+				drop
+				t0=$(date +%s.%N)
+				restic -q -r "$N/restic-repo" backup "$SRC" >/dev/null
+				WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" \
+					'BEGIN { printf "%.2f", b - a }')
+				CPU=-
+				sz=$(du -sb "$N/restic-repo" | cut -f1)
+				rm -rf "$N/restic-repo"
+			else
+				FRESH_INIT="--compression $v" fresh_copy "$SRC"
+				"$DRFS" umount "$MNT"
+				sz=$(du -sb "$N/repo" | cut -f1)
+			fi
+			echo "$WALL $CPU $sz" >>"$N/res.level.$v"
+			echo "level $v: $(tail -1 "$N/res.level.$v")" >&2
+		done
+	done
+	echo "zstd level of the repository against restic ($DRFS, $(date +%F)," \
+		"$RUNS runs each, rotating; $SRC, $(awk -v s="$SIZE" \
+		'BEGIN { printf "%.3f GB", s / 1e9 }')):"
+	echo
+	echo "| variant | rsync + snapshot, s (runs) | daemon CPU-s | CPU-s per GB | repository bytes | size vs level ${levels[0]} | time vs restic |"
+	echo "|---|---|---|---|---|---|---|"
+	rw=$(col level.restic 1)
+	s0=$(col "level.${levels[0]}" 3)
+	for v in "${variants[@]}"; do
+		w=$(col "level.$v" 1)
+		cpu=$(col "level.$v" 2)
+		per=-
+		[ "$v" = restic ] ||
+			per=$(awk -v c="$cpu" -v s="$SIZE" 'BEGIN { printf "%.2f", c / (s / 1e9) }')
+		name="drfs now/, --compression $v"
+		[ "$v" = restic ] && name="restic backup (compression auto)"
+		echo "| $name | $w ($(all "level.$v")) | $cpu | $per |" \
+			"$(col "level.$v" 3) | $(ratio "$(col "level.$v" 3)" "$s0") |" \
+			"$(ratio "$w" "$rw") |"
+	done
 	rm -rf "$N/repo" "$N/cache"
 	exit 0
 fi
