@@ -448,10 +448,9 @@ if [ -n "$LEVEL" ]; then
 				sleep "${BENCH_SETTLE:-61}"
 				restic init -q -r "$N/restic-repo" >/dev/null
 				drop
-				t0=$(date +%s.%N)
-				restic -q -r "$N/restic-repo" backup "$SRC" >/dev/null
-				WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" \
-					'BEGIN { printf "%.2f", b - a }')
+				run level.restic.time restic -q -r "$N/restic-repo" \
+					backup "$SRC"
+				WALL=$(tail -1 "$N/res.level.restic.time" | cut -d' ' -f1)
 				CPU=-
 				sz=$(du -sb "$N/restic-repo" | cut -f1)
 				rm -rf "$N/restic-repo"
